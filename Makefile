@@ -1,0 +1,113 @@
+# baton: `make` builds everything, `make test` runs every test, `make deps` installs what the
+# build and the tests need on Debian 12, `make demo` shows a rollout on a local test cluster.
+
+CC          := gcc
+PKG_CONFIG  ?= pkg-config
+BUILD       := build
+
+# The libraries both binaries link; each one comes through pkg-config.
+BATON_PKGS  := libzmq libprotobuf-c libsystemd libpq libsodium
+TEST_PKGS   := cmocka
+GAMESRV_PKGS := libpq libmicrohttpd libsystemd
+
+WARN        := -Wall -Wextra -Werror
+CFLAGS      ?= -O2 -g
+ALL_CFLAGS  := -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -MMD -MP -I common -I $(BUILD)/proto
+comma       := ,
+space       := $(subst x, ,x)
+pkg_cflags   = $(shell $(PKG_CONFIG) --cflags $(1))
+pkg_libs     = $(shell $(PKG_CONFIG) --libs $(1))
+
+# Debian 12 packages the build and the tests need. `make deps` installs the missing ones.
+DEPS_APT := gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libzmq3-dev \
+	libsystemd-dev libpq-dev libsodium-dev libcmocka-dev libmicrohttpd-dev \
+	postgresql sql-migrate systemd iproute2 util-linux procps curl
+
+.PHONY: all test unit-test cluster-test deps demo clean format fixtures
+all: $(BUILD)/libbaton-common.a unit-tests fixtures
+
+# --- protocol: compiled at build time, never committed ---------------------------------------
+$(BUILD)/proto/baton.pb-c.c $(BUILD)/proto/baton.pb-c.h &: proto/baton.proto
+	@mkdir -p $(BUILD)/proto
+	protoc-c --proto_path=proto --c_out=$(BUILD)/proto $<
+
+# --- common: the one home of code both binaries share ----------------------------------------
+COMMON_SRC := $(wildcard common/*.c)
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o) $(BUILD)/proto/baton.pb-c.o
+
+$(BUILD)/%.o: %.c | $(BUILD)/proto/baton.pb-c.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(call pkg_cflags,$(BATON_PKGS)) -c $< -o $@
+
+$(BUILD)/proto/baton.pb-c.o: $(BUILD)/proto/baton.pb-c.c
+	$(CC) $(ALL_CFLAGS) $(call pkg_cflags,libprotobuf-c) -c $< -o $@
+
+$(BUILD)/libbaton-common.a: $(COMMON_OBJ)
+	$(AR) rcs $@ $^
+
+# --- unit tests (cmocka) ---------------------------------------------------------------------
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_TESTS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
+.PHONY: unit-tests
+unit-tests: $(UNIT_TESTS)
+
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libbaton-common.a
+	$(CC) -o $@ $^ $(call pkg_libs,$(BATON_PKGS) $(TEST_PKGS))
+
+# --- the gamesrv fixture, one binary per version (and per built-in fault) --------------------
+# VERSION:LAST-MIGRATION. A version ships every migration up to and including LAST.
+GAMESRV_VERSIONS := 1.0.0:0001 1.1.0:0002 1.1.1:0002 1.2.0:0003 2.0.0:0004
+# Versions with a fault built in, for tests of failed rollouts: VERSION+FAULT:LAST-MIGRATION.
+GAMESRV_FAULTS   := migrate-up migrate-down migrate-hang health crash
+GAMESRV_FAULTY   := $(foreach f,$(GAMESRV_FAULTS),1.1.0+$(f):0002 1.2.0+$(f):0003) \
+	1.1.0+migrate-down+health:0002 1.2.0+migrate-down+health:0003
+GAMESRV_DIR      := tests/fixtures/gamesrv
+GAMESRV_MIGRATIONS := $(sort $(wildcard $(GAMESRV_DIR)/migrations/*.sql))
+GAMESRV_BINS :=
+
+# $(1) = VERSION[+FAULT], $(2) = LAST-MIGRATION
+define gamesrv_build
+GAMESRV_BINS += $(BUILD)/fixtures/gamesrv/$(1)/gamesrv
+$(BUILD)/fixtures/gamesrv/$(1)/migrations.c: $(GAMESRV_DIR)/embed-migrations.sh $(GAMESRV_MIGRATIONS)
+	@mkdir -p $$(dir $$@)
+	$(GAMESRV_DIR)/embed-migrations.sh $$@ $(2) $(GAMESRV_MIGRATIONS)
+$(BUILD)/fixtures/gamesrv/$(1)/gamesrv: $(GAMESRV_DIR)/gamesrv.c $(GAMESRV_DIR)/migrations.h $(BUILD)/fixtures/gamesrv/$(1)/migrations.c
+	$(CC) -std=gnu11 $(WARN) $(CFLAGS) -I $(GAMESRV_DIR) \
+		-DGAMESRV_VERSION='"$(firstword $(subst +, ,$(1)))"' \
+		-DGAMESRV_BUILTIN_FAULT='"$(subst $(space),$(comma),$(wordlist 2,9,$(subst +, ,$(1))))"' \
+		$(call pkg_cflags,$(GAMESRV_PKGS)) -o $$@ \
+		$(GAMESRV_DIR)/gamesrv.c $(BUILD)/fixtures/gamesrv/$(1)/migrations.c \
+		$(call pkg_libs,$(GAMESRV_PKGS))
+endef
+$(foreach v,$(GAMESRV_VERSIONS) $(GAMESRV_FAULTY),\
+	$(eval $(call gamesrv_build,$(word 1,$(subst :, ,$(v))),$(word 2,$(subst :, ,$(v))))))
+
+fixtures: $(GAMESRV_BINS)
+
+# --- tests ------------------------------------------------------------------------------------
+# Runs the unit tests, then the real-cluster tests (root on Linux), and ends with the line
+# "N passed, N failed".
+test: all
+	@BUILD=$(BUILD) tests/run-tests
+
+demo: all
+	@tests/demo
+
+# --- housekeeping -----------------------------------------------------------------------------
+deps:
+	@missing=$$(for p in $(DEPS_APT); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD)
+
+.SECONDARY:
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,36 @@
+/* envelope: packing and checked unpacking of the one message type on baton's wire.
+ *
+ * Everything that arrives from the network is hostile until envelope_unpack() said otherwise:
+ * it checks the size limit before protobuf-c sees the bytes, then the protocol version and that
+ * a body is present, so that dispatch code only ever switches over known, well-formed commands. */
+#ifndef BATON_ENVELOPE_H
+#define BATON_ENVELOPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "baton.pb-c.h"
+#include "err.h"
+
+/* Largest Envelope either side accepts. Binary chunks travel in Stage messages of at most
+ * BATON_CHUNK_MAX bytes, so 4 MiB leaves ample room for the framing around one chunk. */
+#define BATON_MSG_MAX (4u * 1024u * 1024u)
+#define BATON_CHUNK_MAX (1u * 1024u * 1024u)
+
+/* Serialises `env` into a new buffer. On success *ret_buf (the caller's, free() it) and *ret_len
+ * are set. Fails with -EMSGSIZE when the packed message would exceed BATON_MSG_MAX. */
+int envelope_pack(const Baton__Envelope *env, uint8_t **ret_buf, size_t *ret_len,
+                  baton_err_t *err);
+
+/* Parses `len` bytes. On success *ret_env is the caller's (envelope_free() it). Fails with
+ * -EMSGSIZE (over the limit), -EBADMSG (not a valid Envelope, or no body) or -EPROTONOSUPPORT
+ * (another protocol version); nothing is allocated then. */
+int envelope_unpack(const uint8_t *buf, size_t len, Baton__Envelope **ret_env, baton_err_t *err);
+
+/* Frees an Envelope from envelope_unpack(); NULL-safe, sets *env_p to NULL. */
+void envelope_free(Baton__Envelope **env_p);
+
+/* Human name of a body case, for messages ("hello", "result", "unknown"). */
+const char *envelope_body_name(Baton__Envelope__BodyCase body);
+
+#endif
