@@ -4,8 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-int envelope_pack(const Baton__Envelope *env, uint8_t **ret_buf, size_t *ret_len,
-                  baton_err_t *err)
+int envelope_pack(const Baton__Envelope *env, uint8_t **ret_buf, size_t *ret_len, baton_err_t *err)
 {
     size_t len = baton__envelope__get_packed_size(env);
     if (len > BATON_MSG_MAX)

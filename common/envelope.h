@@ -19,8 +19,7 @@
 
 /* Serialises `env` into a new buffer. On success *ret_buf (the caller's, free() it) and *ret_len
  * are set. Fails with -EMSGSIZE when the packed message would exceed BATON_MSG_MAX. */
-int envelope_pack(const Baton__Envelope *env, uint8_t **ret_buf, size_t *ret_len,
-                  baton_err_t *err);
+int envelope_pack(const Baton__Envelope *env, uint8_t **ret_buf, size_t *ret_len, baton_err_t *err);
 
 /* Parses `len` bytes. On success *ret_env is the caller's (envelope_free() it). Fails with
  * -EMSGSIZE (over the limit), -EBADMSG (not a valid Envelope, or no body) or -EPROTONOSUPPORT

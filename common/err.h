@@ -11,8 +11,8 @@
 #define BATON_ERR_MSG_MAX 512
 
 typedef struct baton_err {
-    int code;                     /* negative errno of the failure, 0 when none */
-    char msg[BATON_ERR_MSG_MAX];  /* the message, NUL-terminated, truncated if too long */
+    int code;                    /* negative errno of the failure, 0 when none */
+    char msg[BATON_ERR_MSG_MAX]; /* the message, NUL-terminated, truncated if too long */
 } baton_err_t;
 
 /* Records `code` and the formatted message in `err` (which may be NULL) and returns `code`, so
