@@ -6,7 +6,7 @@ PKG_CONFIG  ?= pkg-config
 BUILD       := build
 
 # The libraries both binaries link; each one comes through pkg-config.
-BATON_PKGS  := libzmq libprotobuf-c libsystemd libpq libsodium
+BATON_PKGS  := libzmq libprotobuf-c libsystemd libpq libsodium yaml-0.1 jansson libcurl
 TEST_PKGS   := cmocka
 GAMESRV_PKGS := libpq libmicrohttpd libsystemd
 
@@ -20,11 +20,12 @@ pkg_libs     = $(shell $(PKG_CONFIG) --libs $(1))
 
 # Debian 12 packages the build and the tests need. `make deps` installs the missing ones.
 DEPS_APT := gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libzmq3-dev \
-	libsystemd-dev libpq-dev libsodium-dev libcmocka-dev libmicrohttpd-dev \
+	libsystemd-dev libpq-dev libsodium-dev libyaml-dev libjansson-dev libcurl4-openssl-dev \
+	libcmocka-dev libmicrohttpd-dev \
 	postgresql sql-migrate systemd iproute2 util-linux procps curl
 
 .PHONY: all test unit-test cluster-test deps demo clean format fixtures
-all: $(BUILD)/libbaton-common.a unit-tests fixtures
+all: $(BUILD)/baton-agent $(BUILD)/baton unit-tests fixtures
 
 # --- protocol: compiled at build time, never committed ---------------------------------------
 $(BUILD)/proto/baton.pb-c.c $(BUILD)/proto/baton.pb-c.h &: proto/baton.proto
@@ -44,6 +45,26 @@ $(BUILD)/proto/baton.pb-c.o: $(BUILD)/proto/baton.pb-c.c
 
 $(BUILD)/libbaton-common.a: $(COMMON_OBJ)
 	$(AR) rcs $@ $^
+
+# --- the two binaries --------------------------------------------------------------------------
+AGENT_SRC := $(wildcard agent/*.c)
+AGENT_OBJ := $(AGENT_SRC:%.c=$(BUILD)/%.o)
+COORD_SRC := $(wildcard coordinator/*.c)
+COORD_OBJ := $(COORD_SRC:%.c=$(BUILD)/%.o)
+
+$(BUILD)/coordinator/%.o: coordinator/%.c | $(BUILD)/proto/baton.pb-c.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -I coordinator $(call pkg_cflags,$(BATON_PKGS)) -c $< -o $@
+
+$(BUILD)/agent/%.o: agent/%.c | $(BUILD)/proto/baton.pb-c.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -I agent $(call pkg_cflags,$(BATON_PKGS)) -c $< -o $@
+
+$(BUILD)/baton-agent: $(AGENT_OBJ) $(BUILD)/libbaton-common.a
+	$(CC) -o $@ $^ $(call pkg_libs,$(BATON_PKGS))
+
+$(BUILD)/baton: $(COORD_OBJ) $(BUILD)/libbaton-common.a
+	$(CC) -o $@ $^ $(call pkg_libs,$(BATON_PKGS))
 
 # --- unit tests (cmocka) ---------------------------------------------------------------------
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)

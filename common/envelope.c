@@ -62,6 +62,28 @@ const char *envelope_body_name(Baton__Envelope__BodyCase body)
         return "hello";
     case BATON__ENVELOPE__BODY_RESULT:
         return "result";
+    case BATON__ENVELOPE__BODY_STAGE:
+        return "stage";
+    case BATON__ENVELOPE__BODY_PREFLIGHT:
+        return "preflight";
+    case BATON__ENVELOPE__BODY_STOP:
+        return "stop";
+    case BATON__ENVELOPE__BODY_DUMP:
+        return "dump";
+    case BATON__ENVELOPE__BODY_SWAP:
+        return "swap";
+    case BATON__ENVELOPE__BODY_MIGRATE:
+        return "migrate";
+    case BATON__ENVELOPE__BODY_START:
+        return "start";
+    case BATON__ENVELOPE__BODY_VERIFY:
+        return "verify";
+    case BATON__ENVELOPE__BODY_ROLLBACK:
+        return "rollback";
+    case BATON__ENVELOPE__BODY_COMMIT:
+        return "commit";
+    case BATON__ENVELOPE__BODY_PROGRESS:
+        return "progress";
     case BATON__ENVELOPE__BODY__NOT_SET:
         return "none";
     default:

@@ -1,0 +1,143 @@
+/* command: configured command templates turned into argv arrays, and the version probe. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "proc.h"
+
+#define ARGV_MAX 64
+
+void command_argv_free(char ***argv_p)
+{
+    if (!argv_p || !*argv_p)
+        return;
+    for (char **p = *argv_p; *p; p++)
+        free(*p);
+    free(*argv_p);
+    *argv_p = NULL;
+}
+
+/* Replaces every `key` in `word` by `value`; the result is the caller's. */
+static char *substitute(const char *word, const char *key, const char *value)
+{
+    size_t kl = strlen(key), vl = strlen(value), count = 0;
+    for (const char *p = strstr(word, key); p; p = strstr(p + kl, key))
+        count++;
+    char *out = malloc(strlen(word) + count * vl + 1), *o = out;
+    if (!out)
+        return NULL;
+    for (const char *p = word; *p;) {
+        if (!strncmp(p, key, kl)) {
+            memcpy(o, value, vl);
+            o += vl;
+            p += kl;
+        } else {
+            *o++ = *p++;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+int command_argv(const char *tmpl, const char *binary, unsigned n, char ***ret_argv,
+                 baton_err_t *err)
+{
+    char num[16];
+    snprintf(num, sizeof(num), "%u", n);
+    char **argv = calloc(ARGV_MAX + 1, sizeof(char *));
+    char *copy = strdup(tmpl), *save = NULL;
+    size_t argc = 0;
+    if (!argv || !copy) {
+        free(argv);
+        free(copy);
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    }
+    for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+        if (argc == ARGV_MAX) {
+            free(copy);
+            command_argv_free(&argv);
+            return baton_err_set(err, -E2BIG, "command '%s': more than %d words", tmpl,
+                                 ARGV_MAX);
+        }
+        char *a = substitute(w, "{binary}", binary), *b = a ? substitute(a, "{n}", num) : NULL;
+        free(a);
+        if (!b) {
+            free(copy);
+            command_argv_free(&argv);
+            return baton_err_set(err, -ENOMEM, "out of memory");
+        }
+        argv[argc++] = b;
+    }
+    free(copy);
+    if (argc == 0) {
+        command_argv_free(&argv);
+        return baton_err_set(err, -EINVAL, "empty command");
+    }
+    *ret_argv = argv;
+    return 0;
+}
+
+const char *const *command_pg_env(const svc_config_t *svc)
+{
+    /* One agent serves one request at a time, so a static buffer is enough. */
+    static char passfile[4200];
+    static const char *env[2];
+    if (!svc->passfile)
+        return NULL;
+    snprintf(passfile, sizeof(passfile), "PGPASSFILE=%s", svc->passfile);
+    env[0] = passfile;
+    env[1] = NULL;
+    return env;
+}
+
+bool version_matches(const char *reported, const char *version)
+{
+    if (reported[0] == 'v')
+        reported++;
+    size_t n = strlen(version);
+    if (strncmp(reported, version, n))
+        return false;
+    char c = reported[n];
+    return c == '\0' || c == '+' || c == '-' || c == ' ';
+}
+
+int command_version(agent_t *a, const svc_config_t *svc, const char *binary, char **ret_version,
+                    baton_err_t *err)
+{
+    char **argv = NULL;
+    int r = command_argv(svc->version_command, binary, 0, &argv, err);
+    if (r < 0)
+        return r;
+    struct proc_opts o = {.argv = (const char *const *)argv, .timeout_ms = 10000,
+                          .tick = agent_tick, .userdata = a};
+    struct proc_result res;
+    r = proc_run(&o, &res, err);
+    if (r == 0 && (res.exit_code != 0 || res.timed_out)) {
+        char why[PROC_TAIL_MAX + 64];
+        proc_describe(&res, o.timeout_ms, why, sizeof(why));
+        r = baton_err_set(err, -EIO, "%s: %s", svc->version_command, why);
+    }
+    command_argv_free(&argv);
+    if (r < 0)
+        return r;
+    /* The first word of the output: "1.1.0", "3.21.0+7d6b5c", "v2.0.0". */
+    const char *p = res.tail + strspn(res.tail, " \t\n");
+    size_t len = strcspn(p, " \t\n");
+    if (len == 0 || len > 120)
+        return baton_err_set(err, -EBADMSG, "%s printed no version", binary);
+    char *v = strndup(p, len);
+    if (!v)
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    *ret_version = v;
+    return 0;
+}
+
+int staged_path(const agent_t *a, const char *service, const char *sha256, char *buf, size_t len,
+                baton_err_t *err)
+{
+    if (snprintf(buf, len, "%s/staging/%s/%s", a->cfg->state_dir, service, sha256) >= (int)len)
+        return baton_err_set(err, -ENAMETOOLONG, "staging path too long");
+    return 0;
+}

@@ -1,0 +1,263 @@
+/* config: see config.h. Defaults mirror what a Nakama-style service needs. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ydoc.h"
+
+#define MIN_MS 100
+#define MAX_MS (24ull * 3600 * 1000)
+
+static bool is_name(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    return n >= 1 && n <= max &&
+           strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-@") == n &&
+           s[0] != '.' && s[0] != '-';
+}
+
+static int check(ydoc_t *doc, const ynode_t *map, const char *where, const char *key, bool ok,
+                 const char *what, baton_err_t *err)
+{
+    if (ok)
+        return 0;
+    const ynode_t *v = ydoc_get(doc, map, key);
+    return baton_err_set(err, -EINVAL, "%s:%u: %s%s%s: %s", ydoc_path(doc),
+                         ydoc_line(v ? v : map), where, *where ? "." : "", key, what);
+}
+
+static int set_default(char **field, const char *value)
+{
+    if (*field)
+        return 0;
+    *field = strdup(value);
+    return *field ? 0 : -ENOMEM;
+}
+
+static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc_config_t *s,
+                        baton_err_t *err)
+{
+    static const char *const keys[] = {
+        "name", "unit", "binary", "database", "passfile", "backup_dir", "keep_backups",
+        "migrate_up", "migrate_down", "version_command", "migration_table", "health",
+        "timeouts", "pg_dump", "pg_restore", "psql", NULL};
+    static const char *const health_keys[] = {"http", "tcp", NULL};
+    static const char *const timeout_keys[] = {"stop", "start", "dump", "migrate", "verify",
+                                               "restore", NULL};
+    int r;
+    if ((r = ydoc_expect_map(doc, node, where, keys, err)) < 0 ||
+        (r = ydoc_str(doc, node, where, "name", true, &s->name, err)) < 0 ||
+        (r = ydoc_str(doc, node, where, "unit", true, &s->unit, err)) < 0 ||
+        (r = ydoc_str(doc, node, where, "binary", true, &s->binary, err)) < 0 ||
+        (r = ydoc_str(doc, node, where, "database", true, &s->database, err)) < 0 ||
+        (r = ydoc_str(doc, node, where, "passfile", false, &s->passfile, err)) < 0 ||
+        (r = ydoc_str(doc, node, where, "backup_dir", true, &s->backup_dir, err)) < 0 ||
+        (r = ydoc_str(doc, node, where, "migrate_up", false, &s->migrate_up, err)) < 0 ||
+        (r = ydoc_str(doc, node, where, "migrate_down", false, &s->migrate_down, err)) < 0 ||
+        (r = ydoc_str(doc, node, where, "version_command", false, &s->version_command, err)) <
+            0 ||
+        (r = ydoc_str(doc, node, where, "migration_table", false, &s->migration_table, err)) <
+            0 ||
+        (r = ydoc_str(doc, node, where, "pg_dump", false, &s->pg_dump, err)) < 0 ||
+        (r = ydoc_str(doc, node, where, "pg_restore", false, &s->pg_restore, err)) < 0 ||
+        (r = ydoc_str(doc, node, where, "psql", false, &s->psql, err)) < 0)
+        return r;
+    s->keep_backups = 3;
+    if ((r = ydoc_uint(doc, node, where, "keep_backups", false, 1, 1000, &s->keep_backups,
+                       err)) < 0)
+        return r;
+
+    if ((r = check(doc, node, where, "name", is_name(s->name, 64),
+                   "must be 1-64 of [A-Za-z0-9_.-@]", err)) < 0 ||
+        (r = check(doc, node, where, "unit",
+                   is_name(s->unit, 255) && strlen(s->unit) > 8 &&
+                       !strcmp(s->unit + strlen(s->unit) - 8, ".service"),
+                   "must be a unit name ending in .service", err)) < 0 ||
+        (r = check(doc, node, where, "binary", s->binary[0] == '/', "must be an absolute path",
+                   err)) < 0 ||
+        (r = check(doc, node, where, "backup_dir", s->backup_dir[0] == '/',
+                   "must be an absolute path", err)) < 0 ||
+        (r = check(doc, node, where, "passfile", !s->passfile || s->passfile[0] == '/',
+                   "must be an absolute path", err)) < 0 ||
+        (r = check(doc, node, where, "database", !strstr(s->database, "password"),
+                   "must not hold a password: use passfile", err)) < 0)
+        return r;
+
+    if (set_default(&s->migrate_up, "{binary} migrate up") < 0 ||
+        set_default(&s->migrate_down, "{binary} migrate down --limit {n}") < 0 ||
+        set_default(&s->version_command, "{binary} --version") < 0 ||
+        set_default(&s->migration_table, "migration_info") < 0 ||
+        set_default(&s->pg_dump, "pg_dump") < 0 || set_default(&s->pg_restore, "pg_restore") < 0 ||
+        set_default(&s->psql, "psql") < 0)
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    /* Without an explicit limit some tools (nakama migrate down) revert everything. */
+    if ((r = check(doc, node, where, "migrate_down", strstr(s->migrate_down, "{n}") != NULL,
+                   "must pass the limit {n}", err)) < 0)
+        return r;
+    size_t tl = strlen(s->migration_table);
+    if ((r = check(doc, node, where, "migration_table",
+                   tl && tl <= 63 &&
+                       strspn(s->migration_table, "abcdefghijklmnopqrstuvwxyz0123456789_") == tl,
+                   "must be a lower-case SQL name", err)) < 0)
+        return r;
+
+    char sub[320];
+    const ynode_t *health = ydoc_get(doc, node, "health");
+    snprintf(sub, sizeof(sub), "%s.health", where);
+    if (!health)
+        return baton_err_set(err, -EINVAL, "%s:%u: %s: required key missing", ydoc_path(doc),
+                             ydoc_line(node), sub);
+    if ((r = ydoc_expect_map(doc, health, sub, health_keys, err)) < 0 ||
+        (r = ydoc_str(doc, health, sub, "http", false, &s->health_http, err)) < 0 ||
+        (r = ydoc_str(doc, health, sub, "tcp", false, &s->health_tcp, err)) < 0)
+        return r;
+    if (!!s->health_http == !!s->health_tcp)
+        return baton_err_set(err, -EINVAL, "%s:%u: %s: give exactly one of http or tcp",
+                             ydoc_path(doc), ydoc_line(health), sub);
+    if ((r = check(doc, health, sub, "http",
+                   !s->health_http || !strncmp(s->health_http, "http://", 7) ||
+                       !strncmp(s->health_http, "https://", 8),
+                   "must be an http:// or https:// URL", err)) < 0 ||
+        (r = check(doc, health, sub, "tcp", !s->health_tcp || strrchr(s->health_tcp, ':'),
+                   "must be host:port", err)) < 0)
+        return r;
+
+    s->timeout_stop_ms = 90000;
+    s->timeout_start_ms = 90000;
+    s->timeout_dump_ms = 30 * 60000;
+    s->timeout_migrate_ms = 30 * 60000;
+    s->timeout_verify_ms = 60000;
+    s->timeout_restore_ms = 30 * 60000;
+    const ynode_t *t = ydoc_get(doc, node, "timeouts");
+    if (t) {
+        snprintf(sub, sizeof(sub), "%s.timeouts", where);
+        if ((r = ydoc_expect_map(doc, t, sub, timeout_keys, err)) < 0 ||
+            (r = ydoc_duration_ms(doc, t, sub, "stop", false, MIN_MS, MAX_MS,
+                                  &s->timeout_stop_ms, err)) < 0 ||
+            (r = ydoc_duration_ms(doc, t, sub, "start", false, MIN_MS, MAX_MS,
+                                  &s->timeout_start_ms, err)) < 0 ||
+            (r = ydoc_duration_ms(doc, t, sub, "dump", false, MIN_MS, MAX_MS,
+                                  &s->timeout_dump_ms, err)) < 0 ||
+            (r = ydoc_duration_ms(doc, t, sub, "migrate", false, MIN_MS, MAX_MS,
+                                  &s->timeout_migrate_ms, err)) < 0 ||
+            (r = ydoc_duration_ms(doc, t, sub, "verify", false, MIN_MS, MAX_MS,
+                                  &s->timeout_verify_ms, err)) < 0 ||
+            (r = ydoc_duration_ms(doc, t, sub, "restore", false, MIN_MS, MAX_MS,
+                                  &s->timeout_restore_ms, err)) < 0)
+            return r;
+    }
+    return 0;
+}
+
+int agent_config_load(const char *path, agent_config_t **ret_cfg, baton_err_t *err)
+{
+    static const char *const keys[] = {"node", "listen", "state_dir", "services", NULL};
+    ydoc_t *doc = NULL;
+    int r = ydoc_load(path, &doc, err);
+    if (r < 0)
+        return r;
+    agent_config_t *c = calloc(1, sizeof(*c));
+    if (!c || !(c->path = strdup(path))) {
+        r = baton_err_set(err, -ENOMEM, "out of memory");
+        goto out;
+    }
+    const ynode_t *root = ydoc_root(doc);
+    if ((r = ydoc_expect_map(doc, root, "", keys, err)) < 0 ||
+        (r = ydoc_str(doc, root, "", "node", false, &c->node_name, err)) < 0 ||
+        (r = ydoc_str(doc, root, "", "listen", true, &c->listen, err)) < 0 ||
+        (r = ydoc_str(doc, root, "", "state_dir", false, &c->state_dir, err)) < 0)
+        goto out;
+    if (!c->node_name) {
+        char host[256] = "";
+        gethostname(host, sizeof(host) - 1);
+        c->node_name = strdup(host);
+    }
+    if (set_default(&c->state_dir, "/var/lib/baton") < 0) {
+        r = baton_err_set(err, -ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((r = check(doc, root, "", "state_dir", c->state_dir[0] == '/',
+                   "must be an absolute path", err)) < 0 ||
+        (r = check(doc, root, "", "listen",
+                   !strncmp(c->listen, "tcp://", 6) || !strncmp(c->listen, "ipc://", 6),
+                   "must be a tcp:// or ipc:// endpoint", err)) < 0 ||
+        (r = check(doc, root, "", "node", c->node_name && is_name(c->node_name, 64),
+                   "must be 1-64 of [A-Za-z0-9_.-@]", err)) < 0)
+        goto out;
+
+    const ynode_t *svcs = ydoc_get(doc, root, "services");
+    if (!svcs) {
+        r = baton_err_set(err, -EINVAL, "%s:%u: services: required key missing", path,
+                          ydoc_line(root));
+        goto out;
+    }
+    if ((r = ydoc_expect_seq(doc, svcs, "services", AGENT_SERVICES_MAX, err)) < 0)
+        goto out;
+    c->n_services = ydoc_seq_len(svcs);
+    c->services = calloc(c->n_services, sizeof(*c->services));
+    if (!c->services) {
+        r = baton_err_set(err, -ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < c->n_services; i++) {
+        char where[32];
+        snprintf(where, sizeof(where), "services[%zu]", i);
+        const ynode_t *item = ydoc_seq_item(doc, svcs, i);
+        if ((r = load_service(doc, item, where, &c->services[i], err)) < 0)
+            goto out;
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(c->services[j].name, c->services[i].name)) {
+                r = baton_err_set(err, -EINVAL, "%s:%u: %s.name: '%s' is already used", path,
+                                  ydoc_line(ydoc_get(doc, item, "name")), where,
+                                  c->services[i].name);
+                goto out;
+            }
+    }
+    *ret_cfg = c;
+    c = NULL;
+out:
+    agent_config_destroy(&c);
+    ydoc_destroy(&doc);
+    return r;
+}
+
+static void svc_free(svc_config_t *s)
+{
+    char **fields[] = {&s->name, &s->unit, &s->binary, &s->database, &s->passfile,
+                       &s->backup_dir, &s->migrate_up, &s->migrate_down, &s->version_command,
+                       &s->migration_table, &s->health_http, &s->health_tcp, &s->pg_dump,
+                       &s->pg_restore, &s->psql};
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        free(*fields[i]);
+        *fields[i] = NULL;
+    }
+}
+
+void agent_config_destroy(agent_config_t **cfg_p)
+{
+    if (!cfg_p || !*cfg_p)
+        return;
+    agent_config_t *c = *cfg_p;
+    for (size_t i = 0; c->services && i < c->n_services; i++)
+        svc_free(&c->services[i]);
+    free(c->services);
+    free(c->path);
+    free(c->node_name);
+    free(c->listen);
+    free(c->state_dir);
+    free(c);
+    *cfg_p = NULL;
+}
+
+const svc_config_t *agent_config_service(const agent_config_t *cfg, const char *name)
+{
+    for (size_t i = 0; name && i < cfg->n_services; i++)
+        if (!strcmp(cfg->services[i].name, name))
+            return &cfg->services[i];
+    return NULL;
+}

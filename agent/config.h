@@ -1,0 +1,47 @@
+/* config: the agent's configuration file (/etc/baton/agent.yml), read and checked whole. */
+#ifndef BATON_AGENT_CONFIG_H
+#define BATON_AGENT_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define AGENT_SERVICES_MAX 32
+
+typedef struct svc_config {
+    char *name;            /* service name the coordinator uses */
+    char *unit;            /* systemd unit, e.g. gamesrv.service */
+    char *binary;          /* the binary an upgrade replaces */
+    char *database;        /* libpq conninfo; never holds the password */
+    char *passfile;        /* NULL or a pgpass file (PGPASSFILE for children) */
+    char *backup_dir;      /* where dumps go */
+    uint64_t keep_backups; /* dumps kept per service after a commit */
+    char *migrate_up;      /* command template: {binary} */
+    char *migrate_down;    /* command template: {binary} and {n} (required) */
+    char *version_command; /* command template printing the version */
+    char *migration_table; /* bookkeeping table of applied migration ids */
+    char *health_http;     /* URL answering 2xx when healthy, or NULL */
+    char *health_tcp;      /* host:port accepting connections when healthy, or NULL */
+    char *pg_dump;         /* tool paths (looked up in PATH unless absolute) */
+    char *pg_restore;
+    char *psql;
+    uint64_t timeout_stop_ms, timeout_start_ms, timeout_dump_ms, timeout_migrate_ms,
+        timeout_verify_ms, timeout_restore_ms; /* per-step deadlines */
+} svc_config_t;
+
+typedef struct agent_config {
+    char *path;             /* the file it came from */
+    char *node_name;        /* this node's name (default: hostname) */
+    char *listen;           /* ZeroMQ endpoint the ROUTER binds */
+    char *state_dir;        /* persistent state and staged binaries */
+    size_t n_services;      /* entries in services */
+    svc_config_t *services; /* managed services */
+} agent_config_t;
+
+int agent_config_load(const char *path, agent_config_t **ret_cfg, baton_err_t *err);
+void agent_config_destroy(agent_config_t **cfg_p);
+/* The service called name, or NULL. */
+const svc_config_t *agent_config_service(const agent_config_t *cfg, const char *name);
+
+#endif

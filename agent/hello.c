@@ -1,0 +1,87 @@
+/* hello: what this agent tells the coordinator about itself and every service it manages:
+ * unit state, installed version, and where the last rollout got to, including a step that a
+ * crash cut short. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "unit.h"
+
+void hello_free(Baton__Hello **hello_p)
+{
+    if (!hello_p || !*hello_p)
+        return;
+    Baton__Hello *h = *hello_p;
+    for (size_t i = 0; i < h->n_services; i++) {
+        Baton__ServiceInfo *s = h->services[i];
+        free(s->active_state);
+        free(s->version);
+        free(s->rollout_id);
+        free(s->step);
+        free(s->previous_version);
+        free(s);
+    }
+    free(h->services);
+    free(h);
+    *hello_p = NULL;
+}
+
+int hello_build(agent_t *a, Baton__Hello **ret_hello, baton_err_t *err)
+{
+    Baton__Hello *h = calloc(1, sizeof(*h));
+    if (!h)
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    baton__hello__init(h);
+    h->agent_version = BATON_AGENT_VERSION;
+    h->protocol_version = BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
+    h->node_name = a->cfg->node_name;
+    h->services = calloc(a->cfg->n_services, sizeof(*h->services));
+    if (!h->services) {
+        free(h);
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    }
+    sd_bus *bus = NULL;
+    bool have_bus = agent_bus(a, &bus, NULL) == 0;
+    for (size_t i = 0; i < a->cfg->n_services; i++) {
+        const svc_config_t *svc = &a->cfg->services[i];
+        Baton__ServiceInfo *s = calloc(1, sizeof(*s));
+        if (!s) {
+            hello_free(&h);
+            return baton_err_set(err, -ENOMEM, "out of memory");
+        }
+        baton__service_info__init(s);
+        h->services[h->n_services++] = s;
+        s->name = svc->name;
+        s->unit = svc->unit;
+        if (!have_bus || unit_property(bus, svc->unit, "Unit", "ActiveState", &s->active_state,
+                                       NULL) < 0)
+            s->active_state = strdup("unknown");
+        if (command_version(a, svc, svc->binary, &s->version, NULL) < 0)
+            s->version = strdup("unknown");
+        svc_state_t *st = NULL;
+        baton_err_t serr = {0};
+        if (svc_state_load(a->cfg->state_dir, svc->name, &st, &serr) == 0) {
+            s->rollout_id = strdup(st->rollout_id);
+            s->step = strdup(st->step);
+            s->in_progress = *st->in_progress != '\0';
+            s->previous_version = strdup(st->previous_version);
+            if (s->in_progress) {
+                free(s->step);
+                s->step = strdup(st->in_progress);
+            }
+            svc_state_destroy(&st);
+        } else {
+            s->rollout_id = strdup("");
+            s->step = strdup(serr.msg); /* a damaged state file is said, not hidden */
+            s->previous_version = strdup("");
+        }
+        if (!s->active_state || !s->version || !s->rollout_id || !s->step ||
+            !s->previous_version) {
+            hello_free(&h);
+            return baton_err_set(err, -ENOMEM, "out of memory");
+        }
+    }
+    *ret_hello = h;
+    return 0;
+}

@@ -1,0 +1,193 @@
+/* baton-agent: the daemon on every node. Reads its config, binds a ZeroMQ ROUTER, tells
+ * systemd it is ready, and serves the coordinator's commands one at a time until stopped.
+ *
+ *   baton-agent [--config /etc/baton/agent.yml] [--check-config]
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <systemd/sd-daemon.h>
+
+#include "agent.h"
+#include "agent_loop.h"
+#include "envelope.h"
+#include "fsutil.h"
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: baton-agent [--config FILE] [--check-config]\n"
+               "  --config FILE    agent configuration (default /etc/baton/agent.yml)\n"
+               "  --check-config   check the configuration and exit\n");
+}
+
+static int setup_socket(agent_t *a, baton_err_t *err)
+{
+    a->zctx = zmq_ctx_new();
+    a->router = a->zctx ? zmq_socket(a->zctx, ZMQ_ROUTER) : NULL;
+    if (!a->router)
+        return baton_err_set(err, -errno, "zmq: %s", zmq_strerror(errno));
+    /* Oversized messages are dropped by libzmq before we see them; heartbeats notice a peer
+     * that vanished; MANDATORY makes a reply to a gone peer an error instead of silence. */
+    int64_t maxsize = BATON_MSG_MAX + 1024;
+    int one = 1, ivl = 2000, timeout = 10000, linger = 1000;
+    zmq_setsockopt(a->router, ZMQ_MAXMSGSIZE, &maxsize, sizeof(maxsize));
+    zmq_setsockopt(a->router, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
+    zmq_setsockopt(a->router, ZMQ_HEARTBEAT_IVL, &ivl, sizeof(ivl));
+    zmq_setsockopt(a->router, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof(timeout));
+    zmq_setsockopt(a->router, ZMQ_LINGER, &linger, sizeof(linger));
+    if (zmq_bind(a->router, a->cfg->listen) < 0)
+        return baton_err_set(err, -errno, "bind %s: %s", a->cfg->listen, zmq_strerror(errno));
+    return 0;
+}
+
+/* Receives one request: [identity][payload]. Anything else is drained and dropped. */
+static void receive_one(agent_t *a)
+{
+    zmq_msg_t payload;
+    int more = 0;
+    size_t more_len = sizeof(more);
+    if (a->have_peer)
+        zmq_msg_close(&a->peer);
+    zmq_msg_init(&a->peer);
+    a->have_peer = false;
+    if (zmq_msg_recv(&a->peer, a->router, ZMQ_DONTWAIT) < 0)
+        return;
+    a->have_peer = true;
+    zmq_getsockopt(a->router, ZMQ_RCVMORE, &more, &more_len);
+    if (!more)
+        return;
+    zmq_msg_init(&payload);
+    if (zmq_msg_recv(&payload, a->router, 0) < 0) {
+        zmq_msg_close(&payload);
+        return;
+    }
+    zmq_getsockopt(a->router, ZMQ_RCVMORE, &more, &more_len);
+    if (more) { /* a request is exactly one frame */
+        while (more) {
+            zmq_msg_t extra;
+            zmq_msg_init(&extra);
+            zmq_msg_recv(&extra, a->router, 0);
+            zmq_msg_close(&extra);
+            zmq_getsockopt(a->router, ZMQ_RCVMORE, &more, &more_len);
+        }
+        agent_reply_error(a, 0, BATON__STATUS__STATUS_BAD_REQUEST, "a request is one frame");
+        zmq_msg_close(&payload);
+        return;
+    }
+    Baton__Envelope *env = NULL;
+    baton_err_t err = {0};
+    int r = envelope_unpack(zmq_msg_data(&payload), zmq_msg_size(&payload), &env, &err);
+    zmq_msg_close(&payload);
+    if (r < 0) {
+        agent_log(a, 4, "refused a request: %s", err.msg);
+        agent_reply_error(a, 0,
+                          r == -EPROTONOSUPPORT ? BATON__STATUS__STATUS_UNSUPPORTED
+                                                : BATON__STATUS__STATUS_BAD_REQUEST,
+                          err.msg);
+        return;
+    }
+    agent_serve(a, env);
+    envelope_free(&env);
+}
+
+int main(int argc, char **argv)
+{
+    const char *config_path = "/etc/baton/agent.yml";
+    bool check_only = false;
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"check-config", no_argument, NULL, 'k'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int o;
+    while ((o = getopt_long(argc, argv, "c:kh", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'k':
+            check_only = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 1;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 1;
+    }
+
+    agent_t a = {.stage = {.fd = -1}};
+    baton_err_t err = {0};
+    if (agent_config_load(config_path, &a.cfg, &err) < 0) {
+        fprintf(stderr, "baton-agent: %s\n", err.msg);
+        return 1;
+    }
+    if (check_only) {
+        printf("%s: ok (%zu services)\n", config_path, a.cfg->n_services);
+        agent_config_destroy(&a.cfg);
+        return 0;
+    }
+    if (digest_global_init(&err) < 0 || fs_mkdir_p(a.cfg->state_dir, 0700, &err) < 0 ||
+        setup_socket(&a, &err) < 0) {
+        agent_log(&a, 3, "%s", err.msg);
+        agent_config_destroy(&a.cfg);
+        return 1;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    uint64_t wd = 0;
+    if (sd_watchdog_enabled(0, &wd) > 0)
+        a.watchdog_usec = wd;
+    agent_log(&a, 6, "listening on %s as node %s, %zu services, protocol %d", a.cfg->listen,
+              a.cfg->node_name, a.cfg->n_services,
+              BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT);
+    sd_notifyf(0, "READY=1\nSTATUS=listening on %s", a.cfg->listen);
+
+    while (!stop_signal) {
+        zmq_pollitem_t item = {.socket = a.router, .events = ZMQ_POLLIN};
+        long timeout = a.watchdog_usec ? (long)(a.watchdog_usec / 2000) : 1000;
+        if (timeout > 1000 || timeout <= 0)
+            timeout = 1000;
+        int n = zmq_poll(&item, 1, timeout);
+        agent_tick(&a);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            agent_log(&a, 3, "poll: %s", zmq_strerror(errno));
+            break;
+        }
+        if (n > 0 && (item.revents & ZMQ_POLLIN))
+            receive_one(&a);
+    }
+    sd_notify(0, "STOPPING=1");
+    agent_log(&a, 6, "stopping (signal %d)", (int)stop_signal);
+    if (a.have_peer)
+        zmq_msg_close(&a.peer);
+    zmq_close(a.router);
+    zmq_ctx_term(a.zctx);
+    sd_bus_flush_close_unref(a.bus);
+    curl_global_cleanup();
+    agent_config_destroy(&a.cfg);
+    return 0;
+}

@@ -1,0 +1,176 @@
+/* proc: see proc.h. */
+#include "proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Appends to a tail buffer that keeps the most recent PROC_TAIL_MAX - 1 bytes. */
+static void tail_add(char *tail, size_t *len, const char *buf, size_t n)
+{
+    const size_t cap = PROC_TAIL_MAX - 1;
+    if (n >= cap) {
+        memcpy(tail, buf + n - cap, cap);
+        *len = cap;
+    } else {
+        if (*len + n > cap) {
+            size_t drop = *len + n - cap;
+            memmove(tail, tail + drop, *len - drop);
+            *len -= drop;
+        }
+        memcpy(tail + *len, buf, n);
+        *len += n;
+    }
+    tail[*len] = '\0';
+}
+
+static void child_exec(const struct proc_opts *o, int out_w, int err_w)
+{
+    /* The agent may block signals for its own loop; the command must start clean. */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    setpgid(0, 0);
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0)
+        dup2(devnull, STDIN_FILENO);
+    dup2(out_w, STDOUT_FILENO);
+    dup2(err_w, STDERR_FILENO);
+    for (const char *const *e = o->env_add; e && *e; e++)
+        putenv((char *)*e);
+    execvp(o->argv[0], (char *const *)o->argv);
+    fprintf(stderr, "exec %s: %s\n", o->argv[0], strerror(errno));
+    _exit(127);
+}
+
+int proc_run(const struct proc_opts *o, struct proc_result *ret, baton_err_t *err)
+{
+    int out[2], errp[2];
+    memset(ret, 0, sizeof(*ret));
+    if (pipe2(out, O_CLOEXEC) < 0)
+        return baton_err_set(err, -errno, "pipe: %s", strerror(errno));
+    if (pipe2(errp, O_CLOEXEC) < 0) {
+        int e = errno;
+        close(out[0]), close(out[1]);
+        return baton_err_set(err, -e, "pipe: %s", strerror(e));
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(out[0]), close(out[1]), close(errp[0]), close(errp[1]);
+        return baton_err_set(err, -e, "fork for %s: %s", o->argv[0], strerror(e));
+    }
+    if (pid == 0)
+        child_exec(o, out[1], errp[1]);
+    setpgid(pid, pid); /* also here: no race with the child's own call */
+    close(out[1]);
+    close(errp[1]);
+
+    uint64_t start = now_ms(), deadline = o->timeout_ms ? start + o->timeout_ms : 0, kill_at = 0;
+    size_t tail_len = 0;
+    int r = 0;
+    struct pollfd fds[2] = {{.fd = out[0], .events = POLLIN}, {.fd = errp[0], .events = POLLIN}};
+    int open_fds = 2;
+    char buf[64 * 1024];
+    while (open_fds > 0) {
+        int wait = 1000;
+        uint64_t t = now_ms();
+        if (deadline && !ret->timed_out) {
+            if (t >= deadline) {
+                ret->timed_out = true;
+                kill(-pid, SIGTERM);
+                kill_at = t + PROC_KILL_GRACE_MS;
+            } else if (deadline - t < (uint64_t)wait) {
+                wait = (int)(deadline - t);
+            }
+        }
+        if (kill_at && t >= kill_at) {
+            kill(-pid, SIGKILL);
+            kill_at = 0;
+        }
+        int n = poll(fds, 2, wait);
+        if (o->tick)
+            o->tick(o->userdata);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            r = baton_err_set(err, -errno, "poll: %s", strerror(errno));
+            kill(-pid, SIGKILL);
+            break;
+        }
+        for (int i = 0; i < 2; i++) {
+            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            ssize_t got = read(fds[i].fd, buf, sizeof(buf));
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got <= 0) {
+                close(fds[i].fd);
+                fds[i].fd = -1;
+                open_fds--;
+                continue;
+            }
+            if (i == 0 && o->on_stdout) {
+                if (r == 0 && o->on_stdout(buf, (size_t)got, o->userdata) < 0) {
+                    r = baton_err_set(err, -ECANCELED, "%s: output rejected", o->argv[0]);
+                    kill(-pid, SIGKILL);
+                }
+            } else {
+                tail_add(ret->tail, &tail_len, buf, (size_t)got);
+            }
+        }
+    }
+    for (int i = 0; i < 2; i++)
+        if (fds[i].fd >= 0)
+            close(fds[i].fd);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    /* Whatever the command left running in its group does not outlive it. */
+    kill(-pid, SIGKILL);
+    if (WIFEXITED(status)) {
+        ret->exit_code = WEXITSTATUS(status);
+    } else {
+        ret->exit_code = -1;
+        ret->term_signal = WTERMSIG(status);
+    }
+    return r;
+}
+
+void proc_describe(const struct proc_result *r, uint64_t timeout_ms, char *buf, size_t len)
+{
+    /* The last non-empty line of output says most about why a command failed. */
+    char last[512] = "";
+    const char *end = r->tail + strlen(r->tail);
+    while (end > r->tail && (end[-1] == '\n' || end[-1] == ' '))
+        end--;
+    const char *begin = end;
+    while (begin > r->tail && begin[-1] != '\n')
+        begin--;
+    snprintf(last, sizeof(last), "%.*s", (int)(end - begin), begin);
+    if (r->timed_out)
+        snprintf(buf, len, "timed out after %llu s%s%s", (unsigned long long)(timeout_ms / 1000),
+                 *last ? ": " : "", last);
+    else if (r->term_signal)
+        snprintf(buf, len, "killed by signal %d (%s)%s%s", r->term_signal,
+                 strsignal(r->term_signal), *last ? ": " : "", last);
+    else
+        snprintf(buf, len, "exit code %d%s%s", r->exit_code, *last ? ": " : "", last);
+}

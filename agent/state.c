@@ -1,0 +1,268 @@
+/* state: see state.h. */
+#include "state.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "fsutil.h"
+
+#define STATE_FILE_MAX (1024 * 1024)
+
+int svc_state_set(char **field, const char *value)
+{
+    char *copy = strdup(value ? value : "");
+    if (!copy)
+        return -ENOMEM;
+    free(*field);
+    *field = copy;
+    return 0;
+}
+
+void svc_state_clear_list(char ***list, size_t *n)
+{
+    for (size_t i = 0; i < *n; i++)
+        free((*list)[i]);
+    free(*list);
+    *list = NULL;
+    *n = 0;
+}
+
+int svc_state_push(char ***list, size_t *n, const char *id)
+{
+    if (*n >= STATE_IDS_MAX)
+        return -E2BIG;
+    char **grown = realloc(*list, (*n + 1) * sizeof(char *));
+    if (!grown)
+        return -ENOMEM;
+    *list = grown;
+    if (!(grown[*n] = strdup(id)))
+        return -ENOMEM;
+    (*n)++;
+    return 0;
+}
+
+static char **str_fields(svc_state_t *st, const char ***names, size_t *count)
+{
+    (void)st;
+    static const char *n[] = {"service",          "rollout_id",      "step",
+                              "in_progress",      "target_version",  "target_sha256",
+                              "previous_version", "previous_sha256", "dump_path",
+                              "dump_sha256"};
+    *names = n;
+    *count = sizeof(n) / sizeof(n[0]);
+    return NULL;
+}
+
+/* The string fields in the order of str_fields()' names. */
+static char **str_field_at(svc_state_t *st, size_t i)
+{
+    char **f[] = {&st->service,          &st->rollout_id,      &st->step,
+                  &st->in_progress,      &st->target_version,  &st->target_sha256,
+                  &st->previous_version, &st->previous_sha256, &st->dump_path,
+                  &st->dump_sha256};
+    return f[i];
+}
+
+svc_state_t *svc_state_new(const char *service)
+{
+    svc_state_t *st = calloc(1, sizeof(*st));
+    if (!st)
+        return NULL;
+    const char **names;
+    size_t n;
+    str_fields(st, &names, &n);
+    for (size_t i = 0; i < n; i++)
+        if (svc_state_set(str_field_at(st, i), "") < 0) {
+            svc_state_destroy(&st);
+            return NULL;
+        }
+    if (svc_state_set(&st->service, service) < 0)
+        svc_state_destroy(&st);
+    return st;
+}
+
+void svc_state_destroy(svc_state_t **st_p)
+{
+    if (!st_p || !*st_p)
+        return;
+    svc_state_t *st = *st_p;
+    const char **names;
+    size_t n;
+    str_fields(st, &names, &n);
+    for (size_t i = 0; i < n; i++)
+        free(*str_field_at(st, i));
+    svc_state_clear_list(&st->ids_before, &st->n_ids_before);
+    svc_state_clear_list(&st->applied, &st->n_applied);
+    free(st);
+    *st_p = NULL;
+}
+
+int svc_state_begin(svc_state_t *st, const char *rollout_id)
+{
+    const char **names;
+    size_t n;
+    str_fields(st, &names, &n);
+    for (size_t i = 1; i < n; i++) /* all but the service name */
+        if (svc_state_set(str_field_at(st, i), "") < 0)
+            return -ENOMEM;
+    st->was_active = st->stopped = st->swapped = st->have_ids_before = false;
+    st->dump_size = 0;
+    svc_state_clear_list(&st->ids_before, &st->n_ids_before);
+    svc_state_clear_list(&st->applied, &st->n_applied);
+    return svc_state_set(&st->rollout_id, rollout_id);
+}
+
+bool svc_state_idle(const svc_state_t *st)
+{
+    return !*st->in_progress && (!*st->step || !strcmp(st->step, "committed") ||
+                                 !strcmp(st->step, "rolled_back"));
+}
+
+static int state_path(const char *dir, const char *service, char *buf, size_t len,
+                      baton_err_t *err)
+{
+    if (snprintf(buf, len, "%s/%s.json", dir, service) >= (int)len)
+        return baton_err_set(err, -ENAMETOOLONG, "%s/%s.json: path too long", dir, service);
+    return 0;
+}
+
+static json_t *list_to_json(char **list, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        json_array_append_new(a, json_string(list[i]));
+    return a;
+}
+
+int svc_state_save(const char *state_dir, const svc_state_t *st, baton_err_t *err)
+{
+    char path[PATH_MAX];
+    int r = state_path(state_dir, st->service, path, sizeof(path), err);
+    if (r < 0)
+        return r;
+    json_t *o = json_object();
+    const char **names;
+    size_t n;
+    str_fields((svc_state_t *)st, &names, &n);
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(o, names[i], json_string(*str_field_at((svc_state_t *)st, i)));
+    json_object_set_new(o, "version", json_integer(1));
+    json_object_set_new(o, "was_active", json_boolean(st->was_active));
+    json_object_set_new(o, "stopped", json_boolean(st->stopped));
+    json_object_set_new(o, "swapped", json_boolean(st->swapped));
+    json_object_set_new(o, "have_ids_before", json_boolean(st->have_ids_before));
+    json_object_set_new(o, "ids_before", list_to_json(st->ids_before, st->n_ids_before));
+    json_object_set_new(o, "applied", list_to_json(st->applied, st->n_applied));
+    json_object_set_new(o, "dump_size", json_integer((json_int_t)st->dump_size));
+    char *text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+    json_decref(o);
+    if (!text)
+        return baton_err_set(err, -ENOMEM, "%s: out of memory", path);
+    r = fs_write_atomic(path, text, strlen(text), 0600, err);
+    free(text);
+    return r;
+}
+
+static int load_list(json_t *o, const char *key, const char *path, char ***list, size_t *n,
+                     baton_err_t *err)
+{
+    json_t *a = json_object_get(o, key);
+    if (!json_is_array(a))
+        return baton_err_set(err, -EBADMSG, "%s: field %s: expected a list", path, key);
+    if (json_array_size(a) > STATE_IDS_MAX)
+        return baton_err_set(err, -E2BIG, "%s: field %s: more than %d ids", path, key,
+                             STATE_IDS_MAX);
+    size_t i;
+    json_t *v;
+    json_array_foreach(a, i, v)
+    {
+        if (!json_is_string(v) || json_string_length(v) > STATE_STR_MAX)
+            return baton_err_set(err, -EBADMSG, "%s: field %s[%zu]: expected a short string",
+                                 path, key, i);
+        if (svc_state_push(list, n, json_string_value(v)) < 0)
+            return baton_err_set(err, -ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+int svc_state_load(const char *state_dir, const char *service, svc_state_t **ret_st,
+                   baton_err_t *err)
+{
+    char path[PATH_MAX];
+    int r = state_path(state_dir, service, path, sizeof(path), err);
+    if (r < 0)
+        return r;
+    svc_state_t *st = svc_state_new(service);
+    if (!st)
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    char *text = NULL;
+    baton_err_t rerr = {0};
+    r = fs_read_all(path, STATE_FILE_MAX, &text, NULL, &rerr);
+    if (r == -ENOENT) {
+        *ret_st = st;
+        return 0;
+    }
+    if (r < 0) {
+        svc_state_destroy(&st);
+        return baton_err_set(err, r, "%s", rerr.msg);
+    }
+    json_error_t jerr;
+    json_t *o = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+    free(text);
+    if (!json_is_object(o)) {
+        r = baton_err_set(err, -EBADMSG, "%s:%d: %s", path, jerr.line,
+                          o ? "not a JSON object" : jerr.text);
+        goto out;
+    }
+    const char **names;
+    size_t n;
+    str_fields(st, &names, &n);
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_object_get(o, names[i]);
+        if (!json_is_string(v) || json_string_length(v) > STATE_STR_MAX) {
+            r = baton_err_set(err, -EBADMSG, "%s: field %s: expected a string", path, names[i]);
+            goto out;
+        }
+        if (svc_state_set(str_field_at(st, i), json_string_value(v)) < 0) {
+            r = baton_err_set(err, -ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    if (strcmp(st->service, service)) {
+        r = baton_err_set(err, -EBADMSG, "%s: field service: '%s', expected '%s'", path,
+                          st->service, service);
+        goto out;
+    }
+    static const char *bools[] = {"was_active", "stopped", "swapped", "have_ids_before"};
+    bool *bool_fields[] = {&st->was_active, &st->stopped, &st->swapped, &st->have_ids_before};
+    for (size_t i = 0; i < 4; i++) {
+        json_t *v = json_object_get(o, bools[i]);
+        if (!json_is_boolean(v)) {
+            r = baton_err_set(err, -EBADMSG, "%s: field %s: expected true or false", path,
+                              bools[i]);
+            goto out;
+        }
+        *bool_fields[i] = json_is_true(v);
+    }
+    json_t *size = json_object_get(o, "dump_size");
+    if (!json_is_integer(size) || json_integer_value(size) < 0) {
+        r = baton_err_set(err, -EBADMSG, "%s: field dump_size: expected a size", path);
+        goto out;
+    }
+    st->dump_size = (uint64_t)json_integer_value(size);
+    if ((r = load_list(o, "ids_before", path, &st->ids_before, &st->n_ids_before, err)) < 0 ||
+        (r = load_list(o, "applied", path, &st->applied, &st->n_applied, err)) < 0)
+        goto out;
+    *ret_st = st;
+    st = NULL;
+    r = 0;
+out:
+    json_decref(o);
+    svc_state_destroy(&st);
+    return r;
+}

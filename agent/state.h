@@ -1,0 +1,62 @@
+/* state: what the agent knows about one service across restarts, in STATE_DIR/SERVICE.json.
+ *
+ * Written with write-temp + fsync + rename before and after every step, so that after a crash
+ * at any instant the file holds either the state before a step or after it, and `in_progress`
+ * says which step may have been cut short. Everything in it is checked on load: a damaged file
+ * is an error naming the file and the field, never a guess. */
+#ifndef BATON_AGENT_STATE_H
+#define BATON_AGENT_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "digest.h"
+#include "err.h"
+
+#define STATE_IDS_MAX 4096
+#define STATE_STR_MAX 1024
+
+typedef struct svc_state {
+    char *service;          /* the service this state is about */
+    char *rollout_id;       /* rollout that last touched the service, "" if none */
+    char *step;             /* last completed step ("" none, "preflight", ... "committed") */
+    char *in_progress;      /* step started and not finished, "" if none */
+    char *target_version;   /* version being installed */
+    char *target_sha256;    /* digest of the staged binary */
+    char *previous_version; /* version before the rollout */
+    char *previous_sha256;  /* digest of the binary before the rollout */
+    bool was_active;        /* unit was active when the rollout began */
+    bool stopped;           /* this rollout stopped the unit */
+    bool swapped;           /* this rollout replaced the binary */
+    bool have_ids_before;   /* ids_before was recorded */
+    char **ids_before;      /* bookkeeping ids before this rollout migrated */
+    size_t n_ids_before;
+    char **applied;         /* ids this rollout's migrations added */
+    size_t n_applied;
+    char *dump_path;        /* verified dump of this rollout, "" if none */
+    uint64_t dump_size;
+    char *dump_sha256;
+} svc_state_t;
+
+/* A fresh, empty state for `service`. */
+svc_state_t *svc_state_new(const char *service);
+void svc_state_destroy(svc_state_t **st_p);
+
+/* Loads STATE_DIR/SERVICE.json; a missing file gives a fresh state. */
+int svc_state_load(const char *state_dir, const char *service, svc_state_t **ret_st,
+                   baton_err_t *err);
+int svc_state_save(const char *state_dir, const svc_state_t *st, baton_err_t *err);
+
+/* Replaces a string field (NULL becomes ""). */
+int svc_state_set(char **field, const char *value);
+/* Starts a new rollout: clears everything but the service name. */
+int svc_state_begin(svc_state_t *st, const char *rollout_id);
+/* Appends an id (copied) to a list. */
+int svc_state_push(char ***list, size_t *n, const char *id);
+void svc_state_clear_list(char ***list, size_t *n);
+
+/* True when no rollout is under way on the service (none, committed or rolled back). */
+bool svc_state_idle(const svc_state_t *st);
+
+#endif

@@ -1,0 +1,85 @@
+/* step_commit: the node is done: mark it, keep the newest `keep_backups` dumps of the service
+ * and drop older ones, and drop staged binaries other than the one now installed. */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+struct backup {
+    char path[PATH_MAX];
+    time_t mtime;
+};
+
+static int newest_first(const void *x, const void *y)
+{
+    const struct backup *a = x, *b = y;
+    return (a->mtime < b->mtime) - (a->mtime > b->mtime);
+}
+
+static void prune_backups(agent_t *a, const svc_config_t *svc, const svc_state_t *st)
+{
+    DIR *d = opendir(svc->backup_dir);
+    if (!d)
+        return;
+    struct backup *list = NULL;
+    size_t n = 0, prefix = strlen(svc->name);
+    struct dirent *e;
+    while ((e = readdir(d)) && n < 10000) {
+        size_t len = strlen(e->d_name);
+        if (strncmp(e->d_name, svc->name, prefix) || e->d_name[prefix] != '-' || len < 5 ||
+            strcmp(e->d_name + len - 5, ".dump"))
+            continue;
+        struct backup b;
+        struct stat sb;
+        snprintf(b.path, sizeof(b.path), "%s/%s", svc->backup_dir, e->d_name);
+        if (stat(b.path, &sb) < 0)
+            continue;
+        b.mtime = sb.st_mtime;
+        struct backup *grown = realloc(list, (n + 1) * sizeof(*list));
+        if (!grown)
+            break;
+        list = grown;
+        list[n++] = b;
+    }
+    closedir(d);
+    qsort(list, n, sizeof(*list), newest_first);
+    for (size_t i = 0, kept = 0; i < n; i++) {
+        if (!strcmp(list[i].path, st->dump_path) || kept < svc->keep_backups - 1) {
+            kept += strcmp(list[i].path, st->dump_path) != 0;
+            continue;
+        }
+        if (unlink(list[i].path) == 0)
+            agent_progress(a, "removed old backup %s", list[i].path);
+    }
+    free(list);
+}
+
+static void prune_staging(const agent_t *a, const svc_config_t *svc, const svc_state_t *st)
+{
+    char dir[PATH_MAX], path[PATH_MAX * 2];
+    snprintf(dir, sizeof(dir), "%s/staging/%s", a->cfg->state_dir, svc->name);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.' && strcmp(e->d_name, st->target_sha256)) {
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+    closedir(d);
+}
+
+int step_commit(agent_t *a, const svc_config_t *svc, svc_state_t *st, baton_err_t *err)
+{
+    (void)err;
+    prune_backups(a, svc, st);
+    prune_staging(a, svc, st);
+    return 0;
+}

@@ -1,0 +1,207 @@
+/* step_dump: back up the service's database before anything changes it, and restore it.
+ *
+ * Dump: pg_dump --format=custom streams through SHA-256 into BACKUP_DIR/SERVICE-ROLLOUT.dump
+ * in one pass (written as .partial, fsynced, renamed), then `pg_restore --list` proves the
+ * archive is readable. Size and digest go into the state: no migration runs without them.
+ *
+ * Restore (the fallback of a rollback): `pg_restore --clean` alone would leave behind objects
+ * the failed upgrade created (they are not in the dump), so the restore script runs in ONE
+ * transaction after dropping every schema the database has: all of it or nothing. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "agent.h"
+#include "fsutil.h"
+#include "proc.h"
+
+struct dump_sink {
+    agent_t *a;       /* for progress */
+    int fd;           /* the .partial file */
+    digest_t digest;  /* of everything written */
+    uint64_t size;    /* bytes written */
+    uint64_t next_progress; /* size at which to report next */
+    int error;        /* errno of a failed write */
+};
+
+static int sink_write(const void *buf, size_t len, void *userdata)
+{
+    struct dump_sink *s = userdata;
+    const char *p = buf;
+    size_t left = len;
+    while (left) {
+        ssize_t n = write(s->fd, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            s->error = errno;
+            return -1;
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    digest_update(&s->digest, buf, len);
+    s->size += len;
+    if (s->size >= s->next_progress) {
+        agent_progress(s->a, "%llu KiB dumped", (unsigned long long)(s->size >> 10));
+        s->next_progress = s->size + 8 * 1024 * 1024;
+    }
+    return 0;
+}
+
+static void sink_tick(void *userdata)
+{
+    agent_tick(((struct dump_sink *)userdata)->a);
+}
+
+static int run_tool(agent_t *a, const svc_config_t *svc, const char *const *argv,
+                    uint64_t timeout_ms, const char *what, baton_err_t *err)
+{
+    struct proc_opts o = {.argv = argv, .env_add = command_pg_env(svc), .timeout_ms = timeout_ms,
+                          .tick = agent_tick, .userdata = a};
+    struct proc_result res;
+    int r = proc_run(&o, &res, err);
+    if (r < 0)
+        return r;
+    if (res.exit_code != 0 || res.timed_out) {
+        char why[PROC_TAIL_MAX + 64];
+        proc_describe(&res, timeout_ms, why, sizeof(why));
+        return baton_err_set(err, -EIO, "%s: %s", what, why);
+    }
+    return 0;
+}
+
+int step_dump(agent_t *a, const svc_config_t *svc, svc_state_t *st, baton_err_t *err)
+{
+    char path[PATH_MAX], partial[PATH_MAX + 16];
+    if (snprintf(path, sizeof(path), "%s/%s-%s.dump", svc->backup_dir, svc->name,
+                 st->rollout_id) >= (int)sizeof(path))
+        return baton_err_set(err, -ENAMETOOLONG, "dump path too long");
+    snprintf(partial, sizeof(partial), "%s.partial", path);
+    int r = fs_mkdir_p(svc->backup_dir, 0700, err);
+    if (r < 0)
+        return r;
+
+    struct dump_sink sink = {.a = a, .next_progress = 8 * 1024 * 1024};
+    sink.fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (sink.fd < 0)
+        return baton_err_set(err, -errno, "open %s: %s", partial, strerror(errno));
+    digest_init(&sink.digest);
+
+    agent_progress(a, "pg_dump to %s", path);
+    const char *argv[] = {svc->pg_dump, "--format=custom", "--dbname", svc->database, NULL};
+    struct proc_opts o = {.argv = argv, .env_add = command_pg_env(svc),
+                          .timeout_ms = svc->timeout_dump_ms, .on_stdout = sink_write,
+                          .tick = sink_tick, .userdata = &sink};
+    struct proc_result res;
+    r = proc_run(&o, &res, err);
+    if (r < 0 && sink.error)
+        r = baton_err_set(err, -sink.error, "write %s: %s", partial, strerror(sink.error));
+    if (r == 0 && (res.exit_code != 0 || res.timed_out)) {
+        char why[PROC_TAIL_MAX + 64];
+        proc_describe(&res, o.timeout_ms, why, sizeof(why));
+        r = baton_err_set(err, -EIO, "pg_dump: %s", why);
+    }
+    if (r == 0 && fsync(sink.fd) < 0)
+        r = baton_err_set(err, -errno, "fsync %s: %s", partial, strerror(errno));
+    close(sink.fd);
+    if (r == 0 && rename(partial, path) < 0)
+        r = baton_err_set(err, -errno, "rename %s -> %s: %s", partial, path, strerror(errno));
+    if (r < 0) {
+        unlink(partial);
+        return r;
+    }
+    if ((r = fs_fsync_parent(path, err)) < 0)
+        return r;
+
+    /* A dump that pg_restore cannot read is no backup. */
+    agent_progress(a, "verifying dump with pg_restore --list");
+    const char *list[] = {svc->pg_restore, "--list", path, NULL};
+    if ((r = run_tool(a, svc, list, svc->timeout_dump_ms, "pg_restore --list", err)) < 0) {
+        unlink(path);
+        return r;
+    }
+    char hex[DIGEST_HEX_LEN + 1];
+    digest_final_hex(&sink.digest, hex);
+    if (svc_state_set(&st->dump_path, path) < 0 || svc_state_set(&st->dump_sha256, hex) < 0)
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    st->dump_size = sink.size;
+    return 0;
+}
+
+/* The SQL that empties the database before the restore script runs, in the same transaction:
+ * every schema but the system ones, dropped with what they hold. */
+static int drop_schemas_sql(const svc_config_t *svc, char **ret_sql, baton_err_t *err)
+{
+    PGconn *c = NULL;
+    int r = db_connect(svc, &c, err);
+    if (r < 0)
+        return r;
+    PGresult *res = PQexec(c, "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' "
+                              "AND nspname <> 'information_schema' ORDER BY nspname");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        r = baton_err_set(err, -EIO, "list schemas: %s", PQresultErrorMessage(res));
+        goto out;
+    }
+    size_t cap = 64, len = 0;
+    char *sql = malloc(cap);
+    if (!sql) {
+        r = baton_err_set(err, -ENOMEM, "out of memory");
+        goto out;
+    }
+    sql[0] = '\0';
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *name = PQgetvalue(res, i, 0);
+        char *ident = PQescapeIdentifier(c, name, strlen(name));
+        size_t need = len + strlen(ident ? ident : "") + 40;
+        if (!ident || (need > cap && !(sql = realloc(sql, cap = need * 2)))) {
+            PQfreemem(ident);
+            r = baton_err_set(err, -ENOMEM, "out of memory");
+            goto out;
+        }
+        len += (size_t)snprintf(sql + len, cap - len, "DROP SCHEMA %s CASCADE;\n", ident);
+        PQfreemem(ident);
+    }
+    *ret_sql = sql;
+    r = 0;
+out:
+    PQclear(res);
+    PQfinish(c);
+    return r;
+}
+
+int dump_restore(agent_t *a, const svc_config_t *svc, const svc_state_t *st, baton_err_t *err)
+{
+    char hex[DIGEST_HEX_LEN + 1], script[PATH_MAX + 16];
+    if (!*st->dump_path)
+        return baton_err_set(err, -ENOENT, "no dump of this rollout to restore");
+    /* Restore only what we verified: the file must be the very dump we wrote. */
+    int r = digest_file(st->dump_path, hex, NULL, err);
+    if (r < 0)
+        return r;
+    if (strcmp(hex, st->dump_sha256))
+        return baton_err_set(err, -EBADMSG, "dump %s has sha256 %s, recorded %s: not restoring",
+                             st->dump_path, hex, st->dump_sha256);
+    snprintf(script, sizeof(script), "%s.restore.sql", st->dump_path);
+    agent_progress(a, "restoring %s", st->dump_path);
+    const char *to_sql[] = {svc->pg_restore, "--file", script, st->dump_path, NULL};
+    if ((r = run_tool(a, svc, to_sql, svc->timeout_restore_ms, "pg_restore", err)) < 0)
+        goto out;
+    char *drop = NULL;
+    if ((r = drop_schemas_sql(svc, &drop, err)) < 0)
+        goto out;
+    const char *psql[] = {svc->psql, "--no-psqlrc", "--quiet", "--single-transaction",
+                          "--set", "ON_ERROR_STOP=1", "--dbname", svc->database,
+                          "--command", drop, "--file", script, NULL};
+    r = run_tool(a, svc, psql, svc->timeout_restore_ms, "restore", err);
+    free(drop);
+out:
+    unlink(script);
+    return r;
+}

@@ -1,0 +1,102 @@
+/* step_migrate: run the service's migrate command and report exactly which migration ids it
+ * applied or removed, by reading the bookkeeping table before and after (not by parsing the
+ * tool's output). Up needs this rollout's verified dump; down always gets an explicit limit. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "agent.h"
+#include "proc.h"
+
+static bool contains(char **list, size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(list[i], id))
+            return true;
+    return false;
+}
+
+/* *ret = a - b */
+static int difference(char **a, size_t na, char **b, size_t nb, char ***ret, size_t *ret_n)
+{
+    for (size_t i = 0; i < na; i++)
+        if (!contains(b, nb, a[i]) && svc_state_push(ret, ret_n, a[i]) < 0)
+            return -ENOMEM;
+    return 0;
+}
+
+int migrate_run(agent_t *a, const svc_config_t *svc, svc_state_t *st, bool up, unsigned limit,
+                const char *binary, struct step_out *out, baton_err_t *err)
+{
+    char **before = NULL, **after = NULL, **argv = NULL;
+    size_t n_before = 0, n_after = 0;
+    int r = db_migration_ids(svc, &before, &n_before, err);
+    if (r < 0)
+        return r;
+    if (!st->have_ids_before) {
+        for (size_t i = 0; i < n_before; i++)
+            if (svc_state_push(&st->ids_before, &st->n_ids_before, before[i]) < 0) {
+                r = baton_err_set(err, -ENOMEM, "out of memory");
+                goto out;
+            }
+        st->have_ids_before = true;
+    }
+    if ((r = command_argv(up ? svc->migrate_up : svc->migrate_down, binary, limit, &argv, err)) <
+        0)
+        goto out;
+    agent_progress(a, "%s (%zu applied before)", up ? "migrate up" : "migrate down", n_before);
+    struct proc_opts o = {.argv = (const char *const *)argv, .env_add = command_pg_env(svc),
+                          .timeout_ms = svc->timeout_migrate_ms, .tick = agent_tick,
+                          .userdata = a};
+    struct proc_result res;
+    int run = proc_run(&o, &res, err);
+    /* Whatever happened, read what the database holds now: a failed run may have applied
+     * some migrations (one transaction each), and the rollback must know them. */
+    baton_err_t rerr = {0};
+    if ((r = db_migration_ids(svc, &after, &n_after, &rerr)) < 0) {
+        r = baton_err_set(err, r, "%s; then %s", run < 0 ? err->msg : "migrate ran", rerr.msg);
+        goto out;
+    }
+    if (difference(after, n_after, before, n_before, &out->applied, &out->n_applied) < 0 ||
+        difference(before, n_before, after, n_after, &out->removed, &out->n_removed) < 0) {
+        r = baton_err_set(err, -ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < out->n_applied; i++)
+        if (!contains(st->applied, st->n_applied, out->applied[i]) &&
+            svc_state_push(&st->applied, &st->n_applied, out->applied[i]) < 0) {
+            r = baton_err_set(err, -ENOMEM, "out of memory");
+            goto out;
+        }
+    r = run;
+    if (r == 0 && (res.exit_code != 0 || res.timed_out)) {
+        char why[PROC_TAIL_MAX + 64];
+        proc_describe(&res, o.timeout_ms, why, sizeof(why));
+        r = baton_err_set(err, -EIO, "migrate %s failed (%zu applied, %zu removed): %s",
+                          up ? "up" : "down", out->n_applied, out->n_removed, why);
+    }
+out:
+    svc_state_clear_list(&before, &n_before);
+    svc_state_clear_list(&after, &n_after);
+    command_argv_free(&argv);
+    return r;
+}
+
+int step_migrate(agent_t *a, const svc_config_t *svc, svc_state_t *st, const Baton__Migrate *req,
+                 struct step_out *out, baton_err_t *err)
+{
+    bool up = req->direction == BATON__DIRECTION__DIRECTION_UP;
+    if (!up && req->limit == 0)
+        return baton_err_set(err, -EINVAL, "migrate down needs an explicit limit > 0");
+    if (up) {
+        /* No migration without a verified backup of this rollout. */
+        struct stat sb;
+        if (!*st->dump_path || stat(st->dump_path, &sb) < 0 ||
+            (uint64_t)sb.st_size != st->dump_size)
+            return baton_err_set(err, -ENOENT, "no verified dump of rollout %s: refusing to "
+                                 "migrate", st->rollout_id);
+    }
+    return migrate_run(a, svc, st, up, req->limit, svc->binary, out, err);
+}

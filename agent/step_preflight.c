@@ -1,0 +1,132 @@
+/* step_preflight: every check that can fail before anything is stopped. It changes nothing
+ * live; it only records, in the state, where this rollout starts from. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include "agent.h"
+#include "fsutil.h"
+#include "proc.h"
+#include "unit.h"
+
+/* Room a dump needs beyond the database's size: custom-format dumps are compressed and
+ * usually smaller, so size + 20% + 16 MiB errs on the safe side. */
+static uint64_t dump_room(uint64_t db_bytes)
+{
+    return db_bytes + db_bytes / 5 + 16ull * 1024 * 1024;
+}
+
+static int tool_runs(agent_t *a, const char *tool, baton_err_t *err)
+{
+    const char *argv[] = {tool, "--version", NULL};
+    struct proc_opts o = {.argv = argv, .timeout_ms = 10000, .tick = agent_tick, .userdata = a};
+    struct proc_result res;
+    int r = proc_run(&o, &res, err);
+    if (r < 0)
+        return r;
+    if (res.exit_code != 0) {
+        char why[PROC_TAIL_MAX + 64];
+        proc_describe(&res, o.timeout_ms, why, sizeof(why));
+        return baton_err_set(err, -ENOENT, "%s does not run: %s", tool, why);
+    }
+    return 0;
+}
+
+int step_preflight(agent_t *a, const svc_config_t *svc, svc_state_t *st, const Baton__Step *req,
+                   baton_err_t *err)
+{
+    char staged[PATH_MAX], hex[DIGEST_HEX_LEN + 1];
+    char *active = NULL, *staged_version = NULL, *current_version = NULL;
+    char **ids = NULL;
+    size_t n_ids = 0;
+    uint64_t db_bytes = 0;
+    sd_bus *bus = NULL;
+    int r;
+
+    if (!digest_hex_valid(req->sha256) || !*req->version)
+        return baton_err_set(err, -EINVAL, "preflight needs a version and a sha256");
+    /* The staged binary is there, intact, and is the version we are told it is. */
+    if ((r = staged_path(a, svc->name, req->sha256, staged, sizeof(staged), err)) < 0)
+        return r;
+    agent_progress(a, "checking staged binary");
+    if ((r = digest_file(staged, hex, NULL, err)) < 0)
+        return baton_err_set(err, r, "no staged binary for %s with sha256 %.12s…: %s",
+                             svc->name, req->sha256, err->msg);
+    if (strcmp(hex, req->sha256))
+        return baton_err_set(err, -EBADMSG, "staged binary %s has sha256 %s, expected %s",
+                             staged, hex, req->sha256);
+    if ((r = command_version(a, svc, staged, &staged_version, err)) < 0)
+        goto out;
+    if (!version_matches(staged_version, req->version)) {
+        r = baton_err_set(err, -EINVAL, "the new binary reports version %s, not %s",
+                          staged_version, req->version);
+        goto out;
+    }
+
+    /* The unit exists; what state it is in is what a rollback returns to. */
+    agent_progress(a, "checking unit %s", svc->unit);
+    if ((r = agent_bus(a, &bus, err)) < 0 ||
+        (r = unit_check_loaded(bus, svc->unit, &active, err)) < 0)
+        goto out;
+
+    /* The binary to replace is there and says what it is. */
+    struct stat sb;
+    if (stat(svc->binary, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+        r = baton_err_set(err, -ENOENT, "binary %s: %s", svc->binary,
+                          errno ? strerror(errno) : "not a regular file");
+        goto out;
+    }
+    if ((r = command_version(a, svc, svc->binary, &current_version, err)) < 0 ||
+        (r = digest_file(svc->binary, hex, NULL, err)) < 0)
+        goto out;
+
+    /* The database answers, its bookkeeping table reads, and a dump of it fits. */
+    agent_progress(a, "checking database");
+    if ((r = db_size(svc, &db_bytes, err)) < 0 ||
+        (r = db_migration_ids(svc, &ids, &n_ids, err)) < 0 ||
+        (r = fs_mkdir_p(svc->backup_dir, 0700, err)) < 0)
+        goto out;
+    struct statvfs vfs;
+    if (statvfs(svc->backup_dir, &vfs) < 0) {
+        r = baton_err_set(err, -errno, "statvfs %s: %s", svc->backup_dir, strerror(errno));
+        goto out;
+    }
+    uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    if (avail < dump_room(db_bytes)) {
+        r = baton_err_set(err, -ENOSPC,
+                          "backup folder %s has %llu MiB free; a dump of the %llu MiB database "
+                          "needs about %llu MiB",
+                          svc->backup_dir, (unsigned long long)(avail >> 20),
+                          (unsigned long long)(db_bytes >> 20),
+                          (unsigned long long)(dump_room(db_bytes) >> 20));
+        goto out;
+    }
+    if ((r = tool_runs(a, svc->pg_dump, err)) < 0 || (r = tool_runs(a, svc->pg_restore, err)) < 0 ||
+        (r = tool_runs(a, svc->psql, err)) < 0)
+        goto out;
+
+    /* All checks passed: record where this rollout starts from. */
+    if (svc_state_begin(st, a->rollout_id) < 0 ||
+        svc_state_set(&st->target_version, req->version) < 0 ||
+        svc_state_set(&st->target_sha256, req->sha256) < 0 ||
+        svc_state_set(&st->previous_version, current_version) < 0 ||
+        svc_state_set(&st->previous_sha256, hex) < 0) {
+        r = baton_err_set(err, -ENOMEM, "out of memory");
+        goto out;
+    }
+    st->was_active = !strcmp(active, "active") || !strcmp(active, "activating") ||
+                     !strcmp(active, "reloading");
+    agent_progress(a, "%s %s (%s), database %llu KiB, %zu migrations applied", svc->unit,
+                   current_version, active, (unsigned long long)(db_bytes >> 10), n_ids);
+    r = 0;
+out:
+    free(active);
+    free(staged_version);
+    free(current_version);
+    svc_state_clear_list(&ids, &n_ids);
+    return r;
+}

@@ -1,0 +1,121 @@
+/* step_rollback: undo what this rollout did on this node, in reverse order, until the node is
+ * exactly as it was: stop; take the schema back to the ids it had (down-migrating what this
+ * rollout applied, with the NEWER binary: the old one does not know those migrations; restoring
+ * the dump when that fails or leaves anything different); put the old binary back; start it if
+ * it ran; verify it is healthy on the old version. Each part checks the real state first, so a
+ * rollback that was itself interrupted can simply run again. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "unit.h"
+
+int migrate_run(agent_t *a, const svc_config_t *svc, svc_state_t *st, bool up, unsigned limit,
+                const char *binary, struct step_out *out, baton_err_t *err);
+
+static bool same_ids(char **a, size_t na, char **b, size_t nb)
+{
+    if (na != nb)
+        return false;
+    for (size_t i = 0; i < na; i++)
+        if (strcmp(a[i], b[i]))
+            return false;
+    return true;
+}
+
+/* Ids now in the table that were not there before this rollout (both lists sorted). */
+static size_t count_extra(char **now, size_t n_now, char **before, size_t n_before)
+{
+    size_t extra = 0;
+    for (size_t i = 0; i < n_now; i++) {
+        bool found = false;
+        for (size_t j = 0; j < n_before && !found; j++)
+            found = !strcmp(now[i], before[j]);
+        extra += !found;
+    }
+    return extra;
+}
+
+static int schema_back(agent_t *a, const svc_config_t *svc, svc_state_t *st,
+                       struct step_out *out, baton_err_t *err)
+{
+    char **now = NULL;
+    size_t n_now = 0;
+    int r = db_migration_ids(svc, &now, &n_now, err);
+    if (r < 0)
+        return r;
+    if (same_ids(now, n_now, st->ids_before, st->n_ids_before)) {
+        svc_state_clear_list(&now, &n_now);
+        return 0;
+    }
+    size_t extra = count_extra(now, n_now, st->ids_before, st->n_ids_before);
+    bool only_added = extra == n_now - st->n_ids_before;
+    svc_state_clear_list(&now, &n_now);
+
+    baton_err_t down_err = {0};
+    if (only_added && extra > 0 && *st->target_sha256) {
+        char staged[PATH_MAX];
+        if ((r = staged_path(a, svc->name, st->target_sha256, staged, sizeof(staged), err)) < 0)
+            return r;
+        agent_progress(a, "down-migrating the %zu migrations this rollout applied", extra);
+        r = migrate_run(a, svc, st, false, (unsigned)extra, staged, out, &down_err);
+        if (r == 0 && (r = db_migration_ids(svc, &now, &n_now, &down_err)) == 0) {
+            bool back = same_ids(now, n_now, st->ids_before, st->n_ids_before);
+            svc_state_clear_list(&now, &n_now);
+            if (back)
+                return 0;
+            baton_err_set(&down_err, -EIO, "down-migration left different ids");
+        }
+    } else {
+        baton_err_set(&down_err, -EINVAL, "ids were removed, not only added");
+    }
+    /* The down-migration could not bring the schema back: the dump can. */
+    agent_log(a, 4, "down-migration did not restore the schema (%s): restoring the dump",
+              down_err.msg);
+    agent_progress(a, "down-migration failed (%s): restoring the dump", down_err.msg);
+    if ((r = dump_restore(a, svc, st, err)) < 0)
+        return baton_err_set(err, r, "down-migration failed (%s) and so did the restore: %s",
+                             down_err.msg, err->msg);
+    out->restored_dump = true;
+    if ((r = db_migration_ids(svc, &now, &n_now, err)) < 0)
+        return r;
+    bool back = same_ids(now, n_now, st->ids_before, st->n_ids_before);
+    svc_state_clear_list(&now, &n_now);
+    if (!back)
+        return baton_err_set(err, -EIO, "after restoring the dump the migration ids still "
+                             "differ from before the rollout");
+    return 0;
+}
+
+int step_rollback(agent_t *a, const svc_config_t *svc, svc_state_t *st, struct step_out *out,
+                  baton_err_t *err)
+{
+    sd_bus *bus = NULL;
+    char *active = NULL;
+    int r = agent_bus(a, &bus, err);
+    if (r < 0 || (r = unit_property(bus, svc->unit, "Unit", "ActiveState", &active, err)) < 0)
+        return r;
+    bool running = strcmp(active, "inactive") && strcmp(active, "failed");
+    free(active);
+    if (running) {
+        agent_progress(a, "stopping %s", svc->unit);
+        if ((r = unit_stop(bus, svc->unit, svc->timeout_stop_ms, agent_tick, a, err)) < 0)
+            return r;
+    }
+    if (st->have_ids_before && (r = schema_back(a, svc, st, out, err)) < 0)
+        return r;
+    if (*st->previous_sha256 && (r = swap_back(a, svc, st, err)) < 0)
+        return r;
+    if (st->was_active) {
+        agent_progress(a, "starting %s", svc->unit);
+        if ((r = unit_start(bus, svc->unit, svc->timeout_start_ms, agent_tick, a, err)) < 0)
+            return r;
+        if ((r = step_verify(a, svc, st, st->previous_version, out, err)) < 0)
+            return r;
+    }
+    snprintf(out->version, sizeof(out->version), "%s", st->previous_version);
+    return 0;
+}

@@ -1,0 +1,142 @@
+/* step_swap: put the staged binary in place of the service's binary, atomically.
+ *
+ * The new file is written beside the target (same folder, so same filesystem), given the
+ * target's mode and owner, fsynced, then rename()d over it: at every instant the target path
+ * holds either the whole old binary or the whole new one. Before that the old binary is kept
+ * as TARGET.baton-prev (a hard link: no copy, no window) for the rollback. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "fsutil.h"
+
+static int copy_file(const char *src, const char *dst, const struct stat *like,
+                     baton_err_t *err)
+{
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return baton_err_set(err, -errno, "open %s: %s", src, strerror(errno));
+    int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0700);
+    if (out < 0) {
+        int e = errno;
+        close(in);
+        return baton_err_set(err, -e, "open %s: %s", dst, strerror(e));
+    }
+    char buf[128 * 1024];
+    int r = 0;
+    for (;;) {
+        ssize_t n = read(in, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            r = baton_err_set(err, -errno, "read %s: %s", src, strerror(errno));
+            break;
+        }
+        if (n == 0)
+            break;
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(out, buf + off, (size_t)(n - off));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0) {
+                r = baton_err_set(err, -errno, "write %s: %s", dst, strerror(errno));
+                goto done;
+            }
+            off += w;
+        }
+    }
+done:
+    if (r == 0 && (fchown(out, like->st_uid, like->st_gid) < 0 ||
+                   fchmod(out, like->st_mode & 07777) < 0))
+        r = baton_err_set(err, -errno, "chown/chmod %s: %s", dst, strerror(errno));
+    if (r == 0 && fsync(out) < 0)
+        r = baton_err_set(err, -errno, "fsync %s: %s", dst, strerror(errno));
+    close(in);
+    close(out);
+    if (r < 0)
+        unlink(dst);
+    return r;
+}
+
+/* Installs `src` at `target` with target's current mode and owner. */
+static int install_over(const char *src, const char *target, baton_err_t *err)
+{
+    struct stat sb;
+    char tmp[PATH_MAX + 16];
+    if (stat(target, &sb) < 0)
+        return baton_err_set(err, -errno, "stat %s: %s", target, strerror(errno));
+    snprintf(tmp, sizeof(tmp), "%s.baton-new", target);
+    int r = copy_file(src, tmp, &sb, err);
+    if (r < 0)
+        return r;
+    if (rename(tmp, target) < 0) {
+        r = baton_err_set(err, -errno, "rename %s -> %s: %s", tmp, target, strerror(errno));
+        unlink(tmp);
+        return r;
+    }
+    return fs_fsync_parent(target, err);
+}
+
+static void prev_path(const svc_config_t *svc, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s.baton-prev", svc->binary);
+}
+
+int step_swap(agent_t *a, const svc_config_t *svc, svc_state_t *st, baton_err_t *err)
+{
+    char staged[PATH_MAX], prev[PATH_MAX + 16], tmp[PATH_MAX + 32], hex[DIGEST_HEX_LEN + 1];
+    int r = staged_path(a, svc->name, st->target_sha256, staged, sizeof(staged), err);
+    if (r < 0 || (r = digest_file(svc->binary, hex, NULL, err)) < 0)
+        return r;
+    if (!strcmp(hex, st->target_sha256)) { /* done before a crash: nothing left to do */
+        st->swapped = true;
+        return 0;
+    }
+    if (strcmp(hex, st->previous_sha256))
+        return baton_err_set(err, -EBUSY, "%s changed since preflight (sha256 %.12s…): "
+                             "someone else is installing", svc->binary, hex);
+    /* Keep the old binary: link it under a temporary name, then rename over any older one. */
+    prev_path(svc, prev, sizeof(prev));
+    snprintf(tmp, sizeof(tmp), "%s.tmp", prev);
+    unlink(tmp);
+    if (link(svc->binary, tmp) < 0)
+        return baton_err_set(err, -errno, "link %s -> %s: %s", svc->binary, tmp, strerror(errno));
+    if (rename(tmp, prev) < 0) {
+        r = baton_err_set(err, -errno, "rename %s -> %s: %s", tmp, prev, strerror(errno));
+        unlink(tmp);
+        return r;
+    }
+    agent_progress(a, "installing %s", svc->binary);
+    if ((r = install_over(staged, svc->binary, err)) < 0)
+        return r;
+    st->swapped = true;
+    return 0;
+}
+
+int swap_back(agent_t *a, const svc_config_t *svc, svc_state_t *st, baton_err_t *err)
+{
+    char prev[PATH_MAX + 16], hex[DIGEST_HEX_LEN + 1];
+    int r = digest_file(svc->binary, hex, NULL, err);
+    if (r < 0)
+        return r;
+    if (!strcmp(hex, st->previous_sha256)) { /* already back */
+        st->swapped = false;
+        return 0;
+    }
+    prev_path(svc, prev, sizeof(prev));
+    if ((r = digest_file(prev, hex, NULL, err)) < 0)
+        return r;
+    if (strcmp(hex, st->previous_sha256))
+        return baton_err_set(err, -EBADMSG, "%s has sha256 %.12s…, not the previous binary's "
+                             "%.12s…", prev, hex, st->previous_sha256);
+    agent_progress(a, "putting back the previous %s", svc->binary);
+    if ((r = install_over(prev, svc->binary, err)) < 0)
+        return r;
+    st->swapped = false;
+    return 0;
+}

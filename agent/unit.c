@@ -1,0 +1,179 @@
+/* unit: see unit.h. */
+#include "unit.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SD_DEST "org.freedesktop.systemd1"
+#define SD_PATH "/org/freedesktop/systemd1"
+#define SD_MANAGER "org.freedesktop.systemd1.Manager"
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+
+static void freep(void *p)
+{
+    free(*(void **)p);
+}
+
+int unit_bus_open(sd_bus **ret_bus, baton_err_t *err)
+{
+    sd_bus *bus = NULL;
+    int r;
+    if (geteuid() == 0 && access("/run/systemd/private", F_OK) == 0) {
+        if ((r = sd_bus_new(&bus)) < 0 ||
+            (r = sd_bus_set_address(bus, "unix:path=/run/systemd/private")) < 0 ||
+            (r = sd_bus_start(bus)) < 0) {
+            sd_bus_unref(bus);
+            return baton_err_set(err, r, "connect to systemd (/run/systemd/private): %s",
+                                 strerror(-r));
+        }
+    } else if ((r = sd_bus_open_system(&bus)) < 0) {
+        return baton_err_set(err, r, "connect to the system bus: %s", strerror(-r));
+    }
+    *ret_bus = bus;
+    return 0;
+}
+
+static uint64_t now_usec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+struct job_wait {
+    const char *path; /* the job we wait for */
+    char *result;     /* its result once JobRemoved arrived */
+};
+
+static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+    (void)ret_error;
+    struct job_wait *w = userdata;
+    uint32_t id;
+    const char *path, *unit, *result;
+    if (sd_bus_message_read(m, "uoss", &id, &path, &unit, &result) < 0)
+        return 0;
+    if (w->path && !strcmp(path, w->path) && !w->result)
+        w->result = strdup(result);
+    return 0;
+}
+
+int unit_property(sd_bus *bus, const char *unit, const char *iface, const char *property,
+                  char **ret, baton_err_t *err)
+{
+    _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+    _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+    _cleanup_(freep) char *path = NULL;
+    const char *obj = NULL;
+    /* GetUnit fails for units not loaded; LoadUnit loads them so that LoadState can say
+     * "not-found" instead of an error. */
+    int r = sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "LoadUnit", &e, &reply, "s",
+                               unit);
+    if (r < 0)
+        return baton_err_set(err, r, "load %s: %s", unit, e.message ? e.message : strerror(-r));
+    if ((r = sd_bus_message_read(reply, "o", &obj)) < 0 || !(path = strdup(obj)))
+        return baton_err_set(err, r < 0 ? r : -ENOMEM, "load %s: bad reply", unit);
+    char ifname[128];
+    snprintf(ifname, sizeof(ifname), "org.freedesktop.systemd1.%s", iface);
+    char *value = NULL;
+    r = sd_bus_get_property_string(bus, SD_DEST, path, ifname, property, &e, &value);
+    if (r < 0)
+        return baton_err_set(err, r, "read %s of %s: %s", property, unit,
+                             e.message ? e.message : strerror(-r));
+    *ret = value;
+    return 0;
+}
+
+static int run_job(sd_bus *bus, const char *method, const char *unit, uint64_t timeout_ms,
+                   void (*tick)(void *), void *userdata, baton_err_t *err)
+{
+    _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+    _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+    _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+    _cleanup_(freep) char *job = NULL;
+    const char *verb = !strcmp(method, "StartUnit") ? "start" : "stop";
+    struct job_wait w = {0};
+
+    /* Match first, so that a job finishing at once is not missed. Subscribe() is cheap
+     * insurance: without it older managers do not emit JobRemoved to us. */
+    int r = sd_bus_match_signal(bus, &slot, SD_DEST, SD_PATH, SD_MANAGER, "JobRemoved",
+                                on_job_removed, &w);
+    if (r < 0)
+        return baton_err_set(err, r, "%s of %s: add match: %s", verb, unit, strerror(-r));
+    sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "Subscribe", NULL, NULL, "");
+
+    r = sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, method, &e, &reply, "ss", unit,
+                           "replace");
+    if (r < 0)
+        return baton_err_set(err, r, "%s of %s: %s", verb, unit,
+                             e.message ? e.message : strerror(-r));
+    const char *path = NULL;
+    if ((r = sd_bus_message_read(reply, "o", &path)) < 0 || !(job = strdup(path)))
+        return baton_err_set(err, r < 0 ? r : -ENOMEM, "%s of %s: bad reply", verb, unit);
+    w.path = job;
+
+    uint64_t deadline = now_usec() + timeout_ms * 1000;
+    while (!w.result) {
+        r = sd_bus_process(bus, NULL);
+        if (r < 0)
+            return baton_err_set(err, r, "%s of %s: bus: %s", verb, unit, strerror(-r));
+        if (r > 0)
+            continue;
+        uint64_t now = now_usec();
+        if (now >= deadline)
+            return baton_err_set(err, -ETIMEDOUT, "%s of %s: no result after %llu s", verb,
+                                 unit, (unsigned long long)(timeout_ms / 1000));
+        uint64_t wait = deadline - now;
+        if (wait > 1000000)
+            wait = 1000000; /* wake at least once a second for the watchdog */
+        r = sd_bus_wait(bus, wait);
+        if (r < 0 && r != -EINTR)
+            return baton_err_set(err, r, "%s of %s: bus: %s", verb, unit, strerror(-r));
+        if (tick)
+            tick(userdata);
+    }
+    _cleanup_(freep) char *result = w.result;
+    if (strcmp(result, "done")) {
+        /* The job failed: the unit's own Result says why (exit-code, signal, timeout...). */
+        _cleanup_(freep) char *why = NULL;
+        if (unit_property(bus, unit, "Service", "Result", &why, NULL) == 0 && strcmp(why, "success"))
+            return baton_err_set(err, -EIO, "%s of %s failed: %s", verb, unit, why);
+        return baton_err_set(err, -EIO, "%s of %s failed: job %s", verb, unit, result);
+    }
+    _cleanup_(freep) char *state = NULL;
+    if ((r = unit_property(bus, unit, "Unit", "ActiveState", &state, err)) < 0)
+        return r;
+    bool want_active = !strcmp(method, "StartUnit");
+    if (want_active ? strcmp(state, "active") : !strcmp(state, "active"))
+        return baton_err_set(err, -EIO, "%s of %s: unit is %s afterwards", verb, unit, state);
+    return 0;
+}
+
+int unit_start(sd_bus *bus, const char *unit, uint64_t timeout_ms, void (*tick)(void *),
+               void *userdata, baton_err_t *err)
+{
+    return run_job(bus, "StartUnit", unit, timeout_ms, tick, userdata, err);
+}
+
+int unit_stop(sd_bus *bus, const char *unit, uint64_t timeout_ms, void (*tick)(void *),
+              void *userdata, baton_err_t *err)
+{
+    return run_job(bus, "StopUnit", unit, timeout_ms, tick, userdata, err);
+}
+
+int unit_check_loaded(sd_bus *bus, const char *unit, char **ret_active, baton_err_t *err)
+{
+    _cleanup_(freep) char *load = NULL;
+    int r = unit_property(bus, unit, "Unit", "LoadState", &load, err);
+    if (r < 0)
+        return r;
+    if (strcmp(load, "loaded"))
+        return baton_err_set(err, -ENOENT, "unit %s not found (LoadState %s)", unit, load);
+    return unit_property(bus, unit, "Unit", "ActiveState", ret_active, err);
+}

@@ -1,0 +1,34 @@
+/* unit: start, stop and inspect a systemd unit over D-Bus (sd-bus), the way systemctl does.
+ *
+ * A job is queued with StartUnit/StopUnit and then waited for: the JobRemoved signal for that
+ * job's path, with a deadline, never a sleep. Afterwards ActiveState is checked, and a failed
+ * start is explained with the unit's Result ("start of gamesrv.service failed: exit-code"). */
+#ifndef BATON_UNIT_H
+#define BATON_UNIT_H
+
+#include <stdint.h>
+
+#include <systemd/sd-bus.h>
+
+#include "err.h"
+
+/* Connects to the system manager: its private socket when we are root and it exists (no
+ * dbus-daemon needed), the system bus otherwise. */
+int unit_bus_open(sd_bus **ret_bus, baton_err_t *err);
+
+/* Starts or stops `unit` and waits up to timeout_ms for the job; tick runs while waiting. */
+int unit_start(sd_bus *bus, const char *unit, uint64_t timeout_ms, void (*tick)(void *),
+               void *userdata, baton_err_t *err);
+int unit_stop(sd_bus *bus, const char *unit, uint64_t timeout_ms, void (*tick)(void *),
+              void *userdata, baton_err_t *err);
+
+/* A string property of the unit's org.freedesktop.systemd1.Unit interface ("ActiveState",
+ * "LoadState"), or of Service ("Result" with iface "Service"). *ret is the caller's. */
+int unit_property(sd_bus *bus, const char *unit, const char *iface, const char *property,
+                  char **ret, baton_err_t *err);
+
+
+
+/* Checks that `unit` exists (LoadState "loaded") and returns its ActiveState (the caller's). */
+int unit_check_loaded(sd_bus *bus, const char *unit, char **ret_active, baton_err_t *err);
+#endif

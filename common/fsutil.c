@@ -1,0 +1,124 @@
+/* fsutil: see fsutil.h. */
+#include "fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int fs_fsync_parent(const char *path, baton_err_t *err)
+{
+    char copy[PATH_MAX];
+    if (snprintf(copy, sizeof(copy), "%s", path) >= (int)sizeof(copy))
+        return baton_err_set(err, -ENAMETOOLONG, "%s: path too long", path);
+    const char *dir = dirname(copy);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return baton_err_set(err, -errno, "open %s: %s", dir, strerror(errno));
+    int r = fsync(fd) < 0 ? -errno : 0;
+    close(fd);
+    if (r < 0)
+        return baton_err_set(err, r, "fsync %s: %s", dir, strerror(-r));
+    return 0;
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                    baton_err_t *err)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+        return baton_err_set(err, -ENAMETOOLONG, "%s: path too long", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0)
+        return baton_err_set(err, -errno, "open %s: %s", tmp, strerror(errno));
+    const char *p = data;
+    size_t left = len;
+    while (left) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            return baton_err_set(err, -e, "write %s: %s", tmp, strerror(e));
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    if (fsync(fd) < 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return baton_err_set(err, -e, "fsync %s: %s", tmp, strerror(e));
+    }
+    close(fd);
+    if (rename(tmp, path) < 0) {
+        int e = errno;
+        unlink(tmp);
+        return baton_err_set(err, -e, "rename %s -> %s: %s", tmp, path, strerror(e));
+    }
+    return fs_fsync_parent(path, err);
+}
+
+int fs_read_all(const char *path, size_t max, char **ret_data, size_t *ret_len,
+                baton_err_t *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return baton_err_set(err, -errno, "open %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) < 0 || (size_t)st.st_size > max) {
+        close(fd);
+        return baton_err_set(err, -EFBIG, "%s: larger than %zu bytes", path, max);
+    }
+    char *buf = malloc((size_t)st.st_size + 1);
+    size_t got = 0;
+    while (buf && got < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    if (!buf)
+        return baton_err_set(err, -ENOMEM, "%s: out of memory", path);
+    if (got != (size_t)st.st_size) {
+        free(buf);
+        return baton_err_set(err, -EIO, "read %s: short read", path);
+    }
+    buf[got] = '\0';
+    *ret_data = buf;
+    if (ret_len)
+        *ret_len = got;
+    return 0;
+}
+
+int fs_mkdir_p(const char *path, mode_t mode, baton_err_t *err)
+{
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+        return baton_err_set(err, -ENAMETOOLONG, "%s: path too long", path);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(buf, mode) < 0 && errno != EEXIST)
+                return baton_err_set(err, -errno, "mkdir %s: %s", buf, strerror(errno));
+            *p = c;
+            if (!c)
+                break;
+        }
+    }
+    struct stat st;
+    if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+        return baton_err_set(err, -ENOTDIR, "%s: not a directory", path);
+    return 0;
+}

@@ -1,0 +1,25 @@
+/* fsutil: file operations that survive a crash at any instant (write-temp, fsync, rename). */
+#ifndef BATON_FSUTIL_H
+#define BATON_FSUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "err.h"
+
+/* Replaces `path` with `len` bytes of `data`: written to path.tmp, fsynced, renamed over path,
+ * and the directory fsynced, so a reader sees the old or the new content, never a mix. */
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                    baton_err_t *err);
+
+/* Reads a whole file of at most `max` bytes; *ret_data (NUL-terminated) is the caller's. */
+int fs_read_all(const char *path, size_t max, char **ret_data, size_t *ret_len,
+                baton_err_t *err);
+
+/* fsync the directory that contains `path`, making a rename in it durable. */
+int fs_fsync_parent(const char *path, baton_err_t *err);
+
+/* mkdir -p with `mode` for the folders it creates. */
+int fs_mkdir_p(const char *path, mode_t mode, baton_err_t *err);
+
+#endif

@@ -1,0 +1,152 @@
+/* client: see client.h. */
+#include "client.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <zmq.h>
+
+#include "envelope.h"
+
+struct client {
+    char *node;       /* node name, for messages */
+    char *endpoint;   /* agent endpoint */
+    void *sock;       /* DEALER */
+    uint64_t next_id; /* request id of the next call */
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int client_new(void *zctx, const char *node, const char *endpoint, client_t **ret,
+               baton_err_t *err)
+{
+    client_t *c = calloc(1, sizeof(*c));
+    if (!c)
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    c->node = strdup(node);
+    c->endpoint = strdup(endpoint);
+    c->sock = zmq_socket(zctx, ZMQ_DEALER);
+    /* Ids start somewhere random so that a restarted coordinator never mistakes an old
+     * answer still in flight for a new one. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    c->next_id = ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)ts.tv_nsec;
+    if (!c->node || !c->endpoint || !c->sock) {
+        client_destroy(&c);
+        return baton_err_set(err, -ENOMEM, "%s: cannot create a socket", node);
+    }
+    /* A CLI must not hang on exit for unsent messages; oversized answers are refused. */
+    int linger = 0, ivl = 2000, timeout = 10000;
+    int64_t maxsize = BATON_MSG_MAX + 1024;
+    zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof(linger));
+    zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &maxsize, sizeof(maxsize));
+    zmq_setsockopt(c->sock, ZMQ_HEARTBEAT_IVL, &ivl, sizeof(ivl));
+    zmq_setsockopt(c->sock, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof(timeout));
+    if (zmq_connect(c->sock, endpoint) < 0) {
+        int e = errno;
+        client_destroy(&c);
+        return baton_err_set(err, -e, "%s: connect %s: %s", node, endpoint, zmq_strerror(e));
+    }
+    *ret = c;
+    return 0;
+}
+
+void client_destroy(client_t **c_p)
+{
+    if (!c_p || !*c_p)
+        return;
+    client_t *c = *c_p;
+    if (c->sock)
+        zmq_close(c->sock);
+    free(c->node);
+    free(c->endpoint);
+    free(c);
+    *c_p = NULL;
+}
+
+const char *client_node(const client_t *c)
+{
+    return c->node;
+}
+
+const char *client_endpoint(const client_t *c)
+{
+    return c->endpoint;
+}
+
+int client_call(client_t *c, const char *rollout_id, Baton__Envelope *req, uint64_t timeout_ms,
+                client_progress_fn progress, void *userdata, Baton__Envelope **ret_env,
+                baton_err_t *err)
+{
+    req->protocol_version = BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
+    req->request_id = c->next_id++;
+    req->rollout_id = (char *)(rollout_id ? rollout_id : "");
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int r = envelope_pack(req, &buf, &len, err);
+    if (r < 0)
+        return r;
+    uint64_t deadline = now_ms() + timeout_ms;
+    /* DEALER queues the message until the connection is up; the deadline covers both. */
+    r = zmq_send(c->sock, buf, len, ZMQ_DONTWAIT);
+    free(buf);
+    if (r < 0)
+        return baton_err_set(err, -errno, "%s: send: %s", c->node, zmq_strerror(errno));
+    for (;;) {
+        uint64_t now = now_ms();
+        if (now >= deadline)
+            return baton_err_set(err, -ETIMEDOUT, "%s (%s) did not answer %s within %llu s",
+                                 c->node, c->endpoint, envelope_body_name(req->body_case),
+                                 (unsigned long long)(timeout_ms / 1000));
+        zmq_pollitem_t item = {.socket = c->sock, .events = ZMQ_POLLIN};
+        int n = zmq_poll(&item, 1, (long)(deadline - now));
+        if (n < 0 && errno == EINTR)
+            return baton_err_set(err, -EINTR, "%s: interrupted", c->node);
+        if (n <= 0)
+            continue;
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, c->sock, 0) < 0) {
+            zmq_msg_close(&msg);
+            continue;
+        }
+        Baton__Envelope *env = NULL;
+        baton_err_t perr = {0};
+        r = envelope_unpack(zmq_msg_data(&msg), zmq_msg_size(&msg), &env, &perr);
+        zmq_msg_close(&msg);
+        if (r < 0)
+            return baton_err_set(err, r, "%s: bad answer: %s", c->node, perr.msg);
+        if (env->body_case == BATON__ENVELOPE__BODY_RESULT && env->request_id == 0 &&
+            env->result->status != BATON__STATUS__STATUS_OK) {
+            /* The agent could not even read our request. */
+            r = baton_err_set(err, -EPROTO, "%s refused the request: %s", c->node,
+                              env->result->message);
+            envelope_free(&env);
+            return r;
+        }
+        if (env->request_id != req->request_id) { /* a late answer to an old request */
+            envelope_free(&env);
+            continue;
+        }
+        if (env->body_case == BATON__ENVELOPE__BODY_PROGRESS) {
+            if (progress)
+                progress(c->node, env->progress, userdata);
+            envelope_free(&env);
+            continue;
+        }
+        if (env->body_case != BATON__ENVELOPE__BODY_RESULT) {
+            const char *kind = envelope_body_name(env->body_case);
+            envelope_free(&env);
+            return baton_err_set(err, -EPROTO, "%s answered with %s", c->node, kind);
+        }
+        *ret_env = env;
+        return 0;
+    }
+}

@@ -1,0 +1,602 @@
+/* rollout: the coordinator's side of an upgrade.
+ *
+ * Nothing is stopped anywhere until every node answered Hello, received the binary intact, and
+ * passed its pre-flight checks. Then nodes go one at a time: stop, dump, swap, migrate up,
+ * start, verify, commit. The first failure rolls that node back and ends the rollout; nodes
+ * already upgraded stay upgraded (they passed their checks) and later ones are untouched.
+ *
+ * Every event is one JSON object (jansson); --json prints them as they are, one per line, and
+ * the text mode renders the same objects for a terminal, so both say exactly the same things. */
+#include "rollout.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <zmq.h>
+
+#include "client.h"
+#include "digest.h"
+#include "envelope.h"
+
+/* Rollback may stop, down-migrate or restore, start and verify: give it the step deadline
+ * several times over before calling a node lost. */
+#define ROLLBACK_STEPS 5
+
+struct run {
+    const rollout_file_t *rf;         /* the rollout file */
+    const struct rollout_opts *opts;  /* output mode */
+    char id[64];                      /* rollout id */
+    void *zctx;                       /* ZeroMQ context */
+    client_t **clients;               /* one per node, in file order */
+    uint64_t start_ms;                /* when the rollout began */
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static const char *str(json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "";
+}
+
+static void render_text(json_t *e)
+{
+    const char *ev = str(e, "event"), *node = str(e, "node"), *msg = str(e, "message");
+    bool ok = json_is_true(json_object_get(e, "ok"));
+    long long ms = json_integer_value(json_object_get(e, "ms"));
+    if (!strcmp(ev, "start")) {
+        printf("baton: rollout %s: %s -> %s on %zu nodes\n", str(e, "rollout"),
+               str(e, "service"), str(e, "version"), json_array_size(json_object_get(e, "nodes")));
+        printf("  artifact %s (%lld bytes, sha256 %.16s…)\n", str(e, "artifact"),
+               json_integer_value(json_object_get(e, "size")), str(e, "sha256"));
+    } else if (!strcmp(ev, "check")) {
+        printf("  %-10s %-8s %-4s %6lld ms  %s\n", str(e, "phase"), node, ok ? "ok" : "FAIL", ms,
+               msg);
+    } else if (!strcmp(ev, "node")) {
+        printf("[%lld/%lld] %s (%s)\n", json_integer_value(json_object_get(e, "index")),
+               json_integer_value(json_object_get(e, "of")), node, msg);
+    } else if (!strcmp(ev, "progress")) {
+        if (isatty(STDOUT_FILENO))
+            printf("             %s\n", msg);
+    } else if (!strcmp(ev, "step") || !strcmp(ev, "rollback")) {
+        printf("  %-10s %-4s %6lld ms  %s\n", str(e, "step"), ok ? "ok" : "FAIL", ms, msg);
+    } else if (!strcmp(ev, "summary")) {
+        printf("%s\n", msg);
+    } else if (!strcmp(ev, "error")) {
+        fprintf(stderr, "baton: %s\n", msg);
+    } else if (!strcmp(ev, "status")) {
+        printf("%-10s %-24s %-10s %-10s %-12s %s\n", node, str(e, "endpoint"), str(e, "version"),
+               str(e, "unit_state"), str(e, "step"), msg);
+    }
+    fflush(stdout);
+}
+
+/* Takes ownership of `e`. */
+static void emit(struct run *run, json_t *e)
+{
+    if (run->opts->json) {
+        json_object_set_new(e, "rollout", json_string(run->id));
+        char *line = json_dumps(e, JSON_COMPACT);
+        if (line)
+            printf("%s\n", line);
+        free(line);
+        fflush(stdout);
+    } else {
+        render_text(e);
+    }
+    json_decref(e);
+}
+
+static void on_progress(const char *node, const Baton__Progress *p, void *userdata)
+{
+    emit(userdata, json_pack("{s:s, s:s, s:s, s:s}", "event", "progress", "node", node, "step",
+                             p->step, "message", p->message));
+}
+
+/* Calls one command on one node; *ret_env holds the Result whatever its status. */
+static int call(struct run *run, size_t i, Baton__Envelope *req, uint64_t timeout_ms,
+                Baton__Envelope **ret_env, baton_err_t *err)
+{
+    return client_call(run->clients[i], run->id, req, timeout_ms, on_progress, run, ret_env,
+                       err);
+}
+
+static bool result_ok(const Baton__Envelope *env)
+{
+    return env && env->result->status == BATON__STATUS__STATUS_OK;
+}
+
+static json_t *string_list(char **items, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_string(items[i]));
+    return a;
+}
+
+/* What a successful step says in one line. */
+static void describe(const Baton__Result *res, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    if (res->dump)
+        used += (size_t)snprintf(buf + used, len - used, "%s (%llu bytes, sha256 %.16s…) ",
+                                 res->dump->path, (unsigned long long)res->dump->size,
+                                 res->dump->sha256);
+    for (size_t i = 0; i < res->n_applied && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "applied ",
+                                 res->applied[i]);
+    for (size_t i = 0; i < res->n_removed && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : " removed ",
+                                 res->removed[i]);
+    if (*res->version && used < len)
+        snprintf(buf + used, len - used, "%srunning %s", used ? " " : "", res->version);
+}
+
+static void init_step(Baton__Step *s, const struct run *run, const char *sha256)
+{
+    baton__step__init(s);
+    s->service = run->rf->service;
+    s->version = run->rf->version;
+    s->sha256 = (char *)sha256;
+}
+
+/* ---- before any change ------------------------------------------------------------------- */
+
+/* Says Hello to every node; all must answer and manage the service. */
+static int hello_all(struct run *run, bool *ret_skip)
+{
+    int failures = 0;
+    for (size_t i = 0; i < run->rf->n_nodes; i++) {
+        Baton__Hello hello = BATON__HELLO__INIT;
+        Baton__Envelope req = BATON__ENVELOPE__INIT, *res = NULL;
+        req.body_case = BATON__ENVELOPE__BODY_HELLO;
+        req.hello = &hello;
+        baton_err_t err = {0};
+        uint64_t t0 = now_ms();
+        int r = call(run, i, &req, run->rf->connect_timeout_ms, &res, &err);
+        char msg[600] = "";
+        const char *version = "";
+        if (r == 0 && !result_ok(res)) {
+            snprintf(msg, sizeof(msg), "%s", res->result->message);
+            r = -EIO;
+        } else if (r == 0) {
+            const Baton__Hello *h = res->result->hello;
+            const Baton__ServiceInfo *svc = NULL;
+            for (size_t j = 0; h && j < h->n_services; j++)
+                if (!strcmp(h->services[j]->name, run->rf->service))
+                    svc = h->services[j];
+            if (!h || strcmp(h->node_name, run->rf->nodes[i].name)) {
+                snprintf(msg, sizeof(msg), "the agent at %s is node '%s', not '%s'",
+                         run->rf->nodes[i].endpoint, h ? h->node_name : "?",
+                         run->rf->nodes[i].name);
+                r = -EINVAL;
+            } else if (!svc) {
+                snprintf(msg, sizeof(msg), "the agent does not manage service %s",
+                         run->rf->service);
+                r = -ENOENT;
+            } else {
+                version = svc->version;
+                ret_skip[i] = !strcmp(svc->version, run->rf->version) &&
+                              !strcmp(svc->active_state, "active") && !svc->in_progress;
+                snprintf(msg, sizeof(msg), "%s %s, %s%s%s", svc->unit, svc->version,
+                         svc->active_state, *svc->step ? ", last step " : "", svc->step);
+            }
+        } else {
+            snprintf(msg, sizeof(msg), "%s", err.msg);
+        }
+        emit(run, json_pack("{s:s, s:s, s:s, s:b, s:I, s:s, s:s}", "event", "check", "phase",
+                            "hello", "node", run->rf->nodes[i].name, "ok", r == 0, "ms",
+                            (json_int_t)(now_ms() - t0), "message", msg, "version", version));
+        failures += r < 0;
+        envelope_free(&res);
+    }
+    return failures;
+}
+
+/* Sends the artifact to one node in chunks; the agent checks the digest at the end. */
+static int stage_one(struct run *run, size_t i, const uint8_t *data, uint64_t size,
+                     const char *sha256, baton_err_t *err)
+{
+    uint64_t off = 0;
+    do {
+        size_t n = size - off > BATON_CHUNK_MAX ? BATON_CHUNK_MAX : (size_t)(size - off);
+        Baton__Stage st = BATON__STAGE__INIT;
+        st.service = run->rf->service;
+        st.version = run->rf->version;
+        st.sha256 = (char *)sha256;
+        st.size = size;
+        st.offset = off;
+        st.data.data = (uint8_t *)data + off;
+        st.data.len = n;
+        Baton__Envelope req = BATON__ENVELOPE__INIT, *res = NULL;
+        req.body_case = BATON__ENVELOPE__BODY_STAGE;
+        req.stage = &st;
+        int r = call(run, i, &req, run->rf->step_timeout_ms, &res, err);
+        if (r == 0 && !result_ok(res))
+            r = baton_err_set(err, -EIO, "%s", res->result->message);
+        envelope_free(&res);
+        if (r < 0)
+            return r;
+        off += n;
+    } while (off < size);
+    return 0;
+}
+
+static int preflight_one(struct run *run, size_t i, const char *sha256, baton_err_t *err)
+{
+    Baton__Step step;
+    init_step(&step, run, sha256);
+    Baton__Envelope req = BATON__ENVELOPE__INIT, *res = NULL;
+    req.body_case = BATON__ENVELOPE__BODY_PREFLIGHT;
+    req.preflight = &step;
+    int r = call(run, i, &req, run->rf->step_timeout_ms, &res, err);
+    if (r == 0 && !result_ok(res))
+        r = baton_err_set(err, -EIO, "%s", res->result->message);
+    envelope_free(&res);
+    return r;
+}
+
+/* ---- the upgrade of one node -------------------------------------------------------------- */
+
+/* Runs one step; emits its event. Returns 0, or < 0 with the reason in err. */
+static int run_step(struct run *run, size_t i, const char *name,
+                    Baton__Envelope__BodyCase body, const char *sha256, baton_err_t *err)
+{
+    Baton__Step step;
+    Baton__Migrate mig = BATON__MIGRATE__INIT;
+    init_step(&step, run, sha256);
+    Baton__Envelope req = BATON__ENVELOPE__INIT, *res = NULL;
+    req.body_case = body;
+    if (body == BATON__ENVELOPE__BODY_MIGRATE) {
+        mig.service = run->rf->service;
+        mig.direction = BATON__DIRECTION__DIRECTION_UP;
+        req.migrate = &mig;
+    } else {
+        req.preflight = &step; /* every Step-shaped command shares the union's slot */
+    }
+    uint64_t t0 = now_ms();
+    int r = call(run, i, &req, run->rf->step_timeout_ms, &res, err);
+    char msg[1024] = "";
+    json_t *e = json_pack("{s:s, s:s, s:s}", "event", "step", "node", run->rf->nodes[i].name,
+                          "step", name);
+    if (r == 0) {
+        if (result_ok(res))
+            describe(res->result, msg, sizeof(msg));
+        else
+            r = baton_err_set(err, -EIO, "%s", res->result->message);
+        json_object_set_new(e, "applied", string_list(res->result->applied,
+                                                       res->result->n_applied));
+        if (res->result->dump)
+            json_object_set_new(e, "dump", json_pack("{s:s, s:I, s:s}", "path",
+                                                     res->result->dump->path, "size",
+                                                     (json_int_t)res->result->dump->size,
+                                                     "sha256", res->result->dump->sha256));
+    }
+    if (r < 0)
+        snprintf(msg, sizeof(msg), "%s", err->msg);
+    json_object_set_new(e, "ok", json_boolean(r == 0));
+    json_object_set_new(e, "ms", json_integer((json_int_t)(now_ms() - t0)));
+    json_object_set_new(e, "message", json_string(msg));
+    emit(run, e);
+    envelope_free(&res);
+    return r;
+}
+
+/* Rolls node i back; true when the agent says it is back where it was. */
+static bool rollback_one(struct run *run, size_t i)
+{
+    Baton__Step step;
+    init_step(&step, run, "");
+    Baton__Envelope req = BATON__ENVELOPE__INIT, *res = NULL;
+    req.body_case = BATON__ENVELOPE__BODY_ROLLBACK;
+    req.rollback = &step;
+    baton_err_t err = {0};
+    uint64_t t0 = now_ms();
+    int r = call(run, i, &req, run->rf->step_timeout_ms * ROLLBACK_STEPS, &res, &err);
+    char msg[1024];
+    bool restored = false;
+    if (r == 0 && result_ok(res)) {
+        restored = res->result->restored_dump;
+        snprintf(msg, sizeof(msg), "back on %s%s", res->result->version,
+                 restored ? " (database restored from the dump)" : "");
+    } else {
+        snprintf(msg, sizeof(msg), "%s", r == 0 ? res->result->message : err.msg);
+        r = -EIO;
+    }
+    emit(run, json_pack("{s:s, s:s, s:s, s:b, s:I, s:s, s:b}", "event", "rollback", "node",
+                        run->rf->nodes[i].name, "step", "rollback", "ok", r == 0, "ms",
+                        (json_int_t)(now_ms() - t0), "message", msg, "restored_dump",
+                        restored));
+    envelope_free(&res);
+    return r == 0;
+}
+
+static int upgrade_one(struct run *run, size_t i, const char *sha256, baton_err_t *err)
+{
+    static const struct {
+        const char *name;
+        Baton__Envelope__BodyCase body;
+    } steps[] = {
+        {"stop", BATON__ENVELOPE__BODY_STOP},       {"dump", BATON__ENVELOPE__BODY_DUMP},
+        {"swap", BATON__ENVELOPE__BODY_SWAP},       {"migrate", BATON__ENVELOPE__BODY_MIGRATE},
+        {"start", BATON__ENVELOPE__BODY_START},     {"verify", BATON__ENVELOPE__BODY_VERIFY},
+        {"commit", BATON__ENVELOPE__BODY_COMMIT},
+    };
+    for (size_t s = 0; s < sizeof(steps) / sizeof(steps[0]); s++) {
+        int r = run_step(run, i, steps[s].name, steps[s].body, sha256, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* ---- the whole rollout -------------------------------------------------------------------- */
+
+static int read_artifact(const char *path, uint8_t **ret_data, uint64_t *ret_size,
+                         char hex[DIGEST_HEX_LEN + 1], baton_err_t *err)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return baton_err_set(err, -errno, "artifact %s: %s", path, strerror(errno));
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    if (size <= 0 || size > (2L << 30)) {
+        fclose(f);
+        return baton_err_set(err, -EINVAL, "artifact %s: size %ld not in 1 byte..2 GiB", path,
+                             size);
+    }
+    uint8_t *data = malloc((size_t)size);
+    if (!data || fread(data, 1, (size_t)size, f) != (size_t)size) {
+        free(data);
+        fclose(f);
+        return baton_err_set(err, -EIO, "artifact %s: read failed", path);
+    }
+    fclose(f);
+    digest_t d;
+    digest_init(&d);
+    digest_update(&d, data, (size_t)size);
+    digest_final_hex(&d, hex);
+    *ret_data = data;
+    *ret_size = (uint64_t)size;
+    return 0;
+}
+
+static void make_id(char *buf, size_t len)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    unsigned char rnd[3] = {0};
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        if (read(fd, rnd, sizeof(rnd)) < 0)
+            rnd[0] = (unsigned char)getpid();
+        close(fd);
+    }
+    snprintf(buf, len, "r%04d%02d%02dT%02d%02d%02d-%02x%02x%02x", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, rnd[0], rnd[1], rnd[2]);
+}
+
+static int connect_all(struct run *run, baton_err_t *err)
+{
+    run->zctx = zmq_ctx_new();
+    run->clients = calloc(run->rf->n_nodes, sizeof(*run->clients));
+    if (!run->zctx || !run->clients)
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    for (size_t i = 0; i < run->rf->n_nodes; i++) {
+        int r = client_new(run->zctx, run->rf->nodes[i].name, run->rf->nodes[i].endpoint,
+                           &run->clients[i], err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+static void disconnect_all(struct run *run)
+{
+    for (size_t i = 0; run->clients && i < run->rf->n_nodes; i++)
+        client_destroy(&run->clients[i]);
+    free(run->clients);
+    if (run->zctx)
+        zmq_ctx_term(run->zctx);
+}
+
+static int finish(struct run *run, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int finish(struct run *run, int code, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    emit(run, json_pack("{s:s, s:b, s:i, s:I, s:s}", "event", "summary", "ok", code == 0, "exit",
+                        code, "ms", (json_int_t)(now_ms() - run->start_ms), "message", msg));
+    disconnect_all(run);
+    return code;
+}
+
+int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
+{
+    struct run run = {.rf = rf, .opts = opts, .start_ms = now_ms()};
+    make_id(run.id, sizeof(run.id));
+    baton_err_t err = {0};
+    uint8_t *data = NULL;
+    uint64_t size = 0;
+    char sha[DIGEST_HEX_LEN + 1];
+    bool *skip = calloc(rf->n_nodes, sizeof(bool));
+    size_t n = rf->n_nodes;
+
+    if (!skip || digest_global_init(&err) < 0 ||
+        read_artifact(rf->artifact, &data, &size, sha, &err) < 0) {
+        free(skip);
+        emit(&run, json_pack("{s:s, s:s}", "event", "error", "message", err.msg));
+        return EXIT_REFUSED;
+    }
+    json_t *names = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(names, json_string(rf->nodes[i].name));
+    emit(&run, json_pack("{s:s, s:s, s:s, s:o, s:s, s:I, s:s}", "event", "start", "service",
+                         rf->service, "version", rf->version, "nodes", names, "artifact",
+                         rf->artifact, "size", (json_int_t)size, "sha256", sha));
+    int code = EXIT_REFUSED;
+    if (rf->sha256 && strcmp(rf->sha256, sha)) {
+        code = finish(&run, EXIT_REFUSED,
+                      "refused: artifact %s has sha256 %s but the rollout file says %s; "
+                      "nothing was changed",
+                      rf->artifact, sha, rf->sha256);
+        goto out;
+    }
+    if (connect_all(&run, &err) < 0) {
+        code = finish(&run, EXIT_REFUSED, "refused: %s; nothing was changed", err.msg);
+        goto out;
+    }
+    int failed = hello_all(&run, skip);
+    if (failed) {
+        code = finish(&run, EXIT_REFUSED, "refused: %d of %zu nodes not ready; nothing was "
+                      "changed", failed, n);
+        goto out;
+    }
+    /* Stage and preflight on every node that needs the upgrade, before stopping anything. */
+    for (size_t i = 0; i < n; i++) {
+        if (skip[i])
+            continue;
+        uint64_t t0 = now_ms();
+        int r = stage_one(&run, i, data, size, sha, &err);
+        emit(&run, json_pack("{s:s, s:s, s:s, s:b, s:I, s:s}", "event", "check", "phase",
+                             "stage", "node", rf->nodes[i].name, "ok", r == 0, "ms",
+                             (json_int_t)(now_ms() - t0), "message",
+                             r == 0 ? "binary received, sha256 verified" : err.msg));
+        failed += r < 0;
+    }
+    if (failed) {
+        code = finish(&run, EXIT_REFUSED, "refused: staging failed on %d nodes; nothing was "
+                      "changed", failed);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (skip[i])
+            continue;
+        uint64_t t0 = now_ms();
+        int r = preflight_one(&run, i, sha, &err);
+        emit(&run, json_pack("{s:s, s:s, s:s, s:b, s:I, s:s}", "event", "check", "phase",
+                             "preflight", "node", rf->nodes[i].name, "ok", r == 0, "ms",
+                             (json_int_t)(now_ms() - t0), "message",
+                             r == 0 ? "all checks passed" : err.msg));
+        failed += r < 0;
+    }
+    if (failed) {
+        code = finish(&run, EXIT_REFUSED, "refused: pre-flight failed on %d of %zu nodes; "
+                      "nothing was stopped",
+                      failed, n);
+        goto out;
+    }
+
+    char done[2048] = "";
+    size_t used = 0, upgraded = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (skip[i]) {
+            emit(&run, json_pack("{s:s, s:s, s:I, s:I, s:s}", "event", "node", "node",
+                                 rf->nodes[i].name, "index", (json_int_t)(i + 1), "of",
+                                 (json_int_t)n, "message", "already on the target version"));
+            continue;
+        }
+        emit(&run, json_pack("{s:s, s:s, s:I, s:I, s:s}", "event", "node", "node",
+                             rf->nodes[i].name, "index", (json_int_t)(i + 1), "of",
+                             (json_int_t)n, "message", "upgrading"));
+        if (upgrade_one(&run, i, sha, &err) < 0) {
+            bool back = rollback_one(&run, i);
+            char later[1024] = "";
+            size_t lu = 0;
+            for (size_t j = i + 1; j < n && lu < sizeof(later); j++)
+                lu += (size_t)snprintf(later + lu, sizeof(later) - lu, "%s%s", lu ? ", " : "",
+                                       rf->nodes[j].name);
+            code = finish(&run, back ? EXIT_ROLLED_BACK : EXIT_NEEDS_CARE,
+                          "FAILED on %s: %s\n  %s: %s\n  upgraded to %s: %s\n  untouched: %s",
+                          rf->nodes[i].name, err.msg, rf->nodes[i].name,
+                          back ? "rolled back to where it was"
+                               : "ROLLBACK FAILED: the node needs attention (baton status)",
+                          rf->version, upgraded ? done : "none", *later ? later : "none");
+            goto out;
+        }
+        upgraded++;
+        used += (size_t)snprintf(done + used, sizeof(done) - used, "%s%s", used ? ", " : "",
+                                 rf->nodes[i].name);
+    }
+    code = finish(&run, EXIT_DONE, "done: %zu of %zu nodes on %s %s (%zu upgraded now) in %.1f s",
+                  n, n, rf->service, rf->version, upgraded,
+                  (double)(now_ms() - run.start_ms) / 1000.0);
+out:
+    free(skip);
+    free(data);
+    return code;
+}
+
+int rollout_status(const rollout_file_t *rf, const struct rollout_opts *opts)
+{
+    struct run run = {.rf = rf, .opts = opts, .start_ms = now_ms()};
+    baton_err_t err = {0};
+    int unreachable = 0;
+    if (connect_all(&run, &err) < 0) {
+        emit(&run, json_pack("{s:s, s:s}", "event", "error", "message", err.msg));
+        disconnect_all(&run);
+        return EXIT_REFUSED;
+    }
+    if (!opts->json)
+        printf("%-10s %-24s %-10s %-10s %-12s %s\n", "NODE", "ENDPOINT", "VERSION", "UNIT",
+               "LAST STEP", "ROLLOUT");
+    for (size_t i = 0; i < rf->n_nodes; i++) {
+        Baton__Hello hello = BATON__HELLO__INIT;
+        Baton__Envelope req = BATON__ENVELOPE__INIT, *res = NULL;
+        req.body_case = BATON__ENVELOPE__BODY_HELLO;
+        req.hello = &hello;
+        int r = call(&run, i, &req, rf->connect_timeout_ms, &res, &err);
+        json_t *e = json_pack("{s:s, s:s, s:s}", "event", "status", "node", rf->nodes[i].name,
+                              "endpoint", rf->nodes[i].endpoint);
+        const Baton__ServiceInfo *svc = NULL;
+        if (r == 0 && result_ok(res) && res->result->hello)
+            for (size_t j = 0; j < res->result->hello->n_services; j++)
+                if (!strcmp(res->result->hello->services[j]->name, rf->service))
+                    svc = res->result->hello->services[j];
+        if (svc) {
+            char step[160];
+            snprintf(step, sizeof(step), "%s%s", svc->step,
+                     svc->in_progress ? " (interrupted)" : "");
+            json_object_set_new(e, "version", json_string(svc->version));
+            json_object_set_new(e, "unit_state", json_string(svc->active_state));
+            json_object_set_new(e, "step", json_string(*step ? step : "-"));
+            json_object_set_new(e, "in_progress", json_boolean(svc->in_progress));
+            json_object_set_new(e, "message", json_string(*svc->rollout_id ? svc->rollout_id
+                                                                          : "-"));
+        } else {
+            unreachable++;
+            json_object_set_new(e, "version", json_string("?"));
+            json_object_set_new(e, "unit_state", json_string("?"));
+            json_object_set_new(e, "step", json_string("?"));
+            json_object_set_new(e, "message",
+                                json_string(r < 0 ? err.msg
+                                                  : (res && !result_ok(res)
+                                                         ? res->result->message
+                                                         : "service not managed by this agent")));
+        }
+        emit(&run, e);
+        envelope_free(&res);
+    }
+    disconnect_all(&run);
+    return unreachable ? EXIT_REFUSED : EXIT_DONE;
+}

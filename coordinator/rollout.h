@@ -1,0 +1,25 @@
+/* rollout: `baton rollout` and `baton status`, driving every agent named in a rollout file. */
+#ifndef BATON_ROLLOUT_H
+#define BATON_ROLLOUT_H
+
+#include <stdbool.h>
+
+#include "rollout_file.h"
+
+/* Exit codes, documented in the README. */
+enum {
+    EXIT_DONE = 0,         /* every node is on the target version */
+    EXIT_USAGE = 1,        /* bad command line or rollout file */
+    EXIT_REFUSED = 2,      /* refused before any change: unreachable, stage or preflight failed */
+    EXIT_ROLLED_BACK = 3,  /* a node failed and was rolled back; later nodes untouched */
+    EXIT_NEEDS_CARE = 4,   /* a node failed and its rollback failed or its state is unknown */
+};
+
+struct rollout_opts {
+    bool json; /* one JSON object per event on stdout instead of text */
+};
+
+int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts);
+int rollout_status(const rollout_file_t *rf, const struct rollout_opts *opts);
+
+#endif

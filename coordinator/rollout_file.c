@@ -1,0 +1,150 @@
+/* rollout_file: see rollout_file.h. */
+#include "rollout_file.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "digest.h"
+#include "ydoc.h"
+
+static bool plain_name(const char *s)
+{
+    size_t n = strlen(s);
+    return n >= 1 && n <= 64 &&
+           strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-@") == n;
+}
+
+static int bad(ydoc_t *doc, const ynode_t *map, const char *where, const char *key,
+               const char *what, baton_err_t *err)
+{
+    const ynode_t *v = ydoc_get(doc, map, key);
+    return baton_err_set(err, -EINVAL, "%s:%u: %s%s%s: %s", ydoc_path(doc),
+                         ydoc_line(v ? v : map), where, *where ? "." : "", key, what);
+}
+
+int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
+{
+    static const char *const keys[] = {"service", "version", "artifact", "sha256",
+                                       "nodes",   "timeouts", NULL};
+    static const char *const node_keys[] = {"name", "endpoint", NULL};
+    static const char *const timeout_keys[] = {"connect", "step", NULL};
+    ydoc_t *doc = NULL;
+    int r = ydoc_load(path, &doc, err);
+    if (r < 0)
+        return r;
+    rollout_file_t *rf = calloc(1, sizeof(*rf));
+    char *artifact = NULL;
+    if (!rf || !(rf->path = strdup(path))) {
+        r = baton_err_set(err, -ENOMEM, "out of memory");
+        goto out;
+    }
+    const ynode_t *root = ydoc_root(doc);
+    if ((r = ydoc_expect_map(doc, root, "", keys, err)) < 0 ||
+        (r = ydoc_str(doc, root, "", "service", true, &rf->service, err)) < 0 ||
+        (r = ydoc_str(doc, root, "", "version", true, &rf->version, err)) < 0 ||
+        (r = ydoc_str(doc, root, "", "artifact", true, &artifact, err)) < 0 ||
+        (r = ydoc_str(doc, root, "", "sha256", false, &rf->sha256, err)) < 0)
+        goto out;
+    if (!plain_name(rf->service)) {
+        r = bad(doc, root, "", "service", "must be 1-64 of [A-Za-z0-9_.-@]", err);
+        goto out;
+    }
+    if (!plain_name(rf->version)) {
+        r = bad(doc, root, "", "version", "must be 1-64 of [A-Za-z0-9_.-@]", err);
+        goto out;
+    }
+    if (rf->sha256 && !digest_hex_valid(rf->sha256)) {
+        r = bad(doc, root, "", "sha256", "must be 64 lower-case hex digits", err);
+        goto out;
+    }
+    /* A relative artifact is relative to the rollout file, not to where baton runs. */
+    char buf[PATH_MAX * 2], dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", path);
+    if (artifact[0] == '/')
+        snprintf(buf, sizeof(buf), "%s", artifact);
+    else
+        snprintf(buf, sizeof(buf), "%s/%s", dirname(dir), artifact);
+    if (!(rf->artifact = strdup(buf))) {
+        r = baton_err_set(err, -ENOMEM, "out of memory");
+        goto out;
+    }
+
+    rf->connect_timeout_ms = 5000;
+    rf->step_timeout_ms = 45 * 60 * 1000;
+    const ynode_t *t = ydoc_get(doc, root, "timeouts");
+    if (t && ((r = ydoc_expect_map(doc, t, "timeouts", timeout_keys, err)) < 0 ||
+              (r = ydoc_duration_ms(doc, t, "timeouts", "connect", false, 100, 600000,
+                                    &rf->connect_timeout_ms, err)) < 0 ||
+              (r = ydoc_duration_ms(doc, t, "timeouts", "step", false, 1000,
+                                    24ull * 3600 * 1000, &rf->step_timeout_ms, err)) < 0))
+        goto out;
+
+    const ynode_t *nodes = ydoc_get(doc, root, "nodes");
+    if (!nodes) {
+        r = baton_err_set(err, -EINVAL, "%s:%u: nodes: required key missing", path,
+                          ydoc_line(root));
+        goto out;
+    }
+    if ((r = ydoc_expect_seq(doc, nodes, "nodes", ROLLOUT_NODES_MAX, err)) < 0)
+        goto out;
+    rf->n_nodes = ydoc_seq_len(nodes);
+    if (!(rf->nodes = calloc(rf->n_nodes, sizeof(*rf->nodes)))) {
+        r = baton_err_set(err, -ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < rf->n_nodes; i++) {
+        char where[32];
+        snprintf(where, sizeof(where), "nodes[%zu]", i);
+        const ynode_t *n = ydoc_seq_item(doc, nodes, i);
+        rollout_node_t *node = &rf->nodes[i];
+        if ((r = ydoc_expect_map(doc, n, where, node_keys, err)) < 0 ||
+            (r = ydoc_str(doc, n, where, "name", true, &node->name, err)) < 0 ||
+            (r = ydoc_str(doc, n, where, "endpoint", true, &node->endpoint, err)) < 0)
+            goto out;
+        if (!plain_name(node->name)) {
+            r = bad(doc, n, where, "name", "must be 1-64 of [A-Za-z0-9_.-@]", err);
+            goto out;
+        }
+        if (strncmp(node->endpoint, "tcp://", 6) && strncmp(node->endpoint, "ipc://", 6)) {
+            r = bad(doc, n, where, "endpoint", "must be a tcp:// or ipc:// endpoint", err);
+            goto out;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(rf->nodes[j].name, node->name)) {
+                r = bad(doc, n, where, "name", "names a node twice", err);
+                goto out;
+            }
+    }
+    *ret = rf;
+    rf = NULL;
+    r = 0;
+out:
+    free(artifact);
+    rollout_file_destroy(&rf);
+    ydoc_destroy(&doc);
+    return r;
+}
+
+void rollout_file_destroy(rollout_file_t **rf_p)
+{
+    if (!rf_p || !*rf_p)
+        return;
+    rollout_file_t *rf = *rf_p;
+    for (size_t i = 0; rf->nodes && i < rf->n_nodes; i++) {
+        free(rf->nodes[i].name);
+        free(rf->nodes[i].endpoint);
+    }
+    free(rf->nodes);
+    free(rf->path);
+    free(rf->service);
+    free(rf->version);
+    free(rf->artifact);
+    free(rf->sha256);
+    free(rf);
+    *rf_p = NULL;
+}

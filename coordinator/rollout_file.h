@@ -1,0 +1,45 @@
+/* rollout_file: what `baton rollout FILE.yml` reads: the service, the target version, the
+ * artifact (a binary on this machine) and the nodes in the order they are upgraded.
+ *
+ *   service: gamesrv
+ *   version: 1.1.0
+ *   artifact: ./gamesrv-1.1.0        # relative to this file's folder
+ *   sha256: 5f0c...                   # optional: refused when the artifact differs
+ *   nodes:
+ *     - name: node1
+ *       endpoint: tcp://10.213.0.11:7400
+ *   timeouts:                         # optional
+ *     connect: 5s                     # an agent must answer Hello within this
+ *     step: 45m                       # the longest any one step may take
+ */
+#ifndef BATON_ROLLOUT_FILE_H
+#define BATON_ROLLOUT_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define ROLLOUT_NODES_MAX 1000
+
+typedef struct rollout_node {
+    char *name;     /* node name, as its agent reports it */
+    char *endpoint; /* ZeroMQ endpoint of its agent */
+} rollout_node_t;
+
+typedef struct rollout_file {
+    char *path;                  /* the file */
+    char *service;               /* service to upgrade */
+    char *version;               /* target version */
+    char *artifact;              /* path of the new binary, resolved against the file's folder */
+    char *sha256;                /* declared digest, or NULL */
+    size_t n_nodes;
+    rollout_node_t *nodes;       /* in rollout order */
+    uint64_t connect_timeout_ms; /* Hello deadline */
+    uint64_t step_timeout_ms;    /* deadline of any one step */
+} rollout_file_t;
+
+int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err);
+void rollout_file_destroy(rollout_file_t **rf_p);
+
+#endif
