@@ -226,7 +226,7 @@ static int run_step(agent_t *a, const Baton__Envelope *req, const char *cmd, con
             r = baton_err_set(err, serr.code, "%s", serr.msg);
     }
     agent_log(a, r == 0 ? 6 : 3, "%s%s", r == 0 ? "done" : "failed: ", r == 0 ? "" : err->msg);
-    out->have_dump = *st->dump_path != '\0';
+    out->have_dump = !strcmp(cmd, "dump") && r == 0;
     if (r == 0)
         *status = BATON__STATUS__STATUS_OK;
     return r;

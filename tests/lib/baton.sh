@@ -1,0 +1,100 @@
+# baton.sh: a test cluster running gamesrv and baton-agent on every node, ready for rollouts
+# (needs cluster.sh, pg.sh and gamesrv.sh sourced first).
+#
+#   baton_cluster NAME N VERSION    N nodes, one shared database "game" migrated to VERSION,
+#                                   gamesrv VERSION running and baton-agent running on each,
+#                                   three players written; sets ROLLOUT_DIR
+#   agent_install NODE              binary, config and unit of baton-agent into NODE; starts it
+#   rollout_file VERSION [FILE]     writes a rollout file for VERSION over all nodes
+#   agent_state NODE                the agent's state file of gamesrv in NODE
+#   unit_stops NODE                 how many times gamesrv stopped in NODE (from its journal)
+
+BATON_AGENT_PORT=${BATON_AGENT_PORT:-7400}
+
+agent_config() { # NODE
+    cat <<CFG
+node: $1
+listen: tcp://0.0.0.0:$BATON_AGENT_PORT
+state_dir: /var/lib/baton
+services:
+  - name: gamesrv
+    unit: gamesrv.service
+    binary: /opt/gamesrv/bin/gamesrv
+    database: "$(pg_conninfo game)"
+    backup_dir: /var/backups/baton/gamesrv
+    keep_backups: 2
+    health:
+      http: http://127.0.0.1:$GAMESRV_PORT/healthcheck
+    timeouts:
+      stop: 20s
+      start: 20s
+      migrate: ${BATON_TEST_MIGRATE_TIMEOUT:-30s}
+      verify: ${BATON_TEST_VERIFY_TIMEOUT:-8s}
+CFG
+}
+
+agent_install() {
+    local node=$1 cfg unit
+    cfg=$(mktemp)
+    unit=$(mktemp)
+    agent_config "$node" >"$cfg"
+    sed 's|/usr/local/bin/baton-agent|/opt/baton/bin/baton-agent|' agent/baton-agent.service >"$unit"
+    node_push "$node" "${BUILD:-build}/baton-agent" /opt/baton/bin/baton-agent 0755 &&
+        node_push "$node" "$cfg" /etc/baton/agent.yml 0600 &&
+        node_push "$node" "$unit" /etc/systemd/system/baton-agent.service &&
+        node_exec "$node" systemctl daemon-reload &&
+        node_exec "$node" systemctl start baton-agent
+    local rc=$?
+    rm -f "$cfg" "$unit"
+    return $rc
+}
+
+baton_cluster() {
+    local name=$1 count=$2 version=$3 n
+    cluster_up "$name" "$count" || return 1
+    pg_up "$CLUSTER_DIR/pg" "${PG_TEST_PORT:-55432}" "$CLUSTER_HOST_IP" "$CLUSTER_SUBNET.0/24" || return 1
+    pg_createdb game >&2 || return 1
+    for n in $CLUSTER_NODES; do
+        gamesrv_install "$n" "$version" game >&2 || return 1
+    done
+    node_exec node1 /opt/gamesrv/bin/gamesrv migrate up >&2 || return 1
+    for n in $CLUSTER_NODES; do
+        node_exec "$n" systemctl start gamesrv || return 1
+        agent_install "$n" || return 1
+    done
+    for p in alice bob carol; do
+        curl -sf -o /dev/null -X POST "http://$(node_ip node1):$GAMESRV_PORT/players?name=$p" || return 1
+    done
+    ROLLOUT_DIR=$CLUSTER_DIR/rollouts
+    mkdir -p "$ROLLOUT_DIR"
+}
+
+rollout_file() { # VERSION [FILE]: artifact is the build of VERSION (may carry +faults)
+    local version=$1 file=${2:-$ROLLOUT_DIR/rollout-$1.yml} n
+    {
+        echo "service: gamesrv"
+        echo "version: ${version%%+*}"
+        echo "artifact: $(realpath "$(gamesrv_bin "$version")")"
+        echo "timeouts:"
+        echo "  connect: 3s"
+        echo "  step: 2m"
+        echo "nodes:"
+        for n in $CLUSTER_NODES; do
+            echo "  - name: $n"
+            echo "    endpoint: tcp://$(node_ip "$n"):$BATON_AGENT_PORT"
+        done
+    } >"$file"
+    echo "$file"
+}
+
+agent_state() {
+    node_exec "$1" cat /var/lib/baton/gamesrv.json
+}
+
+unit_stops() { # counts "Stopped" lines of gamesrv in the node's journal
+    node_exec "$1" journalctl -u gamesrv -o cat --no-pager | grep -c '^Stopped ' || true
+}
+
+players() { # the players table, as a line (name:level would differ after 0002)
+    pg_sql game "SELECT string_agg(name, ',' ORDER BY id) FROM players"
+}
