@@ -119,7 +119,9 @@ int svc_state_begin(svc_state_t *st, const char *rollout_id)
 
 bool svc_state_idle(const svc_state_t *st)
 {
-    return !*st->in_progress && (!*st->step || !strcmp(st->step, "committed") ||
+    /* A passed pre-flight changed nothing live: another rollout may start over it. */
+    return !*st->in_progress && (!*st->step || !strcmp(st->step, "preflight") ||
+                                 !strcmp(st->step, "committed") ||
                                  !strcmp(st->step, "rolled_back"));
 }
 

@@ -56,7 +56,8 @@ int svc_state_begin(svc_state_t *st, const char *rollout_id);
 int svc_state_push(char ***list, size_t *n, const char *id);
 void svc_state_clear_list(char ***list, size_t *n);
 
-/* True when no rollout is under way on the service (none, committed or rolled back). */
+/* True when no rollout has changed the service without finishing (none yet, only a
+ * pre-flight, committed or rolled back). */
 bool svc_state_idle(const svc_state_t *st);
 
 #endif

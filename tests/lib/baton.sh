@@ -7,7 +7,7 @@
 #   agent_install NODE              binary, config and unit of baton-agent into NODE; starts it
 #   rollout_file VERSION [FILE]     writes a rollout file for VERSION over all nodes
 #   agent_state NODE                the agent's state file of gamesrv in NODE
-#   unit_stops NODE                 how many times gamesrv stopped in NODE (from its journal)
+#   unit_stops NODE                 how many times gamesrv was stopped in NODE (its journal)
 
 BATON_AGENT_PORT=${BATON_AGENT_PORT:-7400}
 
@@ -91,8 +91,8 @@ agent_state() {
     node_exec "$1" cat /var/lib/baton/gamesrv.json
 }
 
-unit_stops() { # counts "Stopped" lines of gamesrv in the node's journal
-    node_exec "$1" journalctl -u gamesrv -o cat --no-pager | grep -c '^Stopped ' || true
+unit_stops() { # how often gamesrv was stopped: its own last words, from the node's journal
+    node_exec "$1" journalctl -u gamesrv -o cat --no-pager | grep -c 'stopped by signal' || true
 }
 
 players() { # the players table, as a line (name:level would differ after 0002)
