@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,9 +136,25 @@ int step_dump(agent_t *a, const svc_config_t *svc, svc_state_t *st, baton_err_t 
     return 0;
 }
 
+/* True when the restore script creates schema public itself (it was dropped and recreated
+ * once); pg_dump otherwise assumes it exists with PostgreSQL's defaults. */
+static bool script_creates_public(const char *script)
+{
+    FILE *f = fopen(script, "re");
+    char line[256];
+    bool found = false;
+    while (f && !found && fgets(line, sizeof(line), f))
+        found = !strncmp(line, "CREATE SCHEMA public;", 21);
+    if (f)
+        fclose(f);
+    return found;
+}
+
 /* The SQL that empties the database before the restore script runs, in the same transaction:
- * every schema but the system ones, dropped with what they hold. */
-static int drop_schemas_sql(const svc_config_t *svc, char **ret_sql, baton_err_t *err)
+ * every schema but the system ones, dropped with what they hold, and schema public made again
+ * exactly as initdb makes it, since that is what a dump expects to find. */
+static int drop_schemas_sql(const svc_config_t *svc, bool recreate_public, char **ret_sql,
+                            baton_err_t *err)
 {
     PGconn *c = NULL;
     int r = db_connect(svc, &c, err);
@@ -168,6 +185,21 @@ static int drop_schemas_sql(const svc_config_t *svc, char **ret_sql, baton_err_t
         len += (size_t)snprintf(sql + len, cap - len, "DROP SCHEMA %s CASCADE;\n", ident);
         PQfreemem(ident);
     }
+    if (recreate_public) {
+        /* PostgreSQL 15 made pg_database_owner own public and took CREATE from PUBLIC. */
+        const char *create =
+            PQserverVersion(c) >= 150000
+                ? "CREATE SCHEMA public AUTHORIZATION pg_database_owner;\n"
+                  "GRANT USAGE ON SCHEMA public TO PUBLIC;\n"
+                : "CREATE SCHEMA public;\nGRANT ALL ON SCHEMA public TO PUBLIC;\n";
+        size_t need = len + strlen(create) + 64;
+        if (need > cap && !(sql = realloc(sql, cap = need))) {
+            r = baton_err_set(err, -ENOMEM, "out of memory");
+            goto out;
+        }
+        len += (size_t)snprintf(sql + len, cap - len, "%sCOMMENT ON SCHEMA public IS "
+                                "'standard public schema';\n", create);
+    }
     *ret_sql = sql;
     r = 0;
 out:
@@ -194,7 +226,7 @@ int dump_restore(agent_t *a, const svc_config_t *svc, const svc_state_t *st, bat
     if ((r = run_tool(a, svc, to_sql, svc->timeout_restore_ms, "pg_restore", err)) < 0)
         goto out;
     char *drop = NULL;
-    if ((r = drop_schemas_sql(svc, &drop, err)) < 0)
+    if ((r = drop_schemas_sql(svc, !script_creates_public(script), &drop, err)) < 0)
         goto out;
     const char *psql[] = {svc->psql, "--no-psqlrc", "--quiet", "--single-transaction",
                           "--set", "ON_ERROR_STOP=1", "--dbname", svc->database,

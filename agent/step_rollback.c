@@ -76,9 +76,10 @@ static int schema_back(agent_t *a, const svc_config_t *svc, svc_state_t *st,
     agent_log(a, 4, "down-migration did not restore the schema (%s): restoring the dump",
               down_err.msg);
     agent_progress(a, "down-migration failed (%s): restoring the dump", down_err.msg);
-    if ((r = dump_restore(a, svc, st, err)) < 0)
+    baton_err_t restore_err = {0};
+    if ((r = dump_restore(a, svc, st, &restore_err)) < 0)
         return baton_err_set(err, r, "down-migration failed (%s) and so did the restore: %s",
-                             down_err.msg, err->msg);
+                             down_err.msg, restore_err.msg);
     out->restored_dump = true;
     if ((r = db_migration_ids(svc, &now, &n_now, err)) < 0)
         return r;

@@ -108,6 +108,12 @@ static int run_job(sd_bus *bus, const char *method, const char *unit, uint64_t t
         return baton_err_set(err, r, "%s of %s: add match: %s", verb, unit, strerror(-r));
     sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "Subscribe", NULL, NULL, "");
 
+    /* A start baton decided on (a rollback after a failed start, say) must not be refused by
+     * the start rate limit meant for crash loops: clear it, as `systemctl reset-failed` does.
+     * It fails harmlessly when the unit is not failed. */
+    if (!strcmp(method, "StartUnit"))
+        sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "ResetFailedUnit", NULL, NULL, "s",
+                           unit);
     r = sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, method, &e, &reply, "ss", unit,
                            "replace");
     if (r < 0)

@@ -1,0 +1,85 @@
+#!/bin/bash
+# rollback.sh: every way an upgrade can fail on a node puts that node back exactly as it was
+# (binary, schema, rows), leaves the later nodes untouched, and exits 3. Real systemd,
+# PostgreSQL, pg_dump/pg_restore and sql-migrate; faults built into gamesrv versions.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib/tap.sh
+. tests/lib/cluster.sh
+. tests/lib/pg.sh
+. tests/lib/gamesrv.sh
+. tests/lib/baton.sh
+BATON=${BUILD:-build}/baton
+BATON_TEST_VERIFY_TIMEOUT=4s # the health fault must fail verify quickly
+
+cluster_sweep
+cluster_trap
+ok "cluster: 3 nodes on gamesrv 1.0.0" baton_cluster back 3 1.0.0 || { done_testing; exit 1; }
+
+# Everything a user would compare: schema, bookkeeping rows (with timestamps), player rows.
+snapshot() {
+    {
+        # pg_dump >= 15.14 writes a random \\restrict key into every dump: not part of the schema.
+        pg_dump -h "$PG_SOCK" -p "$PG_PORT" -U postgres --schema-only game |
+            grep -vE '^(--|\\restrict|\\unrestrict)'
+        pg_sql game "SELECT * FROM migration_info ORDER BY id"
+        pg_sql game "SELECT * FROM players ORDER BY id"
+    } | sha256sum | cut -d' ' -f1
+}
+stops() { for n in $CLUSTER_NODES; do unit_stops "$n"; done | tr '\n' ' '; }
+
+# try VERSION DESCRIPTION: roll out a faulty VERSION; node1 must fail and come back.
+try() {
+    local version=$1 what=$2 f out code
+    local snap_before stops_before
+    snap_before=$(snapshot)
+    stops_before=$(stops)
+    f=$(rollout_file "$version")
+    out=$("$BATON" rollout "$f" 2>&1)
+    code=$?
+    printf '%s\n' "$out" >&2
+    is "$code" 3 "$what: exit 3"
+    like "$out" "rollback +ok .*back on 1.0.0" "$what: node1 rolled back to 1.0.0"
+    like "$out" "untouched: node2, node3" "$what: the summary lists the untouched nodes"
+    is "$(node_exec node1 /opt/gamesrv/bin/gamesrv --version)" 1.0.0 "$what: node1 runs the 1.0.0 binary"
+    is "$(node_exec node1 sha256sum /opt/gamesrv/bin/gamesrv | cut -d' ' -f1)" \
+        "$(sha256sum "$(gamesrv_bin 1.0.0)" | cut -d' ' -f1)" "$what: node1's binary is byte for byte the old one"
+    is "$(gamesrv_health node1)" 200 "$what: node1 is healthy"
+    is "$(migration_ids game)" "0001_players.sql" "$what: bookkeeping holds exactly the ids it held"
+    is "$(snapshot)" "$snap_before" "$what: schema, bookkeeping and player rows equal what they were"
+    local s1 o1 rest_now rest_before
+    read -r s1 rest_now <<<"$(stops)"
+    read -r o1 rest_before <<<"$stops_before"
+    is "$rest_now" "$rest_before" "$what: node2 and node3 were not stopped"
+    for n in node2 node3; do
+        is "$(node_exec "$n" /opt/gamesrv/bin/gamesrv --version)" 1.0.0 "$what: $n still on 1.0.0"
+    done
+    like "$(agent_state node1)" '"step": "rolled_back"' "$what: node1's agent state says rolled_back"
+    LAST_OUT=$out
+}
+
+try 1.2.0+migrate-up "migration fails (0002 applied, then 0003 fails)"
+like "$LAST_OUT" "migrate +FAIL .*1 applied" "the failed migrate says what it had applied"
+
+try 1.1.0+health "health never turns healthy"
+like "$LAST_OUT" "verify +FAIL .*not healthy after 4 s: .*answered 503" "verify says why"
+
+try 1.1.0+crash "crashes on start"
+like "$LAST_OUT" "start +FAIL .*start of gamesrv.service failed: signal" "start says systemd's reason"
+
+try 1.1.0+migrate-down+health "down-migration fails during rollback"
+like "$LAST_OUT" "database restored from the dump" "the rollback restored the dump"
+is "$(pg_sql game "SELECT count(*) FROM information_schema.columns WHERE table_name='players' AND column_name='level'")" \
+    0 "the column 1.1.0 added is gone after the restore"
+
+# A restore must also remove what the failed version created that the dump does not know.
+try 1.2.0+migrate-down+health "down-migration fails after a new table was created"
+is "$(pg_sql game "SELECT count(*) FROM information_schema.tables WHERE table_name='inventory'")" \
+    0 "the table 1.2.0 created is gone after the restore"
+
+# After all that, a good version still goes through on every node.
+f=$(rollout_file 1.1.0)
+"$BATON" rollout "$f" >&2
+is "$?" 0 "a good rollout afterwards succeeds"
+is "$(migration_ids game)" "0001_players.sql,0002_player_level.sql" "and migrates"
+done_testing
