@@ -60,10 +60,17 @@ $(BUILD)/agent/%.o: agent/%.c | $(BUILD)/proto/baton.pb-c.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -I agent $(call pkg_cflags,$(BATON_PKGS)) -c $< -o $@
 
-$(BUILD)/baton-agent: $(AGENT_OBJ) $(BUILD)/libbaton-common.a
+# Everything but main() goes into a library, so unit tests link the very same code.
+$(BUILD)/libbaton-agent.a: $(filter-out %/main.o,$(AGENT_OBJ))
+	$(AR) rcs $@ $^
+
+$(BUILD)/libbaton-coordinator.a: $(filter-out %/main.o,$(COORD_OBJ))
+	$(AR) rcs $@ $^
+
+$(BUILD)/baton-agent: $(BUILD)/agent/main.o $(BUILD)/libbaton-agent.a $(BUILD)/libbaton-common.a
 	$(CC) -o $@ $^ $(call pkg_libs,$(BATON_PKGS))
 
-$(BUILD)/baton: $(COORD_OBJ) $(BUILD)/libbaton-common.a
+$(BUILD)/baton: $(BUILD)/coordinator/main.o $(BUILD)/libbaton-coordinator.a $(BUILD)/libbaton-common.a
 	$(CC) -o $@ $^ $(call pkg_libs,$(BATON_PKGS))
 
 # --- unit tests (cmocka) ---------------------------------------------------------------------
@@ -72,7 +79,12 @@ UNIT_TESTS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 .PHONY: unit-tests
 unit-tests: $(UNIT_TESTS)
 
-$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libbaton-common.a
+$(BUILD)/tests/unit/%.o: tests/unit/%.c | $(BUILD)/proto/baton.pb-c.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -I agent -I coordinator $(call pkg_cflags,$(BATON_PKGS) $(TEST_PKGS)) -c $< -o $@
+
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libbaton-agent.a \
+		$(BUILD)/libbaton-coordinator.a $(BUILD)/libbaton-common.a
 	$(CC) -o $@ $^ $(call pkg_libs,$(BATON_PKGS) $(TEST_PKGS))
 
 # --- the gamesrv fixture, one binary per version (and per built-in fault) --------------------

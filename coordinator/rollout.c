@@ -274,8 +274,11 @@ static int run_step(struct run *run, size_t i, const char *name,
     json_t *e = json_pack("{s:s, s:s, s:s}", "event", "step", "node", run->rf->nodes[i].name,
                           "step", name);
     if (r == 0) {
-        if (result_ok(res))
+        if (result_ok(res)) {
             describe(res->result, msg, sizeof(msg));
+            if (body == BATON__ENVELOPE__BODY_MIGRATE && !res->result->n_applied)
+                snprintf(msg, sizeof(msg), "nothing to apply (the database is already there)");
+        }
         else
             r = baton_err_set(err, -EIO, "%s", res->result->message);
         json_object_set_new(e, "applied", string_list(res->result->applied,

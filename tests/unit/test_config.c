@@ -1,0 +1,194 @@
+/* Unit tests for the agent's config file and the coordinator's rollout file: good files load
+ * with their defaults; every bad one is refused with the file, the line and the key. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "rollout_file.h"
+
+static char path[64];
+
+static const char *write_tmp(const char *text)
+{
+    snprintf(path, sizeof(path), "/tmp/baton-test-config-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+static const char good_agent[] = "node: node1\n"
+                                 "listen: tcp://0.0.0.0:7400\n"
+                                 "services:\n"
+                                 "  - name: gamesrv\n"
+                                 "    unit: gamesrv.service\n"
+                                 "    binary: /opt/gamesrv/bin/gamesrv\n"
+                                 "    database: host=db dbname=game user=game\n"
+                                 "    passfile: /etc/baton/pgpass\n"
+                                 "    backup_dir: /var/backups/baton\n"
+                                 "    health:\n"
+                                 "      http: http://127.0.0.1:7350/healthcheck\n"
+                                 "    timeouts:\n"
+                                 "      verify: 90s\n"
+                                 "      migrate: 2h\n";
+
+static void test_agent_config_good(void **state)
+{
+    (void)state;
+    agent_config_t *c = NULL;
+    baton_err_t err = {0};
+    assert_int_equal(agent_config_load(write_tmp(good_agent), &c, &err), 0);
+    unlink(path);
+    assert_string_equal(c->node_name, "node1");
+    assert_string_equal(c->state_dir, "/var/lib/baton");
+    assert_int_equal(c->n_services, 1);
+    const svc_config_t *s = agent_config_service(c, "gamesrv");
+    assert_non_null(s);
+    assert_null(agent_config_service(c, "other"));
+    assert_string_equal(s->migrate_up, "{binary} migrate up");
+    assert_string_equal(s->migrate_down, "{binary} migrate down --limit {n}");
+    assert_string_equal(s->migration_table, "migration_info");
+    assert_int_equal(s->keep_backups, 3);
+    assert_int_equal(s->timeout_verify_ms, 90000);
+    assert_int_equal(s->timeout_migrate_ms, 2 * 3600 * 1000);
+    assert_int_equal(s->timeout_stop_ms, 90000);
+    assert_null(s->health_tcp);
+    agent_config_destroy(&c);
+    assert_null(c);
+}
+
+/* Replaces the first `from` in good_agent by `to` and expects `want` in the error. */
+static void expect_agent_error(const char *from, const char *to, const char *want)
+{
+    char text[2048];
+    const char *at = strstr(good_agent, from);
+    assert_non_null(at);
+    snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - good_agent), good_agent, to,
+             at + strlen(from));
+    agent_config_t *c = NULL;
+    baton_err_t err = {0};
+    int r = agent_config_load(write_tmp(text), &c, &err);
+    char expect[256];
+    snprintf(expect, sizeof(expect), "%s:%s", path, want);
+    unlink(path);
+    if (r == 0 || !strstr(err.msg, expect))
+        fail_msg("want '%s', got %d '%s'", expect, r, err.msg);
+    assert_null(c);
+}
+
+static void test_agent_config_errors(void **state)
+{
+    (void)state;
+    expect_agent_error("    unit: gamesrv.service\n", "    unti: gamesrv.service\n",
+                       "5: services[0].unti: unknown key");
+    expect_agent_error("      verify: 90s\n", "      verify: soon\n",
+                       "13: services[0].timeouts.verify: 'soon' is not a duration");
+    expect_agent_error("    binary: /opt/gamesrv/bin/gamesrv\n", "    binary: gamesrv\n",
+                       "6: services[0].binary: must be an absolute path");
+    expect_agent_error("    backup_dir: /var/backups/baton\n",
+                       "    backup_dir: /var/backups/baton\n    migrate_down: x down\n",
+                       "10: services[0].migrate_down: must pass the limit {n}");
+    expect_agent_error("user=game\n", "user=game password=hunter2\n",
+                       "7: services[0].database: must not hold a password");
+    expect_agent_error("      http: http://127.0.0.1:7350/healthcheck\n",
+                       "      http: http://x/\n      tcp: x:1\n",
+                       "11: services[0].health: give exactly one of http or tcp");
+    expect_agent_error("listen: tcp://0.0.0.0:7400\n", "listen: tcp://0.0.0.0:7400\nnode: x\n",
+                       "3: node: duplicate key (first on line 1)");
+    expect_agent_error("    unit: gamesrv.service\n", "    unit: [a, b]\n",
+                       "5: services[0].unit: expected a value, found a list");
+    expect_agent_error("      verify: 90s\n", "      verify: [\n", "");
+}
+
+static void test_agent_config_unreadable(void **state)
+{
+    (void)state;
+    agent_config_t *c = NULL;
+    baton_err_t err = {0};
+    assert_true(agent_config_load("/nonexistent/agent.yml", &c, &err) < 0);
+    assert_non_null(strstr(err.msg, "/nonexistent/agent.yml: No such file"));
+    assert_true(agent_config_load(write_tmp(""), &c, &err) < 0);
+    unlink(path);
+    assert_non_null(strstr(err.msg, "empty, expected a mapping"));
+    assert_true(agent_config_load(write_tmp("listen: tcp://x:1\nservices: 3\n"), &c, &err) < 0);
+    unlink(path);
+    assert_non_null(strstr(err.msg, ":2: services: expected a list, found a scalar"));
+    assert_null(c);
+}
+
+static const char good_rollout[] = "service: gamesrv\n"
+                                   "version: 1.1.0\n"
+                                   "artifact: gamesrv-1.1.0\n"
+                                   "nodes:\n"
+                                   "  - name: node1\n"
+                                   "    endpoint: tcp://10.0.0.1:7400\n"
+                                   "  - name: node2\n"
+                                   "    endpoint: tcp://10.0.0.2:7400\n";
+
+static void test_rollout_file(void **state)
+{
+    (void)state;
+    rollout_file_t *rf = NULL;
+    baton_err_t err = {0};
+    assert_int_equal(rollout_file_load(write_tmp(good_rollout), &rf, &err), 0);
+    unlink(path);
+    assert_string_equal(rf->artifact, "/tmp/gamesrv-1.1.0"); /* relative to the file */
+    assert_int_equal(rf->n_nodes, 2);
+    assert_string_equal(rf->nodes[1].endpoint, "tcp://10.0.0.2:7400");
+    assert_int_equal(rf->connect_timeout_ms, 5000);
+    assert_null(rf->sha256);
+    rollout_file_destroy(&rf);
+
+    char text[1024];
+    snprintf(text, sizeof(text), "%s  - name: node1\n    endpoint: tcp://10.0.0.3:7400\n",
+             good_rollout);
+    assert_true(rollout_file_load(write_tmp(text), &rf, &err) < 0);
+    unlink(path);
+    assert_non_null(strstr(err.msg, ":9: nodes[2].name: names a node twice"));
+
+    snprintf(text, sizeof(text), "%ssha256: ABC\n", good_rollout);
+    assert_true(rollout_file_load(write_tmp(text), &rf, &err) < 0);
+    unlink(path);
+    assert_non_null(strstr(err.msg, ":9: sha256: must be 64 lower-case hex digits"));
+
+    assert_true(rollout_file_load(write_tmp("service: x\nversion: 1\nartifact: a\n"), &rf, &err) <
+                0);
+    unlink(path);
+    assert_non_null(strstr(err.msg, ":1: nodes: required key missing"));
+    assert_null(rf);
+}
+
+static void test_oversized_file(void **state)
+{
+    (void)state;
+    size_t n = 2 * 1024 * 1024;
+    char *big = malloc(n + 1);
+    assert_non_null(big);
+    memset(big, '#', n);
+    big[n] = '\0';
+    rollout_file_t *rf = NULL;
+    baton_err_t err = {0};
+    assert_true(rollout_file_load(write_tmp(big), &rf, &err) < 0);
+    unlink(path);
+    free(big);
+    assert_non_null(strstr(err.msg, "more than the limit"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_agent_config_good),   cmocka_unit_test(test_agent_config_errors),
+        cmocka_unit_test(test_agent_config_unreadable), cmocka_unit_test(test_rollout_file),
+        cmocka_unit_test(test_oversized_file),
+    };
+    return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}

@@ -1,0 +1,197 @@
+/* Unit tests for the agent's state file (what a restarted agent knows), its command templates
+ * and version matching. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "agent.h"
+#include "fsutil.h"
+#include "state.h"
+
+static char dir[64];
+
+static int make_dir(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof(dir), "/tmp/baton-test-state-XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int remove_dir(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    return system(cmd);
+}
+
+static void write_state(const char *text)
+{
+    char p[128];
+    snprintf(p, sizeof(p), "%s/gamesrv.json", dir);
+    assert_int_equal(fs_write_atomic(p, text, strlen(text), 0600, NULL), 0);
+}
+
+static void test_missing_file_is_a_fresh_state(void **state)
+{
+    (void)state;
+    svc_state_t *st = NULL;
+    assert_int_equal(svc_state_load(dir, "gamesrv", &st, NULL), 0);
+    assert_string_equal(st->service, "gamesrv");
+    assert_string_equal(st->step, "");
+    assert_true(svc_state_idle(st));
+    svc_state_destroy(&st);
+    assert_null(st);
+}
+
+static void test_round_trip(void **state)
+{
+    (void)state;
+    svc_state_t *st = svc_state_new("gamesrv");
+    assert_int_equal(svc_state_begin(st, "r1"), 0);
+    svc_state_set(&st->step, "migrate");
+    svc_state_set(&st->in_progress, "start");
+    svc_state_set(&st->previous_version, "1.0.0");
+    svc_state_set(&st->dump_path, "/var/backups/x.dump");
+    st->dump_size = 1234567890123ull;
+    st->swapped = st->was_active = st->have_ids_before = true;
+    svc_state_push(&st->ids_before, &st->n_ids_before, "0001_players.sql");
+    svc_state_push(&st->applied, &st->n_applied, "0002_player_level.sql");
+    svc_state_push(&st->applied, &st->n_applied, "0003_inventory.sql");
+    assert_int_equal(svc_state_save(dir, st, NULL), 0);
+    svc_state_destroy(&st);
+
+    char tmp[128];
+    snprintf(tmp, sizeof(tmp), "%s/gamesrv.json.tmp", dir);
+    assert_int_equal(access(tmp, F_OK), -1); /* the temp file was renamed, not left */
+
+    assert_int_equal(svc_state_load(dir, "gamesrv", &st, NULL), 0);
+    assert_string_equal(st->rollout_id, "r1");
+    assert_string_equal(st->step, "migrate");
+    assert_string_equal(st->in_progress, "start");
+    assert_string_equal(st->previous_version, "1.0.0");
+    assert_true(st->dump_size == 1234567890123ull);
+    assert_true(st->swapped && st->was_active && st->have_ids_before && !st->stopped);
+    assert_int_equal(st->n_applied, 2);
+    assert_string_equal(st->applied[1], "0003_inventory.sql");
+    assert_string_equal(st->ids_before[0], "0001_players.sql");
+    assert_false(svc_state_idle(st)); /* a step was cut short */
+
+    /* A new rollout forgets everything of the old one but the service. */
+    assert_int_equal(svc_state_begin(st, "r2"), 0);
+    assert_int_equal(st->n_applied, 0);
+    assert_string_equal(st->dump_path, "");
+    assert_string_equal(st->service, "gamesrv");
+    svc_state_destroy(&st);
+}
+
+static void test_idle_steps(void **state)
+{
+    (void)state;
+    svc_state_t *st = svc_state_new("gamesrv");
+    const char *idle[] = {"", "preflight", "committed", "rolled_back"};
+    const char *busy[] = {"stop", "dump", "swap", "migrate", "start", "verify", "rollback_failed"};
+    for (size_t i = 0; i < 4; i++) {
+        svc_state_set(&st->step, idle[i]);
+        assert_true(svc_state_idle(st));
+    }
+    for (size_t i = 0; i < 7; i++) {
+        svc_state_set(&st->step, busy[i]);
+        assert_false(svc_state_idle(st));
+    }
+    svc_state_destroy(&st);
+}
+
+static void test_damaged_files_are_refused(void **state)
+{
+    (void)state;
+    svc_state_t *st = NULL;
+    baton_err_t err = {0};
+    write_state("{\"service\": \"gamesrv\",\n  \"step\": ");
+    assert_int_equal(svc_state_load(dir, "gamesrv", &st, &err), -EBADMSG);
+    assert_non_null(strstr(err.msg, "gamesrv.json:2:"));
+    assert_null(st);
+
+    write_state("[1, 2]");
+    assert_int_equal(svc_state_load(dir, "gamesrv", &st, &err), -EBADMSG);
+    assert_non_null(strstr(err.msg, "not a JSON object"));
+
+    /* A valid file with one field of the wrong type names that field. */
+    svc_state_t *good = svc_state_new("gamesrv");
+    assert_int_equal(svc_state_save(dir, good, NULL), 0);
+    svc_state_destroy(&good);
+    char p[128], *text = NULL;
+    snprintf(p, sizeof(p), "%s/gamesrv.json", dir); /* reused below */
+    assert_int_equal(fs_read_all(p, 1 << 20, &text, NULL, NULL), 0);
+    char *at = strstr(text, "\"swapped\": false");
+    assert_non_null(at);
+    memcpy(at, "\"swapped\": 12345", 16);
+    write_state(text);
+    free(text);
+    assert_int_equal(svc_state_load(dir, "gamesrv", &st, &err), -EBADMSG);
+    assert_non_null(strstr(err.msg, "field swapped"));
+
+    /* Another service's file under this name is refused too. */
+    good = svc_state_new("other");
+    assert_int_equal(svc_state_save(dir, good, NULL), 0);
+    svc_state_destroy(&good);
+    char from[128];
+    snprintf(from, sizeof(from), "%s/other.json", dir);
+    assert_int_equal(rename(from, p), 0);
+    assert_int_equal(svc_state_load(dir, "gamesrv", &st, &err), -EBADMSG);
+    assert_non_null(strstr(err.msg, "field service: 'other'"));
+}
+
+static void test_command_templates(void **state)
+{
+    (void)state;
+    char **argv = NULL;
+    assert_int_equal(command_argv("{binary} migrate down --limit {n}", "/opt/g/bin/gamesrv", 2,
+                                  &argv, NULL),
+                     0);
+    assert_string_equal(argv[0], "/opt/g/bin/gamesrv");
+    assert_string_equal(argv[3], "--limit");
+    assert_string_equal(argv[4], "2");
+    assert_null(argv[5]);
+    command_argv_free(&argv);
+    assert_null(argv);
+    /* No shell: quotes and semicolons are just characters of one word. */
+    assert_int_equal(command_argv("{binary} 'a;b' --x={n}", "b", 7, &argv, NULL), 0);
+    assert_string_equal(argv[1], "'a;b'");
+    assert_string_equal(argv[2], "--x=7");
+    command_argv_free(&argv);
+    baton_err_t err = {0};
+    assert_int_equal(command_argv("   ", "b", 0, &argv, &err), -EINVAL);
+}
+
+static void test_version_matches(void **state)
+{
+    (void)state;
+    assert_true(version_matches("1.1.0", "1.1.0"));
+    assert_true(version_matches("v1.1.0", "1.1.0"));
+    assert_true(version_matches("3.21.0+7d6b5c", "3.21.0"));
+    assert_false(version_matches("1.1.0", "1.1"));
+    assert_false(version_matches("1.1", "1.1.0"));
+    assert_false(version_matches("1.1.10", "1.1.1"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_missing_file_is_a_fresh_state, make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(test_round_trip, make_dir, remove_dir),
+        cmocka_unit_test(test_idle_steps),
+        cmocka_unit_test_setup_teardown(test_damaged_files_are_refused, make_dir, remove_dir),
+        cmocka_unit_test(test_command_templates),
+        cmocka_unit_test(test_version_matches),
+    };
+    return cmocka_run_group_tests_name("state", tests, NULL, NULL);
+}
