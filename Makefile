@@ -77,7 +77,11 @@ $(BUILD)/baton: $(BUILD)/coordinator/main.o $(BUILD)/libbaton-coordinator.a $(BU
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_TESTS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 .PHONY: unit-tests
-unit-tests: $(UNIT_TESTS)
+unit-tests: $(UNIT_TESTS) $(BUILD)/tests/tools/zpoke
+
+$(BUILD)/tests/tools/zpoke: tests/tools/zpoke.c $(BUILD)/libbaton-common.a | $(BUILD)/proto/baton.pb-c.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(call pkg_cflags,$(BATON_PKGS)) -o $@ $^ $(call pkg_libs,$(BATON_PKGS))
 
 $(BUILD)/tests/unit/%.o: tests/unit/%.c | $(BUILD)/proto/baton.pb-c.h
 	@mkdir -p $(dir $@)

@@ -68,6 +68,19 @@ is "$(for n in $CLUSTER_NODES; do unit_stops "$n"; done | tr '\n' ' ')" \
 json=$("$BATON" status "$f" --json)
 is "$(printf '%s\n' "$json" | grep -c '"event":"status"')" 3 "baton status --json: one JSON object per node"
 
+# --- hostile messages get an error Result; the agent lives on ------------------------------
+poke() { "${BUILD:-build}/tests/tools/zpoke" "tcp://$(node_ip node1):$BATON_AGENT_PORT" "$1"; }
+like "$(poke garbage)" "^BAD_REQUEST malformed message" "garbage bytes: BAD_REQUEST"
+like "$(poke empty)" "^BAD_REQUEST message carries no command" "an envelope without a command: BAD_REQUEST"
+like "$(poke future)" "^BAD_REQUEST message carries no command" "a command from a newer protocol: BAD_REQUEST"
+like "$(poke version)" "^UNSUPPORTED protocol version 77 not supported" "another protocol version: UNSUPPORTED"
+like "$(poke multipart)" "^BAD_REQUEST a request is one frame" "a multi-frame request: BAD_REQUEST"
+like "$(poke unknown-service)" "^BAD_REQUEST unknown service 'nosuch'" "a step for an unknown service: BAD_REQUEST"
+is "$(poke oversize)" "no answer" "a message over the size limit is dropped by the transport"
+is "$(node_exec node1 systemctl show -p NRestarts,ActiveState --value baton-agent | tr '\n' ' ')" \
+    "0 active " "the agent never crashed or restarted"
+like "$(poke hello)" "^OK" "and still answers Hello"
+
 # --- refused before any change: exit 2, no unit stopped anywhere ----------------------------
 stops_before=$(for n in $CLUSTER_NODES; do unit_stops "$n"; done | tr '\n' ' ')
 no_stops() {
