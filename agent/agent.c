@@ -59,6 +59,13 @@ int agent_bus(agent_t *a, sd_bus **ret_bus, baton_err_t *err)
     return 0;
 }
 
+const char *agent_pidfile(const agent_t *a)
+{
+    static char path[4200];
+    snprintf(path, sizeof(path), "%s/running.pid", a->cfg->state_dir);
+    return path;
+}
+
 void agent_log(agent_t *a, int priority, const char *fmt, ...)
 {
     char msg[1024];

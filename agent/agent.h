@@ -66,6 +66,8 @@ struct step_out {
 void agent_progress(agent_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void agent_tick(void *agent);  /* pings the watchdog when due; fits proc/unit tick hooks */
 int agent_bus(agent_t *a, sd_bus **ret_bus, baton_err_t *err);
+/* STATE_DIR/running.pid: the tool running now, for proc's crash recovery. */
+const char *agent_pidfile(const agent_t *a);
 void agent_log(agent_t *a, int priority, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -111,6 +111,7 @@ int command_version(agent_t *a, const svc_config_t *svc, const char *binary, cha
     if (r < 0)
         return r;
     struct proc_opts o = {.argv = (const char *const *)argv, .timeout_ms = 10000,
+                          .pidfile = agent_pidfile(a),
                           .tick = agent_tick, .userdata = a};
     struct proc_result res;
     r = proc_run(&o, &res, err);

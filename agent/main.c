@@ -18,6 +18,7 @@
 #include "agent_loop.h"
 #include "envelope.h"
 #include "fsutil.h"
+#include "proc.h"
 
 static volatile sig_atomic_t stop_signal;
 
@@ -151,6 +152,10 @@ int main(int argc, char **argv)
         return 1;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    /* A previous agent killed in the middle of a step may have left its tool running (a
+     * migration holding locks, say): end it before serving anything. */
+    if (proc_kill_leftover(agent_pidfile(&a)))
+        agent_log(&a, 4, "killed a command the previous agent left running");
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);

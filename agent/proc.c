@@ -1,6 +1,8 @@
 /* proc: see proc.h. */
 #include "proc.h"
 
+#include "fsutil.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -8,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,8 +41,48 @@ static void tail_add(char *tail, size_t *len, const char *buf, size_t n)
     tail[*len] = '\0';
 }
 
+/* Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot. */
+static unsigned long long start_time(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
+    unsigned long long t = 0;
+    if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
+                           "%*d %*d %llu", &t) != 1)
+        t = 0;
+    return t;
+}
+
+int proc_kill_leftover(const char *pidfile)
+{
+    FILE *f = fopen(pidfile, "re");
+    if (!f)
+        return 0;
+    int pgid = 0;
+    unsigned long long recorded = 0;
+    int n = fscanf(f, "%d %llu", &pgid, &recorded);
+    fclose(f);
+    int killed = 0;
+    if (n == 2 && pgid > 1 && recorded && start_time(pgid) == recorded) {
+        kill(-pgid, SIGKILL);
+        killed = 1;
+    }
+    unlink(pidfile);
+    return killed;
+}
+
 static void child_exec(const struct proc_opts *o, int out_w, int err_w)
 {
+    /* If the agent dies, its direct child dies with it; the rest of the group is ended by the
+     * restarted agent (proc_kill_leftover). */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     /* The agent may block signals for its own loop; the command must start clean. */
     sigset_t none;
     sigemptyset(&none);
@@ -82,6 +125,11 @@ int proc_run(const struct proc_opts *o, struct proc_result *ret, baton_err_t *er
     setpgid(pid, pid); /* also here: no race with the child's own call */
     close(out[1]);
     close(errp[1]);
+    if (o->pidfile) {
+        char line[64];
+        int len = snprintf(line, sizeof(line), "%d %llu\n", (int)pid, start_time(pid));
+        fs_write_atomic(o->pidfile, line, (size_t)len, 0600, NULL);
+    }
 
     uint64_t start = now_ms(), deadline = o->timeout_ms ? start + o->timeout_ms : 0, kill_at = 0;
     size_t tail_len = 0;
@@ -145,6 +193,8 @@ int proc_run(const struct proc_opts *o, struct proc_result *ret, baton_err_t *er
         ;
     /* Whatever the command left running in its group does not outlive it. */
     kill(-pid, SIGKILL);
+    if (o->pidfile)
+        unlink(o->pidfile);
     if (WIFEXITED(status)) {
         ret->exit_code = WEXITSTATUS(status);
     } else {

@@ -24,6 +24,9 @@ struct proc_opts {
     int (*on_stdout)(const void *buf, size_t len, void *userdata);
     void (*tick)(void *userdata); /* NULL or called at least once a second */
     void *userdata;
+    /* NULL, or a file that holds "PGID STARTTIME" while the command runs, so that after a
+     * crash of the caller proc_kill_leftover() can end what it left running. */
+    const char *pidfile;
 };
 
 struct proc_result {
@@ -36,6 +39,11 @@ struct proc_result {
 /* Runs the command to its end. Returns 0 when it could be run and waited for (whatever its exit
  * code: look at *ret), a negative errno when it could not be started or the callback aborted. */
 int proc_run(const struct proc_opts *opts, struct proc_result *ret, baton_err_t *err);
+
+/* Kills the process group recorded in `pidfile` if that very process still exists (its start
+ * time is compared, so a reused pid is never hit), then removes the file. Returns the number
+ * of groups killed (0 or 1). */
+int proc_kill_leftover(const char *pidfile);
 
 /* One line for messages: "exit code 1: <last line of output>", "killed by signal 9", "timed out
  * after 30 s". */

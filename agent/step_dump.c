@@ -65,6 +65,7 @@ static int run_tool(agent_t *a, const svc_config_t *svc, const char *const *argv
                     uint64_t timeout_ms, const char *what, baton_err_t *err)
 {
     struct proc_opts o = {.argv = argv, .env_add = command_pg_env(svc), .timeout_ms = timeout_ms,
+                          .pidfile = agent_pidfile(a),
                           .tick = agent_tick, .userdata = a};
     struct proc_result res;
     int r = proc_run(&o, &res, err);
@@ -97,7 +98,7 @@ int step_dump(agent_t *a, const svc_config_t *svc, svc_state_t *st, baton_err_t 
 
     agent_progress(a, "pg_dump to %s", path);
     const char *argv[] = {svc->pg_dump, "--format=custom", "--dbname", svc->database, NULL};
-    struct proc_opts o = {.argv = argv, .env_add = command_pg_env(svc),
+    struct proc_opts o = {.argv = argv, .env_add = command_pg_env(svc), .pidfile = agent_pidfile(a),
                           .timeout_ms = svc->timeout_dump_ms, .on_stdout = sink_write,
                           .tick = sink_tick, .userdata = &sink};
     struct proc_result res;

@@ -42,12 +42,17 @@ int migrate_run(agent_t *a, const svc_config_t *svc, svc_state_t *st, bool up, u
                 goto out;
             }
         st->have_ids_before = true;
+        /* Saved before the command runs: if the agent dies during the migration, a rollback
+         * must still know which ids the database had. */
+        if ((r = svc_state_save(a->cfg->state_dir, st, err)) < 0)
+            goto out;
     }
     if ((r = command_argv(up ? svc->migrate_up : svc->migrate_down, binary, limit, &argv, err)) <
         0)
         goto out;
     agent_progress(a, "%s (%zu applied before)", up ? "migrate up" : "migrate down", n_before);
     struct proc_opts o = {.argv = (const char *const *)argv, .env_add = command_pg_env(svc),
+                          .pidfile = agent_pidfile(a),
                           .timeout_ms = svc->timeout_migrate_ms, .tick = agent_tick,
                           .userdata = a};
     struct proc_result res;

@@ -23,7 +23,8 @@ static uint64_t dump_room(uint64_t db_bytes)
 static int tool_runs(agent_t *a, const char *tool, baton_err_t *err)
 {
     const char *argv[] = {tool, "--version", NULL};
-    struct proc_opts o = {.argv = argv, .timeout_ms = 10000, .tick = agent_tick, .userdata = a};
+    struct proc_opts o = {.argv = argv, .timeout_ms = 10000, .tick = agent_tick, .userdata = a,
+                          .pidfile = agent_pidfile(a)};
     struct proc_result res;
     int r = proc_run(&o, &res, err);
     if (r < 0)

@@ -2,6 +2,7 @@
  *
  *   baton rollout FILE.yml [--json]   upgrade the nodes of FILE, one at a time
  *   baton status FILE.yml [--json]    what each node runs, and where its last rollout got to
+ *   baton rollback FILE.yml [--json]  undo every node's unfinished rollout (after a crash)
  *
  * Exit codes: 0 done, 1 usage or rollout-file error, 2 refused before any change, 3 a node
  * failed and was rolled back, 4 a node failed and its rollback failed too (needs attention). */
@@ -15,6 +16,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: baton rollout FILE.yml [--json]\n"
                "       baton status FILE.yml [--json]\n"
+               "       baton rollback FILE.yml [--json]\n"
                "exit codes: 0 done, 1 usage or file error, 2 refused before any change,\n"
                "            3 failed and rolled back, 4 failed and rollback failed\n");
 }
@@ -39,7 +41,8 @@ int main(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    if (argc - optind != 2 || (strcmp(argv[optind], "rollout") && strcmp(argv[optind], "status"))) {
+    const char *cmd = argc - optind == 2 ? argv[optind] : "";
+    if (strcmp(cmd, "rollout") && strcmp(cmd, "status") && strcmp(cmd, "rollback")) {
         usage(stderr);
         return EXIT_USAGE;
     }
@@ -49,8 +52,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "baton: %s\n", err.msg);
         return EXIT_USAGE;
     }
-    int code = !strcmp(argv[optind], "rollout") ? rollout_run(rf, &opts)
-                                                 : rollout_status(rf, &opts);
+    int code = !strcmp(cmd, "rollout")  ? rollout_run(rf, &opts)
+               : !strcmp(cmd, "status") ? rollout_status(rf, &opts)
+                                        : rollout_rollback(rf, &opts);
     rollout_file_destroy(&rf);
     return code;
 }

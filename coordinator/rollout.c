@@ -603,3 +603,68 @@ int rollout_status(const rollout_file_t *rf, const struct rollout_opts *opts)
     disconnect_all(&run);
     return unreachable ? EXIT_REFUSED : EXIT_DONE;
 }
+
+/* True when a service's last rollout changed something and did not finish. */
+static bool unfinished(const Baton__ServiceInfo *svc)
+{
+    static const char *const settled[] = {"", "preflight", "committed", "rolled_back"};
+    if (!*svc->rollout_id)
+        return false;
+    if (svc->in_progress)
+        return true;
+    for (size_t i = 0; i < sizeof(settled) / sizeof(settled[0]); i++)
+        if (!strcmp(svc->step, settled[i]))
+            return false;
+    return true;
+}
+
+int rollout_rollback(const rollout_file_t *rf, const struct rollout_opts *opts)
+{
+    struct run run = {.rf = rf, .opts = opts, .start_ms = now_ms()};
+    baton_err_t err = {0};
+    if (connect_all(&run, &err) < 0)
+        return finish(&run, EXIT_REFUSED, "refused: %s", err.msg);
+    int failed = 0, done = 0, unreachable = 0;
+    for (size_t i = 0; i < rf->n_nodes; i++) {
+        Baton__Hello hello = BATON__HELLO__INIT;
+        Baton__Envelope req = BATON__ENVELOPE__INIT, *res = NULL;
+        req.body_case = BATON__ENVELOPE__BODY_HELLO;
+        req.hello = &hello;
+        const Baton__ServiceInfo *svc = NULL;
+        if (call(&run, i, &req, rf->connect_timeout_ms, &res, &err) == 0 && result_ok(res) &&
+            res->result->hello)
+            for (size_t j = 0; j < res->result->hello->n_services; j++)
+                if (!strcmp(res->result->hello->services[j]->name, rf->service))
+                    svc = res->result->hello->services[j];
+        if (!svc) {
+            unreachable++;
+            emit(&run, json_pack("{s:s, s:s, s:s, s:b, s:I, s:s}", "event", "check", "phase",
+                                 "hello", "node", rf->nodes[i].name, "ok", 0, "ms", (json_int_t)0,
+                                 "message", err.msg[0] ? err.msg : "service not managed here"));
+        } else if (!unfinished(svc)) {
+            emit(&run, json_pack("{s:s, s:s, s:I, s:I, s:s}", "event", "node", "node",
+                                 rf->nodes[i].name, "index", (json_int_t)(i + 1), "of",
+                                 (json_int_t)rf->n_nodes, "message", "nothing to roll back"));
+        } else {
+            char msg[256];
+            snprintf(msg, sizeof(msg), "rolling back %s (%s%s)", svc->rollout_id, svc->step,
+                     svc->in_progress ? ", interrupted" : "");
+            emit(&run, json_pack("{s:s, s:s, s:I, s:I, s:s}", "event", "node", "node",
+                                 rf->nodes[i].name, "index", (json_int_t)(i + 1), "of",
+                                 (json_int_t)rf->n_nodes, "message", msg));
+            /* The rollback names that node's own rollout, whatever run started it. */
+            snprintf(run.id, sizeof(run.id), "%s", svc->rollout_id);
+            if (rollback_one(&run, i))
+                done++;
+            else
+                failed++;
+        }
+        envelope_free(&res);
+        baton_err_clear(&err);
+    }
+    if (failed || unreachable)
+        return finish(&run, EXIT_NEEDS_CARE, "rollback: %d rolled back, %d FAILED, %d unreachable",
+                      done, failed, unreachable);
+    return finish(&run, EXIT_DONE, "rollback: %d nodes rolled back, the others had nothing to undo",
+                  done);
+}

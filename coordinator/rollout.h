@@ -21,5 +21,8 @@ struct rollout_opts {
 
 int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts);
 int rollout_status(const rollout_file_t *rf, const struct rollout_opts *opts);
+/* Rolls back every node whose last rollout of the service is unfinished (interrupted by a crash
+ * of the agent or of the coordinator, or failed): 0 when all are back, 4 when any is not. */
+int rollout_rollback(const rollout_file_t *rf, const struct rollout_opts *opts);
 
 #endif

@@ -77,6 +77,43 @@ try 1.2.0+migrate-down+health "down-migration fails after a new table was create
 is "$(pg_sql game "SELECT count(*) FROM information_schema.tables WHERE table_name='inventory'")" \
     0 "the table 1.2.0 created is gone after the restore"
 
+# --- crashes: the agent and the coordinator die in the middle of a migration ------------------
+snap_before=$(snapshot)
+f=$(rollout_file 1.1.0+migrate-hang)
+"$BATON" rollout "$f" >"$CLUSTER_DIR/crash.out" 2>&1 &
+coordinator=$!
+deadline=$((SECONDS + 30))
+until agent_state node1 2>/dev/null | grep -q '"in_progress": "migrate"'; do
+    [ $SECONDS -lt $deadline ] || break
+    sleep 0.2
+done
+like "$(agent_state node1)" '"in_progress": "migrate"' "crash: node1 is in the middle of its migration"
+kill -9 "$coordinator"                                 # the coordinator dies...
+node_exec node1 systemctl kill -s KILL baton-agent     # ...and so does node1's agent
+deadline=$((SECONDS + 20))
+until [ "$(node_exec node1 systemctl show -p NRestarts --value baton-agent)" = 1 ] &&
+    [ "$(node_exec node1 systemctl is-active baton-agent)" = active ]; do
+    [ $SECONDS -lt $deadline ] || break
+    sleep 0.2
+done
+is "$(node_exec node1 systemctl is-active baton-agent)" active "crash: systemd restarted the agent"
+status=$("$BATON" status "$f")
+printf '%s\n' "$status" >&2
+like "$status" "node1 .* migrate \(interrupted\)" "crash: the restarted agent says which step was cut short"
+out=$("$BATON" rollout "$(rollout_file 1.1.0)" 2>&1)
+is "$?" 2 "crash: a new rollout is refused while node1 is unfinished"
+like "$out" "preflight +node1 +FAIL .*interrupted in migrate\\); roll it back first" "and says why"
+out=$("$BATON" rollback "$f" 2>&1)
+code=$?
+printf '%s\n' "$out" >&2
+is "$code" 0 "crash: baton rollback exits 0"
+like "$out" "node1 \(rolling back .*migrate, interrupted\)" "crash: it rolls back the interrupted node"
+like "$out" "node2 \(nothing to roll back\)" "crash: and leaves the others alone"
+is "$(node_exec node1 /opt/gamesrv/bin/gamesrv --version)" 1.0.0 "crash: node1 runs 1.0.0 again"
+is "$(gamesrv_health node1)" 200 "crash: node1 is healthy"
+is "$(snapshot)" "$snap_before" "crash: schema, bookkeeping and player rows equal what they were"
+is "$(node_exec node1 sh -c 'pgrep -c sql-migrate || true')" 0 "crash: no migration process was left running"
+
 # After all that, a good version still goes through on every node.
 f=$(rollout_file 1.1.0)
 "$BATON" rollout "$f" >&2
