@@ -17,8 +17,8 @@
 
 /* The order of a rollout's steps on a node. A step may run when the previous one is the last
  * completed (or again, when it is itself: a coordinator retrying after a lost answer). */
-static const char *const step_order[] = {"preflight", "stop",   "dump",   "swap",
-                                         "migrate",   "start",  "verify", "commit"};
+static const char *const step_order[] = {"preflight", "stop",  "dump",   "swap",
+                                         "migrate",   "start", "verify", "commit"};
 #define N_STEPS (sizeof(step_order) / sizeof(step_order[0]))
 
 static int step_index(const char *name)
@@ -108,8 +108,8 @@ static int send_to_peer(agent_t *a, Baton__Envelope *env, bool may_drop)
         zmq_send(a->router, buf, len, flags) < 0) {
         r = -errno;
         if (!may_drop)
-            agent_log(a, 4, "answer to request %llu lost: %s",
-                      (unsigned long long)a->request_id, zmq_strerror(errno));
+            agent_log(a, 4, "answer to request %llu lost: %s", (unsigned long long)a->request_id,
+                      zmq_strerror(errno));
     }
     zmq_msg_close(&id);
     free(buf);
@@ -184,12 +184,11 @@ static int run_step(agent_t *a, const Baton__Envelope *req, const char *cmd, con
             return baton_err_set(err, -EPERM, "rollout %s of %s is committed", rid, svc->name);
     } else {
         if (strcmp(st->rollout_id, rid))
-            return baton_err_set(err, -EPROTO, "%s: no preflight for rollout %s", svc->name,
-                                 rid);
+            return baton_err_set(err, -EPROTO, "%s: no preflight for rollout %s", svc->name, rid);
         int want = step_index(cmd), have = step_index(st->step);
         if (*st->in_progress && strcmp(st->in_progress, cmd))
-            return baton_err_set(err, -EPROTO, "%s: step %s was interrupted; roll back",
-                                 svc->name, st->in_progress);
+            return baton_err_set(err, -EPROTO, "%s: step %s was interrupted; roll back", svc->name,
+                                 st->in_progress);
         if (have < 0 || !(have == want - 1 || have == want))
             return baton_err_set(err, -EPROTO, "%s: %s cannot follow %s", svc->name, cmd,
                                  *st->step ? st->step : "nothing");

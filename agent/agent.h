@@ -27,12 +27,12 @@ struct pg_conn;
 
 /* A binary being received in Stage chunks. */
 struct staging {
-    int fd;              /* open .partial file, -1 when none */
-    char *service;       /* service it is for */
+    int fd;                          /* open .partial file, -1 when none */
+    char *service;                   /* service it is for */
     char sha256[DIGEST_HEX_LEN + 1]; /* announced digest */
-    uint64_t size;       /* announced size */
-    uint64_t received;   /* bytes written so far */
-    digest_t digest;     /* running digest of what was received */
+    uint64_t size;                   /* announced size */
+    uint64_t received;               /* bytes written so far */
+    digest_t digest;                 /* running digest of what was received */
 };
 
 typedef struct agent {
@@ -53,18 +53,18 @@ typedef struct agent {
 
 /* What a step reports back, beyond success or failure. */
 struct step_out {
-    char version[128];      /* version now running (verify, rollback) */
-    bool restored_dump;     /* rollback restored the dump */
-    bool have_dump;         /* the state's dump is to be reported */
-    char **applied;         /* ids added (owned) */
+    char version[128];  /* version now running (verify, rollback) */
+    bool restored_dump; /* rollback restored the dump */
+    bool have_dump;     /* the state's dump is to be reported */
+    char **applied;     /* ids added (owned) */
     size_t n_applied;
-    char **removed;         /* ids removed (owned) */
+    char **removed; /* ids removed (owned) */
     size_t n_removed;
 };
 
 /* ---- helpers every step may use (agent.c, log.c) ---- */
 void agent_progress(agent_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void agent_tick(void *agent);  /* pings the watchdog when due; fits proc/unit tick hooks */
+void agent_tick(void *agent); /* pings the watchdog when due; fits proc/unit tick hooks */
 int agent_bus(agent_t *a, sd_bus **ret_bus, baton_err_t *err);
 /* STATE_DIR/running.pid: the tool running now, for proc's crash recovery. */
 const char *agent_pidfile(const agent_t *a);

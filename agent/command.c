@@ -58,8 +58,7 @@ int command_argv(const char *tmpl, const char *binary, unsigned n, char ***ret_a
         if (argc == ARGV_MAX) {
             free(copy);
             command_argv_free(&argv);
-            return baton_err_set(err, -E2BIG, "command '%s': more than %d words", tmpl,
-                                 ARGV_MAX);
+            return baton_err_set(err, -E2BIG, "command '%s': more than %d words", tmpl, ARGV_MAX);
         }
         char *a = substitute(w, "{binary}", binary), *b = a ? substitute(a, "{n}", num) : NULL;
         free(a);
@@ -110,9 +109,11 @@ int command_version(agent_t *a, const svc_config_t *svc, const char *binary, cha
     int r = command_argv(svc->version_command, binary, 0, &argv, err);
     if (r < 0)
         return r;
-    struct proc_opts o = {.argv = (const char *const *)argv, .timeout_ms = 10000,
+    struct proc_opts o = {.argv = (const char *const *)argv,
+                          .timeout_ms = 10000,
                           .pidfile = agent_pidfile(a),
-                          .tick = agent_tick, .userdata = a};
+                          .tick = agent_tick,
+                          .userdata = a};
     struct proc_result res;
     r = proc_run(&o, &res, err);
     if (r == 0 && (res.exit_code != 0 || res.timed_out)) {

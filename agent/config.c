@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "ydoc.h"
 
 #define MIN_MS 100
@@ -27,8 +29,29 @@ static int check(ydoc_t *doc, const ynode_t *map, const char *where, const char 
     if (ok)
         return 0;
     const ynode_t *v = ydoc_get(doc, map, key);
-    return baton_err_set(err, -EINVAL, "%s:%u: %s%s%s: %s", ydoc_path(doc),
-                         ydoc_line(v ? v : map), where, *where ? "." : "", key, what);
+    return baton_err_set(err, -EINVAL, "%s:%u: %s%s%s: %s", ydoc_path(doc), ydoc_line(v ? v : map),
+                         where, *where ? "." : "", key, what);
+}
+
+static bool conninfo_parses(const char *conninfo)
+{
+    char *msg = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &msg);
+    PQfreemem(msg);
+    PQconninfoFree(opts);
+    return opts != NULL;
+}
+
+/* Passwords belong in a passfile: a config file is copied, backed up and shown around. */
+static bool conninfo_has_password(const char *conninfo)
+{
+    PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+    bool found = false;
+    for (PQconninfoOption *o = opts; o && o->keyword; o++)
+        if (!strcmp(o->keyword, "password") && o->val && *o->val)
+            found = true;
+    PQconninfoFree(opts);
+    return found;
 }
 
 static int set_default(char **field, const char *value)
@@ -42,13 +65,26 @@ static int set_default(char **field, const char *value)
 static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc_config_t *s,
                         baton_err_t *err)
 {
-    static const char *const keys[] = {
-        "name", "unit", "binary", "database", "passfile", "backup_dir", "keep_backups",
-        "migrate_up", "migrate_down", "version_command", "migration_table", "health",
-        "timeouts", "pg_dump", "pg_restore", "psql", NULL};
+    static const char *const keys[] = {"name",
+                                       "unit",
+                                       "binary",
+                                       "database",
+                                       "passfile",
+                                       "backup_dir",
+                                       "keep_backups",
+                                       "migrate_up",
+                                       "migrate_down",
+                                       "version_command",
+                                       "migration_table",
+                                       "health",
+                                       "timeouts",
+                                       "pg_dump",
+                                       "pg_restore",
+                                       "psql",
+                                       NULL};
     static const char *const health_keys[] = {"http", "tcp", NULL};
-    static const char *const timeout_keys[] = {"stop", "start", "dump", "migrate", "verify",
-                                               "restore", NULL};
+    static const char *const timeout_keys[] = {"stop",   "start",   "dump", "migrate",
+                                               "verify", "restore", NULL};
     int r;
     if ((r = ydoc_expect_map(doc, node, where, keys, err)) < 0 ||
         (r = ydoc_str(doc, node, where, "name", true, &s->name, err)) < 0 ||
@@ -59,17 +95,15 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
         (r = ydoc_str(doc, node, where, "backup_dir", true, &s->backup_dir, err)) < 0 ||
         (r = ydoc_str(doc, node, where, "migrate_up", false, &s->migrate_up, err)) < 0 ||
         (r = ydoc_str(doc, node, where, "migrate_down", false, &s->migrate_down, err)) < 0 ||
-        (r = ydoc_str(doc, node, where, "version_command", false, &s->version_command, err)) <
-            0 ||
-        (r = ydoc_str(doc, node, where, "migration_table", false, &s->migration_table, err)) <
-            0 ||
+        (r = ydoc_str(doc, node, where, "version_command", false, &s->version_command, err)) < 0 ||
+        (r = ydoc_str(doc, node, where, "migration_table", false, &s->migration_table, err)) < 0 ||
         (r = ydoc_str(doc, node, where, "pg_dump", false, &s->pg_dump, err)) < 0 ||
         (r = ydoc_str(doc, node, where, "pg_restore", false, &s->pg_restore, err)) < 0 ||
         (r = ydoc_str(doc, node, where, "psql", false, &s->psql, err)) < 0)
         return r;
     s->keep_backups = 3;
-    if ((r = ydoc_uint(doc, node, where, "keep_backups", false, 1, 1000, &s->keep_backups,
-                       err)) < 0)
+    if ((r = ydoc_uint(doc, node, where, "keep_backups", false, 1, 1000, &s->keep_backups, err)) <
+        0)
         return r;
 
     if ((r = check(doc, node, where, "name", is_name(s->name, 64),
@@ -84,7 +118,9 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
                    "must be an absolute path", err)) < 0 ||
         (r = check(doc, node, where, "passfile", !s->passfile || s->passfile[0] == '/',
                    "must be an absolute path", err)) < 0 ||
-        (r = check(doc, node, where, "database", !strstr(s->database, "password"),
+        (r = check(doc, node, where, "database", conninfo_parses(s->database),
+                   "is not a libpq connection string", err)) < 0 ||
+        (r = check(doc, node, where, "database", !conninfo_has_password(s->database),
                    "must not hold a password: use passfile", err)) < 0)
         return r;
 
@@ -137,12 +173,12 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
     if (t) {
         snprintf(sub, sizeof(sub), "%s.timeouts", where);
         if ((r = ydoc_expect_map(doc, t, sub, timeout_keys, err)) < 0 ||
-            (r = ydoc_duration_ms(doc, t, sub, "stop", false, MIN_MS, MAX_MS,
-                                  &s->timeout_stop_ms, err)) < 0 ||
-            (r = ydoc_duration_ms(doc, t, sub, "start", false, MIN_MS, MAX_MS,
-                                  &s->timeout_start_ms, err)) < 0 ||
-            (r = ydoc_duration_ms(doc, t, sub, "dump", false, MIN_MS, MAX_MS,
-                                  &s->timeout_dump_ms, err)) < 0 ||
+            (r = ydoc_duration_ms(doc, t, sub, "stop", false, MIN_MS, MAX_MS, &s->timeout_stop_ms,
+                                  err)) < 0 ||
+            (r = ydoc_duration_ms(doc, t, sub, "start", false, MIN_MS, MAX_MS, &s->timeout_start_ms,
+                                  err)) < 0 ||
+            (r = ydoc_duration_ms(doc, t, sub, "dump", false, MIN_MS, MAX_MS, &s->timeout_dump_ms,
+                                  err)) < 0 ||
             (r = ydoc_duration_ms(doc, t, sub, "migrate", false, MIN_MS, MAX_MS,
                                   &s->timeout_migrate_ms, err)) < 0 ||
             (r = ydoc_duration_ms(doc, t, sub, "verify", false, MIN_MS, MAX_MS,
@@ -181,8 +217,8 @@ int agent_config_load(const char *path, agent_config_t **ret_cfg, baton_err_t *e
         r = baton_err_set(err, -ENOMEM, "out of memory");
         goto out;
     }
-    if ((r = check(doc, root, "", "state_dir", c->state_dir[0] == '/',
-                   "must be an absolute path", err)) < 0 ||
+    if ((r = check(doc, root, "", "state_dir", c->state_dir[0] == '/', "must be an absolute path",
+                   err)) < 0 ||
         (r = check(doc, root, "", "listen",
                    !strncmp(c->listen, "tcp://", 6) || !strncmp(c->listen, "ipc://", 6),
                    "must be a tcp:// or ipc:// endpoint", err)) < 0 ||
@@ -228,10 +264,10 @@ out:
 
 static void svc_free(svc_config_t *s)
 {
-    char **fields[] = {&s->name, &s->unit, &s->binary, &s->database, &s->passfile,
-                       &s->backup_dir, &s->migrate_up, &s->migrate_down, &s->version_command,
-                       &s->migration_table, &s->health_http, &s->health_tcp, &s->pg_dump,
-                       &s->pg_restore, &s->psql};
+    char **fields[] = {
+        &s->name,        &s->unit,       &s->binary,       &s->database,        &s->passfile,
+        &s->backup_dir,  &s->migrate_up, &s->migrate_down, &s->version_command, &s->migration_table,
+        &s->health_http, &s->health_tcp, &s->pg_dump,      &s->pg_restore,      &s->psql};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         free(*fields[i]);
         *fields[i] = NULL;

@@ -26,8 +26,7 @@ int db_connect(const svc_config_t *svc, PGconn **ret_conn, baton_err_t *err)
         snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c));
         msg[strcspn(msg, "\n")] = '\0';
         PQfinish(c);
-        return baton_err_set(err, -ECONNREFUSED, "database of %s unreachable: %s", svc->name,
-                             msg);
+        return baton_err_set(err, -ECONNREFUSED, "database of %s unreachable: %s", svc->name, msg);
     }
     *ret_conn = c;
     return 0;

@@ -54,8 +54,8 @@ int hello_build(agent_t *a, Baton__Hello **ret_hello, baton_err_t *err)
         h->services[h->n_services++] = s;
         s->name = svc->name;
         s->unit = svc->unit;
-        if (!have_bus || unit_property(bus, svc->unit, "Unit", "ActiveState", &s->active_state,
-                                       NULL) < 0)
+        if (!have_bus ||
+            unit_property(bus, svc->unit, "Unit", "ActiveState", &s->active_state, NULL) < 0)
             s->active_state = strdup("unknown");
         if (command_version(a, svc, svc->binary, &s->version, NULL) < 0)
             s->version = strdup("unknown");
@@ -76,8 +76,7 @@ int hello_build(agent_t *a, Baton__Hello **ret_hello, baton_err_t *err)
             s->step = strdup(serr.msg); /* a damaged state file is said, not hidden */
             s->previous_version = strdup("");
         }
-        if (!s->active_state || !s->version || !s->rollout_id || !s->step ||
-            !s->previous_version) {
+        if (!s->active_state || !s->version || !s->rollout_id || !s->step || !s->previous_version) {
             hello_free(&h);
             return baton_err_set(err, -ENOMEM, "out of memory");
         }

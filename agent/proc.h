@@ -30,10 +30,10 @@ struct proc_opts {
 };
 
 struct proc_result {
-    int exit_code;             /* exit status, or -1 when killed by a signal */
-    int term_signal;           /* the signal that ended it, 0 otherwise */
-    bool timed_out;            /* the deadline passed and we killed it */
-    char tail[PROC_TAIL_MAX];  /* last output (stderr, and stdout without on_stdout) */
+    int exit_code;            /* exit status, or -1 when killed by a signal */
+    int term_signal;          /* the signal that ended it, 0 otherwise */
+    bool timed_out;           /* the deadline passed and we killed it */
+    char tail[PROC_TAIL_MAX]; /* last output (stderr, and stdout without on_stdout) */
 };
 
 /* Runs the command to its end. Returns 0 when it could be run and waited for (whatever its exit

@@ -120,13 +120,12 @@ int svc_state_begin(svc_state_t *st, const char *rollout_id)
 bool svc_state_idle(const svc_state_t *st)
 {
     /* A passed pre-flight changed nothing live: another rollout may start over it. */
-    return !*st->in_progress && (!*st->step || !strcmp(st->step, "preflight") ||
-                                 !strcmp(st->step, "committed") ||
-                                 !strcmp(st->step, "rolled_back"));
+    return !*st->in_progress &&
+           (!*st->step || !strcmp(st->step, "preflight") || !strcmp(st->step, "committed") ||
+            !strcmp(st->step, "rolled_back"));
 }
 
-static int state_path(const char *dir, const char *service, char *buf, size_t len,
-                      baton_err_t *err)
+static int state_path(const char *dir, const char *service, char *buf, size_t len, baton_err_t *err)
 {
     if (snprintf(buf, len, "%s/%s.json", dir, service) >= (int)len)
         return baton_err_set(err, -ENAMETOOLONG, "%s/%s.json: path too long", dir, service);
@@ -184,8 +183,8 @@ static int load_list(json_t *o, const char *key, const char *path, char ***list,
     json_array_foreach(a, i, v)
     {
         if (!json_is_string(v) || json_string_length(v) > STATE_STR_MAX)
-            return baton_err_set(err, -EBADMSG, "%s: field %s[%zu]: expected a short string",
-                                 path, key, i);
+            return baton_err_set(err, -EBADMSG, "%s: field %s[%zu]: expected a short string", path,
+                                 key, i);
         if (svc_state_push(list, n, json_string_value(v)) < 0)
             return baton_err_set(err, -ENOMEM, "out of memory");
     }

@@ -32,9 +32,9 @@ typedef struct svc_state {
     bool have_ids_before;   /* ids_before was recorded */
     char **ids_before;      /* bookkeeping ids before this rollout migrated */
     size_t n_ids_before;
-    char **applied;         /* ids this rollout's migrations added */
+    char **applied; /* ids this rollout's migrations added */
     size_t n_applied;
-    char *dump_path;        /* verified dump of this rollout, "" if none */
+    char *dump_path; /* verified dump of this rollout, "" if none */
     uint64_t dump_size;
     char *dump_sha256;
 } svc_state_t;

@@ -23,12 +23,12 @@
 #include "proc.h"
 
 struct dump_sink {
-    agent_t *a;       /* for progress */
-    int fd;           /* the .partial file */
-    digest_t digest;  /* of everything written */
-    uint64_t size;    /* bytes written */
+    agent_t *a;             /* for progress */
+    int fd;                 /* the .partial file */
+    digest_t digest;        /* of everything written */
+    uint64_t size;          /* bytes written */
     uint64_t next_progress; /* size at which to report next */
-    int error;        /* errno of a failed write */
+    int error;              /* errno of a failed write */
 };
 
 static int sink_write(const void *buf, size_t len, void *userdata)
@@ -64,9 +64,12 @@ static void sink_tick(void *userdata)
 static int run_tool(agent_t *a, const svc_config_t *svc, const char *const *argv,
                     uint64_t timeout_ms, const char *what, baton_err_t *err)
 {
-    struct proc_opts o = {.argv = argv, .env_add = command_pg_env(svc), .timeout_ms = timeout_ms,
+    struct proc_opts o = {.argv = argv,
+                          .env_add = command_pg_env(svc),
+                          .timeout_ms = timeout_ms,
                           .pidfile = agent_pidfile(a),
-                          .tick = agent_tick, .userdata = a};
+                          .tick = agent_tick,
+                          .userdata = a};
     struct proc_result res;
     int r = proc_run(&o, &res, err);
     if (r < 0)
@@ -82,8 +85,8 @@ static int run_tool(agent_t *a, const svc_config_t *svc, const char *const *argv
 int step_dump(agent_t *a, const svc_config_t *svc, svc_state_t *st, baton_err_t *err)
 {
     char path[PATH_MAX], partial[PATH_MAX + 16];
-    if (snprintf(path, sizeof(path), "%s/%s-%s.dump", svc->backup_dir, svc->name,
-                 st->rollout_id) >= (int)sizeof(path))
+    if (snprintf(path, sizeof(path), "%s/%s-%s.dump", svc->backup_dir, svc->name, st->rollout_id) >=
+        (int)sizeof(path))
         return baton_err_set(err, -ENAMETOOLONG, "dump path too long");
     snprintf(partial, sizeof(partial), "%s.partial", path);
     int r = fs_mkdir_p(svc->backup_dir, 0700, err);
@@ -98,9 +101,13 @@ int step_dump(agent_t *a, const svc_config_t *svc, svc_state_t *st, baton_err_t 
 
     agent_progress(a, "pg_dump to %s", path);
     const char *argv[] = {svc->pg_dump, "--format=custom", "--dbname", svc->database, NULL};
-    struct proc_opts o = {.argv = argv, .env_add = command_pg_env(svc), .pidfile = agent_pidfile(a),
-                          .timeout_ms = svc->timeout_dump_ms, .on_stdout = sink_write,
-                          .tick = sink_tick, .userdata = &sink};
+    struct proc_opts o = {.argv = argv,
+                          .env_add = command_pg_env(svc),
+                          .pidfile = agent_pidfile(a),
+                          .timeout_ms = svc->timeout_dump_ms,
+                          .on_stdout = sink_write,
+                          .tick = sink_tick,
+                          .userdata = &sink};
     struct proc_result res;
     r = proc_run(&o, &res, err);
     if (r < 0 && sink.error)
@@ -188,18 +195,19 @@ static int drop_schemas_sql(const svc_config_t *svc, bool recreate_public, char 
     }
     if (recreate_public) {
         /* PostgreSQL 15 made pg_database_owner own public and took CREATE from PUBLIC. */
-        const char *create =
-            PQserverVersion(c) >= 150000
-                ? "CREATE SCHEMA public AUTHORIZATION pg_database_owner;\n"
-                  "GRANT USAGE ON SCHEMA public TO PUBLIC;\n"
-                : "CREATE SCHEMA public;\nGRANT ALL ON SCHEMA public TO PUBLIC;\n";
+        const char *create = PQserverVersion(c) >= 150000
+                                 ? "CREATE SCHEMA public AUTHORIZATION pg_database_owner;\n"
+                                   "GRANT USAGE ON SCHEMA public TO PUBLIC;\n"
+                                 : "CREATE SCHEMA public;\nGRANT ALL ON SCHEMA public TO PUBLIC;\n";
         size_t need = len + strlen(create) + 64;
         if (need > cap && !(sql = realloc(sql, cap = need))) {
             r = baton_err_set(err, -ENOMEM, "out of memory");
             goto out;
         }
-        len += (size_t)snprintf(sql + len, cap - len, "%sCOMMENT ON SCHEMA public IS "
-                                "'standard public schema';\n", create);
+        len += (size_t)snprintf(sql + len, cap - len,
+                                "%sCOMMENT ON SCHEMA public IS "
+                                "'standard public schema';\n",
+                                create);
     }
     *ret_sql = sql;
     r = 0;
@@ -229,9 +237,13 @@ int dump_restore(agent_t *a, const svc_config_t *svc, const svc_state_t *st, bat
     char *drop = NULL;
     if ((r = drop_schemas_sql(svc, !script_creates_public(script), &drop, err)) < 0)
         goto out;
-    const char *psql[] = {svc->psql, "--no-psqlrc", "--quiet", "--single-transaction",
-                          "--set", "ON_ERROR_STOP=1", "--dbname", svc->database,
-                          "--command", drop, "--file", script, NULL};
+    const char *psql[] = {svc->psql,   "--no-psqlrc",
+                          "--quiet",   "--single-transaction",
+                          "--set",     "ON_ERROR_STOP=1",
+                          "--dbname",  svc->database,
+                          "--command", drop,
+                          "--file",    script,
+                          NULL};
     r = run_tool(a, svc, psql, svc->timeout_restore_ms, "restore", err);
     free(drop);
 out:

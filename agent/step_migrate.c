@@ -47,13 +47,14 @@ int migrate_run(agent_t *a, const svc_config_t *svc, svc_state_t *st, bool up, u
         if ((r = svc_state_save(a->cfg->state_dir, st, err)) < 0)
             goto out;
     }
-    if ((r = command_argv(up ? svc->migrate_up : svc->migrate_down, binary, limit, &argv, err)) <
-        0)
+    if ((r = command_argv(up ? svc->migrate_up : svc->migrate_down, binary, limit, &argv, err)) < 0)
         goto out;
     agent_progress(a, "%s (%zu applied before)", up ? "migrate up" : "migrate down", n_before);
-    struct proc_opts o = {.argv = (const char *const *)argv, .env_add = command_pg_env(svc),
+    struct proc_opts o = {.argv = (const char *const *)argv,
+                          .env_add = command_pg_env(svc),
                           .pidfile = agent_pidfile(a),
-                          .timeout_ms = svc->timeout_migrate_ms, .tick = agent_tick,
+                          .timeout_ms = svc->timeout_migrate_ms,
+                          .tick = agent_tick,
                           .userdata = a};
     struct proc_result res;
     int run = proc_run(&o, &res, err);
@@ -100,8 +101,10 @@ int step_migrate(agent_t *a, const svc_config_t *svc, svc_state_t *st, const Bat
         struct stat sb;
         if (!*st->dump_path || stat(st->dump_path, &sb) < 0 ||
             (uint64_t)sb.st_size != st->dump_size)
-            return baton_err_set(err, -ENOENT, "no verified dump of rollout %s: refusing to "
-                                 "migrate", st->rollout_id);
+            return baton_err_set(err, -ENOENT,
+                                 "no verified dump of rollout %s: refusing to "
+                                 "migrate",
+                                 st->rollout_id);
     }
     return migrate_run(a, svc, st, up, req->limit, svc->binary, out, err);
 }

@@ -23,7 +23,10 @@ static uint64_t dump_room(uint64_t db_bytes)
 static int tool_runs(agent_t *a, const char *tool, baton_err_t *err)
 {
     const char *argv[] = {tool, "--version", NULL};
-    struct proc_opts o = {.argv = argv, .timeout_ms = 10000, .tick = agent_tick, .userdata = a,
+    struct proc_opts o = {.argv = argv,
+                          .timeout_ms = 10000,
+                          .tick = agent_tick,
+                          .userdata = a,
                           .pidfile = agent_pidfile(a)};
     struct proc_result res;
     int r = proc_run(&o, &res, err);
@@ -55,16 +58,16 @@ int step_preflight(agent_t *a, const svc_config_t *svc, svc_state_t *st, const B
         return r;
     agent_progress(a, "checking staged binary");
     if ((r = digest_file(staged, hex, NULL, err)) < 0)
-        return baton_err_set(err, r, "no staged binary for %s with sha256 %.12s…: %s",
-                             svc->name, req->sha256, err->msg);
+        return baton_err_set(err, r, "no staged binary for %s with sha256 %.12s…: %s", svc->name,
+                             req->sha256, err->msg);
     if (strcmp(hex, req->sha256))
-        return baton_err_set(err, -EBADMSG, "staged binary %s has sha256 %s, expected %s",
-                             staged, hex, req->sha256);
+        return baton_err_set(err, -EBADMSG, "staged binary %s has sha256 %s, expected %s", staged,
+                             hex, req->sha256);
     if ((r = command_version(a, svc, staged, &staged_version, err)) < 0)
         goto out;
     if (!version_matches(staged_version, req->version)) {
-        r = baton_err_set(err, -EINVAL, "the new binary reports version %s, not %s",
-                          staged_version, req->version);
+        r = baton_err_set(err, -EINVAL, "the new binary reports version %s, not %s", staged_version,
+                          req->version);
         goto out;
     }
 
@@ -119,8 +122,8 @@ int step_preflight(agent_t *a, const svc_config_t *svc, svc_state_t *st, const B
         r = baton_err_set(err, -ENOMEM, "out of memory");
         goto out;
     }
-    st->was_active = !strcmp(active, "active") || !strcmp(active, "activating") ||
-                     !strcmp(active, "reloading");
+    st->was_active =
+        !strcmp(active, "active") || !strcmp(active, "activating") || !strcmp(active, "reloading");
     agent_progress(a, "%s %s (%s), database %llu KiB, %zu migrations applied", svc->unit,
                    current_version, active, (unsigned long long)(db_bytes >> 10), n_ids);
     r = 0;

@@ -39,8 +39,8 @@ static size_t count_extra(char **now, size_t n_now, char **before, size_t n_befo
     return extra;
 }
 
-static int schema_back(agent_t *a, const svc_config_t *svc, svc_state_t *st,
-                       struct step_out *out, baton_err_t *err)
+static int schema_back(agent_t *a, const svc_config_t *svc, svc_state_t *st, struct step_out *out,
+                       baton_err_t *err)
 {
     char **now = NULL;
     size_t n_now = 0;
@@ -86,7 +86,8 @@ static int schema_back(agent_t *a, const svc_config_t *svc, svc_state_t *st,
     bool back = same_ids(now, n_now, st->ids_before, st->n_ids_before);
     svc_state_clear_list(&now, &n_now);
     if (!back)
-        return baton_err_set(err, -EIO, "after restoring the dump the migration ids still "
+        return baton_err_set(err, -EIO,
+                             "after restoring the dump the migration ids still "
                              "differ from before the rollout");
     return 0;
 }

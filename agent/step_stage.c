@@ -63,7 +63,8 @@ int step_stage(agent_t *a, const Baton__Stage *req, baton_err_t *err)
         digest_init(&s->digest);
     } else if (s->fd < 0 || strcmp(s->service, req->service) || strcmp(s->sha256, req->sha256) ||
                s->size != req->size || s->received != req->offset) {
-        return baton_err_set(err, -EPROTO, "stage: chunk at %llu does not follow %llu bytes "
+        return baton_err_set(err, -EPROTO,
+                             "stage: chunk at %llu does not follow %llu bytes "
                              "received; restart at offset 0",
                              (unsigned long long)req->offset, (unsigned long long)s->received);
     }

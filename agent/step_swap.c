@@ -15,8 +15,7 @@
 #include "agent.h"
 #include "fsutil.h"
 
-static int copy_file(const char *src, const char *dst, const struct stat *like,
-                     baton_err_t *err)
+static int copy_file(const char *src, const char *dst, const struct stat *like, baton_err_t *err)
 {
     int in = open(src, O_RDONLY | O_CLOEXEC);
     if (in < 0)
@@ -51,8 +50,8 @@ static int copy_file(const char *src, const char *dst, const struct stat *like,
         }
     }
 done:
-    if (r == 0 && (fchown(out, like->st_uid, like->st_gid) < 0 ||
-                   fchmod(out, like->st_mode & 07777) < 0))
+    if (r == 0 &&
+        (fchown(out, like->st_uid, like->st_gid) < 0 || fchmod(out, like->st_mode & 07777) < 0))
         r = baton_err_set(err, -errno, "chown/chmod %s: %s", dst, strerror(errno));
     if (r == 0 && fsync(out) < 0)
         r = baton_err_set(err, -errno, "fsync %s: %s", dst, strerror(errno));
@@ -98,8 +97,10 @@ int step_swap(agent_t *a, const svc_config_t *svc, svc_state_t *st, baton_err_t 
         return 0;
     }
     if (strcmp(hex, st->previous_sha256))
-        return baton_err_set(err, -EBUSY, "%s changed since preflight (sha256 %.12s…): "
-                             "someone else is installing", svc->binary, hex);
+        return baton_err_set(err, -EBUSY,
+                             "%s changed since preflight (sha256 %.12s…): "
+                             "someone else is installing",
+                             svc->binary, hex);
     /* Keep the old binary: link it under a temporary name, then rename over any older one. */
     prev_path(svc, prev, sizeof(prev));
     snprintf(tmp, sizeof(tmp), "%s.tmp", prev);
@@ -132,8 +133,10 @@ int swap_back(agent_t *a, const svc_config_t *svc, svc_state_t *st, baton_err_t 
     if ((r = digest_file(prev, hex, NULL, err)) < 0)
         return r;
     if (strcmp(hex, st->previous_sha256))
-        return baton_err_set(err, -EBADMSG, "%s has sha256 %.12s…, not the previous binary's "
-                             "%.12s…", prev, hex, st->previous_sha256);
+        return baton_err_set(err, -EBADMSG,
+                             "%s has sha256 %.12s…, not the previous binary's "
+                             "%.12s…",
+                             prev, hex, st->previous_sha256);
     agent_progress(a, "putting back the previous %s", svc->binary);
     if ((r = install_over(prev, svc->binary, err)) < 0)
         return r;

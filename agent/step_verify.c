@@ -122,8 +122,8 @@ int step_verify(agent_t *a, const svc_config_t *svc, svc_state_t *st, const char
     int r = unit_active(a, svc, err);
     if (r < 0)
         return r;
-    agent_progress(a, "waiting for %s to be healthy", svc->health_http ? svc->health_http
-                                                                      : svc->health_tcp);
+    agent_progress(a, "waiting for %s to be healthy",
+                   svc->health_http ? svc->health_http : svc->health_tcp);
     uint64_t start = now_ms(), deadline = start + svc->timeout_verify_ms, next_note = start;
     char why[512] = "";
     while ((r = probe(svc, why, sizeof(why))) < 0) {
@@ -147,8 +147,8 @@ int step_verify(agent_t *a, const svc_config_t *svc, svc_state_t *st, const char
         return r;
     snprintf(out->version, sizeof(out->version), "%s", reported);
     if (version && *version && !version_matches(reported, version))
-        r = baton_err_set(err, -EINVAL, "%s reports version %s, expected %s", svc->binary,
-                          reported, version);
+        r = baton_err_set(err, -EINVAL, "%s reports version %s, expected %s", svc->binary, reported,
+                          version);
     free(reported);
     if (r < 0)
         return r;

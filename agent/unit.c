@@ -73,8 +73,8 @@ int unit_property(sd_bus *bus, const char *unit, const char *iface, const char *
     const char *obj = NULL;
     /* GetUnit fails for units not loaded; LoadUnit loads them so that LoadState can say
      * "not-found" instead of an error. */
-    int r = sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "LoadUnit", &e, &reply, "s",
-                               unit);
+    int r =
+        sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "LoadUnit", &e, &reply, "s", unit);
     if (r < 0)
         return baton_err_set(err, r, "load %s: %s", unit, e.message ? e.message : strerror(-r));
     if ((r = sd_bus_message_read(reply, "o", &obj)) < 0 || !(path = strdup(obj)))
@@ -133,8 +133,8 @@ static int run_job(sd_bus *bus, const char *method, const char *unit, uint64_t t
             continue;
         uint64_t now = now_usec();
         if (now >= deadline)
-            return baton_err_set(err, -ETIMEDOUT, "%s of %s: no result after %llu s", verb,
-                                 unit, (unsigned long long)(timeout_ms / 1000));
+            return baton_err_set(err, -ETIMEDOUT, "%s of %s: no result after %llu s", verb, unit,
+                                 (unsigned long long)(timeout_ms / 1000));
         uint64_t wait = deadline - now;
         if (wait > 1000000)
             wait = 1000000; /* wake at least once a second for the watchdog */
@@ -148,7 +148,8 @@ static int run_job(sd_bus *bus, const char *method, const char *unit, uint64_t t
     if (strcmp(result, "done")) {
         /* The job failed: the unit's own Result says why (exit-code, signal, timeout...). */
         _cleanup_(freep) char *why = NULL;
-        if (unit_property(bus, unit, "Service", "Result", &why, NULL) == 0 && strcmp(why, "success"))
+        if (unit_property(bus, unit, "Service", "Result", &why, NULL) == 0 &&
+            strcmp(why, "success"))
             return baton_err_set(err, -EIO, "%s of %s failed: %s", verb, unit, why);
         return baton_err_set(err, -EIO, "%s of %s failed: job %s", verb, unit, result);
     }

@@ -27,8 +27,7 @@ int fs_fsync_parent(const char *path, baton_err_t *err)
     return 0;
 }
 
-int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
-                    baton_err_t *err)
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, baton_err_t *err)
 {
     char tmp[PATH_MAX];
     if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
@@ -66,8 +65,7 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
     return fs_fsync_parent(path, err);
 }
 
-int fs_read_all(const char *path, size_t max, char **ret_data, size_t *ret_len,
-                baton_err_t *err)
+int fs_read_all(const char *path, size_t max, char **ret_data, size_t *ret_len, baton_err_t *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)

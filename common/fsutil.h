@@ -9,12 +9,10 @@
 
 /* Replaces `path` with `len` bytes of `data`: written to path.tmp, fsynced, renamed over path,
  * and the directory fsynced, so a reader sees the old or the new content, never a mix. */
-int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
-                    baton_err_t *err);
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, baton_err_t *err);
 
 /* Reads a whole file of at most `max` bytes; *ret_data (NUL-terminated) is the caller's. */
-int fs_read_all(const char *path, size_t max, char **ret_data, size_t *ret_len,
-                baton_err_t *err);
+int fs_read_all(const char *path, size_t max, char **ret_data, size_t *ret_len, baton_err_t *err);
 
 /* fsync the directory that contains `path`, making a rename in it durable. */
 int fs_fsync_parent(const char *path, baton_err_t *err);

@@ -125,8 +125,8 @@ static void key_path(char *buf, size_t len, const char *where, const char *key)
     snprintf(buf, len, "%s%s%s", where && *where ? where : "", where && *where ? "." : "", key);
 }
 
-int ydoc_expect_map(ydoc_t *doc, const ynode_t *node, const char *where,
-                    const char *const *allowed, baton_err_t *err)
+int ydoc_expect_map(ydoc_t *doc, const ynode_t *node, const char *where, const char *const *allowed,
+                    baton_err_t *err)
 {
     if (!node)
         return baton_err_set(err, -EINVAL, "%s: %s: empty, expected a mapping", doc->path,
@@ -147,8 +147,8 @@ int ydoc_expect_map(ydoc_t *doc, const ynode_t *node, const char *where,
         char kp[256];
         key_path(kp, sizeof(kp), where, name);
         if (!known)
-            return baton_err_set(err, -EINVAL, "%s:%u: %s: unknown key", doc->path,
-                                 ydoc_line(k), kp);
+            return baton_err_set(err, -EINVAL, "%s:%u: %s: unknown key", doc->path, ydoc_line(k),
+                                 kp);
         /* Duplicate keys are a classic source of silent surprises. */
         for (yaml_node_pair_t *q = node->data.mapping.pairs.start; q < p; q++) {
             const ynode_t *k2 = yaml_document_get_node(&doc->doc, q->key);
@@ -238,8 +238,8 @@ int ydoc_str(ydoc_t *doc, const ynode_t *map, const char *where, const char *key
     char kp[256];
     key_path(kp, sizeof(kp), where, key);
     if (required && !*s)
-        return baton_err_set(err, -EINVAL, "%s:%u: %s: must not be empty", doc->path,
-                             ydoc_line(n), kp);
+        return baton_err_set(err, -EINVAL, "%s:%u: %s: must not be empty", doc->path, ydoc_line(n),
+                             kp);
     char *copy = strdup(s);
     if (!copy)
         return baton_err_set(err, -ENOMEM, "out of memory");
@@ -265,8 +265,7 @@ int ydoc_uint(ydoc_t *doc, const ynode_t *map, const char *where, const char *ke
                              ydoc_line(n), kp, s);
     if (v < min || v > max)
         return baton_err_set(err, -ERANGE, "%s:%u: %s: %llu is not in %llu..%llu", doc->path,
-                             ydoc_line(n), kp, v, (unsigned long long)min,
-                             (unsigned long long)max);
+                             ydoc_line(n), kp, v, (unsigned long long)min, (unsigned long long)max);
     *ret = v;
     return 0;
 }

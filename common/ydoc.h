@@ -32,8 +32,8 @@ unsigned ydoc_line(const ynode_t *node);
 
 /* Checks that `node` is a mapping whose keys are all in `allowed` (NULL-terminated). `where`
  * names the mapping in messages ("services[0]"; "" for the top level). */
-int ydoc_expect_map(ydoc_t *doc, const ynode_t *node, const char *where,
-                    const char *const *allowed, baton_err_t *err);
+int ydoc_expect_map(ydoc_t *doc, const ynode_t *node, const char *where, const char *const *allowed,
+                    baton_err_t *err);
 /* Checks that `node` is a sequence with 1..max items. */
 int ydoc_expect_seq(ydoc_t *doc, const ynode_t *node, const char *where, size_t max,
                     baton_err_t *err);

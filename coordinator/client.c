@@ -24,8 +24,7 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-int client_new(void *zctx, const char *node, const char *endpoint, client_t **ret,
-               baton_err_t *err)
+int client_new(void *zctx, const char *node, const char *endpoint, client_t **ret, baton_err_t *err)
 {
     client_t *c = calloc(1, sizeof(*c));
     if (!c)

@@ -24,9 +24,8 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     struct rollout_opts opts = {0};
-    static const struct option longopts[] = {{"json", no_argument, NULL, 'j'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
         switch (o) {

@@ -31,12 +31,12 @@
 #define ROLLBACK_STEPS 5
 
 struct run {
-    const rollout_file_t *rf;         /* the rollout file */
-    const struct rollout_opts *opts;  /* output mode */
-    char id[64];                      /* rollout id */
-    void *zctx;                       /* ZeroMQ context */
-    client_t **clients;               /* one per node, in file order */
-    uint64_t start_ms;                /* when the rollout began */
+    const rollout_file_t *rf;        /* the rollout file */
+    const struct rollout_opts *opts; /* output mode */
+    char id[64];                     /* rollout id */
+    void *zctx;                      /* ZeroMQ context */
+    client_t **clients;              /* one per node, in file order */
+    uint64_t start_ms;               /* when the rollout began */
 };
 
 static uint64_t now_ms(void)
@@ -58,8 +58,8 @@ static void render_text(json_t *e)
     bool ok = json_is_true(json_object_get(e, "ok"));
     long long ms = json_integer_value(json_object_get(e, "ms"));
     if (!strcmp(ev, "start")) {
-        printf("baton: rollout %s: %s -> %s on %zu nodes\n", str(e, "rollout"),
-               str(e, "service"), str(e, "version"), json_array_size(json_object_get(e, "nodes")));
+        printf("baton: rollout %s: %s -> %s on %zu nodes\n", str(e, "rollout"), str(e, "service"),
+               str(e, "version"), json_array_size(json_object_get(e, "nodes")));
         printf("  artifact %s (%lld bytes, sha256 %.16s…)\n", str(e, "artifact"),
                json_integer_value(json_object_get(e, "size")), str(e, "sha256"));
     } else if (!strcmp(ev, "check")) {
@@ -110,8 +110,7 @@ static void on_progress(const char *node, const Baton__Progress *p, void *userda
 static int call(struct run *run, size_t i, Baton__Envelope *req, uint64_t timeout_ms,
                 Baton__Envelope **ret_env, baton_err_t *err)
 {
-    return client_call(run->clients[i], run->id, req, timeout_ms, on_progress, run, ret_env,
-                       err);
+    return client_call(run->clients[i], run->id, req, timeout_ms, on_progress, run, ret_env, err);
 }
 
 static bool result_ok(const Baton__Envelope *env)
@@ -253,8 +252,8 @@ static int preflight_one(struct run *run, size_t i, const char *sha256, baton_er
 /* ---- the upgrade of one node -------------------------------------------------------------- */
 
 /* Runs one step; emits its event. Returns 0, or < 0 with the reason in err. */
-static int run_step(struct run *run, size_t i, const char *name,
-                    Baton__Envelope__BodyCase body, const char *sha256, baton_err_t *err)
+static int run_step(struct run *run, size_t i, const char *name, Baton__Envelope__BodyCase body,
+                    const char *sha256, baton_err_t *err)
 {
     Baton__Step step;
     Baton__Migrate mig = BATON__MIGRATE__INIT;
@@ -271,23 +270,22 @@ static int run_step(struct run *run, size_t i, const char *name,
     uint64_t t0 = now_ms();
     int r = call(run, i, &req, run->rf->step_timeout_ms, &res, err);
     char msg[1024] = "";
-    json_t *e = json_pack("{s:s, s:s, s:s}", "event", "step", "node", run->rf->nodes[i].name,
-                          "step", name);
+    json_t *e =
+        json_pack("{s:s, s:s, s:s}", "event", "step", "node", run->rf->nodes[i].name, "step", name);
     if (r == 0) {
         if (result_ok(res)) {
             describe(res->result, msg, sizeof(msg));
             if (body == BATON__ENVELOPE__BODY_MIGRATE && !res->result->n_applied)
                 snprintf(msg, sizeof(msg), "nothing to apply (the database is already there)");
-        }
-        else
+        } else
             r = baton_err_set(err, -EIO, "%s", res->result->message);
-        json_object_set_new(e, "applied", string_list(res->result->applied,
-                                                       res->result->n_applied));
+        json_object_set_new(e, "applied",
+                            string_list(res->result->applied, res->result->n_applied));
         if (res->result->dump)
-            json_object_set_new(e, "dump", json_pack("{s:s, s:I, s:s}", "path",
-                                                     res->result->dump->path, "size",
-                                                     (json_int_t)res->result->dump->size,
-                                                     "sha256", res->result->dump->sha256));
+            json_object_set_new(e, "dump",
+                                json_pack("{s:s, s:I, s:s}", "path", res->result->dump->path,
+                                          "size", (json_int_t)res->result->dump->size, "sha256",
+                                          res->result->dump->sha256));
     }
     if (r < 0)
         snprintf(msg, sizeof(msg), "%s", err->msg);
@@ -322,8 +320,7 @@ static bool rollback_one(struct run *run, size_t i)
     }
     emit(run, json_pack("{s:s, s:s, s:s, s:b, s:I, s:s, s:b}", "event", "rollback", "node",
                         run->rf->nodes[i].name, "step", "rollback", "ok", r == 0, "ms",
-                        (json_int_t)(now_ms() - t0), "message", msg, "restored_dump",
-                        restored));
+                        (json_int_t)(now_ms() - t0), "message", msg, "restored_dump", restored));
     envelope_free(&res);
     return r == 0;
 }
@@ -334,9 +331,9 @@ static int upgrade_one(struct run *run, size_t i, const char *sha256, baton_err_
         const char *name;
         Baton__Envelope__BodyCase body;
     } steps[] = {
-        {"stop", BATON__ENVELOPE__BODY_STOP},       {"dump", BATON__ENVELOPE__BODY_DUMP},
-        {"swap", BATON__ENVELOPE__BODY_SWAP},       {"migrate", BATON__ENVELOPE__BODY_MIGRATE},
-        {"start", BATON__ENVELOPE__BODY_START},     {"verify", BATON__ENVELOPE__BODY_VERIFY},
+        {"stop", BATON__ENVELOPE__BODY_STOP},     {"dump", BATON__ENVELOPE__BODY_DUMP},
+        {"swap", BATON__ENVELOPE__BODY_SWAP},     {"migrate", BATON__ENVELOPE__BODY_MIGRATE},
+        {"start", BATON__ENVELOPE__BODY_START},   {"verify", BATON__ENVELOPE__BODY_VERIFY},
         {"commit", BATON__ENVELOPE__BODY_COMMIT},
     };
     for (size_t s = 0; s < sizeof(steps) / sizeof(steps[0]); s++) {
@@ -391,8 +388,8 @@ static void make_id(char *buf, size_t len)
             rnd[0] = (unsigned char)getpid();
         close(fd);
     }
-    snprintf(buf, len, "r%04d%02d%02dT%02d%02d%02d-%02x%02x%02x", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, rnd[0], rnd[1], rnd[2]);
+    snprintf(buf, len, "r%04d%02d%02dT%02d%02d%02d-%02x%02x%02x", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, rnd[0], rnd[1], rnd[2]);
 }
 
 static int connect_all(struct run *run, baton_err_t *err)
@@ -471,8 +468,10 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
     }
     int failed = hello_all(&run, skip);
     if (failed) {
-        code = finish(&run, EXIT_REFUSED, "refused: %d of %zu nodes not ready; nothing was "
-                      "changed", failed, n);
+        code = finish(&run, EXIT_REFUSED,
+                      "refused: %d of %zu nodes not ready; nothing was "
+                      "changed",
+                      failed, n);
         goto out;
     }
     /* Stage and preflight on every node that needs the upgrade, before stopping anything. */
@@ -481,15 +480,17 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
             continue;
         uint64_t t0 = now_ms();
         int r = stage_one(&run, i, data, size, sha, &err);
-        emit(&run, json_pack("{s:s, s:s, s:s, s:b, s:I, s:s}", "event", "check", "phase",
-                             "stage", "node", rf->nodes[i].name, "ok", r == 0, "ms",
-                             (json_int_t)(now_ms() - t0), "message",
-                             r == 0 ? "binary received, sha256 verified" : err.msg));
+        emit(&run,
+             json_pack("{s:s, s:s, s:s, s:b, s:I, s:s}", "event", "check", "phase", "stage", "node",
+                       rf->nodes[i].name, "ok", r == 0, "ms", (json_int_t)(now_ms() - t0),
+                       "message", r == 0 ? "binary received, sha256 verified" : err.msg));
         failed += r < 0;
     }
     if (failed) {
-        code = finish(&run, EXIT_REFUSED, "refused: staging failed on %d nodes; nothing was "
-                      "changed", failed);
+        code = finish(&run, EXIT_REFUSED,
+                      "refused: staging failed on %d nodes; nothing was "
+                      "changed",
+                      failed);
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
@@ -497,14 +498,15 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
             continue;
         uint64_t t0 = now_ms();
         int r = preflight_one(&run, i, sha, &err);
-        emit(&run, json_pack("{s:s, s:s, s:s, s:b, s:I, s:s}", "event", "check", "phase",
-                             "preflight", "node", rf->nodes[i].name, "ok", r == 0, "ms",
-                             (json_int_t)(now_ms() - t0), "message",
-                             r == 0 ? "all checks passed" : err.msg));
+        emit(&run,
+             json_pack("{s:s, s:s, s:s, s:b, s:I, s:s}", "event", "check", "phase", "preflight",
+                       "node", rf->nodes[i].name, "ok", r == 0, "ms", (json_int_t)(now_ms() - t0),
+                       "message", r == 0 ? "all checks passed" : err.msg));
         failed += r < 0;
     }
     if (failed) {
-        code = finish(&run, EXIT_REFUSED, "refused: pre-flight failed on %d of %zu nodes; "
+        code = finish(&run, EXIT_REFUSED,
+                      "refused: pre-flight failed on %d of %zu nodes; "
                       "nothing was stopped",
                       failed, n);
         goto out;
@@ -519,9 +521,9 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
                                  (json_int_t)n, "message", "already on the target version"));
             continue;
         }
-        emit(&run, json_pack("{s:s, s:s, s:I, s:I, s:s}", "event", "node", "node",
-                             rf->nodes[i].name, "index", (json_int_t)(i + 1), "of",
-                             (json_int_t)n, "message", "upgrading"));
+        emit(&run,
+             json_pack("{s:s, s:s, s:I, s:I, s:s}", "event", "node", "node", rf->nodes[i].name,
+                       "index", (json_int_t)(i + 1), "of", (json_int_t)n, "message", "upgrading"));
         if (upgrade_one(&run, i, sha, &err) < 0) {
             bool back = rollback_one(&run, i);
             char later[1024] = "";
@@ -541,13 +543,37 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
         used += (size_t)snprintf(done + used, sizeof(done) - used, "%s%s", used ? ", " : "",
                                  rf->nodes[i].name);
     }
-    code = finish(&run, EXIT_DONE, "done: %zu of %zu nodes on %s %s (%zu upgraded now) in %.1f s",
-                  n, n, rf->service, rf->version, upgraded,
-                  (double)(now_ms() - run.start_ms) / 1000.0);
+    code =
+        finish(&run, EXIT_DONE, "done: %zu of %zu nodes on %s %s (%zu upgraded now) in %.1f s", n,
+               n, rf->service, rf->version, upgraded, (double)(now_ms() - run.start_ms) / 1000.0);
 out:
     free(skip);
     free(data);
     return code;
+}
+
+/* Asks node i for its Hello; returns the entry for the rollout's service (borrowed from
+ * *ret_res, which the caller frees), or NULL with err saying why. */
+static const Baton__ServiceInfo *ask_service(struct run *run, size_t i, Baton__Envelope **ret_res,
+                                             baton_err_t *err)
+{
+    Baton__Hello hello = BATON__HELLO__INIT;
+    Baton__Envelope req = BATON__ENVELOPE__INIT;
+    req.body_case = BATON__ENVELOPE__BODY_HELLO;
+    req.hello = &hello;
+    *ret_res = NULL;
+    if (call(run, i, &req, run->rf->connect_timeout_ms, ret_res, err) < 0)
+        return NULL;
+    const Baton__Result *r = (*ret_res)->result;
+    if (r->status != BATON__STATUS__STATUS_OK || !r->hello) {
+        baton_err_set(err, -EIO, "%s", r->message);
+        return NULL;
+    }
+    for (size_t j = 0; j < r->hello->n_services; j++)
+        if (!strcmp(r->hello->services[j]->name, run->rf->service))
+            return r->hello->services[j];
+    baton_err_set(err, -ENOENT, "service %s not managed by this agent", run->rf->service);
+    return NULL;
 }
 
 int rollout_status(const rollout_file_t *rf, const struct rollout_opts *opts)
@@ -564,18 +590,11 @@ int rollout_status(const rollout_file_t *rf, const struct rollout_opts *opts)
         printf("%-10s %-24s %-10s %-10s %-12s %s\n", "NODE", "ENDPOINT", "VERSION", "UNIT",
                "LAST STEP", "ROLLOUT");
     for (size_t i = 0; i < rf->n_nodes; i++) {
-        Baton__Hello hello = BATON__HELLO__INIT;
-        Baton__Envelope req = BATON__ENVELOPE__INIT, *res = NULL;
-        req.body_case = BATON__ENVELOPE__BODY_HELLO;
-        req.hello = &hello;
-        int r = call(&run, i, &req, rf->connect_timeout_ms, &res, &err);
+        Baton__Envelope *res = NULL;
+        baton_err_clear(&err);
+        const Baton__ServiceInfo *svc = ask_service(&run, i, &res, &err);
         json_t *e = json_pack("{s:s, s:s, s:s}", "event", "status", "node", rf->nodes[i].name,
                               "endpoint", rf->nodes[i].endpoint);
-        const Baton__ServiceInfo *svc = NULL;
-        if (r == 0 && result_ok(res) && res->result->hello)
-            for (size_t j = 0; j < res->result->hello->n_services; j++)
-                if (!strcmp(res->result->hello->services[j]->name, rf->service))
-                    svc = res->result->hello->services[j];
         if (svc) {
             char step[160];
             snprintf(step, sizeof(step), "%s%s", svc->step,
@@ -584,18 +603,14 @@ int rollout_status(const rollout_file_t *rf, const struct rollout_opts *opts)
             json_object_set_new(e, "unit_state", json_string(svc->active_state));
             json_object_set_new(e, "step", json_string(*step ? step : "-"));
             json_object_set_new(e, "in_progress", json_boolean(svc->in_progress));
-            json_object_set_new(e, "message", json_string(*svc->rollout_id ? svc->rollout_id
-                                                                          : "-"));
+            json_object_set_new(e, "message",
+                                json_string(*svc->rollout_id ? svc->rollout_id : "-"));
         } else {
             unreachable++;
             json_object_set_new(e, "version", json_string("?"));
             json_object_set_new(e, "unit_state", json_string("?"));
             json_object_set_new(e, "step", json_string("?"));
-            json_object_set_new(e, "message",
-                                json_string(r < 0 ? err.msg
-                                                  : (res && !result_ok(res)
-                                                         ? res->result->message
-                                                         : "service not managed by this agent")));
+            json_object_set_new(e, "message", json_string(err.msg));
         }
         emit(&run, e);
         envelope_free(&res);
@@ -626,21 +641,13 @@ int rollout_rollback(const rollout_file_t *rf, const struct rollout_opts *opts)
         return finish(&run, EXIT_REFUSED, "refused: %s", err.msg);
     int failed = 0, done = 0, unreachable = 0;
     for (size_t i = 0; i < rf->n_nodes; i++) {
-        Baton__Hello hello = BATON__HELLO__INIT;
-        Baton__Envelope req = BATON__ENVELOPE__INIT, *res = NULL;
-        req.body_case = BATON__ENVELOPE__BODY_HELLO;
-        req.hello = &hello;
-        const Baton__ServiceInfo *svc = NULL;
-        if (call(&run, i, &req, rf->connect_timeout_ms, &res, &err) == 0 && result_ok(res) &&
-            res->result->hello)
-            for (size_t j = 0; j < res->result->hello->n_services; j++)
-                if (!strcmp(res->result->hello->services[j]->name, rf->service))
-                    svc = res->result->hello->services[j];
+        Baton__Envelope *res = NULL;
+        const Baton__ServiceInfo *svc = ask_service(&run, i, &res, &err);
         if (!svc) {
             unreachable++;
             emit(&run, json_pack("{s:s, s:s, s:s, s:b, s:I, s:s}", "event", "check", "phase",
                                  "hello", "node", rf->nodes[i].name, "ok", 0, "ms", (json_int_t)0,
-                                 "message", err.msg[0] ? err.msg : "service not managed here"));
+                                 "message", err.msg));
         } else if (!unfinished(svc)) {
             emit(&run, json_pack("{s:s, s:s, s:I, s:I, s:s}", "event", "node", "node",
                                  rf->nodes[i].name, "index", (json_int_t)(i + 1), "of",

@@ -8,11 +8,11 @@
 
 /* Exit codes, documented in the README. */
 enum {
-    EXIT_DONE = 0,         /* every node is on the target version */
-    EXIT_USAGE = 1,        /* bad command line or rollout file */
-    EXIT_REFUSED = 2,      /* refused before any change: unreachable, stage or preflight failed */
-    EXIT_ROLLED_BACK = 3,  /* a node failed and was rolled back; later nodes untouched */
-    EXIT_NEEDS_CARE = 4,   /* a node failed and its rollback failed or its state is unknown */
+    EXIT_DONE = 0,        /* every node is on the target version */
+    EXIT_USAGE = 1,       /* bad command line or rollout file */
+    EXIT_REFUSED = 2,     /* refused before any change: unreachable, stage or preflight failed */
+    EXIT_ROLLED_BACK = 3, /* a node failed and was rolled back; later nodes untouched */
+    EXIT_NEEDS_CARE = 4,  /* a node failed and its rollback failed or its state is unknown */
 };
 
 struct rollout_opts {

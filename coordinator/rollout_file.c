@@ -23,13 +23,13 @@ static int bad(ydoc_t *doc, const ynode_t *map, const char *where, const char *k
                const char *what, baton_err_t *err)
 {
     const ynode_t *v = ydoc_get(doc, map, key);
-    return baton_err_set(err, -EINVAL, "%s:%u: %s%s%s: %s", ydoc_path(doc),
-                         ydoc_line(v ? v : map), where, *where ? "." : "", key, what);
+    return baton_err_set(err, -EINVAL, "%s:%u: %s%s%s: %s", ydoc_path(doc), ydoc_line(v ? v : map),
+                         where, *where ? "." : "", key, what);
 }
 
 int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
 {
-    static const char *const keys[] = {"service", "version", "artifact", "sha256",
+    static const char *const keys[] = {"service", "version",  "artifact", "sha256",
                                        "nodes",   "timeouts", NULL};
     static const char *const node_keys[] = {"name", "endpoint", NULL};
     static const char *const timeout_keys[] = {"connect", "step", NULL};
@@ -80,8 +80,8 @@ int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
     if (t && ((r = ydoc_expect_map(doc, t, "timeouts", timeout_keys, err)) < 0 ||
               (r = ydoc_duration_ms(doc, t, "timeouts", "connect", false, 100, 600000,
                                     &rf->connect_timeout_ms, err)) < 0 ||
-              (r = ydoc_duration_ms(doc, t, "timeouts", "step", false, 1000,
-                                    24ull * 3600 * 1000, &rf->step_timeout_ms, err)) < 0))
+              (r = ydoc_duration_ms(doc, t, "timeouts", "step", false, 1000, 24ull * 3600 * 1000,
+                                    &rf->step_timeout_ms, err)) < 0))
         goto out;
 
     const ynode_t *nodes = ydoc_get(doc, root, "nodes");

@@ -28,11 +28,11 @@ typedef struct rollout_node {
 } rollout_node_t;
 
 typedef struct rollout_file {
-    char *path;                  /* the file */
-    char *service;               /* service to upgrade */
-    char *version;               /* target version */
-    char *artifact;              /* path of the new binary, resolved against the file's folder */
-    char *sha256;                /* declared digest, or NULL */
+    char *path;     /* the file */
+    char *service;  /* service to upgrade */
+    char *version;  /* target version */
+    char *artifact; /* path of the new binary, resolved against the file's folder */
+    char *sha256;   /* declared digest, or NULL */
     size_t n_nodes;
     rollout_node_t *nodes;       /* in rollout order */
     uint64_t connect_timeout_ms; /* Hello deadline */

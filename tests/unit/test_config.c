@@ -46,6 +46,13 @@ static void test_agent_config_good(void **state)
     (void)state;
     agent_config_t *c = NULL;
     baton_err_t err = {0};
+    /* A database named like a password is fine: only a real password key is refused. */
+    char text[2048];
+    snprintf(text, sizeof(text), "%s", good_agent);
+    memcpy(strstr(text, "dbname=game"), "dbname=pass", 11);
+    assert_int_equal(agent_config_load(write_tmp(text), &c, &err), 0);
+    unlink(path);
+    agent_config_destroy(&c);
     assert_int_equal(agent_config_load(write_tmp(good_agent), &c, &err), 0);
     unlink(path);
     assert_string_equal(c->node_name, "node1");
@@ -99,6 +106,11 @@ static void test_agent_config_errors(void **state)
                        "10: services[0].migrate_down: must pass the limit {n}");
     expect_agent_error("user=game\n", "user=game password=hunter2\n",
                        "7: services[0].database: must not hold a password");
+    expect_agent_error("    database: host=db dbname=game user=game\n",
+                       "    database: postgresql://game:hunter2@db/game\n",
+                       "7: services[0].database: must not hold a password");
+    expect_agent_error("user=game\n", "user='game\n",
+                       "7: services[0].database: is not a libpq connection string");
     expect_agent_error("      http: http://127.0.0.1:7350/healthcheck\n",
                        "      http: http://x/\n      tcp: x:1\n",
                        "11: services[0].health: give exactly one of http or tcp");
@@ -186,7 +198,7 @@ static void test_oversized_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_agent_config_good),   cmocka_unit_test(test_agent_config_errors),
+        cmocka_unit_test(test_agent_config_good),       cmocka_unit_test(test_agent_config_errors),
         cmocka_unit_test(test_agent_config_unreadable), cmocka_unit_test(test_rollout_file),
         cmocka_unit_test(test_oversized_file),
     };

@@ -154,9 +154,8 @@ static void test_command_templates(void **state)
 {
     (void)state;
     char **argv = NULL;
-    assert_int_equal(command_argv("{binary} migrate down --limit {n}", "/opt/g/bin/gamesrv", 2,
-                                  &argv, NULL),
-                     0);
+    assert_int_equal(
+        command_argv("{binary} migrate down --limit {n}", "/opt/g/bin/gamesrv", 2, &argv, NULL), 0);
     assert_string_equal(argv[0], "/opt/g/bin/gamesrv");
     assert_string_equal(argv[3], "--limit");
     assert_string_equal(argv[4], "2");
