@@ -48,8 +48,9 @@ static void test_agent_config_good(void **state)
     baton_err_t err = {0};
     /* A database named like a password is fine: only a real password key is refused. */
     char text[2048];
-    snprintf(text, sizeof(text), "%s", good_agent);
-    memcpy(strstr(text, "dbname=game"), "dbname=pass", 11);
+    const char *at = strstr(good_agent, "dbname=game");
+    snprintf(text, sizeof(text), "%.*sdbname=passwords%s", (int)(at - good_agent), good_agent,
+             at + strlen("dbname=game"));
     assert_int_equal(agent_config_load(write_tmp(text), &c, &err), 0);
     unlink(path);
     agent_config_destroy(&c);
