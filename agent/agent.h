@@ -83,6 +83,12 @@ int db_size(const svc_config_t *svc, uint64_t *ret_bytes, baton_err_t *err);
 int command_argv(const char *tmpl, const char *binary, unsigned n, char ***ret_argv,
                  baton_err_t *err);
 void command_argv_free(char ***argv_p);
+/* Runs argv (with the service's database environment when svc is given) and fails unless it
+ * exited 0 within timeout_ms; the error reads "WHAT: exit code 1: <last line>". *ret_res
+ * (may be NULL) gets the output tail. */
+struct proc_result;
+int command_run(agent_t *a, const svc_config_t *svc, const char *const *argv, uint64_t timeout_ms,
+                const char *what, struct proc_result *ret_res, baton_err_t *err);
 /* Environment for tools that reach the database (PGPASSFILE), NULL-terminated, static. */
 const char *const *command_pg_env(const svc_config_t *svc);
 /* Runs the version command of `binary` and returns its first word (the caller's). */

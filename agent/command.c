@@ -102,6 +102,27 @@ bool version_matches(const char *reported, const char *version)
     return c == '\0' || c == '+' || c == '-' || c == ' ';
 }
 
+int command_run(agent_t *a, const svc_config_t *svc, const char *const *argv, uint64_t timeout_ms,
+                const char *what, struct proc_result *ret_res, baton_err_t *err)
+{
+    struct proc_result local, *res = ret_res ? ret_res : &local;
+    struct proc_opts o = {.argv = argv,
+                          .env_add = svc ? command_pg_env(svc) : NULL,
+                          .timeout_ms = timeout_ms,
+                          .tick = agent_tick,
+                          .userdata = a,
+                          .pidfile = agent_pidfile(a)};
+    int r = proc_run(&o, res, err);
+    if (r < 0)
+        return r;
+    if (res->exit_code != 0 || res->timed_out) {
+        char why[PROC_TAIL_MAX + 64];
+        proc_describe(res, timeout_ms, why, sizeof(why));
+        return baton_err_set(err, -EIO, "%s: %s", what, why);
+    }
+    return 0;
+}
+
 int command_version(agent_t *a, const svc_config_t *svc, const char *binary, char **ret_version,
                     baton_err_t *err)
 {
@@ -109,18 +130,8 @@ int command_version(agent_t *a, const svc_config_t *svc, const char *binary, cha
     int r = command_argv(svc->version_command, binary, 0, &argv, err);
     if (r < 0)
         return r;
-    struct proc_opts o = {.argv = (const char *const *)argv,
-                          .timeout_ms = 10000,
-                          .pidfile = agent_pidfile(a),
-                          .tick = agent_tick,
-                          .userdata = a};
     struct proc_result res;
-    r = proc_run(&o, &res, err);
-    if (r == 0 && (res.exit_code != 0 || res.timed_out)) {
-        char why[PROC_TAIL_MAX + 64];
-        proc_describe(&res, o.timeout_ms, why, sizeof(why));
-        r = baton_err_set(err, -EIO, "%s: %s", svc->version_command, why);
-    }
+    r = command_run(a, NULL, (const char *const *)argv, 10000, svc->version_command, &res, err);
     command_argv_free(&argv);
     if (r < 0)
         return r;

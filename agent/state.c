@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "fsutil.h"
+#include "steps.h"
 
 #define STATE_FILE_MAX (1024 * 1024)
 
@@ -46,19 +47,14 @@ int svc_state_push(char ***list, size_t *n, const char *id)
     return 0;
 }
 
-static char **str_fields(svc_state_t *st, const char ***names, size_t *count)
-{
-    (void)st;
-    static const char *n[] = {"service",          "rollout_id",      "step",
-                              "in_progress",      "target_version",  "target_sha256",
-                              "previous_version", "previous_sha256", "dump_path",
-                              "dump_sha256"};
-    *names = n;
-    *count = sizeof(n) / sizeof(n[0]);
-    return NULL;
-}
+/* The string fields, by their JSON names, in the order of str_field_at(). */
+static const char *const str_names[] = {"service",          "rollout_id",      "step",
+                                        "in_progress",      "target_version",  "target_sha256",
+                                        "previous_version", "previous_sha256", "dump_path",
+                                        "dump_sha256"};
+#define N_STR (sizeof(str_names) / sizeof(str_names[0]))
 
-/* The string fields in the order of str_fields()' names. */
+/* The address of string field i (see str_names). */
 static char **str_field_at(svc_state_t *st, size_t i)
 {
     char **f[] = {&st->service,          &st->rollout_id,      &st->step,
@@ -73,10 +69,7 @@ svc_state_t *svc_state_new(const char *service)
     svc_state_t *st = calloc(1, sizeof(*st));
     if (!st)
         return NULL;
-    const char **names;
-    size_t n;
-    str_fields(st, &names, &n);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < N_STR; i++)
         if (svc_state_set(str_field_at(st, i), "") < 0) {
             svc_state_destroy(&st);
             return NULL;
@@ -91,10 +84,7 @@ void svc_state_destroy(svc_state_t **st_p)
     if (!st_p || !*st_p)
         return;
     svc_state_t *st = *st_p;
-    const char **names;
-    size_t n;
-    str_fields(st, &names, &n);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < N_STR; i++)
         free(*str_field_at(st, i));
     svc_state_clear_list(&st->ids_before, &st->n_ids_before);
     svc_state_clear_list(&st->applied, &st->n_applied);
@@ -104,10 +94,7 @@ void svc_state_destroy(svc_state_t **st_p)
 
 int svc_state_begin(svc_state_t *st, const char *rollout_id)
 {
-    const char **names;
-    size_t n;
-    str_fields(st, &names, &n);
-    for (size_t i = 1; i < n; i++) /* all but the service name */
+    for (size_t i = 1; i < N_STR; i++) /* all but the service name */
         if (svc_state_set(str_field_at(st, i), "") < 0)
             return -ENOMEM;
     st->was_active = st->stopped = st->swapped = st->have_ids_before = false;
@@ -119,10 +106,7 @@ int svc_state_begin(svc_state_t *st, const char *rollout_id)
 
 bool svc_state_idle(const svc_state_t *st)
 {
-    /* A passed pre-flight changed nothing live: another rollout may start over it. */
-    return !*st->in_progress &&
-           (!*st->step || !strcmp(st->step, "preflight") || !strcmp(st->step, "committed") ||
-            !strcmp(st->step, "rolled_back"));
+    return !*st->in_progress && step_settled(st->step);
 }
 
 static int state_path(const char *dir, const char *service, char *buf, size_t len, baton_err_t *err)
@@ -147,11 +131,8 @@ int svc_state_save(const char *state_dir, const svc_state_t *st, baton_err_t *er
     if (r < 0)
         return r;
     json_t *o = json_object();
-    const char **names;
-    size_t n;
-    str_fields((svc_state_t *)st, &names, &n);
-    for (size_t i = 0; i < n; i++)
-        json_object_set_new(o, names[i], json_string(*str_field_at((svc_state_t *)st, i)));
+    for (size_t i = 0; i < N_STR; i++)
+        json_object_set_new(o, str_names[i], json_string(*str_field_at((svc_state_t *)st, i)));
     json_object_set_new(o, "version", json_integer(1));
     json_object_set_new(o, "was_active", json_boolean(st->was_active));
     json_object_set_new(o, "stopped", json_boolean(st->stopped));
@@ -220,13 +201,10 @@ int svc_state_load(const char *state_dir, const char *service, svc_state_t **ret
                           o ? "not a JSON object" : jerr.text);
         goto out;
     }
-    const char **names;
-    size_t n;
-    str_fields(st, &names, &n);
-    for (size_t i = 0; i < n; i++) {
-        json_t *v = json_object_get(o, names[i]);
+    for (size_t i = 0; i < N_STR; i++) {
+        json_t *v = json_object_get(o, str_names[i]);
         if (!json_is_string(v) || json_string_length(v) > STATE_STR_MAX) {
-            r = baton_err_set(err, -EBADMSG, "%s: field %s: expected a string", path, names[i]);
+            r = baton_err_set(err, -EBADMSG, "%s: field %s: expected a string", path, str_names[i]);
             goto out;
         }
         if (svc_state_set(str_field_at(st, i), json_string_value(v)) < 0) {

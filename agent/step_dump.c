@@ -61,27 +61,6 @@ static void sink_tick(void *userdata)
     agent_tick(((struct dump_sink *)userdata)->a);
 }
 
-static int run_tool(agent_t *a, const svc_config_t *svc, const char *const *argv,
-                    uint64_t timeout_ms, const char *what, baton_err_t *err)
-{
-    struct proc_opts o = {.argv = argv,
-                          .env_add = command_pg_env(svc),
-                          .timeout_ms = timeout_ms,
-                          .pidfile = agent_pidfile(a),
-                          .tick = agent_tick,
-                          .userdata = a};
-    struct proc_result res;
-    int r = proc_run(&o, &res, err);
-    if (r < 0)
-        return r;
-    if (res.exit_code != 0 || res.timed_out) {
-        char why[PROC_TAIL_MAX + 64];
-        proc_describe(&res, timeout_ms, why, sizeof(why));
-        return baton_err_set(err, -EIO, "%s: %s", what, why);
-    }
-    return 0;
-}
-
 int step_dump(agent_t *a, const svc_config_t *svc, svc_state_t *st, baton_err_t *err)
 {
     char path[PATH_MAX], partial[PATH_MAX + 16];
@@ -132,7 +111,7 @@ int step_dump(agent_t *a, const svc_config_t *svc, svc_state_t *st, baton_err_t 
     /* A dump that pg_restore cannot read is no backup. */
     agent_progress(a, "verifying dump with pg_restore --list");
     const char *list[] = {svc->pg_restore, "--list", path, NULL};
-    if ((r = run_tool(a, svc, list, svc->timeout_dump_ms, "pg_restore --list", err)) < 0) {
+    if ((r = command_run(a, svc, list, svc->timeout_dump_ms, "pg_restore --list", NULL, err)) < 0) {
         unlink(path);
         return r;
     }
@@ -232,7 +211,7 @@ int dump_restore(agent_t *a, const svc_config_t *svc, const svc_state_t *st, bat
     snprintf(script, sizeof(script), "%s.restore.sql", st->dump_path);
     agent_progress(a, "restoring %s", st->dump_path);
     const char *to_sql[] = {svc->pg_restore, "--file", script, st->dump_path, NULL};
-    if ((r = run_tool(a, svc, to_sql, svc->timeout_restore_ms, "pg_restore", err)) < 0)
+    if ((r = command_run(a, svc, to_sql, svc->timeout_restore_ms, "pg_restore", NULL, err)) < 0)
         goto out;
     char *drop = NULL;
     if ((r = drop_schemas_sql(svc, !script_creates_public(script), &drop, err)) < 0)
@@ -244,7 +223,7 @@ int dump_restore(agent_t *a, const svc_config_t *svc, const svc_state_t *st, bat
                           "--command", drop,
                           "--file",    script,
                           NULL};
-    r = run_tool(a, svc, psql, svc->timeout_restore_ms, "restore", err);
+    r = command_run(a, svc, psql, svc->timeout_restore_ms, "restore", NULL, err);
     free(drop);
 out:
     unlink(script);

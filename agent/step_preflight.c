@@ -10,7 +10,6 @@
 
 #include "agent.h"
 #include "fsutil.h"
-#include "proc.h"
 #include "unit.h"
 
 /* Room a dump needs beyond the database's size: custom-format dumps are compressed and
@@ -22,22 +21,10 @@ static uint64_t dump_room(uint64_t db_bytes)
 
 static int tool_runs(agent_t *a, const char *tool, baton_err_t *err)
 {
+    char what[256];
+    snprintf(what, sizeof(what), "%s does not run", tool);
     const char *argv[] = {tool, "--version", NULL};
-    struct proc_opts o = {.argv = argv,
-                          .timeout_ms = 10000,
-                          .tick = agent_tick,
-                          .userdata = a,
-                          .pidfile = agent_pidfile(a)};
-    struct proc_result res;
-    int r = proc_run(&o, &res, err);
-    if (r < 0)
-        return r;
-    if (res.exit_code != 0) {
-        char why[PROC_TAIL_MAX + 64];
-        proc_describe(&res, o.timeout_ms, why, sizeof(why));
-        return baton_err_set(err, -ENOENT, "%s does not run: %s", tool, why);
-    }
-    return 0;
+    return command_run(a, NULL, argv, 10000, what, NULL, err);
 }
 
 int step_preflight(agent_t *a, const svc_config_t *svc, svc_state_t *st, const Baton__Step *req,

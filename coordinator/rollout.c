@@ -25,6 +25,7 @@
 #include "client.h"
 #include "digest.h"
 #include "envelope.h"
+#include "steps.h"
 
 /* Rollback may stop, down-migrate or restore, start and verify: give it the step deadline
  * several times over before calling a node lost. */
@@ -155,47 +156,56 @@ static void init_step(Baton__Step *s, const struct run *run, const char *sha256)
 
 /* ---- before any change ------------------------------------------------------------------- */
 
+/* Asks node i for its Hello; returns the entry for the rollout's service (borrowed from
+ * *ret_res, which the caller frees), or NULL with err saying why. */
+static const Baton__ServiceInfo *ask_service(struct run *run, size_t i, Baton__Envelope **ret_res,
+                                             baton_err_t *err)
+{
+    Baton__Hello hello = BATON__HELLO__INIT;
+    Baton__Envelope req = BATON__ENVELOPE__INIT;
+    req.body_case = BATON__ENVELOPE__BODY_HELLO;
+    req.hello = &hello;
+    *ret_res = NULL;
+    if (call(run, i, &req, run->rf->connect_timeout_ms, ret_res, err) < 0)
+        return NULL;
+    const Baton__Result *r = (*ret_res)->result;
+    if (r->status != BATON__STATUS__STATUS_OK || !r->hello) {
+        baton_err_set(err, -EIO, "%s", r->message);
+        return NULL;
+    }
+    for (size_t j = 0; j < r->hello->n_services; j++)
+        if (!strcmp(r->hello->services[j]->name, run->rf->service))
+            return r->hello->services[j];
+    baton_err_set(err, -ENOENT, "service %s not managed by this agent", run->rf->service);
+    return NULL;
+}
+
 /* Says Hello to every node; all must answer and manage the service. */
 static int hello_all(struct run *run, bool *ret_skip)
 {
     int failures = 0;
     for (size_t i = 0; i < run->rf->n_nodes; i++) {
-        Baton__Hello hello = BATON__HELLO__INIT;
-        Baton__Envelope req = BATON__ENVELOPE__INIT, *res = NULL;
-        req.body_case = BATON__ENVELOPE__BODY_HELLO;
-        req.hello = &hello;
+        Baton__Envelope *res = NULL;
         baton_err_t err = {0};
         uint64_t t0 = now_ms();
-        int r = call(run, i, &req, run->rf->connect_timeout_ms, &res, &err);
+        const Baton__ServiceInfo *svc = ask_service(run, i, &res, &err);
+        const Baton__Hello *h = res ? res->result->hello : NULL;
         char msg[600] = "";
         const char *version = "";
-        if (r == 0 && !result_ok(res)) {
-            snprintf(msg, sizeof(msg), "%s", res->result->message);
-            r = -EIO;
-        } else if (r == 0) {
-            const Baton__Hello *h = res->result->hello;
-            const Baton__ServiceInfo *svc = NULL;
-            for (size_t j = 0; h && j < h->n_services; j++)
-                if (!strcmp(h->services[j]->name, run->rf->service))
-                    svc = h->services[j];
-            if (!h || strcmp(h->node_name, run->rf->nodes[i].name)) {
-                snprintf(msg, sizeof(msg), "the agent at %s is node '%s', not '%s'",
-                         run->rf->nodes[i].endpoint, h ? h->node_name : "?",
-                         run->rf->nodes[i].name);
-                r = -EINVAL;
-            } else if (!svc) {
-                snprintf(msg, sizeof(msg), "the agent does not manage service %s",
-                         run->rf->service);
-                r = -ENOENT;
-            } else {
-                version = svc->version;
-                ret_skip[i] = !strcmp(svc->version, run->rf->version) &&
-                              !strcmp(svc->active_state, "active") && !svc->in_progress;
-                snprintf(msg, sizeof(msg), "%s %s, %s%s%s", svc->unit, svc->version,
-                         svc->active_state, *svc->step ? ", last step " : "", svc->step);
-            }
-        } else {
+        int r = 0;
+        if (h && strcmp(h->node_name, run->rf->nodes[i].name)) {
+            snprintf(msg, sizeof(msg), "the agent at %s is node '%s', not '%s'",
+                     run->rf->nodes[i].endpoint, h->node_name, run->rf->nodes[i].name);
+            r = -EINVAL;
+        } else if (!svc) {
             snprintf(msg, sizeof(msg), "%s", err.msg);
+            r = -EIO;
+        } else {
+            version = svc->version;
+            ret_skip[i] = !strcmp(svc->version, run->rf->version) &&
+                          !strcmp(svc->active_state, "active") && !svc->in_progress;
+            snprintf(msg, sizeof(msg), "%s %s, %s%s%s", svc->unit, svc->version, svc->active_state,
+                     *svc->step ? ", last step " : "", svc->step);
         }
         emit(run, json_pack("{s:s, s:s, s:s, s:b, s:I, s:s, s:s}", "event", "check", "phase",
                             "hello", "node", run->rf->nodes[i].name, "ok", r == 0, "ms",
@@ -552,30 +562,6 @@ out:
     return code;
 }
 
-/* Asks node i for its Hello; returns the entry for the rollout's service (borrowed from
- * *ret_res, which the caller frees), or NULL with err saying why. */
-static const Baton__ServiceInfo *ask_service(struct run *run, size_t i, Baton__Envelope **ret_res,
-                                             baton_err_t *err)
-{
-    Baton__Hello hello = BATON__HELLO__INIT;
-    Baton__Envelope req = BATON__ENVELOPE__INIT;
-    req.body_case = BATON__ENVELOPE__BODY_HELLO;
-    req.hello = &hello;
-    *ret_res = NULL;
-    if (call(run, i, &req, run->rf->connect_timeout_ms, ret_res, err) < 0)
-        return NULL;
-    const Baton__Result *r = (*ret_res)->result;
-    if (r->status != BATON__STATUS__STATUS_OK || !r->hello) {
-        baton_err_set(err, -EIO, "%s", r->message);
-        return NULL;
-    }
-    for (size_t j = 0; j < r->hello->n_services; j++)
-        if (!strcmp(r->hello->services[j]->name, run->rf->service))
-            return r->hello->services[j];
-    baton_err_set(err, -ENOENT, "service %s not managed by this agent", run->rf->service);
-    return NULL;
-}
-
 int rollout_status(const rollout_file_t *rf, const struct rollout_opts *opts)
 {
     struct run run = {.rf = rf, .opts = opts, .start_ms = now_ms()};
@@ -622,15 +608,7 @@ int rollout_status(const rollout_file_t *rf, const struct rollout_opts *opts)
 /* True when a service's last rollout changed something and did not finish. */
 static bool unfinished(const Baton__ServiceInfo *svc)
 {
-    static const char *const settled[] = {"", "preflight", "committed", "rolled_back"};
-    if (!*svc->rollout_id)
-        return false;
-    if (svc->in_progress)
-        return true;
-    for (size_t i = 0; i < sizeof(settled) / sizeof(settled[0]); i++)
-        if (!strcmp(svc->step, settled[i]))
-            return false;
-    return true;
+    return *svc->rollout_id && (svc->in_progress || !step_settled(svc->step));
 }
 
 int rollout_rollback(const rollout_file_t *rf, const struct rollout_opts *opts)
