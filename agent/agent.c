@@ -1,333 +1,381 @@
-/* agent: checks each command, runs its step with the service's state persisted before and
- * after, streams Progress, and answers with exactly one Result. */
+/* agent: see agent.h. Every command is decided by step_decide() from the service's state file
+ * and the step running now; the only writes here are the ones that must happen before a step
+ * starts (its rollout id and in_progress, in one atomic save) or instead of it (a release). */
+#include "agent.h"
+
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <systemd/sd-daemon.h>
-#include <systemd/sd-journal.h>
 
-#include "agent.h"
-#include "agent_loop.h"
 #include "envelope.h"
-#include "unit.h"
+#include "log.h"
+#include "state.h"
 
-/* The order of a rollout's steps on a node. A step may run when the previous one is the last
- * completed (or again, when it is itself: a coordinator retrying after a lost answer). */
-static const char *const step_order[] = {"preflight", "stop",  "dump",   "swap",
-                                         "migrate",   "start", "verify", "commit"};
-#define N_STEPS (sizeof(step_order) / sizeof(step_order[0]))
-
-static int step_index(const char *name)
-{
-    for (size_t i = 0; i < N_STEPS; i++)
-        if (!strcmp(step_order[i], name))
-            return (int)i;
-    return -1;
-}
-
-static uint64_t now_usec(void)
+static uint64_t now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-void agent_tick(void *agent)
-{
-    agent_t *a = agent;
-    if (!a->watchdog_usec)
-        return;
-    uint64_t now = now_usec();
-    if (now - a->last_ping >= a->watchdog_usec / 2) {
-        sd_notify(0, "WATCHDOG=1");
-        a->last_ping = now;
-    }
-}
-
-int agent_bus(agent_t *a, sd_bus **ret_bus, baton_err_t *err)
-{
-    if (!a->bus) {
-        int r = unit_bus_open(&a->bus, err);
-        if (r < 0)
-            return r;
-    }
-    *ret_bus = a->bus;
-    return 0;
-}
-
-const char *agent_pidfile(const agent_t *a)
-{
-    static char path[4200];
-    snprintf(path, sizeof(path), "%s/running.pid", a->cfg->state_dir);
-    return path;
-}
-
-void agent_log(agent_t *a, int priority, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    /* Under systemd, structured fields let `journalctl BATON_ROLLOUT_ID=...` find a rollout. */
-    if (getenv("JOURNAL_STREAM") || getenv("INVOCATION_ID")) {
-        sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%d", priority, "SYSLOG_IDENTIFIER=baton-agent",
-                        "BATON_SERVICE=%s", a && a->service ? a->service : "",
-                        "BATON_ROLLOUT_ID=%s", a && a->rollout_id ? a->rollout_id : "",
-                        "BATON_STEP=%s", a && a->step ? a->step : "", NULL);
-    } else {
-        fprintf(stderr, "baton-agent: %s%s%s%s%s\n", a && a->service ? a->service : "",
-                a && a->service ? " " : "", a && a->step ? a->step : "",
-                a && (a->service || a->step) ? ": " : "", msg);
-    }
-}
-
-/* Sends one Envelope to the peer being served. Progress may be dropped when the peer is slow
- * (ZMQ_DONTWAIT); a Result may not. */
-static int send_to_peer(agent_t *a, Baton__Envelope *env, bool may_drop)
+/* Sends one Envelope to `peer`. Progress may be dropped when the peer is slow or gone
+ * (ZMQ_DONTWAIT); a lost Result is logged: it stays on record for the asker to ask again. */
+static int send_env(agent_t *a, zmq_msg_t *peer, Baton__Envelope *env, bool may_drop)
 {
     uint8_t *buf = NULL;
     size_t len = 0;
     baton_err_t err = {0};
-    if (!a->have_peer)
-        return -ENOTCONN;
+    env->protocol_version = BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
     if (envelope_pack(env, &buf, &len, &err) < 0) {
-        agent_log(a, 3, "cannot send: %s", err.msg);
+        log_event(NULL, env->rollout_id, NULL, 3, "cannot send: %s", err.msg);
         return err.code;
     }
     zmq_msg_t id;
     zmq_msg_init(&id);
-    zmq_msg_copy(&id, &a->peer);
-    int flags = may_drop ? ZMQ_DONTWAIT : 0;
-    int r = 0;
-    if (zmq_msg_send(&id, a->router, ZMQ_SNDMORE | flags) < 0 ||
-        zmq_send(a->router, buf, len, flags) < 0) {
+    int r = zmq_msg_copy(&id, peer) < 0 ? -errno : 0;
+    if (r == 0 && (zmq_msg_send(&id, a->router, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+                   zmq_send(a->router, buf, len, ZMQ_DONTWAIT) < 0)) {
         r = -errno;
         if (!may_drop)
-            agent_log(a, 4, "answer to request %llu lost: %s", (unsigned long long)a->request_id,
-                      zmq_strerror(errno));
+            log_event(NULL, env->rollout_id, NULL, 4,
+                      "answer to request %llu lost (%s); it stays on record",
+                      (unsigned long long)env->request_id, zmq_strerror(errno));
     }
     zmq_msg_close(&id);
     free(buf);
     return r;
 }
 
-void agent_progress(agent_t *a, const char *fmt, ...)
+static void reply(agent_t *a, zmq_msg_t *peer, uint64_t request_id, const char *rollout_id,
+                  Baton__Result *res)
 {
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    agent_log(a, 6, "%s", msg);
-    Baton__Progress p = BATON__PROGRESS__INIT;
-    p.step = (char *)(a->step ? a->step : "");
-    p.message = msg;
     Baton__Envelope env = BATON__ENVELOPE__INIT;
-    env.protocol_version = BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
-    env.request_id = a->request_id;
-    env.rollout_id = (char *)(a->rollout_id ? a->rollout_id : "");
-    env.body_case = BATON__ENVELOPE__BODY_PROGRESS;
-    env.progress = &p;
-    send_to_peer(a, &env, true);
-    agent_tick(a);
-}
-
-static bool rollout_id_valid(const char *id)
-{
-    size_t n = strlen(id);
-    return n >= 1 && n <= 64 &&
-           strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n &&
-           id[0] != '.';
-}
-
-/* Runs one of the rollout steps (or rollback) for a service. `*ret_st` is kept for the Result. */
-static int run_step(agent_t *a, const Baton__Envelope *req, const char *cmd, const char *service,
-                    struct step_out *out, svc_state_t **ret_st, Baton__Status *status,
-                    baton_err_t *err)
-{
-    const svc_config_t *svc = agent_config_service(a->cfg, service);
-    const char *rid = req->rollout_id;
-    *status = BATON__STATUS__STATUS_BAD_REQUEST;
-    if (!svc)
-        return baton_err_set(err, -ENOENT, "unknown service '%s'", service);
-    if (!rollout_id_valid(rid))
-        return baton_err_set(err, -EINVAL, "rollout id must be 1-64 of [A-Za-z0-9_.-]");
-    a->service = svc->name;
-    *status = BATON__STATUS__STATUS_FAILED;
-    svc_state_t *st = NULL;
-    int r = svc_state_load(a->cfg->state_dir, svc->name, &st, err);
-    if (r < 0)
-        return r;
-    *ret_st = st;
-
-    bool is_rollback = !strcmp(cmd, "rollback");
-    if (!strcmp(cmd, "preflight")) {
-        if (!svc_state_idle(st) && strcmp(st->rollout_id, rid)) {
-            *status = BATON__STATUS__STATUS_BUSY;
-            return baton_err_set(err, -EBUSY, "%s is in rollout %s (%s%s); roll it back first",
-                                 svc->name, st->rollout_id,
-                                 *st->in_progress ? "interrupted in " : "at ",
-                                 *st->in_progress ? st->in_progress : st->step);
-        }
-    } else if (is_rollback) {
-        if (strcmp(st->rollout_id, rid))
-            return baton_err_set(err, -ENOENT, "%s has no rollout %s to roll back (last: %s)",
-                                 svc->name, rid, *st->rollout_id ? st->rollout_id : "none");
-        if (!strcmp(st->step, "rolled_back") && !*st->in_progress)
-            return 0; /* already done */
-        if (!strcmp(st->step, "committed") && !*st->in_progress)
-            return baton_err_set(err, -EPERM, "rollout %s of %s is committed", rid, svc->name);
-    } else {
-        if (strcmp(st->rollout_id, rid))
-            return baton_err_set(err, -EPROTO, "%s: no preflight for rollout %s", svc->name, rid);
-        int want = step_index(cmd), have = step_index(st->step);
-        if (*st->in_progress && strcmp(st->in_progress, cmd))
-            return baton_err_set(err, -EPROTO, "%s: step %s was interrupted; roll back", svc->name,
-                                 st->in_progress);
-        if (have < 0 || !(have == want - 1 || have == want))
-            return baton_err_set(err, -EPROTO, "%s: %s cannot follow %s", svc->name, cmd,
-                                 *st->step ? st->step : "nothing");
-    }
-
-    if (svc_state_set(&st->in_progress, cmd) < 0)
-        return baton_err_set(err, -ENOMEM, "out of memory");
-    if ((r = svc_state_save(a->cfg->state_dir, st, err)) < 0)
-        return r;
-    agent_log(a, 6, "begin");
-
-    if (!strcmp(cmd, "preflight"))
-        r = step_preflight(a, svc, st, req->preflight, err);
-    else if (!strcmp(cmd, "stop"))
-        r = step_stop(a, svc, st, err);
-    else if (!strcmp(cmd, "dump"))
-        r = step_dump(a, svc, st, err);
-    else if (!strcmp(cmd, "swap"))
-        r = step_swap(a, svc, st, err);
-    else if (!strcmp(cmd, "migrate"))
-        r = step_migrate(a, svc, st, req->migrate, out, err);
-    else if (!strcmp(cmd, "start"))
-        r = step_start(a, svc, st, err);
-    else if (!strcmp(cmd, "verify"))
-        r = step_verify(a, svc, st, st->target_version, out, err);
-    else if (!strcmp(cmd, "commit"))
-        r = step_commit(a, svc, st, err);
-    else
-        r = step_rollback(a, svc, st, out, err);
-
-    baton_err_t serr = {0};
-    const char *done = is_rollback ? (r == 0 ? "rolled_back" : "rollback_failed")
-                                   : (!strcmp(cmd, "commit") ? "committed" : cmd);
-    if ((r == 0 || is_rollback) && svc_state_set(&st->step, done) < 0)
-        return baton_err_set(err, -ENOMEM, "out of memory");
-    svc_state_set(&st->in_progress, "");
-    /* The state is saved on failure too: a failed migrate records what it applied. */
-    if (svc_state_save(a->cfg->state_dir, st, &serr) < 0) {
-        agent_log(a, 3, "%s", serr.msg);
-        if (r == 0)
-            r = baton_err_set(err, serr.code, "%s", serr.msg);
-    }
-    agent_log(a, r == 0 ? 6 : 3, "%s%s", r == 0 ? "done" : "failed: ", r == 0 ? "" : err->msg);
-    out->have_dump = !strcmp(cmd, "dump") && r == 0;
-    if (r == 0)
-        *status = BATON__STATUS__STATUS_OK;
-    return r;
-}
-
-void agent_serve(agent_t *a, const Baton__Envelope *req)
-{
-    Baton__Result res = BATON__RESULT__INIT;
-    Baton__DumpInfo dump = BATON__DUMP_INFO__INIT;
-    Baton__Hello *hello = NULL;
-    struct step_out out = {0};
-    svc_state_t *st = NULL;
-    baton_err_t err = {0};
-    Baton__Status status = BATON__STATUS__STATUS_FAILED;
-    const char *cmd = envelope_body_name(req->body_case);
-    int r;
-
-    a->request_id = req->request_id;
-    a->rollout_id = req->rollout_id;
-    a->step = cmd;
-    a->service = NULL;
-    switch (req->body_case) {
-    case BATON__ENVELOPE__BODY_HELLO:
-        r = hello_build(a, &hello, &err);
-        res.hello = hello;
-        status = r == 0 ? BATON__STATUS__STATUS_OK : BATON__STATUS__STATUS_FAILED;
-        break;
-    case BATON__ENVELOPE__BODY_STAGE:
-        a->service = req->stage->service;
-        r = step_stage(a, req->stage, &err);
-        status = r == 0 ? BATON__STATUS__STATUS_OK : BATON__STATUS__STATUS_FAILED;
-        break;
-    case BATON__ENVELOPE__BODY_MIGRATE:
-        r = run_step(a, req, cmd, req->migrate->service, &out, &st, &status, &err);
-        break;
-    case BATON__ENVELOPE__BODY_PREFLIGHT:
-    case BATON__ENVELOPE__BODY_STOP:
-    case BATON__ENVELOPE__BODY_DUMP:
-    case BATON__ENVELOPE__BODY_SWAP:
-    case BATON__ENVELOPE__BODY_START:
-    case BATON__ENVELOPE__BODY_VERIFY:
-    case BATON__ENVELOPE__BODY_ROLLBACK:
-    case BATON__ENVELOPE__BODY_COMMIT: {
-        /* Every Step-shaped command sits in the same place of the oneof union. */
-        const Baton__Step *step = req->preflight;
-        r = run_step(a, req, cmd, step->service, &out, &st, &status, &err);
-        break;
-    }
-    default:
-        r = baton_err_set(&err, -EPROTO, "%s is not a command an agent runs", cmd);
-        status = BATON__STATUS__STATUS_BAD_REQUEST;
-        break;
-    }
-    (void)r;
-    res.status = status;
-    res.message = err.msg;
-    res.step = (char *)cmd;
-    res.version = out.version;
-    res.restored_dump = out.restored_dump;
-    res.n_applied = out.n_applied;
-    res.applied = out.applied;
-    res.n_removed = out.n_removed;
-    res.removed = out.removed;
-    if (st && out.have_dump) {
-        dump.path = st->dump_path;
-        dump.size = st->dump_size;
-        dump.sha256 = st->dump_sha256;
-        res.dump = &dump;
-    }
-    Baton__Envelope env = BATON__ENVELOPE__INIT;
-    env.protocol_version = BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
-    env.request_id = req->request_id;
-    env.rollout_id = req->rollout_id;
+    env.request_id = request_id;
+    env.rollout_id = (char *)(rollout_id ? rollout_id : "");
     env.body_case = BATON__ENVELOPE__BODY_RESULT;
-    env.result = &res;
-    send_to_peer(a, &env, false);
-
-    hello_free(&hello);
-    svc_state_clear_list(&out.applied, &out.n_applied);
-    svc_state_clear_list(&out.removed, &out.n_removed);
-    svc_state_destroy(&st);
-    a->service = NULL;
-    a->step = NULL;
-    a->rollout_id = NULL;
+    env.result = res;
+    send_env(a, peer, &env, false);
 }
 
-void agent_reply_error(agent_t *a, uint64_t request_id, Baton__Status status, const char *msg)
+static void reply_status(agent_t *a, zmq_msg_t *peer, const Baton__Envelope *req,
+                         Baton__Status status, const char *step, const char *msg)
 {
     Baton__Result res = BATON__RESULT__INIT;
     res.status = status;
     res.message = (char *)msg;
+    res.step = (char *)step;
+    reply(a, peer, req->request_id, req->rollout_id, &res);
+}
+
+void agent_reply_error(agent_t *a, zmq_msg_t *peer, uint64_t request_id, Baton__Status status,
+                       const char *msg)
+{
+    Baton__Result res = BATON__RESULT__INIT;
+    res.status = status;
+    res.message = (char *)msg;
+    reply(a, peer, request_id, "", &res);
+}
+
+/* Progress to whoever waits for the running step. */
+static void progress_to_asker(agent_t *a, const char *msg, bool heartbeat)
+{
+    struct running *run = &a->run;
+    if (!run->have_peer)
+        return;
+    Baton__Progress p = BATON__PROGRESS__INIT;
+    p.step = (char *)run->def->name;
+    p.message = (char *)msg;
+    p.heartbeat = heartbeat;
+    p.elapsed_ms = now_ms() - run->started_ms;
     Baton__Envelope env = BATON__ENVELOPE__INIT;
-    env.protocol_version = BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
-    env.request_id = request_id;
-    env.body_case = BATON__ENVELOPE__BODY_RESULT;
-    env.result = &res;
-    send_to_peer(a, &env, false);
+    env.request_id = run->request_id;
+    env.rollout_id = run->rollout_id;
+    env.body_case = BATON__ENVELOPE__BODY_PROGRESS;
+    env.progress = &p;
+    send_env(a, &run->peer, &env, true);
+    run->last_beat_ms = now_ms();
+}
+
+/* The asker of the running step is now `peer` (a coordinator that reconnected, or asked
+ * again after a silence): progress and the Result go there. */
+static void set_asker(agent_t *a, zmq_msg_t *peer, uint64_t request_id)
+{
+    struct running *run = &a->run;
+    if (run->have_peer)
+        zmq_msg_close(&run->peer);
+    zmq_msg_init(&run->peer);
+    run->have_peer = zmq_msg_copy(&run->peer, peer) == 0;
+    run->request_id = request_id;
+}
+
+static void serve_hello(agent_t *a, zmq_msg_t *peer, const Baton__Envelope *req)
+{
+    Baton__Hello *hello = NULL;
+    baton_err_t err = {0};
+    Baton__Result res = BATON__RESULT__INIT;
+    int r = hello_build(a, &hello, &err);
+    res.status = r == 0 ? BATON__STATUS__STATUS_OK : BATON__STATUS__STATUS_FAILED;
+    res.message = err.msg;
+    res.step = "hello";
+    res.hello = hello;
+    reply(a, peer, req->request_id, req->rollout_id, &res);
+    hello_free(&hello);
+}
+
+static void serve_stage(agent_t *a, zmq_msg_t *peer, const Baton__Envelope *req)
+{
+    baton_err_t err = {0};
+    int r = stage_chunk(&a->stage, a->cfg, req->stage, &err);
+    if (r < 0)
+        log_event(req->stage->service, req->rollout_id, "stage", 4, "%s", err.msg);
+    reply_status(a, peer, req,
+                 r == 0 ? BATON__STATUS__STATUS_OK : BATON__STATUS__STATUS_FAILED, "stage",
+                 err.msg);
+}
+
+/* Answers with the Result on record for this step of this rollout. */
+static void replay(agent_t *a, zmq_msg_t *peer, const Baton__Envelope *req, const svc_state_t *st,
+                   const step_def_t *def)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    Baton__Result *res = NULL;
+    if (svc_state_get_result(st, def->id, &buf, &len) == 0)
+        res = baton__result__unpack(NULL, len, buf);
+    free(buf);
+    if (!res) { /* completed by an agent too old to keep Results */
+        char msg[160];
+        snprintf(msg, sizeof(msg), "%s of rollout %s already done", def->name, req->rollout_id);
+        reply_status(a, peer, req, BATON__STATUS__STATUS_OK, def->name, msg);
+        return;
+    }
+    log_event(st->service, req->rollout_id, def->name, 6, "answered again from the record");
+    reply(a, peer, req->request_id, req->rollout_id, res);
+    baton__result__free_unpacked(res, NULL);
+}
+
+/* The service named by a step command (every Step-shaped body shares the union's slot). */
+static const char *step_service(const Baton__Envelope *req)
+{
+    if (req->body_case == BATON__ENVELOPE__BODY_MIGRATE)
+        return req->migrate->service;
+    return req->preflight->service;
+}
+
+/* A later step that names a version or digest must name the ones its pre-flight recorded. */
+static bool matches_record(const Baton__Envelope *req, const step_def_t *def,
+                           const svc_state_t *st, char *why, size_t len)
+{
+    if (def->id == STEP_PREFLIGHT || def->id == STEP_ROLLBACK || def->id == STEP_MIGRATE)
+        return true;
+    const Baton__Step *s = req->preflight;
+    if (*s->version && strcmp(s->version, st->target_version)) {
+        snprintf(why, len, "%s names version %s, but rollout %s installs %s", def->name,
+                 s->version, st->rollout_id, st->target_version);
+        return false;
+    }
+    if (*s->sha256 && strcmp(s->sha256, st->target_sha256)) {
+        snprintf(why, len, "%s names sha256 %.12s…, but rollout %s staged %.12s…", def->name,
+                 s->sha256, st->rollout_id, st->target_sha256);
+        return false;
+    }
+    return true;
+}
+
+static void serve_step(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
+{
+    Baton__Envelope *req = *req_p;
+    const step_def_t *def = step_by_body(req->body_case);
+    const svc_config_t *svc = agent_config_service(a->cfg, step_service(req));
+    svc_state_t *st = NULL;
+    baton_err_t err = {0};
+    char why[512] = "";
+    if (!svc) {
+        snprintf(why, sizeof(why), "unknown service '%.64s'", step_service(req));
+        reply_status(a, peer, req, BATON__STATUS__STATUS_BAD_REQUEST, def->name, why);
+        return;
+    }
+    if (!rollout_id_valid(req->rollout_id)) {
+        reply_status(a, peer, req, BATON__STATUS__STATUS_BAD_REQUEST, def->name,
+                     "rollout id must be 1-64 of [A-Za-z0-9_.-]");
+        return;
+    }
+    /* One step at a time on this agent: another service's step waits its turn too. */
+    if (a->run.on && a->run.svc != svc) {
+        snprintf(why, sizeof(why), "busy: rollout %s is running %s of %s", a->run.rollout_id,
+                 a->run.def->name, a->run.svc->name);
+        reply_status(a, peer, req, BATON__STATUS__STATUS_BUSY, def->name, why);
+        return;
+    }
+    if (svc_state_load(a->cfg->state_dir, svc->name, &st, &err) < 0) {
+        reply_status(a, peer, req, BATON__STATUS__STATUS_FAILED, def->name, err.msg);
+        return;
+    }
+    step_state_t ss = {.rollout_id = st->rollout_id,
+                       .step = st->step,
+                       .in_progress = st->in_progress,
+                       .running = a->run.on ? a->run.def->name : "",
+                       .recorded = svc_state_recorded(st)};
+    bool busy = false;
+    step_verdict_t v = step_decide(&ss, def->id, req->rollout_id, &busy, why, sizeof(why));
+    if ((v == STEP_RUN || v == STEP_REPLAY || v == STEP_ATTACH) &&
+        !matches_record(req, def, st, why, sizeof(why)))
+        v = STEP_REFUSE;
+
+    switch (v) {
+    case STEP_REFUSE:
+        log_event(svc->name, req->rollout_id, def->name, 4, "refused: %s", why);
+        reply_status(a, peer, req,
+                     busy ? BATON__STATUS__STATUS_BUSY : BATON__STATUS__STATUS_FAILED, def->name,
+                     why);
+        break;
+    case STEP_ATTACH:
+        set_asker(a, peer, req->request_id);
+        snprintf(why, sizeof(why), "still running (%llu s): %s",
+                 (unsigned long long)((now_ms() - a->run.started_ms) / 1000), a->run.progress);
+        progress_to_asker(a, why, false);
+        break;
+    case STEP_REPLAY:
+        replay(a, peer, req, st, def);
+        break;
+    case STEP_RELEASE: {
+        char prior[160];
+        snprintf(prior, sizeof(prior), "%s%s%s", *st->prior_rollout_id ? st->prior_rollout_id : "",
+                 *st->prior_step ? " " : "", st->prior_step);
+        if (svc_state_release(st) < 0 || svc_state_save(a->cfg->state_dir, st, &err) < 0) {
+            reply_status(a, peer, req, BATON__STATUS__STATUS_FAILED, def->name,
+                         *err.msg ? err.msg : "out of memory");
+            break;
+        }
+        snprintf(why, sizeof(why), "rollout %s changed nothing here (pre-flight only): released%s%s",
+                 req->rollout_id, *prior ? "; record back to " : "", prior);
+        log_event(svc->name, req->rollout_id, def->name, 6, "%s", why);
+        reply_status(a, peer, req, BATON__STATUS__STATUS_OK, def->name, why);
+        break;
+    }
+    case STEP_RUN: {
+        /* The rollout id and the step go on record in one atomic save before anything runs: a
+         * crash from here on is reported as this rollout's, never as the previous one's. */
+        int r = 0;
+        if (def->id == STEP_PREFLIGHT && svc_state_begin(st, req->rollout_id) < 0)
+            r = baton_err_set(&err, -ENOMEM, "out of memory");
+        if (r == 0 && svc_state_set(&st->in_progress, def->name) < 0)
+            r = baton_err_set(&err, -ENOMEM, "out of memory");
+        if (r == 0)
+            r = svc_state_save(a->cfg->state_dir, st, &err);
+        struct worker_job *job = r == 0 ? calloc(1, sizeof(*job)) : NULL;
+        if (r == 0 && !job)
+            r = baton_err_set(&err, -ENOMEM, "out of memory");
+        if (r < 0) {
+            reply_status(a, peer, req, BATON__STATUS__STATUS_FAILED, def->name, err.msg);
+            break;
+        }
+        job->def = def;
+        job->svc = svc;
+        job->st = st;
+        job->req = req;
+        job->min_healthy_ms = svc->min_healthy_ms;
+        if (def->id == STEP_VERIFY && req->verify->min_healthy_set)
+            job->min_healthy_ms = req->verify->min_healthy_ms;
+        struct running *run = &a->run;
+        run->on = true;
+        run->def = def;
+        run->svc = svc;
+        snprintf(run->rollout_id, sizeof(run->rollout_id), "%s", req->rollout_id);
+        run->started_ms = now_ms();
+        snprintf(run->progress, sizeof(run->progress), "started");
+        set_asker(a, peer, req->request_id);
+        if (worker_submit(a->worker, job, &err) < 0) {
+            /* The state says in_progress: a retry or a rollback sorts it out, as after a crash. */
+            run->on = false;
+            job->st = NULL, job->req = NULL;
+            worker_job_free(&job);
+            reply_status(a, peer, req, BATON__STATUS__STATUS_FAILED, def->name, err.msg);
+            break;
+        }
+        st = NULL;     /* the worker's now */
+        *req_p = NULL; /* likewise */
+        progress_to_asker(a, "started", false);
+        break;
+    }
+    }
+    svc_state_destroy(&st);
+}
+
+void agent_serve(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
+{
+    Baton__Envelope *req = *req_p;
+    switch (req->body_case) {
+    case BATON__ENVELOPE__BODY_HELLO:
+        serve_hello(a, peer, req);
+        break;
+    case BATON__ENVELOPE__BODY_STAGE:
+        serve_stage(a, peer, req);
+        break;
+    default:
+        if (step_by_body(req->body_case)) {
+            serve_step(a, peer, req_p);
+            break;
+        }
+        char msg[128];
+        snprintf(msg, sizeof(msg), "%s is not a command an agent runs",
+                 envelope_body_name(req->body_case));
+        reply_status(a, peer, req, BATON__STATUS__STATUS_BAD_REQUEST, "", msg);
+        break;
+    }
+}
+
+void agent_from_worker(agent_t *a)
+{
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    if (zmq_msg_recv(&msg, worker_socket(a->worker), ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&msg);
+        return;
+    }
+    Baton__Envelope *env = NULL;
+    baton_err_t err = {0};
+    int r = envelope_unpack(zmq_msg_data(&msg), zmq_msg_size(&msg), &env, &err);
+    zmq_msg_close(&msg);
+    if (r < 0) {
+        log_event(NULL, NULL, NULL, 3, "from worker: %s", err.msg);
+        return;
+    }
+    struct running *run = &a->run;
+    if (env->body_case == BATON__ENVELOPE__BODY_PROGRESS && run->on) {
+        snprintf(run->progress, sizeof(run->progress), "%s", env->progress->message);
+        utf8_trim_partial(run->progress);
+        progress_to_asker(a, env->progress->message, false);
+    } else if (env->body_case == BATON__ENVELOPE__BODY_RESULT && run->on) {
+        if (run->have_peer) {
+            env->request_id = run->request_id;
+            send_env(a, &run->peer, env, false);
+            zmq_msg_close(&run->peer);
+            run->have_peer = false;
+        }
+        run->on = false;
+    }
+    envelope_free(&env);
+}
+
+void agent_tick(agent_t *a)
+{
+    uint64_t now = now_ms();
+    /* A heartbeat each second: the coordinator tells a slow step from a lost node by it. */
+    if (a->run.on && now - a->run.last_beat_ms >= 1000)
+        progress_to_asker(a, a->run.progress, true);
+    if (!a->watchdog_usec)
+        return;
+    /* Ping only while the worker is idle or shows signs of life: a wedged step gets the agent
+     * restarted by systemd, and its Hello then reports the step as interrupted. */
+    uint64_t half_ms = a->watchdog_usec / 2000;
+    bool alive = !a->run.on || now - worker_last_sign(a->worker) < half_ms;
+    if (alive && now * 1000 - a->last_ping >= a->watchdog_usec / 4) {
+        sd_notify(0, "WATCHDOG=1");
+        a->last_ping = now * 1000;
+    }
 }

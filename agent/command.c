@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent.h"
+#include "command.h"
 #include "proc.h"
 
 #define ARGV_MAX 64
@@ -78,19 +78,6 @@ int command_argv(const char *tmpl, const char *binary, unsigned n, char ***ret_a
     return 0;
 }
 
-const char *const *command_pg_env(const svc_config_t *svc)
-{
-    /* One agent serves one request at a time, so a static buffer is enough. */
-    static char passfile[4200];
-    static const char *env[2];
-    if (!svc->passfile)
-        return NULL;
-    snprintf(passfile, sizeof(passfile), "PGPASSFILE=%s", svc->passfile);
-    env[0] = passfile;
-    env[1] = NULL;
-    return env;
-}
-
 bool version_matches(const char *reported, const char *version)
 {
     if (reported[0] == 'v')
@@ -102,16 +89,16 @@ bool version_matches(const char *reported, const char *version)
     return c == '\0' || c == '+' || c == '-' || c == ' ';
 }
 
-int command_run(agent_t *a, const svc_config_t *svc, const char *const *argv, uint64_t timeout_ms,
+int command_run(step_ctx_t *ctx, const svc_config_t *svc, const char *const *argv, uint64_t timeout_ms,
                 const char *what, struct proc_result *ret_res, baton_err_t *err)
 {
     struct proc_result local, *res = ret_res ? ret_res : &local;
     struct proc_opts o = {.argv = argv,
-                          .env_add = svc ? command_pg_env(svc) : NULL,
+                          .env_add = svc ? svc->pg_env : NULL,
                           .timeout_ms = timeout_ms,
-                          .tick = agent_tick,
-                          .userdata = a,
-                          .pidfile = agent_pidfile(a)};
+                          .tick = ctx->on_tick ? step_tick : NULL,
+                          .userdata = ctx,
+                          .pidfile = ctx->pidfile};
     int r = proc_run(&o, res, err);
     if (r < 0)
         return r;
@@ -123,7 +110,7 @@ int command_run(agent_t *a, const svc_config_t *svc, const char *const *argv, ui
     return 0;
 }
 
-int command_version(agent_t *a, const svc_config_t *svc, const char *binary, char **ret_version,
+int command_version(step_ctx_t *ctx, const svc_config_t *svc, const char *binary, char **ret_version,
                     baton_err_t *err)
 {
     char **argv = NULL;
@@ -131,7 +118,7 @@ int command_version(agent_t *a, const svc_config_t *svc, const char *binary, cha
     if (r < 0)
         return r;
     struct proc_result res;
-    r = command_run(a, NULL, (const char *const *)argv, 10000, svc->version_command, &res, err);
+    r = command_run(ctx, NULL, (const char *const *)argv, 10000, svc->version_command, &res, err);
     command_argv_free(&argv);
     if (r < 0)
         return r;
@@ -147,10 +134,10 @@ int command_version(agent_t *a, const svc_config_t *svc, const char *binary, cha
     return 0;
 }
 
-int staged_path(const agent_t *a, const char *service, const char *sha256, char *buf, size_t len,
+int staged_path(const agent_config_t *cfg, const char *service, const char *sha256, char *buf, size_t len,
                 baton_err_t *err)
 {
-    if (snprintf(buf, len, "%s/staging/%s/%s", a->cfg->state_dir, service, sha256) >= (int)len)
+    if (snprintf(buf, len, "%s/staging/%s/%s", cfg->state_dir, service, sha256) >= (int)len)
         return baton_err_set(err, -ENAMETOOLONG, "staging path too long");
     return 0;
 }

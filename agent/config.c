@@ -10,6 +10,7 @@
 
 #include <libpq-fe.h>
 
+#include "names.h"
 #include "ydoc.h"
 
 #define MIN_MS 100
@@ -17,10 +18,7 @@
 
 static bool is_name(const char *s, size_t max)
 {
-    size_t n = strlen(s);
-    return n >= 1 && n <= max &&
-           strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-@") == n &&
-           s[0] != '.' && s[0] != '-';
+    return name_valid(s, max);
 }
 
 static int check(ydoc_t *doc, const ynode_t *map, const char *where, const char *key, bool ok,
@@ -81,6 +79,7 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
                                        "pg_dump",
                                        "pg_restore",
                                        "psql",
+                                       "min_healthy_time",
                                        NULL};
     static const char *const health_keys[] = {"http", "tcp", NULL};
     static const char *const timeout_keys[] = {"stop",   "start",   "dump", "migrate",
@@ -162,6 +161,17 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
         (r = check(doc, health, sub, "tcp", !s->health_tcp || strrchr(s->health_tcp, ':'),
                    "must be host:port", err)) < 0)
         return r;
+
+    /* As Nomad's update block: 10 s of health after the first good probe. */
+    s->min_healthy_ms = 10000;
+    if ((r = ydoc_duration_ms(doc, node, where, "min_healthy_time", false, 0, 3600 * 1000,
+                              &s->min_healthy_ms, err)) < 0)
+        return r;
+    if (s->passfile) {
+        if (asprintf(&s->pg_env_buf, "PGPASSFILE=%s", s->passfile) < 0)
+            return baton_err_set(err, -ENOMEM, "out of memory");
+        s->pg_env[0] = s->pg_env_buf;
+    }
 
     s->timeout_stop_ms = 90000;
     s->timeout_start_ms = 90000;
@@ -267,7 +277,8 @@ static void svc_free(svc_config_t *s)
     char **fields[] = {
         &s->name,        &s->unit,       &s->binary,       &s->database,        &s->passfile,
         &s->backup_dir,  &s->migrate_up, &s->migrate_down, &s->version_command, &s->migration_table,
-        &s->health_http, &s->health_tcp, &s->pg_dump,      &s->pg_restore,      &s->psql};
+        &s->health_http, &s->health_tcp, &s->pg_dump,      &s->pg_restore,      &s->psql,
+        &s->pg_env_buf};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         free(*fields[i]);
         *fields[i] = NULL;

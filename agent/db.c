@@ -6,7 +6,8 @@
 
 #include <libpq-fe.h>
 
-#include "agent.h"
+#include "db.h"
+#include "state.h"
 
 int db_connect(const svc_config_t *svc, PGconn **ret_conn, baton_err_t *err)
 {

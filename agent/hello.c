@@ -5,8 +5,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <time.h>
+
 #include "agent.h"
+#include "command.h"
+#include "state.h"
 #include "unit.h"
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 void hello_free(Baton__Hello **hello_p)
 {
@@ -20,6 +31,7 @@ void hello_free(Baton__Hello **hello_p)
         free(s->rollout_id);
         free(s->step);
         free(s->previous_version);
+        free(s->progress);
         free(s);
     }
     free(h->services);
@@ -41,8 +53,11 @@ int hello_build(agent_t *a, Baton__Hello **ret_hello, baton_err_t *err)
         free(h);
         return baton_err_set(err, -ENOMEM, "out of memory");
     }
-    sd_bus *bus = NULL;
-    bool have_bus = agent_bus(a, &bus, NULL) == 0;
+    /* The main loop's own bus and a context without pidfile or tick: Hello runs beside a step,
+     * and must not disturb the worker's records. */
+    bool have_bus = a->bus || unit_bus_open(&a->bus, NULL) == 0;
+    sd_bus *bus = a->bus;
+    step_ctx_t probe = {.cfg = a->cfg};
     for (size_t i = 0; i < a->cfg->n_services; i++) {
         const svc_config_t *svc = &a->cfg->services[i];
         Baton__ServiceInfo *s = calloc(1, sizeof(*s));
@@ -57,26 +72,34 @@ int hello_build(agent_t *a, Baton__Hello **ret_hello, baton_err_t *err)
         if (!have_bus ||
             unit_property(bus, svc->unit, "Unit", "ActiveState", &s->active_state, NULL) < 0)
             s->active_state = strdup("unknown");
-        if (command_version(a, svc, svc->binary, &s->version, NULL) < 0)
+        if (command_version(&probe, svc, svc->binary, &s->version, NULL) < 0)
             s->version = strdup("unknown");
         svc_state_t *st = NULL;
         baton_err_t serr = {0};
         if (svc_state_load(a->cfg->state_dir, svc->name, &st, &serr) == 0) {
             s->rollout_id = strdup(st->rollout_id);
             s->step = strdup(st->step);
-            s->in_progress = *st->in_progress != '\0';
             s->previous_version = strdup(st->previous_version);
-            if (s->in_progress) {
+            /* The step in the worker is running; one on record without a worker behind it was
+             * cut short by a crash. */
+            s->running = a->run.on && a->run.svc == svc;
+            s->in_progress = *st->in_progress != '\0' && !s->running;
+            if (s->running || s->in_progress) {
                 free(s->step);
-                s->step = strdup(st->in_progress);
+                s->step = strdup(s->running ? a->run.def->name : st->in_progress);
             }
+            if (s->running)
+                s->running_ms = now_ms() - a->run.started_ms;
             svc_state_destroy(&st);
         } else {
             s->rollout_id = strdup("");
             s->step = strdup(serr.msg); /* a damaged state file is said, not hidden */
             s->previous_version = strdup("");
         }
-        if (!s->active_state || !s->version || !s->rollout_id || !s->step || !s->previous_version) {
+        /* Every string is the Hello's own (init left them pointing at protobuf-c's ""). */
+        s->progress = strdup(s->running ? a->run.progress : "");
+        if (!s->active_state || !s->version || !s->rollout_id || !s->step || !s->previous_version ||
+            !s->progress) {
             hello_free(&h);
             return baton_err_set(err, -ENOMEM, "out of memory");
         }

@@ -15,9 +15,9 @@
 #include <systemd/sd-daemon.h>
 
 #include "agent.h"
-#include "agent_loop.h"
 #include "envelope.h"
 #include "fsutil.h"
+#include "log.h"
 #include "proc.h"
 
 static volatile sig_atomic_t stop_signal;
@@ -34,6 +34,14 @@ static void usage(FILE *f)
                "  --check-config   check the configuration and exit\n");
 }
 
+static int set_opt(void *sock, int opt, const void *val, size_t len, const char *name,
+                   baton_err_t *err)
+{
+    if (zmq_setsockopt(sock, opt, val, len) < 0)
+        return baton_err_set(err, -errno, "zmq_setsockopt %s: %s", name, zmq_strerror(errno));
+    return 0;
+}
+
 static int setup_socket(agent_t *a, baton_err_t *err)
 {
     a->zctx = zmq_ctx_new();
@@ -44,11 +52,16 @@ static int setup_socket(agent_t *a, baton_err_t *err)
      * that vanished; MANDATORY makes a reply to a gone peer an error instead of silence. */
     int64_t maxsize = BATON_MSG_MAX + 1024;
     int one = 1, ivl = 2000, timeout = 10000, linger = 1000;
-    zmq_setsockopt(a->router, ZMQ_MAXMSGSIZE, &maxsize, sizeof(maxsize));
-    zmq_setsockopt(a->router, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
-    zmq_setsockopt(a->router, ZMQ_HEARTBEAT_IVL, &ivl, sizeof(ivl));
-    zmq_setsockopt(a->router, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof(timeout));
-    zmq_setsockopt(a->router, ZMQ_LINGER, &linger, sizeof(linger));
+    int r;
+    if ((r = set_opt(a->router, ZMQ_MAXMSGSIZE, &maxsize, sizeof(maxsize), "MAXMSGSIZE", err)) <
+            0 ||
+        (r = set_opt(a->router, ZMQ_ROUTER_MANDATORY, &one, sizeof(one), "ROUTER_MANDATORY",
+                     err)) < 0 ||
+        (r = set_opt(a->router, ZMQ_HEARTBEAT_IVL, &ivl, sizeof(ivl), "HEARTBEAT_IVL", err)) < 0 ||
+        (r = set_opt(a->router, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof(timeout),
+                     "HEARTBEAT_TIMEOUT", err)) < 0 ||
+        (r = set_opt(a->router, ZMQ_LINGER, &linger, sizeof(linger), "LINGER", err)) < 0)
+        return r;
     if (zmq_bind(a->router, a->cfg->listen) < 0)
         return baton_err_set(err, -errno, "bind %s: %s", a->cfg->listen, zmq_strerror(errno));
     return 0;
@@ -57,22 +70,23 @@ static int setup_socket(agent_t *a, baton_err_t *err)
 /* Receives one request: [identity][payload]. Anything else is drained and dropped. */
 static void receive_one(agent_t *a)
 {
-    zmq_msg_t payload;
+    zmq_msg_t peer, payload;
     int more = 0;
     size_t more_len = sizeof(more);
-    if (a->have_peer)
-        zmq_msg_close(&a->peer);
-    zmq_msg_init(&a->peer);
-    a->have_peer = false;
-    if (zmq_msg_recv(&a->peer, a->router, ZMQ_DONTWAIT) < 0)
+    zmq_msg_init(&peer);
+    if (zmq_msg_recv(&peer, a->router, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&peer);
         return;
-    a->have_peer = true;
+    }
     zmq_getsockopt(a->router, ZMQ_RCVMORE, &more, &more_len);
-    if (!more)
+    if (!more) {
+        zmq_msg_close(&peer);
         return;
+    }
     zmq_msg_init(&payload);
     if (zmq_msg_recv(&payload, a->router, 0) < 0) {
         zmq_msg_close(&payload);
+        zmq_msg_close(&peer);
         return;
     }
     zmq_getsockopt(a->router, ZMQ_RCVMORE, &more, &more_len);
@@ -84,8 +98,9 @@ static void receive_one(agent_t *a)
             zmq_msg_close(&extra);
             zmq_getsockopt(a->router, ZMQ_RCVMORE, &more, &more_len);
         }
-        agent_reply_error(a, 0, BATON__STATUS__STATUS_BAD_REQUEST, "a request is one frame");
+        agent_reply_error(a, &peer, 0, BATON__STATUS__STATUS_BAD_REQUEST, "a request is one frame");
         zmq_msg_close(&payload);
+        zmq_msg_close(&peer);
         return;
     }
     Baton__Envelope *env = NULL;
@@ -93,15 +108,16 @@ static void receive_one(agent_t *a)
     int r = envelope_unpack(zmq_msg_data(&payload), zmq_msg_size(&payload), &env, &err);
     zmq_msg_close(&payload);
     if (r < 0) {
-        agent_log(a, 4, "refused a request: %s", err.msg);
-        agent_reply_error(a, 0,
+        log_event(NULL, NULL, NULL, 4, "refused a request: %s", err.msg);
+        agent_reply_error(a, &peer, 0,
                           r == -EPROTONOSUPPORT ? BATON__STATUS__STATUS_UNSUPPORTED
                                                 : BATON__STATUS__STATUS_BAD_REQUEST,
                           err.msg);
-        return;
+    } else {
+        agent_serve(a, &peer, &env);
+        envelope_free(&env);
     }
-    agent_serve(a, env);
-    envelope_free(&env);
+    zmq_msg_close(&peer);
 }
 
 int main(int argc, char **argv)
@@ -145,17 +161,18 @@ int main(int argc, char **argv)
         agent_config_destroy(&a.cfg);
         return 0;
     }
+    char pidfile[4200];
+    snprintf(pidfile, sizeof(pidfile), "%s/running.pid", a.cfg->state_dir);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     if (digest_global_init(&err) < 0 || fs_mkdir_p(a.cfg->state_dir, 0700, &err) < 0 ||
-        setup_socket(&a, &err) < 0) {
-        agent_log(&a, 3, "%s", err.msg);
-        agent_config_destroy(&a.cfg);
+        setup_socket(&a, &err) < 0 || worker_new(a.zctx, a.cfg, &a.worker, &err) < 0) {
+        log_event(NULL, NULL, NULL, 3, "%s", err.msg);
         return 1;
     }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     /* A previous agent killed in the middle of a step may have left its tool running (a
      * migration holding locks, say): end it before serving anything. */
-    if (proc_kill_leftover(agent_pidfile(&a)))
-        agent_log(&a, 4, "killed a command the previous agent left running");
+    if (proc_kill_leftover(pidfile))
+        log_event(NULL, NULL, NULL, 4, "killed a command the previous agent left running");
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
@@ -164,31 +181,39 @@ int main(int argc, char **argv)
     uint64_t wd = 0;
     if (sd_watchdog_enabled(0, &wd) > 0)
         a.watchdog_usec = wd;
-    agent_log(&a, 6, "listening on %s as node %s, %zu services, protocol %d", a.cfg->listen,
+    log_event(NULL, NULL, NULL, 6, "listening on %s as node %s, %zu services, protocol %d", a.cfg->listen,
               a.cfg->node_name, a.cfg->n_services,
               BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT);
     sd_notifyf(0, "READY=1\nSTATUS=listening on %s", a.cfg->listen);
 
-    while (!stop_signal) {
-        zmq_pollitem_t item = {.socket = a.router, .events = ZMQ_POLLIN};
-        long timeout = a.watchdog_usec ? (long)(a.watchdog_usec / 2000) : 1000;
-        if (timeout > 1000 || timeout <= 0)
-            timeout = 1000;
-        int n = zmq_poll(&item, 1, timeout);
-        agent_tick(&a);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            agent_log(&a, 3, "poll: %s", zmq_strerror(errno));
+    /* A stop signal lets the running step finish (it records its Result) while the loop keeps
+     * answering; systemd's TimeoutStopSec bounds the wait. */
+    bool said_waiting = false;
+    while (!stop_signal || a.run.on) {
+        if (stop_signal && !said_waiting) {
+            log_event(NULL, NULL, NULL, 5, "stopping after %s of %s ends", a.run.def->name,
+                      a.run.svc->name);
+            said_waiting = true;
+        }
+        zmq_pollitem_t items[2] = {{.socket = a.router, .events = ZMQ_POLLIN},
+                                   {.socket = worker_socket(a.worker), .events = ZMQ_POLLIN}};
+        int n = zmq_poll(items, 2, 250);
+        if (n < 0 && errno != EINTR) {
+            log_event(NULL, NULL, NULL, 3, "poll: %s", zmq_strerror(errno));
             break;
         }
-        if (n > 0 && (item.revents & ZMQ_POLLIN))
+        if (n > 0 && (items[1].revents & ZMQ_POLLIN))
+            agent_from_worker(&a);
+        if (n > 0 && (items[0].revents & ZMQ_POLLIN))
             receive_one(&a);
+        agent_tick(&a);
     }
     sd_notify(0, "STOPPING=1");
-    agent_log(&a, 6, "stopping (signal %d)", (int)stop_signal);
-    if (a.have_peer)
-        zmq_msg_close(&a.peer);
+    log_event(NULL, NULL, NULL, 6, "stopping (signal %d)", (int)stop_signal);
+    worker_destroy(&a.worker);
+    if (a.run.have_peer)
+        zmq_msg_close(&a.run.peer);
+    stage_reset(&a.stage, NULL);
     zmq_close(a.router);
     zmq_ctx_term(a.zctx);
     sd_bus_flush_close_unref(a.bus);

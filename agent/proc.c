@@ -72,15 +72,49 @@ int proc_kill_leftover(const char *pidfile)
     int n = fscanf(f, "%d %llu", &pgid, &recorded);
     fclose(f);
     int killed = 0;
-    if (n == 2 && pgid > 1 && recorded && start_time(pgid) == recorded) {
-        kill(-pgid, SIGKILL);
-        killed = 1;
+    if (n == 2 && pgid > 1 && recorded) {
+        /* The leader is ours when its start time matches. When it is gone (PDEATHSIG killed it
+         * with the old agent), its id cannot have been reused while members of its group live:
+         * Linux keeps a pid allocated while it names a process group. So the group is ours
+         * unless a process with that pid exists and started at another time. */
+        unsigned long long now = start_time(pgid);
+        bool leader_gone = now == 0 && kill(pgid, 0) < 0 && errno == ESRCH;
+        if ((now == recorded || leader_gone) && kill(-pgid, SIGKILL) == 0)
+            killed = 1;
     }
     unlink(pidfile);
     return killed;
 }
 
-static void child_exec(const struct proc_opts *o, int out_w, int err_w)
+/* The child's environment, built before fork(): in a multi-threaded agent the child may only
+ * make async-signal-safe calls until it execs. */
+static char **build_env(const char *const *add)
+{
+    extern char **environ;
+    size_t n = 0, k = 0;
+    while (environ[n])
+        n++;
+    while (add && add[k])
+        k++;
+    char **env = calloc(n + k + 1, sizeof(char *));
+    if (!env)
+        return NULL;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool replaced = false;
+        for (size_t j = 0; j < k && !replaced; j++) {
+            size_t eq = strcspn(add[j], "=");
+            replaced = !strncmp(environ[i], add[j], eq) && environ[i][eq] == '=';
+        }
+        if (!replaced)
+            env[m++] = environ[i];
+    }
+    for (size_t j = 0; j < k; j++)
+        env[m++] = (char *)add[j];
+    return env;
+}
+
+static void child_exec(const struct proc_opts *o, char **env, int out_w, int err_w)
 {
     /* If the agent dies, its direct child dies with it; the rest of the group is ended by the
      * restarted agent (proc_kill_leftover). */
@@ -98,10 +132,10 @@ static void child_exec(const struct proc_opts *o, int out_w, int err_w)
         dup2(devnull, STDIN_FILENO);
     dup2(out_w, STDOUT_FILENO);
     dup2(err_w, STDERR_FILENO);
-    for (const char *const *e = o->env_add; e && *e; e++)
-        putenv((char *)*e);
-    execvp(o->argv[0], (char *const *)o->argv);
-    fprintf(stderr, "exec %s: %s\n", o->argv[0], strerror(errno));
+    execvpe(o->argv[0], (char *const *)o->argv, env);
+    static const char msg[] = "exec failed: no such program or not executable\n";
+    if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
+        _exit(127);
     _exit(127);
 }
 
@@ -116,21 +150,33 @@ int proc_run(const struct proc_opts *o, struct proc_result *ret, baton_err_t *er
         close(out[0]), close(out[1]);
         return baton_err_set(err, -e, "pipe: %s", strerror(e));
     }
-    pid_t pid = fork();
+    char **env = build_env(o->env_add);
+    pid_t pid = env ? fork() : -1;
     if (pid < 0) {
-        int e = errno;
+        int e = env ? errno : ENOMEM;
+        free(env);
         close(out[0]), close(out[1]), close(errp[0]), close(errp[1]);
         return baton_err_set(err, -e, "fork for %s: %s", o->argv[0], strerror(e));
     }
     if (pid == 0)
-        child_exec(o, out[1], errp[1]);
+        child_exec(o, env, out[1], errp[1]);
+    free(env);
     setpgid(pid, pid); /* also here: no race with the child's own call */
     close(out[1]);
     close(errp[1]);
     if (o->pidfile) {
+        /* Without this record a crash of the agent would leave the tool unkillable by the next
+         * one: refuse to run rather than run unrecorded. */
         char line[64];
         int len = snprintf(line, sizeof(line), "%d %llu\n", (int)pid, start_time(pid));
-        fs_write_atomic(o->pidfile, line, (size_t)len, 0600, NULL);
+        baton_err_t werr = {0};
+        if (fs_write_atomic(o->pidfile, line, (size_t)len, 0600, &werr) < 0) {
+            kill(-pid, SIGKILL);
+            while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+            close(out[0]), close(errp[0]);
+            return baton_err_set(err, werr.code, "%s: %s", o->argv[0], werr.msg);
+        }
     }
 
     uint64_t start = now_ms(), deadline = o->timeout_ms ? start + o->timeout_ms : 0, kill_at = 0;

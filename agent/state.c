@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <sodium.h>
 
 #include "fsutil.h"
 #include "steps.h"
@@ -51,7 +52,9 @@ int svc_state_push(char ***list, size_t *n, const char *id)
 static const char *const str_names[] = {"service",          "rollout_id",      "step",
                                         "in_progress",      "target_version",  "target_sha256",
                                         "previous_version", "previous_sha256", "dump_path",
-                                        "dump_sha256"};
+                                        "dump_sha256",      "prior_rollout_id", "prior_step"};
+/* Fields from N_STR_REQUIRED on were added later: a state file without them reads as "". */
+#define N_STR_REQUIRED 10
 #define N_STR (sizeof(str_names) / sizeof(str_names[0]))
 
 /* The address of string field i (see str_names). */
@@ -60,7 +63,7 @@ static char **str_field_at(svc_state_t *st, size_t i)
     char **f[] = {&st->service,          &st->rollout_id,      &st->step,
                   &st->in_progress,      &st->target_version,  &st->target_sha256,
                   &st->previous_version, &st->previous_sha256, &st->dump_path,
-                  &st->dump_sha256};
+                  &st->dump_sha256,      &st->prior_rollout_id, &st->prior_step};
     return f[i];
 }
 
@@ -88,25 +91,97 @@ void svc_state_destroy(svc_state_t **st_p)
         free(*str_field_at(st, i));
     svc_state_clear_list(&st->ids_before, &st->n_ids_before);
     svc_state_clear_list(&st->applied, &st->n_applied);
+    for (int i = 0; i < STEP__MAX; i++)
+        free(st->results[i]);
     free(st);
     *st_p = NULL;
 }
 
-int svc_state_begin(svc_state_t *st, const char *rollout_id)
+/* Clears every field but the service name and the prior record. */
+static int clear_rollout(svc_state_t *st)
 {
-    for (size_t i = 1; i < N_STR; i++) /* all but the service name */
-        if (svc_state_set(str_field_at(st, i), "") < 0)
+    for (size_t i = 1; i < N_STR; i++)
+        if (str_field_at(st, i) != &st->prior_rollout_id &&
+            str_field_at(st, i) != &st->prior_step && svc_state_set(str_field_at(st, i), "") < 0)
             return -ENOMEM;
     st->was_active = st->stopped = st->swapped = st->have_ids_before = false;
     st->dump_size = 0;
     svc_state_clear_list(&st->ids_before, &st->n_ids_before);
     svc_state_clear_list(&st->applied, &st->n_applied);
+    for (int i = 0; i < STEP__MAX; i++) {
+        free(st->results[i]);
+        st->results[i] = NULL;
+    }
+    return 0;
+}
+
+int svc_state_begin(svc_state_t *st, const char *rollout_id)
+{
+    /* A pre-flight run again by the same rollout keeps the record it replaced first. */
+    if (strcmp(st->rollout_id, rollout_id) &&
+        (svc_state_set(&st->prior_rollout_id, st->rollout_id) < 0 ||
+         svc_state_set(&st->prior_step, st->step) < 0))
+        return -ENOMEM;
+    if (clear_rollout(st) < 0)
+        return -ENOMEM;
     return svc_state_set(&st->rollout_id, rollout_id);
 }
 
-bool svc_state_idle(const svc_state_t *st)
+int svc_state_release(svc_state_t *st)
 {
-    return !*st->in_progress && step_settled(st->step);
+    char *rid = strdup(st->prior_rollout_id), *step = strdup(st->prior_step);
+    int r = -ENOMEM;
+    if (rid && step && clear_rollout(st) == 0 && svc_state_set(&st->rollout_id, rid) == 0 &&
+        svc_state_set(&st->step, step) == 0 && svc_state_set(&st->prior_rollout_id, "") == 0 &&
+        svc_state_set(&st->prior_step, "") == 0)
+        r = 0;
+    free(rid);
+    free(step);
+    return r;
+}
+
+int svc_state_set_result(svc_state_t *st, step_id_t step, const void *packed, size_t len)
+{
+    if (!step_get(step))
+        return -EINVAL;
+    size_t b64_len = sodium_base64_encoded_len(len, sodium_base64_VARIANT_ORIGINAL);
+    if (b64_len > STATE_RESULT_MAX)
+        return -E2BIG;
+    char *b64 = malloc(b64_len);
+    if (!b64)
+        return -ENOMEM;
+    sodium_bin2base64(b64, b64_len, packed, len, sodium_base64_VARIANT_ORIGINAL);
+    free(st->results[step]);
+    st->results[step] = b64;
+    return 0;
+}
+
+int svc_state_get_result(const svc_state_t *st, step_id_t step, uint8_t **ret_buf,
+                         size_t *ret_len)
+{
+    if (!step_get(step) || !st->results[step])
+        return -ENOENT;
+    size_t cap = strlen(st->results[step]) / 4 * 3 + 3, len = 0;
+    uint8_t *buf = malloc(cap);
+    if (!buf)
+        return -ENOMEM;
+    if (sodium_base642bin(buf, cap, st->results[step], strlen(st->results[step]), NULL, &len,
+                          NULL, sodium_base64_VARIANT_ORIGINAL) < 0) {
+        free(buf);
+        return -EBADMSG;
+    }
+    *ret_buf = buf;
+    *ret_len = len;
+    return 0;
+}
+
+unsigned svc_state_recorded(const svc_state_t *st)
+{
+    unsigned bits = 0;
+    for (int i = 0; i < STEP__MAX; i++)
+        if (st->results[i])
+            bits |= 1u << i;
+    return bits;
 }
 
 static int state_path(const char *dir, const char *service, char *buf, size_t len, baton_err_t *err)
@@ -141,6 +216,11 @@ int svc_state_save(const char *state_dir, const svc_state_t *st, baton_err_t *er
     json_object_set_new(o, "ids_before", list_to_json(st->ids_before, st->n_ids_before));
     json_object_set_new(o, "applied", list_to_json(st->applied, st->n_applied));
     json_object_set_new(o, "dump_size", json_integer((json_int_t)st->dump_size));
+    json_t *results = json_object();
+    for (int i = 0; i < STEP__MAX; i++)
+        if (st->results[i])
+            json_object_set_new(results, step_get(i)->name, json_string(st->results[i]));
+    json_object_set_new(o, "results", results);
     char *text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
     json_decref(o);
     if (!text)
@@ -168,6 +248,29 @@ static int load_list(json_t *o, const char *key, const char *path, char ***list,
                                  key, i);
         if (svc_state_push(list, n, json_string_value(v)) < 0)
             return baton_err_set(err, -ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+/* "results": {"stop": "<base64>", ...}; optional (older state files have none). */
+static int load_results(json_t *o, const char *path, svc_state_t *st, baton_err_t *err)
+{
+    json_t *res = json_object_get(o, "results");
+    if (!res)
+        return 0;
+    if (!json_is_object(res))
+        return baton_err_set(err, -EBADMSG, "%s: field results: expected an object", path);
+    const char *key;
+    json_t *v;
+    json_object_foreach(res, key, v)
+    {
+        const step_def_t *def = step_by_name(key);
+        if (!def)
+            return baton_err_set(err, -EBADMSG, "%s: field results.%s: not a step", path, key);
+        if (!json_is_string(v) || json_string_length(v) > STATE_RESULT_MAX ||
+            !(st->results[def->id] = strdup(json_string_value(v))))
+            return baton_err_set(err, -EBADMSG, "%s: field results.%s: expected base64 text",
+                                 path, key);
     }
     return 0;
 }
@@ -203,6 +306,8 @@ int svc_state_load(const char *state_dir, const char *service, svc_state_t **ret
     }
     for (size_t i = 0; i < N_STR; i++) {
         json_t *v = json_object_get(o, str_names[i]);
+        if (!v && i >= N_STR_REQUIRED)
+            continue;
         if (!json_is_string(v) || json_string_length(v) > STATE_STR_MAX) {
             r = baton_err_set(err, -EBADMSG, "%s: field %s: expected a string", path, str_names[i]);
             goto out;
@@ -236,6 +341,8 @@ int svc_state_load(const char *state_dir, const char *service, svc_state_t **ret
     st->dump_size = (uint64_t)json_integer_value(size);
     if ((r = load_list(o, "ids_before", path, &st->ids_before, &st->n_ids_before, err)) < 0 ||
         (r = load_list(o, "applied", path, &st->applied, &st->n_applied, err)) < 0)
+        goto out;
+    if ((r = load_results(o, path, st, err)) < 0)
         goto out;
     *ret_st = st;
     st = NULL;

@@ -13,9 +13,11 @@
 
 #include "digest.h"
 #include "err.h"
+#include "steps.h"
 
 #define STATE_IDS_MAX 4096
 #define STATE_STR_MAX 1024
+#define STATE_RESULT_MAX (512 * 1024) /* one recorded Result, base64 */
 
 typedef struct svc_state {
     char *service;          /* the service this state is about */
@@ -37,6 +39,9 @@ typedef struct svc_state {
     char *dump_path; /* verified dump of this rollout, "" if none */
     uint64_t dump_size;
     char *dump_sha256;
+    char *prior_rollout_id; /* the finished record a pre-flight replaced, put back on release */
+    char *prior_step;       /* its last step ("committed", "rolled_back" or "") */
+    char *results[STEP__MAX]; /* per step of this rollout: its packed Result (base64), or NULL */
 } svc_state_t;
 
 /* A fresh, empty state for `service`. */
@@ -50,14 +55,21 @@ int svc_state_save(const char *state_dir, const svc_state_t *st, baton_err_t *er
 
 /* Replaces a string field (NULL becomes ""). */
 int svc_state_set(char **field, const char *value);
-/* Starts a new rollout: clears everything but the service name. */
+/* Starts a new rollout: clears everything but the service name. A record of another rollout
+ * (finished, or nothing) is kept as the prior record, for svc_state_release(). */
 int svc_state_begin(svc_state_t *st, const char *rollout_id);
+/* Undoes a rollout that changed nothing live (only a pre-flight): the prior record is back. */
+int svc_state_release(svc_state_t *st);
+/* Records a step's packed Result (copied, stored as base64); replaces an earlier one. */
+int svc_state_set_result(svc_state_t *st, step_id_t step, const void *packed, size_t len);
+/* The recorded Result of a step, decoded (*ret_buf is the caller's); -ENOENT when none. */
+int svc_state_get_result(const svc_state_t *st, step_id_t step, uint8_t **ret_buf,
+                         size_t *ret_len);
+/* Bit (1u << step) for every step with a recorded Result. */
+unsigned svc_state_recorded(const svc_state_t *st);
 /* Appends an id (copied) to a list. */
 int svc_state_push(char ***list, size_t *n, const char *id);
 void svc_state_clear_list(char ***list, size_t *n);
 
-/* True when no rollout has changed the service without finishing (none yet, only a
- * pre-flight, committed or rolled back). */
-bool svc_state_idle(const svc_state_t *st);
 
 #endif

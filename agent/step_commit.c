@@ -9,7 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent.h"
+#include "names.h"
+#include "step.h"
 
 struct backup {
     char path[PATH_MAX];
@@ -22,7 +23,7 @@ static int newest_first(const void *x, const void *y)
     return (a->mtime < b->mtime) - (a->mtime > b->mtime);
 }
 
-static void prune_backups(agent_t *a, const svc_config_t *svc, const svc_state_t *st)
+static void prune_backups(step_ctx_t *ctx, const svc_config_t *svc, const svc_state_t *st)
 {
     DIR *d = opendir(svc->backup_dir);
     if (!d)
@@ -32,8 +33,13 @@ static void prune_backups(agent_t *a, const svc_config_t *svc, const svc_state_t
     struct dirent *e;
     while ((e = readdir(d)) && n < 10000) {
         size_t len = strlen(e->d_name);
-        if (strncmp(e->d_name, svc->name, prefix) || e->d_name[prefix] != '-' || len < 5 ||
-            strcmp(e->d_name + len - 5, ".dump"))
+        /* Exactly SERVICE+ROLLOUT.dump, with a well-formed rollout id between. */
+        char id[ROLLOUT_ID_MAX_LEN + 1];
+        if (strncmp(e->d_name, svc->name, prefix) || e->d_name[prefix] != '+' || len < 5 ||
+            strcmp(e->d_name + len - 5, ".dump") || len - prefix - 6 > ROLLOUT_ID_MAX_LEN)
+            continue;
+        snprintf(id, sizeof(id), "%.*s", (int)(len - prefix - 6), e->d_name + prefix + 1);
+        if (!rollout_id_valid(id))
             continue;
         struct backup b;
         struct stat sb;
@@ -55,15 +61,15 @@ static void prune_backups(agent_t *a, const svc_config_t *svc, const svc_state_t
             continue;
         }
         if (unlink(list[i].path) == 0)
-            agent_progress(a, "removed old backup %s", list[i].path);
+            step_progress(ctx, "removed old backup %s", list[i].path);
     }
     free(list);
 }
 
-static void prune_staging(const agent_t *a, const svc_config_t *svc, const svc_state_t *st)
+static void prune_staging(const step_ctx_t *ctx, const svc_config_t *svc, const svc_state_t *st)
 {
     char dir[PATH_MAX], path[PATH_MAX * 2];
-    snprintf(dir, sizeof(dir), "%s/staging/%s", a->cfg->state_dir, svc->name);
+    snprintf(dir, sizeof(dir), "%s/staging/%s", ctx->cfg->state_dir, svc->name);
     DIR *d = opendir(dir);
     if (!d)
         return;
@@ -76,10 +82,10 @@ static void prune_staging(const agent_t *a, const svc_config_t *svc, const svc_s
     closedir(d);
 }
 
-int step_commit(agent_t *a, const svc_config_t *svc, svc_state_t *st, baton_err_t *err)
+int step_commit(step_ctx_t *ctx, baton_err_t *err)
 {
     (void)err;
-    prune_backups(a, svc, st);
-    prune_staging(a, svc, st);
+    prune_backups(ctx, ctx->svc, ctx->st);
+    prune_staging(ctx, ctx->svc, ctx->st);
     return 0;
 }

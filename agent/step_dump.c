@@ -18,12 +18,14 @@
 
 #include <libpq-fe.h>
 
-#include "agent.h"
+#include "command.h"
+#include "db.h"
+#include "step.h"
 #include "fsutil.h"
 #include "proc.h"
 
 struct dump_sink {
-    agent_t *a;             /* for progress */
+    step_ctx_t *ctx;             /* for progress */
     int fd;                 /* the .partial file */
     digest_t digest;        /* of everything written */
     uint64_t size;          /* bytes written */
@@ -50,7 +52,7 @@ static int sink_write(const void *buf, size_t len, void *userdata)
     digest_update(&s->digest, buf, len);
     s->size += len;
     if (s->size >= s->next_progress) {
-        agent_progress(s->a, "%llu KiB dumped", (unsigned long long)(s->size >> 10));
+        step_progress(s->ctx, "%llu KiB dumped", (unsigned long long)(s->size >> 10));
         s->next_progress = s->size + 8 * 1024 * 1024;
     }
     return 0;
@@ -58,13 +60,17 @@ static int sink_write(const void *buf, size_t len, void *userdata)
 
 static void sink_tick(void *userdata)
 {
-    agent_tick(((struct dump_sink *)userdata)->a);
+    step_tick(((struct dump_sink *)userdata)->ctx);
 }
 
-int step_dump(agent_t *a, const svc_config_t *svc, svc_state_t *st, baton_err_t *err)
+int step_dump(step_ctx_t *ctx, baton_err_t *err)
 {
+    const svc_config_t *svc = ctx->svc;
+    svc_state_t *st = ctx->st;
     char path[PATH_MAX], partial[PATH_MAX + 16];
-    if (snprintf(path, sizeof(path), "%s/%s-%s.dump", svc->backup_dir, svc->name, st->rollout_id) >=
+    /* SERVICE+ROLLOUT.dump: '+' is in neither a service name nor a rollout id, so the pruning
+     * of one service never takes another's dumps from a shared folder. */
+    if (snprintf(path, sizeof(path), "%s/%s+%s.dump", svc->backup_dir, svc->name, st->rollout_id) >=
         (int)sizeof(path))
         return baton_err_set(err, -ENAMETOOLONG, "dump path too long");
     snprintf(partial, sizeof(partial), "%s.partial", path);
@@ -72,17 +78,17 @@ int step_dump(agent_t *a, const svc_config_t *svc, svc_state_t *st, baton_err_t 
     if (r < 0)
         return r;
 
-    struct dump_sink sink = {.a = a, .next_progress = 8 * 1024 * 1024};
+    struct dump_sink sink = {.ctx = ctx, .next_progress = 8 * 1024 * 1024};
     sink.fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (sink.fd < 0)
         return baton_err_set(err, -errno, "open %s: %s", partial, strerror(errno));
     digest_init(&sink.digest);
 
-    agent_progress(a, "pg_dump to %s", path);
+    step_progress(ctx, "pg_dump to %s", path);
     const char *argv[] = {svc->pg_dump, "--format=custom", "--dbname", svc->database, NULL};
     struct proc_opts o = {.argv = argv,
-                          .env_add = command_pg_env(svc),
-                          .pidfile = agent_pidfile(a),
+                          .env_add = svc->pg_env,
+                          .pidfile = ctx->pidfile,
                           .timeout_ms = svc->timeout_dump_ms,
                           .on_stdout = sink_write,
                           .tick = sink_tick,
@@ -109,9 +115,9 @@ int step_dump(agent_t *a, const svc_config_t *svc, svc_state_t *st, baton_err_t 
         return r;
 
     /* A dump that pg_restore cannot read is no backup. */
-    agent_progress(a, "verifying dump with pg_restore --list");
+    step_progress(ctx, "verifying dump with pg_restore --list");
     const char *list[] = {svc->pg_restore, "--list", path, NULL};
-    if ((r = command_run(a, svc, list, svc->timeout_dump_ms, "pg_restore --list", NULL, err)) < 0) {
+    if ((r = command_run(ctx, svc, list, svc->timeout_dump_ms, "pg_restore --list", NULL, err)) < 0) {
         unlink(path);
         return r;
     }
@@ -196,8 +202,10 @@ out:
     return r;
 }
 
-int dump_restore(agent_t *a, const svc_config_t *svc, const svc_state_t *st, baton_err_t *err)
+int dump_restore(step_ctx_t *ctx, baton_err_t *err)
 {
+    const svc_config_t *svc = ctx->svc;
+    const svc_state_t *st = ctx->st;
     char hex[DIGEST_HEX_LEN + 1], script[PATH_MAX + 16];
     if (!*st->dump_path)
         return baton_err_set(err, -ENOENT, "no dump of this rollout to restore");
@@ -209,9 +217,9 @@ int dump_restore(agent_t *a, const svc_config_t *svc, const svc_state_t *st, bat
         return baton_err_set(err, -EBADMSG, "dump %s has sha256 %s, recorded %s: not restoring",
                              st->dump_path, hex, st->dump_sha256);
     snprintf(script, sizeof(script), "%s.restore.sql", st->dump_path);
-    agent_progress(a, "restoring %s", st->dump_path);
+    step_progress(ctx, "restoring %s", st->dump_path);
     const char *to_sql[] = {svc->pg_restore, "--file", script, st->dump_path, NULL};
-    if ((r = command_run(a, svc, to_sql, svc->timeout_restore_ms, "pg_restore", NULL, err)) < 0)
+    if ((r = command_run(ctx, svc, to_sql, svc->timeout_restore_ms, "pg_restore", NULL, err)) < 0)
         goto out;
     char *drop = NULL;
     if ((r = drop_schemas_sql(svc, !script_creates_public(script), &drop, err)) < 0)
@@ -223,7 +231,7 @@ int dump_restore(agent_t *a, const svc_config_t *svc, const svc_state_t *st, bat
                           "--command", drop,
                           "--file",    script,
                           NULL};
-    r = command_run(a, svc, psql, svc->timeout_restore_ms, "restore", NULL, err);
+    r = command_run(ctx, svc, psql, svc->timeout_restore_ms, "restore", NULL, err);
     free(drop);
 out:
     unlink(script);

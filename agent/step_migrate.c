@@ -7,7 +7,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "agent.h"
+#include "command.h"
+#include "db.h"
+#include "step.h"
 #include "proc.h"
 
 static bool contains(char **list, size_t n, const char *id)
@@ -27,9 +29,11 @@ static int difference(char **a, size_t na, char **b, size_t nb, char ***ret, siz
     return 0;
 }
 
-int migrate_run(agent_t *a, const svc_config_t *svc, svc_state_t *st, bool up, unsigned limit,
-                const char *binary, struct step_out *out, baton_err_t *err)
+int migrate_run(step_ctx_t *ctx, bool up, unsigned limit, const char *binary, baton_err_t *err)
 {
+    const svc_config_t *svc = ctx->svc;
+    svc_state_t *st = ctx->st;
+    struct step_out *out = &ctx->out;
     char **before = NULL, **after = NULL, **argv = NULL;
     size_t n_before = 0, n_after = 0;
     int r = db_migration_ids(svc, &before, &n_before, err);
@@ -44,25 +48,27 @@ int migrate_run(agent_t *a, const svc_config_t *svc, svc_state_t *st, bool up, u
         st->have_ids_before = true;
         /* Saved before the command runs: if the agent dies during the migration, a rollback
          * must still know which ids the database had. */
-        if ((r = svc_state_save(a->cfg->state_dir, st, err)) < 0)
+        if ((r = svc_state_save(ctx->cfg->state_dir, st, err)) < 0)
             goto out;
     }
     if ((r = command_argv(up ? svc->migrate_up : svc->migrate_down, binary, limit, &argv, err)) < 0)
         goto out;
-    agent_progress(a, "%s (%zu applied before)", up ? "migrate up" : "migrate down", n_before);
+    step_progress(ctx, "%s (%zu applied before)", up ? "migrate up" : "migrate down", n_before);
     struct proc_opts o = {.argv = (const char *const *)argv,
-                          .env_add = command_pg_env(svc),
-                          .pidfile = agent_pidfile(a),
+                          .env_add = svc->pg_env,
+                          .pidfile = ctx->pidfile,
                           .timeout_ms = svc->timeout_migrate_ms,
-                          .tick = agent_tick,
-                          .userdata = a};
+                          .tick = step_tick,
+                          .userdata = ctx};
     struct proc_result res;
     int run = proc_run(&o, &res, err);
     /* Whatever happened, read what the database holds now: a failed run may have applied
      * some migrations (one transaction each), and the rollback must know them. */
     baton_err_t rerr = {0};
     if ((r = db_migration_ids(svc, &after, &n_after, &rerr)) < 0) {
-        r = baton_err_set(err, r, "%s; then %s", run < 0 ? err->msg : "migrate ran", rerr.msg);
+        char first[BATON_ERR_MSG_MAX]; /* err->msg may not be an argument of a call writing err */
+        snprintf(first, sizeof(first), "%s", run < 0 ? err->msg : "migrate ran");
+        r = baton_err_set(err, r, "%s; then %s", first, rerr.msg);
         goto out;
     }
     if (difference(after, n_after, before, n_before, &out->applied, &out->n_applied) < 0 ||
@@ -90,21 +96,22 @@ out:
     return r;
 }
 
-int step_migrate(agent_t *a, const svc_config_t *svc, svc_state_t *st, const Baton__Migrate *req,
-                 struct step_out *out, baton_err_t *err)
+int step_migrate(step_ctx_t *ctx, baton_err_t *err)
 {
+    const Baton__Migrate *req = ctx->req->migrate;
+    svc_state_t *st = ctx->st;
     bool up = req->direction == BATON__DIRECTION__DIRECTION_UP;
     if (!up && req->limit == 0)
         return baton_err_set(err, -EINVAL, "migrate down needs an explicit limit > 0");
-    if (up) {
-        /* No migration without a verified backup of this rollout. */
-        struct stat sb;
-        if (!*st->dump_path || stat(st->dump_path, &sb) < 0 ||
-            (uint64_t)sb.st_size != st->dump_size)
-            return baton_err_set(err, -ENOENT,
-                                 "no verified dump of rollout %s: refusing to "
-                                 "migrate",
-                                 st->rollout_id);
-    }
-    return migrate_run(a, svc, st, up, req->limit, svc->binary, out, err);
+    /* Down undoes what this rollout applied, no more: the same guard a rollback has. */
+    if (!up && req->limit > st->n_applied)
+        return baton_err_set(err, -EPERM,
+                             "migrate down --limit %u: rollout %s applied %zu migrations here",
+                             req->limit, st->rollout_id, st->n_applied);
+    /* No migration, either way, without a verified backup of this rollout. */
+    struct stat sb;
+    if (!*st->dump_path || stat(st->dump_path, &sb) < 0 || (uint64_t)sb.st_size != st->dump_size)
+        return baton_err_set(err, -ENOENT, "no verified dump of rollout %s: refusing to migrate",
+                             st->rollout_id);
+    return migrate_run(ctx, up, req->limit, ctx->svc->binary, err);
 }

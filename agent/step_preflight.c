@@ -8,7 +8,9 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
-#include "agent.h"
+#include "command.h"
+#include "db.h"
+#include "step.h"
 #include "fsutil.h"
 #include "unit.h"
 
@@ -19,17 +21,18 @@ static uint64_t dump_room(uint64_t db_bytes)
     return db_bytes + db_bytes / 5 + 16ull * 1024 * 1024;
 }
 
-static int tool_runs(agent_t *a, const char *tool, baton_err_t *err)
+static int tool_runs(step_ctx_t *ctx, const char *tool, baton_err_t *err)
 {
-    char what[256];
-    snprintf(what, sizeof(what), "%s does not run", tool);
     const char *argv[] = {tool, "--version", NULL};
-    return command_run(a, NULL, argv, 10000, what, NULL, err);
+    int r = command_run(ctx, NULL, argv, 10000, "--version", NULL, err);
+    return r < 0 ? baton_err_prefix(err, "%s does not run", tool) : 0;
 }
 
-int step_preflight(agent_t *a, const svc_config_t *svc, svc_state_t *st, const Baton__Step *req,
-                   baton_err_t *err)
+int step_preflight(step_ctx_t *ctx, baton_err_t *err)
 {
+    const svc_config_t *svc = ctx->svc;
+    svc_state_t *st = ctx->st;
+    const Baton__Step *req = ctx->req->preflight;
     char staged[PATH_MAX], hex[DIGEST_HEX_LEN + 1];
     char *active = NULL, *staged_version = NULL, *current_version = NULL;
     char **ids = NULL;
@@ -41,16 +44,16 @@ int step_preflight(agent_t *a, const svc_config_t *svc, svc_state_t *st, const B
     if (!digest_hex_valid(req->sha256) || !*req->version)
         return baton_err_set(err, -EINVAL, "preflight needs a version and a sha256");
     /* The staged binary is there, intact, and is the version we are told it is. */
-    if ((r = staged_path(a, svc->name, req->sha256, staged, sizeof(staged), err)) < 0)
+    if ((r = staged_path(ctx->cfg, svc->name, req->sha256, staged, sizeof(staged), err)) < 0)
         return r;
-    agent_progress(a, "checking staged binary");
+    step_progress(ctx, "checking staged binary");
     if ((r = digest_file(staged, hex, NULL, err)) < 0)
-        return baton_err_set(err, r, "no staged binary for %s with sha256 %.12s…: %s", svc->name,
-                             req->sha256, err->msg);
+        return baton_err_prefix(err, "no staged binary for %s with sha256 %.12s…", svc->name,
+                                req->sha256);
     if (strcmp(hex, req->sha256))
         return baton_err_set(err, -EBADMSG, "staged binary %s has sha256 %s, expected %s", staged,
                              hex, req->sha256);
-    if ((r = command_version(a, svc, staged, &staged_version, err)) < 0)
+    if ((r = command_version(ctx, svc, staged, &staged_version, err)) < 0)
         goto out;
     if (!version_matches(staged_version, req->version)) {
         r = baton_err_set(err, -EINVAL, "the new binary reports version %s, not %s", staged_version,
@@ -59,8 +62,8 @@ int step_preflight(agent_t *a, const svc_config_t *svc, svc_state_t *st, const B
     }
 
     /* The unit exists; what state it is in is what a rollback returns to. */
-    agent_progress(a, "checking unit %s", svc->unit);
-    if ((r = agent_bus(a, &bus, err)) < 0 ||
+    step_progress(ctx, "checking unit %s", svc->unit);
+    if ((r = step_bus(ctx, &bus, err)) < 0 ||
         (r = unit_check_loaded(bus, svc->unit, &active, err)) < 0)
         goto out;
 
@@ -71,12 +74,12 @@ int step_preflight(agent_t *a, const svc_config_t *svc, svc_state_t *st, const B
                           errno ? strerror(errno) : "not a regular file");
         goto out;
     }
-    if ((r = command_version(a, svc, svc->binary, &current_version, err)) < 0 ||
+    if ((r = command_version(ctx, svc, svc->binary, &current_version, err)) < 0 ||
         (r = digest_file(svc->binary, hex, NULL, err)) < 0)
         goto out;
 
     /* The database answers, its bookkeeping table reads, and a dump of it fits. */
-    agent_progress(a, "checking database");
+    step_progress(ctx, "checking database");
     if ((r = db_size(svc, &db_bytes, err)) < 0 ||
         (r = db_migration_ids(svc, &ids, &n_ids, err)) < 0 ||
         (r = fs_mkdir_p(svc->backup_dir, 0700, err)) < 0)
@@ -96,13 +99,13 @@ int step_preflight(agent_t *a, const svc_config_t *svc, svc_state_t *st, const B
                           (unsigned long long)(dump_room(db_bytes) >> 20));
         goto out;
     }
-    if ((r = tool_runs(a, svc->pg_dump, err)) < 0 || (r = tool_runs(a, svc->pg_restore, err)) < 0 ||
-        (r = tool_runs(a, svc->psql, err)) < 0)
+    if ((r = tool_runs(ctx, svc->pg_dump, err)) < 0 || (r = tool_runs(ctx, svc->pg_restore, err)) < 0 ||
+        (r = tool_runs(ctx, svc->psql, err)) < 0)
         goto out;
 
-    /* All checks passed: record where this rollout starts from. */
-    if (svc_state_begin(st, a->rollout_id) < 0 ||
-        svc_state_set(&st->target_version, req->version) < 0 ||
+    /* All checks passed: record where this rollout starts from (the rollout id itself was
+     * recorded, with the step, before the pre-flight began). */
+    if (svc_state_set(&st->target_version, req->version) < 0 ||
         svc_state_set(&st->target_sha256, req->sha256) < 0 ||
         svc_state_set(&st->previous_version, current_version) < 0 ||
         svc_state_set(&st->previous_sha256, hex) < 0) {
@@ -111,7 +114,7 @@ int step_preflight(agent_t *a, const svc_config_t *svc, svc_state_t *st, const B
     }
     st->was_active =
         !strcmp(active, "active") || !strcmp(active, "activating") || !strcmp(active, "reloading");
-    agent_progress(a, "%s %s (%s), database %llu KiB, %zu migrations applied", svc->unit,
+    step_progress(ctx, "%s %s (%s), database %llu KiB, %zu migrations applied", svc->unit,
                    current_version, active, (unsigned long long)(db_bytes >> 10), n_ids);
     r = 0;
 out:

@@ -10,11 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent.h"
+#include "command.h"
+#include "db.h"
+#include "step.h"
 #include "unit.h"
-
-int migrate_run(agent_t *a, const svc_config_t *svc, svc_state_t *st, bool up, unsigned limit,
-                const char *binary, struct step_out *out, baton_err_t *err);
 
 static bool same_ids(char **a, size_t na, char **b, size_t nb)
 {
@@ -39,9 +38,10 @@ static size_t count_extra(char **now, size_t n_now, char **before, size_t n_befo
     return extra;
 }
 
-static int schema_back(agent_t *a, const svc_config_t *svc, svc_state_t *st, struct step_out *out,
-                       baton_err_t *err)
+static int schema_back(step_ctx_t *ctx, baton_err_t *err)
 {
+    const svc_config_t *svc = ctx->svc;
+    svc_state_t *st = ctx->st;
     char **now = NULL;
     size_t n_now = 0;
     int r = db_migration_ids(svc, &now, &n_now, err);
@@ -52,16 +52,17 @@ static int schema_back(agent_t *a, const svc_config_t *svc, svc_state_t *st, str
         return 0;
     }
     size_t extra = count_extra(now, n_now, st->ids_before, st->n_ids_before);
-    bool only_added = extra == n_now - st->n_ids_before;
+    /* Only added: every id of before is still there (no wrap when some were removed). */
+    bool only_added = n_now >= st->n_ids_before && extra == n_now - st->n_ids_before;
     svc_state_clear_list(&now, &n_now);
 
     baton_err_t down_err = {0};
     if (only_added && extra > 0 && *st->target_sha256) {
         char staged[PATH_MAX];
-        if ((r = staged_path(a, svc->name, st->target_sha256, staged, sizeof(staged), err)) < 0)
+        if ((r = staged_path(ctx->cfg, svc->name, st->target_sha256, staged, sizeof(staged), err)) < 0)
             return r;
-        agent_progress(a, "down-migrating the %zu migrations this rollout applied", extra);
-        r = migrate_run(a, svc, st, false, (unsigned)extra, staged, out, &down_err);
+        step_progress(ctx, "down-migrating the %zu migrations this rollout applied", extra);
+        r = migrate_run(ctx, false, (unsigned)extra, staged, &down_err);
         if (r == 0 && (r = db_migration_ids(svc, &now, &n_now, &down_err)) == 0) {
             bool back = same_ids(now, n_now, st->ids_before, st->n_ids_before);
             svc_state_clear_list(&now, &n_now);
@@ -73,14 +74,14 @@ static int schema_back(agent_t *a, const svc_config_t *svc, svc_state_t *st, str
         baton_err_set(&down_err, -EINVAL, "ids were removed, not only added");
     }
     /* The down-migration could not bring the schema back: the dump can. */
-    agent_log(a, 4, "down-migration did not restore the schema (%s): restoring the dump",
+    step_log(ctx, 4, "down-migration did not restore the schema (%s): restoring the dump",
               down_err.msg);
-    agent_progress(a, "down-migration failed (%s): restoring the dump", down_err.msg);
+    step_progress(ctx, "down-migration failed (%s): restoring the dump", down_err.msg);
     baton_err_t restore_err = {0};
-    if ((r = dump_restore(a, svc, st, &restore_err)) < 0)
+    if ((r = dump_restore(ctx, &restore_err)) < 0)
         return baton_err_set(err, r, "down-migration failed (%s) and so did the restore: %s",
                              down_err.msg, restore_err.msg);
-    out->restored_dump = true;
+    ctx->out.restored_dump = true;
     if ((r = db_migration_ids(svc, &now, &n_now, err)) < 0)
         return r;
     bool back = same_ids(now, n_now, st->ids_before, st->n_ids_before);
@@ -92,32 +93,33 @@ static int schema_back(agent_t *a, const svc_config_t *svc, svc_state_t *st, str
     return 0;
 }
 
-int step_rollback(agent_t *a, const svc_config_t *svc, svc_state_t *st, struct step_out *out,
-                  baton_err_t *err)
+int step_rollback(step_ctx_t *ctx, baton_err_t *err)
 {
+    const svc_config_t *svc = ctx->svc;
+    svc_state_t *st = ctx->st;
     sd_bus *bus = NULL;
     char *active = NULL;
-    int r = agent_bus(a, &bus, err);
+    int r = step_bus(ctx, &bus, err);
     if (r < 0 || (r = unit_property(bus, svc->unit, "Unit", "ActiveState", &active, err)) < 0)
         return r;
     bool running = strcmp(active, "inactive") && strcmp(active, "failed");
     free(active);
     if (running) {
-        agent_progress(a, "stopping %s", svc->unit);
-        if ((r = unit_stop(bus, svc->unit, svc->timeout_stop_ms, agent_tick, a, err)) < 0)
+        step_progress(ctx, "stopping %s", svc->unit);
+        if ((r = unit_stop(bus, svc->unit, svc->timeout_stop_ms, step_tick, ctx, err)) < 0)
             return r;
     }
-    if (st->have_ids_before && (r = schema_back(a, svc, st, out, err)) < 0)
+    if (st->have_ids_before && (r = schema_back(ctx, err)) < 0)
         return r;
-    if (*st->previous_sha256 && (r = swap_back(a, svc, st, err)) < 0)
+    if (*st->previous_sha256 && (r = swap_back(ctx, err)) < 0)
         return r;
     if (st->was_active) {
-        agent_progress(a, "starting %s", svc->unit);
-        if ((r = unit_start(bus, svc->unit, svc->timeout_start_ms, agent_tick, a, err)) < 0)
+        step_progress(ctx, "starting %s", svc->unit);
+        if ((r = unit_start(bus, svc->unit, svc->timeout_start_ms, step_tick, ctx, err)) < 0)
             return r;
-        if ((r = step_verify(a, svc, st, st->previous_version, out, err)) < 0)
+        if ((r = verify_running(ctx, st->previous_version, err)) < 0)
             return r;
     }
-    snprintf(out->version, sizeof(out->version), "%s", st->previous_version);
+    snprintf(ctx->out.version, sizeof(ctx->out.version), "%s", st->previous_version);
     return 0;
 }

@@ -1,15 +1,15 @@
 /* step_start: start the service's unit through systemd and wait for the job to finish. A
  * Type=notify unit is "started" once it said READY=1; a failure names systemd's reason. */
-#include "agent.h"
+#include "step.h"
 #include "unit.h"
 
-int step_start(agent_t *a, const svc_config_t *svc, svc_state_t *st, baton_err_t *err)
+int step_start(step_ctx_t *ctx, baton_err_t *err)
 {
-    (void)st;
+    const svc_config_t *svc = ctx->svc;
     sd_bus *bus = NULL;
-    int r = agent_bus(a, &bus, err);
+    int r = step_bus(ctx, &bus, err);
     if (r < 0)
         return r;
-    agent_progress(a, "starting %s", svc->unit);
-    return unit_start(bus, svc->unit, svc->timeout_start_ms, agent_tick, a, err);
+    step_progress(ctx, "starting %s", svc->unit);
+    return unit_start(bus, svc->unit, svc->timeout_start_ms, step_tick, ctx, err);
 }

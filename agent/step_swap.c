@@ -12,7 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent.h"
+#include "command.h"
+#include "step.h"
 #include "fsutil.h"
 
 static int copy_file(const char *src, const char *dst, const struct stat *like, baton_err_t *err)
@@ -86,10 +87,12 @@ static void prev_path(const svc_config_t *svc, char *buf, size_t len)
     snprintf(buf, len, "%s.baton-prev", svc->binary);
 }
 
-int step_swap(agent_t *a, const svc_config_t *svc, svc_state_t *st, baton_err_t *err)
+int step_swap(step_ctx_t *ctx, baton_err_t *err)
 {
+    const svc_config_t *svc = ctx->svc;
+    svc_state_t *st = ctx->st;
     char staged[PATH_MAX], prev[PATH_MAX + 16], tmp[PATH_MAX + 32], hex[DIGEST_HEX_LEN + 1];
-    int r = staged_path(a, svc->name, st->target_sha256, staged, sizeof(staged), err);
+    int r = staged_path(ctx->cfg, svc->name, st->target_sha256, staged, sizeof(staged), err);
     if (r < 0 || (r = digest_file(svc->binary, hex, NULL, err)) < 0)
         return r;
     if (!strcmp(hex, st->target_sha256)) { /* done before a crash: nothing left to do */
@@ -112,15 +115,17 @@ int step_swap(agent_t *a, const svc_config_t *svc, svc_state_t *st, baton_err_t 
         unlink(tmp);
         return r;
     }
-    agent_progress(a, "installing %s", svc->binary);
+    step_progress(ctx, "installing %s", svc->binary);
     if ((r = install_over(staged, svc->binary, err)) < 0)
         return r;
     st->swapped = true;
     return 0;
 }
 
-int swap_back(agent_t *a, const svc_config_t *svc, svc_state_t *st, baton_err_t *err)
+int swap_back(step_ctx_t *ctx, baton_err_t *err)
 {
+    const svc_config_t *svc = ctx->svc;
+    svc_state_t *st = ctx->st;
     char prev[PATH_MAX + 16], hex[DIGEST_HEX_LEN + 1];
     int r = digest_file(svc->binary, hex, NULL, err);
     if (r < 0)
@@ -137,7 +142,7 @@ int swap_back(agent_t *a, const svc_config_t *svc, svc_state_t *st, baton_err_t 
                              "%s has sha256 %.12s…, not the previous binary's "
                              "%.12s…",
                              prev, hex, st->previous_sha256);
-    agent_progress(a, "putting back the previous %s", svc->binary);
+    step_progress(ctx, "putting back the previous %s", svc->binary);
     if ((r = install_over(prev, svc->binary, err)) < 0)
         return r;
     st->swapped = false;

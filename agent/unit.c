@@ -90,6 +90,30 @@ int unit_property(sd_bus *bus, const char *unit, const char *iface, const char *
     return 0;
 }
 
+int unit_property_u32(sd_bus *bus, const char *unit, const char *iface, const char *property,
+                      uint32_t *ret, baton_err_t *err)
+{
+    _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+    _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+    _cleanup_(freep) char *path = NULL;
+    const char *obj = NULL;
+    int r =
+        sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "LoadUnit", &e, &reply, "s", unit);
+    if (r < 0)
+        return baton_err_set(err, r, "load %s: %s", unit, e.message ? e.message : strerror(-r));
+    if ((r = sd_bus_message_read(reply, "o", &obj)) < 0 || !(path = strdup(obj)))
+        return baton_err_set(err, r < 0 ? r : -ENOMEM, "load %s: bad reply", unit);
+    char ifname[128];
+    snprintf(ifname, sizeof(ifname), "org.freedesktop.systemd1.%s", iface);
+    uint32_t v = 0;
+    r = sd_bus_get_property_trivial(bus, SD_DEST, path, ifname, property, &e, 'u', &v);
+    if (r < 0)
+        return baton_err_set(err, r, "read %s of %s: %s", property, unit,
+                             e.message ? e.message : strerror(-r));
+    *ret = v;
+    return 0;
+}
+
 static int run_job(sd_bus *bus, const char *method, const char *unit, uint64_t timeout_ms,
                    void (*tick)(void *), void *userdata, baton_err_t *err)
 {

@@ -27,6 +27,10 @@ int unit_stop(sd_bus *bus, const char *unit, uint64_t timeout_ms, void (*tick)(v
 int unit_property(sd_bus *bus, const char *unit, const char *iface, const char *property,
                   char **ret, baton_err_t *err);
 
+/* A uint32 property ("MainPID", "NRestarts" of iface "Service"). */
+int unit_property_u32(sd_bus *bus, const char *unit, const char *iface, const char *property,
+                      uint32_t *ret, baton_err_t *err);
+
 /* Checks that `unit` exists (LoadState "loaded") and returns its ActiveState (the caller's). */
 int unit_check_loaded(sd_bus *bus, const char *unit, char **ret_active, baton_err_t *err);
 #endif

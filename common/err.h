@@ -20,6 +20,15 @@ typedef struct baton_err {
 int baton_err_set(baton_err_t *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Puts "PREFIX: " before the message already in `err` (which may be NULL) and returns its code.
+ * Use this, never baton_err_set(err, ..., err->msg): a buffer must not be both the source and
+ * the destination of one formatting call. */
+int baton_err_prefix(baton_err_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Cuts `s` (NUL-terminated) so that it holds no incomplete UTF-8 sequence at its end; a message
+ * truncated in the middle of a character would make JSON encoders drop it whole. */
+void utf8_trim_partial(char *s);
+
 /* Clears `err` (which may be NULL). */
 void baton_err_clear(baton_err_t *err);
 

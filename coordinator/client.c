@@ -2,6 +2,7 @@
 #include "client.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -15,6 +16,7 @@ struct client {
     char *endpoint;   /* agent endpoint */
     void *sock;       /* DEALER */
     uint64_t next_id; /* request id of the next call */
+    uint64_t liveness_ms; /* silence after which the agent is lost */
 };
 
 static uint64_t now_ms(void)
@@ -37,6 +39,7 @@ int client_new(void *zctx, const char *node, const char *endpoint, client_t **re
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     c->next_id = ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)ts.tv_nsec;
+    c->liveness_ms = CLIENT_LIVENESS_MS;
     if (!c->node || !c->endpoint || !c->sock) {
         client_destroy(&c);
         return baton_err_set(err, -ENOMEM, "%s: cannot create a socket", node);
@@ -44,11 +47,11 @@ int client_new(void *zctx, const char *node, const char *endpoint, client_t **re
     /* A CLI must not hang on exit for unsent messages; oversized answers are refused. */
     int linger = 0, ivl = 2000, timeout = 10000;
     int64_t maxsize = BATON_MSG_MAX + 1024;
-    zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof(linger));
-    zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &maxsize, sizeof(maxsize));
-    zmq_setsockopt(c->sock, ZMQ_HEARTBEAT_IVL, &ivl, sizeof(ivl));
-    zmq_setsockopt(c->sock, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof(timeout));
-    if (zmq_connect(c->sock, endpoint) < 0) {
+    if (zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof(linger)) < 0 ||
+        zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &maxsize, sizeof(maxsize)) < 0 ||
+        zmq_setsockopt(c->sock, ZMQ_HEARTBEAT_IVL, &ivl, sizeof(ivl)) < 0 ||
+        zmq_setsockopt(c->sock, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof(timeout)) < 0 ||
+        zmq_connect(c->sock, endpoint) < 0) {
         int e = errno;
         client_destroy(&c);
         return baton_err_set(err, -e, "%s: connect %s: %s", node, endpoint, zmq_strerror(e));
@@ -80,6 +83,11 @@ const char *client_endpoint(const client_t *c)
     return c->endpoint;
 }
 
+void client_set_liveness(client_t *c, uint64_t liveness_ms)
+{
+    c->liveness_ms = liveness_ms;
+}
+
 int client_call(client_t *c, const char *rollout_id, Baton__Envelope *req, uint64_t timeout_ms,
                 client_progress_fn progress, void *userdata, Baton__Envelope **ret_env,
                 baton_err_t *err)
@@ -92,22 +100,44 @@ int client_call(client_t *c, const char *rollout_id, Baton__Envelope *req, uint6
     int r = envelope_pack(req, &buf, &len, err);
     if (r < 0)
         return r;
-    uint64_t deadline = now_ms() + timeout_ms;
+    bool may_ask_again = req->body_case != BATON__ENVELOPE__BODY_STAGE;
+    uint64_t now = now_ms(), deadline = now + timeout_ms, sent_at = now, heard_at = now;
     /* DEALER queues the message until the connection is up; the deadline covers both. */
-    r = zmq_send(c->sock, buf, len, ZMQ_DONTWAIT);
-    free(buf);
-    if (r < 0)
-        return baton_err_set(err, -errno, "%s: send: %s", c->node, zmq_strerror(errno));
+    if (zmq_send(c->sock, buf, len, ZMQ_DONTWAIT) < 0) {
+        r = baton_err_set(err, -errno, "%s: send: %s", c->node, zmq_strerror(errno));
+        goto out;
+    }
     for (;;) {
-        uint64_t now = now_ms();
-        if (now >= deadline)
-            return baton_err_set(err, -ETIMEDOUT, "%s (%s) did not answer %s within %llu s",
-                                 c->node, c->endpoint, envelope_body_name(req->body_case),
-                                 (unsigned long long)(timeout_ms / 1000));
+        now = now_ms();
+        if (now >= deadline) {
+            r = baton_err_set(err, -ETIMEDOUT, "%s (%s) did not answer %s within %llu s", c->node,
+                              c->endpoint, envelope_body_name(req->body_case),
+                              (unsigned long long)(timeout_ms / 1000));
+            goto out;
+        }
+        if (now - heard_at >= c->liveness_ms) {
+            r = baton_err_set(err, -EHOSTDOWN, "%s (%s) LOST during %s: no word for %.1f s",
+                              c->node, c->endpoint, envelope_body_name(req->body_case),
+                              (double)(now - heard_at) / 1000.0);
+            goto out;
+        }
+        /* Silence: the answer may have been lost with a connection. Ask again, same id. */
+        if (may_ask_again && now - heard_at >= CLIENT_ASK_AGAIN_MS &&
+            now - sent_at >= CLIENT_ASK_AGAIN_MS) {
+            zmq_send(c->sock, buf, len, ZMQ_DONTWAIT); /* EAGAIN: the queue is full; wait */
+            sent_at = now;
+        }
+        uint64_t wake = deadline;
+        if (heard_at + c->liveness_ms < wake)
+            wake = heard_at + c->liveness_ms;
+        if (may_ask_again && sent_at + CLIENT_ASK_AGAIN_MS < wake)
+            wake = sent_at + CLIENT_ASK_AGAIN_MS;
         zmq_pollitem_t item = {.socket = c->sock, .events = ZMQ_POLLIN};
-        int n = zmq_poll(&item, 1, (long)(deadline - now));
-        if (n < 0 && errno == EINTR)
-            return baton_err_set(err, -EINTR, "%s: interrupted", c->node);
+        int n = zmq_poll(&item, 1, wake > now ? (long)(wake - now) : 1);
+        if (n < 0 && errno == EINTR) {
+            r = baton_err_set(err, -EINTR, "%s: interrupted", c->node);
+            goto out;
+        }
         if (n <= 0)
             continue;
         zmq_msg_t msg;
@@ -120,22 +150,25 @@ int client_call(client_t *c, const char *rollout_id, Baton__Envelope *req, uint6
         baton_err_t perr = {0};
         r = envelope_unpack(zmq_msg_data(&msg), zmq_msg_size(&msg), &env, &perr);
         zmq_msg_close(&msg);
-        if (r < 0)
-            return baton_err_set(err, r, "%s: bad answer: %s", c->node, perr.msg);
+        if (r < 0) {
+            r = baton_err_set(err, r, "%s: bad answer: %s", c->node, perr.msg);
+            goto out;
+        }
         if (env->body_case == BATON__ENVELOPE__BODY_RESULT && env->request_id == 0 &&
             env->result->status != BATON__STATUS__STATUS_OK) {
             /* The agent could not even read our request. */
             r = baton_err_set(err, -EPROTO, "%s refused the request: %s", c->node,
                               env->result->message);
             envelope_free(&env);
-            return r;
+            goto out;
         }
         if (env->request_id != req->request_id) { /* a late answer to an old request */
             envelope_free(&env);
             continue;
         }
+        heard_at = now_ms();
         if (env->body_case == BATON__ENVELOPE__BODY_PROGRESS) {
-            if (progress)
+            if (progress && !env->progress->heartbeat)
                 progress(c->node, env->progress, userdata);
             envelope_free(&env);
             continue;
@@ -143,9 +176,14 @@ int client_call(client_t *c, const char *rollout_id, Baton__Envelope *req, uint6
         if (env->body_case != BATON__ENVELOPE__BODY_RESULT) {
             const char *kind = envelope_body_name(env->body_case);
             envelope_free(&env);
-            return baton_err_set(err, -EPROTO, "%s answered with %s", c->node, kind);
+            r = baton_err_set(err, -EPROTO, "%s answered with %s", c->node, kind);
+            goto out;
         }
         *ret_env = env;
-        return 0;
+        r = 0;
+        goto out;
     }
+out:
+    free(buf);
+    return r;
 }

@@ -146,12 +146,15 @@ static void describe(const Baton__Result *res, char *buf, size_t len)
         snprintf(buf + used, len - used, "%srunning %s", used ? " " : "", res->version);
 }
 
+/* A Step for this rollout; sha256 "" and version NULL for a rollback, which names neither. */
 static void init_step(Baton__Step *s, const struct run *run, const char *sha256)
 {
     baton__step__init(s);
     s->service = run->rf->service;
-    s->version = run->rf->version;
+    s->version = *sha256 ? run->rf->version : "";
     s->sha256 = (char *)sha256;
+    s->min_healthy_set = run->rf->min_healthy_set;
+    s->min_healthy_ms = run->rf->min_healthy_ms;
 }
 
 /* ---- before any change ------------------------------------------------------------------- */
@@ -200,10 +203,15 @@ static int hello_all(struct run *run, bool *ret_skip)
         } else if (!svc) {
             snprintf(msg, sizeof(msg), "%s", err.msg);
             r = -EIO;
+        } else if (svc->running) {
+            snprintf(msg, sizeof(msg), "busy: rollout %s is running %s (%.0f s): %s",
+                     svc->rollout_id, svc->step, (double)svc->running_ms / 1000.0, svc->progress);
+            r = -EBUSY;
         } else {
             version = svc->version;
             ret_skip[i] = !strcmp(svc->version, run->rf->version) &&
-                          !strcmp(svc->active_state, "active") && !svc->in_progress;
+                          !strcmp(svc->active_state, "active") && !svc->in_progress &&
+                          step_finished(svc->step, "");
             snprintf(msg, sizeof(msg), "%s %s, %s%s%s", svc->unit, svc->version, svc->active_state,
                      *svc->step ? ", last step " : "", svc->step);
         }
@@ -254,9 +262,32 @@ static int preflight_one(struct run *run, size_t i, const char *sha256, baton_er
     req.preflight = &step;
     int r = call(run, i, &req, run->rf->step_timeout_ms, &res, err);
     if (r == 0 && !result_ok(res))
-        r = baton_err_set(err, -EIO, "%s", res->result->message);
+        r = baton_err_set(err,
+                          res->result->status == BATON__STATUS__STATUS_BUSY ? -EBUSY : -EIO, "%s",
+                          res->result->message);
     envelope_free(&res);
     return r;
+}
+
+/* Undoes the pre-flight of node i: the agent puts back the record it replaced. A refused
+ * rollout leaves every node as it found it. */
+static void release_one(struct run *run, size_t i)
+{
+    Baton__Step step;
+    init_step(&step, run, "");
+    Baton__Envelope req = BATON__ENVELOPE__INIT, *res = NULL;
+    req.body_case = BATON__ENVELOPE__BODY_ROLLBACK;
+    req.rollback = &step;
+    baton_err_t err = {0};
+    uint64_t t0 = now_ms();
+    int r = call(run, i, &req, run->rf->step_timeout_ms, &res, &err);
+    if (r == 0 && !result_ok(res))
+        r = baton_err_set(&err, -EIO, "%s", res->result->message);
+    emit(run, json_pack("{s:s, s:s, s:s, s:b, s:I, s:s}", "event", "check", "phase", "release",
+                        "node", run->rf->nodes[i].name, "ok", r == 0, "ms",
+                        (json_int_t)(now_ms() - t0), "message",
+                        r == 0 ? res->result->message : err.msg));
+    envelope_free(&res);
 }
 
 /* ---- the upgrade of one node -------------------------------------------------------------- */
@@ -337,17 +368,10 @@ static bool rollback_one(struct run *run, size_t i)
 
 static int upgrade_one(struct run *run, size_t i, const char *sha256, baton_err_t *err)
 {
-    static const struct {
-        const char *name;
-        Baton__Envelope__BodyCase body;
-    } steps[] = {
-        {"stop", BATON__ENVELOPE__BODY_STOP},     {"dump", BATON__ENVELOPE__BODY_DUMP},
-        {"swap", BATON__ENVELOPE__BODY_SWAP},     {"migrate", BATON__ENVELOPE__BODY_MIGRATE},
-        {"start", BATON__ENVELOPE__BODY_START},   {"verify", BATON__ENVELOPE__BODY_VERIFY},
-        {"commit", BATON__ENVELOPE__BODY_COMMIT},
-    };
-    for (size_t s = 0; s < sizeof(steps) / sizeof(steps[0]); s++) {
-        int r = run_step(run, i, steps[s].name, steps[s].body, sha256, err);
+    size_t n = 0;
+    const step_def_t *const *seq = step_upgrade_sequence(&n);
+    for (size_t s = 0; s < n; s++) {
+        int r = run_step(run, i, seq[s]->name, seq[s]->body, sha256, err);
         if (r < 0)
             return r;
     }
@@ -413,6 +437,7 @@ static int connect_all(struct run *run, baton_err_t *err)
                            &run->clients[i], err);
         if (r < 0)
             return r;
+        client_set_liveness(run->clients[i], run->rf->liveness_ms);
     }
     return 0;
 }
@@ -503,7 +528,15 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
                       failed);
         goto out;
     }
-    for (size_t i = 0; i < n; i++) {
+    /* Pre-flight in file order. A node held by another rollout ends it at once: two operators
+     * starting the same file race for the first node, and exactly one goes on. */
+    bool *passed = calloc(n, sizeof(bool));
+    bool busy = false;
+    if (!passed) {
+        code = finish(&run, EXIT_REFUSED, "refused: out of memory; nothing was changed");
+        goto out;
+    }
+    for (size_t i = 0; i < n && !busy; i++) {
         if (skip[i])
             continue;
         uint64_t t0 = now_ms();
@@ -513,14 +546,21 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
                        "node", rf->nodes[i].name, "ok", r == 0, "ms", (json_int_t)(now_ms() - t0),
                        "message", r == 0 ? "all checks passed" : err.msg));
         failed += r < 0;
+        passed[i] = r == 0;
+        busy = r == -EBUSY;
     }
     if (failed) {
+        for (size_t i = 0; i < n; i++)
+            if (passed[i])
+                release_one(&run, i);
+        free(passed);
         code = finish(&run, EXIT_REFUSED,
-                      "refused: pre-flight failed on %d of %zu nodes; "
-                      "nothing was stopped",
-                      failed, n);
+                      "refused: pre-flight failed on %d of %zu nodes%s; nothing was stopped, "
+                      "nothing is left reserved",
+                      failed, n, busy ? " (held by another rollout)" : "");
         goto out;
     }
+    free(passed);
 
     char done[2048] = "";
     size_t used = 0, upgraded = 0;
@@ -535,6 +575,22 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
              json_pack("{s:s, s:s, s:I, s:I, s:s}", "event", "node", "node", rf->nodes[i].name,
                        "index", (json_int_t)(i + 1), "of", (json_int_t)n, "message", "upgrading"));
         if (upgrade_one(&run, i, sha, &err) < 0) {
+            /* The nodes after this one were reserved by their pre-flight and never changed:
+             * release them, so the fleet holds no record of a rollout that ended here. */
+            for (size_t j = i + 1; j < n; j++)
+                if (!skip[j])
+                    release_one(&run, j);
+            if (err.code == -EHOSTDOWN) {
+                /* Its agent finishes or records the step on its own; a rollback sent now would
+                 * only wait for the same silence. */
+                code = finish(&run, EXIT_NEEDS_CARE,
+                              "LOST %s: %s\n  %s: its agent records how the step ended; see "
+                              "baton status, then baton rollback\n  upgraded to %s: %s\n  "
+                              "untouched: the nodes after %s (released)",
+                              rf->nodes[i].name, err.msg, rf->nodes[i].name, rf->version,
+                              upgraded ? done : "none", rf->nodes[i].name);
+                goto out;
+            }
             bool back = rollback_one(&run, i);
             char later[1024] = "";
             size_t lu = 0;
@@ -550,8 +606,9 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
             goto out;
         }
         upgraded++;
-        used += (size_t)snprintf(done + used, sizeof(done) - used, "%s%s", used ? ", " : "",
-                                 rf->nodes[i].name);
+        if (used < sizeof(done))
+            used += (size_t)snprintf(done + used, sizeof(done) - used, "%s%s", used ? ", " : "",
+                                     rf->nodes[i].name);
     }
     code =
         finish(&run, EXIT_DONE, "done: %zu of %zu nodes on %s %s (%zu upgraded now) in %.1f s", n,
@@ -583,8 +640,14 @@ int rollout_status(const rollout_file_t *rf, const struct rollout_opts *opts)
                               "endpoint", rf->nodes[i].endpoint);
         if (svc) {
             char step[160];
-            snprintf(step, sizeof(step), "%s%s", svc->step,
-                     svc->in_progress ? " (interrupted)" : "");
+            if (svc->running)
+                snprintf(step, sizeof(step), "%s (running %.0f s)", svc->step,
+                         (double)svc->running_ms / 1000.0);
+            else
+                snprintf(step, sizeof(step), "%s%s", svc->step,
+                         svc->in_progress ? " (interrupted)" : "");
+            json_object_set_new(e, "running", json_boolean(svc->running));
+            json_object_set_new(e, "progress", json_string(svc->progress));
             json_object_set_new(e, "version", json_string(svc->version));
             json_object_set_new(e, "unit_state", json_string(svc->active_state));
             json_object_set_new(e, "step", json_string(*step ? step : "-"));
@@ -605,10 +668,12 @@ int rollout_status(const rollout_file_t *rf, const struct rollout_opts *opts)
     return unreachable ? EXIT_REFUSED : EXIT_DONE;
 }
 
-/* True when a service's last rollout changed something and did not finish. */
+/* True when a service's record holds something to undo or release: an unfinished rollout, or
+ * a reservation by a pre-flight (even one a crash cut short). */
 static bool unfinished(const Baton__ServiceInfo *svc)
 {
-    return *svc->rollout_id && (svc->in_progress || !step_settled(svc->step));
+    return *svc->rollout_id && !step_finished(svc->in_progress ? "" : svc->step,
+                                              svc->in_progress ? svc->step : "");
 }
 
 int rollout_rollback(const rollout_file_t *rf, const struct rollout_opts *opts)
@@ -626,14 +691,23 @@ int rollout_rollback(const rollout_file_t *rf, const struct rollout_opts *opts)
             emit(&run, json_pack("{s:s, s:s, s:s, s:b, s:I, s:s}", "event", "check", "phase",
                                  "hello", "node", rf->nodes[i].name, "ok", 0, "ms", (json_int_t)0,
                                  "message", err.msg));
+        } else if (svc->running) {
+            unreachable++;
+            emit(&run, json_pack("{s:s, s:s, s:s, s:b, s:I, s:s}", "event", "check", "phase",
+                                 "hello", "node", rf->nodes[i].name, "ok", 0, "ms", (json_int_t)0,
+                                 "message", "busy: a step is running; wait for it"));
         } else if (!unfinished(svc)) {
             emit(&run, json_pack("{s:s, s:s, s:I, s:I, s:s}", "event", "node", "node",
                                  rf->nodes[i].name, "index", (json_int_t)(i + 1), "of",
                                  (json_int_t)rf->n_nodes, "message", "nothing to roll back"));
         } else {
             char msg[256];
-            snprintf(msg, sizeof(msg), "rolling back %s (%s%s)", svc->rollout_id, svc->step,
-                     svc->in_progress ? ", interrupted" : "");
+            if (!strcmp(svc->step, "preflight"))
+                snprintf(msg, sizeof(msg), "releasing %s (pre-flight only%s, nothing to undo)",
+                         svc->rollout_id, svc->in_progress ? ", interrupted" : "");
+            else
+                snprintf(msg, sizeof(msg), "rolling back %s (%s%s)", svc->rollout_id, svc->step,
+                         svc->in_progress ? ", interrupted" : "");
             emit(&run, json_pack("{s:s, s:s, s:I, s:I, s:s}", "event", "node", "node",
                                  rf->nodes[i].name, "index", (json_int_t)(i + 1), "of",
                                  (json_int_t)rf->n_nodes, "message", msg));

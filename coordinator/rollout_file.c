@@ -10,13 +10,13 @@
 #include <string.h>
 
 #include "digest.h"
+#include "client.h"
+#include "names.h"
 #include "ydoc.h"
 
 static bool plain_name(const char *s)
 {
-    size_t n = strlen(s);
-    return n >= 1 && n <= 64 &&
-           strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-@") == n;
+    return name_valid(s, NAME_MAX_LEN);
 }
 
 static int bad(ydoc_t *doc, const ynode_t *map, const char *where, const char *key,
@@ -29,8 +29,9 @@ static int bad(ydoc_t *doc, const ynode_t *map, const char *where, const char *k
 
 int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
 {
-    static const char *const keys[] = {"service", "version",  "artifact", "sha256",
-                                       "nodes",   "timeouts", NULL};
+    static const char *const keys[] = {"service",  "version",          "artifact", "sha256",
+                                       "nodes",    "timeouts",         "liveness",
+                                       "min_healthy_time", NULL};
     static const char *const node_keys[] = {"name", "endpoint", NULL};
     static const char *const timeout_keys[] = {"connect", "step", NULL};
     ydoc_t *doc = NULL;
@@ -83,6 +84,16 @@ int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
               (r = ydoc_duration_ms(doc, t, "timeouts", "step", false, 1000, 24ull * 3600 * 1000,
                                     &rf->step_timeout_ms, err)) < 0))
         goto out;
+    rf->liveness_ms = CLIENT_LIVENESS_MS;
+    if ((r = ydoc_duration_ms(doc, root, "", "liveness", false, 2000, 3600 * 1000,
+                              &rf->liveness_ms, err)) < 0)
+        goto out;
+    if (ydoc_get(doc, root, "min_healthy_time")) {
+        if ((r = ydoc_duration_ms(doc, root, "", "min_healthy_time", false, 0, 3600 * 1000,
+                                  &rf->min_healthy_ms, err)) < 0)
+            goto out;
+        rf->min_healthy_set = true;
+    }
 
     const ynode_t *nodes = ydoc_get(doc, root, "nodes");
     if (!nodes) {

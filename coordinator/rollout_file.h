@@ -11,10 +11,13 @@
  *   timeouts:                         # optional
  *     connect: 5s                     # an agent must answer Hello within this
  *     step: 45m                       # the longest any one step may take
+ *   liveness: 30s                     # optional: silence after which a node is lost
+ *   min_healthy_time: 10s             # optional: overrides every agent's setting
  */
 #ifndef BATON_ROLLOUT_FILE_H
 #define BATON_ROLLOUT_FILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,6 +40,9 @@ typedef struct rollout_file {
     rollout_node_t *nodes;       /* in rollout order */
     uint64_t connect_timeout_ms; /* Hello deadline */
     uint64_t step_timeout_ms;    /* deadline of any one step */
+    uint64_t liveness_ms;        /* silence after which a node is lost */
+    bool min_healthy_set;        /* min_healthy_time was given */
+    uint64_t min_healthy_ms;     /* how long verify watches a service stay healthy */
 } rollout_file_t;
 
 int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err);

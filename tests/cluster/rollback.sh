@@ -88,8 +88,9 @@ until agent_state node1 2>/dev/null | grep -q '"in_progress": "migrate"'; do
     sleep 0.2
 done
 like "$(agent_state node1)" '"in_progress": "migrate"' "crash: node1 is in the middle of its migration"
+stops_crash=$(stops)
 kill -9 "$coordinator"                                 # the coordinator dies...
-node_exec node1 systemctl kill -s KILL baton-agent     # ...and so does node1's agent
+node_exec node1 systemctl kill --kill-whom=main -s KILL baton-agent # ...and node1's agent (main PID only)
 deadline=$((SECONDS + 20))
 until [ "$(node_exec node1 systemctl show -p NRestarts --value baton-agent)" = 1 ] &&
     [ "$(node_exec node1 systemctl is-active baton-agent)" = active ]; do
@@ -108,7 +109,9 @@ code=$?
 printf '%s\n' "$out" >&2
 is "$code" 0 "crash: baton rollback exits 0"
 like "$out" "node1 \(rolling back .*migrate, interrupted\)" "crash: it rolls back the interrupted node"
-like "$out" "node2 \(nothing to roll back\)" "crash: and leaves the others alone"
+like "$out" "node2 \(releasing .*pre-flight only, nothing to undo\)" \
+    "crash: it releases the nodes the dead coordinator had reserved"
+is "$(stops)" "$stops_crash" "crash: and stops nothing but node1's unit"
 is "$(node_exec node1 /opt/gamesrv/bin/gamesrv --version)" 1.0.0 "crash: node1 runs 1.0.0 again"
 is "$(gamesrv_health node1)" 200 "crash: node1 is healthy"
 is "$(snapshot)" "$snap_before" "crash: schema, bookkeeping and player rows equal what they were"

@@ -23,6 +23,7 @@ services:
     database: "$(pg_conninfo game)"
     backup_dir: /var/backups/baton/gamesrv
     keep_backups: 2
+    min_healthy_time: ${BATON_TEST_MIN_HEALTHY:-1s}
     health:
       http: http://127.0.0.1:$GAMESRV_PORT/healthcheck
     timeouts:

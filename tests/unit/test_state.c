@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "agent.h"
+#include "command.h"
 #include "fsutil.h"
 #include "state.h"
 
@@ -47,7 +47,7 @@ static void test_missing_file_is_a_fresh_state(void **state)
     assert_int_equal(svc_state_load(dir, "gamesrv", &st, NULL), 0);
     assert_string_equal(st->service, "gamesrv");
     assert_string_equal(st->step, "");
-    assert_true(svc_state_idle(st));
+    assert_true(step_settled(st->step, st->in_progress));
     svc_state_destroy(&st);
     assert_null(st);
 }
@@ -83,13 +83,51 @@ static void test_round_trip(void **state)
     assert_int_equal(st->n_applied, 2);
     assert_string_equal(st->applied[1], "0003_inventory.sql");
     assert_string_equal(st->ids_before[0], "0001_players.sql");
-    assert_false(svc_state_idle(st)); /* a step was cut short */
+    assert_false(step_settled(st->step, st->in_progress)); /* a step was cut short */
 
     /* A new rollout forgets everything of the old one but the service. */
     assert_int_equal(svc_state_begin(st, "r2"), 0);
     assert_int_equal(st->n_applied, 0);
     assert_string_equal(st->dump_path, "");
     assert_string_equal(st->service, "gamesrv");
+    svc_state_destroy(&st);
+}
+
+/* A pre-flight keeps the finished record it replaces; a release puts it back; Results on
+ * record survive a save and load byte for byte, and a new rollout forgets them. */
+static void test_prior_record_and_results(void **state)
+{
+    (void)state;
+    svc_state_t *st = svc_state_new("gamesrv");
+    assert_int_equal(svc_state_begin(st, "r1"), 0);
+    svc_state_set(&st->step, "committed");
+    assert_int_equal(svc_state_begin(st, "r2"), 0);
+    assert_string_equal(st->prior_rollout_id, "r1");
+    assert_string_equal(st->prior_step, "committed");
+    /* The same rollout's pre-flight again keeps the first prior record. */
+    svc_state_set(&st->step, "preflight");
+    assert_int_equal(svc_state_begin(st, "r2"), 0);
+    assert_string_equal(st->prior_rollout_id, "r1");
+    const uint8_t packed[] = {0x08, 0x03, 0x12, 0x02, 'n', 'o', 0x00, 0xff};
+    assert_int_equal(svc_state_set_result(st, STEP_PREFLIGHT, packed, sizeof(packed)), 0);
+    assert_int_equal(svc_state_recorded(st), 1u << STEP_PREFLIGHT);
+    assert_int_equal(svc_state_save(dir, st, NULL), 0);
+    svc_state_destroy(&st);
+
+    assert_int_equal(svc_state_load(dir, "gamesrv", &st, NULL), 0);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(svc_state_get_result(st, STEP_PREFLIGHT, &buf, &len), 0);
+    assert_int_equal(len, sizeof(packed));
+    assert_memory_equal(buf, packed, len);
+    free(buf);
+    assert_int_equal(svc_state_get_result(st, STEP_STOP, &buf, &len), -ENOENT);
+
+    assert_int_equal(svc_state_release(st), 0);
+    assert_string_equal(st->rollout_id, "r1");
+    assert_string_equal(st->step, "committed");
+    assert_string_equal(st->prior_rollout_id, "");
+    assert_int_equal(svc_state_recorded(st), 0);
     svc_state_destroy(&st);
 }
 
@@ -101,11 +139,11 @@ static void test_idle_steps(void **state)
     const char *busy[] = {"stop", "dump", "swap", "migrate", "start", "verify", "rollback_failed"};
     for (size_t i = 0; i < 4; i++) {
         svc_state_set(&st->step, idle[i]);
-        assert_true(svc_state_idle(st));
+        assert_true(step_settled(st->step, st->in_progress));
     }
     for (size_t i = 0; i < 7; i++) {
         svc_state_set(&st->step, busy[i]);
-        assert_false(svc_state_idle(st));
+        assert_false(step_settled(st->step, st->in_progress));
     }
     svc_state_destroy(&st);
 }
@@ -186,6 +224,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_missing_file_is_a_fresh_state, make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(test_prior_record_and_results, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_round_trip, make_dir, remove_dir),
         cmocka_unit_test(test_idle_steps),
         cmocka_unit_test_setup_teardown(test_damaged_files_are_refused, make_dir, remove_dir),

@@ -1,4 +1,4 @@
-/* step_stage: receive the new binary in chunks into STATE_DIR/staging/SERVICE/, verify its
+/* stage: receive the new binary in chunks into STATE_DIR/staging/SERVICE/, verify its
  * SHA-256, and keep it under its digest. Nothing live changes: staging is always safe. */
 #include <errno.h>
 #include <fcntl.h>
@@ -9,13 +9,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent.h"
+#include "command.h"
+#include "stage.h"
 #include "envelope.h"
 #include "fsutil.h"
 
 #define STAGE_SIZE_MAX (2ull * 1024 * 1024 * 1024) /* a 2 GiB binary is already absurd */
 
-static void stage_reset(struct staging *s, const char *partial)
+void stage_reset(struct staging *s, const char *partial)
 {
     if (s->fd >= 0)
         close(s->fd);
@@ -27,10 +28,10 @@ static void stage_reset(struct staging *s, const char *partial)
     s->received = 0;
 }
 
-int step_stage(agent_t *a, const Baton__Stage *req, baton_err_t *err)
+int stage_chunk(struct staging *s, const agent_config_t *cfg, const Baton__Stage *req,
+                baton_err_t *err)
 {
-    struct staging *s = &a->stage;
-    if (!agent_config_service(a->cfg, req->service))
+    if (!agent_config_service(cfg, req->service))
         return baton_err_set(err, -ENOENT, "unknown service '%s'", req->service);
     if (!digest_hex_valid(req->sha256))
         return baton_err_set(err, -EINVAL, "stage: sha256 must be 64 lower-case hex digits");
@@ -44,11 +45,11 @@ int step_stage(agent_t *a, const Baton__Stage *req, baton_err_t *err)
                              (unsigned long long)req->size);
 
     char final[PATH_MAX], partial[PATH_MAX + 16], dir[PATH_MAX];
-    int r = staged_path(a, req->service, req->sha256, final, sizeof(final), err);
+    int r = staged_path(cfg, req->service, req->sha256, final, sizeof(final), err);
     if (r < 0)
         return r;
     snprintf(partial, sizeof(partial), "%s.partial", final);
-    snprintf(dir, sizeof(dir), "%s/staging/%s", a->cfg->state_dir, req->service);
+    snprintf(dir, sizeof(dir), "%s/staging/%s", cfg->state_dir, req->service);
 
     if (req->offset == 0) {
         stage_reset(s, NULL);
@@ -57,7 +58,10 @@ int step_stage(agent_t *a, const Baton__Stage *req, baton_err_t *err)
         s->fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0700);
         if (s->fd < 0)
             return baton_err_set(err, -errno, "open %s: %s", partial, strerror(errno));
-        s->service = strdup(req->service);
+        if (!(s->service = strdup(req->service))) {
+            stage_reset(s, partial);
+            return baton_err_set(err, -ENOMEM, "out of memory");
+        }
         memcpy(s->sha256, req->sha256, sizeof(s->sha256));
         s->size = req->size;
         digest_init(&s->digest);
@@ -85,11 +89,8 @@ int step_stage(agent_t *a, const Baton__Stage *req, baton_err_t *err)
     }
     digest_update(&s->digest, req->data.data, req->data.len);
     s->received += req->data.len;
-    if (s->received < s->size) {
-        agent_progress(a, "%llu of %llu bytes", (unsigned long long)s->received,
-                       (unsigned long long)s->size);
+    if (s->received < s->size)
         return 0;
-    }
 
     char got[DIGEST_HEX_LEN + 1];
     digest_final_hex(&s->digest, got);

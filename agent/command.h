@@ -1,0 +1,36 @@
+/* command: configured command templates turned into argv arrays, run with a deadline, and the
+ * version probe. */
+#ifndef BATON_AGENT_COMMAND_H
+#define BATON_AGENT_COMMAND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "err.h"
+#include "step.h"
+
+struct proc_result;
+
+/* Splits a template on spaces and fills {binary} and {n}; the argv is the caller's. */
+int command_argv(const char *tmpl, const char *binary, unsigned n, char ***ret_argv,
+                 baton_err_t *err);
+void command_argv_free(char ***argv_p);
+/* Runs argv (with the service's database environment when svc is given) and fails unless it
+ * exited 0 within timeout_ms; the error reads "WHAT: exit code 1: <last line>". *ret_res
+ * (may be NULL) gets the output tail. ctx gives the pidfile and the tick. */
+int command_run(step_ctx_t *ctx, const svc_config_t *svc, const char *const *argv,
+                uint64_t timeout_ms, const char *what, struct proc_result *ret_res,
+                baton_err_t *err);
+/* Runs the version command of `binary` and returns its first word (the caller's). */
+int command_version(step_ctx_t *ctx, const svc_config_t *svc, const char *binary,
+                    char **ret_version, baton_err_t *err);
+/* True when `reported` (what --version printed) is `version`: equal, or version followed by
+ * '+', '-' or a space (build metadata, as in "3.21.0+7d6b5c"). */
+bool version_matches(const char *reported, const char *version);
+/* STATE_DIR/staging/SERVICE/SHA256: where a verified staged binary lives. */
+int staged_path(const agent_config_t *cfg, const char *service, const char *sha256, char *buf,
+                size_t len, baton_err_t *err);
+
+#endif

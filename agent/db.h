@@ -1,0 +1,19 @@
+/* db: the agent's few queries, through libpq with parameters, never SQL built from input. */
+#ifndef BATON_AGENT_DB_H
+#define BATON_AGENT_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "err.h"
+
+struct pg_conn;
+
+/* Connects with the service's conninfo and passfile. The connection is the caller's. */
+int db_connect(const svc_config_t *svc, struct pg_conn **ret_conn, baton_err_t *err);
+/* The bookkeeping table's ids, sorted; a missing table gives an empty list. */
+int db_migration_ids(const svc_config_t *svc, char ***ret_ids, size_t *ret_n, baton_err_t *err);
+int db_size(const svc_config_t *svc, uint64_t *ret_bytes, baton_err_t *err);
+
+#endif

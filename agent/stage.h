@@ -1,0 +1,30 @@
+/* stage: a new binary received in Stage chunks into STATE_DIR/staging/SERVICE/, its SHA-256
+ * verified, and kept under its digest. Nothing live changes: staging is always safe, and runs
+ * on the agent's main loop between other requests. */
+#ifndef BATON_AGENT_STAGE_H
+#define BATON_AGENT_STAGE_H
+
+#include <stdint.h>
+
+#include "baton.pb-c.h"
+#include "config.h"
+#include "digest.h"
+#include "err.h"
+
+/* A binary being received. */
+struct staging {
+    int fd;                          /* open .partial file, -1 when none */
+    char *service;                   /* service it is for */
+    char sha256[DIGEST_HEX_LEN + 1]; /* announced digest */
+    uint64_t size;                   /* announced size */
+    uint64_t received;               /* bytes written so far */
+    digest_t digest;                 /* running digest of what was received */
+};
+
+/* Writes one chunk; the first (offset 0) starts over, the last verifies and keeps the file. */
+int stage_chunk(struct staging *s, const agent_config_t *cfg, const Baton__Stage *req,
+                baton_err_t *err);
+/* Closes and forgets a transfer; removes `partial` when given. */
+void stage_reset(struct staging *s, const char *partial);
+
+#endif

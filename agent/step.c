@@ -1,0 +1,67 @@
+/* step: the helpers every step uses, and the table from step to function. */
+#include "step.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "log.h"
+#include "unit.h"
+
+void step_progress(step_ctx_t *ctx, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    utf8_trim_partial(msg);
+    log_event(ctx->svc ? ctx->svc->name : NULL, ctx->rollout_id, ctx->step, 6, "%s", msg);
+    if (ctx->on_progress)
+        ctx->on_progress(ctx->userdata, msg);
+}
+
+void step_tick(void *c)
+{
+    step_ctx_t *ctx = c;
+    if (ctx->on_tick)
+        ctx->on_tick(ctx->userdata);
+}
+
+int step_bus(step_ctx_t *ctx, sd_bus **ret_bus, baton_err_t *err)
+{
+    if (!*ctx->bus) {
+        int r = unit_bus_open(ctx->bus, err);
+        if (r < 0)
+            return r;
+    }
+    *ret_bus = *ctx->bus;
+    return 0;
+}
+
+void step_log(step_ctx_t *ctx, int priority, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    log_event(ctx->svc ? ctx->svc->name : NULL, ctx->rollout_id, ctx->step, priority, "%s", msg);
+}
+
+void step_out_clear(struct step_out *out)
+{
+    svc_state_clear_list(&out->applied, &out->n_applied);
+    svc_state_clear_list(&out->removed, &out->n_removed);
+}
+
+step_fn step_function(step_id_t id)
+{
+    static const step_fn fns[STEP__MAX] = {
+        [STEP_PREFLIGHT] = step_preflight, [STEP_STOP] = step_stop,
+        [STEP_DUMP] = step_dump,           [STEP_SWAP] = step_swap,
+        [STEP_MIGRATE] = step_migrate,     [STEP_START] = step_start,
+        [STEP_VERIFY] = step_verify,       [STEP_COMMIT] = step_commit,
+        [STEP_ROLLBACK] = step_rollback,
+    };
+    return id > STEP_NONE && id < STEP__MAX ? fns[id] : NULL;
+}

@@ -1,0 +1,84 @@
+/* step: the narrow context every step of a rollout gets, and the steps themselves.
+ *
+ * A step (agent/step_NAME.c: step_dump.c dumps the database) reads the service's config and
+ * state from its context, does its work, records what it did in the state, and fills
+ * `ctx->out` for the Result. It returns 0 or a negative errno with `err` saying why. Steps run
+ * on the agent's worker thread; they touch nothing but their context, so a step can be
+ * unit-tested or reused on its own. Which step may follow which is decided elsewhere
+ * (common/steps.c), before a step is ever called. */
+#ifndef BATON_AGENT_STEP_H
+#define BATON_AGENT_STEP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <systemd/sd-bus.h>
+
+#include "baton.pb-c.h"
+#include "config.h"
+#include "err.h"
+#include "state.h"
+#include "steps.h"
+
+/* What a step reports back, beyond success or failure. */
+struct step_out {
+    char version[128];  /* version now running (verify, rollback) */
+    bool restored_dump; /* rollback restored the dump */
+    bool have_dump;     /* the state's dump is to be reported */
+    char **applied;     /* ids added (owned) */
+    size_t n_applied;
+    char **removed; /* ids removed (owned) */
+    size_t n_removed;
+};
+
+typedef struct step_ctx {
+    const agent_config_t *cfg;  /* the agent's configuration */
+    const svc_config_t *svc;    /* the service the step acts on */
+    svc_state_t *st;            /* its state, saved by the caller before and after */
+    const Baton__Envelope *req; /* the command (a Step or Migrate body) */
+    const char *rollout_id;     /* the command's rollout, for logs and file names */
+    const char *step;           /* the step's name, for logs */
+    const char *pidfile;        /* records a running tool for crash recovery; NULL: not kept */
+    sd_bus **bus;               /* this thread's connection to systemd, opened on first use */
+    void (*on_progress)(void *userdata, const char *msg); /* NULL or gets each progress line */
+    void (*on_tick)(void *userdata); /* NULL or called at least once a second while waiting */
+    void *userdata;                  /* for the two callbacks */
+    uint64_t min_healthy_ms;         /* verify: how long the service must stay healthy */
+    struct step_out out;             /* for the Result */
+} step_ctx_t;
+
+void step_progress(step_ctx_t *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Tells the caller the step is alive (fits proc and unit tick hooks: takes the ctx). */
+void step_tick(void *ctx);
+int step_bus(step_ctx_t *ctx, sd_bus **ret_bus, baton_err_t *err);
+void step_log(step_ctx_t *ctx, int priority, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void step_out_clear(struct step_out *out);
+
+typedef int (*step_fn)(step_ctx_t *ctx, baton_err_t *err);
+
+int step_preflight(step_ctx_t *ctx, baton_err_t *err);
+int step_stop(step_ctx_t *ctx, baton_err_t *err);
+int step_dump(step_ctx_t *ctx, baton_err_t *err);
+int step_swap(step_ctx_t *ctx, baton_err_t *err);
+int step_migrate(step_ctx_t *ctx, baton_err_t *err);
+int step_start(step_ctx_t *ctx, baton_err_t *err);
+int step_verify(step_ctx_t *ctx, baton_err_t *err);
+int step_commit(step_ctx_t *ctx, baton_err_t *err);
+int step_rollback(step_ctx_t *ctx, baton_err_t *err);
+
+/* The step function of a table entry (NULL for none). */
+step_fn step_function(step_id_t id);
+
+/* Parts the rollback reuses. */
+int dump_restore(step_ctx_t *ctx, baton_err_t *err);
+int swap_back(step_ctx_t *ctx, baton_err_t *err);
+/* Runs migrate up, or down with `limit`, using `binary`; records ids before the first run and
+ * what was applied; fills ctx->out. */
+int migrate_run(step_ctx_t *ctx, bool up, unsigned limit, const char *binary, baton_err_t *err);
+/* Unit active, healthy for ctx->min_healthy_ms after its first good probe, and reporting
+ * `version` (not checked when NULL or ""). */
+int verify_running(step_ctx_t *ctx, const char *version, baton_err_t *err);
+
+#endif

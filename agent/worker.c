@@ -1,0 +1,267 @@
+/* worker: see worker.h. */
+#include "worker.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <zmq.h>
+
+#include "envelope.h"
+#include "log.h"
+#include "step.h"
+
+#define WORKER_ENDPOINT_FMT "inproc://baton-worker-%p"
+
+struct worker {
+    const agent_config_t *cfg; /* configuration (read-only, shared) */
+    void *main_end;            /* PAIR the main loop reads */
+    void *worker_end;          /* PAIR the worker thread uses */
+    pthread_t thread;          /* the worker */
+    bool started;              /* thread is running */
+    _Atomic uint64_t last_sign; /* monotonic ms of the last tick */
+    sd_bus *bus;               /* the worker's own connection to systemd */
+    char pidfile[PATH_MAX];    /* STATE_DIR/running.pid */
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void worker_job_free(struct worker_job **job_p)
+{
+    if (!job_p || !*job_p)
+        return;
+    svc_state_destroy(&(*job_p)->st);
+    envelope_free(&(*job_p)->req);
+    free(*job_p);
+    *job_p = NULL;
+}
+
+/* Sends one Envelope to the main loop. The PAIR is inproc and never full for long: block. */
+static void to_main(worker_t *w, Baton__Envelope *env)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    baton_err_t err = {0};
+    if (envelope_pack(env, &buf, &len, &err) < 0) {
+        log_event(NULL, NULL, NULL, 3, "worker: %s", err.msg);
+        return;
+    }
+    if (zmq_send(w->worker_end, buf, len, 0) < 0)
+        log_event(NULL, NULL, NULL, 3, "worker: send to main loop: %s", zmq_strerror(errno));
+    free(buf);
+}
+
+struct progress_sink {
+    worker_t *w;          /* for the socket */
+    const char *step;     /* the step's name */
+    const char *rollout;  /* its rollout */
+};
+
+static void on_progress(void *userdata, const char *msg)
+{
+    struct progress_sink *p = userdata;
+    atomic_store(&p->w->last_sign, now_ms());
+    Baton__Progress pr = BATON__PROGRESS__INIT;
+    pr.step = (char *)p->step;
+    pr.message = (char *)msg;
+    Baton__Envelope env = BATON__ENVELOPE__INIT;
+    env.protocol_version = BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
+    env.rollout_id = (char *)p->rollout;
+    env.body_case = BATON__ENVELOPE__BODY_PROGRESS;
+    env.progress = &pr;
+    to_main(p->w, &env);
+}
+
+static void on_tick(void *userdata)
+{
+    struct progress_sink *p = userdata;
+    atomic_store(&p->w->last_sign, now_ms());
+}
+
+/* Runs one job to its end: the step, the state saved with its Result on record, the Result
+ * sent to the main loop. */
+static void run_job(worker_t *w, struct worker_job *job)
+{
+    const step_def_t *def = job->def;
+    svc_state_t *st = job->st;
+    struct progress_sink sink = {.w = w, .step = def->name, .rollout = job->req->rollout_id};
+    step_ctx_t ctx = {.cfg = w->cfg,
+                      .svc = job->svc,
+                      .st = st,
+                      .req = job->req,
+                      .rollout_id = job->req->rollout_id,
+                      .step = def->name,
+                      .pidfile = w->pidfile,
+                      .bus = &w->bus,
+                      .on_progress = on_progress,
+                      .on_tick = on_tick,
+                      .userdata = &sink,
+                      .min_healthy_ms = job->min_healthy_ms};
+    baton_err_t err = {0};
+    step_log(&ctx, 6, "begin");
+    int r = step_function(def->id)(&ctx, &err);
+
+    bool rollback = def->id == STEP_ROLLBACK;
+    int e = 0;
+    if (r == 0 || rollback)
+        e = svc_state_set(&st->step, rollback && r < 0 ? "rollback_failed" : def->done);
+    if (e == 0)
+        e = svc_state_set(&st->in_progress, "");
+    /* A failed pre-flight changed nothing live: the record it replaced comes back, so a
+     * refused rollout leaves every node as it found it. */
+    if (e == 0 && def->id == STEP_PREFLIGHT && r < 0)
+        e = svc_state_release(st);
+    if (e < 0 && r == 0)
+        r = baton_err_set(&err, -ENOMEM, "out of memory");
+
+    Baton__Result res = BATON__RESULT__INIT;
+    Baton__DumpInfo dump = BATON__DUMP_INFO__INIT;
+    res.status = r == 0 ? BATON__STATUS__STATUS_OK : BATON__STATUS__STATUS_FAILED;
+    res.message = err.msg;
+    res.step = (char *)def->name;
+    res.version = ctx.out.version;
+    res.restored_dump = ctx.out.restored_dump;
+    res.n_applied = ctx.out.n_applied;
+    res.applied = ctx.out.applied;
+    res.n_removed = ctx.out.n_removed;
+    res.removed = ctx.out.removed;
+    if (def->id == STEP_DUMP && r == 0) {
+        dump.path = st->dump_path;
+        dump.size = st->dump_size;
+        dump.sha256 = st->dump_sha256;
+        res.dump = &dump;
+    }
+    /* The Result goes on record with the state, in one atomic write: whoever asks again for
+     * this step (a coordinator that lost the answer) gets it, and the step never runs twice. */
+    size_t len = baton__result__get_packed_size(&res);
+    uint8_t *packed = malloc(len ? len : 1);
+    if (packed) {
+        baton__result__pack(&res, packed);
+        if (!(def->id == STEP_PREFLIGHT && r < 0))
+            svc_state_set_result(st, def->id, packed, len);
+    }
+    free(packed);
+    baton_err_t serr = {0};
+    if (svc_state_save(w->cfg->state_dir, st, &serr) < 0) {
+        step_log(&ctx, 3, "%s", serr.msg);
+        if (r == 0) {
+            r = baton_err_set(&err, serr.code, "%s", serr.msg);
+            res.status = BATON__STATUS__STATUS_FAILED;
+        }
+    }
+    step_log(&ctx, r == 0 ? 6 : 3, "%s%s", r == 0 ? "done" : "failed: ", r == 0 ? "" : err.msg);
+
+    Baton__Envelope env = BATON__ENVELOPE__INIT;
+    env.protocol_version = BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
+    env.rollout_id = job->req->rollout_id;
+    env.body_case = BATON__ENVELOPE__BODY_RESULT;
+    env.result = &res;
+    to_main(w, &env);
+    step_out_clear(&ctx.out);
+}
+
+static void *worker_main(void *arg)
+{
+    worker_t *w = arg;
+    for (;;) {
+        struct worker_job *job = NULL;
+        atomic_store(&w->last_sign, now_ms());
+        int n = zmq_recv(w->worker_end, &job, sizeof(job), 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n != sizeof(job) || !job)
+            break; /* NULL: told to stop; an error: the context is going away */
+        run_job(w, job);
+        worker_job_free(&job);
+        atomic_store(&w->last_sign, now_ms());
+    }
+    return NULL;
+}
+
+int worker_new(void *zctx, const agent_config_t *cfg, worker_t **ret, baton_err_t *err)
+{
+    worker_t *w = calloc(1, sizeof(*w));
+    if (!w)
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    w->cfg = cfg;
+    atomic_store(&w->last_sign, now_ms());
+    if (snprintf(w->pidfile, sizeof(w->pidfile), "%s/running.pid", cfg->state_dir) >=
+        (int)sizeof(w->pidfile)) {
+        free(w);
+        return baton_err_set(err, -ENAMETOOLONG, "%s: state_dir too long", cfg->state_dir);
+    }
+    char endpoint[64];
+    snprintf(endpoint, sizeof(endpoint), WORKER_ENDPOINT_FMT, (void *)w);
+    w->main_end = zmq_socket(zctx, ZMQ_PAIR);
+    w->worker_end = zmq_socket(zctx, ZMQ_PAIR);
+    int linger = 0;
+    if (!w->main_end || !w->worker_end ||
+        zmq_setsockopt(w->main_end, ZMQ_LINGER, &linger, sizeof(linger)) < 0 ||
+        zmq_setsockopt(w->worker_end, ZMQ_LINGER, &linger, sizeof(linger)) < 0 ||
+        zmq_bind(w->main_end, endpoint) < 0 || zmq_connect(w->worker_end, endpoint) < 0) {
+        int e = errno;
+        worker_destroy(&w);
+        return baton_err_set(err, -e, "worker socket: %s", zmq_strerror(e));
+    }
+    /* The worker takes no signals: SIGTERM is the main loop's to handle. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int r = pthread_create(&w->thread, NULL, worker_main, w);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (r != 0) {
+        worker_destroy(&w);
+        return baton_err_set(err, -r, "worker thread: %s", strerror(r));
+    }
+    w->started = true;
+    *ret = w;
+    return 0;
+}
+
+void worker_destroy(worker_t **w_p)
+{
+    if (!w_p || !*w_p)
+        return;
+    worker_t *w = *w_p;
+    if (w->started) {
+        struct worker_job *none = NULL;
+        zmq_send(w->main_end, &none, sizeof(none), 0);
+        pthread_join(w->thread, NULL);
+    }
+    if (w->main_end)
+        zmq_close(w->main_end);
+    if (w->worker_end)
+        zmq_close(w->worker_end);
+    sd_bus_flush_close_unref(w->bus);
+    free(w);
+    *w_p = NULL;
+}
+
+void *worker_socket(worker_t *w)
+{
+    return w->main_end;
+}
+
+int worker_submit(worker_t *w, struct worker_job *job, baton_err_t *err)
+{
+    if (zmq_send(w->main_end, &job, sizeof(job), 0) != sizeof(job))
+        return baton_err_set(err, -errno, "hand the step to the worker: %s", zmq_strerror(errno));
+    atomic_store(&w->last_sign, now_ms());
+    return 0;
+}
+
+uint64_t worker_last_sign(worker_t *w)
+{
+    return atomic_load(&w->last_sign);
+}

@@ -1,0 +1,18 @@
+/* names: the one check of the names that travel between files, the wire and paths: service,
+ * node and version names, and rollout ids. A name that passes can be used as a path component
+ * and printed as it is. */
+#ifndef BATON_NAMES_H
+#define BATON_NAMES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define NAME_MAX_LEN 64
+#define ROLLOUT_ID_MAX_LEN 64
+
+/* 1..max of [A-Za-z0-9_.-@], not starting with '.' or '-' (never "..", never an option). */
+bool name_valid(const char *s, size_t max);
+/* A rollout id: 1..64 of [A-Za-z0-9_.-], not starting with '.' or '-'. */
+bool rollout_id_valid(const char *s);
+
+#endif
