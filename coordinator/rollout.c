@@ -353,8 +353,11 @@ static bool rollback_one(struct run *run, size_t i)
     bool restored = false;
     if (r == 0 && result_ok(res)) {
         restored = res->result->restored_dump;
-        snprintf(msg, sizeof(msg), "back on %s%s", res->result->version,
-                 restored ? " (database restored from the dump)" : "");
+        if (*res->result->version)
+            snprintf(msg, sizeof(msg), "back on %s%s", res->result->version,
+                     restored ? " (database restored from the dump)" : "");
+        else /* a release: nothing had changed */
+            snprintf(msg, sizeof(msg), "%s", res->result->message);
     } else {
         snprintf(msg, sizeof(msg), "%s", r == 0 ? res->result->message : err.msg);
         r = -EIO;
