@@ -95,7 +95,8 @@ $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libbaton-agent.a \
 # VERSION:LAST-MIGRATION. A version ships every migration up to and including LAST.
 GAMESRV_VERSIONS := 1.0.0:0001 1.1.0:0002 1.1.1:0002 1.2.0:0003 2.0.0:0004
 # Versions with a fault built in, for tests of failed rollouts: VERSION+FAULT:LAST-MIGRATION.
-GAMESRV_FAULTS   := migrate-up migrate-down migrate-hang health crash
+GAMESRV_FAULTS   := migrate-up migrate-down migrate-hang health crash die-later health-decays \
+	health-flaps
 GAMESRV_FAULTY   := $(foreach f,$(GAMESRV_FAULTS),1.1.0+$(f):0002 1.2.0+$(f):0003) \
 	1.1.0+migrate-down+health:0002 1.2.0+migrate-down+health:0003
 GAMESRV_DIR      := tests/fixtures/gamesrv

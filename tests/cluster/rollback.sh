@@ -67,6 +67,18 @@ like "$LAST_OUT" "verify +FAIL .*not healthy after 4 s: .*answered 503" "verify 
 try 1.1.0+crash "crashes on start"
 like "$LAST_OUT" "start +FAIL .*start of gamesrv.service failed: signal" "start says systemd's reason"
 
+# Verify means stable, not one lucky probe: each of these passes its first probe.
+BATON_TEST_ROLLOUT_MIN_HEALTHY=4s
+try 1.1.0+die-later "the service is SIGKILLed 3 s after it started"
+like "$LAST_OUT" "verify +FAIL .*s after it turned healthy: gamesrv.service is failed \(signal\)" \
+    "verify says the service died after turning healthy"
+try 1.1.0+health-decays "health answers 200 for 2 s, then 503"
+like "$LAST_OUT" "verify +FAIL .*unstable: [0-9.]+ s after it turned healthy .*answered 503" \
+    "verify says health decayed"
+try 1.1.0+health-flaps "health alternates 200 and 503"
+like "$LAST_OUT" "verify +FAIL .*unstable: .*\(probe 2\): .*answered 503" "verify says health flapped"
+unset BATON_TEST_ROLLOUT_MIN_HEALTHY
+
 try 1.1.0+migrate-down+health "down-migration fails during rollback"
 like "$LAST_OUT" "database restored from the dump" "the rollback restored the dump"
 is "$(pg_sql game "SELECT count(*) FROM information_schema.columns WHERE table_name='players' AND column_name='level'")" \

@@ -5,7 +5,9 @@
 #                                   gamesrv VERSION running and baton-agent running on each,
 #                                   three players written; sets ROLLOUT_DIR
 #   agent_install NODE              binary, config and unit of baton-agent into NODE; starts it
-#   rollout_file VERSION [FILE]     writes a rollout file for VERSION over all nodes
+#   rollout_file VERSION [FILE]     writes a rollout file for VERSION over all nodes (with
+#                                   min_healthy_time and liveness when BATON_TEST_ROLLOUT_MIN_HEALTHY
+#                                   and BATON_TEST_LIVENESS are set)
 #   agent_state NODE                the agent's state file of gamesrv in NODE
 #   unit_stops NODE                 how many times gamesrv was stopped in NODE (its journal)
 
@@ -79,6 +81,9 @@ rollout_file() { # VERSION [FILE]: artifact is the build of VERSION (may carry +
         echo "timeouts:"
         echo "  connect: 3s"
         echo "  step: 2m"
+        [ -n "${BATON_TEST_ROLLOUT_MIN_HEALTHY:-}" ] &&
+            echo "min_healthy_time: $BATON_TEST_ROLLOUT_MIN_HEALTHY"
+        [ -n "${BATON_TEST_LIVENESS:-}" ] && echo "liveness: $BATON_TEST_LIVENESS"
         echo "nodes:"
         for n in $CLUSTER_NODES; do
             echo "  - name: $n"
