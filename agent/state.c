@@ -111,6 +111,7 @@ static int clear_rollout(svc_state_t *st)
     for (int i = 0; i < STEP__MAX; i++) {
         free(st->results[i]);
         st->results[i] = NULL;
+        st->result_requests[i] = 0;
     }
     return 0;
 }
@@ -140,7 +141,8 @@ int svc_state_release(svc_state_t *st)
     return r;
 }
 
-int svc_state_set_result(svc_state_t *st, step_id_t step, const void *packed, size_t len)
+int svc_state_set_result(svc_state_t *st, step_id_t step, uint64_t request_id, const void *packed,
+                         size_t len)
 {
     if (!step_get(step))
         return -EINVAL;
@@ -153,6 +155,7 @@ int svc_state_set_result(svc_state_t *st, step_id_t step, const void *packed, si
     sodium_bin2base64(b64, b64_len, packed, len, sodium_base64_VARIANT_ORIGINAL);
     free(st->results[step]);
     st->results[step] = b64;
+    st->result_requests[step] = request_id;
     return 0;
 }
 
@@ -175,11 +178,11 @@ int svc_state_get_result(const svc_state_t *st, step_id_t step, uint8_t **ret_bu
     return 0;
 }
 
-unsigned svc_state_recorded(const svc_state_t *st)
+unsigned svc_state_recorded(const svc_state_t *st, uint64_t request_id)
 {
     unsigned bits = 0;
     for (int i = 0; i < STEP__MAX; i++)
-        if (st->results[i])
+        if (st->results[i] && (!request_id || st->result_requests[i] == request_id))
             bits |= 1u << i;
     return bits;
 }
@@ -219,7 +222,9 @@ int svc_state_save(const char *state_dir, const svc_state_t *st, baton_err_t *er
     json_t *results = json_object();
     for (int i = 0; i < STEP__MAX; i++)
         if (st->results[i])
-            json_object_set_new(results, step_get(i)->name, json_string(st->results[i]));
+            json_object_set_new(results, step_get(i)->name,
+                                json_pack("{s:s, s:I}", "result", st->results[i], "request",
+                                          (json_int_t)st->result_requests[i]));
     json_object_set_new(o, "results", results);
     char *text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
     json_decref(o);
@@ -252,7 +257,8 @@ static int load_list(json_t *o, const char *key, const char *path, char ***list,
     return 0;
 }
 
-/* "results": {"stop": "<base64>", ...}; optional (older state files have none). */
+/* "results": {"stop": {"result": "<base64>", "request": N}, ...}; optional (older state files
+ * have none). */
 static int load_results(json_t *o, const char *path, svc_state_t *st, baton_err_t *err)
 {
     json_t *res = json_object_get(o, "results");
@@ -267,10 +273,16 @@ static int load_results(json_t *o, const char *path, svc_state_t *st, baton_err_
         const step_def_t *def = step_by_name(key);
         if (!def)
             return baton_err_set(err, -EBADMSG, "%s: field results.%s: not a step", path, key);
-        if (!json_is_string(v) || json_string_length(v) > STATE_RESULT_MAX ||
-            !(st->results[def->id] = strdup(json_string_value(v))))
-            return baton_err_set(err, -EBADMSG, "%s: field results.%s: expected base64 text",
+        json_t *text = json_object_get(v, "result"), *req = json_object_get(v, "request");
+        if (!json_is_string(text) || json_string_length(text) > STATE_RESULT_MAX ||
+            !json_is_integer(req) || json_integer_value(req) < 0)
+            return baton_err_set(err, -EBADMSG,
+                                 "%s: field results.%s: expected {result: base64, request: id}",
                                  path, key);
+        free(st->results[def->id]);
+        if (!(st->results[def->id] = strdup(json_string_value(text))))
+            return baton_err_set(err, -ENOMEM, "out of memory");
+        st->result_requests[def->id] = (uint64_t)json_integer_value(req);
     }
     return 0;
 }

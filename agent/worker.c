@@ -149,7 +149,7 @@ static void run_job(worker_t *w, struct worker_job *job)
     if (packed) {
         baton__result__pack(&res, packed);
         if (!(def->id == STEP_PREFLIGHT && r < 0))
-            svc_state_set_result(st, def->id, packed, len);
+            svc_state_set_result(st, def->id, job->req->request_id, packed, len);
     }
     free(packed);
     baton_err_t serr = {0};

@@ -56,7 +56,8 @@ typedef struct step_state {
     const char *step;        /* last completed step as recorded ("" .. "committed") */
     const char *in_progress; /* step a crash cut short, "" when none */
     const char *running;     /* step running now in this agent, "" when none */
-    unsigned recorded;       /* bit (1u << step id) set when that step's Result is on record */
+    unsigned recorded;       /* bit (1u << step id): that step's Result to this very request is on
+                              * record (the asker lost the answer and asks again) */
 } step_state_t;
 
 typedef enum step_verdict {

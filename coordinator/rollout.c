@@ -88,8 +88,8 @@ static void render_text(json_t *e)
 /* Takes ownership of `e`. */
 static void emit(struct run *run, json_t *e)
 {
+    json_object_set_new(e, "rollout", json_string(run->id));
     if (run->opts->json) {
-        json_object_set_new(e, "rollout", json_string(run->id));
         char *line = json_dumps(e, JSON_COMPACT);
         if (line)
             printf("%s\n", line);

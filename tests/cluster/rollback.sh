@@ -16,23 +16,13 @@ cluster_sweep
 cluster_trap
 ok "cluster: 3 nodes on gamesrv 1.0.0" baton_cluster back 3 1.0.0 || { done_testing; exit 1; }
 
-# Everything a user would compare: schema, bookkeeping rows (with timestamps), player rows.
-snapshot() {
-    {
-        # pg_dump >= 15.14 writes a random \\restrict key into every dump: not part of the schema.
-        pg_dump -h "$PG_SOCK" -p "$PG_PORT" -U postgres --schema-only game |
-            grep -vE '^(--|\\restrict|\\unrestrict)'
-        pg_sql game "SELECT * FROM migration_info ORDER BY id"
-        pg_sql game "SELECT * FROM players ORDER BY id"
-    } | sha256sum | cut -d' ' -f1
-}
 stops() { for n in $CLUSTER_NODES; do unit_stops "$n"; done | tr '\n' ' '; }
 
 # try VERSION DESCRIPTION: roll out a faulty VERSION; node1 must fail and come back.
 try() {
     local version=$1 what=$2 f out code
     local snap_before stops_before
-    snap_before=$(snapshot)
+    snap_before=$(db_snapshot)
     stops_before=$(stops)
     f=$(rollout_file "$version")
     out=$("$BATON" rollout "$f" 2>&1)
@@ -46,7 +36,7 @@ try() {
         "$(sha256sum "$(gamesrv_bin 1.0.0)" | cut -d' ' -f1)" "$what: node1's binary is byte for byte the old one"
     is "$(gamesrv_health node1)" 200 "$what: node1 is healthy"
     is "$(migration_ids game)" "0001_players.sql" "$what: bookkeeping holds exactly the ids it held"
-    is "$(snapshot)" "$snap_before" "$what: schema, bookkeeping and player rows equal what they were"
+    is "$(db_snapshot)" "$snap_before" "$what: schema, bookkeeping and player rows equal what they were"
     local s1 o1 rest_now rest_before
     read -r s1 rest_now <<<"$(stops)"
     read -r o1 rest_before <<<"$stops_before"
@@ -90,7 +80,7 @@ is "$(pg_sql game "SELECT count(*) FROM information_schema.tables WHERE table_na
     0 "the table 1.2.0 created is gone after the restore"
 
 # --- crashes: the agent and the coordinator die in the middle of a migration ------------------
-snap_before=$(snapshot)
+snap_before=$(db_snapshot)
 f=$(rollout_file 1.1.0+migrate-hang)
 "$BATON" rollout "$f" >"$CLUSTER_DIR/crash.out" 2>&1 &
 coordinator=$!
@@ -126,7 +116,7 @@ like "$out" "node2 \(releasing .*pre-flight only, nothing to undo\)" \
 is "$(stops)" "$stops_crash" "crash: and stops nothing but node1's unit"
 is "$(node_exec node1 /opt/gamesrv/bin/gamesrv --version)" 1.0.0 "crash: node1 runs 1.0.0 again"
 is "$(gamesrv_health node1)" 200 "crash: node1 is healthy"
-is "$(snapshot)" "$snap_before" "crash: schema, bookkeeping and player rows equal what they were"
+is "$(db_snapshot)" "$snap_before" "crash: schema, bookkeeping and player rows equal what they were"
 is "$(node_exec node1 sh -c 'pgrep -c sql-migrate || true')" 0 "crash: no migration process was left running"
 
 # After all that, a good version still goes through on every node.

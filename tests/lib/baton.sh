@@ -28,6 +28,7 @@ services:
     min_healthy_time: ${BATON_TEST_MIN_HEALTHY:-1s}
     health:
       http: http://127.0.0.1:$GAMESRV_PORT/healthcheck
+$(agent_knobs)
     timeouts:
       stop: 20s
       start: 20s
@@ -36,12 +37,32 @@ services:
 CFG
 }
 
+# With BATON_TEST_KNOBS=1, pg_dump and migrate up go through tests/fixtures/knobs/slow, so that a
+# test can hold a pre-flight, a dump or a migration open: slow_step NODE WHAT SECONDS.
+agent_knobs() {
+    [ "${BATON_TEST_KNOBS:-0}" = 1 ] || return 0
+    echo "    pg_dump: /opt/baton-test/pg_dump"
+    echo "    migrate_up: /opt/baton-test/slow migrate {binary} migrate up"
+}
+
+slow_step() { # NODE preflight|dump|migrate SECONDS (0: no longer slow)
+    if [ "$3" = 0 ]; then
+        node_exec "$1" rm -f "/run/baton-slow-$2"
+    else
+        node_exec "$1" sh -c "echo $3 > /run/baton-slow-$2"
+    fi
+}
+
 agent_install() {
     local node=$1 cfg unit
     cfg=$(mktemp)
     unit=$(mktemp)
     agent_config "$node" >"$cfg"
     sed 's|/usr/local/bin/baton-agent|/opt/baton/bin/baton-agent|' agent/baton-agent.service >"$unit"
+    if [ "${BATON_TEST_KNOBS:-0}" = 1 ]; then
+        node_push "$node" tests/fixtures/knobs/slow /opt/baton-test/slow 0755 &&
+            node_push "$node" tests/fixtures/knobs/pg_dump /opt/baton-test/pg_dump 0755 || return 1
+    fi
     node_push "$node" "${BUILD:-build}/baton-agent" /opt/baton/bin/baton-agent 0755 &&
         node_push "$node" "$cfg" /etc/baton/agent.yml 0600 &&
         node_push "$node" "$unit" /etc/systemd/system/baton-agent.service &&
@@ -95,6 +116,43 @@ rollout_file() { # VERSION [FILE]: artifact is the build of VERSION (may carry +
 
 agent_state() {
     node_exec "$1" cat /var/lib/baton/gamesrv.json
+}
+
+state_field() { # NODE FIELD: one string field of the agent's state file
+    agent_state "$1" | sed -n "s/^  \"$2\": \"\(.*\)\",\{0,1\}\$/\1/p"
+}
+
+agent_pid() { # NODE: the agent's main PID
+    node_exec "$1" systemctl show -p MainPID --value baton-agent
+}
+
+# Everything a user would compare: schema, bookkeeping rows (with timestamps), player rows.
+db_snapshot() {
+    {
+        # pg_dump >= 15.14 writes a random \\restrict key into every dump: not part of the schema.
+        pg_dump -h "$PG_SOCK" -p "$PG_PORT" -U postgres --schema-only game |
+            grep -vE '^(--|\\restrict|\\unrestrict)'
+        pg_sql game "SELECT * FROM migration_info ORDER BY id"
+        pg_sql game "SELECT * FROM players ORDER BY id"
+    } | sha256sum | cut -d' ' -f1
+}
+
+wait_for() { # SECONDS CMD...: polls CMD every 0.1 s until it succeeds; 1 on timeout
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@" >/dev/null 2>&1; do
+        [ $SECONDS -lt $deadline ] || return 1
+        sleep 0.1
+    done
+}
+
+in_progress_is() { # NODE STEP: the agent's state says STEP is under way
+    agent_state "$1" | grep -q "\"in_progress\": \"$2\""
+}
+
+agent_restarted() { # NODE N: the agent was restarted N times and is active again
+    [ "$(node_exec "$1" systemctl show -p NRestarts --value baton-agent)" = "$2" ] &&
+        [ "$(node_exec "$1" systemctl is-active baton-agent)" = active ]
 }
 
 unit_stops() { # how often gamesrv was stopped: its own last words, from the node's journal

@@ -2,14 +2,21 @@
  * that tests can check the real agent answers bad input with an error Result and lives on.
  *
  *   zpoke ENDPOINT garbage|version|empty|future|multipart|oversize|unknown-service|hello
- * Prints "STATUS message" of the Result, or "no answer"; exit 0 when a Result came. */
+ *   zpoke ENDPOINT stage SERVICE VERSION FILE          sends FILE in chunks
+ *   zpoke ENDPOINT step NAME ROLLOUT [service=S] [version=V] [sha256=H] [down=N]
+ *                                                      one step command (migrate: up unless down=N)
+ * Prints "STATUS message" of the Result (Progress skipped), or "no answer"; exit 0 when a Result
+ * came. ZPOKE_TIMEOUT (seconds, default 3; 60 for steps) bounds the wait. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <zmq.h>
 
+#include "digest.h"
 #include "envelope.h"
+#include "steps.h"
 
 static const char *status_name(Baton__Status s)
 {
@@ -29,10 +36,135 @@ static const char *status_name(Baton__Status s)
     }
 }
 
+/* Waits for the Result of request 42, skipping Progress; prints it. 0 when one came. */
+static int wait_result(void *s, long timeout_ms, bool print_ok)
+{
+    zmq_pollitem_t item = {.socket = s, .events = ZMQ_POLLIN};
+    while (zmq_poll(&item, 1, timeout_ms) == 1) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        zmq_msg_recv(&m, s, 0);
+        Baton__Envelope *got = NULL;
+        int r = envelope_unpack(zmq_msg_data(&m), zmq_msg_size(&m), &got, NULL);
+        zmq_msg_close(&m);
+        if (r == 0 && got->body_case == BATON__ENVELOPE__BODY_PROGRESS) {
+            envelope_free(&got);
+            continue;
+        }
+        if (r == 0 && got->body_case == BATON__ENVELOPE__BODY_RESULT) {
+            if (print_ok || got->result->status != BATON__STATUS__STATUS_OK)
+                printf("%s %s\n", status_name(got->result->status), got->result->message);
+            r = got->result->status == BATON__STATUS__STATUS_OK ? 0 : 3;
+            envelope_free(&got);
+            return r;
+        }
+        printf("unreadable answer\n");
+        envelope_free(&got);
+        return 1;
+    }
+    printf("no answer\n");
+    return 1;
+}
+
+static int send_env(void *s, Baton__Envelope *env)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (envelope_pack(env, &buf, &len, NULL) < 0)
+        return -1;
+    int r = zmq_send(s, buf, len, 0);
+    free(buf);
+    return r < 0 ? -1 : 0;
+}
+
+/* stage SERVICE VERSION FILE */
+static int do_stage(void *s, char **argv, long timeout_ms)
+{
+    FILE *f = fopen(argv[2], "rb");
+    if (!f)
+        return perror(argv[2]), 2;
+    static uint8_t data[64 * 1024 * 1024];
+    size_t size = fread(data, 1, sizeof(data), f);
+    fclose(f);
+    char hex[DIGEST_HEX_LEN + 1];
+    digest_t d;
+    digest_global_init(NULL);
+    digest_init(&d);
+    digest_update(&d, data, size);
+    digest_final_hex(&d, hex);
+    for (size_t off = 0; off < size;) {
+        size_t n = size - off > BATON_CHUNK_MAX ? BATON_CHUNK_MAX : size - off;
+        Baton__Stage st = BATON__STAGE__INIT;
+        st.service = argv[0];
+        st.version = argv[1];
+        st.sha256 = hex;
+        st.size = size;
+        st.offset = off;
+        st.data.data = data + off;
+        st.data.len = n;
+        Baton__Envelope env = BATON__ENVELOPE__INIT;
+        env.protocol_version = BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
+        env.request_id = 42;
+        env.body_case = BATON__ENVELOPE__BODY_STAGE;
+        env.stage = &st;
+        if (send_env(s, &env) < 0)
+            return 2;
+        int r = wait_result(s, timeout_ms, off + n == size);
+        if (r)
+            return r;
+        off += n;
+    }
+    printf("%s\n", hex);
+    return 0;
+}
+
+/* step NAME ROLLOUT [key=value...] */
+static int do_step(void *s, int argc, char **argv, long timeout_ms)
+{
+    const step_def_t *def = step_by_name(argv[0]);
+    if (!def)
+        return fprintf(stderr, "zpoke: no step %s\n", argv[0]), 2;
+    Baton__Step step = BATON__STEP__INIT;
+    Baton__Migrate mig = BATON__MIGRATE__INIT;
+    step.service = mig.service = "gamesrv";
+    for (int i = 2; i < argc; i++) {
+        char *eq = strchr(argv[i], '=');
+        if (!eq)
+            return fprintf(stderr, "zpoke: %s is not key=value\n", argv[i]), 2;
+        *eq = '\0';
+        if (!strcmp(argv[i], "service"))
+            step.service = mig.service = eq + 1;
+        else if (!strcmp(argv[i], "version"))
+            step.version = eq + 1;
+        else if (!strcmp(argv[i], "sha256"))
+            step.sha256 = eq + 1;
+        else if (!strcmp(argv[i], "down")) {
+            mig.direction = BATON__DIRECTION__DIRECTION_DOWN;
+            mig.limit = (uint32_t)strtoul(eq + 1, NULL, 10);
+        } else
+            return fprintf(stderr, "zpoke: unknown key %s\n", argv[i]), 2;
+    }
+    Baton__Envelope env = BATON__ENVELOPE__INIT;
+    env.protocol_version = BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
+    /* A new request each time: an agent answers a repeated id from its record. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    env.request_id = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    env.rollout_id = argv[1];
+    env.body_case = def->body;
+    if (def->id == STEP_MIGRATE)
+        env.migrate = &mig;
+    else
+        env.preflight = &step; /* every Step-shaped body shares the union's slot */
+    if (send_env(s, &env) < 0)
+        return 2;
+    return wait_result(s, timeout_ms, true);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: zpoke ENDPOINT MODE\n");
+    if (argc < 3) {
+        fprintf(stderr, "usage: zpoke ENDPOINT MODE [ARGS]\n");
         return 2;
     }
     const char *mode = argv[2];
@@ -40,6 +172,20 @@ int main(int argc, char **argv)
     int linger = 0;
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
     zmq_connect(s, argv[1]);
+    const char *t = getenv("ZPOKE_TIMEOUT");
+    if (!strcmp(mode, "stage") || !strcmp(mode, "step")) {
+        long timeout_ms = (t ? atol(t) : 60) * 1000;
+        int code = 2;
+        if (!strcmp(mode, "stage") && argc == 6)
+            code = do_stage(s, argv + 3, timeout_ms);
+        else if (!strcmp(mode, "step") && argc >= 5)
+            code = do_step(s, argc - 3, argv + 3, timeout_ms);
+        else
+            fprintf(stderr, "zpoke: bad arguments for %s\n", mode);
+        zmq_close(s);
+        zmq_ctx_term(ctx);
+        return code;
+    }
 
     Baton__Envelope env = BATON__ENVELOPE__INIT;
     Baton__Hello hello = BATON__HELLO__INIT;
@@ -81,25 +227,9 @@ int main(int argc, char **argv)
     }
     free(buf);
 
-    zmq_pollitem_t item = {.socket = s, .events = ZMQ_POLLIN};
-    int code = 1;
-    if (zmq_poll(&item, 1, 3000) == 1) {
-        zmq_msg_t m;
-        zmq_msg_init(&m);
-        zmq_msg_recv(&m, s, 0);
-        Baton__Envelope *got = NULL;
-        if (envelope_unpack(zmq_msg_data(&m), zmq_msg_size(&m), &got, NULL) == 0 &&
-            got->body_case == BATON__ENVELOPE__BODY_RESULT) {
-            printf("%s %s\n", status_name(got->result->status), got->result->message);
-            code = 0;
-        } else {
-            printf("unreadable answer\n");
-        }
-        envelope_free(&got);
-        zmq_msg_close(&m);
-    } else {
-        printf("no answer\n");
-    }
+    int code = wait_result(s, (t ? atol(t) : 3) * 1000, true);
+    if (code == 3)
+        code = 0; /* a Result came: that is what these modes check */
     zmq_close(s);
     zmq_ctx_term(ctx);
     return code;

@@ -109,8 +109,10 @@ static void test_prior_record_and_results(void **state)
     assert_int_equal(svc_state_begin(st, "r2"), 0);
     assert_string_equal(st->prior_rollout_id, "r1");
     const uint8_t packed[] = {0x08, 0x03, 0x12, 0x02, 'n', 'o', 0x00, 0xff};
-    assert_int_equal(svc_state_set_result(st, STEP_PREFLIGHT, packed, sizeof(packed)), 0);
-    assert_int_equal(svc_state_recorded(st), 1u << STEP_PREFLIGHT);
+    assert_int_equal(svc_state_set_result(st, STEP_PREFLIGHT, 77, packed, sizeof(packed)), 0);
+    assert_int_equal(svc_state_recorded(st, 0), 1u << STEP_PREFLIGHT);
+    assert_int_equal(svc_state_recorded(st, 77), 1u << STEP_PREFLIGHT);
+    assert_int_equal(svc_state_recorded(st, 78), 0); /* another request: not its answer */
     assert_int_equal(svc_state_save(dir, st, NULL), 0);
     svc_state_destroy(&st);
 
@@ -122,12 +124,13 @@ static void test_prior_record_and_results(void **state)
     assert_memory_equal(buf, packed, len);
     free(buf);
     assert_int_equal(svc_state_get_result(st, STEP_STOP, &buf, &len), -ENOENT);
+    assert_int_equal(svc_state_recorded(st, 77), 1u << STEP_PREFLIGHT);
 
     assert_int_equal(svc_state_release(st), 0);
     assert_string_equal(st->rollout_id, "r1");
     assert_string_equal(st->step, "committed");
     assert_string_equal(st->prior_rollout_id, "");
-    assert_int_equal(svc_state_recorded(st), 0);
+    assert_int_equal(svc_state_recorded(st, 0), 0);
     svc_state_destroy(&st);
 }
 
