@@ -243,6 +243,8 @@ static void serve_step(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
                      why);
         break;
     case STEP_ATTACH:
+        log_event(svc->name, req->rollout_id, def->name, 6,
+                  "asked again while running: the Result goes to the new asker");
         set_asker(a, peer, req->request_id);
         snprintf(why, sizeof(why), "still running (%llu s): %s",
                  (unsigned long long)((now_ms() - a->run.started_ms) / 1000), a->run.progress);

@@ -189,7 +189,15 @@ int proc_run(const struct proc_opts *o, struct proc_result *ret, baton_err_t *er
         int wait = 1000;
         uint64_t t = now_ms();
         if (deadline && !ret->timed_out) {
-            if (t >= deadline) {
+            /* After a pause of ours (SIGSTOP, a suspended VM) the clock may be past the
+             * deadline while the command finished in time: a child that already exited is
+             * never counted as timed out; its output is drained below. */
+            siginfo_t info = {0};
+            bool exited = waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+                          info.si_pid == pid;
+            if (t >= deadline && exited) {
+                deadline = 0;
+            } else if (t >= deadline) {
                 ret->timed_out = true;
                 kill(-pid, SIGTERM);
                 kill_at = t + PROC_KILL_GRACE_MS;

@@ -1,0 +1,160 @@
+#!/bin/bash
+# faults.sh: the bad day, on a real cluster. A migration that hangs while operators ask for
+# status and start a second rollout; the agent frozen (SIGSTOP) for 15 s during a migration; a
+# 20 s network partition during a migration; the agent frozen past `liveness` during a dump.
+# Each ends with settled nodes (done or rolled back), a true report and no lost data.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib/tap.sh
+. tests/lib/cluster.sh
+. tests/lib/pg.sh
+. tests/lib/gamesrv.sh
+. tests/lib/baton.sh
+BATON=${BUILD:-build}/baton
+ZPOKE=${BUILD:-build}/tests/tools/zpoke
+BATON_TEST_KNOBS=1
+BATON_TEST_MIGRATE_TIMEOUT=15s # the hanging migration gives up after this
+
+cluster_sweep
+cluster_trap
+ok "cluster: 3 nodes on gamesrv 1.0.0 sharing one database" baton_cluster faults 3 1.0.0 ||
+    { done_testing; exit 1; }
+poke() { "$ZPOKE" "tcp://$(node_ip "$1"):$BATON_AGENT_PORT" "${@:2}"; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+stops() { for n in $CLUSTER_NODES; do unit_stops "$n"; done | tr '\n' ' '; }
+tool_running() { node_exec "$1" pgrep -f "/opt/baton-test/slow $2"; }
+players_before=$(players)
+
+# --- 1. While a migration hangs, the agent answers ------------------------------------------
+f=$(rollout_file 1.1.0+migrate-hang)
+"$BATON" rollout "$f" >"$CLUSTER_DIR/hang.out" 2>&1 &
+first=$!
+ok "node1's migration is under way" wait_for 30 in_progress_is node1 migrate
+sleep 1
+t0=$(now_ms)
+status=$("$BATON" status "$f")
+t1=$(now_ms)
+printf '%s\n' "$status" >&2
+ok "baton status answers within 1 s while the migration hangs ($((t1 - t0)) ms)" [ $((t1 - t0)) -lt 1000 ]
+like "$status" "node1 .* migrate \(running [0-9]+ s\)" "status says node1 is running its migration"
+t0=$(now_ms)
+out=$("$BATON" rollout "$(rollout_file 1.1.0)" 2>&1)
+code=$?
+t1=$(now_ms)
+printf '%s\n' "$out" >&2
+is "$code" 2 "a second coordinator is refused (exit 2)"
+ok "within 1 s ($((t1 - t0)) ms)" [ $((t1 - t0)) -lt 1000 ]
+like "$out" "node1 +FAIL .*busy: rollout .* is running migrate" "it says node1 is busy and with what"
+t0=$(now_ms)
+out=$(poke node1 step stop rtest-second)
+t1=$(now_ms)
+like "$out" "^BUSY busy: rollout .* is running migrate" "a command of another rollout gets BUSY"
+ok "at once ($((t1 - t0)) ms)" [ $((t1 - t0)) -lt 1000 ]
+wait "$first"
+is "$?" 3 "the hanging migration times out and node1 is rolled back (exit 3)"
+like "$(cat "$CLUSTER_DIR/hang.out")" "migrate +FAIL .*timed out" "the report says the migration timed out"
+is "$(node_exec node1 /opt/gamesrv/bin/gamesrv --version)" 1.0.0 "node1 is back on 1.0.0"
+is "$(migration_ids game)" "0001_players.sql" "the schema is back"
+
+# The rest holds steps open on purpose: give migrations time (the agents re-read their config).
+BATON_TEST_MIGRATE_TIMEOUT=90s
+for n in $CLUSTER_NODES; do
+    agent_install "$n" && node_exec "$n" systemctl restart baton-agent
+done
+agents_answer() { for n in $CLUSTER_NODES; do poke "$n" hello || return 1; done; }
+ok "agents restarted with a 90 s migration timeout" wait_for 10 agents_answer
+
+# --- 2. The agent frozen for 15 s during a migration ---------------------------------------
+slow_step node1 migrate 5
+stops_before=$(stops)
+f=$(rollout_file 1.1.0)
+"$BATON" rollout "$f" >"$CLUSTER_DIR/freeze.out" 2>&1 &
+first=$!
+ok "node1's migration is running" wait_for 30 tool_running node1 migrate
+pid=$(agent_pid node1)
+node_exec node1 kill -STOP "$pid"
+sleep 15
+node_exec node1 kill -CONT "$pid"
+slow_step node1 migrate 0
+wait "$first"
+code=$?
+out=$(cat "$CLUSTER_DIR/freeze.out")
+printf '%s\n' "$out" >&2
+is "$code" 0 "after a 15 s freeze the rollout completes (exit 0)"
+like "$out" "migrate +ok .*applied 0002_player_level.sql" "node1's migration result was collected"
+like "$out" "done: 3 of 3 nodes on gamesrv 1.1.0" "every node is on 1.1.0"
+rid=$(state_field node1 rollout_id)
+is "$(node_exec node1 journalctl -u baton-agent BATON_ROLLOUT_ID="$rid" BATON_STEP=migrate -o cat --no-pager |
+    grep -c '^migrate up (')" 1 "node1 ran its migration exactly once"
+like "$(node_exec node1 journalctl -u baton-agent BATON_ROLLOUT_ID="$rid" BATON_STEP=migrate -o cat --no-pager)" \
+    "asked again while running|answered again from the record" \
+    "the coordinator asked again and the agent answered it (the first answer's connection was gone)"
+is "$(migration_ids game)" "0001_players.sql,0002_player_level.sql" "0002 is applied, once"
+read -r s1 _ <<<"$stops_before"
+read -r s1_now _ <<<"$(stops)"
+is "$s1_now" "$((s1 + 1))" "node1 was stopped once: no rollback of a migration that succeeded"
+
+# --- 3. A 20 s partition during a migration -------------------------------------------------
+slow_step node2 migrate 24
+f=$(rollout_file 1.2.0)
+"$BATON" rollout "$f" >"$CLUSTER_DIR/partition.out" 2>&1 &
+first=$!
+ok "node2's migration is running" wait_for 60 tool_running node2 migrate
+node_cut node2
+sleep 20
+node_heal node2
+slow_step node2 migrate 0
+wait "$first"
+code=$?
+out=$(cat "$CLUSTER_DIR/partition.out")
+printf '%s\n' "$out" >&2
+is "$code" 0 "after a 20 s partition the rollout completes (exit 0)"
+like "$out" "done: 3 of 3 nodes on gamesrv 1.2.0" "every node is on 1.2.0"
+is "$(migration_ids game)" "0001_players.sql,0002_player_level.sql,0003_inventory.sql" \
+    "0003 is applied, once"
+is "$(players)" "$players_before" "no player row was lost"
+
+# --- 4. The agent frozen past liveness during a dump ----------------------------------------
+BATON_TEST_LIVENESS=5s
+slow_step node1 dump 10
+stops_before=$(stops)
+f=$(rollout_file 2.0.0)
+"$BATON" rollout "$f" >"$CLUSTER_DIR/lost.out" 2>&1 &
+first=$!
+ok "node1's dump is running" wait_for 30 tool_running node1 dump
+pid=$(agent_pid node1)
+node_exec node1 kill -STOP "$pid"
+t0=$(now_ms)
+wait "$first"
+code=$?
+t1=$(now_ms)
+out=$(cat "$CLUSTER_DIR/lost.out")
+printf '%s\n' "$out" >&2
+is "$code" 4 "a node silent past liveness ends the rollout with exit 4"
+like "$out" "LOST node1: .*LOST during dump: no word for [0-9.]+ s" "the report names node1 as lost"
+ok "reported within liveness + 2 s of the freeze ($((t1 - t0)) ms)" [ $((t1 - t0)) -le 7000 ]
+read -r _ s2 s3 <<<"$stops_before"
+read -r _ s2_now s3_now <<<"$(stops)"
+is "$s2_now $s3_now" "$s2 $s3" "node2 and node3 were not stopped"
+for n in node2 node3; do
+    is "$(node_exec "$n" /opt/gamesrv/bin/gamesrv --version)" 1.2.0 "$n still runs 1.2.0"
+    is "$(state_field "$n" step)" committed "$n's record is its last committed rollout (released)"
+done
+node_exec node1 kill -CONT "$pid"
+slow_step node1 dump 0
+dump_recorded() { [ "$(state_field node1 step)" = dump ] && [ -z "$(state_field node1 in_progress)" ]; }
+ok "after SIGCONT node1's dump finishes and is recorded" wait_for 30 dump_recorded
+status=$("$BATON" status "$f")
+printf '%s\n' "$status" >&2
+like "$status" "node1 .* 1.2.0 +inactive +dump +r" "status: node1 stopped after its dump, not interrupted"
+out=$("$BATON" rollback "$f" 2>&1)
+code=$?
+printf '%s\n' "$out" >&2
+is "$code" 0 "baton rollback settles node1"
+is "$(node_exec node1 /opt/gamesrv/bin/gamesrv --version)" 1.2.0 "node1 runs 1.2.0 again"
+is "$(gamesrv_health node1)" 200 "node1 is healthy"
+like "$("$BATON" status "$f")" "node1 .* 1.2.0 +active +rolled_back" "status says node1 was rolled back"
+is "$(migration_ids game)" "0001_players.sql,0002_player_level.sql,0003_inventory.sql" \
+    "the schema is where it was"
+is "$(players)" "$players_before" "no player row was lost"
+done_testing
