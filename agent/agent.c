@@ -225,6 +225,16 @@ static void serve_step(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
     if ((v == STEP_RUN || v == STEP_REPLAY || v == STEP_ATTACH) &&
         !matches_record(req, def, st, why, sizeof(why)))
         v = STEP_REFUSE;
+    /* The very request that started a step a crash cut short, asked again by a coordinator that
+     * never heard back: tell it the step was interrupted (it then rolls back) rather than run
+     * the step again behind its back. */
+    if (v == STEP_RUN && *st->in_progress && !strcmp(st->in_progress, def->name) &&
+        st->in_progress_request == req->request_id) {
+        snprintf(why, sizeof(why),
+                 "%s was interrupted: the agent restarted while it ran; run it again or roll back",
+                 def->name);
+        v = STEP_REFUSE;
+    }
     /* A completed migrate answers its own request again, not a new one that asks to go down:
      * undoing it is the rollback's work, with the rollback's checks. */
     if (v == STEP_REPLAY && def->id == STEP_MIGRATE &&
@@ -276,6 +286,7 @@ static void serve_step(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
             r = baton_err_set(&err, -ENOMEM, "out of memory");
         if (r == 0 && svc_state_set(&st->in_progress, def->name) < 0)
             r = baton_err_set(&err, -ENOMEM, "out of memory");
+        st->in_progress_request = req->request_id;
         if (r == 0)
             r = svc_state_save(a->cfg->state_dir, st, &err);
         struct worker_job *job = r == 0 ? calloc(1, sizeof(*job)) : NULL;

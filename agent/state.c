@@ -219,6 +219,7 @@ int svc_state_save(const char *state_dir, const svc_state_t *st, baton_err_t *er
     json_object_set_new(o, "ids_before", list_to_json(st->ids_before, st->n_ids_before));
     json_object_set_new(o, "applied", list_to_json(st->applied, st->n_applied));
     json_object_set_new(o, "dump_size", json_integer((json_int_t)st->dump_size));
+    json_object_set_new(o, "in_progress_request", json_integer((json_int_t)st->in_progress_request));
     json_t *results = json_object();
     for (int i = 0; i < STEP__MAX; i++)
         if (st->results[i])
@@ -351,6 +352,12 @@ int svc_state_load(const char *state_dir, const char *service, svc_state_t **ret
         goto out;
     }
     st->dump_size = (uint64_t)json_integer_value(size);
+    json_t *ipr = json_object_get(o, "in_progress_request"); /* optional: added later */
+    if (ipr && (!json_is_integer(ipr) || json_integer_value(ipr) < 0)) {
+        r = baton_err_set(err, -EBADMSG, "%s: field in_progress_request: expected an id", path);
+        goto out;
+    }
+    st->in_progress_request = ipr ? (uint64_t)json_integer_value(ipr) : 0;
     if ((r = load_list(o, "ids_before", path, &st->ids_before, &st->n_ids_before, err)) < 0 ||
         (r = load_list(o, "applied", path, &st->applied, &st->n_applied, err)) < 0)
         goto out;

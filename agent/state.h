@@ -43,6 +43,7 @@ typedef struct svc_state {
     char *prior_step;       /* its last step ("committed", "rolled_back" or "") */
     char *results[STEP__MAX]; /* per step of this rollout: its packed Result (base64), or NULL */
     uint64_t result_requests[STEP__MAX]; /* the request id each Result answered */
+    uint64_t in_progress_request;        /* the request that started in_progress */
 } svc_state_t;
 
 /* A fresh, empty state for `service`. */

@@ -157,4 +157,29 @@ like "$("$BATON" status "$f")" "node1 .* 1.2.0 +active +rolled_back" "status say
 is "$(migration_ids game)" "0001_players.sql,0002_player_level.sql,0003_inventory.sql" \
     "the schema is where it was"
 is "$(players)" "$players_before" "no player row was lost"
+
+# --- 5. The agent restarted in the middle of a step (its main PID killed, as a watchdog would) --
+unset BATON_TEST_LIVENESS
+slow_step node1 dump 30
+f=$(rollout_file 2.0.0)
+"$BATON" rollout "$f" >"$CLUSTER_DIR/restart.out" 2>&1 &
+first=$!
+ok "node1's dump is running" wait_for 30 tool_running node1 dump
+restarts=$(node_exec node1 systemctl show -p NRestarts --value baton-agent)
+t0=$(now_ms)
+node_exec node1 systemctl kill --kill-whom=main -s KILL baton-agent
+slow_step node1 dump 0
+wait "$first"
+code=$?
+t1=$(now_ms)
+out=$(cat "$CLUSTER_DIR/restart.out")
+printf '%s\n' "$out" >&2
+is "$code" 3 "the coordinator notices the restarted agent and rolls node1 back (exit 3)"
+like "$out" "dump +FAIL .*dump was interrupted: the agent restarted" "it says the dump was interrupted"
+ok "within seconds, not the step timeout ($((t1 - t0)) ms)" [ $((t1 - t0)) -lt 15000 ]
+is "$(node_exec node1 systemctl show -p NRestarts --value baton-agent)" "$((restarts + 1))" \
+    "systemd restarted the agent once"
+is "$(node_exec node1 /opt/gamesrv/bin/gamesrv --version)" 1.2.0 "node1 runs 1.2.0 again"
+is "$(gamesrv_health node1)" 200 "node1 is healthy"
+is "$(node_exec node1 sh -c 'pgrep -c -x sleep || true')" 0 "nothing the old agent started is left"
 done_testing
