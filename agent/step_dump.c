@@ -170,8 +170,15 @@ static int drop_schemas_sql(const svc_config_t *svc, bool recreate_public, char 
         const char *name = PQgetvalue(res, i, 0);
         char *ident = PQescapeIdentifier(c, name, strlen(name));
         size_t need = len + strlen(ident ? ident : "") + 40;
-        if (!ident || (need > cap && !(sql = realloc(sql, cap = need * 2)))) {
-            PQfreemem(ident);
+        if (ident && need > cap) {
+            char *grown = realloc(sql, need * 2); /* on failure sql is still ours to free */
+            if (grown)
+                sql = grown, cap = need * 2;
+            else
+                PQfreemem(ident), ident = NULL;
+        }
+        if (!ident) {
+            free(sql);
             r = baton_err_set(err, -ENOMEM, "out of memory");
             goto out;
         }
@@ -185,9 +192,14 @@ static int drop_schemas_sql(const svc_config_t *svc, bool recreate_public, char 
                                    "GRANT USAGE ON SCHEMA public TO PUBLIC;\n"
                                  : "CREATE SCHEMA public;\nGRANT ALL ON SCHEMA public TO PUBLIC;\n";
         size_t need = len + strlen(create) + 64;
-        if (need > cap && !(sql = realloc(sql, cap = need))) {
-            r = baton_err_set(err, -ENOMEM, "out of memory");
-            goto out;
+        if (need > cap) {
+            char *grown = realloc(sql, need);
+            if (!grown) {
+                free(sql);
+                r = baton_err_set(err, -ENOMEM, "out of memory");
+                goto out;
+            }
+            sql = grown, cap = need;
         }
         len += (size_t)snprintf(sql + len, cap - len,
                                 "%sCOMMENT ON SCHEMA public IS "

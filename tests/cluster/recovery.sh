@@ -104,6 +104,10 @@ is "$(gamesrv_health node1)" 200 "node1 is healthy"
 is "$(db_snapshot)" "$snap" "schema, bookkeeping and rows are what they were"
 
 # --- 3. A second coordinator changes nothing ------------------------------------------------
+# (Dumps of other services in the same backup folder must outlive this service's pruning.)
+for other in gamesrv-tools+r20200101T000000-aaaaaa.dump gamesrvx+r1.dump gamesrv-r1.dump; do
+    node_exec node1 touch -d 2020-01-01 "/var/backups/baton/gamesrv/$other"
+done
 f3=$(rollout_file 1.2.0)
 "$BATON" rollout "$f3" >"$CLUSTER_DIR/a.out" 2>&1 &
 first=$!
@@ -140,4 +144,8 @@ done
 is "$(migration_ids game)" \
     "0001_players.sql,0002_player_level.sql,0003_inventory.sql,0004_guilds.sql" \
     "each migration applied once"
+is "$(node_exec node1 sh -c 'ls /var/backups/baton/gamesrv/ | grep -c "^gamesrv+r"')" 2 \
+    "pruning kept keep_backups (2) of gamesrv's own dumps"
+is "$(node_exec node1 sh -c 'ls /var/backups/baton/gamesrv/ | grep -vc "^gamesrv+r"')" 3 \
+    "and never touched another service's (gamesrv-tools+…, gamesrvx+…) or a foreign file"
 done_testing
