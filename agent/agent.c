@@ -132,9 +132,8 @@ static void serve_stage(agent_t *a, zmq_msg_t *peer, const Baton__Envelope *req)
     int r = stage_chunk(&a->stage, a->cfg, req->stage, &err);
     if (r < 0)
         log_event(req->stage->service, req->rollout_id, "stage", 4, "%s", err.msg);
-    reply_status(a, peer, req,
-                 r == 0 ? BATON__STATUS__STATUS_OK : BATON__STATUS__STATUS_FAILED, "stage",
-                 err.msg);
+    reply_status(a, peer, req, r == 0 ? BATON__STATUS__STATUS_OK : BATON__STATUS__STATUS_FAILED,
+                 "stage", err.msg);
 }
 
 /* Answers with the Result on record for this step of this rollout. */
@@ -167,15 +166,15 @@ static const char *step_service(const Baton__Envelope *req)
 }
 
 /* A later step that names a version or digest must name the ones its pre-flight recorded. */
-static bool matches_record(const Baton__Envelope *req, const step_def_t *def,
-                           const svc_state_t *st, char *why, size_t len)
+static bool matches_record(const Baton__Envelope *req, const step_def_t *def, const svc_state_t *st,
+                           char *why, size_t len)
 {
     if (def->id == STEP_PREFLIGHT || def->id == STEP_ROLLBACK || def->id == STEP_MIGRATE)
         return true;
     const Baton__Step *s = req->preflight;
     if (*s->version && strcmp(s->version, st->target_version)) {
-        snprintf(why, len, "%s names version %s, but rollout %s installs %s", def->name,
-                 s->version, st->rollout_id, st->target_version);
+        snprintf(why, len, "%s names version %s, but rollout %s installs %s", def->name, s->version,
+                 st->rollout_id, st->target_version);
         return false;
     }
     if (*s->sha256 && strcmp(s->sha256, st->target_sha256)) {
@@ -248,9 +247,8 @@ static void serve_step(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
     switch (v) {
     case STEP_REFUSE:
         log_event(svc->name, req->rollout_id, def->name, 4, "refused: %s", why);
-        reply_status(a, peer, req,
-                     busy ? BATON__STATUS__STATUS_BUSY : BATON__STATUS__STATUS_FAILED, def->name,
-                     why);
+        reply_status(a, peer, req, busy ? BATON__STATUS__STATUS_BUSY : BATON__STATUS__STATUS_FAILED,
+                     def->name, why);
         break;
     case STEP_ATTACH:
         log_event(svc->name, req->rollout_id, def->name, 6,
@@ -272,8 +270,9 @@ static void serve_step(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
                          *err.msg ? err.msg : "out of memory");
             break;
         }
-        snprintf(why, sizeof(why), "rollout %s changed nothing here (pre-flight only): released%s%s",
-                 req->rollout_id, *prior ? "; record back to " : "", prior);
+        snprintf(why, sizeof(why),
+                 "rollout %s changed nothing here (pre-flight only): released%s%s", req->rollout_id,
+                 *prior ? "; record back to " : "", prior);
         log_event(svc->name, req->rollout_id, def->name, 6, "%s", why);
         reply_status(a, peer, req, BATON__STATUS__STATUS_OK, def->name, why);
         break;

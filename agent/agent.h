@@ -23,16 +23,16 @@
 
 /* The step the worker is running, and who is waiting for its Result. */
 struct running {
-    bool on;                                  /* a step is running */
-    const step_def_t *def;                    /* which */
-    const svc_config_t *svc;                  /* for which service */
-    char rollout_id[ROLLOUT_ID_MAX_LEN + 1];  /* of which rollout */
-    zmq_msg_t peer;                           /* identity of the last asker */
-    bool have_peer;                           /* peer is set */
-    uint64_t request_id;                      /* the last asker's request id */
-    uint64_t started_ms;                      /* monotonic start */
-    uint64_t last_beat_ms;                    /* last heartbeat sent */
-    char progress[AGENT_PROGRESS_MAX];        /* its last progress line */
+    bool on;                                 /* a step is running */
+    const step_def_t *def;                   /* which */
+    const svc_config_t *svc;                 /* for which service */
+    char rollout_id[ROLLOUT_ID_MAX_LEN + 1]; /* of which rollout */
+    zmq_msg_t peer;                          /* identity of the last asker */
+    bool have_peer;                          /* peer is set */
+    uint64_t request_id;                     /* the last asker's request id */
+    uint64_t started_ms;                     /* monotonic start */
+    uint64_t last_beat_ms;                   /* last heartbeat sent */
+    char progress[AGENT_PROGRESS_MAX];       /* its last progress line */
 };
 
 typedef struct agent {

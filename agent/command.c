@@ -89,8 +89,9 @@ bool version_matches(const char *reported, const char *version)
     return c == '\0' || c == '+' || c == '-' || c == ' ';
 }
 
-int command_run(step_ctx_t *ctx, const svc_config_t *svc, const char *const *argv, uint64_t timeout_ms,
-                const char *what, struct proc_result *ret_res, baton_err_t *err)
+int command_run(step_ctx_t *ctx, const svc_config_t *svc, const char *const *argv,
+                uint64_t timeout_ms, const char *what, struct proc_result *ret_res,
+                baton_err_t *err)
 {
     struct proc_result local, *res = ret_res ? ret_res : &local;
     struct proc_opts o = {.argv = argv,
@@ -110,8 +111,8 @@ int command_run(step_ctx_t *ctx, const svc_config_t *svc, const char *const *arg
     return 0;
 }
 
-int command_version(step_ctx_t *ctx, const svc_config_t *svc, const char *binary, char **ret_version,
-                    baton_err_t *err)
+int command_version(step_ctx_t *ctx, const svc_config_t *svc, const char *binary,
+                    char **ret_version, baton_err_t *err)
 {
     char **argv = NULL;
     int r = command_argv(svc->version_command, binary, 0, &argv, err);
@@ -134,8 +135,8 @@ int command_version(step_ctx_t *ctx, const svc_config_t *svc, const char *binary
     return 0;
 }
 
-int staged_path(const agent_config_t *cfg, const char *service, const char *sha256, char *buf, size_t len,
-                baton_err_t *err)
+int staged_path(const agent_config_t *cfg, const char *service, const char *sha256, char *buf,
+                size_t len, baton_err_t *err)
 {
     if (snprintf(buf, len, "%s/staging/%s/%s", cfg->state_dir, service, sha256) >= (int)len)
         return baton_err_set(err, -ENAMETOOLONG, "staging path too long");

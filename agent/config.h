@@ -26,8 +26,8 @@ typedef struct svc_config {
     char *pg_dump;         /* tool paths (looked up in PATH unless absolute) */
     char *pg_restore;
     char *psql;
-    const char *pg_env[2]; /* {"PGPASSFILE=...", NULL} for tools, or {NULL} */
-    char *pg_env_buf;      /* owns pg_env[0] */
+    const char *pg_env[2];   /* {"PGPASSFILE=...", NULL} for tools, or {NULL} */
+    char *pg_env_buf;        /* owns pg_env[0] */
     uint64_t min_healthy_ms; /* verify: how long it must stay healthy (min_healthy_time) */
     uint64_t timeout_stop_ms, timeout_start_ms, timeout_dump_ms, timeout_migrate_ms,
         timeout_verify_ms, timeout_restore_ms; /* per-step deadlines */

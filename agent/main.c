@@ -55,8 +55,8 @@ static int setup_socket(agent_t *a, baton_err_t *err)
     int r;
     if ((r = set_opt(a->router, ZMQ_MAXMSGSIZE, &maxsize, sizeof(maxsize), "MAXMSGSIZE", err)) <
             0 ||
-        (r = set_opt(a->router, ZMQ_ROUTER_MANDATORY, &one, sizeof(one), "ROUTER_MANDATORY",
-                     err)) < 0 ||
+        (r = set_opt(a->router, ZMQ_ROUTER_MANDATORY, &one, sizeof(one), "ROUTER_MANDATORY", err)) <
+            0 ||
         (r = set_opt(a->router, ZMQ_HEARTBEAT_IVL, &ivl, sizeof(ivl), "HEARTBEAT_IVL", err)) < 0 ||
         (r = set_opt(a->router, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof(timeout),
                      "HEARTBEAT_TIMEOUT", err)) < 0 ||
@@ -181,8 +181,8 @@ int main(int argc, char **argv)
     uint64_t wd = 0;
     if (sd_watchdog_enabled(0, &wd) > 0)
         a.watchdog_usec = wd;
-    log_event(NULL, NULL, NULL, 6, "listening on %s as node %s, %zu services, protocol %d", a.cfg->listen,
-              a.cfg->node_name, a.cfg->n_services,
+    log_event(NULL, NULL, NULL, 6, "listening on %s as node %s, %zu services, protocol %d",
+              a.cfg->listen, a.cfg->node_name, a.cfg->n_services,
               BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT);
     sd_notifyf(0, "READY=1\nSTATUS=listening on %s", a.cfg->listen);
 

@@ -49,9 +49,9 @@ int svc_state_push(char ***list, size_t *n, const char *id)
 }
 
 /* The string fields, by their JSON names, in the order of str_field_at(). */
-static const char *const str_names[] = {"service",          "rollout_id",      "step",
-                                        "in_progress",      "target_version",  "target_sha256",
-                                        "previous_version", "previous_sha256", "dump_path",
+static const char *const str_names[] = {"service",          "rollout_id",       "step",
+                                        "in_progress",      "target_version",   "target_sha256",
+                                        "previous_version", "previous_sha256",  "dump_path",
                                         "dump_sha256",      "prior_rollout_id", "prior_step"};
 /* Fields from N_STR_REQUIRED on were added later: a state file without them reads as "". */
 #define N_STR_REQUIRED 10
@@ -60,9 +60,9 @@ static const char *const str_names[] = {"service",          "rollout_id",      "
 /* The address of string field i (see str_names). */
 static char **str_field_at(svc_state_t *st, size_t i)
 {
-    char **f[] = {&st->service,          &st->rollout_id,      &st->step,
-                  &st->in_progress,      &st->target_version,  &st->target_sha256,
-                  &st->previous_version, &st->previous_sha256, &st->dump_path,
+    char **f[] = {&st->service,          &st->rollout_id,       &st->step,
+                  &st->in_progress,      &st->target_version,   &st->target_sha256,
+                  &st->previous_version, &st->previous_sha256,  &st->dump_path,
                   &st->dump_sha256,      &st->prior_rollout_id, &st->prior_step};
     return f[i];
 }
@@ -159,8 +159,7 @@ int svc_state_set_result(svc_state_t *st, step_id_t step, uint64_t request_id, c
     return 0;
 }
 
-int svc_state_get_result(const svc_state_t *st, step_id_t step, uint8_t **ret_buf,
-                         size_t *ret_len)
+int svc_state_get_result(const svc_state_t *st, step_id_t step, uint8_t **ret_buf, size_t *ret_len)
 {
     if (!step_get(step) || !st->results[step])
         return -ENOENT;
@@ -168,8 +167,8 @@ int svc_state_get_result(const svc_state_t *st, step_id_t step, uint8_t **ret_bu
     uint8_t *buf = malloc(cap);
     if (!buf)
         return -ENOMEM;
-    if (sodium_base642bin(buf, cap, st->results[step], strlen(st->results[step]), NULL, &len,
-                          NULL, sodium_base64_VARIANT_ORIGINAL) < 0) {
+    if (sodium_base642bin(buf, cap, st->results[step], strlen(st->results[step]), NULL, &len, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) < 0) {
         free(buf);
         return -EBADMSG;
     }
@@ -219,7 +218,8 @@ int svc_state_save(const char *state_dir, const svc_state_t *st, baton_err_t *er
     json_object_set_new(o, "ids_before", list_to_json(st->ids_before, st->n_ids_before));
     json_object_set_new(o, "applied", list_to_json(st->applied, st->n_applied));
     json_object_set_new(o, "dump_size", json_integer((json_int_t)st->dump_size));
-    json_object_set_new(o, "in_progress_request", json_integer((json_int_t)st->in_progress_request));
+    json_object_set_new(o, "in_progress_request",
+                        json_integer((json_int_t)st->in_progress_request));
     json_t *results = json_object();
     for (int i = 0; i < STEP__MAX; i++)
         if (st->results[i])

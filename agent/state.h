@@ -39,8 +39,8 @@ typedef struct svc_state {
     char *dump_path; /* verified dump of this rollout, "" if none */
     uint64_t dump_size;
     char *dump_sha256;
-    char *prior_rollout_id; /* the finished record a pre-flight replaced, put back on release */
-    char *prior_step;       /* its last step ("committed", "rolled_back" or "") */
+    char *prior_rollout_id;   /* the finished record a pre-flight replaced, put back on release */
+    char *prior_step;         /* its last step ("committed", "rolled_back" or "") */
     char *results[STEP__MAX]; /* per step of this rollout: its packed Result (base64), or NULL */
     uint64_t result_requests[STEP__MAX]; /* the request id each Result answered */
     uint64_t in_progress_request;        /* the request that started in_progress */
@@ -67,14 +67,12 @@ int svc_state_release(svc_state_t *st);
 int svc_state_set_result(svc_state_t *st, step_id_t step, uint64_t request_id, const void *packed,
                          size_t len);
 /* The recorded Result of a step, decoded (*ret_buf is the caller's); -ENOENT when none. */
-int svc_state_get_result(const svc_state_t *st, step_id_t step, uint8_t **ret_buf,
-                         size_t *ret_len);
+int svc_state_get_result(const svc_state_t *st, step_id_t step, uint8_t **ret_buf, size_t *ret_len);
 /* Bit (1u << step) for every step with a recorded Result; with request_id non-zero, only those
  * that answered that very request (a coordinator asking again after a lost answer). */
 unsigned svc_state_recorded(const svc_state_t *st, uint64_t request_id);
 /* Appends an id (copied) to a list. */
 int svc_state_push(char ***list, size_t *n, const char *id);
 void svc_state_clear_list(char ***list, size_t *n);
-
 
 #endif

@@ -25,7 +25,7 @@
 #include "proc.h"
 
 struct dump_sink {
-    step_ctx_t *ctx;             /* for progress */
+    step_ctx_t *ctx;        /* for progress */
     int fd;                 /* the .partial file */
     digest_t digest;        /* of everything written */
     uint64_t size;          /* bytes written */
@@ -117,7 +117,8 @@ int step_dump(step_ctx_t *ctx, baton_err_t *err)
     /* A dump that pg_restore cannot read is no backup. */
     step_progress(ctx, "verifying dump with pg_restore --list");
     const char *list[] = {svc->pg_restore, "--list", path, NULL};
-    if ((r = command_run(ctx, svc, list, svc->timeout_dump_ms, "pg_restore --list", NULL, err)) < 0) {
+    if ((r = command_run(ctx, svc, list, svc->timeout_dump_ms, "pg_restore --list", NULL, err)) <
+        0) {
         unlink(path);
         return r;
     }

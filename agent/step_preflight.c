@@ -99,8 +99,8 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
                           (unsigned long long)(dump_room(db_bytes) >> 20));
         goto out;
     }
-    if ((r = tool_runs(ctx, svc->pg_dump, err)) < 0 || (r = tool_runs(ctx, svc->pg_restore, err)) < 0 ||
-        (r = tool_runs(ctx, svc->psql, err)) < 0)
+    if ((r = tool_runs(ctx, svc->pg_dump, err)) < 0 ||
+        (r = tool_runs(ctx, svc->pg_restore, err)) < 0 || (r = tool_runs(ctx, svc->psql, err)) < 0)
         goto out;
 
     /* All checks passed: record where this rollout starts from (the rollout id itself was
@@ -115,7 +115,7 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
     st->was_active =
         !strcmp(active, "active") || !strcmp(active, "activating") || !strcmp(active, "reloading");
     step_progress(ctx, "%s %s (%s), database %llu KiB, %zu migrations applied", svc->unit,
-                   current_version, active, (unsigned long long)(db_bytes >> 10), n_ids);
+                  current_version, active, (unsigned long long)(db_bytes >> 10), n_ids);
     r = 0;
 out:
     free(active);

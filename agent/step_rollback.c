@@ -59,7 +59,8 @@ static int schema_back(step_ctx_t *ctx, baton_err_t *err)
     baton_err_t down_err = {0};
     if (only_added && extra > 0 && *st->target_sha256) {
         char staged[PATH_MAX];
-        if ((r = staged_path(ctx->cfg, svc->name, st->target_sha256, staged, sizeof(staged), err)) < 0)
+        if ((r = staged_path(ctx->cfg, svc->name, st->target_sha256, staged, sizeof(staged), err)) <
+            0)
             return r;
         step_progress(ctx, "down-migrating the %zu migrations this rollout applied", extra);
         r = migrate_run(ctx, false, (unsigned)extra, staged, &down_err);
@@ -75,7 +76,7 @@ static int schema_back(step_ctx_t *ctx, baton_err_t *err)
     }
     /* The down-migration could not bring the schema back: the dump can. */
     step_log(ctx, 4, "down-migration did not restore the schema (%s): restoring the dump",
-              down_err.msg);
+             down_err.msg);
     step_progress(ctx, "down-migration failed (%s): restoring the dump", down_err.msg);
     baton_err_t restore_err = {0};
     if ((r = dump_restore(ctx, &restore_err)) < 0)

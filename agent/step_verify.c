@@ -120,8 +120,8 @@ static int unit_active(step_ctx_t *ctx, const svc_config_t *svc, baton_err_t *er
 
 /* What must not change while the service is watched: a restart changes both. */
 struct unit_identity {
-    uint32_t main_pid;  /* MainPID */
-    uint32_t restarts;  /* NRestarts */
+    uint32_t main_pid; /* MainPID */
+    uint32_t restarts; /* NRestarts */
 };
 
 static int unit_identity(step_ctx_t *ctx, struct unit_identity *ret, baton_err_t *err)
@@ -131,8 +131,8 @@ static int unit_identity(step_ctx_t *ctx, struct unit_identity *ret, baton_err_t
     if (r < 0 ||
         (r = unit_property_u32(bus, ctx->svc->unit, "Service", "MainPID", &ret->main_pid, err)) <
             0 ||
-        (r = unit_property_u32(bus, ctx->svc->unit, "Service", "NRestarts", &ret->restarts,
-                               err)) < 0)
+        (r = unit_property_u32(bus, ctx->svc->unit, "Service", "NRestarts", &ret->restarts, err)) <
+            0)
         return r;
     return 0;
 }
@@ -178,8 +178,7 @@ static int stays_healthy(step_ctx_t *ctx, const struct unit_identity *first, bat
     const svc_config_t *svc = ctx->svc;
     uint64_t start = now_ms(), end = start + ctx->min_healthy_ms, probes = 1;
     char why[512] = "";
-    step_progress(ctx, "healthy; watching it for %llu ms",
-                  (unsigned long long)ctx->min_healthy_ms);
+    step_progress(ctx, "healthy; watching it for %llu ms", (unsigned long long)ctx->min_healthy_ms);
     for (;;) {
         uint64_t t = now_ms();
         if (t >= end)
@@ -200,8 +199,8 @@ static int stays_healthy(step_ctx_t *ctx, const struct unit_identity *first, bat
                                  after, svc->unit, first->main_pid, now.main_pid, now.restarts);
         if (probe(svc, why, sizeof(why)) < 0)
             return baton_err_set(err, -EIO,
-                                 "unstable: %.1f s after it turned healthy (probe %llu): %s",
-                                 after, (unsigned long long)probes + 1, why);
+                                 "unstable: %.1f s after it turned healthy (probe %llu): %s", after,
+                                 (unsigned long long)probes + 1, why);
         probes++;
     }
     step_progress(ctx, "stayed healthy for %llu ms (%llu probes)",
@@ -214,8 +213,7 @@ int verify_running(step_ctx_t *ctx, const char *version, baton_err_t *err)
     const svc_config_t *svc = ctx->svc;
     struct unit_identity first;
     int r = unit_active(ctx, svc, err);
-    if (r < 0 || (r = unit_identity(ctx, &first, err)) < 0 ||
-        (r = first_healthy(ctx, err)) < 0)
+    if (r < 0 || (r = unit_identity(ctx, &first, err)) < 0 || (r = first_healthy(ctx, err)) < 0)
         return r;
     char *reported = NULL;
     if ((r = command_version(ctx, svc, svc->binary, &reported, err)) < 0)

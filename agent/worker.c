@@ -20,14 +20,14 @@
 #define WORKER_ENDPOINT_FMT "inproc://baton-worker-%p"
 
 struct worker {
-    const agent_config_t *cfg; /* configuration (read-only, shared) */
-    void *main_end;            /* PAIR the main loop reads */
-    void *worker_end;          /* PAIR the worker thread uses */
-    pthread_t thread;          /* the worker */
-    bool started;              /* thread is running */
+    const agent_config_t *cfg;  /* configuration (read-only, shared) */
+    void *main_end;             /* PAIR the main loop reads */
+    void *worker_end;           /* PAIR the worker thread uses */
+    pthread_t thread;           /* the worker */
+    bool started;               /* thread is running */
     _Atomic uint64_t last_sign; /* monotonic ms of the last tick */
-    sd_bus *bus;               /* the worker's own connection to systemd */
-    char pidfile[PATH_MAX];    /* STATE_DIR/running.pid */
+    sd_bus *bus;                /* the worker's own connection to systemd */
+    char pidfile[PATH_MAX];     /* STATE_DIR/running.pid */
 };
 
 static uint64_t now_ms(void)
@@ -63,9 +63,9 @@ static void to_main(worker_t *w, Baton__Envelope *env)
 }
 
 struct progress_sink {
-    worker_t *w;          /* for the socket */
-    const char *step;     /* the step's name */
-    const char *rollout;  /* its rollout */
+    worker_t *w;         /* for the socket */
+    const char *step;    /* the step's name */
+    const char *rollout; /* its rollout */
 };
 
 static void on_progress(void *userdata, const char *msg)

@@ -49,10 +49,9 @@ const step_def_t *step_by_body(int body)
 
 const step_def_t *const *step_upgrade_sequence(size_t *ret_n)
 {
-    static const step_def_t *const seq[] = {&table[STEP_STOP],    &table[STEP_DUMP],
-                                            &table[STEP_SWAP],    &table[STEP_MIGRATE],
-                                            &table[STEP_START],   &table[STEP_VERIFY],
-                                            &table[STEP_COMMIT]};
+    static const step_def_t *const seq[] = {
+        &table[STEP_STOP],  &table[STEP_DUMP],   &table[STEP_SWAP],  &table[STEP_MIGRATE],
+        &table[STEP_START], &table[STEP_VERIFY], &table[STEP_COMMIT]};
     *ret_n = sizeof(seq) / sizeof(seq[0]);
     return seq;
 }
@@ -82,10 +81,9 @@ bool step_finished(const char *step, const char *in_progress)
     return !*in_progress && (!*step || !strcmp(step, COMMITTED) || !strcmp(step, ROLLED_BACK));
 }
 
-static step_verdict_t refuse(bool busy, bool *ret_busy, char *why, size_t len, const char *fmt,
-                             ...) __attribute__((format(printf, 5, 6)));
-static step_verdict_t refuse(bool busy, bool *ret_busy, char *why, size_t len, const char *fmt,
-                             ...)
+static step_verdict_t refuse(bool busy, bool *ret_busy, char *why, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static step_verdict_t refuse(bool busy, bool *ret_busy, char *why, size_t len, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);

@@ -12,10 +12,10 @@
 #include "envelope.h"
 
 struct client {
-    char *node;       /* node name, for messages */
-    char *endpoint;   /* agent endpoint */
-    void *sock;       /* DEALER */
-    uint64_t next_id; /* request id of the next call */
+    char *node;           /* node name, for messages */
+    char *endpoint;       /* agent endpoint */
+    void *sock;           /* DEALER */
+    uint64_t next_id;     /* request id of the next call */
     uint64_t liveness_ms; /* silence after which the agent is lost */
 };
 

@@ -262,9 +262,8 @@ static int preflight_one(struct run *run, size_t i, const char *sha256, baton_er
     req.preflight = &step;
     int r = call(run, i, &req, run->rf->step_timeout_ms, &res, err);
     if (r == 0 && !result_ok(res))
-        r = baton_err_set(err,
-                          res->result->status == BATON__STATUS__STATUS_BUSY ? -EBUSY : -EIO, "%s",
-                          res->result->message);
+        r = baton_err_set(err, res->result->status == BATON__STATUS__STATUS_BUSY ? -EBUSY : -EIO,
+                          "%s", res->result->message);
     envelope_free(&res);
     return r;
 }
@@ -283,10 +282,10 @@ static void release_one(struct run *run, size_t i)
     int r = call(run, i, &req, run->rf->step_timeout_ms, &res, &err);
     if (r == 0 && !result_ok(res))
         r = baton_err_set(&err, -EIO, "%s", res->result->message);
-    emit(run, json_pack("{s:s, s:s, s:s, s:b, s:I, s:s}", "event", "check", "phase", "release",
-                        "node", run->rf->nodes[i].name, "ok", r == 0, "ms",
-                        (json_int_t)(now_ms() - t0), "message",
-                        r == 0 ? res->result->message : err.msg));
+    emit(run,
+         json_pack("{s:s, s:s, s:s, s:b, s:I, s:s}", "event", "check", "phase", "release", "node",
+                   run->rf->nodes[i].name, "ok", r == 0, "ms", (json_int_t)(now_ms() - t0),
+                   "message", r == 0 ? res->result->message : err.msg));
     envelope_free(&res);
 }
 
@@ -675,8 +674,8 @@ int rollout_status(const rollout_file_t *rf, const struct rollout_opts *opts)
  * a reservation by a pre-flight (even one a crash cut short). */
 static bool unfinished(const Baton__ServiceInfo *svc)
 {
-    return *svc->rollout_id && !step_finished(svc->in_progress ? "" : svc->step,
-                                              svc->in_progress ? svc->step : "");
+    return *svc->rollout_id &&
+           !step_finished(svc->in_progress ? "" : svc->step, svc->in_progress ? svc->step : "");
 }
 
 int rollout_rollback(const rollout_file_t *rf, const struct rollout_opts *opts)

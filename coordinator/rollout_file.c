@@ -29,9 +29,9 @@ static int bad(ydoc_t *doc, const ynode_t *map, const char *where, const char *k
 
 int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
 {
-    static const char *const keys[] = {"service",  "version",          "artifact", "sha256",
-                                       "nodes",    "timeouts",         "liveness",
-                                       "min_healthy_time", NULL};
+    static const char *const keys[] = {"service", "version",  "artifact", "sha256",
+                                       "nodes",   "timeouts", "liveness", "min_healthy_time",
+                                       NULL};
     static const char *const node_keys[] = {"name", "endpoint", NULL};
     static const char *const timeout_keys[] = {"connect", "step", NULL};
     ydoc_t *doc = NULL;
@@ -85,8 +85,8 @@ int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
                                     &rf->step_timeout_ms, err)) < 0))
         goto out;
     rf->liveness_ms = CLIENT_LIVENESS_MS;
-    if ((r = ydoc_duration_ms(doc, root, "", "liveness", false, 2000, 3600 * 1000,
-                              &rf->liveness_ms, err)) < 0)
+    if ((r = ydoc_duration_ms(doc, root, "", "liveness", false, 2000, 3600 * 1000, &rf->liveness_ms,
+                              err)) < 0)
         goto out;
     if (ydoc_get(doc, root, "min_healthy_time")) {
         if ((r = ydoc_duration_ms(doc, root, "", "min_healthy_time", false, 0, 3600 * 1000,

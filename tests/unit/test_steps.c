@@ -17,13 +17,13 @@
 #define OTHER "r-other"
 
 /* Every last step a state file can record. */
-static const char *const recorded[] = {"",      "preflight", "stop",      "dump",
-                                       "swap",  "migrate",   "start",     "verify",
+static const char *const recorded[] = {"",          "preflight",   "stop",           "dump",
+                                       "swap",      "migrate",     "start",          "verify",
                                        "committed", "rolled_back", "rollback_failed"};
 #define N_RECORDED (sizeof(recorded) / sizeof(recorded[0]))
 /* Every step that can be in progress (cut short) or running, and none. */
-static const char *const steps_or_none[] = {"",      "preflight", "stop",   "dump",   "swap",
-                                            "migrate", "start",   "verify", "commit", "rollback"};
+static const char *const steps_or_none[] = {"",        "preflight", "stop",   "dump",   "swap",
+                                            "migrate", "start",     "verify", "commit", "rollback"};
 #define N_STEPS_OR_NONE (sizeof(steps_or_none) / sizeof(steps_or_none[0]))
 
 static step_verdict_t decide(const char *rid, const char *step, const char *inp,
@@ -152,15 +152,15 @@ static void test_no_preflight_mid_rollout(void **state)
         assert_int_equal(decide(SAME, recorded[s], "", "", ~0u, STEP_PREFLIGHT, SAME, &busy),
                          STEP_REFUSE);
         for (size_t p = 2; p < N_STEPS_OR_NONE; p++)
-            assert_int_equal(decide(SAME, recorded[s], steps_or_none[p], "", ~0u,
-                                    STEP_PREFLIGHT, SAME, &busy),
-                             STEP_REFUSE);
+            assert_int_equal(
+                decide(SAME, recorded[s], steps_or_none[p], "", ~0u, STEP_PREFLIGHT, SAME, &busy),
+                STEP_REFUSE);
     }
     bool busy;
     /* Asked again right after it passed (a lost answer): the recorded Result, not a re-run. */
-    assert_int_equal(decide(SAME, "preflight", "", "", 1u << STEP_PREFLIGHT, STEP_PREFLIGHT, SAME,
-                            &busy),
-                     STEP_REPLAY);
+    assert_int_equal(
+        decide(SAME, "preflight", "", "", 1u << STEP_PREFLIGHT, STEP_PREFLIGHT, SAME, &busy),
+        STEP_REPLAY);
 }
 
 /* The upgrade path, step by step: each runs once after the one before it; asked again it is
