@@ -218,31 +218,15 @@ static void serve_step(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
                        .step = st->step,
                        .in_progress = st->in_progress,
                        .running = a->run.on ? a->run.def->name : "",
-                       .recorded = svc_state_recorded(st, req->request_id)};
+                       .recorded = svc_state_recorded(st, req->request_id),
+                       .asker_started_it = st->in_progress_request == req->request_id,
+                       .asks_down = def->id == STEP_MIGRATE &&
+                                    req->migrate->direction == BATON__DIRECTION__DIRECTION_DOWN};
     bool busy = false;
     step_verdict_t v = step_decide(&ss, def->id, req->rollout_id, &busy, why, sizeof(why));
     if ((v == STEP_RUN || v == STEP_REPLAY || v == STEP_ATTACH) &&
         !matches_record(req, def, st, why, sizeof(why)))
         v = STEP_REFUSE;
-    /* The very request that started a step a crash cut short, asked again by a coordinator that
-     * never heard back: tell it the step was interrupted (it then rolls back) rather than run
-     * the step again behind its back. */
-    if (v == STEP_RUN && *st->in_progress && !strcmp(st->in_progress, def->name) &&
-        st->in_progress_request == req->request_id) {
-        snprintf(why, sizeof(why),
-                 "%s was interrupted: the agent restarted while it ran; run it again or roll back",
-                 def->name);
-        v = STEP_REFUSE;
-    }
-    /* A completed migrate answers its own request again, not a new one that asks to go down:
-     * undoing it is the rollback's work, with the rollback's checks. */
-    if (v == STEP_REPLAY && def->id == STEP_MIGRATE &&
-        req->migrate->direction == BATON__DIRECTION__DIRECTION_DOWN &&
-        !(svc_state_recorded(st, req->request_id) & (1u << STEP_MIGRATE))) {
-        snprintf(why, sizeof(why), "migrate of rollout %s already ran: baton rollback undoes it",
-                 req->rollout_id);
-        v = STEP_REFUSE;
-    }
 
     switch (v) {
     case STEP_REFUSE:

@@ -147,8 +147,18 @@ step_verdict_t step_decide(const step_state_t *st, step_id_t cmd, const char *ro
         if (!same)
             return refuse(true, ret_busy, why, len, "in rollout %s (%s); roll it back first",
                           st->rollout_id, where(st, at, sizeof(at)));
-        if (cmd == STEP_ROLLBACK || !strcmp(st->in_progress, def->name))
+        if (cmd == STEP_ROLLBACK)
             return STEP_RUN;
+        if (!strcmp(st->in_progress, def->name)) {
+            /* Its own asker, asking again: tell it (it rolls back) rather than run the step
+             * again behind its back. A new request is an operator's deliberate retry. */
+            if (st->asker_started_it)
+                return refuse(false, ret_busy, why, len,
+                              "%s was interrupted: the agent restarted while it ran; run it "
+                              "again or roll back",
+                              def->name);
+            return STEP_RUN;
+        }
         return refuse(false, ret_busy, why, len,
                       "step %s of rollout %s was interrupted: run it again or roll back",
                       st->in_progress, rollout_id);
@@ -208,8 +218,15 @@ step_verdict_t step_decide(const step_state_t *st, step_id_t cmd, const char *ro
     }
     if (have < 0)
         return refuse(false, ret_busy, why, len, "rollout %s was rolled back", rollout_id);
-    if (have == (int)cmd)
+    if (have == (int)cmd) {
+        /* A completed migrate answers its own request again, not a new one that asks to go
+         * down: undoing it is the rollback's work, with the rollback's checks. */
+        if (cmd == STEP_MIGRATE && st->asks_down && !(st->recorded & (1u << cmd)))
+            return refuse(false, ret_busy, why, len,
+                          "migrate of rollout %s already ran: baton rollback undoes it",
+                          rollout_id);
         return STEP_REPLAY; /* completed: never run twice */
+    }
     if (have == (int)cmd - 1)
         return (st->recorded & (1u << cmd)) ? STEP_REPLAY : STEP_RUN;
     return refuse(false, ret_busy, why, len, "%s cannot follow %s", def->name,

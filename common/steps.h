@@ -58,6 +58,9 @@ typedef struct step_state {
     const char *running;     /* step running now in this agent, "" when none */
     unsigned recorded;       /* bit (1u << step id): that step's Result to this very request is on
                               * record (the asker lost the answer and asks again) */
+    bool asker_started_it;   /* in_progress was started by this very request: its asker never
+                              * heard back because the agent restarted in the middle */
+    bool asks_down;          /* the command is a migrate down */
 } step_state_t;
 
 typedef enum step_verdict {

@@ -179,8 +179,17 @@ static void test_upgrade_path(void **state)
         assert_int_equal(decide(SAME, prev, "", "", 1u << c, c, SAME, &busy), STEP_REPLAY);
         /* completed: never twice */
         assert_int_equal(decide(SAME, seq[i]->done, "", "", ~0u, c, SAME, &busy), STEP_REPLAY);
-        /* cut short by a crash: may run again, or be rolled back */
+        /* cut short by a crash: a new request may run it again, or roll back; the request that
+         * started it, asked again, hears that it was interrupted */
         assert_int_equal(decide(SAME, prev, seq[i]->name, "", 0, c, SAME, &busy), STEP_RUN);
+        step_state_t st = {.rollout_id = SAME,
+                           .step = prev,
+                           .in_progress = seq[i]->name,
+                           .running = "",
+                           .asker_started_it = true};
+        char why[256];
+        assert_int_equal(step_decide(&st, c, SAME, &busy, why, sizeof(why)), STEP_REFUSE);
+        assert_non_null(strstr(why, "interrupted: the agent restarted"));
         assert_int_equal(decide(SAME, prev, seq[i]->name, "", 0, STEP_ROLLBACK, SAME, &busy),
                          STEP_RUN);
         /* the next-but-one is out of order */
@@ -189,6 +198,21 @@ static void test_upgrade_path(void **state)
                              STEP_REFUSE);
         prev = seq[i]->done;
     }
+}
+
+/* A completed migrate is answered to its own request, never undone by a new "migrate down". */
+static void test_completed_migrate_is_not_undone_by_down(void **state)
+{
+    (void)state;
+    bool busy;
+    char why[256];
+    step_state_t st = {.rollout_id = SAME, .step = "migrate", .in_progress = "", .running = ""};
+    assert_int_equal(step_decide(&st, STEP_MIGRATE, SAME, &busy, why, sizeof(why)), STEP_REPLAY);
+    st.asks_down = true;
+    assert_int_equal(step_decide(&st, STEP_MIGRATE, SAME, &busy, why, sizeof(why)), STEP_REFUSE);
+    assert_non_null(strstr(why, "baton rollback undoes it"));
+    st.recorded = 1u << STEP_MIGRATE; /* that down request itself, asked again */
+    assert_int_equal(step_decide(&st, STEP_MIGRATE, SAME, &busy, why, sizeof(why)), STEP_REPLAY);
 }
 
 static void test_rollback_verdicts(void **state)
@@ -236,6 +260,7 @@ int main(void)
         cmocka_unit_test(test_committed_is_never_rolled_back),
         cmocka_unit_test(test_no_preflight_mid_rollout),
         cmocka_unit_test(test_upgrade_path),
+        cmocka_unit_test(test_completed_migrate_is_not_undone_by_down),
         cmocka_unit_test(test_rollback_verdicts),
         cmocka_unit_test(test_settled_and_finished),
     };
