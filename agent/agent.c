@@ -254,11 +254,16 @@ static void serve_step(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
                          *err.msg ? err.msg : "out of memory");
             break;
         }
-        snprintf(why, sizeof(why),
-                 "rollout %s changed nothing here (pre-flight only): released%s%s", req->rollout_id,
-                 *prior ? "; record back to " : "", prior);
+        /* To a rollback: done. To a pre-flight cut short by a restart: it failed. */
+        bool cut_short = def->id == STEP_PREFLIGHT;
+        snprintf(why, sizeof(why), "%s%s changed nothing here (pre-flight only): released%s%s",
+                 cut_short ? "the pre-flight was interrupted (the agent restarted while it ran); "
+                           : "rollout ",
+                 cut_short ? "it" : req->rollout_id, *prior ? "; record back to " : "", prior);
         log_event(svc->name, req->rollout_id, def->name, 6, "%s", why);
-        reply_status(a, peer, req, BATON__STATUS__STATUS_OK, def->name, why);
+        reply_status(a, peer, req,
+                     cut_short ? BATON__STATUS__STATUS_FAILED : BATON__STATUS__STATUS_OK,
+                     def->name, why);
         break;
     }
     case STEP_RUN: {

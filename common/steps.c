@@ -133,8 +133,10 @@ step_verdict_t step_decide(const step_state_t *st, step_id_t cmd, const char *ro
                           "reserved by rollout %s (its pre-flight was interrupted); baton "
                           "rollback releases it",
                           st->rollout_id);
+        /* Its own asker asking again after an agent restart is told it failed, and the
+         * reservation goes: a refused rollout leaves nothing held. */
         if (cmd == STEP_PREFLIGHT)
-            return STEP_RUN;
+            return st->asker_started_it ? STEP_RELEASE : STEP_RUN;
         if (cmd == STEP_ROLLBACK)
             return STEP_RELEASE;
         return refuse(false, ret_busy, why, len,

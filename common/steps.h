@@ -67,7 +67,8 @@ typedef enum step_verdict {
     STEP_RUN,     /* run the step */
     STEP_ATTACH,  /* it is running now: the asker gets its progress and Result */
     STEP_REPLAY,  /* it already ran: answer with the recorded Result, run nothing */
-    STEP_RELEASE, /* rollback of a rollout that changed nothing live: restore the prior record */
+    STEP_RELEASE, /* a rollout that changed nothing live ends here: restore the prior record
+                   * (the answer is OK to a rollback, a failure to a pre-flight cut short) */
     STEP_REFUSE,  /* refused; see ret_busy and why */
 } step_verdict_t;
 

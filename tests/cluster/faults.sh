@@ -182,4 +182,49 @@ is "$(node_exec node1 systemctl show -p NRestarts --value baton-agent)" "$((rest
 is "$(node_exec node1 /opt/gamesrv/bin/gamesrv --version)" 1.2.0 "node1 runs 1.2.0 again"
 is "$(gamesrv_health node1)" 200 "node1 is healthy"
 is "$(node_exec node1 sh -c 'pgrep -c -x sleep || true')" 0 "nothing the old agent started is left"
+
+# --- 6. A wedged step: systemd's watchdog restarts the agent, the coordinator hears of it -----
+# The pre-flight's query waits on a lock held elsewhere: the worker makes no progress while the
+# main loop still answers. The agent stops pinging the watchdog, and systemd restarts it.
+dropin=$(mktemp)
+printf '[Service]\nWatchdogSec=6s\nLimitCORE=0\n' >"$dropin"
+node_exec node1 mkdir -p /etc/systemd/system/baton-agent.service.d
+node_push node1 "$dropin" /etc/systemd/system/baton-agent.service.d/watchdog.conf
+rm -f "$dropin"
+node_exec node1 systemctl daemon-reload
+node_exec node1 systemctl restart baton-agent
+ok "node1's agent runs with WatchdogSec=6s" wait_for 10 agents_answer
+restarts=$(node_exec node1 systemctl show -p NRestarts --value baton-agent)
+record_before="$(state_field node1 rollout_id) $(state_field node1 step)"
+pg_sql game "BEGIN; LOCK TABLE migration_info IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(60)" \
+    >/dev/null 2>&1 &
+locker=$!
+f=$(rollout_file 2.0.0)
+t0=$(now_ms)
+"$BATON" rollout "$f" >"$CLUSTER_DIR/wedge.out" 2>&1 &
+first=$!
+ok "node1's pre-flight is stuck on the lock" wait_for 20 in_progress_is node1 preflight
+sleep 1
+like "$("$BATON" status "$f")" "node1 .* preflight \(running [0-9]+ s\)" \
+    "while it is stuck, the agent still answers: status shows the running pre-flight"
+ok "systemd's watchdog restarted the wedged agent" wait_for 30 agent_restarted node1 $((restarts + 1))
+pg_sql postgres "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()" >/dev/null
+wait "$locker"
+wait "$first"
+code=$?
+t1=$(now_ms)
+out=$(cat "$CLUSTER_DIR/wedge.out")
+printf '%s\n' "$out" >&2
+is "$code" 2 "the rollout is refused (exit 2): nothing was stopped"
+like "$out" "preflight +node1 +FAIL .*pre-flight was interrupted \(the agent restarted" \
+    "the report says node1's pre-flight was cut short by a restart"
+ok "in seconds, not the step timeout ($((t1 - t0)) ms)" [ $((t1 - t0)) -lt 40000 ]
+is "$(state_field node1 rollout_id) $(state_field node1 step)" "$record_before" \
+    "node1's record is what it was (the reservation was released)"
+for n in $CLUSTER_NODES; do
+    is "$(node_exec "$n" /opt/gamesrv/bin/gamesrv --version)" 1.2.0 "$n still runs 1.2.0"
+done
+like "$("$BATON" rollout "$f" 2>&1)" "done: 3 of 3 nodes on gamesrv 2.0.0" \
+    "with the lock gone, the same rollout goes through"
 done_testing

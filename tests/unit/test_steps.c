@@ -135,7 +135,19 @@ static void test_committed_is_never_rolled_back(void **state)
                      STEP_REFUSE);
     assert_int_equal(decide(SAME, "committed", "", "", ~0u, STEP_ROLLBACK, OTHER, &busy),
                      STEP_REFUSE);
-    /* The next rollout's pre-flight, cut short: its rollback only releases the reservation. */
+    /* The next rollout's pre-flight, cut short: asked again by the request that started it, it
+     * ends there (released); a new request may run it again. */
+    step_state_t cut = {.rollout_id = OTHER,
+                        .step = "",
+                        .in_progress = "preflight",
+                        .running = "",
+                        .asker_started_it = true};
+    char why[128];
+    assert_int_equal(step_decide(&cut, STEP_PREFLIGHT, OTHER, &busy, why, sizeof(why)),
+                     STEP_RELEASE);
+    cut.asker_started_it = false;
+    assert_int_equal(step_decide(&cut, STEP_PREFLIGHT, OTHER, &busy, why, sizeof(why)), STEP_RUN);
+    /* ... and its rollback only releases the reservation. */
     assert_int_equal(decide(OTHER, "", "preflight", "", 0, STEP_ROLLBACK, OTHER, &busy),
                      STEP_RELEASE);
     assert_int_equal(decide(OTHER, "", "preflight", "", 0, STEP_ROLLBACK, SAME, &busy),
