@@ -262,8 +262,8 @@ static void serve_step(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
                  cut_short ? "it" : req->rollout_id, *prior ? "; record back to " : "", prior);
         log_event(svc->name, req->rollout_id, def->name, 6, "%s", why);
         reply_status(a, peer, req,
-                     cut_short ? BATON__STATUS__STATUS_FAILED : BATON__STATUS__STATUS_OK,
-                     def->name, why);
+                     cut_short ? BATON__STATUS__STATUS_FAILED : BATON__STATUS__STATUS_OK, def->name,
+                     why);
         break;
     }
     case STEP_RUN: {

@@ -69,6 +69,9 @@ static void test_agent_config_good(void **state)
     assert_int_equal(s->timeout_verify_ms, 90000);
     assert_int_equal(s->timeout_migrate_ms, 2 * 3600 * 1000);
     assert_int_equal(s->timeout_stop_ms, 90000);
+    assert_int_equal(s->min_healthy_ms, 10000); /* Nomad's default */
+    assert_string_equal(s->pg_env[0], "PGPASSFILE=/etc/baton/pgpass");
+    assert_null(s->pg_env[1]);
     assert_null(s->health_tcp);
     agent_config_destroy(&c);
     assert_null(c);
@@ -120,6 +123,12 @@ static void test_agent_config_errors(void **state)
     expect_agent_error("    unit: gamesrv.service\n", "    unit: [a, b]\n",
                        "5: services[0].unit: expected a value, found a list");
     expect_agent_error("      verify: 90s\n", "      verify: [\n", "");
+    expect_agent_error("    backup_dir: /var/backups/baton\n",
+                       "    backup_dir: /var/backups/baton\n    min_healthy_time: 2h\n",
+                       "10: services[0].min_healthy_time: 2h is not between 0ms and 3600000ms");
+    expect_agent_error("    backup_dir: /var/backups/baton\n",
+                       "    backup_dir: /var/backups/baton\n    min_healthy_time: -1s\n",
+                       "10: services[0].min_healthy_time: '-1s' is not a duration");
 }
 
 static void test_agent_config_unreadable(void **state)
@@ -158,10 +167,30 @@ static void test_rollout_file(void **state)
     assert_int_equal(rf->n_nodes, 2);
     assert_string_equal(rf->nodes[1].endpoint, "tcp://10.0.0.2:7400");
     assert_int_equal(rf->connect_timeout_ms, 5000);
+    assert_int_equal(rf->liveness_ms, 30000);
+    assert_false(rf->min_healthy_set); /* the agents' own setting applies */
     assert_null(rf->sha256);
     rollout_file_destroy(&rf);
 
     char text[1024];
+    snprintf(text, sizeof(text), "%sliveness: 5s\nmin_healthy_time: 0\n", good_rollout);
+    assert_int_equal(rollout_file_load(write_tmp(text), &rf, &err), 0);
+    unlink(path);
+    assert_int_equal(rf->liveness_ms, 5000);
+    assert_true(rf->min_healthy_set); /* 0 is a value: one probe, as before */
+    assert_int_equal(rf->min_healthy_ms, 0);
+    rollout_file_destroy(&rf);
+
+    snprintf(text, sizeof(text), "%sliveness: 1s\n", good_rollout);
+    assert_true(rollout_file_load(write_tmp(text), &rf, &err) < 0);
+    unlink(path);
+    assert_non_null(strstr(err.msg, ":9: liveness: 1s is not between 2000ms and 3600000ms"));
+
+    snprintf(text, sizeof(text), "%smin_healthy_time: soon\n", good_rollout);
+    assert_true(rollout_file_load(write_tmp(text), &rf, &err) < 0);
+    unlink(path);
+    assert_non_null(strstr(err.msg, ":9: min_healthy_time: 'soon' is not a duration"));
+
     snprintf(text, sizeof(text), "%s  - name: node1\n    endpoint: tcp://10.0.0.3:7400\n",
              good_rollout);
     assert_true(rollout_file_load(write_tmp(text), &rf, &err) < 0);
