@@ -64,21 +64,30 @@ static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
     return 0;
 }
 
-int unit_property(sd_bus *bus, const char *unit, const char *iface, const char *property,
-                  char **ret, baton_err_t *err)
+/* The object path of `unit` (the caller's). GetUnit fails for units not loaded; LoadUnit loads
+ * them so that LoadState can say "not-found" instead of an error. */
+static int unit_path(sd_bus *bus, const char *unit, char **ret_path, baton_err_t *err)
 {
     _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
     _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-    _cleanup_(freep) char *path = NULL;
     const char *obj = NULL;
-    /* GetUnit fails for units not loaded; LoadUnit loads them so that LoadState can say
-     * "not-found" instead of an error. */
     int r =
         sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "LoadUnit", &e, &reply, "s", unit);
     if (r < 0)
         return baton_err_set(err, r, "load %s: %s", unit, e.message ? e.message : strerror(-r));
-    if ((r = sd_bus_message_read(reply, "o", &obj)) < 0 || !(path = strdup(obj)))
+    if ((r = sd_bus_message_read(reply, "o", &obj)) < 0 || !(*ret_path = strdup(obj)))
         return baton_err_set(err, r < 0 ? r : -ENOMEM, "load %s: bad reply", unit);
+    return 0;
+}
+
+int unit_property(sd_bus *bus, const char *unit, const char *iface, const char *property,
+                  char **ret, baton_err_t *err)
+{
+    _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+    _cleanup_(freep) char *path = NULL;
+    int r = unit_path(bus, unit, &path, err);
+    if (r < 0)
+        return r;
     char ifname[128];
     snprintf(ifname, sizeof(ifname), "org.freedesktop.systemd1.%s", iface);
     char *value = NULL;
@@ -94,15 +103,10 @@ int unit_property_u32(sd_bus *bus, const char *unit, const char *iface, const ch
                       uint32_t *ret, baton_err_t *err)
 {
     _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-    _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
     _cleanup_(freep) char *path = NULL;
-    const char *obj = NULL;
-    int r =
-        sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "LoadUnit", &e, &reply, "s", unit);
+    int r = unit_path(bus, unit, &path, err);
     if (r < 0)
-        return baton_err_set(err, r, "load %s: %s", unit, e.message ? e.message : strerror(-r));
-    if ((r = sd_bus_message_read(reply, "o", &obj)) < 0 || !(path = strdup(obj)))
-        return baton_err_set(err, r < 0 ? r : -ENOMEM, "load %s: bad reply", unit);
+        return r;
     char ifname[128];
     snprintf(ifname, sizeof(ifname), "org.freedesktop.systemd1.%s", iface);
     uint32_t v = 0;

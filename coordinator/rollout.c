@@ -268,27 +268,6 @@ static int preflight_one(struct run *run, size_t i, const char *sha256, baton_er
     return r;
 }
 
-/* Undoes the pre-flight of node i: the agent puts back the record it replaced. A refused
- * rollout leaves every node as it found it. */
-static void release_one(struct run *run, size_t i)
-{
-    Baton__Step step;
-    init_step(&step, run, "");
-    Baton__Envelope req = BATON__ENVELOPE__INIT, *res = NULL;
-    req.body_case = BATON__ENVELOPE__BODY_ROLLBACK;
-    req.rollback = &step;
-    baton_err_t err = {0};
-    uint64_t t0 = now_ms();
-    int r = call(run, i, &req, run->rf->step_timeout_ms, &res, &err);
-    if (r == 0 && !result_ok(res))
-        r = baton_err_set(&err, -EIO, "%s", res->result->message);
-    emit(run,
-         json_pack("{s:s, s:s, s:s, s:b, s:I, s:s}", "event", "check", "phase", "release", "node",
-                   run->rf->nodes[i].name, "ok", r == 0, "ms", (json_int_t)(now_ms() - t0),
-                   "message", r == 0 ? res->result->message : err.msg));
-    envelope_free(&res);
-}
-
 /* ---- the upgrade of one node -------------------------------------------------------------- */
 
 /* Runs one step; emits its event. Returns 0, or < 0 with the reason in err. */
@@ -337,17 +316,43 @@ static int run_step(struct run *run, size_t i, const char *name, Baton__Envelope
     return r;
 }
 
-/* Rolls node i back; true when the agent says it is back where it was. */
-static bool rollback_one(struct run *run, size_t i)
+/* Sends a rollback for this run's rollout to node i; 0 when the agent answered OK. */
+static int send_rollback(struct run *run, size_t i, uint64_t timeout_ms, Baton__Envelope **ret_res,
+                         baton_err_t *err)
 {
     Baton__Step step;
     init_step(&step, run, "");
-    Baton__Envelope req = BATON__ENVELOPE__INIT, *res = NULL;
+    Baton__Envelope req = BATON__ENVELOPE__INIT;
     req.body_case = BATON__ENVELOPE__BODY_ROLLBACK;
     req.rollback = &step;
+    int r = call(run, i, &req, timeout_ms, ret_res, err);
+    if (r == 0 && !result_ok(*ret_res))
+        r = baton_err_set(err, -EIO, "%s", (*ret_res)->result->message);
+    return r;
+}
+
+/* Undoes the pre-flight of node i: the agent puts back the record it replaced. A refused
+ * rollout leaves every node as it found it. */
+static void release_one(struct run *run, size_t i)
+{
+    Baton__Envelope *res = NULL;
     baton_err_t err = {0};
     uint64_t t0 = now_ms();
-    int r = call(run, i, &req, run->rf->step_timeout_ms * ROLLBACK_STEPS, &res, &err);
+    int r = send_rollback(run, i, run->rf->step_timeout_ms, &res, &err);
+    emit(run,
+         json_pack("{s:s, s:s, s:s, s:b, s:I, s:s}", "event", "check", "phase", "release", "node",
+                   run->rf->nodes[i].name, "ok", r == 0, "ms", (json_int_t)(now_ms() - t0),
+                   "message", r == 0 ? res->result->message : err.msg));
+    envelope_free(&res);
+}
+
+/* Rolls node i back; true when the agent says it is back where it was. */
+static bool rollback_one(struct run *run, size_t i)
+{
+    Baton__Envelope *res = NULL;
+    baton_err_t err = {0};
+    uint64_t t0 = now_ms();
+    int r = send_rollback(run, i, run->rf->step_timeout_ms * ROLLBACK_STEPS, &res, &err);
     char msg[1024];
     bool restored = false;
     if (r == 0 && result_ok(res)) {
@@ -358,8 +363,7 @@ static bool rollback_one(struct run *run, size_t i)
         else /* a release: nothing had changed */
             snprintf(msg, sizeof(msg), "%s", res->result->message);
     } else {
-        snprintf(msg, sizeof(msg), "%s", r == 0 ? res->result->message : err.msg);
-        r = -EIO;
+        snprintf(msg, sizeof(msg), "%s", err.msg);
     }
     emit(run, json_pack("{s:s, s:s, s:s, s:b, s:I, s:s, s:b}", "event", "rollback", "node",
                         run->rf->nodes[i].name, "step", "rollback", "ok", r == 0, "ms",

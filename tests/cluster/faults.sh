@@ -5,11 +5,7 @@
 # Each ends with settled nodes (done or rolled back), a true report and no lost data.
 set -u
 cd "$(dirname "$0")/../.."
-. tests/lib/tap.sh
-. tests/lib/cluster.sh
-. tests/lib/pg.sh
-. tests/lib/gamesrv.sh
-. tests/lib/baton.sh
+. tests/lib/all.sh
 BATON=${BUILD:-build}/baton
 ZPOKE=${BUILD:-build}/tests/tools/zpoke
 BATON_TEST_KNOBS=1

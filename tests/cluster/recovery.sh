@@ -6,11 +6,7 @@
 # meets a rollback's guards. Real systemd, PostgreSQL, pg_dump and sql-migrate.
 set -u
 cd "$(dirname "$0")/../.."
-. tests/lib/tap.sh
-. tests/lib/cluster.sh
-. tests/lib/pg.sh
-. tests/lib/gamesrv.sh
-. tests/lib/baton.sh
+. tests/lib/all.sh
 BATON=${BUILD:-build}/baton
 ZPOKE=${BUILD:-build}/tests/tools/zpoke
 BATON_TEST_KNOBS=1

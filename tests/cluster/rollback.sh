@@ -4,11 +4,7 @@
 # PostgreSQL, pg_dump/pg_restore and sql-migrate; faults built into gamesrv versions.
 set -u
 cd "$(dirname "$0")/../.."
-. tests/lib/tap.sh
-. tests/lib/cluster.sh
-. tests/lib/pg.sh
-. tests/lib/gamesrv.sh
-. tests/lib/baton.sh
+. tests/lib/all.sh
 BATON=${BUILD:-build}/baton
 BATON_TEST_VERIFY_TIMEOUT=4s # the health fault must fail verify quickly
 

@@ -4,11 +4,7 @@
 # none of which may stop a single unit.
 set -u
 cd "$(dirname "$0")/../.."
-. tests/lib/tap.sh
-. tests/lib/cluster.sh
-. tests/lib/pg.sh
-. tests/lib/gamesrv.sh
-. tests/lib/baton.sh
+. tests/lib/all.sh
 BATON=${BUILD:-build}/baton
 
 cluster_sweep

@@ -17,13 +17,13 @@ static void test_trim_partial(void **state)
 {
     (void)state;
     char s[16];
-    strcpy(s, "caf\xc3\xa9");    /* "café", complete */
+    strcpy(s, "caf\xc3\xa9"); /* "café", complete */
     utf8_trim_partial(s);
     assert_string_equal(s, "caf\xc3\xa9");
-    strcpy(s, "caf\xc3");        /* cut inside é */
+    strcpy(s, "caf\xc3"); /* cut inside é */
     utf8_trim_partial(s);
     assert_string_equal(s, "caf");
-    strcpy(s, "ab\xe2\x80");     /* cut inside a 3-byte character */
+    strcpy(s, "ab\xe2\x80"); /* cut inside a 3-byte character */
     utf8_trim_partial(s);
     assert_string_equal(s, "ab");
     strcpy(s, "ab\xf0\x9f\x98"); /* cut inside a 4-byte character */
