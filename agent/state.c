@@ -193,6 +193,28 @@ static int state_path(const char *dir, const char *service, char *buf, size_t le
     return 0;
 }
 
+/* Request ids are any uint64 a coordinator chose: JSON integers are signed, so they are kept
+ * as decimal text. */
+static json_t *id_to_json(uint64_t id)
+{
+    char buf[24];
+    snprintf(buf, sizeof(buf), "%llu", (unsigned long long)id);
+    return json_string(buf);
+}
+
+static bool id_from_json(json_t *v, uint64_t *ret)
+{
+    const char *s = json_string_value(v);
+    if (!s || !*s || strlen(s) > 20 || strspn(s, "0123456789") != strlen(s))
+        return false;
+    errno = 0;
+    unsigned long long id = strtoull(s, NULL, 10);
+    if (errno)
+        return false;
+    *ret = id;
+    return true;
+}
+
 static json_t *list_to_json(char **list, size_t n)
 {
     json_t *a = json_array();
@@ -218,14 +240,13 @@ int svc_state_save(const char *state_dir, const svc_state_t *st, baton_err_t *er
     json_object_set_new(o, "ids_before", list_to_json(st->ids_before, st->n_ids_before));
     json_object_set_new(o, "applied", list_to_json(st->applied, st->n_applied));
     json_object_set_new(o, "dump_size", json_integer((json_int_t)st->dump_size));
-    json_object_set_new(o, "in_progress_request",
-                        json_integer((json_int_t)st->in_progress_request));
+    json_object_set_new(o, "in_progress_request", id_to_json(st->in_progress_request));
     json_t *results = json_object();
     for (int i = 0; i < STEP__MAX; i++)
         if (st->results[i])
             json_object_set_new(results, step_get(i)->name,
-                                json_pack("{s:s, s:I}", "result", st->results[i], "request",
-                                          (json_int_t)st->result_requests[i]));
+                                json_pack("{s:s, s:o}", "result", st->results[i], "request",
+                                          id_to_json(st->result_requests[i])));
     json_object_set_new(o, "results", results);
     char *text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
     json_decref(o);
@@ -274,16 +295,17 @@ static int load_results(json_t *o, const char *path, svc_state_t *st, baton_err_
         const step_def_t *def = step_by_name(key);
         if (!def)
             return baton_err_set(err, -EBADMSG, "%s: field results.%s: not a step", path, key);
-        json_t *text = json_object_get(v, "result"), *req = json_object_get(v, "request");
+        json_t *text = json_object_get(v, "result");
+        uint64_t req = 0;
         if (!json_is_string(text) || json_string_length(text) > STATE_RESULT_MAX ||
-            !json_is_integer(req) || json_integer_value(req) < 0)
+            !id_from_json(json_object_get(v, "request"), &req))
             return baton_err_set(err, -EBADMSG,
                                  "%s: field results.%s: expected {result: base64, request: id}",
                                  path, key);
         free(st->results[def->id]);
         if (!(st->results[def->id] = strdup(json_string_value(text))))
             return baton_err_set(err, -ENOMEM, "out of memory");
-        st->result_requests[def->id] = (uint64_t)json_integer_value(req);
+        st->result_requests[def->id] = req;
     }
     return 0;
 }
@@ -353,11 +375,11 @@ int svc_state_load(const char *state_dir, const char *service, svc_state_t **ret
     }
     st->dump_size = (uint64_t)json_integer_value(size);
     json_t *ipr = json_object_get(o, "in_progress_request"); /* optional: added later */
-    if (ipr && (!json_is_integer(ipr) || json_integer_value(ipr) < 0)) {
+    st->in_progress_request = 0;
+    if (ipr && !id_from_json(ipr, &st->in_progress_request)) {
         r = baton_err_set(err, -EBADMSG, "%s: field in_progress_request: expected an id", path);
         goto out;
     }
-    st->in_progress_request = ipr ? (uint64_t)json_integer_value(ipr) : 0;
     if ((r = load_list(o, "ids_before", path, &st->ids_before, &st->n_ids_before, err)) < 0 ||
         (r = load_list(o, "applied", path, &st->applied, &st->n_applied, err)) < 0)
         goto out;

@@ -110,8 +110,12 @@ static void test_prior_record_and_results(void **state)
     assert_string_equal(st->prior_rollout_id, "r1");
     const uint8_t packed[] = {0x08, 0x03, 0x12, 0x02, 'n', 'o', 0x00, 0xff};
     assert_int_equal(svc_state_set_result(st, STEP_PREFLIGHT, 77, packed, sizeof(packed)), 0);
-    assert_int_equal(svc_state_recorded(st, 0), 1u << STEP_PREFLIGHT);
+    /* any uint64 a coordinator picks survives the file, even above INT64_MAX */
+    assert_int_equal(svc_state_set_result(st, STEP_STOP, UINT64_MAX, packed, 1), 0);
+    st->in_progress_request = UINT64_MAX - 1;
+    assert_int_equal(svc_state_recorded(st, 0), (1u << STEP_PREFLIGHT) | (1u << STEP_STOP));
     assert_int_equal(svc_state_recorded(st, 77), 1u << STEP_PREFLIGHT);
+    assert_int_equal(svc_state_recorded(st, UINT64_MAX), 1u << STEP_STOP);
     assert_int_equal(svc_state_recorded(st, 78), 0); /* another request: not its answer */
     assert_int_equal(svc_state_save(dir, st, NULL), 0);
     svc_state_destroy(&st);
@@ -123,8 +127,8 @@ static void test_prior_record_and_results(void **state)
     assert_int_equal(len, sizeof(packed));
     assert_memory_equal(buf, packed, len);
     free(buf);
-    assert_int_equal(svc_state_get_result(st, STEP_STOP, &buf, &len), -ENOENT);
-    assert_int_equal(svc_state_recorded(st, 77), 1u << STEP_PREFLIGHT);
+    assert_int_equal(svc_state_get_result(st, STEP_VERIFY, &buf, &len), -ENOENT);
+    assert_true(st->in_progress_request == UINT64_MAX - 1);
 
     assert_int_equal(svc_state_release(st), 0);
     assert_string_equal(st->rollout_id, "r1");
