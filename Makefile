@@ -22,7 +22,7 @@ pkg_libs     = $(shell $(PKG_CONFIG) --libs $(1))
 DEPS_APT := gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libzmq3-dev \
 	libsystemd-dev libpq-dev libsodium-dev libyaml-dev libjansson-dev libcurl4-openssl-dev \
 	libcmocka-dev libmicrohttpd-dev \
-	postgresql sql-migrate systemd iproute2 util-linux procps curl
+	postgresql sql-migrate systemd iproute2 util-linux procps curl ansible-core openssh-server
 
 .PHONY: all test unit-test cluster-test deps demo clean format fixtures
 all: $(BUILD)/baton-agent $(BUILD)/baton unit-tests fixtures

@@ -2,8 +2,9 @@
 # (needs cluster.sh, pg.sh and gamesrv.sh sourced first).
 #
 #   baton_cluster NAME N VERSION    N nodes, one shared database "game" migrated to VERSION,
-#                                   gamesrv VERSION running and baton-agent running on each,
-#                                   three players written; sets ROLLOUT_DIR
+#                                   gamesrv VERSION running and baton-agent running on each
+#                                   (unless BATON_CLUSTER_AGENTS=0), three players written;
+#                                   sets ROLLOUT_DIR
 #   agent_install NODE              binary, config and unit of baton-agent into NODE; starts it
 #   rollout_file VERSION [FILE]     writes a rollout file for VERSION over all nodes (with
 #                                   min_healthy_time and liveness when BATON_TEST_ROLLOUT_MIN_HEALTHY
@@ -84,7 +85,8 @@ baton_cluster() {
     node_exec node1 /opt/gamesrv/bin/gamesrv migrate up >&2 || return 1
     for n in $CLUSTER_NODES; do
         node_exec "$n" systemctl start gamesrv || return 1
-        agent_install "$n" || return 1
+        # BATON_CLUSTER_AGENTS=0: the test installs the agents itself (the Ansible role does)
+        [ "${BATON_CLUSTER_AGENTS:-1}" = 0 ] || agent_install "$n" || return 1
     done
     for p in alice bob carol; do
         curl -sf -o /dev/null -X POST "http://$(node_ip node1):$GAMESRV_PORT/players?name=$p" || return 1

@@ -1,0 +1,291 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# baton.fleet.rollout: runs `baton rollout --json` from the controller and reports what it did.
+# Standard library only.
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: rollout
+short_description: Upgrade a service across nodes with baton, one node at a time
+version_added: "0.2.0"
+description:
+  - Runs C(baton rollout --json) on the controller against the baton agents of the given nodes,
+    in the given order. Every node is backed up, stopped, swapped, migrated, started and verified;
+    a node that fails is rolled back to exactly where it was and the rollout stops there.
+  - Builds the rollout file from I(service), I(version), I(artifact), I(nodes) and I(endpoints),
+    or uses a given I(rollout_file).
+  - In check mode it only asks the agents (C(baton status)) which nodes would be upgraded, and
+    changes nothing.
+  - "Run it once, on the controller: C(run_once) and C(delegate_to: localhost)."
+options:
+  baton:
+    description: The baton binary on the controller.
+    type: path
+    default: baton
+  rollout_file:
+    description:
+      - An existing rollout file. Mutually exclusive with I(service), I(version), I(artifact),
+        I(nodes) and I(endpoints).
+    type: path
+  service:
+    description: The service name the agents know.
+    type: str
+  version:
+    description: What the new binary's C(--version) prints.
+    type: str
+  artifact:
+    description: The new binary, on the controller.
+    type: path
+  sha256:
+    description: Refuse unless the artifact has this SHA-256.
+    type: str
+  nodes:
+    description: Node names, in the order they are upgraded (usually C(ansible_play_hosts_all)).
+    type: list
+    elements: str
+  endpoints:
+    description: The agents' ZeroMQ endpoints, one per node, in the same order.
+    type: list
+    elements: str
+  connect_timeout:
+    description: How long an agent may take to answer Hello (a duration, e.g. C(5s)).
+    type: str
+  step_timeout:
+    description: The longest any one step may take (e.g. C(45m)).
+    type: str
+  liveness:
+    description: A node silent this long is lost (e.g. C(30s)).
+    type: str
+  min_healthy_time:
+    description: How long each node must stay healthy after its first good probe (overrides the agents').
+    type: str
+requirements:
+  - baton on the controller, baton-agent on every node (role C(baton.fleet.agent)).
+author:
+  - baton developers
+"""
+
+EXAMPLES = r"""
+- name: Upgrade gamesrv to 1.1.0, node by node
+  baton.fleet.rollout:
+    baton: /usr/local/bin/baton
+    service: gamesrv
+    version: 1.1.0
+    artifact: dist/gamesrv-1.1.0
+    nodes: "{{ ansible_play_hosts_all }}"
+    endpoints: "{{ ansible_play_hosts_all | map('extract', hostvars, 'baton_agent_endpoint') | list }}"
+    min_healthy_time: 10s
+  run_once: true
+  delegate_to: localhost
+  register: upgrade
+
+- name: Use a rollout file kept with the playbook
+  baton.fleet.rollout:
+    rollout_file: rollouts/gamesrv-1.1.0.yml
+  run_once: true
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+rc:
+  description: baton's exit code (0 done, 1 bad input, 2 refused, 3 rolled back, 4 needs attention).
+  returned: always
+  type: int
+rollout_id:
+  description: The rollout's id, as the agents record it (C(journalctl BATON_ROLLOUT_ID=...)).
+  returned: when baton started the rollout
+  type: str
+outcome:
+  description: What the exit code means, in words.
+  returned: always
+  type: str
+summary:
+  description: baton's closing line(s).
+  returned: always
+  type: str
+nodes:
+  description: Per node, in rollout order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name: {description: The node., type: str}
+    version_before: {description: Version before the rollout (from its Hello)., type: str}
+    version_after: {description: Version running afterwards, as far as baton knows., type: str}
+    upgraded: {description: This run upgraded the node., type: bool}
+    rolled_back: {description: The node failed and was rolled back., type: bool}
+    would_upgrade: {description: Check mode only, the node is not on the version., type: bool}
+    steps:
+      description: Each step with its outcome and duration.
+      type: list
+      elements: dict
+      sample: [{step: dump, ok: true, ms: 93, message: "/var/backups/baton/gamesrv/gamesrv+r1.dump"}]
+"""
+
+import json
+import os
+import shutil
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+OUTCOMES = {
+    0: "done: every node runs the target version",
+    1: "bad rollout file or usage",
+    2: "refused before any change: nothing was stopped",
+    3: "a node failed and was rolled back to where it was",
+    4: "a node needs attention: its rollback failed or it was lost (see baton status)",
+}
+
+
+def yaml_scalar(value):
+    """A YAML double-quoted scalar: JSON's string syntax is valid YAML."""
+    return json.dumps(str(value))
+
+
+def write_rollout_file(params, directory):
+    lines = [
+        "service: %s" % yaml_scalar(params["service"]),
+        "version: %s" % yaml_scalar(params["version"]),
+        "artifact: %s" % yaml_scalar(os.path.abspath(params["artifact"])),
+    ]
+    if params["sha256"]:
+        lines.append("sha256: %s" % yaml_scalar(params["sha256"]))
+    timeouts = [(k, params[p]) for k, p in (("connect", "connect_timeout"), ("step", "step_timeout"))
+                if params[p]]
+    if timeouts:
+        lines.append("timeouts:")
+        lines.extend("  %s: %s" % (k, yaml_scalar(v)) for k, v in timeouts)
+    for key in ("liveness", "min_healthy_time"):
+        if params[key]:
+            lines.append("%s: %s" % (key, yaml_scalar(params[key])))
+    lines.append("nodes:")
+    for name, endpoint in zip(params["nodes"], params["endpoints"]):
+        lines.append("  - name: %s" % yaml_scalar(name))
+        lines.append("    endpoint: %s" % yaml_scalar(endpoint))
+    path = os.path.join(directory, "rollout.yml")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+def read_events(stdout):
+    """baton --json prints one JSON object per line; anything else is kept as text."""
+    events, other = [], []
+    for line in stdout.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            other.append(line)
+            continue
+        if isinstance(event, dict):
+            events.append(event)
+    return events, other
+
+
+def node_results(events, target):
+    nodes, order = {}, []
+
+    def node(name):
+        if name not in nodes:
+            nodes[name] = {"name": name, "version_before": "", "version_after": "",
+                           "upgraded": False, "rolled_back": False, "steps": []}
+            order.append(name)
+        return nodes[name]
+
+    for e in events:
+        kind, name = e.get("event"), e.get("node")
+        if not name:
+            continue
+        n = node(name)
+        if kind == "check" and e.get("phase") == "hello" and e.get("ok"):
+            n["version_before"] = n["version_after"] = e.get("version", "")
+        elif kind == "step":
+            n["steps"].append({k: e.get(k) for k in ("step", "ok", "ms", "message")})
+            if e.get("step") == "commit" and e.get("ok"):
+                n["upgraded"] = True
+                n["version_after"] = target
+        elif kind == "rollback":
+            n["steps"].append({k: e.get(k) for k in ("step", "ok", "ms", "message")})
+            n["rolled_back"] = bool(e.get("ok"))
+        elif kind == "status":
+            n["version_before"] = n["version_after"] = e.get("version", "")
+            n["unit_state"] = e.get("unit_state", "")
+            n["would_upgrade"] = (e.get("version") != target or e.get("unit_state") != "active")
+    return [nodes[name] for name in order]
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            baton=dict(type="path", default="baton"),
+            rollout_file=dict(type="path"),
+            service=dict(type="str"),
+            version=dict(type="str"),
+            artifact=dict(type="path"),
+            sha256=dict(type="str"),
+            nodes=dict(type="list", elements="str"),
+            endpoints=dict(type="list", elements="str"),
+            connect_timeout=dict(type="str"),
+            step_timeout=dict(type="str"),
+            liveness=dict(type="str"),
+            min_healthy_time=dict(type="str"),
+        ),
+        mutually_exclusive=[("rollout_file", x) for x in
+                            ("service", "version", "artifact", "nodes", "endpoints")],
+        required_one_of=[("rollout_file", "service")],
+        required_together=[("service", "version", "artifact", "nodes", "endpoints")],
+        supports_check_mode=True,
+    )
+    p = module.params
+    if p["nodes"] is not None and len(p["nodes"]) != len(p["endpoints"]):
+        module.fail_json(msg="nodes and endpoints must have the same length (%d and %d)"
+                         % (len(p["nodes"]), len(p["endpoints"])))
+    baton = p["baton"]
+    if os.sep not in baton:
+        baton = module.get_bin_path(baton, required=True)
+
+    tmp = tempfile.mkdtemp(prefix="baton-rollout-")
+    try:
+        path = p["rollout_file"] or write_rollout_file(p, tmp)
+        target = p["version"]
+        if target is None:  # from the given file: the one top-level "version:" line
+            with open(path) as f:
+                for line in f:
+                    if line.startswith("version:"):
+                        target = line.split(":", 1)[1].strip().strip("'\"")
+        verb = "status" if module.check_mode else "rollout"
+        rc, out, err = module.run_command([baton, verb, path, "--json"])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    events, other = read_events(out)
+    nodes = node_results(events, target)
+    summary = [e for e in events if e.get("event") == "summary"]
+    errors = [e.get("message", "") for e in events if e.get("event") == "error"]
+    text = summary[-1].get("message", "") if summary else "\n".join(errors + other + [err.strip()])
+    starts = [e for e in events if e.get("event") == "start"]
+    result = dict(rc=rc, outcome=OUTCOMES.get(rc, "unknown exit code %d" % rc), summary=text,
+                  nodes=nodes, rollout_id=starts[0].get("rollout", "") if starts else "")
+
+    if module.check_mode:
+        if rc != 0:
+            module.fail_json(msg="baton status: %s" % (text or err.strip()), **result)
+        would = [n["name"] for n in nodes if n.get("would_upgrade")]
+        result["changed"] = bool(would)
+        result["summary"] = ("would upgrade %s to %s" % (", ".join(would), target) if would
+                             else "every node already runs %s" % target)
+        module.exit_json(**result)
+
+    result["changed"] = any(n["upgraded"] for n in nodes)
+    if rc != 0:
+        module.fail_json(msg="baton rollout: %s (exit %d): %s" % (result["outcome"], rc, text),
+                         **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
