@@ -155,4 +155,25 @@ like "$out" "a node failed and was rolled back to where it was \(exit 3\)" "with
 like "$out" "not healthy after 4 s" "and baton's own message"
 is "$(versions)" "1.1.0 1.1.0 1.1.0 " "every node is on the old version"
 is "$(db_snapshot)" "$snap" "and the database is what it was"
+
+# The module on its own, with a rollout file kept beside the playbook, and what it returns.
+f=$(BATON_TEST_ROLLOUT_MIN_HEALTHY=1s rollout_file 1.1.1)
+out=$(ANSIBLE_COLLECTIONS_PATH=$T ANSIBLE_NOCOLOR=1 ansible -i "$T/inventory" localhost \
+    -m baton.fleet.rollout -a "rollout_file=$f baton=$BATON" 2>&1)
+code=$?
+printf '%s\n' "$out" >&2
+is "$code" 0 "the module takes a rollout file"
+like "$out" "^localhost \| CHANGED" "and says it changed something"
+result=$(printf '%s\n' "$out" | sed -n '/^localhost | CHANGED => {/,$p' | sed '1s/^localhost | CHANGED => //')
+field() { printf '%s' "$result" | python3 -c "import json,sys; r=json.load(sys.stdin); print($1)"; }
+is "$(field "r['rc']"), $(field "r['outcome']")" "0, done: every node runs the target version" \
+    "it returns baton's exit code and what it means"
+like "$(field "r['rollout_id']")" "^r[0-9]{8}T[0-9]{6}-[0-9a-f]{6}$" "and the rollout id"
+is "$(field "' '.join(n['name'] + ':' + n['version_before'] + '->' + n['version_after'] for n in r['nodes'])")" \
+    "node1:1.1.0->1.1.1 node2:1.1.0->1.1.1 node3:1.1.0->1.1.1" "and per node the version before and after"
+is "$(field "','.join(s['step'] for s in r['nodes'][0]['steps'])")" \
+    "stop,dump,swap,migrate,start,verify,commit" "and every step of each node"
+is "$(field "all(isinstance(s['ms'], int) and s['ok'] for n in r['nodes'] for s in n['steps'])")" True \
+    "each with its outcome and duration"
+is "$(versions)" "1.1.1 1.1.1 1.1.1 " "every node runs 1.1.1"
 done_testing
