@@ -10,6 +10,7 @@
 #include <zmq.h>
 
 #include "envelope.h"
+#include "interrupt.h"
 
 struct client {
     char *node;           /* node name, for messages */
@@ -138,8 +139,11 @@ int client_call(client_t *c, const char *rollout_id, Baton__Envelope *req, uint6
             wake = sent_at + CLIENT_ASK_AGAIN_MS;
         zmq_pollitem_t item = {.socket = c->sock, .events = ZMQ_POLLIN};
         int n = zmq_poll(&item, 1, wake > now ? (long)(wake - now) : 1);
-        if (n < 0 && errno == EINTR) {
-            r = baton_err_set(err, -EINTR, "%s: interrupted", c->node);
+        /* A first Ctrl-C lets the command in flight finish (the caller stops after it); a
+         * second one leaves now. */
+        if (n < 0 && errno == EINTR && interrupt_count() >= 2) {
+            r = baton_err_set(err, -EINTR, "%s: interrupted twice during %s", c->node,
+                              envelope_body_name(req->body_case));
             goto out;
         }
         if (n <= 0)

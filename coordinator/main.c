@@ -5,20 +5,29 @@
  *   baton rollback FILE.yml [--json]  undo every node's unfinished rollout (after a crash)
  *
  * Exit codes: 0 done, 1 usage or rollout-file error, 2 refused before any change, 3 a node
- * failed and was rolled back, 4 a node failed and its rollback failed too (needs attention). */
+ * failed (or was interrupted) and was rolled back, 4 needs attention: a node's rollback failed,
+ * it was lost, or the rollout was interrupted. */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "interrupt.h"
 #include "rollout.h"
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: baton rollout FILE.yml [--json]\n"
-               "       baton status FILE.yml [--json]\n"
-               "       baton rollback FILE.yml [--json]\n"
-               "exit codes: 0 done, 1 usage or file error, 2 refused before any change,\n"
-               "            3 failed and rolled back, 4 failed and rollback failed\n");
+    fprintf(f,
+            "usage: baton rollout FILE.yml [--json]\n"
+            "       baton status FILE.yml [--json]\n"
+            "       baton rollback FILE.yml [--json]\n"
+            "exit codes:\n"
+            "  0  done: every node runs the target version\n"
+            "  1  usage error or a bad rollout file (file, line and key named)\n"
+            "  2  refused before any change (nothing stopped, nothing left reserved)\n"
+            "  3  a node failed, or Ctrl-C stopped the rollout, and that node was rolled back\n"
+            "  4  needs attention: a rollback failed, a node was LOST, or the rollout was\n"
+            "     interrupted; see baton status, then baton rollback or baton rollout again\n"
+            "Ctrl-C once: finish the step in flight, settle that node, stop; twice: stop now.\n");
 }
 
 int main(int argc, char **argv)
@@ -51,6 +60,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "baton: %s\n", err.msg);
         return EXIT_USAGE;
     }
+    interrupt_install();
     int code = !strcmp(cmd, "rollout")  ? rollout_run(rf, &opts)
                : !strcmp(cmd, "status") ? rollout_status(rf, &opts)
                                         : rollout_rollback(rf, &opts);

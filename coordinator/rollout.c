@@ -25,6 +25,7 @@
 #include "client.h"
 #include "digest.h"
 #include "envelope.h"
+#include "interrupt.h"
 #include "steps.h"
 
 /* Rollback may stop, down-migrate or restore, start and verify: give it the step deadline
@@ -380,6 +381,10 @@ static int upgrade_one(struct run *run, size_t i, const char *sha256, baton_err_
         int r = run_step(run, i, seq[s]->name, seq[s]->body, sha256, err);
         if (r < 0)
             return r;
+        /* Ctrl-C: the step in flight is done; a node not yet committed is rolled back. */
+        if (interrupt_count() && s + 1 < n)
+            return baton_err_set(err, -ECANCELED, "%s after its %s step", interrupt_name(),
+                                 seq[s]->name);
     }
     return 0;
 }
@@ -459,16 +464,85 @@ static void disconnect_all(struct run *run)
 
 static int finish(struct run *run, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Releases every node still reserved from `from` on (after a refused or stopped rollout). A
+ * second Ctrl-C skips this: the reservations stay for baton rollback to release. */
+static void release_from(struct run *run, bool *reserved, size_t from)
+{
+    for (size_t i = from; i < run->rf->n_nodes; i++)
+        if (reserved[i] && interrupt_count() < 2) {
+            release_one(run, i);
+            reserved[i] = false;
+        }
+}
+static int vfinish(struct run *run, int code, const char *fmt, va_list ap)
+{
+    char *msg = NULL;
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
+    emit(run, json_pack("{s:s, s:b, s:i, s:I, s:s, s:b}", "event", "summary", "ok", code == 0,
+                        "exit", code, "ms", (json_int_t)(now_ms() - run->start_ms), "message",
+                        msg ? msg : "out of memory", "interrupted", interrupt_count() > 0));
+    free(msg);
+    disconnect_all(run);
+    return code;
+}
+
 static int finish(struct run *run, int code, const char *fmt, ...)
 {
-    char msg[2048];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    code = vfinish(run, code, fmt, ap);
     va_end(ap);
-    emit(run, json_pack("{s:s, s:b, s:i, s:I, s:s}", "event", "summary", "ok", code == 0, "exit",
-                        code, "ms", (json_int_t)(now_ms() - run->start_ms), "message", msg));
-    disconnect_all(run);
+    return code;
+}
+
+/* "a, b, c" of the nodes picked (from `from` on), or "none"; the caller's. No fixed buffer: a
+ * fleet of 1,000 nodes is listed whole. */
+static char *names(const rollout_file_t *rf, const bool *pick, size_t from)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return NULL;
+    bool any = false;
+    for (size_t i = from; i < rf->n_nodes; i++)
+        if (pick[i]) {
+            fprintf(f, "%s%s", any ? ", " : "", rf->nodes[i].name);
+            any = true;
+        }
+    if (!any)
+        fputs("none", f);
+    fclose(f);
+    return buf;
+}
+
+/* The summary of a rollout that stopped early: the message, then which nodes this run
+ * upgraded and which it left untouched (released). */
+static int finish_names(struct run *run, int code, const bool *upgraded, const bool *untouched,
+                        size_t untouched_from, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+static int finish_names(struct run *run, int code, const bool *upgraded, const bool *untouched,
+                        size_t untouched_from, const char *fmt, ...)
+{
+    bool *later = calloc(run->rf->n_nodes, sizeof(bool));
+    for (size_t i = untouched_from; later && i < run->rf->n_nodes; i++)
+        later[i] = untouched[i] || !upgraded[i];
+    char *head = NULL, *up = names(run->rf, upgraded, 0),
+         *rest = later ? names(run->rf, later, untouched_from) : NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&head, fmt, ap) < 0)
+        head = NULL;
+    va_end(ap);
+    code =
+        finish(run, code, "%s\n  upgraded to %s: %s\n  untouched: %s",
+               head ? head : "out of memory", run->rf->version, up ? up : "?", rest ? rest : "?");
+    free(head);
+    free(up);
+    free(rest);
+    free(later);
     return code;
 }
 
@@ -481,6 +555,8 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
     uint64_t size = 0;
     char sha[DIGEST_HEX_LEN + 1];
     bool *skip = calloc(rf->n_nodes, sizeof(bool));
+    bool *reserved = NULL; /* pre-flight passed and not yet upgraded or released */
+    bool *upgraded = NULL; /* committed by this run */
     size_t n = rf->n_nodes;
 
     if (!skip || digest_global_init(&err) < 0 ||
@@ -508,15 +584,17 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
         goto out;
     }
     int failed = hello_all(&run, skip);
-    if (failed) {
-        code = finish(&run, EXIT_REFUSED,
-                      "refused: %d of %zu nodes not ready; nothing was "
-                      "changed",
-                      failed, n);
+    if (failed || interrupt_count()) {
+        code = interrupt_count() ? finish(&run, EXIT_REFUSED,
+                                          "interrupted (%s): nothing was changed", interrupt_name())
+                                 : finish(&run, EXIT_REFUSED,
+                                          "refused: %d of %zu nodes not ready; nothing was "
+                                          "changed",
+                                          failed, n);
         goto out;
     }
     /* Stage and preflight on every node that needs the upgrade, before stopping anything. */
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && !interrupt_count(); i++) {
         if (skip[i])
             continue;
         uint64_t t0 = now_ms();
@@ -527,22 +605,23 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
                        "message", r == 0 ? "binary received, sha256 verified" : err.msg));
         failed += r < 0;
     }
-    if (failed) {
-        code = finish(&run, EXIT_REFUSED,
-                      "refused: staging failed on %d nodes; nothing was "
-                      "changed",
-                      failed);
+    if (failed || interrupt_count()) {
+        code = interrupt_count() ? finish(&run, EXIT_REFUSED,
+                                          "interrupted (%s): nothing was changed", interrupt_name())
+                                 : finish(&run, EXIT_REFUSED,
+                                          "refused: staging failed on %d nodes; nothing "
+                                          "was changed",
+                                          failed);
         goto out;
     }
     /* Pre-flight in file order. A node held by another rollout ends it at once: two operators
      * starting the same file race for the first node, and exactly one goes on. */
-    bool *passed = calloc(n, sizeof(bool));
-    bool busy = false;
-    if (!passed) {
+    if (!(reserved = calloc(n, sizeof(bool)))) {
         code = finish(&run, EXIT_REFUSED, "refused: out of memory; nothing was changed");
         goto out;
     }
-    for (size_t i = 0; i < n && !busy; i++) {
+    bool busy = false;
+    for (size_t i = 0; i < n && !busy && !interrupt_count(); i++) {
         if (skip[i])
             continue;
         uint64_t t0 = now_ms();
@@ -552,24 +631,28 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
                        "node", rf->nodes[i].name, "ok", r == 0, "ms", (json_int_t)(now_ms() - t0),
                        "message", r == 0 ? "all checks passed" : err.msg));
         failed += r < 0;
-        passed[i] = r == 0;
+        reserved[i] = r == 0;
         busy = r == -EBUSY;
     }
-    if (failed) {
-        for (size_t i = 0; i < n; i++)
-            if (passed[i])
-                release_one(&run, i);
-        free(passed);
-        code = finish(&run, EXIT_REFUSED,
-                      "refused: pre-flight failed on %d of %zu nodes%s; nothing was stopped, "
-                      "nothing is left reserved",
-                      failed, n, busy ? " (held by another rollout)" : "");
+    if (failed || interrupt_count()) {
+        release_from(&run, reserved, 0);
+        code = interrupt_count()
+                   ? finish(&run, EXIT_REFUSED,
+                            "interrupted (%s): nothing was stopped, nothing is left reserved",
+                            interrupt_name())
+                   : finish(&run, EXIT_REFUSED,
+                            "refused: pre-flight failed on %d of %zu nodes%s; nothing was "
+                            "stopped, nothing is left reserved",
+                            failed, n, busy ? " (held by another rollout)" : "");
         goto out;
     }
-    free(passed);
 
-    char done[2048] = "";
-    size_t used = 0, upgraded = 0;
+    if (!(upgraded = calloc(n, sizeof(bool)))) {
+        release_from(&run, reserved, 0);
+        code = finish(&run, EXIT_REFUSED, "refused: out of memory; nothing was stopped");
+        goto out;
+    }
+    size_t n_upgraded = 0;
     for (size_t i = 0; i < n; i++) {
         if (skip[i]) {
             emit(&run, json_pack("{s:s, s:s, s:I, s:I, s:s}", "event", "node", "node",
@@ -577,49 +660,64 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
                                  (json_int_t)n, "message", "already on the target version"));
             continue;
         }
+        /* Ctrl-C between nodes: every node is settled; stop here. */
+        if (interrupt_count()) {
+            release_from(&run, reserved, i);
+            code = finish_names(&run, EXIT_NEEDS_CARE, upgraded, reserved, i,
+                                "INTERRUPTED (%s) before %s: every node is settled, the fleet is "
+                                "mixed\n  to continue: baton rollout %s (upgraded nodes are "
+                                "skipped)",
+                                interrupt_name(), rf->nodes[i].name, rf->path);
+            goto out;
+        }
         emit(&run,
              json_pack("{s:s, s:s, s:I, s:I, s:s}", "event", "node", "node", rf->nodes[i].name,
                        "index", (json_int_t)(i + 1), "of", (json_int_t)n, "message", "upgrading"));
-        if (upgrade_one(&run, i, sha, &err) < 0) {
-            /* The nodes after this one were reserved by their pre-flight and never changed:
-             * release them, so the fleet holds no record of a rollout that ended here. */
-            for (size_t j = i + 1; j < n; j++)
-                if (!skip[j])
-                    release_one(&run, j);
-            if (err.code == -EHOSTDOWN) {
-                /* Its agent finishes or records the step on its own; a rollback sent now would
-                 * only wait for the same silence. */
-                code = finish(&run, EXIT_NEEDS_CARE,
-                              "LOST %s: %s\n  %s: its agent records how the step ended; see "
-                              "baton status, then baton rollback\n  upgraded to %s: %s\n  "
-                              "untouched: the nodes after %s (released)",
-                              rf->nodes[i].name, err.msg, rf->nodes[i].name, rf->version,
-                              upgraded ? done : "none", rf->nodes[i].name);
-                goto out;
-            }
-            bool back = rollback_one(&run, i);
-            char later[1024] = "";
-            size_t lu = 0;
-            for (size_t j = i + 1; j < n && lu < sizeof(later); j++)
-                lu += (size_t)snprintf(later + lu, sizeof(later) - lu, "%s%s", lu ? ", " : "",
-                                       rf->nodes[j].name);
-            code = finish(&run, back ? EXIT_ROLLED_BACK : EXIT_NEEDS_CARE,
-                          "FAILED on %s: %s\n  %s: %s\n  upgraded to %s: %s\n  untouched: %s",
-                          rf->nodes[i].name, err.msg, rf->nodes[i].name,
-                          back ? "rolled back to where it was"
-                               : "ROLLBACK FAILED: the node needs attention (baton status)",
-                          rf->version, upgraded ? done : "none", *later ? later : "none");
+        if (upgrade_one(&run, i, sha, &err) == 0) {
+            upgraded[i] = true;
+            reserved[i] = false;
+            n_upgraded++;
+            continue;
+        }
+        reserved[i] = false;
+        if (err.code == -EINTR) {
+            /* Ctrl-C twice: leave now. The agent finishes its step and records it. */
+            code = finish_names(&run, EXIT_NEEDS_CARE, upgraded, reserved, i + 1,
+                                "INTERRUPTED twice: %s is left in the middle of its upgrade (%s); "
+                                "its agent finishes the step and records it\n  next: baton "
+                                "status %s, then baton rollback %s",
+                                rf->nodes[i].name, err.msg, rf->path, rf->path);
             goto out;
         }
-        upgraded++;
-        if (used < sizeof(done))
-            used += (size_t)snprintf(done + used, sizeof(done) - used, "%s%s", used ? ", " : "",
-                                     rf->nodes[i].name);
+        /* The nodes after this one were reserved by their pre-flight and never changed:
+         * release them, so the fleet holds no record of a rollout that ended here. */
+        release_from(&run, reserved, i + 1);
+        if (err.code == -EHOSTDOWN) {
+            /* Its agent finishes or records the step on its own; a rollback sent now would
+             * only wait for the same silence. */
+            code = finish_names(&run, EXIT_NEEDS_CARE, upgraded, reserved, i + 1,
+                                "LOST %s: %s\n  %s: its agent records how the step ended; see "
+                                "baton status, then baton rollback",
+                                rf->nodes[i].name, err.msg, rf->nodes[i].name);
+            goto out;
+        }
+        bool back = rollback_one(&run, i);
+        bool stopped = err.code == -ECANCELED;
+        code =
+            finish_names(&run, back ? EXIT_ROLLED_BACK : EXIT_NEEDS_CARE, upgraded, reserved, i + 1,
+                         "%s %s: %s\n  %s: %s%s%s", stopped ? "INTERRUPTED" : "FAILED on",
+                         rf->nodes[i].name, err.msg, rf->nodes[i].name,
+                         back ? "rolled back to where it was"
+                              : "ROLLBACK FAILED: the node needs attention (baton status)",
+                         stopped ? "\n  to continue: baton rollout " : "", stopped ? rf->path : "");
+        goto out;
     }
     code =
         finish(&run, EXIT_DONE, "done: %zu of %zu nodes on %s %s (%zu upgraded now) in %.1f s", n,
-               n, rf->service, rf->version, upgraded, (double)(now_ms() - run.start_ms) / 1000.0);
+               n, rf->service, rf->version, n_upgraded, (double)(now_ms() - run.start_ms) / 1000.0);
 out:
+    free(reserved);
+    free(upgraded);
     free(skip);
     free(data);
     return code;

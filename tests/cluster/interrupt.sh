@@ -1,0 +1,113 @@
+#!/bin/bash
+# interrupt.sh: Ctrl-C and SIGTERM at the coordinator, as an operator sends them. Once: the step
+# in flight finishes, that node is rolled back (or, between nodes, the rollout stops), the nodes
+# not reached are released, and baton says how to continue. Twice: baton leaves at once and says
+# which node is left in which step; its agent finishes the step and `baton rollback` settles it.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib/all.sh
+BATON=${BUILD:-build}/baton
+BATON_TEST_KNOBS=1
+
+cluster_sweep
+cluster_trap
+ok "cluster: 3 nodes on gamesrv 1.0.0 sharing one database" baton_cluster intr 3 1.0.0 ||
+    { done_testing; exit 1; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+tool_running() { node_exec "$1" pgrep -f "/opt/baton-test/slow $2"; }
+versions() { for n in $CLUSTER_NODES; do node_exec "$n" /opt/gamesrv/bin/gamesrv --version; done | tr '\n' ' '; }
+records() { for n in $CLUSTER_NODES; do echo "$(state_field "$n" step)"; done | tr '\n' ' '; }
+# A rollout in the background that takes Ctrl-C (bash starts background jobs with SIGINT ignored).
+start_rollout() { env --default-signal=INT "$BATON" rollout "$1" >"$2" 2>&1 & }
+snap=$(db_snapshot)
+
+# --- Ctrl-C once, during node2's migration ---------------------------------------------------
+slow_step node2 migrate 4
+f=$(rollout_file 1.1.0)
+start_rollout "$f" "$CLUSTER_DIR/once.out"
+pid=$!
+ok "node2's migration is running" wait_for 60 tool_running node2 migrate
+kill -INT "$pid"
+wait "$pid"
+code=$?
+slow_step node2 migrate 0
+out=$(cat "$CLUSTER_DIR/once.out")
+printf '%s\n' "$out" >&2
+is "$code" 3 "Ctrl-C once: exit 3, the node in flight was rolled back"
+like "$out" "migrate +ok .*applied 0002|migrate +ok .*nothing to apply" "the migration in flight was let finish"
+like "$out" "INTERRUPTED node2: SIGINT after its migrate step" "the summary says where it stopped"
+like "$out" "node2: rolled back to where it was" "and that node2 is back"
+like "$out" "upgraded to 1.1.0: node1" "which nodes were upgraded"
+like "$out" "untouched: node3" "which were not"
+like "$out" "to continue: baton rollout $f" "and how to continue"
+is "$(versions)" "1.1.0 1.0.0 1.0.0 " "node1 on 1.1.0, node2 back on 1.0.0, node3 untouched"
+is "$(gamesrv_health node2)" 200 "node2 is healthy"
+is "$(records)" "committed rolled_back  " "node3 holds no reservation"
+out=$("$BATON" rollout "$f" 2>&1)
+is "$?" 0 "the rollout run again completes"
+like "$out" "node1 \(already on the target version\)" "skipping the node already upgraded"
+
+# --- SIGTERM once, during node1's dump --------------------------------------------------------
+slow_step node1 dump 3
+f=$(rollout_file 1.2.0)
+start_rollout "$f" "$CLUSTER_DIR/term.out"
+pid=$!
+ok "node1's dump is running" wait_for 30 tool_running node1 dump
+kill -TERM "$pid"
+wait "$pid"
+code=$?
+slow_step node1 dump 0
+out=$(cat "$CLUSTER_DIR/term.out")
+printf '%s\n' "$out" >&2
+is "$code" 3 "SIGTERM once: exit 3"
+like "$out" "INTERRUPTED node1: SIGTERM after its dump step" "after the dump in flight"
+is "$(versions)" "1.1.0 1.1.0 1.1.0 " "every node on 1.1.0"
+is "$(records)" "rolled_back committed committed " "node2 and node3 were released"
+
+# --- Ctrl-C twice, during node1's migration ----------------------------------------------------
+slow_step node1 migrate 5
+start_rollout "$f" "$CLUSTER_DIR/twice.out"
+pid=$!
+ok "node1's migration is running" wait_for 30 tool_running node1 migrate
+kill -INT "$pid"
+sleep 0.5
+t0=$(now_ms)
+kill -INT "$pid"
+wait "$pid"
+code=$?
+t1=$(now_ms)
+out=$(cat "$CLUSTER_DIR/twice.out")
+printf '%s\n' "$out" >&2
+is "$code" 4 "Ctrl-C twice: exit 4"
+ok "at once ($((t1 - t0)) ms after the second)" [ $((t1 - t0)) -lt 1500 ]
+like "$out" "INTERRUPTED twice: node1 is left in the middle of its upgrade \(node1: interrupted twice during migrate\)" \
+    "it names the node and the step left in flight"
+like "$out" "next: baton status $f, then baton rollback $f" "and what to do next"
+slow_step node1 migrate 0
+migrated() { [ "$(state_field node1 step)" = migrate ] && [ -z "$(state_field node1 in_progress)" ]; }
+ok "node1's agent finishes the migration and records it" wait_for 30 migrated
+like "$("$BATON" status "$f")" "node1 .* inactive +migrate +r" "baton status shows where node1 stands"
+out=$("$BATON" rollback "$f" 2>&1)
+is "$?" 0 "baton rollback settles it"
+printf '%s\n' "$out" >&2
+is "$(versions)" "1.1.0 1.1.0 1.1.0 " "every node on 1.1.0 again"
+is "$(gamesrv_health node1)" 200 "node1 is healthy"
+is "$(records)" "rolled_back committed committed " "nothing is left reserved"
+
+# --- Ctrl-C during pre-flight: nothing changed, nothing reserved -----------------------------
+slow_step node2 preflight 3
+start_rollout "$f" "$CLUSTER_DIR/pre.out"
+pid=$!
+ok "node2's pre-flight is running" wait_for 30 tool_running node2 preflight
+kill -INT "$pid"
+wait "$pid"
+code=$?
+slow_step node2 preflight 0
+out=$(cat "$CLUSTER_DIR/pre.out")
+printf '%s\n' "$out" >&2
+is "$code" 2 "Ctrl-C during pre-flight: exit 2"
+like "$out" "interrupted \(SIGINT\): nothing was stopped, nothing is left reserved" "it says so"
+is "$(records)" "rolled_back committed committed " "and no node holds a reservation"
+is "$(versions)" "1.1.0 1.1.0 1.1.0 " "nothing changed"
+is "$(migration_ids game)" "0001_players.sql,0002_player_level.sql" "the schema is 1.1.0's"
+done_testing
