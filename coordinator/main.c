@@ -1,6 +1,7 @@
 /* baton: the coordinator CLI.
  *
- *   baton rollout FILE.yml [--json]   upgrade the nodes of FILE, one at a time
+ *   baton rollout FILE.yml [--json]   upgrade the nodes of FILE, one at a time (journaled)
+ *   baton resume ROLLOUT_ID [--json]  continue a rollout whose coordinator died
  *   baton status FILE.yml [--json]    what each node runs, and where its last rollout got to
  *   baton rollback FILE.yml [--json]  undo every node's unfinished rollout (after a crash)
  *
@@ -9,37 +10,53 @@
  * it was lost, or the rollout was interrupted. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "interrupt.h"
+#include "journal.h"
 #include "rollout.h"
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: baton rollout FILE.yml [--json]\n"
+            "usage: baton rollout FILE.yml [--json] [--state-dir DIR]\n"
+            "       baton resume ROLLOUT_ID [--json] [--state-dir DIR]\n"
             "       baton status FILE.yml [--json]\n"
             "       baton rollback FILE.yml [--json]\n"
+            "  rollout   upgrade the nodes of FILE, one at a time; every event is journaled in\n"
+            "            DIR/rollouts/ROLLOUT_ID.jsonl (DIR: /var/lib/baton as root, else\n"
+            "            $XDG_STATE_HOME/baton)\n"
+            "  resume    continue a rollout whose coordinator died, from its journal and the\n"
+            "            agents' records: no step that completed runs again\n"
+            "  status    what each node runs, and where its last rollout got to\n"
+            "  rollback  undo every node's unfinished rollout, release reserved nodes\n"
             "exit codes:\n"
             "  0  done: every node runs the target version\n"
             "  1  usage error or a bad rollout file (file, line and key named)\n"
             "  2  refused before any change (nothing stopped, nothing left reserved)\n"
             "  3  a node failed, or Ctrl-C stopped the rollout, and that node was rolled back\n"
             "  4  needs attention: a rollback failed, a node was LOST, or the rollout was\n"
-            "     interrupted; see baton status, then baton rollback or baton rollout again\n"
+            "     interrupted; see baton status, then baton rollback or baton resume\n"
             "Ctrl-C once: finish the step in flight, settle that node, stop; twice: stop now.\n");
 }
 
 int main(int argc, char **argv)
 {
     struct rollout_opts opts = {0};
-    static const struct option longopts[] = {
-        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    const char *state_dir = NULL;
+    static const struct option longopts[] = {{"json", no_argument, NULL, 'j'},
+                                             {"state-dir", required_argument, NULL, 's'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
         switch (o) {
         case 'j':
             opts.json = true;
+            break;
+        case 's':
+            state_dir = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -50,20 +67,45 @@ int main(int argc, char **argv)
         }
     }
     const char *cmd = argc - optind == 2 ? argv[optind] : "";
-    if (strcmp(cmd, "rollout") && strcmp(cmd, "status") && strcmp(cmd, "rollback")) {
+    if (strcmp(cmd, "rollout") && strcmp(cmd, "status") && strcmp(cmd, "rollback") &&
+        strcmp(cmd, "resume")) {
         usage(stderr);
         return EXIT_USAGE;
     }
+    char *default_dir = state_dir ? NULL : journal_default_dir();
+    opts.state_dir = state_dir ? state_dir : default_dir;
     rollout_file_t *rf = NULL;
     baton_err_t err = {0};
-    if (rollout_file_load(argv[optind + 1], &rf, &err) < 0) {
+    char *file = NULL, *sha = NULL;
+    const char *path = argv[optind + 1];
+    int code = EXIT_USAGE;
+    if (!opts.state_dir) {
+        fprintf(stderr, "baton: out of memory\n");
+        goto out;
+    }
+    if (!strcmp(cmd, "resume")) {
+        /* The journal names the rollout file and the artifact's digest. */
+        opts.resume_id = argv[optind + 1];
+        if (journal_start(opts.state_dir, opts.resume_id, &file, &sha, &err) < 0) {
+            fprintf(stderr, "baton: %s\n", err.msg);
+            code = EXIT_REFUSED;
+            goto out;
+        }
+        opts.expect_sha256 = sha;
+        path = file;
+    }
+    if (rollout_file_load(path, &rf, &err) < 0) {
         fprintf(stderr, "baton: %s\n", err.msg);
-        return EXIT_USAGE;
+        goto out;
     }
     interrupt_install();
-    int code = !strcmp(cmd, "rollout")  ? rollout_run(rf, &opts)
-               : !strcmp(cmd, "status") ? rollout_status(rf, &opts)
-                                        : rollout_rollback(rf, &opts);
+    code = !strcmp(cmd, "rollout") || !strcmp(cmd, "resume") ? rollout_run(rf, &opts)
+           : !strcmp(cmd, "status")                          ? rollout_status(rf, &opts)
+                                                             : rollout_rollback(rf, &opts);
+out:
     rollout_file_destroy(&rf);
+    free(default_dir);
+    free(file);
+    free(sha);
     return code;
 }

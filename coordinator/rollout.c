@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@
 #include "digest.h"
 #include "envelope.h"
 #include "interrupt.h"
+#include "journal.h"
 #include "steps.h"
 
 /* Rollback may stop, down-migrate or restore, start and verify: give it the step deadline
@@ -39,6 +41,9 @@ struct run {
     void *zctx;                      /* ZeroMQ context */
     client_t **clients;              /* one per node, in file order */
     uint64_t start_ms;               /* when the rollout began */
+    journal_t *journal;              /* every event, for baton resume; NULL for status */
+    bool journal_failed;             /* an event could not be made durable: stop after the step */
+    int *start_at;                   /* resume: per node, index of its first step, -1 = anew */
 };
 
 static uint64_t now_ms(void)
@@ -60,8 +65,10 @@ static void render_text(json_t *e)
     bool ok = json_is_true(json_object_get(e, "ok"));
     long long ms = json_integer_value(json_object_get(e, "ms"));
     if (!strcmp(ev, "start")) {
-        printf("baton: rollout %s: %s -> %s on %zu nodes\n", str(e, "rollout"), str(e, "service"),
-               str(e, "version"), json_array_size(json_object_get(e, "nodes")));
+        printf("baton: %s %s: %s -> %s on %zu nodes\n",
+               json_is_true(json_object_get(e, "resumed")) ? "resuming rollout" : "rollout",
+               str(e, "rollout"), str(e, "service"), str(e, "version"),
+               json_array_size(json_object_get(e, "nodes")));
         printf("  artifact %s (%lld bytes, sha256 %.16s…)\n", str(e, "artifact"),
                json_integer_value(json_object_get(e, "size")), str(e, "sha256"));
     } else if (!strcmp(ev, "check")) {
@@ -90,6 +97,17 @@ static void render_text(json_t *e)
 static void emit(struct run *run, json_t *e)
 {
     json_object_set_new(e, "rollout", json_string(run->id));
+    if (run->journal && !run->journal_failed) {
+        char *line = json_dumps(e, JSON_COMPACT);
+        baton_err_t jerr = {0};
+        if (!line || journal_append(run->journal, line, &jerr) < 0) {
+            /* Without a durable journal there is no resume: settle the node, then stop. */
+            fprintf(stderr, "baton: journal: %s; stopping after the step in flight\n",
+                    line ? jerr.msg : "out of memory");
+            run->journal_failed = true;
+        }
+        free(line);
+    }
     if (run->opts->json) {
         char *line = json_dumps(e, JSON_COMPACT);
         if (line)
@@ -184,6 +202,33 @@ static const Baton__ServiceInfo *ask_service(struct run *run, size_t i, Baton__E
     return NULL;
 }
 
+/* Resuming: where this rollout left node i, from the agent's own record. */
+static int resume_point(struct run *run, size_t i, const Baton__ServiceInfo *svc, bool *ret_skip,
+                        char *msg, size_t len)
+{
+    size_t n = 0;
+    const step_def_t *const *seq = step_upgrade_sequence(&n);
+    if (!svc->in_progress && !strcmp(svc->step, "committed")) {
+        ret_skip[i] = true;
+        snprintf(msg, len, "upgraded by this rollout (committed)");
+        return 0;
+    }
+    for (size_t s = 0; s < n; s++)
+        if (!strcmp(svc->step, seq[s]->name)) {
+            /* A step cut short runs again; after a completed one, the next. */
+            run->start_at[i] = (int)(svc->in_progress ? s : s + 1);
+            snprintf(msg, len, "resumes at %s (last step %s%s)", seq[run->start_at[i]]->name,
+                     svc->step, svc->in_progress ? ", interrupted" : "");
+            return 0;
+        }
+    if (!strcmp(svc->step, "preflight") || !*svc->step) {
+        snprintf(msg, len, "reserved by this rollout: pre-flight again");
+        return 0;
+    }
+    snprintf(msg, len, "this rollout failed here (%s): start a new rollout", svc->step);
+    return -EPERM;
+}
+
 /* Says Hello to every node; all must answer and manage the service. */
 static int hello_all(struct run *run, bool *ret_skip)
 {
@@ -208,6 +253,9 @@ static int hello_all(struct run *run, bool *ret_skip)
             snprintf(msg, sizeof(msg), "busy: rollout %s is running %s (%.0f s): %s",
                      svc->rollout_id, svc->step, (double)svc->running_ms / 1000.0, svc->progress);
             r = -EBUSY;
+        } else if (run->start_at && !strcmp(svc->rollout_id, run->id)) {
+            r = resume_point(run, i, svc, ret_skip, msg, sizeof(msg));
+            version = svc->version;
         } else {
             version = svc->version;
             ret_skip[i] = !strcmp(svc->version, run->rf->version) &&
@@ -373,17 +421,37 @@ static bool rollback_one(struct run *run, size_t i)
     return r == 0;
 }
 
-static int upgrade_one(struct run *run, size_t i, const char *sha256, baton_err_t *err)
+/* Test-only fault injection, like the fixture's faults: BATON_FAILPOINT=kill-after:NODE:STEP
+ * makes the coordinator SIGKILL itself right after NODE's STEP succeeded, so that tests can
+ * kill it at every step of a node, deterministically. */
+static void failpoint(const char *node, const char *step)
+{
+    const char *fp = getenv("BATON_FAILPOINT");
+    char want[256];
+    snprintf(want, sizeof(want), "kill-after:%s:%s", node, step);
+    if (fp && !strcmp(fp, want))
+        raise(SIGKILL);
+}
+
+/* Upgrades node i, from step `first` of the sequence (0 = stop; more when resuming). */
+static int upgrade_one(struct run *run, size_t i, const char *sha256, size_t first,
+                       baton_err_t *err)
 {
     size_t n = 0;
     const step_def_t *const *seq = step_upgrade_sequence(&n);
-    for (size_t s = 0; s < n; s++) {
+    for (size_t s = first; s < n; s++) {
         int r = run_step(run, i, seq[s]->name, seq[s]->body, sha256, err);
         if (r < 0)
             return r;
+        failpoint(run->rf->nodes[i].name, seq[s]->name);
         /* Ctrl-C: the step in flight is done; a node not yet committed is rolled back. */
         if (interrupt_count() && s + 1 < n)
             return baton_err_set(err, -ECANCELED, "%s after its %s step", interrupt_name(),
+                                 seq[s]->name);
+        if (run->journal_failed && s + 1 < n)
+            return baton_err_set(err, -ECANCELED,
+                                 "the journal could not be written after its %s "
+                                 "step",
                                  seq[s]->name);
     }
     return 0;
@@ -455,6 +523,9 @@ static int connect_all(struct run *run, baton_err_t *err)
 
 static void disconnect_all(struct run *run)
 {
+    journal_close(&run->journal);
+    free(run->start_at);
+    run->start_at = NULL;
     for (size_t i = 0; run->clients && i < run->rf->n_nodes; i++)
         client_destroy(&run->clients[i]);
     free(run->clients);
@@ -549,7 +620,10 @@ static int finish_names(struct run *run, int code, const bool *upgraded, const b
 int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
 {
     struct run run = {.rf = rf, .opts = opts, .start_ms = now_ms()};
-    make_id(run.id, sizeof(run.id));
+    if (opts->resume_id)
+        snprintf(run.id, sizeof(run.id), "%s", opts->resume_id);
+    else
+        make_id(run.id, sizeof(run.id));
     baton_err_t err = {0};
     uint8_t *data = NULL;
     uint64_t size = 0;
@@ -565,12 +639,36 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
         emit(&run, json_pack("{s:s, s:s}", "event", "error", "message", err.msg));
         return EXIT_REFUSED;
     }
-    json_t *names = json_array();
+    if (opts->expect_sha256 && strcmp(opts->expect_sha256, sha)) {
+        emit(&run, json_pack("{s:s, s:s}", "event", "error", "message",
+                             "refused: the artifact changed since the rollout began (its sha256 "
+                             "differs from the journal's); nothing was changed"));
+        free(skip);
+        free(data);
+        return EXIT_REFUSED;
+    }
+    /* The journal first: a rollout that cannot be resumed does not start. */
+    char *file = realpath(rf->path, NULL);
+    if (!file || journal_open(opts->state_dir, run.id, &run.journal, &err) < 0 ||
+        (opts->resume_id && !(run.start_at = malloc(n * sizeof(int))))) {
+        emit(&run, json_pack("{s:s, s:s}", "event", "error", "message",
+                             file ? err.msg : "rollout file: cannot resolve its path"));
+        journal_close(&run.journal);
+        free(file);
+        free(skip);
+        free(data);
+        return EXIT_REFUSED;
+    }
+    for (size_t i = 0; run.start_at && i < n; i++)
+        run.start_at[i] = -1;
+    json_t *node_list = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(names, json_string(rf->nodes[i].name));
-    emit(&run, json_pack("{s:s, s:s, s:s, s:o, s:s, s:I, s:s}", "event", "start", "service",
-                         rf->service, "version", rf->version, "nodes", names, "artifact",
-                         rf->artifact, "size", (json_int_t)size, "sha256", sha));
+        json_array_append_new(node_list, json_string(rf->nodes[i].name));
+    emit(&run, json_pack("{s:s, s:s, s:s, s:o, s:s, s:I, s:s, s:s, s:b}", "event", "start",
+                         "service", rf->service, "version", rf->version, "nodes", node_list,
+                         "artifact", rf->artifact, "size", (json_int_t)size, "sha256", sha, "file",
+                         file, "resumed", opts->resume_id != NULL));
+    free(file);
     int code = EXIT_REFUSED;
     if (rf->sha256 && strcmp(rf->sha256, sha)) {
         code = finish(&run, EXIT_REFUSED,
@@ -595,7 +693,7 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
     }
     /* Stage and preflight on every node that needs the upgrade, before stopping anything. */
     for (size_t i = 0; i < n && !interrupt_count(); i++) {
-        if (skip[i])
+        if (skip[i] || (run.start_at && run.start_at[i] >= 0))
             continue;
         uint64_t t0 = now_ms();
         int r = stage_one(&run, i, data, size, sha, &err);
@@ -622,8 +720,8 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
     }
     bool busy = false;
     for (size_t i = 0; i < n && !busy && !interrupt_count(); i++) {
-        if (skip[i])
-            continue;
+        if (skip[i] || (run.start_at && run.start_at[i] >= 0))
+            continue; /* resuming: that node is past its pre-flight */
         uint64_t t0 = now_ms();
         int r = preflight_one(&run, i, sha, &err);
         emit(&run,
@@ -673,7 +771,8 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
         emit(&run,
              json_pack("{s:s, s:s, s:I, s:I, s:s}", "event", "node", "node", rf->nodes[i].name,
                        "index", (json_int_t)(i + 1), "of", (json_int_t)n, "message", "upgrading"));
-        if (upgrade_one(&run, i, sha, &err) == 0) {
+        size_t first = run.start_at && run.start_at[i] >= 0 ? (size_t)run.start_at[i] : 0;
+        if (upgrade_one(&run, i, sha, first, &err) == 0) {
             upgraded[i] = true;
             reserved[i] = false;
             n_upgraded++;

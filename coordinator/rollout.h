@@ -16,9 +16,15 @@ enum {
 };
 
 struct rollout_opts {
-    bool json; /* one JSON object per event on stdout instead of text */
+    bool json;                 /* one JSON object per event on stdout instead of text */
+    const char *state_dir;     /* where journals live (journal_default_dir()) */
+    const char *resume_id;     /* resume this rollout instead of starting a new one */
+    const char *expect_sha256; /* resume: the artifact must still have this digest */
 };
 
+/* Runs a rollout, or resumes opts->resume_id: nodes whose record says this rollout committed
+ * are done, a node in the middle continues from its recorded step (completed steps are never
+ * run again: the agent answers them from its record), the others go through pre-flight. */
 int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts);
 int rollout_status(const rollout_file_t *rf, const struct rollout_opts *opts);
 /* Rolls back every node whose last rollout of the service is unfinished (interrupted by a crash

@@ -93,6 +93,8 @@ baton_cluster() {
     done
     ROLLOUT_DIR=$CLUSTER_DIR/rollouts
     mkdir -p "$ROLLOUT_DIR"
+    # The coordinator's journals stay in the cluster's folder, not in the host's /var/lib/baton.
+    export BATON_STATE_DIR=$CLUSTER_DIR/coordinator
 }
 
 rollout_file() { # VERSION [FILE]: artifact is the build of VERSION (may carry +faults)

@@ -1,0 +1,149 @@
+/* journal: see journal.h. */
+#include "journal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "fsutil.h"
+#include "names.h"
+
+#define JOURNAL_LINE_MAX (1024 * 1024)
+
+struct journal {
+    int fd;     /* the journal, O_APPEND, locked */
+    char *path; /* for messages */
+};
+
+char *journal_default_dir(void)
+{
+    char *dir = NULL;
+    const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+    const char *env = getenv("BATON_STATE_DIR");
+    if (env && *env)
+        dir = strdup(env);
+    else if (geteuid() == 0)
+        dir = strdup("/var/lib/baton");
+    else if (xdg && *xdg == '/')
+        (void)!asprintf(&dir, "%s/baton", xdg);
+    else
+        (void)!asprintf(&dir, "%s/.local/state/baton", home && *home ? home : ".");
+    return dir;
+}
+
+static int journal_path(const char *state_dir, const char *rollout_id, char **ret,
+                        baton_err_t *err)
+{
+    if (!rollout_id_valid(rollout_id))
+        return baton_err_set(err, -EINVAL, "'%s' is not a rollout id", rollout_id);
+    if (asprintf(ret, "%s/rollouts/%s.jsonl", state_dir, rollout_id) < 0)
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    return 0;
+}
+
+int journal_open(const char *state_dir, const char *rollout_id, journal_t **ret, baton_err_t *err)
+{
+    char *dir = NULL;
+    if (asprintf(&dir, "%s/rollouts", state_dir) < 0)
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    int r = fs_mkdir_p(dir, 0700, err);
+    free(dir);
+    if (r < 0)
+        return r;
+    journal_t *j = calloc(1, sizeof(*j));
+    if (!j)
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    if ((r = journal_path(state_dir, rollout_id, &j->path, err)) < 0) {
+        free(j);
+        return r;
+    }
+    j->fd = open(j->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (j->fd < 0) {
+        r = baton_err_set(err, -errno, "open %s: %s", j->path, strerror(errno));
+        journal_close(&j);
+        return r;
+    }
+    if (flock(j->fd, LOCK_EX | LOCK_NB) < 0) {
+        r = errno == EWOULDBLOCK
+                ? baton_err_set(err, -EBUSY, "rollout %s is driven by another coordinator (%s "
+                                "is locked)", rollout_id, j->path)
+                : baton_err_set(err, -errno, "lock %s: %s", j->path, strerror(errno));
+        journal_close(&j);
+        return r;
+    }
+    *ret = j;
+    return fs_fsync_parent(j->path, err);
+}
+
+int journal_append(journal_t *j, const char *line, baton_err_t *err)
+{
+    size_t len = strlen(line);
+    char *buf = malloc(len + 1);
+    if (!buf)
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    memcpy(buf, line, len);
+    buf[len] = '\n';
+    /* One write(2) per line: with O_APPEND a line is never interleaved or torn by another. */
+    ssize_t n = write(j->fd, buf, len + 1);
+    int e = errno;
+    free(buf);
+    if (n != (ssize_t)(len + 1))
+        return baton_err_set(err, n < 0 ? -e : -EIO, "write %s: %s", j->path,
+                             n < 0 ? strerror(e) : "short write");
+    if (fdatasync(j->fd) < 0)
+        return baton_err_set(err, -errno, "fsync %s: %s", j->path, strerror(errno));
+    return 0;
+}
+
+void journal_close(journal_t **j_p)
+{
+    if (!j_p || !*j_p)
+        return;
+    if ((*j_p)->fd >= 0)
+        close((*j_p)->fd); /* releases the lock */
+    free((*j_p)->path);
+    free(*j_p);
+    *j_p = NULL;
+}
+
+int journal_start(const char *state_dir, const char *rollout_id, char **ret_file, char **ret_sha256,
+                  baton_err_t *err)
+{
+    char *path = NULL, *line = NULL;
+    size_t cap = 0;
+    int r = journal_path(state_dir, rollout_id, &path, err);
+    if (r < 0)
+        return r;
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        r = baton_err_set(err, -errno, "no journal of rollout %s (%s: %s)", rollout_id, path,
+                          strerror(errno));
+        free(path);
+        return r;
+    }
+    ssize_t n = getline(&line, &cap, f);
+    fclose(f);
+    json_t *o = n > 0 && n < JOURNAL_LINE_MAX ? json_loads(line, 0, NULL) : NULL;
+    const char *file = json_string_value(json_object_get(o, "file"));
+    const char *sha = json_string_value(json_object_get(o, "sha256"));
+    if (!o || strcmp(json_string_value(json_object_get(o, "event")) ?: "", "start") || !file ||
+        !sha)
+        r = baton_err_set(err, -EBADMSG, "%s:1: not the start of a rollout", path);
+    else if (!(*ret_file = strdup(file)))
+        r = baton_err_set(err, -ENOMEM, "out of memory");
+    else if (!(*ret_sha256 = strdup(sha))) {
+        free(*ret_file);
+        *ret_file = NULL;
+        r = baton_err_set(err, -ENOMEM, "out of memory");
+    }
+    json_decref(o);
+    free(line);
+    free(path);
+    return r;
+}
