@@ -291,6 +291,12 @@ static void serve_step(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
         job->min_healthy_ms = svc->min_healthy_ms;
         if (def->id == STEP_VERIFY && req->verify->min_healthy_set)
             job->min_healthy_ms = req->verify->min_healthy_ms;
+        /* The rollout's healthy_deadline, within the bounds the coordinator checked. */
+        job->healthy_deadline_ms = svc->timeout_verify_ms;
+        if ((def->id == STEP_VERIFY || def->id == STEP_ROLLBACK) &&
+            req->verify->healthy_deadline_set && req->verify->healthy_deadline_ms >= 1000 &&
+            req->verify->healthy_deadline_ms <= 3600 * 1000)
+            job->healthy_deadline_ms = req->verify->healthy_deadline_ms;
         struct running *run = &a->run;
         run->on = true;
         run->def = def;

@@ -45,6 +45,7 @@ typedef struct step_ctx {
     void (*on_tick)(void *userdata); /* NULL or called at least once a second while waiting */
     void *userdata;                  /* for the two callbacks */
     uint64_t min_healthy_ms;         /* verify: how long the service must stay healthy */
+    uint64_t healthy_deadline_ms;    /* verify: how long the first good probe may take */
     struct step_out out;             /* for the Result */
 } step_ctx_t;
 

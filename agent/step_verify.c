@@ -148,7 +148,8 @@ static void pause_ms(uint64_t ms)
 static int first_healthy(step_ctx_t *ctx, baton_err_t *err)
 {
     const svc_config_t *svc = ctx->svc;
-    uint64_t start = now_ms(), deadline = start + svc->timeout_verify_ms, next_note = start;
+    uint64_t limit = ctx->healthy_deadline_ms ? ctx->healthy_deadline_ms : svc->timeout_verify_ms;
+    uint64_t start = now_ms(), deadline = start + limit, next_note = start;
     char why[512] = "";
     int r;
     step_progress(ctx, "waiting for %s to be healthy",
@@ -158,7 +159,7 @@ static int first_healthy(step_ctx_t *ctx, baton_err_t *err)
         uint64_t t = now_ms();
         if (t >= deadline)
             return baton_err_set(err, -ETIMEDOUT, "not healthy after %llu s: %s",
-                                 (unsigned long long)(svc->timeout_verify_ms / 1000), why);
+                                 (unsigned long long)(limit / 1000), why);
         if (t >= next_note) {
             step_progress(ctx, "not healthy yet: %s", why);
             next_note = t + 5000;

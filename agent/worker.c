@@ -107,7 +107,8 @@ static void run_job(worker_t *w, struct worker_job *job)
                       .on_progress = on_progress,
                       .on_tick = on_tick,
                       .userdata = &sink,
-                      .min_healthy_ms = job->min_healthy_ms};
+                      .min_healthy_ms = job->min_healthy_ms,
+                      .healthy_deadline_ms = job->healthy_deadline_ms};
     baton_err_t err = {0};
     step_log(&ctx, 6, "begin");
     int r = step_function(def->id)(&ctx, &err);

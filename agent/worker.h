@@ -26,6 +26,7 @@ struct worker_job {
     svc_state_t *st;         /* its state, already saved with in_progress set (owned) */
     Baton__Envelope *req;    /* the command (owned) */
     uint64_t min_healthy_ms; /* for verify and the rollback's verify */
+    uint64_t healthy_deadline_ms; /* the same: how long the first good probe may take */
 };
 
 int worker_new(void *zctx, const agent_config_t *cfg, worker_t **ret, baton_err_t *err);

@@ -200,6 +200,14 @@ const ynode_t *ydoc_get(ydoc_t *doc, const ynode_t *map, const char *key)
     return NULL;
 }
 
+const char *ydoc_scalar(const ynode_t *v)
+{
+    if (!v || v->type != YAML_SCALAR_NODE || v->data.scalar.length > YDOC_STR_MAX ||
+        strlen((const char *)v->data.scalar.value) != v->data.scalar.length)
+        return NULL;
+    return (const char *)v->data.scalar.value;
+}
+
 /* The scalar at map[key]; 1 when found, 0 when absent, negative on error. */
 static int get_scalar(ydoc_t *doc, const ynode_t *map, const char *where, const char *key,
                       bool required, const char **ret, const ynode_t **ret_node, baton_err_t *err)

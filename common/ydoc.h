@@ -40,6 +40,10 @@ int ydoc_expect_seq(ydoc_t *doc, const ynode_t *node, const char *where, size_t 
 size_t ydoc_seq_len(const ynode_t *seq);
 const ynode_t *ydoc_seq_item(ydoc_t *doc, const ynode_t *seq, size_t i);
 
+/* The text of a scalar node (a list item), or NULL when it is no scalar, holds a NUL byte or
+ * is longer than YDOC_STR_MAX. */
+const char *ydoc_scalar(const ynode_t *node);
+
 /* The value of `key` in mapping `map`, or NULL when absent. */
 const ynode_t *ydoc_get(ydoc_t *doc, const ynode_t *map, const char *key);
 

@@ -18,9 +18,17 @@ struct client {
     void *sock;           /* DEALER */
     uint64_t next_id;     /* request id of the next call */
     uint64_t liveness_ms; /* silence after which the agent is lost */
+    /* The call in flight. */
+    bool busy;
+    uint64_t request_id;
+    int body;          /* its Baton__Envelope__BodyCase */
+    uint8_t *buf;      /* packed, for asking again */
+    size_t len;
+    bool may_ask_again; /* not a stage chunk */
+    uint64_t timeout_ms, deadline, sent_at, heard_at;
 };
 
-static uint64_t now_ms(void)
+uint64_t client_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -45,8 +53,8 @@ int client_new(void *zctx, const char *node, const char *endpoint, client_t **re
         client_destroy(&c);
         return baton_err_set(err, -ENOMEM, "%s: cannot create a socket", node);
     }
-    /* A CLI must not hang on exit for unsent messages; oversized answers are refused. */
-    /* A connect stuck in SYN retries through a partition is abandoned and retried after 2 s,
+    /* A CLI must not hang on exit for unsent messages; oversized answers are refused.
+     * A connect stuck in SYN retries through a partition is abandoned and retried after 2 s,
      * so a healed network is noticed in seconds, not after TCP's minute of back-off. */
     int linger = 0, ivl = 2000, timeout = 10000, connect_timeout = 2000;
     int64_t maxsize = BATON_MSG_MAX + 1024;
@@ -72,6 +80,7 @@ void client_destroy(client_t **c_p)
     client_t *c = *c_p;
     if (c->sock)
         zmq_close(c->sock);
+    free(c->buf);
     free(c->node);
     free(c->endpoint);
     free(c);
@@ -93,74 +102,114 @@ void client_set_liveness(client_t *c, uint64_t liveness_ms)
     c->liveness_ms = liveness_ms;
 }
 
-int client_call(client_t *c, const char *rollout_id, Baton__Envelope *req, uint64_t timeout_ms,
-                client_progress_fn progress, void *userdata, Baton__Envelope **ret_env,
+bool client_busy(const client_t *c)
+{
+    return c->busy;
+}
+
+const char *client_command(const client_t *c)
+{
+    return c->busy ? envelope_body_name(c->body) : "";
+}
+
+void *client_socket(const client_t *c)
+{
+    return c->sock;
+}
+
+void client_abandon(client_t *c)
+{
+    c->busy = false;
+    free(c->buf);
+    c->buf = NULL;
+}
+
+int client_send(client_t *c, const char *rollout_id, Baton__Envelope *req, uint64_t timeout_ms,
                 baton_err_t *err)
 {
+    if (c->busy)
+        return baton_err_set(err, -EBUSY, "%s: a call is already in flight", c->node);
     req->protocol_version = BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
     req->request_id = c->next_id++;
     req->rollout_id = (char *)(rollout_id ? rollout_id : "");
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    int r = envelope_pack(req, &buf, &len, err);
+    int r = envelope_pack(req, &c->buf, &c->len, err);
     if (r < 0)
         return r;
-    bool may_ask_again = req->body_case != BATON__ENVELOPE__BODY_STAGE;
-    uint64_t now = now_ms(), deadline = now + timeout_ms, sent_at = now, heard_at = now;
     /* DEALER queues the message until the connection is up; the deadline covers both. */
-    if (zmq_send(c->sock, buf, len, ZMQ_DONTWAIT) < 0) {
+    if (zmq_send(c->sock, c->buf, c->len, ZMQ_DONTWAIT) < 0) {
         r = baton_err_set(err, -errno, "%s: send: %s", c->node, zmq_strerror(errno));
-        goto out;
+        client_abandon(c);
+        return r;
     }
+    uint64_t now = client_now_ms();
+    c->busy = true;
+    c->request_id = req->request_id;
+    c->body = req->body_case;
+    c->may_ask_again = req->body_case != BATON__ENVELOPE__BODY_STAGE;
+    c->timeout_ms = timeout_ms;
+    c->deadline = now + timeout_ms;
+    c->sent_at = c->heard_at = now;
+    return 0;
+}
+
+uint64_t client_wake(const client_t *c)
+{
+    if (!c->busy)
+        return UINT64_MAX;
+    uint64_t wake = c->deadline;
+    if (c->heard_at + c->liveness_ms < wake)
+        wake = c->heard_at + c->liveness_ms;
+    if (c->may_ask_again && c->sent_at + CLIENT_ASK_AGAIN_MS < wake)
+        wake = c->sent_at + CLIENT_ASK_AGAIN_MS;
+    return wake;
+}
+
+int client_tick(client_t *c, uint64_t now, baton_err_t *err)
+{
+    if (!c->busy)
+        return 0;
+    const char *cmd = envelope_body_name(c->body);
+    int r = 0;
+    if (now >= c->deadline)
+        r = baton_err_set(err, -ETIMEDOUT, "%s (%s) did not answer %s within %llu s", c->node,
+                          c->endpoint, cmd, (unsigned long long)(c->timeout_ms / 1000));
+    else if (now - c->heard_at >= c->liveness_ms)
+        r = baton_err_set(err, -EHOSTDOWN, "%s (%s) LOST during %s: no word for %.1f s", c->node,
+                          c->endpoint, cmd, (double)(now - c->heard_at) / 1000.0);
+    if (r < 0) {
+        client_abandon(c);
+        return r;
+    }
+    /* Silence: the answer may have been lost with a connection. Ask again, same id. */
+    if (c->may_ask_again && now - c->heard_at >= CLIENT_ASK_AGAIN_MS &&
+        now - c->sent_at >= CLIENT_ASK_AGAIN_MS) {
+        zmq_send(c->sock, c->buf, c->len, ZMQ_DONTWAIT); /* EAGAIN: the queue is full; wait */
+        c->sent_at = now;
+    }
+    return 0;
+}
+
+int client_recv(client_t *c, client_progress_fn progress, void *userdata, Baton__Envelope **ret_env,
+                baton_err_t *err)
+{
     for (;;) {
-        now = now_ms();
-        if (now >= deadline) {
-            r = baton_err_set(err, -ETIMEDOUT, "%s (%s) did not answer %s within %llu s", c->node,
-                              c->endpoint, envelope_body_name(req->body_case),
-                              (unsigned long long)(timeout_ms / 1000));
-            goto out;
-        }
-        if (now - heard_at >= c->liveness_ms) {
-            r = baton_err_set(err, -EHOSTDOWN, "%s (%s) LOST during %s: no word for %.1f s",
-                              c->node, c->endpoint, envelope_body_name(req->body_case),
-                              (double)(now - heard_at) / 1000.0);
-            goto out;
-        }
-        /* Silence: the answer may have been lost with a connection. Ask again, same id. */
-        if (may_ask_again && now - heard_at >= CLIENT_ASK_AGAIN_MS &&
-            now - sent_at >= CLIENT_ASK_AGAIN_MS) {
-            zmq_send(c->sock, buf, len, ZMQ_DONTWAIT); /* EAGAIN: the queue is full; wait */
-            sent_at = now;
-        }
-        uint64_t wake = deadline;
-        if (heard_at + c->liveness_ms < wake)
-            wake = heard_at + c->liveness_ms;
-        if (may_ask_again && sent_at + CLIENT_ASK_AGAIN_MS < wake)
-            wake = sent_at + CLIENT_ASK_AGAIN_MS;
-        zmq_pollitem_t item = {.socket = c->sock, .events = ZMQ_POLLIN};
-        int n = zmq_poll(&item, 1, wake > now ? (long)(wake - now) : 1);
-        /* A first Ctrl-C lets the command in flight finish (the caller stops after it); a
-         * second one leaves now. */
-        if (n < 0 && errno == EINTR && interrupt_count() >= 2) {
-            r = baton_err_set(err, -EINTR, "%s: interrupted twice during %s", c->node,
-                              envelope_body_name(req->body_case));
-            goto out;
-        }
-        if (n <= 0)
-            continue;
         zmq_msg_t msg;
         zmq_msg_init(&msg);
-        if (zmq_msg_recv(&msg, c->sock, 0) < 0) {
+        if (zmq_msg_recv(&msg, c->sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&msg);
+            return CLIENT_NOTHING;
+        }
+        if (!c->busy) { /* a late answer to an abandoned call */
             zmq_msg_close(&msg);
             continue;
         }
         Baton__Envelope *env = NULL;
         baton_err_t perr = {0};
-        r = envelope_unpack(zmq_msg_data(&msg), zmq_msg_size(&msg), &env, &perr);
+        int r = envelope_unpack(zmq_msg_data(&msg), zmq_msg_size(&msg), &env, &perr);
         zmq_msg_close(&msg);
         if (r < 0) {
-            r = baton_err_set(err, r, "%s: bad answer: %s", c->node, perr.msg);
-            goto out;
+            client_abandon(c);
+            return baton_err_set(err, r, "%s: bad answer: %s", c->node, perr.msg);
         }
         if (env->body_case == BATON__ENVELOPE__BODY_RESULT && env->request_id == 0 &&
             env->result->status != BATON__STATUS__STATUS_OK) {
@@ -168,30 +217,55 @@ int client_call(client_t *c, const char *rollout_id, Baton__Envelope *req, uint6
             r = baton_err_set(err, -EPROTO, "%s refused the request: %s", c->node,
                               env->result->message);
             envelope_free(&env);
-            goto out;
+            client_abandon(c);
+            return r;
         }
-        if (env->request_id != req->request_id) { /* a late answer to an old request */
+        if (env->request_id != c->request_id) { /* a late answer to an old request */
             envelope_free(&env);
             continue;
         }
-        heard_at = now_ms();
+        c->heard_at = client_now_ms();
         if (env->body_case == BATON__ENVELOPE__BODY_PROGRESS) {
             if (progress && !env->progress->heartbeat)
                 progress(c->node, env->progress, userdata);
             envelope_free(&env);
             continue;
         }
+        client_abandon(c);
         if (env->body_case != BATON__ENVELOPE__BODY_RESULT) {
             const char *kind = envelope_body_name(env->body_case);
             envelope_free(&env);
-            r = baton_err_set(err, -EPROTO, "%s answered with %s", c->node, kind);
-            goto out;
+            return baton_err_set(err, -EPROTO, "%s answered with %s", c->node, kind);
         }
         *ret_env = env;
-        r = 0;
-        goto out;
+        return CLIENT_RESULT;
     }
-out:
-    free(buf);
-    return r;
+}
+
+int client_call(client_t *c, const char *rollout_id, Baton__Envelope *req, uint64_t timeout_ms,
+                client_progress_fn progress, void *userdata, Baton__Envelope **ret_env,
+                baton_err_t *err)
+{
+    int r = client_send(c, rollout_id, req, timeout_ms, err);
+    if (r < 0)
+        return r;
+    for (;;) {
+        r = client_recv(c, progress, userdata, ret_env, err);
+        if (r < 0 || r == CLIENT_RESULT)
+            return r < 0 ? r : 0;
+        uint64_t now = client_now_ms();
+        if ((r = client_tick(c, now, err)) < 0)
+            return r;
+        uint64_t wake = client_wake(c);
+        zmq_pollitem_t item = {.socket = c->sock, .events = ZMQ_POLLIN};
+        int n = zmq_poll(&item, 1, wake > now ? (long)(wake - now) : 1);
+        /* A first Ctrl-C lets the command in flight finish (the caller stops after it); a
+         * second one leaves now. */
+        if (n < 0 && errno == EINTR && interrupt_count() >= 2) {
+            r = baton_err_set(err, -EINTR, "%s: interrupted twice during %s", c->node,
+                              client_command(c));
+            client_abandon(c);
+            return r;
+        }
+    }
 }

@@ -1,15 +1,22 @@
-/* client: one coordinator-side connection to one agent (a ZeroMQ DEALER).
+/* client: one coordinator-side connection to one agent (a ZeroMQ DEALER), asynchronous.
  *
- * client_call() sends one command and waits, with a deadline, for its Result, handing every
- * Progress for it to a callback on the way. While a step runs the agent sends a heartbeat each
- * second; after CLIENT_ASK_AGAIN_MS of silence the same request (same id) is sent again, which
- * the agent answers from its record or by attaching us to the running step, so an answer lost
- * with a connection (a frozen agent, a partition) is collected, never re-run. After `liveness`
- * of silence the node is lost (-EHOSTDOWN). Answers to earlier requests are recognised by their
- * request id and dropped. */
+ * A client carries at most one call at a time (an agent runs one step at a time). The event
+ * loop starts a call with client_send(), polls client_socket() with every other client's, hands
+ * readable ones to client_recv() and calls client_tick() when client_wake() is due:
+ *
+ *   - while a step runs the agent sends a heartbeat each second; after CLIENT_ASK_AGAIN_MS of
+ *     silence the same request (same id) is sent again, which the agent answers from its record
+ *     or by attaching us to the running step, so an answer lost with a connection (a frozen
+ *     agent, a partition) is collected, never re-run;
+ *   - after `liveness` of silence the call fails with -EHOSTDOWN (the node is LOST), after its
+ *     timeout with -ETIMEDOUT;
+ *   - answers to earlier requests are recognised by their request id and dropped.
+ *
+ * client_call() is the blocking form, for commands that talk to one node at a time. */
 #ifndef BATON_CLIENT_H
 #define BATON_CLIENT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "baton.pb-c.h"
@@ -19,6 +26,9 @@ typedef struct client client_t;
 
 typedef void (*client_progress_fn)(const char *node, const Baton__Progress *p, void *userdata);
 
+#define CLIENT_LIVENESS_MS 30000
+#define CLIENT_ASK_AGAIN_MS 3000
+
 int client_new(void *zctx, const char *node, const char *endpoint, client_t **ret,
                baton_err_t *err);
 void client_destroy(client_t **c_p);
@@ -27,15 +37,39 @@ const char *client_endpoint(const client_t *c);
 /* Silence after which the node counts as lost (default CLIENT_LIVENESS_MS). */
 void client_set_liveness(client_t *c, uint64_t liveness_ms);
 
-#define CLIENT_LIVENESS_MS 30000
-#define CLIENT_ASK_AGAIN_MS 3000
+/* Starts a call: `req` (body set by the caller; version, request id and rollout id are filled
+ * in) is packed and sent now. -EBUSY when a call is already in flight. Stage chunks are never
+ * sent twice (a chunk is not idempotent); every other command is. */
+int client_send(client_t *c, const char *rollout_id, Baton__Envelope *req, uint64_t timeout_ms,
+                baton_err_t *err);
+/* True while a call is in flight. */
+bool client_busy(const client_t *c);
+/* The command in flight ("migrate"), or "" when idle. */
+const char *client_command(const client_t *c);
+/* The socket to poll for input. */
+void *client_socket(const client_t *c);
 
-/* Sends `req` (body set by the caller; version, request id and rollout id are filled in) and
- * returns the agent's Result envelope in *ret_env (the caller's: envelope_free()). -ETIMEDOUT
- * when no Result came within timeout_ms, -EHOSTDOWN when the agent was silent for `liveness`.
- * Stage chunks are never sent twice (a chunk is not idempotent); every other command is. */
+enum { CLIENT_NOTHING = 0, CLIENT_PROGRESS = 1, CLIENT_RESULT = 2 };
+/* Reads the messages waiting on the socket without blocking. Progress for the call in flight
+ * goes to `progress` (heartbeats only count as a sign of life). Returns CLIENT_RESULT with the
+ * Result envelope in *ret_env (the caller's: envelope_free()), which ends the call; else
+ * CLIENT_NOTHING; < 0 when the call failed (the agent could not read the request, or answered
+ * something that is no Result), which also ends it. */
+int client_recv(client_t *c, client_progress_fn progress, void *userdata, Baton__Envelope **ret_env,
+                baton_err_t *err);
+/* The monotonic time (ms) at which client_tick() has something to do; UINT64_MAX when idle. */
+uint64_t client_wake(const client_t *c);
+/* Asks again after silence; fails the call (and ends it) with -ETIMEDOUT or -EHOSTDOWN. */
+int client_tick(client_t *c, uint64_t now_ms, baton_err_t *err);
+/* Forgets the call in flight (its answer, if it comes, is dropped). */
+void client_abandon(client_t *c);
+
+/* The blocking form: send, then wait for the Result. A second Ctrl-C ends the wait with
+ * -EINTR (the first lets the call finish: the caller stops after it). */
 int client_call(client_t *c, const char *rollout_id, Baton__Envelope *req, uint64_t timeout_ms,
                 client_progress_fn progress, void *userdata, Baton__Envelope **ret_env,
                 baton_err_t *err);
+
+uint64_t client_now_ms(void);
 
 #endif

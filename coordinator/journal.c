@@ -112,11 +112,64 @@ void journal_close(journal_t **j_p)
     *j_p = NULL;
 }
 
-int journal_start(const char *state_dir, const char *rollout_id, char **ret_file, char **ret_sha256,
-                  baton_err_t *err)
+void journal_record_clear(journal_record_t *rec)
+{
+    free(rec->file);
+    free(rec->sha256);
+    free(rec->outcome);
+    json_decref(rec->plan);
+    memset(rec, 0, sizeof(*rec));
+    rec->exit = -1;
+}
+
+int journal_replay_line(journal_record_t *rec, const char *line)
+{
+    json_t *o = json_loads(line, 0, NULL);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return -EBADMSG;
+    }
+    const char *ev = json_string_value(json_object_get(o, "event"));
+    ev = ev ? ev : "";
+    rec->lines++;
+    if (!strcmp(ev, "start")) {
+        const char *file = json_string_value(json_object_get(o, "file"));
+        const char *sha = json_string_value(json_object_get(o, "sha256"));
+        if (file && sha && !rec->file) {
+            rec->file = strdup(file);
+            rec->sha256 = strdup(sha);
+        }
+        rec->exit = -1; /* a resume starts again */
+    } else if (!strcmp(ev, "plan")) {
+        json_t *b = json_object_get(o, "batches");
+        if (json_is_array(b) && !rec->plan)
+            rec->plan = json_incref(b); /* the first plan stands: batch numbers stay stable */
+    } else if (!strcmp(ev, "paused")) {
+        json_int_t batch = json_integer_value(json_object_get(o, "batch"));
+        size_t max = sizeof(rec->pauses_reached) / sizeof(rec->pauses_reached[0]);
+        if (batch > 0 && batch <= UINT32_MAX && rec->n_pauses_reached < max)
+            rec->pauses_reached[rec->n_pauses_reached++] = (uint32_t)batch;
+        rec->waiting = true;
+    } else if (!strcmp(ev, "continued")) {
+        rec->waiting = false;
+    } else if (!strcmp(ev, "summary")) {
+        const char *msg = json_string_value(json_object_get(o, "message"));
+        rec->exit = (int)json_integer_value(json_object_get(o, "exit"));
+        rec->waiting = false;
+        free(rec->outcome);
+        rec->outcome = msg ? strdup(msg) : NULL;
+    }
+    json_decref(o);
+    return 0;
+}
+
+int journal_read(const char *state_dir, const char *rollout_id, journal_record_t *ret,
+                 baton_err_t *err)
 {
     char *path = NULL, *line = NULL;
     size_t cap = 0;
+    memset(ret, 0, sizeof(*ret));
+    ret->exit = -1;
     int r = journal_path(state_dir, rollout_id, &path, err);
     if (r < 0)
         return r;
@@ -127,23 +180,56 @@ int journal_start(const char *state_dir, const char *rollout_id, char **ret_file
         free(path);
         return r;
     }
-    ssize_t n = getline(&line, &cap, f);
-    fclose(f);
-    json_t *o = n > 0 && n < JOURNAL_LINE_MAX ? json_loads(line, 0, NULL) : NULL;
-    const char *file = json_string_value(json_object_get(o, "file"));
-    const char *sha = json_string_value(json_object_get(o, "sha256"));
-    if (!o || strcmp(json_string_value(json_object_get(o, "event")) ?: "", "start") || !file ||
-        !sha)
-        r = baton_err_set(err, -EBADMSG, "%s:1: not the start of a rollout", path);
-    else if (!(*ret_file = strdup(file)))
-        r = baton_err_set(err, -ENOMEM, "out of memory");
-    else if (!(*ret_sha256 = strdup(sha))) {
-        free(*ret_file);
-        *ret_file = NULL;
-        r = baton_err_set(err, -ENOMEM, "out of memory");
+    ssize_t n;
+    unsigned lineno = 0;
+    while ((n = getline(&line, &cap, f)) > 0) {
+        lineno++;
+        if (n >= JOURNAL_LINE_MAX || journal_replay_line(ret, line) < 0) {
+            /* Only the last line can be torn by a crash; anything else is damage. */
+            if (getline(&line, &cap, f) > 0) {
+                r = baton_err_set(err, -EBADMSG, "%s:%u: not a journal event", path, lineno);
+                break;
+            }
+        }
     }
-    json_decref(o);
+    fclose(f);
+    if (r == 0 && !ret->file)
+        r = baton_err_set(err, -EBADMSG, "%s:1: not the start of a rollout", path);
+    if (r == 0 && (!ret->file || !ret->sha256))
+        r = baton_err_set(err, -ENOMEM, "out of memory");
+    if (r < 0)
+        journal_record_clear(ret);
     free(line);
     free(path);
     return r;
+}
+
+static char *continue_path(const char *state_dir, const char *rollout_id)
+{
+    char *p = NULL;
+    if (!rollout_id_valid(rollout_id) ||
+        asprintf(&p, "%s/rollouts/%s.continue", state_dir, rollout_id) < 0)
+        return NULL;
+    return p;
+}
+
+int journal_request_continue(const char *state_dir, const char *rollout_id, baton_err_t *err)
+{
+    char *p = continue_path(state_dir, rollout_id);
+    if (!p)
+        return baton_err_set(err, -EINVAL, "'%s' is not a rollout id", rollout_id);
+    int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    int r = fd < 0 ? baton_err_set(err, -errno, "create %s: %s", p, strerror(errno)) : 0;
+    if (fd >= 0)
+        close(fd);
+    free(p);
+    return r;
+}
+
+bool journal_take_continue(const char *state_dir, const char *rollout_id)
+{
+    char *p = continue_path(state_dir, rollout_id);
+    bool there = p && unlink(p) == 0;
+    free(p);
+    return there;
 }

@@ -6,6 +6,11 @@
 #ifndef BATON_JOURNAL_H
 #define BATON_JOURNAL_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
 #include "err.h"
 
 typedef struct journal journal_t;
@@ -21,9 +26,31 @@ int journal_open(const char *state_dir, const char *rollout_id, journal_t **ret,
 int journal_append(journal_t *j, const char *line, baton_err_t *err);
 void journal_close(journal_t **j_p);
 
-/* Reads the start event of a journal: the rollout file's path and the artifact's sha256 (both
- * the caller's). -ENOENT when there is no such rollout. */
-int journal_start(const char *state_dir, const char *rollout_id, char **ret_file, char **ret_sha256,
-                  baton_err_t *err);
+/* What a journal says, replayed line by line. */
+typedef struct journal_record {
+    char *file;     /* the rollout file (start event) */
+    char *sha256;   /* the artifact's digest (start event) */
+    json_t *plan;   /* the plan event's batches, [["node1"], ["node2", "node3"]], or NULL */
+    size_t n_pauses_reached;
+    uint32_t pauses_reached[64]; /* batches after which the rollout paused */
+    bool waiting;   /* its last pause was not continued yet */
+    int exit;       /* the last summary's exit code; -1 when none (running, or died) */
+    char *outcome;  /* the last summary's message, or NULL */
+    size_t lines;   /* events read */
+} journal_record_t;
+
+/* Replays one journal line into *rec: 0, or -EBADMSG for a line that is no JSON object (a
+ * torn last line after a crash is reported, not fatal: the caller decides). */
+int journal_replay_line(journal_record_t *rec, const char *line);
+/* Reads a whole journal; -ENOENT when there is no such rollout, -EBADMSG when its first line is
+ * no start event. */
+int journal_read(const char *state_dir, const char *rollout_id, journal_record_t *ret,
+                 baton_err_t *err);
+void journal_record_clear(journal_record_t *rec);
+
+/* A paused rollout's coordinator waits for STATE_DIR/rollouts/ROLLOUT_ID.continue, which
+ * `baton resume` creates; journal_take_continue() removes it and says whether it was there. */
+int journal_request_continue(const char *state_dir, const char *rollout_id, baton_err_t *err);
+bool journal_take_continue(const char *state_dir, const char *rollout_id);
 
 #endif

@@ -76,7 +76,7 @@ int main(int argc, char **argv)
     opts.state_dir = state_dir ? state_dir : default_dir;
     rollout_file_t *rf = NULL;
     baton_err_t err = {0};
-    char *file = NULL, *sha = NULL;
+    char *file = NULL;
     const char *path = argv[optind + 1];
     int code = EXIT_USAGE;
     if (!opts.state_dir) {
@@ -86,12 +86,23 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "resume")) {
         /* The journal names the rollout file and the artifact's digest. */
         opts.resume_id = argv[optind + 1];
-        if (journal_start(opts.state_dir, opts.resume_id, &file, &sha, &err) < 0) {
+        journal_record_t rec;
+        if (journal_read(opts.state_dir, opts.resume_id, &rec, &err) < 0) {
             fprintf(stderr, "baton: %s\n", err.msg);
             code = EXIT_REFUSED;
             goto out;
         }
-        opts.expect_sha256 = sha;
+        /* Done or refused: nothing to continue. Stopped (3, 4) or killed (no summary): go on. */
+        if (rec.exit >= 0 && rec.exit <= 2) {
+            fprintf(stderr, "baton: rollout %s has ended (exit %d): %s\n", opts.resume_id,
+                    rec.exit, rec.outcome ? rec.outcome : "");
+            journal_record_clear(&rec);
+            code = EXIT_REFUSED;
+            goto out;
+        }
+        file = rec.file;
+        rec.file = NULL;
+        journal_record_clear(&rec);
         path = file;
     }
     if (rollout_file_load(path, &rf, &err) < 0) {
@@ -106,6 +117,5 @@ out:
     rollout_file_destroy(&rf);
     free(default_dir);
     free(file);
-    free(sha);
     return code;
 }

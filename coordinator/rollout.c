@@ -1,19 +1,24 @@
-/* rollout: the coordinator's side of an upgrade.
+/* rollout: the driver of `baton rollout` and `baton resume`.
  *
  * Nothing is stopped anywhere until every node answered Hello, received the binary intact, and
- * passed its pre-flight checks. Then nodes go one at a time: stop, dump, swap, migrate up,
- * start, verify, commit. The first failure rolls that node back and ends the rollout; nodes
- * already upgraded stay upgraded (they passed their checks) and later ones are untouched.
+ * passed its pre-flight checks; those run on all nodes at once (at most max_in_flight requests
+ * in flight), except that the first node's pre-flight runs alone: two operators starting the
+ * same file race for that node, and exactly one goes on. Then the nodes go in batches (the
+ * first is the canary); nodes of a batch run side by side, never more than max_unavailable of
+ * them between stop and verified. The rollout may pause after a batch until `baton resume`.
  *
- * Every event is one JSON object (jansson); --json prints them as they are, one per line, and
- * the text mode renders the same objects for a terminal, so both say exactly the same things. */
+ * The database turn: until agents report which database a service uses, every node is taken
+ * to share one. A node takes the turn before it stops and keeps it through its migration; a
+ * node whose migration applied something keeps it until it verified, so no other node stops,
+ * dumps or migrates on a schema that may still be rolled back under it. Nodes whose migration
+ * found nothing to do give the turn back at once: after the canary, batches overlap freely.
+ *
+ * What happens to one node, step by step, and on its failure is in node.c. */
 #include "rollout.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,440 +26,429 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <zmq.h>
 
-#include "client.h"
 #include "digest.h"
 #include "envelope.h"
 #include "interrupt.h"
-#include "journal.h"
+#include "run.h"
 #include "steps.h"
 
-/* Rollback may stop, down-migrate or restore, start and verify: give it the step deadline
- * several times over before calling a node lost. */
-#define ROLLBACK_STEPS 5
+static void on_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, baton_err_t *err);
 
-struct run {
-    const rollout_file_t *rf;        /* the rollout file */
-    const struct rollout_opts *opts; /* output mode */
-    char id[64];                     /* rollout id */
-    void *zctx;                      /* ZeroMQ context */
-    client_t **clients;              /* one per node, in file order */
-    uint64_t start_ms;               /* when the rollout began */
-    journal_t *journal;              /* every event, for baton resume; NULL for status */
-    bool journal_failed;             /* an event could not be made durable: stop after the step */
-    int *start_at;                   /* resume: per node, index of its first step, -1 = anew */
-};
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static const char *str(json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return s ? s : "";
-}
-
-static void render_text(json_t *e)
-{
-    const char *ev = str(e, "event"), *node = str(e, "node"), *msg = str(e, "message");
-    bool ok = json_is_true(json_object_get(e, "ok"));
-    long long ms = json_integer_value(json_object_get(e, "ms"));
-    if (!strcmp(ev, "start")) {
-        printf("baton: %s %s: %s -> %s on %zu nodes\n",
-               json_is_true(json_object_get(e, "resumed")) ? "resuming rollout" : "rollout",
-               str(e, "rollout"), str(e, "service"), str(e, "version"),
-               json_array_size(json_object_get(e, "nodes")));
-        printf("  artifact %s (%lld bytes, sha256 %.16s…)\n", str(e, "artifact"),
-               json_integer_value(json_object_get(e, "size")), str(e, "sha256"));
-    } else if (!strcmp(ev, "check")) {
-        printf("  %-10s %-8s %-4s %6lld ms  %s\n", str(e, "phase"), node, ok ? "ok" : "FAIL", ms,
-               msg);
-    } else if (!strcmp(ev, "node")) {
-        printf("[%lld/%lld] %s (%s)\n", json_integer_value(json_object_get(e, "index")),
-               json_integer_value(json_object_get(e, "of")), node, msg);
-    } else if (!strcmp(ev, "progress")) {
-        if (isatty(STDOUT_FILENO))
-            printf("             %s\n", msg);
-    } else if (!strcmp(ev, "step") || !strcmp(ev, "rollback")) {
-        printf("  %-10s %-4s %6lld ms  %s\n", str(e, "step"), ok ? "ok" : "FAIL", ms, msg);
-    } else if (!strcmp(ev, "summary")) {
-        printf("%s\n", msg);
-    } else if (!strcmp(ev, "error")) {
-        fprintf(stderr, "baton: %s\n", msg);
-    } else if (!strcmp(ev, "status")) {
-        printf("%-10s %-24s %-10s %-10s %-12s %s\n", node, str(e, "endpoint"), str(e, "version"),
-               str(e, "unit_state"), str(e, "step"), msg);
-    }
-    fflush(stdout);
-}
-
-/* Takes ownership of `e`. */
-static void emit(struct run *run, json_t *e)
-{
-    json_object_set_new(e, "rollout", json_string(run->id));
-    if (run->journal && !run->journal_failed) {
-        char *line = json_dumps(e, JSON_COMPACT);
-        baton_err_t jerr = {0};
-        if (!line || journal_append(run->journal, line, &jerr) < 0) {
-            /* Without a durable journal there is no resume: settle the node, then stop. */
-            fprintf(stderr, "baton: journal: %s; stopping after the step in flight\n",
-                    line ? jerr.msg : "out of memory");
-            run->journal_failed = true;
-        }
-        free(line);
-    }
-    if (run->opts->json) {
-        char *line = json_dumps(e, JSON_COMPACT);
-        if (line)
-            printf("%s\n", line);
-        free(line);
-        fflush(stdout);
-    } else {
-        render_text(e);
-    }
-    json_decref(e);
-}
-
-static void on_progress(const char *node, const Baton__Progress *p, void *userdata)
-{
-    emit(userdata, json_pack("{s:s, s:s, s:s, s:s}", "event", "progress", "node", node, "step",
-                             p->step, "message", p->message));
-}
-
-/* Calls one command on one node; *ret_env holds the Result whatever its status. */
-static int call(struct run *run, size_t i, Baton__Envelope *req, uint64_t timeout_ms,
-                Baton__Envelope **ret_env, baton_err_t *err)
-{
-    return client_call(run->clients[i], run->id, req, timeout_ms, on_progress, run, ret_env, err);
-}
+/* ---- before any change: hello, staging, pre-flight ------------------------------------------ */
 
 static bool result_ok(const Baton__Envelope *env)
 {
     return env && env->result->status == BATON__STATUS__STATUS_OK;
 }
 
-static json_t *string_list(char **items, size_t n)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, json_string(items[i]));
-    return a;
-}
-
-/* What a successful step says in one line. */
-static void describe(const Baton__Result *res, char *buf, size_t len)
-{
-    size_t used = 0;
-    buf[0] = '\0';
-    if (res->dump)
-        used += (size_t)snprintf(buf + used, len - used, "%s (%llu bytes, sha256 %.16s…) ",
-                                 res->dump->path, (unsigned long long)res->dump->size,
-                                 res->dump->sha256);
-    for (size_t i = 0; i < res->n_applied && used < len; i++)
-        used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "applied ",
-                                 res->applied[i]);
-    for (size_t i = 0; i < res->n_removed && used < len; i++)
-        used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : " removed ",
-                                 res->removed[i]);
-    if (*res->version && used < len)
-        snprintf(buf + used, len - used, "%srunning %s", used ? " " : "", res->version);
-}
-
-/* A Step for this rollout; sha256 "" and version NULL for a rollback, which names neither. */
-static void init_step(Baton__Step *s, const struct run *run, const char *sha256)
-{
-    baton__step__init(s);
-    s->service = run->rf->service;
-    s->version = *sha256 ? run->rf->version : "";
-    s->sha256 = (char *)sha256;
-    s->min_healthy_set = run->rf->min_healthy_set;
-    s->min_healthy_ms = run->rf->min_healthy_ms;
-}
-
-/* ---- before any change ------------------------------------------------------------------- */
-
-/* Asks node i for its Hello; returns the entry for the rollout's service (borrowed from
- * *ret_res, which the caller frees), or NULL with err saying why. */
-static const Baton__ServiceInfo *ask_service(struct run *run, size_t i, Baton__Envelope **ret_res,
-                                             baton_err_t *err)
-{
-    Baton__Hello hello = BATON__HELLO__INIT;
-    Baton__Envelope req = BATON__ENVELOPE__INIT;
-    req.body_case = BATON__ENVELOPE__BODY_HELLO;
-    req.hello = &hello;
-    *ret_res = NULL;
-    if (call(run, i, &req, run->rf->connect_timeout_ms, ret_res, err) < 0)
-        return NULL;
-    const Baton__Result *r = (*ret_res)->result;
-    if (r->status != BATON__STATUS__STATUS_OK || !r->hello) {
-        baton_err_set(err, -EIO, "%s", r->message);
-        return NULL;
-    }
-    for (size_t j = 0; j < r->hello->n_services; j++)
-        if (!strcmp(r->hello->services[j]->name, run->rf->service))
-            return r->hello->services[j];
-    baton_err_set(err, -ENOENT, "service %s not managed by this agent", run->rf->service);
-    return NULL;
-}
-
-/* Resuming: where this rollout left node i, from the agent's own record. */
-static int resume_point(struct run *run, size_t i, const Baton__ServiceInfo *svc, bool *ret_skip,
-                        char *msg, size_t len)
+/* Resuming: where this rollout left a node, from the agent's own record. */
+static int resume_point(node_t *nd, const Baton__ServiceInfo *svc, char **ret_msg)
 {
     size_t n = 0;
     const step_def_t *const *seq = step_upgrade_sequence(&n);
     if (!svc->in_progress && !strcmp(svc->step, "committed")) {
-        ret_skip[i] = true;
-        snprintf(msg, len, "upgraded by this rollout (committed)");
-        return 0;
+        nd->state = NODE_SKIP;
+        return asprintf(ret_msg, "upgraded by this rollout (committed)") < 0 ? -ENOMEM : 0;
     }
     for (size_t s = 0; s < n; s++)
         if (!strcmp(svc->step, seq[s]->name)) {
             /* A step cut short runs again; after a completed one, the next. */
-            run->start_at[i] = (int)(svc->in_progress ? s : s + 1);
-            snprintf(msg, len, "resumes at %s (last step %s%s)", seq[run->start_at[i]]->name,
-                     svc->step, svc->in_progress ? ", interrupted" : "");
-            return 0;
+            nd->first_step = nd->step = svc->in_progress ? s : s + 1;
+            nd->resuming = true;
+            nd->staged = true;
+            nd->state = NODE_RESERVED;
+            return asprintf(ret_msg, "resumes at %s (last step %s%s)", seq[nd->step]->name,
+                            svc->step, svc->in_progress ? ", interrupted" : "") < 0
+                       ? -ENOMEM
+                       : 0;
         }
     if (!strcmp(svc->step, "preflight") || !*svc->step) {
-        snprintf(msg, len, "reserved by this rollout: pre-flight again");
-        return 0;
+        nd->state = NODE_NEEDS;
+        return asprintf(ret_msg, "reserved by this rollout: pre-flight again") < 0 ? -ENOMEM : 0;
     }
-    snprintf(msg, len, "this rollout failed here (%s): start a new rollout", svc->step);
+    nd->state = NODE_BAD;
+    if (asprintf(ret_msg, "this rollout failed here (%s): start a new rollout", svc->step) < 0)
+        return -ENOMEM;
     return -EPERM;
 }
 
-/* Says Hello to every node; all must answer and manage the service. */
-static int hello_all(struct run *run, bool *ret_skip)
-{
-    int failures = 0;
-    for (size_t i = 0; i < run->rf->n_nodes; i++) {
-        Baton__Envelope *res = NULL;
-        baton_err_t err = {0};
-        uint64_t t0 = now_ms();
-        const Baton__ServiceInfo *svc = ask_service(run, i, &res, &err);
-        const Baton__Hello *h = res ? res->result->hello : NULL;
-        char msg[600] = "";
-        const char *version = "";
-        int r = 0;
-        if (h && strcmp(h->node_name, run->rf->nodes[i].name)) {
-            snprintf(msg, sizeof(msg), "the agent at %s is node '%s', not '%s'",
-                     run->rf->nodes[i].endpoint, h->node_name, run->rf->nodes[i].name);
-            r = -EINVAL;
-        } else if (!svc) {
-            snprintf(msg, sizeof(msg), "%s", err.msg);
-            r = -EIO;
-        } else if (svc->running) {
-            snprintf(msg, sizeof(msg), "busy: rollout %s is running %s (%.0f s): %s",
-                     svc->rollout_id, svc->step, (double)svc->running_ms / 1000.0, svc->progress);
-            r = -EBUSY;
-        } else if (run->start_at && !strcmp(svc->rollout_id, run->id)) {
-            r = resume_point(run, i, svc, ret_skip, msg, sizeof(msg));
-            version = svc->version;
-        } else {
-            version = svc->version;
-            ret_skip[i] = !strcmp(svc->version, run->rf->version) &&
-                          !strcmp(svc->active_state, "active") && !svc->in_progress &&
-                          step_finished(svc->step, "");
-            snprintf(msg, sizeof(msg), "%s %s, %s%s%s", svc->unit, svc->version, svc->active_state,
-                     *svc->step ? ", last step " : "", svc->step);
-        }
-        emit(run, json_pack("{s:s, s:s, s:s, s:b, s:I, s:s, s:s}", "event", "check", "phase",
-                            "hello", "node", run->rf->nodes[i].name, "ok", r == 0, "ms",
-                            (json_int_t)(now_ms() - t0), "message", msg, "version", version));
-        failures += r < 0;
-        envelope_free(&res);
-    }
-    return failures;
-}
-
-/* Sends the artifact to one node in chunks; the agent checks the digest at the end. */
-static int stage_one(struct run *run, size_t i, const uint8_t *data, uint64_t size,
-                     const char *sha256, baton_err_t *err)
-{
-    uint64_t off = 0;
-    do {
-        size_t n = size - off > BATON_CHUNK_MAX ? BATON_CHUNK_MAX : (size_t)(size - off);
-        Baton__Stage st = BATON__STAGE__INIT;
-        st.service = run->rf->service;
-        st.version = run->rf->version;
-        st.sha256 = (char *)sha256;
-        st.size = size;
-        st.offset = off;
-        st.data.data = (uint8_t *)data + off;
-        st.data.len = n;
-        Baton__Envelope req = BATON__ENVELOPE__INIT, *res = NULL;
-        req.body_case = BATON__ENVELOPE__BODY_STAGE;
-        req.stage = &st;
-        int r = call(run, i, &req, run->rf->step_timeout_ms, &res, err);
-        if (r == 0 && !result_ok(res))
-            r = baton_err_set(err, -EIO, "%s", res->result->message);
-        envelope_free(&res);
-        if (r < 0)
-            return r;
-        off += n;
-    } while (off < size);
-    return 0;
-}
-
-static int preflight_one(struct run *run, size_t i, const char *sha256, baton_err_t *err)
-{
-    Baton__Step step;
-    init_step(&step, run, sha256);
-    Baton__Envelope req = BATON__ENVELOPE__INIT, *res = NULL;
-    req.body_case = BATON__ENVELOPE__BODY_PREFLIGHT;
-    req.preflight = &step;
-    int r = call(run, i, &req, run->rf->step_timeout_ms, &res, err);
-    if (r == 0 && !result_ok(res))
-        r = baton_err_set(err, res->result->status == BATON__STATUS__STATUS_BUSY ? -EBUSY : -EIO,
-                          "%s", res->result->message);
-    envelope_free(&res);
-    return r;
-}
-
-/* ---- the upgrade of one node -------------------------------------------------------------- */
-
-/* Runs one step; emits its event. Returns 0, or < 0 with the reason in err. */
-static int run_step(struct run *run, size_t i, const char *name, Baton__Envelope__BodyCase body,
-                    const char *sha256, baton_err_t *err)
-{
-    Baton__Step step;
-    Baton__Migrate mig = BATON__MIGRATE__INIT;
-    init_step(&step, run, sha256);
-    Baton__Envelope req = BATON__ENVELOPE__INIT, *res = NULL;
-    req.body_case = body;
-    if (body == BATON__ENVELOPE__BODY_MIGRATE) {
-        mig.service = run->rf->service;
-        mig.direction = BATON__DIRECTION__DIRECTION_UP;
-        req.migrate = &mig;
-    } else {
-        req.preflight = &step; /* every Step-shaped command shares the union's slot */
-    }
-    uint64_t t0 = now_ms();
-    int r = call(run, i, &req, run->rf->step_timeout_ms, &res, err);
-    char msg[1024] = "";
-    json_t *e =
-        json_pack("{s:s, s:s, s:s}", "event", "step", "node", run->rf->nodes[i].name, "step", name);
-    if (r == 0) {
-        if (result_ok(res)) {
-            describe(res->result, msg, sizeof(msg));
-            if (body == BATON__ENVELOPE__BODY_MIGRATE && !res->result->n_applied)
-                snprintf(msg, sizeof(msg), "nothing to apply (the database is already there)");
-        } else
-            r = baton_err_set(err, -EIO, "%s", res->result->message);
-        json_object_set_new(e, "applied",
-                            string_list(res->result->applied, res->result->n_applied));
-        if (res->result->dump)
-            json_object_set_new(e, "dump",
-                                json_pack("{s:s, s:I, s:s}", "path", res->result->dump->path,
-                                          "size", (json_int_t)res->result->dump->size, "sha256",
-                                          res->result->dump->sha256));
-    }
-    if (r < 0)
-        snprintf(msg, sizeof(msg), "%s", err->msg);
-    json_object_set_new(e, "ok", json_boolean(r == 0));
-    json_object_set_new(e, "ms", json_integer((json_int_t)(now_ms() - t0)));
-    json_object_set_new(e, "message", json_string(msg));
-    emit(run, e);
-    envelope_free(&res);
-    return r;
-}
-
-/* Sends a rollback for this run's rollout to node i; 0 when the agent answered OK. */
-static int send_rollback(struct run *run, size_t i, uint64_t timeout_ms, Baton__Envelope **ret_res,
+static void hello_result(struct run *run, node_t *nd, int r, Baton__Envelope *env,
                          baton_err_t *err)
 {
-    Baton__Step step;
-    init_step(&step, run, "");
-    Baton__Envelope req = BATON__ENVELOPE__INIT;
-    req.body_case = BATON__ENVELOPE__BODY_ROLLBACK;
-    req.rollback = &step;
-    int r = call(run, i, &req, timeout_ms, ret_res, err);
-    if (r == 0 && !result_ok(*ret_res))
-        r = baton_err_set(err, -EIO, "%s", (*ret_res)->result->message);
-    return r;
-}
-
-/* Undoes the pre-flight of node i: the agent puts back the record it replaced. A refused
- * rollout leaves every node as it found it. */
-static void release_one(struct run *run, size_t i)
-{
-    Baton__Envelope *res = NULL;
-    baton_err_t err = {0};
-    uint64_t t0 = now_ms();
-    int r = send_rollback(run, i, run->rf->step_timeout_ms, &res, &err);
-    emit(run,
-         json_pack("{s:s, s:s, s:s, s:b, s:I, s:s}", "event", "check", "phase", "release", "node",
-                   run->rf->nodes[i].name, "ok", r == 0, "ms", (json_int_t)(now_ms() - t0),
-                   "message", r == 0 ? res->result->message : err.msg));
-    envelope_free(&res);
-}
-
-/* Rolls node i back; true when the agent says it is back where it was. */
-static bool rollback_one(struct run *run, size_t i)
-{
-    Baton__Envelope *res = NULL;
-    baton_err_t err = {0};
-    uint64_t t0 = now_ms();
-    int r = send_rollback(run, i, run->rf->step_timeout_ms * ROLLBACK_STEPS, &res, &err);
-    char msg[1024];
-    bool restored = false;
-    if (r == 0 && result_ok(res)) {
-        restored = res->result->restored_dump;
-        if (*res->result->version)
-            snprintf(msg, sizeof(msg), "back on %s%s", res->result->version,
-                     restored ? " (database restored from the dump)" : "");
-        else /* a release: nothing had changed */
-            snprintf(msg, sizeof(msg), "%s", res->result->message);
+    char *msg = NULL;
+    const char *version = "";
+    const Baton__ServiceInfo *svc = r == 0 ? node_hello_service(run, env, err) : NULL;
+    const Baton__Hello *h = r == 0 ? env->result->hello : NULL;
+    int bad = 0;
+    if (h && strcmp(h->node_name, nd->def->name)) {
+        bad = asprintf(&msg, "the agent at %s is node '%s', not '%s'", nd->def->endpoint,
+                       h->node_name, nd->def->name);
+    } else if (!svc) {
+        bad = asprintf(&msg, "%s", err->msg);
+    } else if (svc->running) {
+        bad = asprintf(&msg, "busy: rollout %s is running %s (%.0f s): %s", svc->rollout_id,
+                       svc->step, (double)svc->running_ms / 1000.0, svc->progress);
+    } else if (run->record && !strcmp(svc->rollout_id, run->id)) {
+        version = svc->version;
+        bad = resume_point(nd, svc, &msg) < 0 ? 1 : 0;
     } else {
-        snprintf(msg, sizeof(msg), "%s", err.msg);
+        version = svc->version;
+        bool there = !strcmp(svc->version, run->rf->version) &&
+                     !strcmp(svc->active_state, "active") && !svc->in_progress &&
+                     step_finished(svc->step, "");
+        nd->state = there ? NODE_SKIP : NODE_NEEDS;
+        if (asprintf(&msg, "%s %s, %s%s%s", svc->unit, svc->version, svc->active_state,
+                     *svc->step ? ", last step " : "", svc->step) < 0)
+            msg = NULL;
     }
-    emit(run, json_pack("{s:s, s:s, s:s, s:b, s:I, s:s, s:b}", "event", "rollback", "node",
-                        run->rf->nodes[i].name, "step", "rollback", "ok", r == 0, "ms",
-                        (json_int_t)(now_ms() - t0), "message", msg, "restored_dump", restored));
-    envelope_free(&res);
-    return r == 0;
+    if (bad)
+        nd->state = NODE_BAD;
+    emit(run, json_pack("{s:s, s:s, s:s, s:b, s:I, s:s, s:s}", "event", "check", "phase", "hello",
+                        "node", nd->def->name, "ok", !bad, "ms",
+                        (json_int_t)(now_ms() - nd->call_t0), "message", msg ? msg : "?",
+                        "version", version));
+    free(msg);
+    envelope_free(&env);
 }
 
-/* Test-only fault injection, like the fixture's faults: BATON_FAILPOINT=kill-after:NODE:STEP
- * makes the coordinator SIGKILL itself right after NODE's STEP succeeded, so that tests can
- * kill it at every step of a node, deterministically. */
-static void failpoint(const char *node, const char *step)
+static void stage_send(struct run *run, node_t *nd, const engine_ops_t *ops)
 {
-    const char *fp = getenv("BATON_FAILPOINT");
-    char want[256];
-    snprintf(want, sizeof(want), "kill-after:%s:%s", node, step);
-    if (fp && !strcmp(fp, want))
-        raise(SIGKILL);
+    uint64_t n = run->size - nd->stage_off > BATON_CHUNK_MAX ? BATON_CHUNK_MAX
+                                                             : run->size - nd->stage_off;
+    Baton__Stage st = BATON__STAGE__INIT;
+    st.service = run->rf->service;
+    st.version = run->rf->version;
+    st.sha256 = (char *)run->sha256;
+    st.size = run->size;
+    st.offset = nd->stage_off;
+    st.data.data = (uint8_t *)run->data + nd->stage_off;
+    st.data.len = (size_t)n;
+    Baton__Envelope req = BATON__ENVELOPE__INIT;
+    req.body_case = BATON__ENVELOPE__BODY_STAGE;
+    req.stage = &st;
+    uint64_t t0 = nd->stage_off ? nd->call_t0 : now_ms(); /* the event times the whole transfer */
+    node_send(run, nd, CALL_STAGE, &req, run->rf->step_timeout_ms, ops);
+    nd->call_t0 = t0;
 }
 
-/* Upgrades node i, from step `first` of the sequence (0 = stop; more when resuming). */
-static int upgrade_one(struct run *run, size_t i, const char *sha256, size_t first,
-                       baton_err_t *err)
+static void stage_result(struct run *run, node_t *nd, int r, Baton__Envelope *env,
+                         baton_err_t *err, const engine_ops_t *ops)
+{
+    if (r == 0 && !result_ok(env))
+        r = baton_err_set(err, -EIO, "%s", env->result->message);
+    envelope_free(&env);
+    if (r == 0) {
+        nd->stage_off += run->size - nd->stage_off > BATON_CHUNK_MAX ? BATON_CHUNK_MAX
+                                                                     : run->size - nd->stage_off;
+        if (nd->stage_off < run->size && !interrupt_count()) {
+            stage_send(run, nd, ops);
+            return;
+        }
+        if (nd->stage_off < run->size)
+            r = baton_err_set(err, -ECANCELED, "interrupted");
+    }
+    nd->staged = r == 0;
+    if (r < 0)
+        nd->state = NODE_BAD;
+    emit_check(run, "stage", nd, r == 0, r == 0 ? "binary received, sha256 verified" : err->msg);
+}
+
+static void preflight_result(struct run *run, node_t *nd, int r, Baton__Envelope *env,
+                             baton_err_t *err)
+{
+    if (r == 0 && !result_ok(env))
+        r = baton_err_set(err,
+                          env->result->status == BATON__STATUS__STATUS_BUSY ? -EBUSY : -EIO, "%s",
+                          env->result->message);
+    envelope_free(&env);
+    nd->state = r == 0 ? NODE_RESERVED : NODE_BAD;
+    /* A node held by another rollout ends the pre-flight phase at once. */
+    if (r == -EBUSY)
+        run->halting = true;
+    emit_check(run, "preflight", nd, r == 0, r == 0 ? "all checks passed" : err->msg);
+}
+
+static void release_result(struct run *run, node_t *nd, int r, Baton__Envelope *env,
+                           baton_err_t *err)
+{
+    if (r == 0 && !result_ok(env))
+        r = baton_err_set(err, -EIO, "%s", env->result->message);
+    emit_check(run, "release", nd, r == 0, r == 0 ? env->result->message : err->msg);
+    envelope_free(&env);
+    nd->state = r == 0 ? NODE_RELEASED : NODE_ROLLBACK_FAILED;
+}
+
+static const engine_ops_t *ops_of(const struct run *run);
+
+/* Phases of the checks: each one a schedule function over the nodes. */
+static bool room(const struct run *run)
+{
+    return engine_busy(run) < run->rf->strategy.max_in_flight;
+}
+
+static bool schedule_hello(struct run *run)
+{
+    for (size_t i = 0; i < run->n && room(run) && !interrupt_count(); i++)
+        if (run->nodes[i].state == NODE_NEW && run->nodes[i].call == CALL_NONE) {
+            Baton__Hello hello = BATON__HELLO__INIT;
+            Baton__Envelope req = BATON__ENVELOPE__INIT;
+            req.body_case = BATON__ENVELOPE__BODY_HELLO;
+            req.hello = &hello;
+            run->nodes[i].state = NODE_NEEDS; /* until its answer says otherwise */
+            node_send(run, &run->nodes[i], CALL_HELLO, &req, run->rf->connect_timeout_ms,
+                      ops_of(run));
+        }
+    return false;
+}
+
+static bool schedule_stage(struct run *run)
+{
+    for (size_t i = 0; i < run->n && room(run) && !interrupt_count(); i++) {
+        node_t *nd = &run->nodes[i];
+        if (nd->state == NODE_NEEDS && !nd->staged && nd->stage_off == 0 &&
+            nd->call == CALL_NONE) {
+            nd->call_t0 = now_ms();
+            stage_send(run, nd, ops_of(run));
+        }
+    }
+    return false;
+}
+
+static bool schedule_preflight(struct run *run)
+{
+    /* Until one node passed, pre-flights go one at a time: the race for the first node. */
+    bool first_done = false, running = false;
+    for (size_t i = 0; i < run->n; i++) {
+        first_done |= run->nodes[i].state == NODE_RESERVED && !run->nodes[i].resuming;
+        running |= run->nodes[i].call == CALL_PREFLIGHT;
+    }
+    if (!first_done && running)
+        return false;
+    for (size_t i = 0; i < run->n && room(run) && !run->halting && !interrupt_count(); i++) {
+        node_t *nd = &run->nodes[i];
+        if (nd->state != NODE_NEEDS || nd->call != CALL_NONE)
+            continue;
+        Baton__Step step;
+        node_init_step(&step, run, run->sha256);
+        Baton__Envelope req = BATON__ENVELOPE__INIT;
+        req.body_case = BATON__ENVELOPE__BODY_PREFLIGHT;
+        req.preflight = &step;
+        node_send(run, nd, CALL_PREFLIGHT, &req, run->rf->step_timeout_ms, ops_of(run));
+        if (!first_done)
+            break;
+    }
+    return false;
+}
+
+/* Releases every node reserved and not started (a refused or stopped rollout holds nothing). */
+static bool schedule_release(struct run *run)
+{
+    for (size_t i = 0; i < run->n && room(run) && interrupt_count() < 2; i++) {
+        node_t *nd = &run->nodes[i];
+        if (nd->state == NODE_RESERVED && nd->call == CALL_NONE) {
+            nd->call_t0 = now_ms();
+            node_rollback(run, nd, true, ops_of(run));
+        }
+    }
+    return false;
+}
+
+/* ---- the upgrade: batches, limits, pauses, the policy on failure -------------------------- */
+
+static bool turn_needed(const node_t *nd)
 {
     size_t n = 0;
     const step_def_t *const *seq = step_upgrade_sequence(&n);
-    for (size_t s = first; s < n; s++) {
-        int r = run_step(run, i, seq[s]->name, seq[s]->body, sha256, err);
-        if (r < 0)
-            return r;
-        failpoint(run->rf->nodes[i].name, seq[s]->name);
-        /* Ctrl-C: the step in flight is done; a node not yet committed is rolled back. */
-        if (interrupt_count() && s + 1 < n)
-            return baton_err_set(err, -ECANCELED, "%s after its %s step", interrupt_name(),
-                                 seq[s]->name);
-        if (run->journal_failed && s + 1 < n)
-            return baton_err_set(err, -ECANCELED,
-                                 "the journal could not be written after its %s "
-                                 "step",
-                                 seq[s]->name);
+    for (size_t s = nd->step; s < n; s++)
+        if (seq[s]->id == STEP_MIGRATE)
+            return true;
+    return false;
+}
+
+static void halt(struct run *run, const char *why)
+{
+    if (run->halting)
+        return;
+    run->halting = true;
+    free(run->halt_reason);
+    run->halt_reason = strdup(why);
+    emit(run, json_pack("{s:s, s:s}", "event", "halt", "message", why));
+}
+
+static bool batch_settled(const struct run *run, size_t b)
+{
+    for (size_t i = 0; i < run->n; i++) {
+        const node_t *nd = &run->nodes[i];
+        if (nd->batch == b && (nd->call != CALL_NONE || nd->state == NODE_RESERVED ||
+                               nd->state == NODE_UPGRADING))
+            return false;
     }
-    return 0;
+    return true;
+}
+
+static bool pause_reached_before(const struct run *run, size_t b)
+{
+    for (size_t i = 0; run->record && i < run->record->n_pauses_reached; i++)
+        if (run->record->pauses_reached[i] == b)
+            return true;
+    return false;
+}
+
+static void start_node(struct run *run, node_t *nd)
+{
+    emit_node(run, nd, nd->resuming ? "upgrading (resumed)" : "upgrading");
+    if (turn_needed(nd)) {
+        run->turn_taken = true;
+        nd->holds_turn = true;
+    }
+    node_next_step(run, nd, ops_of(run));
+}
+
+static bool schedule_upgrade(struct run *run)
+{
+    const strategy_t *s = &run->rf->strategy;
+    uint64_t now = now_ms();
+    if (run->paused) {
+        if (interrupt_count()) {
+            run->paused = false;
+            halt(run, "interrupted while paused");
+        } else if (journal_take_continue(run->opts->state_dir, run->id)) {
+            run->paused = false;
+            run->progress_at = now;
+            emit(run, json_pack("{s:s, s:I, s:s}", "event", "continued", "batch",
+                                (json_int_t)run->batch, "message", "continued by baton resume"));
+            run->batch++;
+        } else {
+            return true;
+        }
+    }
+    if (!run->halting && (interrupt_count() || run->journal_failed))
+        halt(run, interrupt_count() ? "interrupted" : "the journal could not be written");
+    if (!run->halting && run->rf->progress_deadline_ms &&
+        now - run->progress_at > run->rf->progress_deadline_ms) {
+        run->deadline_missed = true;
+        char *why = NULL;
+        if (asprintf(&why, "progress_deadline: no node finished within %llu s",
+                     (unsigned long long)(run->rf->progress_deadline_ms / 1000)) > 0)
+            halt(run, why);
+        free(why);
+    }
+    if (run->halting) {
+        /* rollback-all: once nothing is in flight, undo the verified nodes newest first, one at
+         * a time (the node that migrated the schema is undone last). */
+        if (s->on_failure == ON_FAILURE_ROLLBACK_ALL && run->undo_in_flight &&
+            engine_busy(run) == 0) {
+            node_t *newest = NULL;
+            for (size_t i = 0; i < run->n; i++)
+                if (run->nodes[i].state == NODE_VERIFIED &&
+                    (!newest || run->nodes[i].settled_seq > newest->settled_seq))
+                    newest = &run->nodes[i];
+            if (newest) {
+                node_set_why(newest, "rolled back with the rest (on_failure: rollback-all)");
+                node_rollback(run, newest, false, ops_of(run));
+                return false;
+            }
+        }
+        if (engine_busy(run) == 0 || !run->undo_in_flight)
+            schedule_release(run);
+        return false;
+    }
+    /* Next batch when this one is settled, unless the rollout pauses here. */
+    while (run->batch <= run->n_batches && batch_settled(run, run->batch)) {
+        if (run->batch < run->n_batches && strategy_pauses_after(s, run->batch) &&
+            !pause_reached_before(run, run->batch)) {
+            char *msg = NULL;
+            if (asprintf(&msg,
+                         "PAUSED after batch %zu of %zu%s: continue with `baton resume %s` "
+                         "(Ctrl-C here stops with every node settled)",
+                         run->batch, run->n_batches, run->batch == 1 ? " (the canary)" : "",
+                         run->id) < 0)
+                msg = NULL;
+            emit(run, json_pack("{s:s, s:I, s:I, s:s}", "event", "paused", "batch",
+                                (json_int_t)run->batch, "of", (json_int_t)run->n_batches,
+                                "message", msg ? msg : "paused"));
+            free(msg);
+            run->paused = true;
+            return true;
+        }
+        run->batch++;
+    }
+    if (run->batch > run->n_batches) {
+        /* rollback-all: every node verified; now commit them all. */
+        size_t n = 0;
+        (void)step_upgrade_sequence(&n);
+        for (size_t i = 0; i < run->n && room(run); i++) {
+            node_t *nd = &run->nodes[i];
+            if (nd->state == NODE_VERIFIED && nd->call == CALL_NONE) {
+                nd->step = n - 1;
+                node_next_step(run, nd, ops_of(run));
+            }
+        }
+        return false;
+    }
+    size_t unavailable = 0;
+    for (size_t i = 0; i < run->n; i++)
+        unavailable += node_unavailable(&run->nodes[i]);
+    for (size_t i = 0; i < run->n && room(run); i++) {
+        node_t *nd = &run->nodes[i];
+        if (nd->batch != run->batch || nd->state != NODE_RESERVED || nd->call != CALL_NONE)
+            continue;
+        if (unavailable >= run->max_unavailable)
+            break;
+        if (turn_needed(nd) && run->turn_taken)
+            break; /* in file order: the next node waits for the turn */
+        start_node(run, nd);
+        unavailable++;
+    }
+    return false;
+}
+
+static void on_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, baton_err_t *err)
+{
+    switch (nd->ended) {
+    case CALL_HELLO:
+        hello_result(run, nd, r, env, err);
+        break;
+    case CALL_STAGE:
+        stage_result(run, nd, r, env, err, ops_of(run));
+        break;
+    case CALL_PREFLIGHT:
+        preflight_result(run, nd, r, env, err);
+        break;
+    case CALL_STEP:
+        node_step_result(run, nd, r, env, err, ops_of(run));
+        break;
+    case CALL_ROLLBACK:
+        node_rollback_result(run, nd, r, env, err);
+        break;
+    case CALL_RELEASE:
+        release_result(run, nd, r, env, err);
+        break;
+    case CALL_NONE:
+        envelope_free(&env);
+        break;
+    }
+}
+
+static const engine_ops_t ops_hello = {schedule_hello, on_result};
+static const engine_ops_t ops_stage = {schedule_stage, on_result};
+static const engine_ops_t ops_preflight = {schedule_preflight, on_result};
+static const engine_ops_t ops_release = {schedule_release, on_result};
+static const engine_ops_t ops_upgrade = {schedule_upgrade, on_result};
+
+/* Calls started from on_result belong to the phase running; one set of ops per phase. */
+static const engine_ops_t *current_ops = &ops_hello;
+static const engine_ops_t *ops_of(const struct run *run)
+{
+    (void)run;
+    return current_ops;
+}
+
+static int phase(struct run *run, const engine_ops_t *ops)
+{
+    current_ops = ops;
+    return engine_run(run, ops);
 }
 
 /* ---- the whole rollout -------------------------------------------------------------------- */
@@ -505,428 +499,349 @@ static void make_id(char *buf, size_t len)
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, rnd[0], rnd[1], rnd[2]);
 }
 
-static int connect_all(struct run *run, baton_err_t *err)
+static size_t count(const struct run *run, node_state_t s)
 {
-    run->zctx = zmq_ctx_new();
-    run->clients = calloc(run->rf->n_nodes, sizeof(*run->clients));
-    if (!run->zctx || !run->clients)
-        return baton_err_set(err, -ENOMEM, "out of memory");
-    for (size_t i = 0; i < run->rf->n_nodes; i++) {
-        int r = client_new(run->zctx, run->rf->nodes[i].name, run->rf->nodes[i].endpoint,
-                           &run->clients[i], err);
-        if (r < 0)
-            return r;
-        client_set_liveness(run->clients[i], run->rf->liveness_ms);
+    size_t n = 0;
+    for (size_t i = 0; i < run->n; i++)
+        n += run->nodes[i].state == s;
+    return n;
+}
+
+/* Puts every node to upgrade into a batch: the journal's plan when resuming (batch numbers
+ * stay those the operator saw), else the strategy over the nodes in file order. Emits the
+ * plan. */
+static int plan(struct run *run)
+{
+    const strategy_t *s = &run->rf->strategy;
+    size_t todo = count(run, NODE_RESERVED);
+    size_t *sizes = calloc(todo ? todo : 1, sizeof(*sizes));
+    if (!sizes)
+        return -ENOMEM;
+    json_t *batches = json_array();
+    if (run->record && run->record->plan) {
+        size_t nb = json_array_size(run->record->plan);
+        for (size_t b = 0; b < nb; b++) {
+            json_t *names = json_array_get(run->record->plan, b);
+            for (size_t k = 0; k < json_array_size(names); k++) {
+                const char *name = json_string_value(json_array_get(names, k));
+                for (size_t i = 0; name && i < run->n; i++)
+                    if (!strcmp(run->nodes[i].def->name, name))
+                        run->nodes[i].batch = b + 1;
+            }
+        }
+        run->n_batches = nb ? nb : 1;
+        for (size_t i = 0; i < run->n; i++) /* new since the plan: last batch */
+            if (run->nodes[i].state == NODE_RESERVED && !run->nodes[i].batch)
+                run->nodes[i].batch = run->n_batches;
+        json_decref(batches);
+        batches = json_incref(run->record->plan);
+    } else {
+        run->n_batches = strategy_batches(s, todo, sizes);
+        size_t b = 0, in_batch = 0;
+        for (size_t i = 0; i < run->n; i++) {
+            if (run->nodes[i].state != NODE_RESERVED)
+                continue;
+            if (in_batch == sizes[b]) {
+                b++;
+                in_batch = 0;
+            }
+            if (in_batch == 0)
+                json_array_append_new(batches, json_array());
+            json_array_append_new(json_array_get(batches, b),
+                                  json_string(run->nodes[i].def->name));
+            run->nodes[i].batch = b + 1;
+            in_batch++;
+        }
+        if (run->n_batches == 0)
+            run->n_batches = 1;
     }
+    free(sizes);
+    run->max_unavailable = s->max_unavailable_set ? amount_resolve(s->max_unavailable, todo, 1)
+                                                  : SIZE_MAX;
+    run->max_failures = amount_resolve(s->max_failures, todo, 0);
+    char mu[32], *msg = NULL;
+    if (s->max_unavailable_set)
+        amount_str(s->max_unavailable, mu, sizeof(mu));
+    else
+        snprintf(mu, sizeof(mu), "a batch");
+    char *text = json_dumps(batches, JSON_COMPACT);
+    if (asprintf(&msg, "%zu node%s in %zu batch%s %s; max_unavailable %s (%s); on_failure %s",
+                 todo, todo == 1 ? "" : "s", run->n_batches, run->n_batches == 1 ? "" : "es",
+                 text ? text : "", mu,
+                 run->max_unavailable == SIZE_MAX ? "no limit beyond the batch" : "nodes",
+                 on_failure_str(s->on_failure)) < 0)
+        msg = NULL;
+    free(text);
+    emit(run, json_pack("{s:s, s:o, s:s, s:s, s:i, s:s}", "event", "plan", "batches", batches,
+                        "on_failure", on_failure_str(s->on_failure), "max_unavailable", mu,
+                        "max_failures", (int)run->max_failures, "message", msg ? msg : ""));
+    free(msg);
+    run->batch = 1;
     return 0;
 }
 
-static void disconnect_all(struct run *run)
+/* The end: one summary that says what happened to every node and what to do next. */
+static int summarize(struct run *run, int engine_r)
 {
-    journal_close(&run->journal);
-    free(run->start_at);
-    run->start_at = NULL;
-    for (size_t i = 0; run->clients && i < run->rf->n_nodes; i++)
-        client_destroy(&run->clients[i]);
-    free(run->clients);
-    if (run->zctx)
-        zmq_ctx_term(run->zctx);
-}
-
-static int finish(struct run *run, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Releases every node still reserved from `from` on (after a refused or stopped rollout). A
- * second Ctrl-C skips this: the reservations stay for baton rollback to release. */
-static void release_from(struct run *run, bool *reserved, size_t from)
-{
-    for (size_t i = from; i < run->rf->n_nodes; i++)
-        if (reserved[i] && interrupt_count() < 2) {
-            release_one(run, i);
-            reserved[i] = false;
-        }
-}
-static int vfinish(struct run *run, int code, const char *fmt, va_list ap)
-{
-    char *msg = NULL;
-    if (vasprintf(&msg, fmt, ap) < 0)
-        msg = NULL;
-    emit(run, json_pack("{s:s, s:b, s:i, s:I, s:s, s:b}", "event", "summary", "ok", code == 0,
-                        "exit", code, "ms", (json_int_t)(now_ms() - run->start_ms), "message",
-                        msg ? msg : "out of memory", "interrupted", interrupt_count() > 0));
-    free(msg);
-    disconnect_all(run);
-    return code;
-}
-
-static int finish(struct run *run, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    code = vfinish(run, code, fmt, ap);
-    va_end(ap);
-    return code;
-}
-
-/* "a, b, c" of the nodes picked (from `from` on), or "none"; the caller's. No fixed buffer: a
- * fleet of 1,000 nodes is listed whole. */
-static char *names(const rollout_file_t *rf, const bool *pick, size_t from)
-{
-    char *buf = NULL;
+    const rollout_file_t *rf = run->rf;
+    char *up = node_names(run, NODE_DONE, NODE_DONE);
+    char *untouched = node_names(run, NODE_RELEASED, NODE_RESERVED);
+    char *failed_lines = NULL;
     size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f)
-        return NULL;
-    bool any = false;
-    for (size_t i = from; i < rf->n_nodes; i++)
-        if (pick[i]) {
-            fprintf(f, "%s%s", any ? ", " : "", rf->nodes[i].name);
-            any = true;
+    FILE *f = open_memstream(&failed_lines, &len);
+    node_t *first_failed = NULL;
+    for (size_t i = 0; f && i < run->n; i++) {
+        node_t *nd = &run->nodes[i];
+        if (nd->state == NODE_ROLLED_BACK || nd->state == NODE_ROLLBACK_FAILED) {
+            if (!first_failed && nd->why && !strstr(nd->why, "rollback-all"))
+                first_failed = nd;
+            bool say_why = nd->why && nd != first_failed;
+            fprintf(f, "\n  %s: %s%s%s%s", nd->def->name,
+                    nd->state == NODE_ROLLED_BACK
+                        ? "rolled back to where it was"
+                        : "ROLLBACK FAILED: the node needs attention (baton status)",
+                    say_why ? " (" : "", say_why ? nd->why : "", say_why ? ")" : "");
         }
-    if (!any)
-        fputs("none", f);
-    fclose(f);
-    return buf;
-}
-
-/* The summary of a rollout that stopped early: the message, then which nodes this run
- * upgraded and which it left untouched (released). */
-static int finish_names(struct run *run, int code, const bool *upgraded, const bool *untouched,
-                        size_t untouched_from, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
-static int finish_names(struct run *run, int code, const bool *upgraded, const bool *untouched,
-                        size_t untouched_from, const char *fmt, ...)
-{
-    bool *later = calloc(run->rf->n_nodes, sizeof(bool));
-    for (size_t i = untouched_from; later && i < run->rf->n_nodes; i++)
-        later[i] = untouched[i] || !upgraded[i];
-    char *head = NULL, *up = names(run->rf, upgraded, 0),
-         *rest = later ? names(run->rf, later, untouched_from) : NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    if (vasprintf(&head, fmt, ap) < 0)
-        head = NULL;
-    va_end(ap);
-    code =
-        finish(run, code, "%s\n  upgraded to %s: %s\n  untouched: %s",
-               head ? head : "out of memory", run->rf->version, up ? up : "?", rest ? rest : "?");
+    }
+    if (f)
+        fclose(f);
+    const char *tail_fmt = "%s\n  upgraded to %s: %s\n  untouched: %s";
+    int code;
+    char *head = NULL;
+    size_t lost = count(run, NODE_LOST), rb_failed = count(run, NODE_ROLLBACK_FAILED),
+           rolled = count(run, NODE_ROLLED_BACK);
+    node_t *lost_node = NULL;
+    for (size_t i = 0; i < run->n && !lost_node; i++)
+        if (run->nodes[i].state == NODE_LOST)
+            lost_node = &run->nodes[i];
+    if (engine_r == -EINTR) {
+        /* Ctrl-C twice: leave now. The agents finish their steps and record them. */
+        char *left = NULL;
+        size_t ll = 0;
+        FILE *lf = open_memstream(&left, &ll);
+        for (size_t i = 0; lf && i < run->n; i++) {
+            node_t *nd = &run->nodes[i];
+            if (nd->call == CALL_NONE)
+                continue;
+            fprintf(lf, "%s%s is left in the middle of its upgrade (%s: interrupted twice during "
+                        "%s)",
+                    ftell(lf) ? "; " : "", nd->def->name, nd->def->name,
+                    client_command(nd->client));
+            nd->state = NODE_LEFT;
+        }
+        if (lf)
+            fclose(lf);
+        code = EXIT_NEEDS_CARE;
+        if (asprintf(&head,
+                     "INTERRUPTED twice: %s; its agent finishes the step and records it\n  "
+                     "next: baton status %s, then baton rollback %s",
+                     left ? left : "?", rf->path, rf->path) < 0)
+            head = NULL;
+        free(left);
+    } else if (lost_node) {
+        code = EXIT_NEEDS_CARE;
+        if (asprintf(&head,
+                     "LOST %s: %s\n  %s: its agent records how the step ended; see baton status, "
+                     "then baton rollback%s",
+                     lost_node->def->name, lost_node->why ? lost_node->why : "",
+                     lost_node->def->name, failed_lines ? failed_lines : "") < 0)
+            head = NULL;
+    } else if (rb_failed || (rolled && !interrupt_count() && !run->deadline_missed &&
+                             !run->journal_failed)) {
+        code = rb_failed ? EXIT_NEEDS_CARE : EXIT_ROLLED_BACK;
+        if (asprintf(&head, "FAILED on %s: %s%s",
+                     first_failed ? first_failed->def->name : "?",
+                     first_failed && first_failed->why ? first_failed->why : "",
+                     failed_lines ? failed_lines : "") < 0)
+            head = NULL;
+    } else if (rolled) {
+        /* Stopped on purpose (Ctrl-C, the journal, progress_deadline): nodes in flight were
+         * brought back; how to continue. */
+        code = EXIT_ROLLED_BACK;
+        node_t *nd = first_failed;
+        if (asprintf(&head, "INTERRUPTED %s: %s%s\n  to continue: baton rollout %s",
+                     nd ? nd->def->name : "?", nd && nd->why ? nd->why : "",
+                     failed_lines ? failed_lines : "", rf->path) < 0)
+            head = NULL;
+    } else if (run->halting) {
+        /* Stopped between nodes or while paused: every node is settled, the fleet mixed. */
+        code = EXIT_NEEDS_CARE;
+        if (asprintf(&head,
+                     "INTERRUPTED (%s, %s): every node is settled, the fleet is mixed\n  to "
+                     "continue: baton resume %s, or baton rollout %s (upgraded nodes are skipped)",
+                     interrupt_count() ? interrupt_name() : "stopped",
+                     run->halt_reason ? run->halt_reason : "", run->id, rf->path) < 0)
+            head = NULL;
+    } else {
+        free(up);
+        free(untouched);
+        free(failed_lines);
+        return emit_summary(run, EXIT_DONE,
+                            "done: %zu of %zu nodes on %s %s (%zu upgraded now) in %.1f s",
+                            count(run, NODE_DONE) + count(run, NODE_SKIP), run->n, rf->service,
+                            rf->version, count(run, NODE_DONE),
+                            (double)(now_ms() - run->start_ms) / 1000.0);
+    }
+    (void)lost;
+    code = emit_summary(run, code, tail_fmt, head ? head : "out of memory", rf->version,
+                        up ? up : "?", untouched ? untouched : "?");
     free(head);
     free(up);
-    free(rest);
-    free(later);
+    free(untouched);
+    free(failed_lines);
     return code;
+}
+
+/* A refused rollout: release what it reserved, then say why. */
+static int refuse(struct run *run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int refuse(struct run *run, const char *fmt, ...)
+{
+    if (count(run, NODE_RESERVED))
+        phase(run, &ops_release);
+    char *msg = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
+    va_end(ap);
+    int code = emit_summary(run, EXIT_REFUSED, "%s", msg ? msg : "refused");
+    free(msg);
+    return code;
+}
+
+static size_t count_bad(const struct run *run)
+{
+    return count(run, NODE_BAD);
 }
 
 int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
 {
-    struct run run = {.rf = rf, .opts = opts, .start_ms = now_ms()};
+    struct run run = {.rf = rf, .opts = opts, .start_ms = now_ms(), .n = rf->n_nodes};
+    journal_record_t record;
+    memset(&record, 0, sizeof(record));
+    record.exit = -1;
+    baton_err_t err = {0};
+    uint8_t *data = NULL;
+    char sha[DIGEST_HEX_LEN + 1];
+    int code = EXIT_REFUSED;
+    char *file = NULL;
     if (opts->resume_id)
         snprintf(run.id, sizeof(run.id), "%s", opts->resume_id);
     else
         make_id(run.id, sizeof(run.id));
-    baton_err_t err = {0};
-    uint8_t *data = NULL;
-    uint64_t size = 0;
-    char sha[DIGEST_HEX_LEN + 1];
-    bool *skip = calloc(rf->n_nodes, sizeof(bool));
-    bool *reserved = NULL; /* pre-flight passed and not yet upgraded or released */
-    bool *upgraded = NULL; /* committed by this run */
-    size_t n = rf->n_nodes;
-
-    if (!skip || digest_global_init(&err) < 0 ||
-        read_artifact(rf->artifact, &data, &size, sha, &err) < 0) {
-        free(skip);
-        emit(&run, json_pack("{s:s, s:s}", "event", "error", "message", err.msg));
+    if (!(run.nodes = calloc(rf->n_nodes, sizeof(*run.nodes)))) {
+        emit_error(&run, "out of memory");
         return EXIT_REFUSED;
     }
-    if (opts->expect_sha256 && strcmp(opts->expect_sha256, sha)) {
-        emit(&run, json_pack("{s:s, s:s}", "event", "error", "message",
-                             "refused: the artifact changed since the rollout began (its sha256 "
-                             "differs from the journal's); nothing was changed"));
-        free(skip);
-        free(data);
-        return EXIT_REFUSED;
+    for (size_t i = 0; i < run.n; i++)
+        run.nodes[i] = (node_t){.index = i, .def = &rf->nodes[i]};
+
+    if (digest_global_init(&err) < 0 || read_artifact(rf->artifact, &data, &run.size, sha, &err) < 0) {
+        emit_error(&run, err.msg);
+        goto out;
+    }
+    run.data = data;
+    run.sha256 = sha;
+    if (opts->resume_id) {
+        if (journal_read(opts->state_dir, opts->resume_id, &record, &err) < 0) {
+            emit_error(&run, err.msg);
+            goto out;
+        }
+        run.record = &record;
+        if (strcmp(record.sha256, sha)) {
+            emit_error(&run, "refused: the artifact changed since the rollout began (its sha256 "
+                             "differs from the journal's); nothing was changed");
+            goto out;
+        }
     }
     /* The journal first: a rollout that cannot be resumed does not start. */
-    char *file = realpath(rf->path, NULL);
-    if (!file || journal_open(opts->state_dir, run.id, &run.journal, &err) < 0 ||
-        (opts->resume_id && !(run.start_at = malloc(n * sizeof(int))))) {
-        emit(&run, json_pack("{s:s, s:s}", "event", "error", "message",
-                             file ? err.msg : "rollout file: cannot resolve its path"));
-        journal_close(&run.journal);
-        free(file);
-        free(skip);
-        free(data);
-        return EXIT_REFUSED;
+    file = realpath(rf->path, NULL);
+    if (!file) {
+        emit_error(&run, "rollout file: cannot resolve its path");
+        goto out;
     }
-    for (size_t i = 0; run.start_at && i < n; i++)
-        run.start_at[i] = -1;
+    if (journal_open(opts->state_dir, run.id, &run.journal, &err) < 0) {
+        /* A paused rollout's coordinator holds the journal: tell it to go on. */
+        if (err.code == -EBUSY && run.record && record.waiting &&
+            journal_request_continue(opts->state_dir, run.id, &err) == 0) {
+            printf("baton: rollout %s was paused; its coordinator continues it now\n", run.id);
+            code = EXIT_DONE;
+        } else {
+            emit_error(&run, err.msg);
+        }
+        goto out;
+    }
+    (void)journal_take_continue(opts->state_dir, run.id); /* a stale one from a dead run */
     json_t *node_list = json_array();
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < run.n; i++)
         json_array_append_new(node_list, json_string(rf->nodes[i].name));
     emit(&run, json_pack("{s:s, s:s, s:s, s:o, s:s, s:I, s:s, s:s, s:b}", "event", "start",
                          "service", rf->service, "version", rf->version, "nodes", node_list,
-                         "artifact", rf->artifact, "size", (json_int_t)size, "sha256", sha, "file",
-                         file, "resumed", opts->resume_id != NULL));
-    free(file);
-    int code = EXIT_REFUSED;
+                         "artifact", rf->artifact, "size", (json_int_t)run.size, "sha256", sha,
+                         "file", file, "resumed", opts->resume_id != NULL));
     if (rf->sha256 && strcmp(rf->sha256, sha)) {
-        code = finish(&run, EXIT_REFUSED,
-                      "refused: artifact %s has sha256 %s but the rollout file says %s; "
-                      "nothing was changed",
-                      rf->artifact, sha, rf->sha256);
+        code = emit_summary(&run, EXIT_REFUSED,
+                            "refused: artifact %s has sha256 %s but the rollout file says %s; "
+                            "nothing was changed",
+                            rf->artifact, sha, rf->sha256);
         goto out;
     }
-    if (connect_all(&run, &err) < 0) {
-        code = finish(&run, EXIT_REFUSED, "refused: %s; nothing was changed", err.msg);
-        goto out;
-    }
-    int failed = hello_all(&run, skip);
-    if (failed || interrupt_count()) {
-        code = interrupt_count() ? finish(&run, EXIT_REFUSED,
-                                          "interrupted (%s): nothing was changed", interrupt_name())
-                                 : finish(&run, EXIT_REFUSED,
-                                          "refused: %d of %zu nodes not ready; nothing was "
-                                          "changed",
-                                          failed, n);
-        goto out;
-    }
-    /* Stage and preflight on every node that needs the upgrade, before stopping anything. */
-    for (size_t i = 0; i < n && !interrupt_count(); i++) {
-        if (skip[i] || (run.start_at && run.start_at[i] >= 0))
-            continue;
-        uint64_t t0 = now_ms();
-        int r = stage_one(&run, i, data, size, sha, &err);
-        emit(&run,
-             json_pack("{s:s, s:s, s:s, s:b, s:I, s:s}", "event", "check", "phase", "stage", "node",
-                       rf->nodes[i].name, "ok", r == 0, "ms", (json_int_t)(now_ms() - t0),
-                       "message", r == 0 ? "binary received, sha256 verified" : err.msg));
-        failed += r < 0;
-    }
-    if (failed || interrupt_count()) {
-        code = interrupt_count() ? finish(&run, EXIT_REFUSED,
-                                          "interrupted (%s): nothing was changed", interrupt_name())
-                                 : finish(&run, EXIT_REFUSED,
-                                          "refused: staging failed on %d nodes; nothing "
-                                          "was changed",
-                                          failed);
-        goto out;
-    }
-    /* Pre-flight in file order. A node held by another rollout ends it at once: two operators
-     * starting the same file race for the first node, and exactly one goes on. */
-    if (!(reserved = calloc(n, sizeof(bool)))) {
-        code = finish(&run, EXIT_REFUSED, "refused: out of memory; nothing was changed");
-        goto out;
-    }
-    bool busy = false;
-    for (size_t i = 0; i < n && !busy && !interrupt_count(); i++) {
-        if (skip[i] || (run.start_at && run.start_at[i] >= 0))
-            continue; /* resuming: that node is past its pre-flight */
-        uint64_t t0 = now_ms();
-        int r = preflight_one(&run, i, sha, &err);
-        emit(&run,
-             json_pack("{s:s, s:s, s:s, s:b, s:I, s:s}", "event", "check", "phase", "preflight",
-                       "node", rf->nodes[i].name, "ok", r == 0, "ms", (json_int_t)(now_ms() - t0),
-                       "message", r == 0 ? "all checks passed" : err.msg));
-        failed += r < 0;
-        reserved[i] = r == 0;
-        busy = r == -EBUSY;
-    }
-    if (failed || interrupt_count()) {
-        release_from(&run, reserved, 0);
-        code = interrupt_count()
-                   ? finish(&run, EXIT_REFUSED,
-                            "interrupted (%s): nothing was stopped, nothing is left reserved",
-                            interrupt_name())
-                   : finish(&run, EXIT_REFUSED,
-                            "refused: pre-flight failed on %d of %zu nodes%s; nothing was "
-                            "stopped, nothing is left reserved",
-                            failed, n, busy ? " (held by another rollout)" : "");
+    if (run_connect(&run, &err) < 0) {
+        code = emit_summary(&run, EXIT_REFUSED, "refused: %s; nothing was changed", err.msg);
         goto out;
     }
 
-    if (!(upgraded = calloc(n, sizeof(bool)))) {
-        release_from(&run, reserved, 0);
-        code = finish(&run, EXIT_REFUSED, "refused: out of memory; nothing was stopped");
+    /* Hello, staging, pre-flight: all nodes at once; nothing stopped before all passed. */
+    phase(&run, &ops_hello);
+    size_t bad = count_bad(&run);
+    if (bad || interrupt_count()) {
+        code = interrupt_count() ? refuse(&run, "interrupted (%s): nothing was changed",
+                                          interrupt_name())
+                                 : refuse(&run, "refused: %zu of %zu nodes not ready; nothing was "
+                                                "changed",
+                                          bad, run.n);
         goto out;
     }
-    size_t n_upgraded = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (skip[i]) {
-            emit(&run, json_pack("{s:s, s:s, s:I, s:I, s:s}", "event", "node", "node",
-                                 rf->nodes[i].name, "index", (json_int_t)(i + 1), "of",
-                                 (json_int_t)n, "message", "already on the target version"));
-            continue;
-        }
-        /* Ctrl-C between nodes: every node is settled; stop here. */
-        if (interrupt_count()) {
-            release_from(&run, reserved, i);
-            code = finish_names(&run, EXIT_NEEDS_CARE, upgraded, reserved, i,
-                                "INTERRUPTED (%s) before %s: every node is settled, the fleet is "
-                                "mixed\n  to continue: baton rollout %s (upgraded nodes are "
-                                "skipped)",
-                                interrupt_name(), rf->nodes[i].name, rf->path);
-            goto out;
-        }
-        emit(&run,
-             json_pack("{s:s, s:s, s:I, s:I, s:s}", "event", "node", "node", rf->nodes[i].name,
-                       "index", (json_int_t)(i + 1), "of", (json_int_t)n, "message", "upgrading"));
-        size_t first = run.start_at && run.start_at[i] >= 0 ? (size_t)run.start_at[i] : 0;
-        if (upgrade_one(&run, i, sha, first, &err) == 0) {
-            upgraded[i] = true;
-            reserved[i] = false;
-            n_upgraded++;
-            continue;
-        }
-        reserved[i] = false;
-        if (err.code == -EINTR) {
-            /* Ctrl-C twice: leave now. The agent finishes its step and records it. */
-            code = finish_names(&run, EXIT_NEEDS_CARE, upgraded, reserved, i + 1,
-                                "INTERRUPTED twice: %s is left in the middle of its upgrade (%s); "
-                                "its agent finishes the step and records it\n  next: baton "
-                                "status %s, then baton rollback %s",
-                                rf->nodes[i].name, err.msg, rf->path, rf->path);
-            goto out;
-        }
-        /* The nodes after this one were reserved by their pre-flight and never changed:
-         * release them, so the fleet holds no record of a rollout that ended here. */
-        release_from(&run, reserved, i + 1);
-        if (err.code == -EHOSTDOWN) {
-            /* Its agent finishes or records the step on its own; a rollback sent now would
-             * only wait for the same silence. */
-            code = finish_names(&run, EXIT_NEEDS_CARE, upgraded, reserved, i + 1,
-                                "LOST %s: %s\n  %s: its agent records how the step ended; see "
-                                "baton status, then baton rollback",
-                                rf->nodes[i].name, err.msg, rf->nodes[i].name);
-            goto out;
-        }
-        bool back = rollback_one(&run, i);
-        bool stopped = err.code == -ECANCELED;
-        code =
-            finish_names(&run, back ? EXIT_ROLLED_BACK : EXIT_NEEDS_CARE, upgraded, reserved, i + 1,
-                         "%s %s: %s\n  %s: %s%s%s", stopped ? "INTERRUPTED" : "FAILED on",
-                         rf->nodes[i].name, err.msg, rf->nodes[i].name,
-                         back ? "rolled back to where it was"
-                              : "ROLLBACK FAILED: the node needs attention (baton status)",
-                         stopped ? "\n  to continue: baton rollout " : "", stopped ? rf->path : "");
+    phase(&run, &ops_stage);
+    if ((bad = count_bad(&run)) || interrupt_count()) {
+        code = interrupt_count() ? refuse(&run, "interrupted (%s): nothing was changed",
+                                          interrupt_name())
+                                 : refuse(&run, "refused: staging failed on %zu nodes; nothing "
+                                                "was changed",
+                                          bad);
         goto out;
     }
-    code =
-        finish(&run, EXIT_DONE, "done: %zu of %zu nodes on %s %s (%zu upgraded now) in %.1f s", n,
-               n, rf->service, rf->version, n_upgraded, (double)(now_ms() - run.start_ms) / 1000.0);
+    phase(&run, &ops_preflight);
+    if ((bad = count_bad(&run)) || interrupt_count()) {
+        bool busy = run.halting;
+        run.halting = false;
+        code = interrupt_count()
+                   ? refuse(&run, "interrupted (%s): nothing was stopped, nothing is left reserved",
+                            interrupt_name())
+                   : refuse(&run,
+                            "refused: pre-flight failed on %zu of %zu nodes%s; nothing was "
+                            "stopped, nothing is left reserved",
+                            bad, run.n, busy ? " (held by another rollout)" : "");
+        goto out;
+    }
+    for (size_t i = 0; i < run.n; i++)
+        if (run.nodes[i].state == NODE_SKIP && !run.nodes[i].resuming) {
+            run.nodes[i].call_t0 = now_ms();
+            emit_node(&run, &run.nodes[i], "already on the target version");
+        }
+    if (plan(&run) < 0) {
+        code = refuse(&run, "refused: out of memory; nothing was stopped");
+        goto out;
+    }
+    run.progress_at = now_ms();
+    int r = phase(&run, &ops_upgrade);
+    code = summarize(&run, r);
 out:
-    free(reserved);
-    free(upgraded);
-    free(skip);
+    run_disconnect(&run);
+    journal_record_clear(&record);
+    free(run.halt_reason);
+    free(run.nodes);
+    free(file);
     free(data);
     return code;
-}
-
-int rollout_status(const rollout_file_t *rf, const struct rollout_opts *opts)
-{
-    struct run run = {.rf = rf, .opts = opts, .start_ms = now_ms()};
-    baton_err_t err = {0};
-    int unreachable = 0;
-    if (connect_all(&run, &err) < 0) {
-        emit(&run, json_pack("{s:s, s:s}", "event", "error", "message", err.msg));
-        disconnect_all(&run);
-        return EXIT_REFUSED;
-    }
-    if (!opts->json)
-        printf("%-10s %-24s %-10s %-10s %-12s %s\n", "NODE", "ENDPOINT", "VERSION", "UNIT",
-               "LAST STEP", "ROLLOUT");
-    for (size_t i = 0; i < rf->n_nodes; i++) {
-        Baton__Envelope *res = NULL;
-        baton_err_clear(&err);
-        const Baton__ServiceInfo *svc = ask_service(&run, i, &res, &err);
-        json_t *e = json_pack("{s:s, s:s, s:s}", "event", "status", "node", rf->nodes[i].name,
-                              "endpoint", rf->nodes[i].endpoint);
-        if (svc) {
-            char step[160];
-            if (svc->running)
-                snprintf(step, sizeof(step), "%s (running %.0f s)", svc->step,
-                         (double)svc->running_ms / 1000.0);
-            else
-                snprintf(step, sizeof(step), "%s%s", svc->step,
-                         svc->in_progress ? " (interrupted)" : "");
-            json_object_set_new(e, "running", json_boolean(svc->running));
-            json_object_set_new(e, "progress", json_string(svc->progress));
-            json_object_set_new(e, "version", json_string(svc->version));
-            json_object_set_new(e, "unit_state", json_string(svc->active_state));
-            json_object_set_new(e, "step", json_string(*step ? step : "-"));
-            json_object_set_new(e, "in_progress", json_boolean(svc->in_progress));
-            json_object_set_new(e, "message",
-                                json_string(*svc->rollout_id ? svc->rollout_id : "-"));
-        } else {
-            unreachable++;
-            json_object_set_new(e, "version", json_string("?"));
-            json_object_set_new(e, "unit_state", json_string("?"));
-            json_object_set_new(e, "step", json_string("?"));
-            json_object_set_new(e, "message", json_string(err.msg));
-        }
-        emit(&run, e);
-        envelope_free(&res);
-    }
-    disconnect_all(&run);
-    return unreachable ? EXIT_REFUSED : EXIT_DONE;
-}
-
-/* True when a service's record holds something to undo or release: an unfinished rollout, or
- * a reservation by a pre-flight (even one a crash cut short). */
-static bool unfinished(const Baton__ServiceInfo *svc)
-{
-    return *svc->rollout_id &&
-           !step_finished(svc->in_progress ? "" : svc->step, svc->in_progress ? svc->step : "");
-}
-
-int rollout_rollback(const rollout_file_t *rf, const struct rollout_opts *opts)
-{
-    struct run run = {.rf = rf, .opts = opts, .start_ms = now_ms()};
-    baton_err_t err = {0};
-    if (connect_all(&run, &err) < 0)
-        return finish(&run, EXIT_REFUSED, "refused: %s", err.msg);
-    int failed = 0, done = 0, unreachable = 0;
-    for (size_t i = 0; i < rf->n_nodes; i++) {
-        Baton__Envelope *res = NULL;
-        const Baton__ServiceInfo *svc = ask_service(&run, i, &res, &err);
-        if (!svc) {
-            unreachable++;
-            emit(&run, json_pack("{s:s, s:s, s:s, s:b, s:I, s:s}", "event", "check", "phase",
-                                 "hello", "node", rf->nodes[i].name, "ok", 0, "ms", (json_int_t)0,
-                                 "message", err.msg));
-        } else if (svc->running) {
-            unreachable++;
-            emit(&run, json_pack("{s:s, s:s, s:s, s:b, s:I, s:s}", "event", "check", "phase",
-                                 "hello", "node", rf->nodes[i].name, "ok", 0, "ms", (json_int_t)0,
-                                 "message", "busy: a step is running; wait for it"));
-        } else if (!unfinished(svc)) {
-            emit(&run, json_pack("{s:s, s:s, s:I, s:I, s:s}", "event", "node", "node",
-                                 rf->nodes[i].name, "index", (json_int_t)(i + 1), "of",
-                                 (json_int_t)rf->n_nodes, "message", "nothing to roll back"));
-        } else {
-            char msg[256];
-            if (!strcmp(svc->step, "preflight"))
-                snprintf(msg, sizeof(msg), "releasing %s (pre-flight only%s, nothing to undo)",
-                         svc->rollout_id, svc->in_progress ? ", interrupted" : "");
-            else
-                snprintf(msg, sizeof(msg), "rolling back %s (%s%s)", svc->rollout_id, svc->step,
-                         svc->in_progress ? ", interrupted" : "");
-            emit(&run, json_pack("{s:s, s:s, s:I, s:I, s:s}", "event", "node", "node",
-                                 rf->nodes[i].name, "index", (json_int_t)(i + 1), "of",
-                                 (json_int_t)rf->n_nodes, "message", msg));
-            /* The rollback names that node's own rollout, whatever run started it. */
-            snprintf(run.id, sizeof(run.id), "%s", svc->rollout_id);
-            if (rollback_one(&run, i))
-                done++;
-            else
-                failed++;
-        }
-        envelope_free(&res);
-        baton_err_clear(&err);
-    }
-    if (failed || unreachable)
-        return finish(&run, EXIT_NEEDS_CARE, "rollback: %d rolled back, %d FAILED, %d unreachable",
-                      done, failed, unreachable);
-    return finish(&run, EXIT_DONE, "rollback: %d nodes rolled back, the others had nothing to undo",
-                  done);
 }

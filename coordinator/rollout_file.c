@@ -27,11 +27,104 @@ static int bad(ydoc_t *doc, const ynode_t *map, const char *where, const char *k
                          where, *where ? "." : "", key, what);
 }
 
+/* Calls `one` on the scalar at root[key], or on each item of the list there (at most `max`). */
+static int scalar_or_list(ydoc_t *doc, const ynode_t *root, const char *key, size_t max,
+                          int (*one)(const char *text, size_t i, void *userdata), void *userdata,
+                          const char *expect, size_t *ret_n, baton_err_t *err)
+{
+    const ynode_t *v = ydoc_get(doc, root, key);
+    if (!v)
+        return 0;
+    size_t n = v->type == YAML_SEQUENCE_NODE ? ydoc_seq_len(v) : 1;
+    if (v->type == YAML_SEQUENCE_NODE && max == 0)
+        return baton_err_set(err, -EINVAL, "%s:%u: %s: expected one value, found a list",
+                             ydoc_path(doc), ydoc_line(v), key);
+    if (v->type == YAML_SEQUENCE_NODE && (n == 0 || n > max))
+        return baton_err_set(err, -EINVAL, "%s:%u: %s: a list of 1 to %zu entries", ydoc_path(doc),
+                             ydoc_line(v), key, max);
+    for (size_t i = 0; i < n; i++) {
+        const ynode_t *item = v->type == YAML_SEQUENCE_NODE ? ydoc_seq_item(doc, v, i) : v;
+        const char *text = ydoc_scalar(item);
+        if (!text || one(text, i, userdata) < 0)
+            return baton_err_set(err, -EINVAL, "%s:%u: %s%s: '%s' is not %s", ydoc_path(doc),
+                                 ydoc_line(item), key, v->type == YAML_SEQUENCE_NODE ? "[]" : "",
+                                 text ? text : "(a list or mapping)", expect);
+    }
+    *ret_n = n;
+    return 0;
+}
+
+static int one_batch(const char *text, size_t i, void *userdata)
+{
+    return amount_parse(text, 1, &((strategy_t *)userdata)->batches[i]);
+}
+
+static int one_pause(const char *text, size_t i, void *userdata)
+{
+    strategy_t *s = userdata;
+    amount_t a;
+    if (!strcmp(text, "canary")) {
+        s->pause_after[i] = 1;
+        return 0;
+    }
+    if (amount_parse(text, 1, &a) < 0 || a.percent)
+        return -EINVAL;
+    s->pause_after[i] = a.value;
+    return 0;
+}
+
+static int one_amount(const char *text, size_t i, void *userdata)
+{
+    (void)i;
+    amount_t *a = userdata;
+    return amount_parse(text, a->value, a); /* value holds the least count allowed */
+}
+
+static int load_strategy(ydoc_t *doc, const ynode_t *root, strategy_t *s, baton_err_t *err)
+{
+    size_t n = 0;
+    strategy_init(s);
+    int r = scalar_or_list(doc, root, "batches", STRATEGY_BATCHES_MAX, one_batch, s,
+                           "a node count >= 1 or a percentage like \"25%\"", &s->n_batches, err);
+    if (r < 0 || (r = scalar_or_list(doc, root, "pause_after", STRATEGY_PAUSES_MAX, one_pause, s,
+                                     "canary or a batch number >= 1", &s->n_pauses, err)) < 0)
+        return r;
+    if (ydoc_get(doc, root, "max_unavailable")) {
+        s->max_unavailable.value = 1;
+        if ((r = scalar_or_list(doc, root, "max_unavailable", 0, one_amount, &s->max_unavailable,
+                                "a node count >= 1 or a percentage like \"25%\"", &n, err)) < 0)
+            return r;
+        s->max_unavailable_set = true;
+    }
+    if ((r = scalar_or_list(doc, root, "max_failures", 0, one_amount, &s->max_failures,
+                            "a count >= 0 or a percentage like \"10%\"", &n, err)) < 0)
+        return r;
+    char *text = NULL;
+    if ((r = ydoc_str(doc, root, "", "on_failure", false, &text, err)) < 0)
+        return r;
+    if (text && on_failure_parse(text, &s->on_failure) < 0) {
+        free(text);
+        return bad(doc, root, "", "on_failure", "must be halt, rollback-all or continue", err);
+    }
+    free(text);
+    if (ydoc_get(doc, root, "max_failures") && s->on_failure != ON_FAILURE_CONTINUE)
+        return bad(doc, root, "", "max_failures", "only means something with on_failure: continue",
+                   err);
+    uint64_t mif = s->max_in_flight;
+    if ((r = ydoc_uint(doc, root, "", "max_in_flight", false, 1, 1024, &mif, err)) < 0)
+        return r;
+    s->max_in_flight = (uint32_t)mif;
+    return 0;
+}
+
 int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
 {
-    static const char *const keys[] = {"service", "version",  "artifact", "sha256",
-                                       "nodes",   "timeouts", "liveness", "min_healthy_time",
-                                       NULL};
+    static const char *const keys[] = {
+        "service",          "version",          "artifact",          "sha256",
+        "nodes",            "timeouts",         "liveness",          "min_healthy_time",
+        "healthy_deadline", "progress_deadline", "batches",          "max_unavailable",
+        "on_failure",       "max_failures",     "pause_after",       "max_in_flight",
+        NULL};
     static const char *const node_keys[] = {"name", "endpoint", NULL};
     static const char *const timeout_keys[] = {"connect", "step", NULL};
     ydoc_t *doc = NULL;
@@ -94,6 +187,17 @@ int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
             goto out;
         rf->min_healthy_set = true;
     }
+
+    if (ydoc_get(doc, root, "healthy_deadline")) {
+        if ((r = ydoc_duration_ms(doc, root, "", "healthy_deadline", false, 1000, 3600 * 1000,
+                                  &rf->healthy_deadline_ms, err)) < 0)
+            goto out;
+        rf->healthy_deadline_set = true;
+    }
+    if ((r = ydoc_duration_ms(doc, root, "", "progress_deadline", false, 1000,
+                              24ull * 3600 * 1000, &rf->progress_deadline_ms, err)) < 0 ||
+        (r = load_strategy(doc, root, &rf->strategy, err)) < 0)
+        goto out;
 
     const ynode_t *nodes = ydoc_get(doc, root, "nodes");
     if (!nodes) {

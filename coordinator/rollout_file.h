@@ -13,6 +13,10 @@
  *     step: 45m                       # the longest any one step may take
  *   liveness: 30s                     # optional: silence after which a node is lost
  *   min_healthy_time: 10s             # optional: overrides every agent's setting
+ *   healthy_deadline: 60s             # optional: overrides every agent's verify timeout
+ *   progress_deadline: 10m            # optional: halt when no node finishes for this long
+ *   batches / max_unavailable / on_failure / max_failures / pause_after / max_in_flight
+ *                                     # optional: the strategy (strategy.h)
  */
 #ifndef BATON_ROLLOUT_FILE_H
 #define BATON_ROLLOUT_FILE_H
@@ -22,6 +26,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "strategy.h"
 
 #define ROLLOUT_NODES_MAX 1000
 
@@ -43,6 +48,10 @@ typedef struct rollout_file {
     uint64_t liveness_ms;        /* silence after which a node is lost */
     bool min_healthy_set;        /* min_healthy_time was given */
     uint64_t min_healthy_ms;     /* how long verify watches a service stay healthy */
+    bool healthy_deadline_set;   /* healthy_deadline was given */
+    uint64_t healthy_deadline_ms; /* how long a started service has to turn healthy */
+    uint64_t progress_deadline_ms; /* 0: none */
+    strategy_t strategy;
 } rollout_file_t;
 
 int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err);

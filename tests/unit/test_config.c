@@ -209,6 +209,77 @@ static void test_rollout_file(void **state)
     assert_null(rf);
 }
 
+/* The strategy keys: values as an operator writes them, and every bad one named by line. */
+static void test_rollout_strategy(void **state)
+{
+    (void)state;
+    rollout_file_t *rf = NULL;
+    baton_err_t err = {0};
+    char text[1024];
+    assert_int_equal(rollout_file_load(write_tmp(good_rollout), &rf, &err), 0);
+    unlink(path);
+    assert_int_equal(rf->strategy.n_batches, 1); /* one node at a time */
+    assert_int_equal(rf->strategy.batches[0].value, 1);
+    assert_false(rf->strategy.max_unavailable_set);
+    assert_int_equal(rf->strategy.on_failure, ON_FAILURE_HALT);
+    assert_int_equal(rf->strategy.n_pauses, 0);
+    assert_int_equal(rf->strategy.max_in_flight, 64);
+    assert_int_equal(rf->progress_deadline_ms, 0);
+    rollout_file_destroy(&rf);
+
+    snprintf(text, sizeof(text),
+             "%sbatches: [1, 2, \"25%%\"]\nmax_unavailable: 2\non_failure: continue\n"
+             "max_failures: \"10%%\"\npause_after: [canary, 3]\nhealthy_deadline: 30s\n"
+             "progress_deadline: 10m\nmax_in_flight: 8\n",
+             good_rollout);
+    assert_int_equal(rollout_file_load(write_tmp(text), &rf, &err), 0);
+    unlink(path);
+    assert_int_equal(rf->strategy.n_batches, 3);
+    assert_true(rf->strategy.batches[2].percent);
+    assert_int_equal(rf->strategy.batches[2].value, 25);
+    assert_true(rf->strategy.max_unavailable_set);
+    assert_int_equal(rf->strategy.max_unavailable.value, 2);
+    assert_int_equal(rf->strategy.on_failure, ON_FAILURE_CONTINUE);
+    assert_int_equal(rf->strategy.max_failures.value, 10);
+    assert_int_equal(rf->strategy.n_pauses, 2);
+    assert_int_equal(rf->strategy.pause_after[0], 1);
+    assert_int_equal(rf->strategy.pause_after[1], 3);
+    assert_true(rf->healthy_deadline_set);
+    assert_int_equal(rf->healthy_deadline_ms, 30000);
+    assert_int_equal(rf->progress_deadline_ms, 600000);
+    assert_int_equal(rf->strategy.max_in_flight, 8);
+    rollout_file_destroy(&rf);
+
+    static const struct {
+        const char *add, *want;
+    } bad[] = {
+        {"batches: 0\n", ":9: batches: '0' is not a node count >= 1"},
+        {"batches: [1, two]\n", ":9: batches[]: 'two' is not a node count"},
+        {"batches: \"150%\"\n", ":9: batches: '150%' is not"},
+        {"batches: []\n", ":9: batches: a list of 1 to 64 entries"},
+        {"batches: {a: 1}\n", ":9: batches: '(a list or mapping)' is not"},
+        {"max_unavailable: [1]\n", ":9: max_unavailable: expected one value, found a list"},
+        {"max_unavailable: 0\n", ":9: max_unavailable: '0' is not"},
+        {"on_failure: stop\n", ":9: on_failure: must be halt, rollback-all or continue"},
+        {"max_failures: 2\n", ":9: max_failures: only means something with on_failure: continue"},
+        {"pause_after: first\n", ":9: pause_after: 'first' is not canary or a batch number"},
+        {"pause_after: \"50%\"\n", ":9: pause_after: '50%' is not canary"},
+        {"healthy_deadline: 0\n", ":9: healthy_deadline:"},
+        {"progress_deadline: later\n", ":9: progress_deadline: 'later' is not a duration"},
+        {"max_in_flight: 0\n", ":9: max_in_flight:"},
+        {"batch: 2\n", ":9: batch: unknown key"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(text, sizeof(text), "%s%s", good_rollout, bad[i].add);
+        baton_err_clear(&err);
+        assert_true(rollout_file_load(write_tmp(text), &rf, &err) < 0);
+        unlink(path);
+        if (!strstr(err.msg, bad[i].want))
+            fail_msg("%s: got '%s', want '%s'", bad[i].add, err.msg, bad[i].want);
+        assert_null(rf);
+    }
+}
+
 static void test_oversized_file(void **state)
 {
     (void)state;
@@ -230,7 +301,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_agent_config_good),       cmocka_unit_test(test_agent_config_errors),
         cmocka_unit_test(test_agent_config_unreadable), cmocka_unit_test(test_rollout_file),
-        cmocka_unit_test(test_oversized_file),
+        cmocka_unit_test(test_rollout_strategy), cmocka_unit_test(test_oversized_file),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -1,0 +1,142 @@
+/* engine: the coordinator's one event loop. Every agent has one socket; zmq_poll waits on all
+ * of those with a call in flight at once, with a timeout that is the nearest of their timers
+ * (ask again, liveness, deadline) and of the scheduler's own (a pause polls for `baton resume`
+ * twice a second). No thread per node: a node is a small state machine (node.c) moved along by
+ * the answers this loop hands out. */
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include <zmq.h>
+
+#include "envelope.h"
+#include "interrupt.h"
+#include "run.h"
+
+#define ENGINE_TICK_MS 500 /* how often a waiting scheduler looks again */
+
+uint64_t now_ms(void)
+{
+    return client_now_ms();
+}
+
+size_t engine_busy(const struct run *run)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < run->n; i++)
+        n += run->nodes[i].call != CALL_NONE;
+    return n;
+}
+
+int node_send(struct run *run, node_t *nd, node_call_t call, Baton__Envelope *req,
+              uint64_t timeout_ms, const engine_ops_t *ops)
+{
+    baton_err_t err = {0};
+    nd->call = call;
+    nd->call_t0 = now_ms();
+    int r = client_send(nd->client, run->id, req, timeout_ms, &err);
+    if (r < 0) {
+        nd->call = CALL_NONE;
+        nd->ended = call;
+        ops->on_result(run, nd, r, NULL, &err);
+    }
+    return r;
+}
+
+/* Hands a finished call to the scheduler: the node is idle again before on_result runs, so
+ * on_result may start its next call. */
+static void deliver(struct run *run, node_t *nd, int r, Baton__Envelope *env, baton_err_t *err,
+                    const engine_ops_t *ops)
+{
+    nd->ended = nd->call;
+    nd->call = CALL_NONE;
+    ops->on_result(run, nd, r, env, err);
+}
+
+int run_connect(struct run *run, baton_err_t *err)
+{
+    run->zctx = zmq_ctx_new();
+    if (!run->zctx)
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    for (size_t i = 0; i < run->n; i++) {
+        node_t *nd = &run->nodes[i];
+        int r = client_new(run->zctx, nd->def->name, nd->def->endpoint, &nd->client, err);
+        if (r < 0)
+            return r;
+        client_set_liveness(nd->client, run->rf->liveness_ms);
+    }
+    return 0;
+}
+
+void run_disconnect(struct run *run)
+{
+    journal_close(&run->journal);
+    for (size_t i = 0; run->nodes && i < run->n; i++) {
+        client_destroy(&run->nodes[i].client);
+        free(run->nodes[i].why);
+        run->nodes[i].why = NULL;
+    }
+    if (run->zctx)
+        zmq_ctx_term(run->zctx);
+    run->zctx = NULL;
+}
+
+int engine_run(struct run *run, const engine_ops_t *ops)
+{
+    zmq_pollitem_t *items = calloc(run->n ? run->n : 1, sizeof(*items));
+    node_t **who = calloc(run->n ? run->n : 1, sizeof(*who));
+    int ret = 0;
+    if (!items || !who) {
+        ret = -ENOMEM;
+        goto out;
+    }
+    for (;;) {
+        bool waiting = ops->schedule(run);
+        size_t k = 0;
+        uint64_t now = now_ms(), wake = waiting ? now + ENGINE_TICK_MS : UINT64_MAX;
+        for (size_t i = 0; i < run->n; i++) {
+            node_t *nd = &run->nodes[i];
+            if (nd->call == CALL_NONE)
+                continue;
+            items[k] = (zmq_pollitem_t){.socket = client_socket(nd->client), .events = ZMQ_POLLIN};
+            who[k++] = nd;
+            uint64_t w = client_wake(nd->client);
+            if (w < wake)
+                wake = w;
+        }
+        if (k == 0 && !waiting)
+            break;
+        long timeout = wake == UINT64_MAX ? -1 : wake > now ? (long)(wake - now) : 0;
+        int n = zmq_poll(k ? items : NULL, (int)k, timeout);
+        if (n < 0 && errno == EINTR && interrupt_count() >= 2) {
+            ret = -EINTR; /* the caller names what was left in flight */
+            goto out;
+        }
+        for (size_t j = 0; n > 0 && j < k; j++) {
+            node_t *nd = who[j];
+            if (!(items[j].revents & ZMQ_POLLIN) || nd->call == CALL_NONE)
+                continue;
+            Baton__Envelope *env = NULL;
+            baton_err_t err = {0};
+            int r = client_recv(nd->client, on_progress, run, &env, &err);
+            if (r == CLIENT_RESULT)
+                deliver(run, nd, 0, env, &err, ops);
+            else if (r < 0)
+                deliver(run, nd, r, NULL, &err, ops);
+        }
+        now = now_ms();
+        for (size_t j = 0; j < k; j++) {
+            node_t *nd = who[j];
+            baton_err_t err = {0};
+            if (nd->call == CALL_NONE || client_wake(nd->client) > now)
+                continue;
+            int r = client_tick(nd->client, now, &err);
+            if (r < 0)
+                deliver(run, nd, r, NULL, &err, ops);
+        }
+    }
+out:
+    free(items);
+    free(who);
+    return ret;
+}

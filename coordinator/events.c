@@ -1,0 +1,174 @@
+/* events: what the coordinator says. Every event is one JSON object (jansson); it is appended to
+ * the rollout's journal, then --json prints it as it is, one per line, and the text mode renders
+ * the same object for a terminal, so all three say exactly the same things. The schema is in
+ * the README ("Events"). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "interrupt.h"
+#include "run.h"
+
+static const char *str(json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "";
+}
+
+/* Step lines carry no node name (they read as a list under the node's header); when nodes run
+ * side by side, a header line says whose lines follow. */
+static const char *known_node(const struct run *run, const char *node)
+{
+    for (size_t i = 0; i < run->n; i++)
+        if (!strcmp(run->nodes[i].def->name, node))
+            return run->nodes[i].def->name;
+    return NULL;
+}
+
+static void node_header(struct run *run, const char *node)
+{
+    if (run->last_node && !strcmp(run->last_node, node))
+        return;
+    printf("[%s]\n", node);
+    run->last_node = known_node(run, node);
+}
+
+static void render_text(struct run *run, json_t *e)
+{
+    const char *ev = str(e, "event"), *node = str(e, "node"), *msg = str(e, "message");
+    bool ok = json_is_true(json_object_get(e, "ok"));
+    long long ms = json_integer_value(json_object_get(e, "ms"));
+    if (!strcmp(ev, "start")) {
+        printf("baton: %s %s: %s -> %s on %zu nodes\n",
+               json_is_true(json_object_get(e, "resumed")) ? "resuming rollout" : "rollout",
+               str(e, "rollout"), str(e, "service"), str(e, "version"),
+               json_array_size(json_object_get(e, "nodes")));
+        printf("  artifact %s (%lld bytes, sha256 %.16s…)\n", str(e, "artifact"),
+               json_integer_value(json_object_get(e, "size")), str(e, "sha256"));
+    } else if (!strcmp(ev, "plan")) {
+        printf("  plan: %s\n", msg);
+    } else if (!strcmp(ev, "check")) {
+        printf("  %-10s %-8s %-4s %6lld ms  %s\n", str(e, "phase"), node, ok ? "ok" : "FAIL", ms,
+               msg);
+    } else if (!strcmp(ev, "batch") || !strcmp(ev, "paused") || !strcmp(ev, "continued") ||
+               !strcmp(ev, "halt")) {
+        printf("%s\n", msg);
+        run->last_node = NULL;
+    } else if (!strcmp(ev, "node")) {
+        printf("[%lld/%lld] %s (%s)\n", json_integer_value(json_object_get(e, "index")),
+               json_integer_value(json_object_get(e, "of")), node, msg);
+        run->last_node = known_node(run, node);
+    } else if (!strcmp(ev, "progress")) {
+        if (isatty(STDOUT_FILENO)) {
+            node_header(run, node);
+            printf("             %s\n", msg);
+        }
+    } else if (!strcmp(ev, "step") || !strcmp(ev, "rollback")) {
+        node_header(run, node);
+        printf("  %-10s %-4s %6lld ms  %s\n", str(e, "step"), ok ? "ok" : "FAIL", ms, msg);
+    } else if (!strcmp(ev, "summary")) {
+        printf("%s\n", msg);
+    } else if (!strcmp(ev, "error")) {
+        fprintf(stderr, "baton: %s\n", msg);
+    } else if (!strcmp(ev, "status")) {
+        printf("%-10s %-24s %-10s %-10s %-12s %s\n", node, str(e, "endpoint"), str(e, "version"),
+               str(e, "unit_state"), str(e, "step"), msg);
+    }
+    fflush(stdout);
+}
+
+void emit(struct run *run, json_t *e)
+{
+    if (!e)
+        return;
+    json_object_set_new(e, "rollout", json_string(run->id));
+    if (run->journal && !run->journal_failed && strcmp(str(e, "event"), "progress")) {
+        char *line = json_dumps(e, JSON_COMPACT);
+        baton_err_t jerr = {0};
+        if (!line || journal_append(run->journal, line, &jerr) < 0) {
+            /* Without a durable journal there is no resume: settle the nodes, then stop. */
+            fprintf(stderr, "baton: journal: %s; stopping after the steps in flight\n",
+                    line ? jerr.msg : "out of memory");
+            run->journal_failed = true;
+        }
+        free(line);
+    }
+    if (run->opts->json) {
+        char *line = json_dumps(e, JSON_COMPACT);
+        if (line)
+            printf("%s\n", line);
+        free(line);
+        fflush(stdout);
+    } else {
+        render_text(run, e);
+    }
+    json_decref(e);
+}
+
+void emit_check(struct run *run, const char *phase, const node_t *nd, bool ok, const char *msg)
+{
+    emit(run, json_pack("{s:s, s:s, s:s, s:b, s:I, s:s}", "event", "check", "phase", phase, "node",
+                        nd->def->name, "ok", ok, "ms", (json_int_t)(now_ms() - nd->call_t0),
+                        "message", msg));
+}
+
+void emit_node(struct run *run, const node_t *nd, const char *msg)
+{
+    emit(run, json_pack("{s:s, s:s, s:I, s:I, s:I, s:s}", "event", "node", "node", nd->def->name,
+                        "index", (json_int_t)(nd->index + 1), "of", (json_int_t)run->n, "batch",
+                        (json_int_t)nd->batch, "message", msg));
+}
+
+void emit_error(struct run *run, const char *msg)
+{
+    emit(run, json_pack("{s:s, s:s}", "event", "error", "message", msg));
+}
+
+void on_progress(const char *node, const Baton__Progress *p, void *userdata)
+{
+    emit(userdata, json_pack("{s:s, s:s, s:s, s:s}", "event", "progress", "node", node, "step",
+                             p->step, "message", p->message));
+}
+
+int emit_summary(struct run *run, int code, const char *fmt, ...)
+{
+    char *msg = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
+    va_end(ap);
+    json_t *nodes = json_object();
+    for (size_t i = 0; i < run->n; i++)
+        json_object_set_new(nodes, run->nodes[i].def->name,
+                            json_string(node_state_name(run->nodes[i].state)));
+    emit(run, json_pack("{s:s, s:b, s:i, s:I, s:s, s:b, s:o}", "event", "summary", "ok", code == 0,
+                        "exit", code, "ms", (json_int_t)(now_ms() - run->start_ms), "message",
+                        msg ? msg : "out of memory", "interrupted", interrupt_count() > 0, "nodes",
+                        nodes));
+    free(msg);
+    return code;
+}
+
+char *node_names(const struct run *run, node_state_t a, node_state_t b)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return NULL;
+    bool any = false;
+    for (size_t i = 0; i < run->n; i++)
+        if (run->nodes[i].state == a || run->nodes[i].state == b) {
+            fprintf(f, "%s%s", any ? ", " : "", run->nodes[i].def->name);
+            any = true;
+        }
+    if (!any)
+        fputs("none", f);
+    fclose(f);
+    return buf;
+}

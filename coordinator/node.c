@@ -1,0 +1,302 @@
+/* node: one node's upgrade as a state machine, moved along by the event loop: send a step, read
+ * its Result, then the next step, the rollback, or the end. What happens when a step fails, on
+ * which node state the rollout's policy (on_failure) is decided, and when a node gives back the
+ * database turn: all here, in node_step_result(). */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "envelope.h"
+#include "interrupt.h"
+#include "run.h"
+#include "steps.h"
+
+/* Rollback may stop, down-migrate or restore, start and verify: give it the step deadline
+ * several times over before calling a node lost. */
+#define ROLLBACK_STEPS 5
+
+const char *node_state_name(node_state_t s)
+{
+    static const char *const names[] = {
+        [NODE_NEW] = "new",
+        [NODE_SKIP] = "skipped",
+        [NODE_BAD] = "refused",
+        [NODE_NEEDS] = "checked",
+        [NODE_RESERVED] = "reserved",
+        [NODE_UPGRADING] = "upgrading",
+        [NODE_VERIFIED] = "verified",
+        [NODE_DONE] = "done",
+        [NODE_ROLLED_BACK] = "rolled_back",
+        [NODE_ROLLBACK_FAILED] = "rollback_failed",
+        [NODE_LOST] = "lost",
+        [NODE_RELEASED] = "released",
+        [NODE_LEFT] = "left_in_flight",
+    };
+    return (size_t)s < sizeof(names) / sizeof(names[0]) && names[s] ? names[s] : "?";
+}
+
+bool node_unavailable(const node_t *nd)
+{
+    return nd->state == NODE_UPGRADING || nd->call == CALL_ROLLBACK;
+}
+
+void failpoint(const char *node, const char *step)
+{
+    const char *fp = getenv("BATON_FAILPOINT");
+    char *want = NULL;
+    if (fp && asprintf(&want, "kill-after:%s:%s", node, step) > 0 && !strcmp(fp, want))
+        raise(SIGKILL);
+    free(want);
+}
+
+const Baton__ServiceInfo *node_hello_service(const struct run *run, const Baton__Envelope *res,
+                                             baton_err_t *err)
+{
+    const Baton__Result *r = res->result;
+    if (r->status != BATON__STATUS__STATUS_OK || !r->hello) {
+        baton_err_set(err, -EIO, "%s", r->message);
+        return NULL;
+    }
+    for (size_t j = 0; j < r->hello->n_services; j++)
+        if (!strcmp(r->hello->services[j]->name, run->rf->service))
+            return r->hello->services[j];
+    baton_err_set(err, -ENOENT, "service %s not managed by this agent", run->rf->service);
+    return NULL;
+}
+
+const Baton__ServiceInfo *node_ask_service(struct run *run, node_t *nd, Baton__Envelope **ret_res,
+                                           baton_err_t *err)
+{
+    Baton__Hello hello = BATON__HELLO__INIT;
+    Baton__Envelope req = BATON__ENVELOPE__INIT;
+    req.body_case = BATON__ENVELOPE__BODY_HELLO;
+    req.hello = &hello;
+    *ret_res = NULL;
+    if (client_call(nd->client, run->id, &req, run->rf->connect_timeout_ms, on_progress, run,
+                    ret_res, err) < 0)
+        return NULL;
+    return node_hello_service(run, *ret_res, err);
+}
+
+void node_init_step(Baton__Step *s, const struct run *run, const char *sha256)
+{
+    baton__step__init(s);
+    s->service = run->rf->service;
+    s->version = *sha256 ? run->rf->version : "";
+    s->sha256 = (char *)sha256;
+    s->min_healthy_set = run->rf->min_healthy_set;
+    s->min_healthy_ms = run->rf->min_healthy_ms;
+    s->healthy_deadline_set = run->rf->healthy_deadline_set;
+    s->healthy_deadline_ms = run->rf->healthy_deadline_ms;
+}
+
+/* What a successful step says in one line; the caller's. */
+static char *describe(const Baton__Result *res, bool migrate)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return NULL;
+    if (migrate && !res->n_applied)
+        fputs("nothing to apply (the database is already there)", f);
+    if (res->dump)
+        fprintf(f, "%s (%llu bytes, sha256 %.16s…) ", res->dump->path,
+                (unsigned long long)res->dump->size, res->dump->sha256);
+    for (size_t i = 0; i < res->n_applied; i++)
+        fprintf(f, "%s%s", i ? ", " : "applied ", res->applied[i]);
+    for (size_t i = 0; i < res->n_removed; i++)
+        fprintf(f, "%s%s", i ? ", " : " removed ", res->removed[i]);
+    if (*res->version)
+        fprintf(f, "%srunning %s", ftell(f) ? " " : "", res->version);
+    fclose(f);
+    return buf;
+}
+
+static json_t *string_list(char **items, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_string(items[i]));
+    return a;
+}
+
+void node_next_step(struct run *run, node_t *nd, const engine_ops_t *ops)
+{
+    size_t n = 0;
+    const step_def_t *const *seq = step_upgrade_sequence(&n);
+    const step_def_t *def = seq[nd->step];
+    Baton__Step step;
+    Baton__Migrate mig = BATON__MIGRATE__INIT;
+    node_init_step(&step, run, run->sha256);
+    Baton__Envelope req = BATON__ENVELOPE__INIT;
+    req.body_case = def->body;
+    if (def->body == BATON__ENVELOPE__BODY_MIGRATE) {
+        mig.service = run->rf->service;
+        mig.direction = BATON__DIRECTION__DIRECTION_UP;
+        req.migrate = &mig;
+    } else {
+        req.preflight = &step; /* every Step-shaped command shares the union's slot */
+    }
+    nd->state = NODE_UPGRADING;
+    node_send(run, nd, CALL_STEP, &req, run->rf->step_timeout_ms, ops);
+}
+
+static void set_why(node_t *nd, const char *fmt, const char *a, const char *b)
+{
+    free(nd->why);
+    if (asprintf(&nd->why, fmt, a, b) < 0)
+        nd->why = NULL;
+}
+
+void node_set_why(node_t *nd, const char *why)
+{
+    set_why(nd, "%s%s", why, "");
+}
+
+/* The rollout's answer to a failed node: halt (start no other node), go on while failures stay
+ * within max_failures, or undo everything (rollback-all). */
+static void apply_policy(struct run *run, node_t *nd)
+{
+    run->failures++;
+    const strategy_t *s = &run->rf->strategy;
+    if (nd->state == NODE_LOST) {
+        /* Its agent finishes or records the step on its own; a rollout goes no further
+         * while a node's state is unknown. */
+        run->halting = true;
+        return;
+    }
+    if (s->on_failure == ON_FAILURE_CONTINUE && run->failures <= run->max_failures)
+        return;
+    run->halting = true;
+    if (s->on_failure == ON_FAILURE_ROLLBACK_ALL)
+        run->undo_in_flight = true;
+}
+
+void node_step_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, baton_err_t *err,
+                      const engine_ops_t *ops)
+{
+    size_t n = 0;
+    const step_def_t *const *seq = step_upgrade_sequence(&n);
+    const step_def_t *def = seq[nd->step];
+    bool migrate = def->body == BATON__ENVELOPE__BODY_MIGRATE;
+    json_t *e = json_pack("{s:s, s:s, s:s}", "event", "step", "node", nd->def->name, "step",
+                          def->name);
+    char *msg = NULL;
+    if (r == 0) {
+        const Baton__Result *res = env->result;
+        if (res->status == BATON__STATUS__STATUS_OK)
+            msg = describe(res, migrate);
+        else
+            r = baton_err_set(err, -EIO, "%s", res->message);
+        json_object_set_new(e, "applied", string_list(res->applied, res->n_applied));
+        if (res->dump)
+            json_object_set_new(e, "dump",
+                                json_pack("{s:s, s:I, s:s}", "path", res->dump->path, "size",
+                                          (json_int_t)res->dump->size, "sha256",
+                                          res->dump->sha256));
+        if (r == 0 && migrate)
+            nd->applied = res->n_applied > 0;
+    }
+    json_object_set_new(e, "ok", json_boolean(r == 0));
+    json_object_set_new(e, "ms", json_integer((json_int_t)(now_ms() - nd->call_t0)));
+    json_object_set_new(e, "message", json_string(r == 0 ? (msg ? msg : "") : err->msg));
+    emit(run, e);
+    free(msg);
+    envelope_free(&env);
+
+    if (r < 0) {
+        set_why(nd, "%s%s", err->msg, "");
+        if (r == -EHOSTDOWN) {
+            /* LOST: it keeps the database turn; its agent settles the step on its own. */
+            nd->state = NODE_LOST;
+            apply_policy(run, nd);
+            return;
+        }
+        apply_policy(run, nd);
+        node_rollback(run, nd, false, ops);
+        return;
+    }
+    failpoint(nd->def->name, def->name);
+    /* A migration that applied nothing changes nothing another node could depend on; one that
+     * applied something holds the turn until its node verified (see rollout.c). */
+    if ((migrate && !nd->applied) || def->id == STEP_VERIFY) {
+        if (nd->holds_turn)
+            run->turn_taken = false;
+        nd->holds_turn = false;
+    }
+    nd->step++;
+    if (nd->step == n) { /* committed */
+        nd->state = NODE_DONE;
+        run->progress_at = now_ms();
+        return;
+    }
+    bool stop_here = interrupt_count() || run->journal_failed || run->undo_in_flight ||
+                     run->deadline_missed;
+    if (stop_here) {
+        set_why(nd, "%s after its %s step",
+                interrupt_count()     ? interrupt_name()
+                : run->journal_failed ? "the journal could not be written"
+                : run->deadline_missed ? "progress_deadline passed"
+                                        : "rollback-all",
+                def->name);
+        node_rollback(run, nd, false, ops);
+        return;
+    }
+    if (def->id == STEP_VERIFY) {
+        nd->settled_seq = ++run->settled;
+        /* rollback-all: every node stays undoable until the whole fleet is verified. */
+        if (run->rf->strategy.on_failure == ON_FAILURE_ROLLBACK_ALL) {
+            nd->state = NODE_VERIFIED;
+            run->progress_at = now_ms();
+            return;
+        }
+    }
+    node_next_step(run, nd, ops);
+}
+
+void node_rollback(struct run *run, node_t *nd, bool release, const engine_ops_t *ops)
+{
+    Baton__Step step;
+    node_init_step(&step, run, "");
+    Baton__Envelope req = BATON__ENVELOPE__INIT;
+    req.body_case = BATON__ENVELOPE__BODY_ROLLBACK;
+    req.rollback = &step;
+    uint64_t timeout = run->rf->step_timeout_ms * (release ? 1 : ROLLBACK_STEPS);
+    node_send(run, nd, release ? CALL_RELEASE : CALL_ROLLBACK, &req, timeout, ops);
+}
+
+void node_rollback_result(struct run *run, node_t *nd, int r, Baton__Envelope *env,
+                          baton_err_t *err)
+{
+    if (r == 0 && env->result->status != BATON__STATUS__STATUS_OK)
+        r = baton_err_set(err, -EIO, "%s", env->result->message);
+    char *msg = NULL;
+    bool restored = false;
+    if (r == 0) {
+        restored = env->result->restored_dump;
+        if (*env->result->version) {
+            if (asprintf(&msg, "back on %s%s", env->result->version,
+                         restored ? " (database restored from the dump)" : "") < 0)
+                msg = NULL;
+        } else { /* a release: nothing had changed */
+            msg = strdup(env->result->message);
+        }
+    }
+    emit(run, json_pack("{s:s, s:s, s:s, s:b, s:I, s:s, s:b}", "event", "rollback", "node",
+                        nd->def->name, "step", "rollback", "ok", r == 0, "ms",
+                        (json_int_t)(now_ms() - nd->call_t0), "message",
+                        r == 0 ? (msg ? msg : "") : err->msg, "restored_dump", restored));
+    free(msg);
+    envelope_free(&env);
+    nd->state = r == 0 ? NODE_ROLLED_BACK : NODE_ROLLBACK_FAILED;
+    if (nd->holds_turn) {
+        /* A failed rollback keeps the turn: the database is in an unknown state. */
+        nd->holds_turn = r < 0;
+        run->turn_taken = r < 0;
+    }
+}

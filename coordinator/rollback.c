@@ -1,0 +1,98 @@
+/* rollback: `baton rollback FILE`: after a crash of the agent or of the coordinator, or a
+ * failure, undo every node's unfinished rollout (or release its reservation), one node at a
+ * time. A committed rollout is never undone here: the agent refuses. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "envelope.h"
+#include "run.h"
+#include "steps.h"
+
+/* True when a service's record holds something to undo or release: an unfinished rollout, or
+ * a reservation by a pre-flight (even one a crash cut short). */
+static bool unfinished(const Baton__ServiceInfo *svc)
+{
+    return *svc->rollout_id &&
+           !step_finished(svc->in_progress ? "" : svc->step, svc->in_progress ? svc->step : "");
+}
+
+/* Rolls one node back, waiting for the answer; true when it is back where it was. */
+static bool rollback_now(struct run *run, node_t *nd)
+{
+    Baton__Step step;
+    node_init_step(&step, run, "");
+    Baton__Envelope req = BATON__ENVELOPE__INIT, *res = NULL;
+    req.body_case = BATON__ENVELOPE__BODY_ROLLBACK;
+    req.rollback = &step;
+    baton_err_t err = {0};
+    nd->call_t0 = now_ms();
+    int r = client_call(nd->client, run->id, &req, run->rf->step_timeout_ms * 5, on_progress, run,
+                        &res, &err);
+    node_rollback_result(run, nd, r, res, &err);
+    return nd->state == NODE_ROLLED_BACK;
+}
+
+int rollout_rollback(const rollout_file_t *rf, const struct rollout_opts *opts)
+{
+    struct run run = {.rf = rf, .opts = opts, .start_ms = now_ms(), .n = rf->n_nodes};
+    baton_err_t err = {0};
+    int code;
+    if (!(run.nodes = calloc(rf->n_nodes, sizeof(*run.nodes)))) {
+        emit_error(&run, "out of memory");
+        return EXIT_REFUSED;
+    }
+    for (size_t i = 0; i < run.n; i++)
+        run.nodes[i] = (node_t){.index = i, .def = &rf->nodes[i]};
+    if (run_connect(&run, &err) < 0) {
+        code = emit_summary(&run, EXIT_REFUSED, "refused: %s", err.msg);
+        goto out;
+    }
+    int failed = 0, done = 0, unreachable = 0;
+    for (size_t i = 0; i < rf->n_nodes; i++) {
+        node_t *nd = &run.nodes[i];
+        Baton__Envelope *res = NULL;
+        nd->call_t0 = now_ms();
+        const Baton__ServiceInfo *svc = node_ask_service(&run, nd, &res, &err);
+        if (!svc) {
+            unreachable++;
+            emit_check(&run, "hello", nd, false, err.msg);
+        } else if (svc->running) {
+            unreachable++;
+            emit_check(&run, "hello", nd, false, "busy: a step is running; wait for it");
+        } else if (!unfinished(svc)) {
+            emit_node(&run, nd, "nothing to roll back");
+        } else {
+            char *msg = NULL;
+            int n = !strcmp(svc->step, "preflight")
+                        ? asprintf(&msg, "releasing %s (pre-flight only%s, nothing to undo)",
+                                   svc->rollout_id, svc->in_progress ? ", interrupted" : "")
+                        : asprintf(&msg, "rolling back %s (%s%s)", svc->rollout_id, svc->step,
+                                   svc->in_progress ? ", interrupted" : "");
+            emit_node(&run, nd, n > 0 ? msg : "rolling back");
+            if (n > 0)
+                free(msg);
+            /* The rollback names that node's own rollout, whatever run started it. */
+            snprintf(run.id, sizeof(run.id), "%s", svc->rollout_id);
+            if (rollback_now(&run, nd))
+                done++;
+            else
+                failed++;
+        }
+        envelope_free(&res);
+        baton_err_clear(&err);
+    }
+    if (failed || unreachable)
+        code = emit_summary(&run, EXIT_NEEDS_CARE,
+                            "rollback: %d rolled back, %d FAILED, %d unreachable", done, failed,
+                            unreachable);
+    else
+        code = emit_summary(&run, EXIT_DONE,
+                            "rollback: %d nodes rolled back, the others had nothing to undo", done);
+out:
+    run_disconnect(&run);
+    free(run.nodes);
+    return code;
+}

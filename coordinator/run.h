@@ -1,0 +1,156 @@
+/* run: what one invocation of the coordinator knows while it drives the fleet: the rollout, one
+ * record per node, and the output. Internal to the coordinator; shared by the driver
+ * (rollout.c), one node's state machine (node.c), the event loop (engine.c), the events
+ * (events.c), status.c and rollback.c. */
+#ifndef BATON_RUN_H
+#define BATON_RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "baton.pb-c.h"
+#include "client.h"
+#include "journal.h"
+#include "rollout.h"
+
+/* Where a node is, from this coordinator's point of view. */
+typedef enum node_state {
+    NODE_NEW = 0,         /* not asked yet */
+    NODE_SKIP,            /* already on the target version (or committed by this rollout) */
+    NODE_BAD,             /* a check failed: the rollout is refused */
+    NODE_NEEDS,           /* answered Hello, needs the upgrade */
+    NODE_RESERVED,        /* pre-flight passed (or resuming mid-way): waits for its batch */
+    NODE_UPGRADING,       /* in its step sequence */
+    NODE_VERIFIED,        /* verify passed; its commit waits for the whole rollout (rollback-all) */
+    NODE_DONE,            /* committed by this run */
+    NODE_ROLLED_BACK,     /* failed or stopped, and back where it was */
+    NODE_ROLLBACK_FAILED, /* needs attention */
+    NODE_LOST,            /* silent for `liveness` */
+    NODE_RELEASED,        /* reserved, then released without a change */
+    NODE_LEFT,            /* a second Ctrl-C left it in flight */
+} node_state_t;
+
+/* The call a node has in flight. */
+typedef enum node_call {
+    CALL_NONE = 0,
+    CALL_HELLO,
+    CALL_STAGE,
+    CALL_PREFLIGHT,
+    CALL_STEP,
+    CALL_ROLLBACK,
+    CALL_RELEASE,
+} node_call_t;
+
+typedef struct node {
+    size_t index;               /* in the rollout file */
+    const rollout_node_t *def;  /* name and endpoint */
+    client_t *client;
+    node_state_t state;
+    node_call_t call;           /* in flight */
+    node_call_t ended;          /* the call whose end on_result is handling */
+    bool staged;                /* the agent holds the artifact */
+    uint64_t call_t0;           /* when it was sent */
+    size_t batch;               /* 1-based; 0 when not in the plan */
+    size_t step;                /* index in the upgrade sequence of the step in flight / next */
+    size_t first_step;          /* resuming: where it starts */
+    bool resuming;              /* its record says this rollout got it past pre-flight */
+    bool holds_turn;            /* it holds the database turn (see rollout.c) */
+    bool applied;               /* its migrate applied something */
+    bool undo;                  /* roll it back once the step in flight ends */
+    uint64_t stage_off;         /* bytes staged so far */
+    uint64_t settled_seq;       /* order in which it was verified, for newest-first undo */
+    char *why;                  /* why it failed, for the summary */
+} node_t;
+
+struct run {
+    const rollout_file_t *rf;        /* the rollout file */
+    const struct rollout_opts *opts; /* output mode, state folder, resume */
+    char id[64];                     /* rollout id */
+    void *zctx;                      /* ZeroMQ context */
+    node_t *nodes;                   /* one per node, in file order */
+    size_t n;
+    uint64_t start_ms;               /* when the run began */
+    journal_t *journal;              /* every event, for baton resume; NULL for status */
+    bool journal_failed;             /* an event could not be made durable: stop after the step */
+    /* The artifact. */
+    const uint8_t *data;
+    uint64_t size;
+    const char *sha256;
+    /* The upgrade phase. */
+    size_t n_batches;
+    size_t batch;               /* the batch running now (1-based) */
+    size_t max_unavailable;
+    size_t max_failures;
+    size_t failures;            /* nodes that failed (rolled back or not) */
+    bool halting;               /* start no further node */
+    bool undo_in_flight;        /* and roll back each node in flight after its step */
+    char *halt_reason;          /* for the summary */
+    bool paused;                /* waiting for baton resume */
+    journal_record_t *record;   /* resume: the journal as it was; NULL for a new rollout */
+    bool turn_taken;            /* the database turn is held */
+    uint64_t settled;           /* counter for settled_seq */
+    uint64_t progress_at;       /* last time a node finished (progress_deadline) */
+    bool deadline_missed;
+    const char *last_node;      /* text output: the node the last lines were about */
+};
+
+/* events.c: every event is one JSON object; emit() journals it, then prints it as JSON or as
+ * text. Takes ownership of `e`. */
+void emit(struct run *run, json_t *e);
+void emit_check(struct run *run, const char *phase, const node_t *nd, bool ok, const char *msg);
+void emit_node(struct run *run, const node_t *nd, const char *msg);
+void emit_error(struct run *run, const char *msg);
+void on_progress(const char *node, const Baton__Progress *p, void *userdata);
+/* The summary; returns code. */
+int emit_summary(struct run *run, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* "a, b, c" of the nodes in `state` (any of the two), or "none"; the caller's. */
+char *node_names(const struct run *run, node_state_t a, node_state_t b);
+
+/* engine.c: the event loop. `schedule` starts calls (through node_send) and returns true
+ * while it waits for something other than an answer (a pause); `on_result` gets each call's
+ * end: r < 0 (err says why) or the Result envelope (then owned by on_result). Returns 0 when
+ * nothing is in flight and schedule has nothing more to start, -EINTR at a second Ctrl-C. */
+typedef struct engine_ops {
+    bool (*schedule)(struct run *run);
+    void (*on_result)(struct run *run, node_t *nd, int r, Baton__Envelope *env,
+                      baton_err_t *err);
+} engine_ops_t;
+int engine_run(struct run *run, const engine_ops_t *ops);
+/* Calls in flight. */
+size_t engine_busy(const struct run *run);
+/* Starts `req` on a node's client; a failure to send is handed to on_result at once. */
+int node_send(struct run *run, node_t *nd, node_call_t call, Baton__Envelope *req,
+              uint64_t timeout_ms, const engine_ops_t *ops);
+uint64_t now_ms(void);
+/* One client per node (run->nodes must be set); and their end, with the journal's. */
+int run_connect(struct run *run, baton_err_t *err);
+void run_disconnect(struct run *run);
+
+/* node.c: one node's upgrade, step by step, and its rollback. */
+void node_init_step(Baton__Step *s, const struct run *run, const char *sha256);
+/* Sends the node's next step (nd->step). */
+void node_next_step(struct run *run, node_t *nd, const engine_ops_t *ops);
+/* A step's Result or failure: emits it, then the next step, the rollback, or the end. */
+void node_step_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, baton_err_t *err,
+                      const engine_ops_t *ops);
+/* Sends a rollback of the run's rollout (undo = true) or a release (a reservation only). */
+void node_rollback(struct run *run, node_t *nd, bool release, const engine_ops_t *ops);
+void node_rollback_result(struct run *run, node_t *nd, int r, Baton__Envelope *env,
+                          baton_err_t *err);
+/* True between stop and verified, and while rolling back: the node does not serve. */
+bool node_unavailable(const node_t *nd);
+void node_set_why(node_t *nd, const char *why);
+const char *node_state_name(node_state_t s);
+/* The entry of the rollout's service in a Hello Result, or NULL with err saying why. */
+const Baton__ServiceInfo *node_hello_service(const struct run *run, const Baton__Envelope *res,
+                                             baton_err_t *err);
+/* Blocking Hello to one node (status, rollback): *ret_res is the caller's. */
+const Baton__ServiceInfo *node_ask_service(struct run *run, node_t *nd, Baton__Envelope **ret_res,
+                                           baton_err_t *err);
+
+/* Test hook: BATON_FAILPOINT=kill-after:NODE:STEP SIGKILLs the coordinator right after. */
+void failpoint(const char *node, const char *step);
+
+#endif
