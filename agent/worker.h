@@ -21,11 +21,11 @@
 typedef struct worker worker_t;
 
 struct worker_job {
-    const step_def_t *def;   /* the step */
-    const svc_config_t *svc; /* its service */
-    svc_state_t *st;         /* its state, already saved with in_progress set (owned) */
-    Baton__Envelope *req;    /* the command (owned) */
-    uint64_t min_healthy_ms; /* for verify and the rollback's verify */
+    const step_def_t *def;        /* the step */
+    const svc_config_t *svc;      /* its service */
+    svc_state_t *st;              /* its state, already saved with in_progress set (owned) */
+    Baton__Envelope *req;         /* the command (owned) */
+    uint64_t min_healthy_ms;      /* for verify and the rollback's verify */
     uint64_t healthy_deadline_ms; /* the same: how long the first good probe may take */
 };
 

@@ -21,8 +21,8 @@ struct client {
     /* The call in flight. */
     bool busy;
     uint64_t request_id;
-    int body;          /* its Baton__Envelope__BodyCase */
-    uint8_t *buf;      /* packed, for asking again */
+    int body;     /* its Baton__Envelope__BodyCase */
+    uint8_t *buf; /* packed, for asking again */
     size_t len;
     bool may_ask_again; /* not a stage chunk */
     uint64_t timeout_ms, deadline, sent_at, heard_at;

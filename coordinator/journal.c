@@ -37,8 +37,7 @@ char *journal_default_dir(void)
     return dir;
 }
 
-static int journal_path(const char *state_dir, const char *rollout_id, char **ret,
-                        baton_err_t *err)
+static int journal_path(const char *state_dir, const char *rollout_id, char **ret, baton_err_t *err)
 {
     if (!rollout_id_valid(rollout_id))
         return baton_err_set(err, -EINVAL, "'%s' is not a rollout id", rollout_id);
@@ -71,8 +70,10 @@ int journal_open(const char *state_dir, const char *rollout_id, journal_t **ret,
     }
     if (flock(j->fd, LOCK_EX | LOCK_NB) < 0) {
         r = errno == EWOULDBLOCK
-                ? baton_err_set(err, -EBUSY, "rollout %s is driven by another coordinator (%s "
-                                "is locked)", rollout_id, j->path)
+                ? baton_err_set(err, -EBUSY,
+                                "rollout %s is driven by another coordinator (%s "
+                                "is locked)",
+                                rollout_id, j->path)
                 : baton_err_set(err, -errno, "lock %s: %s", j->path, strerror(errno));
         journal_close(&j);
         return r;

@@ -28,15 +28,15 @@ void journal_close(journal_t **j_p);
 
 /* What a journal says, replayed line by line. */
 typedef struct journal_record {
-    char *file;     /* the rollout file (start event) */
-    char *sha256;   /* the artifact's digest (start event) */
-    json_t *plan;   /* the plan event's batches, [["node1"], ["node2", "node3"]], or NULL */
+    char *file;   /* the rollout file (start event) */
+    char *sha256; /* the artifact's digest (start event) */
+    json_t *plan; /* the plan event's batches, [["node1"], ["node2", "node3"]], or NULL */
     size_t n_pauses_reached;
     uint32_t pauses_reached[64]; /* batches after which the rollout paused */
-    bool waiting;   /* its last pause was not continued yet */
-    int exit;       /* the last summary's exit code; -1 when none (running, or died) */
-    char *outcome;  /* the last summary's message, or NULL */
-    size_t lines;   /* events read */
+    bool waiting;                /* its last pause was not continued yet */
+    int exit;                    /* the last summary's exit code; -1 when none (running, or died) */
+    char *outcome;               /* the last summary's message, or NULL */
+    size_t lines;                /* events read */
 } journal_record_t;
 
 /* Replays one journal line into *rec: 0, or -EBADMSG for a line that is no JSON object (a

@@ -94,8 +94,8 @@ int main(int argc, char **argv)
         }
         /* Done or refused: nothing to continue. Stopped (3, 4) or killed (no summary): go on. */
         if (rec.exit >= 0 && rec.exit <= 2) {
-            fprintf(stderr, "baton: rollout %s has ended (exit %d): %s\n", opts.resume_id,
-                    rec.exit, rec.outcome ? rec.outcome : "");
+            fprintf(stderr, "baton: rollout %s has ended (exit %d): %s\n", opts.resume_id, rec.exit,
+                    rec.outcome ? rec.outcome : "");
             journal_record_clear(&rec);
             code = EXIT_REFUSED;
             goto out;

@@ -184,8 +184,8 @@ void node_step_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, 
     const step_def_t *const *seq = step_upgrade_sequence(&n);
     const step_def_t *def = seq[nd->step];
     bool migrate = def->body == BATON__ENVELOPE__BODY_MIGRATE;
-    json_t *e = json_pack("{s:s, s:s, s:s}", "event", "step", "node", nd->def->name, "step",
-                          def->name);
+    json_t *e =
+        json_pack("{s:s, s:s, s:s}", "event", "step", "node", nd->def->name, "step", def->name);
     char *msg = NULL;
     if (r == 0) {
         const Baton__Result *res = env->result;
@@ -235,14 +235,14 @@ void node_step_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, 
         run->progress_at = now_ms();
         return;
     }
-    bool stop_here = interrupt_count() || run->journal_failed || run->undo_in_flight ||
-                     run->deadline_missed;
+    bool stop_here =
+        interrupt_count() || run->journal_failed || run->undo_in_flight || run->deadline_missed;
     if (stop_here) {
         set_why(nd, "%s after its %s step",
-                interrupt_count()     ? interrupt_name()
-                : run->journal_failed ? "the journal could not be written"
+                interrupt_count()      ? interrupt_name()
+                : run->journal_failed  ? "the journal could not be written"
                 : run->deadline_missed ? "progress_deadline passed"
-                                        : "rollback-all",
+                                       : "rollback-all",
                 def->name);
         node_rollback(run, nd, false, ops);
         return;

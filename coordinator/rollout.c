@@ -73,8 +73,7 @@ static int resume_point(node_t *nd, const Baton__ServiceInfo *svc, char **ret_ms
     return -EPERM;
 }
 
-static void hello_result(struct run *run, node_t *nd, int r, Baton__Envelope *env,
-                         baton_err_t *err)
+static void hello_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, baton_err_t *err)
 {
     char *msg = NULL;
     const char *version = "";
@@ -104,18 +103,18 @@ static void hello_result(struct run *run, node_t *nd, int r, Baton__Envelope *en
     }
     if (bad)
         nd->state = NODE_BAD;
-    emit(run, json_pack("{s:s, s:s, s:s, s:b, s:I, s:s, s:s}", "event", "check", "phase", "hello",
-                        "node", nd->def->name, "ok", !bad, "ms",
-                        (json_int_t)(now_ms() - nd->call_t0), "message", msg ? msg : "?",
-                        "version", version));
+    emit(run,
+         json_pack("{s:s, s:s, s:s, s:b, s:I, s:s, s:s}", "event", "check", "phase", "hello",
+                   "node", nd->def->name, "ok", !bad, "ms", (json_int_t)(now_ms() - nd->call_t0),
+                   "message", msg ? msg : "?", "version", version));
     free(msg);
     envelope_free(&env);
 }
 
 static void stage_send(struct run *run, node_t *nd, const engine_ops_t *ops)
 {
-    uint64_t n = run->size - nd->stage_off > BATON_CHUNK_MAX ? BATON_CHUNK_MAX
-                                                             : run->size - nd->stage_off;
+    uint64_t n =
+        run->size - nd->stage_off > BATON_CHUNK_MAX ? BATON_CHUNK_MAX : run->size - nd->stage_off;
     Baton__Stage st = BATON__STAGE__INIT;
     st.service = run->rf->service;
     st.version = run->rf->version;
@@ -132,8 +131,8 @@ static void stage_send(struct run *run, node_t *nd, const engine_ops_t *ops)
     nd->call_t0 = t0;
 }
 
-static void stage_result(struct run *run, node_t *nd, int r, Baton__Envelope *env,
-                         baton_err_t *err, const engine_ops_t *ops)
+static void stage_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, baton_err_t *err,
+                         const engine_ops_t *ops)
 {
     if (r == 0 && !result_ok(env))
         r = baton_err_set(err, -EIO, "%s", env->result->message);
@@ -158,9 +157,8 @@ static void preflight_result(struct run *run, node_t *nd, int r, Baton__Envelope
                              baton_err_t *err)
 {
     if (r == 0 && !result_ok(env))
-        r = baton_err_set(err,
-                          env->result->status == BATON__STATUS__STATUS_BUSY ? -EBUSY : -EIO, "%s",
-                          env->result->message);
+        r = baton_err_set(err, env->result->status == BATON__STATUS__STATUS_BUSY ? -EBUSY : -EIO,
+                          "%s", env->result->message);
     envelope_free(&env);
     nd->state = r == 0 ? NODE_RESERVED : NODE_BAD;
     /* A node held by another rollout ends the pre-flight phase at once. */
@@ -206,8 +204,7 @@ static bool schedule_stage(struct run *run)
 {
     for (size_t i = 0; i < run->n && room(run) && !interrupt_count(); i++) {
         node_t *nd = &run->nodes[i];
-        if (nd->state == NODE_NEEDS && !nd->staged && nd->stage_off == 0 &&
-            nd->call == CALL_NONE) {
+        if (nd->state == NODE_NEEDS && !nd->staged && nd->stage_off == 0 && nd->call == CALL_NONE) {
             nd->call_t0 = now_ms();
             stage_send(run, nd, ops_of(run));
         }
@@ -280,8 +277,8 @@ static bool batch_settled(const struct run *run, size_t b)
 {
     for (size_t i = 0; i < run->n; i++) {
         const node_t *nd = &run->nodes[i];
-        if (nd->batch == b && (nd->call != CALL_NONE || nd->state == NODE_RESERVED ||
-                               nd->state == NODE_UPGRADING))
+        if (nd->batch == b &&
+            (nd->call != CALL_NONE || nd->state == NODE_RESERVED || nd->state == NODE_UPGRADING))
             return false;
     }
     return true;
@@ -345,7 +342,7 @@ static bool schedule_upgrade(struct run *run)
                     (!newest || run->nodes[i].settled_seq > newest->settled_seq))
                     newest = &run->nodes[i];
             if (newest) {
-                node_set_why(newest, "rolled back with the rest (on_failure: rollback-all)");
+                node_set_why(newest, "on_failure: rollback-all");
                 node_rollback(run, newest, false, ops_of(run));
                 return false;
             }
@@ -366,8 +363,8 @@ static bool schedule_upgrade(struct run *run)
                          run->id) < 0)
                 msg = NULL;
             emit(run, json_pack("{s:s, s:I, s:I, s:s}", "event", "paused", "batch",
-                                (json_int_t)run->batch, "of", (json_int_t)run->n_batches,
-                                "message", msg ? msg : "paused"));
+                                (json_int_t)run->batch, "of", (json_int_t)run->n_batches, "message",
+                                msg ? msg : "paused"));
             free(msg);
             run->paused = true;
             return true;
@@ -547,8 +544,7 @@ static int plan(struct run *run)
             }
             if (in_batch == 0)
                 json_array_append_new(batches, json_array());
-            json_array_append_new(json_array_get(batches, b),
-                                  json_string(run->nodes[i].def->name));
+            json_array_append_new(json_array_get(batches, b), json_string(run->nodes[i].def->name));
             run->nodes[i].batch = b + 1;
             in_batch++;
         }
@@ -556,20 +552,18 @@ static int plan(struct run *run)
             run->n_batches = 1;
     }
     free(sizes);
-    run->max_unavailable = s->max_unavailable_set ? amount_resolve(s->max_unavailable, todo, 1)
-                                                  : SIZE_MAX;
+    run->max_unavailable =
+        s->max_unavailable_set ? amount_resolve(s->max_unavailable, todo, 1) : SIZE_MAX;
     run->max_failures = amount_resolve(s->max_failures, todo, 0);
     char mu[32], *msg = NULL;
     if (s->max_unavailable_set)
         amount_str(s->max_unavailable, mu, sizeof(mu));
     else
-        snprintf(mu, sizeof(mu), "a batch");
+        snprintf(mu, sizeof(mu), "batch size");
     char *text = json_dumps(batches, JSON_COMPACT);
-    if (asprintf(&msg, "%zu node%s in %zu batch%s %s; max_unavailable %s (%s); on_failure %s",
-                 todo, todo == 1 ? "" : "s", run->n_batches, run->n_batches == 1 ? "" : "es",
-                 text ? text : "", mu,
-                 run->max_unavailable == SIZE_MAX ? "no limit beyond the batch" : "nodes",
-                 on_failure_str(s->on_failure)) < 0)
+    if (asprintf(&msg, "%zu node%s in %zu batch%s %s; max_unavailable %s; on_failure %s", todo,
+                 todo == 1 ? "" : "s", run->n_batches, run->n_batches == 1 ? "" : "es",
+                 text ? text : "", mu, on_failure_str(s->on_failure)) < 0)
         msg = NULL;
     free(text);
     emit(run, json_pack("{s:s, s:o, s:s, s:s, s:i, s:s}", "event", "plan", "batches", batches,
@@ -623,8 +617,9 @@ static int summarize(struct run *run, int engine_r)
             node_t *nd = &run->nodes[i];
             if (nd->call == CALL_NONE)
                 continue;
-            fprintf(lf, "%s%s is left in the middle of its upgrade (%s: interrupted twice during "
-                        "%s)",
+            fprintf(lf,
+                    "%s%s is left in the middle of its upgrade (%s: interrupted twice during "
+                    "%s)",
                     ftell(lf) ? "; " : "", nd->def->name, nd->def->name,
                     client_command(nd->client));
             nd->state = NODE_LEFT;
@@ -646,11 +641,10 @@ static int summarize(struct run *run, int engine_r)
                      lost_node->def->name, lost_node->why ? lost_node->why : "",
                      lost_node->def->name, failed_lines ? failed_lines : "") < 0)
             head = NULL;
-    } else if (rb_failed || (rolled && !interrupt_count() && !run->deadline_missed &&
-                             !run->journal_failed)) {
+    } else if (rb_failed ||
+               (rolled && !interrupt_count() && !run->deadline_missed && !run->journal_failed)) {
         code = rb_failed ? EXIT_NEEDS_CARE : EXIT_ROLLED_BACK;
-        if (asprintf(&head, "FAILED on %s: %s%s",
-                     first_failed ? first_failed->def->name : "?",
+        if (asprintf(&head, "FAILED on %s: %s%s", first_failed ? first_failed->def->name : "?",
                      first_failed && first_failed->why ? first_failed->why : "",
                      failed_lines ? failed_lines : "") < 0)
             head = NULL;
@@ -676,11 +670,10 @@ static int summarize(struct run *run, int engine_r)
         free(up);
         free(untouched);
         free(failed_lines);
-        return emit_summary(run, EXIT_DONE,
-                            "done: %zu of %zu nodes on %s %s (%zu upgraded now) in %.1f s",
-                            count(run, NODE_DONE) + count(run, NODE_SKIP), run->n, rf->service,
-                            rf->version, count(run, NODE_DONE),
-                            (double)(now_ms() - run->start_ms) / 1000.0);
+        return emit_summary(
+            run, EXIT_DONE, "done: %zu of %zu nodes on %s %s (%zu upgraded now) in %.1f s",
+            count(run, NODE_DONE) + count(run, NODE_SKIP), run->n, rf->service, rf->version,
+            count(run, NODE_DONE), (double)(now_ms() - run->start_ms) / 1000.0);
     }
     (void)lost;
     code = emit_summary(run, code, tail_fmt, head ? head : "out of memory", rf->version,
@@ -736,7 +729,8 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
     for (size_t i = 0; i < run.n; i++)
         run.nodes[i] = (node_t){.index = i, .def = &rf->nodes[i]};
 
-    if (digest_global_init(&err) < 0 || read_artifact(rf->artifact, &data, &run.size, sha, &err) < 0) {
+    if (digest_global_init(&err) < 0 ||
+        read_artifact(rf->artifact, &data, &run.size, sha, &err) < 0) {
         emit_error(&run, err.msg);
         goto out;
     }
@@ -795,20 +789,22 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
     phase(&run, &ops_hello);
     size_t bad = count_bad(&run);
     if (bad || interrupt_count()) {
-        code = interrupt_count() ? refuse(&run, "interrupted (%s): nothing was changed",
-                                          interrupt_name())
-                                 : refuse(&run, "refused: %zu of %zu nodes not ready; nothing was "
-                                                "changed",
-                                          bad, run.n);
+        code = interrupt_count()
+                   ? refuse(&run, "interrupted (%s): nothing was changed", interrupt_name())
+                   : refuse(&run,
+                            "refused: %zu of %zu nodes not ready; nothing was "
+                            "changed",
+                            bad, run.n);
         goto out;
     }
     phase(&run, &ops_stage);
     if ((bad = count_bad(&run)) || interrupt_count()) {
-        code = interrupt_count() ? refuse(&run, "interrupted (%s): nothing was changed",
-                                          interrupt_name())
-                                 : refuse(&run, "refused: staging failed on %zu nodes; nothing "
-                                                "was changed",
-                                          bad);
+        code = interrupt_count()
+                   ? refuse(&run, "interrupted (%s): nothing was changed", interrupt_name())
+                   : refuse(&run,
+                            "refused: staging failed on %zu nodes; nothing "
+                            "was changed",
+                            bad);
         goto out;
     }
     phase(&run, &ops_preflight);

@@ -16,9 +16,9 @@ enum {
 };
 
 struct rollout_opts {
-    bool json;                 /* one JSON object per event on stdout instead of text */
-    const char *state_dir;     /* where journals live (journal_default_dir()) */
-    const char *resume_id;     /* resume this rollout instead of starting a new one */
+    bool json;             /* one JSON object per event on stdout instead of text */
+    const char *state_dir; /* where journals live (journal_default_dir()) */
+    const char *resume_id; /* resume this rollout instead of starting a new one */
 };
 
 /* Runs a rollout, or resumes opts->resume_id: nodes whose record says this rollout committed

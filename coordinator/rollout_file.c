@@ -119,12 +119,23 @@ static int load_strategy(ydoc_t *doc, const ynode_t *root, strategy_t *s, baton_
 
 int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
 {
-    static const char *const keys[] = {
-        "service",          "version",          "artifact",          "sha256",
-        "nodes",            "timeouts",         "liveness",          "min_healthy_time",
-        "healthy_deadline", "progress_deadline", "batches",          "max_unavailable",
-        "on_failure",       "max_failures",     "pause_after",       "max_in_flight",
-        NULL};
+    static const char *const keys[] = {"service",
+                                       "version",
+                                       "artifact",
+                                       "sha256",
+                                       "nodes",
+                                       "timeouts",
+                                       "liveness",
+                                       "min_healthy_time",
+                                       "healthy_deadline",
+                                       "progress_deadline",
+                                       "batches",
+                                       "max_unavailable",
+                                       "on_failure",
+                                       "max_failures",
+                                       "pause_after",
+                                       "max_in_flight",
+                                       NULL};
     static const char *const node_keys[] = {"name", "endpoint", NULL};
     static const char *const timeout_keys[] = {"connect", "step", NULL};
     ydoc_t *doc = NULL;
@@ -194,8 +205,8 @@ int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
             goto out;
         rf->healthy_deadline_set = true;
     }
-    if ((r = ydoc_duration_ms(doc, root, "", "progress_deadline", false, 1000,
-                              24ull * 3600 * 1000, &rf->progress_deadline_ms, err)) < 0 ||
+    if ((r = ydoc_duration_ms(doc, root, "", "progress_deadline", false, 1000, 24ull * 3600 * 1000,
+                              &rf->progress_deadline_ms, err)) < 0 ||
         (r = load_strategy(doc, root, &rf->strategy, err)) < 0)
         goto out;
 

@@ -42,14 +42,14 @@ typedef struct rollout_file {
     char *artifact; /* path of the new binary, resolved against the file's folder */
     char *sha256;   /* declared digest, or NULL */
     size_t n_nodes;
-    rollout_node_t *nodes;       /* in rollout order */
-    uint64_t connect_timeout_ms; /* Hello deadline */
-    uint64_t step_timeout_ms;    /* deadline of any one step */
-    uint64_t liveness_ms;        /* silence after which a node is lost */
-    bool min_healthy_set;        /* min_healthy_time was given */
-    uint64_t min_healthy_ms;     /* how long verify watches a service stay healthy */
-    bool healthy_deadline_set;   /* healthy_deadline was given */
-    uint64_t healthy_deadline_ms; /* how long a started service has to turn healthy */
+    rollout_node_t *nodes;         /* in rollout order */
+    uint64_t connect_timeout_ms;   /* Hello deadline */
+    uint64_t step_timeout_ms;      /* deadline of any one step */
+    uint64_t liveness_ms;          /* silence after which a node is lost */
+    bool min_healthy_set;          /* min_healthy_time was given */
+    uint64_t min_healthy_ms;       /* how long verify watches a service stay healthy */
+    bool healthy_deadline_set;     /* healthy_deadline was given */
+    uint64_t healthy_deadline_ms;  /* how long a started service has to turn healthy */
     uint64_t progress_deadline_ms; /* 0: none */
     strategy_t strategy;
 } rollout_file_t;

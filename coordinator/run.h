@@ -43,24 +43,24 @@ typedef enum node_call {
 } node_call_t;
 
 typedef struct node {
-    size_t index;               /* in the rollout file */
-    const rollout_node_t *def;  /* name and endpoint */
+    size_t index;              /* in the rollout file */
+    const rollout_node_t *def; /* name and endpoint */
     client_t *client;
     node_state_t state;
-    node_call_t call;           /* in flight */
-    node_call_t ended;          /* the call whose end on_result is handling */
-    bool staged;                /* the agent holds the artifact */
-    uint64_t call_t0;           /* when it was sent */
-    size_t batch;               /* 1-based; 0 when not in the plan */
-    size_t step;                /* index in the upgrade sequence of the step in flight / next */
-    size_t first_step;          /* resuming: where it starts */
-    bool resuming;              /* its record says this rollout got it past pre-flight */
-    bool holds_turn;            /* it holds the database turn (see rollout.c) */
-    bool applied;               /* its migrate applied something */
-    bool undo;                  /* roll it back once the step in flight ends */
-    uint64_t stage_off;         /* bytes staged so far */
-    uint64_t settled_seq;       /* order in which it was verified, for newest-first undo */
-    char *why;                  /* why it failed, for the summary */
+    node_call_t call;     /* in flight */
+    node_call_t ended;    /* the call whose end on_result is handling */
+    bool staged;          /* the agent holds the artifact */
+    uint64_t call_t0;     /* when it was sent */
+    size_t batch;         /* 1-based; 0 when not in the plan */
+    size_t step;          /* index in the upgrade sequence of the step in flight / next */
+    size_t first_step;    /* resuming: where it starts */
+    bool resuming;        /* its record says this rollout got it past pre-flight */
+    bool holds_turn;      /* it holds the database turn (see rollout.c) */
+    bool applied;         /* its migrate applied something */
+    bool undo;            /* roll it back once the step in flight ends */
+    uint64_t stage_off;   /* bytes staged so far */
+    uint64_t settled_seq; /* order in which it was verified, for newest-first undo */
+    char *why;            /* why it failed, for the summary */
 } node_t;
 
 struct run {
@@ -70,29 +70,29 @@ struct run {
     void *zctx;                      /* ZeroMQ context */
     node_t *nodes;                   /* one per node, in file order */
     size_t n;
-    uint64_t start_ms;               /* when the run began */
-    journal_t *journal;              /* every event, for baton resume; NULL for status */
-    bool journal_failed;             /* an event could not be made durable: stop after the step */
+    uint64_t start_ms;   /* when the run began */
+    journal_t *journal;  /* every event, for baton resume; NULL for status */
+    bool journal_failed; /* an event could not be made durable: stop after the step */
     /* The artifact. */
     const uint8_t *data;
     uint64_t size;
     const char *sha256;
     /* The upgrade phase. */
     size_t n_batches;
-    size_t batch;               /* the batch running now (1-based) */
+    size_t batch; /* the batch running now (1-based) */
     size_t max_unavailable;
     size_t max_failures;
-    size_t failures;            /* nodes that failed (rolled back or not) */
-    bool halting;               /* start no further node */
-    bool undo_in_flight;        /* and roll back each node in flight after its step */
-    char *halt_reason;          /* for the summary */
-    bool paused;                /* waiting for baton resume */
-    journal_record_t *record;   /* resume: the journal as it was; NULL for a new rollout */
-    bool turn_taken;            /* the database turn is held */
-    uint64_t settled;           /* counter for settled_seq */
-    uint64_t progress_at;       /* last time a node finished (progress_deadline) */
+    size_t failures;          /* nodes that failed (rolled back or not) */
+    bool halting;             /* start no further node */
+    bool undo_in_flight;      /* and roll back each node in flight after its step */
+    char *halt_reason;        /* for the summary */
+    bool paused;              /* waiting for baton resume */
+    journal_record_t *record; /* resume: the journal as it was; NULL for a new rollout */
+    bool turn_taken;          /* the database turn is held */
+    uint64_t settled;         /* counter for settled_seq */
+    uint64_t progress_at;     /* last time a node finished (progress_deadline) */
     bool deadline_missed;
-    const char *last_node;      /* text output: the node the last lines were about */
+    const char *last_node; /* text output: the node the last lines were about */
 };
 
 /* events.c: every event is one JSON object; emit() journals it, then prints it as JSON or as
@@ -114,8 +114,7 @@ char *node_names(const struct run *run, node_state_t a, node_state_t b);
  * nothing is in flight and schedule has nothing more to start, -EINTR at a second Ctrl-C. */
 typedef struct engine_ops {
     bool (*schedule)(struct run *run);
-    void (*on_result)(struct run *run, node_t *nd, int r, Baton__Envelope *env,
-                      baton_err_t *err);
+    void (*on_result)(struct run *run, node_t *nd, int r, Baton__Envelope *env, baton_err_t *err);
 } engine_ops_t;
 int engine_run(struct run *run, const engine_ops_t *ops);
 /* Calls in flight. */

@@ -301,7 +301,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_agent_config_good),       cmocka_unit_test(test_agent_config_errors),
         cmocka_unit_test(test_agent_config_unreadable), cmocka_unit_test(test_rollout_file),
-        cmocka_unit_test(test_rollout_strategy), cmocka_unit_test(test_oversized_file),
+        cmocka_unit_test(test_rollout_strategy),        cmocka_unit_test(test_oversized_file),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

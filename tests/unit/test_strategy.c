@@ -23,7 +23,7 @@ static void test_amount_parse(void **state)
     assert_int_equal(amount_parse("25%", 1, &a), 0);
     assert_true(a.percent);
     assert_int_equal(a.value, 25);
-    assert_int_equal(amount_parse("0", 0, &a), 0); /* max_failures may be 0 */
+    assert_int_equal(amount_parse("0", 0, &a), 0);       /* max_failures may be 0 */
     assert_int_equal(amount_parse("0", 1, &a), -EINVAL); /* a batch may not */
     assert_int_equal(amount_parse("0%", 1, &a), -EINVAL);
     assert_int_equal(amount_parse("101%", 1, &a), -EINVAL);
@@ -39,10 +39,10 @@ static void test_amount_resolve(void **state)
 {
     (void)state;
     amount_t pct = {.percent = true, .value = 25}, two = {.percent = false, .value = 2};
-    assert_int_equal(amount_resolve(pct, 10, 1), 2);   /* 2.5 rounds down */
-    assert_int_equal(amount_resolve(pct, 3, 1), 1);    /* 0.75: at least 1 */
-    assert_int_equal(amount_resolve(pct, 3, 0), 0);    /* max_failures: 0 is allowed */
-    assert_int_equal(amount_resolve(two, 1, 1), 1);    /* never more than there are */
+    assert_int_equal(amount_resolve(pct, 10, 1), 2); /* 2.5 rounds down */
+    assert_int_equal(amount_resolve(pct, 3, 1), 1);  /* 0.75: at least 1 */
+    assert_int_equal(amount_resolve(pct, 3, 0), 0);  /* max_failures: 0 is allowed */
+    assert_int_equal(amount_resolve(two, 1, 1), 1);  /* never more than there are */
     assert_int_equal(amount_resolve(two, 1000, 1), 2);
 }
 
@@ -169,10 +169,8 @@ static void test_journal_replay(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_amount_parse),
-        cmocka_unit_test(test_amount_resolve),
-        cmocka_unit_test(test_batches),
-        cmocka_unit_test(test_pauses_and_policy),
+        cmocka_unit_test(test_amount_parse),   cmocka_unit_test(test_amount_resolve),
+        cmocka_unit_test(test_batches),        cmocka_unit_test(test_pauses_and_policy),
         cmocka_unit_test(test_journal_replay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
