@@ -322,6 +322,53 @@ static void serve_step(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
     svc_state_destroy(&st);
 }
 
+/* `baton plan`: a read-only pre-flight on the worker. It holds the worker for its few hundred
+ * milliseconds (a step asked meanwhile gets BUSY) but no state: Hello does not report it. */
+const step_def_t agent_plan_def = {STEP_NONE, "plan", BATON__ENVELOPE__BODY_PLAN, "", false};
+
+static void serve_plan(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
+{
+    Baton__Envelope *req = *req_p;
+    const svc_config_t *svc = agent_config_service(a->cfg, req->plan->service);
+    baton_err_t err = {0};
+    char why[256];
+    if (!svc) {
+        snprintf(why, sizeof(why), "unknown service '%.64s'", req->plan->service);
+        reply_status(a, peer, req, BATON__STATUS__STATUS_BAD_REQUEST, "plan", why);
+        return;
+    }
+    if (a->run.on) {
+        snprintf(why, sizeof(why), "busy: rollout %s is running %s of %s", a->run.rollout_id,
+                 a->run.def->name, a->run.svc->name);
+        reply_status(a, peer, req, BATON__STATUS__STATUS_BUSY, "plan", why);
+        return;
+    }
+    struct worker_job *job = calloc(1, sizeof(*job));
+    if (!job) {
+        reply_status(a, peer, req, BATON__STATUS__STATUS_FAILED, "plan", "out of memory");
+        return;
+    }
+    job->def = &agent_plan_def;
+    job->svc = svc;
+    job->req = req;
+    struct running *run = &a->run;
+    run->on = true;
+    run->def = &agent_plan_def;
+    run->svc = svc;
+    run->rollout_id[0] = '\0';
+    run->started_ms = now_ms();
+    snprintf(run->progress, sizeof(run->progress), "started");
+    set_asker(a, peer, req->request_id);
+    if (worker_submit(a->worker, job, &err) < 0) {
+        run->on = false;
+        job->req = NULL;
+        worker_job_free(&job);
+        reply_status(a, peer, req, BATON__STATUS__STATUS_FAILED, "plan", err.msg);
+        return;
+    }
+    *req_p = NULL; /* the worker's now */
+}
+
 void agent_serve(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
 {
     Baton__Envelope *req = *req_p;
@@ -331,6 +378,9 @@ void agent_serve(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
         break;
     case BATON__ENVELOPE__BODY_STAGE:
         serve_stage(a, peer, req);
+        break;
+    case BATON__ENVELOPE__BODY_PLAN:
+        serve_plan(a, peer, req_p);
         break;
     default:
         if (step_by_body(req->body_case)) {

@@ -82,7 +82,7 @@ int hello_build(agent_t *a, Baton__Hello **ret_hello, baton_err_t *err)
             s->previous_version = strdup(st->previous_version);
             /* The step in the worker is running; one on record without a worker behind it was
              * cut short by a crash. */
-            s->running = a->run.on && a->run.svc == svc;
+            s->running = a->run.on && a->run.svc == svc && a->run.def->id != STEP_NONE;
             s->in_progress = *st->in_progress != '\0' && !s->running;
             if (s->running || s->in_progress) {
                 free(s->step);

@@ -52,6 +52,7 @@ void step_out_clear(struct step_out *out)
 {
     svc_state_clear_list(&out->applied, &out->n_applied);
     svc_state_clear_list(&out->removed, &out->n_removed);
+    plan_info_free(&out->plan);
 }
 
 step_fn step_function(step_id_t id)

@@ -30,6 +30,7 @@ struct step_out {
     size_t n_applied;
     char **removed; /* ids removed (owned) */
     size_t n_removed;
+    Baton__PlanInfo *plan; /* plan: what a pre-flight would find (owned) */
 };
 
 typedef struct step_ctx {
@@ -68,6 +69,12 @@ int step_start(step_ctx_t *ctx, baton_err_t *err);
 int step_verify(step_ctx_t *ctx, baton_err_t *err);
 int step_commit(step_ctx_t *ctx, baton_err_t *err);
 int step_rollback(step_ctx_t *ctx, baton_err_t *err);
+/* Not a step of the table: `baton plan`'s read-only pre-flight (ctx->st is NULL); fills
+ * ctx->out.plan and fails only when it cannot answer at all. */
+int step_plan(step_ctx_t *ctx, baton_err_t *err);
+void plan_info_free(Baton__PlanInfo **p_p);
+/* Room a dump of a database of db_bytes needs in the backup folder. */
+uint64_t dump_room(uint64_t db_bytes);
 
 /* The step function of a table entry (NULL for none). */
 step_fn step_function(step_id_t id);

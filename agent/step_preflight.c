@@ -16,7 +16,7 @@
 
 /* Room a dump needs beyond the database's size: custom-format dumps are compressed and
  * usually smaller, so size + 20% + 16 MiB errs on the safe side. */
-static uint64_t dump_room(uint64_t db_bytes)
+uint64_t dump_room(uint64_t db_bytes)
 {
     return db_bytes + db_bytes / 5 + 16ull * 1024 * 1024;
 }

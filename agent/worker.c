@@ -110,6 +110,21 @@ static void run_job(worker_t *w, struct worker_job *job)
                       .min_healthy_ms = job->min_healthy_ms,
                       .healthy_deadline_ms = job->healthy_deadline_ms};
     baton_err_t err = {0};
+    if (def->id == STEP_NONE) { /* plan: read-only, outside the state and its record */
+        int pr = step_plan(&ctx, &err);
+        Baton__Result res = BATON__RESULT__INIT;
+        res.status = pr == 0 ? BATON__STATUS__STATUS_OK : BATON__STATUS__STATUS_FAILED;
+        res.message = err.msg;
+        res.step = (char *)def->name;
+        res.plan = ctx.out.plan;
+        Baton__Envelope env = BATON__ENVELOPE__INIT;
+        env.protocol_version = BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
+        env.body_case = BATON__ENVELOPE__BODY_RESULT;
+        env.result = &res;
+        to_main(w, &env);
+        step_out_clear(&ctx.out);
+        return;
+    }
     step_log(&ctx, 6, "begin");
     int r = step_function(def->id)(&ctx, &err);
 

@@ -84,6 +84,8 @@ const char *envelope_body_name(Baton__Envelope__BodyCase body)
         return "commit";
     case BATON__ENVELOPE__BODY_PROGRESS:
         return "progress";
+    case BATON__ENVELOPE__BODY_PLAN:
+        return "plan";
     case BATON__ENVELOPE__BODY__NOT_SET:
         return "none";
     default:

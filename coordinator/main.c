@@ -2,6 +2,7 @@
  *
  *   baton rollout FILE.yml [--json]   upgrade the nodes of FILE, one at a time (journaled)
  *   baton resume ROLLOUT_ID [--json]  continue a rollout whose coordinator died
+ *   baton plan FILE.yml [--json]      dry run: what each node would do, every refusal reason
  *   baton status FILE.yml [--json]    what each node runs, and where its last rollout got to
  *   baton rollback FILE.yml [--json]  undo every node's unfinished rollout (after a crash)
  *
@@ -22,6 +23,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: baton rollout FILE.yml [--json] [--state-dir DIR]\n"
             "       baton resume ROLLOUT_ID [--json] [--state-dir DIR]\n"
+            "       baton plan FILE.yml [--json]\n"
             "       baton status FILE.yml [--json]\n"
             "       baton rollback FILE.yml [--json]\n"
             "  rollout   upgrade the nodes of FILE, one at a time; every event is journaled in\n"
@@ -29,6 +31,8 @@ static void usage(FILE *f)
             "            $XDG_STATE_HOME/baton)\n"
             "  resume    continue a rollout whose coordinator died, from its journal and the\n"
             "            agents' records: no step that completed runs again\n"
+            "  plan      dry run: what every node would do and every reason it would refuse;\n"
+            "            changes nothing (exit 0: could run, 2: would be refused)\n"
             "  status    what each node runs, and where its last rollout got to\n"
             "  rollback  undo every node's unfinished rollout, release reserved nodes\n"
             "exit codes:\n"
@@ -68,7 +72,7 @@ int main(int argc, char **argv)
     }
     const char *cmd = argc - optind == 2 ? argv[optind] : "";
     if (strcmp(cmd, "rollout") && strcmp(cmd, "status") && strcmp(cmd, "rollback") &&
-        strcmp(cmd, "resume")) {
+        strcmp(cmd, "resume") && strcmp(cmd, "plan")) {
         usage(stderr);
         return EXIT_USAGE;
     }
@@ -112,6 +116,7 @@ int main(int argc, char **argv)
     interrupt_install();
     code = !strcmp(cmd, "rollout") || !strcmp(cmd, "resume") ? rollout_run(rf, &opts)
            : !strcmp(cmd, "status")                          ? rollout_status(rf, &opts)
+           : !strcmp(cmd, "plan")                            ? rollout_plan(rf, &opts)
                                                              : rollout_rollback(rf, &opts);
 out:
     rollout_file_destroy(&rf);

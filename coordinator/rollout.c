@@ -507,7 +507,7 @@ static size_t count(const struct run *run, node_state_t s)
 /* Puts every node to upgrade into a batch: the journal's plan when resuming (batch numbers
  * stay those the operator saw), else the strategy over the nodes in file order. Emits the
  * plan. */
-static int plan(struct run *run)
+int run_plan_batches(struct run *run)
 {
     const strategy_t *s = &run->rf->strategy;
     size_t todo = count(run, NODE_RESERVED);
@@ -825,7 +825,7 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
             run.nodes[i].call_t0 = now_ms();
             emit_node(&run, &run.nodes[i], "already on the target version");
         }
-    if (plan(&run) < 0) {
+    if (run_plan_batches(&run) < 0) {
         code = refuse(&run, "refused: out of memory; nothing was stopped");
         goto out;
     }

@@ -26,6 +26,9 @@ struct rollout_opts {
  * run again: the agent answers them from its record), the others go through pre-flight. */
 int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts);
 int rollout_status(const rollout_file_t *rf, const struct rollout_opts *opts);
+/* `baton plan`: a read-only pre-flight on every node at once, and the batches; changes nothing
+ * anywhere. EXIT_DONE when the rollout could run, EXIT_REFUSED when it would be refused. */
+int rollout_plan(const rollout_file_t *rf, const struct rollout_opts *opts);
 /* Rolls back every node whose last rollout of the service is unfinished (interrupted by a crash
  * of the agent or of the coordinator, or failed): 0 when all are back, 4 when any is not. */
 int rollout_rollback(const rollout_file_t *rf, const struct rollout_opts *opts);

@@ -149,6 +149,10 @@ const Baton__ServiceInfo *node_hello_service(const struct run *run, const Baton_
 const Baton__ServiceInfo *node_ask_service(struct run *run, node_t *nd, Baton__Envelope **ret_res,
                                            baton_err_t *err);
 
+/* rollout.c: puts every NODE_RESERVED node into a batch (the journal's plan when resuming)
+ * and emits the plan event. */
+int run_plan_batches(struct run *run);
+
 /* Test hook: BATON_FAILPOINT=kill-after:NODE:STEP SIGKILLs the coordinator right after. */
 void failpoint(const char *node, const char *step);
 

@@ -1,0 +1,159 @@
+/* step_plan: `baton plan`'s question to one node: what would a pre-flight find? The same checks
+ * as step_preflight, read-only (nothing staged, reserved, created or recorded), and every
+ * problem listed instead of the first. Runs on the worker like a step, so the main loop stays
+ * responsive, but outside the step rules: it touches no state. */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include "command.h"
+#include "db.h"
+#include "digest.h"
+#include "fsutil.h"
+#include "step.h"
+#include "unit.h"
+
+#define PLAN_PROBLEMS_MAX 32
+
+static void problem(Baton__PlanInfo *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void problem(Baton__PlanInfo *p, const char *fmt, ...)
+{
+    if (p->n_problems >= PLAN_PROBLEMS_MAX)
+        return;
+    char *msg = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&msg, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    utf8_trim_partial(msg);
+    p->problems[p->n_problems++] = msg;
+}
+
+/* The folder a dump would go to, or its nearest existing parent (plan creates nothing). */
+static int free_bytes(const char *dir, uint64_t *ret)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s", dir);
+    for (;;) {
+        struct statvfs vfs;
+        if (statvfs(path, &vfs) == 0) {
+            *ret = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+            return 0;
+        }
+        char *slash = strrchr(path, '/');
+        if (errno != ENOENT || !slash || slash == path)
+            return -errno;
+        *slash = '\0';
+    }
+}
+
+static char *dup_or_empty(const char *s)
+{
+    return strdup(s ? s : "");
+}
+
+void plan_info_free(Baton__PlanInfo **p_p)
+{
+    Baton__PlanInfo *p = *p_p;
+    if (!p)
+        return;
+    free(p->active_state);
+    free(p->version);
+    free(p->binary_sha256);
+    free(p->backup_dir);
+    for (size_t i = 0; i < p->n_migrations; i++)
+        free(p->migrations[i]);
+    free(p->migrations);
+    for (size_t i = 0; i < p->n_problems; i++)
+        free(p->problems[i]);
+    free(p->problems);
+    free(p);
+    *p_p = NULL;
+}
+
+int step_plan(step_ctx_t *ctx, baton_err_t *err)
+{
+    const svc_config_t *svc = ctx->svc;
+    const Baton__Step *req = ctx->req->plan;
+    Baton__PlanInfo *p = calloc(1, sizeof(*p));
+    if (!p)
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    baton__plan_info__init(p);
+    p->problems = calloc(PLAN_PROBLEMS_MAX, sizeof(char *));
+    char *active = NULL, *version = NULL, staged[PATH_MAX], hex[DIGEST_HEX_LEN + 1] = "";
+    baton_err_t e = {0};
+    if (!p->problems) {
+        free(p);
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    }
+
+    /* The artifact: staged already, and saying the right version? (Not staged is fine: a
+     * rollout sends it before anything is stopped.) */
+    if (digest_hex_valid(req->sha256) &&
+        staged_path(ctx->cfg, svc->name, req->sha256, staged, sizeof(staged), &e) == 0 &&
+        digest_file(staged, hex, NULL, &e) == 0 && !strcmp(hex, req->sha256)) {
+        p->staged = true;
+        if (command_version(ctx, svc, staged, &version, &e) < 0)
+            problem(p, "the staged binary does not run: %s", e.msg);
+        else if (*req->version && !version_matches(version, req->version))
+            problem(p, "the new binary reports version %s, not %s", version, req->version);
+        free(version);
+        version = NULL;
+    }
+
+    step_progress(ctx, "checking unit %s", svc->unit);
+    sd_bus *bus = NULL;
+    baton_err_clear(&e);
+    if (step_bus(ctx, &bus, &e) < 0 || unit_check_loaded(bus, svc->unit, &active, &e) < 0)
+        problem(p, "%s", e.msg);
+    p->active_state = dup_or_empty(active);
+
+    struct stat sb;
+    baton_err_clear(&e);
+    hex[0] = '\0';
+    if (stat(svc->binary, &sb) < 0 || !S_ISREG(sb.st_mode))
+        problem(p, "binary %s: %s", svc->binary, errno ? strerror(errno) : "not a regular file");
+    else if (command_version(ctx, svc, svc->binary, &version, &e) < 0)
+        problem(p, "binary %s does not run: %s", svc->binary, e.msg);
+    else if (digest_file(svc->binary, hex, NULL, &e) < 0)
+        problem(p, "%s", e.msg);
+    p->version = dup_or_empty(version);
+    p->binary_sha256 = dup_or_empty(hex);
+
+    step_progress(ctx, "checking database");
+    baton_err_clear(&e);
+    if (db_size(svc, &p->database_bytes, &e) < 0)
+        problem(p, "%s", e.msg);
+    else if (db_migration_ids(svc, &p->migrations, &p->n_migrations, &e) < 0)
+        problem(p, "%s", e.msg);
+    p->dump_room_bytes = dump_room(p->database_bytes);
+    p->backup_dir = dup_or_empty(svc->backup_dir);
+    int r = free_bytes(svc->backup_dir, &p->backup_free_bytes);
+    if (r < 0)
+        problem(p, "backup folder %s: %s", svc->backup_dir, strerror(-r));
+    else if (p->backup_free_bytes < p->dump_room_bytes)
+        problem(p,
+                "backup folder %s has %llu MiB free; a dump of the %llu MiB database needs about "
+                "%llu MiB",
+                svc->backup_dir, (unsigned long long)(p->backup_free_bytes >> 20),
+                (unsigned long long)(p->database_bytes >> 20),
+                (unsigned long long)(p->dump_room_bytes >> 20));
+    const char *tools[] = {svc->pg_dump, svc->pg_restore, svc->psql};
+    for (size_t i = 0; i < 3; i++) {
+        const char *argv[] = {tools[i], "--version", NULL};
+        baton_err_clear(&e);
+        if (command_run(ctx, NULL, argv, 10000, "--version", NULL, &e) < 0)
+            problem(p, "%s does not run: %s", tools[i], e.msg);
+    }
+    free(active);
+    free(version);
+    ctx->out.plan = p;
+    return 0;
+}

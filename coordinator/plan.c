@@ -1,0 +1,272 @@
+/* plan: `baton plan FILE`, the dry run. Every node is asked at once (Hello, then the agent's
+ * read-only pre-flight, Plan) what a rollout would find: installed version, unit state,
+ * database size and migrations, room for the dump, whether the artifact is staged, and every
+ * reason it would refuse, not just the first. Then the batches. Nothing is staged, reserved,
+ * journaled or changed anywhere. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "digest.h"
+#include "envelope.h"
+#include "interrupt.h"
+#include "run.h"
+#include "steps.h"
+
+/* Per node, what plan learnt: kept beside the run's nodes. */
+struct plan_node {
+    json_t *problems; /* strings */
+    json_t *info;     /* the plan_node event being built */
+};
+
+static struct plan_node *pn; /* one per node, for this invocation */
+
+static void problem(size_t i, const char *msg)
+{
+    json_array_append_new(pn[i].problems, json_string(msg));
+}
+
+static const engine_ops_t *plan_ops(void);
+
+static void send_plan(struct run *run, node_t *nd)
+{
+    Baton__Step step;
+    node_init_step(&step, run, run->sha256);
+    Baton__Envelope req = BATON__ENVELOPE__INIT;
+    req.body_case = BATON__ENVELOPE__BODY_PLAN;
+    req.plan = &step;
+    node_send(run, nd, CALL_PREFLIGHT, &req, run->rf->step_timeout_ms, plan_ops());
+}
+
+static void hello_done(struct run *run, node_t *nd, int r, Baton__Envelope *env, baton_err_t *err)
+{
+    size_t i = nd->index;
+    const Baton__ServiceInfo *svc = r == 0 ? node_hello_service(run, env, err) : NULL;
+    const Baton__Hello *h = r == 0 ? env->result->hello : NULL;
+    char *msg = NULL;
+    nd->state = NODE_BAD;
+    if (h && strcmp(h->node_name, nd->def->name)) {
+        if (asprintf(&msg, "the agent at %s is node '%s', not '%s'", nd->def->endpoint,
+                     h->node_name, nd->def->name) > 0)
+            problem(i, msg);
+    } else if (!svc) {
+        problem(i, err->msg);
+    } else {
+        json_object_set_new(pn[i].info, "version", json_string(svc->version));
+        json_object_set_new(pn[i].info, "active_state", json_string(svc->active_state));
+        bool there = !strcmp(svc->version, run->rf->version) &&
+                     !strcmp(svc->active_state, "active") && !svc->in_progress &&
+                     step_finished(svc->step, "");
+        if (svc->running) {
+            if (asprintf(&msg, "busy: rollout %s is running %s (%.0f s)", svc->rollout_id,
+                         svc->step, (double)svc->running_ms / 1000.0) > 0)
+                problem(i, msg);
+        } else if (*svc->rollout_id &&
+                   !step_finished(svc->in_progress ? "" : svc->step,
+                                  svc->in_progress ? svc->step : "")) {
+            if (asprintf(&msg,
+                         "held by rollout %s (last step %s%s): let it finish, or baton rollback",
+                         svc->rollout_id, svc->step, svc->in_progress ? ", interrupted" : "") > 0)
+                problem(i, msg);
+        }
+        nd->state = there ? NODE_SKIP : NODE_NEEDS;
+    }
+    free(msg);
+    envelope_free(&env);
+    /* Ask what a pre-flight would find, also where the record already refuses: all reasons. */
+    if (nd->state != NODE_SKIP && svc)
+        send_plan(run, nd);
+}
+
+static void plan_done(node_t *nd, int r, Baton__Envelope *env, baton_err_t *err)
+{
+    size_t i = nd->index;
+    json_t *o = pn[i].info;
+    if (r == 0 && env->result->status != BATON__STATUS__STATUS_OK)
+        r = baton_err_set(err, -EIO, "%s", env->result->message);
+    const Baton__PlanInfo *p = r == 0 ? env->result->plan : NULL;
+    if (r == 0 && !p)
+        r = baton_err_set(err, -EPROTO, "the agent answered Plan without a plan");
+    if (r < 0) {
+        problem(i, err->msg);
+    } else {
+        json_t *migrations = json_array();
+        for (size_t k = 0; k < p->n_migrations; k++)
+            json_array_append_new(migrations, json_string(p->migrations[k]));
+        json_object_set_new(o, "active_state", json_string(p->active_state));
+        json_object_set_new(o, "version", json_string(p->version));
+        json_object_set_new(o, "binary_sha256", json_string(p->binary_sha256));
+        json_object_set_new(o, "database_bytes", json_integer((json_int_t)p->database_bytes));
+        json_object_set_new(o, "dump_room_bytes", json_integer((json_int_t)p->dump_room_bytes));
+        json_object_set_new(o, "backup_free_bytes",
+                            json_integer((json_int_t)p->backup_free_bytes));
+        json_object_set_new(o, "backup_dir", json_string(p->backup_dir));
+        json_object_set_new(o, "migrations", migrations);
+        json_object_set_new(o, "staged", json_boolean(p->staged));
+        for (size_t k = 0; k < p->n_problems; k++)
+            problem(i, p->problems[k]);
+    }
+    envelope_free(&env);
+}
+
+static bool plan_schedule(struct run *run)
+{
+    for (size_t i = 0; i < run->n && engine_busy(run) < run->rf->strategy.max_in_flight &&
+                       !interrupt_count();
+         i++) {
+        node_t *nd = &run->nodes[i];
+        if (nd->state != NODE_NEW || nd->call != CALL_NONE)
+            continue;
+        Baton__Hello hello = BATON__HELLO__INIT;
+        Baton__Envelope req = BATON__ENVELOPE__INIT;
+        req.body_case = BATON__ENVELOPE__BODY_HELLO;
+        req.hello = &hello;
+        nd->state = NODE_NEEDS;
+        node_send(run, nd, CALL_HELLO, &req, run->rf->connect_timeout_ms, plan_ops());
+    }
+    return false;
+}
+
+static void plan_result(struct run *run, node_t *nd, int r, Baton__Envelope *env,
+                        baton_err_t *err)
+{
+    if (nd->ended == CALL_HELLO)
+        hello_done(run, nd, r, env, err);
+    else
+        plan_done(nd, r, env, err);
+}
+
+static const engine_ops_t ops = {plan_schedule, plan_result};
+static const engine_ops_t *plan_ops(void)
+{
+    return &ops;
+}
+
+static int read_digest(const char *path, char hex[DIGEST_HEX_LEN + 1], uint64_t *ret_size,
+                       baton_err_t *err)
+{
+    return digest_file(path, hex, ret_size, err);
+}
+
+int rollout_plan(const rollout_file_t *rf, const struct rollout_opts *opts)
+{
+    struct run run = {.rf = rf, .opts = opts, .start_ms = now_ms(), .n = rf->n_nodes};
+    baton_err_t err = {0};
+    char sha[DIGEST_HEX_LEN + 1] = "";
+    int code = EXIT_REFUSED;
+    snprintf(run.id, sizeof(run.id), "plan");
+    run.nodes = calloc(rf->n_nodes, sizeof(*run.nodes));
+    pn = calloc(rf->n_nodes, sizeof(*pn));
+    if (!run.nodes || !pn) {
+        emit_error(&run, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < run.n; i++) {
+        run.nodes[i] = (node_t){.index = i, .def = &rf->nodes[i]};
+        pn[i].problems = json_array();
+        pn[i].info = json_pack("{s:s, s:s}", "event", "plan_node", "node", rf->nodes[i].name);
+    }
+    if (digest_global_init(&err) < 0 || read_digest(rf->artifact, sha, &run.size, &err) < 0) {
+        emit_error(&run, err.msg);
+        goto out;
+    }
+    run.sha256 = sha;
+    if (rf->sha256 && strcmp(rf->sha256, sha)) {
+        char *msg = NULL;
+        if (asprintf(&msg, "artifact %s has sha256 %s but the rollout file says %s", rf->artifact,
+                     sha, rf->sha256) > 0)
+            emit_error(&run, msg);
+        free(msg);
+        goto out;
+    }
+    if (run_connect(&run, &err) < 0) {
+        emit_error(&run, err.msg);
+        goto out;
+    }
+    if (!opts->json)
+        printf("baton plan: %s -> %s on %zu nodes (artifact %s, %llu bytes, sha256 %.16s…)\n",
+               rf->service, rf->version, run.n, rf->artifact, (unsigned long long)run.size, sha);
+    engine_run(&run, &ops);
+
+    size_t refusing = 0, todo = 0;
+    size_t n_steps = 0;
+    const step_def_t *const *seq = step_upgrade_sequence(&n_steps);
+    for (size_t i = 0; i < run.n; i++) {
+        node_t *nd = &run.nodes[i];
+        json_t *o = pn[i].info;
+        size_t n_problems = json_array_size(pn[i].problems);
+        bool upgrade = nd->state != NODE_SKIP;
+        refusing += n_problems > 0;
+        json_object_set_new(o, "target", json_string(rf->version));
+        json_object_set(o, "problems", pn[i].problems);
+        json_object_set_new(o, "ok", json_boolean(n_problems == 0));
+        json_object_set_new(o, "upgrade", json_boolean(upgrade));
+        json_t *steps = json_array();
+        for (size_t s = 0; upgrade && s < n_steps; s++)
+            json_array_append_new(steps, json_string(seq[s]->name));
+        json_object_set_new(o, "steps", steps);
+        if (upgrade && !n_problems) {
+            nd->state = NODE_RESERVED; /* for the batch arithmetic only: nothing is reserved */
+            todo++;
+        }
+        if (!opts->json) {
+            const char *v = json_string_value(json_object_get(o, "version"));
+            const char *st = json_string_value(json_object_get(o, "active_state"));
+            printf("  %-10s %-8s -> %-8s %-10s ", nd->def->name, v && *v ? v : "?", rf->version,
+                   st && *st ? st : "?");
+            if (!upgrade)
+                printf("already on the target version: nothing to do\n");
+            else if (json_object_get(o, "database_bytes"))
+                printf("database %lld KiB, %zu migrations applied; dump needs ~%lld MiB, %lld MiB "
+                       "free in %s; artifact %s\n",
+                       json_integer_value(json_object_get(o, "database_bytes")) >> 10,
+                       json_array_size(json_object_get(o, "migrations")),
+                       json_integer_value(json_object_get(o, "dump_room_bytes")) >> 20,
+                       json_integer_value(json_object_get(o, "backup_free_bytes")) >> 20,
+                       json_string_value(json_object_get(o, "backup_dir")),
+                       json_is_true(json_object_get(o, "staged")) ? "staged already"
+                                                                  : "to be sent");
+            else
+                printf("\n");
+            for (size_t k = 0; k < n_problems; k++)
+                printf("  %-10s REFUSED: %s\n", "",
+                       json_string_value(json_array_get(pn[i].problems, k)));
+            if (upgrade && !n_problems)
+                printf("  %-10s would: stop, dump (pg_dump), swap, migrate up, start, verify, "
+                       "commit\n",
+                       "");
+            fflush(stdout);
+        } else {
+            emit(&run, json_incref(o));
+        }
+    }
+    if (!refusing && todo) {
+        run_plan_batches(&run);
+        for (size_t i = 0; i < run.n; i++)
+            if (run.nodes[i].state == NODE_RESERVED)
+                run.nodes[i].state = NODE_NEEDS;
+    }
+    if (refusing)
+        code = emit_summary(&run, EXIT_REFUSED,
+                            "REFUSED: %zu of %zu nodes would refuse the rollout (every reason is "
+                            "listed above); nothing was changed",
+                            refusing, run.n);
+    else
+        code = emit_summary(&run, EXIT_DONE,
+                            "the rollout could run: %zu of %zu nodes to upgrade; nothing was "
+                            "changed",
+                            todo, run.n);
+out:
+    run_disconnect(&run);
+    for (size_t i = 0; pn && i < run.n; i++) {
+        json_decref(pn[i].problems);
+        json_decref(pn[i].info);
+    }
+    free(pn);
+    pn = NULL;
+    free(run.nodes);
+    return code;
+}

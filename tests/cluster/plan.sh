@@ -1,0 +1,70 @@
+#!/bin/bash
+# plan.sh: `baton plan`, the dry run, on real nodes. It reports what each node runs and what it
+# would do; with two nodes that would refuse the pre-flight (three reasons between them) it
+# lists every reason and exits 2; and it changes nothing anywhere: unit states, the agents'
+# files and the database are identical before and after.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib/all.sh
+BATON=${BUILD:-build}/baton
+
+cluster_sweep
+cluster_trap
+ok "cluster: 3 nodes on gamesrv 1.0.0 sharing one database" baton_cluster plan 3 1.0.0 ||
+    { done_testing; exit 1; }
+# What plan must not touch, on every node: the unit, the agent's whole state folder (files,
+# sizes, times), the backups, the installed binary; and the shared database.
+world() {
+    for n in $CLUSTER_NODES; do
+        node_exec "$n" sh -c 'systemctl is-active gamesrv; ls -lR --time-style=full-iso /var/lib/baton /var/backups/baton 2>&1; sha256sum /opt/gamesrv/bin/gamesrv* 2>&1; journalctl -u gamesrv -o cat --no-pager | grep -c "stopped by signal"'
+    done | sha256sum
+    db_snapshot
+}
+
+f=$(rollout_file 1.1.0)
+strategy_keys() { printf '%s\n' "batches: [1, 2]" >>"$f"; }
+strategy_keys
+before=$(world)
+out=$("$BATON" plan "$f" 2>&1)
+code=$?
+printf '%s\n' "$out" >&2
+is "$code" 0 "a healthy fleet: baton plan exits 0"
+like "$out" "node2 +1.0.0 +-> 1.1.0 +active +database [0-9]+ KiB, 1 migrations applied; dump needs ~[0-9]+ MiB, [0-9]+ MiB free in /var/backups/baton/gamesrv; artifact to be sent" \
+    "each node: installed version, unit state, database, room for the dump, the artifact"
+like "$out" "would: stop, dump \(pg_dump\), swap, migrate up, start, verify, commit" "and the steps it would run"
+like "$out" 'plan: 3 nodes in 2 batches \[\["node1"\],\["node2","node3"\]\]' "the batches"
+like "$out" "the rollout could run: 3 of 3 nodes to upgrade; nothing was changed" "the verdict"
+is "$(world)" "$before" "nothing changed: units, agent files, backups, binaries, database"
+
+# Break two nodes: node2's binary cannot run; node3 has neither unit nor binary.
+node_exec node2 chmod 000 /opt/gamesrv/bin/gamesrv
+node_exec node3 sh -c 'systemctl stop gamesrv; mv /etc/systemd/system/gamesrv.service /root/; mv /opt/gamesrv/bin/gamesrv /root/gamesrv.bin; systemctl daemon-reload'
+before=$(world)
+out=$("$BATON" plan "$f" 2>&1)
+code=$?
+printf '%s\n' "$out" >&2
+is "$code" 2 "two nodes would refuse: exit 2"
+like "$out" "REFUSED: binary /opt/gamesrv/bin/gamesrv does not run: .*exit code 127" "node2's reason: its binary does not run"
+like "$out" "REFUSED: .*unit gamesrv.service not found" "node3's first reason: no unit"
+like "$out" "REFUSED: binary /opt/gamesrv/bin/gamesrv: No such file or directory" "node3's second reason: no binary"
+is "$(printf '%s\n' "$out" | grep -c 'REFUSED: ')" 4 "three node reasons and the verdict, nothing more"
+like "$out" "REFUSED: 2 of 3 nodes would refuse the rollout" "the verdict counts the nodes"
+is "$(world)" "$before" "nothing changed on a refused plan either"
+json=$("$BATON" plan "$f" --json)
+is "$?" 2 "--json: exit 2 too"
+is "$(printf '%s\n' "$json" | grep -c '"event":"plan_node"')" 3 "one plan_node event per node"
+is "$(printf '%s\n' "$json" | grep '"node":"node3"' | grep -o '"problems":\[[^]]*\]' | grep -o '","' | wc -l)" 1 \
+    "node3's event lists two problems"
+is "$(printf '%s\n' "$json" | grep '"node":"node1"' | grep -o '"ok":true')" '"ok":true' "node1 is fine"
+
+# Mended, the nodes roll out as planned: plan left nothing behind that could get in the way.
+node_exec node2 chmod 755 /opt/gamesrv/bin/gamesrv
+node_exec node3 sh -c 'mv /root/gamesrv.service /etc/systemd/system/; mv /root/gamesrv.bin /opt/gamesrv/bin/gamesrv; systemctl daemon-reload; systemctl start gamesrv'
+is "$("$BATON" plan "$f" >/dev/null 2>&1; echo $?)" 0 "mended: the plan says it could run"
+"$BATON" rollout "$f" >/dev/null 2>&1
+is "$?" 0 "and the rollout runs"
+out=$("$BATON" plan "$f" 2>&1)
+is "$?" 0 "afterwards, plan exits 0"
+like "$out" "node1 +1.1.0 +-> 1.1.0 +active +already on the target version: nothing to do" "and says there is nothing to do"
+
+done_testing
