@@ -114,9 +114,40 @@ is "$(printf '%s\n' "$out" | grep -c '"event":"step","node":"node[0-9]","step":"
 for n in $CLUSTER_NODES; do
     is "$(gamesrv_health "$n")" 200 "$n is healthy on 1.2.0"
 done
-node_exec node4 sed -i '/^GAMESRV_FAULT=/d' /etc/gamesrv/gamesrv.conf
+
+# --- on_failure: continue with max_failures 1; healthy_deadline 3s -------------------------------
+# node2 and node4 are unhealthy on 2.0.0: the first failure is tolerated, the second halts.
+node_exec node2 sh -c 'echo GAMESRV_FAULT=2.0.0:health >> /etc/gamesrv/gamesrv.conf'
+f=$(BATON_TEST_ROLLOUT_MIN_HEALTHY=1s rollout_file 2.0.0)
+strategy "$f" "on_failure: continue" "max_failures: 1" "healthy_deadline: 3s"
+out=$("$BATON" rollout "$f" 2>&1)
+code=$?
+printf '%s\n' "$out" >&2
+is "$code" 3 "continue: exit 3 (nodes failed and were rolled back)"
+like "$out" "verify +FAIL .*not healthy after 3 s" "healthy_deadline 3s replaced the agent's 8 s"
+is "$(versions)" "2.0.0 1.2.0 2.0.0 1.2.0 1.2.0 " \
+    "node2 failed and the rollout went on; node4 was the second failure: halt, node5 untouched"
+like "$out" "node2: rolled back to where it was" "the summary names node2"
+like "$out" "node4: rolled back to where it was" "and node4"
+like "$out" "untouched: node5" "and the node it never reached"
+for n in node2 node4; do
+    node_exec "$n" sed -i '/^GAMESRV_FAULT=/d' /etc/gamesrv/gamesrv.conf
+done
+
+# --- progress_deadline: no node done within 3 s halts; the node in flight is rolled back -------
+f=$(BATON_TEST_ROLLOUT_MIN_HEALTHY=5s rollout_file 2.0.0)
+strategy "$f" "progress_deadline: 3s"
+out=$("$BATON" rollout "$f" 2>&1)
+code=$?
+printf '%s\n' "$out" >&2
+is "$code" 3 "progress_deadline: exit 3"
+like "$out" "progress_deadline: no node finished within 3 s" "it says the deadline passed"
+like "$out" "INTERRUPTED node2: progress_deadline passed after its verify step" \
+    "node2's verify was let finish, then node2 was rolled back"
+is "$(versions)" "2.0.0 1.2.0 2.0.0 1.2.0 1.2.0 " "no node changed version"
 
 # --- Ctrl-C while paused, then baton resume takes over ---------------------------------------------
+# node1 and node3 are on 2.0.0 already: the batches are node2, then node4 and node5.
 f=$(BATON_TEST_ROLLOUT_MIN_HEALTHY=1s rollout_file 2.0.0)
 strategy "$f" "batches: [1, 2]" "pause_after: canary"
 "$BATON" rollout "$f" >"$CLUSTER_DIR/p2.out" 2>&1 &
@@ -128,8 +159,8 @@ kill -INT "$pid"
 wait "$pid"
 is "$?" 4 "Ctrl-C while paused: exit 4 (every node settled, the fleet mixed)"
 like "$(cat "$CLUSTER_DIR/p2.out")" "to continue: baton resume $id" "it says how to continue"
-is "$(versions)" "2.0.0 1.2.0 1.2.0 1.2.0 1.2.0 " "the canary stays on 2.0.0, the others untouched"
-is "$(state_field node2 rollout_id | grep -c "$id")" 0 "node2's reservation was released"
+is "$(versions)" "2.0.0 2.0.0 2.0.0 1.2.0 1.2.0 " "the canary (node2) stays on 2.0.0, the others untouched"
+is "$(state_field node4 rollout_id | grep -c "$id")" 0 "node4's reservation was released"
 out=$("$BATON" resume "$id" 2>&1)
 code=$?
 printf '%s\n' "$out" >&2
