@@ -91,6 +91,9 @@ int engine_run(struct run *run, const engine_ops_t *ops)
         goto out;
     }
     for (;;) {
+        /* `baton abort` from another shell: as a first Ctrl-C. */
+        if (run->journal && journal_take(run->opts->state_dir, run->id, "abort"))
+            interrupt_request("baton abort");
         bool waiting = ops->schedule(run);
         size_t k = 0;
         uint64_t now = now_ms(), wake = waiting ? now + ENGINE_TICK_MS : UINT64_MAX;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -86,6 +87,15 @@ void emit(struct run *run, json_t *e)
     if (!e)
         return;
     json_object_set_new(e, "rollout", json_string(run->id));
+    /* When, to the millisecond (UTC): the journal is also the rollout's history. */
+    struct timespec ts;
+    struct tm tm;
+    char at[40];
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t len = strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(at + len, sizeof(at) - len, ".%03ldZ", ts.tv_nsec / 1000000);
+    json_object_set_new(e, "at", json_string(at));
     if (run->journal && !run->journal_failed && strcmp(str(e, "event"), "progress")) {
         char *line = json_dumps(e, JSON_COMPACT);
         baton_err_t jerr = {0};

@@ -6,6 +6,7 @@
 
 static volatile sig_atomic_t count;
 static volatile sig_atomic_t last;
+static const char *requested; /* why, when not a signal */
 
 static void on_signal(int sig)
 {
@@ -31,5 +32,16 @@ int interrupt_count(void)
 
 const char *interrupt_name(void)
 {
+    if (last == 0 && requested)
+        return requested;
     return last == SIGTERM ? "SIGTERM" : "SIGINT";
+}
+
+void interrupt_request(const char *why)
+{
+    requested = why;
+    if (count == 0) {
+        last = 0;
+        count = 1;
+    }
 }

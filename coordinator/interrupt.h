@@ -11,7 +11,9 @@
 void interrupt_install(void);
 /* How many stop signals arrived: 0, 1 (finish the step, settle, stop) or 2+ (leave now). */
 int interrupt_count(void);
-/* The last one, for messages ("SIGINT"). */
+/* The last one, for messages ("SIGINT", or the reason given to interrupt_request). */
 const char *interrupt_name(void);
+/* The same as a first Ctrl-C, for another reason (`baton abort`); `why` must stay valid. */
+void interrupt_request(const char *why);
 
 #endif

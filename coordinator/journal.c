@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -118,6 +120,10 @@ void journal_record_clear(journal_record_t *rec)
     free(rec->file);
     free(rec->sha256);
     free(rec->outcome);
+    free(rec->service);
+    free(rec->version);
+    free(rec->started_at);
+    free(rec->last_event);
     json_decref(rec->plan);
     memset(rec, 0, sizeof(*rec));
     rec->exit = -1;
@@ -137,8 +143,14 @@ int journal_replay_line(journal_record_t *rec, const char *line)
         const char *file = json_string_value(json_object_get(o, "file"));
         const char *sha = json_string_value(json_object_get(o, "sha256"));
         if (file && sha && !rec->file) {
+            const char *svc = json_string_value(json_object_get(o, "service"));
+            const char *ver = json_string_value(json_object_get(o, "version"));
+            const char *at = json_string_value(json_object_get(o, "at"));
             rec->file = strdup(file);
             rec->sha256 = strdup(sha);
+            rec->service = strdup(svc ? svc : "?");
+            rec->version = strdup(ver ? ver : "?");
+            rec->started_at = strdup(at ? at : "?");
         }
         rec->exit = -1; /* a resume starts again */
     } else if (!strcmp(ev, "plan")) {
@@ -151,6 +163,8 @@ int journal_replay_line(journal_record_t *rec, const char *line)
         if (batch > 0 && batch <= UINT32_MAX && rec->n_pauses_reached < max)
             rec->pauses_reached[rec->n_pauses_reached++] = (uint32_t)batch;
         rec->waiting = true;
+    } else if (!strcmp(ev, "aborted")) {
+        rec->aborted = true;
     } else if (!strcmp(ev, "continued")) {
         rec->waiting = false;
     } else if (!strcmp(ev, "summary")) {
@@ -160,6 +174,8 @@ int journal_replay_line(journal_record_t *rec, const char *line)
         free(rec->outcome);
         rec->outcome = msg ? strdup(msg) : NULL;
     }
+    free(rec->last_event);
+    rec->last_event = strdup(ev);
     json_decref(o);
     return 0;
 }
@@ -205,18 +221,19 @@ int journal_read(const char *state_dir, const char *rollout_id, journal_record_t
     return r;
 }
 
-static char *continue_path(const char *state_dir, const char *rollout_id)
+static char *request_path(const char *state_dir, const char *rollout_id, const char *what)
 {
     char *p = NULL;
     if (!rollout_id_valid(rollout_id) ||
-        asprintf(&p, "%s/rollouts/%s.continue", state_dir, rollout_id) < 0)
+        asprintf(&p, "%s/rollouts/%s.%s", state_dir, rollout_id, what) < 0)
         return NULL;
     return p;
 }
 
-int journal_request_continue(const char *state_dir, const char *rollout_id, baton_err_t *err)
+int journal_request(const char *state_dir, const char *rollout_id, const char *what,
+                    baton_err_t *err)
 {
-    char *p = continue_path(state_dir, rollout_id);
+    char *p = request_path(state_dir, rollout_id, what);
     if (!p)
         return baton_err_set(err, -EINVAL, "'%s' is not a rollout id", rollout_id);
     int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
@@ -227,10 +244,106 @@ int journal_request_continue(const char *state_dir, const char *rollout_id, bato
     return r;
 }
 
-bool journal_take_continue(const char *state_dir, const char *rollout_id)
+bool journal_take(const char *state_dir, const char *rollout_id, const char *what)
 {
-    char *p = continue_path(state_dir, rollout_id);
+    char *p = request_path(state_dir, rollout_id, what);
     bool there = p && unlink(p) == 0;
     free(p);
     return there;
+}
+
+int journal_probe_lock(const char *state_dir, const char *rollout_id, baton_err_t *err)
+{
+    char *path = NULL;
+    int r = journal_path(state_dir, rollout_id, &path, err);
+    if (r < 0)
+        return r;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        r = baton_err_set(err, -errno, "no journal of rollout %s (%s: %s)", rollout_id, path,
+                          strerror(errno));
+    } else if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        r = errno == EWOULDBLOCK ? -EBUSY
+                                 : baton_err_set(err, -errno, "lock %s: %s", path, strerror(errno));
+    }
+    if (fd >= 0)
+        close(fd); /* releases a lock taken here */
+    free(path);
+    return r;
+}
+
+struct listed {
+    char *id;
+    struct timespec mtime;
+};
+
+static int newest_first(const void *a, const void *b)
+{
+    const struct listed *x = a, *y = b;
+    if (x->mtime.tv_sec != y->mtime.tv_sec)
+        return x->mtime.tv_sec < y->mtime.tv_sec ? 1 : -1;
+    if (x->mtime.tv_nsec != y->mtime.tv_nsec)
+        return x->mtime.tv_nsec < y->mtime.tv_nsec ? 1 : -1;
+    return strcmp(y->id, x->id);
+}
+
+int journal_list(const char *state_dir, char ***ret_ids, size_t *ret_n, baton_err_t *err)
+{
+    char *dir = NULL;
+    *ret_ids = NULL;
+    *ret_n = 0;
+    if (asprintf(&dir, "%s/rollouts", state_dir) < 0)
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    DIR *d = opendir(dir);
+    if (!d) {
+        int r = errno == ENOENT ? 0 : baton_err_set(err, -errno, "%s: %s", dir, strerror(errno));
+        free(dir);
+        return r;
+    }
+    struct listed *items = NULL;
+    size_t n = 0, cap = 0;
+    int r = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (len < 7 || strcmp(de->d_name + len - 6, ".jsonl"))
+            continue;
+        char *id = strndup(de->d_name, len - 6);
+        struct stat sb;
+        if (!id || !rollout_id_valid(id) || fstatat(dirfd(d), de->d_name, &sb, 0) < 0) {
+            free(id);
+            continue;
+        }
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            struct listed *bigger = realloc(items, ncap * sizeof(*items));
+            if (!bigger) {
+                free(id);
+                r = baton_err_set(err, -ENOMEM, "out of memory");
+                break;
+            }
+            items = bigger;
+            cap = ncap;
+        }
+        items[n++] = (struct listed){.id = id, .mtime = sb.st_mtim};
+    }
+    closedir(d);
+    free(dir);
+    char **ids = r == 0 && n ? calloc(n, sizeof(char *)) : NULL;
+    if (r == 0 && n && !ids)
+        r = baton_err_set(err, -ENOMEM, "out of memory");
+    if (r == 0 && n)
+        qsort(items, n, sizeof(*items), newest_first);
+    for (size_t i = 0; i < n; i++) {
+        if (ids)
+            ids[i] = items[i].id;
+        else
+            free(items[i].id);
+    }
+    free(items);
+    if (r == 0) {
+        *ret_ids = ids;
+        *ret_n = ids ? n : 0;
+    }
+    return r;
 }

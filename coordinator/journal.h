@@ -28,12 +28,16 @@ void journal_close(journal_t **j_p);
 
 /* What a journal says, replayed line by line. */
 typedef struct journal_record {
-    char *file;   /* the rollout file (start event) */
-    char *sha256; /* the artifact's digest (start event) */
+    char *file;              /* the rollout file (start event) */
+    char *sha256;            /* the artifact's digest (start event) */
+    char *service, *version; /* what it upgrades (start event) */
+    char *started_at;        /* the start event's time, ISO 8601 UTC */
+    char *last_event;        /* the last event's kind ("step", "paused", ...) */
     json_t *plan; /* the plan event's batches, [["node1"], ["node2", "node3"]], or NULL */
     size_t n_pauses_reached;
     uint32_t pauses_reached[64]; /* batches after which the rollout paused */
     bool waiting;                /* its last pause was not continued yet */
+    bool aborted;                /* `baton abort` settled it after its coordinator was gone */
     int exit;                    /* the last summary's exit code; -1 when none (running, or died) */
     char *outcome;               /* the last summary's message, or NULL */
     size_t lines;                /* events read */
@@ -48,9 +52,17 @@ int journal_read(const char *state_dir, const char *rollout_id, journal_record_t
                  baton_err_t *err);
 void journal_record_clear(journal_record_t *rec);
 
-/* A paused rollout's coordinator waits for STATE_DIR/rollouts/ROLLOUT_ID.continue, which
- * `baton resume` creates; journal_take_continue() removes it and says whether it was there. */
-int journal_request_continue(const char *state_dir, const char *rollout_id, baton_err_t *err);
-bool journal_take_continue(const char *state_dir, const char *rollout_id);
+/* Requests to the coordinator that drives a rollout, as files beside its journal:
+ * STATE_DIR/rollouts/ROLLOUT_ID.continue (`baton resume` of a paused rollout) and .abort
+ * (`baton abort`). journal_take() removes one and says whether it was there. */
+int journal_request(const char *state_dir, const char *rollout_id, const char *what,
+                    baton_err_t *err);
+bool journal_take(const char *state_dir, const char *rollout_id, const char *what);
+
+/* The ids of the journals in STATE_DIR/rollouts, newest first (by modification time); the
+ * caller frees each and the array. */
+int journal_list(const char *state_dir, char ***ret_ids, size_t *ret_n, baton_err_t *err);
+/* -EBUSY when a coordinator holds the rollout's journal now, 0 when none does. */
+int journal_probe_lock(const char *state_dir, const char *rollout_id, baton_err_t *err);
 
 #endif

@@ -1,10 +1,12 @@
 /* baton: the coordinator CLI.
  *
- *   baton rollout FILE.yml [--json]   upgrade the nodes of FILE, one at a time (journaled)
- *   baton resume ROLLOUT_ID [--json]  continue a rollout whose coordinator died
- *   baton plan FILE.yml [--json]      dry run: what each node would do, every refusal reason
- *   baton status FILE.yml [--json]    what each node runs, and where its last rollout got to
- *   baton rollback FILE.yml [--json]  undo every node's unfinished rollout (after a crash)
+ *   baton rollout FILE.yml            upgrade the nodes of FILE, in batches (journaled)
+ *   baton plan FILE.yml               dry run: what each node would do, every refusal reason
+ *   baton resume ROLLOUT_ID           continue a paused rollout, or one whose coordinator died
+ *   baton abort ROLLOUT_ID            stop a rollout after its steps in flight, roll those back
+ *   baton status FILE.yml|ROLLOUT_ID  what each node runs, where its last rollout got to
+ *   baton list                        the rollouts of this state folder and how they ended
+ *   baton rollback FILE.yml           undo every node's unfinished rollout (after a crash)
  *
  * Exit codes: 0 done, 1 usage or rollout-file error, 2 refused before any change, 3 a node
  * failed (or was interrupted) and was rolled back, 4 needs attention: a node's rollback failed,
@@ -13,27 +15,38 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "interrupt.h"
 #include "journal.h"
+#include "names.h"
 #include "rollout.h"
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: baton rollout FILE.yml [--json] [--state-dir DIR]\n"
-            "       baton resume ROLLOUT_ID [--json] [--state-dir DIR]\n"
             "       baton plan FILE.yml [--json]\n"
-            "       baton status FILE.yml [--json]\n"
+            "       baton resume ROLLOUT_ID [--json] [--state-dir DIR]\n"
+            "       baton abort ROLLOUT_ID [--state-dir DIR]\n"
+            "       baton status FILE.yml|ROLLOUT_ID [--json] [--follow] [--state-dir DIR]\n"
+            "       baton list [--json] [--state-dir DIR]\n"
             "       baton rollback FILE.yml [--json]\n"
-            "  rollout   upgrade the nodes of FILE, one at a time; every event is journaled in\n"
-            "            DIR/rollouts/ROLLOUT_ID.jsonl (DIR: /var/lib/baton as root, else\n"
+            "  rollout   upgrade the nodes of FILE in batches (one at a time unless the file says\n"
+            "            otherwise); every event is journaled in DIR/rollouts/ROLLOUT_ID.jsonl\n"
+            "            (DIR: $BATON_STATE_DIR, else /var/lib/baton as root, else\n"
             "            $XDG_STATE_HOME/baton)\n"
-            "  resume    continue a rollout whose coordinator died, from its journal and the\n"
-            "            agents' records: no step that completed runs again\n"
             "  plan      dry run: what every node would do and every reason it would refuse;\n"
             "            changes nothing (exit 0: could run, 2: would be refused)\n"
-            "  status    what each node runs, and where its last rollout got to\n"
+            "  resume    let a paused rollout go on, or continue one whose coordinator died or\n"
+            "            was stopped, from its journal and the agents' records: no step that\n"
+            "            completed runs again\n"
+            "  abort     stop a running rollout after its steps in flight and roll those nodes\n"
+            "            back (as Ctrl-C); when no coordinator runs it, roll back what it left\n"
+            "  status    what each node runs, and where its last rollout got to; given a rollout\n"
+            "            id, also the journal's view (running, paused, done, died); --follow\n"
+            "            repeats it every 2 s until the rollout ends\n"
+            "  list      the rollouts in the state folder, newest first, and how each ended\n"
             "  rollback  undo every node's unfinished rollout, release reserved nodes\n"
             "exit codes:\n"
             "  0  done: every node runs the target version\n"
@@ -45,22 +58,34 @@ static void usage(FILE *f)
             "Ctrl-C once: finish the step in flight, settle that node, stop; twice: stop now.\n");
 }
 
+/* `status` takes a rollout file or a rollout id: a path that exists is a file. */
+static bool is_rollout_id(const char *arg)
+{
+    struct stat sb;
+    return stat(arg, &sb) < 0 && rollout_id_valid(arg);
+}
+
 int main(int argc, char **argv)
 {
     struct rollout_opts opts = {0};
     const char *state_dir = NULL;
+    bool follow = false;
     static const struct option longopts[] = {{"json", no_argument, NULL, 'j'},
                                              {"state-dir", required_argument, NULL, 's'},
+                                             {"follow", no_argument, NULL, 'f'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int o;
-    while ((o = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "jfh", longopts, NULL)) != -1) {
         switch (o) {
         case 'j':
             opts.json = true;
             break;
         case 's':
             state_dir = optarg;
+            break;
+        case 'f':
+            follow = true;
             break;
         case 'h':
             usage(stdout);
@@ -70,9 +95,14 @@ int main(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    const char *cmd = argc - optind == 2 ? argv[optind] : "";
-    if (strcmp(cmd, "rollout") && strcmp(cmd, "status") && strcmp(cmd, "rollback") &&
-        strcmp(cmd, "resume") && strcmp(cmd, "plan")) {
+    int nargs = argc - optind;
+    const char *cmd = nargs >= 1 ? argv[optind] : "", *arg = nargs == 2 ? argv[optind + 1] : NULL;
+    static const char *const with_arg[] = {"rollout", "plan",     "resume", "abort",
+                                           "status",  "rollback", NULL};
+    bool known = nargs == 1 && !strcmp(cmd, "list");
+    for (size_t i = 0; with_arg[i] && !known; i++)
+        known = nargs == 2 && !strcmp(cmd, with_arg[i]);
+    if (!known || (follow && strcmp(cmd, "status"))) {
         usage(stderr);
         return EXIT_USAGE;
     }
@@ -81,15 +111,28 @@ int main(int argc, char **argv)
     rollout_file_t *rf = NULL;
     baton_err_t err = {0};
     char *file = NULL;
-    const char *path = argv[optind + 1];
+    const char *path = arg;
     int code = EXIT_USAGE;
     if (!opts.state_dir) {
         fprintf(stderr, "baton: out of memory\n");
         goto out;
     }
+    interrupt_install();
+    if (!strcmp(cmd, "list")) {
+        code = history_list(&opts);
+        goto out;
+    }
+    if (!strcmp(cmd, "abort")) {
+        code = history_abort(arg, &opts);
+        goto out;
+    }
+    if (!strcmp(cmd, "status") && is_rollout_id(arg)) {
+        code = history_status(arg, follow, &opts);
+        goto out;
+    }
     if (!strcmp(cmd, "resume")) {
         /* The journal names the rollout file and the artifact's digest. */
-        opts.resume_id = argv[optind + 1];
+        opts.resume_id = arg;
         journal_record_t rec;
         if (journal_read(opts.state_dir, opts.resume_id, &rec, &err) < 0) {
             fprintf(stderr, "baton: %s\n", err.msg);
@@ -113,7 +156,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "baton: %s\n", err.msg);
         goto out;
     }
-    interrupt_install();
     code = !strcmp(cmd, "rollout") || !strcmp(cmd, "resume") ? rollout_run(rf, &opts)
            : !strcmp(cmd, "status")                          ? rollout_status(rf, &opts)
            : !strcmp(cmd, "plan")                            ? rollout_plan(rf, &opts)

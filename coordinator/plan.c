@@ -64,9 +64,8 @@ static void hello_done(struct run *run, node_t *nd, int r, Baton__Envelope *env,
             if (asprintf(&msg, "busy: rollout %s is running %s (%.0f s)", svc->rollout_id,
                          svc->step, (double)svc->running_ms / 1000.0) > 0)
                 problem(i, msg);
-        } else if (*svc->rollout_id &&
-                   !step_finished(svc->in_progress ? "" : svc->step,
-                                  svc->in_progress ? svc->step : "")) {
+        } else if (*svc->rollout_id && !step_finished(svc->in_progress ? "" : svc->step,
+                                                      svc->in_progress ? svc->step : "")) {
             if (asprintf(&msg,
                          "held by rollout %s (last step %s%s): let it finish, or baton rollback",
                          svc->rollout_id, svc->step, svc->in_progress ? ", interrupted" : "") > 0)
@@ -101,8 +100,7 @@ static void plan_done(node_t *nd, int r, Baton__Envelope *env, baton_err_t *err)
         json_object_set_new(o, "binary_sha256", json_string(p->binary_sha256));
         json_object_set_new(o, "database_bytes", json_integer((json_int_t)p->database_bytes));
         json_object_set_new(o, "dump_room_bytes", json_integer((json_int_t)p->dump_room_bytes));
-        json_object_set_new(o, "backup_free_bytes",
-                            json_integer((json_int_t)p->backup_free_bytes));
+        json_object_set_new(o, "backup_free_bytes", json_integer((json_int_t)p->backup_free_bytes));
         json_object_set_new(o, "backup_dir", json_string(p->backup_dir));
         json_object_set_new(o, "migrations", migrations);
         json_object_set_new(o, "staged", json_boolean(p->staged));
@@ -114,8 +112,8 @@ static void plan_done(node_t *nd, int r, Baton__Envelope *env, baton_err_t *err)
 
 static bool plan_schedule(struct run *run)
 {
-    for (size_t i = 0; i < run->n && engine_busy(run) < run->rf->strategy.max_in_flight &&
-                       !interrupt_count();
+    for (size_t i = 0;
+         i < run->n && engine_busy(run) < run->rf->strategy.max_in_flight && !interrupt_count();
          i++) {
         node_t *nd = &run->nodes[i];
         if (nd->state != NODE_NEW || nd->call != CALL_NONE)
@@ -130,8 +128,7 @@ static bool plan_schedule(struct run *run)
     return false;
 }
 
-static void plan_result(struct run *run, node_t *nd, int r, Baton__Envelope *env,
-                        baton_err_t *err)
+static void plan_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, baton_err_t *err)
 {
     if (nd->ended == CALL_HELLO)
         hello_done(run, nd, r, env, err);

@@ -46,6 +46,14 @@ int rollout_rollback(const rollout_file_t *rf, const struct rollout_opts *opts)
     }
     for (size_t i = 0; i < run.n; i++)
         run.nodes[i] = (node_t){.index = i, .def = &rf->nodes[i]};
+    /* Undoing one rollout (baton abort of a dead one): its journal records how it ended. */
+    if (opts->only_rollout) {
+        snprintf(run.id, sizeof(run.id), "%s", opts->only_rollout);
+        if (journal_open(opts->state_dir, run.id, &run.journal, &err) < 0) {
+            code = emit_summary(&run, EXIT_REFUSED, "refused: %s", err.msg);
+            goto out;
+        }
+    }
     if (run_connect(&run, &err) < 0) {
         code = emit_summary(&run, EXIT_REFUSED, "refused: %s", err.msg);
         goto out;
@@ -64,6 +72,13 @@ int rollout_rollback(const rollout_file_t *rf, const struct rollout_opts *opts)
             emit_check(&run, "hello", nd, false, "busy: a step is running; wait for it");
         } else if (!unfinished(svc)) {
             emit_node(&run, nd, "nothing to roll back");
+        } else if (opts->only_rollout && strcmp(svc->rollout_id, opts->only_rollout)) {
+            char *msg = NULL;
+            int n = asprintf(&msg, "nothing to roll back for %s (its record is of rollout %s)",
+                             opts->only_rollout, svc->rollout_id);
+            emit_node(&run, nd, n > 0 ? msg : "nothing to roll back");
+            if (n > 0)
+                free(msg);
         } else {
             char *msg = NULL;
             int n = !strcmp(svc->step, "preflight")
@@ -84,6 +99,10 @@ int rollout_rollback(const rollout_file_t *rf, const struct rollout_opts *opts)
         envelope_free(&res);
         baton_err_clear(&err);
     }
+    if (opts->only_rollout)
+        emit(&run, json_pack("{s:s, s:s}", "event", "aborted", "message",
+                             "baton abort: its coordinator was gone; the nodes it left "
+                             "unfinished were rolled back"));
     if (failed || unreachable)
         code = emit_summary(&run, EXIT_NEEDS_CARE,
                             "rollback: %d rolled back, %d FAILED, %d unreachable", done, failed,

@@ -310,7 +310,7 @@ static bool schedule_upgrade(struct run *run)
         if (interrupt_count()) {
             run->paused = false;
             halt(run, "interrupted while paused");
-        } else if (journal_take_continue(run->opts->state_dir, run->id)) {
+        } else if (journal_take(run->opts->state_dir, run->id, "continue")) {
             run->paused = false;
             run->progress_at = now;
             emit(run, json_pack("{s:s, s:I, s:s}", "event", "continued", "batch",
@@ -757,7 +757,7 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
     if (journal_open(opts->state_dir, run.id, &run.journal, &err) < 0) {
         /* A paused rollout's coordinator holds the journal: tell it to go on. */
         if (err.code == -EBUSY && run.record && record.waiting &&
-            journal_request_continue(opts->state_dir, run.id, &err) == 0) {
+            journal_request(opts->state_dir, run.id, "continue", &err) == 0) {
             printf("baton: rollout %s was paused; its coordinator continues it now\n", run.id);
             code = EXIT_DONE;
         } else {
@@ -765,7 +765,9 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
         }
         goto out;
     }
-    (void)journal_take_continue(opts->state_dir, run.id); /* a stale one from a dead run */
+    /* Stale requests from a dead run. */
+    (void)journal_take(opts->state_dir, run.id, "continue");
+    (void)journal_take(opts->state_dir, run.id, "abort");
     json_t *node_list = json_array();
     for (size_t i = 0; i < run.n; i++)
         json_array_append_new(node_list, json_string(rf->nodes[i].name));

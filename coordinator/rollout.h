@@ -16,9 +16,10 @@ enum {
 };
 
 struct rollout_opts {
-    bool json;             /* one JSON object per event on stdout instead of text */
-    const char *state_dir; /* where journals live (journal_default_dir()) */
-    const char *resume_id; /* resume this rollout instead of starting a new one */
+    bool json;                /* one JSON object per event on stdout instead of text */
+    const char *state_dir;    /* where journals live (journal_default_dir()) */
+    const char *resume_id;    /* resume this rollout instead of starting a new one */
+    const char *only_rollout; /* rollback: only nodes whose record is of this rollout */
 };
 
 /* Runs a rollout, or resumes opts->resume_id: nodes whose record says this rollout committed
@@ -32,5 +33,15 @@ int rollout_plan(const rollout_file_t *rf, const struct rollout_opts *opts);
 /* Rolls back every node whose last rollout of the service is unfinished (interrupted by a crash
  * of the agent or of the coordinator, or failed): 0 when all are back, 4 when any is not. */
 int rollout_rollback(const rollout_file_t *rf, const struct rollout_opts *opts);
+
+/* history.c. `baton list`: the rollouts in the state folder, newest first, and how each ended. */
+int history_list(const struct rollout_opts *opts);
+/* `baton status ROLLOUT_ID [--follow]`: the journal's view (running, paused, ended, died) and
+ * then the agents'; with follow, again every 2 s until the rollout ends. */
+int history_status(const char *rollout_id, bool follow, const struct rollout_opts *opts);
+/* `baton abort ROLLOUT_ID`: a running coordinator stops after the steps in flight and rolls
+ * those nodes back (as a Ctrl-C); when none runs, the nodes that rollout left unfinished are
+ * rolled back here. */
+int history_abort(const char *rollout_id, const struct rollout_opts *opts);
 
 #endif

@@ -94,6 +94,53 @@ is "$(versions)" "1.1.0 1.1.0 1.1.0 " "every node on 1.1.0 again"
 is "$(gamesrv_health node1)" 200 "node1 is healthy"
 is "$(records)" "rolled_back committed committed " "nothing is left reserved"
 
+# --- baton abort from another shell, during node2's migration -----------------------------------
+slow_step node2 migrate 4
+f2=$(rollout_file 1.2.0)
+start_rollout "$f2" "$CLUSTER_DIR/abort.out"
+pid=$!
+ok "node2's migration is running" wait_for 60 tool_running node2 migrate
+id=$(sed -n 's/^baton: rollout \([^:]*\):.*/\1/p' "$CLUSTER_DIR/abort.out")
+like "$("$BATON" list)" "$id +running +[0-9T:.-]+Z +gamesrv +1.2.0" "baton list shows it running"
+like "$("$BATON" status "$id")" "rollout $id: running \(gamesrv -> 1.2.0" "baton status ID says it runs"
+out=$("$BATON" abort "$id" 2>&1)
+code=$?
+wait "$pid"
+rcode=$?
+slow_step node2 migrate 0
+printf '%s\n' "$out" >&2
+is "$rcode" 3 "baton abort: the rollout exits 3, as after one Ctrl-C"
+is "$code" 3 "and baton abort passes that on"
+like "$out" "INTERRUPTED node2: baton abort after its migrate step" "it says where the rollout stopped"
+is "$(versions)" "1.2.0 1.1.0 1.1.0 " "node1 upgraded, node2 rolled back, node3 untouched"
+is "$(records)" "committed rolled_back committed " "nothing is left reserved (node3's record is back)"
+like "$("$BATON" list)" "$id +rolled-back .*INTERRUPTED node2" "baton list shows how it ended"
+like "$("$BATON" status "$id")" "rollout $id: rolled-back" "and baton status ID"
+
+# --- baton abort of a rollout whose coordinator was killed (SIGKILL) mid-migration ---------------
+slow_step node2 migrate 3
+"$BATON" rollout "$f2" >"$CLUSTER_DIR/killed.out" 2>&1 &
+pid=$!
+ok "node2's migration is running" wait_for 60 tool_running node2 migrate
+id=$(sed -n 's/^baton: rollout \([^:]*\):.*/\1/p' "$CLUSTER_DIR/killed.out")
+kill -KILL "$pid"
+wait "$pid" 2>/dev/null
+slow_step node2 migrate 0
+like "$("$BATON" list)" "$id +died" "baton list: the rollout died without a summary"
+recorded() { [ -z "$(state_field node2 in_progress)" ] && [ "$(state_field node2 step)" = migrate ]; }
+ok "node2's agent finishes and records the migration" wait_for 30 recorded
+out=$("$BATON" abort "$id" 2>&1)
+code=$?
+printf '%s\n' "$out" >&2
+is "$code" 0 "baton abort of a dead rollout rolls back what it left: exit 0"
+like "$out" "node2 \(rolling back $id \(migrate\)\)" "node2, left after its migration, is rolled back"
+like "$out" "node1 \(nothing to roll back\)" "node1, committed, is left alone"
+is "$(versions)" "1.2.0 1.1.0 1.1.0 " "node2 is back on 1.1.0"
+is "$(gamesrv_health node2)" 200 "and healthy"
+like "$("$BATON" list)" "$id +aborted" "baton list: aborted"
+out=$("$BATON" resume "$id" 2>&1)
+is "$?" 2 "an aborted rollout cannot be resumed"
+
 # --- Ctrl-C during pre-flight: nothing changed, nothing reserved -----------------------------
 slow_step node2 preflight 3
 start_rollout "$f" "$CLUSTER_DIR/pre.out"
@@ -107,7 +154,8 @@ out=$(cat "$CLUSTER_DIR/pre.out")
 printf '%s\n' "$out" >&2
 is "$code" 2 "Ctrl-C during pre-flight: exit 2"
 like "$out" "interrupted \(SIGINT\): nothing was stopped, nothing is left reserved" "it says so"
-is "$(records)" "rolled_back committed committed " "and no node holds a reservation"
-is "$(versions)" "1.1.0 1.1.0 1.1.0 " "nothing changed"
-is "$(migration_ids game)" "0001_players.sql,0002_player_level.sql" "the schema is 1.1.0's"
+is "$(records)" "committed rolled_back committed " "and no node holds a reservation"
+is "$(versions)" "1.2.0 1.1.0 1.1.0 " "nothing changed"
+is "$(migration_ids game)" "0001_players.sql,0002_player_level.sql,0003_inventory.sql" \
+    "the schema is as node1's 1.2.0 left it"
 done_testing

@@ -196,6 +196,13 @@ def node_results(events, target):
             order.append(name)
         return nodes[name]
 
+    # baton asks every node at once, so events come in any order: the start event gives the
+    # rollout order (file order), and results are listed in it.
+    for e in events:
+        if e.get("event") == "start":
+            for name in e.get("nodes") or []:
+                node(name)
+            break
     for e in events:
         kind, name = e.get("event"), e.get("node")
         if not name:

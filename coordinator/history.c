@@ -1,0 +1,189 @@
+/* history: what the journals in the state folder say about rollouts, for operators who were
+ * not at the terminal that ran them: `baton list`, `baton status ROLLOUT_ID [--follow]` and
+ * `baton abort ROLLOUT_ID`. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "interrupt.h"
+#include "journal.h"
+#include "rollout.h"
+
+/* One word for where a rollout is, from its journal and its lock. */
+static const char *state_of(const char *state_dir, const char *id, const journal_record_t *rec)
+{
+    baton_err_t err = {0};
+    bool driven = journal_probe_lock(state_dir, id, &err) == -EBUSY;
+    if (driven)
+        return rec->waiting ? "paused" : "running";
+    if (rec->aborted)
+        return "aborted";
+    if (rec->exit == 0)
+        return "done";
+    if (rec->exit == 2)
+        return "refused";
+    if (rec->exit == 3)
+        return "rolled-back";
+    if (rec->exit >= 0)
+        return "needs-care";
+    return rec->waiting ? "paused-died" : "died";
+}
+
+/* The first line of a summary: the rest names nodes. */
+static void first_line(const char *s, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", s ? s : "");
+    buf[strcspn(buf, "\n")] = '\0';
+}
+
+int history_list(const struct rollout_opts *opts)
+{
+    char **ids = NULL;
+    size_t n = 0;
+    baton_err_t err = {0};
+    if (journal_list(opts->state_dir, &ids, &n, &err) < 0) {
+        fprintf(stderr, "baton: %s\n", err.msg);
+        return EXIT_REFUSED;
+    }
+    if (!opts->json)
+        printf("%-26s %-12s %-24s %-10s %-10s %s\n", "ROLLOUT", "STATE", "STARTED", "SERVICE",
+               "VERSION", "OUTCOME");
+    for (size_t i = 0; i < n; i++) {
+        journal_record_t rec;
+        baton_err_clear(&err);
+        int r = journal_read(opts->state_dir, ids[i], &rec, &err);
+        const char *state = r < 0 ? "unreadable" : state_of(opts->state_dir, ids[i], &rec);
+        char line[512];
+        first_line(r < 0 ? err.msg : rec.outcome, line, sizeof(line));
+        if (opts->json) {
+            json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i}", "event", "rollout",
+                                  "rollout", ids[i], "state", state, "started_at",
+                                  r < 0 ? "" : rec.started_at, "service", r < 0 ? "" : rec.service,
+                                  "version", r < 0 ? "" : rec.version, "outcome", line, "exit",
+                                  r < 0 ? -1 : rec.exit);
+            char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+            if (s)
+                printf("%s\n", s);
+            free(s);
+            json_decref(o);
+        } else {
+            printf("%-26s %-12s %-24s %-10s %-10s %s\n", ids[i], state,
+                   r < 0 ? "?" : rec.started_at, r < 0 ? "?" : rec.service,
+                   r < 0 ? "?" : rec.version, line);
+        }
+        if (r == 0)
+            journal_record_clear(&rec);
+        free(ids[i]);
+    }
+    free(ids);
+    return EXIT_DONE;
+}
+
+int history_status(const char *rollout_id, bool follow, const struct rollout_opts *opts)
+{
+    for (;;) {
+        journal_record_t rec;
+        baton_err_t err = {0};
+        if (journal_read(opts->state_dir, rollout_id, &rec, &err) < 0) {
+            fprintf(stderr, "baton: %s\n", err.msg);
+            return EXIT_REFUSED;
+        }
+        const char *state = state_of(opts->state_dir, rollout_id, &rec);
+        char line[512];
+        first_line(rec.outcome, line, sizeof(line));
+        if (opts->json) {
+            json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i}", "event",
+                                  "rollout", "rollout", rollout_id, "state", state, "started_at",
+                                  rec.started_at, "service", rec.service, "version", rec.version,
+                                  "file", rec.file, "last_event", rec.last_event ? rec.last_event
+                                                                                 : "",
+                                  "exit", rec.exit);
+            char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+            if (s)
+                printf("%s\n", s);
+            free(s);
+            json_decref(o);
+        } else {
+            printf("rollout %s: %s (%s -> %s, started %s, file %s)%s%s\n", rollout_id, state,
+                   rec.service, rec.version, rec.started_at, rec.file, *line ? "\n  " : "", line);
+        }
+        fflush(stdout);
+        rollout_file_t *rf = NULL;
+        int code;
+        if (rollout_file_load(rec.file, &rf, &err) < 0) {
+            fprintf(stderr, "baton: %s\n", err.msg);
+            code = EXIT_REFUSED;
+        } else {
+            code = rollout_status(rf, opts);
+        }
+        rollout_file_destroy(&rf);
+        bool ended = rec.exit >= 0 || !strcmp(state, "died") || !strcmp(state, "paused-died");
+        journal_record_clear(&rec);
+        if (!follow || ended || interrupt_count())
+            return code;
+        sleep(2);
+        if (interrupt_count())
+            return code;
+        if (!opts->json)
+            printf("\n");
+    }
+}
+
+int history_abort(const char *rollout_id, const struct rollout_opts *opts)
+{
+    journal_record_t rec;
+    baton_err_t err = {0};
+    if (journal_read(opts->state_dir, rollout_id, &rec, &err) < 0) {
+        fprintf(stderr, "baton: %s\n", err.msg);
+        return EXIT_REFUSED;
+    }
+    int code = EXIT_REFUSED;
+    if (journal_probe_lock(opts->state_dir, rollout_id, &err) == -EBUSY) {
+        /* Its coordinator stops after the steps in flight, rolls those nodes back and writes
+         * its summary: wait for it and pass it on. */
+        if (journal_request(opts->state_dir, rollout_id, "abort", &err) < 0) {
+            fprintf(stderr, "baton: %s\n", err.msg);
+            goto out;
+        }
+        printf("baton: asked the coordinator of %s to stop after the steps in flight\n",
+               rollout_id);
+        fflush(stdout);
+        for (;;) {
+            journal_record_clear(&rec);
+            if (journal_read(opts->state_dir, rollout_id, &rec, &err) < 0) {
+                fprintf(stderr, "baton: %s\n", err.msg);
+                goto out;
+            }
+            bool driven = journal_probe_lock(opts->state_dir, rollout_id, &err) == -EBUSY;
+            if (rec.exit >= 0 || !driven || interrupt_count())
+                break;
+            usleep(200 * 1000);
+        }
+        printf("%s\n", rec.outcome ? rec.outcome : "the coordinator stopped without a summary");
+        code = rec.exit >= 0 ? rec.exit : EXIT_NEEDS_CARE;
+        goto out;
+    }
+    if (rec.exit == 0 || rec.exit == 2) {
+        printf("baton: rollout %s has ended (exit %d): nothing to abort\n", rollout_id, rec.exit);
+        code = EXIT_DONE;
+        goto out;
+    }
+    /* No coordinator: undo what this rollout left unfinished, node by node. */
+    rollout_file_t *rf = NULL;
+    if (rollout_file_load(rec.file, &rf, &err) < 0) {
+        fprintf(stderr, "baton: %s\n", err.msg);
+        goto out;
+    }
+    struct rollout_opts o = *opts;
+    o.only_rollout = rollout_id;
+    code = rollout_rollback(rf, &o);
+    rollout_file_destroy(&rf);
+out:
+    journal_record_clear(&rec);
+    return code;
+}
