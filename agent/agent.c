@@ -220,6 +220,7 @@ static void serve_step(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
                        .running = a->run.on ? a->run.def->name : "",
                        .recorded = svc_state_recorded(st, req->request_id),
                        .asker_started_it = st->in_progress_request == req->request_id,
+                       .undo_committed = def->id == STEP_ROLLBACK && req->rollback->undo_committed,
                        .asks_down = def->id == STEP_MIGRATE &&
                                     req->migrate->direction == BATON__DIRECTION__DIRECTION_DOWN};
     bool busy = false;

@@ -198,10 +198,15 @@ step_verdict_t step_decide(const step_state_t *st, step_id_t cmd, const char *ro
                           rollout_id, *st->rollout_id ? st->rollout_id : "none");
         if (!strcmp(st->step, ROLLED_BACK))
             return STEP_REPLAY;
+        /* A committed rollout is undone only when asked for by name (baton rollback
+         * ROLLOUT_ID), never by a rollback after a crash or a failure. */
         if (!strcmp(st->step, COMMITTED))
-            return refuse(false, ret_busy, why, len,
-                          "rollout %s is committed: a committed rollout is never rolled back",
-                          rollout_id);
+            return st->undo_committed
+                       ? STEP_RUN
+                       : refuse(false, ret_busy, why, len,
+                                "rollout %s is committed: a committed rollout is never rolled "
+                                "back (baton rollback %s undoes it on purpose)",
+                                rollout_id, rollout_id);
         if (have == 0 || reserved)
             return STEP_RELEASE;
         return STEP_RUN; /* mid-rollout, or a rollback that failed and is tried again */

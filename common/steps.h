@@ -61,6 +61,7 @@ typedef struct step_state {
     bool asker_started_it;   /* in_progress was started by this very request: its asker never
                               * heard back because the agent restarted in the middle */
     bool asks_down;          /* the command is a migrate down */
+    bool undo_committed;     /* a rollback that asks to undo a committed rollout on purpose */
 } step_state_t;
 
 typedef enum step_verdict {

@@ -21,6 +21,8 @@ static const char *state_of(const char *state_dir, const char *id, const journal
     bool driven = journal_probe_lock(state_dir, id, &err) == -EBUSY;
     if (driven)
         return rec->waiting ? "paused" : "running";
+    if (rec->undone)
+        return "undone";
     if (rec->aborted)
         return "aborted";
     if (rec->exit == 0)
@@ -61,11 +63,11 @@ int history_list(const struct rollout_opts *opts)
         char line[512];
         first_line(r < 0 ? err.msg : rec.outcome, line, sizeof(line));
         if (opts->json) {
-            json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i}", "event", "rollout",
-                                  "rollout", ids[i], "state", state, "started_at",
-                                  r < 0 ? "" : rec.started_at, "service", r < 0 ? "" : rec.service,
-                                  "version", r < 0 ? "" : rec.version, "outcome", line, "exit",
-                                  r < 0 ? -1 : rec.exit);
+            json_t *o =
+                json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i}", "event", "rollout", "rollout",
+                          ids[i], "state", state, "started_at", r < 0 ? "" : rec.started_at,
+                          "service", r < 0 ? "" : rec.service, "version", r < 0 ? "" : rec.version,
+                          "outcome", line, "exit", r < 0 ? -1 : rec.exit);
             char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
             if (s)
                 printf("%s\n", s);
@@ -97,12 +99,11 @@ int history_status(const char *rollout_id, bool follow, const struct rollout_opt
         char line[512];
         first_line(rec.outcome, line, sizeof(line));
         if (opts->json) {
-            json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i}", "event",
-                                  "rollout", "rollout", rollout_id, "state", state, "started_at",
-                                  rec.started_at, "service", rec.service, "version", rec.version,
-                                  "file", rec.file, "last_event", rec.last_event ? rec.last_event
-                                                                                 : "",
-                                  "exit", rec.exit);
+            json_t *o =
+                json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i}", "event", "rollout",
+                          "rollout", rollout_id, "state", state, "started_at", rec.started_at,
+                          "service", rec.service, "version", rec.version, "file", rec.file,
+                          "last_event", rec.last_event ? rec.last_event : "", "exit", rec.exit);
             char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
             if (s)
                 printf("%s\n", s);
@@ -184,6 +185,33 @@ int history_abort(const char *rollout_id, const struct rollout_opts *opts)
     code = rollout_rollback(rf, &o);
     rollout_file_destroy(&rf);
 out:
+    journal_record_clear(&rec);
+    return code;
+}
+
+int history_undo(const char *rollout_id, const struct rollout_opts *opts)
+{
+    journal_record_t rec;
+    baton_err_t err = {0};
+    if (journal_read(opts->state_dir, rollout_id, &rec, &err) < 0) {
+        fprintf(stderr, "baton: %s\n", err.msg);
+        return EXIT_REFUSED;
+    }
+    rollout_file_t *rf = NULL;
+    size_t n = json_array_size(rec.committed);
+    const char **names = calloc(n ? n : 1, sizeof(*names));
+    int code = EXIT_REFUSED;
+    if (!names) {
+        fprintf(stderr, "baton: out of memory\n");
+    } else if (rollout_file_load(rec.file, &rf, &err) < 0) {
+        fprintf(stderr, "baton: %s\n", err.msg);
+    } else {
+        for (size_t i = 0; i < n; i++) /* newest first */
+            names[i] = json_string_value(json_array_get(rec.committed, n - 1 - i));
+        code = rollout_undo(rf, opts, rollout_id, names, n);
+    }
+    rollout_file_destroy(&rf);
+    free(names);
     journal_record_clear(&rec);
     return code;
 }

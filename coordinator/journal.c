@@ -125,6 +125,7 @@ void journal_record_clear(journal_record_t *rec)
     free(rec->started_at);
     free(rec->last_event);
     json_decref(rec->plan);
+    json_decref(rec->committed);
     memset(rec, 0, sizeof(*rec));
     rec->exit = -1;
 }
@@ -165,6 +166,18 @@ int journal_replay_line(journal_record_t *rec, const char *line)
         rec->waiting = true;
     } else if (!strcmp(ev, "aborted")) {
         rec->aborted = true;
+    } else if (!strcmp(ev, "undone")) {
+        rec->undone = true;
+    } else if (!strcmp(ev, "step") && json_is_true(json_object_get(o, "ok")) &&
+               !strcmp(json_string_value(json_object_get(o, "step")) ?: "", "commit")) {
+        const char *node = json_string_value(json_object_get(o, "node"));
+        bool seen = false;
+        if (!rec->committed)
+            rec->committed = json_array();
+        for (size_t i = 0; node && i < json_array_size(rec->committed); i++)
+            seen |= !strcmp(json_string_value(json_array_get(rec->committed, i)), node);
+        if (node && !seen)
+            json_array_append_new(rec->committed, json_string(node));
     } else if (!strcmp(ev, "continued")) {
         rec->waiting = false;
     } else if (!strcmp(ev, "summary")) {

@@ -38,6 +38,8 @@ typedef struct journal_record {
     uint32_t pauses_reached[64]; /* batches after which the rollout paused */
     bool waiting;                /* its last pause was not continued yet */
     bool aborted;                /* `baton abort` settled it after its coordinator was gone */
+    bool undone;                 /* `baton rollback ROLLOUT_ID` undid it */
+    json_t *committed;           /* names of the nodes it committed, in the order they did */
     int exit;                    /* the last summary's exit code; -1 when none (running, or died) */
     char *outcome;               /* the last summary's message, or NULL */
     size_t lines;                /* events read */

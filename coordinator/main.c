@@ -7,6 +7,7 @@
  *   baton status FILE.yml|ROLLOUT_ID  what each node runs, where its last rollout got to
  *   baton list                        the rollouts of this state folder and how they ended
  *   baton rollback FILE.yml           undo every node's unfinished rollout (after a crash)
+ *   baton rollback ROLLOUT_ID         undo that rollout everywhere, committed nodes too
  *
  * Exit codes: 0 done, 1 usage or rollout-file error, 2 refused before any change, 3 a node
  * failed (or was interrupted) and was rolled back, 4 needs attention: a node's rollback failed,
@@ -31,7 +32,7 @@ static void usage(FILE *f)
             "       baton abort ROLLOUT_ID [--state-dir DIR]\n"
             "       baton status FILE.yml|ROLLOUT_ID [--json] [--follow] [--state-dir DIR]\n"
             "       baton list [--json] [--state-dir DIR]\n"
-            "       baton rollback FILE.yml [--json]\n"
+            "       baton rollback FILE.yml|ROLLOUT_ID [--json] [--state-dir DIR]\n"
             "  rollout   upgrade the nodes of FILE in batches (one at a time unless the file says\n"
             "            otherwise); every event is journaled in DIR/rollouts/ROLLOUT_ID.jsonl\n"
             "            (DIR: $BATON_STATE_DIR, else /var/lib/baton as root, else\n"
@@ -47,7 +48,9 @@ static void usage(FILE *f)
             "            id, also the journal's view (running, paused, done, died); --follow\n"
             "            repeats it every 2 s until the rollout ends\n"
             "  list      the rollouts in the state folder, newest first, and how each ended\n"
-            "  rollback  undo every node's unfinished rollout, release reserved nodes\n"
+            "  rollback  FILE: undo every node's unfinished rollout, release reserved nodes;\n"
+            "            ROLLOUT_ID: undo that rollout on every node it changed, committed ones\n"
+            "            too (a downgrade), newest first\n"
             "exit codes:\n"
             "  0  done: every node runs the target version\n"
             "  1  usage error or a bad rollout file (file, line and key named)\n"
@@ -124,6 +127,10 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "abort")) {
         code = history_abort(arg, &opts);
+        goto out;
+    }
+    if (!strcmp(cmd, "rollback") && is_rollout_id(arg)) {
+        code = history_undo(arg, &opts);
         goto out;
     }
     if (!strcmp(cmd, "status") && is_rollout_id(arg)) {

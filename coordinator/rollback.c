@@ -1,6 +1,7 @@
 /* rollback: `baton rollback FILE`: after a crash of the agent or of the coordinator, or a
  * failure, undo every node's unfinished rollout (or release its reservation), one node at a
  * time. A committed rollout is never undone here: the agent refuses. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include <jansson.h>
 
 #include "envelope.h"
+#include "interrupt.h"
 #include "run.h"
 #include "steps.h"
 
@@ -20,10 +22,11 @@ static bool unfinished(const Baton__ServiceInfo *svc)
 }
 
 /* Rolls one node back, waiting for the answer; true when it is back where it was. */
-static bool rollback_now(struct run *run, node_t *nd)
+static bool rollback_now(struct run *run, node_t *nd, bool undo_committed)
 {
     Baton__Step step;
     node_init_step(&step, run, "");
+    step.undo_committed = undo_committed;
     Baton__Envelope req = BATON__ENVELOPE__INIT, *res = NULL;
     req.body_case = BATON__ENVELOPE__BODY_ROLLBACK;
     req.rollback = &step;
@@ -91,7 +94,7 @@ int rollout_rollback(const rollout_file_t *rf, const struct rollout_opts *opts)
                 free(msg);
             /* The rollback names that node's own rollout, whatever run started it. */
             snprintf(run.id, sizeof(run.id), "%s", svc->rollout_id);
-            if (rollback_now(&run, nd))
+            if (rollback_now(&run, nd, false))
                 done++;
             else
                 failed++;
@@ -113,5 +116,106 @@ int rollout_rollback(const rollout_file_t *rf, const struct rollout_opts *opts)
 out:
     run_disconnect(&run);
     free(run.nodes);
+    return code;
+}
+
+int rollout_undo(const rollout_file_t *rf, const struct rollout_opts *opts, const char *rollout_id,
+                 const char *const *newest_first, size_t n_newest)
+{
+    struct run run = {.rf = rf, .opts = opts, .start_ms = now_ms(), .n = rf->n_nodes};
+    baton_err_t err = {0};
+    int code;
+    size_t *order = calloc(rf->n_nodes ? rf->n_nodes : 1, sizeof(*order));
+    bool *listed = calloc(rf->n_nodes ? rf->n_nodes : 1, sizeof(*listed));
+    snprintf(run.id, sizeof(run.id), "%s", rollout_id);
+    if (!(run.nodes = calloc(rf->n_nodes, sizeof(*run.nodes))) || !order || !listed) {
+        emit_error(&run, "out of memory");
+        free(order);
+        free(listed);
+        free(run.nodes);
+        return EXIT_REFUSED;
+    }
+    for (size_t i = 0; i < run.n; i++)
+        run.nodes[i] = (node_t){.index = i, .def = &rf->nodes[i]};
+    /* The nodes it committed, newest first (the node that migrated the schema, usually the
+     * canary, last); then every other node, in case it holds something of this rollout. */
+    size_t k = 0;
+    for (size_t j = 0; j < n_newest; j++)
+        for (size_t i = 0; i < run.n; i++)
+            if (!listed[i] && !strcmp(rf->nodes[i].name, newest_first[j])) {
+                order[k++] = i;
+                listed[i] = true;
+            }
+    for (size_t i = 0; i < run.n; i++)
+        if (!listed[i])
+            order[k++] = i;
+    /* The journal is locked: no coordinator drives this rollout meanwhile. */
+    if (journal_open(opts->state_dir, rollout_id, &run.journal, &err) < 0) {
+        code = emit_summary(&run, EXIT_REFUSED, "refused: %s%s", err.msg,
+                            err.code == -EBUSY ? " (baton abort it first)" : "");
+        goto out;
+    }
+    if (run_connect(&run, &err) < 0) {
+        code = emit_summary(&run, EXIT_REFUSED, "refused: %s", err.msg);
+        goto out;
+    }
+    int failed = 0, done = 0, blocked = 0;
+    for (size_t j = 0; j < run.n; j++) {
+        node_t *nd = &run.nodes[order[j]];
+        Baton__Envelope *res = NULL;
+        baton_err_clear(&err);
+        nd->call_t0 = now_ms();
+        const Baton__ServiceInfo *svc = node_ask_service(&run, nd, &res, &err);
+        char *msg = NULL;
+        int n = 0;
+        if (!svc) {
+            blocked++;
+            emit_check(&run, "hello", nd, false, err.msg);
+        } else if (svc->running) {
+            blocked++;
+            emit_check(&run, "hello", nd, false, "busy: a step is running; wait for it");
+        } else if (strcmp(svc->rollout_id, rollout_id)) {
+            /* A later rollout changed this node: undoing an older one under it would be a
+             * guess. Said, and counted. */
+            bool ours = listed[order[j]];
+            blocked += ours;
+            n = asprintf(&msg, "%s (its record is of rollout %s)",
+                         ours ? "CANNOT UNDO: a later rollout changed it" : "nothing to undo",
+                         *svc->rollout_id ? svc->rollout_id : "none");
+            emit_node(&run, nd, n > 0 ? msg : "nothing to undo");
+        } else if (!strcmp(svc->step, "rolled_back") && !svc->in_progress) {
+            emit_node(&run, nd, "already rolled back");
+        } else {
+            n = asprintf(&msg, "undoing %s (%s%s)", rollout_id, svc->step,
+                         svc->in_progress ? ", interrupted" : "");
+            emit_node(&run, nd, n > 0 ? msg : "undoing");
+            if (rollback_now(&run, nd, !strcmp(svc->step, "committed") && !svc->in_progress))
+                done++;
+            else
+                failed++;
+        }
+        if (n > 0)
+            free(msg);
+        envelope_free(&res);
+        if (interrupt_count())
+            break;
+    }
+    emit(&run, json_pack("{s:s, s:s}", "event", "undone", "message",
+                         "baton rollback: the nodes this rollout changed were rolled back"));
+    if (failed || blocked || interrupt_count())
+        code = emit_summary(&run, EXIT_NEEDS_CARE,
+                            "rollback of %s: %d nodes back, %d FAILED, %d could not be undone%s",
+                            rollout_id, done, failed, blocked,
+                            interrupt_count() ? " (interrupted)" : "");
+    else
+        code = emit_summary(&run, EXIT_DONE,
+                            "rollback of %s: %d nodes back on their previous version, newest "
+                            "first",
+                            rollout_id, done);
+out:
+    run_disconnect(&run);
+    free(run.nodes);
+    free(order);
+    free(listed);
     return code;
 }

@@ -34,6 +34,13 @@ int rollout_plan(const rollout_file_t *rf, const struct rollout_opts *opts);
  * of the agent or of the coordinator, or failed): 0 when all are back, 4 when any is not. */
 int rollout_rollback(const rollout_file_t *rf, const struct rollout_opts *opts);
 
+/* `baton rollback ROLLOUT_ID`: undoes that rollout on every node it changed, committed ones
+ * included (a deliberate downgrade), one node at a time, `newest_first` (the nodes it
+ * committed, from its journal) before the rest. A node a later rollout changed is not touched:
+ * exit 4 says so. */
+int rollout_undo(const rollout_file_t *rf, const struct rollout_opts *opts, const char *rollout_id,
+                 const char *const *newest_first, size_t n_newest);
+
 /* history.c. `baton list`: the rollouts in the state folder, newest first, and how each ended. */
 int history_list(const struct rollout_opts *opts);
 /* `baton status ROLLOUT_ID [--follow]`: the journal's view (running, paused, ended, died) and
@@ -43,5 +50,7 @@ int history_status(const char *rollout_id, bool follow, const struct rollout_opt
  * those nodes back (as a Ctrl-C); when none runs, the nodes that rollout left unfinished are
  * rolled back here. */
 int history_abort(const char *rollout_id, const struct rollout_opts *opts);
+/* `baton rollback ROLLOUT_ID`: rollout_undo() with the order from the journal. */
+int history_undo(const char *rollout_id, const struct rollout_opts *opts);
 
 #endif

@@ -49,6 +49,7 @@ strategy "$f" "batches: [1, 2]" "max_unavailable: 2"
 code=$?
 cat "$CLUSTER_DIR/b1.out" >&2
 id=$(rollout_id "$CLUSTER_DIR/b1.out")
+first_id=$id
 is "$code" 0 "batches [1, 2]: the rollout exits 0"
 like "$(cat "$CLUSTER_DIR/b1.out")" 'plan: 5 nodes in 3 batches \[\["node1"\],\["node2","node3"\],\["node4","node5"\]\]' \
     "the plan shows the canary and two pairs"
@@ -122,6 +123,7 @@ f=$(BATON_TEST_ROLLOUT_MIN_HEALTHY=1s rollout_file 2.0.0)
 strategy "$f" "on_failure: continue" "max_failures: 1" "healthy_deadline: 3s"
 out=$("$BATON" rollout "$f" 2>&1)
 code=$?
+cont_id=$(printf '%s\n' "$out" | sed -n 's/^baton: rollout \([^:]*\):.*/\1/p')
 printf '%s\n' "$out" >&2
 is "$code" 3 "continue: exit 3 (nodes failed and were rolled back)"
 like "$out" "verify +FAIL .*not healthy after 3 s" "healthy_deadline 3s replaced the agent's 8 s"
@@ -168,5 +170,35 @@ is "$code" 0 "baton resume $id finishes the rollout"
 is "$(printf '%s\n' "$out" | grep -c PAUSED)" 0 "without pausing again at the canary"
 is "$(versions)" "2.0.0 2.0.0 2.0.0 2.0.0 2.0.0 " "every node runs 2.0.0"
 is "$(players)" "$players_mid" "no player row was lost"
+
+# --- baton rollback ROLLOUT_ID: a deliberate downgrade of committed nodes, newest first ---------
+# The last rollout committed node2 (its canary), then node4 and node5; node1 and node3 were
+# upgraded by the continue rollout, whose canary (node1) applied 0004.
+ids_2=$(migration_ids game)
+out=$("$BATON" rollback "$id" --json 2>&1)
+code=$?
+printf '%s\n' "$out" >&2
+is "$code" 0 "baton rollback $id: exit 0"
+undo_order=$(printf '%s\n' "$out" | grep '"message":"undoing' | grep -o '"node":"node[0-9]"' | grep -o 'node[0-9]' | tr '\n' ' ')
+like "$undo_order" "^node[45] node[45] node2 $" "its nodes were undone newest first, its canary last"
+is "$(versions)" "2.0.0 1.2.0 2.0.0 1.2.0 1.2.0 " "only that rollout's nodes went back"
+is "$(migration_ids game)" "$ids_2" "the schema stays: node1 and node3 still need 0004"
+like "$("$BATON" list)" "$id +undone" "baton list: undone"
+out=$("$BATON" rollback "$cont_id" 2>&1)
+code=$?
+printf '%s\n' "$out" >&2
+is "$code" 0 "baton rollback of the rollout that migrated: exit 0"
+is "$(printf '%s\n' "$out" | grep "(undoing $cont_id (committed))" | grep -o 'node[0-9]' | tr '\n' ' ')" \
+    "node3 node1 " "node3 first, then node1, whose migration it was"
+is "$(versions)" "1.2.0 1.2.0 1.2.0 1.2.0 1.2.0 " "every node is back on 1.2.0"
+is "$(migration_ids game)" "$ids_before" "0004 was migrated down: the schema is 1.2.0's"
+is "$(players)" "$players_mid" "and every player row is there"
+for n in $CLUSTER_NODES; do
+    is "$(gamesrv_health "$n")" 200 "$n is healthy"
+done
+out=$("$BATON" rollback "$first_id" 2>&1)
+is "$?" 4 "undoing a rollout whose nodes later rollouts changed: exit 4"
+like "$out" "CANNOT UNDO: a later rollout changed it" "it says why, node by node"
+is "$(versions)" "1.2.0 1.2.0 1.2.0 1.2.0 1.2.0 " "and changes nothing"
 
 done_testing

@@ -227,6 +227,25 @@ static void test_completed_migrate_is_not_undone_by_down(void **state)
     assert_int_equal(step_decide(&st, STEP_MIGRATE, SAME, &busy, why, sizeof(why)), STEP_REPLAY);
 }
 
+/* A committed rollout: never undone by a rollback after a crash or failure; undone when the
+ * operator names it (baton rollback ROLLOUT_ID), and only that rollout. */
+static void test_committed_undone_only_on_purpose(void **state)
+{
+    (void)state;
+    bool busy;
+    char why[256];
+    step_state_t st = {.rollout_id = SAME, .step = "committed", .in_progress = "", .running = ""};
+    assert_int_equal(step_decide(&st, STEP_ROLLBACK, SAME, &busy, why, sizeof(why)), STEP_REFUSE);
+    assert_non_null(strstr(why, "never rolled back"));
+    st.undo_committed = true;
+    assert_int_equal(step_decide(&st, STEP_ROLLBACK, SAME, &busy, why, sizeof(why)), STEP_RUN);
+    assert_int_equal(step_decide(&st, STEP_ROLLBACK, OTHER, &busy, why, sizeof(why)), STEP_REFUSE);
+    assert_non_null(strstr(why, "no rollout"));
+    st.running = "verify"; /* a step of another rollout runs: busy, whatever the flag */
+    assert_int_equal(step_decide(&st, STEP_ROLLBACK, SAME, &busy, why, sizeof(why)), STEP_REFUSE);
+    assert_true(busy);
+}
+
 static void test_rollback_verdicts(void **state)
 {
     (void)state;
@@ -274,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_upgrade_path),
         cmocka_unit_test(test_completed_migrate_is_not_undone_by_down),
         cmocka_unit_test(test_rollback_verdicts),
+        cmocka_unit_test(test_committed_undone_only_on_purpose),
         cmocka_unit_test(test_settled_and_finished),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
