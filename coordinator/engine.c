@@ -90,10 +90,15 @@ int engine_run(struct run *run, const engine_ops_t *ops)
         ret = -ENOMEM;
         goto out;
     }
+    uint64_t next_look = 0;
     for (;;) {
-        /* `baton abort` from another shell: as a first Ctrl-C. */
-        if (run->journal && journal_take(run->opts->state_dir, run->id, "abort"))
-            interrupt_request("baton abort");
+        /* `baton abort` from another shell: as a first Ctrl-C. Looked for twice a second at
+         * most (with a shared journal it is a query). */
+        if (run->journal && now_ms() >= next_look) {
+            next_look = now_ms() + ENGINE_TICK_MS;
+            if (journal_take(run->opts->store, run->id, "abort"))
+                interrupt_request("baton abort");
+        }
         bool waiting = ops->schedule(run);
         size_t k = 0;
         uint64_t now = now_ms(), wake = waiting ? now + ENGINE_TICK_MS : UINT64_MAX;

@@ -15,10 +15,10 @@
 #include "rollout.h"
 
 /* One word for where a rollout is, from its journal and its lock. */
-static const char *state_of(const char *state_dir, const char *id, const journal_record_t *rec)
+static const char *state_of(journal_store_t *store, const char *id, const journal_record_t *rec)
 {
     baton_err_t err = {0};
-    bool driven = journal_probe_lock(state_dir, id, &err) == -EBUSY;
+    bool driven = journal_probe_lock(store, id, &err) == -EBUSY;
     if (driven)
         return rec->waiting ? "paused" : "running";
     if (rec->undone)
@@ -48,7 +48,7 @@ int history_list(const struct rollout_opts *opts)
     char **ids = NULL;
     size_t n = 0;
     baton_err_t err = {0};
-    if (journal_list(opts->state_dir, &ids, &n, &err) < 0) {
+    if (journal_list(opts->store, &ids, &n, &err) < 0) {
         fprintf(stderr, "baton: %s\n", err.msg);
         return EXIT_REFUSED;
     }
@@ -58,8 +58,8 @@ int history_list(const struct rollout_opts *opts)
     for (size_t i = 0; i < n; i++) {
         journal_record_t rec;
         baton_err_clear(&err);
-        int r = journal_read(opts->state_dir, ids[i], &rec, &err);
-        const char *state = r < 0 ? "unreadable" : state_of(opts->state_dir, ids[i], &rec);
+        int r = journal_read(opts->store, ids[i], &rec, &err);
+        const char *state = r < 0 ? "unreadable" : state_of(opts->store, ids[i], &rec);
         char line[512];
         first_line(r < 0 ? err.msg : rec.outcome, line, sizeof(line));
         if (opts->json) {
@@ -91,11 +91,11 @@ int history_status(const char *rollout_id, bool follow, const struct rollout_opt
     for (;;) {
         journal_record_t rec;
         baton_err_t err = {0};
-        if (journal_read(opts->state_dir, rollout_id, &rec, &err) < 0) {
+        if (journal_read(opts->store, rollout_id, &rec, &err) < 0) {
             fprintf(stderr, "baton: %s\n", err.msg);
             return EXIT_REFUSED;
         }
-        const char *state = state_of(opts->state_dir, rollout_id, &rec);
+        const char *state = state_of(opts->store, rollout_id, &rec);
         char line[512];
         first_line(rec.outcome, line, sizeof(line));
         if (opts->json) {
@@ -139,15 +139,15 @@ int history_abort(const char *rollout_id, const struct rollout_opts *opts)
 {
     journal_record_t rec;
     baton_err_t err = {0};
-    if (journal_read(opts->state_dir, rollout_id, &rec, &err) < 0) {
+    if (journal_read(opts->store, rollout_id, &rec, &err) < 0) {
         fprintf(stderr, "baton: %s\n", err.msg);
         return EXIT_REFUSED;
     }
     int code = EXIT_REFUSED;
-    if (journal_probe_lock(opts->state_dir, rollout_id, &err) == -EBUSY) {
+    if (journal_probe_lock(opts->store, rollout_id, &err) == -EBUSY) {
         /* Its coordinator stops after the steps in flight, rolls those nodes back and writes
          * its summary: wait for it and pass it on. */
-        if (journal_request(opts->state_dir, rollout_id, "abort", &err) < 0) {
+        if (journal_request(opts->store, rollout_id, "abort", &err) < 0) {
             fprintf(stderr, "baton: %s\n", err.msg);
             goto out;
         }
@@ -156,11 +156,11 @@ int history_abort(const char *rollout_id, const struct rollout_opts *opts)
         fflush(stdout);
         for (;;) {
             journal_record_clear(&rec);
-            if (journal_read(opts->state_dir, rollout_id, &rec, &err) < 0) {
+            if (journal_read(opts->store, rollout_id, &rec, &err) < 0) {
                 fprintf(stderr, "baton: %s\n", err.msg);
                 goto out;
             }
-            bool driven = journal_probe_lock(opts->state_dir, rollout_id, &err) == -EBUSY;
+            bool driven = journal_probe_lock(opts->store, rollout_id, &err) == -EBUSY;
             if (rec.exit >= 0 || !driven || interrupt_count())
                 break;
             usleep(200 * 1000);
@@ -193,7 +193,7 @@ int history_undo(const char *rollout_id, const struct rollout_opts *opts)
 {
     journal_record_t rec;
     baton_err_t err = {0};
-    if (journal_read(opts->state_dir, rollout_id, &rec, &err) < 0) {
+    if (journal_read(opts->store, rollout_id, &rec, &err) < 0) {
         fprintf(stderr, "baton: %s\n", err.msg);
         return EXIT_REFUSED;
     }

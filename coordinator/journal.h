@@ -1,27 +1,38 @@
-/* journal: every event of a rollout, appended as one JSON line to
- * STATE_DIR/rollouts/ROLLOUT_ID.jsonl and fsynced, so that a coordinator killed at any moment
- * can be followed by `baton resume ROLLOUT_ID`. The first line is the start event: it names the
- * rollout file and the artifact's digest. A coordinator holds an exclusive lock (flock) on the
- * journal of the rollout it drives: one coordinator per rollout. */
+/* journal: every event of a rollout, in order, kept where a coordinator killed at any moment can
+ * be followed by `baton resume ROLLOUT_ID`: a folder of files (STATE_DIR/rollouts/ID.jsonl,
+ * one fsynced line per event; the default) or a PostgreSQL database that several controllers
+ * share (`--journal postgresql://…`). The first event is the start event: it names the rollout
+ * file and the artifact's digest. The coordinator driving a rollout holds a lock on its journal
+ * (flock, or an advisory lock): one coordinator per rollout. */
 #ifndef BATON_JOURNAL_H
 #define BATON_JOURNAL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
 
 #include "err.h"
 
+typedef struct journal_store journal_store_t;
 typedef struct journal journal_t;
 
 /* The default state folder: $BATON_STATE_DIR, else /var/lib/baton for root, else
  * $XDG_STATE_HOME/baton (or ~/.local/state/baton). The caller's. */
 char *journal_default_dir(void);
 
+/* Where journals are kept: the PostgreSQL database `conninfo` names (a libpq URI or key=value
+ * string) when given, else the folder `state_dir`. Nothing is connected or created yet. */
+int journal_store_new(const char *state_dir, const char *conninfo, journal_store_t **ret,
+                      baton_err_t *err);
+void journal_store_destroy(journal_store_t **s_p);
+/* "folder /var/lib/baton" or "database host=… dbname=…", for messages. */
+const char *journal_store_where(const journal_store_t *s);
+
 /* Opens (creating) the journal of `rollout_id` for appending and locks it; -EBUSY when another
  * coordinator holds it. */
-int journal_open(const char *state_dir, const char *rollout_id, journal_t **ret, baton_err_t *err);
+int journal_open(journal_store_t *s, const char *rollout_id, journal_t **ret, baton_err_t *err);
 /* Appends one line (no newline in it) and makes it durable. */
 int journal_append(journal_t *j, const char *line, baton_err_t *err);
 void journal_close(journal_t **j_p);
@@ -49,22 +60,20 @@ typedef struct journal_record {
  * torn last line after a crash is reported, not fatal: the caller decides). */
 int journal_replay_line(journal_record_t *rec, const char *line);
 /* Reads a whole journal; -ENOENT when there is no such rollout, -EBADMSG when its first line is
- * no start event. */
-int journal_read(const char *state_dir, const char *rollout_id, journal_record_t *ret,
+ * no start event or a line before the last is damaged. */
+int journal_read(journal_store_t *s, const char *rollout_id, journal_record_t *ret,
                  baton_err_t *err);
 void journal_record_clear(journal_record_t *rec);
 
-/* Requests to the coordinator that drives a rollout, as files beside its journal:
- * STATE_DIR/rollouts/ROLLOUT_ID.continue (`baton resume` of a paused rollout) and .abort
- * (`baton abort`). journal_take() removes one and says whether it was there. */
-int journal_request(const char *state_dir, const char *rollout_id, const char *what,
-                    baton_err_t *err);
-bool journal_take(const char *state_dir, const char *rollout_id, const char *what);
+/* Requests to the coordinator that drives a rollout: "continue" (`baton resume` of a paused
+ * rollout) and "abort" (`baton abort`). journal_take() removes one and says whether it was
+ * there. */
+int journal_request(journal_store_t *s, const char *rollout_id, const char *what, baton_err_t *err);
+bool journal_take(journal_store_t *s, const char *rollout_id, const char *what);
 
-/* The ids of the journals in STATE_DIR/rollouts, newest first (by modification time); the
- * caller frees each and the array. */
-int journal_list(const char *state_dir, char ***ret_ids, size_t *ret_n, baton_err_t *err);
+/* The ids of the journals kept there, newest first; the caller frees each and the array. */
+int journal_list(journal_store_t *s, char ***ret_ids, size_t *ret_n, baton_err_t *err);
 /* -EBUSY when a coordinator holds the rollout's journal now, 0 when none does. */
-int journal_probe_lock(const char *state_dir, const char *rollout_id, baton_err_t *err);
+int journal_probe_lock(journal_store_t *s, const char *rollout_id, baton_err_t *err);
 
 #endif

@@ -26,7 +26,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: baton rollout FILE.yml [--json] [--state-dir DIR]\n"
+            "usage: baton rollout FILE.yml [--json] [--state-dir DIR | --journal CONNINFO]\n"
             "       baton plan FILE.yml [--json]\n"
             "       baton resume ROLLOUT_ID [--json] [--state-dir DIR]\n"
             "       baton abort ROLLOUT_ID [--state-dir DIR]\n"
@@ -51,6 +51,8 @@ static void usage(FILE *f)
             "  rollback  FILE: undo every node's unfinished rollout, release reserved nodes;\n"
             "            ROLLOUT_ID: undo that rollout on every node it changed, committed ones\n"
             "            too (a downgrade), newest first\n"
+            "journals: --state-dir DIR (files, the default) or --journal CONNINFO (a PostgreSQL\n"
+            "  database several controllers share; also $BATON_JOURNAL), for every command\n"
             "exit codes:\n"
             "  0  done: every node runs the target version\n"
             "  1  usage error or a bad rollout file (file, line and key named)\n"
@@ -71,13 +73,12 @@ static bool is_rollout_id(const char *arg)
 int main(int argc, char **argv)
 {
     struct rollout_opts opts = {0};
-    const char *state_dir = NULL;
+    const char *state_dir = NULL, *journal = getenv("BATON_JOURNAL");
     bool follow = false;
-    static const struct option longopts[] = {{"json", no_argument, NULL, 'j'},
-                                             {"state-dir", required_argument, NULL, 's'},
-                                             {"follow", no_argument, NULL, 'f'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'j'},   {"state-dir", required_argument, NULL, 's'},
+        {"follow", no_argument, NULL, 'f'}, {"journal", required_argument, NULL, 'J'},
+        {"help", no_argument, NULL, 'h'},   {NULL, 0, NULL, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "jfh", longopts, NULL)) != -1) {
         switch (o) {
@@ -89,6 +90,9 @@ int main(int argc, char **argv)
             break;
         case 'f':
             follow = true;
+            break;
+        case 'J':
+            journal = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -110,13 +114,13 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     char *default_dir = state_dir ? NULL : journal_default_dir();
-    opts.state_dir = state_dir ? state_dir : default_dir;
     rollout_file_t *rf = NULL;
     baton_err_t err = {0};
     char *file = NULL;
     const char *path = arg;
     int code = EXIT_USAGE;
-    if (!opts.state_dir) {
+    if ((!state_dir && !default_dir) ||
+        journal_store_new(state_dir ? state_dir : default_dir, journal, &opts.store, &err) < 0) {
         fprintf(stderr, "baton: out of memory\n");
         goto out;
     }
@@ -141,7 +145,7 @@ int main(int argc, char **argv)
         /* The journal names the rollout file and the artifact's digest. */
         opts.resume_id = arg;
         journal_record_t rec;
-        if (journal_read(opts.state_dir, opts.resume_id, &rec, &err) < 0) {
+        if (journal_read(opts.store, opts.resume_id, &rec, &err) < 0) {
             fprintf(stderr, "baton: %s\n", err.msg);
             code = EXIT_REFUSED;
             goto out;
@@ -169,6 +173,7 @@ int main(int argc, char **argv)
                                                              : rollout_rollback(rf, &opts);
 out:
     rollout_file_destroy(&rf);
+    journal_store_destroy(&opts.store);
     free(default_dir);
     free(file);
     return code;

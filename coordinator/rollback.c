@@ -52,7 +52,7 @@ int rollout_rollback(const rollout_file_t *rf, const struct rollout_opts *opts)
     /* Undoing one rollout (baton abort of a dead one): its journal records how it ended. */
     if (opts->only_rollout) {
         snprintf(run.id, sizeof(run.id), "%s", opts->only_rollout);
-        if (journal_open(opts->state_dir, run.id, &run.journal, &err) < 0) {
+        if (journal_open(opts->store, run.id, &run.journal, &err) < 0) {
             code = emit_summary(&run, EXIT_REFUSED, "refused: %s", err.msg);
             goto out;
         }
@@ -150,7 +150,7 @@ int rollout_undo(const rollout_file_t *rf, const struct rollout_opts *opts, cons
         if (!listed[i])
             order[k++] = i;
     /* The journal is locked: no coordinator drives this rollout meanwhile. */
-    if (journal_open(opts->state_dir, rollout_id, &run.journal, &err) < 0) {
+    if (journal_open(opts->store, rollout_id, &run.journal, &err) < 0) {
         code = emit_summary(&run, EXIT_REFUSED, "refused: %s%s", err.msg,
                             err.code == -EBUSY ? " (baton abort it first)" : "");
         goto out;

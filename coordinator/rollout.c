@@ -310,7 +310,7 @@ static bool schedule_upgrade(struct run *run)
         if (interrupt_count()) {
             run->paused = false;
             halt(run, "interrupted while paused");
-        } else if (journal_take(run->opts->state_dir, run->id, "continue")) {
+        } else if (journal_take(run->opts->store, run->id, "continue")) {
             run->paused = false;
             run->progress_at = now;
             emit(run, json_pack("{s:s, s:I, s:s}", "event", "continued", "batch",
@@ -737,7 +737,7 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
     run.data = data;
     run.sha256 = sha;
     if (opts->resume_id) {
-        if (journal_read(opts->state_dir, opts->resume_id, &record, &err) < 0) {
+        if (journal_read(opts->store, opts->resume_id, &record, &err) < 0) {
             emit_error(&run, err.msg);
             goto out;
         }
@@ -754,10 +754,10 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
         emit_error(&run, "rollout file: cannot resolve its path");
         goto out;
     }
-    if (journal_open(opts->state_dir, run.id, &run.journal, &err) < 0) {
+    if (journal_open(opts->store, run.id, &run.journal, &err) < 0) {
         /* A paused rollout's coordinator holds the journal: tell it to go on. */
         if (err.code == -EBUSY && run.record && record.waiting &&
-            journal_request(opts->state_dir, run.id, "continue", &err) == 0) {
+            journal_request(opts->store, run.id, "continue", &err) == 0) {
             printf("baton: rollout %s was paused; its coordinator continues it now\n", run.id);
             code = EXIT_DONE;
         } else {
@@ -766,8 +766,8 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
         goto out;
     }
     /* Stale requests from a dead run. */
-    (void)journal_take(opts->state_dir, run.id, "continue");
-    (void)journal_take(opts->state_dir, run.id, "abort");
+    (void)journal_take(opts->store, run.id, "continue");
+    (void)journal_take(opts->store, run.id, "abort");
     json_t *node_list = json_array();
     for (size_t i = 0; i < run.n; i++)
         json_array_append_new(node_list, json_string(rf->nodes[i].name));

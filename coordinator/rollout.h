@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 
+#include "journal.h"
 #include "rollout_file.h"
 
 /* Exit codes, documented in the README. */
@@ -17,7 +18,7 @@ enum {
 
 struct rollout_opts {
     bool json;                /* one JSON object per event on stdout instead of text */
-    const char *state_dir;    /* where journals live (journal_default_dir()) */
+    journal_store_t *store;   /* where journals live (--journal, else --state-dir) */
     const char *resume_id;    /* resume this rollout instead of starting a new one */
     const char *only_rollout; /* rollback: only nodes whose record is of this rollout */
 };

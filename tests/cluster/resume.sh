@@ -3,6 +3,9 @@
 # then `baton resume ROLLOUT_ID`: the rollout finishes, and every node shows exactly one dump
 # and one migration run for that rollout (from the agents' own journals and dump files). Also:
 # one coordinator per rollout, and a resume refused when the artifact changed.
+# With BATON_TEST_PG_JOURNAL=1 (resume-pg.sh) the journal lives in PostgreSQL and every resume
+# runs as a second controller, with a state folder of its own: it finds the rollout in the
+# shared database, as a second host would.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/all.sh
@@ -12,6 +15,13 @@ cluster_sweep
 cluster_trap
 ok "cluster: 3 nodes on gamesrv 1.0.0 sharing one database" baton_cluster res 3 1.0.0 ||
     { done_testing; exit 1; }
+other_host=$BATON_STATE_DIR # the controller that resumes: the same one, with files
+if [ "${BATON_TEST_PG_JOURNAL:-0}" = 1 ]; then
+    pg_createdb baton_journal
+    export BATON_JOURNAL="$(pg_conninfo baton_journal)"
+    other_host=$CLUSTER_DIR/host-b
+fi
+resume() { BATON_STATE_DIR=$other_host "$BATON" resume "$@"; }
 versions() { for n in $CLUSTER_NODES; do node_exec "$n" /opt/gamesrv/bin/gamesrv --version; done | tr '\n' ' '; }
 # How often NODE's agent ran STEP's tool for ROLLOUT: its own progress lines in its journal.
 ran() { # NODE ROLLOUT STEP PATTERN
@@ -29,7 +39,7 @@ for step in stop dump swap migrate start verify commit; do
     code=$?
     id=$(sed -n 's/^baton: rollout \([^:]*\):.*/\1/p' "$CLUSTER_DIR/killed.out")
     is "$code" 137 "killed right after node2's $step (SIGKILL)"
-    out=$("$BATON" resume "$id" 2>&1)
+    out=$(resume "$id" 2>&1)
     code=$?
     printf '%s\n' "$out" >&2
     is "$code" 0 "baton resume $id finishes (killed after node2's $step)"
@@ -52,7 +62,7 @@ first=$!
 id_seen() { grep -q '^baton: rollout ' "$CLUSTER_DIR/running.out"; }
 ok "a rollout is running" wait_for 10 id_seen
 id=$(sed -n 's/^baton: rollout \([^:]*\):.*/\1/p' "$CLUSTER_DIR/running.out")
-out=$("$BATON" resume "$id" 2>&1)
+out=$(resume "$id" 2>&1)
 is "$?" 2 "baton resume of a rollout another coordinator drives is refused"
 like "$out" "driven by another coordinator" "and says why"
 wait "$first"
@@ -66,9 +76,17 @@ sed -i "s|^artifact: .*|artifact: $CLUSTER_DIR/gamesrv-next|" "$f"
 BATON_FAILPOINT="kill-after:node1:commit" "$BATON" rollout "$f" >"$CLUSTER_DIR/next.out" 2>&1
 id=$(sed -n 's/^baton: rollout \([^:]*\):.*/\1/p' "$CLUSTER_DIR/next.out")
 cp "$(gamesrv_bin 1.2.0)" "$CLUSTER_DIR/gamesrv-next"
-out=$("$BATON" resume "$id" 2>&1)
+out=$(resume "$id" 2>&1)
 is "$?" 2 "a resume whose artifact changed is refused"
 like "$out" "the artifact changed since the rollout began" "and says why"
-like "$("$BATON" resume r20000101T000000-000000 2>&1)" "no journal of rollout r20000101T000000-000000" \
+like "$(resume r20000101T000000-000000 2>&1)" "no journal of rollout r20000101T000000-000000" \
     "resuming an unknown rollout says there is none"
+if [ "${BATON_TEST_PG_JOURNAL:-0}" = 1 ]; then
+    is "$(ls "$BATON_STATE_DIR/rollouts" "$other_host/rollouts" 2>/dev/null | grep -c jsonl)" 0 \
+        "no journal file on either controller: the journals are in the database"
+    is "$(pg_sql baton_journal "SELECT count(DISTINCT rollout_id) FROM baton_journal")" 9 \
+        "the database holds the nine rollouts"
+    like "$(BATON_STATE_DIR=$other_host "$BATON" list)" "$id +died .*gamesrv +2.0.0" \
+        "baton list on the second controller shows the first one's rollouts"
+fi
 done_testing

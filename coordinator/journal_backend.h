@@ -1,0 +1,45 @@
+/* journal_backend: what a place that keeps journals must do (journal.c dispatches to one).
+ * Two backends: a folder of files (journal_file.c, the default) and a PostgreSQL database
+ * (journal_pg.c), which several controllers can share. Internal to journal*.c. */
+#ifndef BATON_JOURNAL_BACKEND_H
+#define BATON_JOURNAL_BACKEND_H
+
+#include <libpq-fe.h>
+
+#include "journal.h"
+
+typedef int (*journal_line_fn)(const char *line, size_t len, void *userdata);
+
+struct journal_backend {
+    int (*open)(journal_store_t *s, const char *id, journal_t *j, baton_err_t *err);
+    int (*append)(journal_t *j, const char *line, baton_err_t *err);
+    void (*close)(journal_t *j);
+    /* Calls fn on every line in order; -ENOENT when there is no such journal. */
+    int (*each_line)(journal_store_t *s, const char *id, journal_line_fn fn, void *userdata,
+                     baton_err_t *err);
+    int (*list)(journal_store_t *s, char ***ret_ids, size_t *ret_n, baton_err_t *err);
+    int (*probe_lock)(journal_store_t *s, const char *id, baton_err_t *err);
+    int (*request)(journal_store_t *s, const char *id, const char *what, baton_err_t *err);
+    bool (*take)(journal_store_t *s, const char *id, const char *what);
+};
+
+struct journal_store {
+    const struct journal_backend *be;
+    char *where;    /* for messages: the folder, or the database */
+    char *dir;      /* files: the state folder */
+    char *conninfo; /* PostgreSQL: libpq conninfo */
+    PGconn *conn;   /* PostgreSQL: for reads, lists and requests (not the locking one) */
+};
+
+struct journal {
+    const struct journal_backend *be;
+    char *id;
+    int fd;       /* files: the journal, O_APPEND, locked */
+    char *path;   /* files: for messages */
+    PGconn *conn; /* PostgreSQL: the session holding the rollout's advisory lock */
+};
+
+extern const struct journal_backend journal_file_backend;
+extern const struct journal_backend journal_pg_backend;
+
+#endif

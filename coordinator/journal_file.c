@@ -1,0 +1,228 @@
+/* journal_file: journals as files, STATE_DIR/rollouts/ROLLOUT_ID.jsonl: one line per event,
+ * each written with one write(2) (O_APPEND: never interleaved) and fdatasync'ed. The driving
+ * coordinator holds flock(LOCK_EX) on the file. Requests to it (continue, abort) are empty files
+ * beside the journal. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "journal_backend.h"
+#include "names.h"
+
+#define JOURNAL_LINE_MAX (1024 * 1024)
+
+static int file_path(journal_store_t *s, const char *id, const char *ext, char **ret,
+                     baton_err_t *err)
+{
+    if (!rollout_id_valid(id))
+        return baton_err_set(err, -EINVAL, "'%s' is not a rollout id", id);
+    if (asprintf(ret, "%s/rollouts/%s.%s", s->dir, id, ext) < 0)
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    return 0;
+}
+
+static int file_open(journal_store_t *s, const char *id, journal_t *j, baton_err_t *err)
+{
+    char *dir = NULL;
+    if (asprintf(&dir, "%s/rollouts", s->dir) < 0)
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    int r = fs_mkdir_p(dir, 0700, err);
+    free(dir);
+    if (r < 0 || (r = file_path(s, id, "jsonl", &j->path, err)) < 0)
+        return r;
+    j->fd = open(j->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (j->fd < 0)
+        return baton_err_set(err, -errno, "open %s: %s", j->path, strerror(errno));
+    if (flock(j->fd, LOCK_EX | LOCK_NB) < 0)
+        return errno == EWOULDBLOCK
+                   ? baton_err_set(err, -EBUSY,
+                                   "rollout %s is driven by another coordinator (%s is locked)",
+                                   id, j->path)
+                   : baton_err_set(err, -errno, "lock %s: %s", j->path, strerror(errno));
+    return fs_fsync_parent(j->path, err);
+}
+
+static int file_append(journal_t *j, const char *line, baton_err_t *err)
+{
+    size_t len = strlen(line);
+    char *buf = malloc(len + 1);
+    if (!buf)
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    memcpy(buf, line, len);
+    buf[len] = '\n';
+    /* One write(2) per line: with O_APPEND a line is never interleaved or torn by another. */
+    ssize_t n = write(j->fd, buf, len + 1);
+    int e = errno;
+    free(buf);
+    if (n != (ssize_t)(len + 1))
+        return baton_err_set(err, n < 0 ? -e : -EIO, "write %s: %s", j->path,
+                             n < 0 ? strerror(e) : "short write");
+    if (fdatasync(j->fd) < 0)
+        return baton_err_set(err, -errno, "fsync %s: %s", j->path, strerror(errno));
+    return 0;
+}
+
+static void file_close(journal_t *j)
+{
+    if (j->fd >= 0)
+        close(j->fd); /* releases the lock */
+    free(j->path);
+}
+
+static int file_each_line(journal_store_t *s, const char *id, journal_line_fn fn, void *userdata,
+                          baton_err_t *err)
+{
+    char *path = NULL, *line = NULL;
+    size_t cap = 0;
+    int r = file_path(s, id, "jsonl", &path, err);
+    if (r < 0)
+        return r;
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        r = baton_err_set(err, -errno, "no journal of rollout %s (%s: %s)", id, path,
+                          strerror(errno));
+        free(path);
+        return r;
+    }
+    ssize_t n;
+    while ((n = getline(&line, &cap, f)) > 0)
+        fn(line, n >= JOURNAL_LINE_MAX ? 0 : (size_t)n, userdata);
+    fclose(f);
+    free(line);
+    free(path);
+    return 0;
+}
+
+static int file_probe_lock(journal_store_t *s, const char *id, baton_err_t *err)
+{
+    char *path = NULL;
+    int r = file_path(s, id, "jsonl", &path, err);
+    if (r < 0)
+        return r;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        r = baton_err_set(err, -errno, "no journal of rollout %s (%s: %s)", id, path,
+                          strerror(errno));
+    else if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+        r = errno == EWOULDBLOCK
+                ? -EBUSY
+                : baton_err_set(err, -errno, "lock %s: %s", path, strerror(errno));
+    if (fd >= 0)
+        close(fd); /* releases a lock taken here */
+    free(path);
+    return r;
+}
+
+static int file_request(journal_store_t *s, const char *id, const char *what, baton_err_t *err)
+{
+    char *p = NULL;
+    int r = file_path(s, id, what, &p, err);
+    if (r < 0)
+        return r;
+    int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        r = baton_err_set(err, -errno, "create %s: %s", p, strerror(errno));
+    else
+        close(fd);
+    free(p);
+    return r;
+}
+
+static bool file_take(journal_store_t *s, const char *id, const char *what)
+{
+    char *p = NULL;
+    baton_err_t err = {0};
+    bool there = file_path(s, id, what, &p, &err) == 0 && unlink(p) == 0;
+    free(p);
+    return there;
+}
+
+struct listed {
+    char *id;
+    struct timespec mtime;
+};
+
+static int newest_first(const void *a, const void *b)
+{
+    const struct listed *x = a, *y = b;
+    if (x->mtime.tv_sec != y->mtime.tv_sec)
+        return x->mtime.tv_sec < y->mtime.tv_sec ? 1 : -1;
+    if (x->mtime.tv_nsec != y->mtime.tv_nsec)
+        return x->mtime.tv_nsec < y->mtime.tv_nsec ? 1 : -1;
+    return strcmp(y->id, x->id);
+}
+
+static int file_list(journal_store_t *s, char ***ret_ids, size_t *ret_n, baton_err_t *err)
+{
+    char *dir = NULL;
+    if (asprintf(&dir, "%s/rollouts", s->dir) < 0)
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    DIR *d = opendir(dir);
+    if (!d) {
+        int r = errno == ENOENT ? 0 : baton_err_set(err, -errno, "%s: %s", dir, strerror(errno));
+        free(dir);
+        return r;
+    }
+    struct listed *items = NULL;
+    size_t n = 0, cap = 0;
+    int r = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (len < 7 || strcmp(de->d_name + len - 6, ".jsonl"))
+            continue;
+        char *id = strndup(de->d_name, len - 6);
+        struct stat sb;
+        if (!id || !rollout_id_valid(id) || fstatat(dirfd(d), de->d_name, &sb, 0) < 0) {
+            free(id);
+            continue;
+        }
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            struct listed *bigger = realloc(items, ncap * sizeof(*items));
+            if (!bigger) {
+                free(id);
+                r = baton_err_set(err, -ENOMEM, "out of memory");
+                break;
+            }
+            items = bigger;
+            cap = ncap;
+        }
+        items[n++] = (struct listed){.id = id, .mtime = sb.st_mtim};
+    }
+    closedir(d);
+    free(dir);
+    char **ids = r == 0 && n ? calloc(n, sizeof(char *)) : NULL;
+    if (r == 0 && n && !ids)
+        r = baton_err_set(err, -ENOMEM, "out of memory");
+    if (ids)
+        qsort(items, n, sizeof(*items), newest_first);
+    for (size_t i = 0; i < n; i++) {
+        if (ids)
+            ids[i] = items[i].id;
+        else
+            free(items[i].id);
+    }
+    free(items);
+    *ret_ids = ids;
+    *ret_n = ids ? n : 0;
+    return r;
+}
+
+const struct journal_backend journal_file_backend = {
+    .open = file_open,
+    .append = file_append,
+    .close = file_close,
+    .each_line = file_each_line,
+    .list = file_list,
+    .probe_lock = file_probe_lock,
+    .request = file_request,
+    .take = file_take,
+};
