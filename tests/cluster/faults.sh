@@ -221,6 +221,53 @@ is "$(state_field node1 rollout_id) $(state_field node1 step)" "$record_before" 
 for n in $CLUSTER_NODES; do
     is "$(node_exec "$n" /opt/gamesrv/bin/gamesrv --version)" 1.2.0 "$n still runs 1.2.0"
 done
-like "$("$BATON" rollout "$f" 2>&1)" "done: 3 of 3 nodes on gamesrv 2.0.0" \
-    "with the lock gone, the same rollout goes through"
+out=$("$BATON" rollout "$f" 2>&1)
+like "$out" "done: 3 of 3 nodes on gamesrv 2.0.0" "with the lock gone, the same rollout goes through"
+last_id=$(printf '%s\n' "$out" | sed -n 's/^baton: rollout \([^:]*\):.*/\1/p')
+
+# --- 7. Cut off the network past liveness mid-migration; healed, baton resume completes --------
+# Back to 1.2.0 first, with the deliberate downgrade of that last rollout.
+out=$("$BATON" rollback "$last_id" 2>&1)
+is "$?" 0 "baton rollback $last_id takes the fleet back to 1.2.0"
+is "$(migration_ids game)" "0001_players.sql,0002_player_level.sql,0003_inventory.sql" \
+    "0004 was migrated down with it"
+BATON_TEST_LIVENESS=5s
+slow_step node2 migrate 12
+stops_before=$(stops)
+f=$(rollout_file 2.0.0)
+"$BATON" rollout "$f" >"$CLUSTER_DIR/cut.out" 2>&1 &
+first=$!
+ok "node2's migration is running" wait_for 60 tool_running node2 migrate
+node_cut node2
+t0=$(now_ms)
+wait "$first"
+code=$?
+t1=$(now_ms)
+node_heal node2
+slow_step node2 migrate 0
+out=$(cat "$CLUSTER_DIR/cut.out")
+printf '%s\n' "$out" >&2
+id=$(printf '%s\n' "$out" | sed -n 's/^baton: rollout \([^:]*\):.*/\1/p')
+is "$code" 4 "node2 cut off past liveness: exit 4"
+like "$out" "LOST node2: .*LOST during migrate: no word for [0-9.]+ s" "the report names node2"
+ok "reported within liveness + 2 s of the cut ($((t1 - t0)) ms)" [ $((t1 - t0)) -le 7000 ]
+read -r _ _ s3 <<<"$stops_before"
+read -r _ _ s3_now <<<"$(stops)"
+is "$s3_now" "$s3" "node3 was not stopped"
+is "$(node_exec node3 /opt/gamesrv/bin/gamesrv --version)" 1.2.0 "node3 still runs 1.2.0"
+migrated() { [ "$(state_field node2 step)" = migrate ] && [ -z "$(state_field node2 in_progress)" ]; }
+ok "healed, node2's agent finishes the migration and records it" wait_for 30 migrated
+out=$("$BATON" resume "$id" 2>&1)
+code=$?
+printf '%s\n' "$out" >&2
+is "$code" 0 "baton resume $id completes the rollout"
+like "$out" "node2 +ok .*resumes at start \(last step migrate\)" "node2 goes on from its recorded migration"
+for n in $CLUSTER_NODES; do
+    is "$(node_exec "$n" /opt/gamesrv/bin/gamesrv --version)" 2.0.0 "$n runs 2.0.0"
+done
+is "$(node_exec node2 journalctl -u baton-agent BATON_ROLLOUT_ID="$id" BATON_STEP=migrate -o cat --no-pager | grep -c '^migrate up (')" \
+    1 "node2's migration ran once"
+is "$(migration_ids game)" "0001_players.sql,0002_player_level.sql,0003_inventory.sql,0004_guilds.sql" \
+    "0004 is applied, once"
+is "$(players)" "$players_before" "no player row was lost"
 done_testing
