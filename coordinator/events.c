@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "interrupt.h"
+#include "live.h"
 #include "run.h"
 
 static const char *str(json_t *o, const char *key)
@@ -113,8 +114,10 @@ void emit(struct run *run, json_t *e)
             printf("%s\n", line);
         free(line);
         fflush(stdout);
-    } else {
+    } else if (!run->live || !live_event(run->live, run, e)) {
         render_text(run, e);
+        if (run->live)
+            live_redraw(run->live, run);
     }
     json_decref(e);
 }

@@ -30,6 +30,7 @@
 #include "digest.h"
 #include "envelope.h"
 #include "interrupt.h"
+#include "live.h"
 #include "run.h"
 #include "steps.h"
 
@@ -765,6 +766,7 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
         }
         goto out;
     }
+    run.live = live_new(&run);
     /* Stale requests from a dead run. */
     (void)journal_take(opts->store, run.id, "continue");
     (void)journal_take(opts->store, run.id, "abort");
@@ -836,6 +838,7 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
     code = summarize(&run, r);
 out:
     run_disconnect(&run);
+    live_destroy(&run.live);
     journal_record_clear(&record);
     free(run.halt_reason);
     free(run.nodes);

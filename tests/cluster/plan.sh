@@ -67,4 +67,18 @@ out=$("$BATON" plan "$f" 2>&1)
 is "$?" 0 "afterwards, plan exits 0"
 like "$out" "node1 +1.1.0 +-> 1.1.0 +active +already on the target version: nothing to do" "and says there is nothing to do"
 
+# --- the live view: on a terminal (a pty from script(1)) the table is redrawn in place --------
+f=$(BATON_TEST_ROLLOUT_MIN_HEALTHY=1s rollout_file 1.1.1)
+printf '%s\n' "batches: [1, 2]" >>"$f"
+script -qfec "$BATON rollout $f" /dev/null >"$CLUSTER_DIR/live.out" 2>&1
+is "$?" 0 "a rollout on a terminal: exit 0"
+live=$(tr -d '\r' <"$CLUSTER_DIR/live.out")
+ok "the table is redrawn in place (cursor up, clear line)" grep -q $'\033\[1A\033\[2K' <<<"$live"
+like "$live" "node3 +commit +[0-9.]+ s +done" "a line per node with its step, time and result"
+like "$live" "3/3 done, [0-9.]+ s" "nodes done out of all, and the time"
+like "$live" "about [0-9]+ s left" "and an estimate of the time left while it ran"
+like "$live" "done: 3 of 3 nodes on gamesrv 1.1.1" "the summary under the last table"
+plain=$("$BATON" status "$f")
+is "$(printf '%s' "$plain" | grep -c $'\033')" 0 "not on a terminal: no escape codes"
+
 done_testing
