@@ -142,3 +142,22 @@ int staged_path(const agent_config_t *cfg, const char *service, const char *sha2
         return baton_err_set(err, -ENAMETOOLONG, "staging path too long");
     return 0;
 }
+
+int command_hook(step_ctx_t *ctx, const char *which, baton_err_t *err)
+{
+    const svc_config_t *svc = ctx->svc;
+    const char *tmpl = !strcmp(which, "drain") ? svc->drain : svc->undrain;
+    if (!tmpl)
+        return 0;
+    char **argv = NULL;
+    int r = command_argv(tmpl, svc->binary, 0, &argv, err);
+    if (r < 0)
+        return r;
+    step_progress(ctx, "%s: %s", which, tmpl);
+    r = command_run(ctx, NULL, (const char *const *)argv, svc->timeout_hook_ms, tmpl, NULL, err);
+    command_argv_free(&argv);
+    if (r < 0)
+        return baton_err_prefix(err, "%s failed", which);
+    step_log(ctx, 6, "%s done", which);
+    return 0;
+}

@@ -29,6 +29,9 @@ int command_version(step_ctx_t *ctx, const svc_config_t *svc, const char *binary
 /* True when `reported` (what --version printed) is `version`: equal, or version followed by
  * '+', '-' or a space (build metadata, as in "3.21.0+7d6b5c"). */
 bool version_matches(const char *reported, const char *version);
+/* Runs the service's drain or undrain hook (`which`), if it has one, within timeouts.hook;
+ * "drain failed: …" on failure. */
+int command_hook(step_ctx_t *ctx, const char *which, baton_err_t *err);
 /* STATE_DIR/staging/SERVICE/SHA256: where a verified staged binary lives. */
 int staged_path(const agent_config_t *cfg, const char *service, const char *sha256, char *buf,
                 size_t len, baton_err_t *err);

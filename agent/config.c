@@ -80,10 +80,12 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
                                        "pg_restore",
                                        "psql",
                                        "min_healthy_time",
+                                       "drain",
+                                       "undrain",
                                        NULL};
     static const char *const health_keys[] = {"http", "tcp", NULL};
     static const char *const timeout_keys[] = {"stop",   "start",   "dump", "migrate",
-                                               "verify", "restore", NULL};
+                                               "verify", "restore", "hook", NULL};
     int r;
     if ((r = ydoc_expect_map(doc, node, where, keys, err)) < 0 ||
         (r = ydoc_str(doc, node, where, "name", true, &s->name, err)) < 0 ||
@@ -98,7 +100,15 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
         (r = ydoc_str(doc, node, where, "migration_table", false, &s->migration_table, err)) < 0 ||
         (r = ydoc_str(doc, node, where, "pg_dump", false, &s->pg_dump, err)) < 0 ||
         (r = ydoc_str(doc, node, where, "pg_restore", false, &s->pg_restore, err)) < 0 ||
-        (r = ydoc_str(doc, node, where, "psql", false, &s->psql, err)) < 0)
+        (r = ydoc_str(doc, node, where, "psql", false, &s->psql, err)) < 0 ||
+        (r = ydoc_str(doc, node, where, "drain", false, &s->drain, err)) < 0 ||
+        (r = ydoc_str(doc, node, where, "undrain", false, &s->undrain, err)) < 0)
+        return r;
+    if ((r = check(doc, node, where, "drain", !s->drain || s->drain[0] == '/',
+                   "must start with an absolute path (it runs as root, without a shell)", err)) <
+            0 ||
+        (r = check(doc, node, where, "undrain", !s->undrain || s->undrain[0] == '/',
+                   "must start with an absolute path (it runs as root, without a shell)", err)) < 0)
         return r;
     s->keep_backups = 3;
     if ((r = ydoc_uint(doc, node, where, "keep_backups", false, 1, 1000, &s->keep_backups, err)) <
@@ -179,6 +189,7 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
     s->timeout_migrate_ms = 30 * 60000;
     s->timeout_verify_ms = 60000;
     s->timeout_restore_ms = 30 * 60000;
+    s->timeout_hook_ms = 60000;
     const ynode_t *t = ydoc_get(doc, node, "timeouts");
     if (t) {
         snprintf(sub, sizeof(sub), "%s.timeouts", where);
@@ -194,7 +205,9 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
             (r = ydoc_duration_ms(doc, t, sub, "verify", false, MIN_MS, MAX_MS,
                                   &s->timeout_verify_ms, err)) < 0 ||
             (r = ydoc_duration_ms(doc, t, sub, "restore", false, MIN_MS, MAX_MS,
-                                  &s->timeout_restore_ms, err)) < 0)
+                                  &s->timeout_restore_ms, err)) < 0 ||
+            (r = ydoc_duration_ms(doc, t, sub, "hook", false, MIN_MS, MAX_MS, &s->timeout_hook_ms,
+                                  err)) < 0)
             return r;
     }
     return 0;
@@ -278,7 +291,7 @@ static void svc_free(svc_config_t *s)
         &s->name,        &s->unit,       &s->binary,       &s->database,        &s->passfile,
         &s->backup_dir,  &s->migrate_up, &s->migrate_down, &s->version_command, &s->migration_table,
         &s->health_http, &s->health_tcp, &s->pg_dump,      &s->pg_restore,      &s->psql,
-        &s->pg_env_buf};
+        &s->pg_env_buf,  &s->drain,      &s->undrain};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         free(*fields[i]);
         *fields[i] = NULL;

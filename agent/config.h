@@ -26,11 +26,14 @@ typedef struct svc_config {
     char *pg_dump;         /* tool paths (looked up in PATH unless absolute) */
     char *pg_restore;
     char *psql;
+    char *drain;             /* NULL or a command run before the unit stops (take it out of the
+                              * load balancer, tell players); a failure stops the upgrade there */
+    char *undrain;           /* NULL or a command run once the service verified (back in) */
     const char *pg_env[2];   /* {"PGPASSFILE=...", NULL} for tools, or {NULL} */
     char *pg_env_buf;        /* owns pg_env[0] */
     uint64_t min_healthy_ms; /* verify: how long it must stay healthy (min_healthy_time) */
     uint64_t timeout_stop_ms, timeout_start_ms, timeout_dump_ms, timeout_migrate_ms,
-        timeout_verify_ms, timeout_restore_ms; /* per-step deadlines */
+        timeout_verify_ms, timeout_restore_ms, timeout_hook_ms; /* per-step deadlines */
 } svc_config_t;
 
 typedef struct agent_config {

@@ -1,4 +1,7 @@
-/* step_stop: stop the service's unit through systemd and wait for the job to finish. */
+/* step_stop: run the drain hook (out of the load balancer), then stop the service's unit
+ * through systemd and wait for the job to finish. A failed drain stops the upgrade here, with
+ * nothing stopped: the undrain hook puts back whatever the drain did. */
+#include "command.h"
 #include "step.h"
 #include "unit.h"
 
@@ -9,9 +12,19 @@ int step_stop(step_ctx_t *ctx, baton_err_t *err)
     int r = step_bus(ctx, &bus, err);
     if (r < 0)
         return r;
-    step_progress(ctx, "stopping %s", svc->unit);
-    if ((r = unit_stop(bus, svc->unit, svc->timeout_stop_ms, step_tick, ctx, err)) < 0)
+    r = command_hook(ctx, "drain", err);
+    if (r == 0) {
+        step_progress(ctx, "stopping %s", svc->unit);
+        r = unit_stop(bus, svc->unit, svc->timeout_stop_ms, step_tick, ctx, err);
+    }
+    if (r < 0) {
+        /* Nothing was changed on record (the rollback only releases): put back what the
+         * drain did now. */
+        baton_err_t undo = {0};
+        if (command_hook(ctx, "undrain", &undo) < 0)
+            step_log(ctx, 4, "after the failed stop step: %s", undo.msg);
         return r;
+    }
     ctx->st->stopped = true;
     return 0;
 }

@@ -36,11 +36,11 @@ static const char *state_of(journal_store_t *store, const char *id, const journa
     return rec->waiting ? "paused-died" : "died";
 }
 
-/* The first line of a summary: the rest names nodes. */
-static void first_line(const char *s, char *buf, size_t len)
+/* The first line of a summary (the rest names nodes); the caller's. */
+static char *first_line(const char *s)
 {
-    snprintf(buf, len, "%s", s ? s : "");
-    buf[strcspn(buf, "\n")] = '\0';
+    s = s ? s : "";
+    return strndup(s, strcspn(s, "\n"));
 }
 
 int history_list(const struct rollout_opts *opts)
@@ -60,14 +60,13 @@ int history_list(const struct rollout_opts *opts)
         baton_err_clear(&err);
         int r = journal_read(opts->store, ids[i], &rec, &err);
         const char *state = r < 0 ? "unreadable" : state_of(opts->store, ids[i], &rec);
-        char line[512];
-        first_line(r < 0 ? err.msg : rec.outcome, line, sizeof(line));
+        char *line = first_line(r < 0 ? err.msg : rec.outcome);
         if (opts->json) {
             json_t *o =
                 json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i}", "event", "rollout", "rollout",
                           ids[i], "state", state, "started_at", r < 0 ? "" : rec.started_at,
                           "service", r < 0 ? "" : rec.service, "version", r < 0 ? "" : rec.version,
-                          "outcome", line, "exit", r < 0 ? -1 : rec.exit);
+                          "outcome", line ? line : "", "exit", r < 0 ? -1 : rec.exit);
             char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
             if (s)
                 printf("%s\n", s);
@@ -76,10 +75,11 @@ int history_list(const struct rollout_opts *opts)
         } else {
             printf("%-26s %-12s %-24s %-10s %-10s %s\n", ids[i], state,
                    r < 0 ? "?" : rec.started_at, r < 0 ? "?" : rec.service,
-                   r < 0 ? "?" : rec.version, line);
+                   r < 0 ? "?" : rec.version, line ? line : "");
         }
         if (r == 0)
             journal_record_clear(&rec);
+        free(line);
         free(ids[i]);
     }
     free(ids);
@@ -96,8 +96,7 @@ int history_status(const char *rollout_id, bool follow, const struct rollout_opt
             return EXIT_REFUSED;
         }
         const char *state = state_of(opts->store, rollout_id, &rec);
-        char line[512];
-        first_line(rec.outcome, line, sizeof(line));
+        char *line = first_line(rec.outcome);
         if (opts->json) {
             json_t *o =
                 json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i}", "event", "rollout",
@@ -111,8 +110,10 @@ int history_status(const char *rollout_id, bool follow, const struct rollout_opt
             json_decref(o);
         } else {
             printf("rollout %s: %s (%s -> %s, started %s, file %s)%s%s\n", rollout_id, state,
-                   rec.service, rec.version, rec.started_at, rec.file, *line ? "\n  " : "", line);
+                   rec.service, rec.version, rec.started_at, rec.file, line && *line ? "\n  " : "",
+                   line ? line : "");
         }
+        free(line);
         fflush(stdout);
         rollout_file_t *rf = NULL;
         int code;

@@ -43,8 +43,8 @@ static int file_open(journal_store_t *s, const char *id, journal_t *j, baton_err
     if (flock(j->fd, LOCK_EX | LOCK_NB) < 0)
         return errno == EWOULDBLOCK
                    ? baton_err_set(err, -EBUSY,
-                                   "rollout %s is driven by another coordinator (%s is locked)",
-                                   id, j->path)
+                                   "rollout %s is driven by another coordinator (%s is locked)", id,
+                                   j->path)
                    : baton_err_set(err, -errno, "lock %s: %s", j->path, strerror(errno));
     return fs_fsync_parent(j->path, err);
 }
@@ -111,9 +111,8 @@ static int file_probe_lock(journal_store_t *s, const char *id, baton_err_t *err)
         r = baton_err_set(err, -errno, "no journal of rollout %s (%s: %s)", id, path,
                           strerror(errno));
     else if (flock(fd, LOCK_EX | LOCK_NB) < 0)
-        r = errno == EWOULDBLOCK
-                ? -EBUSY
-                : baton_err_set(err, -errno, "lock %s: %s", path, strerror(errno));
+        r = errno == EWOULDBLOCK ? -EBUSY
+                                 : baton_err_set(err, -errno, "lock %s: %s", path, strerror(errno));
     if (fd >= 0)
         close(fd); /* releases a lock taken here */
     free(path);

@@ -31,8 +31,7 @@ static int pg_fail(PGconn *c, PGresult *res, int code, baton_err_t *err, const c
 
 /* Runs one statement with text parameters; the result on success (PGRES_COMMAND_OK or
  * PGRES_TUPLES_OK), NULL with err set otherwise. */
-static PGresult *run(PGconn *c, const char *sql, int n, const char *const *params,
-                     baton_err_t *err)
+static PGresult *run(PGconn *c, const char *sql, int n, const char *const *params, baton_err_t *err)
 {
     PGresult *res = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(res);

@@ -18,8 +18,8 @@ struct row {
 };
 
 struct live {
-    bool table;     /* the upgrade began: draw the table */
-    size_t drawn;   /* lines of the table on screen */
+    bool table;   /* the upgrade began: draw the table */
+    size_t drawn; /* lines of the table on screen */
     size_t n;
     struct row *rows;
 };
@@ -74,8 +74,7 @@ static void draw(live_t *l, const struct run *run)
             continue;
         }
         if (!r->start_ms) {
-            printf("  %-12s %-10s %8s  waiting (batch %zu)\n", nd->def->name, "-", "",
-                   nd->batch);
+            printf("  %-12s %-10s %8s  waiting (batch %zu)\n", nd->def->name, "-", "", nd->batch);
         } else {
             uint64_t t = (r->end_ms ? r->end_ms : now) - (r->end_ms ? r->start_ms : r->since_ms);
             printf("  %-12s %-10s %6.1f s  %s\n", nd->def->name, r->step, (double)t / 1000.0,
@@ -147,8 +146,8 @@ bool live_event(live_t *l, const struct run *run, json_t *e)
             r->end_ms = now;
             r->done = ok;
             snprintf(r->step, sizeof(r->step), "%s", step);
-            snprintf(r->result, sizeof(r->result), "%s%s", ok ? "done" : "FAIL: ",
-                     ok ? "" : str(e, "message"));
+            snprintf(r->result, sizeof(r->result), "%s%s",
+                     ok ? "done" : "FAIL: ", ok ? "" : str(e, "message"));
         } else {
             snprintf(r->result, sizeof(r->result), "%s ok, next", step);
             r->since_ms = now;

@@ -168,13 +168,13 @@ int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
         goto out;
     }
     /* A relative artifact is relative to the rollout file, not to where baton runs. */
-    char buf[PATH_MAX * 2], dir[PATH_MAX];
-    snprintf(dir, sizeof(dir), "%s", path);
-    if (artifact[0] == '/')
-        snprintf(buf, sizeof(buf), "%s", artifact);
-    else
-        snprintf(buf, sizeof(buf), "%s/%s", dirname(dir), artifact);
-    if (!(rf->artifact = strdup(buf))) {
+    char *dir = strdup(path);
+    int n = !dir                 ? -1
+            : artifact[0] == '/' ? asprintf(&rf->artifact, "%s", artifact)
+                                 : asprintf(&rf->artifact, "%s/%s", dirname(dir), artifact);
+    free(dir);
+    if (n < 0) {
+        rf->artifact = NULL;
         r = baton_err_set(err, -ENOMEM, "out of memory");
         goto out;
     }

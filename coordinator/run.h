@@ -93,7 +93,7 @@ struct run {
     uint64_t progress_at;     /* last time a node finished (progress_deadline) */
     bool deadline_missed;
     const char *last_node; /* text output: the node the last lines were about */
-    struct live *live; /* the live view on a terminal, or NULL */
+    struct live *live;     /* the live view on a terminal, or NULL */
 };
 
 /* events.c: every event is one JSON object; emit() journals it, then prints it as JSON or as

@@ -103,6 +103,8 @@ ok "node2's migration is running" wait_for 60 tool_running node2 migrate
 id=$(sed -n 's/^baton: rollout \([^:]*\):.*/\1/p' "$CLUSTER_DIR/abort.out")
 like "$("$BATON" list)" "$id +running +[0-9T:.-]+Z +gamesrv +1.2.0" "baton list shows it running"
 like "$("$BATON" status "$id")" "rollout $id: running \(gamesrv -> 1.2.0" "baton status ID says it runs"
+"$BATON" status "$id" --follow >"$CLUSTER_DIR/follow.out" 2>&1 &
+follower=$!
 out=$("$BATON" abort "$id" 2>&1)
 code=$?
 wait "$pid"
@@ -111,6 +113,13 @@ slow_step node2 migrate 0
 printf '%s\n' "$out" >&2
 is "$rcode" 3 "baton abort: the rollout exits 3, as after one Ctrl-C"
 is "$code" 3 "and baton abort passes that on"
+ended() { ! kill -0 "$follower" 2>/dev/null; }
+ok "baton status --follow ends with the rollout" wait_for 10 ended
+follow=$(cat "$CLUSTER_DIR/follow.out")
+like "$follow" "rollout $id: running" "--follow showed it running"
+like "$follow" "rollout $id: rolled-back" "and then how it ended"
+is "$(printf '%s\n' "$follow" | grep -c '^NODE ')" "$(printf '%s\n' "$follow" | grep -c '^rollout ')" \
+    "each round shows the nodes too"
 like "$out" "INTERRUPTED node2: baton abort after its migrate step" "it says where the rollout stopped"
 is "$(versions)" "1.2.0 1.1.0 1.1.0 " "node1 upgraded, node2 rolled back, node3 untouched"
 is "$(records)" "committed rolled_back committed " "nothing is left reserved (node3's record is back)"

@@ -30,6 +30,7 @@ services:
     health:
       http: http://127.0.0.1:$GAMESRV_PORT/healthcheck
 $(agent_knobs)
+$(agent_hooks)
     timeouts:
       stop: 20s
       start: 20s
@@ -46,6 +47,13 @@ agent_knobs() {
     echo "    migrate_up: /opt/baton-test/slow migrate {binary} migrate up"
 }
 
+# With BATON_TEST_HOOKS=1, drain and undrain hooks that log and can be made to fail.
+agent_hooks() {
+    [ "${BATON_TEST_HOOKS:-0}" = 1 ] || return 0
+    echo "    drain: /opt/baton-test/hook drain"
+    echo "    undrain: /opt/baton-test/hook undrain"
+}
+
 slow_step() { # NODE preflight|dump|migrate SECONDS (0: no longer slow)
     if [ "$3" = 0 ]; then
         node_exec "$1" rm -f "/run/baton-slow-$2"
@@ -60,6 +68,9 @@ agent_install() {
     unit=$(mktemp)
     agent_config "$node" >"$cfg"
     sed 's|/usr/local/bin/baton-agent|/opt/baton/bin/baton-agent|' agent/baton-agent.service >"$unit"
+    if [ "${BATON_TEST_HOOKS:-0}" = 1 ]; then
+        node_push "$node" tests/fixtures/knobs/hook /opt/baton-test/hook 0755 || return 1
+    fi
     if [ "${BATON_TEST_KNOBS:-0}" = 1 ]; then
         node_push "$node" tests/fixtures/knobs/slow /opt/baton-test/slow 0755 &&
             node_push "$node" tests/fixtures/knobs/pg_dump /opt/baton-test/pg_dump 0755 || return 1

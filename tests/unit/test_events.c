@@ -23,16 +23,20 @@
 
 static rollout_node_t defs[2] = {{"node1", "ipc:///nonexistent/a"},
                                  {"node2", "ipc:///nonexistent/b"}};
-static rollout_file_t rf = {.service = "gamesrv", .version = "1.1.0", .n_nodes = 2,
-                            .nodes = defs, .step_timeout_ms = 1000, .connect_timeout_ms = 1000,
+static rollout_file_t rf = {.service = "gamesrv",
+                            .version = "1.1.0",
+                            .n_nodes = 2,
+                            .nodes = defs,
+                            .step_timeout_ms = 1000,
+                            .connect_timeout_ms = 1000,
                             .liveness_ms = 30000};
 
 struct fixture {
     struct rollout_opts opts;
     struct run run;
     node_t nodes[2];
-    FILE *out;  /* stdout goes here */
-    int saved;  /* the real stdout */
+    FILE *out; /* stdout goes here */
+    int saved; /* the real stdout */
 };
 
 static int setup(void **state)
@@ -197,8 +201,8 @@ static void test_step_and_rollback(void **state)
     nd->step = migrate;
     nd->state = NODE_UPGRADING;
     char *ids[] = {"0002_player_level.sql"};
-    node_step_result(&f->run, nd, 0, result(BATON__STATUS__STATUS_OK, "", ids, 1, "", false),
-                     &err, &ops);
+    node_step_result(&f->run, nd, 0, result(BATON__STATUS__STATUS_OK, "", ids, 1, "", false), &err,
+                     &ops);
     json_t *o = last_event(f);
     assert_string_equal(s(o, "event"), "step");
     assert_string_equal(s(o, "node"), "node1");
@@ -213,10 +217,10 @@ static void test_step_and_rollback(void **state)
 
     /* A failed verify: the event says why, the node is rolled back (the policy halts). */
     nd->step = migrate + 2;
-    node_step_result(&f->run, nd, 0,
-                     result(BATON__STATUS__STATUS_FAILED, "not healthy after 3 s", NULL, 0, "",
-                            false),
-                     &err, &ops);
+    node_step_result(
+        &f->run, nd, 0,
+        result(BATON__STATUS__STATUS_FAILED, "not healthy after 3 s", NULL, 0, "", false), &err,
+        &ops);
     o = last_event(f);
     assert_string_equal(s(o, "step"), "verify");
     assert_true(json_is_false(json_object_get(o, "ok")));
