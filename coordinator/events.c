@@ -149,12 +149,18 @@ void on_progress(const char *node, const Baton__Progress *p, void *userdata)
 
 int emit_summary(struct run *run, int code, const char *fmt, ...)
 {
-    char *msg = NULL;
     va_list ap;
     va_start(ap, fmt);
+    code = emit_summary_v(run, code, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int emit_summary_v(struct run *run, int code, const char *fmt, va_list ap)
+{
+    char *msg = NULL;
     if (vasprintf(&msg, fmt, ap) < 0)
         msg = NULL;
-    va_end(ap);
     json_t *nodes = json_object();
     for (size_t i = 0; i < run->n; i++)
         json_object_set_new(nodes, run->nodes[i].def->name,

@@ -14,6 +14,16 @@
 #include "journal.h"
 #include "rollout.h"
 
+/* Reads a rollout's journal, or says on stderr why it cannot. */
+static int read_or_say(const struct rollout_opts *opts, const char *id, journal_record_t *rec)
+{
+    baton_err_t err = {0};
+    int r = journal_read(opts->store, id, rec, &err);
+    if (r < 0)
+        fprintf(stderr, "baton: %s\n", err.msg);
+    return r;
+}
+
 /* One word for where a rollout is, from its journal and its lock. */
 static const char *state_of(journal_store_t *store, const char *id, const journal_record_t *rec)
 {
@@ -140,10 +150,8 @@ int history_abort(const char *rollout_id, const struct rollout_opts *opts)
 {
     journal_record_t rec;
     baton_err_t err = {0};
-    if (journal_read(opts->store, rollout_id, &rec, &err) < 0) {
-        fprintf(stderr, "baton: %s\n", err.msg);
+    if (read_or_say(opts, rollout_id, &rec) < 0)
         return EXIT_REFUSED;
-    }
     int code = EXIT_REFUSED;
     if (journal_probe_lock(opts->store, rollout_id, &err) == -EBUSY) {
         /* Its coordinator stops after the steps in flight, rolls those nodes back and writes
@@ -194,10 +202,8 @@ int history_undo(const char *rollout_id, const struct rollout_opts *opts)
 {
     journal_record_t rec;
     baton_err_t err = {0};
-    if (journal_read(opts->store, rollout_id, &rec, &err) < 0) {
-        fprintf(stderr, "baton: %s\n", err.msg);
+    if (read_or_say(opts, rollout_id, &rec) < 0)
         return EXIT_REFUSED;
-    }
     rollout_file_t *rf = NULL;
     size_t n = json_array_size(rec.committed);
     const char **names = calloc(n ? n : 1, sizeof(*names));

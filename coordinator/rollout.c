@@ -692,14 +692,10 @@ static int refuse(struct run *run, const char *fmt, ...)
 {
     if (count(run, NODE_RESERVED))
         phase(run, &ops_release);
-    char *msg = NULL;
     va_list ap;
     va_start(ap, fmt);
-    if (vasprintf(&msg, fmt, ap) < 0)
-        msg = NULL;
+    int code = emit_summary_v(run, EXIT_REFUSED, fmt, ap);
     va_end(ap);
-    int code = emit_summary(run, EXIT_REFUSED, "%s", msg ? msg : "refused");
-    free(msg);
     return code;
 }
 

@@ -5,6 +5,7 @@
 #ifndef BATON_RUN_H
 #define BATON_RUN_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -106,6 +107,7 @@ void on_progress(const char *node, const Baton__Progress *p, void *userdata);
 /* The summary; returns code. */
 int emit_summary(struct run *run, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+int emit_summary_v(struct run *run, int code, const char *fmt, va_list ap);
 /* "a, b, c" of the nodes in `state` (any of the two), or "none"; the caller's. */
 char *node_names(const struct run *run, node_state_t a, node_state_t b);
 
