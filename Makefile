@@ -24,7 +24,7 @@ DEPS_APT := gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libzmq3-de
 	libcmocka-dev libmicrohttpd-dev \
 	postgresql sql-migrate systemd iproute2 util-linux procps curl ansible-core openssh-server
 
-.PHONY: all test unit-test cluster-test deps demo clean format fixtures
+.PHONY: all test unit-test cluster-test deps demo bench clean format fixtures
 all: $(BUILD)/baton-agent $(BUILD)/baton unit-tests fixtures
 
 # --- protocol: compiled at build time, never committed ---------------------------------------
@@ -130,6 +130,10 @@ test: all
 
 demo: all
 	@tests/demo
+
+# Measurements on the real test cluster, printed as the Markdown tables of BENCHMARKS.md.
+bench: all
+	@BUILD=$(BUILD) tests/bench/rollout.sh
 
 # --- housekeeping -----------------------------------------------------------------------------
 deps:
