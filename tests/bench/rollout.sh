@@ -25,13 +25,12 @@ window() { # NODE ROLLOUT -> "start end" in epoch seconds
 }
 
 target=1.1.1
-run_one() { # STRATEGY-LINES... -> "wall_s mean_down_s max_down_s most_down"
+run_one() { # STRATEGY (rollout-file lines) -> "wall_s mean_down_s max_down_s most_down"
     local f out id w
     f=$(BATON_TEST_ROLLOUT_MIN_HEALTHY=1s rollout_file "$target")
-    printf '%s\n' "$@" >>"$f"
+    [ -n "$1" ] && printf '%s\n' "$1" >>"$f"
     out=$("$BATON" rollout "$f" 2>&1) || { echo "rollout failed: $out"; return 1; }
     id=$(printf '%s\n' "$out" | sed -n 's/^baton: rollout \([^:]*\):.*/\1/p')
-    target=$([ "$target" = 1.1.1 ] && echo 1.1.0 || echo 1.1.1)
     wall=$(printf '%s\n' "$out" | sed -n 's/.* in \([0-9.]*\) s$/\1/p')
     w=$(for n in $CLUSTER_NODES; do window "$n" "$id"; done)
     printf '%s\n' "$w" | awk -v wall="$wall" '
@@ -49,8 +48,8 @@ echo "|---|---|---|---|---|" >&3
 for i in "${!names[@]}"; do
     walls="" downs="" maxes="" most=0
     for _ in $(seq "$REPS"); do
-        # shellcheck disable=SC2086
-        read -r wall down max m <<<"$(IFS=$'\n'; run_one ${specs[$i]})"
+        read -r wall down max m <<<"$(run_one "${specs[$i]}")"
+        target=$([ "$target" = 1.1.1 ] && echo 1.1.0 || echo 1.1.1)
         walls="$walls $wall" downs="$downs $down" maxes="$maxes $max"
         [ "$m" -gt "$most" ] && most=$m
     done
