@@ -12,7 +12,18 @@ GAMESRV_PKGS := libpq libmicrohttpd libsystemd
 
 WARN        := -Wall -Wextra -Werror
 CFLAGS      ?= -O2 -g
-ALL_CFLAGS  := -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -MMD -MP -I common -I $(BUILD)/proto
+ALL_CFLAGS  := -std=gnu11 -D_GNU_SOURCE $(WARN) $(CPPFLAGS) $(CFLAGS) -MMD -MP -I common \
+	-I $(BUILD)/proto
+
+# Where `make install` puts things (GNU style; DESTDIR for staging, as packagers do).
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+SBINDIR     ?= $(PREFIX)/sbin
+MANDIR      ?= $(PREFIX)/share/man
+DOCDIR      ?= $(PREFIX)/share/doc/baton
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+UNITDIR     ?= $(shell $(PKG_CONFIG) systemd --variable=systemdsystemunitdir 2>/dev/null || \
+	echo /lib/systemd/system)
 comma       := ,
 space       := $(subst x, ,x)
 pkg_cflags   = $(shell $(PKG_CONFIG) --cflags $(1))
@@ -22,9 +33,10 @@ pkg_libs     = $(shell $(PKG_CONFIG) --libs $(1))
 DEPS_APT := gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libzmq3-dev \
 	libsystemd-dev libpq-dev libsodium-dev libyaml-dev libjansson-dev libcurl4-openssl-dev \
 	libcmocka-dev libmicrohttpd-dev \
-	postgresql sql-migrate systemd iproute2 util-linux procps curl ansible-core openssh-server
+	postgresql sql-migrate systemd iproute2 util-linux procps curl ansible-core openssh-server \
+	debhelper dpkg-dev lintian man-db
 
-.PHONY: all test unit-test cluster-test deps demo bench clean format fixtures
+.PHONY: all test unit-test cluster-test deps demo bench clean format fixtures install uninstall deb
 all: $(BUILD)/baton-agent $(BUILD)/baton unit-tests fixtures
 
 # --- protocol: compiled at build time, never committed ---------------------------------------
@@ -67,11 +79,47 @@ $(BUILD)/libbaton-agent.a: $(filter-out %/main.o,$(AGENT_OBJ))
 $(BUILD)/libbaton-coordinator.a: $(filter-out %/main.o,$(COORD_OBJ))
 	$(AR) rcs $@ $^
 
+# The agent says where the annotated example config is when it finds none.
+$(BUILD)/agent/main.o: ALL_CFLAGS += -DBATON_DOCDIR='"$(DOCDIR)"'
+
 $(BUILD)/baton-agent: $(BUILD)/agent/main.o $(BUILD)/libbaton-agent.a $(BUILD)/libbaton-common.a
-	$(CC) -o $@ $^ $(call pkg_libs,$(BATON_PKGS))
+	$(CC) $(LDFLAGS) -o $@ $^ $(call pkg_libs,$(BATON_PKGS))
 
 $(BUILD)/baton: $(BUILD)/coordinator/main.o $(BUILD)/libbaton-coordinator.a $(BUILD)/libbaton-common.a
-	$(CC) -o $@ $^ $(call pkg_libs,$(BATON_PKGS))
+	$(CC) $(LDFLAGS) -o $@ $^ $(call pkg_libs,$(BATON_PKGS))
+
+# --- install: the two binaries, the unit, man pages, the example config, bash completion ------
+# INSTALLED lists exactly what install writes, so that uninstall removes exactly that.
+INSTALLED := $(BINDIR)/baton $(SBINDIR)/baton-agent $(UNITDIR)/baton-agent.service \
+	$(MANDIR)/man1/baton.1 $(MANDIR)/man8/baton-agent.8 $(DOCDIR)/agent.yml.example \
+	$(BASHCOMPDIR)/baton
+
+install: $(BUILD)/baton $(BUILD)/baton-agent
+	install -D -m 0755 $(BUILD)/baton $(DESTDIR)$(BINDIR)/baton
+	install -D -m 0755 $(BUILD)/baton-agent $(DESTDIR)$(SBINDIR)/baton-agent
+	install -d -m 0755 $(DESTDIR)$(UNITDIR)
+	sed 's|/usr/local/sbin/baton-agent|$(SBINDIR)/baton-agent|' agent/baton-agent.service \
+		>$(DESTDIR)$(UNITDIR)/baton-agent.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/baton-agent.service
+	install -D -m 0644 doc/baton.1 $(DESTDIR)$(MANDIR)/man1/baton.1
+	install -D -m 0644 doc/baton-agent.8 $(DESTDIR)$(MANDIR)/man8/baton-agent.8
+	install -D -m 0644 doc/agent.yml.example $(DESTDIR)$(DOCDIR)/agent.yml.example
+	install -D -m 0644 doc/baton.bash-completion $(DESTDIR)$(BASHCOMPDIR)/baton
+
+# Removes the files install wrote, then the folders that are left empty (never a full one).
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	for d in $(sort $(patsubst %/,%,$(dir $(addprefix $(DESTDIR),$(INSTALLED))))); do \
+		while [ "$$d" != "$(patsubst %/,%,$(DESTDIR))" ] && [ "$$d" != / ] && \
+			rmdir "$$d" 2>/dev/null; do d=$$(dirname "$$d"); done; done
+
+# Debian packages baton and baton-agent, built with Debian's tools (debian/), into $(BUILD)/deb.
+deb:
+	dpkg-buildpackage -us -uc -b
+	mkdir -p $(BUILD)/deb
+	mv ../baton_*.deb ../baton-agent_*.deb ../baton*-dbgsym_*.deb ../baton_*.buildinfo \
+		../baton_*.changes $(BUILD)/deb/
+	debian/rules clean
 
 # --- unit tests (cmocka) ---------------------------------------------------------------------
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)

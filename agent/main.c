@@ -154,6 +154,10 @@ int main(int argc, char **argv)
     baton_err_t err = {0};
     if (agent_config_load(config_path, &a.cfg, &err) < 0) {
         fprintf(stderr, "baton-agent: %s\n", err.msg);
+        /* A fresh install: say where the annotated example is. */
+        if (access(config_path, F_OK) < 0)
+            fprintf(stderr, "baton-agent: no configuration at %s; an annotated example is %s\n",
+                    config_path, BATON_DOCDIR "/agent.yml.example");
         return 1;
     }
     if (check_only) {

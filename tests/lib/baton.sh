@@ -67,7 +67,7 @@ agent_install() {
     cfg=$(mktemp)
     unit=$(mktemp)
     agent_config "$node" >"$cfg"
-    sed 's|/usr/local/bin/baton-agent|/opt/baton/bin/baton-agent|' agent/baton-agent.service >"$unit"
+    sed 's|/usr/local/sbin/baton-agent|/opt/baton/bin/baton-agent|' agent/baton-agent.service >"$unit"
     if [ "${BATON_TEST_HOOKS:-0}" = 1 ]; then
         node_push "$node" tests/fixtures/knobs/hook /opt/baton-test/hook 0755 || return 1
     fi
