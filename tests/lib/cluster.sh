@@ -116,19 +116,25 @@ _wait_gone() { # PIDFILE SECONDS
 
 # The script a node's namespaces run before they become its systemd.
 _node_boot_script() { # DIR NAME
-    local d=$1 name=$2
+    local d=$1 name=$2 tops="etc var opt srv root" unit_path=/etc/systemd/system
+    # CLUSTER_OVERLAY_USR=1: /usr too, so that a package installed in the node (dpkg -i) stays
+    # there, and systemd also loads units from /lib/systemd/system, where packages put them.
+    if [ "${CLUSTER_OVERLAY_USR:-0}" = 1 ]; then
+        tops="$tops usr"
+        unit_path=/etc/systemd/system:/lib/systemd/system
+    fi
     cat <<EOF
 set -e
 mount -t tmpfs -o mode=0755 tmpfs /run
 mkdir -p /run/systemd
-for top in etc var opt srv root; do
+for top in $tops; do
     mount -t overlay overlay -o lowerdir=/\$top,upperdir=$d/\$top.upper,workdir=$d/\$top.work /\$top
 done
 mount --bind $d/units /etc/systemd/system
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 echo $name >/etc/hostname
 hostname $name
-SYSTEMD_UNIT_PATH=/etc/systemd/system exec /lib/systemd/systemd --system --unit=minimal.target --log-target=null
+SYSTEMD_UNIT_PATH=$unit_path exec /lib/systemd/systemd --system --unit=minimal.target --log-target=null
 EOF
 }
 
@@ -150,7 +156,7 @@ _node_start() { # NAME
     local name=$1 d launcher pid i deadline state
     d=$(_node_dir "$name")
     mkdir -p "$d"
-    for i in etc var opt srv root; do mkdir -p "$d/$i.upper" "$d/$i.work"; done
+    for i in etc var opt srv root usr; do mkdir -p "$d/$i.upper" "$d/$i.work"; done
     _node_prepare_units "$d/units"
     _node_boot_script "$d" "$name" >"$d/boot.sh"
     setsid env container=baton-test unshare --pid --fork --mount --mount-proc --net --uts \
