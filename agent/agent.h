@@ -39,6 +39,7 @@ typedef struct agent {
     agent_config_t *cfg;    /* configuration */
     void *zctx;             /* ZeroMQ context */
     void *router;           /* ROUTER socket the coordinators talk to */
+    struct zap *zap;        /* its ZAP handler (NULL when insecure) */
     worker_t *worker;       /* runs the steps */
     sd_bus *bus;            /* the main loop's own connection to systemd (Hello) */
     uint64_t watchdog_usec; /* WatchdogSec from systemd, 0 when off */

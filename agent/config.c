@@ -215,7 +215,9 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
 
 int agent_config_load(const char *path, agent_config_t **ret_cfg, baton_err_t *err)
 {
-    static const char *const keys[] = {"node", "listen", "state_dir", "services", NULL};
+    static const char *const keys[] = {"node",  "listen",   "state_dir", "services",
+                                       "curve", "insecure", NULL};
+    static const char *const curve_keys[] = {"secret_key", "authorized_keys", NULL};
     ydoc_t *doc = NULL;
     int r = ydoc_load(path, &doc, err);
     if (r < 0)
@@ -229,7 +231,28 @@ int agent_config_load(const char *path, agent_config_t **ret_cfg, baton_err_t *e
     if ((r = ydoc_expect_map(doc, root, "", keys, err)) < 0 ||
         (r = ydoc_str(doc, root, "", "node", false, &c->node_name, err)) < 0 ||
         (r = ydoc_str(doc, root, "", "listen", true, &c->listen, err)) < 0 ||
-        (r = ydoc_str(doc, root, "", "state_dir", false, &c->state_dir, err)) < 0)
+        (r = ydoc_str(doc, root, "", "state_dir", false, &c->state_dir, err)) < 0 ||
+        (r = ydoc_bool(doc, root, "", "insecure", &c->insecure, err)) < 0)
+        goto out;
+    /* Whom the agent obeys: listed coordinators over CURVE, or, said out loud, anyone. */
+    const ynode_t *curve = ydoc_get(doc, root, "curve");
+    if (curve &&
+        ((r = ydoc_expect_map(doc, curve, "curve", curve_keys, err)) < 0 ||
+         (r = ydoc_str(doc, curve, "curve", "secret_key", true, &c->secret_key, err)) < 0 ||
+         (r = ydoc_str(doc, curve, "curve", "authorized_keys", true, &c->authorized_keys, err)) <
+             0))
+        goto out;
+    if (!curve == !c->insecure) {
+        r = baton_err_set(err, -EINVAL, "%s:%u: %s", path, ydoc_line(curve ? curve : root),
+                          curve ? "curve and insecure: true exclude each other"
+                                : "curve: required (secret_key and authorized_keys: the "
+                                  "coordinators it obeys), or insecure: true for plain text");
+        goto out;
+    }
+    if (curve && ((r = check(doc, curve, "curve", "secret_key", c->secret_key[0] == '/',
+                             "must be an absolute path", err)) < 0 ||
+                  (r = check(doc, curve, "curve", "authorized_keys", c->authorized_keys[0] == '/',
+                             "must be an absolute path", err)) < 0))
         goto out;
     if (!c->node_name) {
         char host[256] = "";
@@ -310,6 +333,8 @@ void agent_config_destroy(agent_config_t **cfg_p)
     free(c->node_name);
     free(c->listen);
     free(c->state_dir);
+    free(c->secret_key);
+    free(c->authorized_keys);
     free(c);
     *cfg_p = NULL;
 }

@@ -2,6 +2,7 @@
 #ifndef BATON_AGENT_CONFIG_H
 #define BATON_AGENT_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +42,9 @@ typedef struct agent_config {
     char *node_name;        /* this node's name (default: hostname) */
     char *listen;           /* ZeroMQ endpoint the ROUTER binds */
     char *state_dir;        /* persistent state and staged binaries */
+    char *secret_key;       /* curve: this agent's secret key file */
+    char *authorized_keys;  /* curve: the coordinators' public keys it obeys */
+    bool insecure;          /* plain text, no authentication (explicit, warned about) */
     size_t n_services;      /* entries in services */
     svc_config_t *services; /* managed services */
 } agent_config_t;

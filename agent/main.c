@@ -19,8 +19,18 @@
 #include "fsutil.h"
 #include "log.h"
 #include "proc.h"
+#include "transport.h"
+#include "zap.h"
 
 static volatile sig_atomic_t stop_signal;
+static volatile sig_atomic_t reload_signal;
+
+/* SIGHUP (systemctl reload): read the authorized keys again. */
+static void on_hup(int sig)
+{
+    (void)sig;
+    reload_signal = 1;
+}
 
 static void on_signal(int sig)
 {
@@ -42,12 +52,44 @@ static int set_opt(void *sock, int opt, const void *val, size_t len, const char 
     return 0;
 }
 
+/* The keys: this agent's secret key and the coordinators it obeys (checked by --check-config
+ * too, so that a bad key file is found before a restart). */
+static int check_keys(const agent_config_t *cfg, transport_key_t *ret_secret,
+                      transport_key_t *ret_public, size_t *ret_n, baton_err_t *err)
+{
+    if (cfg->insecure)
+        return 0;
+    int r = transport_read_secret(cfg->secret_key, ret_secret, ret_public, err);
+    return r < 0 ? r : zap_check_file(cfg->authorized_keys, ret_n, err);
+}
+
 static int setup_socket(agent_t *a, baton_err_t *err)
 {
     a->zctx = zmq_ctx_new();
     a->router = a->zctx ? zmq_socket(a->zctx, ZMQ_ROUTER) : NULL;
     if (!a->router)
         return baton_err_set(err, -errno, "zmq: %s", zmq_strerror(errno));
+    if (!a->cfg->insecure) {
+        /* The ZAP handler answers before the socket binds: no client is ever let in
+         * unchecked. */
+        transport_key_t secret, public;
+        size_t n = 0;
+        char fp[17];
+        int r = check_keys(a->cfg, &secret, &public, &n, err);
+        if (r < 0 || (r = zap_new(a->zctx, a->cfg->authorized_keys, &a->zap, err)) < 0 ||
+            (r = transport_server(a->router, &secret, err)) < 0)
+            return r;
+        transport_fingerprint(&public, fp);
+        log_event(NULL, NULL, NULL, 6,
+                  "CURVE: public key %s (fingerprint %s), %zu coordinators "
+                  "authorized in %s",
+                  public.z85, fp, n, a->cfg->authorized_keys);
+    } else {
+        log_event(NULL, NULL, NULL, 4,
+                  "INSECURE: plain text, no authentication (insecure: true "
+                  "in %s): anyone who reaches %s can run steps as root",
+                  a->cfg->path, a->cfg->listen);
+    }
     /* Oversized messages are dropped by libzmq before we see them; heartbeats notice a peer
      * that vanished; MANDATORY makes a reply to a gone peer an error instead of silence. */
     int64_t maxsize = BATON_MSG_MAX + 1024;
@@ -161,6 +203,18 @@ int main(int argc, char **argv)
         return 1;
     }
     if (check_only) {
+        transport_key_t secret, public;
+        size_t n_keys = 0;
+        if (check_keys(a.cfg, &secret, &public, &n_keys, &err) < 0) {
+            fprintf(stderr, "baton-agent: %s\n", err.msg);
+            agent_config_destroy(&a.cfg);
+            return 1;
+        }
+        if (a.cfg->insecure)
+            fprintf(stderr,
+                    "baton-agent: warning: insecure: true: plain text, anyone who "
+                    "reaches %s can run steps\n",
+                    a.cfg->listen);
         printf("%s: ok (%zu services)\n", config_path, a.cfg->n_services);
         agent_config_destroy(&a.cfg);
         return 0;
@@ -180,6 +234,8 @@ int main(int argc, char **argv)
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    struct sigaction hup = {.sa_handler = on_hup};
+    sigaction(SIGHUP, &hup, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     uint64_t wd = 0;
@@ -199,15 +255,31 @@ int main(int argc, char **argv)
                       a.run.svc->name);
             said_waiting = true;
         }
-        zmq_pollitem_t items[2] = {{.socket = a.router, .events = ZMQ_POLLIN},
-                                   {.socket = worker_socket(a.worker), .events = ZMQ_POLLIN}};
-        int n = zmq_poll(items, 2, 250);
+        if (reload_signal) {
+            reload_signal = 0;
+            baton_err_t rerr = {0};
+            if (!a.zap)
+                log_event(NULL, NULL, NULL, 5, "reload: insecure, no key list to read");
+            else if (zap_reload(a.zap, &rerr) < 0)
+                log_event(NULL, NULL, NULL, 3, "reload: %s; the previous list stays", rerr.msg);
+            else
+                log_event(NULL, NULL, NULL, 5, "reload: %zu coordinators authorized",
+                          zap_count(a.zap));
+            sd_notify(0, "READY=1");
+        }
+        zmq_pollitem_t items[3] = {
+            {.socket = a.router, .events = ZMQ_POLLIN},
+            {.socket = worker_socket(a.worker), .events = ZMQ_POLLIN},
+            {.socket = a.zap ? zap_socket(a.zap) : NULL, .events = ZMQ_POLLIN}};
+        int n = zmq_poll(items, a.zap ? 3 : 2, 250);
         if (n < 0 && errno != EINTR) {
             log_event(NULL, NULL, NULL, 3, "poll: %s", zmq_strerror(errno));
             break;
         }
         if (n > 0 && (items[1].revents & ZMQ_POLLIN))
             agent_from_worker(&a);
+        if (n > 0 && a.zap && (items[2].revents & ZMQ_POLLIN))
+            zap_handle(a.zap);
         if (n > 0 && (items[0].revents & ZMQ_POLLIN))
             receive_one(&a);
         agent_tick(&a);
@@ -219,6 +291,7 @@ int main(int argc, char **argv)
         zmq_msg_close(&a.run.peer);
     stage_reset(&a.stage, NULL);
     zmq_close(a.router);
+    zap_destroy(&a.zap);
     zmq_ctx_term(a.zctx);
     sd_bus_flush_close_unref(a.bus);
     curl_global_cleanup();

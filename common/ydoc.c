@@ -278,6 +278,23 @@ int ydoc_uint(ydoc_t *doc, const ynode_t *map, const char *where, const char *ke
     return 0;
 }
 
+int ydoc_bool(ydoc_t *doc, const ynode_t *map, const char *where, const char *key, bool *ret,
+              baton_err_t *err)
+{
+    const char *s = NULL;
+    const ynode_t *n = NULL;
+    int r = get_scalar(doc, map, where, key, false, &s, &n, err);
+    if (r <= 0)
+        return r;
+    char kp[256];
+    key_path(kp, sizeof(kp), where, key);
+    if (strcmp(s, "true") && strcmp(s, "false"))
+        return baton_err_set(err, -EINVAL, "%s:%u: %s: '%s' is not true or false", doc->path,
+                             ydoc_line(n), kp, s);
+    *ret = !strcmp(s, "true");
+    return 0;
+}
+
 int ydoc_duration_ms(ydoc_t *doc, const ynode_t *map, const char *where, const char *key,
                      bool required, uint64_t min_ms, uint64_t max_ms, uint64_t *ret,
                      baton_err_t *err)

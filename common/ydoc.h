@@ -53,6 +53,9 @@ int ydoc_str(ydoc_t *doc, const ynode_t *map, const char *where, const char *key
              char **ret, baton_err_t *err);
 int ydoc_uint(ydoc_t *doc, const ynode_t *map, const char *where, const char *key, bool required,
               uint64_t min, uint64_t max, uint64_t *ret, baton_err_t *err);
+/* true or false (nothing else: "yes" is a typo waiting to happen); absent leaves *ret. */
+int ydoc_bool(ydoc_t *doc, const ynode_t *map, const char *where, const char *key, bool *ret,
+              baton_err_t *err);
 /* Durations: "250ms", "30s", "5m", "1h" or a bare number of seconds; stored in milliseconds. */
 int ydoc_duration_ms(ydoc_t *doc, const ynode_t *map, const char *where, const char *key,
                      bool required, uint64_t min_ms, uint64_t max_ms, uint64_t *ret,

@@ -35,7 +35,9 @@ uint64_t client_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-int client_new(void *zctx, const char *node, const char *endpoint, client_t **ret, baton_err_t *err)
+int client_new(void *zctx, const char *node, const char *endpoint,
+               const transport_key_t *server_public, const transport_key_t *secret,
+               const transport_key_t *public, client_t **ret, baton_err_t *err)
 {
     client_t *c = calloc(1, sizeof(*c));
     if (!c)
@@ -58,6 +60,10 @@ int client_new(void *zctx, const char *node, const char *endpoint, client_t **re
      * so a healed network is noticed in seconds, not after TCP's minute of back-off. */
     int linger = 0, ivl = 2000, timeout = 10000, connect_timeout = 2000;
     int64_t maxsize = BATON_MSG_MAX + 1024;
+    if (server_public && transport_client(c->sock, server_public, secret, public, err) < 0) {
+        client_destroy(&c);
+        return baton_err_prefix(err, "%s", node);
+    }
     if (zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof(linger)) < 0 ||
         zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &maxsize, sizeof(maxsize)) < 0 ||
         zmq_setsockopt(c->sock, ZMQ_HEARTBEAT_IVL, &ivl, sizeof(ivl)) < 0 ||

@@ -21,6 +21,7 @@
 
 #include "baton.pb-c.h"
 #include "err.h"
+#include "transport.h"
 
 typedef struct client client_t;
 
@@ -29,8 +30,10 @@ typedef void (*client_progress_fn)(const char *node, const Baton__Progress *p, v
 #define CLIENT_LIVENESS_MS 30000
 #define CLIENT_ASK_AGAIN_MS 3000
 
-int client_new(void *zctx, const char *node, const char *endpoint, client_t **ret,
-               baton_err_t *err);
+/* server_public: the agent's CURVE key, with the coordinator's pair; all NULL for plain text. */
+int client_new(void *zctx, const char *node, const char *endpoint,
+               const transport_key_t *server_public, const transport_key_t *secret,
+               const transport_key_t *public, client_t **ret, baton_err_t *err);
 void client_destroy(client_t **c_p);
 const char *client_node(const client_t *c);
 const char *client_endpoint(const client_t *c);

@@ -60,7 +60,12 @@ int run_connect(struct run *run, baton_err_t *err)
         return baton_err_set(err, -ENOMEM, "out of memory");
     for (size_t i = 0; i < run->n; i++) {
         node_t *nd = &run->nodes[i];
-        int r = client_new(run->zctx, nd->def->name, nd->def->endpoint, &nd->client, err);
+        const rollout_file_t *rf = run->rf;
+        int r = rf->insecure
+                    ? client_new(run->zctx, nd->def->name, nd->def->endpoint, NULL, NULL, NULL,
+                                 &nd->client, err)
+                    : client_new(run->zctx, nd->def->name, nd->def->endpoint, &nd->def->public_key,
+                                 &rf->secret_key, &rf->public_key, &nd->client, err);
         if (r < 0)
             return r;
         client_set_liveness(nd->client, run->rf->liveness_ms);

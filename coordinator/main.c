@@ -22,6 +22,7 @@
 #include "journal.h"
 #include "names.h"
 #include "rollout.h"
+#include "transport.h"
 
 static void usage(FILE *f)
 {
@@ -32,6 +33,7 @@ static void usage(FILE *f)
             "       baton abort ROLLOUT_ID [--state-dir DIR]\n"
             "       baton status FILE.yml|ROLLOUT_ID [--json] [--follow] [--state-dir DIR]\n"
             "       baton list [--json] [--state-dir DIR]\n"
+            "       baton keygen NAME\n"
             "       baton rollback FILE.yml|ROLLOUT_ID [--json] [--state-dir DIR]\n"
             "  rollout   upgrade the nodes of FILE in batches (one at a time unless the file says\n"
             "            otherwise); every event is journaled in DIR/rollouts/ROLLOUT_ID.jsonl\n"
@@ -48,6 +50,7 @@ static void usage(FILE *f)
             "            id, also the journal's view (running, paused, done, died); --follow\n"
             "            repeats it every 2 s until the rollout ends\n"
             "  list      the rollouts in the state folder, newest first, and how each ended\n"
+            "  keygen    a CURVE key pair: NAME.key (secret, 0600) and NAME.pub; never overwrites\n"
             "  rollback  FILE: undo every node's unfinished rollout, release reserved nodes;\n"
             "            ROLLOUT_ID: undo that rollout on every node it changed, committed ones\n"
             "            too (a downgrade), newest first\n"
@@ -106,6 +109,23 @@ int main(int argc, char **argv)
     const char *cmd = nargs >= 1 ? argv[optind] : "", *arg = nargs == 2 ? argv[optind + 1] : NULL;
     static const char *const with_arg[] = {"rollout", "plan",     "resume", "abort",
                                            "status",  "rollback", NULL};
+    if (nargs == 2 && !strcmp(cmd, "keygen")) {
+        /* baton keygen NAME: NAME.key (secret, 0600) and NAME.pub; never overwrites. */
+        baton_err_t kerr = {0};
+        transport_key_t pub;
+        char *pub_path = NULL, fp[17];
+        if (transport_keygen(arg, &kerr) < 0 || asprintf(&pub_path, "%s.pub", arg) < 0 ||
+            transport_read_public(pub_path, &pub, &kerr) < 0) {
+            fprintf(stderr, "baton: keygen: %s\n", kerr.msg);
+            free(pub_path);
+            return EXIT_REFUSED;
+        }
+        transport_fingerprint(&pub, fp);
+        printf("%s.key (secret, mode 0600) and %s (public key %s, fingerprint %s)\n", arg, pub_path,
+               pub.z85, fp);
+        free(pub_path);
+        return EXIT_DONE;
+    }
     bool known = nargs == 1 && !strcmp(cmd, "list");
     for (size_t i = 0; with_arg[i] && !known; i++)
         known = nargs == 2 && !strcmp(cmd, with_arg[i]);
@@ -167,6 +187,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "baton: %s\n", err.msg);
         goto out;
     }
+    if (rf->insecure)
+        fprintf(stderr,
+                "baton: warning: %s says insecure: true: plain text, and any machine at "
+                "the endpoints can pose as an agent\n",
+                rf->path);
     code = !strcmp(cmd, "rollout") || !strcmp(cmd, "resume") ? rollout_run(rf, &opts)
            : !strcmp(cmd, "status")                          ? rollout_status(rf, &opts)
            : !strcmp(cmd, "plan")                            ? rollout_plan(rf, &opts)

@@ -135,10 +135,14 @@ int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
                                        "max_failures",
                                        "pause_after",
                                        "max_in_flight",
+                                       "curve",
+                                       "insecure",
                                        NULL};
-    static const char *const node_keys[] = {"name", "endpoint", NULL};
+    static const char *const node_keys[] = {"name", "endpoint", "public_key", NULL};
+    static const char *const curve_keys[] = {"secret_key", NULL};
     static const char *const timeout_keys[] = {"connect", "step", NULL};
     ydoc_t *doc = NULL;
+    char *secret_path = NULL;
     int r = ydoc_load(path, &doc, err);
     if (r < 0)
         return r;
@@ -210,6 +214,13 @@ int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
         (r = load_strategy(doc, root, &rf->strategy, err)) < 0)
         goto out;
 
+    /* Whom the coordinator talks to: agents proving the key the file names, or, said out
+     * loud, anyone at the endpoint. */
+    const ynode_t *curve = ydoc_get(doc, root, "curve");
+    if ((r = ydoc_bool(doc, root, "", "insecure", &rf->insecure, err)) < 0 ||
+        (curve && ((r = ydoc_expect_map(doc, curve, "curve", curve_keys, err)) < 0 ||
+                   (r = ydoc_str(doc, curve, "curve", "secret_key", true, &secret_path, err)) < 0)))
+        goto out;
     const ynode_t *nodes = ydoc_get(doc, root, "nodes");
     if (!nodes) {
         r = baton_err_set(err, -EINVAL, "%s:%u: nodes: required key missing", path,
@@ -232,6 +243,18 @@ int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
             (r = ydoc_str(doc, n, where, "name", true, &node->name, err)) < 0 ||
             (r = ydoc_str(doc, n, where, "endpoint", true, &node->endpoint, err)) < 0)
             goto out;
+        char *key = NULL;
+        if ((r = ydoc_str(doc, n, where, "public_key", curve != NULL, &key, err)) < 0)
+            goto out;
+        if (key && !transport_key_valid(key)) {
+            free(key);
+            r = bad(doc, n, where, "public_key",
+                    "must be the agent's Z85 public key (40 characters, from baton keygen)", err);
+            goto out;
+        }
+        if (key)
+            memcpy(node->public_key.z85, key, sizeof(node->public_key.z85));
+        free(key);
         if (!plain_name(node->name)) {
             r = bad(doc, n, where, "name", "must be 1-64 of [A-Za-z0-9_.-@]", err);
             goto out;
@@ -246,10 +269,40 @@ int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
                 goto out;
             }
     }
+    if (!curve == !rf->insecure) {
+        r = baton_err_set(err, -EINVAL, "%s:%u: %s", path, ydoc_line(curve ? curve : root),
+                          curve ? "curve and insecure: true exclude each other"
+                                : "curve: required (secret_key: the coordinator's key file; each "
+                                  "node's public_key), or insecure: true for plain text");
+        goto out;
+    }
+    if (curve) {
+        /* Relative to the rollout file, as the artifact. */
+        char *dir = strdup(path), *full = NULL;
+        int n = !dir                    ? -1
+                : secret_path[0] == '/' ? asprintf(&full, "%s", secret_path)
+                                        : asprintf(&full, "%s/%s", dirname(dir), secret_path);
+        free(dir);
+        free(secret_path);
+        secret_path = NULL;
+        if (n < 0) {
+            r = baton_err_set(err, -ENOMEM, "out of memory");
+            goto out;
+        }
+        r = transport_read_secret(full, &rf->secret_key, &rf->public_key, err);
+        free(full);
+        if (r < 0) {
+            baton_err_prefix(err, "%s:%u: curve.secret_key", path,
+                             ydoc_line(ydoc_get(doc, curve, "secret_key")));
+            goto out;
+        }
+    }
+
     *ret = rf;
     rf = NULL;
     r = 0;
 out:
+    free(secret_path);
     free(artifact);
     rollout_file_destroy(&rf);
     ydoc_destroy(&doc);

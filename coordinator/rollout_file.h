@@ -27,12 +27,14 @@
 
 #include "err.h"
 #include "strategy.h"
+#include "transport.h"
 
 #define ROLLOUT_NODES_MAX 1000
 
 typedef struct rollout_node {
-    char *name;     /* node name, as its agent reports it */
-    char *endpoint; /* ZeroMQ endpoint of its agent */
+    char *name;                 /* node name, as its agent reports it */
+    char *endpoint;             /* ZeroMQ endpoint of its agent */
+    transport_key_t public_key; /* its agent's CURVE public key ("" when insecure) */
 } rollout_node_t;
 
 typedef struct rollout_file {
@@ -52,6 +54,9 @@ typedef struct rollout_file {
     uint64_t healthy_deadline_ms;  /* how long a started service has to turn healthy */
     uint64_t progress_deadline_ms; /* 0: none */
     strategy_t strategy;
+    bool insecure;              /* plain text (insecure: true), warned about */
+    transport_key_t secret_key; /* the coordinator's CURVE secret key (curve.secret_key) */
+    transport_key_t public_key; /* and its public key, derived */
 } rollout_file_t;
 
 int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err);

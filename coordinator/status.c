@@ -26,8 +26,8 @@ int rollout_status(const rollout_file_t *rf, const struct rollout_opts *opts)
         return EXIT_REFUSED;
     }
     if (!opts->json)
-        printf("%-10s %-24s %-10s %-10s %-12s %s\n", "NODE", "ENDPOINT", "VERSION", "UNIT",
-               "LAST STEP", "ROLLOUT");
+        printf("%-10s %-24s %-10s %-10s %-12s %-26s %s\n", "NODE", "ENDPOINT", "VERSION", "UNIT",
+               "LAST STEP", "ROLLOUT", "KEY");
     for (size_t i = 0; i < rf->n_nodes; i++) {
         Baton__Envelope *res = NULL;
         baton_err_clear(&err);
@@ -48,6 +48,11 @@ int rollout_status(const rollout_file_t *rf, const struct rollout_opts *opts)
             json_object_set_new(e, "in_progress", json_boolean(svc->in_progress));
             json_object_set_new(e, "message",
                                 json_string(*svc->rollout_id ? svc->rollout_id : "-"));
+            /* The key the agent proved in the handshake (CURVE), or none. */
+            char fp[17] = "insecure";
+            if (!rf->insecure)
+                transport_fingerprint(&rf->nodes[i].public_key, fp);
+            json_object_set_new(e, "key", json_string(fp));
             free(n >= 0 ? step : NULL);
         } else {
             unreachable++;

@@ -4,7 +4,7 @@
 # the agents, is idempotent, and refuses bad variables and broken configs before changing
 # anything; the rollout playbook upgrades, reports changed=false when there is nothing to do,
 # fails with baton's own message (every node back on the old version), and changes nothing in
-# check mode.
+# check mode (baton plan).
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/all.sh
@@ -26,7 +26,13 @@ T=$CLUSTER_DIR/ansible
 mkdir -p "$T/ansible_collections/baton" "$T/group_vars"
 ln -sfn "$(realpath ansible)" "$T/ansible_collections/baton/fleet"
 ssh_inventory "$T/inventory"
+# CURVE keys as an operator makes them: one pair per agent, one for the coordinator.
+for n in $CLUSTER_NODES coordinator; do key_pair "$n"; done
 cat >"$T/group_vars/nodes.yml" <<VARS
+baton_agent_secret_key_src: "$(keys_dir)/{{ inventory_hostname }}.key"
+baton_agent_public_key: "{{ lookup('file', '$(keys_dir)/' + inventory_hostname + '.pub') }}"
+baton_agent_authorized_keys: [!unsafe "$(cat "$(keys_dir)/coordinator.pub")"]
+baton_coordinator_key: "$(keys_dir)/coordinator.key"
 baton_agent_binary_src: $BUILD/baton-agent
 baton_agent_binary_path: /opt/baton/bin/baton-agent
 baton_agent_endpoint: "tcp://{{ ansible_host }}:$BATON_AGENT_PORT"
@@ -145,6 +151,16 @@ is "$code" 0 "check mode runs"
 like "$out" "would upgrade node1, node2, node3 to 1.2.0" "and says which nodes would be upgraded"
 is "$(states)" "$states_before" "check mode changed nothing on the nodes (units, state files, staging)"
 is "$(db_snapshot)" "$snap" "nor in the database"
+# Check mode is baton plan: a rollout that would be refused fails the check, with the reasons.
+node_exec node2 chmod 000 /opt/gamesrv/bin/gamesrv
+out=$(roll 1.2.0 --check 2>&1)
+code=$?
+node_exec node2 chmod 755 /opt/gamesrv/bin/gamesrv
+printf '%s\n' "$out" >&2
+is "$([ "$code" != 0 ] && echo failed)" failed "check mode fails when the rollout would be refused"
+like "$out" "baton plan: REFUSED: 1 of 3 nodes would refuse.*node2: binary /opt/gamesrv/bin/gamesrv does not run" \
+    "naming the node and the reason"
+is "$(states)" "$states_before" "and changes nothing"
 
 out=$(roll 1.2.0+health 2>&1)
 code=$?

@@ -15,7 +15,7 @@ cluster_sweep
 cluster_trap
 ok "cluster: 3 nodes on gamesrv 1.0.0 sharing one database" baton_cluster faults 3 1.0.0 ||
     { done_testing; exit 1; }
-poke() { "$ZPOKE" "tcp://$(node_ip "$1"):$BATON_AGENT_PORT" "${@:2}"; }
+poke() { ZPOKE_SERVER_KEY=$(agent_pub "$1") ZPOKE_KEY_FILE=$(keys_dir)/coordinator.key "$ZPOKE" "tcp://$(node_ip "$1"):$BATON_AGENT_PORT" "${@:2}"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 stops() { for n in $CLUSTER_NODES; do unit_stops "$n"; done | tr '\n' ' '; }
 tool_running() { node_exec "$1" pgrep -f "/opt/baton-test/slow $2"; }

@@ -25,10 +25,12 @@ like "$(grep '^ExecStart=' "$dest/lib/systemd/system/baton-agent.service")" \
 like "$("$dest/usr/local/sbin/baton-agent" --config /nonexistent/agent.yml 2>&1)" \
     "no configuration at /nonexistent/agent.yml; an annotated example is /usr/local/share/doc/baton/agent.yml.example" \
     "without a config the agent says where the example is"
-cp "$dest/usr/local/share/doc/baton/agent.yml.example" "$dest/agent.yml"
+"$BATON" keygen "$dest/agent" >/dev/null && "$BATON" keygen "$dest/coordinator" >/dev/null
+sed -e "s|/etc/baton/agent.key|$dest/agent.key|" -e "s|/etc/baton/coordinators|$dest/coordinator.pub|" \
+    "$dest/usr/local/share/doc/baton/agent.yml.example" >"$dest/agent.yml"
 like "$("$BUILD/baton-agent" --config "$dest/agent.yml" --check-config 2>&1)" "ok \(1 services\)" \
-    "the example config is valid as it stands"
-rm -f "$dest/agent.yml"
+    "the example config is valid as it stands (given its key files)"
+rm -f "$dest/agent.yml" "$dest"/agent.* "$dest"/coordinator.*
 make -s uninstall DESTDIR="$dest" PREFIX=/usr/local UNITDIR=/lib/systemd/system BUILD="$BUILD" >/dev/null
 is "$(tree "$dest" | wc -l)" 0 "make uninstall leaves the tree empty"
 rmdir "$dest" 2>/dev/null
@@ -79,6 +81,7 @@ is "$(node_exec node1 systemctl show -p ConditionResult --value baton-agent)" no
 ok "the host's /usr is untouched" [ ! -e /usr/sbin/baton-agent ]
 cfg=$(mktemp)
 agent_config node1 >"$cfg"
+agent_keys node1
 node_push node1 "$cfg" /etc/baton/agent.yml 0600
 rm -f "$cfg"
 node_exec node1 systemctl start baton-agent

@@ -16,7 +16,7 @@ cluster_trap
 ok "cluster: 2 nodes on gamesrv 1.0.0 sharing one database" baton_cluster rec 2 1.0.0 ||
     { done_testing; exit 1; }
 bin_sha() { node_exec "$1" sha256sum /opt/gamesrv/bin/gamesrv | cut -d' ' -f1; }
-poke() { "$ZPOKE" "tcp://$(node_ip "$1"):$BATON_AGENT_PORT" "${@:2}"; }
+poke() { ZPOKE_SERVER_KEY=$(agent_pub "$1") ZPOKE_KEY_FILE=$(keys_dir)/coordinator.key "$ZPOKE" "tcp://$(node_ip "$1"):$BATON_AGENT_PORT" "${@:2}"; }
 
 # --- 1. A crash in the next rollout's pre-flight never undoes the committed one -------------
 f1=$(rollout_file 1.1.0)

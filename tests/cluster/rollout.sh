@@ -65,7 +65,7 @@ json=$("$BATON" status "$f" --json)
 is "$(printf '%s\n' "$json" | grep -c '"event":"status"')" 3 "baton status --json: one JSON object per node"
 
 # --- hostile messages get an error Result; the agent lives on ------------------------------
-poke() { "${BUILD:-build}/tests/tools/zpoke" "tcp://$(node_ip node1):$BATON_AGENT_PORT" "$1"; }
+poke() { ZPOKE_SERVER_KEY=$(agent_pub node1) ZPOKE_KEY_FILE=$(keys_dir)/coordinator.key "${BUILD:-build}/tests/tools/zpoke" "tcp://$(node_ip node1):$BATON_AGENT_PORT" "$1"; }
 like "$(poke garbage)" "^BAD_REQUEST malformed message" "garbage bytes: BAD_REQUEST"
 like "$(poke empty)" "^BAD_REQUEST message carries no command" "an envelope without a command: BAD_REQUEST"
 like "$(poke future)" "^BAD_REQUEST message carries no command" "a command from a newer protocol: BAD_REQUEST"

@@ -14,11 +14,36 @@
 
 BATON_AGENT_PORT=${BATON_AGENT_PORT:-7400}
 
+# CURVE keys (baton keygen): one pair for the coordinator, one per agent, in $CLUSTER_DIR/keys.
+# With BATON_TEST_INSECURE=1, plain text instead (insecure: true on both sides).
+keys_dir() { echo "$CLUSTER_DIR/keys"; }
+key_pair() { # NAME: creates keys/NAME.{key,pub} once
+    local d
+    d=$(keys_dir)
+    mkdir -p "$d" && chmod 700 "$d"
+    [ -f "$d/$1.pub" ] || "${BUILD:-build}/baton" keygen "$d/$1" >/dev/null
+}
+agent_pub() { key_pair "$1" && cat "$(keys_dir)/$1.pub"; }
+# The agent's key pair and the coordinator's public key, into NODE.
+agent_keys() { # NODE
+    key_pair "$1" && key_pair coordinator &&
+        node_push "$1" "$(keys_dir)/$1.key" /etc/baton/agent.key 0600 &&
+        node_push "$1" "$(keys_dir)/coordinator.pub" /etc/baton/coordinators 0644
+}
+agent_security() {
+    if [ "${BATON_TEST_INSECURE:-0}" = 1 ]; then
+        echo "insecure: true"
+    else
+        printf 'curve:\n  secret_key: /etc/baton/agent.key\n  authorized_keys: /etc/baton/coordinators\n'
+    fi
+}
+
 agent_config() { # NODE
     cat <<CFG
 node: $1
 listen: tcp://0.0.0.0:$BATON_AGENT_PORT
 state_dir: /var/lib/baton
+$(agent_security)
 services:
   - name: gamesrv
     unit: gamesrv.service
@@ -75,7 +100,8 @@ agent_install() {
         node_push "$node" tests/fixtures/knobs/slow /opt/baton-test/slow 0755 &&
             node_push "$node" tests/fixtures/knobs/pg_dump /opt/baton-test/pg_dump 0755 || return 1
     fi
-    node_push "$node" "${BUILD:-build}/baton-agent" /opt/baton/bin/baton-agent 0755 &&
+    agent_keys "$node" &&
+        node_push "$node" "${BUILD:-build}/baton-agent" /opt/baton/bin/baton-agent 0755 &&
         node_push "$node" "$cfg" /etc/baton/agent.yml 0600 &&
         node_push "$node" "$unit" /etc/systemd/system/baton-agent.service &&
         node_exec "$node" systemctl daemon-reload &&
@@ -120,10 +146,17 @@ rollout_file() { # VERSION [FILE]: artifact is the build of VERSION (may carry +
         [ -n "${BATON_TEST_ROLLOUT_MIN_HEALTHY:-}" ] &&
             echo "min_healthy_time: $BATON_TEST_ROLLOUT_MIN_HEALTHY"
         [ -n "${BATON_TEST_LIVENESS:-}" ] && echo "liveness: $BATON_TEST_LIVENESS"
+        if [ "${BATON_TEST_INSECURE:-0}" = 1 ]; then
+            echo "insecure: true"
+        else
+            key_pair coordinator
+            printf 'curve:\n  secret_key: %s\n' "$(keys_dir)/coordinator.key"
+        fi
         echo "nodes:"
         for n in $CLUSTER_NODES; do
             echo "  - name: $n"
             echo "    endpoint: tcp://$(node_ip "$n"):$BATON_AGENT_PORT"
+            [ "${BATON_TEST_INSECURE:-0}" = 1 ] || echo "    public_key: \"$(agent_pub "$n")\""
         done
     } >"$file"
     echo "$file"

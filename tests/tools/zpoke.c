@@ -6,7 +6,9 @@
  *   zpoke ENDPOINT step NAME ROLLOUT [service=S] [version=V] [sha256=H] [down=N]
  *                                                      one step command (migrate: up unless down=N)
  * Prints "STATUS message" of the Result (Progress skipped), or "no answer"; exit 0 when a Result
- * came. ZPOKE_TIMEOUT (seconds, default 3; 60 for steps) bounds the wait. */
+ * came. ZPOKE_TIMEOUT (seconds, default 3; 60 for steps) bounds the wait. With ZPOKE_SERVER_KEY
+ * (the agent's public key) and ZPOKE_KEY_FILE (a coordinator's secret key file) it connects over
+ * CURVE, as baton does. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,7 @@
 #include "digest.h"
 #include "envelope.h"
 #include "steps.h"
+#include "transport.h"
 
 static const char *status_name(Baton__Status s)
 {
@@ -171,6 +174,17 @@ int main(int argc, char **argv)
     void *ctx = zmq_ctx_new(), *s = zmq_socket(ctx, ZMQ_DEALER);
     int linger = 0;
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+    const char *server_key = getenv("ZPOKE_SERVER_KEY"), *key_file = getenv("ZPOKE_KEY_FILE");
+    if (server_key && key_file) {
+        transport_key_t server, secret, public;
+        baton_err_t err = {0};
+        snprintf(server.z85, sizeof(server.z85), "%s", server_key);
+        if (transport_read_secret(key_file, &secret, &public, &err) < 0 ||
+            transport_client(s, &server, &secret, &public, &err) < 0) {
+            fprintf(stderr, "zpoke: %s\n", err.msg);
+            return 2;
+        }
+    }
     zmq_connect(s, argv[1]);
     const char *t = getenv("ZPOKE_TIMEOUT");
     if (!strcmp(mode, "stage") || !strcmp(mode, "step")) {

@@ -1,5 +1,6 @@
 /* Unit tests for the agent's config file and the coordinator's rollout file: good files load
  * with their defaults; every bad one is refused with the file, the line and the key. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,12 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "config.h"
 #include "rollout_file.h"
+#include "transport.h"
 
 static char path[64];
 
@@ -39,7 +42,10 @@ static const char good_agent[] = "node: node1\n"
                                  "      http: http://127.0.0.1:7350/healthcheck\n"
                                  "    timeouts:\n"
                                  "      verify: 90s\n"
-                                 "      migrate: 2h\n";
+                                 "      migrate: 2h\n"
+                                 "curve:\n"
+                                 "  secret_key: /etc/baton/agent.key\n"
+                                 "  authorized_keys: /etc/baton/coordinators\n";
 
 static void test_agent_config_good(void **state)
 {
@@ -141,13 +147,15 @@ static void test_agent_config_unreadable(void **state)
     assert_true(agent_config_load(write_tmp(""), &c, &err) < 0);
     unlink(path);
     assert_non_null(strstr(err.msg, "empty, expected a mapping"));
-    assert_true(agent_config_load(write_tmp("listen: tcp://x:1\nservices: 3\n"), &c, &err) < 0);
+    assert_true(agent_config_load(write_tmp("listen: tcp://x:1\ninsecure: true\nservices: 3\n"), &c,
+                                  &err) < 0);
     unlink(path);
-    assert_non_null(strstr(err.msg, ":2: services: expected a list, found a scalar"));
+    assert_non_null(strstr(err.msg, ":3: services: expected a list, found a scalar"));
     assert_null(c);
 }
 
-static const char good_rollout[] = "service: gamesrv\n"
+static const char good_rollout[] = "insecure: true\n"
+                                   "service: gamesrv\n"
                                    "version: 1.1.0\n"
                                    "artifact: gamesrv-1.1.0\n"
                                    "nodes:\n"
@@ -184,26 +192,27 @@ static void test_rollout_file(void **state)
     snprintf(text, sizeof(text), "%sliveness: 1s\n", good_rollout);
     assert_true(rollout_file_load(write_tmp(text), &rf, &err) < 0);
     unlink(path);
-    assert_non_null(strstr(err.msg, ":9: liveness: 1s is not between 2000ms and 3600000ms"));
+    assert_non_null(strstr(err.msg, ":10: liveness: 1s is not between 2000ms and 3600000ms"));
 
     snprintf(text, sizeof(text), "%smin_healthy_time: soon\n", good_rollout);
     assert_true(rollout_file_load(write_tmp(text), &rf, &err) < 0);
     unlink(path);
-    assert_non_null(strstr(err.msg, ":9: min_healthy_time: 'soon' is not a duration"));
+    assert_non_null(strstr(err.msg, ":10: min_healthy_time: 'soon' is not a duration"));
 
     snprintf(text, sizeof(text), "%s  - name: node1\n    endpoint: tcp://10.0.0.3:7400\n",
              good_rollout);
     assert_true(rollout_file_load(write_tmp(text), &rf, &err) < 0);
     unlink(path);
-    assert_non_null(strstr(err.msg, ":9: nodes[2].name: names a node twice"));
+    assert_non_null(strstr(err.msg, ":10: nodes[2].name: names a node twice"));
 
     snprintf(text, sizeof(text), "%ssha256: ABC\n", good_rollout);
     assert_true(rollout_file_load(write_tmp(text), &rf, &err) < 0);
     unlink(path);
-    assert_non_null(strstr(err.msg, ":9: sha256: must be 64 lower-case hex digits"));
+    assert_non_null(strstr(err.msg, ":10: sha256: must be 64 lower-case hex digits"));
 
-    assert_true(rollout_file_load(write_tmp("service: x\nversion: 1\nartifact: a\n"), &rf, &err) <
-                0);
+    assert_true(
+        rollout_file_load(write_tmp("insecure: true\nservice: x\nversion: 1\nartifact: a\n"), &rf,
+                          &err) < 0);
     unlink(path);
     assert_non_null(strstr(err.msg, ":1: nodes: required key missing"));
     assert_null(rf);
@@ -253,21 +262,21 @@ static void test_rollout_strategy(void **state)
     static const struct {
         const char *add, *want;
     } bad[] = {
-        {"batches: 0\n", ":9: batches: '0' is not a node count >= 1"},
-        {"batches: [1, two]\n", ":9: batches[]: 'two' is not a node count"},
-        {"batches: \"150%\"\n", ":9: batches: '150%' is not"},
-        {"batches: []\n", ":9: batches: a list of 1 to 64 entries"},
-        {"batches: {a: 1}\n", ":9: batches: '(a list or mapping)' is not"},
-        {"max_unavailable: [1]\n", ":9: max_unavailable: expected one value, found a list"},
-        {"max_unavailable: 0\n", ":9: max_unavailable: '0' is not"},
-        {"on_failure: stop\n", ":9: on_failure: must be halt, rollback-all or continue"},
-        {"max_failures: 2\n", ":9: max_failures: only means something with on_failure: continue"},
-        {"pause_after: first\n", ":9: pause_after: 'first' is not canary or a batch number"},
-        {"pause_after: \"50%\"\n", ":9: pause_after: '50%' is not canary"},
-        {"healthy_deadline: 0\n", ":9: healthy_deadline:"},
-        {"progress_deadline: later\n", ":9: progress_deadline: 'later' is not a duration"},
-        {"max_in_flight: 0\n", ":9: max_in_flight:"},
-        {"batch: 2\n", ":9: batch: unknown key"},
+        {"batches: 0\n", ":10: batches: '0' is not a node count >= 1"},
+        {"batches: [1, two]\n", ":10: batches[]: 'two' is not a node count"},
+        {"batches: \"150%\"\n", ":10: batches: '150%' is not"},
+        {"batches: []\n", ":10: batches: a list of 1 to 64 entries"},
+        {"batches: {a: 1}\n", ":10: batches: '(a list or mapping)' is not"},
+        {"max_unavailable: [1]\n", ":10: max_unavailable: expected one value, found a list"},
+        {"max_unavailable: 0\n", ":10: max_unavailable: '0' is not"},
+        {"on_failure: stop\n", ":10: on_failure: must be halt, rollback-all or continue"},
+        {"max_failures: 2\n", ":10: max_failures: only means something with on_failure: continue"},
+        {"pause_after: first\n", ":10: pause_after: 'first' is not canary or a batch number"},
+        {"pause_after: \"50%\"\n", ":10: pause_after: '50%' is not canary"},
+        {"healthy_deadline: 0\n", ":10: healthy_deadline:"},
+        {"progress_deadline: later\n", ":10: progress_deadline: 'later' is not a duration"},
+        {"max_in_flight: 0\n", ":10: max_in_flight:"},
+        {"batch: 2\n", ":10: batch: unknown key"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         snprintf(text, sizeof(text), "%s%s", good_rollout, bad[i].add);
@@ -278,6 +287,88 @@ static void test_rollout_strategy(void **state)
             fail_msg("%s: got '%s', want '%s'", bad[i].add, err.msg, bad[i].want);
         assert_null(rf);
     }
+}
+
+/* Whom an agent obeys and whom a coordinator talks to: CURVE keys, or insecure said out loud. */
+static void test_security_keys(void **state)
+{
+    (void)state;
+    agent_config_t *c = NULL;
+    rollout_file_t *rf = NULL;
+    baton_err_t err = {0};
+    static const struct {
+        const char *text, *want;
+    } agent_bad[] = {
+        {"listen: tcp://x:1\nservices: []\n",
+         ":1: curve: required (secret_key and authorized_keys"},
+        {"listen: tcp://x:1\ninsecure: true\ncurve:\n  secret_key: /a\n  authorized_keys: /b\n",
+         ":4: curve and insecure: true exclude each other"},
+        {"listen: tcp://x:1\ninsecure: yes\n", ":2: insecure: 'yes' is not true or false"},
+        {"listen: tcp://x:1\ncurve:\n  secret_key: agent.key\n  authorized_keys: /b\n",
+         "curve.secret_key: must be an absolute path"},
+        {"listen: tcp://x:1\ncurve:\n  secret_key: /a\n", "curve.authorized_keys: required key"},
+        {"listen: tcp://x:1\ncurve:\n  secret_key: /a\n  authorized_keys: /b\n  public: x\n",
+         ":5: curve.public: unknown key"},
+    };
+    for (size_t i = 0; i < sizeof(agent_bad) / sizeof(agent_bad[0]); i++) {
+        baton_err_clear(&err);
+        assert_true(agent_config_load(write_tmp(agent_bad[i].text), &c, &err) < 0);
+        unlink(path);
+        if (!strstr(err.msg, agent_bad[i].want))
+            fail_msg("%s: got '%s', want '%s'", agent_bad[i].text, err.msg, agent_bad[i].want);
+        assert_null(c);
+    }
+    static const char nodes[] = "service: gamesrv\nversion: 1.1.0\nartifact: a\nnodes:\n"
+                                "  - name: node1\n    endpoint: tcp://10.0.0.1:7400\n";
+    char text[1024];
+    snprintf(text, sizeof(text), "%s", nodes);
+    assert_true(rollout_file_load(write_tmp(text), &rf, &err) < 0);
+    unlink(path);
+    assert_non_null(strstr(err.msg, ":1: curve: required (secret_key: the coordinator's key"));
+    snprintf(text, sizeof(text),
+             "%s    public_key: \"rq:rM>}U?@Lns47E1%%kR.o@n%%FcmmsL/@{H8]yf7\"\ncurve:\n"
+             "  secret_key: /nonexistent/coordinator.key\n",
+             nodes);
+    assert_true(rollout_file_load(write_tmp(text), &rf, &err) < 0);
+    unlink(path);
+    assert_non_null(strstr(err.msg, ":9: curve.secret_key: /nonexistent/coordinator.key: No such"));
+    /* A real key pair, and a node whose public_key is missing, then malformed. */
+    char prefix[] = "/tmp/baton-test-key-XXXXXX";
+    int fd = mkstemp(prefix);
+    close(fd);
+    unlink(prefix);
+    assert_int_equal(transport_keygen(prefix, &err), 0);
+    assert_int_equal(transport_keygen(prefix, &err), -EEXIST); /* never overwritten */
+    snprintf(text, sizeof(text), "%scurve:\n  secret_key: %s.key\n", nodes, prefix);
+    assert_true(rollout_file_load(write_tmp(text), &rf, &err) < 0);
+    unlink(path);
+    assert_non_null(strstr(err.msg, ":5: nodes[0].public_key: required key missing"));
+    snprintf(text, sizeof(text), "%s    public_key: \"short\"\ncurve:\n  secret_key: %s.key\n",
+             nodes, prefix);
+    assert_true(rollout_file_load(write_tmp(text), &rf, &err) < 0);
+    unlink(path);
+    assert_non_null(strstr(err.msg, "nodes[0].public_key: must be the agent's Z85 public key"));
+    transport_key_t pub;
+    char pub_path[64];
+    snprintf(pub_path, sizeof(pub_path), "%s.pub", prefix);
+    assert_int_equal(transport_read_public(pub_path, &pub, &err), 0);
+    snprintf(text, sizeof(text), "%s    public_key: \"%s\"\ncurve:\n  secret_key: %s.key\n", nodes,
+             pub.z85, prefix);
+    assert_int_equal(rollout_file_load(write_tmp(text), &rf, &err), 0);
+    unlink(path);
+    assert_false(rf->insecure);
+    assert_string_equal(rf->nodes[0].public_key.z85, pub.z85);
+    assert_string_equal(rf->public_key.z85, pub.z85); /* derived from the secret key */
+    rollout_file_destroy(&rf);
+    /* A secret key others may read is refused. */
+    char key_path[64];
+    snprintf(key_path, sizeof(key_path), "%s.key", prefix);
+    chmod(key_path, 0644);
+    transport_key_t sec;
+    assert_int_equal(transport_read_secret(key_path, &sec, &pub, &err), -EPERM);
+    assert_non_null(strstr(err.msg, "must not be readable by others"));
+    unlink(key_path);
+    unlink(pub_path);
 }
 
 static void test_oversized_file(void **state)
@@ -301,7 +392,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_agent_config_good),       cmocka_unit_test(test_agent_config_errors),
         cmocka_unit_test(test_agent_config_unreadable), cmocka_unit_test(test_rollout_file),
-        cmocka_unit_test(test_rollout_strategy),        cmocka_unit_test(test_oversized_file),
+        cmocka_unit_test(test_rollout_strategy),        cmocka_unit_test(test_security_keys),
+        cmocka_unit_test(test_oversized_file),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

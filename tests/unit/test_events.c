@@ -21,15 +21,16 @@
 #include "run.h"
 #include "steps.h"
 
-static rollout_node_t defs[2] = {{"node1", "ipc:///nonexistent/a"},
-                                 {"node2", "ipc:///nonexistent/b"}};
+static rollout_node_t defs[2] = {{"node1", "ipc:///nonexistent/a", {""}},
+                                 {"node2", "ipc:///nonexistent/b", {""}}};
 static rollout_file_t rf = {.service = "gamesrv",
                             .version = "1.1.0",
                             .n_nodes = 2,
                             .nodes = defs,
                             .step_timeout_ms = 1000,
                             .connect_timeout_ms = 1000,
-                            .liveness_ms = 30000};
+                            .liveness_ms = 30000,
+                            .insecure = true};
 
 struct fixture {
     struct rollout_opts opts;

@@ -17,8 +17,9 @@ description:
     a node that fails is rolled back to exactly where it was and the rollout stops there.
   - Builds the rollout file from I(service), I(version), I(artifact), I(nodes) and I(endpoints),
     or uses a given I(rollout_file).
-  - In check mode it only asks the agents (C(baton status)) which nodes would be upgraded, and
-    changes nothing.
+  - In check mode it runs C(baton plan), the dry run. Every agent is asked what a pre-flight
+    would find, which nodes would be upgraded, and every reason the rollout would be refused
+    (the task then fails with them). Nothing is changed anywhere.
   - "Run it once, on the controller: C(run_once) and C(delegate_to: localhost)."
 options:
   baton:
@@ -50,6 +51,22 @@ options:
     description: The agents' ZeroMQ endpoints, one per node, in the same order.
     type: list
     elements: str
+  public_keys:
+    description:
+      - The agents' CURVE public keys (Z85, from C(baton keygen)), one per node, in the same
+        order; an agent that cannot prove its key is refused before anything is sent to it.
+      - Required with I(coordinator_key).
+    type: list
+    elements: str
+  coordinator_key:
+    description:
+      - The coordinator's CURVE secret key file on the controller; its public key must be in
+        every agent's authorized keys (role C(baton.fleet.agent), I(baton_agent_authorized_keys)).
+    type: path
+  insecure:
+    description: Plain text instead of CURVE (both sides must say so; for local experiments).
+    type: bool
+    default: false
   connect_timeout:
     description: How long an agent may take to answer Hello (a duration, e.g. C(5s)).
     type: str
@@ -162,10 +179,18 @@ def write_rollout_file(params, directory):
     for key in ("liveness", "min_healthy_time"):
         if params[key]:
             lines.append("%s: %s" % (key, yaml_scalar(params[key])))
+    if params["insecure"]:
+        lines.append("insecure: true")
+    else:
+        lines.append("curve:")
+        lines.append("  secret_key: %s" % yaml_scalar(os.path.abspath(params["coordinator_key"])))
     lines.append("nodes:")
-    for name, endpoint in zip(params["nodes"], params["endpoints"]):
+    keys = params["public_keys"] or [None] * len(params["nodes"])
+    for name, endpoint, key in zip(params["nodes"], params["endpoints"], keys):
         lines.append("  - name: %s" % yaml_scalar(name))
         lines.append("    endpoint: %s" % yaml_scalar(endpoint))
+        if key:
+            lines.append("    public_key: %s" % yaml_scalar(key))
     path = os.path.join(directory, "rollout.yml")
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -205,7 +230,8 @@ def node_results(events, target):
             break
     for e in events:
         kind, name = e.get("event"), e.get("node")
-        if not name:
+        # Progress lines come in any order and say nothing of the result.
+        if not name or kind == "progress":
             continue
         n = node(name)
         if kind == "check" and e.get("phase") == "hello" and e.get("ok"):
@@ -218,10 +244,11 @@ def node_results(events, target):
         elif kind == "rollback":
             n["steps"].append({k: e.get(k) for k in ("step", "ok", "ms", "message")})
             n["rolled_back"] = bool(e.get("ok"))
-        elif kind == "status":
+        elif kind == "plan_node":
             n["version_before"] = n["version_after"] = e.get("version", "")
-            n["unit_state"] = e.get("unit_state", "")
-            n["would_upgrade"] = (e.get("version") != target or e.get("unit_state") != "active")
+            n["unit_state"] = e.get("active_state", "")
+            n["would_upgrade"] = bool(e.get("upgrade"))
+            n["problems"] = e.get("problems") or []
     return [nodes[name] for name in order]
 
 
@@ -236,6 +263,9 @@ def main():
             sha256=dict(type="str"),
             nodes=dict(type="list", elements="str"),
             endpoints=dict(type="list", elements="str"),
+            public_keys=dict(type="list", elements="str", no_log=False),
+            coordinator_key=dict(type="path", no_log=False),
+            insecure=dict(type="bool", default=False),
             connect_timeout=dict(type="str"),
             step_timeout=dict(type="str"),
             liveness=dict(type="str"),
@@ -251,6 +281,13 @@ def main():
     if p["nodes"] is not None and len(p["nodes"]) != len(p["endpoints"]):
         module.fail_json(msg="nodes and endpoints must have the same length (%d and %d)"
                          % (len(p["nodes"]), len(p["endpoints"])))
+    if p["nodes"] is not None and not p["insecure"]:
+        if not p["coordinator_key"] or p["public_keys"] is None:
+            module.fail_json(msg="coordinator_key and public_keys are required (CURVE), "
+                                 "or insecure: true for plain text")
+        if len(p["public_keys"]) != len(p["nodes"]):
+            module.fail_json(msg="nodes and public_keys must have the same length (%d and %d)"
+                             % (len(p["nodes"]), len(p["public_keys"])))
     baton = p["baton"]
     if os.sep not in baton:
         baton = module.get_bin_path(baton, required=True)
@@ -264,7 +301,7 @@ def main():
                 for line in f:
                     if line.startswith("version:"):
                         target = line.split(":", 1)[1].strip().strip("'\"")
-        verb = "status" if module.check_mode else "rollout"
+        verb = "plan" if module.check_mode else "rollout"
         rc, out, err = module.run_command([baton, verb, path, "--json"])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -280,7 +317,10 @@ def main():
 
     if module.check_mode:
         if rc != 0:
-            module.fail_json(msg="baton status: %s" % (text or err.strip()), **result)
+            problems = ["%s: %s" % (n["name"], p) for n in nodes for p in n.get("problems", [])]
+            module.fail_json(msg="baton plan: %s%s" % (text or err.strip(),
+                                                     "".join("; " + p for p in problems)),
+                             **result)
         would = [n["name"] for n in nodes if n.get("would_upgrade")]
         result["changed"] = bool(would)
         result["summary"] = ("would upgrade %s to %s" % (", ".join(would), target) if would
