@@ -12,6 +12,17 @@ GAMESRV_PKGS := libpq libmicrohttpd libsystemd
 
 WARN        := -Wall -Wextra -Werror
 CFLAGS      ?= -O2 -g
+FIXTURE_CFLAGS := $(CFLAGS)
+
+# SANITIZE=1: everything of baton (not the test fixture) with AddressSanitizer and
+# UndefinedBehaviorSanitizer, in its own build folder; `make test SANITIZE=1` runs the whole
+# suite, cluster tests included, with the sanitized agent on every node.
+ifeq ($(SANITIZE),1)
+BUILD       := build-san
+SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+override CFLAGS := -O1 -g $(SAN_FLAGS)
+override LDFLAGS += $(SAN_FLAGS)
+endif
 ALL_CFLAGS  := -std=gnu11 -D_GNU_SOURCE $(WARN) $(CPPFLAGS) $(CFLAGS) -MMD -MP -I common \
 	-I $(BUILD)/proto
 
@@ -34,9 +45,9 @@ DEPS_APT := gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libzmq3-de
 	libsystemd-dev libpq-dev libsodium-dev libyaml-dev libjansson-dev libcurl4-openssl-dev \
 	libcmocka-dev libmicrohttpd-dev \
 	postgresql sql-migrate systemd iproute2 util-linux procps curl ansible-core openssh-server \
-	debhelper dpkg-dev lintian man-db
+	debhelper dpkg-dev lintian man-db valgrind clang
 
-.PHONY: all test unit-test cluster-test deps demo bench clean format fixtures install uninstall deb
+.PHONY: all test unit-test cluster-test deps demo bench clean format fixtures install uninstall deb fuzz
 all: $(BUILD)/baton-agent $(BUILD)/baton unit-tests fixtures
 
 # --- protocol: compiled at build time, never committed ---------------------------------------
@@ -113,6 +124,46 @@ uninstall:
 		while [ "$$d" != "$(patsubst %/,%,$(DESTDIR))" ] && [ "$$d" != / ] && \
 			rmdir "$$d" 2>/dev/null; do d=$$(dirname "$$d"); done; done
 
+# --- fuzzing (libFuzzer, clang): each target for FUZZ_SECONDS; the corpus is kept, minimised,
+# in tests/fuzz/corpus/TARGET; inputs that once crashed are replayed first from
+# tests/fuzz/regressions/TARGET.
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD   := build-fuzz
+FUZZ_CC      := clang
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_TARGETS := envelope config
+
+fuzz:
+	$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) \
+		CFLAGS="-O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN)" \
+		$(FUZZ_BUILD)/libbaton-common.a $(FUZZ_BUILD)/libbaton-agent.a \
+		$(FUZZ_BUILD)/libbaton-coordinator.a
+	$(CC) $(ALL_CFLAGS) -I$(FUZZ_BUILD)/proto tests/fuzz/seeds.c $(FUZZ_BUILD)/libbaton-common.a \
+		-o $(FUZZ_BUILD)/seeds $(FUZZ_SAN) $(call pkg_libs,$(BATON_PKGS))
+	set -e; for t in $(FUZZ_TARGETS); do \
+		$(FUZZ_CC) $(subst $(BUILD),$(FUZZ_BUILD),$(ALL_CFLAGS)) -I agent -I coordinator \
+			$(call pkg_cflags,$(BATON_PKGS)) -fsanitize=fuzzer $(FUZZ_SAN) \
+			tests/fuzz/fuzz_$$t.c $(FUZZ_BUILD)/libbaton-agent.a \
+			$(FUZZ_BUILD)/libbaton-coordinator.a $(FUZZ_BUILD)/libbaton-common.a \
+			$(call pkg_libs,$(BATON_PKGS)) -o $(FUZZ_BUILD)/fuzz_$$t; \
+		mkdir -p tests/fuzz/corpus/$$t $(FUZZ_BUILD)/work-$$t; \
+		if [ -d tests/fuzz/regressions/$$t ]; then \
+			$(FUZZ_BUILD)/fuzz_$$t tests/fuzz/regressions/$$t/*; fi; \
+		done
+	$(FUZZ_BUILD)/seeds $(FUZZ_BUILD)/work-envelope
+	cp doc/agent.yml.example tests/fuzz/rollout.yml.seed $(FUZZ_BUILD)/work-config/
+	set -e; for t in $(FUZZ_TARGETS); do \
+		echo "== fuzz_$$t: $(FUZZ_SECONDS) s"; \
+		$(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+			-rss_limit_mb=1024 -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/$$t- \
+			$(FUZZ_BUILD)/work-$$t tests/fuzz/corpus/$$t >$(FUZZ_BUILD)/fuzz_$$t.log 2>&1 || \
+			{ tail -40 $(FUZZ_BUILD)/fuzz_$$t.log; echo "fuzz_$$t FOUND A CRASH: \
+			$(FUZZ_BUILD)/$$t-*; add it to tests/fuzz/regressions/$$t/"; exit 1; }; \
+		grep -E '^stat::(number_of_executed_units|peak_rss_mb)' $(FUZZ_BUILD)/fuzz_$$t.log; \
+		$(FUZZ_BUILD)/fuzz_$$t -merge=1 tests/fuzz/corpus/$$t $(FUZZ_BUILD)/work-$$t \
+			>/dev/null 2>&1; \
+	done
+
 # Debian packages baton and baton-agent, built with Debian's tools (debian/), into $(BUILD)/deb.
 deb:
 	dpkg-buildpackage -us -uc -b
@@ -129,7 +180,8 @@ unit-tests: $(UNIT_TESTS) $(BUILD)/tests/tools/zpoke
 
 $(BUILD)/tests/tools/zpoke: tests/tools/zpoke.c $(BUILD)/libbaton-common.a | $(BUILD)/proto/baton.pb-c.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(call pkg_cflags,$(BATON_PKGS)) -o $@ $^ $(call pkg_libs,$(BATON_PKGS))
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(call pkg_cflags,$(BATON_PKGS)) -o $@ $^ \
+		$(call pkg_libs,$(BATON_PKGS))
 
 $(BUILD)/tests/unit/%.o: tests/unit/%.c | $(BUILD)/proto/baton.pb-c.h
 	@mkdir -p $(dir $@)
@@ -137,7 +189,7 @@ $(BUILD)/tests/unit/%.o: tests/unit/%.c | $(BUILD)/proto/baton.pb-c.h
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libbaton-agent.a \
 		$(BUILD)/libbaton-coordinator.a $(BUILD)/libbaton-common.a
-	$(CC) -o $@ $^ $(call pkg_libs,$(BATON_PKGS) $(TEST_PKGS))
+	$(CC) $(LDFLAGS) -o $@ $^ $(call pkg_libs,$(BATON_PKGS) $(TEST_PKGS))
 
 # --- the gamesrv fixture, one binary per version (and per built-in fault) --------------------
 # VERSION:LAST-MIGRATION. A version ships every migration up to and including LAST.
@@ -158,7 +210,7 @@ $(BUILD)/fixtures/gamesrv/$(1)/migrations.c: $(GAMESRV_DIR)/embed-migrations.sh 
 	@mkdir -p $$(dir $$@)
 	$(GAMESRV_DIR)/embed-migrations.sh $$@ $(2) $(GAMESRV_MIGRATIONS)
 $(BUILD)/fixtures/gamesrv/$(1)/gamesrv: $(GAMESRV_DIR)/gamesrv.c $(GAMESRV_DIR)/migrations.h $(BUILD)/fixtures/gamesrv/$(1)/migrations.c
-	$(CC) -std=gnu11 $(WARN) $(CFLAGS) -I $(GAMESRV_DIR) \
+	$(CC) -std=gnu11 $(WARN) $(FIXTURE_CFLAGS) -I $(GAMESRV_DIR) \
 		-DGAMESRV_VERSION='"$(firstword $(subst +, ,$(1)))"' \
 		-DGAMESRV_BUILTIN_FAULT='"$(subst $(space),$(comma),$(wordlist 2,9,$(subst +, ,$(1))))"' \
 		$(call pkg_cflags,$(GAMESRV_PKGS)) -o $$@ \
@@ -173,7 +225,15 @@ fixtures: $(GAMESRV_BINS)
 # --- tests ------------------------------------------------------------------------------------
 # Runs the unit tests, then the real-cluster tests (root on Linux), and ends with the line
 # "N passed, N failed".
+# First the unit tests built with ASan and UBSan (unless the whole run is: SANITIZE=1), then
+# every test.
 test: all
+ifneq ($(SANITIZE),1)
+	@$(MAKE) --no-print-directory SANITIZE=1 unit-tests >$(BUILD)/sanitize-build.log 2>&1 || \
+		{ tail -20 $(BUILD)/sanitize-build.log; exit 1; }
+	@echo "== unit tests with AddressSanitizer and UndefinedBehaviorSanitizer (build-san)"
+	@BUILD=build-san tests/run-tests unit/
+endif
 	@BUILD=$(BUILD) tests/run-tests
 
 demo: all

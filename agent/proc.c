@@ -101,6 +101,16 @@ static char **build_env(const char *const *add)
         return NULL;
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
+        /* What systemd gives the agent itself stays with it: a tool must not notify, feed the
+         * watchdog or take sockets in the agent's name. */
+        static const char *const own[] = {
+            "NOTIFY_SOCKET=",  "WATCHDOG_PID=",  "WATCHDOG_USEC=",  "LISTEN_FDS=", "LISTEN_PID=",
+            "LISTEN_FDNAMES=", "INVOCATION_ID=", "JOURNAL_STREAM=", NULL};
+        bool skip = false;
+        for (const char *const *p = own; *p && !skip; p++)
+            skip = !strncmp(environ[i], *p, strlen(*p));
+        if (skip)
+            continue;
         bool replaced = false;
         for (size_t j = 0; j < k && !replaced; j++) {
             size_t eq = strcspn(add[j], "=");

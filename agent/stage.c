@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "command.h"
@@ -15,6 +16,7 @@
 #include "fsutil.h"
 
 #define STAGE_SIZE_MAX (2ull * 1024 * 1024 * 1024) /* a 2 GiB binary is already absurd */
+#define STAGE_MARGIN (64ull * 1024 * 1024)         /* free space left after staging */
 
 void stage_reset(struct staging *s, const char *partial)
 {
@@ -55,6 +57,14 @@ int stage_chunk(struct staging *s, const agent_config_t *cfg, const Baton__Stage
         stage_reset(s, NULL);
         if ((r = fs_mkdir_p(dir, 0700, err)) < 0)
             return r;
+        /* The size announced up front must fit, with room to spare for the state and logs. */
+        struct statvfs vfs;
+        if (statvfs(dir, &vfs) == 0 &&
+            (uint64_t)vfs.f_bavail * vfs.f_frsize < req->size + STAGE_MARGIN)
+            return baton_err_set(
+                err, -ENOSPC, "stage: %llu bytes announced, %llu MiB free in %s",
+                (unsigned long long)req->size,
+                (unsigned long long)(((uint64_t)vfs.f_bavail * vfs.f_frsize) >> 20), dir);
         s->fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0700);
         if (s->fd < 0)
             return baton_err_set(err, -errno, "open %s: %s", partial, strerror(errno));

@@ -12,8 +12,8 @@
 #include "transport.h"
 
 struct zap {
-    void *sock;   /* REP on inproc://zeromq.zap.01 */
-    char *path;   /* the authorized-keys file */
+    void *sock; /* REP on inproc://zeromq.zap.01 */
+    char *path; /* the authorized-keys file */
     transport_key_t *keys;
     size_t n;
 };
@@ -44,8 +44,7 @@ static int load(const char *path, transport_key_t **ret_keys, size_t *ret_n, bat
             break;
         }
         if (n == ZAP_KEYS_MAX) {
-            r = baton_err_set(err, -E2BIG, "%s:%u: more than %d keys", path, lineno,
-                              ZAP_KEYS_MAX);
+            r = baton_err_set(err, -E2BIG, "%s:%u: more than %d keys", path, lineno, ZAP_KEYS_MAX);
             break;
         }
         memcpy(keys[n++].z85, p, TRANSPORT_KEY_LEN + 1);
@@ -177,8 +176,8 @@ void zap_handle(zap_t *z)
                   *mechanism ? mechanism : "no", *key ? key : "(none)", fp, z->path);
     }
     /* The reply: version, request id, status code, status text, user id, metadata. */
-    const char *reply[] = {"1.0", NULL, ok ? "200" : "400", ok ? "OK" : "key not authorized", "",
-                           ""};
+    const char *reply[] = {"1.0", NULL, ok ? "200" : "400", ok ? "OK" : "key not authorized",
+                           "",    ""};
     for (size_t i = 0; i < 6; i++) {
         int flags = i < 5 ? ZMQ_SNDMORE : 0;
         if (i == 1) {

@@ -6,6 +6,7 @@
 #ifndef BATON_ENVELOPE_H
 #define BATON_ENVELOPE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,9 +23,17 @@
 int envelope_pack(const Baton__Envelope *env, uint8_t **ret_buf, size_t *ret_len, baton_err_t *err);
 
 /* Parses `len` bytes. On success *ret_env is the caller's (envelope_free() it). Fails with
- * -EMSGSIZE (over the limit), -EBADMSG (not a valid Envelope, or no body) or -EPROTONOSUPPORT
- * (another protocol version); nothing is allocated then. */
+ * -EMSGSIZE (over the limit), -EBADMSG (not a valid Envelope, no body, a string that is not
+ * UTF-8 or over its limit, naming the field) or -EPROTONOSUPPORT (another protocol version);
+ * nothing is allocated then. */
 int envelope_unpack(const uint8_t *buf, size_t len, Baton__Envelope **ret_env, baton_err_t *err);
+
+/* Limits on what a message may carry, checked by envelope_unpack() in every nested message. */
+#define ENVELOPE_STRING_MAX (16 * 1024) /* bytes in any one string */
+#define ENVELOPE_REPEATED_MAX 10000     /* entries in any repeated field */
+
+/* True when the bytes are valid UTF-8 (RFC 3629). */
+bool envelope_utf8_valid(const char *s, size_t len);
 
 /* Frees an Envelope from envelope_unpack(); NULL-safe, sets *env_p to NULL. */
 void envelope_free(Baton__Envelope **env_p);

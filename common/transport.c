@@ -93,8 +93,9 @@ int transport_read_secret(const char *path, transport_key_t *ret_secret,
     if (stat(path, &sb) < 0)
         return baton_err_set(err, -errno, "%s: %s", path, strerror(errno));
     if (sb.st_mode & 0077)
-        return baton_err_set(err, -EPERM, "%s: a secret key must not be readable by others "
-                                          "(mode %03o; chmod 600)",
+        return baton_err_set(err, -EPERM,
+                             "%s: a secret key must not be readable by others "
+                             "(mode %03o; chmod 600)",
                              path, (unsigned)(sb.st_mode & 0777));
     int r = read_key_file(path, ret_secret, err);
     if (r < 0)
@@ -143,8 +144,7 @@ int transport_server(void *sock, const transport_key_t *secret, baton_err_t *err
 }
 
 int transport_client(void *sock, const transport_key_t *server_public,
-                     const transport_key_t *secret, const transport_key_t *public,
-                     baton_err_t *err)
+                     const transport_key_t *secret, const transport_key_t *public, baton_err_t *err)
 {
     int r;
     if ((r = opt(sock, ZMQ_CURVE_SERVERKEY, server_public->z85, TRANSPORT_KEY_LEN + 1,

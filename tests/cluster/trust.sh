@@ -54,7 +54,7 @@ ok "naming the intruder's key" grep -qF "CURVE key $(cat "$(keys_dir)/intruder.p
 fm=$CLUSTER_DIR/impostor.yml
 awk -v wrong="$(cat "$(keys_dir)/node2.pub")" '
     /name: node1/ { n1 = 1 } /name: node2/ { n1 = 0 }
-    n1 && /public_key:/ { sub(/public_key: .*/, "public_key: \"" wrong "\"") } { print }' "$f" >"$fm"
+    n1 && /public_key:/ { print "    public_key: \"" wrong "\""; next } { print }' "$f" >"$fm"
 out=$("$BATON" rollout "$fm" 2>&1)
 is "$?" 2 "an agent that cannot prove the key the file names: refused (exit 2)"
 like "$out" "hello +node1 +FAIL" "node1 is the one refused"

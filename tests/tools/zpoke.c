@@ -5,6 +5,9 @@
  *   zpoke ENDPOINT stage SERVICE VERSION FILE          sends FILE in chunks
  *   zpoke ENDPOINT step NAME ROLLOUT [service=S] [version=V] [sha256=H] [down=N]
  *                                                      one step command (migrate: up unless down=N)
+ *   zpoke ENDPOINT flood N                             N requests of four kinds in turn: Hello,
+ *                                                      a refused step, garbage, a mutated message;
+ *                                                      prints how many of each were answered
  * Prints "STATUS message" of the Result (Progress skipped), or "no answer"; exit 0 when a Result
  * came. ZPOKE_TIMEOUT (seconds, default 3; 60 for steps) bounds the wait. With ZPOKE_SERVER_KEY
  * (the agent's public key) and ZPOKE_KEY_FILE (a coordinator's secret key file) it connects over
@@ -164,6 +167,124 @@ static int do_step(void *s, int argc, char **argv, long timeout_ms)
     return wait_result(s, timeout_ms, true);
 }
 
+static uint64_t rnd_state;
+static uint64_t rnd(void)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 7;
+    rnd_state ^= rnd_state << 17;
+    return rnd_state;
+}
+
+/* A packed message of one of the harmless kinds (nothing names a real service or rollout). */
+static size_t seed(int which, uint8_t *out, size_t cap)
+{
+    Baton__Envelope e = BATON__ENVELOPE__INIT;
+    Baton__Hello hello = BATON__HELLO__INIT;
+    Baton__Step step = BATON__STEP__INIT;
+    Baton__Stage st = BATON__STAGE__INIT;
+    Baton__Migrate mig = BATON__MIGRATE__INIT;
+    static uint8_t bytes[] = "#!/bin/sh\n";
+    e.protocol_version = BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
+    e.request_id = rnd() | 1;
+    e.rollout_id = "r-flood-none";
+    step.service = "nosuch", step.version = "1.0.0";
+    step.sha256 = "0000000000000000000000000000000000000000000000000000000000000000";
+    switch (which) {
+    case 0:
+        e.body_case = BATON__ENVELOPE__BODY_HELLO, e.hello = &hello;
+        break;
+    case 1: /* a step of a rollout the agent never heard of: refused */
+        step.service = "gamesrv";
+        e.body_case = BATON__ENVELOPE__BODY_ROLLBACK, e.rollback = &step;
+        break;
+    case 2:
+        st.service = "nosuch", st.version = "1.0.0", st.sha256 = step.sha256;
+        st.size = sizeof(bytes) - 1, st.data.data = bytes, st.data.len = sizeof(bytes) - 1;
+        e.body_case = BATON__ENVELOPE__BODY_STAGE, e.stage = &st;
+        break;
+    case 3:
+        e.body_case = BATON__ENVELOPE__BODY_PLAN, e.plan = &step;
+        break;
+    default:
+        mig.service = "nosuch", mig.direction = BATON__DIRECTION__DIRECTION_DOWN, mig.limit = 1;
+        e.body_case = BATON__ENVELOPE__BODY_MIGRATE, e.migrate = &mig;
+        break;
+    }
+    size_t len = baton__envelope__get_packed_size(&e);
+    if (len > cap)
+        return 0;
+    return baton__envelope__pack(&e, out);
+}
+
+/* Waits up to timeout_ms for one answer (Progress skipped): 1 when a Result came. */
+static int any_result(void *s, long timeout_ms)
+{
+    zmq_pollitem_t item = {.socket = s, .events = ZMQ_POLLIN};
+    while (zmq_poll(&item, 1, timeout_ms) == 1) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        zmq_msg_recv(&m, s, 0);
+        Baton__Envelope *got = NULL;
+        int r = envelope_unpack(zmq_msg_data(&m), zmq_msg_size(&m), &got, NULL);
+        zmq_msg_close(&m);
+        bool result = r == 0 && got->body_case == BATON__ENVELOPE__BODY_RESULT;
+        envelope_free(&got);
+        if (result)
+            return 1;
+    }
+    return 0;
+}
+
+static int do_flood(void *s, long n)
+{
+    static const char *const kinds[] = {"hello", "refused step", "garbage", "mutated"};
+    long sent[4] = {0}, answered[4] = {0};
+    rnd_state = (uint64_t)time(NULL) * 2654435761u | 1;
+    uint8_t buf[4096];
+    for (long i = 0; i < n; i++) {
+        int k = (int)(i % 4);
+        size_t len;
+        if (k == 0 || k == 1) {
+            len = seed(k, buf, sizeof(buf));
+        } else if (k == 2) {
+            len = 1 + rnd() % 200;
+            for (size_t j = 0; j < len; j++)
+                buf[j] = (uint8_t)rnd();
+        } else {
+            len = seed((int)(rnd() % 5), buf, sizeof(buf));
+            for (int m = 0, ops = 1 + (int)(rnd() % 4); m < ops && len > 1; m++) {
+                size_t at = rnd() % len;
+                switch (rnd() % 3) {
+                case 0:
+                    buf[at] ^= (uint8_t)(1 + rnd() % 255);
+                    break;
+                case 1:
+                    len = at + 1; /* cut */
+                    break;
+                default:
+                    if (len < sizeof(buf)) {
+                        memmove(buf + at + 1, buf + at, len - at);
+                        buf[at] = (uint8_t)rnd();
+                        len++;
+                    }
+                }
+            }
+        }
+        sent[k]++;
+        if (zmq_send(s, buf, len, 0) < 0)
+            continue;
+        answered[k] += any_result(s, 5000);
+    }
+    long all = 0, got = 0;
+    for (int k = 0; k < 4; k++) {
+        printf("%s: %ld sent, %ld answered\n", kinds[k], sent[k], answered[k]);
+        all += sent[k];
+        got += answered[k];
+    }
+    return got == all ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -187,6 +308,12 @@ int main(int argc, char **argv)
     }
     zmq_connect(s, argv[1]);
     const char *t = getenv("ZPOKE_TIMEOUT");
+    if (!strcmp(mode, "flood") && argc == 4) {
+        int code = do_flood(s, atol(argv[3]));
+        zmq_close(s);
+        zmq_ctx_term(ctx);
+        return code;
+    }
     if (!strcmp(mode, "stage") || !strcmp(mode, "step")) {
         long timeout_ms = (t ? atol(t) : 60) * 1000;
         int code = 2;

@@ -182,6 +182,97 @@ static void test_missing_or_unknown_command_is_refused(void **state)
     assert_null(got);
 }
 
+/* Packs `env` and unpacks it again: the unpack's return code, err holding why. */
+static int round_trip(Baton__Envelope *env, baton_err_t *err)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    env->protocol_version = BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
+    assert_int_equal(envelope_pack(env, &buf, &len, err), 0);
+    Baton__Envelope *out = NULL;
+    int r = envelope_unpack(buf, len, &out, err);
+    free(buf);
+    envelope_free(&out);
+    return r;
+}
+
+static void test_utf8_validator(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        bool ok;
+    } cases[] = {
+        {"plain", true},
+        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", true}, /* é, €, an emoji */
+        {"\xc3", false},                                     /* cut short */
+        {"\xc3\x28", false},                                 /* bad continuation */
+        {"\xc0\xaf", false},                                 /* overlong '/' */
+        {"\xe0\x80\xaf", false},                             /* overlong, 3 bytes */
+        {"\xed\xa0\x80", false},                             /* a UTF-16 surrogate */
+        {"\xf4\x90\x80\x80", false},                         /* past U+10FFFF */
+        {"\xff", false},
+        {"ok\x80", false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (envelope_utf8_valid(cases[i].s, strlen(cases[i].s)) != cases[i].ok)
+            fail_msg("case %zu: '%s' should be %s", i, cases[i].s, cases[i].ok ? "ok" : "refused");
+}
+
+/* What a fuzzer found against an agent that copied request strings into its answers: every
+ * string of every message is checked before anything uses it, and the error names the field. */
+static void test_bad_strings_are_refused(void **state)
+{
+    (void)state;
+    baton_err_t err = {0};
+    Baton__Hello hello = BATON__HELLO__INIT;
+    Baton__Envelope env = BATON__ENVELOPE__INIT;
+    env.body_case = BATON__ENVELOPE__BODY_HELLO;
+    env.hello = &hello;
+    env.rollout_id = "r\xff";
+    assert_int_equal(round_trip(&env, &err), -EBADMSG);
+    assert_string_equal(err.msg, "rollout_id: not valid UTF-8");
+
+    /* Inside the oneof: a step's service. */
+    Baton__Step step = BATON__STEP__INIT;
+    step.service = "gamesrv\xc3";
+    Baton__Envelope env2 = BATON__ENVELOPE__INIT;
+    env2.body_case = BATON__ENVELOPE__BODY_PREFLIGHT;
+    env2.preflight = &step;
+    baton_err_clear(&err);
+    assert_int_equal(round_trip(&env2, &err), -EBADMSG);
+    assert_string_equal(err.msg, "preflight.service: not valid UTF-8");
+
+    /* A repeated string deep in a Result. */
+    char *applied[] = {"0001_players.sql", "0002\xed\xa0\x80.sql"};
+    Baton__Result res = BATON__RESULT__INIT;
+    res.n_applied = 2;
+    res.applied = applied;
+    Baton__Envelope env3 = BATON__ENVELOPE__INIT;
+    env3.body_case = BATON__ENVELOPE__BODY_RESULT;
+    env3.result = &res;
+    baton_err_clear(&err);
+    assert_int_equal(round_trip(&env3, &err), -EBADMSG);
+    assert_string_equal(err.msg, "result.applied[1]: not valid UTF-8");
+
+    /* Over the limit. */
+    char *big = malloc(ENVELOPE_STRING_MAX + 2);
+    memset(big, 'a', ENVELOPE_STRING_MAX + 1);
+    big[ENVELOPE_STRING_MAX + 1] = '\0';
+    res.n_applied = 1;
+    res.applied = &big;
+    baton_err_clear(&err);
+    assert_int_equal(round_trip(&env3, &err), -EBADMSG);
+    assert_non_null(strstr(err.msg, "result.applied[0]: 16385 bytes, at most 16384"));
+    free(big);
+
+    /* Well-formed multibyte text passes. */
+    res.n_applied = 0;
+    res.message = "caf\xc3\xa9";
+    baton_err_clear(&err);
+    assert_int_equal(round_trip(&env3, &err), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -193,6 +284,8 @@ int main(void)
         cmocka_unit_test(test_oversize_is_not_packed),
         cmocka_unit_test(test_wrong_protocol_version_is_refused),
         cmocka_unit_test(test_missing_or_unknown_command_is_refused),
+        cmocka_unit_test(test_utf8_validator),
+        cmocka_unit_test(test_bad_strings_are_refused),
     };
     return cmocka_run_group_tests_name("envelope", tests, NULL, NULL);
 }
