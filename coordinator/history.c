@@ -14,6 +14,16 @@
 #include "journal.h"
 #include "rollout.h"
 
+/* Prints one event as a JSON line and frees it. */
+static void print_json(json_t *o)
+{
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (s)
+        printf("%s\n", s);
+    free(s);
+    json_decref(o);
+}
+
 /* Reads a rollout's journal, or says on stderr why it cannot. */
 static int read_or_say(const struct rollout_opts *opts, const char *id, journal_record_t *rec)
 {
@@ -77,11 +87,7 @@ int history_list(const struct rollout_opts *opts)
                           ids[i], "state", state, "started_at", r < 0 ? "" : rec.started_at,
                           "service", r < 0 ? "" : rec.service, "version", r < 0 ? "" : rec.version,
                           "outcome", line ? line : "", "exit", r < 0 ? -1 : rec.exit);
-            char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-            if (s)
-                printf("%s\n", s);
-            free(s);
-            json_decref(o);
+            print_json(o);
         } else {
             printf("%-26s %-12s %-24s %-10s %-10s %s\n", ids[i], state,
                    r < 0 ? "?" : rec.started_at, r < 0 ? "?" : rec.service,
@@ -113,11 +119,7 @@ int history_status(const char *rollout_id, bool follow, const struct rollout_opt
                           "rollout", rollout_id, "state", state, "started_at", rec.started_at,
                           "service", rec.service, "version", rec.version, "file", rec.file,
                           "last_event", rec.last_event ? rec.last_event : "", "exit", rec.exit);
-            char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-            if (s)
-                printf("%s\n", s);
-            free(s);
-            json_decref(o);
+            print_json(o);
         } else {
             printf("rollout %s: %s (%s -> %s, started %s, file %s)%s%s\n", rollout_id, state,
                    rec.service, rec.version, rec.started_at, rec.file, line && *line ? "\n  " : "",
