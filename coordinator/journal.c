@@ -20,6 +20,9 @@ int journal_store_new(const char *state_dir, const char *conninfo, journal_store
     int n;
     if (conninfo && *conninfo) {
         s->be = &journal_pg_backend;
+        /* An unreachable journal database must fail an append in seconds, not after TCP's
+         * minutes: the rollout then stops after its steps in flight. */
+        setenv("PGCONNECT_TIMEOUT", "5", 0);
         s->conninfo = strdup(conninfo);
         /* Never print a password that a URI may carry: the database's name is enough. */
         n = asprintf(&s->where, "the journal database");
