@@ -44,14 +44,6 @@ static void usage(FILE *f)
                "  --check-config   check the configuration and exit\n");
 }
 
-static int set_opt(void *sock, int opt, const void *val, size_t len, const char *name,
-                   baton_err_t *err)
-{
-    if (zmq_setsockopt(sock, opt, val, len) < 0)
-        return baton_err_set(err, -errno, "zmq_setsockopt %s: %s", name, zmq_strerror(errno));
-    return 0;
-}
-
 /* The keys: this agent's secret key and the coordinators it obeys (checked by --check-config
  * too, so that a bad key file is found before a restart). */
 static int check_keys(const agent_config_t *cfg, transport_key_t *ret_secret,
@@ -90,19 +82,8 @@ static int setup_socket(agent_t *a, baton_err_t *err)
                   "in %s): anyone who reaches %s can run steps as root",
                   a->cfg->path, a->cfg->listen);
     }
-    /* Oversized messages are dropped by libzmq before we see them; heartbeats notice a peer
-     * that vanished; MANDATORY makes a reply to a gone peer an error instead of silence. */
-    int64_t maxsize = BATON_MSG_MAX + 1024;
-    int one = 1, ivl = 2000, timeout = 10000, linger = 1000;
-    int r;
-    if ((r = set_opt(a->router, ZMQ_MAXMSGSIZE, &maxsize, sizeof(maxsize), "MAXMSGSIZE", err)) <
-            0 ||
-        (r = set_opt(a->router, ZMQ_ROUTER_MANDATORY, &one, sizeof(one), "ROUTER_MANDATORY", err)) <
-            0 ||
-        (r = set_opt(a->router, ZMQ_HEARTBEAT_IVL, &ivl, sizeof(ivl), "HEARTBEAT_IVL", err)) < 0 ||
-        (r = set_opt(a->router, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof(timeout),
-                     "HEARTBEAT_TIMEOUT", err)) < 0 ||
-        (r = set_opt(a->router, ZMQ_LINGER, &linger, sizeof(linger), "LINGER", err)) < 0)
+    int r = transport_tune(a->router, true, err);
+    if (r < 0)
         return r;
     if (zmq_bind(a->router, a->cfg->listen) < 0)
         return baton_err_set(err, -errno, "bind %s: %s", a->cfg->listen, zmq_strerror(errno));

@@ -12,6 +12,8 @@
 #include <sodium.h>
 #include <zmq.h>
 
+#include "envelope.h"
+
 bool transport_key_valid(const char *s)
 {
     static const char z85[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -128,6 +130,23 @@ static int opt(void *sock, int name, const void *val, size_t len, const char *wh
     if (zmq_setsockopt(sock, name, val, len) < 0)
         return baton_err_set(err, -errno, "zmq_setsockopt %s: %s", what, zmq_strerror(errno));
     return 0;
+}
+
+int transport_tune(void *sock, bool server, baton_err_t *err)
+{
+    int64_t maxsize = BATON_MSG_MAX + 1024;
+    int one = 1, ivl = 2000, timeout = 10000, linger = server ? 1000 : 0, connect_timeout = 2000;
+    int r;
+    if ((r = opt(sock, ZMQ_MAXMSGSIZE, &maxsize, sizeof(maxsize), "MAXMSGSIZE", err)) < 0 ||
+        (r = opt(sock, ZMQ_HEARTBEAT_IVL, &ivl, sizeof(ivl), "HEARTBEAT_IVL", err)) < 0 ||
+        (r = opt(sock, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof(timeout), "HEARTBEAT_TIMEOUT",
+                 err)) < 0 ||
+        (r = opt(sock, ZMQ_LINGER, &linger, sizeof(linger), "LINGER", err)) < 0)
+        return r;
+    if (server)
+        return opt(sock, ZMQ_ROUTER_MANDATORY, &one, sizeof(one), "ROUTER_MANDATORY", err);
+    return opt(sock, ZMQ_CONNECT_TIMEOUT, &connect_timeout, sizeof(connect_timeout),
+               "CONNECT_TIMEOUT", err);
 }
 
 int transport_server(void *sock, const transport_key_t *secret, baton_err_t *err)

@@ -36,6 +36,14 @@ int transport_read_public(const char *path, transport_key_t *ret_public, baton_e
  * status shows and logs say. */
 void transport_fingerprint(const transport_key_t *key, char out[17]);
 
+/* The options every baton socket has, set and checked here for both binaries: a message limit
+ * (oversized ones are dropped by libzmq before anyone parses them) and ZMTP heartbeats (a peer
+ * that vanished is noticed). The agent's ROUTER (server) also reports a reply to a gone peer as
+ * an error, and lingers 1 s for its last answers; the coordinator's DEALER (client) lingers not
+ * at all and abandons a connect stuck in SYN retries after 2 s, so that a healed network is seen
+ * in seconds. */
+int transport_tune(void *sock, bool server, baton_err_t *err);
+
 /* A socket that serves with CURVE (the agent's ROUTER): its secret key, and its ZAP domain, so
  * that the ZAP handler decides which clients get in. Every option checked. */
 int transport_server(void *sock, const transport_key_t *secret, baton_err_t *err);

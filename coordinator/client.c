@@ -55,22 +55,12 @@ int client_new(void *zctx, const char *node, const char *endpoint,
         client_destroy(&c);
         return baton_err_set(err, -ENOMEM, "%s: cannot create a socket", node);
     }
-    /* A CLI must not hang on exit for unsent messages; oversized answers are refused.
-     * A connect stuck in SYN retries through a partition is abandoned and retried after 2 s,
-     * so a healed network is noticed in seconds, not after TCP's minute of back-off. */
-    int linger = 0, ivl = 2000, timeout = 10000, connect_timeout = 2000;
-    int64_t maxsize = BATON_MSG_MAX + 1024;
-    if (server_public && transport_client(c->sock, server_public, secret, public, err) < 0) {
+    if ((server_public && transport_client(c->sock, server_public, secret, public, err) < 0) ||
+        transport_tune(c->sock, false, err) < 0) {
         client_destroy(&c);
         return baton_err_prefix(err, "%s", node);
     }
-    if (zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof(linger)) < 0 ||
-        zmq_setsockopt(c->sock, ZMQ_MAXMSGSIZE, &maxsize, sizeof(maxsize)) < 0 ||
-        zmq_setsockopt(c->sock, ZMQ_HEARTBEAT_IVL, &ivl, sizeof(ivl)) < 0 ||
-        zmq_setsockopt(c->sock, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof(timeout)) < 0 ||
-        zmq_setsockopt(c->sock, ZMQ_CONNECT_TIMEOUT, &connect_timeout, sizeof(connect_timeout)) <
-            0 ||
-        zmq_connect(c->sock, endpoint) < 0) {
+    if (zmq_connect(c->sock, endpoint) < 0) {
         int e = errno;
         client_destroy(&c);
         return baton_err_set(err, -e, "%s: connect %s: %s", node, endpoint, zmq_strerror(e));

@@ -48,10 +48,14 @@ int main(int argc, char **argv)
     static const struct {
         Baton__Envelope__BodyCase body;
         const char *name;
-    } steps[] = {{BATON__ENVELOPE__BODY_PREFLIGHT, "preflight"}, {BATON__ENVELOPE__BODY_STOP, "stop"},
-                 {BATON__ENVELOPE__BODY_DUMP, "dump"},           {BATON__ENVELOPE__BODY_SWAP, "swap"},
-                 {BATON__ENVELOPE__BODY_START, "start"},         {BATON__ENVELOPE__BODY_VERIFY, "verify"},
-                 {BATON__ENVELOPE__BODY_COMMIT, "commit"},       {BATON__ENVELOPE__BODY_ROLLBACK, "rollback"},
+    } steps[] = {{BATON__ENVELOPE__BODY_PREFLIGHT, "preflight"},
+                 {BATON__ENVELOPE__BODY_STOP, "stop"},
+                 {BATON__ENVELOPE__BODY_DUMP, "dump"},
+                 {BATON__ENVELOPE__BODY_SWAP, "swap"},
+                 {BATON__ENVELOPE__BODY_START, "start"},
+                 {BATON__ENVELOPE__BODY_VERIFY, "verify"},
+                 {BATON__ENVELOPE__BODY_COMMIT, "commit"},
+                 {BATON__ENVELOPE__BODY_ROLLBACK, "rollback"},
                  {BATON__ENVELOPE__BODY_PLAN, "plan"}};
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
         e = (Baton__Envelope)BATON__ENVELOPE__INIT;
