@@ -294,6 +294,10 @@ void node_rollback_result(struct run *run, node_t *nd, int r, Baton__Envelope *e
     free(msg);
     envelope_free(&env);
     nd->state = r == 0 ? NODE_ROLLED_BACK : NODE_ROLLBACK_FAILED;
+    /* A node whose rollback failed needs a person: whatever on_failure says, no other node
+     * starts after it. */
+    if (r < 0)
+        run->halting = true;
     if (nd->holds_turn) {
         /* A failed rollback keeps the turn: the database is in an unknown state. */
         nd->holds_turn = r < 0;

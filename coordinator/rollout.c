@@ -838,6 +838,10 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
     }
     run.progress_at = now_ms();
     int r = phase(&run, &ops_upgrade);
+    /* Nodes that could not start (the database turn held by a node that needs attention) are
+     * released: a rollout that ended holds nothing. */
+    if (r == 0 && count(&run, NODE_RESERVED))
+        phase(&run, &ops_release);
     code = summarize(&run, r);
 out:
     run_disconnect(&run);
