@@ -8,6 +8,9 @@ cd "$(dirname "$0")/../.."
 . tests/lib/all.sh
 ZPOKE=${BUILD:-build}/tests/tools/zpoke
 BATON=${BUILD:-build}/baton
+# A build with AddressSanitizer (make test SANITIZE=1) checks memory itself: its RSS grows with
+# its quarantine of freed blocks, and valgrind cannot run it. Then those two parts are left out.
+sanitized=$(readelf -s "${BUILD:-build}/baton-agent" 2>/dev/null | grep -c __asan_init)
 
 cluster_sweep
 cluster_trap
@@ -25,14 +28,21 @@ code=$?
 rss2=$(rss "$pid")
 diag "agent RSS $rss1 KiB after 2,000 requests, $rss2 KiB after 10,000; $(printf '%s' "$out" | tr '\n' ';')"
 is "$code" 0 "10,000 requests, garbage and mutated messages among them: every one answered"
-ok "its memory stays flat: RSS grew $((rss2 - rss1)) KiB over the last 8,000 requests (< 1 MiB)" \
-    [ $((rss2 - rss1)) -lt 1024 ]
+if [ "$sanitized" = 0 ]; then
+    ok "its memory stays flat: RSS grew $((rss2 - rss1)) KiB over the last 8,000 requests (< 1 MiB)" \
+        [ $((rss2 - rss1)) -lt 1024 ]
+fi
 is "$(agent_pid node1)" "$pid" "the agent is the same process"
 is "$(node_exec node1 systemctl show -p NRestarts --value baton-agent)" 0 "systemd never restarted it"
 f=$(rollout_file 1.0.0)
 like "$("$BATON" status "$f")" "node1 .* 1.0.0 +active" "it still serves: baton status"
 is "$(node_exec node1 systemctl is-active gamesrv)" active "and nothing it manages was touched"
 
+if [ "$sanitized" != 0 ]; then
+    diag "an AddressSanitizer build: no valgrind run, no RSS check (ASan checked every request)"
+    done_testing
+    exit 0
+fi
 # The same agent under valgrind, on another port, with its own state folder.
 cfg=$(mktemp)
 agent_config node1 | sed -e "s|:$BATON_AGENT_PORT|:7401|" -e "s|/var/lib/baton$|/var/lib/baton-soak|" >"$cfg"
