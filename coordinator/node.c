@@ -68,6 +68,18 @@ const Baton__ServiceInfo *node_hello_service(const struct run *run, const Baton_
     return NULL;
 }
 
+bool node_on_target(const struct run *run, const Baton__ServiceInfo *svc)
+{
+    return !strcmp(svc->version, run->rf->version) && !strcmp(svc->active_state, "active") &&
+           !svc->in_progress && step_finished(svc->step, "");
+}
+
+bool node_record_unfinished(const Baton__ServiceInfo *svc)
+{
+    return *svc->rollout_id &&
+           !step_finished(svc->in_progress ? "" : svc->step, svc->in_progress ? svc->step : "");
+}
+
 const Baton__ServiceInfo *node_ask_service(struct run *run, node_t *nd, Baton__Envelope **ret_res,
                                            baton_err_t *err)
 {

@@ -57,21 +57,17 @@ static void hello_done(struct run *run, node_t *nd, int r, Baton__Envelope *env,
     } else {
         json_object_set_new(pn[i].info, "version", json_string(svc->version));
         json_object_set_new(pn[i].info, "active_state", json_string(svc->active_state));
-        bool there = !strcmp(svc->version, run->rf->version) &&
-                     !strcmp(svc->active_state, "active") && !svc->in_progress &&
-                     step_finished(svc->step, "");
         if (svc->running) {
             if (asprintf(&msg, "busy: rollout %s is running %s (%.0f s)", svc->rollout_id,
                          svc->step, (double)svc->running_ms / 1000.0) > 0)
                 problem(i, msg);
-        } else if (*svc->rollout_id && !step_finished(svc->in_progress ? "" : svc->step,
-                                                      svc->in_progress ? svc->step : "")) {
+        } else if (node_record_unfinished(svc)) {
             if (asprintf(&msg,
                          "held by rollout %s (last step %s%s): let it finish, or baton rollback",
                          svc->rollout_id, svc->step, svc->in_progress ? ", interrupted" : "") > 0)
                 problem(i, msg);
         }
-        nd->state = there ? NODE_SKIP : NODE_NEEDS;
+        nd->state = node_on_target(run, svc) ? NODE_SKIP : NODE_NEEDS;
     }
     free(msg);
     envelope_free(&env);
@@ -142,12 +138,6 @@ static const engine_ops_t *plan_ops(void)
     return &ops;
 }
 
-static int read_digest(const char *path, char hex[DIGEST_HEX_LEN + 1], uint64_t *ret_size,
-                       baton_err_t *err)
-{
-    return digest_file(path, hex, ret_size, err);
-}
-
 int rollout_plan(const rollout_file_t *rf, const struct rollout_opts *opts)
 {
     struct run run = {.rf = rf, .opts = opts, .start_ms = now_ms(), .n = rf->n_nodes};
@@ -166,7 +156,7 @@ int rollout_plan(const rollout_file_t *rf, const struct rollout_opts *opts)
         pn[i].problems = json_array();
         pn[i].info = json_pack("{s:s, s:s}", "event", "plan_node", "node", rf->nodes[i].name);
     }
-    if (digest_global_init(&err) < 0 || read_digest(rf->artifact, sha, &run.size, &err) < 0) {
+    if (digest_global_init(&err) < 0 || digest_file(rf->artifact, sha, &run.size, &err) < 0) {
         emit_error(&run, err.msg);
         goto out;
     }

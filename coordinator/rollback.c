@@ -13,14 +13,6 @@
 #include "run.h"
 #include "steps.h"
 
-/* True when a service's record holds something to undo or release: an unfinished rollout, or
- * a reservation by a pre-flight (even one a crash cut short). */
-static bool unfinished(const Baton__ServiceInfo *svc)
-{
-    return *svc->rollout_id &&
-           !step_finished(svc->in_progress ? "" : svc->step, svc->in_progress ? svc->step : "");
-}
-
 /* Rolls one node back, waiting for the answer; true when it is back where it was. */
 static bool rollback_now(struct run *run, node_t *nd, bool undo_committed)
 {
@@ -73,7 +65,7 @@ int rollout_rollback(const rollout_file_t *rf, const struct rollout_opts *opts)
         } else if (svc->running) {
             unreachable++;
             emit_check(&run, "hello", nd, false, "busy: a step is running; wait for it");
-        } else if (!unfinished(svc)) {
+        } else if (!node_record_unfinished(svc)) {
             emit_node(&run, nd, "nothing to roll back");
         } else if (opts->only_rollout && strcmp(svc->rollout_id, opts->only_rollout)) {
             char *msg = NULL;

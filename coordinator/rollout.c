@@ -101,10 +101,7 @@ static void hello_result(struct run *run, node_t *nd, int r, Baton__Envelope *en
         bad = resume_point(nd, svc, &msg) < 0 ? 1 : 0;
     } else {
         version = svc->version;
-        bool there = !strcmp(svc->version, run->rf->version) &&
-                     !strcmp(svc->active_state, "active") && !svc->in_progress &&
-                     step_finished(svc->step, "");
-        nd->state = there ? NODE_SKIP : NODE_NEEDS;
+        nd->state = node_on_target(run, svc) ? NODE_SKIP : NODE_NEEDS;
         if (asprintf(&msg, "%s %s, %s%s%s", svc->unit, svc->version, svc->active_state,
                      *svc->step ? ", last step " : "", svc->step) < 0)
             msg = NULL;

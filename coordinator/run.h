@@ -148,6 +148,11 @@ const char *node_state_name(node_state_t s);
 /* The entry of the rollout's service in a Hello Result, or NULL with err saying why. */
 const Baton__ServiceInfo *node_hello_service(const struct run *run, const Baton__Envelope *res,
                                              baton_err_t *err);
+/* True when the service runs the rollout's version, active, with nothing on record to finish. */
+bool node_on_target(const struct run *run, const Baton__ServiceInfo *svc);
+/* True when the service's record holds something to undo or release: an unfinished rollout,
+ * or a reservation by a pre-flight (even one a crash cut short). */
+bool node_record_unfinished(const Baton__ServiceInfo *svc);
 /* Blocking Hello to one node (status, rollback): *ret_res is the caller's. */
 const Baton__ServiceInfo *node_ask_service(struct run *run, node_t *nd, Baton__Envelope **ret_res,
                                            baton_err_t *err);
