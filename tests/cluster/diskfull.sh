@@ -1,0 +1,54 @@
+#!/bin/bash
+# diskfull.sh: the backup disk fills up while the dump runs. The dump step fails (pg_dump: no
+# space), the node is rolled back (the old binary runs again, healthy), the report says why, the
+# database and its rows are untouched, and the nodes after it are untouched and released. Once
+# there is room again, the same rollout goes through.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib/all.sh
+BATON=${BUILD:-build}/baton
+BATON_TEST_KNOBS=1
+
+cluster_sweep
+cluster_trap
+ok "cluster: 2 nodes on gamesrv 1.0.0" baton_cluster disk 2 1.0.0 || { done_testing; exit 1; }
+tool_running() { node_exec "$1" pgrep -f "/opt/baton-test/slow $2"; }
+versions() { for n in $CLUSTER_NODES; do node_exec "$n" /opt/gamesrv/bin/gamesrv --version; done | tr '\n' ' '; }
+# node1's backup folder on a disk of its own: 40 MiB, enough for the pre-flight's estimate
+# (database + 20 % + 16 MiB), filled by a test file once the dump has started.
+# (The agent's unit has its own mount namespace, made when it starts: restart it to see the disk.)
+node_exec node1 sh -c 'mkdir -p /var/backups/baton && mount -t tmpfs -o size=40m tmpfs /var/backups/baton &&
+    systemctl restart baton-agent'
+agent_up() { [ "$(node_exec node1 systemctl is-active baton-agent)" = active ]; }
+ok "node1's agent sees the 40 MiB backup disk" wait_for 20 agent_up
+snap=$(db_snapshot)
+stops2=$(unit_stops node2)
+slow_step node1 dump 3
+f=$(rollout_file 1.1.0)
+"$BATON" rollout "$f" >"$CLUSTER_DIR/full.out" 2>&1 &
+first=$!
+ok "node1's dump is about to run" wait_for 60 tool_running node1 dump
+node_exec node1 sh -c 'dd if=/dev/zero of=/var/backups/baton/filler bs=1M 2>/dev/null; df -k /var/backups/baton | tail -1'
+wait "$first"
+code=$?
+slow_step node1 dump 0
+out=$(cat "$CLUSTER_DIR/full.out")
+printf '%s\n' "$out" >&2
+is "$code" 3 "the disk filled during the dump: exit 3, node1 rolled back"
+like "$out" "dump +FAIL .*(No space left on device|could not write)" "the dump step says the disk is full"
+like "$out" "rollback +ok .*back on 1.0.0" "node1 is back on 1.0.0"
+like "$out" "untouched: node2" "node2 is named untouched"
+is "$(versions)" "1.0.0 1.0.0 " "both nodes run 1.0.0"
+is "$(gamesrv_health node1)" 200 "node1 is healthy"
+is "$(unit_stops node2)" "$stops2" "node2 was never stopped"
+id=$(printf '%s\n' "$out" | sed -n 's/^baton: rollout \([^:]*\):.*/\1/p')
+is "$(state_field node2 rollout_id | grep -c "$id")" 0 "node2 holds no reservation of that rollout"
+is "$(db_snapshot)" "$snap" "the database, schema and rows, is untouched"
+is "$(node_exec node1 sh -c 'ls /var/backups/baton/gamesrv/ 2>/dev/null | grep -c "\.dump$" || true')" 0 \
+    "no half-written dump is left as if it were one"
+
+node_exec node1 rm -f /var/backups/baton/filler
+out=$("$BATON" rollout "$f" 2>&1)
+is "$?" 0 "with room again, the same rollout goes through"
+is "$(versions)" "1.1.0 1.1.0 " "both nodes run 1.1.0"
+done_testing
