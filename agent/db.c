@@ -9,16 +9,20 @@
 #include "db.h"
 #include "state.h"
 
-int db_connect(const svc_config_t *svc, PGconn **ret_conn, baton_err_t *err)
+int db_connect_as(const svc_config_t *svc, const char *application_name, PGconn **ret_conn,
+                  baton_err_t *err)
 {
     /* expand_dbname: "dbname" holds the whole conninfo; the passfile keeps the password off
-     * the config and off every command line. */
-    const char *keys[] = {"dbname", "passfile", "connect_timeout", NULL};
-    const char *vals[] = {svc->database, svc->passfile, "10", NULL};
-    if (!svc->passfile) {
-        keys[1] = "connect_timeout", vals[1] = "10";
-        keys[2] = NULL, vals[2] = NULL;
-    }
+     * the config and off every command line. Later keywords override the conninfo's. */
+    const char *keys[5], *vals[5];
+    size_t k = 0;
+    keys[k] = "dbname", vals[k++] = svc->database;
+    keys[k] = "connect_timeout", vals[k++] = "10";
+    if (svc->passfile)
+        keys[k] = "passfile", vals[k++] = svc->passfile;
+    if (application_name)
+        keys[k] = "application_name", vals[k++] = application_name;
+    keys[k] = NULL, vals[k] = NULL;
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (!c)
         return baton_err_set(err, -ENOMEM, "database of %s: out of memory", svc->name);
@@ -31,6 +35,41 @@ int db_connect(const svc_config_t *svc, PGconn **ret_conn, baton_err_t *err)
     }
     *ret_conn = c;
     return 0;
+}
+
+int db_connect(const svc_config_t *svc, PGconn **ret_conn, baton_err_t *err)
+{
+    return db_connect_as(svc, NULL, ret_conn, err);
+}
+
+int db_identity(const svc_config_t *svc, char **ret_id, baton_err_t *err)
+{
+    PGconn *c = NULL;
+    int r = db_connect(svc, &c, err);
+    if (r < 0)
+        return r;
+    /* The server's system_identifier names one PostgreSQL cluster whatever address or alias
+     * reaches it (two conninfo strings that differ may well be one database). It needs
+     * superuser or pg_monitor; a role without either is told what to grant, since guessing
+     * from the conninfo text would call one database two. */
+    PGresult *res = PQexec(c, "SELECT system_identifier::text || '/' || current_database() "
+                              "FROM pg_control_system()");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        char msg[256];
+        snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(res));
+        msg[strcspn(msg, "\n")] = '\0';
+        r = baton_err_set(err, -EIO, "identity of the database of %s: %s%s", svc->name, msg,
+                          state && !strcmp(state, "42501")
+                              ? " (grant the role pg_monitor: baton tells shared databases "
+                                "apart by the server's system_identifier)"
+                              : "");
+    } else if (!(*ret_id = strdup(PQgetvalue(res, 0, 0)))) {
+        r = baton_err_set(err, -ENOMEM, "out of memory");
+    }
+    PQclear(res);
+    PQfinish(c);
+    return r;
 }
 
 int db_migration_ids(const svc_config_t *svc, char ***ret_ids, size_t *ret_n, baton_err_t *err)

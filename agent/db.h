@@ -12,6 +12,12 @@ struct pg_conn;
 
 /* Connects with the service's conninfo and passfile. The connection is the caller's. */
 int db_connect(const svc_config_t *svc, struct pg_conn **ret_conn, baton_err_t *err);
+/* The same, naming the connection (pg_stat_activity.application_name), NULL for libpq's. */
+int db_connect_as(const svc_config_t *svc, const char *application_name,
+                  struct pg_conn **ret_conn, baton_err_t *err);
+/* "SYSTEM_IDENTIFIER/DBNAME": the same for every node whose service uses this very database,
+ * whatever conninfo reaches it. *ret_id is the caller's. */
+int db_identity(const svc_config_t *svc, char **ret_id, baton_err_t *err);
 /* The bookkeeping table's ids, sorted; a missing table gives an empty list. */
 int db_migration_ids(const svc_config_t *svc, char ***ret_ids, size_t *ret_n, baton_err_t *err);
 int db_size(const svc_config_t *svc, uint64_t *ret_bytes, baton_err_t *err);

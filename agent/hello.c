@@ -32,6 +32,7 @@ void hello_free(Baton__Hello **hello_p)
         free(s->step);
         free(s->previous_version);
         free(s->progress);
+        free(s->database_id);
         free(s);
     }
     free(h->services);
@@ -80,6 +81,7 @@ int hello_build(agent_t *a, Baton__Hello **ret_hello, baton_err_t *err)
             s->rollout_id = strdup(st->rollout_id);
             s->step = strdup(st->step);
             s->previous_version = strdup(st->previous_version);
+            s->database_id = strdup(st->database_id);
             /* The step in the worker is running; one on record without a worker behind it was
              * cut short by a crash. */
             s->running = a->run.on && a->run.svc == svc && a->run.def->id != STEP_NONE;
@@ -95,11 +97,12 @@ int hello_build(agent_t *a, Baton__Hello **ret_hello, baton_err_t *err)
             s->rollout_id = strdup("");
             s->step = strdup(serr.msg); /* a damaged state file is said, not hidden */
             s->previous_version = strdup("");
+            s->database_id = strdup("");
         }
         /* Every string is the Hello's own (init left them pointing at protobuf-c's ""). */
         s->progress = strdup(s->running ? a->run.progress : "");
         if (!s->active_state || !s->version || !s->rollout_id || !s->step || !s->previous_version ||
-            !s->progress) {
+            !s->progress || !s->database_id) {
             hello_free(&h);
             return baton_err_set(err, -ENOMEM, "out of memory");
         }

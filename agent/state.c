@@ -52,7 +52,8 @@ int svc_state_push(char ***list, size_t *n, const char *id)
 static const char *const str_names[] = {"service",          "rollout_id",       "step",
                                         "in_progress",      "target_version",   "target_sha256",
                                         "previous_version", "previous_sha256",  "dump_path",
-                                        "dump_sha256",      "prior_rollout_id", "prior_step"};
+                                        "dump_sha256",      "prior_rollout_id", "prior_step",
+                                        "database_id",      "shared_from"};
 /* Fields from N_STR_REQUIRED on were added later: a state file without them reads as "". */
 #define N_STR_REQUIRED 10
 #define N_STR (sizeof(str_names) / sizeof(str_names[0]))
@@ -63,7 +64,8 @@ static char **str_field_at(svc_state_t *st, size_t i)
     char **f[] = {&st->service,          &st->rollout_id,       &st->step,
                   &st->in_progress,      &st->target_version,   &st->target_sha256,
                   &st->previous_version, &st->previous_sha256,  &st->dump_path,
-                  &st->dump_sha256,      &st->prior_rollout_id, &st->prior_step};
+                  &st->dump_sha256,      &st->prior_rollout_id, &st->prior_step,
+                  &st->database_id,      &st->shared_from};
     return f[i];
 }
 
@@ -91,23 +93,27 @@ void svc_state_destroy(svc_state_t **st_p)
         free(*str_field_at(st, i));
     svc_state_clear_list(&st->ids_before, &st->n_ids_before);
     svc_state_clear_list(&st->applied, &st->n_applied);
+    svc_state_clear_list(&st->expect_ids, &st->n_expect_ids);
     for (int i = 0; i < STEP__MAX; i++)
         free(st->results[i]);
     free(st);
     *st_p = NULL;
 }
 
-/* Clears every field but the service name and the prior record. */
+/* Clears every field but the service name, the prior record and the database's identity (a
+ * fact about the service, not about one rollout). */
 static int clear_rollout(svc_state_t *st)
 {
     for (size_t i = 1; i < N_STR; i++)
         if (str_field_at(st, i) != &st->prior_rollout_id &&
-            str_field_at(st, i) != &st->prior_step && svc_state_set(str_field_at(st, i), "") < 0)
+            str_field_at(st, i) != &st->prior_step && str_field_at(st, i) != &st->database_id &&
+            svc_state_set(str_field_at(st, i), "") < 0)
             return -ENOMEM;
     st->was_active = st->stopped = st->swapped = st->have_ids_before = false;
     st->dump_size = 0;
     svc_state_clear_list(&st->ids_before, &st->n_ids_before);
     svc_state_clear_list(&st->applied, &st->n_applied);
+    svc_state_clear_list(&st->expect_ids, &st->n_expect_ids);
     for (int i = 0; i < STEP__MAX; i++) {
         free(st->results[i]);
         st->results[i] = NULL;
@@ -239,6 +245,7 @@ int svc_state_save(const char *state_dir, const svc_state_t *st, baton_err_t *er
     json_object_set_new(o, "have_ids_before", json_boolean(st->have_ids_before));
     json_object_set_new(o, "ids_before", list_to_json(st->ids_before, st->n_ids_before));
     json_object_set_new(o, "applied", list_to_json(st->applied, st->n_applied));
+    json_object_set_new(o, "expect_ids", list_to_json(st->expect_ids, st->n_expect_ids));
     json_object_set_new(o, "dump_size", json_integer((json_int_t)st->dump_size));
     json_object_set_new(o, "in_progress_request", id_to_json(st->in_progress_request));
     json_t *results = json_object();
@@ -381,7 +388,10 @@ int svc_state_load(const char *state_dir, const char *service, svc_state_t **ret
         goto out;
     }
     if ((r = load_list(o, "ids_before", path, &st->ids_before, &st->n_ids_before, err)) < 0 ||
-        (r = load_list(o, "applied", path, &st->applied, &st->n_applied, err)) < 0)
+        (r = load_list(o, "applied", path, &st->applied, &st->n_applied, err)) < 0 ||
+        /* added later: older state files have none */
+        (json_object_get(o, "expect_ids") &&
+         (r = load_list(o, "expect_ids", path, &st->expect_ids, &st->n_expect_ids, err)) < 0))
         goto out;
     if ((r = load_results(o, path, st, err)) < 0)
         goto out;

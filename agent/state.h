@@ -39,6 +39,11 @@ typedef struct svc_state {
     char *dump_path; /* verified dump of this rollout, "" if none */
     uint64_t dump_size;
     char *dump_sha256;
+    char *database_id;  /* "SYSTEM_IDENTIFIER/DBNAME" of the database, as the pre-flight found it */
+    char *shared_from;  /* the node that dumped and migrated this (shared) database for this
+                         * rollout: the schema is its to undo, not ours; "" when it is ours */
+    char **expect_ids;  /* shared: the bookkeeping ids that node's migration left */
+    size_t n_expect_ids;
     char *prior_rollout_id;   /* the finished record a pre-flight replaced, put back on release */
     char *prior_step;         /* its last step ("committed", "rolled_back" or "") */
     char *results[STEP__MAX]; /* per step of this rollout: its packed Result (base64), or NULL */

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "db_lock.h"
 #include "log.h"
 #include "unit.h"
 
@@ -52,7 +53,18 @@ void step_out_clear(struct step_out *out)
 {
     svc_state_clear_list(&out->applied, &out->n_applied);
     svc_state_clear_list(&out->removed, &out->n_removed);
+    svc_state_clear_list(&out->ids, &out->n_ids);
     plan_info_free(&out->plan);
+}
+
+int step_lock(step_ctx_t *ctx, baton_err_t *err)
+{
+    if (!ctx->db_lock || *ctx->db_lock)
+        return 0;
+    /* Named so that whoever is refused (another rollout, `baton plan`) learns who holds it. */
+    char who[64];
+    snprintf(who, sizeof(who), "baton-agent %s %s", ctx->cfg->node_name, ctx->rollout_id);
+    return db_lock_take(ctx->svc, who, ctx->db_lock, err);
 }
 
 step_fn step_function(step_id_t id)

@@ -16,6 +16,8 @@
 #include <systemd/sd-bus.h>
 
 #include "baton.pb-c.h"
+
+struct pg_conn;
 #include "config.h"
 #include "err.h"
 #include "state.h"
@@ -31,6 +33,10 @@ struct step_out {
     char **removed; /* ids removed (owned) */
     size_t n_removed;
     Baton__PlanInfo *plan; /* plan: what a pre-flight would find (owned) */
+    char **ids;            /* migrate: every bookkeeping id afterwards (owned) */
+    size_t n_ids;
+    bool shared;         /* dump, migrate: skipped, another node of the rollout did it */
+    bool restore_needed; /* rollback: only the dump brings the schema back; no_restore said no */
 };
 
 typedef struct step_ctx {
@@ -42,6 +48,9 @@ typedef struct step_ctx {
     const char *step;           /* the step's name, for logs */
     const char *pidfile;        /* records a running tool for crash recovery; NULL: not kept */
     sd_bus **bus;               /* this thread's connection to systemd, opened on first use */
+    struct pg_conn **db_lock;   /* the service's migration lock (db_lock.h) while held, kept by
+                                 * the worker from the dump to the migration's Result; NULL in
+                                 * contexts that never take it */
     void (*on_progress)(void *userdata, const char *msg); /* NULL or gets each progress line */
     void (*on_tick)(void *userdata); /* NULL or called at least once a second while waiting */
     void *userdata;                  /* for the two callbacks */
@@ -57,6 +66,8 @@ int step_bus(step_ctx_t *ctx, sd_bus **ret_bus, baton_err_t *err);
 void step_log(step_ctx_t *ctx, int priority, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void step_out_clear(struct step_out *out);
+/* Takes the service's migration lock for this rollout unless this worker holds it already. */
+int step_lock(step_ctx_t *ctx, baton_err_t *err);
 
 typedef int (*step_fn)(step_ctx_t *ctx, baton_err_t *err);
 
@@ -78,6 +89,11 @@ uint64_t dump_room(uint64_t db_bytes);
 
 /* The step function of a table entry (NULL for none). */
 step_fn step_function(step_id_t id);
+
+/* Shared databases (step_dump.c): true when both sorted lists are the same; and a check that
+ * the bookkeeping table holds exactly `expect` (filling ctx->out.ids), -ESTALE when not. */
+bool ids_equal(char **a, size_t na, char **b, size_t nb);
+int shared_check(step_ctx_t *ctx, char **expect, size_t n_expect, baton_err_t *err);
 
 /* Parts the rollback reuses. */
 int dump_restore(step_ctx_t *ctx, baton_err_t *err);

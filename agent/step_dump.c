@@ -4,6 +4,13 @@
  * in one pass (written as .partial, fsynced, renamed), then `pg_restore --list` proves the
  * archive is readable. Size and digest go into the state: no migration runs without them.
  *
+ * Shared database: when another node of the rollout already dumped and migrated this very
+ * database (Step.shared_from), no second dump is taken; the bookkeeping table must hold exactly
+ * the ids that node's migration left, and the schema stays that node's to undo.
+ *
+ * The migration lock (db_lock.h) is taken before the dump and kept until the migration's
+ * Result is recorded: no one else dumps or migrates the database in between.
+ *
  * Restore (the fallback of a rollback): `pg_restore --clean` alone would leave behind objects
  * the failed upgrade created (they are not in the dump), so the restore script runs in ONE
  * transaction after dropping every schema the database has: all of it or nothing. */
@@ -20,6 +27,7 @@
 
 #include "command.h"
 #include "db.h"
+#include "db_lock.h"
 #include "step.h"
 #include "fsutil.h"
 #include "proc.h"
@@ -63,11 +71,91 @@ static void sink_tick(void *userdata)
     step_tick(((struct dump_sink *)userdata)->ctx);
 }
 
+bool ids_equal(char **a, size_t na, char **b, size_t nb)
+{
+    if (na != nb)
+        return false;
+    for (size_t i = 0; i < na; i++)
+        if (strcmp(a[i], b[i]))
+            return false;
+    return true;
+}
+
+/* "a, b, c" of a list, into buf (cut when long). */
+static const char *list_text(char **ids, size_t n, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && used + 1 < len; i++) {
+        int k = snprintf(buf + used, len - used, "%s%s", i ? ", " : "", ids[i]);
+        if (k < 0)
+            break;
+        used += (size_t)k < len - used ? (size_t)k : len - used - 1;
+    }
+    return n ? buf : "none";
+}
+
+int shared_check(step_ctx_t *ctx, char **expect, size_t n_expect, baton_err_t *err)
+{
+    char **now = NULL;
+    size_t n_now = 0;
+    int r = db_migration_ids(ctx->svc, &now, &n_now, err);
+    if (r < 0)
+        return r;
+    if (!ids_equal(now, n_now, expect, n_expect)) {
+        char a[256], b[256];
+        r = baton_err_set(err, -ESTALE,
+                          "the shared database holds migrations %s, but %s left %s: someone "
+                          "else changed it",
+                          list_text(now, n_now, a, sizeof(a)), ctx->st->shared_from,
+                          list_text(expect, n_expect, b, sizeof(b)));
+    }
+    for (size_t i = 0; r == 0 && i < n_now; i++)
+        if (svc_state_push(&ctx->out.ids, &ctx->out.n_ids, now[i]) < 0)
+            r = baton_err_set(err, -ENOMEM, "out of memory");
+    svc_state_clear_list(&now, &n_now);
+    return r;
+}
+
+static int dump_shared(step_ctx_t *ctx, const Baton__Step *req, baton_err_t *err)
+{
+    svc_state_t *st = ctx->st;
+    if (req->n_expect_ids > STATE_IDS_MAX)
+        return baton_err_set(err, -E2BIG, "expect_ids: more than %d ids", STATE_IDS_MAX);
+    if (svc_state_set(&st->shared_from, req->shared_from) < 0)
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    svc_state_clear_list(&st->expect_ids, &st->n_expect_ids);
+    for (size_t i = 0; i < req->n_expect_ids; i++)
+        if (svc_state_push(&st->expect_ids, &st->n_expect_ids, req->expect_ids[i]) < 0)
+            return baton_err_set(err, -ENOMEM, "out of memory");
+    step_progress(ctx, "shared database: %s dumped and migrated it; checking its migrations",
+                  req->shared_from);
+    char *holder = NULL;
+    int r = db_lock_holder(ctx->svc, &holder, err);
+    if (r == 0 && *holder)
+        r = baton_err_set(err, -EBUSY, "the shared database is being dumped or migrated by %s",
+                          holder);
+    free(holder);
+    if (r == 0)
+        r = shared_check(ctx, st->expect_ids, st->n_expect_ids, err);
+    if (r < 0) {
+        /* Not shared after all: nothing of this step stays on record. */
+        svc_state_set(&st->shared_from, "");
+        svc_state_clear_list(&st->expect_ids, &st->n_expect_ids);
+        return r;
+    }
+    ctx->out.shared = true;
+    return 0;
+}
+
 int step_dump(step_ctx_t *ctx, baton_err_t *err)
 {
     const svc_config_t *svc = ctx->svc;
     svc_state_t *st = ctx->st;
     char path[PATH_MAX], partial[PATH_MAX + 16];
+    const Baton__Step *req = ctx->req->dump;
+    if (req && *req->shared_from)
+        return dump_shared(ctx, req, err);
     /* SERVICE+ROLLOUT.dump: '+' is in neither a service name nor a rollout id, so the pruning
      * of one service never takes another's dumps from a shared folder. */
     if (snprintf(path, sizeof(path), "%s/%s+%s.dump", svc->backup_dir, svc->name, st->rollout_id) >=
@@ -75,7 +163,7 @@ int step_dump(step_ctx_t *ctx, baton_err_t *err)
         return baton_err_set(err, -ENAMETOOLONG, "dump path too long");
     snprintf(partial, sizeof(partial), "%s.partial", path);
     int r = fs_mkdir_p(svc->backup_dir, 0700, err);
-    if (r < 0)
+    if (r < 0 || (r = step_lock(ctx, err)) < 0)
         return r;
 
     struct dump_sink sink = {.ctx = ctx, .next_progress = 8 * 1024 * 1024};

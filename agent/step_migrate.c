@@ -71,6 +71,11 @@ int migrate_run(step_ctx_t *ctx, bool up, unsigned limit, const char *binary, ba
         r = baton_err_set(err, r, "%s; then %s", first, rerr.msg);
         goto out;
     }
+    for (size_t i = 0; i < n_after; i++)
+        if (svc_state_push(&out->ids, &out->n_ids, after[i]) < 0) {
+            r = baton_err_set(err, -ENOMEM, "out of memory");
+            goto out;
+        }
     if (difference(after, n_after, before, n_before, &out->applied, &out->n_applied) < 0 ||
         difference(before, n_before, after, n_after, &out->removed, &out->n_removed) < 0) {
         r = baton_err_set(err, -ENOMEM, "out of memory");
@@ -103,6 +108,21 @@ int step_migrate(step_ctx_t *ctx, baton_err_t *err)
     bool up = req->direction == BATON__DIRECTION__DIRECTION_UP;
     if (!up && req->limit == 0)
         return baton_err_set(err, -EINVAL, "migrate down needs an explicit limit > 0");
+    /* A shared database that another node of this rollout migrated: nothing runs here; it
+     * must still hold exactly what that node's migration left. */
+    if (*st->shared_from) {
+        if (!up)
+            return baton_err_set(err, -EPERM,
+                                 "the shared database was migrated by %s: migrate it down there",
+                                 st->shared_from);
+        int r = shared_check(ctx, st->expect_ids, st->n_expect_ids, err);
+        if (r == 0) {
+            ctx->out.shared = true;
+            step_progress(ctx, "shared database: migrated by %s, %zu ids as expected",
+                          st->shared_from, st->n_expect_ids);
+        }
+        return r;
+    }
     /* Down undoes what this rollout applied, no more: the same guard a rollback has. */
     if (!up && req->limit > st->n_applied)
         return baton_err_set(err, -EPERM,
@@ -113,5 +133,10 @@ int step_migrate(step_ctx_t *ctx, baton_err_t *err)
     if (!*st->dump_path || stat(st->dump_path, &sb) < 0 || (uint64_t)sb.st_size != st->dump_size)
         return baton_err_set(err, -ENOENT, "no verified dump of rollout %s: refusing to migrate",
                              st->rollout_id);
+    /* Held since the dump, unless the agent restarted in between: then taken again, and
+     * refused when another rollout got it meanwhile. */
+    int r = step_lock(ctx, err);
+    if (r < 0)
+        return r;
     return migrate_run(ctx, up, req->limit, ctx->svc->binary, err);
 }

@@ -13,6 +13,7 @@
 
 #include "command.h"
 #include "db.h"
+#include "db_lock.h"
 #include "digest.h"
 #include "fsutil.h"
 #include "step.h"
@@ -68,6 +69,8 @@ void plan_info_free(Baton__PlanInfo **p_p)
     free(p->version);
     free(p->binary_sha256);
     free(p->backup_dir);
+    free(p->database_id);
+    free(p->lock_holder);
     for (size_t i = 0; i < p->n_migrations; i++)
         free(p->migrations[i]);
     free(p->migrations);
@@ -86,6 +89,7 @@ int step_plan(step_ctx_t *ctx, baton_err_t *err)
     if (!p)
         return baton_err_set(err, -ENOMEM, "out of memory");
     baton__plan_info__init(p);
+    p->database_id = p->lock_holder = NULL; /* init points them at protobuf-c's "" */
     p->problems = calloc(PLAN_PROBLEMS_MAX, sizeof(char *));
     char *active = NULL, *version = NULL, staged[PATH_MAX], hex[DIGEST_HEX_LEN + 1] = "";
     baton_err_t e = {0};
@@ -133,6 +137,16 @@ int step_plan(step_ctx_t *ctx, baton_err_t *err)
         problem(p, "%s", e.msg);
     else if (db_migration_ids(svc, &p->migrations, &p->n_migrations, &e) < 0)
         problem(p, "%s", e.msg);
+    else if (db_identity(svc, &p->database_id, &e) < 0)
+        problem(p, "%s", e.msg);
+    else if (db_lock_holder(svc, &p->lock_holder, &e) < 0)
+        problem(p, "%s", e.msg);
+    else if (*p->lock_holder)
+        problem(p, "the database is being dumped or migrated by %s", p->lock_holder);
+    if (!p->database_id)
+        p->database_id = dup_or_empty("");
+    if (!p->lock_holder)
+        p->lock_holder = dup_or_empty("");
     p->dump_room_bytes = dump_room(p->database_bytes);
     p->backup_dir = dup_or_empty(svc->backup_dir);
     int r = free_bytes(svc->backup_dir, &p->backup_free_bytes);

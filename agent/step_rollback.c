@@ -74,7 +74,19 @@ static int schema_back(step_ctx_t *ctx, baton_err_t *err)
     } else {
         baton_err_set(&down_err, -EINVAL, "ids were removed, not only added");
     }
-    /* The down-migration could not bring the schema back: the dump can. */
+    /* The down-migration could not bring the schema back: the dump can, but a restore puts the
+     * whole database back to the instant of the dump. Other nodes serving from it would lose
+     * every write they made since: then the node stays stopped, the dump kept, and the
+     * coordinator decides (stop the group first, or tell the operator). */
+    const Baton__Step *req = ctx->req->rollback;
+    if (req && req->no_restore) {
+        ctx->out.restore_needed = true;
+        return baton_err_set(err, -EAGAIN,
+                             "down-migration failed (%s); only restoring the dump %s brings the "
+                             "schema back, and other nodes serve from this database: not "
+                             "restoring under them (the node stays stopped)",
+                             down_err.msg, st->dump_path);
+    }
     step_log(ctx, 4, "down-migration did not restore the schema (%s): restoring the dump",
              down_err.msg);
     step_progress(ctx, "down-migration failed (%s): restoring the dump", down_err.msg);
@@ -110,7 +122,9 @@ int step_rollback(step_ctx_t *ctx, baton_err_t *err)
         if ((r = unit_stop(bus, svc->unit, svc->timeout_stop_ms, step_tick, ctx, err)) < 0)
             return r;
     }
-    if (st->have_ids_before && (r = schema_back(ctx, err)) < 0)
+    /* The schema is undone under the migration lock, as it was changed; a shared node's schema
+     * is the node's that migrated it (it recorded no ids before: nothing to do here). */
+    if (st->have_ids_before && ((r = step_lock(ctx, err)) < 0 || (r = schema_back(ctx, err)) < 0))
         return r;
     if (*st->previous_sha256 && (r = swap_back(ctx, err)) < 0)
         return r;

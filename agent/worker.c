@@ -13,6 +13,7 @@
 
 #include <zmq.h>
 
+#include "db_lock.h"
 #include "envelope.h"
 #include "log.h"
 #include "step.h"
@@ -28,6 +29,7 @@ struct worker {
     _Atomic uint64_t last_sign; /* monotonic ms of the last tick */
     sd_bus *bus;                /* the worker's own connection to systemd */
     char pidfile[PATH_MAX];     /* STATE_DIR/running.pid */
+    struct pg_conn *locks[AGENT_SERVICES_MAX]; /* per service: its migration lock while held */
 };
 
 static uint64_t now_ms(void)
@@ -96,6 +98,7 @@ static void run_job(worker_t *w, struct worker_job *job)
     const step_def_t *def = job->def;
     svc_state_t *st = job->st;
     struct progress_sink sink = {.w = w, .step = def->name, .rollout = job->req->rollout_id};
+    struct pg_conn **lock = &w->locks[job->svc - w->cfg->services];
     step_ctx_t ctx = {.cfg = w->cfg,
                       .svc = job->svc,
                       .st = st,
@@ -104,6 +107,7 @@ static void run_job(worker_t *w, struct worker_job *job)
                       .step = def->name,
                       .pidfile = w->pidfile,
                       .bus = &w->bus,
+                      .db_lock = def->id == STEP_NONE ? NULL : lock,
                       .on_progress = on_progress,
                       .on_tick = on_tick,
                       .userdata = &sink,
@@ -152,7 +156,13 @@ static void run_job(worker_t *w, struct worker_job *job)
     res.applied = ctx.out.applied;
     res.n_removed = ctx.out.n_removed;
     res.removed = ctx.out.removed;
-    if (def->id == STEP_DUMP && r == 0) {
+    res.n_ids = ctx.out.n_ids;
+    res.ids = ctx.out.ids;
+    res.shared = ctx.out.shared;
+    res.restore_needed = ctx.out.restore_needed;
+    if (def->id == STEP_PREFLIGHT && r == 0)
+        res.database_id = st->database_id;
+    if (def->id == STEP_DUMP && r == 0 && !ctx.out.shared) {
         dump.path = st->dump_path;
         dump.size = st->dump_size;
         dump.sha256 = st->dump_sha256;
@@ -177,6 +187,12 @@ static void run_job(worker_t *w, struct worker_job *job)
         }
     }
     step_log(&ctx, r == 0 ? 6 : 3, "%s%s", r == 0 ? "done" : "failed: ", r == 0 ? "" : err.msg);
+    /* The migration lock spans dump, swap and migrate: it goes once the migration's Result
+     * (or any other step's) is on record, and at once when the dump or the swap failed. */
+    if (*lock && !(r == 0 && (def->id == STEP_DUMP || def->id == STEP_SWAP))) {
+        db_lock_release(lock);
+        step_log(&ctx, 6, "migration lock released");
+    }
 
     Baton__Envelope env = BATON__ENVELOPE__INIT;
     env.protocol_version = BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
@@ -260,6 +276,8 @@ void worker_destroy(worker_t **w_p)
     if (w->worker_end)
         zmq_close(w->worker_end);
     sd_bus_flush_close_unref(w->bus);
+    for (size_t i = 0; i < AGENT_SERVICES_MAX; i++)
+        db_lock_release(&w->locks[i]);
     free(w);
     *w_p = NULL;
 }

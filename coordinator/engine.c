@@ -79,8 +79,11 @@ void run_disconnect(struct run *run)
     for (size_t i = 0; run->nodes && i < run->n; i++) {
         client_destroy(&run->nodes[i].client);
         free(run->nodes[i].why);
-        run->nodes[i].why = NULL;
+        free(run->nodes[i].restore_why);
+        free(run->nodes[i].database_id);
+        run->nodes[i].why = run->nodes[i].restore_why = run->nodes[i].database_id = NULL;
     }
+    group_free_all(run);
     if (run->zctx)
         zmq_ctx_term(run->zctx);
     run->zctx = NULL;

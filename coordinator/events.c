@@ -77,8 +77,9 @@ static void render_text(struct run *run, json_t *e)
     } else if (!strcmp(ev, "error")) {
         fprintf(stderr, "baton: %s\n", msg);
     } else if (!strcmp(ev, "status")) {
-        printf("%-10s %-24s %-10s %-10s %-12s %-26s %s\n", node, str(e, "endpoint"),
-               str(e, "version"), str(e, "unit_state"), str(e, "step"), msg, str(e, "key"));
+        printf("%-10s %-24s %-10s %-10s %-12s %-26s %-16s %s\n", node, str(e, "endpoint"),
+               str(e, "version"), str(e, "unit_state"), str(e, "step"), msg, str(e, "key"),
+               json_object_get(e, "database") ? str(e, "database") : "-");
     }
     fflush(stdout);
 }

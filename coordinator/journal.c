@@ -183,8 +183,43 @@ void journal_record_clear(journal_record_t *rec)
     free(rec->last_event);
     json_decref(rec->plan);
     json_decref(rec->committed);
+    json_decref(rec->groups);
     memset(rec, 0, sizeof(*rec));
     rec->exit = -1;
+}
+
+/* Who dumped and migrated each database (see journal_record_t.groups). */
+static void replay_group(journal_record_t *rec, json_t *o, const char *ev)
+{
+    const char *node = json_string_value(json_object_get(o, "node"));
+    const char *step = json_string_value(json_object_get(o, "step"));
+    const char *db = json_string_value(json_object_get(o, "database"));
+    bool ok = json_is_true(json_object_get(o, "ok"));
+    if (!node || !step || !ok)
+        return;
+    if (!rec->groups && !(rec->groups = json_object()))
+        return;
+    if (!strcmp(ev, "rollback")) { /* the schema is back where it was: no migrator */
+        const char *key;
+        json_t *g, *tmp;
+        json_object_foreach_safe(rec->groups, tmp, key, g)
+        {
+            if (!strcmp(json_string_value(json_object_get(g, "migrator")) ?: "", node))
+                json_object_del(rec->groups, key);
+        }
+        return;
+    }
+    if (!db || json_is_true(json_object_get(o, "shared")))
+        return;
+    if (!strcmp(step, "dump")) {
+        json_object_set_new(rec->groups, db, json_pack("{s:s}", "migrator", node));
+    } else if (!strcmp(step, "migrate")) {
+        json_t *g = json_object_get(rec->groups, db);
+        json_t *ids = json_object_get(o, "ids");
+        if (g && json_is_array(ids) &&
+            !strcmp(json_string_value(json_object_get(g, "migrator")) ?: "", node))
+            json_object_set(g, "ids", ids);
+    }
 }
 
 int journal_replay_line(journal_record_t *rec, const char *line)
@@ -235,6 +270,8 @@ int journal_replay_line(journal_record_t *rec, const char *line)
             seen |= !strcmp(json_string_value(json_array_get(rec->committed, i)), node);
         if (node && !seen)
             json_array_append_new(rec->committed, json_string(node));
+    } else if (!strcmp(ev, "step") || !strcmp(ev, "rollback")) {
+        replay_group(rec, o, ev);
     } else if (!strcmp(ev, "continued")) {
         rec->waiting = false;
     } else if (!strcmp(ev, "summary")) {

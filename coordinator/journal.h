@@ -51,6 +51,9 @@ typedef struct journal_record {
     bool aborted;                /* `baton abort` settled it after its coordinator was gone */
     bool undone;                 /* `baton rollback ROLLOUT_ID` undid it */
     json_t *committed;           /* names of the nodes it committed, in the order they did */
+    json_t *groups; /* per database id: {"migrator": NODE, "ids": [...]}, the node that dumped
+                     * (and migrated) that database in this rollout and the ids it left; a
+                     * rollback of that node removes the entry; NULL when none */
     int exit;                    /* the last summary's exit code; -1 when none (running, or died) */
     char *outcome;               /* the last summary's message, or NULL */
     size_t lines;                /* events read */

@@ -34,7 +34,7 @@ static void usage(FILE *f)
             "       baton status FILE.yml|ROLLOUT_ID [--json] [--follow] [--state-dir DIR]\n"
             "       baton list [--json] [--state-dir DIR]\n"
             "       baton keygen NAME\n"
-            "       baton rollback FILE.yml|ROLLOUT_ID [--json] [--state-dir DIR]\n"
+            "       baton rollback FILE.yml|ROLLOUT_ID [--restore-shared] [--json] [--state-dir DIR]\n"
             "  rollout   upgrade the nodes of FILE in batches (one at a time unless the file says\n"
             "            otherwise); every event is journaled in DIR/rollouts/ROLLOUT_ID.jsonl\n"
             "            (DIR: $BATON_STATE_DIR, else /var/lib/baton as root, else\n"
@@ -81,7 +81,8 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {
         {"json", no_argument, NULL, 'j'},   {"state-dir", required_argument, NULL, 's'},
         {"follow", no_argument, NULL, 'f'}, {"journal", required_argument, NULL, 'J'},
-        {"help", no_argument, NULL, 'h'},   {NULL, 0, NULL, 0}};
+        {"help", no_argument, NULL, 'h'},   {"restore-shared", no_argument, NULL, 'R'},
+        {NULL, 0, NULL, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "jfh", longopts, NULL)) != -1) {
         switch (o) {
@@ -96,6 +97,9 @@ int main(int argc, char **argv)
             break;
         case 'J':
             journal = optarg;
+            break;
+        case 'R':
+            opts.restore_shared = true;
             break;
         case 'h':
             usage(stdout);
@@ -129,7 +133,8 @@ int main(int argc, char **argv)
     bool known = nargs == 1 && !strcmp(cmd, "list");
     for (size_t i = 0; with_arg[i] && !known; i++)
         known = nargs == 2 && !strcmp(cmd, with_arg[i]);
-    if (!known || (follow && strcmp(cmd, "status"))) {
+    if (!known || (follow && strcmp(cmd, "status")) ||
+        (opts.restore_shared && strcmp(cmd, "rollback"))) {
         usage(stderr);
         return EXIT_USAGE;
     }

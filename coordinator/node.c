@@ -114,7 +114,11 @@ static char *describe(const Baton__Result *res, bool migrate)
     FILE *f = open_memstream(&buf, &len);
     if (!f)
         return NULL;
-    if (migrate && !res->n_applied)
+    if (res->shared)
+        fputs(migrate ? "shared database, migrated by its first node: nothing to apply"
+                      : "shared database, dumped by its first node: no second dump",
+              f);
+    else if (migrate && !res->n_applied)
         fputs("nothing to apply (the database is already there)", f);
     if (res->dump)
         fprintf(f, "%s (%llu bytes, sha256 %.16s…) ", res->dump->path,
@@ -152,6 +156,8 @@ void node_next_step(struct run *run, node_t *nd, const engine_ops_t *ops)
         mig.direction = BATON__DIRECTION__DIRECTION_UP;
         req.migrate = &mig;
     } else {
+        if (def->id == STEP_DUMP)
+            group_prepare_dump(run, nd, &step);
         req.preflight = &step; /* every Step-shaped command shares the union's slot */
     }
     nd->state = NODE_UPGRADING;
@@ -213,6 +219,17 @@ void node_step_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, 
                                           res->dump->sha256));
         if (r == 0 && migrate)
             nd->applied = res->n_applied > 0;
+        /* What a resumed rollout needs to know of the group: who dumped and migrated its
+         * database, and the ids that left. */
+        if (def->id == STEP_DUMP || migrate) {
+            json_object_set_new(e, "database", json_string(nd->database_id ?: ""));
+            json_object_set_new(e, "shared", json_boolean(res->shared));
+        }
+        if (migrate) {
+            json_object_set_new(e, "ids", string_list(res->ids, res->n_ids));
+            if (r == 0 && !res->shared && group_migrated(run, nd, res->ids, res->n_ids) < 0)
+                r = baton_err_set(err, -ENOMEM, "out of memory");
+        }
     }
     json_object_set_new(e, "ok", json_boolean(r == 0));
     json_object_set_new(e, "ms", json_integer((json_int_t)(now_ms() - nd->call_t0)));
@@ -220,6 +237,10 @@ void node_step_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, 
     emit(run, e);
     free(msg);
     envelope_free(&env);
+    if (nd->group_stop) { /* stopped only for its group's restore (group.c) */
+        group_stop_result(run, nd, r, r < 0 ? err->msg : "");
+        return;
+    }
 
     if (r < 0) {
         set_why(nd, "%s%s", err->msg, "");
@@ -237,8 +258,8 @@ void node_step_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, 
     /* A migration that applied nothing changes nothing another node could depend on; one that
      * applied something holds the turn until its node verified (see rollout.c). */
     if ((migrate && !nd->applied) || def->id == STEP_VERIFY) {
-        if (nd->holds_turn)
-            run->turn_taken = false;
+        if (nd->holds_turn && nd->grp)
+            nd->grp->turn_taken = false;
         nd->holds_turn = false;
     }
     nd->step++;
@@ -275,6 +296,7 @@ void node_rollback(struct run *run, node_t *nd, bool release, const engine_ops_t
 {
     Baton__Step step;
     node_init_step(&step, run, "");
+    step.no_restore = !release && group_no_restore(run, nd);
     Baton__Envelope req = BATON__ENVELOPE__INIT;
     req.body_case = BATON__ENVELOPE__BODY_ROLLBACK;
     req.rollback = &step;
@@ -288,7 +310,7 @@ void node_rollback_result(struct run *run, node_t *nd, int r, Baton__Envelope *e
     if (r == 0 && env->result->status != BATON__STATUS__STATUS_OK)
         r = baton_err_set(err, -EIO, "%s", env->result->message);
     char *msg = NULL;
-    bool restored = false;
+    bool restored = false, restore_needed = env && env->result->restore_needed;
     if (r == 0) {
         restored = env->result->restored_dump;
         if (*env->result->version) {
@@ -306,13 +328,27 @@ void node_rollback_result(struct run *run, node_t *nd, int r, Baton__Envelope *e
     free(msg);
     envelope_free(&env);
     nd->state = r == 0 ? NODE_ROLLED_BACK : NODE_ROLLBACK_FAILED;
+    if (r == 0)
+        group_rolled_back(run, nd);
+    if (restore_needed) {
+        /* Only the dump brings this shared database back: the group is stopped first
+         * (stop-group, group.c), or the operator is told how. */
+        nd->restore_needed = true;
+        free(nd->restore_why);
+        if (asprintf(&nd->restore_why,
+                     "its rollback: %s\n  to restore it: stop every node that uses this "
+                     "database, then run `baton rollback %s --restore-shared` (or roll out with "
+                     "restore_shared: stop-group)",
+                     err->msg, run->rf->path) < 0)
+            nd->restore_why = NULL;
+    }
     /* A node whose rollback failed needs a person: whatever on_failure says, no other node
      * starts after it. */
     if (r < 0)
         run->halting = true;
-    if (nd->holds_turn) {
+    if (nd->holds_turn && nd->grp) {
         /* A failed rollback keeps the turn: the database is in an unknown state. */
         nd->holds_turn = r < 0;
-        run->turn_taken = r < 0;
+        nd->grp->turn_taken = r < 0;
     }
 }

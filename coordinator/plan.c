@@ -100,6 +100,10 @@ static void plan_done(node_t *nd, int r, Baton__Envelope *env, baton_err_t *err)
         json_object_set_new(o, "backup_dir", json_string(p->backup_dir));
         json_object_set_new(o, "migrations", migrations);
         json_object_set_new(o, "staged", json_boolean(p->staged));
+        json_object_set_new(o, "database", json_string(p->database_id));
+        json_object_set_new(o, "lock_holder", json_string(p->lock_holder));
+        free(nd->database_id);
+        nd->database_id = *p->database_id ? strdup(p->database_id) : NULL;
         for (size_t k = 0; k < p->n_problems; k++)
             problem(i, p->problems[k]);
     }

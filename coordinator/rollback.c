@@ -13,12 +13,39 @@
 #include "run.h"
 #include "steps.h"
 
+/* Asks every node of the file which database it uses (nodes that do not answer count as
+ * sharing: the safe guess), so that a rollback never restores a dump into a database other
+ * nodes of the file serve from, unless the operator said --restore-shared. */
+static void learn_databases(struct run *run)
+{
+    for (size_t i = 0; i < run->n; i++) {
+        node_t *nd = &run->nodes[i];
+        Baton__Envelope *res = NULL;
+        baton_err_t err = {0};
+        const Baton__ServiceInfo *svc = node_ask_service(run, nd, &res, &err);
+        nd->database_id = svc && *svc->database_id ? strdup(svc->database_id) : NULL;
+        envelope_free(&res);
+    }
+}
+
+static bool shares_database(const struct run *run, const node_t *nd)
+{
+    for (size_t i = 0; i < run->n; i++) {
+        const node_t *o = &run->nodes[i];
+        if (o != nd && (!o->database_id || !nd->database_id ||
+                        !strcmp(o->database_id, nd->database_id)))
+            return true;
+    }
+    return false;
+}
+
 /* Rolls one node back, waiting for the answer; true when it is back where it was. */
 static bool rollback_now(struct run *run, node_t *nd, bool undo_committed)
 {
     Baton__Step step;
     node_init_step(&step, run, "");
     step.undo_committed = undo_committed;
+    step.no_restore = !run->opts->restore_shared && shares_database(run, nd);
     Baton__Envelope req = BATON__ENVELOPE__INIT, *res = NULL;
     req.body_case = BATON__ENVELOPE__BODY_ROLLBACK;
     req.rollback = &step;
@@ -27,6 +54,8 @@ static bool rollback_now(struct run *run, node_t *nd, bool undo_committed)
     int r = client_call(nd->client, run->id, &req, run->rf->step_timeout_ms * 5, on_progress, run,
                         &res, &err);
     node_rollback_result(run, nd, r, res, &err);
+    if (nd->restore_needed && nd->restore_why)
+        emit_node(run, nd, nd->restore_why);
     return nd->state == NODE_ROLLED_BACK;
 }
 
@@ -53,6 +82,7 @@ int rollout_rollback(const rollout_file_t *rf, const struct rollout_opts *opts)
         code = emit_summary(&run, EXIT_REFUSED, "refused: %s", err.msg);
         goto out;
     }
+    learn_databases(&run);
     int failed = 0, done = 0, unreachable = 0;
     for (size_t i = 0; i < rf->n_nodes; i++) {
         node_t *nd = &run.nodes[i];
@@ -151,6 +181,7 @@ int rollout_undo(const rollout_file_t *rf, const struct rollout_opts *opts, cons
         code = emit_summary(&run, EXIT_REFUSED, "refused: %s", err.msg);
         goto out;
     }
+    learn_databases(&run);
     int failed = 0, done = 0, blocked = 0;
     for (size_t j = 0; j < run.n; j++) {
         node_t *nd = &run.nodes[order[j]];

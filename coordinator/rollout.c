@@ -7,11 +7,12 @@
  * first is the canary); nodes of a batch run side by side, never more than max_unavailable of
  * them between stop and verified. The rollout may pause after a batch until `baton resume`.
  *
- * The database turn: until agents report which database a service uses, every node is taken
- * to share one. A node takes the turn before it stops and keeps it through its migration; a
- * node whose migration applied something keeps it until it verified, so no other node stops,
- * dumps or migrates on a schema that may still be rolled back under it. Nodes whose migration
- * found nothing to do give the turn back at once: after the canary, batches overlap freely.
+ * The database turn, per database (group.h): a node takes it before it stops and keeps it
+ * through its migration; a node whose migration applied something keeps it until it verified,
+ * so no other node of its database stops, dumps or migrates on a schema that may still be
+ * rolled back under it. Nodes whose migration found nothing to do (or was their database's
+ * first node's) give the turn back at once: after the canary, batches overlap freely, and
+ * nodes on databases of their own never wait for each other.
  *
  * What happens to one node, step by step, and on its failure is in node.c. */
 #include "rollout.h"
@@ -98,6 +99,8 @@ static void hello_result(struct run *run, node_t *nd, int r, Baton__Envelope *en
                        svc->step, (double)svc->running_ms / 1000.0, svc->progress);
     } else if (run->record && !strcmp(svc->rollout_id, run->id)) {
         version = svc->version;
+        free(nd->database_id);
+        nd->database_id = *svc->database_id ? strdup(svc->database_id) : NULL;
         bad = resume_point(nd, svc, &msg) < 0 ? 1 : 0;
     } else {
         version = svc->version;
@@ -164,6 +167,10 @@ static void preflight_result(struct run *run, node_t *nd, int r, Baton__Envelope
     if (r == 0 && !result_ok(env))
         r = baton_err_set(err, env->result->status == BATON__STATUS__STATUS_BUSY ? -EBUSY : -EIO,
                           "%s", env->result->message);
+    if (r == 0 && *env->result->database_id) {
+        free(nd->database_id);
+        nd->database_id = strdup(env->result->database_id);
+    }
     envelope_free(&env);
     nd->state = r == 0 ? NODE_RESERVED : NODE_BAD;
     /* A node held by another rollout ends the pre-flight phase at once. */
@@ -248,7 +255,7 @@ static bool schedule_release(struct run *run)
 {
     for (size_t i = 0; i < run->n && room(run) && interrupt_count() < 2; i++) {
         node_t *nd = &run->nodes[i];
-        if (nd->state == NODE_RESERVED && nd->call == CALL_NONE) {
+        if (nd->state == NODE_RESERVED && nd->call == CALL_NONE && !group_hold_release(run, nd)) {
             nd->call_t0 = now_ms();
             node_rollback(run, nd, true, ops_of(run));
         }
@@ -301,7 +308,7 @@ static void start_node(struct run *run, node_t *nd)
 {
     emit_node(run, nd, nd->resuming ? "upgrading (resumed)" : "upgrading");
     if (turn_needed(nd)) {
-        run->turn_taken = true;
+        nd->grp->turn_taken = true;
         nd->holds_turn = true;
     }
     node_next_step(run, nd, ops_of(run));
@@ -337,6 +344,9 @@ static bool schedule_upgrade(struct run *run)
         free(why);
     }
     if (run->halting) {
+        /* A restore of a shared database with its group stopped goes first. */
+        if (group_schedule(run, ops_of(run)))
+            return false;
         /* rollback-all: once nothing is in flight, undo the verified nodes newest first, one at
          * a time (the node that migrated the schema is undone last). */
         if (s->on_failure == ON_FAILURE_ROLLBACK_ALL && run->undo_in_flight &&
@@ -398,8 +408,8 @@ static bool schedule_upgrade(struct run *run)
             continue;
         if (unavailable >= run->max_unavailable)
             break;
-        if (turn_needed(nd) && run->turn_taken)
-            break; /* in file order: the next node waits for the turn */
+        if (turn_needed(nd) && nd->grp->turn_taken)
+            continue; /* in file order: the next node of that database waits for the turn */
         start_node(run, nd);
         unavailable++;
     }
@@ -515,6 +525,8 @@ static size_t count(const struct run *run, node_state_t s)
 int run_plan_batches(struct run *run)
 {
     const strategy_t *s = &run->rf->strategy;
+    if (group_build(run) < 0)
+        return -ENOMEM;
     size_t todo = count(run, NODE_RESERVED);
     size_t *sizes = calloc(todo ? todo : 1, sizeof(*sizes));
     if (!sizes)
@@ -565,16 +577,27 @@ int run_plan_batches(struct run *run)
         amount_str(s->max_unavailable, mu, sizeof(mu));
     else
         snprintf(mu, sizeof(mu), "batch size");
-    char *text = json_dumps(batches, JSON_COMPACT);
-    if (asprintf(&msg, "%zu node%s in %zu batch%s %s; max_unavailable %s; on_failure %s", todo,
-                 todo == 1 ? "" : "s", run->n_batches, run->n_batches == 1 ? "" : "es",
-                 text ? text : "", mu, on_failure_str(s->on_failure)) < 0)
+    char *text = json_dumps(batches, JSON_COMPACT), *dbs = group_describe(run);
+    if (asprintf(&msg, "%zu node%s in %zu batch%s %s; max_unavailable %s; on_failure %s; %s",
+                 todo, todo == 1 ? "" : "s", run->n_batches, run->n_batches == 1 ? "" : "es",
+                 text ? text : "", mu, on_failure_str(s->on_failure), dbs ? dbs : "") < 0)
         msg = NULL;
     free(text);
-    emit(run, json_pack("{s:s, s:o, s:s, s:s, s:i, s:s}", "event", "plan", "batches", batches,
-                        "on_failure", on_failure_str(s->on_failure), "max_unavailable", mu,
-                        "max_failures", (int)run->max_failures, "message", msg ? msg : ""));
+    json_t *groups = json_array();
+    for (size_t k = 0; k < run->n_groups; k++) {
+        json_t *names = json_array();
+        for (size_t i = 0; i < run->n; i++)
+            if (run->nodes[i].grp == &run->groups[k])
+                json_array_append_new(names, json_string(run->nodes[i].def->name));
+        json_array_append_new(groups, json_pack("{s:s, s:o}", "database",
+                                                run->groups[k].database_id, "nodes", names));
+    }
+    emit(run, json_pack("{s:s, s:o, s:s, s:s, s:i, s:o, s:s}", "event", "plan", "batches",
+                        batches, "on_failure", on_failure_str(s->on_failure), "max_unavailable",
+                        mu, "max_failures", (int)run->max_failures, "databases", groups,
+                        "message", msg ? msg : ""));
     free(msg);
+    free(dbs);
     run->batch = 1;
     return 0;
 }
@@ -598,8 +621,12 @@ static int summarize(struct run *run, int engine_r)
             fprintf(f, "\n  %s: %s%s%s%s", nd->def->name,
                     nd->state == NODE_ROLLED_BACK
                         ? "rolled back to where it was"
+                    : nd->restore_needed
+                        ? "STOPPED, NOT RESTORED: other nodes serve from its database"
                         : "ROLLBACK FAILED: the node needs attention (baton status)",
                     say_why ? " (" : "", say_why ? nd->why : "", say_why ? ")" : "");
+            if (nd->restore_needed && nd->restore_why)
+                fprintf(f, "\n  %s: %s", nd->def->name, nd->restore_why);
         }
     }
     if (f)

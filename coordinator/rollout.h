@@ -21,6 +21,8 @@ struct rollout_opts {
     journal_store_t *store;   /* where journals live (--journal, else --state-dir) */
     const char *resume_id;    /* resume this rollout instead of starting a new one */
     const char *only_rollout; /* rollback: only nodes whose record is of this rollout */
+    bool restore_shared;      /* rollback: a dump may be restored into a database other nodes
+                               * of the file use (the operator stopped them: --restore-shared) */
 };
 
 /* Runs a rollout, or resumes opts->resume_id: nodes whose record says this rollout committed

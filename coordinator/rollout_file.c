@@ -110,6 +110,15 @@ static int load_strategy(ydoc_t *doc, const ynode_t *root, strategy_t *s, baton_
     if (ydoc_get(doc, root, "max_failures") && s->on_failure != ON_FAILURE_CONTINUE)
         return bad(doc, root, "", "max_failures", "only means something with on_failure: continue",
                    err);
+    /* How a rollback that needs the dump of a database other nodes serve from goes on. */
+    if ((r = ydoc_str(doc, root, "", "restore_shared", false, &text, err)) < 0)
+        return r;
+    if (text && strcmp(text, "refuse") && strcmp(text, "stop-group")) {
+        free(text);
+        return bad(doc, root, "", "restore_shared", "must be refuse or stop-group", err);
+    }
+    s->restore_stop_group = text && !strcmp(text, "stop-group");
+    free(text);
     uint64_t mif = s->max_in_flight;
     if ((r = ydoc_uint(doc, root, "", "max_in_flight", false, 1, 1024, &mif, err)) < 0)
         return r;
@@ -137,6 +146,7 @@ int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
                                        "max_in_flight",
                                        "curve",
                                        "insecure",
+                                       "restore_shared",
                                        NULL};
     static const char *const node_keys[] = {"name", "endpoint", "public_key", NULL};
     static const char *const curve_keys[] = {"secret_key", NULL};

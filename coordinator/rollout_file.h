@@ -16,6 +16,7 @@
  *   healthy_deadline: 60s             # optional: overrides every agent's verify timeout
  *   progress_deadline: 10m            # optional: halt when no node finishes for this long
  *   batches / max_unavailable / on_failure / max_failures / pause_after / max_in_flight
+ *   restore_shared: refuse            # or stop-group (strategy.h)
  *                                     # optional: the strategy (strategy.h)
  */
 #ifndef BATON_ROLLOUT_FILE_H

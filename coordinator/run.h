@@ -12,6 +12,7 @@
 
 #include "baton.pb-c.h"
 #include "client.h"
+#include "group.h"
 #include "journal.h"
 #include "rollout.h"
 
@@ -56,7 +57,14 @@ typedef struct node {
     size_t step;          /* index in the upgrade sequence of the step in flight / next */
     size_t first_step;    /* resuming: where it starts */
     bool resuming;        /* its record says this rollout got it past pre-flight */
-    bool holds_turn;      /* it holds the database turn (see rollout.c) */
+    bool holds_turn;      /* it holds its group's database turn (group.h) */
+    char *database_id;    /* its database, as its agent reported it (NULL: not reported) */
+    group_t *grp;         /* the nodes sharing that database */
+    bool shared;          /* its dump and migration are skipped: its group's migrator did them */
+    bool group_stop;      /* stopped for the restore of its group's database (stop-group) */
+    bool grp_stop_failed; /* and that stop failed */
+    bool restore_needed;  /* its rollback stopped short of restoring a shared database */
+    char *restore_why;    /* and what it said, with how to restore, for the summary */
     bool applied;         /* its migrate applied something */
     bool undo;            /* roll it back once the step in flight ends */
     uint64_t stage_off;   /* bytes staged so far */
@@ -89,7 +97,8 @@ struct run {
     char *halt_reason;        /* for the summary */
     bool paused;              /* waiting for baton resume */
     journal_record_t *record; /* resume: the journal as it was; NULL for a new rollout */
-    bool turn_taken;          /* the database turn is held */
+    group_t *groups;          /* the databases of the nodes (group.h) */
+    size_t n_groups;
     uint64_t settled;         /* counter for settled_seq */
     uint64_t progress_at;     /* last time a node finished (progress_deadline) */
     bool deadline_missed;

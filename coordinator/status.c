@@ -26,8 +26,8 @@ int rollout_status(const rollout_file_t *rf, const struct rollout_opts *opts)
         return EXIT_REFUSED;
     }
     if (!opts->json)
-        printf("%-10s %-24s %-10s %-10s %-12s %-26s %s\n", "NODE", "ENDPOINT", "VERSION", "UNIT",
-               "LAST STEP", "ROLLOUT", "KEY");
+        printf("%-10s %-24s %-10s %-10s %-12s %-26s %-16s %s\n", "NODE", "ENDPOINT", "VERSION",
+               "UNIT", "LAST STEP", "ROLLOUT", "KEY", "DATABASE");
     for (size_t i = 0; i < rf->n_nodes; i++) {
         Baton__Envelope *res = NULL;
         baton_err_clear(&err);
@@ -53,6 +53,9 @@ int rollout_status(const rollout_file_t *rf, const struct rollout_opts *opts)
             if (!rf->insecure)
                 transport_fingerprint(&rf->nodes[i].public_key, fp);
             json_object_set_new(e, "key", json_string(fp));
+            /* Nodes showing one database share it: one dump and one migration per rollout. */
+            json_object_set_new(e, "database",
+                                json_string(*svc->database_id ? svc->database_id : "-"));
             free(n >= 0 ? step : NULL);
         } else {
             unreachable++;

@@ -42,6 +42,9 @@ typedef struct strategy {
     size_t n_pauses;
     uint32_t pause_after[STRATEGY_PAUSES_MAX]; /* 1-based batch numbers */
     uint32_t max_in_flight;                    /* requests in flight at once (default 64) */
+    bool restore_stop_group; /* restore_shared: stop-group: a rollback that needs the dump of
+                              * a database other nodes of the rollout serve from first stops
+                              * them; default (refuse): stop there, exit 4, say how */
 } strategy_t;
 
 /* The defaults: one node at a time, halt on failure, no pause, 64 requests in flight. */

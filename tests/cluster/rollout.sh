@@ -37,15 +37,24 @@ done
 is "$(migration_ids game)" "0001_players.sql,0002_player_level.sql" "bookkeeping holds 1.0.0's and 1.1.0's ids"
 is "$(pg_sql game "SELECT id, name, created_at FROM players ORDER BY id")" "$before_players" \
     "player rows intact"
+# One shared database: node1 (the first to reach its dump) dumps and migrates it; node2 and
+# node3 check that it holds exactly node1's ids and take no dump of their own.
+state=$(agent_state node1)
+dump=$(printf '%s' "$state" | sed -n 's/.*"dump_path": "\(.*\)".*/\1/p')
+digest=$(printf '%s' "$state" | sed -n 's/.*"dump_sha256": "\(.*\)".*/\1/p')
+is "$(node_exec node1 sh -c "ls /var/backups/baton/gamesrv/*.dump | wc -l")" 1 "node1: one dump on disk"
+is "$(node_exec node1 sha256sum "$dump" | cut -d' ' -f1)" "$digest" "node1: the dump's digest matches the recorded one"
+like "$out" "${digest:0:16}" "node1: and the one baton printed"
+ok "node1: pg_restore can read the dump" node_exec node1 pg_restore --list "$dump"
+for n in node2 node3; do
+    is "$(node_exec "$n" sh -c "ls /var/backups/baton/gamesrv/*.dump 2>/dev/null | wc -l")" 0 \
+        "$n: no second dump of the shared database"
+    is "$(state_field "$n" shared_from)" node1 "$n: its record says node1 dumped and migrated it"
+done
+like "$out" "dump +ok +[0-9]+ ms +shared database, dumped by its first node" "the shared dump is reported"
+like "$out" "plan: .*1 database, 1 shared" "the plan names the shared database"
 for n in $CLUSTER_NODES; do
-    state=$(agent_state "$n")
-    dump=$(printf '%s' "$state" | sed -n 's/.*"dump_path": "\(.*\)".*/\1/p')
-    digest=$(printf '%s' "$state" | sed -n 's/.*"dump_sha256": "\(.*\)".*/\1/p')
-    is "$(node_exec "$n" sh -c "ls /var/backups/baton/gamesrv/*.dump | wc -l")" 1 "$n: one dump on disk"
-    is "$(node_exec "$n" sha256sum "$dump" | cut -d' ' -f1)" "$digest" "$n: the dump's digest matches the recorded one"
-    like "$out" "${digest:0:16}" "$n: and the one baton printed"
-    ok "$n: pg_restore can read the dump" node_exec "$n" pg_restore --list "$dump"
-    like "$state" '"step": "committed"' "$n: the agent's state says committed"
+    like "$(agent_state "$n")" '"step": "committed"' "$n: the agent's state says committed"
 done
 is "$(for n in $CLUSTER_NODES; do unit_stops "$n"; done | tr '\n' ' ')" \
     "$(for s in $stops_before; do printf '%s ' $((s + 1)); done)" "each unit was stopped exactly once"

@@ -1,0 +1,37 @@
+/* db_lock: the migration lock of one database, a PostgreSQL session advisory lock.
+ *
+ * A rollout's agent takes it before its dump and holds it, on a connection of its own, until
+ * the migration's Result is recorded (or the rollback that undoes it ended): while it is held,
+ * no second rollout, on this node or any other, dumps or migrates the same database. A crashed
+ * agent's connection closes and the server lets the lock go; its record (interrupted) then
+ * says what to do, so a lock never outlives the process that knew why it was taken.
+ *
+ * Advisory locks are per database: the key is baton's own pair (classid, objid) below, held on
+ * the very database the service uses. */
+#ifndef BATON_AGENT_DB_LOCK_H
+#define BATON_AGENT_DB_LOCK_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "err.h"
+
+struct pg_conn;
+
+/* The two int4 keys of pg_advisory_lock(int4, int4): "bato" (0x6261746f, in decimal: the
+ * SQL text spells it) and 1 (migrations). */
+#define DB_LOCK_CLASS 1650553967
+#define DB_LOCK_OBJECT 1
+
+/* Takes the lock on a new connection named `who` (application_name: "baton-agent NODE ..."),
+ * without waiting: -EBUSY when someone holds it, err naming the holder. *ret_conn holds the
+ * lock until db_lock_release(). */
+int db_lock_take(const svc_config_t *svc, const char *who, struct pg_conn **ret_conn,
+                 baton_err_t *err);
+/* Closes the connection, which lets the lock go (NULL-safe; sets *conn_p to NULL). */
+void db_lock_release(struct pg_conn **conn_p);
+/* Who holds the lock now: *ret_holder is "" when nobody does, else "NAME (pid N, from ADDR,
+ * since TIME)"; the caller's. */
+int db_lock_holder(const svc_config_t *svc, char **ret_holder, baton_err_t *err);
+
+#endif
