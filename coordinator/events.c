@@ -57,7 +57,7 @@ static void render_text(struct run *run, json_t *e)
         printf("  %-10s %-8s %-4s %6lld ms  %s\n", str(e, "phase"), node, ok ? "ok" : "FAIL", ms,
                msg);
     } else if (!strcmp(ev, "batch") || !strcmp(ev, "paused") || !strcmp(ev, "continued") ||
-               !strcmp(ev, "halt")) {
+               !strcmp(ev, "halt") || !strcmp(ev, "group")) {
         printf("%s\n", msg);
         run->last_node = NULL;
     } else if (!strcmp(ev, "node")) {

@@ -48,7 +48,7 @@ services:
   - name: gamesrv
     unit: gamesrv.service
     binary: /opt/gamesrv/bin/gamesrv
-    database: "$(pg_conninfo game)"
+    database: "$(pg_conninfo "${BATON_TEST_DB:-game}")"
     backup_dir: /var/backups/baton/gamesrv
     keep_backups: 2
     min_healthy_time: ${BATON_TEST_MIN_HEALTHY:-1s}
