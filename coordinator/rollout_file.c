@@ -111,6 +111,7 @@ static int load_strategy(ydoc_t *doc, const ynode_t *root, strategy_t *s, baton_
         return bad(doc, root, "", "max_failures", "only means something with on_failure: continue",
                    err);
     /* How a rollback that needs the dump of a database other nodes serve from goes on. */
+    text = NULL;
     if ((r = ydoc_str(doc, root, "", "restore_shared", false, &text, err)) < 0)
         return r;
     if (text && strcmp(text, "refuse") && strcmp(text, "stop-group")) {

@@ -257,6 +257,12 @@ static void test_rollout_strategy(void **state)
     assert_int_equal(rf->healthy_deadline_ms, 30000);
     assert_int_equal(rf->progress_deadline_ms, 600000);
     assert_int_equal(rf->strategy.max_in_flight, 8);
+    assert_false(rf->strategy.restore_stop_group); /* refuse, unless said */
+    rollout_file_destroy(&rf);
+    snprintf(text, sizeof(text), "%srestore_shared: stop-group\n", good_rollout);
+    assert_int_equal(rollout_file_load(write_tmp(text), &rf, &err), 0);
+    unlink(path);
+    assert_true(rf->strategy.restore_stop_group);
     rollout_file_destroy(&rf);
 
     static const struct {
@@ -277,6 +283,8 @@ static void test_rollout_strategy(void **state)
         {"progress_deadline: later\n", ":10: progress_deadline: 'later' is not a duration"},
         {"max_in_flight: 0\n", ":10: max_in_flight:"},
         {"batch: 2\n", ":10: batch: unknown key"},
+        {"restore_shared: yes\n", ":10: restore_shared: must be refuse or stop-group"},
+        {"restore_shared: [stop-group]\n", ":10: restore_shared:"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         snprintf(text, sizeof(text), "%s%s", good_rollout, bad[i].add);

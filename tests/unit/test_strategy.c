@@ -166,12 +166,60 @@ static void test_journal_replay(void **state)
     assert_int_equal(rec.exit, -1);
 }
 
+/* Who dumped and migrated each database, for a resumed rollout's groups. */
+static void test_journal_groups(void **state)
+{
+    (void)state;
+    journal_record_t rec;
+    memset(&rec, 0, sizeof(rec));
+    rec.exit = -1;
+    const char *lines[] = {
+        "{\"event\":\"start\",\"file\":\"/r.yml\",\"sha256\":\"ab\"}",
+        /* a failed dump names nobody */
+        "{\"event\":\"step\",\"node\":\"n1\",\"step\":\"dump\",\"ok\":false,"
+        "\"database\":\"7/game\",\"shared\":false}",
+        "{\"event\":\"step\",\"node\":\"n1\",\"step\":\"dump\",\"ok\":true,"
+        "\"database\":\"7/game\",\"shared\":false}",
+        "{\"event\":\"step\",\"node\":\"n1\",\"step\":\"migrate\",\"ok\":true,"
+        "\"database\":\"7/game\",\"shared\":false,\"ids\":[\"0001\",\"0002\"]}",
+        /* a shared node's steps change nothing of the group */
+        "{\"event\":\"step\",\"node\":\"n2\",\"step\":\"dump\",\"ok\":true,"
+        "\"database\":\"7/game\",\"shared\":true}",
+        "{\"event\":\"step\",\"node\":\"n2\",\"step\":\"migrate\",\"ok\":true,"
+        "\"database\":\"7/game\",\"shared\":true,\"ids\":[\"0001\",\"0002\"]}",
+        /* another database, its own migrator */
+        "{\"event\":\"step\",\"node\":\"n3\",\"step\":\"dump\",\"ok\":true,"
+        "\"database\":\"9/game\",\"shared\":false}",
+    };
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+        assert_int_equal(journal_replay_line(&rec, lines[i]), 0);
+    json_t *g = json_object_get(rec.groups, "7/game");
+    assert_string_equal(json_string_value(json_object_get(g, "migrator")), "n1");
+    assert_int_equal(json_array_size(json_object_get(g, "ids")), 2);
+    g = json_object_get(rec.groups, "9/game");
+    assert_string_equal(json_string_value(json_object_get(g, "migrator")), "n3");
+    assert_null(json_object_get(g, "ids"));
+    /* n1 rolled back: its schema is undone, the group has no migrator any more. */
+    assert_int_equal(journal_replay_line(&rec, "{\"event\":\"rollback\",\"node\":\"n1\","
+                                               "\"step\":\"rollback\",\"ok\":true}"),
+                     0);
+    assert_null(json_object_get(rec.groups, "7/game"));
+    assert_non_null(json_object_get(rec.groups, "9/game"));
+    /* a failed rollback of n3 keeps it */
+    assert_int_equal(journal_replay_line(&rec, "{\"event\":\"rollback\",\"node\":\"n3\","
+                                               "\"step\":\"rollback\",\"ok\":false}"),
+                     0);
+    assert_non_null(json_object_get(rec.groups, "9/game"));
+    journal_record_clear(&rec);
+    assert_null(rec.groups);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_amount_parse),   cmocka_unit_test(test_amount_resolve),
         cmocka_unit_test(test_batches),        cmocka_unit_test(test_pauses_and_policy),
-        cmocka_unit_test(test_journal_replay),
+        cmocka_unit_test(test_journal_replay), cmocka_unit_test(test_journal_groups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
