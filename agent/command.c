@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "command.h"
+
+#include "db.h"
 #include "proc.h"
 
 #define ARGV_MAX 64
@@ -160,4 +162,107 @@ int command_hook(step_ctx_t *ctx, const char *which, baton_err_t *err)
         return baton_err_prefix(err, "%s failed", which);
     step_log(ctx, 6, "%s done", which);
     return 0;
+}
+
+/* Collects stdout, bounded: a migration list is small. */
+struct out_buf {
+    char *data; /* NUL-terminated */
+    size_t len;
+};
+#define MIGRATION_LIST_MAX (1024 * 1024)
+
+static int collect(const void *buf, size_t len, void *userdata)
+{
+    struct out_buf *o = userdata;
+    if (o->len + len > MIGRATION_LIST_MAX)
+        return -E2BIG;
+    char *grown = realloc(o->data, o->len + len + 1);
+    if (!grown)
+        return -ENOMEM;
+    memcpy(grown + o->len, buf, len);
+    o->len += len;
+    grown[o->len] = '\0';
+    o->data = grown;
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int command_migrations(step_ctx_t *ctx, const svc_config_t *svc, const char *binary,
+                       char ***ret_ids, size_t *ret_n, baton_err_t *err)
+{
+    if (!svc->list_migrations)
+        return -ENOTSUP;
+    char **argv = NULL, **ids = NULL;
+    size_t n = 0;
+    int r = command_argv(svc->list_migrations, binary, 0, &argv, err);
+    if (r < 0)
+        return r;
+    struct out_buf out = {0};
+    struct proc_opts o = {.argv = (const char *const *)argv,
+                          .timeout_ms = 10000,
+                          .on_stdout = collect,
+                          .userdata = &out};
+    struct proc_result res;
+    r = proc_run(&o, &res, err);
+    if (r == 0 && (res.exit_code != 0 || res.timed_out)) {
+        char why[PROC_TAIL_MAX + 64];
+        proc_describe(&res, o.timeout_ms, why, sizeof(why));
+        r = baton_err_set(err, -EIO, "%s: %s", svc->list_migrations, why);
+    } else if (r < 0) {
+        baton_err_prefix(err, "%s", svc->list_migrations);
+    }
+    for (char *save = NULL, *line = r == 0 && out.data ? strtok_r(out.data, "\n", &save) : NULL;
+         line && r == 0; line = strtok_r(NULL, "\n", &save)) {
+        line += strspn(line, " \t\r");
+        line[strcspn(line, " \t\r")] = '\0';
+        if (*line && svc_state_push(&ids, &n, line) < 0)
+            r = baton_err_set(err, -E2BIG, "%s: too many ids", svc->list_migrations);
+    }
+    (void)ctx;
+    free(out.data);
+    command_argv_free(&argv);
+    if (r < 0) {
+        svc_state_clear_list(&ids, &n);
+        return r;
+    }
+    if (n)
+        qsort(ids, n, sizeof(*ids), cmp_str);
+    *ret_ids = ids;
+    *ret_n = n;
+    return 0;
+}
+
+int command_schema_known(step_ctx_t *ctx, const char *binary, baton_err_t *err)
+{
+    const svc_config_t *svc = ctx->svc;
+    char **ships = NULL, **db = NULL;
+    size_t n_ships = 0, n_db = 0;
+    int r = command_migrations(ctx, svc, binary, &ships, &n_ships, err);
+    if (r == -ENOTSUP)
+        return 0;
+    if (r < 0 || (r = db_migration_ids(svc, &db, &n_db, err)) < 0)
+        goto out;
+    char unknown[256] = "";
+    size_t n_unknown = 0, used = 0;
+    for (size_t i = 0; i < n_db; i++) {
+        if (bsearch(&db[i], ships, n_ships, sizeof(*ships), cmp_str))
+            continue;
+        if (used + strlen(db[i]) + 8 < sizeof(unknown))
+            used += (size_t)snprintf(unknown + used, sizeof(unknown) - used, "%s%s",
+                                     n_unknown ? ", " : "", db[i]);
+        n_unknown++;
+    }
+    if (n_unknown)
+        r = baton_err_set(err, -EPROTO,
+                          "the database holds %zu migration%s that %s does not ship (%s): a "
+                          "schema newer than the binary; refusing to start it",
+                          n_unknown, n_unknown == 1 ? "" : "s", binary, unknown);
+out:
+    svc_state_clear_list(&ships, &n_ships);
+    svc_state_clear_list(&db, &n_db);
+    return r;
 }

@@ -32,6 +32,14 @@ bool version_matches(const char *reported, const char *version);
 /* Runs the service's drain or undrain hook (`which`), if it has one, within timeouts.hook;
  * "drain failed: …" on failure. */
 int command_hook(step_ctx_t *ctx, const char *which, baton_err_t *err);
+/* The migration ids `binary` ships (the list_migrations command), sorted; -ENOTSUP when the
+ * service has no such command. */
+int command_migrations(step_ctx_t *ctx, const svc_config_t *svc, const char *binary,
+                       char ***ret_ids, size_t *ret_n, baton_err_t *err);
+/* Refuses (-EPROTO, naming the ids) when the database holds a migration id `binary` does not
+ * ship: a schema newer than the binary, which Nakama would only warn about and run on. Passes
+ * when the service has no list_migrations command. */
+int command_schema_known(step_ctx_t *ctx, const char *binary, baton_err_t *err);
 /* STATE_DIR/staging/SERVICE/SHA256: where a verified staged binary lives. */
 int staged_path(const agent_config_t *cfg, const char *service, const char *sha256, char *buf,
                 size_t len, baton_err_t *err);

@@ -74,6 +74,7 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
                                        "migrate_down",
                                        "version_command",
                                        "migration_table",
+                                       "list_migrations",
                                        "health",
                                        "timeouts",
                                        "pg_dump",
@@ -98,6 +99,7 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
         (r = ydoc_str(doc, node, where, "migrate_down", false, &s->migrate_down, err)) < 0 ||
         (r = ydoc_str(doc, node, where, "version_command", false, &s->version_command, err)) < 0 ||
         (r = ydoc_str(doc, node, where, "migration_table", false, &s->migration_table, err)) < 0 ||
+        (r = ydoc_str(doc, node, where, "list_migrations", false, &s->list_migrations, err)) < 0 ||
         (r = ydoc_str(doc, node, where, "pg_dump", false, &s->pg_dump, err)) < 0 ||
         (r = ydoc_str(doc, node, where, "pg_restore", false, &s->pg_restore, err)) < 0 ||
         (r = ydoc_str(doc, node, where, "psql", false, &s->psql, err)) < 0 ||
@@ -314,7 +316,7 @@ static void svc_free(svc_config_t *s)
         &s->name,        &s->unit,       &s->binary,       &s->database,        &s->passfile,
         &s->backup_dir,  &s->migrate_up, &s->migrate_down, &s->version_command, &s->migration_table,
         &s->health_http, &s->health_tcp, &s->pg_dump,      &s->pg_restore,      &s->psql,
-        &s->pg_env_buf,  &s->drain,      &s->undrain};
+        &s->pg_env_buf,  &s->drain,      &s->undrain,      &s->list_migrations};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         free(*fields[i]);
         *fields[i] = NULL;

@@ -111,6 +111,10 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
                           (unsigned long long)(dump_room(db_bytes) >> 20));
         goto out;
     }
+    /* The new binary knows every migration the database has (its own migrate up adds the
+     * rest): else it would be refused at start, after the service was stopped. */
+    if ((r = command_schema_known(ctx, staged, err)) < 0)
+        goto out;
     if ((r = tool_runs(ctx, svc->pg_dump, err)) < 0 ||
         (r = tool_runs(ctx, svc->pg_restore, err)) < 0 || (r = tool_runs(ctx, svc->psql, err)) < 0)
         goto out;

@@ -274,10 +274,25 @@ big:
     return baton_err_set(err, -E2BIG, "more than %d comparators", SEMVER_RANGE_MAX);
 }
 
+static const char *const aliases[] = {"latest", "stable", "current", "newest", "lts",
+                                      "next",   "edge",   "head",    NULL};
+
+bool semver_is_alias(const char *text)
+{
+    if (!text)
+        return true;
+    text += strspn(text, " \t");
+    size_t len = strcspn(text, " \t");
+    if (len == 0 || (len == 1 && strchr("*xX", *text)))
+        return true;
+    for (size_t i = 0; aliases[i]; i++)
+        if (strlen(aliases[i]) == len && !strncasecmp(text, aliases[i], len))
+            return true;
+    return false;
+}
+
 int semver_range_parse(const char *text, semver_range_t *ret, baton_err_t *err)
 {
-    static const char *const aliases[] = {"latest", "stable", "current", "newest", "lts",
-                                          "next",   "edge",   "head",    NULL};
     semver_range_t r = {0};
     if (!text)
         text = "";

@@ -56,6 +56,8 @@ void semver_format(const semver_t *v, char *buf, size_t len);
 
 int semver_range_parse(const char *text, semver_range_t *ret, baton_err_t *err);
 bool semver_range_match(const semver_range_t *r, const semver_t *v);
+/* True for words that name no version but float (latest, stable, *, x, ""). */
+bool semver_is_alias(const char *text);
 /* True when the range names one version exactly (1.2.3 or =1.2.3). */
 bool semver_range_exact(const semver_range_t *r);
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "digest.h"
+#include "semver.h"
 #include "client.h"
 #include "names.h"
 #include "ydoc.h"
@@ -127,6 +128,69 @@ static int load_strategy(ydoc_t *doc, const ynode_t *root, strategy_t *s, baton_
     return 0;
 }
 
+/* The version to roll out: with a catalog, the highest release the version (or range) matches,
+ * its artifact and digest; without one, the version as written, which must be no alias and no
+ * range (a range means nothing without releases to choose from). */
+static int resolve_version(ydoc_t *doc, const ynode_t *root, const char *path,
+                           const char *catalog, rollout_file_t *rf, char **artifact,
+                           baton_err_t *err)
+{
+    baton_err_t verr = {0};
+    semver_range_t range;
+    const char *asked = rf->version_asked;
+    if (semver_is_alias(asked)) {
+        semver_range_parse(asked, &range, &verr);
+        return bad(doc, root, "", "version", verr.msg, err);
+    }
+    bool is_range = semver_range_parse(asked, &range, &verr) == 0;
+    if (!catalog) {
+        /* "1" or "2024.1" may well be what a service prints: only range syntax is a range. */
+        bool looks_range = strpbrk(asked, "~^*<>= \t") || strstr(asked, ".x") || strstr(asked, ".X");
+        if (is_range && looks_range && !semver_range_exact(&range))
+            return bad(doc, root, "", "version",
+                       "a version range needs a catalog (catalog: FILE) to choose from", err);
+        return (rf->version = strdup(asked)) ? 0 : baton_err_set(err, -ENOMEM, "out of memory");
+    }
+    if (*artifact)
+        return bad(doc, root, "", "artifact", "comes from the catalog: give one or the other",
+                   err);
+    if (rf->sha256)
+        return bad(doc, root, "", "sha256", "comes from the catalog: give one or the other", err);
+    if (!is_range)
+        return bad(doc, root, "", "version", verr.msg, err);
+    char *dir = strdup(path), *cpath = NULL;
+    int n = !dir ? -1
+            : catalog[0] == '/' ? asprintf(&cpath, "%s", catalog)
+                                : asprintf(&cpath, "%s/%s", dirname(dir), catalog);
+    free(dir);
+    if (n < 0)
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    int r = catalog_load(cpath, &rf->catalog, err);
+    free(cpath);
+    if (r < 0)
+        return r;
+    const catalog_t *c = rf->catalog;
+    if (strcmp(c->service, rf->service)) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "%s lists releases of %s, not %s", c->path, c->service,
+                 rf->service);
+        return bad(doc, root, "", "catalog", msg, err);
+    }
+    if (!(rf->release = catalog_resolve(c, &range))) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "'%s' matches no release in %s (it lists %s to %s)", asked,
+                 c->path, c->n ? c->releases[0].version : "none",
+                 c->n ? c->releases[c->n - 1].version : "none");
+        return bad(doc, root, "", "version", msg, err);
+    }
+    rf->maintenance = rf->release->maintenance;
+    if (!(rf->version = strdup(rf->release->version)) ||
+        !(*artifact = strdup(rf->release->artifact)) ||
+        !(rf->sha256 = strdup(rf->release->sha256)))
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    return 0;
+}
+
 int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
 {
     static const char *const keys[] = {"service",
@@ -148,6 +212,7 @@ int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
                                        "curve",
                                        "insecure",
                                        "restore_shared",
+                                       "catalog",
                                        NULL};
     static const char *const node_keys[] = {"name", "endpoint", "public_key", NULL};
     static const char *const curve_keys[] = {"secret_key", NULL};
@@ -158,7 +223,7 @@ int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
     if (r < 0)
         return r;
     rollout_file_t *rf = calloc(1, sizeof(*rf));
-    char *artifact = NULL;
+    char *artifact = NULL, *catalog = NULL;
     if (!rf || !(rf->path = strdup(path))) {
         r = baton_err_set(err, -ENOMEM, "out of memory");
         goto out;
@@ -166,14 +231,17 @@ int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
     const ynode_t *root = ydoc_root(doc);
     if ((r = ydoc_expect_map(doc, root, "", keys, err)) < 0 ||
         (r = ydoc_str(doc, root, "", "service", true, &rf->service, err)) < 0 ||
-        (r = ydoc_str(doc, root, "", "version", true, &rf->version, err)) < 0 ||
-        (r = ydoc_str(doc, root, "", "artifact", true, &artifact, err)) < 0 ||
+        (r = ydoc_str(doc, root, "", "version", true, &rf->version_asked, err)) < 0 ||
+        (r = ydoc_str(doc, root, "", "catalog", false, &catalog, err)) < 0 ||
+        (r = ydoc_str(doc, root, "", "artifact", !catalog, &artifact, err)) < 0 ||
         (r = ydoc_str(doc, root, "", "sha256", false, &rf->sha256, err)) < 0)
         goto out;
     if (!plain_name(rf->service)) {
         r = bad(doc, root, "", "service", "must be 1-64 of [A-Za-z0-9_.-@]", err);
         goto out;
     }
+    if ((r = resolve_version(doc, root, path, catalog, rf, &artifact, err)) < 0)
+        goto out;
     if (!plain_name(rf->version)) {
         r = bad(doc, root, "", "version", "must be 1-64 of [A-Za-z0-9_.-@]", err);
         goto out;
@@ -315,6 +383,7 @@ int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
 out:
     free(secret_path);
     free(artifact);
+    free(catalog);
     rollout_file_destroy(&rf);
     ydoc_destroy(&doc);
     return r;
@@ -333,8 +402,10 @@ void rollout_file_destroy(rollout_file_t **rf_p)
     free(rf->path);
     free(rf->service);
     free(rf->version);
+    free(rf->version_asked);
     free(rf->artifact);
     free(rf->sha256);
+    catalog_destroy(&rf->catalog);
     free(rf);
     *rf_p = NULL;
 }

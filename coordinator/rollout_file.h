@@ -5,6 +5,8 @@
  *   version: 1.1.0
  *   artifact: ./gamesrv-1.1.0        # relative to this file's folder
  *   sha256: 5f0c...                   # optional: refused when the artifact differs
+ *   catalog: ./releases.yml           # instead of artifact and sha256: version may then be a
+ *                                     # range (~1.1.0), resolved to the highest release
  *   nodes:
  *     - name: node1
  *       endpoint: tcp://10.213.0.11:7400
@@ -26,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "catalog.h"
 #include "err.h"
 #include "strategy.h"
 #include "transport.h"
@@ -41,7 +44,11 @@ typedef struct rollout_node {
 typedef struct rollout_file {
     char *path;     /* the file */
     char *service;  /* service to upgrade */
-    char *version;  /* target version */
+    char *version;  /* target version (with a catalog: the release the range resolved to) */
+    char *version_asked;       /* what the file says: a version, or a range with a catalog */
+    catalog_t *catalog;        /* `catalog:`, or NULL */
+    const release_t *release;  /* the catalog's release rolled out, or NULL */
+    bool maintenance;          /* roll in maintenance style (requires: maintenance, --jump) */
     char *artifact; /* path of the new binary, resolved against the file's folder */
     char *sha256;   /* declared digest, or NULL */
     size_t n_nodes;

@@ -52,6 +52,7 @@ services:
     backup_dir: /var/backups/baton/gamesrv
     keep_backups: 2
     min_healthy_time: ${BATON_TEST_MIN_HEALTHY:-1s}
+$(agent_list_migrations)
     health:
       http: http://127.0.0.1:$GAMESRV_PORT/healthcheck
 $(agent_knobs)
@@ -72,6 +73,16 @@ agent_knobs() {
     echo "    migrate_up: /opt/baton-test/slow migrate {binary} migrate up"
 }
 
+# How a binary lists the migrations it ships (gamesrv migrate list); with knobs it can be held
+# open (slow_step NODE list SECONDS), which holds the start step's schema check.
+agent_list_migrations() {
+    if [ "${BATON_TEST_KNOBS:-0}" = 1 ]; then
+        echo "    list_migrations: /opt/baton-test/slow list {binary} migrate list"
+    else
+        echo "    list_migrations: \"{binary} migrate list\""
+    fi
+}
+
 # With BATON_TEST_HOOKS=1, drain and undrain hooks that log and can be made to fail.
 agent_hooks() {
     [ "${BATON_TEST_HOOKS:-0}" = 1 ] || return 0
@@ -79,7 +90,7 @@ agent_hooks() {
     echo "    undrain: /opt/baton-test/hook undrain"
 }
 
-slow_step() { # NODE preflight|dump|migrate SECONDS (0: no longer slow)
+slow_step() { # NODE preflight|dump|migrate|list SECONDS (0: no longer slow)
     if [ "$3" = 0 ]; then
         node_exec "$1" rm -f "/run/baton-slow-$2"
     else
