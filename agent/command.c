@@ -248,8 +248,17 @@ int command_schema_known(step_ctx_t *ctx, const char *binary, baton_err_t *err)
         goto out;
     char unknown[256] = "";
     size_t n_unknown = 0, used = 0;
+    /* The one newer schema a binary may start on: this rollout's own, migrated by another node
+     * of a shared database (the mixed-version window), which that node's rollback undoes. */
+    const svc_state_t *st = ctx->st;
+    bool shared = st && *st->shared_from;
     for (size_t i = 0; i < n_db; i++) {
         if (bsearch(&db[i], ships, n_ships, sizeof(*ships), cmp_str))
+            continue;
+        bool ours = false;
+        for (size_t k = 0; shared && k < st->n_expect_ids && !ours; k++)
+            ours = !strcmp(db[i], st->expect_ids[k]);
+        if (ours)
             continue;
         if (used + strlen(db[i]) + 8 < sizeof(unknown))
             used += (size_t)snprintf(unknown + used, sizeof(unknown) - used, "%s%s",

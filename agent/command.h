@@ -38,7 +38,9 @@ int command_migrations(step_ctx_t *ctx, const svc_config_t *svc, const char *bin
                        char ***ret_ids, size_t *ret_n, baton_err_t *err);
 /* Refuses (-EPROTO, naming the ids) when the database holds a migration id `binary` does not
  * ship: a schema newer than the binary, which Nakama would only warn about and run on. Passes
- * when the service has no list_migrations command. */
+ * when the service has no list_migrations command, and for ids of the rollout's own migration
+ * on a shared database (ctx->st->expect_ids: the old binary of a node not yet upgraded, or
+ * rolled back, runs on it until the migrating node's rollback undoes it). */
 int command_schema_known(step_ctx_t *ctx, const char *binary, baton_err_t *err);
 /* STATE_DIR/staging/SERVICE/SHA256: where a verified staged binary lives. */
 int staged_path(const agent_config_t *cfg, const char *service, const char *sha256, char *buf,

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
 #include <time.h>
 
 #include "agent.h"
@@ -33,11 +34,54 @@ void hello_free(Baton__Hello **hello_p)
         free(s->previous_version);
         free(s->progress);
         free(s->database_id);
+        free(s->shared_from);
+        for (size_t k = 0; k < s->n_migrated_ids; k++)
+            free(s->migrated_ids[k]);
+        free(s->migrated_ids);
+        for (size_t k = 0; k < s->n_history; k++) {
+            Baton__VersionRecord *v = s->history[k];
+            free(v->version);
+            for (size_t j = 0; j < v->n_ids; j++)
+                free(v->ids[j]);
+            free(v->ids);
+            free(v->dump);
+            free(v);
+        }
+        free(s->history);
+        free(s->highest_version);
         free(s);
     }
     free(h->services);
     free(h);
     *hello_p = NULL;
+}
+
+/* The service's history into its ServiceInfo; a dump no longer on disk is not offered. */
+static int history_copy(const svc_state_t *st, Baton__ServiceInfo *s)
+{
+    if (!(s->highest_version = strdup(st->highest_version)))
+        return -ENOMEM;
+    if (!st->n_history)
+        return 0;
+    if (!(s->history = calloc(st->n_history, sizeof(*s->history))))
+        return -ENOMEM;
+    for (size_t i = 0; i < st->n_history; i++) {
+        const version_record_t *h = &st->history[i];
+        Baton__VersionRecord *v = calloc(1, sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        baton__version_record__init(v);
+        s->history[s->n_history++] = v;
+        struct stat sb;
+        v->version = strdup(h->version);
+        v->dump = strdup(*h->dump && stat(h->dump, &sb) == 0 ? h->dump : "");
+        if (!v->version || !v->dump || (h->n_ids && !(v->ids = calloc(h->n_ids, sizeof(char *)))))
+            return -ENOMEM;
+        for (size_t k = 0; k < h->n_ids; k++, v->n_ids++)
+            if (!(v->ids[k] = strdup(h->ids[k])))
+                return -ENOMEM;
+    }
+    return 0;
 }
 
 int hello_build(agent_t *a, Baton__Hello **ret_hello, baton_err_t *err)
@@ -77,11 +121,20 @@ int hello_build(agent_t *a, Baton__Hello **ret_hello, baton_err_t *err)
             s->version = strdup("unknown");
         svc_state_t *st = NULL;
         baton_err_t serr = {0};
+        bool oom = false;
         if (svc_state_load(a->cfg->state_dir, svc->name, &st, &serr) == 0) {
             s->rollout_id = strdup(st->rollout_id);
             s->step = strdup(st->step);
             s->previous_version = strdup(st->previous_version);
             s->database_id = strdup(st->database_id);
+            s->shared_from = strdup(st->shared_from);
+            s->down_limit = (uint32_t)st->down_limit;
+            s->dumped = *st->dump_path != '\0';
+            if (st->n_ids_after && !(s->migrated_ids = calloc(st->n_ids_after, sizeof(char *))))
+                oom = true;
+            for (size_t k = 0; !oom && k < st->n_ids_after; k++, s->n_migrated_ids++)
+                oom = !(s->migrated_ids[k] = strdup(st->ids_after[k]));
+            oom = oom || history_copy(st, s) < 0;
             /* The step in the worker is running; one on record without a worker behind it was
              * cut short by a crash. */
             s->running = a->run.on && a->run.svc == svc && a->run.def->id != STEP_NONE;
@@ -98,11 +151,15 @@ int hello_build(agent_t *a, Baton__Hello **ret_hello, baton_err_t *err)
             s->step = strdup(serr.msg); /* a damaged state file is said, not hidden */
             s->previous_version = strdup("");
             s->database_id = strdup("");
+            s->shared_from = strdup("");
         }
+        if (!s->highest_version)
+            s->highest_version = strdup("");
         /* Every string is the Hello's own (init left them pointing at protobuf-c's ""). */
         s->progress = strdup(s->running ? a->run.progress : "");
         if (!s->active_state || !s->version || !s->rollout_id || !s->step || !s->previous_version ||
-            !s->progress || !s->database_id) {
+            !s->progress || !s->database_id || !s->shared_from || !s->highest_version ||
+            oom) {
             hello_free(&h);
             return baton_err_set(err, -ENOMEM, "out of memory");
         }

@@ -53,7 +53,8 @@ static const char *const str_names[] = {"service",          "rollout_id",       
                                         "in_progress",      "target_version",   "target_sha256",
                                         "previous_version", "previous_sha256",  "dump_path",
                                         "dump_sha256",      "prior_rollout_id", "prior_step",
-                                        "database_id",      "shared_from"};
+                                        "database_id",      "shared_from",
+                                        "restore_dump",     "highest_version"};
 /* Fields from N_STR_REQUIRED on were added later: a state file without them reads as "". */
 #define N_STR_REQUIRED 10
 #define N_STR (sizeof(str_names) / sizeof(str_names[0]))
@@ -65,7 +66,8 @@ static char **str_field_at(svc_state_t *st, size_t i)
                   &st->in_progress,      &st->target_version,   &st->target_sha256,
                   &st->previous_version, &st->previous_sha256,  &st->dump_path,
                   &st->dump_sha256,      &st->prior_rollout_id, &st->prior_step,
-                  &st->database_id,      &st->shared_from};
+                  &st->database_id,      &st->shared_from,
+                  &st->restore_dump,     &st->highest_version};
     return f[i];
 }
 
@@ -84,16 +86,68 @@ svc_state_t *svc_state_new(const char *service)
     return st;
 }
 
+static void history_free(svc_state_t *st)
+{
+    for (size_t i = 0; i < st->n_history; i++) {
+        free(st->history[i].version);
+        svc_state_clear_list(&st->history[i].ids, &st->history[i].n_ids);
+        free(st->history[i].dump);
+    }
+    free(st->history);
+    st->history = NULL;
+    st->n_history = 0;
+}
+
+int svc_state_history_add(svc_state_t *st, const char *version, char **ids, size_t n_ids,
+                          const char *dump)
+{
+    version_record_t *last = st->n_history ? &st->history[st->n_history - 1] : NULL;
+    if (!last || strcmp(last->version, version)) {
+        if (st->n_history == STATE_HISTORY_MAX) { /* the oldest goes */
+            free(st->history[0].version);
+            svc_state_clear_list(&st->history[0].ids, &st->history[0].n_ids);
+            free(st->history[0].dump);
+            memmove(st->history, st->history + 1, (st->n_history - 1) * sizeof(*st->history));
+            st->n_history--;
+        }
+        version_record_t *grown = realloc(st->history, (st->n_history + 1) * sizeof(*grown));
+        if (!grown)
+            return -ENOMEM;
+        st->history = grown;
+        last = &grown[st->n_history++];
+        *last = (version_record_t){0};
+        if (!(last->version = strdup(version)) || !(last->dump = strdup("")))
+            return -ENOMEM;
+    }
+    svc_state_clear_list(&last->ids, &last->n_ids);
+    for (size_t i = 0; i < n_ids; i++)
+        if (svc_state_push(&last->ids, &last->n_ids, ids[i]) < 0)
+            return -ENOMEM;
+    if (dump && svc_state_set(&last->dump, dump) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+const version_record_t *svc_state_history_find(const svc_state_t *st, const char *version)
+{
+    for (size_t i = st->n_history; i-- > 0;)
+        if (!strcmp(st->history[i].version, version))
+            return &st->history[i];
+    return NULL;
+}
+
 void svc_state_destroy(svc_state_t **st_p)
 {
     if (!st_p || !*st_p)
         return;
     svc_state_t *st = *st_p;
+    history_free(st);
     for (size_t i = 0; i < N_STR; i++)
         free(*str_field_at(st, i));
     svc_state_clear_list(&st->ids_before, &st->n_ids_before);
     svc_state_clear_list(&st->applied, &st->n_applied);
     svc_state_clear_list(&st->expect_ids, &st->n_expect_ids);
+    svc_state_clear_list(&st->ids_after, &st->n_ids_after);
     for (int i = 0; i < STEP__MAX; i++)
         free(st->results[i]);
     free(st);
@@ -107,13 +161,15 @@ static int clear_rollout(svc_state_t *st)
     for (size_t i = 1; i < N_STR; i++)
         if (str_field_at(st, i) != &st->prior_rollout_id &&
             str_field_at(st, i) != &st->prior_step && str_field_at(st, i) != &st->database_id &&
+            str_field_at(st, i) != &st->highest_version &&
             svc_state_set(str_field_at(st, i), "") < 0)
             return -ENOMEM;
-    st->was_active = st->stopped = st->swapped = st->have_ids_before = false;
-    st->dump_size = 0;
+    st->was_active = st->stopped = st->swapped = st->have_ids_before = st->downgrade = false;
+    st->dump_size = st->down_limit = 0;
     svc_state_clear_list(&st->ids_before, &st->n_ids_before);
     svc_state_clear_list(&st->applied, &st->n_applied);
     svc_state_clear_list(&st->expect_ids, &st->n_expect_ids);
+    svc_state_clear_list(&st->ids_after, &st->n_ids_after);
     for (int i = 0; i < STEP__MAX; i++) {
         free(st->results[i]);
         st->results[i] = NULL;
@@ -246,6 +302,17 @@ int svc_state_save(const char *state_dir, const svc_state_t *st, baton_err_t *er
     json_object_set_new(o, "ids_before", list_to_json(st->ids_before, st->n_ids_before));
     json_object_set_new(o, "applied", list_to_json(st->applied, st->n_applied));
     json_object_set_new(o, "expect_ids", list_to_json(st->expect_ids, st->n_expect_ids));
+    json_object_set_new(o, "ids_after", list_to_json(st->ids_after, st->n_ids_after));
+    json_object_set_new(o, "downgrade", json_boolean(st->downgrade));
+    json_object_set_new(o, "down_limit", json_integer((json_int_t)st->down_limit));
+    json_t *history = json_array();
+    for (size_t i = 0; i < st->n_history; i++)
+        json_array_append_new(history,
+                              json_pack("{s:s, s:o, s:s}", "version", st->history[i].version,
+                                        "ids", list_to_json(st->history[i].ids,
+                                                            st->history[i].n_ids),
+                                        "dump", st->history[i].dump));
+    json_object_set_new(o, "history", history);
     json_object_set_new(o, "dump_size", json_integer((json_int_t)st->dump_size));
     json_object_set_new(o, "in_progress_request", id_to_json(st->in_progress_request));
     json_t *results = json_object();
@@ -282,6 +349,51 @@ static int load_list(json_t *o, const char *key, const char *path, char ***list,
                                  key, i);
         if (svc_state_push(list, n, json_string_value(v)) < 0)
             return baton_err_set(err, -ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+/* "history": [{"version", "ids", "dump"}, ...] and the downgrade fields; optional (added
+ * later). */
+static int load_history(json_t *o, const char *path, svc_state_t *st, baton_err_t *err)
+{
+    json_t *dg = json_object_get(o, "downgrade"), *dl = json_object_get(o, "down_limit");
+    if (dg && !json_is_boolean(dg))
+        return baton_err_set(err, -EBADMSG, "%s: field downgrade: expected true or false", path);
+    st->downgrade = json_is_true(dg);
+    if (dl && (!json_is_integer(dl) || json_integer_value(dl) < 0 ||
+               json_integer_value(dl) > STATE_IDS_MAX))
+        return baton_err_set(err, -EBADMSG, "%s: field down_limit: expected a count", path);
+    st->down_limit = dl ? (uint64_t)json_integer_value(dl) : 0;
+    json_t *h = json_object_get(o, "history");
+    if (!h)
+        return 0;
+    if (!json_is_array(h) || json_array_size(h) > STATE_HISTORY_MAX)
+        return baton_err_set(err, -EBADMSG, "%s: field history: expected a list of at most %d",
+                             path, STATE_HISTORY_MAX);
+    size_t i;
+    json_t *e;
+    json_array_foreach(h, i, e)
+    {
+        json_t *v = json_object_get(e, "version"), *d = json_object_get(e, "dump");
+        char **ids = NULL;
+        size_t n = 0;
+        char key[48];
+        snprintf(key, sizeof(key), "history[%zu].ids", i);
+        if (!json_is_object(e) || !json_is_string(v) || json_string_length(v) > STATE_STR_MAX ||
+            !json_is_string(d) || json_string_length(d) > STATE_STR_MAX ||
+            !json_object_get(e, "ids"))
+            return baton_err_set(err, -EBADMSG, "%s: field history[%zu]: expected a version, "
+                                 "ids and a dump", path, i);
+        json_t *wrap = json_pack("{s:O}", key, json_object_get(e, "ids"));
+        int r = wrap ? load_list(wrap, key, path, &ids, &n, err) : -ENOMEM;
+        json_decref(wrap);
+        if (r == 0 && svc_state_history_add(st, json_string_value(v), ids, n,
+                                            json_string_value(d)) < 0)
+            r = baton_err_set(err, -ENOMEM, "out of memory");
+        svc_state_clear_list(&ids, &n);
+        if (r < 0)
+            return r;
     }
     return 0;
 }
@@ -391,7 +503,10 @@ int svc_state_load(const char *state_dir, const char *service, svc_state_t **ret
         (r = load_list(o, "applied", path, &st->applied, &st->n_applied, err)) < 0 ||
         /* added later: older state files have none */
         (json_object_get(o, "expect_ids") &&
-         (r = load_list(o, "expect_ids", path, &st->expect_ids, &st->n_expect_ids, err)) < 0))
+         (r = load_list(o, "expect_ids", path, &st->expect_ids, &st->n_expect_ids, err)) < 0) ||
+        (json_object_get(o, "ids_after") &&
+         (r = load_list(o, "ids_after", path, &st->ids_after, &st->n_ids_after, err)) < 0) ||
+        (r = load_history(o, path, st, err)) < 0)
         goto out;
     if ((r = load_results(o, path, st, err)) < 0)
         goto out;

@@ -18,6 +18,15 @@
 #define STATE_IDS_MAX 4096
 #define STATE_STR_MAX 1024
 #define STATE_RESULT_MAX (512 * 1024) /* one recorded Result, base64 */
+#define STATE_HISTORY_MAX 32          /* versions kept in a service's history */
+
+/* One version the service ran here (the history a downgrade is checked against). */
+typedef struct version_record {
+    char *version; /* what it reported */
+    char **ids;    /* the bookkeeping ids the database had with it */
+    size_t n_ids;
+    char *dump;    /* a verified dump taken while it ran, "" when none */
+} version_record_t;
 
 typedef struct svc_state {
     char *service;          /* the service this state is about */
@@ -44,6 +53,14 @@ typedef struct svc_state {
                          * rollout: the schema is its to undo, not ours; "" when it is ours */
     char **expect_ids;  /* shared: the bookkeeping ids that node's migration left */
     size_t n_expect_ids;
+    char **ids_after;   /* the bookkeeping ids this rollout's own migration left */
+    size_t n_ids_after;
+    bool downgrade;      /* this rollout goes down to target_version (Step.downgrade) */
+    uint64_t down_limit; /* and its migrate takes this many migrations down */
+    char *restore_dump;  /* or restores this dump, taken at target_version, "" when not */
+    version_record_t *history; /* versions deployed here, oldest first (kept across rollouts) */
+    size_t n_history;
+    char *highest_version; /* the highest version ever deployed here (kept across rollouts) */
     char *prior_rollout_id;   /* the finished record a pre-flight replaced, put back on release */
     char *prior_step;         /* its last step ("committed", "rolled_back" or "") */
     char *results[STEP__MAX]; /* per step of this rollout: its packed Result (base64), or NULL */
@@ -76,6 +93,12 @@ int svc_state_get_result(const svc_state_t *st, step_id_t step, uint8_t **ret_bu
 /* Bit (1u << step) for every step with a recorded Result; with request_id non-zero, only those
  * that answered that very request (a coordinator asking again after a lost answer). */
 unsigned svc_state_recorded(const svc_state_t *st, uint64_t request_id);
+/* Appends (version, ids, dump) to the history, or updates its last entry when that is the same
+ * version; the oldest go beyond STATE_HISTORY_MAX. */
+int svc_state_history_add(svc_state_t *st, const char *version, char **ids, size_t n_ids,
+                          const char *dump);
+/* The newest history entry of `version`, or NULL. */
+const version_record_t *svc_state_history_find(const svc_state_t *st, const char *version);
 /* Appends an id (copied) to a list. */
 int svc_state_push(char ***list, size_t *n, const char *id);
 void svc_state_clear_list(char ***list, size_t *n);

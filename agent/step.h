@@ -84,6 +84,10 @@ int step_rollback(step_ctx_t *ctx, baton_err_t *err);
  * ctx->out.plan and fails only when it cannot answer at all. */
 int step_plan(step_ctx_t *ctx, baton_err_t *err);
 void plan_info_free(Baton__PlanInfo **p_p);
+/* Records `version` as the highest ever deployed when it is (semver order). */
+int raise_highest(svc_state_t *st, const char *version);
+/* Restores the dump at `path`, whose digest must be `sha256` when given (step_dump.c). */
+int dump_restore_file(step_ctx_t *ctx, const char *path, const char *sha256, baton_err_t *err);
 /* Room a dump of a database of db_bytes needs in the backup folder. */
 uint64_t dump_room(uint64_t db_bytes);
 
@@ -94,6 +98,9 @@ step_fn step_function(step_id_t id);
  * the bookkeeping table holds exactly `expect` (filling ctx->out.ids), -ESTALE when not. */
 bool ids_equal(char **a, size_t na, char **b, size_t nb);
 int shared_check(step_ctx_t *ctx, char **expect, size_t n_expect, baton_err_t *err);
+/* The same against what `version` had here (a downgrade), or the shared node when NULL. */
+int shared_check_ids(step_ctx_t *ctx, char **expect, size_t n_expect, const char *version,
+                     baton_err_t *err);
 
 /* Parts the rollback reuses. */
 int dump_restore(step_ctx_t *ctx, baton_err_t *err);

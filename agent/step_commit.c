@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "db.h"
 #include "names.h"
 #include "step.h"
 
@@ -82,9 +83,32 @@ static void prune_staging(const step_ctx_t *ctx, const svc_config_t *svc, const 
     closedir(d);
 }
 
+/* The history: the version it ran before got this rollout's dump (taken while it ran: what
+ * `--restore-dump` of a later downgrade restores); the version now running, the ids now. */
+static int record_history(step_ctx_t *ctx, baton_err_t *err)
+{
+    svc_state_t *st = ctx->st;
+    char **ids = NULL;
+    size_t n = 0;
+    int r = db_migration_ids(ctx->svc, &ids, &n, err);
+    if (r < 0)
+        return r;
+    if (st->n_history && *st->dump_path &&
+        !strcmp(st->history[st->n_history - 1].version, st->previous_version))
+        r = svc_state_set(&st->history[st->n_history - 1].dump, st->dump_path);
+    if (r == 0)
+        r = svc_state_history_add(st, st->target_version, ids, n, "");
+    if (r == 0)
+        r = raise_highest(st, st->target_version);
+    svc_state_clear_list(&ids, &n);
+    return r < 0 ? baton_err_set(err, r, "history: out of memory") : 0;
+}
+
 int step_commit(step_ctx_t *ctx, baton_err_t *err)
 {
-    (void)err;
+    int r = record_history(ctx, err);
+    if (r < 0)
+        return r;
     prune_backups(ctx, ctx->svc, ctx->st);
     prune_staging(ctx, ctx->svc, ctx->st);
     return 0;

@@ -97,6 +97,12 @@ static const char *list_text(char **ids, size_t n, char *buf, size_t len)
 
 int shared_check(step_ctx_t *ctx, char **expect, size_t n_expect, baton_err_t *err)
 {
+    return shared_check_ids(ctx, expect, n_expect, NULL, err);
+}
+
+int shared_check_ids(step_ctx_t *ctx, char **expect, size_t n_expect, const char *version,
+                     baton_err_t *err)
+{
     char **now = NULL;
     size_t n_now = 0;
     int r = db_migration_ids(ctx->svc, &now, &n_now, err);
@@ -104,11 +110,18 @@ int shared_check(step_ctx_t *ctx, char **expect, size_t n_expect, baton_err_t *e
         return r;
     if (!ids_equal(now, n_now, expect, n_expect)) {
         char a[256], b[256];
-        r = baton_err_set(err, -ESTALE,
-                          "the shared database holds migrations %s, but %s left %s: someone "
-                          "else changed it",
-                          list_text(now, n_now, a, sizeof(a)), ctx->st->shared_from,
-                          list_text(expect, n_expect, b, sizeof(b)));
+        if (version)
+            r = baton_err_set(err, -ESTALE,
+                              "the database holds migrations %s, but %s had %s here: the "
+                              "downgrade did not bring the schema back to it",
+                              list_text(now, n_now, a, sizeof(a)), version,
+                              list_text(expect, n_expect, b, sizeof(b)));
+        else
+            r = baton_err_set(err, -ESTALE,
+                              "the shared database holds migrations %s, but %s left %s: someone "
+                              "else changed it",
+                              list_text(now, n_now, a, sizeof(a)), ctx->st->shared_from,
+                              list_text(expect, n_expect, b, sizeof(b)));
     }
     for (size_t i = 0; r == 0 && i < n_now; i++)
         if (svc_state_push(&ctx->out.ids, &ctx->out.n_ids, now[i]) < 0)
@@ -305,21 +318,28 @@ out:
 
 int dump_restore(step_ctx_t *ctx, baton_err_t *err)
 {
-    const svc_config_t *svc = ctx->svc;
     const svc_state_t *st = ctx->st;
-    char hex[DIGEST_HEX_LEN + 1], script[PATH_MAX + 16];
     if (!*st->dump_path)
         return baton_err_set(err, -ENOENT, "no dump of this rollout to restore");
+    return dump_restore_file(ctx, st->dump_path, st->dump_sha256, err);
+}
+
+int dump_restore_file(step_ctx_t *ctx, const char *path, const char *sha256, baton_err_t *err)
+{
+    const svc_config_t *svc = ctx->svc;
+    char hex[DIGEST_HEX_LEN + 1], script[PATH_MAX + 16];
+    int r;
     /* Restore only what we verified: the file must be the very dump we wrote. */
-    int r = digest_file(st->dump_path, hex, NULL, err);
-    if (r < 0)
-        return r;
-    if (strcmp(hex, st->dump_sha256))
-        return baton_err_set(err, -EBADMSG, "dump %s has sha256 %s, recorded %s: not restoring",
-                             st->dump_path, hex, st->dump_sha256);
-    snprintf(script, sizeof(script), "%s.restore.sql", st->dump_path);
-    step_progress(ctx, "restoring %s", st->dump_path);
-    const char *to_sql[] = {svc->pg_restore, "--file", script, st->dump_path, NULL};
+    if (sha256 && *sha256) {
+        if ((r = digest_file(path, hex, NULL, err)) < 0)
+            return r;
+        if (strcmp(hex, sha256))
+            return baton_err_set(err, -EBADMSG, "dump %s has sha256 %s, recorded %s: not restoring",
+                                 path, hex, sha256);
+    }
+    snprintf(script, sizeof(script), "%s.restore.sql", path);
+    step_progress(ctx, "restoring %s", path);
+    const char *to_sql[] = {svc->pg_restore, "--file", script, path, NULL};
     if ((r = command_run(ctx, svc, to_sql, svc->timeout_restore_ms, "pg_restore", NULL, err)) < 0)
         goto out;
     char *drop = NULL;

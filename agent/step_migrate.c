@@ -2,6 +2,7 @@
  * applied or removed, by reading the bookkeeping table before and after (not by parsing the
  * tool's output). Up needs this rollout's verified dump; down always gets an explicit limit. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,8 +72,10 @@ int migrate_run(step_ctx_t *ctx, bool up, unsigned limit, const char *binary, ba
         r = baton_err_set(err, r, "%s; then %s", first, rerr.msg);
         goto out;
     }
+    svc_state_clear_list(&st->ids_after, &st->n_ids_after);
     for (size_t i = 0; i < n_after; i++)
-        if (svc_state_push(&out->ids, &out->n_ids, after[i]) < 0) {
+        if (svc_state_push(&out->ids, &out->n_ids, after[i]) < 0 ||
+            svc_state_push(&st->ids_after, &st->n_ids_after, after[i]) < 0) {
             r = baton_err_set(err, -ENOMEM, "out of memory");
             goto out;
         }
@@ -101,6 +104,53 @@ out:
     return r;
 }
 
+static int migrate_downgrade(step_ctx_t *ctx, bool up, unsigned limit, baton_err_t *err)
+{
+    svc_state_t *st = ctx->st;
+    const version_record_t *rec = svc_state_history_find(st, st->target_version);
+    if (!rec)
+        return baton_err_set(err, -ENOENT, "no history of %s here", st->target_version);
+    bool restore = *st->restore_dump != '\0';
+    if (!restore && (up ? st->down_limit != 0 : limit != st->down_limit))
+        return baton_err_set(err, -EPERM,
+                             "the downgrade to %s takes %llu migrations down (its pre-flight "
+                             "counted them), not %s %u",
+                             st->target_version, (unsigned long long)st->down_limit,
+                             up ? "up" : "down", limit);
+    struct stat sb;
+    if (!*st->dump_path || stat(st->dump_path, &sb) < 0 || (uint64_t)sb.st_size != st->dump_size)
+        return baton_err_set(err, -ENOENT, "no verified dump of rollout %s: refusing to migrate",
+                             st->rollout_id);
+    int r = step_lock(ctx, err);
+    if (r < 0)
+        return r;
+    char newer[PATH_MAX];
+    snprintf(newer, sizeof(newer), "%s%s", ctx->svc->binary, st->swapped ? ".baton-prev" : "");
+    if (restore) {
+        /* The ids before are what a rollback returns to, as for any migration. */
+        char **now = NULL;
+        size_t n_now = 0;
+        if ((r = db_migration_ids(ctx->svc, &now, &n_now, err)) < 0)
+            return r;
+        for (size_t i = 0; !st->have_ids_before && i < n_now; i++)
+            if (svc_state_push(&st->ids_before, &st->n_ids_before, now[i]) < 0)
+                r = -ENOMEM;
+        svc_state_clear_list(&now, &n_now);
+        if (r < 0)
+            return baton_err_set(err, r, "out of memory");
+        st->have_ids_before = true;
+        if ((r = svc_state_save(ctx->cfg->state_dir, st, err)) < 0 ||
+            (r = dump_restore_file(ctx, st->restore_dump, NULL, err)) < 0)
+            return r;
+        ctx->out.restored_dump = true;
+    } else if (st->down_limit > 0) {
+        if ((r = migrate_run(ctx, false, (unsigned)st->down_limit, newer, err)) < 0)
+            return r;
+    }
+    r = shared_check_ids(ctx, rec->ids, rec->n_ids, st->target_version, err);
+    return r;
+}
+
 int step_migrate(step_ctx_t *ctx, baton_err_t *err)
 {
     const Baton__Migrate *req = ctx->req->migrate;
@@ -123,6 +173,12 @@ int step_migrate(step_ctx_t *ctx, baton_err_t *err)
         }
         return r;
     }
+    /* A downgrade: exactly the migrations its pre-flight counted go down, with the newer
+     * binary (the one the swap kept aside; the older one does not know them), or the dump
+     * taken at the target version is restored; either way the bookkeeping table must then
+     * equal what that version had here. */
+    if (st->downgrade && !*st->shared_from)
+        return migrate_downgrade(ctx, up, req->limit, err);
     /* Down undoes what this rollout applied, no more: the same guard a rollback has. */
     if (!up && req->limit > st->n_applied)
         return baton_err_set(err, -EPERM,

@@ -13,6 +13,7 @@
 #include "db_lock.h"
 #include "step.h"
 #include "fsutil.h"
+#include "semver.h"
 #include "unit.h"
 
 /* Room a dump needs beyond the database's size: custom-format dumps are compressed and
@@ -27,6 +28,73 @@ static int tool_runs(step_ctx_t *ctx, const char *tool, baton_err_t *err)
     const char *argv[] = {tool, "--version", NULL};
     int r = command_run(ctx, NULL, argv, 10000, "--version", NULL, err);
     return r < 0 ? baton_err_prefix(err, "%s does not run", tool) : 0;
+}
+
+int raise_highest(svc_state_t *st, const char *version)
+{
+    semver_t a, b;
+    bool higher = !*st->highest_version ||
+                  (semver_parse(version, &a, NULL) == 0 &&
+                   (semver_parse(st->highest_version, &b, NULL) < 0 || semver_compare(&a, &b) > 0));
+    return higher ? svc_state_set(&st->highest_version, version) : 0;
+}
+
+/* A downgrade goes only to a version this node ran, whose bookkeeping ids it recorded: its
+ * migrate takes down exactly the ids added since (with the newer binary), or restores the dump
+ * taken at that version when the operator named it. */
+static int plan_downgrade(step_ctx_t *ctx, const Baton__Step *req, const char *current,
+                          char **ids, size_t n_ids, baton_err_t *err)
+{
+    svc_state_t *st = ctx->st;
+    if (!req->downgrade && !*req->restore_dump)
+        return 0;
+    const version_record_t *rec = svc_state_history_find(st, req->version);
+    if (!rec)
+        return baton_err_set(err, -ENOENT,
+                             "no history of %s %s here (it ran %s%s): a downgrade goes only to "
+                             "a version this node ran",
+                             ctx->svc->name, req->version, st->n_history ? "" : "nothing yet",
+                             st->n_history ? st->history[0].version : "");
+    if (*req->restore_dump) {
+        bool known = false;
+        for (size_t i = 0; i < st->n_history && !known; i++)
+            known = !strcmp(st->history[i].version, req->version) &&
+                    !strcmp(st->history[i].dump, req->restore_dump);
+        struct stat sb;
+        if (!known)
+            return baton_err_set(err, -ENOENT, "%s is no dump taken here while %s ran",
+                                 req->restore_dump, req->version);
+        if (stat(req->restore_dump, &sb) < 0)
+            return baton_err_set(err, -errno, "dump %s: %s", req->restore_dump, strerror(errno));
+        const char *list[] = {ctx->svc->pg_restore, "--list", req->restore_dump, NULL};
+        int r = command_run(ctx, ctx->svc, list, ctx->svc->timeout_dump_ms, "pg_restore --list",
+                            NULL, err);
+        if (r < 0)
+            return r;
+        if (svc_state_set(&st->restore_dump, req->restore_dump) < 0)
+            return baton_err_set(err, -ENOMEM, "out of memory");
+        st->downgrade = true;
+        st->down_limit = 0;
+        return 0;
+    }
+    /* Every id that version had is still there; the rest came after and goes down. */
+    size_t extra = n_ids;
+    for (size_t i = 0; i < rec->n_ids; i++) {
+        bool found = false;
+        for (size_t k = 0; k < n_ids && !found; k++)
+            found = !strcmp(rec->ids[i], ids[k]);
+        if (!found)
+            return baton_err_set(err, -ESTALE,
+                                 "the database lacks %s, which it had with %s: a down-migration "
+                                 "cannot bring that back (restore a dump taken at %s)",
+                                 rec->ids[i], req->version, req->version);
+        extra--;
+    }
+    st->downgrade = true;
+    st->down_limit = extra;
+    step_progress(ctx, "downgrade %s -> %s: %zu migration%s to take down", current, req->version,
+                  extra, extra == 1 ? "" : "s");
+    return 0;
 }
 
 int step_preflight(step_ctx_t *ctx, baton_err_t *err)
@@ -113,7 +181,9 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
     }
     /* The new binary knows every migration the database has (its own migrate up adds the
      * rest): else it would be refused at start, after the service was stopped. */
-    if ((r = command_schema_known(ctx, staged, err)) < 0)
+    if (!req->downgrade && (r = command_schema_known(ctx, staged, err)) < 0)
+        goto out;
+    if ((r = plan_downgrade(ctx, req, current_version, ids, n_ids, err)) < 0)
         goto out;
     if ((r = tool_runs(ctx, svc->pg_dump, err)) < 0 ||
         (r = tool_runs(ctx, svc->pg_restore, err)) < 0 || (r = tool_runs(ctx, svc->psql, err)) < 0)
@@ -126,6 +196,13 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
         svc_state_set(&st->previous_version, current_version) < 0 ||
         svc_state_set(&st->previous_sha256, hex) < 0 ||
         svc_state_set(&st->database_id, dbid) < 0) {
+        r = baton_err_set(err, -ENOMEM, "out of memory");
+        goto out;
+    }
+    /* The history starts with what ran before baton's first rollout here, and notes what
+     * changed outside baton since. */
+    if (svc_state_history_add(st, current_version, ids, n_ids, NULL) < 0 ||
+        raise_highest(st, current_version) < 0) {
         r = baton_err_set(err, -ENOMEM, "out of memory");
         goto out;
     }

@@ -54,6 +54,7 @@ static int schema_back(step_ctx_t *ctx, baton_err_t *err)
     size_t extra = count_extra(now, n_now, st->ids_before, st->n_ids_before);
     /* Only added: every id of before is still there (no wrap when some were removed). */
     bool only_added = n_now >= st->n_ids_before && extra == n_now - st->n_ids_before;
+    size_t n_had = n_now;
     svc_state_clear_list(&now, &n_now);
 
     baton_err_t down_err = {0};
@@ -70,6 +71,20 @@ static int schema_back(step_ctx_t *ctx, baton_err_t *err)
             if (back)
                 return 0;
             baton_err_set(&down_err, -EIO, "down-migration left different ids");
+        }
+    } else if (st->downgrade && n_had < st->n_ids_before && extra == 0) {
+        /* A downgrade took migrations down: the newer binary (kept aside by the swap, or still
+         * in place) applies them again, which keeps every row written since. */
+        char newer[PATH_MAX];
+        snprintf(newer, sizeof(newer), "%s%s", svc->binary, st->swapped ? ".baton-prev" : "");
+        step_progress(ctx, "migrating up again what the downgrade took down");
+        r = migrate_run(ctx, true, 0, newer, &down_err);
+        if (r == 0 && (r = db_migration_ids(svc, &now, &n_now, &down_err)) == 0) {
+            bool back = same_ids(now, n_now, st->ids_before, st->n_ids_before);
+            svc_state_clear_list(&now, &n_now);
+            if (back)
+                return 0;
+            baton_err_set(&down_err, -EIO, "migrating up again left different ids");
         }
     } else {
         baton_err_set(&down_err, -EINVAL, "ids were removed, not only added");

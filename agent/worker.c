@@ -160,8 +160,10 @@ static void run_job(worker_t *w, struct worker_job *job)
     res.ids = ctx.out.ids;
     res.shared = ctx.out.shared;
     res.restore_needed = ctx.out.restore_needed;
-    if (def->id == STEP_PREFLIGHT && r == 0)
+    if (def->id == STEP_PREFLIGHT && r == 0) {
         res.database_id = st->database_id;
+        res.down_limit = (uint32_t)st->down_limit;
+    }
     if (def->id == STEP_DUMP && r == 0 && !ctx.out.shared) {
         dump.path = st->dump_path;
         dump.size = st->dump_size;

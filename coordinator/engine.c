@@ -82,6 +82,11 @@ void run_disconnect(struct run *run)
         free(run->nodes[i].restore_why);
         free(run->nodes[i].database_id);
         run->nodes[i].why = run->nodes[i].restore_why = run->nodes[i].database_id = NULL;
+        for (size_t k = 0; k < run->nodes[i].n_mig_ids; k++)
+            free(run->nodes[i].mig_ids[k]);
+        free(run->nodes[i].mig_ids);
+        run->nodes[i].mig_ids = NULL;
+        run->nodes[i].n_mig_ids = 0;
     }
     group_free_all(run);
     if (run->zctx)

@@ -89,6 +89,16 @@ int group_build(struct run *run)
     for (size_t k = 0; k < run->n_groups; k++)
         if (group_from_journal(run, &run->groups[k]) < 0)
             return -ENOMEM;
+    /* The agents' own records win over the journal: a node that took this rollout's dump is
+     * its database's migrator, and the ids its migration left are on its record. */
+    for (size_t i = 0; i < run->n; i++) {
+        node_t *nd = &run->nodes[i];
+        if (!nd->was_migrator)
+            continue;
+        nd->grp->migrator = nd;
+        if (nd->n_mig_ids && set_ids(nd->grp, nd->mig_ids, nd->n_mig_ids) < 0)
+            return -ENOMEM;
+    }
     return 0;
 }
 
@@ -167,10 +177,88 @@ void group_rolled_back(struct run *run, node_t *nd)
     }
 }
 
+/* Maintenance: every other node of the group is parked (stopped by this rollout, never started
+ * on the new version) or was never part of it. */
+static bool others_parked(const struct run *run, const node_t *nd)
+{
+    for (size_t i = 0; i < run->n; i++) {
+        const node_t *o = &run->nodes[i];
+        if (o != nd && o->grp == nd->grp && !o->parked && o->state != NODE_SKIP)
+            return false;
+    }
+    return true;
+}
+
 bool group_no_restore(const struct run *run, const node_t *nd)
 {
-    (void)run;
-    return nd->grp && nd->grp->n_nodes > 1 && nd->grp->restore != RESTORE_RUNNING;
+    if (!nd->grp || nd->grp->n_nodes < 2 || nd->grp->restore == RESTORE_RUNNING)
+        return false;
+    /* Maintenance style: nobody else serves from it while the first node rolls back. */
+    return !(run->maintenance && others_parked(run, nd));
+}
+
+static bool in_rollout(const node_t *o)
+{
+    return o->state == NODE_RESERVED || o->state == NODE_UPGRADING ||
+           o->state == NODE_VERIFIED || o->state == NODE_DONE;
+}
+
+/* The node that dumps and migrates in maintenance style: the one that did (resuming), else the
+ * group's first in file order. */
+static const node_t *maint_elect(const struct run *run, const group_t *g)
+{
+    if (g->migrator)
+        return g->migrator;
+    for (size_t i = 0; i < run->n; i++)
+        if (run->nodes[i].grp == g && in_rollout(&run->nodes[i]))
+            return &run->nodes[i];
+    return NULL;
+}
+
+bool group_maint_may_go(const struct run *run, const node_t *nd)
+{
+    const group_t *g = nd->grp;
+    if (!g)
+        return true;
+    for (size_t i = 0; i < run->n; i++) {
+        const node_t *o = &run->nodes[i];
+        if (o == nd || o->grp != g || !in_rollout(o) || o->state == NODE_DONE ||
+            o->state == NODE_VERIFIED)
+            continue;
+        /* Still to stop: not started, or its stop in flight. */
+        if (o->state == NODE_RESERVED || o->step == 0)
+            return false;
+    }
+    const node_t *elect = maint_elect(run, g);
+    if (!elect || elect == nd)
+        return true;
+    return elect->state == NODE_VERIFIED || elect->state == NODE_DONE;
+}
+
+void group_maint_schedule(struct run *run, const engine_ops_t *ops)
+{
+    for (size_t i = 0; i < run->n; i++) {
+        node_t *nd = &run->nodes[i];
+        if (!nd->parked || nd->call != CALL_NONE)
+            continue;
+        if (!run->halting) {
+            if (group_maint_may_go(run, nd)) {
+                nd->parked = false;
+                node_next_step(run, nd, ops);
+            }
+            continue;
+        }
+        /* Halting: back to the old version, once its database's first node is settled. */
+        bool busy = false;
+        for (size_t k = 0; k < run->n && !busy; k++)
+            busy = run->nodes[k].grp == nd->grp && run->nodes[k].call != CALL_NONE;
+        if (!busy) {
+            nd->parked = false;
+            node_set_why(nd, "maintenance: its database's first node failed");
+            nd->call_t0 = now_ms();
+            node_rollback(run, nd, false, ops);
+        }
+    }
 }
 
 bool group_hold_release(const struct run *run, const node_t *nd)

@@ -71,6 +71,14 @@ void group_stop_result(struct run *run, struct node *nd, int r, const char *msg)
 /* Moves the stop-group restores along; true while one is under way (nothing else may be
  * released meanwhile). */
 bool group_schedule(struct run *run, const struct engine_ops *ops);
+/* Maintenance style (a release that requires it, or --jump): every node of a database stops
+ * before its first node (the migrator) dumps, migrates, starts and verifies; the others start
+ * only once it verified. True when nd may send its dump now. */
+bool group_maint_may_go(const struct run *run, const struct node *nd);
+/* Moves parked nodes along: on, when they may; rolled back (started on the old version) when the
+ * rollout halts and nothing of their database is in flight. */
+void group_maint_schedule(struct run *run, const struct engine_ops *ops);
+
 /* True while a node of nd's group is rolling back and may still need the group stopped: a
  * reserved node of it is not released yet. */
 bool group_hold_release(const struct run *run, const struct node *nd);

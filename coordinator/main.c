@@ -28,7 +28,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: baton rollout FILE.yml [--json] [--state-dir DIR | --journal CONNINFO]\n"
-            "       baton plan FILE.yml [--json]\n"
+            "                     [--allow-downgrade] [--restore-dump /PATH] [--jump]\n"
+            "       baton plan FILE.yml [--json] [--allow-downgrade] [--restore-dump /PATH] [--jump]\n"
             "       baton resume ROLLOUT_ID [--json] [--state-dir DIR]\n"
             "       baton abort ROLLOUT_ID [--state-dir DIR]\n"
             "       baton status FILE.yml|ROLLOUT_ID [--json] [--follow] [--state-dir DIR]\n"
@@ -82,7 +83,8 @@ int main(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},   {"state-dir", required_argument, NULL, 's'},
         {"follow", no_argument, NULL, 'f'}, {"journal", required_argument, NULL, 'J'},
         {"help", no_argument, NULL, 'h'},   {"restore-shared", no_argument, NULL, 'R'},
-        {NULL, 0, NULL, 0}};
+        {"allow-downgrade", no_argument, NULL, 'D'}, {"restore-dump", required_argument, NULL, 'P'},
+        {"jump", no_argument, NULL, 'X'},   {NULL, 0, NULL, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "jfh", longopts, NULL)) != -1) {
         switch (o) {
@@ -100,6 +102,15 @@ int main(int argc, char **argv)
             break;
         case 'R':
             opts.restore_shared = true;
+            break;
+        case 'D':
+            opts.allow_downgrade = true;
+            break;
+        case 'P':
+            opts.restore_dump = optarg;
+            break;
+        case 'X':
+            opts.jump = true;
             break;
         case 'h':
             usage(stdout);
@@ -133,8 +144,11 @@ int main(int argc, char **argv)
     bool known = nargs == 1 && !strcmp(cmd, "list");
     for (size_t i = 0; with_arg[i] && !known; i++)
         known = nargs == 2 && !strcmp(cmd, with_arg[i]);
+    bool versions_flags = opts.allow_downgrade || opts.restore_dump || opts.jump;
     if (!known || (follow && strcmp(cmd, "status")) ||
-        (opts.restore_shared && strcmp(cmd, "rollback"))) {
+        (opts.restore_shared && strcmp(cmd, "rollback")) ||
+        (versions_flags && strcmp(cmd, "rollout") && strcmp(cmd, "plan")) ||
+        (opts.restore_dump && opts.restore_dump[0] != '/')) {
         usage(stderr);
         return EXIT_USAGE;
     }
@@ -197,7 +211,8 @@ int main(int argc, char **argv)
                 "baton: warning: %s says insecure: true: plain text, and any machine at "
                 "the endpoints can pose as an agent\n",
                 rf->path);
-    code = !strcmp(cmd, "rollout") || !strcmp(cmd, "resume") ? rollout_run(rf, &opts)
+    code = !strcmp(cmd, "rollout")                           ? rollout_path(rf, &opts)
+           : !strcmp(cmd, "resume")                          ? rollout_run(rf, &opts)
            : !strcmp(cmd, "status")                          ? rollout_status(rf, &opts)
            : !strcmp(cmd, "plan")                            ? rollout_plan(rf, &opts)
                                                              : rollout_rollback(rf, &opts);

@@ -68,6 +68,23 @@ const Baton__ServiceInfo *node_hello_service(const struct run *run, const Baton_
     return NULL;
 }
 
+version_move_t node_version_move(const struct run *run, const Baton__ServiceInfo *svc, char *why,
+                                 size_t len)
+{
+    const char *ran[64];
+    size_t n = 0;
+    for (size_t i = 0; i < svc->n_history && n < 64; i++)
+        ran[n++] = svc->history[i]->version;
+    version_facts_t f = {.current = svc->version,
+                         .highest = svc->highest_version,
+                         .ran = ran,
+                         .n_ran = n,
+                         .catalog = run->rf->catalog,
+                         .allow_downgrade = run->opts->allow_downgrade,
+                         .restore_dump = run->opts->restore_dump != NULL};
+    return version_move(&f, run->rf->version, why, len);
+}
+
 bool node_on_target(const struct run *run, const Baton__ServiceInfo *svc)
 {
     return !strcmp(svc->version, run->rf->version) && !strcmp(svc->active_state, "active") &&
@@ -148,12 +165,24 @@ void node_next_step(struct run *run, node_t *nd, const engine_ops_t *ops)
     const step_def_t *def = seq[nd->step];
     Baton__Step step;
     Baton__Migrate mig = BATON__MIGRATE__INIT;
+    /* Maintenance style: the dump waits until every node of the database stopped, and for all
+     * but the first until that one verified (group.c moves it on). */
+    if (run->maintenance && def->id == STEP_DUMP && !group_maint_may_go(run, nd)) {
+        nd->parked = true;
+        nd->state = NODE_UPGRADING;
+        return;
+    }
     node_init_step(&step, run, run->sha256);
     Baton__Envelope req = BATON__ENVELOPE__INIT;
     req.body_case = def->body;
     if (def->body == BATON__ENVELOPE__BODY_MIGRATE) {
         mig.service = run->rf->service;
         mig.direction = BATON__DIRECTION__DIRECTION_UP;
+        /* A downgrade takes down what its pre-flight counted (a shared node only checks). */
+        if (nd->down_limit && !nd->shared) {
+            mig.direction = BATON__DIRECTION__DIRECTION_DOWN;
+            mig.limit = nd->down_limit;
+        }
         req.migrate = &mig;
     } else {
         if (def->id == STEP_DUMP)

@@ -101,12 +101,32 @@ static void hello_result(struct run *run, node_t *nd, int r, Baton__Envelope *en
         version = svc->version;
         free(nd->database_id);
         nd->database_id = *svc->database_id ? strdup(svc->database_id) : NULL;
+        /* Its agent's record says whether it dumped and migrated the database for this
+         * rollout, and what that left: the group's migrator, whatever the journal lost. */
+        nd->was_migrator = svc->dumped && !*svc->shared_from;
+        nd->down_limit = svc->down_limit;
+        nd->downgrade = svc->down_limit > 0;
+        if (nd->was_migrator && svc->n_migrated_ids && !nd->mig_ids &&
+            (nd->mig_ids = calloc(svc->n_migrated_ids, sizeof(char *)))) {
+            for (size_t k = 0; k < svc->n_migrated_ids; k++) {
+                if (!(nd->mig_ids[k] = strdup(svc->migrated_ids[k])))
+                    break;
+                nd->n_mig_ids = k + 1;
+            }
+        }
         bad = resume_point(nd, svc, &msg) < 0 ? 1 : 0;
     } else {
         version = svc->version;
         nd->state = node_on_target(run, svc) ? NODE_SKIP : NODE_NEEDS;
-        if (asprintf(&msg, "%s %s, %s%s%s", svc->unit, svc->version, svc->active_state,
-                     *svc->step ? ", last step " : "", svc->step) < 0)
+        char why[512];
+        version_move_t move = nd->state == NODE_SKIP ? MOVE_SAME : node_version_move(run, svc, why,
+                                                                                    sizeof(why));
+        nd->downgrade = move == MOVE_DOWN;
+        if (move == MOVE_REFUSED)
+            bad = asprintf(&msg, "refused: %s", why) < 0 ? -1 : 1;
+        else if (asprintf(&msg, "%s %s, %s%s%s%s", svc->unit, svc->version, svc->active_state,
+                          *svc->step ? ", last step " : "", svc->step,
+                          nd->downgrade ? "; a DOWNGRADE" : "") < 0)
             msg = NULL;
     }
     if (bad)
@@ -171,6 +191,8 @@ static void preflight_result(struct run *run, node_t *nd, int r, Baton__Envelope
         free(nd->database_id);
         nd->database_id = strdup(env->result->database_id);
     }
+    if (r == 0)
+        nd->down_limit = env->result->down_limit;
     envelope_free(&env);
     nd->state = r == 0 ? NODE_RESERVED : NODE_BAD;
     /* A node held by another rollout ends the pre-flight phase at once. */
@@ -240,6 +262,10 @@ static bool schedule_preflight(struct run *run)
             continue;
         Baton__Step step;
         node_init_step(&step, run, run->sha256);
+        step.downgrade = nd->downgrade;
+        step.restore_dump = nd->downgrade && run->opts->restore_dump
+                                ? (char *)run->opts->restore_dump
+                                : "";
         Baton__Envelope req = BATON__ENVELOPE__INIT;
         req.body_case = BATON__ENVELOPE__BODY_PREFLIGHT;
         req.preflight = &step;
@@ -307,7 +333,7 @@ static bool pause_reached_before(const struct run *run, size_t b)
 static void start_node(struct run *run, node_t *nd)
 {
     emit_node(run, nd, nd->resuming ? "upgrading (resumed)" : "upgrading");
-    if (turn_needed(nd)) {
+    if (turn_needed(nd) && !run->maintenance) {
         nd->grp->turn_taken = true;
         nd->holds_turn = true;
     }
@@ -343,6 +369,7 @@ static bool schedule_upgrade(struct run *run)
             halt(run, why);
         free(why);
     }
+    group_maint_schedule(run, ops_of(run));
     if (run->halting) {
         /* A restore of a shared database with its group stopped goes first. */
         if (group_schedule(run, ops_of(run)))
@@ -408,7 +435,7 @@ static bool schedule_upgrade(struct run *run)
             continue;
         if (unavailable >= run->max_unavailable)
             break;
-        if (turn_needed(nd) && nd->grp->turn_taken)
+        if (turn_needed(nd) && nd->grp->turn_taken && !run->maintenance)
             continue; /* in file order: the next node of that database waits for the turn */
         start_node(run, nd);
         unavailable++;
@@ -549,6 +576,16 @@ int run_plan_batches(struct run *run)
                 run->nodes[i].batch = run->n_batches;
         json_decref(batches);
         batches = json_incref(run->record->plan);
+    } else if (run->maintenance) {
+        /* Maintenance style: every node at once (the barriers in group.c order them). */
+        run->n_batches = 1;
+        json_t *all = json_array();
+        for (size_t i = 0; i < run->n; i++)
+            if (run->nodes[i].state == NODE_RESERVED) {
+                json_array_append_new(all, json_string(run->nodes[i].def->name));
+                run->nodes[i].batch = 1;
+            }
+        json_array_append_new(batches, all);
     } else {
         run->n_batches = strategy_batches(s, todo, sizes);
         size_t b = 0, in_batch = 0;
@@ -569,8 +606,9 @@ int run_plan_batches(struct run *run)
             run->n_batches = 1;
     }
     free(sizes);
-    run->max_unavailable =
-        s->max_unavailable_set ? amount_resolve(s->max_unavailable, todo, 1) : SIZE_MAX;
+    run->max_unavailable = s->max_unavailable_set && !run->maintenance
+                               ? amount_resolve(s->max_unavailable, todo, 1)
+                               : SIZE_MAX;
     run->max_failures = amount_resolve(s->max_failures, todo, 0);
     char mu[32], *msg = NULL;
     if (s->max_unavailable_set)
@@ -578,7 +616,12 @@ int run_plan_batches(struct run *run)
     else
         snprintf(mu, sizeof(mu), "batch size");
     char *text = json_dumps(batches, JSON_COMPACT), *dbs = group_describe(run);
-    if (asprintf(&msg, "%zu node%s in %zu batch%s %s; max_unavailable %s; on_failure %s; %s",
+    if (run->maintenance)
+        snprintf(mu, sizeof(mu), "all (maintenance)");
+    if (asprintf(&msg, "%s%zu node%s in %zu batch%s %s; max_unavailable %s; on_failure %s; %s",
+                 run->maintenance ? "MAINTENANCE: every node of a database stops, its first node "
+                                    "dumps, migrates and verifies, then the others start; "
+                                  : "",
                  todo, todo == 1 ? "" : "s", run->n_batches, run->n_batches == 1 ? "" : "es",
                  text ? text : "", mu, on_failure_str(s->on_failure), dbs ? dbs : "") < 0)
         msg = NULL;
@@ -737,7 +780,11 @@ static size_t count_bad(const struct run *run)
 
 int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
 {
-    struct run run = {.rf = rf, .opts = opts, .start_ms = now_ms(), .n = rf->n_nodes};
+    struct run run = {.rf = rf,
+                      .opts = opts,
+                      .start_ms = now_ms(),
+                      .n = rf->n_nodes,
+                      .maintenance = rf->maintenance || opts->jump};
     journal_record_t record;
     memset(&record, 0, sizeof(record));
     record.exit = -1;

@@ -21,6 +21,9 @@ struct rollout_opts {
     journal_store_t *store;   /* where journals live (--journal, else --state-dir) */
     const char *resume_id;    /* resume this rollout instead of starting a new one */
     const char *only_rollout; /* rollback: only nodes whose record is of this rollout */
+    bool jump;                /* rollout: one jump across minors, in maintenance style */
+    bool allow_downgrade;     /* rollout: one minor down (migrate down with the newer binary) */
+    const char *restore_dump; /* rollout: a downgrade restores this dump, taken at the target */
     bool restore_shared;      /* rollback: a dump may be restored into a database other nodes
                                * of the file use (the operator stopped them: --restore-shared) */
 };
@@ -29,6 +32,10 @@ struct rollout_opts {
  * are done, a node in the middle continues from its recorded step (completed steps are never
  * run again: the agent answers them from its record), the others go through pre-flight. */
 int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts);
+/* `baton rollout`: with a catalog, an upgrade across more than one minor version goes one minor
+ * at a time (the newest patch of each minor between, each hop a whole verified rollout), unless
+ * opts->jump asks for one jump, in maintenance style; otherwise rollout_run(). */
+int rollout_path(const rollout_file_t *rf, const struct rollout_opts *opts);
 int rollout_status(const rollout_file_t *rf, const struct rollout_opts *opts);
 /* `baton plan`: a read-only pre-flight on every node at once, and the batches; changes nothing
  * anywhere. EXIT_DONE when the rollout could run, EXIT_REFUSED when it would be refused. */

@@ -15,6 +15,7 @@
 #include "group.h"
 #include "journal.h"
 #include "rollout.h"
+#include "versions.h"
 
 /* Where a node is, from this coordinator's point of view. */
 typedef enum node_state {
@@ -65,6 +66,12 @@ typedef struct node {
     bool grp_stop_failed; /* and that stop failed */
     bool restore_needed;  /* its rollback stopped short of restoring a shared database */
     char *restore_why;    /* and what it said, with how to restore, for the summary */
+    bool was_migrator;    /* resuming: its record holds a dump of this rollout (it migrates) */
+    char **mig_ids;       /* resuming: the ids its migration left, from its record */
+    size_t n_mig_ids;
+    bool parked;          /* maintenance: waits for the rest of its database's nodes */
+    bool downgrade;       /* the target is below what it runs (versions.h allowed it) */
+    uint32_t down_limit;  /* its pre-flight counted this many migrations to take down */
     bool applied;         /* its migrate applied something */
     bool undo;            /* roll it back once the step in flight ends */
     uint64_t stage_off;   /* bytes staged so far */
@@ -97,6 +104,7 @@ struct run {
     char *halt_reason;        /* for the summary */
     bool paused;              /* waiting for baton resume */
     journal_record_t *record; /* resume: the journal as it was; NULL for a new rollout */
+    bool maintenance;         /* maintenance style (group.h) */
     group_t *groups;          /* the databases of the nodes (group.h) */
     size_t n_groups;
     uint64_t settled;         /* counter for settled_seq */
@@ -157,6 +165,9 @@ const char *node_state_name(node_state_t s);
 /* The entry of the rollout's service in a Hello Result, or NULL with err saying why. */
 const Baton__ServiceInfo *node_hello_service(const struct run *run, const Baton__Envelope *res,
                                              baton_err_t *err);
+/* What the rollout's version means for this service (versions.h): up, down, refused (why). */
+version_move_t node_version_move(const struct run *run, const Baton__ServiceInfo *svc, char *why,
+                                 size_t len);
 /* True when the service runs the rollout's version, active, with nothing on record to finish. */
 bool node_on_target(const struct run *run, const Baton__ServiceInfo *svc);
 /* True when the service's record holds something to undo or release: an unfinished rollout,

@@ -91,8 +91,10 @@ read -r s1_now _ <<<"$(stops)"
 is "$s1_now" "$((s1 + 1))" "node1 was stopped once: no rollback of a migration that succeeded"
 
 # --- 3. A 20 s partition during a migration -------------------------------------------------
+# One shared database: the node that reaches its dump first migrates it for the rollout, so
+# node2 goes first here to be the one mid-migration.
 slow_step node2 migrate 24
-f=$(rollout_file 1.2.0)
+f=$(CLUSTER_NODES="node2 node1 node3" rollout_file 1.2.0)
 "$BATON" rollout "$f" >"$CLUSTER_DIR/partition.out" 2>&1 &
 first=$!
 ok "node2's migration is running" wait_for 60 tool_running node2 migrate
@@ -234,7 +236,7 @@ is "$(migration_ids game)" "0001_players.sql,0002_player_level.sql,0003_inventor
 BATON_TEST_LIVENESS=5s
 slow_step node2 migrate 12
 stops_before=$(stops)
-f=$(rollout_file 2.0.0)
+f=$(CLUSTER_NODES="node2 node1 node3" rollout_file 2.0.0) # node2 migrates the shared database
 "$BATON" rollout "$f" >"$CLUSTER_DIR/cut.out" 2>&1 &
 first=$!
 ok "node2's migration is running" wait_for 60 tool_running node2 migrate

@@ -11,7 +11,10 @@ BATON_TEST_KNOBS=1
 
 cluster_sweep
 cluster_trap
-ok "cluster: 3 nodes on gamesrv 1.0.0 sharing one database" baton_cluster intr 3 1.0.0 ||
+# A database per node: every node dumps and migrates its own, so node2 is mid-migration when
+# the operator interrupts (on one shared database only its first node migrates: shared.sh).
+export BATON_CLUSTER_DB_PER_NODE=1
+ok "cluster: 3 nodes on gamesrv 1.0.0, a database each" baton_cluster intr 3 1.0.0 ||
     { done_testing; exit 1; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 tool_running() { node_exec "$1" pgrep -f "/opt/baton-test/slow $2"; }
@@ -19,7 +22,6 @@ versions() { for n in $CLUSTER_NODES; do node_exec "$n" /opt/gamesrv/bin/gamesrv
 records() { for n in $CLUSTER_NODES; do echo "$(state_field "$n" step)"; done | tr '\n' ' '; }
 # A rollout in the background that takes Ctrl-C (bash starts background jobs with SIGINT ignored).
 start_rollout() { env --default-signal=INT "$BATON" rollout "$1" >"$2" 2>&1 & }
-snap=$(db_snapshot)
 
 # --- Ctrl-C once, during node2's migration ---------------------------------------------------
 slow_step node2 migrate 4
@@ -165,6 +167,8 @@ is "$code" 2 "Ctrl-C during pre-flight: exit 2"
 like "$out" "interrupted \(SIGINT\): nothing was stopped, nothing is left reserved" "it says so"
 is "$(records)" "committed rolled_back committed " "and no node holds a reservation"
 is "$(versions)" "1.2.0 1.1.0 1.1.0 " "nothing changed"
-is "$(migration_ids game)" "0001_players.sql,0002_player_level.sql,0003_inventory.sql" \
-    "the schema is as node1's 1.2.0 left it"
+is "$(migration_ids game_node1)" "0001_players.sql,0002_player_level.sql,0003_inventory.sql" \
+    "node1's schema is as its 1.2.0 left it"
+is "$(migration_ids game_node2)" "0001_players.sql,0002_player_level.sql" \
+    "node2's is 1.1.0's, where its rollback left it"
 done_testing

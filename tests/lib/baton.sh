@@ -1,7 +1,8 @@
 # baton.sh: a test cluster running gamesrv and baton-agent on every node, ready for rollouts
 # (needs cluster.sh, pg.sh and gamesrv.sh sourced first).
 #
-#   baton_cluster NAME N VERSION    N nodes, one shared database "game" migrated to VERSION,
+#   baton_cluster NAME N VERSION    N nodes, one shared database "game" migrated to VERSION
+#                                   (one per node, game_nodeN, with BATON_CLUSTER_DB_PER_NODE=1),
 #                                   gamesrv VERSION running and baton-agent running on each
 #                                   (unless BATON_CLUSTER_AGENTS=0), three players written;
 #                                   sets ROLLOUT_DIR
@@ -122,19 +123,28 @@ agent_install() {
     return $rc
 }
 
+node_db() { # NODE: the database NODE's gamesrv uses
+    if [ "${BATON_CLUSTER_DB_PER_NODE:-0}" = 1 ]; then echo "game_$1"; else echo game; fi
+}
+
 baton_cluster() {
     local name=$1 count=$2 version=$3 n
     cluster_up "$name" "$count" || return 1
     pg_up "$CLUSTER_DIR/pg" "${PG_TEST_PORT:-55432}" "$CLUSTER_HOST_IP" "$CLUSTER_SUBNET.0/24" || return 1
-    pg_createdb game >&2 || return 1
-    for n in $CLUSTER_NODES; do
-        gamesrv_install "$n" "$version" game >&2 || return 1
+    # BATON_CLUSTER_DB_PER_NODE=1: a database per node (game_node1, ...) instead of one shared
+    for n in $(if [ "${BATON_CLUSTER_DB_PER_NODE:-0}" = 1 ]; then echo $CLUSTER_NODES; else echo node1; fi); do
+        pg_createdb "$(node_db "$n")" >&2 || return 1
     done
-    node_exec node1 /opt/gamesrv/bin/gamesrv migrate up >&2 || return 1
+    for n in $CLUSTER_NODES; do
+        gamesrv_install "$n" "$version" "$(node_db "$n")" >&2 || return 1
+        if [ "${BATON_CLUSTER_DB_PER_NODE:-0}" = 1 ] || [ "$n" = node1 ]; then
+            node_exec "$n" /opt/gamesrv/bin/gamesrv migrate up >&2 || return 1
+        fi
+    done
     for n in $CLUSTER_NODES; do
         node_exec "$n" systemctl start gamesrv || return 1
         # BATON_CLUSTER_AGENTS=0: the test installs the agents itself (the Ansible role does)
-        [ "${BATON_CLUSTER_AGENTS:-1}" = 0 ] || agent_install "$n" || return 1
+        [ "${BATON_CLUSTER_AGENTS:-1}" = 0 ] || BATON_TEST_DB=$(node_db "$n") agent_install "$n" || return 1
     done
     for p in alice bob carol; do
         curl -sf -o /dev/null -X POST "http://$(node_ip node1):$GAMESRV_PORT/players?name=$p" || return 1
