@@ -46,6 +46,12 @@ static char *substitute(const char *word, const char *key, const char *value)
 int command_argv(const char *tmpl, const char *binary, unsigned n, char ***ret_argv,
                  baton_err_t *err)
 {
+    return command_argv_db(tmpl, binary, n, NULL, ret_argv, err);
+}
+
+int command_argv_db(const char *tmpl, const char *binary, unsigned n, const char *database,
+                    char ***ret_argv, baton_err_t *err)
+{
     char num[16];
     snprintf(num, sizeof(num), "%u", n);
     char **argv = calloc(ARGV_MAX + 1, sizeof(char *));
@@ -64,6 +70,11 @@ int command_argv(const char *tmpl, const char *binary, unsigned n, char ***ret_a
         }
         char *a = substitute(w, "{binary}", binary), *b = a ? substitute(a, "{n}", num) : NULL;
         free(a);
+        if (b && database) { /* one word, whatever spaces the conninfo holds */
+            a = b;
+            b = substitute(a, "{database}", database);
+            free(a);
+        }
         if (!b) {
             free(copy);
             command_argv_free(&argv);

@@ -16,6 +16,9 @@ struct proc_result;
 /* Splits a template on spaces and fills {binary} and {n}; the argv is the caller's. */
 int command_argv(const char *tmpl, const char *binary, unsigned n, char ***ret_argv,
                  baton_err_t *err);
+/* The same, also filling {database} (a conninfo: it stays one word). */
+int command_argv_db(const char *tmpl, const char *binary, unsigned n, const char *database,
+                    char ***ret_argv, baton_err_t *err);
 void command_argv_free(char ***argv_p);
 /* Runs argv (with the service's database environment when svc is given) and fails unless it
  * exited 0 within timeout_ms; the error reads "WHAT: exit code 1: <last line>". *ret_res

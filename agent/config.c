@@ -75,6 +75,7 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
                                        "version_command",
                                        "migration_table",
                                        "list_migrations",
+                                       "rehearse_migrate",
                                        "health",
                                        "timeouts",
                                        "pg_dump",
@@ -100,6 +101,8 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
         (r = ydoc_str(doc, node, where, "version_command", false, &s->version_command, err)) < 0 ||
         (r = ydoc_str(doc, node, where, "migration_table", false, &s->migration_table, err)) < 0 ||
         (r = ydoc_str(doc, node, where, "list_migrations", false, &s->list_migrations, err)) < 0 ||
+        (r = ydoc_str(doc, node, where, "rehearse_migrate", false, &s->rehearse_migrate, err)) <
+            0 ||
         (r = ydoc_str(doc, node, where, "pg_dump", false, &s->pg_dump, err)) < 0 ||
         (r = ydoc_str(doc, node, where, "pg_restore", false, &s->pg_restore, err)) < 0 ||
         (r = ydoc_str(doc, node, where, "psql", false, &s->psql, err)) < 0 ||
@@ -142,6 +145,10 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
         set_default(&s->pg_dump, "pg_dump") < 0 || set_default(&s->pg_restore, "pg_restore") < 0 ||
         set_default(&s->psql, "psql") < 0)
         return baton_err_set(err, -ENOMEM, "out of memory");
+    if ((r = check(doc, node, where, "rehearse_migrate",
+                   !s->rehearse_migrate || strstr(s->rehearse_migrate, "{database}"),
+                   "must pass the scratch database {database}", err)) < 0)
+        return r;
     /* Without an explicit limit some tools (nakama migrate down) revert everything. */
     if ((r = check(doc, node, where, "migrate_down", strstr(s->migrate_down, "{n}") != NULL,
                    "must pass the limit {n}", err)) < 0)
@@ -316,7 +323,7 @@ static void svc_free(svc_config_t *s)
         &s->name,        &s->unit,       &s->binary,       &s->database,        &s->passfile,
         &s->backup_dir,  &s->migrate_up, &s->migrate_down, &s->version_command, &s->migration_table,
         &s->health_http, &s->health_tcp, &s->pg_dump,      &s->pg_restore,      &s->psql,
-        &s->pg_env_buf,  &s->drain,      &s->undrain,      &s->list_migrations};
+        &s->pg_env_buf,  &s->drain,      &s->undrain,      &s->list_migrations, &s->rehearse_migrate};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         free(*fields[i]);
         *fields[i] = NULL;

@@ -22,6 +22,8 @@ typedef struct svc_config {
     char *migrate_down;    /* command template: {binary} and {n} (required) */
     char *version_command; /* command template printing the version */
     char *migration_table; /* bookkeeping table of applied migration ids */
+    char *rehearse_migrate; /* NULL or migrate up against another database ({database}, a
+                             * conninfo): the rehearsal on a scratch copy (rehearse: true) */
     char *list_migrations; /* NULL or a command template printing, one a line, the migration
                             * ids a binary ships: no binary starts on a schema it does not know */
     char *health_http;     /* URL answering 2xx when healthy, or NULL */

@@ -37,6 +37,7 @@ struct step_out {
     size_t n_ids;
     bool shared;         /* dump, migrate: skipped, another node of the rollout did it */
     bool restore_needed; /* rollback: only the dump brings the schema back; no_restore said no */
+    uint64_t rehearse_ms; /* preflight with rehearse: the migration's time on the copy */
 };
 
 typedef struct step_ctx {
@@ -84,6 +85,9 @@ int step_rollback(step_ctx_t *ctx, baton_err_t *err);
  * ctx->out.plan and fails only when it cannot answer at all. */
 int step_plan(step_ctx_t *ctx, baton_err_t *err);
 void plan_info_free(Baton__PlanInfo **p_p);
+/* The rehearsal (rehearse.c): the new `binary`'s migrate up on a scratch copy of the database,
+ * timed into *ret_ms; the copy is dropped whatever happens. */
+int rehearse(step_ctx_t *ctx, const char *binary, uint64_t *ret_ms, baton_err_t *err);
 /* Records `version` as the highest ever deployed when it is (semver order). */
 int raise_highest(svc_state_t *st, const char *version);
 /* Restores the dump at `path`, whose digest must be `sha256` when given (step_dump.c). */

@@ -71,6 +71,10 @@ void plan_info_free(Baton__PlanInfo **p_p)
     free(p->backup_dir);
     free(p->database_id);
     free(p->lock_holder);
+    free(p->highest_version);
+    for (size_t i = 0; i < p->n_history; i++)
+        free(p->history[i]);
+    free(p->history);
     for (size_t i = 0; i < p->n_migrations; i++)
         free(p->migrations[i]);
     free(p->migrations);
@@ -89,7 +93,7 @@ int step_plan(step_ctx_t *ctx, baton_err_t *err)
     if (!p)
         return baton_err_set(err, -ENOMEM, "out of memory");
     baton__plan_info__init(p);
-    p->database_id = p->lock_holder = NULL; /* init points them at protobuf-c's "" */
+    p->database_id = p->lock_holder = p->highest_version = NULL; /* init: protobuf-c's "" */
     p->problems = calloc(PLAN_PROBLEMS_MAX, sizeof(char *));
     char *active = NULL, *version = NULL, staged[PATH_MAX], hex[DIGEST_HEX_LEN + 1] = "";
     baton_err_t e = {0};
@@ -166,6 +170,29 @@ int step_plan(step_ctx_t *ctx, baton_err_t *err)
         if (command_run(ctx, NULL, argv, 10000, "--version", NULL, &e) < 0)
             problem(p, "%s does not run: %s", tools[i], e.msg);
     }
+    /* The rehearsal, last: the new binary's migration on a copy, timed. */
+    if (req->rehearse && !p->staged)
+        problem(p, "rehearse: the artifact is not staged here");
+    else if (req->rehearse && p->n_problems == 0) {
+        baton_err_clear(&e);
+        if (rehearse(ctx, staged, &p->rehearse_ms, &e) < 0)
+            problem(p, "%s", e.msg);
+        else
+            p->rehearsed = true;
+    }
+    /* What ran here: the history a downgrade is checked against. */
+    svc_state_t *st = NULL;
+    p->highest_version = NULL;
+    if (svc_state_load(ctx->cfg->state_dir, svc->name, &st, NULL) == 0) {
+        p->highest_version = strdup(st->highest_version);
+        if (st->n_history && (p->history = calloc(st->n_history, sizeof(char *))))
+            for (size_t i = 0; i < st->n_history; i++)
+                if ((p->history[i] = strdup(st->history[i].version)))
+                    p->n_history++;
+        svc_state_destroy(&st);
+    }
+    if (!p->highest_version)
+        p->highest_version = dup_or_empty("");
     free(active);
     free(version);
     ctx->out.plan = p;

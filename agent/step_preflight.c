@@ -188,6 +188,9 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
     if ((r = tool_runs(ctx, svc->pg_dump, err)) < 0 ||
         (r = tool_runs(ctx, svc->pg_restore, err)) < 0 || (r = tool_runs(ctx, svc->psql, err)) < 0)
         goto out;
+    /* Last, once everything else passed: the migration on a copy (it takes the longest). */
+    if (req->rehearse && (r = rehearse(ctx, staged, &ctx->out.rehearse_ms, err)) < 0)
+        goto out;
 
     /* All checks passed: record where this rollout starts from (the rollout id itself was
      * recorded, with the step, before the pre-flight began). */

@@ -163,6 +163,7 @@ static void run_job(worker_t *w, struct worker_job *job)
     if (def->id == STEP_PREFLIGHT && r == 0) {
         res.database_id = st->database_id;
         res.down_limit = (uint32_t)st->down_limit;
+        res.rehearse_ms = ctx.out.rehearse_ms;
     }
     if (def->id == STEP_DUMP && r == 0 && !ctx.out.shared) {
         dump.path = st->dump_path;

@@ -77,9 +77,17 @@ static void render_text(struct run *run, json_t *e)
     } else if (!strcmp(ev, "error")) {
         fprintf(stderr, "baton: %s\n", msg);
     } else if (!strcmp(ev, "status")) {
-        printf("%-10s %-24s %-10s %-10s %-12s %-26s %-16s %s\n", node, str(e, "endpoint"),
-               str(e, "version"), str(e, "unit_state"), str(e, "step"), msg, str(e, "key"),
-               json_object_get(e, "database") ? str(e, "database") : "-");
+        printf("%-10s %-24s %-10s %-10s %-12s %-26s %-26s %s\n", node, str(e, "endpoint"),
+               str(e, "version"), str(e, "unit_state"), str(e, "step"), msg,
+               json_object_get(e, "database") ? str(e, "database") : "-", str(e, "key"));
+        json_t *h = json_object_get(e, "history");
+        if (json_array_size(h)) {
+            printf("%-10s history:", "");
+            for (size_t k = 0; k < json_array_size(h); k++)
+                printf(" %s%s", str(json_array_get(h, k), "version"),
+                       *str(json_array_get(h, k), "dump") ? " (dump kept)" : "");
+            printf("; highest %s\n", str(e, "highest_version"));
+        }
     }
     fflush(stdout);
 }

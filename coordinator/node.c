@@ -85,6 +85,18 @@ version_move_t node_version_move(const struct run *run, const Baton__ServiceInfo
     return version_move(&f, run->rf->version, why, len);
 }
 
+bool node_rehearses(const struct run *run, const node_t *nd)
+{
+    if (!run->rf->rehearse)
+        return false;
+    for (size_t i = 0; nd->database_id && i < nd->index; i++) {
+        const node_t *o = &run->nodes[i];
+        if (o->database_id && !strcmp(o->database_id, nd->database_id) && o->state != NODE_SKIP)
+            return false;
+    }
+    return true;
+}
+
 bool node_on_target(const struct run *run, const Baton__ServiceInfo *svc)
 {
     return !strcmp(svc->version, run->rf->version) && !strcmp(svc->active_state, "active") &&
@@ -381,3 +393,48 @@ void node_rollback_result(struct run *run, node_t *nd, int r, Baton__Envelope *e
         nd->grp->turn_taken = r < 0;
     }
 }
+
+/* ---- staging: the artifact in chunks, one in flight per node ------------------------------- */
+
+void node_stage_send(struct run *run, node_t *nd, const engine_ops_t *ops)
+{
+    uint64_t n =
+        run->size - nd->stage_off > BATON_CHUNK_MAX ? BATON_CHUNK_MAX : run->size - nd->stage_off;
+    Baton__Stage st = BATON__STAGE__INIT;
+    st.service = run->rf->service;
+    st.version = run->rf->version;
+    st.sha256 = (char *)run->sha256;
+    st.size = run->size;
+    st.offset = nd->stage_off;
+    st.data.data = (uint8_t *)run->data + nd->stage_off;
+    st.data.len = (size_t)n;
+    Baton__Envelope req = BATON__ENVELOPE__INIT;
+    req.body_case = BATON__ENVELOPE__BODY_STAGE;
+    req.stage = &st;
+    uint64_t t0 = nd->stage_off ? nd->call_t0 : now_ms(); /* the event times the whole transfer */
+    node_send(run, nd, CALL_STAGE, &req, run->rf->step_timeout_ms, ops);
+    nd->call_t0 = t0;
+}
+
+void node_stage_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, baton_err_t *err,
+                         const engine_ops_t *ops)
+{
+    if (r == 0 && env->result->status != BATON__STATUS__STATUS_OK)
+        r = baton_err_set(err, -EIO, "%s", env->result->message);
+    envelope_free(&env);
+    if (r == 0) {
+        nd->stage_off += run->size - nd->stage_off > BATON_CHUNK_MAX ? BATON_CHUNK_MAX
+                                                                     : run->size - nd->stage_off;
+        if (nd->stage_off < run->size && !interrupt_count()) {
+            node_stage_send(run, nd, ops);
+            return;
+        }
+        if (nd->stage_off < run->size)
+            r = baton_err_set(err, -ECANCELED, "interrupted");
+    }
+    nd->staged = r == 0;
+    if (r < 0)
+        nd->state = NODE_BAD;
+    emit_check(run, "stage", nd, r == 0, r == 0 ? "binary received, sha256 verified" : err->msg);
+}
+

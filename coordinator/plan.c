@@ -1,8 +1,11 @@
 /* plan: `baton plan FILE`, the dry run. Every node is asked at once (Hello, then the agent's
  * read-only pre-flight, Plan) what a rollout would find: installed version, unit state,
  * database size and migrations, room for the dump, whether the artifact is staged, and every
- * reason it would refuse, not just the first. Then the batches. Nothing is staged, reserved,
- * journaled or changed anywhere. */
+ * reason it would refuse, not just the first; what the version rules say (an upgrade that must
+ * go one minor at a time, a downgrade and what it takes, a refusal); the release's notes. Then
+ * the batches and the databases. Nothing is reserved, journaled or changed anywhere; with
+ * `rehearse: true` the artifact is staged (the service does not see it) so that the new
+ * binary's migration can be timed on a scratch copy of the database: the expected downtime. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +38,7 @@ static void send_plan(struct run *run, node_t *nd)
 {
     Baton__Step step;
     node_init_step(&step, run, run->sha256);
+    step.rehearse = node_rehearses(run, nd);
     Baton__Envelope req = BATON__ENVELOPE__INIT;
     req.body_case = BATON__ENVELOPE__BODY_PLAN;
     req.plan = &step;
@@ -68,12 +72,37 @@ static void hello_done(struct run *run, node_t *nd, int r, Baton__Envelope *env,
                 problem(i, msg);
         }
         nd->state = node_on_target(run, svc) ? NODE_SKIP : NODE_NEEDS;
+        free(nd->database_id);
+        nd->database_id = *svc->database_id ? strdup(svc->database_id) : NULL;
+        char why[512];
+        version_move_t move = nd->state == NODE_SKIP ? MOVE_SAME
+                                                     : node_version_move(run, svc, why, sizeof(why));
+        nd->downgrade = move == MOVE_DOWN;
+        json_object_set_new(pn[i].info, "downgrade", json_boolean(nd->downgrade));
+        if (move == MOVE_REFUSED)
+            problem(i, why);
+        if (nd->downgrade && run->opts->restore_dump) {
+            free(msg);
+            msg = NULL;
+            if (asprintf(&msg,
+                         "restoring %s loses every change made to the database since that dump "
+                         "was taken",
+                         run->opts->restore_dump) > 0)
+                json_object_set_new(pn[i].info, "warning", json_string(msg));
+        }
     }
     free(msg);
     envelope_free(&env);
-    /* Ask what a pre-flight would find, also where the record already refuses: all reasons. */
-    if (nd->state != NODE_SKIP && svc)
-        send_plan(run, nd);
+    /* Ask what a pre-flight would find, also where the record already refuses: all reasons.
+     * A rehearsal needs the new binary on the node: it is staged first. */
+    if (nd->state != NODE_SKIP && svc) {
+        if (node_rehearses(run, nd)) {
+            nd->call_t0 = now_ms();
+            node_stage_send(run, nd, plan_ops());
+        } else {
+            send_plan(run, nd);
+        }
+    }
 }
 
 static void plan_done(node_t *nd, int r, Baton__Envelope *env, baton_err_t *err)
@@ -101,6 +130,13 @@ static void plan_done(node_t *nd, int r, Baton__Envelope *env, baton_err_t *err)
         json_object_set_new(o, "migrations", migrations);
         json_object_set_new(o, "staged", json_boolean(p->staged));
         json_object_set_new(o, "database", json_string(p->database_id));
+        json_object_set_new(o, "highest_version", json_string(p->highest_version));
+        json_t *history = json_array();
+        for (size_t k = 0; k < p->n_history; k++)
+            json_array_append_new(history, json_string(p->history[k]));
+        json_object_set_new(o, "history", history);
+        if (p->rehearsed)
+            json_object_set_new(o, "rehearse_ms", json_integer((json_int_t)p->rehearse_ms));
         json_object_set_new(o, "lock_holder", json_string(p->lock_holder));
         free(nd->database_id);
         nd->database_id = *p->database_id ? strdup(p->database_id) : NULL;
@@ -130,10 +166,17 @@ static bool plan_schedule(struct run *run)
 
 static void plan_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, baton_err_t *err)
 {
-    if (nd->ended == CALL_HELLO)
+    if (nd->ended == CALL_HELLO) {
         hello_done(run, nd, r, env, err);
-    else
+    } else if (nd->ended == CALL_STAGE) {
+        node_stage_result(run, nd, r, env, err, plan_ops());
+        if (nd->call == CALL_NONE && nd->staged)
+            send_plan(run, nd);
+        else if (nd->call == CALL_NONE)
+            problem(nd->index, "the artifact could not be staged for the rehearsal");
+    } else {
         plan_done(nd, r, env, err);
+    }
 }
 
 static const engine_ops_t ops = {plan_schedule, plan_result};
@@ -144,10 +187,15 @@ static const engine_ops_t *plan_ops(void)
 
 int rollout_plan(const rollout_file_t *rf, const struct rollout_opts *opts)
 {
-    struct run run = {.rf = rf, .opts = opts, .start_ms = now_ms(), .n = rf->n_nodes};
+    struct run run = {.rf = rf,
+                      .opts = opts,
+                      .start_ms = now_ms(),
+                      .n = rf->n_nodes,
+                      .maintenance = rf->maintenance || opts->jump};
     baton_err_t err = {0};
     char sha[DIGEST_HEX_LEN + 1] = "";
     int code = EXIT_REFUSED;
+    uint8_t *data = NULL;
     snprintf(run.id, sizeof(run.id), "plan");
     run.nodes = calloc(rf->n_nodes, sizeof(*run.nodes));
     pn = calloc(rf->n_nodes, sizeof(*pn));
@@ -160,10 +208,13 @@ int rollout_plan(const rollout_file_t *rf, const struct rollout_opts *opts)
         pn[i].problems = json_array();
         pn[i].info = json_pack("{s:s, s:s}", "event", "plan_node", "node", rf->nodes[i].name);
     }
-    if (digest_global_init(&err) < 0 || digest_file(rf->artifact, sha, &run.size, &err) < 0) {
+    if (digest_global_init(&err) < 0 ||
+        (rf->rehearse ? run_read_artifact(rf->artifact, &data, &run.size, sha, &err)
+                      : digest_file(rf->artifact, sha, &run.size, &err)) < 0) {
         emit_error(&run, err.msg);
         goto out;
     }
+    run.data = data;
     run.sha256 = sha;
     if (rf->sha256 && strcmp(rf->sha256, sha)) {
         char *msg = NULL;
@@ -177,9 +228,15 @@ int rollout_plan(const rollout_file_t *rf, const struct rollout_opts *opts)
         emit_error(&run, err.msg);
         goto out;
     }
-    if (!opts->json)
+    if (!opts->json) {
         printf("baton plan: %s -> %s on %zu nodes (artifact %s, %llu bytes, sha256 %.16s…)\n",
                rf->service, rf->version, run.n, rf->artifact, (unsigned long long)run.size, sha);
+        if (rf->release)
+            printf("  release %s (asked: %s, from %s)%s%s%s\n", rf->release->version,
+                   rf->version_asked, rf->catalog->path,
+                   rf->release->maintenance ? "; requires maintenance" : "",
+                   rf->release->notes ? ": " : "", rf->release->notes ? rf->release->notes : "");
+    }
     engine_run(&run, &ops);
 
     size_t refusing = 0, todo = 0;
@@ -225,10 +282,17 @@ int rollout_plan(const rollout_file_t *rf, const struct rollout_opts *opts)
             for (size_t k = 0; k < n_problems; k++)
                 printf("  %-10s REFUSED: %s\n", "",
                        json_string_value(json_array_get(pn[i].problems, k)));
+            if (json_object_get(o, "rehearse_ms"))
+                printf("  %-10s rehearsal: the migration took %lld ms on a copy of the database "
+                       "(expected downtime: that, plus stop and start)\n",
+                       "", json_integer_value(json_object_get(o, "rehearse_ms")));
+            if (json_object_get(o, "warning"))
+                printf("  %-10s WARNING: %s\n", "",
+                       json_string_value(json_object_get(o, "warning")));
             if (upgrade && !n_problems)
-                printf("  %-10s would: stop, dump (pg_dump), swap, migrate up, start, verify, "
+                printf("  %-10s would: stop, dump (pg_dump), swap, migrate %s, start, verify, "
                        "commit\n",
-                       "");
+                       "", nd->downgrade ? "down (the downgrade)" : "up");
             fflush(stdout);
         } else {
             emit(&run, json_incref(o));
@@ -259,5 +323,6 @@ out:
     free(pn);
     pn = NULL;
     free(run.nodes);
+    free(data);
     return code;
 }

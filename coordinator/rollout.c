@@ -118,6 +118,8 @@ static void hello_result(struct run *run, node_t *nd, int r, Baton__Envelope *en
     } else {
         version = svc->version;
         nd->state = node_on_target(run, svc) ? NODE_SKIP : NODE_NEEDS;
+        free(nd->database_id);
+        nd->database_id = *svc->database_id ? strdup(svc->database_id) : NULL;
         char why[512];
         version_move_t move = nd->state == NODE_SKIP ? MOVE_SAME : node_version_move(run, svc, why,
                                                                                     sizeof(why));
@@ -139,48 +141,6 @@ static void hello_result(struct run *run, node_t *nd, int r, Baton__Envelope *en
     envelope_free(&env);
 }
 
-static void stage_send(struct run *run, node_t *nd, const engine_ops_t *ops)
-{
-    uint64_t n =
-        run->size - nd->stage_off > BATON_CHUNK_MAX ? BATON_CHUNK_MAX : run->size - nd->stage_off;
-    Baton__Stage st = BATON__STAGE__INIT;
-    st.service = run->rf->service;
-    st.version = run->rf->version;
-    st.sha256 = (char *)run->sha256;
-    st.size = run->size;
-    st.offset = nd->stage_off;
-    st.data.data = (uint8_t *)run->data + nd->stage_off;
-    st.data.len = (size_t)n;
-    Baton__Envelope req = BATON__ENVELOPE__INIT;
-    req.body_case = BATON__ENVELOPE__BODY_STAGE;
-    req.stage = &st;
-    uint64_t t0 = nd->stage_off ? nd->call_t0 : now_ms(); /* the event times the whole transfer */
-    node_send(run, nd, CALL_STAGE, &req, run->rf->step_timeout_ms, ops);
-    nd->call_t0 = t0;
-}
-
-static void stage_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, baton_err_t *err,
-                         const engine_ops_t *ops)
-{
-    if (r == 0 && !result_ok(env))
-        r = baton_err_set(err, -EIO, "%s", env->result->message);
-    envelope_free(&env);
-    if (r == 0) {
-        nd->stage_off += run->size - nd->stage_off > BATON_CHUNK_MAX ? BATON_CHUNK_MAX
-                                                                     : run->size - nd->stage_off;
-        if (nd->stage_off < run->size && !interrupt_count()) {
-            stage_send(run, nd, ops);
-            return;
-        }
-        if (nd->stage_off < run->size)
-            r = baton_err_set(err, -ECANCELED, "interrupted");
-    }
-    nd->staged = r == 0;
-    if (r < 0)
-        nd->state = NODE_BAD;
-    emit_check(run, "stage", nd, r == 0, r == 0 ? "binary received, sha256 verified" : err->msg);
-}
-
 static void preflight_result(struct run *run, node_t *nd, int r, Baton__Envelope *env,
                              baton_err_t *err)
 {
@@ -191,14 +151,23 @@ static void preflight_result(struct run *run, node_t *nd, int r, Baton__Envelope
         free(nd->database_id);
         nd->database_id = strdup(env->result->database_id);
     }
-    if (r == 0)
+    char *msg = NULL;
+    if (r == 0) {
         nd->down_limit = env->result->down_limit;
+        if (node_rehearses(run, nd) &&
+            asprintf(&msg, "all checks passed; the migration rehearsed on a copy of the database "
+                           "in %llu ms",
+                     (unsigned long long)env->result->rehearse_ms) < 0)
+            msg = NULL;
+    }
     envelope_free(&env);
     nd->state = r == 0 ? NODE_RESERVED : NODE_BAD;
     /* A node held by another rollout ends the pre-flight phase at once. */
     if (r == -EBUSY)
         run->halting = true;
-    emit_check(run, "preflight", nd, r == 0, r == 0 ? "all checks passed" : err->msg);
+    emit_check(run, "preflight", nd, r == 0,
+               r == 0 ? (msg ? msg : "all checks passed") : err->msg);
+    free(msg);
 }
 
 static void release_result(struct run *run, node_t *nd, int r, Baton__Envelope *env,
@@ -240,7 +209,7 @@ static bool schedule_stage(struct run *run)
         node_t *nd = &run->nodes[i];
         if (nd->state == NODE_NEEDS && !nd->staged && nd->stage_off == 0 && nd->call == CALL_NONE) {
             nd->call_t0 = now_ms();
-            stage_send(run, nd, ops_of(run));
+            node_stage_send(run, nd, ops_of(run));
         }
     }
     return false;
@@ -263,6 +232,7 @@ static bool schedule_preflight(struct run *run)
         Baton__Step step;
         node_init_step(&step, run, run->sha256);
         step.downgrade = nd->downgrade;
+        step.rehearse = node_rehearses(run, nd);
         step.restore_dump = nd->downgrade && run->opts->restore_dump
                                 ? (char *)run->opts->restore_dump
                                 : "";
@@ -450,7 +420,7 @@ static void on_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, 
         hello_result(run, nd, r, env, err);
         break;
     case CALL_STAGE:
-        stage_result(run, nd, r, env, err, ops_of(run));
+        node_stage_result(run, nd, r, env, err, ops_of(run));
         break;
     case CALL_PREFLIGHT:
         preflight_result(run, nd, r, env, err);
@@ -492,8 +462,8 @@ static int phase(struct run *run, const engine_ops_t *ops)
 
 /* ---- the whole rollout -------------------------------------------------------------------- */
 
-static int read_artifact(const char *path, uint8_t **ret_data, uint64_t *ret_size,
-                         char hex[DIGEST_HEX_LEN + 1], baton_err_t *err)
+int run_read_artifact(const char *path, uint8_t **ret_data, uint64_t *ret_size,
+                      char hex[DIGEST_HEX_LEN + 1], baton_err_t *err)
 {
     FILE *f = fopen(path, "re");
     if (!f)
@@ -805,7 +775,7 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
         run.nodes[i] = (node_t){.index = i, .def = &rf->nodes[i]};
 
     if (digest_global_init(&err) < 0 ||
-        read_artifact(rf->artifact, &data, &run.size, sha, &err) < 0) {
+        run_read_artifact(rf->artifact, &data, &run.size, sha, &err) < 0) {
         emit_error(&run, err.msg);
         goto out;
     }
@@ -853,9 +823,10 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
                          "file", file, "resumed", opts->resume_id != NULL));
     if (rf->sha256 && strcmp(rf->sha256, sha)) {
         code = emit_summary(&run, EXIT_REFUSED,
-                            "refused: artifact %s has sha256 %s but the rollout file says %s; "
-                            "nothing was changed",
-                            rf->artifact, sha, rf->sha256);
+                            "refused: artifact %s has sha256 %s but the %s says %s; nothing was "
+                            "changed",
+                            rf->artifact, sha, rf->catalog ? "catalog" : "rollout file",
+                            rf->sha256);
         goto out;
     }
     if (run_connect(&run, &err) < 0) {

@@ -213,6 +213,7 @@ int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
                                        "insecure",
                                        "restore_shared",
                                        "catalog",
+                                       "rehearse",
                                        NULL};
     static const char *const node_keys[] = {"name", "endpoint", "public_key", NULL};
     static const char *const curve_keys[] = {"secret_key", NULL};
@@ -240,7 +241,8 @@ int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
         r = bad(doc, root, "", "service", "must be 1-64 of [A-Za-z0-9_.-@]", err);
         goto out;
     }
-    if ((r = resolve_version(doc, root, path, catalog, rf, &artifact, err)) < 0)
+    if ((r = resolve_version(doc, root, path, catalog, rf, &artifact, err)) < 0 ||
+        (r = ydoc_bool(doc, root, "", "rehearse", &rf->rehearse, err)) < 0)
         goto out;
     if (!plain_name(rf->version)) {
         r = bad(doc, root, "", "version", "must be 1-64 of [A-Za-z0-9_.-@]", err);

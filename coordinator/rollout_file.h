@@ -49,6 +49,7 @@ typedef struct rollout_file {
     catalog_t *catalog;        /* `catalog:`, or NULL */
     const release_t *release;  /* the catalog's release rolled out, or NULL */
     bool maintenance;          /* roll in maintenance style (requires: maintenance, --jump) */
+    bool rehearse;             /* rehearse: true: migrate a copy of each database first */
     char *artifact; /* path of the new binary, resolved against the file's folder */
     char *sha256;   /* declared digest, or NULL */
     size_t n_nodes;

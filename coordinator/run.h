@@ -154,6 +154,11 @@ void node_next_step(struct run *run, node_t *nd, const engine_ops_t *ops);
 /* A step's Result or failure: emits it, then the next step, the rollback, or the end. */
 void node_step_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, baton_err_t *err,
                       const engine_ops_t *ops);
+/* Sends the artifact's next chunk (from nd->stage_off); its Result goes to node_stage_result,
+ * which sends the next one or ends: nd->staged, or NODE_BAD and a failed stage check. */
+void node_stage_send(struct run *run, node_t *nd, const engine_ops_t *ops);
+void node_stage_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, baton_err_t *err,
+                       const engine_ops_t *ops);
 /* Sends a rollback of the run's rollout (undo = true) or a release (a reservation only). */
 void node_rollback(struct run *run, node_t *nd, bool release, const engine_ops_t *ops);
 void node_rollback_result(struct run *run, node_t *nd, int r, Baton__Envelope *env,
@@ -176,6 +181,13 @@ bool node_record_unfinished(const Baton__ServiceInfo *svc);
 /* Blocking Hello to one node (status, rollback): *ret_res is the caller's. */
 const Baton__ServiceInfo *node_ask_service(struct run *run, node_t *nd, Baton__Envelope **ret_res,
                                            baton_err_t *err);
+
+/* rollout.c: the artifact, read whole, and its digest (hex). */
+int run_read_artifact(const char *path, uint8_t **ret_data, uint64_t *ret_size, char hex[65],
+                      baton_err_t *err);
+/* rehearse: true: this node's pre-flight (or plan) rehearses the migration on a copy of its
+ * database; once per database, by the first node of those whose agents reported it. */
+bool node_rehearses(const struct run *run, const node_t *nd);
 
 /* rollout.c: puts every NODE_RESERVED node into a batch (the journal's plan when resuming)
  * and emits the plan event. */

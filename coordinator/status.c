@@ -26,8 +26,8 @@ int rollout_status(const rollout_file_t *rf, const struct rollout_opts *opts)
         return EXIT_REFUSED;
     }
     if (!opts->json)
-        printf("%-10s %-24s %-10s %-10s %-12s %-26s %-16s %s\n", "NODE", "ENDPOINT", "VERSION",
-               "UNIT", "LAST STEP", "ROLLOUT", "KEY", "DATABASE");
+        printf("%-10s %-24s %-10s %-10s %-12s %-26s %-26s %s\n", "NODE", "ENDPOINT", "VERSION",
+               "UNIT", "LAST STEP", "ROLLOUT", "DATABASE", "KEY");
     for (size_t i = 0; i < rf->n_nodes; i++) {
         Baton__Envelope *res = NULL;
         baton_err_clear(&err);
@@ -53,6 +53,14 @@ int rollout_status(const rollout_file_t *rf, const struct rollout_opts *opts)
             if (!rf->insecure)
                 transport_fingerprint(&rf->nodes[i].public_key, fp);
             json_object_set_new(e, "key", json_string(fp));
+            json_t *history = json_array();
+            for (size_t k = 0; k < svc->n_history; k++)
+                json_array_append_new(
+                    history, json_pack("{s:s, s:i, s:s}", "version", svc->history[k]->version,
+                                       "migrations", (int)svc->history[k]->n_ids, "dump",
+                                       svc->history[k]->dump));
+            json_object_set_new(e, "history", history);
+            json_object_set_new(e, "highest_version", json_string(svc->highest_version));
             /* Nodes showing one database share it: one dump and one migration per rollout. */
             json_object_set_new(e, "database",
                                 json_string(*svc->database_id ? svc->database_id : "-"));

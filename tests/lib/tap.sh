@@ -52,6 +52,15 @@ like() {
     fi
 }
 
+unlike() {
+    if printf '%s' "$1" | grep -Eq -- "$2"; then
+        _tap_result 1 "$3"
+        printf '#   got:  %s\n#   must not match: /%s/\n' "$1" "$2" | head -20
+    else
+        _tap_result 0 "$3"
+    fi
+}
+
 diag() { echo "# $*"; }
 
 done_testing() { echo "1..$TAP_N"; }

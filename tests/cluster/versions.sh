@@ -1,0 +1,190 @@
+#!/bin/bash
+# versions.sh: a release catalog on a real cluster (3 nodes, one shared database). A range
+# resolved to the newest patch; a catalog digest that does not match refused before staging;
+# 1.0.0 -> 1.2.0 one minor at a time (through 1.1.1); downgrades by the rules (one minor down
+# with --allow-downgrade leaves exactly the older version's ids and every row; more than one
+# minor below the highest refused with nothing touched); no binary starts on a schema it does not
+# know; a release that requires maintenance rolled with every node stopped first.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib/all.sh
+BATON=${BUILD:-build}/baton
+export BATON_TEST_KNOBS=1 # slow_step can hold the schema check of a start
+
+cluster_sweep
+cluster_trap
+ok "cluster: 3 nodes on gamesrv 1.0.0, one shared database" baton_cluster vers 3 1.0.0 ||
+    { done_testing; exit 1; }
+sha() { sha256sum "$(gamesrv_bin "$1")" | cut -d' ' -f1; }
+catalog() { # FILE [MAINTENANCE-VERSION]
+    {
+        echo "service: gamesrv"
+        echo "releases:"
+        for v in 1.0.0 1.1.0 1.1.1 1.2.0 2.0.0; do
+            echo "  - version: $v"
+            echo "    artifact: $(realpath "$(gamesrv_bin "$v")")"
+            echo "    sha256: $(sha "$v")"
+            [ "$v" = 1.2.0 ] && echo "    notes: adds the inventory table" &&
+                echo "    min_upgrade_from: 1.1.0"
+            [ "$v" = "${2:-}" ] && echo "    requires: maintenance"
+        done
+    } >"$1"
+}
+cat_file() { # VERSION-OR-RANGE CATALOG [FILE]: a rollout file over the catalog
+    local f=${3:-$ROLLOUT_DIR/cat.yml}
+    rollout_file 1.0.0 "$f" >/dev/null
+    sed -i -e '/^artifact:/d' -e "s|^version: .*|version: \"$1\"\ncatalog: $2|" "$f"
+    echo "$f"
+}
+versions() { for n in $CLUSTER_NODES; do node_exec "$n" /opt/gamesrv/bin/gamesrv --version; done | tr '\n' ' '; }
+stops() { for n in $CLUSTER_NODES; do unit_stops "$n"; done | tr '\n' ' '; }
+rid() { sed -n 's/^baton: rollout \([^:]*\):.*/\1/p' <<<"$1" | tail -1; }
+catalog "$ROLLOUT_DIR/catalog.yml"
+players_before=$(players)
+
+# --- a range, resolved against the catalog ---------------------------------------------------
+f=$(cat_file "~1.1.0" catalog.yml)
+out=$("$BATON" plan "$f" 2>&1)
+printf '%s\n' "$out" >&2
+like "$out" "-> 1.1.1 " "~1.1.0 resolves to the newest 1.1 patch, 1.1.1"
+out=$("$BATON" plan "$(cat_file latest catalog.yml)" 2>&1)
+is "$?" 1 "version: latest is refused"
+like "$out" "'latest' is an alias, not a version: pin versions in production" "with the reason"
+
+# A catalog whose digest does not match the artifact: refused before anything is staged.
+sed "s/$(sha 1.1.0)/$(sha 1.0.0)/" "$ROLLOUT_DIR/catalog.yml" >"$ROLLOUT_DIR/bad-catalog.yml"
+out=$("$BATON" rollout "$(cat_file 1.1.0 bad-catalog.yml)" 2>&1)
+is "$?" 2 "a catalog digest that does not match its artifact refuses the rollout"
+like "$out" "the catalog says $(sha 1.0.0)" "naming both digests"
+unlike "$out" "stage " "nothing was staged"
+
+# --- one minor up, then back down with --allow-downgrade ------------------------------------
+out=$("$BATON" rollout "$(cat_file 1.1.0 catalog.yml)" 2>&1)
+is "$?" 0 "1.0.0 -> 1.1.0 through the catalog"
+is "$(versions)" "1.1.0 1.1.0 1.1.0 " "every node on 1.1.0"
+snap=$(db_snapshot)
+stops_before=$(stops)
+f=$(cat_file 1.0.0 catalog.yml)
+out=$("$BATON" rollout "$f" 2>&1)
+is "$?" 2 "1.1.0 -> 1.0.0 without --allow-downgrade: refused"
+like "$out" "minor version down: .*say --allow-downgrade" "it says how"
+is "$(db_snapshot) $(stops)" "$snap $stops_before" "nothing was touched"
+out=$("$BATON" rollout "$f" --allow-downgrade 2>&1)
+code=$?
+printf '%s\n' "$out" >&2
+is "$code" 0 "1.1.0 -> 1.0.0 with --allow-downgrade"
+like "$out" "migrate +ok .*removed 0002_player_level.sql" "node1 took 0002 down (with the newer binary)"
+is "$(grep -c 'shared database, migrated by its first node' <<<"$out")" 2 "the others only checked"
+is "$(migration_ids game)" "0001_players.sql" "the bookkeeping table holds exactly 1.0.0's ids"
+is "$(players)" "$players_before" "every player row is intact"
+is "$(versions)" "1.0.0 1.0.0 1.0.0 " "every node runs 1.0.0"
+like "$("$BATON" status "$f" --json)" '"highest_version":"1.1.0"' "baton status shows the highest version deployed"
+
+# --- 1.0.0 -> 1.2.0 goes through 1.1.1 --------------------------------------------------------
+f=$(cat_file "^1.0.0" catalog.yml)
+out=$("$BATON" rollout "$f" 2>&1)
+code=$?
+printf '%s\n' "$out" >&2
+is "$code" 0 "1.0.0 -> ^1.0.0 (1.2.0)"
+like "$out" "1.0.0 -> 1.2.0 goes one minor version at a time: 1.1.1 -> 1.2.0 \(2 rollouts" \
+    "it says it goes through 1.1.1"
+is "$(grep -E '^baton: hop|^done: ' <<<"$out" | sed 's/ (3 upgraded.*//' | tr '\n' '|')" \
+    "baton: hop 1 of 2: 1.1.1|done: 3 of 3 nodes on gamesrv 1.1.1|baton: hop 2 of 2: 1.2.0|done: 3 of 3 nodes on gamesrv 1.2.0|" \
+    "each hop is a whole rollout, 1.1.1 first, each done before the next"
+is "$(versions)" "1.2.0 1.2.0 1.2.0 " "every node runs 1.2.0"
+is "$(migration_ids game)" "0001_players.sql,0002_player_level.sql,0003_inventory.sql" "with 1.2.0's ids"
+is "$(players)" "$players_before" "every player row is intact"
+is "$("$BATON" list | grep -c 'done')" 4 "baton list: four rollouts done (1.1.0, 1.0.0, 1.1.1, 1.2.0)"
+
+# --- more than one minor below the highest: refused, nothing touched -------------------------
+snap=$(db_snapshot)
+stops_before=$(stops)
+out=$("$BATON" rollout "$(cat_file 1.0.0 catalog.yml)" --allow-downgrade 2>&1)
+is "$?" 2 "1.2.0 -> 1.0.0 is refused, even with --allow-downgrade"
+like "$out" "1.0.0 is more than one minor version below 1.2.0, the highest version ever deployed" \
+    "with the reason"
+is "$(db_snapshot) $(stops) $(versions)" "$snap $stops_before 1.2.0 1.2.0 1.2.0 " "nothing was touched"
+
+# --- no binary starts on a schema it does not know -------------------------------------------
+# A stray migration from a newer build lands while node2 is about to start: it is not started.
+stray="INSERT INTO migration_info (id, applied_at) VALUES ('0009_future.sql', now())"
+out=$(pg_sql game "$stray" 2>&1 && "$BATON" rollout "$(cat_file 2.0.0 catalog.yml)" 2>&1)
+is "$?" 2 "a new binary older than the schema is refused at pre-flight"
+like "$out" "the database holds 1 migration that .* does not ship \(0009_future.sql\)" \
+    "naming the unknown id"
+is "$(stops)" "$stops_before" "nothing was stopped"
+pg_sql game "DELETE FROM migration_info WHERE id = '0009_future.sql'"
+
+# The same at start: node2's start is held (its schema check waits) while the stray lands.
+tool_running() { node_exec "$1" pgrep -f "/opt/baton-test/slow $2"; }
+slow_step node1 migrate 2
+f=$(cat_file 2.0.0 catalog.yml)
+"$BATON" rollout "$f" >"$CLUSTER_DIR/start.out" 2>&1 &
+pid=$!
+ok "node1 is migrating to 2.0.0" wait_for 30 in_progress_is node1 migrate
+slow_step node2 list 6
+slow_step node1 migrate 0
+ok "node2's start is checking the schema" wait_for 30 tool_running node2 list
+pg_sql game "$stray"
+wait "$pid"
+code=$?
+slow_step node2 list 0
+out=$(cat "$CLUSTER_DIR/start.out")
+printf '%s\n' "$out" >&2
+is "$code" 4 "a schema newer than the binaries: node2 is not started on it (exit 4, it needs care)"
+like "$out" "start +FAIL .*does not ship \(0009_future.sql\): a schema newer than the binary; refusing to start it" \
+    "node2's start is refused, naming the id"
+like "$out" "rollback +FAIL .*/opt/gamesrv/bin/gamesrv does not ship \(0009_future.sql\)" \
+    "and so is its old binary: 0009 is unknown to 1.2.0 too (0004 is the rollout's own)"
+is "$(node_exec node2 systemctl is-active gamesrv)" inactive "node2 is left stopped, not guessing"
+is "$(node_exec node3 systemctl is-active gamesrv) $(node_exec node3 /opt/gamesrv/bin/gamesrv --version)" \
+    "active 1.2.0" "node3 was not touched"
+pg_sql game "DELETE FROM migration_info WHERE id = '0009_future.sql'"
+out=$("$BATON" rollback "$f" 2>&1)
+is "$?" 0 "with the stray gone, baton rollback settles node2"
+is "$(node_exec node2 /opt/gamesrv/bin/gamesrv --version) $(gamesrv_health node2)" "1.2.0 200" \
+    "node2 runs 1.2.0 (on 2.0.0's schema: the mixed window of the rollout node1 committed)"
+id=$(rid "$out")
+out=$("$BATON" rollback "$(sed -n 's/^baton: rollout \([^:]*\):.*/\1/p' "$CLUSTER_DIR/start.out")" 2>&1)
+is "$?" 0 "baton rollback ROLLOUT_ID takes node1 back to 1.2.0"
+is "$(versions) $(migration_ids game)" \
+    "1.2.0 1.2.0 1.2.0 0001_players.sql,0002_player_level.sql,0003_inventory.sql" \
+    "every node on 1.2.0, 0004 migrated down"
+
+# --- a release that requires maintenance ------------------------------------------------------
+catalog "$ROLLOUT_DIR/maint.yml" 2.0.0
+f=$(cat_file 2.0.0 maint.yml)
+out=$("$BATON" plan "$f" 2>&1)
+like "$out" "release 2.0.0 .*requires maintenance" "baton plan says the release requires maintenance"
+like "$out" "MAINTENANCE: every node of a database stops" "and how it will be rolled"
+out=$("$BATON" rollout "$f" 2>&1)
+code=$?
+printf '%s\n' "$out" >&2
+is "$code" 0 "1.2.0 -> 2.0.0 in maintenance style"
+id=$(rid "$out")
+first() { # NODE STEP: epoch seconds of the first line the agent logged for STEP in this rollout
+    node_exec "$1" journalctl -u baton-agent BATON_ROLLOUT_ID="$id" BATON_STEP="$2" -o short-unix \
+        --no-pager | head -1 | cut -d' ' -f1
+}
+last() {
+    node_exec "$1" journalctl -u baton-agent BATON_ROLLOUT_ID="$id" BATON_STEP="$2" -o short-unix \
+        --no-pager | tail -1 | cut -d' ' -f1
+}
+dump1=$(first node1 dump)
+verified1=$(last node1 verify)
+all_stopped=1 others_after=1
+for n in $CLUSTER_NODES; do
+    awk -v a="$(last "$n" stop)" -v b="$dump1" 'BEGIN { exit !(a <= b) }' || all_stopped=0
+done
+for n in node2 node3; do
+    awk -v a="$(first "$n" start)" -v b="$verified1" 'BEGIN { exit !(a >= b) }' || others_after=0
+done
+is "$all_stopped" 1 "every node was stopped before node1 dumped (from the agents' journals)"
+is "$others_after" 1 "node2 and node3 started only after node1 verified 2.0.0"
+is "$(versions) $(migration_ids game)" \
+    "2.0.0 2.0.0 2.0.0 0001_players.sql,0002_player_level.sql,0003_inventory.sql,0004_guilds.sql" \
+    "every node on 2.0.0, 0004 applied once"
+is "$(grep -c 'shared database, dumped by its first node' <<<"$out")" 2 "one dump for the three"
+is "$(players)" "$players_before" "every player row is intact"
+
+done_testing
