@@ -123,6 +123,7 @@ int shared_check_ids(step_ctx_t *ctx, char **expect, size_t n_expect, const char
                               list_text(now, n_now, a, sizeof(a)), ctx->st->shared_from,
                               list_text(expect, n_expect, b, sizeof(b)));
     }
+    svc_state_clear_list(&ctx->out.ids, &ctx->out.n_ids); /* what is there now, once */
     for (size_t i = 0; r == 0 && i < n_now; i++)
         if (svc_state_push(&ctx->out.ids, &ctx->out.n_ids, now[i]) < 0)
             r = baton_err_set(err, -ENOMEM, "out of memory");

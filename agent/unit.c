@@ -177,8 +177,21 @@ static int run_job(sd_bus *bus, const char *method, const char *unit, uint64_t t
         /* The job failed: the unit's own Result says why (exit-code, signal, timeout...). */
         _cleanup_(freep) char *why = NULL;
         if (unit_property(bus, unit, "Service", "Result", &why, NULL) == 0 &&
-            strcmp(why, "success"))
+            strcmp(why, "success")) {
+            /* The main process's exit status says more: 203 is systemd's own "could not
+             * execute", which the service never logs. */
+            int32_t status = 0;
+            _cleanup_(freep) char *path = NULL;
+            if (!strcmp(why, "exit-code") && unit_path(bus, unit, &path, NULL) == 0 &&
+                sd_bus_get_property_trivial(bus, SD_DEST, path, "org.freedesktop.systemd1.Service",
+                                            "ExecMainStatus", NULL, 'i', &status) >= 0 &&
+                status)
+                return baton_err_set(err, -EIO, "%s of %s failed: exit-code (status %d%s)", verb,
+                                     unit, status,
+                                     status == 203 ? ": systemd could not execute the binary"
+                                                   : "");
             return baton_err_set(err, -EIO, "%s of %s failed: %s", verb, unit, why);
+        }
         return baton_err_set(err, -EIO, "%s of %s failed: job %s", verb, unit, result);
     }
     _cleanup_(freep) char *state = NULL;

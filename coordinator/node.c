@@ -147,7 +147,7 @@ static char *describe(const Baton__Result *res, bool migrate)
         fputs(migrate ? "shared database, migrated by its first node: nothing to apply"
                       : "shared database, dumped by its first node: no second dump",
               f);
-    else if (migrate && !res->n_applied)
+    else if (migrate && !res->n_applied && !res->n_removed)
         fputs("nothing to apply (the database is already there)", f);
     if (res->dump)
         fprintf(f, "%s (%llu bytes, sha256 %.16s…) ", res->dump->path,
@@ -155,7 +155,7 @@ static char *describe(const Baton__Result *res, bool migrate)
     for (size_t i = 0; i < res->n_applied; i++)
         fprintf(f, "%s%s", i ? ", " : "applied ", res->applied[i]);
     for (size_t i = 0; i < res->n_removed; i++)
-        fprintf(f, "%s%s", i ? ", " : " removed ", res->removed[i]);
+        fprintf(f, "%s%s", i ? ", " : ftell(f) ? " removed " : "removed ", res->removed[i]);
     if (*res->version)
         fprintf(f, "%srunning %s", ftell(f) ? " " : "", res->version);
     fclose(f);

@@ -23,6 +23,7 @@
 struct plan_node {
     json_t *problems; /* strings */
     json_t *info;     /* the plan_node event being built */
+    bool ask;         /* its Plan is to be sent, once every Hello answered */
 };
 
 static struct plan_node *pn; /* one per node, for this invocation */
@@ -93,16 +94,9 @@ static void hello_done(struct run *run, node_t *nd, int r, Baton__Envelope *env,
     }
     free(msg);
     envelope_free(&env);
-    /* Ask what a pre-flight would find, also where the record already refuses: all reasons.
-     * A rehearsal needs the new binary on the node: it is staged first. */
-    if (nd->state != NODE_SKIP && svc) {
-        if (node_rehearses(run, nd)) {
-            nd->call_t0 = now_ms();
-            node_stage_send(run, nd, plan_ops());
-        } else {
-            send_plan(run, nd);
-        }
-    }
+    /* Asked what a pre-flight would find (plan_schedule), also where the record already
+     * refuses: all reasons. */
+    pn[i].ask = nd->state != NODE_SKIP && svc;
 }
 
 static void plan_done(node_t *nd, int r, Baton__Envelope *env, baton_err_t *err)
@@ -160,6 +154,25 @@ static bool plan_schedule(struct run *run)
         req.hello = &hello;
         nd->state = NODE_NEEDS;
         node_send(run, nd, CALL_HELLO, &req, run->rf->connect_timeout_ms, plan_ops());
+    }
+    /* Once every node answered Hello (which databases they use is known then): each node's
+     * Plan; a node that rehearses the migration for its database gets the artifact first. */
+    for (size_t i = 0; i < run->n; i++)
+        if (run->nodes[i].state == NODE_NEW || run->nodes[i].call == CALL_HELLO)
+            return false;
+    for (size_t i = 0;
+         i < run->n && engine_busy(run) < run->rf->strategy.max_in_flight && !interrupt_count();
+         i++) {
+        node_t *nd = &run->nodes[i];
+        if (!pn[i].ask)
+            continue;
+        pn[i].ask = false;
+        if (node_rehearses(run, nd)) {
+            nd->call_t0 = now_ms();
+            node_stage_send(run, nd, plan_ops());
+        } else {
+            send_plan(run, nd);
+        }
     }
     return false;
 }

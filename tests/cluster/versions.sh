@@ -16,7 +16,7 @@ cluster_trap
 ok "cluster: 3 nodes on gamesrv 1.0.0, one shared database" baton_cluster vers 3 1.0.0 ||
     { done_testing; exit 1; }
 sha() { sha256sum "$(gamesrv_bin "$1")" | cut -d' ' -f1; }
-catalog() { # FILE [MAINTENANCE-VERSION]
+catalog() { # FILE [MAINTENANCE-VERSION] [no-min]
     {
         echo "service: gamesrv"
         echo "releases:"
@@ -24,8 +24,8 @@ catalog() { # FILE [MAINTENANCE-VERSION]
             echo "  - version: $v"
             echo "    artifact: $(realpath "$(gamesrv_bin "$v")")"
             echo "    sha256: $(sha "$v")"
-            [ "$v" = 1.2.0 ] && echo "    notes: adds the inventory table" &&
-                echo "    min_upgrade_from: 1.1.0"
+            [ "$v" = 1.2.0 ] && echo "    notes: adds the inventory table"
+            [ "$v" = 1.2.0 ] && [ "${3:-}" != no-min ] && echo "    min_upgrade_from: 1.1.0"
             [ "$v" = "${2:-}" ] && echo "    requires: maintenance"
         done
     } >"$1"
@@ -74,13 +74,63 @@ code=$?
 printf '%s\n' "$out" >&2
 is "$code" 0 "1.1.0 -> 1.0.0 with --allow-downgrade"
 like "$out" "migrate +ok .*removed 0002_player_level.sql" "node1 took 0002 down (with the newer binary)"
+like "$out" "MAINTENANCE: every node of a database stops" \
+    "on a shared database, in maintenance style (the newer binaries cannot run on the older schema)"
 is "$(grep -c 'shared database, migrated by its first node' <<<"$out")" 2 "the others only checked"
 is "$(migration_ids game)" "0001_players.sql" "the bookkeeping table holds exactly 1.0.0's ids"
 is "$(players)" "$players_before" "every player row is intact"
 is "$(versions)" "1.0.0 1.0.0 1.0.0 " "every node runs 1.0.0"
 like "$("$BATON" status "$f" --json)" '"highest_version":"1.1.0"' "baton status shows the highest version deployed"
 
+# --- rehearsal: the migration on a copy of the database first ---------------------------------
+scratch() { pg_sql postgres "SELECT count(*) FROM pg_database WHERE datname LIKE 'baton_rehearse%'"; }
+f=$(cat_file 1.1.0 catalog.yml)
+echo "rehearse: true" >>"$f"
+out=$("$BATON" plan "$f" 2>&1)
+code=$?
+printf '%s\n' "$out" >&2
+is "$code" 0 "baton plan with rehearse: the migration passes on a copy"
+like "$out" "rehearsal: the migration took [0-9]+ ms on a copy of the database" \
+    "and reports how long it took, as the expected downtime"
+is "$(grep -c 'rehearsal: the migration took' <<<"$out")" 1 "once for the shared database"
+is "$(migration_ids game) $(versions)" "0001_players.sql 1.0.0 1.0.0 1.0.0 " "the live database and services are untouched"
+is "$(scratch)" 0 "no scratch database is left"
+f=$ROLLOUT_DIR/rehearse-bad.yml
+rollout_file 1.2.0+migrate-up "$f" >/dev/null
+echo "rehearse: true" >>"$f"
+snap=$(db_snapshot)
+stops_before=$(stops)
+out=$("$BATON" rollout "$f" 2>&1)
+code=$?
+printf '%s\n' "$out" >&2
+is "$code" 2 "a migration that fails on the copy refuses the rollout"
+like "$out" "rehearsal: migrate up on a copy of the database failed: .*0003_inventory" \
+    "with the migration's own error"
+is "$(db_snapshot) $(stops) $(versions)" "$snap $stops_before 1.0.0 1.0.0 1.0.0 " \
+    "nothing was stopped, the database is as it was"
+is "$(scratch)" 0 "and no scratch database is left"
+
+# --- one jump on request (--jump): maintenance style; then undone on purpose -----------------
+out=$("$BATON" rollout "$(cat_file 1.2.0 catalog.yml)" --jump 2>&1)
+is "$?" 2 "--jump past a release's min_upgrade_from is refused"
+like "$out" "1.2.0 needs at least 1.1.0 first \(the catalog's min_upgrade_from\); it runs 1.0.0" \
+    "naming the release's rule"
+catalog "$ROLLOUT_DIR/jump.yml" "" no-min
+out=$("$BATON" rollout "$(cat_file 1.2.0 jump.yml)" --jump 2>&1)
+code=$?
+printf '%s\n' "$out" >&2
+is "$code" 0 "1.0.0 -> 1.2.0 in one jump (--jump)"
+like "$out" "MAINTENANCE: every node of a database stops" "in maintenance style"
+unlike "$out" "one minor version at a time" "not through 1.1.1"
+like "$out" "migrate +ok .*applied 0002_player_level.sql, 0003_inventory.sql" "both minors' migrations at once"
+is "$(versions)$(migration_ids game)" "1.2.0 1.2.0 1.2.0 0001_players.sql,0002_player_level.sql,0003_inventory.sql" \
+    "every node on 1.2.0"
+out=$("$BATON" rollback "$(rid "$out")" 2>&1)
+is "$?" 0 "baton rollback ROLLOUT_ID undoes the jump"
+is "$(versions)$(migration_ids game)" "1.0.0 1.0.0 1.0.0 0001_players.sql" "every node back on 1.0.0"
+
 # --- 1.0.0 -> 1.2.0 goes through 1.1.1 --------------------------------------------------------
+done_before=$("$BATON" list | grep -c ' done ')
 f=$(cat_file "^1.0.0" catalog.yml)
 out=$("$BATON" rollout "$f" 2>&1)
 code=$?
@@ -94,7 +144,7 @@ is "$(grep -E '^baton: hop|^done: ' <<<"$out" | sed 's/ (3 upgraded.*//' | tr '\
 is "$(versions)" "1.2.0 1.2.0 1.2.0 " "every node runs 1.2.0"
 is "$(migration_ids game)" "0001_players.sql,0002_player_level.sql,0003_inventory.sql" "with 1.2.0's ids"
 is "$(players)" "$players_before" "every player row is intact"
-is "$("$BATON" list | grep -c 'done')" 4 "baton list: four rollouts done (1.1.0, 1.0.0, 1.1.1, 1.2.0)"
+is "$("$BATON" list | grep -c ' done ')" "$((done_before + 2))" "baton list: two more rollouts done (1.1.1, 1.2.0)"
 
 # --- more than one minor below the highest: refused, nothing touched -------------------------
 snap=$(db_snapshot)
@@ -147,7 +197,7 @@ is "$(node_exec node2 /opt/gamesrv/bin/gamesrv --version) $(gamesrv_health node2
 id=$(rid "$out")
 out=$("$BATON" rollback "$(sed -n 's/^baton: rollout \([^:]*\):.*/\1/p' "$CLUSTER_DIR/start.out")" 2>&1)
 is "$?" 0 "baton rollback ROLLOUT_ID takes node1 back to 1.2.0"
-is "$(versions) $(migration_ids game)" \
+is "$(versions)$(migration_ids game)" \
     "1.2.0 1.2.0 1.2.0 0001_players.sql,0002_player_level.sql,0003_inventory.sql" \
     "every node on 1.2.0, 0004 migrated down"
 
@@ -181,7 +231,7 @@ for n in node2 node3; do
 done
 is "$all_stopped" 1 "every node was stopped before node1 dumped (from the agents' journals)"
 is "$others_after" 1 "node2 and node3 started only after node1 verified 2.0.0"
-is "$(versions) $(migration_ids game)" \
+is "$(versions)$(migration_ids game)" \
     "2.0.0 2.0.0 2.0.0 0001_players.sql,0002_player_level.sql,0003_inventory.sql,0004_guilds.sql" \
     "every node on 2.0.0, 0004 applied once"
 is "$(grep -c 'shared database, dumped by its first node' <<<"$out")" 2 "one dump for the three"

@@ -54,6 +54,7 @@ services:
     keep_backups: 2
     min_healthy_time: ${BATON_TEST_MIN_HEALTHY:-1s}
 $(agent_list_migrations)
+    rehearse_migrate: "{binary} migrate up --database {database}"
     health:
       http: http://127.0.0.1:$GAMESRV_PORT/healthcheck
 $(agent_knobs)

@@ -125,6 +125,7 @@ _node_boot_script() { # DIR NAME
     fi
     cat <<EOF
 set -e
+$(_node_cgroups "$name")
 mount -t tmpfs -o mode=0755 tmpfs /run
 mkdir -p /run/systemd
 for top in $tops; do
@@ -134,7 +135,10 @@ mount --bind $d/units /etc/systemd/system
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 echo $name >/etc/hostname
 hostname $name
-SYSTEMD_UNIT_PATH=$unit_path exec /lib/systemd/systemd --system --unit=minimal.target --log-target=null
+# In a cgroup namespace rooted at the node's own cgroup, over an empty /sys/fs/cgroup: the
+# node's systemd mounts the hierarchies itself and sees only its own tree.
+mount -t tmpfs -o mode=0755 tmpfs /sys/fs/cgroup
+SYSTEMD_UNIT_PATH=$unit_path exec unshare --cgroup /lib/systemd/systemd --system --unit=minimal.target --log-target=${CLUSTER_SYSTEMD_LOG:-null}
 EOF
 }
 
@@ -148,6 +152,36 @@ _node_prepare_units() { # UNITDIR
     # A journal per node, so units log as they do in production (journalctl inside the node).
     for t in systemd-journald.service systemd-journald.socket systemd-journald-dev-log.socket; do
         [ -r "/lib/systemd/system/$t" ] && cp "/lib/systemd/system/$t" "$u/$t"
+    done
+    return 0
+}
+
+# Every node's systemd gets a cgroup of its own in every hierarchy, joined before it starts: it
+# makes its units' cgroups below its own. (The nodes share the host's cgroupfs; a systemd at its
+# root would make /system.slice/gamesrv.service there, the same folder for every node, and a
+# unit that stops on one node would remove it under the same unit starting on another: status
+# 219/CGROUP, seen when nodes restart their services at the same moment.)
+_node_cgroup_name() { echo "baton-test-$CLUSTER_NAME-$1"; }
+_node_cgroups() { # NAME: shell lines for its boot script, run by the node's future PID 1
+    local cg
+    cg=$(_node_cgroup_name "$1")
+    cat <<CGEOF
+for h in /sys/fs/cgroup/*/; do
+    [ -f "\${h}cgroup.procs" ] && [ ! -L "\${h%/}" ] || continue
+    mkdir -p "\${h}$cg" 2>/dev/null || continue
+    if [ -f "\${h}$cg/cpuset.cpus" ]; then # a new cpuset takes no task until it has cpus, mems
+        cat "\${h}cpuset.cpus" >"\${h}$cg/cpuset.cpus" 2>/dev/null || true
+        cat "\${h}cpuset.mems" >"\${h}$cg/cpuset.mems" 2>/dev/null || true
+    fi
+    echo 0 >"\${h}$cg/cgroup.procs" 2>/dev/null || true # 0: the writer, this shell
+done
+CGEOF
+}
+_node_cgroups_remove() { # NAME: once its processes are gone, deepest first
+    local cg h
+    cg=$(_node_cgroup_name "$1")
+    for h in /sys/fs/cgroup/*/; do
+        [ -d "$h$cg" ] && find "$h$cg" -depth -type d -exec rmdir {} + 2>/dev/null
     done
     return 0
 }
@@ -274,6 +308,7 @@ cluster_down() {
         fi
         # The veth pair dies with the node's network namespace; remove a leftover host end.
         ip link del "v$name${n##*/node}" 2>/dev/null
+        _node_cgroups_remove "${n##*/}"
     done
     declare -F pg_down >/dev/null && pg_down "$dir/pg"
     if [ -n "$CLUSTER_BRIDGE" ] && ip link show "$CLUSTER_BRIDGE" >/dev/null 2>&1; then
