@@ -104,6 +104,19 @@ out:
     return r;
 }
 
+/* No migration, either way, without a verified backup of this rollout; and under the
+ * migration lock, held since the dump unless the agent restarted in between (then taken again,
+ * and refused when another rollout got it meanwhile). */
+static int dump_and_lock(step_ctx_t *ctx, baton_err_t *err)
+{
+    const svc_state_t *st = ctx->st;
+    struct stat sb;
+    if (!*st->dump_path || stat(st->dump_path, &sb) < 0 || (uint64_t)sb.st_size != st->dump_size)
+        return baton_err_set(err, -ENOENT, "no verified dump of rollout %s: refusing to migrate",
+                             st->rollout_id);
+    return step_lock(ctx, err);
+}
+
 static int migrate_downgrade(step_ctx_t *ctx, bool up, unsigned limit, baton_err_t *err)
 {
     svc_state_t *st = ctx->st;
@@ -117,11 +130,7 @@ static int migrate_downgrade(step_ctx_t *ctx, bool up, unsigned limit, baton_err
                              "counted them), not %s %u",
                              st->target_version, (unsigned long long)st->down_limit,
                              up ? "up" : "down", limit);
-    struct stat sb;
-    if (!*st->dump_path || stat(st->dump_path, &sb) < 0 || (uint64_t)sb.st_size != st->dump_size)
-        return baton_err_set(err, -ENOENT, "no verified dump of rollout %s: refusing to migrate",
-                             st->rollout_id);
-    int r = step_lock(ctx, err);
+    int r = dump_and_lock(ctx, err);
     if (r < 0)
         return r;
     char newer[PATH_MAX];
@@ -184,14 +193,7 @@ int step_migrate(step_ctx_t *ctx, baton_err_t *err)
         return baton_err_set(err, -EPERM,
                              "migrate down --limit %u: rollout %s applied %zu migrations here",
                              req->limit, st->rollout_id, st->n_applied);
-    /* No migration, either way, without a verified backup of this rollout. */
-    struct stat sb;
-    if (!*st->dump_path || stat(st->dump_path, &sb) < 0 || (uint64_t)sb.st_size != st->dump_size)
-        return baton_err_set(err, -ENOENT, "no verified dump of rollout %s: refusing to migrate",
-                             st->rollout_id);
-    /* Held since the dump, unless the agent restarted in between: then taken again, and
-     * refused when another rollout got it meanwhile. */
-    int r = step_lock(ctx, err);
+    int r = dump_and_lock(ctx, err);
     if (r < 0)
         return r;
     return migrate_run(ctx, up, req->limit, ctx->svc->binary, err);

@@ -61,9 +61,18 @@ static int plan_downgrade(step_ctx_t *ctx, const Baton__Step *req, const char *c
             known = !strcmp(st->history[i].version, req->version) &&
                     !strcmp(st->history[i].dump, req->restore_dump);
         struct stat sb;
-        if (!known)
-            return baton_err_set(err, -ENOENT, "%s is no dump taken here while %s ran",
-                                 req->restore_dump, req->version);
+        if (!known && *rec->dump)
+            return baton_err_set(err, -ENOENT,
+                                 "%s is no dump taken here while %s ran (%s is)",
+                                 req->restore_dump, req->version, rec->dump);
+        if (!known) {
+            /* Not one of ours: on a shared database the node that took it restores it, and
+             * this one only checks the ids it leaves (the migrate step compares them with
+             * what this version had here). */
+            st->downgrade = true;
+            st->down_limit = 0;
+            return 0;
+        }
         if (stat(req->restore_dump, &sb) < 0)
             return baton_err_set(err, -errno, "dump %s: %s", req->restore_dump, strerror(errno));
         const char *list[] = {ctx->svc->pg_restore, "--list", req->restore_dump, NULL};

@@ -15,16 +15,6 @@
 #include "step.h"
 #include "unit.h"
 
-static bool same_ids(char **a, size_t na, char **b, size_t nb)
-{
-    if (na != nb)
-        return false;
-    for (size_t i = 0; i < na; i++)
-        if (strcmp(a[i], b[i]))
-            return false;
-    return true;
-}
-
 /* Ids now in the table that were not there before this rollout (both lists sorted). */
 static size_t count_extra(char **now, size_t n_now, char **before, size_t n_before)
 {
@@ -47,7 +37,7 @@ static int schema_back(step_ctx_t *ctx, baton_err_t *err)
     int r = db_migration_ids(svc, &now, &n_now, err);
     if (r < 0)
         return r;
-    if (same_ids(now, n_now, st->ids_before, st->n_ids_before)) {
+    if (ids_equal(now, n_now, st->ids_before, st->n_ids_before)) {
         svc_state_clear_list(&now, &n_now);
         return 0;
     }
@@ -66,13 +56,13 @@ static int schema_back(step_ctx_t *ctx, baton_err_t *err)
         step_progress(ctx, "down-migrating the %zu migrations this rollout applied", extra);
         r = migrate_run(ctx, false, (unsigned)extra, staged, &down_err);
         if (r == 0 && (r = db_migration_ids(svc, &now, &n_now, &down_err)) == 0) {
-            bool back = same_ids(now, n_now, st->ids_before, st->n_ids_before);
+            bool back = ids_equal(now, n_now, st->ids_before, st->n_ids_before);
             svc_state_clear_list(&now, &n_now);
             if (back)
                 return 0;
             baton_err_set(&down_err, -EIO, "down-migration left different ids");
         }
-    } else if (st->downgrade && n_had < st->n_ids_before && extra == 0) {
+    } else if (st->downgrade && !*st->restore_dump && n_had < st->n_ids_before && extra == 0) {
         /* A downgrade took migrations down: the newer binary (kept aside by the swap, or still
          * in place) applies them again, which keeps every row written since. */
         char newer[PATH_MAX];
@@ -80,7 +70,7 @@ static int schema_back(step_ctx_t *ctx, baton_err_t *err)
         step_progress(ctx, "migrating up again what the downgrade took down");
         r = migrate_run(ctx, true, 0, newer, &down_err);
         if (r == 0 && (r = db_migration_ids(svc, &now, &n_now, &down_err)) == 0) {
-            bool back = same_ids(now, n_now, st->ids_before, st->n_ids_before);
+            bool back = ids_equal(now, n_now, st->ids_before, st->n_ids_before);
             svc_state_clear_list(&now, &n_now);
             if (back)
                 return 0;
@@ -112,7 +102,7 @@ static int schema_back(step_ctx_t *ctx, baton_err_t *err)
     ctx->out.restored_dump = true;
     if ((r = db_migration_ids(svc, &now, &n_now, err)) < 0)
         return r;
-    bool back = same_ids(now, n_now, st->ids_before, st->n_ids_before);
+    bool back = ids_equal(now, n_now, st->ids_before, st->n_ids_before);
     svc_state_clear_list(&now, &n_now);
     if (!back)
         return baton_err_set(err, -EIO,

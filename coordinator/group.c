@@ -254,7 +254,7 @@ void group_maint_schedule(struct run *run, const engine_ops_t *ops)
             busy = run->nodes[k].grp == nd->grp && run->nodes[k].call != CALL_NONE;
         if (!busy) {
             nd->parked = false;
-            node_set_why(nd, "maintenance: its database's first node failed");
+            node_set_why(nd, "maintenance: the rollout stopped before its database's first node verified");
             nd->call_t0 = now_ms();
             node_rollback(run, nd, false, ops);
         }

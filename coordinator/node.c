@@ -147,6 +147,8 @@ static char *describe(const Baton__Result *res, bool migrate)
         fputs(migrate ? "shared database, migrated by its first node: nothing to apply"
                       : "shared database, dumped by its first node: no second dump",
               f);
+    else if (migrate && res->restored_dump)
+        fputs("restored the dump taken at the target version (--restore-dump)", f);
     else if (migrate && !res->n_applied && !res->n_removed)
         fputs("nothing to apply (the database is already there)", f);
     if (res->dump)

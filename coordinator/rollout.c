@@ -524,12 +524,14 @@ int run_plan_batches(struct run *run)
     const strategy_t *s = &run->rf->strategy;
     if (group_build(run) < 0)
         return -ENOMEM;
-    /* A downgrade that takes migrations down on a shared database cannot run mixed: the nodes
-     * not yet downgraded run a binary that needs the migrations gone (and could not even be
-     * started again). It goes in maintenance style. */
+    /* A downgrade that takes migrations down (or restores a dump) on a shared database cannot
+     * run mixed: the nodes not yet downgraded run a binary that needs the migrations gone (and
+     * could not even be started again), and a restore must not run under serving nodes. It
+     * goes in maintenance style. */
     for (size_t i = 0; i < run->n && !run->maintenance; i++) {
         const node_t *nd = &run->nodes[i];
-        if (nd->state == NODE_RESERVED && nd->down_limit && nd->grp && nd->grp->n_nodes > 1)
+        if (nd->state == NODE_RESERVED && (nd->down_limit || (nd->downgrade && run->opts->restore_dump)) &&
+            nd->grp && nd->grp->n_nodes > 1)
             run->maintenance = true;
     }
     size_t todo = count(run, NODE_RESERVED);

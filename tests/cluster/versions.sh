@@ -237,4 +237,34 @@ is "$(versions)$(migration_ids game)" \
 is "$(grep -c 'shared database, dumped by its first node' <<<"$out")" 2 "one dump for the three"
 is "$(players)" "$players_before" "every player row is intact"
 
+# --- back across a maintenance release: refused, unless a dump taken at that version is named --
+f=$(cat_file 1.2.0 maint.yml)
+snap=$(db_snapshot)
+stops_before=$(stops)
+out=$("$BATON" rollout "$f" --allow-downgrade 2>&1)
+is "$?" 2 "2.0.0 -> 1.2.0 is refused, even with --allow-downgrade"
+like "$out" "crosses 2.0.0, which requires maintenance" "it crosses a release that requires maintenance"
+is "$(db_snapshot) $(stops)" "$snap $stops_before" "nothing was touched"
+# The dump node1 took while 1.2.0 ran (the maintenance rollout's), from its history.
+dump=$("$BATON" status "$f" --json | python3 -c '
+import json, sys
+for line in sys.stdin:
+    e = json.loads(line)
+    if e.get("node") == "node1":
+        print([h["dump"] for h in e["history"] if h["version"] == "1.2.0" and h["dump"]][-1])')
+like "$dump" "^/var/backups/baton/gamesrv/gamesrv\+r.*\.dump$" "baton status names the dump taken at 1.2.0"
+curl -sf -o /dev/null -X POST "http://$(node_ip node2):$GAMESRV_PORT/players?name=erin"
+out=$("$BATON" plan "$f" --restore-dump "$dump" 2>&1)
+like "$out" "WARNING: restoring $dump loses every change made to the database since" \
+    "baton plan warns that the restore loses every change since the dump"
+out=$("$BATON" rollout "$f" --restore-dump "$dump" 2>&1)
+code=$?
+printf '%s\n' "$out" >&2
+is "$code" 0 "2.0.0 -> 1.2.0 with --restore-dump"
+like "$out" "migrate +ok .*restored the dump taken at the target version" "node1 restored it"
+like "$out" "MAINTENANCE: every node of a database stops" "with every node of the database stopped"
+is "$(versions)$(migration_ids game)" "1.2.0 1.2.0 1.2.0 0001_players.sql,0002_player_level.sql,0003_inventory.sql" \
+    "every node on 1.2.0, with 1.2.0's ids"
+is "$(players)" "$players_before" "the rows are the dump's: the one written since is gone, as plan said"
+
 done_testing
