@@ -38,8 +38,33 @@ options:
     description: What the new binary's C(--version) prints.
     type: str
   artifact:
-    description: The new binary, on the controller.
+    description: The new binary, on the controller. Mutually exclusive with I(catalog).
     type: path
+  catalog:
+    description:
+      - A release catalog on the controller (see the baton README); I(version) may then be a
+        range such as C(~1.2.0), resolved to the highest release, and an upgrade across several
+        minor versions goes one minor at a time.
+    type: path
+  rehearse:
+    description: Migrate a scratch copy of each database with the new binary first.
+    type: bool
+    default: false
+  restore_shared:
+    description: When only the dump can undo a migration of a database other nodes use.
+    type: str
+    choices: [refuse, stop-group]
+  allow_downgrade:
+    description: Allow a version one minor below the highest ever deployed (C(--allow-downgrade)).
+    type: bool
+    default: false
+  restore_dump:
+    description: A downgrade restores this dump, taken on the node while that version ran.
+    type: path
+  jump:
+    description: With a catalog, one rollout across several minor versions, in maintenance style.
+    type: bool
+    default: false
   sha256:
     description: Refuse unless the artifact has this SHA-256.
     type: str
@@ -167,8 +192,15 @@ def write_rollout_file(params, directory):
     lines = [
         "service: %s" % yaml_scalar(params["service"]),
         "version: %s" % yaml_scalar(params["version"]),
-        "artifact: %s" % yaml_scalar(os.path.abspath(params["artifact"])),
     ]
+    if params["catalog"]:
+        lines.append("catalog: %s" % yaml_scalar(os.path.abspath(params["catalog"])))
+    else:
+        lines.append("artifact: %s" % yaml_scalar(os.path.abspath(params["artifact"])))
+    if params["rehearse"]:
+        lines.append("rehearse: true")
+    if params["restore_shared"]:
+        lines.append("restore_shared: %s" % yaml_scalar(params["restore_shared"]))
     if params["sha256"]:
         lines.append("sha256: %s" % yaml_scalar(params["sha256"]))
     timeouts = [(k, params[p]) for k, p in (("connect", "connect_timeout"), ("step", "step_timeout"))
@@ -230,6 +262,9 @@ def node_results(events, target):
             break
     for e in events:
         kind, name = e.get("event"), e.get("node")
+        # A rollout that goes one minor at a time starts once per hop, each with its version.
+        if kind == "start" and e.get("version"):
+            target = e["version"]
         # Progress lines come in any order and say nothing of the result.
         if not name or kind == "progress":
             continue
@@ -260,6 +295,12 @@ def main():
             service=dict(type="str"),
             version=dict(type="str"),
             artifact=dict(type="path"),
+            catalog=dict(type="path"),
+            rehearse=dict(type="bool", default=False),
+            restore_shared=dict(type="str", choices=["refuse", "stop-group"]),
+            allow_downgrade=dict(type="bool", default=False),
+            restore_dump=dict(type="path"),
+            jump=dict(type="bool", default=False),
             sha256=dict(type="str"),
             nodes=dict(type="list", elements="str"),
             endpoints=dict(type="list", elements="str"),
@@ -272,9 +313,10 @@ def main():
             min_healthy_time=dict(type="str"),
         ),
         mutually_exclusive=[("rollout_file", x) for x in
-                            ("service", "version", "artifact", "nodes", "endpoints")],
+                            ("service", "version", "artifact", "catalog", "nodes", "endpoints")]
+        + [("artifact", "catalog")],
         required_one_of=[("rollout_file", "service")],
-        required_together=[("service", "version", "artifact", "nodes", "endpoints")],
+        required_together=[("service", "version", "nodes", "endpoints")],
         supports_check_mode=True,
     )
     p = module.params
@@ -288,6 +330,8 @@ def main():
         if len(p["public_keys"]) != len(p["nodes"]):
             module.fail_json(msg="nodes and public_keys must have the same length (%d and %d)"
                              % (len(p["nodes"]), len(p["public_keys"])))
+    if p["service"] is not None and not (p["artifact"] or p["catalog"]):
+        module.fail_json(msg="one of artifact or catalog is required with service")
     baton = p["baton"]
     if os.sep not in baton:
         baton = module.get_bin_path(baton, required=True)
@@ -302,7 +346,14 @@ def main():
                     if line.startswith("version:"):
                         target = line.split(":", 1)[1].strip().strip("'\"")
         verb = "plan" if module.check_mode else "rollout"
-        rc, out, err = module.run_command([baton, verb, path, "--json"])
+        argv = [baton, verb, path, "--json"]
+        if p["allow_downgrade"]:
+            argv.append("--allow-downgrade")
+        if p["restore_dump"]:
+            argv += ["--restore-dump", p["restore_dump"]]
+        if p["jump"]:
+            argv.append("--jump")
+        rc, out, err = module.run_command(argv)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
