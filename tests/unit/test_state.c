@@ -195,6 +195,56 @@ static void test_damaged_files_are_refused(void **state)
     assert_non_null(strstr(err.msg, "field service: 'other'"));
 }
 
+/* The history survives rollouts (begin, release) and restarts; bad history is refused. */
+static void test_history(void **state)
+{
+    (void)state;
+    svc_state_t *st = svc_state_new("gamesrv");
+    char *v1[] = {"0001.sql"}, *v2[] = {"0001.sql", "0002.sql"};
+    assert_int_equal(svc_state_history_add(st, "1.0.0", v1, 1, NULL), 0);
+    assert_int_equal(svc_state_history_add(st, "1.1.0", v2, 2, ""), 0);
+    assert_int_equal(svc_state_history_add(st, "1.1.0", v2, 2, "/b/d.dump"), 0); /* updates */
+    assert_int_equal(st->n_history, 2);
+    assert_int_equal(svc_state_set(&st->highest_version, "1.1.0"), 0);
+    assert_int_equal(svc_state_set(&st->database_id, "7/game"), 0);
+    assert_int_equal(svc_state_begin(st, "r2"), 0);
+    assert_int_equal(svc_state_release(st), 0);
+    assert_int_equal(st->n_history, 2);
+    assert_string_equal(st->highest_version, "1.1.0");
+    assert_string_equal(st->database_id, "7/game");
+    for (int i = 0; i < STATE_HISTORY_MAX + 3; i++) { /* the oldest go */
+        char v[16];
+        snprintf(v, sizeof(v), "2.%d.0", i);
+        assert_int_equal(svc_state_history_add(st, v, v1, 1, NULL), 0);
+    }
+    assert_int_equal(st->n_history, STATE_HISTORY_MAX);
+    assert_int_equal(svc_state_save(dir, st, NULL), 0);
+    svc_state_t *back = NULL;
+    baton_err_t err = {0};
+    assert_int_equal(svc_state_load(dir, "gamesrv", &back, &err), 0);
+    assert_int_equal(back->n_history, STATE_HISTORY_MAX);
+    assert_string_equal(back->history[STATE_HISTORY_MAX - 1].version, "2.34.0");
+    assert_non_null(svc_state_history_find(back, "2.3.0"));
+    assert_null(svc_state_history_find(back, "1.0.0"));
+    assert_string_equal(back->highest_version, "1.1.0");
+    svc_state_destroy(&back);
+    svc_state_destroy(&st);
+
+    char p[128], *text = NULL;
+    snprintf(p, sizeof(p), "%s/gamesrv.json", dir);
+    assert_int_equal(fs_read_all(p, 1 << 20, &text, NULL, NULL), 0);
+    char *at = strstr(text, "\"history\": [");
+    assert_non_null(at);
+    char *bad = NULL; /* "history": 7, "h": [...]: history is no list */
+    assert_true(asprintf(&bad, "%.*s\"history\": 7, \"h\": %s", (int)(at - text), text,
+                         at + strlen("\"history\": ")) > 0);
+    write_state(bad);
+    free(bad);
+    free(text);
+    assert_int_equal(svc_state_load(dir, "gamesrv", &back, &err), -EBADMSG);
+    assert_non_null(strstr(err.msg, "field history"));
+}
+
 static void test_command_templates(void **state)
 {
     (void)state;
@@ -235,6 +285,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_round_trip, make_dir, remove_dir),
         cmocka_unit_test(test_idle_steps),
         cmocka_unit_test_setup_teardown(test_damaged_files_are_refused, make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(test_history, make_dir, remove_dir),
         cmocka_unit_test(test_command_templates),
         cmocka_unit_test(test_version_matches),
     };
