@@ -247,7 +247,27 @@ int command_migrations(step_ctx_t *ctx, const svc_config_t *svc, const char *bin
     return 0;
 }
 
+static int schema_known(step_ctx_t *ctx, const char *binary, bool before, baton_err_t *err);
+
 int command_schema_known(step_ctx_t *ctx, const char *binary, baton_err_t *err)
+{
+    return schema_known(ctx, binary, false, err);
+}
+
+int command_schema_known_before(step_ctx_t *ctx, const char *binary, baton_err_t *err)
+{
+    return schema_known(ctx, binary, true, err);
+}
+
+static bool listed(char **list, size_t n, const char *id)
+{
+    for (size_t k = 0; k < n; k++)
+        if (!strcmp(list[k], id))
+            return true;
+    return false;
+}
+
+static int schema_known(step_ctx_t *ctx, const char *binary, bool before, baton_err_t *err)
 {
     const svc_config_t *svc = ctx->svc;
     char **ships = NULL, **db = NULL;
@@ -266,10 +286,8 @@ int command_schema_known(step_ctx_t *ctx, const char *binary, baton_err_t *err)
     for (size_t i = 0; i < n_db; i++) {
         if (bsearch(&db[i], ships, n_ships, sizeof(*ships), cmp_str))
             continue;
-        bool ours = false;
-        for (size_t k = 0; shared && k < st->n_expect_ids && !ours; k++)
-            ours = !strcmp(db[i], st->expect_ids[k]);
-        if (ours)
+        if ((shared && listed(st->expect_ids, st->n_expect_ids, db[i])) ||
+            (before && st && listed(st->ids_preflight, st->n_ids_preflight, db[i])))
             continue;
         if (used + strlen(db[i]) + 8 < sizeof(unknown))
             used += (size_t)snprintf(unknown + used, sizeof(unknown) - used, "%s%s",

@@ -45,6 +45,10 @@ int command_migrations(step_ctx_t *ctx, const svc_config_t *svc, const char *bin
  * on a shared database (ctx->st->expect_ids: the old binary of a node not yet upgraded, or
  * rolled back, runs on it until the migrating node's rollback undoes it). */
 int command_schema_known(step_ctx_t *ctx, const char *binary, baton_err_t *err);
+/* The same for the binary that ran before the rollout (its rollback's start): the schema it ran
+ * on when the pre-flight passed is known to work with it, whatever it ships (the mixed window
+ * of an earlier rollout on a shared database). */
+int command_schema_known_before(step_ctx_t *ctx, const char *binary, baton_err_t *err);
 /* STATE_DIR/staging/SERVICE/SHA256: where a verified staged binary lives. */
 int staged_path(const agent_config_t *cfg, const char *service, const char *sha256, char *buf,
                 size_t len, baton_err_t *err);

@@ -148,6 +148,7 @@ void svc_state_destroy(svc_state_t **st_p)
     svc_state_clear_list(&st->applied, &st->n_applied);
     svc_state_clear_list(&st->expect_ids, &st->n_expect_ids);
     svc_state_clear_list(&st->ids_after, &st->n_ids_after);
+    svc_state_clear_list(&st->ids_preflight, &st->n_ids_preflight);
     for (int i = 0; i < STEP__MAX; i++)
         free(st->results[i]);
     free(st);
@@ -170,6 +171,7 @@ static int clear_rollout(svc_state_t *st)
     svc_state_clear_list(&st->applied, &st->n_applied);
     svc_state_clear_list(&st->expect_ids, &st->n_expect_ids);
     svc_state_clear_list(&st->ids_after, &st->n_ids_after);
+    svc_state_clear_list(&st->ids_preflight, &st->n_ids_preflight);
     for (int i = 0; i < STEP__MAX; i++) {
         free(st->results[i]);
         st->results[i] = NULL;
@@ -303,6 +305,7 @@ int svc_state_save(const char *state_dir, const svc_state_t *st, baton_err_t *er
     json_object_set_new(o, "applied", list_to_json(st->applied, st->n_applied));
     json_object_set_new(o, "expect_ids", list_to_json(st->expect_ids, st->n_expect_ids));
     json_object_set_new(o, "ids_after", list_to_json(st->ids_after, st->n_ids_after));
+    json_object_set_new(o, "ids_preflight", list_to_json(st->ids_preflight, st->n_ids_preflight));
     json_object_set_new(o, "downgrade", json_boolean(st->downgrade));
     json_object_set_new(o, "down_limit", json_integer((json_int_t)st->down_limit));
     json_t *history = json_array();
@@ -506,6 +509,9 @@ int svc_state_load(const char *state_dir, const char *service, svc_state_t **ret
          (r = load_list(o, "expect_ids", path, &st->expect_ids, &st->n_expect_ids, err)) < 0) ||
         (json_object_get(o, "ids_after") &&
          (r = load_list(o, "ids_after", path, &st->ids_after, &st->n_ids_after, err)) < 0) ||
+        (json_object_get(o, "ids_preflight") &&
+         (r = load_list(o, "ids_preflight", path, &st->ids_preflight, &st->n_ids_preflight,
+                        err)) < 0) ||
         (r = load_history(o, path, st, err)) < 0)
         goto out;
     if ((r = load_results(o, path, st, err)) < 0)

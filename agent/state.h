@@ -55,6 +55,9 @@ typedef struct svc_state {
     size_t n_expect_ids;
     char **ids_after;   /* the bookkeeping ids this rollout's own migration left */
     size_t n_ids_after;
+    char **ids_preflight; /* the bookkeeping ids when the pre-flight passed: the schema the old
+                           * binary ran on, which its rollback may start it on again */
+    size_t n_ids_preflight;
     bool downgrade;      /* this rollout goes down to target_version (Step.downgrade) */
     uint64_t down_limit; /* and its migrate takes this many migrations down */
     char *restore_dump;  /* or restores this dump, taken at target_version, "" when not */

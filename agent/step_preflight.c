@@ -213,7 +213,11 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
     }
     /* The history starts with what ran before baton's first rollout here, and notes what
      * changed outside baton since. */
-    if (svc_state_history_add(st, current_version, ids, n_ids, NULL) < 0 ||
+    bool oom = false;
+    svc_state_clear_list(&st->ids_preflight, &st->n_ids_preflight);
+    for (size_t i = 0; i < n_ids && !oom; i++)
+        oom = svc_state_push(&st->ids_preflight, &st->n_ids_preflight, ids[i]) < 0;
+    if (oom || svc_state_history_add(st, current_version, ids, n_ids, NULL) < 0 ||
         raise_highest(st, current_version) < 0) {
         r = baton_err_set(err, -ENOMEM, "out of memory");
         goto out;

@@ -134,7 +134,7 @@ int step_rollback(step_ctx_t *ctx, baton_err_t *err)
     if (*st->previous_sha256 && (r = swap_back(ctx, err)) < 0)
         return r;
     if (st->was_active) {
-        if ((r = command_schema_known(ctx, svc->binary, err)) < 0)
+        if ((r = command_schema_known_before(ctx, svc->binary, err)) < 0)
             return r;
         step_progress(ctx, "starting %s", svc->unit);
         if ((r = unit_start(bus, svc->unit, svc->timeout_start_ms, step_tick, ctx, err)) < 0)
