@@ -155,6 +155,10 @@ static int migrate_downgrade(step_ctx_t *ctx, bool up, unsigned limit, baton_err
     } else if (st->down_limit > 0) {
         if ((r = migrate_run(ctx, false, (unsigned)st->down_limit, newer, err)) < 0)
             return r;
+    } else if ((r = migrate_run(ctx, true, 0, ctx->svc->binary, err)) < 0) {
+        /* Nothing to take down (a patch down with the same migrations): the older binary's own
+         * migrate up, as any rollout runs it, which must find nothing to apply. */
+        return r;
     }
     r = shared_check_ids(ctx, rec->ids, rec->n_ids, st->target_version, err);
     return r;
