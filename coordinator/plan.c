@@ -305,7 +305,10 @@ int rollout_plan(const rollout_file_t *rf, const struct rollout_opts *opts)
             if (upgrade && !n_problems)
                 printf("  %-10s would: stop, dump (pg_dump), swap, migrate %s, start, verify, "
                        "commit\n",
-                       "", nd->downgrade ? "down (the downgrade)" : "up");
+                       "",
+                       !nd->downgrade            ? "up"
+                       : run.opts->restore_dump ? "by restoring the dump (the downgrade)"
+                                                : "down (the downgrade)");
             fflush(stdout);
         } else {
             emit(&run, json_incref(o));
