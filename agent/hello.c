@@ -111,6 +111,8 @@ int hello_build(agent_t *a, Baton__Hello **ret_hello, baton_err_t *err)
             return baton_err_set(err, -ENOMEM, "out of memory");
         }
         baton__service_info__init(s);
+        /* Set below on every path; NULL until then, so that a failure frees no static "". */
+        s->database_id = s->shared_from = s->highest_version = NULL;
         h->services[h->n_services++] = s;
         s->name = svc->name;
         s->unit = svc->unit;
