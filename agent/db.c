@@ -42,6 +42,13 @@ int db_connect(const svc_config_t *svc, PGconn **ret_conn, baton_err_t *err)
     return db_connect_as(svc, NULL, ret_conn, err);
 }
 
+const char *db_message(const PGresult *res, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", PQresultErrorMessage(res));
+    buf[strcspn(buf, "\n")] = '\0';
+    return buf;
+}
+
 int db_identity(const svc_config_t *svc, char **ret_id, baton_err_t *err)
 {
     PGconn *c = NULL;
@@ -57,9 +64,8 @@ int db_identity(const svc_config_t *svc, char **ret_id, baton_err_t *err)
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
         char msg[256];
-        snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(res));
-        msg[strcspn(msg, "\n")] = '\0';
-        r = baton_err_set(err, -EIO, "identity of the database of %s: %s%s", svc->name, msg,
+        r = baton_err_set(err, -EIO, "identity of the database of %s: %s%s", svc->name,
+                          db_message(res, msg, sizeof(msg)),
                           state && !strcmp(state, "42501")
                               ? " (grant the role pg_monitor: baton tells shared databases "
                                 "apart by the server's system_identifier)"

@@ -9,6 +9,10 @@
 #include "err.h"
 
 struct pg_conn;
+struct pg_result;
+
+/* libpq's error message of `res`, on one line (libpq ends it, and a detail, with newlines). */
+const char *db_message(const struct pg_result *res, char *buf, size_t len);
 
 /* Connects with the service's conninfo and passfile. The connection is the caller's. */
 int db_connect(const svc_config_t *svc, struct pg_conn **ret_conn, baton_err_t *err);

@@ -24,14 +24,6 @@ static const char holder_sql[] =
     "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
     "LIMIT 1";
 
-/* libpq's message, on one line. */
-static const char *one_line(const char *msg, char *buf, size_t len)
-{
-    snprintf(buf, len, "%s", msg);
-    buf[strcspn(buf, "\n")] = '\0';
-    return buf;
-}
-
 static int holder_on(PGconn *c, char **ret_holder, baton_err_t *err)
 {
     PGresult *res = PQexec(c, holder_sql);
@@ -39,7 +31,7 @@ static int holder_on(PGconn *c, char **ret_holder, baton_err_t *err)
     int r = 0;
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         r = baton_err_set(err, -EIO, "read pg_locks: %s",
-                          one_line(PQresultErrorMessage(res), line, sizeof(line)));
+                          db_message(res, line, sizeof(line)));
     else if (!(*ret_holder = strdup(PQntuples(res) ? PQgetvalue(res, 0, 0) : "")))
         r = baton_err_set(err, -ENOMEM, "out of memory");
     PQclear(res);
@@ -68,7 +60,7 @@ int db_lock_take(const svc_config_t *svc, const char *who, PGconn **ret_conn, ba
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         char line[256];
         r = baton_err_set(err, -EIO, "take the migration lock: %s",
-                          one_line(PQresultErrorMessage(res), line, sizeof(line)));
+                          db_message(res, line, sizeof(line)));
         PQclear(res);
         PQfinish(c);
         return r;

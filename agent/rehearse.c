@@ -71,9 +71,7 @@ static int exec_sql(PGconn *c, const char *sql, const char *what, baton_err_t *e
     int r = 0;
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         char msg[256];
-        snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(res));
-        msg[strcspn(msg, "\n")] = '\0';
-        r = baton_err_set(err, -EIO, "%s: %s", what, msg);
+        r = baton_err_set(err, -EIO, "%s: %s", what, db_message(res, msg, sizeof(msg)));
     }
     PQclear(res);
     return r;
