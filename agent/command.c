@@ -259,14 +259,6 @@ int command_schema_known_before(step_ctx_t *ctx, const char *binary, baton_err_t
     return schema_known(ctx, binary, true, err);
 }
 
-static bool listed(char **list, size_t n, const char *id)
-{
-    for (size_t k = 0; k < n; k++)
-        if (!strcmp(list[k], id))
-            return true;
-    return false;
-}
-
 static int schema_known(step_ctx_t *ctx, const char *binary, bool before, baton_err_t *err)
 {
     const svc_config_t *svc = ctx->svc;
@@ -286,8 +278,8 @@ static int schema_known(step_ctx_t *ctx, const char *binary, bool before, baton_
     for (size_t i = 0; i < n_db; i++) {
         if (bsearch(&db[i], ships, n_ships, sizeof(*ships), cmp_str))
             continue;
-        if ((shared && listed(st->expect_ids, st->n_expect_ids, db[i])) ||
-            (before && st && listed(st->ids_preflight, st->n_ids_preflight, db[i])))
+        if ((shared && svc_state_has(st->expect_ids, st->n_expect_ids, db[i])) ||
+            (before && st && svc_state_has(st->ids_preflight, st->n_ids_preflight, db[i])))
             continue;
         if (used + strlen(db[i]) + 8 < sizeof(unknown))
             used += (size_t)snprintf(unknown + used, sizeof(unknown) - used, "%s%s",

@@ -34,6 +34,14 @@ void svc_state_clear_list(char ***list, size_t *n)
     *n = 0;
 }
 
+bool svc_state_has(char *const *list, size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(list[i], id))
+            return true;
+    return false;
+}
+
 int svc_state_push(char ***list, size_t *n, const char *id)
 {
     if (*n >= STATE_IDS_MAX)

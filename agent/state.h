@@ -104,6 +104,8 @@ int svc_state_history_add(svc_state_t *st, const char *version, char **ids, size
 const version_record_t *svc_state_history_find(const svc_state_t *st, const char *version);
 /* Appends an id (copied) to a list. */
 int svc_state_push(char ***list, size_t *n, const char *id);
+/* True when `id` is in the list. */
+bool svc_state_has(char *const *list, size_t n, const char *id);
 void svc_state_clear_list(char ***list, size_t *n);
 
 #endif

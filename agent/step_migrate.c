@@ -13,19 +13,11 @@
 #include "step.h"
 #include "proc.h"
 
-static bool contains(char **list, size_t n, const char *id)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(list[i], id))
-            return true;
-    return false;
-}
-
 /* *ret = a - b */
 static int difference(char **a, size_t na, char **b, size_t nb, char ***ret, size_t *ret_n)
 {
     for (size_t i = 0; i < na; i++)
-        if (!contains(b, nb, a[i]) && svc_state_push(ret, ret_n, a[i]) < 0)
+        if (!svc_state_has(b, nb, a[i]) && svc_state_push(ret, ret_n, a[i]) < 0)
             return -ENOMEM;
     return 0;
 }
@@ -85,7 +77,7 @@ int migrate_run(step_ctx_t *ctx, bool up, unsigned limit, const char *binary, ba
         goto out;
     }
     for (size_t i = 0; i < out->n_applied; i++)
-        if (!contains(st->applied, st->n_applied, out->applied[i]) &&
+        if (!svc_state_has(st->applied, st->n_applied, out->applied[i]) &&
             svc_state_push(&st->applied, &st->n_applied, out->applied[i]) < 0) {
             r = baton_err_set(err, -ENOMEM, "out of memory");
             goto out;

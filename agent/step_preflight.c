@@ -89,10 +89,7 @@ static int plan_downgrade(step_ctx_t *ctx, const Baton__Step *req, const char *c
     /* Every id that version had is still there; the rest came after and goes down. */
     size_t extra = n_ids;
     for (size_t i = 0; i < rec->n_ids; i++) {
-        bool found = false;
-        for (size_t k = 0; k < n_ids && !found; k++)
-            found = !strcmp(rec->ids[i], ids[k]);
-        if (!found)
+        if (!svc_state_has(ids, n_ids, rec->ids[i]))
             return baton_err_set(err, -ESTALE,
                                  "the database lacks %s, which it had with %s: a down-migration "
                                  "cannot bring that back (restore a dump taken at %s)",

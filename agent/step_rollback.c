@@ -19,12 +19,8 @@
 static size_t count_extra(char **now, size_t n_now, char **before, size_t n_before)
 {
     size_t extra = 0;
-    for (size_t i = 0; i < n_now; i++) {
-        bool found = false;
-        for (size_t j = 0; j < n_before && !found; j++)
-            found = !strcmp(now[i], before[j]);
-        extra += !found;
-    }
+    for (size_t i = 0; i < n_now; i++)
+        extra += !svc_state_has(before, n_before, now[i]);
     return extra;
 }
 
