@@ -49,6 +49,19 @@ int db_lock_holder(const svc_config_t *svc, char **ret_holder, baton_err_t *err)
     return r;
 }
 
+int db_lock_check_free(const svc_config_t *svc, baton_err_t *err)
+{
+    char *holder = NULL;
+    int r = db_lock_holder(svc, &holder, err);
+    if (r == 0 && *holder)
+        r = baton_err_set(err, -EBUSY,
+                          "the database is being dumped or migrated by %s: one migration at a "
+                          "time per database",
+                          holder);
+    free(holder);
+    return r;
+}
+
 int db_lock_take(const svc_config_t *svc, const char *who, PGconn **ret_conn, baton_err_t *err)
 {
     PGconn *c = NULL;

@@ -30,6 +30,9 @@ int db_lock_take(const svc_config_t *svc, const char *who, struct pg_conn **ret_
                  baton_err_t *err);
 /* Closes the connection, which lets the lock go (NULL-safe; sets *conn_p to NULL). */
 void db_lock_release(struct pg_conn **conn_p);
+/* -EBUSY, naming the holder, when someone holds the lock now (a rollout that is dumping or
+ * migrating the database); 0 when it is free. */
+int db_lock_check_free(const svc_config_t *svc, baton_err_t *err);
 /* Who holds the lock now: *ret_holder is "" when nobody does, else "NAME (pid N, from ADDR,
  * since TIME)"; the caller's. */
 int db_lock_holder(const svc_config_t *svc, char **ret_holder, baton_err_t *err);

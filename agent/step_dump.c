@@ -144,12 +144,7 @@ static int dump_shared(step_ctx_t *ctx, const Baton__Step *req, baton_err_t *err
             return baton_err_set(err, -ENOMEM, "out of memory");
     step_progress(ctx, "shared database: %s dumped and migrated it; checking its migrations",
                   req->shared_from);
-    char *holder = NULL;
-    int r = db_lock_holder(ctx->svc, &holder, err);
-    if (r == 0 && *holder)
-        r = baton_err_set(err, -EBUSY, "the shared database is being dumped or migrated by %s",
-                          holder);
-    free(holder);
+    int r = db_lock_check_free(ctx->svc, err);
     if (r == 0)
         r = shared_check(ctx, st->expect_ids, st->n_expect_ids, err);
     if (r < 0) {

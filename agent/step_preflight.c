@@ -109,8 +109,7 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
     svc_state_t *st = ctx->st;
     const Baton__Step *req = ctx->req->preflight;
     char staged[PATH_MAX], hex[DIGEST_HEX_LEN + 1];
-    char *active = NULL, *staged_version = NULL, *current_version = NULL, *dbid = NULL,
-         *holder = NULL;
+    char *active = NULL, *staged_version = NULL, *current_version = NULL, *dbid = NULL;
     char **ids = NULL;
     size_t n_ids = 0;
     uint64_t db_bytes = 0;
@@ -158,18 +157,12 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
     step_progress(ctx, "checking database");
     if ((r = db_size(svc, &db_bytes, err)) < 0 ||
         (r = db_migration_ids(svc, &ids, &n_ids, err)) < 0 ||
-        (r = db_identity(svc, &dbid, err)) < 0 || (r = db_lock_holder(svc, &holder, err)) < 0 ||
-        (r = fs_mkdir_p(svc->backup_dir, 0700, err)) < 0)
+        (r = db_identity(svc, &dbid, err)) < 0 ||
+        /* Another rollout (through another agent on the same database) is dumping or
+         * migrating it now: this one would stop a node only to wait for that, or migrate
+         * under it. */
+        (r = db_lock_check_free(svc, err)) < 0 || (r = fs_mkdir_p(svc->backup_dir, 0700, err)) < 0)
         goto out;
-    /* Another rollout (through another agent on the same database) is dumping or migrating it
-     * now: this one would stop a node only to wait for that, or migrate under it. */
-    if (*holder) {
-        r = baton_err_set(err, -EBUSY,
-                          "the database is being dumped or migrated by %s: one migration at a "
-                          "time per database",
-                          holder);
-        goto out;
-    }
     struct statvfs vfs;
     if (statvfs(svc->backup_dir, &vfs) < 0) {
         r = baton_err_set(err, -errno, "statvfs %s: %s", svc->backup_dir, strerror(errno));
@@ -229,7 +222,6 @@ out:
     free(staged_version);
     free(current_version);
     free(dbid);
-    free(holder);
     svc_state_clear_list(&ids, &n_ids);
     return r;
 }
