@@ -18,10 +18,7 @@ f=$(BATON_TEST_ROLLOUT_MIN_HEALTHY=1s rollout_file 1.1.0)
 "$BATON" rollout "$f" >/dev/null || exit 1 # the migration, once, before measuring
 
 window() { # NODE ROLLOUT -> "start end" in epoch seconds
-    local a b
-    a=$(node_exec "$1" journalctl -u baton-agent BATON_ROLLOUT_ID="$2" BATON_STEP=stop -o short-unix --no-pager | head -1 | cut -d' ' -f1)
-    b=$(node_exec "$1" journalctl -u baton-agent BATON_ROLLOUT_ID="$2" BATON_STEP=verify -o short-unix --no-pager | tail -1 | cut -d' ' -f1)
-    echo "$a $b"
+    echo "$(step_time "$1" "$2" stop first) $(step_time "$1" "$2" verify last)"
 }
 
 target=1.1.1

@@ -19,10 +19,7 @@ rollout_id() { sed -n 's/^baton: rollout \([^:]*\):.*/\1/p' "$1"; }
 # A node's unavailable window in a rollout, from its agent's journal: the first line of its stop
 # step and the last line of its verify step, as epoch seconds (all nodes share the host clock).
 window() { # NODE ROLLOUT
-    local a b
-    a=$(node_exec "$1" journalctl -u baton-agent BATON_ROLLOUT_ID="$2" BATON_STEP=stop -o short-unix --no-pager | head -1 | cut -d' ' -f1)
-    b=$(node_exec "$1" journalctl -u baton-agent BATON_ROLLOUT_ID="$2" BATON_STEP=verify -o short-unix --no-pager | tail -1 | cut -d' ' -f1)
-    echo "$a $b"
+    echo "$(step_time "$1" "$2" stop first) $(step_time "$1" "$2" verify last)"
 }
 # The most nodes inside their windows at one instant.
 max_down() { # ROLLOUT

@@ -12,7 +12,6 @@ BATON_TEST_KNOBS=1
 cluster_sweep
 cluster_trap
 ok "cluster: 2 nodes on gamesrv 1.0.0" baton_cluster disk 2 1.0.0 || { done_testing; exit 1; }
-tool_running() { node_exec "$1" pgrep -f "/opt/baton-test/slow $2"; }
 versions() { for n in $CLUSTER_NODES; do node_exec "$n" /opt/gamesrv/bin/gamesrv --version; done | tr '\n' ' '; }
 # node1's backup folder on a disk of its own: 40 MiB, enough for the pre-flight's estimate
 # (database + 20 % + 16 MiB), filled by a test file once the dump has started.

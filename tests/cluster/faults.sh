@@ -18,7 +18,6 @@ ok "cluster: 3 nodes on gamesrv 1.0.0 sharing one database" baton_cluster faults
 poke() { ZPOKE_SERVER_KEY=$(agent_pub "$1") ZPOKE_KEY_FILE=$(keys_dir)/coordinator.key "$ZPOKE" "tcp://$(node_ip "$1"):$BATON_AGENT_PORT" "${@:2}"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 stops() { for n in $CLUSTER_NODES; do unit_stops "$n"; done | tr '\n' ' '; }
-tool_running() { node_exec "$1" pgrep -f "/opt/baton-test/slow $2"; }
 players_before=$(players)
 
 # --- 1. While a migration hangs, the agent answers ------------------------------------------

@@ -17,7 +17,6 @@ export BATON_CLUSTER_DB_PER_NODE=1
 ok "cluster: 3 nodes on gamesrv 1.0.0, a database each" baton_cluster intr 3 1.0.0 ||
     { done_testing; exit 1; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
-tool_running() { node_exec "$1" pgrep -f "/opt/baton-test/slow $2"; }
 versions() { for n in $CLUSTER_NODES; do node_exec "$n" /opt/gamesrv/bin/gamesrv --version; done | tr '\n' ' '; }
 records() { for n in $CLUSTER_NODES; do echo "$(state_field "$n" step)"; done | tr '\n' ' '; }
 # A rollout in the background that takes Ctrl-C (bash starts background jobs with SIGINT ignored).

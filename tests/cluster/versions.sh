@@ -166,7 +166,6 @@ is "$(stops)" "$stops_before" "nothing was stopped"
 pg_sql game "DELETE FROM migration_info WHERE id = '0009_future.sql'"
 
 # The same at start: node2's start is held (its schema check waits) while the stray lands.
-tool_running() { node_exec "$1" pgrep -f "/opt/baton-test/slow $2"; }
 slow_step node1 migrate 2
 f=$(cat_file 2.0.0 catalog.yml)
 "$BATON" rollout "$f" >"$CLUSTER_DIR/start.out" 2>&1 &
@@ -212,14 +211,8 @@ code=$?
 printf '%s\n' "$out" >&2
 is "$code" 0 "1.2.0 -> 2.0.0 in maintenance style"
 id=$(rid "$out")
-first() { # NODE STEP: epoch seconds of the first line the agent logged for STEP in this rollout
-    node_exec "$1" journalctl -u baton-agent BATON_ROLLOUT_ID="$id" BATON_STEP="$2" -o short-unix \
-        --no-pager | head -1 | cut -d' ' -f1
-}
-last() {
-    node_exec "$1" journalctl -u baton-agent BATON_ROLLOUT_ID="$id" BATON_STEP="$2" -o short-unix \
-        --no-pager | tail -1 | cut -d' ' -f1
-}
+first() { step_time "$1" "$id" "$2" first; } # NODE STEP, of this rollout
+last() { step_time "$1" "$id" "$2" last; }
 dump1=$(first node1 dump)
 verified1=$(last node1 verify)
 all_stopped=1 others_after=1

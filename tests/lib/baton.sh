@@ -12,6 +12,7 @@
 #                                   and BATON_TEST_LIVENESS are set)
 #   agent_state NODE                the agent's state file of gamesrv in NODE
 #   unit_stops NODE                 how many times gamesrv was stopped in NODE (its journal)
+#   tool_running NODE WHAT, step_time NODE ROLLOUT STEP first|last   (see below)
 
 BATON_AGENT_PORT=${BATON_AGENT_PORT:-7400}
 
@@ -90,6 +91,16 @@ agent_hooks() {
     [ "${BATON_TEST_HOOKS:-0}" = 1 ] || return 0
     echo "    drain: /opt/baton-test/hook drain"
     echo "    undrain: /opt/baton-test/hook undrain"
+}
+
+# tool_running NODE WHAT: a tool held open by slow_step is running in NODE.
+tool_running() { node_exec "$1" pgrep -f "/opt/baton-test/slow $2"; }
+
+# step_time NODE ROLLOUT STEP first|last: epoch seconds of the first or last line NODE's agent
+# logged for STEP of ROLLOUT (every node shares the host clock).
+step_time() {
+    node_exec "$1" journalctl -u baton-agent BATON_ROLLOUT_ID="$2" BATON_STEP="$3" -o short-unix \
+        --no-pager | if [ "$4" = first ]; then head -1; else tail -1; fi | cut -d' ' -f1
 }
 
 slow_step() { # NODE preflight|dump|migrate|list SECONDS (0: no longer slow)
