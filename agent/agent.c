@@ -129,11 +129,17 @@ static void serve_hello(agent_t *a, zmq_msg_t *peer, const Baton__Envelope *req)
 static void serve_stage(agent_t *a, zmq_msg_t *peer, const Baton__Envelope *req)
 {
     baton_err_t err = {0};
-    int r = stage_chunk(&a->stage, a->cfg, req->stage, &err);
+    uint64_t held = 0;
+    int r = stage_chunk(&a->stage, a->cfg, req->stage, &held, &err);
     if (r < 0)
         log_event(req->stage->service, req->rollout_id, "stage", 4, "%s", err.msg);
-    reply_status(a, peer, req, r == 0 ? BATON__STATUS__STATUS_OK : BATON__STATUS__STATUS_FAILED,
-                 "stage", err.msg);
+    Baton__Result res = BATON__RESULT__INIT;
+    res.status = r == 0 ? BATON__STATUS__STATUS_OK : BATON__STATUS__STATUS_FAILED;
+    res.message = err.msg;
+    res.step = "stage";
+    res.staged_bytes = held;
+    res.stage_resume = r == -EPROTO;
+    reply(a, peer, req->request_id, req->rollout_id, &res);
 }
 
 /* Answers with the Result on record for this step of this rollout. */

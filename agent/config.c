@@ -85,7 +85,7 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
                                        "drain",
                                        "undrain",
                                        NULL};
-    static const char *const health_keys[] = {"http", "tcp", NULL};
+    static const char *const health_keys[] = {"http", "tcp", "interval", NULL};
     static const char *const timeout_keys[] = {"stop",   "start",   "dump", "migrate",
                                                "verify", "restore", "hook", NULL};
     int r;
@@ -169,6 +169,11 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
     if ((r = ydoc_expect_map(doc, health, sub, health_keys, err)) < 0 ||
         (r = ydoc_str(doc, health, sub, "http", false, &s->health_http, err)) < 0 ||
         (r = ydoc_str(doc, health, sub, "tcp", false, &s->health_tcp, err)) < 0)
+        return r;
+    /* The longest pause between probes; the first ones come sooner (step_verify). */
+    s->health_interval_ms = 250;
+    if ((r = ydoc_duration_ms(doc, health, sub, "interval", false, 10, 60 * 1000,
+                              &s->health_interval_ms, err)) < 0)
         return r;
     if (!!s->health_http == !!s->health_tcp)
         return baton_err_set(err, -EINVAL, "%s:%u: %s: give exactly one of http or tcp",
@@ -319,11 +324,26 @@ out:
 
 static void svc_free(svc_config_t *s)
 {
-    char **fields[] = {
-        &s->name,        &s->unit,       &s->binary,       &s->database,        &s->passfile,
-        &s->backup_dir,  &s->migrate_up, &s->migrate_down, &s->version_command, &s->migration_table,
-        &s->health_http, &s->health_tcp, &s->pg_dump,      &s->pg_restore,      &s->psql,
-        &s->pg_env_buf,  &s->drain,      &s->undrain,      &s->list_migrations, &s->rehearse_migrate};
+    char **fields[] = {&s->name,
+                       &s->unit,
+                       &s->binary,
+                       &s->database,
+                       &s->passfile,
+                       &s->backup_dir,
+                       &s->migrate_up,
+                       &s->migrate_down,
+                       &s->version_command,
+                       &s->migration_table,
+                       &s->health_http,
+                       &s->health_tcp,
+                       &s->pg_dump,
+                       &s->pg_restore,
+                       &s->psql,
+                       &s->pg_env_buf,
+                       &s->drain,
+                       &s->undrain,
+                       &s->list_migrations,
+                       &s->rehearse_migrate};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         free(*fields[i]);
         *fields[i] = NULL;

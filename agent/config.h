@@ -37,6 +37,7 @@ typedef struct svc_config {
     const char *pg_env[2];   /* {"PGPASSFILE=...", NULL} for tools, or {NULL} */
     char *pg_env_buf;        /* owns pg_env[0] */
     uint64_t min_healthy_ms; /* verify: how long it must stay healthy (min_healthy_time) */
+    uint64_t health_interval_ms; /* verify: the longest pause between probes (health.interval) */
     uint64_t timeout_stop_ms, timeout_start_ms, timeout_dump_ms, timeout_migrate_ms,
         timeout_verify_ms, timeout_restore_ms, timeout_hook_ms; /* per-step deadlines */
 } svc_config_t;

@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 
 #include "db.h"
+#include "db_lock.h"
 #include "state.h"
 
 int db_connect_as(const svc_config_t *svc, const char *application_name, PGconn **ret_conn,
@@ -49,12 +50,9 @@ const char *db_message(const PGresult *res, char *buf, size_t len)
     return buf;
 }
 
-int db_identity(const svc_config_t *svc, char **ret_id, baton_err_t *err)
+static int identity_on(PGconn *c, const svc_config_t *svc, char **ret_id, baton_err_t *err)
 {
-    PGconn *c = NULL;
-    int r = db_connect(svc, &c, err);
-    if (r < 0)
-        return r;
+    int r = 0;
     /* The server's system_identifier names one PostgreSQL cluster whatever address or alias
      * reaches it (two conninfo strings that differ may well be one database). It needs
      * superuser or pg_monitor; a role without either is told what to grant, since guessing
@@ -74,21 +72,28 @@ int db_identity(const svc_config_t *svc, char **ret_id, baton_err_t *err)
         r = baton_err_set(err, -ENOMEM, "out of memory");
     }
     PQclear(res);
-    PQfinish(c);
     return r;
 }
 
-int db_migration_ids(const svc_config_t *svc, char ***ret_ids, size_t *ret_n, baton_err_t *err)
+int db_identity(const svc_config_t *svc, char **ret_id, baton_err_t *err)
 {
     PGconn *c = NULL;
     int r = db_connect(svc, &c, err);
     if (r < 0)
         return r;
+    r = identity_on(c, svc, ret_id, err);
+    PQfinish(c);
+    return r;
+}
+
+static int ids_on(PGconn *c, const svc_config_t *svc, char ***ret_ids, size_t *ret_n,
+                  baton_err_t *err)
+{
+    int r = 0;
     char *ident = PQescapeIdentifier(c, svc->migration_table, strlen(svc->migration_table));
     char *sql = NULL;
     if (!ident || asprintf(&sql, "SELECT id FROM %s ORDER BY id", ident) < 0) {
         PQfreemem(ident);
-        PQfinish(c);
         return baton_err_set(err, -ENOMEM, "out of memory");
     }
     PQfreemem(ident);
@@ -118,7 +123,29 @@ int db_migration_ids(const svc_config_t *svc, char ***ret_ids, size_t *ret_n, ba
 out:
     svc_state_clear_list(&ids, &n);
     PQclear(res);
+    return r;
+}
+
+int db_migration_ids(const svc_config_t *svc, char ***ret_ids, size_t *ret_n, baton_err_t *err)
+{
+    PGconn *c = NULL;
+    int r = db_connect(svc, &c, err);
+    if (r < 0)
+        return r;
+    r = ids_on(c, svc, ret_ids, ret_n, err);
     PQfinish(c);
+    return r;
+}
+
+static int size_on(PGconn *c, uint64_t *ret_bytes, baton_err_t *err)
+{
+    int r = 0;
+    PGresult *res = PQexec(c, "SELECT pg_database_size(current_database())");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        r = baton_err_set(err, -EIO, "size of database: %s", PQresultErrorMessage(res));
+    else
+        *ret_bytes = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
     return r;
 }
 
@@ -128,12 +155,32 @@ int db_size(const svc_config_t *svc, uint64_t *ret_bytes, baton_err_t *err)
     int r = db_connect(svc, &c, err);
     if (r < 0)
         return r;
-    PGresult *res = PQexec(c, "SELECT pg_database_size(current_database())");
-    if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        r = baton_err_set(err, -EIO, "size of database: %s", PQresultErrorMessage(res));
-    else
-        *ret_bytes = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
-    PQclear(res);
+    r = size_on(c, ret_bytes, err);
     PQfinish(c);
     return r;
+}
+
+int db_survey(const svc_config_t *svc, db_survey_t *ret, baton_err_t *err)
+{
+    PGconn *c = NULL;
+    *ret = (db_survey_t){0};
+    int r = db_connect(svc, &c, err);
+    if (r < 0)
+        return r;
+    ret->server_major = PQserverVersion(c) / 10000; /* 150018 -> 15; 90624 -> 9 */
+    if ((r = size_on(c, &ret->bytes, err)) < 0 ||
+        (r = ids_on(c, svc, &ret->ids, &ret->n_ids, err)) < 0 ||
+        (r = identity_on(c, svc, &ret->identity, err)) < 0 ||
+        (r = db_lock_holder_on(c, &ret->lock_holder, err)) < 0)
+        db_survey_clear(ret);
+    PQfinish(c);
+    return r;
+}
+
+void db_survey_clear(db_survey_t *s)
+{
+    svc_state_clear_list(&s->ids, &s->n_ids);
+    free(s->identity);
+    free(s->lock_holder);
+    *s = (db_survey_t){0};
 }

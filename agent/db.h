@@ -17,13 +17,26 @@ const char *db_message(const struct pg_result *res, char *buf, size_t len);
 /* Connects with the service's conninfo and passfile. The connection is the caller's. */
 int db_connect(const svc_config_t *svc, struct pg_conn **ret_conn, baton_err_t *err);
 /* The same, naming the connection (pg_stat_activity.application_name), NULL for libpq's. */
-int db_connect_as(const svc_config_t *svc, const char *application_name,
-                  struct pg_conn **ret_conn, baton_err_t *err);
+int db_connect_as(const svc_config_t *svc, const char *application_name, struct pg_conn **ret_conn,
+                  baton_err_t *err);
 /* "SYSTEM_IDENTIFIER/DBNAME": the same for every node whose service uses this very database,
  * whatever conninfo reaches it. *ret_id is the caller's. */
 int db_identity(const svc_config_t *svc, char **ret_id, baton_err_t *err);
 /* The bookkeeping table's ids, sorted; a missing table gives an empty list. */
 int db_migration_ids(const svc_config_t *svc, char ***ret_ids, size_t *ret_n, baton_err_t *err);
 int db_size(const svc_config_t *svc, uint64_t *ret_bytes, baton_err_t *err);
+
+/* What the pre-flight and the plan read, on one connection instead of one per question. */
+typedef struct db_survey {
+    int server_major; /* PQserverVersion()'s major: which client programs fit (pgtools) */
+    uint64_t bytes;   /* pg_database_size() */
+    char **ids;       /* the bookkeeping table's ids, sorted */
+    size_t n_ids;
+    char *identity;    /* as db_identity() */
+    char *lock_holder; /* as db_lock_holder(): "" when the migration lock is free */
+} db_survey_t;
+/* Fills *ret (cleared on failure; the caller's, free with db_survey_clear()). */
+int db_survey(const svc_config_t *svc, db_survey_t *ret, baton_err_t *err);
+void db_survey_clear(db_survey_t *s);
 
 #endif

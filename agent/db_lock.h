@@ -36,5 +36,9 @@ int db_lock_check_free(const svc_config_t *svc, baton_err_t *err);
 /* Who holds the lock now: *ret_holder is "" when nobody does, else "NAME (pid N, from ADDR,
  * since TIME)"; the caller's. */
 int db_lock_holder(const svc_config_t *svc, char **ret_holder, baton_err_t *err);
+/* The same on an open connection to the database. */
+int db_lock_holder_on(struct pg_conn *c, char **ret_holder, baton_err_t *err);
+/* -EBUSY naming `holder` (from db_lock_holder) unless it is "". */
+int db_lock_refuse_held(const char *holder, baton_err_t *err);
 
 #endif

@@ -22,6 +22,7 @@
 #include "db.h"
 #include "proc.h"
 #include "step.h"
+#include "pgtools.h"
 
 static uint64_t now_ms(void)
 {
@@ -115,14 +116,26 @@ int rehearse(step_ctx_t *ctx, const char *binary, uint64_t *ret_ms, baton_err_t 
     if ((r = drop_scratch(c, ident, err)) < 0 ||
         (r = exec_sql(c, sql, "create the scratch database", err)) < 0)
         goto out;
-    const char *dump[] = {svc->pg_dump, "--format=custom", "--file", file, "--dbname",
-                          svc->database, NULL};
-    const char *restore[] = {svc->pg_restore, "--no-owner", "--no-privileges", "--exit-on-error",
-                             "--dbname", scratch, file, NULL};
+    char pg_dump[PATH_MAX], pg_restore[PATH_MAX];
+    const char *dump[] = {pgtools_path(svc, PGTOOL_DUMP, pg_dump, sizeof(pg_dump)),
+                          "--format=custom",
+                          "--file",
+                          file,
+                          "--dbname",
+                          svc->database,
+                          NULL};
+    const char *restore[] = {pgtools_path(svc, PGTOOL_RESTORE, pg_restore, sizeof(pg_restore)),
+                             "--no-owner",
+                             "--no-privileges",
+                             "--exit-on-error",
+                             "--dbname",
+                             scratch,
+                             file,
+                             NULL};
     if ((r = command_run(ctx, svc, dump, svc->timeout_dump_ms, "rehearsal: pg_dump", NULL, err)) <
             0 ||
-        (r = command_run(ctx, svc, restore, svc->timeout_restore_ms, "rehearsal: pg_restore",
-                         NULL, err)) < 0)
+        (r = command_run(ctx, svc, restore, svc->timeout_restore_ms, "rehearsal: pg_restore", NULL,
+                         err)) < 0)
         goto drop;
     unlink(file);
     if ((r = command_argv_db(svc->rehearse_migrate, binary, 0, scratch, &argv, err)) < 0)

@@ -30,9 +30,70 @@ void stage_reset(struct staging *s, const char *partial)
     s->received = 0;
 }
 
-int stage_chunk(struct staging *s, const agent_config_t *cfg, const Baton__Stage *req,
-                baton_err_t *err)
+/* What the agent holds of this artifact when nothing is in memory (a new transfer from another
+ * coordinator, or this agent restarted): the whole verified binary, or a partial file, which is
+ * hashed again so that the transfer can go on from its end. */
+static int adopt(struct staging *s, const Baton__Stage *req, const char *final, const char *partial,
+                 baton_err_t *err)
 {
+    struct stat sb;
+    stage_reset(s, NULL);
+    if (stat(final, &sb) == 0 && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == req->size)
+        return 1; /* kept only after its digest was checked, under that digest */
+    int fd = open(partial, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    /* Only whole chunks are ever written, so a partial file ends on a chunk boundary unless a
+     * write failed half-way: then it starts over. */
+    if (fstat(fd, &sb) < 0 || (uint64_t)sb.st_size > req->size ||
+        (uint64_t)sb.st_size % BATON_CHUNK_MAX) {
+        close(fd);
+        return 0;
+    }
+    if (!(s->service = strdup(req->service))) {
+        close(fd);
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    }
+    digest_init(&s->digest);
+    uint8_t buf[64 * 1024];
+    uint64_t got = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int r = baton_err_set(err, -errno, "read %s: %s", partial, strerror(errno));
+            close(fd);
+            stage_reset(s, partial);
+            return r;
+        }
+        if (n == 0)
+            break;
+        digest_update(&s->digest, buf, (size_t)n);
+        got += (uint64_t)n;
+    }
+    if (lseek(fd, (off_t)got, SEEK_SET) < 0) {
+        close(fd);
+        stage_reset(s, partial);
+        return 0;
+    }
+    s->fd = fd;
+    memcpy(s->sha256, req->sha256, sizeof(s->sha256));
+    s->size = req->size;
+    s->received = got;
+    return 0;
+}
+
+static bool same_transfer(const struct staging *s, const Baton__Stage *req)
+{
+    return s->fd >= 0 && !strcmp(s->service, req->service) && !strcmp(s->sha256, req->sha256) &&
+           s->size == req->size;
+}
+
+int stage_chunk(struct staging *s, const agent_config_t *cfg, const Baton__Stage *req,
+                uint64_t *ret_held, baton_err_t *err)
+{
+    *ret_held = 0;
     if (!agent_config_service(cfg, req->service))
         return baton_err_set(err, -ENOENT, "unknown service '%s'", req->service);
     if (!digest_hex_valid(req->sha256))
@@ -52,6 +113,27 @@ int stage_chunk(struct staging *s, const agent_config_t *cfg, const Baton__Stage
         return r;
     snprintf(partial, sizeof(partial), "%s.partial", final);
     snprintf(dir, sizeof(dir), "%s/staging/%s", cfg->state_dir, req->service);
+
+    /* Not the transfer in memory: what is on disk says where it stands. */
+    if (!same_transfer(s, req) && (req->data.len == 0 || req->offset != 0)) {
+        if ((r = adopt(s, req, final, partial, err)) < 0)
+            return r;
+        if (r == 1) {
+            *ret_held = req->size;
+            return 0; /* held whole: nothing to send again */
+        }
+    }
+    if (req->data.len == 0) { /* the question: what do you hold? */
+        *ret_held = same_transfer(s, req) ? s->received : 0;
+        return 0;
+    }
+    if (same_transfer(s, req) && req->offset < s->received) {
+        *ret_held = s->received;
+        if (req->offset + req->data.len <= s->received && req->offset % BATON_CHUNK_MAX == 0)
+            return 0; /* a chunk sent again after a rewind: held already */
+        return baton_err_set(err, -EPROTO, "stage: chunk at %llu overlaps %llu bytes received",
+                             (unsigned long long)req->offset, (unsigned long long)s->received);
+    }
 
     if (req->offset == 0) {
         stage_reset(s, NULL);
@@ -75,12 +157,12 @@ int stage_chunk(struct staging *s, const agent_config_t *cfg, const Baton__Stage
         memcpy(s->sha256, req->sha256, sizeof(s->sha256));
         s->size = req->size;
         digest_init(&s->digest);
-    } else if (s->fd < 0 || strcmp(s->service, req->service) || strcmp(s->sha256, req->sha256) ||
-               s->size != req->size || s->received != req->offset) {
+    } else if (!same_transfer(s, req) || s->received != req->offset) {
+        *ret_held = same_transfer(s, req) ? s->received : 0;
         return baton_err_set(err, -EPROTO,
-                             "stage: chunk at %llu does not follow %llu bytes "
-                             "received; restart at offset 0",
-                             (unsigned long long)req->offset, (unsigned long long)s->received);
+                             "stage: chunk at %llu does not follow the %llu bytes held; go on "
+                             "from there",
+                             (unsigned long long)req->offset, (unsigned long long)*ret_held);
     }
 
     const uint8_t *p = req->data.data;
@@ -99,6 +181,7 @@ int stage_chunk(struct staging *s, const agent_config_t *cfg, const Baton__Stage
     }
     digest_update(&s->digest, req->data.data, req->data.len);
     s->received += req->data.len;
+    *ret_held = s->received;
     if (s->received < s->size)
         return 0;
 
@@ -106,17 +189,20 @@ int stage_chunk(struct staging *s, const agent_config_t *cfg, const Baton__Stage
     digest_final_hex(&s->digest, got);
     if (strcmp(got, s->sha256)) {
         stage_reset(s, partial);
+        *ret_held = 0;
         return baton_err_set(err, -EBADMSG, "staged binary has sha256 %s, expected %s", got,
                              req->sha256);
     }
     if (fsync(s->fd) < 0 || fchmod(s->fd, 0755) < 0) {
         r = baton_err_set(err, -errno, "fsync %s: %s", partial, strerror(errno));
         stage_reset(s, partial);
+        *ret_held = 0;
         return r;
     }
     if (rename(partial, final) < 0) {
         r = baton_err_set(err, -errno, "rename %s -> %s: %s", partial, final, strerror(errno));
         stage_reset(s, partial);
+        *ret_held = 0;
         return r;
     }
     stage_reset(s, NULL);

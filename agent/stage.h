@@ -4,6 +4,7 @@
 #ifndef BATON_AGENT_STAGE_H
 #define BATON_AGENT_STAGE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "baton.pb-c.h"
@@ -21,9 +22,11 @@ struct staging {
     digest_t digest;                 /* running digest of what was received */
 };
 
-/* Writes one chunk; the first (offset 0) starts over, the last verifies and keeps the file. */
+/* Writes one chunk; the first (offset 0) starts over, the last verifies and keeps the file; an
+ * empty one only asks. *ret_held: the bytes held afterwards, also on -EPROTO (where the sender
+ * goes on from). A transfer not in memory is taken up from the partial file on disk. */
 int stage_chunk(struct staging *s, const agent_config_t *cfg, const Baton__Stage *req,
-                baton_err_t *err);
+                uint64_t *ret_held, baton_err_t *err);
 /* Closes and forgets a transfer; removes `partial` when given. */
 void stage_reset(struct staging *s, const char *partial);
 

@@ -31,6 +31,7 @@
 #include "step.h"
 #include "fsutil.h"
 #include "proc.h"
+#include "pgtools.h"
 
 struct dump_sink {
     step_ctx_t *ctx;        /* for progress */
@@ -182,7 +183,9 @@ int step_dump(step_ctx_t *ctx, baton_err_t *err)
     digest_init(&sink.digest);
 
     step_progress(ctx, "pg_dump to %s", path);
-    const char *argv[] = {svc->pg_dump, "--format=custom", "--dbname", svc->database, NULL};
+    char tool[PATH_MAX];
+    const char *argv[] = {pgtools_path(svc, PGTOOL_DUMP, tool, sizeof(tool)), "--format=custom",
+                          "--dbname", svc->database, NULL};
     struct proc_opts o = {.argv = argv,
                           .env_add = svc->pg_env,
                           .pidfile = ctx->pidfile,
@@ -213,7 +216,8 @@ int step_dump(step_ctx_t *ctx, baton_err_t *err)
 
     /* A dump that pg_restore cannot read is no backup. */
     step_progress(ctx, "verifying dump with pg_restore --list");
-    const char *list[] = {svc->pg_restore, "--list", path, NULL};
+    const char *list[] = {pgtools_path(svc, PGTOOL_RESTORE, tool, sizeof(tool)), "--list", path,
+                          NULL};
     if ((r = command_run(ctx, svc, list, svc->timeout_dump_ms, "pg_restore --list", NULL, err)) <
         0) {
         unlink(path);
@@ -335,18 +339,26 @@ int dump_restore_file(step_ctx_t *ctx, const char *path, const char *sha256, bat
     }
     snprintf(script, sizeof(script), "%s.restore.sql", path);
     step_progress(ctx, "restoring %s", path);
-    const char *to_sql[] = {svc->pg_restore, "--file", script, path, NULL};
+    char tool[PATH_MAX];
+    const char *to_sql[] = {pgtools_path(svc, PGTOOL_RESTORE, tool, sizeof(tool)), "--file", script,
+                            path, NULL};
     if ((r = command_run(ctx, svc, to_sql, svc->timeout_restore_ms, "pg_restore", NULL, err)) < 0)
         goto out;
     char *drop = NULL;
     if ((r = drop_schemas_sql(svc, !script_creates_public(script), &drop, err)) < 0)
         goto out;
-    const char *psql[] = {svc->psql,   "--no-psqlrc",
-                          "--quiet",   "--single-transaction",
-                          "--set",     "ON_ERROR_STOP=1",
-                          "--dbname",  svc->database,
-                          "--command", drop,
-                          "--file",    script,
+    const char *psql[] = {pgtools_path(svc, PGTOOL_PSQL, tool, sizeof(tool)),
+                          "--no-psqlrc",
+                          "--quiet",
+                          "--single-transaction",
+                          "--set",
+                          "ON_ERROR_STOP=1",
+                          "--dbname",
+                          svc->database,
+                          "--command",
+                          drop,
+                          "--file",
+                          script,
                           NULL};
     r = command_run(ctx, svc, psql, svc->timeout_restore_ms, "restore", NULL, err);
     free(drop);

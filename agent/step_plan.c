@@ -16,6 +16,7 @@
 #include "db_lock.h"
 #include "digest.h"
 #include "fsutil.h"
+#include "pgtools.h"
 #include "step.h"
 #include "unit.h"
 
@@ -137,16 +138,21 @@ int step_plan(step_ctx_t *ctx, baton_err_t *err)
 
     step_progress(ctx, "checking database");
     baton_err_clear(&e);
-    if (db_size(svc, &p->database_bytes, &e) < 0)
+    db_survey_t db = {0};
+    if (db_survey(svc, &db, &e) < 0) {
         problem(p, "%s", e.msg);
-    else if (db_migration_ids(svc, &p->migrations, &p->n_migrations, &e) < 0)
-        problem(p, "%s", e.msg);
-    else if (db_identity(svc, &p->database_id, &e) < 0)
-        problem(p, "%s", e.msg);
-    else if (db_lock_holder(svc, &p->lock_holder, &e) < 0)
-        problem(p, "%s", e.msg);
-    else if (*p->lock_holder)
-        problem(p, "the database is being dumped or migrated by %s", p->lock_holder);
+    } else {
+        p->database_bytes = db.bytes;
+        p->migrations = db.ids, p->n_migrations = db.n_ids;
+        p->database_id = db.identity, p->lock_holder = db.lock_holder;
+        int server_major = db.server_major;
+        db = (db_survey_t){0}; /* p owns them now */
+        if (*p->lock_holder)
+            problem(p, "the database is being dumped or migrated by %s", p->lock_holder);
+        baton_err_clear(&e);
+        if (pgtools_check(ctx, svc, server_major, &e) < 0)
+            problem(p, "%s", e.msg);
+    }
     if (!p->database_id)
         p->database_id = dup_or_empty("");
     if (!p->lock_holder)
@@ -163,13 +169,6 @@ int step_plan(step_ctx_t *ctx, baton_err_t *err)
                 svc->backup_dir, (unsigned long long)(p->backup_free_bytes >> 20),
                 (unsigned long long)(p->database_bytes >> 20),
                 (unsigned long long)(p->dump_room_bytes >> 20));
-    const char *tools[] = {svc->pg_dump, svc->pg_restore, svc->psql};
-    for (size_t i = 0; i < 3; i++) {
-        const char *argv[] = {tools[i], "--version", NULL};
-        baton_err_clear(&e);
-        if (command_run(ctx, NULL, argv, 10000, "--version", NULL, &e) < 0)
-            problem(p, "%s does not run: %s", tools[i], e.msg);
-    }
     /* The rehearsal, last: the new binary's migration on a copy, timed. */
     if (req->rehearse && !p->staged)
         problem(p, "rehearse: the artifact is not staged here");

@@ -13,6 +13,7 @@
 #include "db_lock.h"
 #include "step.h"
 #include "fsutil.h"
+#include "pgtools.h"
 #include "semver.h"
 #include "unit.h"
 
@@ -21,13 +22,6 @@
 uint64_t dump_room(uint64_t db_bytes)
 {
     return db_bytes + db_bytes / 5 + 16ull * 1024 * 1024;
-}
-
-static int tool_runs(step_ctx_t *ctx, const char *tool, baton_err_t *err)
-{
-    const char *argv[] = {tool, "--version", NULL};
-    int r = command_run(ctx, NULL, argv, 10000, "--version", NULL, err);
-    return r < 0 ? baton_err_prefix(err, "%s does not run", tool) : 0;
 }
 
 int raise_highest(svc_state_t *st, const char *version)
@@ -42,8 +36,8 @@ int raise_highest(svc_state_t *st, const char *version)
 /* A downgrade goes only to a version this node ran, whose bookkeeping ids it recorded: its
  * migrate takes down exactly the ids added since (with the newer binary), or restores the dump
  * taken at that version when the operator named it. */
-static int plan_downgrade(step_ctx_t *ctx, const Baton__Step *req, const char *current,
-                          char **ids, size_t n_ids, baton_err_t *err)
+static int plan_downgrade(step_ctx_t *ctx, const Baton__Step *req, const char *current, char **ids,
+                          size_t n_ids, baton_err_t *err)
 {
     svc_state_t *st = ctx->st;
     if (!req->downgrade && !*req->restore_dump)
@@ -62,8 +56,7 @@ static int plan_downgrade(step_ctx_t *ctx, const Baton__Step *req, const char *c
                     !strcmp(st->history[i].dump, req->restore_dump);
         struct stat sb;
         if (!known && *rec->dump)
-            return baton_err_set(err, -ENOENT,
-                                 "%s is no dump taken here while %s ran (%s is)",
+            return baton_err_set(err, -ENOENT, "%s is no dump taken here while %s ran (%s is)",
                                  req->restore_dump, req->version, rec->dump);
         if (!known) {
             /* Not one of ours: on a shared database the node that took it restores it, and
@@ -75,7 +68,9 @@ static int plan_downgrade(step_ctx_t *ctx, const Baton__Step *req, const char *c
         }
         if (stat(req->restore_dump, &sb) < 0)
             return baton_err_set(err, -errno, "dump %s: %s", req->restore_dump, strerror(errno));
-        const char *list[] = {ctx->svc->pg_restore, "--list", req->restore_dump, NULL};
+        char tool[PATH_MAX];
+        const char *list[] = {pgtools_path(ctx->svc, PGTOOL_RESTORE, tool, sizeof(tool)), "--list",
+                              req->restore_dump, NULL};
         int r = command_run(ctx, ctx->svc, list, ctx->svc->timeout_dump_ms, "pg_restore --list",
                             NULL, err);
         if (r < 0)
@@ -109,10 +104,8 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
     svc_state_t *st = ctx->st;
     const Baton__Step *req = ctx->req->preflight;
     char staged[PATH_MAX], hex[DIGEST_HEX_LEN + 1];
-    char *active = NULL, *staged_version = NULL, *current_version = NULL, *dbid = NULL;
-    char **ids = NULL;
-    size_t n_ids = 0;
-    uint64_t db_bytes = 0;
+    char *active = NULL, *staged_version = NULL, *current_version = NULL;
+    db_survey_t db = {0};
     sd_bus *bus = NULL;
     int r;
 
@@ -155,14 +148,16 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
 
     /* The database answers, its bookkeeping table reads, and a dump of it fits. */
     step_progress(ctx, "checking database");
-    if ((r = db_size(svc, &db_bytes, err)) < 0 ||
-        (r = db_migration_ids(svc, &ids, &n_ids, err)) < 0 ||
-        (r = db_identity(svc, &dbid, err)) < 0 ||
+    if ((r = db_survey(svc, &db, err)) < 0 ||
         /* Another rollout (through another agent on the same database) is dumping or
          * migrating it now: this one would stop a node only to wait for that, or migrate
          * under it. */
-        (r = db_lock_check_free(svc, err)) < 0 || (r = fs_mkdir_p(svc->backup_dir, 0700, err)) < 0)
+        (r = db_lock_refuse_held(db.lock_holder, err)) < 0 ||
+        /* The client programs that fit this server, called directly from now on. */
+        (r = pgtools_check(ctx, svc, db.server_major, err)) < 0 ||
+        (r = fs_mkdir_p(svc->backup_dir, 0700, err)) < 0)
         goto out;
+    uint64_t db_bytes = db.bytes;
     struct statvfs vfs;
     if (statvfs(svc->backup_dir, &vfs) < 0) {
         r = baton_err_set(err, -errno, "statvfs %s: %s", svc->backup_dir, strerror(errno));
@@ -182,10 +177,7 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
      * rest): else it would be refused at start, after the service was stopped. */
     if (!req->downgrade && (r = command_schema_known(ctx, staged, err)) < 0)
         goto out;
-    if ((r = plan_downgrade(ctx, req, current_version, ids, n_ids, err)) < 0)
-        goto out;
-    if ((r = tool_runs(ctx, svc->pg_dump, err)) < 0 ||
-        (r = tool_runs(ctx, svc->pg_restore, err)) < 0 || (r = tool_runs(ctx, svc->psql, err)) < 0)
+    if ((r = plan_downgrade(ctx, req, current_version, db.ids, db.n_ids, err)) < 0)
         goto out;
     /* Last, once everything else passed: the migration on a copy (it takes the longest). */
     if (req->rehearse && (r = rehearse(ctx, staged, &ctx->out.rehearse_ms, err)) < 0)
@@ -197,7 +189,7 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
         svc_state_set(&st->target_sha256, req->sha256) < 0 ||
         svc_state_set(&st->previous_version, current_version) < 0 ||
         svc_state_set(&st->previous_sha256, hex) < 0 ||
-        svc_state_set(&st->database_id, dbid) < 0) {
+        svc_state_set(&st->database_id, db.identity) < 0) {
         r = baton_err_set(err, -ENOMEM, "out of memory");
         goto out;
     }
@@ -205,9 +197,9 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
      * changed outside baton since. */
     bool oom = false;
     svc_state_clear_list(&st->ids_preflight, &st->n_ids_preflight);
-    for (size_t i = 0; i < n_ids && !oom; i++)
-        oom = svc_state_push(&st->ids_preflight, &st->n_ids_preflight, ids[i]) < 0;
-    if (oom || svc_state_history_add(st, current_version, ids, n_ids, NULL) < 0 ||
+    for (size_t i = 0; i < db.n_ids && !oom; i++)
+        oom = svc_state_push(&st->ids_preflight, &st->n_ids_preflight, db.ids[i]) < 0;
+    if (oom || svc_state_history_add(st, current_version, db.ids, db.n_ids, NULL) < 0 ||
         raise_highest(st, current_version) < 0) {
         r = baton_err_set(err, -ENOMEM, "out of memory");
         goto out;
@@ -215,13 +207,12 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
     st->was_active =
         !strcmp(active, "active") || !strcmp(active, "activating") || !strcmp(active, "reloading");
     step_progress(ctx, "%s %s (%s), database %llu KiB, %zu migrations applied", svc->unit,
-                  current_version, active, (unsigned long long)(db_bytes >> 10), n_ids);
+                  current_version, active, (unsigned long long)(db_bytes >> 10), db.n_ids);
     r = 0;
 out:
     free(active);
     free(staged_version);
     free(current_version);
-    free(dbid);
-    svc_state_clear_list(&ids, &n_ids);
+    db_survey_clear(&db);
     return r;
 }

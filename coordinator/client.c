@@ -26,6 +26,10 @@ struct client {
     size_t len;
     bool may_ask_again; /* not a stage chunk */
     uint64_t timeout_ms, deadline, sent_at, heard_at;
+    /* Stage chunks sent behind it (client_send_ahead), oldest first: each becomes the call in
+     * flight when the one before it is answered. */
+    uint64_t ahead[CLIENT_WINDOW_MAX];
+    size_t n_ahead;
 };
 
 uint64_t client_now_ms(void)
@@ -116,6 +120,7 @@ void *client_socket(const client_t *c)
 void client_abandon(client_t *c)
 {
     c->busy = false;
+    c->n_ahead = 0;
     free(c->buf);
     c->buf = NULL;
 }
@@ -146,6 +151,34 @@ int client_send(client_t *c, const char *rollout_id, Baton__Envelope *req, uint6
     c->deadline = now + timeout_ms;
     c->sent_at = c->heard_at = now;
     return 0;
+}
+
+size_t client_in_flight(const client_t *c)
+{
+    return c->busy ? 1 + c->n_ahead : 0;
+}
+
+int client_send_ahead(client_t *c, const char *rollout_id, Baton__Envelope *req, baton_err_t *err)
+{
+    if (!c->busy)
+        return client_send(c, rollout_id, req, c->timeout_ms, err);
+    if (c->body != BATON__ENVELOPE__BODY_STAGE || req->body_case != BATON__ENVELOPE__BODY_STAGE ||
+        c->n_ahead >= CLIENT_WINDOW_MAX)
+        return baton_err_set(err, -EBUSY, "%s: no room for another request in flight", c->node);
+    req->protocol_version = BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
+    req->request_id = c->next_id++;
+    req->rollout_id = (char *)(rollout_id ? rollout_id : "");
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int r = envelope_pack(req, &buf, &len, err);
+    if (r < 0)
+        return r;
+    if (zmq_send(c->sock, buf, len, ZMQ_DONTWAIT) < 0) /* the queue is full: the window waits */
+        r = baton_err_set(err, -errno, "%s: send: %s", c->node, zmq_strerror(errno));
+    else
+        c->ahead[c->n_ahead++] = req->request_id;
+    free(buf);
+    return r;
 }
 
 uint64_t client_wake(const client_t *c)
@@ -226,6 +259,15 @@ int client_recv(client_t *c, client_progress_fn progress, void *userdata, Baton_
                 progress(c->node, env->progress, userdata);
             envelope_free(&env);
             continue;
+        }
+        if (c->n_ahead && env->body_case == BATON__ENVELOPE__BODY_RESULT &&
+            env->result->status == BATON__STATUS__STATUS_OK) {
+            /* The next chunk in the window is now the call in flight, with its own deadline. */
+            c->request_id = c->ahead[0];
+            memmove(c->ahead, c->ahead + 1, --c->n_ahead * sizeof(c->ahead[0]));
+            c->deadline = c->heard_at + c->timeout_ms;
+            *ret_env = env;
+            return CLIENT_RESULT;
         }
         client_abandon(c);
         if (env->body_case != BATON__ENVELOPE__BODY_RESULT) {

@@ -29,6 +29,7 @@ typedef void (*client_progress_fn)(const char *node, const Baton__Progress *p, v
 
 #define CLIENT_LIVENESS_MS 30000
 #define CLIENT_ASK_AGAIN_MS 3000
+#define CLIENT_WINDOW_MAX 8 /* stage chunks in flight per agent, at most */
 
 /* server_public: the agent's CURVE key, with the coordinator's pair; all NULL for plain text. */
 int client_new(void *zctx, const char *node, const char *endpoint,
@@ -66,6 +67,13 @@ uint64_t client_wake(const client_t *c);
 int client_tick(client_t *c, uint64_t now_ms, baton_err_t *err);
 /* Forgets the call in flight (its answer, if it comes, is dropped). */
 void client_abandon(client_t *c);
+/* Stage chunks only: sends `req` behind the call in flight (up to CLIENT_WINDOW_MAX of them).
+ * Answers come back in order; each becomes a CLIENT_RESULT of client_recv() and the next one
+ * the call in flight, so client_busy() stays true until the last is answered. A failed answer
+ * abandons those behind it. With nothing in flight, the same as client_send(). */
+int client_send_ahead(client_t *c, const char *rollout_id, Baton__Envelope *req, baton_err_t *err);
+/* Requests in flight: 0, or 1 + those sent ahead. */
+size_t client_in_flight(const client_t *c);
 
 /* The blocking form: send, then wait for the Result. A second Ctrl-C ends the wait with
  * -EINTR (the first lets the call finish: the caller stops after it). */

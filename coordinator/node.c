@@ -396,47 +396,111 @@ void node_rollback_result(struct run *run, node_t *nd, int r, Baton__Envelope *e
     }
 }
 
-/* ---- staging: the artifact in chunks, one in flight per node ------------------------------- */
+/* ---- staging: the artifact in chunks, a window of them in flight per node --------------------
+ *
+ * A transfer opens with an empty chunk that asks what the agent holds: all of it (nothing is
+ * sent again), a partial file (it goes on from there), or nothing. Then up to STAGE_WINDOW
+ * chunks are in flight; each answer says how much the agent holds and makes room for the next.
+ * A chunk the agent refuses as out of order (it restarted, or a chunk was lost with a
+ * connection) or a call that timed out asks again where it stands, up to STAGE_REWINDS times. */
 
-void node_stage_send(struct run *run, node_t *nd, const engine_ops_t *ops)
+#define STAGE_WINDOW 4  /* 4 MiB in flight per agent: enough to keep a fast link busy */
+#define STAGE_REWINDS 3 /* then the node fails its stage check */
+
+static int stage_send_chunk(struct run *run, node_t *nd, uint64_t off, uint64_t len,
+                            const engine_ops_t *ops)
 {
-    uint64_t n =
-        run->size - nd->stage_off > BATON_CHUNK_MAX ? BATON_CHUNK_MAX : run->size - nd->stage_off;
     Baton__Stage st = BATON__STAGE__INIT;
     st.service = run->rf->service;
     st.version = run->rf->version;
     st.sha256 = (char *)run->sha256;
     st.size = run->size;
-    st.offset = nd->stage_off;
-    st.data.data = (uint8_t *)run->data + nd->stage_off;
-    st.data.len = (size_t)n;
+    st.offset = off;
+    st.data.data = (uint8_t *)run->data + off;
+    st.data.len = (size_t)len;
     Baton__Envelope req = BATON__ENVELOPE__INIT;
     req.body_case = BATON__ENVELOPE__BODY_STAGE;
     req.stage = &st;
-    uint64_t t0 = nd->stage_off ? nd->call_t0 : now_ms(); /* the event times the whole transfer */
-    node_send(run, nd, CALL_STAGE, &req, run->rf->step_timeout_ms, ops);
+    if (client_busy(nd->client)) {
+        baton_err_t err = {0};
+        return client_send_ahead(nd->client, run->id, &req, &err);
+    }
+    uint64_t t0 = nd->stage_t0; /* the check times the whole transfer */
+    int r = node_send(run, nd, CALL_STAGE, &req, run->rf->step_timeout_ms, ops);
     nd->call_t0 = t0;
+    return r;
+}
+
+void node_stage_send(struct run *run, node_t *nd, const engine_ops_t *ops)
+{
+    nd->stage_t0 = now_ms();
+    nd->stage_off = 0;
+    nd->stage_rewinds = 0;
+    nd->stage_asked = true;
+    stage_send_chunk(run, nd, 0, 0, ops); /* what do you hold? */
 }
 
 void node_stage_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, baton_err_t *err,
-                         const engine_ops_t *ops)
+                       const engine_ops_t *ops)
 {
-    if (r == 0 && env->result->status != BATON__STATUS__STATUS_OK)
-        r = baton_err_set(err, -EIO, "%s", env->result->message);
-    envelope_free(&env);
+    bool resume = false;
+    uint64_t held = 0;
     if (r == 0) {
-        nd->stage_off += run->size - nd->stage_off > BATON_CHUNK_MAX ? BATON_CHUNK_MAX
-                                                                     : run->size - nd->stage_off;
-        if (nd->stage_off < run->size && !interrupt_count()) {
-            node_stage_send(run, nd, ops);
-            return;
-        }
-        if (nd->stage_off < run->size)
-            r = baton_err_set(err, -ECANCELED, "interrupted");
+        held = env->result->staged_bytes;
+        resume = env->result->status != BATON__STATUS__STATUS_OK && env->result->stage_resume;
+        if (env->result->status != BATON__STATUS__STATUS_OK)
+            r = baton_err_set(err, -EIO, "%s", env->result->message);
+    } else {
+        resume = r == -ETIMEDOUT || r == -EHOSTDOWN; /* lost with a connection, maybe */
     }
+    envelope_free(&env);
+    if (r < 0 && resume && nd->stage_rewinds < STAGE_REWINDS && !interrupt_count()) {
+        nd->stage_rewinds++;
+        client_abandon(nd->client);
+        char note[BATON_ERR_MSG_MAX + 80];
+        snprintf(note, sizeof(note), "stage: %s; asking where the transfer stands (%zu of %d)",
+                 err->msg, nd->stage_rewinds, STAGE_REWINDS);
+        emit_node(run, nd, note);
+        nd->stage_off = 0;
+        nd->stage_asked = true;
+        stage_send_chunk(run, nd, 0, 0, ops);
+        return;
+    }
+    if (r == 0 && nd->stage_asked && held > 0 && held < run->size) {
+        char note[160];
+        snprintf(note, sizeof(note),
+                 "stage: the agent holds %llu of %llu bytes; going on from there",
+                 (unsigned long long)held, (unsigned long long)run->size);
+        emit_node(run, nd, note);
+    }
+    nd->stage_asked = false;
+    if (r == 0 && held < run->size) {
+        /* The agent's count is the truth: after the question it may be ahead of what we sent. */
+        if (held > nd->stage_off)
+            nd->stage_off = held;
+        if (client_busy(nd->client))
+            nd->call = CALL_STAGE; /* chunks still in flight: the call goes on */
+        while (nd->stage_off < run->size && client_in_flight(nd->client) < STAGE_WINDOW &&
+               !interrupt_count()) {
+            uint64_t n = run->size - nd->stage_off > BATON_CHUNK_MAX ? BATON_CHUNK_MAX
+                                                                     : run->size - nd->stage_off;
+            if (stage_send_chunk(run, nd, nd->stage_off, n, ops) < 0)
+                break; /* the queue is full or the send failed: what is in flight goes on */
+            nd->stage_off += n;
+        }
+        if (client_busy(nd->client))
+            return;
+        r = baton_err_set(err, interrupt_count() ? -ECANCELED : -EIO,
+                          interrupt_count() ? "interrupted" : "stage: nothing in flight at %llu",
+                          (unsigned long long)held);
+    }
+    client_abandon(nd->client);
+    nd->call = CALL_NONE;
     nd->staged = r == 0;
     if (r < 0)
         nd->state = NODE_BAD;
-    emit_check(run, "stage", nd, r == 0, r == 0 ? "binary received, sha256 verified" : err->msg);
+    emit_check(run, "stage", nd, r == 0,
+               r == 0 ? (nd->stage_off ? "binary received, sha256 verified"
+                                       : "held already (sha256 verified on arrival)")
+                      : err->msg);
 }
-

@@ -74,7 +74,10 @@ typedef struct node {
     uint32_t down_limit;  /* its pre-flight counted this many migrations to take down */
     bool applied;         /* its migrate applied something */
     bool undo;            /* roll it back once the step in flight ends */
-    uint64_t stage_off;   /* bytes staged so far */
+    uint64_t stage_off;   /* staging: bytes sent (or held by the agent) so far */
+    uint64_t stage_t0;    /* staging: when the transfer began */
+    size_t stage_rewinds; /* staging: times it asked the agent where the transfer stands */
+    bool stage_asked;     /* staging: the answer awaited is to that question */
     uint64_t settled_seq; /* order in which it was verified, for newest-first undo */
     char *why;            /* why it failed, for the summary */
 } node_t;
@@ -107,8 +110,8 @@ struct run {
     bool maintenance;         /* maintenance style (group.h) */
     group_t *groups;          /* the databases of the nodes (group.h) */
     size_t n_groups;
-    uint64_t settled;         /* counter for settled_seq */
-    uint64_t progress_at;     /* last time a node finished (progress_deadline) */
+    uint64_t settled;     /* counter for settled_seq */
+    uint64_t progress_at; /* last time a node finished (progress_deadline) */
     bool deadline_missed;
     const char *last_node; /* text output: the node the last lines were about */
     struct live *live;     /* the live view on a terminal, or NULL */
@@ -154,8 +157,8 @@ void node_next_step(struct run *run, node_t *nd, const engine_ops_t *ops);
 /* A step's Result or failure: emits it, then the next step, the rollback, or the end. */
 void node_step_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, baton_err_t *err,
                       const engine_ops_t *ops);
-/* Sends the artifact's next chunk (from nd->stage_off); its Result goes to node_stage_result,
- * which sends the next one or ends: nd->staged, or NODE_BAD and a failed stage check. */
+/* Starts sending the artifact (node.c's staging comment); its Results go to node_stage_result,
+ * which keeps the window full or ends: nd->staged, or NODE_BAD and a failed stage check. */
 void node_stage_send(struct run *run, node_t *nd, const engine_ops_t *ops);
 void node_stage_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, baton_err_t *err,
                        const engine_ops_t *ops);
