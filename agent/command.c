@@ -247,28 +247,39 @@ int command_migrations(step_ctx_t *ctx, const svc_config_t *svc, const char *bin
     return 0;
 }
 
-static int schema_known(step_ctx_t *ctx, const char *binary, bool before, baton_err_t *err);
+static int schema_known(step_ctx_t *ctx, const char *binary, bool before, char *const *given,
+                        size_t n_given, baton_err_t *err);
 
 int command_schema_known(step_ctx_t *ctx, const char *binary, baton_err_t *err)
 {
-    return schema_known(ctx, binary, false, err);
+    return schema_known(ctx, binary, false, NULL, 0, err);
+}
+
+int command_schema_known_ids(step_ctx_t *ctx, const char *binary, char *const *ids, size_t n_ids,
+                             baton_err_t *err)
+{
+    return schema_known(ctx, binary, false, ids, n_ids, err);
 }
 
 int command_schema_known_before(step_ctx_t *ctx, const char *binary, baton_err_t *err)
 {
-    return schema_known(ctx, binary, true, err);
+    return schema_known(ctx, binary, true, NULL, 0, err);
 }
 
-static int schema_known(step_ctx_t *ctx, const char *binary, bool before, baton_err_t *err)
+/* `given` (n_given of them): the database's ids, read already; NULL: read them now. */
+static int schema_known(step_ctx_t *ctx, const char *binary, bool before, char *const *given,
+                        size_t n_given, baton_err_t *err)
 {
     const svc_config_t *svc = ctx->svc;
-    char **ships = NULL, **db = NULL;
-    size_t n_ships = 0, n_db = 0;
+    char **ships = NULL, **read = NULL;
+    size_t n_ships = 0, n_read = 0;
     int r = command_migrations(ctx, svc, binary, &ships, &n_ships, err);
     if (r == -ENOTSUP)
         return 0;
-    if (r < 0 || (r = db_migration_ids(svc, &db, &n_db, err)) < 0)
+    if (r < 0 || (!given && (r = db_migration_ids(svc, &read, &n_read, err)) < 0))
         goto out;
+    char *const *db = given ? given : read;
+    size_t n_db = given ? n_given : n_read;
     char unknown[256] = "";
     size_t n_unknown = 0, used = 0;
     /* The one newer schema a binary may start on: this rollout's own, migrated by another node
@@ -293,6 +304,6 @@ static int schema_known(step_ctx_t *ctx, const char *binary, bool before, baton_
                           n_unknown, n_unknown == 1 ? "" : "s", binary, unknown);
 out:
     svc_state_clear_list(&ships, &n_ships);
-    svc_state_clear_list(&db, &n_db);
+    svc_state_clear_list(&read, &n_read);
     return r;
 }

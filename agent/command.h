@@ -45,6 +45,9 @@ int command_migrations(step_ctx_t *ctx, const svc_config_t *svc, const char *bin
  * on a shared database (ctx->st->expect_ids: the old binary of a node not yet upgraded, or
  * rolled back, runs on it until the migrating node's rollback undoes it). */
 int command_schema_known(step_ctx_t *ctx, const char *binary, baton_err_t *err);
+/* The same against ids read already (the pre-flight's survey): no connection of its own. */
+int command_schema_known_ids(step_ctx_t *ctx, const char *binary, char *const *ids, size_t n_ids,
+                             baton_err_t *err);
 /* The same for the binary that ran before the rollout (its rollback's start): the schema it ran
  * on when the pre-flight passed is known to work with it, whatever it ships (the mixed window
  * of an earlier rollout on a shared database). */

@@ -175,7 +175,7 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
     }
     /* The new binary knows every migration the database has (its own migrate up adds the
      * rest): else it would be refused at start, after the service was stopped. */
-    if (!req->downgrade && (r = command_schema_known(ctx, staged, err)) < 0)
+    if (!req->downgrade && (r = command_schema_known_ids(ctx, staged, db.ids, db.n_ids, err)) < 0)
         goto out;
     if ((r = plan_downgrade(ctx, req, current_version, db.ids, db.n_ids, err)) < 0)
         goto out;

@@ -5,6 +5,7 @@
  * the answers this loop hands out. */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <zmq.h>
@@ -58,6 +59,20 @@ int run_connect(struct run *run, baton_err_t *err)
     run->zctx = zmq_ctx_new();
     if (!run->zctx)
         return baton_err_set(err, -ENOMEM, "out of memory");
+    /* One socket per node (libzmq's default cap is 1023), and two descriptors for each (its
+     * connection and its mailbox): a fleet of 1,000 needs more than the usual soft limit of
+     * 1024 open files, so raise it to the hard limit, as systemd advises for such programs. */
+    struct rlimit rl;
+    uint64_t want = 2 * (uint64_t)run->n + 64;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want)
+        return baton_err_set(err, -EMFILE,
+                             "%zu nodes need about %llu open files; the limit is %llu (ulimit -n)",
+                             run->n, (unsigned long long)want, (unsigned long long)rl.rlim_cur);
+    zmq_ctx_set(run->zctx, ZMQ_MAX_SOCKETS, (int)run->n + 16);
     for (size_t i = 0; i < run->n; i++) {
         node_t *nd = &run->nodes[i];
         const rollout_file_t *rf = run->rf;

@@ -77,10 +77,11 @@ agent_knobs() {
 }
 
 # How a binary lists the migrations it ships (gamesrv migrate list); with knobs it can be held
-# open (slow_step NODE list SECONDS), which holds the start step's schema check.
+# open: slow_step NODE list SECONDS holds every schema check (the start step's), slow_step NODE
+# preflight SECONDS the pre-flight's (and the plan's: the new binary's list).
 agent_list_migrations() {
     if [ "${BATON_TEST_KNOBS:-0}" = 1 ]; then
-        echo "    list_migrations: /opt/baton-test/slow list {binary} migrate list"
+        echo "    list_migrations: /opt/baton-test/slow list,preflight {binary} migrate list"
     else
         echo "    list_migrations: \"{binary} migrate list\""
     fi
@@ -94,7 +95,7 @@ agent_hooks() {
 }
 
 # tool_running NODE WHAT: a tool held open by slow_step is running in NODE.
-tool_running() { node_exec "$1" pgrep -f "/opt/baton-test/slow $2"; }
+tool_running() { node_exec "$1" pgrep -f "/opt/baton-test/slow ([a-z]+,)*$2"; }
 
 # step_time NODE ROLLOUT STEP first|last: epoch seconds of the first or last line NODE's agent
 # logged for STEP of ROLLOUT (every node shares the host clock).
