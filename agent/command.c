@@ -1,8 +1,13 @@
 /* command: configured command templates turned into argv arrays, and the version probe. */
 #include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "command.h"
 
@@ -124,9 +129,80 @@ int command_run(step_ctx_t *ctx, const svc_config_t *svc, const char *const *arg
     return 0;
 }
 
+/* What a binary file said its version was, by the file's identity: Hello, plan and status ask
+ * every time and the answer only changes with the file (a swap renames a new inode in; chmod
+ * changes ctime), so a fork and exec per question buys nothing. A few entries: the live binary
+ * and a staged one or two per service. */
+#define VERSION_CACHE 16
+struct version_seen {
+    char path[PATH_MAX];
+    char command[256]; /* the version_command it ran */
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    mode_t mode;
+    struct timespec mtime, ctime;
+    char version[128];
+    uint64_t used;
+};
+static struct version_seen seen[VERSION_CACHE];
+static uint64_t seen_clock;
+static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool same_file(const struct version_seen *e, const char *path, const char *cmd,
+                      const struct stat *sb)
+{
+    return !strcmp(e->path, path) && !strcmp(e->command, cmd) && e->dev == sb->st_dev &&
+           e->ino == sb->st_ino && e->size == sb->st_size && e->mode == sb->st_mode &&
+           e->mtime.tv_sec == sb->st_mtim.tv_sec && e->mtime.tv_nsec == sb->st_mtim.tv_nsec &&
+           e->ctime.tv_sec == sb->st_ctim.tv_sec && e->ctime.tv_nsec == sb->st_ctim.tv_nsec;
+}
+
+static char *version_recall(const char *binary, const char *cmd, const struct stat *sb)
+{
+    char *v = NULL;
+    pthread_mutex_lock(&seen_lock);
+    for (size_t i = 0; i < VERSION_CACHE && !v; i++)
+        if (same_file(&seen[i], binary, cmd, sb)) {
+            seen[i].used = ++seen_clock;
+            v = strdup(seen[i].version);
+        }
+    pthread_mutex_unlock(&seen_lock);
+    return v;
+}
+
+static void version_remember(const char *binary, const char *cmd, const struct stat *sb,
+                             const char *version)
+{
+    if (strlen(binary) >= PATH_MAX || strlen(cmd) >= 256 || strlen(version) >= 128)
+        return;
+    pthread_mutex_lock(&seen_lock);
+    size_t k = 0;
+    for (size_t i = 0; i < VERSION_CACHE; i++) {
+        if (!strcmp(seen[i].path, binary) && !strcmp(seen[i].command, cmd)) {
+            k = i; /* the same path changed: its old answer goes */
+            break;
+        }
+        if (seen[i].used < seen[k].used)
+            k = i;
+    }
+    struct version_seen *e = &seen[k];
+    snprintf(e->path, sizeof(e->path), "%s", binary);
+    snprintf(e->command, sizeof(e->command), "%s", cmd);
+    snprintf(e->version, sizeof(e->version), "%s", version);
+    e->dev = sb->st_dev, e->ino = sb->st_ino, e->size = sb->st_size, e->mode = sb->st_mode;
+    e->mtime = sb->st_mtim, e->ctime = sb->st_ctim;
+    e->used = ++seen_clock;
+    pthread_mutex_unlock(&seen_lock);
+}
+
 int command_version(step_ctx_t *ctx, const svc_config_t *svc, const char *binary,
                     char **ret_version, baton_err_t *err)
 {
+    struct stat sb;
+    bool known = stat(binary, &sb) == 0 && S_ISREG(sb.st_mode);
+    if (known && (*ret_version = version_recall(binary, svc->version_command, &sb)))
+        return 0;
     char **argv = NULL;
     int r = command_argv(svc->version_command, binary, 0, &argv, err);
     if (r < 0)
@@ -144,6 +220,11 @@ int command_version(step_ctx_t *ctx, const svc_config_t *svc, const char *binary
     char *v = strndup(p, len);
     if (!v)
         return baton_err_set(err, -ENOMEM, "out of memory");
+    /* Remembered only if the file is still the one that ran (not replaced meanwhile). */
+    struct stat after;
+    if (known && stat(binary, &after) == 0 && after.st_ino == sb.st_ino &&
+        after.st_mtim.tv_nsec == sb.st_mtim.tv_nsec && after.st_ctim.tv_nsec == sb.st_ctim.tv_nsec)
+        version_remember(binary, svc->version_command, &sb, v);
     *ret_version = v;
     return 0;
 }

@@ -26,7 +26,8 @@ void command_argv_free(char ***argv_p);
 int command_run(step_ctx_t *ctx, const svc_config_t *svc, const char *const *argv,
                 uint64_t timeout_ms, const char *what, struct proc_result *ret_res,
                 baton_err_t *err);
-/* Runs the version command of `binary` and returns its first word (the caller's). */
+/* Runs the version command of `binary` and returns its first word (the caller's); the answer is
+ * remembered by the file's identity (inode, size, mode, mtime, ctime) and reused until it changes. */
 int command_version(step_ctx_t *ctx, const svc_config_t *svc, const char *binary,
                     char **ret_version, baton_err_t *err);
 /* True when `reported` (what --version printed) is `version`: equal, or version followed by

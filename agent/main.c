@@ -202,7 +202,6 @@ int main(int argc, char **argv)
     }
     char pidfile[4200];
     snprintf(pidfile, sizeof(pidfile), "%s/running.pid", a.cfg->state_dir);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     if (digest_global_init(&err) < 0 || fs_mkdir_p(a.cfg->state_dir, 0700, &err) < 0 ||
         setup_socket(&a, &err) < 0 || worker_new(a.zctx, a.cfg, &a.worker, &err) < 0) {
         log_event(NULL, NULL, NULL, 3, "%s", err.msg);

@@ -93,6 +93,7 @@ void run_disconnect(struct run *run)
     journal_close(&run->journal);
     for (size_t i = 0; run->nodes && i < run->n; i++) {
         client_destroy(&run->nodes[i].client);
+        envelope_free(&run->nodes[i].asked);
         free(run->nodes[i].why);
         free(run->nodes[i].restore_why);
         free(run->nodes[i].database_id);

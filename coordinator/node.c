@@ -123,6 +123,60 @@ const Baton__ServiceInfo *node_ask_service(struct run *run, node_t *nd, Baton__E
     return node_hello_service(run, *ret_res, err);
 }
 
+/* ---- asking every node at once (status, the version survey, rollback's database survey) ---- */
+
+static const engine_ops_t ask_ops;
+
+static bool ask_schedule(struct run *run)
+{
+    for (size_t i = 0;
+         i < run->n && engine_busy(run) < run->rf->strategy.max_in_flight && !interrupt_count();
+         i++) {
+        node_t *nd = &run->nodes[i];
+        if (nd->state != NODE_NEW || nd->call != CALL_NONE)
+            continue;
+        nd->state = NODE_NEEDS; /* asked */
+        Baton__Hello hello = BATON__HELLO__INIT;
+        Baton__Envelope req = BATON__ENVELOPE__INIT;
+        req.body_case = BATON__ENVELOPE__BODY_HELLO;
+        req.hello = &hello;
+        node_send(run, nd, CALL_HELLO, &req, run->rf->connect_timeout_ms, &ask_ops);
+    }
+    return false;
+}
+
+static void ask_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, baton_err_t *err)
+{
+    (void)run;
+    if (r < 0) {
+        free(nd->why);
+        nd->why = strdup(err->msg);
+        return;
+    }
+    nd->asked = env;
+}
+
+static const engine_ops_t ask_ops = {ask_schedule, ask_result};
+
+int node_ask_all(struct run *run)
+{
+    for (size_t i = 0; i < run->n; i++)
+        run->nodes[i].state = NODE_NEW;
+    return engine_run(run, &ask_ops);
+}
+
+const Baton__ServiceInfo *node_asked_service(struct run *run, node_t *nd, baton_err_t *err)
+{
+    if (!nd->asked) {
+        baton_err_set(err, -EHOSTDOWN, "%s",
+                      nd->why             ? nd->why
+                      : interrupt_count() ? "interrupted"
+                                          : "not asked");
+        return NULL;
+    }
+    return node_hello_service(run, nd->asked, err);
+}
+
 void node_init_step(Baton__Step *s, const struct run *run, const char *sha256)
 {
     baton__step__init(s);

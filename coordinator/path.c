@@ -21,8 +21,7 @@
 #define PATH_HOPS_MAX 64
 
 /* The lowest semver any reachable node runs; false when none runs one. */
-static bool lowest_version(const rollout_file_t *rf, const struct rollout_opts *opts,
-                           semver_t *ret)
+static bool lowest_version(const rollout_file_t *rf, const struct rollout_opts *opts, semver_t *ret)
 {
     struct run run = {.rf = rf, .opts = opts, .n = rf->n_nodes};
     baton_err_t err = {0};
@@ -31,17 +30,15 @@ static bool lowest_version(const rollout_file_t *rf, const struct rollout_opts *
         return false;
     for (size_t i = 0; i < run.n; i++)
         run.nodes[i] = (node_t){.index = i, .def = &rf->nodes[i]};
-    if (run_connect(&run, &err) == 0) {
+    if (run_connect(&run, &err) == 0 && node_ask_all(&run) == 0) {
         for (size_t i = 0; i < run.n; i++) {
-            Baton__Envelope *res = NULL;
             semver_t v;
-            const Baton__ServiceInfo *svc = node_ask_service(&run, &run.nodes[i], &res, &err);
+            const Baton__ServiceInfo *svc = node_asked_service(&run, &run.nodes[i], &err);
             if (svc && semver_parse(svc->version, &v, NULL) == 0 &&
                 (!any || semver_compare(&v, ret) < 0)) {
                 *ret = v;
                 any = true;
             }
-            envelope_free(&res);
             baton_err_clear(&err);
         }
     }
@@ -60,7 +57,8 @@ int rollout_path(const rollout_file_t *rf, const struct rollout_opts *opts)
         return rollout_run(rf, opts);
     size_t n = catalog_hops(rf->catalog, &from, rf->release, hops, PATH_HOPS_MAX);
     if (n > PATH_HOPS_MAX) {
-        fprintf(stderr, "baton: %zu hops from the lowest version to %s: more than %d; say --jump "
+        fprintf(stderr,
+                "baton: %zu hops from the lowest version to %s: more than %d; say --jump "
                 "or upgrade part of the way first\n",
                 n, rf->version, PATH_HOPS_MAX);
         return EXIT_REFUSED;

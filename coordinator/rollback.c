@@ -18,13 +18,16 @@
  * nodes of the file serve from, unless the operator said --restore-shared. */
 static void learn_databases(struct run *run)
 {
+    node_ask_all(run);
     for (size_t i = 0; i < run->n; i++) {
         node_t *nd = &run->nodes[i];
-        Baton__Envelope *res = NULL;
         baton_err_t err = {0};
-        const Baton__ServiceInfo *svc = node_ask_service(run, nd, &res, &err);
+        const Baton__ServiceInfo *svc = node_asked_service(run, nd, &err);
         nd->database_id = svc && *svc->database_id ? strdup(svc->database_id) : NULL;
-        envelope_free(&res);
+        envelope_free(&nd->asked);
+        free(nd->why);
+        nd->why = NULL;
+        nd->state = NODE_NEW;
     }
 }
 
@@ -32,8 +35,8 @@ static bool shares_database(const struct run *run, const node_t *nd)
 {
     for (size_t i = 0; i < run->n; i++) {
         const node_t *o = &run->nodes[i];
-        if (o != nd && (!o->database_id || !nd->database_id ||
-                        !strcmp(o->database_id, nd->database_id)))
+        if (o != nd &&
+            (!o->database_id || !nd->database_id || !strcmp(o->database_id, nd->database_id)))
             return true;
     }
     return false;

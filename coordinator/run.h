@@ -69,17 +69,18 @@ typedef struct node {
     bool was_migrator;    /* resuming: its record holds a dump of this rollout (it migrates) */
     char **mig_ids;       /* resuming: the ids its migration left, from its record */
     size_t n_mig_ids;
-    bool parked;          /* maintenance: waits for the rest of its database's nodes */
-    bool downgrade;       /* the target is below what it runs (versions.h allowed it) */
-    uint32_t down_limit;  /* its pre-flight counted this many migrations to take down */
-    bool applied;         /* its migrate applied something */
-    bool undo;            /* roll it back once the step in flight ends */
-    uint64_t stage_off;   /* staging: bytes sent (or held by the agent) so far */
-    uint64_t stage_t0;    /* staging: when the transfer began */
-    size_t stage_rewinds; /* staging: times it asked the agent where the transfer stands */
-    bool stage_asked;     /* staging: the answer awaited is to that question */
-    uint64_t settled_seq; /* order in which it was verified, for newest-first undo */
-    char *why;            /* why it failed, for the summary */
+    bool parked;            /* maintenance: waits for the rest of its database's nodes */
+    bool downgrade;         /* the target is below what it runs (versions.h allowed it) */
+    uint32_t down_limit;    /* its pre-flight counted this many migrations to take down */
+    bool applied;           /* its migrate applied something */
+    bool undo;              /* roll it back once the step in flight ends */
+    uint64_t stage_off;     /* staging: bytes sent (or held by the agent) so far */
+    uint64_t stage_t0;      /* staging: when the transfer began */
+    size_t stage_rewinds;   /* staging: times it asked the agent where the transfer stands */
+    bool stage_asked;       /* staging: the answer awaited is to that question */
+    uint64_t settled_seq;   /* order in which it was verified, for newest-first undo */
+    char *why;              /* why it failed, for the summary */
+    Baton__Envelope *asked; /* node_ask_all(): its Hello answer */
 } node_t;
 
 struct run {
@@ -171,6 +172,12 @@ bool node_unavailable(const node_t *nd);
 void node_set_why(node_t *nd, const char *why);
 const char *node_state_name(node_state_t s);
 /* The entry of the rollout's service in a Hello Result, or NULL with err saying why. */
+/* Asks every node's agent for its Hello at once, at most max_in_flight at a time: nd->asked
+ * holds the answer (freed by run_disconnect), or nd->why says why there is none. The caller
+ * prints in file order from node_asked_service(); a slow or unreachable node costs the connect
+ * timeout once, not once per node behind it. */
+int node_ask_all(struct run *run);
+const Baton__ServiceInfo *node_asked_service(struct run *run, node_t *nd, baton_err_t *err);
 const Baton__ServiceInfo *node_hello_service(const struct run *run, const Baton__Envelope *res,
                                              baton_err_t *err);
 /* What the rollout's version means for this service (versions.h): up, down, refused (why). */

@@ -25,13 +25,13 @@ int rollout_status(const rollout_file_t *rf, const struct rollout_opts *opts)
         free(run.nodes);
         return EXIT_REFUSED;
     }
+    node_ask_all(&run);
     if (!opts->json)
         printf("%-10s %-24s %-10s %-10s %-12s %-26s %-26s %s\n", "NODE", "ENDPOINT", "VERSION",
                "UNIT", "LAST STEP", "ROLLOUT", "DATABASE", "KEY");
     for (size_t i = 0; i < rf->n_nodes; i++) {
-        Baton__Envelope *res = NULL;
         baton_err_clear(&err);
-        const Baton__ServiceInfo *svc = node_ask_service(&run, &run.nodes[i], &res, &err);
+        const Baton__ServiceInfo *svc = node_asked_service(&run, &run.nodes[i], &err);
         json_t *e = json_pack("{s:s, s:s, s:s}", "event", "status", "node", rf->nodes[i].name,
                               "endpoint", rf->nodes[i].endpoint);
         if (svc) {
@@ -55,10 +55,10 @@ int rollout_status(const rollout_file_t *rf, const struct rollout_opts *opts)
             json_object_set_new(e, "key", json_string(fp));
             json_t *history = json_array();
             for (size_t k = 0; k < svc->n_history; k++)
-                json_array_append_new(
-                    history, json_pack("{s:s, s:i, s:s}", "version", svc->history[k]->version,
-                                       "migrations", (int)svc->history[k]->n_ids, "dump",
-                                       svc->history[k]->dump));
+                json_array_append_new(history, json_pack("{s:s, s:i, s:s}", "version",
+                                                         svc->history[k]->version, "migrations",
+                                                         (int)svc->history[k]->n_ids, "dump",
+                                                         svc->history[k]->dump));
             json_object_set_new(e, "history", history);
             json_object_set_new(e, "highest_version", json_string(svc->highest_version));
             /* Nodes showing one database share it: one dump and one migration per rollout. */
@@ -73,7 +73,6 @@ int rollout_status(const rollout_file_t *rf, const struct rollout_opts *opts)
             json_object_set_new(e, "message", json_string(err.msg));
         }
         emit(&run, e);
-        envelope_free(&res);
     }
     run_disconnect(&run);
     free(run.nodes);

@@ -1,0 +1,54 @@
+#!/bin/bash
+# fanout.sh: one coordinator against 10, 100 and 1,000 real agents (tests/lib/fleet.sh: 250
+# baton-agent processes on each of 4 test nodes, each managing its own stand-in unit).
+# Measures `baton plan`, staging (`baton plan` with rehearse off stages nothing, so staging is
+# timed by a rollout whose every pre-flight is refused: see below) and `baton status`: wall time
+# and the coordinator's peak RSS (GNU time), and the agents' idle RSS.
+#
+# Prints "fanout AGENTS plan|status WALL_S RSS_KIB USER_S SYS_S" lines and "agent_rss KIB" lines for
+# bench/report.sh; BENCH_FANOUT_MAX (default 1000) caps the fleet.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib/all.sh
+. tests/lib/fleet.sh
+BATON=$(realpath "${BUILD:-build}/baton")
+MAX=${BENCH_FANOUT_MAX:-1000}
+OUT=${BENCH_OUT:-build/bench}
+mkdir -p "$OUT"
+
+cluster_sweep
+cluster_trap
+BATON_CLUSTER_AGENTS=0 baton_cluster fan 4 1.0.0 >&2 || { echo "fanout: no cluster" >&2; exit 1; }
+t0=$(date +%s.%N)
+fleet_up "$MAX" >&2 || { echo "fanout: fleet_up failed" >&2; exit 1; }
+# Every agent listening: each answers a status.
+up=$(date +%s.%N)
+echo "# fanout: $MAX agents started in $(echo "$up - $t0" | bc) s" >&2
+
+measure() { # AGENTS WHAT FILE: one timed run, "fanout AGENTS WHAT WALL RSS OK"
+    local n=$1 what=$2 f=$3 t rc
+    t=$(mktemp)
+    /usr/bin/time -f '%e %M %U %S' -o "$t" "$BATON" "$what" "$f" >"$OUT/fanout-$n-$what.out" 2>&1
+    rc=$?
+    echo "fanout $n $what $(cat "$t") rc=$rc"
+    rm -f "$t"
+}
+
+for n in 10 100 1000; do
+    [ "$n" -le "$MAX" ] || continue
+    head -n "$n" "$CLUSTER_DIR/fleet.list" >"$CLUSTER_DIR/fleet.sub"
+    f=$ROLLOUT_DIR/fleet-$n.yml
+    cp "$CLUSTER_DIR/fleet.list" "$CLUSTER_DIR/fleet.all"
+    cp "$CLUSTER_DIR/fleet.sub" "$CLUSTER_DIR/fleet.list"
+    fleet_rollout_file 1.1.0 "$f" >/dev/null
+    cp "$CLUSTER_DIR/fleet.all" "$CLUSTER_DIR/fleet.list"
+    measure "$n" status "$f" # warms every agent's connection set-up once
+    for k in 1 2 3; do measure "$n" plan "$f"; done
+    measure "$n" status "$f"
+done
+
+# The agents' own footprint, idle: RSS of every fleet agent (ps), and CPU over a minute.
+for node in $CLUSTER_NODES; do
+    node_exec "$node" sh -c 'for p in $(pgrep -f "^/opt/baton/bin/baton-agent --config /etc/baton/fleet/"); do
+        awk "/^VmRSS/ {print \$2}" /proc/$p/status; done'
+done | sort -n | awk '{a[NR]=$1} END {print "agent_rss_kib median " a[int((NR+1)/2)] " max " a[NR] " n " NR}'

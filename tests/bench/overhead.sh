@@ -1,0 +1,110 @@
+#!/bin/bash
+# overhead.sh: baton against the floor (the checklist typed as plain commands, checklist.sh, run
+# in each node one after another) and an Ansible `serial: 1` play of the same steps over SSH
+# (checklist.yml), at 1, 3 and 6 nodes, each node with a database of its own, between two builds
+# with the same migrations (each migrate up applies nothing). baton runs with
+# min_healthy_time: 0, so all three make one health check. Contenders alternate, REPS runs each
+# per node count, on one fresh cluster.
+#
+# Writes to $BENCH_OUT (default build/bench):
+#   overhead.dat   NODES CONTENDER WALL_S MEAN_DOWN_S   one line per run
+#   timeline.dat   NODE STEP START_S END_S               the steps of one 3-node baton rollout
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib/all.sh
+. tests/lib/ssh.sh
+BATON=$(realpath "${BUILD:-build}/baton")
+REPS=${REPS:-3}
+OUT=$(realpath -m "${BENCH_OUT:-build/bench}")
+mkdir -p "$OUT"
+exec 3>&1 1>&2
+
+cluster_sweep
+cluster_trap
+BATON_CLUSTER_DB_PER_NODE=1 baton_cluster ovh 6 1.1.0 || exit 1
+ssh_setup || exit 1
+for n in $CLUSTER_NODES; do
+    node_sshd "$n" || exit 1
+    node_push "$n" tests/bench/checklist.sh /opt/bench/checklist.sh 0755 || exit 1
+    for v in 1.1.0 1.1.1; do node_push "$n" "$(gamesrv_bin "$v")" "/opt/bench/gamesrv-$v" 0755 || exit 1; done
+done
+ssh_inventory "$CLUSTER_DIR/inventory"
+all_nodes=$CLUSTER_NODES
+
+now() { date +%s.%N; }
+# The unit's last stop..active window on NODE, in seconds (systemd's own timestamps).
+down_s() {
+    node_exec "$1" systemctl show gamesrv -p ActiveExitTimestampMonotonic -p ActiveEnterTimestampMonotonic |
+        awk -F= '{ t[$1] = $2 } END { printf "%.3f", (t["ActiveEnterTimestampMonotonic"] - t["ActiveExitTimestampMonotonic"]) / 1e6 }'
+}
+mean_down() { # NODES...
+    local n
+    for n in "$@"; do down_s "$n"; echo; done | awk '{ s += $1 } END { printf "%.3f", s / NR }'
+}
+version_of() { node_exec "$1" /opt/gamesrv/bin/gamesrv --version; }
+
+floor() { # VERSION NODES...
+    local v=$1 n
+    shift
+    for n in "$@"; do node_exec "$n" /opt/bench/checklist.sh "/opt/bench/gamesrv-$v" "/var/backups/checklist-$v.dump" || return 1; done
+}
+with_baton() { # VERSION NODES...
+    local v=$1 f
+    shift
+    CLUSTER_NODES="$*" BATON_TEST_ROLLOUT_MIN_HEALTHY=0s rollout_file "$v" "$CLUSTER_DIR/ovh-$v.yml" >/dev/null
+    f=$CLUSTER_DIR/ovh-$v.yml
+    "$BATON" rollout "$f" >"$CLUSTER_DIR/last-baton.out" 2>&1
+}
+with_ansible() { # VERSION NODES...
+    local v=$1
+    shift
+    ANSIBLE_HOST_KEY_CHECKING=False ansible-playbook -i "$CLUSTER_DIR/inventory" \
+        --limit "$(echo "$*" | tr ' ' ',')" -e "new_binary=$(realpath "$(gamesrv_bin "$v")")" \
+        -e "version=$v" tests/bench/checklist.yml >"$CLUSTER_DIR/last-ansible.out" 2>&1
+}
+
+: >"$OUT/overhead.dat"
+for count in 1 3 6; do
+    nodes=$(echo "$all_nodes" | tr ' ' '\n' | head -n "$count" | tr '\n' ' ')
+    for rep in $(seq "$REPS"); do
+        for who in floor with_baton with_ansible; do
+            # Every node of the set on one version, then to the other one.
+            cur=$(version_of node1)
+            for n in $nodes; do [ "$(version_of "$n")" = "$cur" ] || floor "$cur" "$n"; done
+            v=$([ "$cur" = 1.1.0 ] && echo 1.1.1 || echo 1.1.0)
+            t0=$(now)
+            # shellcheck disable=SC2086
+            if ! $who "$v" $nodes; then
+                echo "overhead: $who to $v on $count nodes failed" >&2
+                cat "$CLUSTER_DIR/last-baton.out" "$CLUSTER_DIR/last-ansible.out" 2>/dev/null | tail -20 >&2
+                exit 1
+            fi
+            t1=$(now)
+            # shellcheck disable=SC2086
+            printf '%s %s %.3f %s\n' "$count" "${who#with_}" "$(echo "$t1 - $t0" | bc)" "$(mean_down $nodes)" |
+                tee -a "$OUT/overhead.dat" >&2
+            # shellcheck disable=SC2086
+            for n in $nodes; do [ "$(version_of "$n")" = "$v" ] || { echo "overhead: $n not on $v after $who" >&2; exit 1; }; done
+        done
+    done
+done
+
+# One 3-node baton rollout, step by step, from the agents' journals.
+cur=$(version_of node1)
+v=$([ "$cur" = 1.1.0 ] && echo 1.1.1 || echo 1.1.0)
+with_baton "$v" node1 node2 node3 || exit 1
+id=$(sed -n 's/^baton: rollout \([^:]*\):.*/\1/p' "$CLUSTER_DIR/last-baton.out")
+: >"$OUT/timeline.dat"
+for n in node1 node2 node3; do
+    for s in preflight stop dump swap migrate start verify commit; do
+        a=$(step_time "$n" "$id" "$s" first)
+        b=$(step_time "$n" "$id" "$s" last)
+        [ -n "$a" ] && echo "$n $s $a $b" >>"$OUT/timeline.dat"
+    done
+    # systemd's monotonic timestamps, on the journal's clock (CLOCK_REALTIME).
+    off=$(python3 -c 'import time; print(time.time() - time.monotonic())')
+    node_exec "$n" systemctl show gamesrv -p ActiveExitTimestampMonotonic -p ActiveEnterTimestampMonotonic |
+        awk -F= -v n="$n" -v off="$off" '{ t[$1] = $2 / 1e6 + off }
+            END { printf "%s down %.6f %.6f\n", n, t["ActiveExitTimestampMonotonic"], t["ActiveEnterTimestampMonotonic"] }' >>"$OUT/timeline.dat"
+done
+echo "overhead: done" >&2
