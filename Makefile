@@ -45,7 +45,7 @@ DEPS_APT := gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libzmq3-de
 	libsystemd-dev libpq-dev libsodium-dev libyaml-dev libjansson-dev libcurl4-openssl-dev \
 	libcmocka-dev libmicrohttpd-dev \
 	postgresql sql-migrate systemd iproute2 util-linux procps curl ansible-core openssh-server \
-	debhelper dpkg-dev lintian man-db valgrind clang
+	debhelper dpkg-dev lintian man-db valgrind clang jq bc time gnuplot-nox
 
 .PHONY: all test unit-test cluster-test deps demo bench clean format fixtures install uninstall deb fuzz
 all: $(BUILD)/baton-agent $(BUILD)/baton unit-tests fixtures
@@ -241,7 +241,7 @@ demo: all
 
 # Measurements on the real test cluster, printed as the Markdown tables of BENCHMARKS.md.
 bench: all
-	@BUILD=$(BUILD) tests/bench/rollout.sh
+	@BUILD=$(BUILD) tests/bench/run.sh
 
 # --- housekeeping -----------------------------------------------------------------------------
 deps:

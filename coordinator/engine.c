@@ -73,6 +73,9 @@ int run_connect(struct run *run, baton_err_t *err)
                              "%zu nodes need about %llu open files; the limit is %llu (ulimit -n)",
                              run->n, (unsigned long long)want, (unsigned long long)rl.rlim_cur);
     zmq_ctx_set(run->zctx, ZMQ_MAX_SOCKETS, (int)run->n + 16);
+    /* Staging encrypts the artifact once per node (CURVE) in libzmq's I/O threads: one more
+     * thread lets a second core share that work. */
+    zmq_ctx_set(run->zctx, ZMQ_IO_THREADS, 2);
     for (size_t i = 0; i < run->n; i++) {
         node_t *nd = &run->nodes[i];
         const rollout_file_t *rf = run->rf;
