@@ -86,8 +86,8 @@ int db_identity(const svc_config_t *svc, char **ret_id, baton_err_t *err)
     return r;
 }
 
-static int ids_on(PGconn *c, const svc_config_t *svc, char ***ret_ids, size_t *ret_n,
-                  baton_err_t *err)
+int db_migration_ids_on(PGconn *c, const svc_config_t *svc, char ***ret_ids, size_t *ret_n,
+                        baton_err_t *err)
 {
     int r = 0;
     char *ident = PQescapeIdentifier(c, svc->migration_table, strlen(svc->migration_table));
@@ -132,7 +132,7 @@ int db_migration_ids(const svc_config_t *svc, char ***ret_ids, size_t *ret_n, ba
     int r = db_connect(svc, &c, err);
     if (r < 0)
         return r;
-    r = ids_on(c, svc, ret_ids, ret_n, err);
+    r = db_migration_ids_on(c, svc, ret_ids, ret_n, err);
     PQfinish(c);
     return r;
 }
@@ -169,7 +169,7 @@ int db_survey(const svc_config_t *svc, db_survey_t *ret, baton_err_t *err)
         return r;
     ret->server_major = PQserverVersion(c) / 10000; /* 150018 -> 15; 90624 -> 9 */
     if ((r = size_on(c, &ret->bytes, err)) < 0 ||
-        (r = ids_on(c, svc, &ret->ids, &ret->n_ids, err)) < 0 ||
+        (r = db_migration_ids_on(c, svc, &ret->ids, &ret->n_ids, err)) < 0 ||
         (r = identity_on(c, svc, &ret->identity, err)) < 0 ||
         (r = db_lock_holder_on(c, &ret->lock_holder, err)) < 0)
         db_survey_clear(ret);

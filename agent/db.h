@@ -24,6 +24,9 @@ int db_connect_as(const svc_config_t *svc, const char *application_name, struct 
 int db_identity(const svc_config_t *svc, char **ret_id, baton_err_t *err);
 /* The bookkeeping table's ids, sorted; a missing table gives an empty list. */
 int db_migration_ids(const svc_config_t *svc, char ***ret_ids, size_t *ret_n, baton_err_t *err);
+/* The same on an open connection to the service's database. */
+int db_migration_ids_on(struct pg_conn *c, const svc_config_t *svc, char ***ret_ids, size_t *ret_n,
+                        baton_err_t *err);
 int db_size(const svc_config_t *svc, uint64_t *ret_bytes, baton_err_t *err);
 
 /* What the pre-flight and the plan read, on one connection instead of one per question. */

@@ -176,11 +176,13 @@ int proc_run(const struct proc_opts *o, struct proc_result *ret, baton_err_t *er
     close(errp[1]);
     if (o->pidfile) {
         /* Without this record a crash of the agent would leave the tool unkillable by the next
-         * one: refuse to run rather than run unrecorded. */
+         * one: refuse to run rather than run unrecorded. Not fsynced: it matters only while
+         * the machine is up (a power loss ends the tool too), and it is written before every
+         * tool a step runs, inside the node's downtime. */
         char line[64];
         int len = snprintf(line, sizeof(line), "%d %llu\n", (int)pid, start_time(pid));
         baton_err_t werr = {0};
-        if (fs_write_atomic(o->pidfile, line, (size_t)len, 0600, &werr) < 0) {
+        if (fs_write_replace(o->pidfile, line, (size_t)len, 0600, false, &werr) < 0) {
             kill(-pid, SIGKILL);
             while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
                 ;

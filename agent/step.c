@@ -4,6 +4,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include <libpq-fe.h>
+
+#include "db.h"
 #include "db_lock.h"
 #include "log.h"
 #include "unit.h"
@@ -65,6 +68,15 @@ int step_lock(step_ctx_t *ctx, baton_err_t *err)
     char who[64];
     snprintf(who, sizeof(who), "baton-agent %s %s", ctx->cfg->node_name, ctx->rollout_id);
     return db_lock_take(ctx->svc, who, ctx->db_lock, err);
+}
+
+int step_migration_ids(step_ctx_t *ctx, char ***ret_ids, size_t *ret_n, baton_err_t *err)
+{
+    /* The lock's connection is open and idle while a migration runs in its own: asking there
+     * saves a connection set-up (~10 ms) twice inside the node's downtime. */
+    if (ctx->db_lock && *ctx->db_lock && PQstatus(*ctx->db_lock) == CONNECTION_OK)
+        return db_migration_ids_on(*ctx->db_lock, ctx->svc, ret_ids, ret_n, err);
+    return db_migration_ids(ctx->svc, ret_ids, ret_n, err);
 }
 
 step_fn step_function(step_id_t id)

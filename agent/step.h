@@ -35,8 +35,8 @@ struct step_out {
     Baton__PlanInfo *plan; /* plan: what a pre-flight would find (owned) */
     char **ids;            /* migrate: every bookkeeping id afterwards (owned) */
     size_t n_ids;
-    bool shared;         /* dump, migrate: skipped, another node of the rollout did it */
-    bool restore_needed; /* rollback: only the dump brings the schema back; no_restore said no */
+    bool shared;          /* dump, migrate: skipped, another node of the rollout did it */
+    bool restore_needed;  /* rollback: only the dump brings the schema back; no_restore said no */
     uint64_t rehearse_ms; /* preflight with rehearse: the migration's time on the copy */
 };
 
@@ -69,6 +69,9 @@ void step_log(step_ctx_t *ctx, int priority, const char *fmt, ...)
 void step_out_clear(struct step_out *out);
 /* Takes the service's migration lock for this rollout unless this worker holds it already. */
 int step_lock(step_ctx_t *ctx, baton_err_t *err);
+/* The bookkeeping table's ids, on the migration lock's connection while it is held (else a new
+ * one): db_migration_ids(). */
+int step_migration_ids(step_ctx_t *ctx, char ***ret_ids, size_t *ret_n, baton_err_t *err);
 
 typedef int (*step_fn)(step_ctx_t *ctx, baton_err_t *err);
 

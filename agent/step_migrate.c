@@ -29,7 +29,7 @@ int migrate_run(step_ctx_t *ctx, bool up, unsigned limit, const char *binary, ba
     struct step_out *out = &ctx->out;
     char **before = NULL, **after = NULL, **argv = NULL;
     size_t n_before = 0, n_after = 0;
-    int r = db_migration_ids(svc, &before, &n_before, err);
+    int r = step_migration_ids(ctx, &before, &n_before, err);
     if (r < 0)
         return r;
     if (!st->have_ids_before) {
@@ -58,7 +58,7 @@ int migrate_run(step_ctx_t *ctx, bool up, unsigned limit, const char *binary, ba
     /* Whatever happened, read what the database holds now: a failed run may have applied
      * some migrations (one transaction each), and the rollback must know them. */
     baton_err_t rerr = {0};
-    if ((r = db_migration_ids(svc, &after, &n_after, &rerr)) < 0) {
+    if ((r = step_migration_ids(ctx, &after, &n_after, &rerr)) < 0) {
         char first[BATON_ERR_MSG_MAX]; /* err->msg may not be an argument of a call writing err */
         snprintf(first, sizeof(first), "%s", run < 0 ? err->msg : "migrate ran");
         r = baton_err_set(err, r, "%s; then %s", first, rerr.msg);

@@ -29,6 +29,12 @@ int fs_fsync_parent(const char *path, baton_err_t *err)
 
 int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, baton_err_t *err)
 {
+    return fs_write_replace(path, data, len, mode, true, err);
+}
+
+int fs_write_replace(const char *path, const void *data, size_t len, mode_t mode, bool durable,
+                     baton_err_t *err)
+{
     char tmp[PATH_MAX];
     if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
         return baton_err_set(err, -ENAMETOOLONG, "%s: path too long", path);
@@ -50,7 +56,7 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
         p += n;
         left -= (size_t)n;
     }
-    if (fsync(fd) < 0) {
+    if (durable && fsync(fd) < 0) {
         int e = errno;
         close(fd);
         unlink(tmp);
@@ -62,7 +68,7 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
         unlink(tmp);
         return baton_err_set(err, -e, "rename %s -> %s: %s", tmp, path, strerror(e));
     }
-    return fs_fsync_parent(path, err);
+    return durable ? fs_fsync_parent(path, err) : 0;
 }
 
 int fs_read_all(const char *path, size_t max, char **ret_data, size_t *ret_len, baton_err_t *err)

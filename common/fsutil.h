@@ -2,6 +2,7 @@
 #ifndef BATON_FSUTIL_H
 #define BATON_FSUTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -10,6 +11,11 @@
 /* Replaces `path` with `len` bytes of `data`: written to path.tmp, fsynced, renamed over path,
  * and the directory fsynced, so a reader sees the old or the new content, never a mix. */
 int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, baton_err_t *err);
+/* The same, fsynced only when `durable`: without, the file is still replaced whole (a crashed
+ * process leaves the old or the new one, never half), but a power loss may lose it. For records
+ * that only matter while the machine stays up. */
+int fs_write_replace(const char *path, const void *data, size_t len, mode_t mode, bool durable,
+                     baton_err_t *err);
 
 /* Reads a whole file of at most `max` bytes; *ret_data (NUL-terminated) is the caller's. */
 int fs_read_all(const char *path, size_t max, char **ret_data, size_t *ret_len, baton_err_t *err);

@@ -20,7 +20,7 @@ for b in $only; do
     *) "tests/bench/$b.sh" || exit 1 ;;
     esac
 done
-tests/bench/report.sh >"$BENCH_OUT/report.md"
+tests/bench/report.sh >"$BENCH_OUT/report.md" || exit 1
 cat "$BENCH_OUT/machine.txt" "$BENCH_OUT/report.md"
 [ -s "$BENCH_OUT/strategies.md" ] && cat "$BENCH_OUT/strategies.md"
 exit 0
