@@ -137,7 +137,7 @@ set ylabel "nodes answering"
 set yrange [0:4.5]
 set grid
 set key bottom right
-plot 3 with lines dt 2 lw 2 lc rgb "black" title "N - max_unavailable", \
+plot 3 with lines dt 2 lw 2 lc rgb "black" title "N - max\\_unavailable", \
      "$OUT/availability-plain.dat" using 1:2 with steps lw 1.5 title "without drain (failed requests: $(awk '$1 == "plain" { print $5 }' "$OUT/availability.dat"))", \
      "$OUT/availability-drain.dat" using 1:2 with steps lw 1.5 title "with drain hooks (failed: $(awk '$1 == "drain" { print $5 }' "$OUT/availability.dat"))"
 GP
