@@ -74,8 +74,12 @@ int step_migration_ids(step_ctx_t *ctx, char ***ret_ids, size_t *ret_n, baton_er
 {
     /* The lock's connection is open and idle while a migration runs in its own: asking there
      * saves a connection set-up (~10 ms) twice inside the node's downtime. */
-    if (ctx->db_lock && *ctx->db_lock && PQstatus(*ctx->db_lock) == CONNECTION_OK)
-        return db_migration_ids_on(*ctx->db_lock, ctx->svc, ret_ids, ret_n, err);
+    if (ctx->db_lock && *ctx->db_lock && PQstatus(*ctx->db_lock) == CONNECTION_OK) {
+        int r = db_migration_ids_on(*ctx->db_lock, ctx->svc, ret_ids, ret_n, err);
+        if (r == 0 || PQstatus(*ctx->db_lock) == CONNECTION_OK)
+            return r;
+        baton_err_clear(err); /* the connection broke (and the lock with it): ask anew */
+    }
     return db_migration_ids(ctx->svc, ret_ids, ret_n, err);
 }
 

@@ -538,8 +538,12 @@ void node_stage_result(struct run *run, node_t *nd, int r, Baton__Envelope *env,
                !interrupt_count()) {
             uint64_t n = run->size - nd->stage_off > BATON_CHUNK_MAX ? BATON_CHUNK_MAX
                                                                      : run->size - nd->stage_off;
-            if (stage_send_chunk(run, nd, nd->stage_off, n, ops) < 0)
-                break; /* the queue is full or the send failed: what is in flight goes on */
+            bool behind = client_busy(nd->client);
+            if (stage_send_chunk(run, nd, nd->stage_off, n, ops) < 0) {
+                if (!behind)
+                    return; /* node_send handed the failure to on_result: settled there */
+                break;      /* the queue is full: what is in flight goes on */
+            }
             nd->stage_off += n;
         }
         if (client_busy(nd->client))
