@@ -113,9 +113,9 @@ if [ -s "$OUT/fanout.txt" ]; then
     echo "| agents | command | wall (s) | coordinator peak RSS (MiB) | coordinator CPU, user + sys (s) |"
     echo "|---|---|---|---|---|"
     for n in $(awk '$1 == "fanout" { print $2 }' "$OUT/fanout.txt" | sort -un); do
-        for w in plan status; do
+        for w in plan status stage; do
             awk -v n="$n" -v w="$w" '$1 == "fanout" && $2 == n && $3 == w { print $4, $5, $6 + $7 }' "$OUT/fanout.txt" |
-                sort -n | awk -v n="$n" -v w="$w" '{ a[NR] = $0 } END { split(a[int((NR + 1) / 2)], m, " "); printf "| %d | %s | %.2f | %.1f | %.2f |\n", n, w, m[1], m[2] / 1024, m[3] }'
+                sort -n | awk -v n="$n" -v w="$w" '{ a[NR] = $0 } END { if (!NR) exit; split(a[int((NR + 1) / 2)], m, " "); printf "| %d | %s | %.2f | %.1f | %.2f |\n", n, w, m[1], m[2] / 1024, m[3] }'
         done
     done
     echo

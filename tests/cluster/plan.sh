@@ -81,4 +81,32 @@ like "$live" "done: 3 of 3 nodes on gamesrv 1.1.1" "the summary under the last t
 plain=$("$BATON" status "$f")
 is "$(printf '%s' "$plain" | grep -c $'\033')" 0 "not on a terminal: no escape codes"
 
+# --- the PostgreSQL programs must fit the server: a pg_dump older than it is refused --------
+# (Debian 12 ships only 15, so an old pg_dump is a script that says what PostgreSQL 14's does.)
+old=/opt/baton-test/old-pg_dump
+node_exec node1 sh -c "mkdir -p /opt/baton-test && printf '#!/bin/sh\necho \"pg_dump (PostgreSQL) 14.10\"\n' >$old && chmod 755 $old"
+cfg=$(mktemp)
+agent_config node1 | sed "s|^    health:|    pg_dump: $old\n    health:|" >"$cfg"
+node_push node1 "$cfg" /etc/baton/agent.yml 0600
+node_exec node1 systemctl restart baton-agent
+agent_up() { [ "$(node_exec node1 systemctl is-active baton-agent)" = active ]; }
+ok "node1's agent restarted with pg_dump: $old" wait_for 20 agent_up
+f=$(rollout_file 1.2.0)
+out=$("$BATON" plan "$f" 2>&1)
+is "$?" 2 "plan with an old pg_dump on node1: exit 2"
+like "$out" "old-pg_dump is PostgreSQL 14, older than the server \(15\): it cannot dump it" \
+    "node1's problem names both versions"
+stops=$(for n in $CLUSTER_NODES; do unit_stops "$n"; done)
+out=$("$BATON" rollout "$f" 2>&1)
+is "$?" 2 "and the rollout is refused at pre-flight: exit 2"
+like "$out" "preflight +node1 +FAIL .*older than the server" "by node1's pre-flight"
+is "$(for n in $CLUSTER_NODES; do unit_stops "$n"; done)" "$stops" "no unit was stopped anywhere"
+agent_config node1 >"$cfg"
+node_push node1 "$cfg" /etc/baton/agent.yml 0600
+rm -f "$cfg"
+node_exec node1 systemctl restart baton-agent
+ok "node1's agent back on its own config" wait_for 20 agent_up
+out=$("$BATON" plan "$f" 2>&1)
+is "$?" 0 "with the real pg_dump (resolved to the server's major) the plan passes again"
+
 done_testing
