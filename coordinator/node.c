@@ -460,6 +460,9 @@ void node_rollback_result(struct run *run, node_t *nd, int r, Baton__Envelope *e
 
 #define STAGE_WINDOW 4  /* 4 MiB in flight per agent: enough to keep a fast link busy */
 #define STAGE_REWINDS 3 /* then the node fails its stage check */
+/* Chunks in flight to all nodes together: 32 MiB of the coordinator's memory at most, whatever
+ * the fleet's size (1,000 agents x 4 would be 4 GiB of queued copies). */
+#define STAGE_FLEET_CHUNKS 32
 
 static int stage_send_chunk(struct run *run, node_t *nd, uint64_t off, uint64_t len,
                             const engine_ops_t *ops)
@@ -492,6 +495,75 @@ void node_stage_send(struct run *run, node_t *nd, const engine_ops_t *ops)
     nd->stage_rewinds = 0;
     nd->stage_asked = true;
     stage_send_chunk(run, nd, 0, 0, ops); /* what do you hold? */
+}
+
+/* Chunks in flight to every node: the fleet's share of the coordinator's memory (each is a
+ * packed 1 MiB copy in libzmq's queue until the agent has it). */
+static size_t fleet_in_flight(const struct run *run)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < run->n; i++)
+        if (run->nodes[i].call == CALL_STAGE)
+            n += client_in_flight(run->nodes[i].client);
+    return n;
+}
+
+static void stage_end(struct run *run, node_t *nd, int r, baton_err_t *err)
+{
+    client_abandon(nd->client);
+    nd->call = CALL_NONE;
+    nd->stage_waiting = false;
+    nd->staged = r == 0;
+    if (r < 0)
+        nd->state = NODE_BAD;
+    emit_check(run, "stage", nd, r == 0,
+               r == 0 ? (nd->stage_off ? "binary received, sha256 verified"
+                                       : "held already (sha256 verified on arrival)")
+                      : err->msg);
+}
+
+/* Sends what the node's window and the fleet's budget allow. Returns false when the node's
+ * transfer was settled meanwhile (a send failed and on_result ended it). */
+static bool stage_fill(struct run *run, node_t *nd, const engine_ops_t *ops)
+{
+    if (client_busy(nd->client))
+        nd->call = CALL_STAGE; /* chunks still in flight: the call goes on */
+    while (nd->stage_off < run->size && client_in_flight(nd->client) < STAGE_WINDOW &&
+           fleet_in_flight(run) < STAGE_FLEET_CHUNKS && !interrupt_count()) {
+        uint64_t n = run->size - nd->stage_off > BATON_CHUNK_MAX ? BATON_CHUNK_MAX
+                                                                 : run->size - nd->stage_off;
+        bool behind = client_busy(nd->client);
+        if (stage_send_chunk(run, nd, nd->stage_off, n, ops) < 0) {
+            if (!behind)
+                return false; /* node_send handed the failure to on_result: settled there */
+            break;            /* the queue is full: what is in flight goes on */
+        }
+        nd->stage_off += n;
+    }
+    /* Nothing in flight, more to send: the fleet's budget is spent elsewhere; wait for it. */
+    nd->stage_waiting = !client_busy(nd->client) && nd->stage_off < run->size && !interrupt_count();
+    return true;
+}
+
+bool node_stage_pump(struct run *run, const engine_ops_t *ops)
+{
+    bool any = false;
+    for (size_t i = 0; i < run->n; i++) {
+        node_t *nd = &run->nodes[i];
+        if (!nd->stage_waiting || nd->call != CALL_NONE)
+            continue;
+        if (interrupt_count()) {
+            baton_err_t err = {0};
+            baton_err_set(&err, -ECANCELED, "interrupted");
+            stage_end(run, nd, -ECANCELED, &err);
+            continue;
+        }
+        if (fleet_in_flight(run) >= STAGE_FLEET_CHUNKS)
+            return true;
+        if (stage_fill(run, nd, ops) && nd->stage_waiting)
+            any = true;
+    }
+    return any;
 }
 
 void node_stage_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, baton_err_t *err,
@@ -532,33 +604,11 @@ void node_stage_result(struct run *run, node_t *nd, int r, Baton__Envelope *env,
         /* The agent's count is the truth: after the question it may be ahead of what we sent. */
         if (held > nd->stage_off)
             nd->stage_off = held;
-        if (client_busy(nd->client))
-            nd->call = CALL_STAGE; /* chunks still in flight: the call goes on */
-        while (nd->stage_off < run->size && client_in_flight(nd->client) < STAGE_WINDOW &&
-               !interrupt_count()) {
-            uint64_t n = run->size - nd->stage_off > BATON_CHUNK_MAX ? BATON_CHUNK_MAX
-                                                                     : run->size - nd->stage_off;
-            bool behind = client_busy(nd->client);
-            if (stage_send_chunk(run, nd, nd->stage_off, n, ops) < 0) {
-                if (!behind)
-                    return; /* node_send handed the failure to on_result: settled there */
-                break;      /* the queue is full: what is in flight goes on */
-            }
-            nd->stage_off += n;
-        }
-        if (client_busy(nd->client))
+        if (!stage_fill(run, nd, ops) || client_busy(nd->client) || nd->stage_waiting)
             return;
         r = baton_err_set(err, interrupt_count() ? -ECANCELED : -EIO,
                           interrupt_count() ? "interrupted" : "stage: nothing in flight at %llu",
                           (unsigned long long)held);
     }
-    client_abandon(nd->client);
-    nd->call = CALL_NONE;
-    nd->staged = r == 0;
-    if (r < 0)
-        nd->state = NODE_BAD;
-    emit_check(run, "stage", nd, r == 0,
-               r == 0 ? (nd->stage_off ? "binary received, sha256 verified"
-                                       : "held already (sha256 verified on arrival)")
-                      : err->msg);
+    stage_end(run, nd, r, err);
 }

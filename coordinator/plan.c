@@ -76,8 +76,8 @@ static void hello_done(struct run *run, node_t *nd, int r, Baton__Envelope *env,
         free(nd->database_id);
         nd->database_id = *svc->database_id ? strdup(svc->database_id) : NULL;
         char why[512];
-        version_move_t move = nd->state == NODE_SKIP ? MOVE_SAME
-                                                     : node_version_move(run, svc, why, sizeof(why));
+        version_move_t move =
+            nd->state == NODE_SKIP ? MOVE_SAME : node_version_move(run, svc, why, sizeof(why));
         nd->downgrade = move == MOVE_DOWN;
         json_object_set_new(pn[i].info, "downgrade", json_boolean(nd->downgrade));
         if (move == MOVE_REFUSED)
@@ -142,6 +142,7 @@ static void plan_done(node_t *nd, int r, Baton__Envelope *env, baton_err_t *err)
 
 static bool plan_schedule(struct run *run)
 {
+    node_stage_pump(run, plan_ops());
     for (size_t i = 0;
          i < run->n && engine_busy(run) < run->rf->strategy.max_in_flight && !interrupt_count();
          i++) {
@@ -185,7 +186,7 @@ static void plan_result(struct run *run, node_t *nd, int r, Baton__Envelope *env
         node_stage_result(run, nd, r, env, err, plan_ops());
         if (nd->call == CALL_NONE && nd->staged)
             send_plan(run, nd);
-        else if (nd->call == CALL_NONE)
+        else if (nd->call == CALL_NONE && !nd->stage_waiting)
             problem(nd->index, "the artifact could not be staged for the rehearsal");
     } else {
         plan_done(nd, r, env, err);
@@ -306,7 +307,7 @@ int rollout_plan(const rollout_file_t *rf, const struct rollout_opts *opts)
                 printf("  %-10s would: stop, dump (pg_dump), swap, migrate %s, start, verify, "
                        "commit\n",
                        "",
-                       !nd->downgrade            ? "up"
+                       !nd->downgrade           ? "up"
                        : run.opts->restore_dump ? "by restoring the dump (the downgrade)"
                                                 : "down (the downgrade)");
             fflush(stdout);

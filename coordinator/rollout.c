@@ -121,8 +121,8 @@ static void hello_result(struct run *run, node_t *nd, int r, Baton__Envelope *en
         free(nd->database_id);
         nd->database_id = *svc->database_id ? strdup(svc->database_id) : NULL;
         char why[512];
-        version_move_t move = nd->state == NODE_SKIP ? MOVE_SAME : node_version_move(run, svc, why,
-                                                                                    sizeof(why));
+        version_move_t move =
+            nd->state == NODE_SKIP ? MOVE_SAME : node_version_move(run, svc, why, sizeof(why));
         nd->downgrade = move == MOVE_DOWN;
         if (move == MOVE_REFUSED)
             bad = asprintf(&msg, "refused: %s", why) < 0 ? -1 : 1;
@@ -155,8 +155,9 @@ static void preflight_result(struct run *run, node_t *nd, int r, Baton__Envelope
     if (r == 0) {
         nd->down_limit = env->result->down_limit;
         if (node_rehearses(run, nd) &&
-            asprintf(&msg, "all checks passed; the migration rehearsed on a copy of the database "
-                           "in %llu ms",
+            asprintf(&msg,
+                     "all checks passed; the migration rehearsed on a copy of the database "
+                     "in %llu ms",
                      (unsigned long long)env->result->rehearse_ms) < 0)
             msg = NULL;
     }
@@ -165,8 +166,7 @@ static void preflight_result(struct run *run, node_t *nd, int r, Baton__Envelope
     /* A node held by another rollout ends the pre-flight phase at once. */
     if (r == -EBUSY)
         run->halting = true;
-    emit_check(run, "preflight", nd, r == 0,
-               r == 0 ? (msg ? msg : "all checks passed") : err->msg);
+    emit_check(run, "preflight", nd, r == 0, r == 0 ? (msg ? msg : "all checks passed") : err->msg);
     free(msg);
 }
 
@@ -205,9 +205,11 @@ static bool schedule_hello(struct run *run)
 
 static bool schedule_stage(struct run *run)
 {
+    node_stage_pump(run, ops_of(run));
     for (size_t i = 0; i < run->n && room(run) && !interrupt_count(); i++) {
         node_t *nd = &run->nodes[i];
-        if (nd->state == NODE_NEEDS && !nd->staged && nd->stage_off == 0 && nd->call == CALL_NONE) {
+        if (nd->state == NODE_NEEDS && !nd->staged && !nd->stage_waiting && nd->stage_off == 0 &&
+            nd->call == CALL_NONE) {
             nd->call_t0 = now_ms();
             node_stage_send(run, nd, ops_of(run));
         }
@@ -233,9 +235,8 @@ static bool schedule_preflight(struct run *run)
         node_init_step(&step, run, run->sha256);
         step.downgrade = nd->downgrade;
         step.rehearse = node_rehearses(run, nd);
-        step.restore_dump = nd->downgrade && run->opts->restore_dump
-                                ? (char *)run->opts->restore_dump
-                                : "";
+        step.restore_dump =
+            nd->downgrade && run->opts->restore_dump ? (char *)run->opts->restore_dump : "";
         Baton__Envelope req = BATON__ENVELOPE__INIT;
         req.body_case = BATON__ENVELOPE__BODY_PREFLIGHT;
         req.preflight = &step;
@@ -530,8 +531,9 @@ int run_plan_batches(struct run *run)
      * goes in maintenance style. */
     for (size_t i = 0; i < run->n && !run->maintenance; i++) {
         const node_t *nd = &run->nodes[i];
-        if (nd->state == NODE_RESERVED && (nd->down_limit || (nd->downgrade && run->opts->restore_dump)) &&
-            nd->grp && nd->grp->n_nodes > 1)
+        if (nd->state == NODE_RESERVED &&
+            (nd->down_limit || (nd->downgrade && run->opts->restore_dump)) && nd->grp &&
+            nd->grp->n_nodes > 1)
             run->maintenance = true;
     }
     size_t todo = count(run, NODE_RESERVED);
@@ -615,10 +617,10 @@ int run_plan_batches(struct run *run)
         json_array_append_new(groups, json_pack("{s:s, s:o}", "database",
                                                 run->groups[k].database_id, "nodes", names));
     }
-    emit(run, json_pack("{s:s, s:o, s:s, s:s, s:i, s:o, s:s}", "event", "plan", "batches",
-                        batches, "on_failure", on_failure_str(s->on_failure), "max_unavailable",
-                        mu, "max_failures", (int)run->max_failures, "databases", groups,
-                        "message", msg ? msg : ""));
+    emit(run, json_pack("{s:s, s:o, s:s, s:s, s:i, s:o, s:s}", "event", "plan", "batches", batches,
+                        "on_failure", on_failure_str(s->on_failure), "max_unavailable", mu,
+                        "max_failures", (int)run->max_failures, "databases", groups, "message",
+                        msg ? msg : ""));
     free(msg);
     free(dbs);
     run->batch = 1;
@@ -642,8 +644,7 @@ static int summarize(struct run *run, int engine_r)
                 first_failed = nd;
             bool say_why = nd->why && nd != first_failed;
             fprintf(f, "\n  %s: %s%s%s%s", nd->def->name,
-                    nd->state == NODE_ROLLED_BACK
-                        ? "rolled back to where it was"
+                    nd->state == NODE_ROLLED_BACK ? "rolled back to where it was"
                     : nd->restore_needed
                         ? "STOPPED, NOT RESTORED: other nodes serve from its database"
                         : "ROLLBACK FAILED: the node needs attention (baton status)",
@@ -832,11 +833,11 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
                          "artifact", rf->artifact, "size", (json_int_t)run.size, "sha256", sha,
                          "file", file, "resumed", opts->resume_id != NULL));
     if (rf->sha256 && strcmp(rf->sha256, sha)) {
-        code = emit_summary(&run, EXIT_REFUSED,
-                            "refused: artifact %s has sha256 %s but the %s says %s; nothing was "
-                            "changed",
-                            rf->artifact, sha, rf->catalog ? "catalog" : "rollout file",
-                            rf->sha256);
+        code =
+            emit_summary(&run, EXIT_REFUSED,
+                         "refused: artifact %s has sha256 %s but the %s says %s; nothing was "
+                         "changed",
+                         rf->artifact, sha, rf->catalog ? "catalog" : "rollout file", rf->sha256);
         goto out;
     }
     if (run_connect(&run, &err) < 0) {

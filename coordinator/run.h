@@ -78,6 +78,7 @@ typedef struct node {
     uint64_t stage_t0;      /* staging: when the transfer began */
     size_t stage_rewinds;   /* staging: times it asked the agent where the transfer stands */
     bool stage_asked;       /* staging: the answer awaited is to that question */
+    bool stage_waiting;     /* staging: nothing in flight, waiting for the fleet's budget */
     uint64_t settled_seq;   /* order in which it was verified, for newest-first undo */
     char *why;              /* why it failed, for the summary */
     Baton__Envelope *asked; /* node_ask_all(): its Hello answer */
@@ -163,6 +164,9 @@ void node_step_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, 
 void node_stage_send(struct run *run, node_t *nd, const engine_ops_t *ops);
 void node_stage_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, baton_err_t *err,
                        const engine_ops_t *ops);
+/* Goes on with the transfers that wait for the fleet's budget of chunks in flight (schedulers
+ * call it every turn); true while some still wait. */
+bool node_stage_pump(struct run *run, const engine_ops_t *ops);
 /* Sends a rollback of the run's rollout (undo = true) or a release (a reservation only). */
 void node_rollback(struct run *run, node_t *nd, bool release, const engine_ops_t *ops);
 void node_rollback_result(struct run *run, node_t *nd, int r, Baton__Envelope *env,
