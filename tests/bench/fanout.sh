@@ -58,7 +58,7 @@ fleet_rollout_file 1.1.0 "$f" >/dev/null
 sed -i -e "s|^artifact: .*|artifact: $art|" -e 's|^version: .*|version: 9.9.9|' "$f"
 t=$(mktemp)
 /usr/bin/time -f '%e %M %U %S' -o "$t" "$BATON" rollout --json "$f" >"$OUT/fanout-stage.json" 2>&1
-echo "fanout $MAX stage $(cat "$t") staged=$(jq -r 'select(.event == "check" and .phase == "stage" and .ok) | .node' "$OUT/fanout-stage.json" | wc -l)"
+echo "fanout $MAX stage $(tail -1 "$t") staged=$(jq -r 'select(.event == "check" and .phase == "stage" and .ok) | .node' "$OUT/fanout-stage.json" | wc -l)"
 rm -f "$t"
 
 # The agents' own footprint, idle: RSS of every fleet agent (ps), and CPU over a minute.
