@@ -75,17 +75,6 @@ static int identity_on(PGconn *c, const svc_config_t *svc, char **ret_id, baton_
     return r;
 }
 
-int db_identity(const svc_config_t *svc, char **ret_id, baton_err_t *err)
-{
-    PGconn *c = NULL;
-    int r = db_connect(svc, &c, err);
-    if (r < 0)
-        return r;
-    r = identity_on(c, svc, ret_id, err);
-    PQfinish(c);
-    return r;
-}
-
 int db_migration_ids_on(PGconn *c, const svc_config_t *svc, char ***ret_ids, size_t *ret_n,
                         baton_err_t *err)
 {
@@ -146,17 +135,6 @@ static int size_on(PGconn *c, uint64_t *ret_bytes, baton_err_t *err)
     else
         *ret_bytes = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
     PQclear(res);
-    return r;
-}
-
-int db_size(const svc_config_t *svc, uint64_t *ret_bytes, baton_err_t *err)
-{
-    PGconn *c = NULL;
-    int r = db_connect(svc, &c, err);
-    if (r < 0)
-        return r;
-    r = size_on(c, ret_bytes, err);
-    PQfinish(c);
     return r;
 }
 

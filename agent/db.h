@@ -19,15 +19,11 @@ int db_connect(const svc_config_t *svc, struct pg_conn **ret_conn, baton_err_t *
 /* The same, naming the connection (pg_stat_activity.application_name), NULL for libpq's. */
 int db_connect_as(const svc_config_t *svc, const char *application_name, struct pg_conn **ret_conn,
                   baton_err_t *err);
-/* "SYSTEM_IDENTIFIER/DBNAME": the same for every node whose service uses this very database,
- * whatever conninfo reaches it. *ret_id is the caller's. */
-int db_identity(const svc_config_t *svc, char **ret_id, baton_err_t *err);
 /* The bookkeeping table's ids, sorted; a missing table gives an empty list. */
 int db_migration_ids(const svc_config_t *svc, char ***ret_ids, size_t *ret_n, baton_err_t *err);
 /* The same on an open connection to the service's database. */
 int db_migration_ids_on(struct pg_conn *c, const svc_config_t *svc, char ***ret_ids, size_t *ret_n,
                         baton_err_t *err);
-int db_size(const svc_config_t *svc, uint64_t *ret_bytes, baton_err_t *err);
 
 /* What the pre-flight and the plan read, on one connection instead of one per question. */
 typedef struct db_survey {
@@ -35,7 +31,8 @@ typedef struct db_survey {
     uint64_t bytes;   /* pg_database_size() */
     char **ids;       /* the bookkeeping table's ids, sorted */
     size_t n_ids;
-    char *identity;    /* as db_identity() */
+    char *identity;    /* "SYSTEM_IDENTIFIER/DBNAME": the same for every node whose service uses
+                        * this very database, whatever conninfo reaches it */
     char *lock_holder; /* as db_lock_holder(): "" when the migration lock is free */
 } db_survey_t;
 /* Fills *ret (cleared on failure; the caller's, free with db_survey_clear()). */
