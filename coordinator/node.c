@@ -125,9 +125,7 @@ const Baton__ServiceInfo *node_ask_service(struct run *run, node_t *nd, Baton__E
 
 /* ---- asking every node at once (status, the version survey, rollback's database survey) ---- */
 
-static const engine_ops_t ask_ops;
-
-static bool ask_schedule(struct run *run)
+void node_hello_all(struct run *run, const engine_ops_t *ops)
 {
     for (size_t i = 0;
          i < run->n && engine_busy(run) < run->rf->strategy.max_in_flight && !interrupt_count();
@@ -135,13 +133,20 @@ static bool ask_schedule(struct run *run)
         node_t *nd = &run->nodes[i];
         if (nd->state != NODE_NEW || nd->call != CALL_NONE)
             continue;
-        nd->state = NODE_NEEDS; /* asked */
+        nd->state = NODE_NEEDS; /* asked; until its answer says otherwise */
         Baton__Hello hello = BATON__HELLO__INIT;
         Baton__Envelope req = BATON__ENVELOPE__INIT;
         req.body_case = BATON__ENVELOPE__BODY_HELLO;
         req.hello = &hello;
-        node_send(run, nd, CALL_HELLO, &req, run->rf->connect_timeout_ms, &ask_ops);
+        node_send(run, nd, CALL_HELLO, &req, run->rf->connect_timeout_ms, ops);
     }
+}
+
+static const engine_ops_t ask_ops;
+
+static bool ask_schedule(struct run *run)
+{
+    node_hello_all(run, &ask_ops);
     return false;
 }
 

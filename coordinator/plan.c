@@ -143,19 +143,7 @@ static void plan_done(node_t *nd, int r, Baton__Envelope *env, baton_err_t *err)
 static bool plan_schedule(struct run *run)
 {
     node_stage_pump(run, plan_ops());
-    for (size_t i = 0;
-         i < run->n && engine_busy(run) < run->rf->strategy.max_in_flight && !interrupt_count();
-         i++) {
-        node_t *nd = &run->nodes[i];
-        if (nd->state != NODE_NEW || nd->call != CALL_NONE)
-            continue;
-        Baton__Hello hello = BATON__HELLO__INIT;
-        Baton__Envelope req = BATON__ENVELOPE__INIT;
-        req.body_case = BATON__ENVELOPE__BODY_HELLO;
-        req.hello = &hello;
-        nd->state = NODE_NEEDS;
-        node_send(run, nd, CALL_HELLO, &req, run->rf->connect_timeout_ms, plan_ops());
-    }
+    node_hello_all(run, plan_ops());
     /* Once every node answered Hello (which databases they use is known then): each node's
      * Plan; a node that rehearses the migration for its database gets the artifact first. */
     for (size_t i = 0; i < run->n; i++)

@@ -190,16 +190,7 @@ static bool room(const struct run *run)
 
 static bool schedule_hello(struct run *run)
 {
-    for (size_t i = 0; i < run->n && room(run) && !interrupt_count(); i++)
-        if (run->nodes[i].state == NODE_NEW && run->nodes[i].call == CALL_NONE) {
-            Baton__Hello hello = BATON__HELLO__INIT;
-            Baton__Envelope req = BATON__ENVELOPE__INIT;
-            req.body_case = BATON__ENVELOPE__BODY_HELLO;
-            req.hello = &hello;
-            run->nodes[i].state = NODE_NEEDS; /* until its answer says otherwise */
-            node_send(run, &run->nodes[i], CALL_HELLO, &req, run->rf->connect_timeout_ms,
-                      ops_of(run));
-        }
+    node_hello_all(run, ops_of(run));
     return false;
 }
 

@@ -181,6 +181,9 @@ const char *node_state_name(node_state_t s);
  * prints in file order from node_asked_service(); a slow or unreachable node costs the connect
  * timeout once, not once per node behind it. */
 int node_ask_all(struct run *run);
+/* Sends a Hello to every node not asked yet (NODE_NEW, idle) while fewer than max_in_flight
+ * calls are out, marking each NODE_NEEDS; the answers go to ops->on_result. */
+void node_hello_all(struct run *run, const engine_ops_t *ops);
 const Baton__ServiceInfo *node_asked_service(struct run *run, node_t *nd, baton_err_t *err);
 const Baton__ServiceInfo *node_hello_service(const struct run *run, const Baton__Envelope *res,
                                              baton_err_t *err);
