@@ -12,6 +12,7 @@
 #include "command.h"
 
 #include "db.h"
+#include "fsutil.h"
 #include "proc.h"
 
 #define ARGV_MAX 64
@@ -137,11 +138,7 @@ int command_run(step_ctx_t *ctx, const svc_config_t *svc, const char *const *arg
 struct version_seen {
     char path[PATH_MAX];
     char command[256]; /* the version_command it ran */
-    dev_t dev;
-    ino_t ino;
-    off_t size;
-    mode_t mode;
-    struct timespec mtime, ctime;
+    fs_ident_t file;
     char version[128];
     uint64_t used;
 };
@@ -149,21 +146,13 @@ static struct version_seen seen[VERSION_CACHE];
 static uint64_t seen_clock;
 static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static bool same_file(const struct version_seen *e, const char *path, const char *cmd,
-                      const struct stat *sb)
-{
-    return !strcmp(e->path, path) && !strcmp(e->command, cmd) && e->dev == sb->st_dev &&
-           e->ino == sb->st_ino && e->size == sb->st_size && e->mode == sb->st_mode &&
-           e->mtime.tv_sec == sb->st_mtim.tv_sec && e->mtime.tv_nsec == sb->st_mtim.tv_nsec &&
-           e->ctime.tv_sec == sb->st_ctim.tv_sec && e->ctime.tv_nsec == sb->st_ctim.tv_nsec;
-}
-
-static char *version_recall(const char *binary, const char *cmd, const struct stat *sb)
+static char *version_recall(const char *binary, const char *cmd, const fs_ident_t *file)
 {
     char *v = NULL;
     pthread_mutex_lock(&seen_lock);
     for (size_t i = 0; i < VERSION_CACHE && !v; i++)
-        if (same_file(&seen[i], binary, cmd, sb)) {
+        if (!strcmp(seen[i].path, binary) && !strcmp(seen[i].command, cmd) &&
+            fs_ident_equal(&seen[i].file, file)) {
             seen[i].used = ++seen_clock;
             v = strdup(seen[i].version);
         }
@@ -171,7 +160,7 @@ static char *version_recall(const char *binary, const char *cmd, const struct st
     return v;
 }
 
-static void version_remember(const char *binary, const char *cmd, const struct stat *sb,
+static void version_remember(const char *binary, const char *cmd, const fs_ident_t *file,
                              const char *version)
 {
     if (strlen(binary) >= PATH_MAX || strlen(cmd) >= 256 || strlen(version) >= 128)
@@ -190,8 +179,7 @@ static void version_remember(const char *binary, const char *cmd, const struct s
     snprintf(e->path, sizeof(e->path), "%s", binary);
     snprintf(e->command, sizeof(e->command), "%s", cmd);
     snprintf(e->version, sizeof(e->version), "%s", version);
-    e->dev = sb->st_dev, e->ino = sb->st_ino, e->size = sb->st_size, e->mode = sb->st_mode;
-    e->mtime = sb->st_mtim, e->ctime = sb->st_ctim;
+    e->file = *file;
     e->used = ++seen_clock;
     pthread_mutex_unlock(&seen_lock);
 }
@@ -201,7 +189,8 @@ int command_version(step_ctx_t *ctx, const svc_config_t *svc, const char *binary
 {
     struct stat sb;
     bool known = stat(binary, &sb) == 0 && S_ISREG(sb.st_mode);
-    if (known && (*ret_version = version_recall(binary, svc->version_command, &sb)))
+    fs_ident_t before = known ? fs_ident(&sb) : (fs_ident_t){0};
+    if (known && (*ret_version = version_recall(binary, svc->version_command, &before)))
         return 0;
     char **argv = NULL;
     int r = command_argv(svc->version_command, binary, 0, &argv, err);
@@ -221,10 +210,11 @@ int command_version(step_ctx_t *ctx, const svc_config_t *svc, const char *binary
     if (!v)
         return baton_err_set(err, -ENOMEM, "out of memory");
     /* Remembered only if the file is still the one that ran (not replaced meanwhile). */
-    struct stat after;
-    if (known && stat(binary, &after) == 0 && after.st_ino == sb.st_ino &&
-        after.st_mtim.tv_nsec == sb.st_mtim.tv_nsec && after.st_ctim.tv_nsec == sb.st_ctim.tv_nsec)
-        version_remember(binary, svc->version_command, &sb, v);
+    if (known && stat(binary, &sb) == 0) {
+        fs_ident_t after = fs_ident(&sb);
+        if (fs_ident_equal(&before, &after))
+            version_remember(binary, svc->version_command, &before, v);
+    }
     *ret_version = v;
     return 0;
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "command.h"
+#include "fsutil.h"
 #include "proc.h"
 
 #define PG_LIBDIR "/usr/lib/postgresql"
@@ -26,10 +27,7 @@ struct resolved {
     char path[PATH_MAX];       /* "" until resolved */
     int server_major;          /* the server it was resolved for */
     int major;                 /* what --version printed */
-    dev_t dev;                 /* the file when --version ran */
-    ino_t ino;
-    off_t size;
-    struct timespec mtime;
+    fs_ident_t file;           /* the file when --version ran */
 };
 
 static struct resolved table[AGENT_SERVICES_MAX][PGTOOL_N];
@@ -128,10 +126,9 @@ static int check_one(step_ctx_t *ctx, struct resolved *e, const char *conf, pgto
         return baton_err_set(err, -errno, "%s: %s", path, strerror(errno));
 
     pthread_mutex_lock(&table_lock);
+    fs_ident_t now = fs_ident(&sb);
     bool same = !strcmp(e->path, path) && !strcmp(e->configured, conf) &&
-                e->server_major == server_major && e->dev == sb.st_dev && e->ino == sb.st_ino &&
-                e->size == sb.st_size && e->mtime.tv_sec == sb.st_mtim.tv_sec &&
-                e->mtime.tv_nsec == sb.st_mtim.tv_nsec;
+                e->server_major == server_major && fs_ident_equal(&e->file, &now);
     pthread_mutex_unlock(&table_lock);
     if (same)
         return 0;
@@ -153,10 +150,7 @@ static int check_one(step_ctx_t *ctx, struct resolved *e, const char *conf, pgto
     snprintf(e->path, sizeof(e->path), "%s", path);
     e->server_major = server_major;
     e->major = major;
-    e->dev = sb.st_dev;
-    e->ino = sb.st_ino;
-    e->size = sb.st_size;
-    e->mtime = sb.st_mtim;
+    e->file = now;
     pthread_mutex_unlock(&table_lock);
     return 0;
 }

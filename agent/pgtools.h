@@ -20,7 +20,7 @@ typedef enum { PGTOOL_DUMP, PGTOOL_RESTORE, PGTOOL_PSQL, PGTOOL_N } pgtool_t;
  * a '/' is used as it is; a bare name is looked up in /usr/lib/postgresql/MAJOR/bin, the
  * server's major first, then newer ones, then PATH) and checks that each runs and that pg_dump
  * and pg_restore are not older than the server. `--version` runs only when a program's file
- * changed since the last check (inode, size, mtime). */
+ * changed since the last check (fs_ident: inode, size, mode, times). */
 int pgtools_check(step_ctx_t *ctx, const svc_config_t *svc, int server_major, baton_err_t *err);
 /* The program to run, copied into buf: the one the last pgtools_check() resolved for this
  * service, else the configured name (an agent restarted between the pre-flight and a later

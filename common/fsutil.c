@@ -126,3 +126,20 @@ int fs_mkdir_p(const char *path, mode_t mode, baton_err_t *err)
         return baton_err_set(err, -ENOTDIR, "%s: not a directory", path);
     return 0;
 }
+
+fs_ident_t fs_ident(const struct stat *sb)
+{
+    return (fs_ident_t){.dev = sb->st_dev,
+                        .ino = sb->st_ino,
+                        .size = sb->st_size,
+                        .mode = sb->st_mode,
+                        .mtime = sb->st_mtim,
+                        .ctime = sb->st_ctim};
+}
+
+bool fs_ident_equal(const fs_ident_t *a, const fs_ident_t *b)
+{
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mode == b->mode &&
+           a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
+           a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
+}

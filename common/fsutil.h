@@ -4,7 +4,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "err.h"
 
@@ -25,5 +27,17 @@ int fs_fsync_parent(const char *path, baton_err_t *err);
 
 /* mkdir -p with `mode` for the folders it creates. */
 int fs_mkdir_p(const char *path, mode_t mode, baton_err_t *err);
+
+/* A file as stat(2) saw it: all of it changes when the file is rewritten, replaced (a rename
+ * brings another inode), chmod-ed or renamed (ctime). For answers kept until the file changes. */
+typedef struct fs_ident {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    mode_t mode;
+    struct timespec mtime, ctime;
+} fs_ident_t;
+fs_ident_t fs_ident(const struct stat *sb);
+bool fs_ident_equal(const fs_ident_t *a, const fs_ident_t *b);
 
 #endif
