@@ -125,20 +125,41 @@ void client_abandon(client_t *c)
     c->buf = NULL;
 }
 
+/* Stamps `req` (protocol version, the next request id, the rollout), packs and sends it. The
+ * packed copy stays in c->buf only when `keep`: a call that may be asked again after a silence;
+ * a stage chunk never is, and its megabyte need not wait in memory. */
+static int stamp_and_send(client_t *c, const char *rollout_id, Baton__Envelope *req, bool keep,
+                          baton_err_t *err)
+{
+    req->protocol_version = BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
+    req->request_id = c->next_id++;
+    req->rollout_id = (char *)(rollout_id ? rollout_id : "");
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int r = envelope_pack(req, &buf, &len, err);
+    if (r < 0)
+        return r;
+    /* DEALER queues the message until the connection is up; the deadline covers both. */
+    if (zmq_send(c->sock, buf, len, ZMQ_DONTWAIT) < 0)
+        r = baton_err_set(err, -errno, "%s: send: %s", c->node, zmq_strerror(errno));
+    if (r == 0 && keep) {
+        free(c->buf);
+        c->buf = buf;
+        c->len = len;
+    } else {
+        free(buf);
+    }
+    return r;
+}
+
 int client_send(client_t *c, const char *rollout_id, Baton__Envelope *req, uint64_t timeout_ms,
                 baton_err_t *err)
 {
     if (c->busy)
         return baton_err_set(err, -EBUSY, "%s: a call is already in flight", c->node);
-    req->protocol_version = BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
-    req->request_id = c->next_id++;
-    req->rollout_id = (char *)(rollout_id ? rollout_id : "");
-    int r = envelope_pack(req, &c->buf, &c->len, err);
-    if (r < 0)
-        return r;
-    /* DEALER queues the message until the connection is up; the deadline covers both. */
-    if (zmq_send(c->sock, c->buf, c->len, ZMQ_DONTWAIT) < 0) {
-        r = baton_err_set(err, -errno, "%s: send: %s", c->node, zmq_strerror(errno));
+    bool may_ask_again = req->body_case != BATON__ENVELOPE__BODY_STAGE;
+    int r = stamp_and_send(c, rollout_id, req, may_ask_again, err);
+    if (r < 0) {
         client_abandon(c);
         return r;
     }
@@ -146,7 +167,7 @@ int client_send(client_t *c, const char *rollout_id, Baton__Envelope *req, uint6
     c->busy = true;
     c->request_id = req->request_id;
     c->body = req->body_case;
-    c->may_ask_again = req->body_case != BATON__ENVELOPE__BODY_STAGE;
+    c->may_ask_again = may_ask_again;
     c->timeout_ms = timeout_ms;
     c->deadline = now + timeout_ms;
     c->sent_at = c->heard_at = now;
@@ -165,19 +186,9 @@ int client_send_ahead(client_t *c, const char *rollout_id, Baton__Envelope *req,
     if (c->body != BATON__ENVELOPE__BODY_STAGE || req->body_case != BATON__ENVELOPE__BODY_STAGE ||
         c->n_ahead >= CLIENT_WINDOW_MAX)
         return baton_err_set(err, -EBUSY, "%s: no room for another request in flight", c->node);
-    req->protocol_version = BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
-    req->request_id = c->next_id++;
-    req->rollout_id = (char *)(rollout_id ? rollout_id : "");
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    int r = envelope_pack(req, &buf, &len, err);
-    if (r < 0)
-        return r;
-    if (zmq_send(c->sock, buf, len, ZMQ_DONTWAIT) < 0) /* the queue is full: the window waits */
-        r = baton_err_set(err, -errno, "%s: send: %s", c->node, zmq_strerror(errno));
-    else
+    int r = stamp_and_send(c, rollout_id, req, false, err); /* full queue: the window waits */
+    if (r == 0)
         c->ahead[c->n_ahead++] = req->request_id;
-    free(buf);
     return r;
 }
 
