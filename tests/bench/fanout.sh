@@ -50,12 +50,8 @@ done
 # Staging to the whole fleet: a 3 MiB artifact (3 chunks) to every agent, verified on arrival,
 # then refused at pre-flight (version 9.9.9, which the artifact does not report): nothing else
 # runs. Wall time and the coordinator's peak RSS of the whole command.
-art=$CLUSTER_DIR/artifact-3m
-{ cat "$(gamesrv_bin 1.1.0)" && head -c $((2 * 1024 * 1024 + 4321)) /dev/urandom; } >"$art"
-chmod 0755 "$art"
-f=$ROLLOUT_DIR/fleet-stage.yml
-fleet_rollout_file 1.1.0 "$f" >/dev/null
-sed -i -e "s|^artifact: .*|artifact: $art|" -e 's|^version: .*|version: 9.9.9|' "$f"
+art=$(padded_artifact 1.1.0 $((2 * 1024 * 1024 + 4321)) "$CLUSTER_DIR/artifact-3m")
+f=$(fleet_stage_file "$art" "$ROLLOUT_DIR/fleet-stage.yml")
 t=$(mktemp)
 /usr/bin/time -f '%e %M %U %S' -o "$t" "$BATON" rollout --json "$f" >"$OUT/fanout-stage.json" 2>&1
 echo "fanout $MAX stage $(tail -1 "$t") staged=$(jq -r 'select(.event == "check" and .phase == "stage" and .ok) | .node' "$OUT/fanout-stage.json" | wc -l)"

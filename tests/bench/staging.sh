@@ -20,11 +20,8 @@ cluster_sweep
 cluster_trap
 BATON_CLUSTER_AGENTS=0 baton_cluster stg 2 1.0.0 || exit 1
 fleet_up 10 || exit 1
-art=$CLUSTER_DIR/artifact-100m
-{ cat "$(gamesrv_bin 1.1.0)" && head -c $((100 * 1024 * 1024)) /dev/urandom; } >"$art"
-chmod 0755 "$art"
-f=$(fleet_rollout_file 1.1.0 "$ROLLOUT_DIR/stage.yml")
-sed -i -e "s|^artifact: .*|artifact: $art|" -e 's|^version: .*|version: 9.9.9|' "$f"
+art=$(padded_artifact 1.1.0 $((100 * 1024 * 1024)) "$CLUSTER_DIR/artifact-100m")
+f=$(fleet_stage_file "$art" "$ROLLOUT_DIR/stage.yml")
 
 : >"$OUT/staging.dat"
 for rep in $(seq "$REPS"); do

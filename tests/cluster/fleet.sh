@@ -44,12 +44,9 @@ ok "node2-a2 is back" wait_for 30 listening
 
 # Staging to all 60: a 3-chunk artifact, each copy verified on arrival; version 9.9.9 (which
 # the artifact does not report) makes every pre-flight refuse afterwards: nothing else runs.
-art=$CLUSTER_DIR/artifact-3m
-{ cat "$(gamesrv_bin 1.1.0)" && head -c $((2 * 1024 * 1024 + 4321)) /dev/urandom; } >"$art"
-chmod 0755 "$art"
+art=$(padded_artifact 1.1.0 $((2 * 1024 * 1024 + 4321)) "$CLUSTER_DIR/artifact-3m")
 sha=$(sha256sum "$art" | cut -d' ' -f1)
-sed -e "s|^artifact: .*|artifact: $art|" -e 's|^version: .*|version: 9.9.9|' "$f" >"$ROLLOUT_DIR/stage.yml"
-out=$("$BATON" rollout --json "$ROLLOUT_DIR/stage.yml" 2>&1)
+out=$("$BATON" rollout --json "$(fleet_stage_file "$art" "$ROLLOUT_DIR/stage.yml")" 2>&1)
 is "$?" 2 "the rollout is refused at pre-flight (the artifact is 1.1.0, not 9.9.9): exit 2"
 is "$(printf '%s\n' "$out" | jq -r 'select(.event == "check" and .phase == "stage" and .ok) | .node' | wc -l)" "$N" \
     "all $N agents staged it"

@@ -16,12 +16,7 @@ cluster_sweep
 cluster_trap
 ok "cluster: 3 nodes on gamesrv 1.0.0" baton_cluster stage 3 1.0.0 || { done_testing; exit 1; }
 
-big_artifact() { # VERSION: the build, padded to ~17 MiB; prints its path
-    local out=$CLUSTER_DIR/big-$1
-    [ -f "$out" ] || { cat "$(gamesrv_bin "$1")" && head -c $((17 * 1024 * 1024 + 12345)) /dev/urandom; } >"$out"
-    chmod 0755 "$out"
-    echo "$out"
-}
+big_artifact() { padded_artifact "$1" $((17 * 1024 * 1024 + 12345)) "$CLUSTER_DIR/big-$1"; } # VERSION
 big_rollout() { # VERSION: a rollout file for the padded build
     local f
     f=$(BATON_TEST_ROLLOUT_MIN_HEALTHY=1s BATON_TEST_LIVENESS=3s rollout_file "$1" "$ROLLOUT_DIR/big-$1.yml")

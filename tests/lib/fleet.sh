@@ -10,6 +10,9 @@
 #   fleet_up COUNT [NODES]     COUNT agents spread over NODES (default: every cluster node)
 #   fleet_rollout_file VERSION FILE     a rollout file naming every fleet agent
 #   fleet_agents               "NODE I" lines, one per agent
+#   fleet_stage_file ARTIFACT FILE     a rollout file naming every fleet agent that stages
+#                              ARTIFACT (a 1.1.0 build) and is then refused at every pre-flight:
+#                              it names version 9.9.9, which the artifact does not report
 
 FLEET_PORT0=${FLEET_PORT0:-20000}
 
@@ -75,6 +78,11 @@ fleet_up() { # COUNT [NODES]
             systemctl start $(for i in $ids; do echo standin@$i.service; done) &&
             systemctl start $(for i in $ids; do echo baton-agent@$i.service; done)' || return 1
     done
+}
+
+fleet_stage_file() { # ARTIFACT FILE
+    fleet_rollout_file 1.1.0 "$2" >/dev/null &&
+        sed -i -e "s|^artifact: .*|artifact: $1|" -e 's|^version: .*|version: 9.9.9|' "$2" && echo "$2"
 }
 
 fleet_rollout_file() { # VERSION FILE

@@ -8,6 +8,9 @@
 #   gamesrv_health NODE [FROM-NODE]        HTTP status of /healthcheck, asked from the host or
 #                                          from another node; 000 when unreachable
 #   migration_ids DB                       the bookkeeping table's ids, comma separated, sorted
+#   padded_artifact VERSION BYTES OUT      the build of VERSION with BYTES random bytes after its
+#                                          ELF image (the loader ignores them), to span several
+#                                          staging chunks; made once, prints OUT
 
 GAMESRV_SRC=${GAMESRV_SRC:-tests/fixtures/gamesrv}
 GAMESRV_PORT=${GAMESRV_PORT:-7350}
@@ -49,6 +52,13 @@ gamesrv_health() {
     else
         curl -s -o /dev/null -m 3 -w '%{http_code}' "$url"
     fi
+}
+
+padded_artifact() {
+    local bin
+    bin=$(gamesrv_bin "$1") || return 1
+    [ -f "$3" ] || { cat "$bin" && head -c "$2" /dev/urandom; } >"$3" || return 1
+    chmod 0755 "$3" && echo "$3"
 }
 
 migration_ids() {
