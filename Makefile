@@ -40,12 +40,16 @@ space       := $(subst x, ,x)
 pkg_cflags   = $(shell $(PKG_CONFIG) --cflags $(1))
 pkg_libs     = $(shell $(PKG_CONFIG) --libs $(1))
 
-# Debian 12 packages the build and the tests need. `make deps` installs the missing ones.
-DEPS_APT := gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev libzmq3-dev \
+# Debian 12 packages, by what needs them. `make deps` installs the missing ones of all; `make
+# demo` only those of the build and the cluster (the README's table says which is for what).
+DEPS_BUILD   := gcc libc6-dev make pkg-config protobuf-c-compiler libprotobuf-c-dev libzmq3-dev \
 	libsystemd-dev libpq-dev libsodium-dev libyaml-dev libjansson-dev libcurl4-openssl-dev \
-	libcmocka-dev libmicrohttpd-dev \
-	postgresql sql-migrate systemd iproute2 util-linux procps curl ansible-core openssh-server \
-	debhelper dpkg-dev lintian man-db valgrind clang jq bc time gnuplot-nox
+	libcmocka-dev libmicrohttpd-dev
+DEPS_CLUSTER := postgresql sql-migrate systemd iproute2 util-linux procps curl
+DEPS_TEST    := ansible-core openssh-server debhelper dpkg-dev lintian man-db valgrind clang jq \
+	debootstrap git
+DEPS_BENCH   := bc time gnuplot-nox
+DEPS_APT     := $(DEPS_BUILD) $(DEPS_CLUSTER) $(DEPS_TEST) $(DEPS_BENCH)
 
 .PHONY: all test unit-test cluster-test deps demo bench clean format fixtures install uninstall deb fuzz
 all: $(BUILD)/baton-agent $(BUILD)/baton unit-tests fixtures
@@ -133,7 +137,7 @@ FUZZ_CC      := clang
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_TARGETS := envelope config
 
-fuzz:
+fuzz: deps
 	$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) \
 		CFLAGS="-O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN)" \
 		$(FUZZ_BUILD)/libbaton-common.a $(FUZZ_BUILD)/libbaton-agent.a \
@@ -227,7 +231,8 @@ fixtures: $(GAMESRV_BINS)
 # "N passed, N failed".
 # First the unit tests built with ASan and UBSan (unless the whole run is: SANITIZE=1), then
 # every test.
-test: all
+test: deps
+	@$(MAKE) --no-print-directory all
 ifneq ($(SANITIZE),1)
 	@$(MAKE) --no-print-directory SANITIZE=1 unit-tests >$(BUILD)/sanitize-build.log 2>&1 || \
 		{ tail -20 $(BUILD)/sanitize-build.log; exit 1; }
@@ -236,21 +241,40 @@ ifneq ($(SANITIZE),1)
 endif
 	@BUILD=$(BUILD) tests/run-tests
 
-demo: all
+demo: deps-demo
+	@$(MAKE) --no-print-directory all
 	@tests/demo
 
 # Measurements on the real test cluster, printed as the Markdown tables of BENCHMARKS.md.
-bench: all
+bench: deps
+	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) tests/bench/run.sh
 
 # --- housekeeping -----------------------------------------------------------------------------
-deps:
-	@missing=$$(for p in $(DEPS_APT); do \
+# demo, test, bench and fuzz run it first, so that each works as the first command on a fresh
+# Debian 12 machine; it says in one line what it installs, and nothing when nothing is missing.
+# $(1): the packages; $(2): what they are for.
+define apt_install
+	@missing=$$(for p in $(1); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "installing:" $$missing; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	fi
+	[ -z "$$missing" ] && exit 0; \
+	missing=$$(echo $$missing); \
+	if [ "$$(id -u)" != 0 ]; then \
+		echo "make: missing Debian packages ($$missing); run make as root, or apt-get install them"; \
+		exit 1; \
+	fi; \
+	echo "make: installing $$(echo $$missing | wc -w) Debian packages that $(2) need (once): $$missing"; \
+	log=$$(mktemp); \
+	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; } \
+		>$$log 2>&1 || { tail -20 $$log; echo "make: apt-get failed (whole output: $$log)"; exit 1; }; \
+	rm -f $$log
+endef
+
+.PHONY: deps-demo
+deps:
+	$(call apt_install,$(DEPS_APT),the build$(comma) the demo$(comma) the tests and make bench)
+deps-demo:
+	$(call apt_install,$(DEPS_BUILD) $(DEPS_CLUSTER),the build and the demo)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

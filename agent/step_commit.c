@@ -55,7 +55,10 @@ static void prune_backups(step_ctx_t *ctx, const svc_config_t *svc, const svc_st
         list[n++] = b;
     }
     closedir(d);
-    qsort(list, n, sizeof(*list), newest_first);
+    /* A shared database's later nodes take no dump, so the list may be empty (and NULL):
+     * qsort's pointer must not be NULL even for no elements. */
+    if (n > 1)
+        qsort(list, n, sizeof(*list), newest_first);
     for (size_t i = 0, kept = 0; i < n; i++) {
         if (!strcmp(list[i].path, st->dump_path) || kept < svc->keep_backups - 1) {
             kept += strcmp(list[i].path, st->dump_path) != 0;

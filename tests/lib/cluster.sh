@@ -77,13 +77,45 @@ _veth_name() { # the host end of a node's link: v<cluster><index>, at most 15 ch
     echo "v$CLUSTER_NAME$(_node_index "$1")"
 }
 
-# Run a command inside a node, as root, in a clean environment like a login shell would have.
+# Run a command inside a node, as root, in a clean environment like a login shell would have
+# (and, in a sanitized run, the sanitizers' report folder: see _node_sanitizer).
 node_exec() {
-    local node=$1 pid
+    local node=$1 pid san=()
     shift
     pid=$(node_pid "$node") || return 1
+    [ -n "${BATON_SAN_REPORTS:-}" ] && san=("ASAN_OPTIONS=$(_san_options "$NODE_SAN_DIR/exec")"
+        "UBSAN_OPTIONS=$(_ubsan_options "$NODE_SAN_DIR/exec")")
     nsenter -t "$pid" -m -p -n -u -- env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-        HOME=/root LANG=C.UTF-8 "$@"
+        HOME=/root LANG=C.UTF-8 "${san[@]}" "$@"
+}
+
+# Sanitizer reports (a run of sanitized binaries: tests/run-tests sets BATON_SAN_REPORTS to a
+# host folder). ASan and UBSan write each report to a file of its own (log_path.PID) instead of
+# stderr, so that no report is lost in a node's journal or a test's captured output. In a node
+# they go to NODE_SAN_DIR, which every unit may write (systemd's DefaultEnvironment, so the agent
+# installed by any test, package or Ansible role has it) and which lives in the node's /var
+# overlay on the host: cluster_down moves them to BATON_SAN_REPORTS, also after a node_kill.
+NODE_SAN_DIR=/var/log/baton-sanitizer
+_san_options() { echo "log_path=$1:detect_leaks=1"; }
+_ubsan_options() { echo "log_path=$1:print_stacktrace=1"; }
+_node_sanitizer() { # NODEDIR: before the node boots
+    local d=$1
+    [ -n "${BATON_SAN_REPORTS:-}" ] || return 0
+    mkdir -p "$d/var.upper${NODE_SAN_DIR#/var}" "$d/etc.upper/systemd/system.conf.d" || return 1
+    chmod 1777 "$d/var.upper${NODE_SAN_DIR#/var}"
+    printf '[Manager]\nDefaultEnvironment="ASAN_OPTIONS=%s" "UBSAN_OPTIONS=%s"\n' \
+        "$(_san_options "$NODE_SAN_DIR/unit")" "$(_ubsan_options "$NODE_SAN_DIR/unit")" \
+        >"$d/etc.upper/systemd/system.conf.d/50-baton-sanitizer.conf"
+}
+_node_sanitizer_collect() { # NODEDIR: move its reports to BATON_SAN_REPORTS, named by node
+    local d=$1 f
+    [ -n "${BATON_SAN_REPORTS:-}" ] || return 0
+    for f in "$d/var.upper${NODE_SAN_DIR#/var}"/*; do
+        [ -f "$f" ] || continue
+        mkdir -p "$BATON_SAN_REPORTS"
+        mv "$f" "$BATON_SAN_REPORTS/$CLUSTER_NAME-${d##*/}-${f##*/}"
+    done
+    return 0
 }
 
 # Copy SRC from the host to DST inside NODE (parents created), with MODE (default 0644).
@@ -192,6 +224,7 @@ _node_start() { # NAME
     mkdir -p "$d"
     for i in etc var opt srv root usr; do mkdir -p "$d/$i.upper" "$d/$i.work"; done
     _node_prepare_units "$d/units"
+    _node_sanitizer "$d" || return 1
     _node_boot_script "$d" "$name" >"$d/boot.sh"
     setsid env container=baton-test unshare --pid --fork --mount --mount-proc --net --uts \
         --propagation private /bin/sh "$d/boot.sh" </dev/null >"$d/console.log" 2>&1 &
@@ -309,6 +342,7 @@ cluster_down() {
         # The veth pair dies with the node's network namespace; remove a leftover host end.
         ip link del "v$name${n##*/node}" 2>/dev/null
         _node_cgroups_remove "${n##*/}"
+        _node_sanitizer_collect "$n"
     done
     declare -F pg_down >/dev/null && pg_down "$dir/pg"
     if [ -n "$CLUSTER_BRIDGE" ] && ip link show "$CLUSTER_BRIDGE" >/dev/null 2>&1; then
