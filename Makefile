@@ -42,12 +42,13 @@ pkg_libs     = $(shell $(PKG_CONFIG) --libs $(1))
 
 # Debian 12 packages, by what needs them. `make deps` installs the missing ones of all; `make
 # demo` only those of the build and the cluster (the README's table says which is for what).
+# Without their recommendations (a node needs no mail server): each list names all it needs.
 DEPS_BUILD   := gcc libc6-dev make pkg-config protobuf-c-compiler libprotobuf-c-dev libzmq3-dev \
 	libsystemd-dev libpq-dev libsodium-dev libyaml-dev libjansson-dev libcurl4-openssl-dev \
 	libcmocka-dev libmicrohttpd-dev
 DEPS_CLUSTER := postgresql sql-migrate systemd iproute2 util-linux procps curl
-DEPS_TEST    := ansible-core openssh-server debhelper dpkg-dev lintian man-db valgrind clang jq \
-	debootstrap git
+DEPS_TEST    := ansible-core openssh-server debhelper dpkg-dev build-essential fakeroot lintian \
+	man-db valgrind clang libclang-rt-14-dev jq debootstrap git
 DEPS_BENCH   := bc time gnuplot-nox
 DEPS_APT     := $(DEPS_BUILD) $(DEPS_CLUSTER) $(DEPS_TEST) $(DEPS_BENCH)
 
@@ -217,9 +218,9 @@ $(BUILD)/fixtures/gamesrv/$(1)/gamesrv: $(GAMESRV_DIR)/gamesrv.c $(GAMESRV_DIR)/
 	$(CC) -std=gnu11 $(WARN) $(FIXTURE_CFLAGS) -I $(GAMESRV_DIR) \
 		-DGAMESRV_VERSION='"$(firstword $(subst +, ,$(1)))"' \
 		-DGAMESRV_BUILTIN_FAULT='"$(subst $(space),$(comma),$(wordlist 2,9,$(subst +, ,$(1))))"' \
-		$(call pkg_cflags,$(GAMESRV_PKGS)) -o $$@ \
+		$$(call pkg_cflags,$(GAMESRV_PKGS)) -o $$@ \
 		$(GAMESRV_DIR)/gamesrv.c $(BUILD)/fixtures/gamesrv/$(1)/migrations.c \
-		$(call pkg_libs,$(GAMESRV_PKGS))
+		$$(call pkg_libs,$(GAMESRV_PKGS))
 endef
 $(foreach v,$(GAMESRV_VERSIONS) $(GAMESRV_FAULTY),\
 	$(eval $(call gamesrv_build,$(word 1,$(subst :, ,$(v))),$(word 2,$(subst :, ,$(v))))))
@@ -265,7 +266,8 @@ define apt_install
 	fi; \
 	echo "make: installing $$(echo $$missing | wc -w) Debian packages that $(2) need (once): $$missing"; \
 	log=$$(mktemp); \
-	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; } \
+	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends $$missing; } \
 		>$$log 2>&1 || { tail -20 $$log; echo "make: apt-get failed (whole output: $$log)"; exit 1; }; \
 	rm -f $$log
 endef

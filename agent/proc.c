@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -149,6 +150,14 @@ static void child_exec(const struct proc_opts *o, char **env, int out_w, int err
     _exit(127);
 }
 
+/* True once the leader has exited; it stays a zombie (WNOWAIT), so its pid, which names the
+ * process group, cannot be reused before we kill the group. */
+static bool leader_exited(pid_t pid)
+{
+    siginfo_t info = {0};
+    return waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid;
+}
+
 int proc_run(const struct proc_opts *o, struct proc_result *ret, baton_err_t *err)
 {
     int out[2], errp[2];
@@ -191,37 +200,58 @@ int proc_run(const struct proc_opts *o, struct proc_result *ret, baton_err_t *er
         }
     }
 
-    uint64_t start = now_ms(), deadline = o->timeout_ms ? start + o->timeout_ms : 0, kill_at = 0;
+    /* The leader's exit is seen at once through a pidfd (Linux 5.3); without one it is
+     * looked for every PROC_POLL_MS. */
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    uint64_t deadline = o->timeout_ms ? now_ms() + o->timeout_ms : 0, kill_at = 0, drain_until = 0;
+    bool leader_done = false;
     size_t tail_len = 0;
-    int r = 0;
-    struct pollfd fds[2] = {{.fd = out[0], .events = POLLIN}, {.fd = errp[0], .events = POLLIN}};
-    int open_fds = 2;
+    int r = 0, pipes[2] = {out[0], errp[0]};
     char buf[64 * 1024];
-    while (open_fds > 0) {
-        int wait = 1000;
+    for (;;) {
         uint64_t t = now_ms();
-        if (deadline && !ret->timed_out) {
-            /* After a pause of ours (SIGSTOP, a suspended VM) the clock may be past the
-             * deadline while the command finished in time: a child that already exited is
-             * never counted as timed out; its output is drained below. */
-            siginfo_t info = {0};
-            bool exited = waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-                          info.si_pid == pid;
-            if (t >= deadline && exited) {
-                deadline = 0;
-            } else if (t >= deadline) {
-                ret->timed_out = true;
-                kill(-pid, SIGTERM);
-                kill_at = t + PROC_KILL_GRACE_MS;
-            } else if (deadline - t < (uint64_t)wait) {
-                wait = (int)(deadline - t);
-            }
+        /* Checked before the deadline: after a pause of ours (SIGSTOP, a suspended VM) the
+         * clock may be past it while the command finished in time, which is no time-out. */
+        if (!leader_done && leader_exited(pid)) {
+            /* The command is over. What it left in its group (a hook's `sleep 600 &`) ends with
+             * it now, not when it lets go of our pipes; and the output still buffered is read
+             * for PROC_DRAIN_MS at most, since a process that left the group (setsid) may hold
+             * a pipe for ever. */
+            leader_done = true;
+            kill(-pid, SIGKILL);
+            drain_until = t + PROC_DRAIN_MS;
+            deadline = kill_at = 0;
+        }
+        if (leader_done && ((pipes[0] < 0 && pipes[1] < 0) || t >= drain_until))
+            break;
+        if (deadline && t >= deadline) {
+            ret->timed_out = true;
+            kill(-pid, SIGTERM);
+            kill_at = t + PROC_KILL_GRACE_MS;
+            deadline = 0;
         }
         if (kill_at && t >= kill_at) {
             kill(-pid, SIGKILL);
             kill_at = 0;
         }
-        int n = poll(fds, 2, wait);
+        uint64_t wake = t + 1000; /* the tick runs at least once a second */
+        if (deadline && deadline < wake)
+            wake = deadline;
+        if (kill_at && kill_at < wake)
+            wake = kill_at;
+        if (drain_until && drain_until < wake)
+            wake = drain_until;
+        if (!leader_done && pidfd < 0 && t + PROC_POLL_MS < wake)
+            wake = t + PROC_POLL_MS;
+
+        struct pollfd fds[3];
+        int nfds = 0, which[3];
+        for (int i = 0; i < 2; i++)
+            if (pipes[i] >= 0)
+                which[nfds] = i, fds[nfds++] = (struct pollfd){.fd = pipes[i], .events = POLLIN};
+        if (!leader_done && pidfd >= 0)
+            which[nfds] = 2, fds[nfds++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
+        int n = poll(fds, (nfds_t)nfds, (int)(wake - t));
         if (o->tick)
             o->tick(o->userdata);
         if (n < 0 && errno == EINTR)
@@ -231,16 +261,16 @@ int proc_run(const struct proc_opts *o, struct proc_result *ret, baton_err_t *er
             kill(-pid, SIGKILL);
             break;
         }
-        for (int i = 0; i < 2; i++) {
-            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
-                continue;
-            ssize_t got = read(fds[i].fd, buf, sizeof(buf));
-            if (got < 0 && errno == EINTR)
+        for (int k = 0; k < nfds; k++) {
+            int i = which[k];
+            if (i == 2 || !(fds[k].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue; /* the pidfd: the leader is looked at on the next turn */
+            ssize_t got = read(pipes[i], buf, sizeof(buf));
+            if (got < 0 && (errno == EINTR || errno == EAGAIN))
                 continue;
             if (got <= 0) {
-                close(fds[i].fd);
-                fds[i].fd = -1;
-                open_fds--;
+                close(pipes[i]);
+                pipes[i] = -1;
                 continue;
             }
             if (i == 0 && o->on_stdout) {
@@ -254,12 +284,15 @@ int proc_run(const struct proc_opts *o, struct proc_result *ret, baton_err_t *er
         }
     }
     for (int i = 0; i < 2; i++)
-        if (fds[i].fd >= 0)
-            close(fds[i].fd);
+        if (pipes[i] >= 0)
+            close(pipes[i]);
+    if (pidfd >= 0)
+        close(pidfd);
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
-    /* Whatever the command left running in its group does not outlive it. */
+    /* Whatever the command left running in its group does not outlive it (also when the loop
+     * ended on an error before the leader did). */
     kill(-pid, SIGKILL);
     if (o->pidfile)
         unlink(o->pidfile);

@@ -3,7 +3,11 @@
  * The child gets its own process group, so a timeout kills everything it started (sql-migrate
  * under gamesrv, say): SIGTERM, then SIGKILL after PROC_KILL_GRACE_MS. Its stderr (and stdout,
  * unless a callback consumes it) is kept as a tail for the error message. A tick callback runs
- * at least once a second so that the caller can ping the systemd watchdog while it waits. */
+ * at least once a second so that the caller can ping the systemd watchdog while it waits.
+ *
+ * The command ends when its own process does, or at its deadline: whatever it left behind in
+ * its group is killed then, and a pipe still held open (by a process that left the group)
+ * delays the result by PROC_DRAIN_MS at most, never past the deadline's kill. */
 #ifndef BATON_PROC_H
 #define BATON_PROC_H
 
@@ -15,6 +19,10 @@
 
 #define PROC_TAIL_MAX 2048
 #define PROC_KILL_GRACE_MS 5000
+/* After the command's own process exited: how long its remaining output is read. */
+#define PROC_DRAIN_MS 1000
+/* Without a pidfd: how often the command's own process is looked at. */
+#define PROC_POLL_MS 100
 
 struct proc_opts {
     const char *const *argv;    /* argv[0] is looked up in PATH */
