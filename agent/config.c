@@ -84,6 +84,7 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
                                        "min_healthy_time",
                                        "drain",
                                        "undrain",
+                                       "artifact_scripts",
                                        NULL};
     static const char *const health_keys[] = {"http", "tcp", "interval", NULL};
     static const char *const timeout_keys[] = {"stop",   "start",   "dump", "migrate",
@@ -114,6 +115,8 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
             0 ||
         (r = check(doc, node, where, "undrain", !s->undrain || s->undrain[0] == '/',
                    "must start with an absolute path (it runs as root, without a shell)", err)) < 0)
+        return r;
+    if ((r = ydoc_bool(doc, node, where, "artifact_scripts", &s->artifact_scripts, err)) < 0)
         return r;
     s->keep_backups = 3;
     if ((r = ydoc_uint(doc, node, where, "keep_backups", false, 1, 1000, &s->keep_backups, err)) <

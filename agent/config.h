@@ -34,6 +34,7 @@ typedef struct svc_config {
     char *drain;             /* NULL or a command run before the unit stops (take it out of the
                               * load balancer, tell players); a failure stops the upgrade there */
     char *undrain;           /* NULL or a command run once the service verified (back in) */
+    bool artifact_scripts;   /* a `#!` script may be the artifact (default: ELF programs only) */
     const char *pg_env[2];   /* {"PGPASSFILE=...", NULL} for tools, or {NULL} */
     char *pg_env_buf;        /* owns pg_env[0] */
     uint64_t min_healthy_ms; /* verify: how long it must stay healthy (min_healthy_time) */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -125,7 +126,34 @@ static char **build_env(const char *const *add)
     return env;
 }
 
-static void child_exec(const struct proc_opts *o, char **env, int out_w, int err_w)
+/* The file to exec: argv[0] itself when it names a path, else the first executable regular
+ * file of that name in the PATH the child gets. Found before fork() (the child may only make
+ * async-signal-safe calls) and run with execve(), never execvp(): when the kernel refuses a
+ * file (ENOEXEC: no ELF, no #!), execvp hands it to /bin/sh, and the agent runs as root. */
+static char *resolve(const char *name, char *const *env)
+{
+    if (strchr(name, '/'))
+        return strdup(name);
+    const char *path = "/usr/local/bin:/usr/bin:/bin";
+    for (char *const *e = env; *e; e++)
+        if (!strncmp(*e, "PATH=", 5))
+            path = *e + 5;
+    for (const char *p = path;; p += strcspn(p, ":") + 1) {
+        size_t len = strcspn(p, ":");
+        char *full = NULL;
+        struct stat sb;
+        if (asprintf(&full, "%.*s%s%s", (int)len, p, len ? "/" : "", name) < 0)
+            return NULL;
+        if (stat(full, &sb) == 0 && S_ISREG(sb.st_mode) && access(full, X_OK) == 0)
+            return full;
+        free(full);
+        if (!p[len])
+            return strdup(name); /* not found: execve says so (ENOENT) */
+    }
+}
+
+static void child_exec(const struct proc_opts *o, const char *file, char **env, int out_w,
+                       int err_w)
 {
     /* If the agent dies, its direct child dies with it; the rest of the group is ended by the
      * restarted agent (proc_kill_leftover). */
@@ -143,9 +171,13 @@ static void child_exec(const struct proc_opts *o, char **env, int out_w, int err
         dup2(devnull, STDIN_FILENO);
     dup2(out_w, STDOUT_FILENO);
     dup2(err_w, STDERR_FILENO);
-    execvpe(o->argv[0], (char *const *)o->argv, env);
-    static const char msg[] = "exec failed: no such program or not executable\n";
-    if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
+    execve(file, (char *const *)o->argv, env);
+    static const char noexec[] = "exec failed: not a program (no ELF, no #!), and no shell is "
+                                 "tried\n";
+    static const char other[] = "exec failed: no such program or not executable\n";
+    bool is_noexec = errno == ENOEXEC;
+    if (write(STDERR_FILENO, is_noexec ? noexec : other,
+              (is_noexec ? sizeof(noexec) : sizeof(other)) - 1) < 0)
         _exit(127);
     _exit(127);
 }
@@ -170,16 +202,19 @@ int proc_run(const struct proc_opts *o, struct proc_result *ret, baton_err_t *er
         return baton_err_set(err, -e, "pipe: %s", strerror(e));
     }
     char **env = build_env(o->env_add);
-    pid_t pid = env ? fork() : -1;
+    char *file = env ? resolve(o->argv[0], env) : NULL;
+    pid_t pid = file ? fork() : -1;
     if (pid < 0) {
-        int e = env ? errno : ENOMEM;
+        int e = file ? errno : ENOMEM;
         free(env);
+        free(file);
         close(out[0]), close(out[1]), close(errp[0]), close(errp[1]);
         return baton_err_set(err, -e, "fork for %s: %s", o->argv[0], strerror(e));
     }
     if (pid == 0)
-        child_exec(o, env, out[1], errp[1]);
+        child_exec(o, file, env, out[1], errp[1]);
     free(env);
+    free(file);
     setpgid(pid, pid); /* also here: no race with the child's own call */
     close(out[1]);
     close(errp[1]);

@@ -10,8 +10,10 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "artifact.h"
 #include "command.h"
 #include "stage.h"
+
 #include "envelope.h"
 #include "fsutil.h"
 
@@ -147,7 +149,7 @@ int stage_chunk(struct staging *s, const agent_config_t *cfg, const Baton__Stage
                 err, -ENOSPC, "stage: %llu bytes announced, %llu MiB free in %s",
                 (unsigned long long)req->size,
                 (unsigned long long)(((uint64_t)vfs.f_bavail * vfs.f_frsize) >> 20), dir);
-        s->fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0700);
+        s->fd = open(partial, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0700);
         if (s->fd < 0)
             return baton_err_set(err, -errno, "open %s: %s", partial, strerror(errno));
         if (!(s->service = strdup(req->service))) {
@@ -192,6 +194,13 @@ int stage_chunk(struct staging *s, const agent_config_t *cfg, const Baton__Stage
         *ret_held = 0;
         return baton_err_set(err, -EBADMSG, "staged binary has sha256 %s, expected %s", got,
                              req->sha256);
+    }
+    /* Whole and the one asked for; and a program this node may run, or it is never kept. */
+    const svc_config_t *svc = agent_config_service(cfg, req->service);
+    if ((r = artifact_check_fd(s->fd, partial, svc->artifact_scripts, err)) < 0) {
+        stage_reset(s, partial);
+        *ret_held = 0;
+        return r;
     }
     if (fsync(s->fd) < 0 || fchmod(s->fd, 0755) < 0) {
         r = baton_err_set(err, -errno, "fsync %s: %s", partial, strerror(errno));

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include "artifact.h"
 #include "command.h"
 #include "db.h"
 #include "db_lock.h"
@@ -109,7 +110,9 @@ int step_plan(step_ctx_t *ctx, baton_err_t *err)
         staged_path(ctx->cfg, svc->name, req->sha256, staged, sizeof(staged), &e) == 0 &&
         digest_file(staged, hex, NULL, &e) == 0 && !strcmp(hex, req->sha256)) {
         p->staged = true;
-        if (command_version(ctx, svc, staged, &version, &e) < 0)
+        if (artifact_check(staged, svc->artifact_scripts, &e) < 0)
+            problem(p, "%s", e.msg);
+        else if (command_version(ctx, svc, staged, &version, &e) < 0)
             problem(p, "the staged binary does not run: %s", e.msg);
         else if (*req->version && !version_matches(version, req->version))
             problem(p, "the new binary reports version %s, not %s", version, req->version);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include "artifact.h"
 #include "command.h"
 #include "db.h"
 #include "db_lock.h"
@@ -121,6 +122,9 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
     if (strcmp(hex, req->sha256))
         return baton_err_set(err, -EBADMSG, "staged binary %s has sha256 %s, expected %s", staged,
                              hex, req->sha256);
+    /* Checked at staging too; again here for one staged by an agent that did not check. */
+    if ((r = artifact_check(staged, svc->artifact_scripts, err)) < 0)
+        return r;
     if ((r = command_version(ctx, svc, staged, &staged_version, err)) < 0)
         goto out;
     if (!version_matches(staged_version, req->version)) {

@@ -80,7 +80,9 @@ diag "make demo in the fresh root"
 start=$SECONDS
 out=$(unshare --mount --propagation private --fork -- /bin/sh -c '
     r=$1 cache=$2
-    mount --rbind /dev "$r/dev" && mount -t proc proc "$r/proc" && mount --rbind /sys "$r/sys" &&
+    # The root a mount of its own, as on a machine: the nodes make their mounts private, which
+    # needs / to be a mount point.
+    mount --bind "$r" "$r" && mount --rbind /dev "$r/dev" && mount -t proc proc "$r/proc" && mount --rbind /sys "$r/sys" &&
         mount -t tmpfs -o mode=0755 tmpfs "$r/run" && mount -t tmpfs -o mode=1777 tmpfs "$r/tmp" &&
         mount --bind "$cache" "$r/var/cache/apt/archives" || exit 90
     exec chroot "$r" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \

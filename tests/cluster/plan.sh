@@ -2,7 +2,8 @@
 # plan.sh: `baton plan`, the dry run, on real nodes. It reports what each node runs and what it
 # would do; with two nodes that would refuse the pre-flight (three reasons between them) it
 # lists every reason and exits 2; and it changes nothing anywhere: unit states, the agents'
-# files and the database are identical before and after.
+# files and the database are identical before and after. An old pg_dump and an artifact that is
+# not a program are refused before anything stops.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/all.sh
@@ -108,5 +109,22 @@ node_exec node1 systemctl restart baton-agent
 ok "node1's agent back on its own config" wait_for 20 agent_up
 out=$("$BATON" plan "$f" 2>&1)
 is "$?" 0 "with the real pg_dump (resolved to the server's major) the plan passes again"
+
+# --- an artifact that is not a program is never run, as root or otherwise (the hardening issue:
+# a 0755 text file of shell commands used to be run by every node's pre-flight through /bin/sh)
+txt=$ROLLOUT_DIR/not-a-program
+printf 'touch /root/ran-the-artifact\necho 1.2.0\n' >"$txt" && chmod 0755 "$txt"
+f=$(rollout_file 1.2.0)
+sed -i "s|^artifact: .*|artifact: $txt|" "$f"
+stops=$(for n in $CLUSTER_NODES; do unit_stops "$n"; done)
+out=$("$BATON" rollout "$f" 2>&1)
+is "$?" 2 "a text file of shell commands as the artifact: the rollout is refused, exit 2"
+like "$out" "not-a-program is not a program \(neither an ELF executable nor a #! script\)" \
+    "the reason says what the file is"
+is "$(for n in $CLUSTER_NODES; do node_exec "$n" test -e /root/ran-the-artifact && echo "$n"; done)" "" \
+    "no node ran it"
+is "$(for n in $CLUSTER_NODES; do unit_stops "$n"; done)" "$stops" "no unit was stopped anywhere"
+is "$(node_exec node1 sh -c 'ls /var/lib/baton/staging/gamesrv | grep -c partial')" 0 \
+    "nothing of it is kept in the staging store"
 
 done_testing
