@@ -42,7 +42,7 @@ static int adopt(struct staging *s, const Baton__Stage *req, const char *final, 
     stage_reset(s, NULL);
     if (stat(final, &sb) == 0 && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == req->size)
         return 1; /* kept only after its digest was checked, under that digest */
-    int fd = open(partial, O_RDWR | O_CLOEXEC);
+    int fd = open(partial, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return 0;
     /* Only whole chunks are ever written, so a partial file ends on a chunk boundary unless a
@@ -149,9 +149,8 @@ int stage_chunk(struct staging *s, const agent_config_t *cfg, const Baton__Stage
                 err, -ENOSPC, "stage: %llu bytes announced, %llu MiB free in %s",
                 (unsigned long long)req->size,
                 (unsigned long long)(((uint64_t)vfs.f_bavail * vfs.f_frsize) >> 20), dir);
-        s->fd = open(partial, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0700);
-        if (s->fd < 0)
-            return baton_err_set(err, -errno, "open %s: %s", partial, strerror(errno));
+        if ((s->fd = fs_create_new(partial, O_RDWR, 0700, err)) < 0)
+            return s->fd;
         if (!(s->service = strdup(req->service))) {
             stage_reset(s, partial);
             return baton_err_set(err, -ENOMEM, "out of memory");
@@ -197,7 +196,7 @@ int stage_chunk(struct staging *s, const agent_config_t *cfg, const Baton__Stage
     }
     /* Whole and the one asked for; and a program this node may run, or it is never kept. */
     const svc_config_t *svc = agent_config_service(cfg, req->service);
-    if ((r = artifact_check_fd(s->fd, partial, svc->artifact_scripts, err)) < 0) {
+    if ((r = artifact_check_fd(s->fd, "the artifact", svc->artifact_scripts, err)) < 0) {
         stage_reset(s, partial);
         *ret_held = 0;
         return r;

@@ -173,13 +173,12 @@ int step_dump(step_ctx_t *ctx, baton_err_t *err)
         return baton_err_set(err, -ENAMETOOLONG, "dump path too long");
     snprintf(partial, sizeof(partial), "%s.partial", path);
     int r = fs_mkdir_p(svc->backup_dir, 0700, err);
-    if (r < 0 || (r = step_lock(ctx, err)) < 0)
+    if (r < 0 || (r = fs_dir_root_only(svc->backup_dir, err)) < 0 || (r = step_lock(ctx, err)) < 0)
         return r;
 
     struct dump_sink sink = {.ctx = ctx, .next_progress = 8 * 1024 * 1024};
-    sink.fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (sink.fd < 0)
-        return baton_err_set(err, -errno, "open %s: %s", partial, strerror(errno));
+    if ((sink.fd = fs_create_new(partial, O_WRONLY, 0600, err)) < 0)
+        return sink.fd;
     digest_init(&sink.digest);
 
     step_progress(ctx, "pg_dump to %s", path);

@@ -3,6 +3,7 @@
  * problem listed instead of the first. Runs on the worker like a step, so the main loop stays
  * responsive, but outside the step rules: it touches no state. */
 #include <errno.h>
+#include <libgen.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -138,6 +139,15 @@ int step_plan(step_ctx_t *ctx, baton_err_t *err)
         problem(p, "%s", e.msg);
     p->version = dup_or_empty(version);
     p->binary_sha256 = dup_or_empty(hex);
+    /* The folders the agent creates files in: the binary's, the backups' (when there). */
+    char bindir[PATH_MAX];
+    snprintf(bindir, sizeof(bindir), "%s", svc->binary);
+    baton_err_clear(&e);
+    if (fs_dir_root_only(dirname(bindir), &e) < 0 && e.code != -ENOENT)
+        problem(p, "%s", e.msg);
+    baton_err_clear(&e);
+    if (fs_dir_root_only(svc->backup_dir, &e) < 0 && e.code != -ENOENT)
+        problem(p, "%s", e.msg);
 
     step_progress(ctx, "checking database");
     baton_err_clear(&e);

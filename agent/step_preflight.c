@@ -1,6 +1,7 @@
 /* step_preflight: every check that can fail before anything is stopped. It changes nothing
  * live; it only records, in the state, where this rollout starts from. */
 #include <errno.h>
+#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,6 +147,10 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
                           errno ? strerror(errno) : "not a regular file");
         goto out;
     }
+    char bindir[PATH_MAX];
+    snprintf(bindir, sizeof(bindir), "%s", svc->binary);
+    if ((r = fs_dir_root_only(dirname(bindir), err)) < 0)
+        goto out;
     if ((r = command_version(ctx, svc, svc->binary, &current_version, err)) < 0 ||
         (r = digest_file(svc->binary, hex, NULL, err)) < 0)
         goto out;
@@ -159,7 +164,8 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
         (r = db_lock_refuse_held(db.lock_holder, err)) < 0 ||
         /* The client programs that fit this server, called directly from now on. */
         (r = pgtools_check(ctx, svc, db.server_major, err)) < 0 ||
-        (r = fs_mkdir_p(svc->backup_dir, 0700, err)) < 0)
+        (r = fs_mkdir_p(svc->backup_dir, 0700, err)) < 0 ||
+        (r = fs_dir_root_only(svc->backup_dir, err)) < 0)
         goto out;
     uint64_t db_bytes = db.bytes;
     struct statvfs vfs;

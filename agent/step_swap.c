@@ -6,6 +6,7 @@
  * as TARGET.baton-prev (a hard link: no copy, no window) for the rollback. */
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,20 +14,26 @@
 #include <unistd.h>
 
 #include "command.h"
+#include "digest.h"
 #include "step.h"
 #include "fsutil.h"
 
-static int copy_file(const char *src, const char *dst, const struct stat *like, baton_err_t *err)
+/* Copies src to dst (created anew, never through a link) with like's owner and mode, and checks
+ * on the way that what it copied is the file with the digest `sha256`: the copy reads every
+ * byte anyway, and the staged file may have changed since the pre-flight hashed it. */
+static int copy_file(const char *src, const char *dst, const struct stat *like, const char *sha256,
+                     baton_err_t *err)
 {
-    int in = open(src, O_RDONLY | O_CLOEXEC);
+    int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (in < 0)
         return baton_err_set(err, -errno, "open %s: %s", src, strerror(errno));
-    int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0700);
+    int out = fs_create_new(dst, O_WRONLY, 0700, err);
     if (out < 0) {
-        int e = errno;
         close(in);
-        return baton_err_set(err, -e, "open %s: %s", dst, strerror(e));
+        return out;
     }
+    digest_t digest;
+    digest_init(&digest);
     char buf[128 * 1024];
     int r = 0;
     for (;;) {
@@ -39,6 +46,7 @@ static int copy_file(const char *src, const char *dst, const struct stat *like, 
         }
         if (n == 0)
             break;
+        digest_update(&digest, buf, (size_t)n);
         for (ssize_t off = 0; off < n;) {
             ssize_t w = write(out, buf + off, (size_t)(n - off));
             if (w < 0 && errno == EINTR)
@@ -51,6 +59,14 @@ static int copy_file(const char *src, const char *dst, const struct stat *like, 
         }
     }
 done:
+    if (r == 0) {
+        char got[DIGEST_HEX_LEN + 1];
+        digest_final_hex(&digest, got);
+        if (strcmp(got, sha256))
+            r = baton_err_set(err, -EBADMSG,
+                              "%s changed since it was verified: sha256 %.12s…, expected %.12s…",
+                              src, got, sha256);
+    }
     if (r == 0 &&
         (fchown(out, like->st_uid, like->st_gid) < 0 || fchmod(out, like->st_mode & 07777) < 0))
         r = baton_err_set(err, -errno, "chown/chmod %s: %s", dst, strerror(errno));
@@ -63,15 +79,16 @@ done:
     return r;
 }
 
-/* Installs `src` at `target` with target's current mode and owner. */
-static int install_over(const char *src, const char *target, baton_err_t *err)
+/* Installs `src`, which must have the digest `sha256`, at `target` with target's current mode
+ * and owner. */
+static int install_over(const char *src, const char *sha256, const char *target, baton_err_t *err)
 {
     struct stat sb;
     char tmp[PATH_MAX + 16];
     if (stat(target, &sb) < 0)
         return baton_err_set(err, -errno, "stat %s: %s", target, strerror(errno));
     snprintf(tmp, sizeof(tmp), "%s.baton-new", target);
-    int r = copy_file(src, tmp, &sb, err);
+    int r = copy_file(src, tmp, &sb, sha256, err);
     if (r < 0)
         return r;
     if (rename(tmp, target) < 0) {
@@ -99,6 +116,12 @@ int step_swap(step_ctx_t *ctx, baton_err_t *err)
         st->swapped = true;
         return 0;
     }
+    /* Nobody but root may plant a file (a link to /etc/shadow, say) where the agent creates
+     * the new binary and the kept one. */
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", svc->binary);
+    if ((r = fs_dir_root_only(dirname(dir), err)) < 0)
+        return r;
     if (strcmp(hex, st->previous_sha256))
         return baton_err_set(err, -EBUSY,
                              "%s changed since preflight (sha256 %.12s…): "
@@ -116,7 +139,7 @@ int step_swap(step_ctx_t *ctx, baton_err_t *err)
         return r;
     }
     step_progress(ctx, "installing %s", svc->binary);
-    if ((r = install_over(staged, svc->binary, err)) < 0)
+    if ((r = install_over(staged, st->target_sha256, svc->binary, err)) < 0)
         return r;
     st->swapped = true;
     return 0;
@@ -143,7 +166,7 @@ int swap_back(step_ctx_t *ctx, baton_err_t *err)
                              "%.12s…",
                              prev, hex, st->previous_sha256);
     step_progress(ctx, "putting back the previous %s", svc->binary);
-    if ((r = install_over(prev, svc->binary, err)) < 0)
+    if ((r = install_over(prev, st->previous_sha256, svc->binary, err)) < 0)
         return r;
     st->swapped = false;
     return 0;

@@ -32,15 +32,50 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
     return fs_write_replace(path, data, len, mode, true, err);
 }
 
+int fs_create_new(const char *path, int flags, mode_t mode, baton_err_t *err)
+{
+    if (unlink(path) < 0 && errno != ENOENT)
+        return baton_err_set(err, -errno, "unlink %s: %s", path, strerror(errno));
+    int fd = open(path, flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    if (fd < 0)
+        return baton_err_set(err, -errno, "create %s: %s", path, strerror(errno));
+    return fd;
+}
+
+int fs_dir_root_only(const char *dir, baton_err_t *err)
+{
+    char real[PATH_MAX];
+    if (!realpath(dir, real))
+        return baton_err_set(err, -errno, "%s: %s", dir, strerror(errno));
+    for (;;) {
+        struct stat sb;
+        if (stat(real, &sb) < 0)
+            return baton_err_set(err, -errno, "stat %s: %s", real, strerror(errno));
+        if (sb.st_uid != 0 || (sb.st_mode & (S_IWGRP | S_IWOTH)))
+            return baton_err_set(err, -EPERM,
+                                 "%s may be written by others than root (owner uid %u, mode "
+                                 "%04o): the agent creates no file under it",
+                                 real, (unsigned)sb.st_uid, (unsigned)(sb.st_mode & 07777));
+        char *slash = strrchr(real, '/');
+        if (!slash || slash == real) {
+            if (real[1] == '\0')
+                return 0;
+            real[1] = '\0'; /* and "/" itself */
+            continue;
+        }
+        *slash = '\0';
+    }
+}
+
 int fs_write_replace(const char *path, const void *data, size_t len, mode_t mode, bool durable,
                      baton_err_t *err)
 {
     char tmp[PATH_MAX];
     if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
         return baton_err_set(err, -ENAMETOOLONG, "%s: path too long", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    int fd = fs_create_new(tmp, O_WRONLY, mode, err);
     if (fd < 0)
-        return baton_err_set(err, -errno, "open %s: %s", tmp, strerror(errno));
+        return fd;
     const char *p = data;
     size_t left = len;
     while (left) {

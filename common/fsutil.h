@@ -19,6 +19,16 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 int fs_write_replace(const char *path, const void *data, size_t len, mode_t mode, bool durable,
                      baton_err_t *err);
 
+/* Creates `path` anew for writing (O_EXCL|O_NOFOLLOW): a leftover of an earlier crash is
+ * unlinked first (a link, never what it points to), so a planted symlink or hard-linked file
+ * is never written through or chowned. Returns the descriptor or a negative errno. */
+int fs_create_new(const char *path, int flags, mode_t mode, baton_err_t *err);
+
+/* 0 when no one but root may write `dir` or any folder above it (each owned by root, no group
+ * or other write bit, as OpenSSH's StrictModes asks of a key's folders): where a root daemon
+ * creates files. -EPERM naming the first folder that fails, and who may write it. */
+int fs_dir_root_only(const char *dir, baton_err_t *err);
+
 /* Reads a whole file of at most `max` bytes; *ret_data (NUL-terminated) is the caller's. */
 int fs_read_all(const char *path, size_t max, char **ret_data, size_t *ret_len, baton_err_t *err);
 

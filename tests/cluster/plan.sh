@@ -119,8 +119,8 @@ sed -i "s|^artifact: .*|artifact: $txt|" "$f"
 stops=$(for n in $CLUSTER_NODES; do unit_stops "$n"; done)
 out=$("$BATON" rollout "$f" 2>&1)
 is "$?" 2 "a text file of shell commands as the artifact: the rollout is refused, exit 2"
-like "$out" "not-a-program is not a program \(neither an ELF executable nor a #! script\)" \
-    "the reason says what the file is"
+like "$out" "stage +node1 +FAIL .*the artifact is not a program \(neither an ELF executable nor a #! script\)" \
+    "staging refuses it, saying what the file is"
 is "$(for n in $CLUSTER_NODES; do node_exec "$n" test -e /root/ran-the-artifact && echo "$n"; done)" "" \
     "no node ran it"
 is "$(for n in $CLUSTER_NODES; do unit_stops "$n"; done)" "$stops" "no unit was stopped anywhere"
