@@ -10,21 +10,62 @@
 #include "db_lock.h"
 #include "state.h"
 
+/* A peer that vanished without a word (a power cut: the link goes dark before anything closes
+ * the connection) is noticed in seconds on both ends, not after the kernel's two hours: the
+ * agent's side by libpq's keepalives and TCP user timeout, the server's side by the same
+ * settings asked for the session (so that a dead agent's migration lock is let go of). The
+ * session also waits at most DB_LOCK_TIMEOUT for a lock, instead of hanging behind a
+ * migration; none of this applies to a Unix socket, where no peer can vanish so. */
+#define DB_KEEPALIVE_IDLE "10"
+#define DB_KEEPALIVE_INTERVAL "5"
+#define DB_KEEPALIVE_COUNT "3"
+#define DB_USER_TIMEOUT_MS "30000"
+#define DB_LOCK_TIMEOUT "10s"
+static const char server_options[] =
+    "-c tcp_keepalives_idle=" DB_KEEPALIVE_IDLE " -c tcp_keepalives_interval=" DB_KEEPALIVE_INTERVAL
+    " -c tcp_keepalives_count=" DB_KEEPALIVE_COUNT " -c tcp_user_timeout=" DB_USER_TIMEOUT_MS
+    " -c lock_timeout=" DB_LOCK_TIMEOUT;
+
+/* The conninfo's own `options`, if it has any, so that ours are added, not put in its place. */
+static char *conninfo_options(const char *conninfo)
+{
+    PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+    char *own = NULL;
+    for (PQconninfoOption *o = opts; o && o->keyword; o++)
+        if (!strcmp(o->keyword, "options") && o->val && *o->val)
+            own = strdup(o->val);
+    PQconninfoFree(opts);
+    return own;
+}
+
 int db_connect_as(const svc_config_t *svc, const char *application_name, PGconn **ret_conn,
                   baton_err_t *err)
 {
     /* expand_dbname: "dbname" holds the whole conninfo; the passfile keeps the password off
      * the config and off every command line. Later keywords override the conninfo's. */
-    const char *keys[5], *vals[5];
+    char *own = conninfo_options(svc->database), *options = NULL;
+    if (asprintf(&options, "%s%s%s", own ? own : "", own ? " " : "", server_options) < 0)
+        options = NULL;
+    free(own);
+    if (!options)
+        return baton_err_set(err, -ENOMEM, "database of %s: out of memory", svc->name);
+    const char *keys[12], *vals[12];
     size_t k = 0;
     keys[k] = "dbname", vals[k++] = svc->database;
     keys[k] = "connect_timeout", vals[k++] = "10";
+    keys[k] = "keepalives", vals[k++] = "1";
+    keys[k] = "keepalives_idle", vals[k++] = DB_KEEPALIVE_IDLE;
+    keys[k] = "keepalives_interval", vals[k++] = DB_KEEPALIVE_INTERVAL;
+    keys[k] = "keepalives_count", vals[k++] = DB_KEEPALIVE_COUNT;
+    keys[k] = "tcp_user_timeout", vals[k++] = DB_USER_TIMEOUT_MS;
+    keys[k] = "options", vals[k++] = options;
     if (svc->passfile)
         keys[k] = "passfile", vals[k++] = svc->passfile;
     if (application_name)
         keys[k] = "application_name", vals[k++] = application_name;
     keys[k] = NULL, vals[k] = NULL;
     PGconn *c = PQconnectdbParams(keys, vals, 1);
+    free(options);
     if (!c)
         return baton_err_set(err, -ENOMEM, "database of %s: out of memory", svc->name);
     if (PQstatus(c) != CONNECTION_OK) {

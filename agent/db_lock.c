@@ -2,9 +2,11 @@
 #include "db_lock.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
@@ -69,24 +71,139 @@ int db_lock_check_free(const svc_config_t *svc, baton_err_t *err)
     return r;
 }
 
-int db_lock_take(const svc_config_t *svc, const char *who, PGconn **ret_conn, baton_err_t *err)
+/* The server pids of the lock sessions this process holds now: a holder named for this node
+ * but not among them is an earlier agent's. */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static int live_pids[64];
+static size_t n_live;
+
+static void live_add(int pid)
+{
+    pthread_mutex_lock(&live_lock);
+    if (n_live < sizeof(live_pids) / sizeof(live_pids[0]))
+        live_pids[n_live++] = pid;
+    pthread_mutex_unlock(&live_lock);
+}
+
+static void live_remove(int pid)
+{
+    pthread_mutex_lock(&live_lock);
+    for (size_t i = 0; i < n_live; i++)
+        if (live_pids[i] == pid) {
+            live_pids[i] = live_pids[--n_live];
+            break;
+        }
+    pthread_mutex_unlock(&live_lock);
+}
+
+static bool live_has(int pid)
+{
+    bool has = false;
+    pthread_mutex_lock(&live_lock);
+    for (size_t i = 0; i < n_live && !has; i++)
+        has = live_pids[i] == pid;
+    pthread_mutex_unlock(&live_lock);
+    return has;
+}
+
+static const char stale_sql[] =
+    "SELECT l.pid, coalesce(a.application_name, '') FROM pg_locks l "
+    "LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+    "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 "
+    "AND l.classid = " STR(DB_LOCK_CLASS) "::oid AND l.objid = " STR(DB_LOCK_OBJECT) "::oid "
+    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())";
+
+static int end_stale_on(PGconn *c, const char *node, bool *ret_ended, baton_err_t *err)
+{
+    *ret_ended = false;
+    char prefix[128], line[256];
+    snprintf(prefix, sizeof(prefix), "baton-agent %s ", node);
+    PGresult *res = PQexec(c, stale_sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        int r = baton_err_set(err, -EIO, "read pg_locks: %s", db_message(res, line, sizeof(line)));
+        PQclear(res);
+        return r;
+    }
+    int pid = 0;
+    char name[128] = "";
+    if (PQntuples(res) == 1) {
+        pid = atoi(PQgetvalue(res, 0, 0));
+        snprintf(name, sizeof(name), "%s", PQgetvalue(res, 0, 1));
+    }
+    PQclear(res);
+    if (pid <= 0 || strncmp(name, prefix, strlen(prefix)) || live_has(pid))
+        return 0; /* free, another node's, or ours and alive */
+    char pidtext[16];
+    snprintf(pidtext, sizeof(pidtext), "%d", pid);
+    const char *params[] = {pidtext};
+    res = PQexecParams(c, "SELECT pg_terminate_backend($1::int)", 1, NULL, params, NULL, NULL, 0);
+    bool ended = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+                 !strcmp(PQgetvalue(res, 0, 0), "t");
+    if (!ended) {
+        db_message(res, line, sizeof(line));
+        PQclear(res);
+        return baton_err_set(err, -EPERM,
+                             "the migration lock is held by this node's earlier agent (%s, server "
+                             "pid %d), gone since; this database role may not end its session "
+                             "(%s): as a superuser, run SELECT pg_terminate_backend(%d);",
+                             name, pid, *line ? line : "refused", pid);
+    }
+    PQclear(res);
+    *ret_ended = true;
+    return 0;
+}
+
+int db_lock_end_stale(const svc_config_t *svc, const char *node, bool *ret_ended,
+                      baton_err_t *err)
 {
     PGconn *c = NULL;
-    int r = db_connect_as(svc, who, &c, err);
+    int r = db_connect(svc, &c, err);
     if (r < 0)
         return r;
+    r = end_stale_on(c, node, ret_ended, err);
+    PQfinish(c);
+    return r;
+}
+
+static int try_lock(PGconn *c, bool *ret_got, baton_err_t *err)
+{
     PGresult *res =
         PQexec(c, "SELECT pg_try_advisory_lock(" STR(DB_LOCK_CLASS) ", " STR(DB_LOCK_OBJECT) ")");
+    int r = 0;
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         char line[256];
         r = baton_err_set(err, -EIO, "take the migration lock: %s",
                           db_message(res, line, sizeof(line)));
-        PQclear(res);
+    } else {
+        *ret_got = !strcmp(PQgetvalue(res, 0, 0), "t");
+    }
+    PQclear(res);
+    return r;
+}
+
+int db_lock_take(const svc_config_t *svc, const char *node, const char *rollout_id,
+                 PGconn **ret_conn, baton_err_t *err)
+{
+    char who[64];
+    snprintf(who, sizeof(who), "baton-agent %s %s", node, rollout_id);
+    PGconn *c = NULL;
+    int r = db_connect_as(svc, who, &c, err);
+    if (r < 0)
+        return r;
+    bool got = false, ended = false;
+    if ((r = try_lock(c, &got, err)) == 0 && !got && (r = end_stale_on(c, node, &ended, err)) == 0 &&
+        ended) {
+        /* The ended session lets go of the lock as its backend exits: a moment. */
+        for (int i = 0; i < 50 && r == 0 && !got; i++) {
+            if (i)
+                usleep(100 * 1000);
+            r = try_lock(c, &got, err);
+        }
+    }
+    if (r < 0) {
         PQfinish(c);
         return r;
     }
-    bool got = !strcmp(PQgetvalue(res, 0, 0), "t");
-    PQclear(res);
     if (!got) {
         char *holder = NULL;
         baton_err_t herr = {0};
@@ -100,6 +217,7 @@ int db_lock_take(const svc_config_t *svc, const char *who, PGconn **ret_conn, ba
         PQfinish(c);
         return r;
     }
+    live_add(PQbackendPID(c));
     *ret_conn = c;
     return 0;
 }
@@ -107,6 +225,7 @@ int db_lock_take(const svc_config_t *svc, const char *who, PGconn **ret_conn, ba
 void db_lock_release(PGconn **conn_p)
 {
     if (conn_p && *conn_p) {
+        live_remove(PQbackendPID(*conn_p));
         PQfinish(*conn_p);
         *conn_p = NULL;
     }

@@ -23,11 +23,19 @@ struct pg_conn;
 #define DB_LOCK_CLASS 1650553967
 #define DB_LOCK_OBJECT 1
 
-/* Takes the lock on a new connection named `who` (application_name: "baton-agent NODE ..."),
- * without waiting: -EBUSY when someone holds it, err naming the holder. *ret_conn holds the
- * lock until db_lock_release(). */
-int db_lock_take(const svc_config_t *svc, const char *who, struct pg_conn **ret_conn,
-                 baton_err_t *err);
+/* Takes the lock on a new connection named "baton-agent NODE ROLLOUT" (its application_name,
+ * so that whoever is refused learns who holds it), without waiting: -EBUSY when someone holds
+ * it, err naming the holder. A holder that is this node's own earlier agent (gone in a power
+ * cut, its session not yet dropped by the server) is ended first (db_lock_end_stale).
+ * *ret_conn holds the lock until db_lock_release(). */
+int db_lock_take(const svc_config_t *svc, const char *node, const char *rollout_id,
+                 struct pg_conn **ret_conn, baton_err_t *err);
+/* Ends the session holding the lock when it is named for `node` and is none of this process's
+ * own: an earlier life of this node's agent, which nobody else could be. *ret_ended tells
+ * whether one was ended. When the database role may not end it, -EPERM saying exactly what to
+ * run, as whom. */
+int db_lock_end_stale(const svc_config_t *svc, const char *node, bool *ret_ended,
+                      baton_err_t *err);
 /* Closes the connection, which lets the lock go (NULL-safe; sets *conn_p to NULL). */
 void db_lock_release(struct pg_conn **conn_p);
 /* -EBUSY, naming the holder, when someone holds the lock now (a rollout that is dumping or

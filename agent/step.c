@@ -64,10 +64,7 @@ int step_lock(step_ctx_t *ctx, baton_err_t *err)
 {
     if (!ctx->db_lock || *ctx->db_lock)
         return 0;
-    /* Named so that whoever is refused (another rollout, `baton plan`) learns who holds it. */
-    char who[64];
-    snprintf(who, sizeof(who), "baton-agent %s %s", ctx->cfg->node_name, ctx->rollout_id);
-    return db_lock_take(ctx->svc, who, ctx->db_lock, err);
+    return db_lock_take(ctx->svc, ctx->cfg->node_name, ctx->rollout_id, ctx->db_lock, err);
 }
 
 int step_migration_ids(step_ctx_t *ctx, char ***ret_ids, size_t *ret_n, baton_err_t *err)

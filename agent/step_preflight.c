@@ -100,6 +100,25 @@ static int plan_downgrade(step_ctx_t *ctx, const Baton__Step *req, const char *c
     return 0;
 }
 
+/* The lock held by this node's own earlier agent (a power cut: the server has not dropped its
+ * session yet) holds up nobody's rollout: it is ended, and the pre-flight goes on. */
+static int end_own_stale_lock(step_ctx_t *ctx, db_survey_t *db, baton_err_t *err)
+{
+    char prefix[128];
+    snprintf(prefix, sizeof(prefix), "baton-agent %s ", ctx->cfg->node_name);
+    if (strncmp(db->lock_holder, prefix, strlen(prefix)))
+        return 0;
+    bool ended = false;
+    int r = db_lock_end_stale(ctx->svc, ctx->cfg->node_name, &ended, err);
+    if (r < 0)
+        return r;
+    if (ended) {
+        step_progress(ctx, "ended %s: this node's earlier agent, gone", db->lock_holder);
+        db->lock_holder[0] = '\0';
+    }
+    return 0;
+}
+
 int step_preflight(step_ctx_t *ctx, baton_err_t *err)
 {
     const svc_config_t *svc = ctx->svc;
@@ -157,7 +176,7 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
 
     /* The database answers, its bookkeeping table reads, and a dump of it fits. */
     step_progress(ctx, "checking database");
-    if ((r = db_survey(svc, &db, err)) < 0 ||
+    if ((r = db_survey(svc, &db, err)) < 0 || (r = end_own_stale_lock(ctx, &db, err)) < 0 ||
         /* Another rollout (through another agent on the same database) is dumping or
          * migrating it now: this one would stop a node only to wait for that, or migrate
          * under it. */

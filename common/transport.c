@@ -69,12 +69,29 @@ int transport_keygen(const char *prefix, baton_err_t *err)
     return r;
 }
 
-/* The first word of the first line of a small file. */
-static int read_key_file(const char *path, transport_key_t *ret, baton_err_t *err)
+/* The first word of the first line of a small file. With `secret`, the file opened must be
+ * readable by its owner alone: checked on the descriptor read from (fstat), so that the file
+ * checked is the file read, whatever is renamed over the path meanwhile. */
+static int read_key_file(const char *path, bool secret, transport_key_t *ret, baton_err_t *err)
 {
     FILE *f = fopen(path, "re");
     if (!f)
         return baton_err_set(err, -errno, "%s: %s", path, strerror(errno));
+    struct stat sb;
+    if (secret && fstat(fileno(f), &sb) < 0) {
+        int e = errno;
+        fclose(f);
+        return baton_err_set(err, -e, "%s: %s", path, strerror(e));
+    }
+    if (secret && (!S_ISREG(sb.st_mode) || (sb.st_mode & 0077))) {
+        fclose(f);
+        if (!S_ISREG(sb.st_mode))
+            return baton_err_set(err, -EPERM, "%s: a secret key must be a regular file", path);
+        return baton_err_set(err, -EPERM,
+                             "%s: a secret key must not be readable by others "
+                             "(mode %03o; chmod 600)",
+                             path, (unsigned)(sb.st_mode & 0777));
+    }
     char line[256] = "";
     bool got = fgets(line, sizeof(line), f) != NULL;
     fclose(f);
@@ -91,15 +108,7 @@ static int read_key_file(const char *path, transport_key_t *ret, baton_err_t *er
 int transport_read_secret(const char *path, transport_key_t *ret_secret,
                           transport_key_t *ret_public, baton_err_t *err)
 {
-    struct stat sb;
-    if (stat(path, &sb) < 0)
-        return baton_err_set(err, -errno, "%s: %s", path, strerror(errno));
-    if (sb.st_mode & 0077)
-        return baton_err_set(err, -EPERM,
-                             "%s: a secret key must not be readable by others "
-                             "(mode %03o; chmod 600)",
-                             path, (unsigned)(sb.st_mode & 0777));
-    int r = read_key_file(path, ret_secret, err);
+    int r = read_key_file(path, true, ret_secret, err);
     if (r < 0)
         return r;
     if (zmq_curve_public(ret_public->z85, ret_secret->z85) < 0)
@@ -109,7 +118,7 @@ int transport_read_secret(const char *path, transport_key_t *ret_secret,
 
 int transport_read_public(const char *path, transport_key_t *ret_public, baton_err_t *err)
 {
-    return read_key_file(path, ret_public, err);
+    return read_key_file(path, false, ret_public, err);
 }
 
 void transport_fingerprint(const transport_key_t *key, char out[17])

@@ -85,7 +85,9 @@ node_exec() {
     pid=$(node_pid "$node") || return 1
     [ -n "${BATON_SAN_REPORTS:-}" ] && san=("ASAN_OPTIONS=$(_san_options "$NODE_SAN_DIR/exec")"
         "UBSAN_OPTIONS=$(_ubsan_options "$NODE_SAN_DIR/exec")")
-    nsenter -t "$pid" -m -p -n -u -- env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    # -r: the node's root, which is not the mount namespace's own root where the cluster was
+    # made inside a chroot (tests/cluster/fresh.sh); elsewhere it is the same.
+    nsenter -t "$pid" -m -p -n -u -r -- env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
         HOME=/root LANG=C.UTF-8 "${san[@]}" "$@"
 }
 
