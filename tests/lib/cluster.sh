@@ -14,6 +14,7 @@
 #   node_ip NODE                  the node's address on the bridge
 #   node_cut NODE / node_heal NODE  take the node's link down / up (a network partition)
 #   node_kill NODE                kill the node's systemd, and with it everything in the node
+#   node_boot NODE                start a killed node again (its files kept, /run and /tmp new)
 #   cluster_down [NAME]           tear down; safe to call twice and on a half-built cluster
 #   cluster_sweep                 tear down clusters whose driver process is gone
 # Requires root, util-linux (unshare, nsenter), iproute2 and systemd.
@@ -138,6 +139,15 @@ node_kill() {
     _recorded_alive "$f" || return 0
     kill -9 "$(cut -d' ' -f1 "$f")" 2>/dev/null
     _wait_gone "$f" 10
+}
+
+# Start a node killed with node_kill again, as a machine boots after a power cut: its disks (the
+# overlay folders) as they were, /run and /tmp empty, its link up, its journal running. What
+# else starts at boot (the agent, the service) the test starts, as enabled units would.
+node_boot() {
+    _node_start "$1" && _node_wait_ready "$1" && _node_link "$1" &&
+        node_exec "$1" systemctl start systemd-journald.socket systemd-journald-dev-log.socket \
+            systemd-journald.service
 }
 
 _wait_gone() { # PIDFILE SECONDS
