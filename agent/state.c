@@ -13,7 +13,6 @@
 #include "fsutil.h"
 #include "steps.h"
 
-#define STATE_FILE_MAX (1024 * 1024)
 
 int svc_state_set(char **field, const char *value)
 {
@@ -44,7 +43,7 @@ bool svc_state_has(char *const *list, size_t n, const char *id)
 
 int svc_state_push(char ***list, size_t *n, const char *id)
 {
-    if (*n >= STATE_IDS_MAX)
+    if (*n >= STATE_IDS_MAX || strlen(id) > STATE_STR_MAX)
         return -E2BIG;
     char **grown = realloc(*list, (*n + 1) * sizeof(char *));
     if (!grown)
@@ -337,6 +336,16 @@ int svc_state_save(const char *state_dir, const svc_state_t *st, baton_err_t *er
     json_decref(o);
     if (!text)
         return baton_err_set(err, -ENOMEM, "%s: out of memory", path);
+    /* Never write what the loader would refuse: every later command, the rollback's too,
+     * would fail on it. The step that made it so fails instead, with the file as it was. */
+    if (strlen(text) > STATE_FILE_MAX) {
+        r = baton_err_set(err, -EFBIG,
+                          "%s: the record of %s would be %zu bytes, over the limit of %d; "
+                          "nothing was written",
+                          path, st->service, strlen(text), STATE_FILE_MAX);
+        free(text);
+        return r;
+    }
     r = fs_write_atomic(path, text, strlen(text), 0600, err);
     free(text);
     return r;

@@ -12,11 +12,15 @@
 #include <stdint.h>
 
 #include "digest.h"
+#include "envelope.h"
 #include "err.h"
 #include "steps.h"
 
-#define STATE_IDS_MAX 4096
-#define STATE_STR_MAX 1024
+/* One set of limits, checked when a value is recorded and again when the file is saved and
+ * loaded: what can be recorded can be saved, and what was saved can be loaded. */
+#define STATE_IDS_MAX ENVELOPE_REPEATED_MAX /* ids in one list: the wire's own limit */
+#define STATE_STR_MAX 1024                  /* bytes in one id, version or path */
+#define STATE_FILE_MAX (16 * 1024 * 1024)   /* the whole state file of one service */
 #define STATE_RESULT_MAX (512 * 1024) /* one recorded Result, base64 */
 #define STATE_HISTORY_MAX 32          /* versions kept in a service's history */
 

@@ -175,12 +175,21 @@ static void run_job(worker_t *w, struct worker_job *job)
      * this step (a coordinator that lost the answer) gets it, and the step never runs twice. */
     size_t len = baton__result__get_packed_size(&res);
     uint8_t *packed = malloc(len ? len : 1);
+    int rr = packed ? 0 : -ENOMEM;
     if (packed) {
         baton__result__pack(&res, packed);
         if (!(def->id == STEP_PREFLIGHT && r < 0))
-            svc_state_set_result(st, def->id, job->req->request_id, packed, len);
+            rr = svc_state_set_result(st, def->id, job->req->request_id, packed, len);
     }
     free(packed);
+    /* A step whose Result is not on record fails: asked again, it would answer "done" without
+     * the dump, the ids or the versions the coordinator needs. */
+    if (rr < 0 && r == 0) {
+        r = baton_err_set(&err, rr, "%s: its Result (%zu bytes) could not be recorded: %s",
+                          def->name, len, strerror(-rr));
+        res.status = BATON__STATUS__STATUS_FAILED;
+        res.message = err.msg;
+    }
     baton_err_t serr = {0};
     if (svc_state_save(w->cfg->state_dir, st, &serr) < 0) {
         step_log(&ctx, 3, "%s", serr.msg);

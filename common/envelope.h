@@ -30,7 +30,9 @@ int envelope_unpack(const uint8_t *buf, size_t len, Baton__Envelope **ret_env, b
 
 /* Limits on what a message may carry, checked by envelope_unpack() in every nested message. */
 #define ENVELOPE_STRING_MAX (16 * 1024) /* bytes in any one string */
-#define ENVELOPE_REPEATED_MAX 10000     /* entries in any repeated field */
+/* Entries in any repeated field: as many migration ids as the agent records of one list
+ * (STATE_IDS_MAX), so that nothing the wire takes is refused when recorded. */
+#define ENVELOPE_REPEATED_MAX 4096
 
 /* True when the bytes are valid UTF-8 (RFC 3629). */
 bool envelope_utf8_valid(const char *s, size_t len);

@@ -145,6 +145,9 @@ node_kill() {
 # overlay folders) as they were, /run and /tmp empty, its link up, its journal running. What
 # else starts at boot (the agent, the service) the test starts, as enabled units would.
 node_boot() {
+    # The old link's host end goes with the dead node's namespace, but the kernel cleans a
+    # namespace up in its own time: remove it now, or the new one cannot take its name.
+    ip link del "$(_veth_name "$1")" 2>/dev/null
     _node_start "$1" && _node_wait_ready "$1" && _node_link "$1" &&
         node_exec "$1" systemctl start systemd-journald.socket systemd-journald-dev-log.socket \
             systemd-journald.service

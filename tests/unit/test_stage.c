@@ -50,6 +50,11 @@ static int setup(void **state)
     assert_non_null(art);
     for (size_t i = 0; i < SIZE; i++)
         art[i] = (uint8_t)(i * 2654435761u >> 13);
+    /* A program for this machine: an ELF header like the test's own (what staging checks). */
+    FILE *self = fopen("/proc/self/exe", "rb");
+    assert_non_null(self);
+    assert_int_equal(fread(art, 1, 64, self), 64);
+    fclose(self);
     digest_t d;
     digest_init(&d);
     digest_update(&d, art, SIZE);
@@ -193,11 +198,36 @@ static void test_stage_refusals(void **state)
     stage_reset(&s, NULL);
 }
 
+/* Whole, with the right digest, but not a program: refused, and nothing of it kept. */
+static void test_stage_not_a_program(void **state)
+{
+    (void)state;
+    memset(art, 'x', 64); /* no ELF header, no #! */
+    digest_t d;
+    digest_init(&d);
+    digest_update(&d, art, SIZE);
+    char text_sha[DIGEST_HEX_LEN + 1];
+    digest_final_hex(&d, text_sha);
+    struct staging s = {.fd = -1};
+    baton_err_t err = {0};
+    uint64_t held = 0;
+    for (uint64_t off = 0; off < 2 * BATON_CHUNK_MAX; off += BATON_CHUNK_MAX)
+        assert_int_equal(chunk(&s, text_sha, off, BATON_CHUNK_MAX, &held, &err), 0);
+    assert_int_equal(chunk(&s, text_sha, 2 * BATON_CHUNK_MAX, SIZE - 2 * BATON_CHUNK_MAX, &held,
+                           &err),
+                     -ENOEXEC);
+    assert_non_null(strstr(err.msg, "the artifact is not a program"));
+    assert_int_equal(held, 0);
+    assert_int_equal(file_size(text_sha, ""), -1);
+    assert_int_equal(file_size(text_sha, ".partial"), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stage_resume_and_held),
         cmocka_unit_test(test_stage_refusals),
+        cmocka_unit_test(test_stage_not_a_program), /* last: it changes the artifact */
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
