@@ -34,6 +34,7 @@ fi
 curl -sf -o /dev/null -m 20 "$mirror/dists/bookworm/Release" || skip "the Debian mirror $mirror cannot be reached"
 
 root=$(mktemp -d /var/tmp/baton-fresh.XXXXXX)
+chmod 0755 "$root" # it is the machine's /: every user (postgres) must get through it
 # Every process still running inside the root (a daemon a package started, a node left by a
 # killed demo), then the root itself; the mount namespace went with its last process.
 cleanup() {
