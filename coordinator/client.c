@@ -306,11 +306,13 @@ int client_call(client_t *c, const char *rollout_id, Baton__Envelope *req, uint6
         if ((r = client_tick(c, now, err)) < 0)
             return r;
         uint64_t wake = client_wake(c);
-        zmq_pollitem_t item = {.socket = c->sock, .events = ZMQ_POLLIN};
-        int n = zmq_poll(&item, 1, wake > now ? (long)(wake - now) : 1);
+        zmq_pollitem_t items[2] = {{.socket = c->sock, .events = ZMQ_POLLIN},
+                                   {.fd = interrupt_fd(), .events = ZMQ_POLLIN}};
+        int n = zmq_poll(items, interrupt_fd() >= 0 ? 2 : 1, wake > now ? (long)(wake - now) : 1);
         /* A first Ctrl-C lets the command in flight finish (the caller stops after it); a
-         * second one leaves now. */
-        if (n < 0 && errno == EINTR && interrupt_count() >= 2) {
+         * second one leaves now, also one that came while this loop was not in poll. */
+        if (((n < 0 && errno == EINTR) || (items[1].revents & ZMQ_POLLIN)) &&
+            interrupt_drain() >= 2) {
             r = baton_err_set(err, -EINTR, "%s: interrupted twice during %s", c->node,
                               client_command(c));
             client_abandon(c);

@@ -115,7 +115,7 @@ void run_disconnect(struct run *run)
 
 int engine_run(struct run *run, const engine_ops_t *ops)
 {
-    zmq_pollitem_t *items = calloc(run->n ? run->n : 1, sizeof(*items));
+    zmq_pollitem_t *items = calloc(run->n + 1, sizeof(*items)); /* and the interrupt's pipe */
     node_t **who = calloc(run->n ? run->n : 1, sizeof(*who));
     int ret = 0;
     if (!items || !who) {
@@ -124,6 +124,11 @@ int engine_run(struct run *run, const engine_ops_t *ops)
     }
     uint64_t next_look = 0;
     for (;;) {
+        /* A second Ctrl-C leaves now, whenever it came (the pipe below ends a poll for it). */
+        if (interrupt_count() >= 2) {
+            ret = -EINTR; /* the caller names what was left in flight */
+            goto out;
+        }
         /* `baton abort` from another shell: as a first Ctrl-C. Looked for twice a second at
          * most (with a shared journal it is a query). */
         if (run->journal && now_ms() >= next_look) {
@@ -147,10 +152,17 @@ int engine_run(struct run *run, const engine_ops_t *ops)
         if (k == 0 && !waiting)
             break;
         long timeout = wake == UINT64_MAX ? -1 : wake > now ? (long)(wake - now) : 0;
-        int n = zmq_poll(k ? items : NULL, (int)k, timeout);
-        if (n < 0 && errno == EINTR && interrupt_count() >= 2) {
-            ret = -EINTR; /* the caller names what was left in flight */
-            goto out;
+        int fds = (int)k;
+        if (interrupt_fd() >= 0)
+            items[fds++] = (zmq_pollitem_t){.fd = interrupt_fd(), .events = ZMQ_POLLIN};
+        int n = zmq_poll(items, fds, timeout);
+        if ((n < 0 && errno == EINTR) || (fds > (int)k && (items[k].revents & ZMQ_POLLIN))) {
+            if (interrupt_drain() >= 2) {
+                ret = -EINTR; /* the caller names what was left in flight */
+                goto out;
+            }
+            if (n < 0)
+                continue;
         }
         for (size_t j = 0; n > 0 && j < k; j++) {
             node_t *nd = who[j];

@@ -11,6 +11,12 @@
 void interrupt_install(void);
 /* How many stop signals arrived: 0, 1 (finish the step, settle, stop) or 2+ (leave now). */
 int interrupt_count(void);
+/* A descriptor that becomes readable when a stop signal arrives (a self-pipe): waits poll it
+ * with their sockets, so that a signal that lands while the loop is busy, not in poll, still
+ * ends the wait at once. -1 before interrupt_install(). */
+int interrupt_fd(void);
+/* Reads the pipe empty (after interrupt_fd() polled readable) and returns interrupt_count(). */
+int interrupt_drain(void);
 /* The last one, for messages ("SIGINT", or the reason given to interrupt_request). */
 const char *interrupt_name(void);
 /* The same as a first Ctrl-C, for another reason (`baton abort`); `why` must stay valid. */
