@@ -122,6 +122,19 @@ install: $(BUILD)/baton $(BUILD)/baton-agent
 	install -D -m 0644 doc/agent.yml.example $(DESTDIR)$(DOCDIR)/agent.yml.example
 	install -D -m 0644 doc/baton.bash-completion $(DESTDIR)$(BASHCOMPDIR)/baton
 
+# The Ansible role's unit is agent/baton-agent.service with the role's paths: made from it, so
+# the two cannot drift (tests/cluster/install.sh checks the committed copy is what this makes).
+ROLE_UNIT := ansible/roles/agent/templates/baton-agent.service.j2
+.PHONY: role-unit
+role-unit: $(ROLE_UNIT)
+$(ROLE_UNIT): agent/baton-agent.service
+	{ echo '# {{ ansible_managed }}'; \
+	  echo '# Made by `make role-unit` from baton'"'"'s agent/baton-agent.service: edit that one.'; \
+	  sed -e 's|^ExecStart=/usr/local/sbin/baton-agent --config /etc/baton/agent.yml$$|ExecStart={{ baton_agent_binary_path }} --config {{ baton_agent_config_path }}|' \
+	      -e 's|^ConditionPathExists=/etc/baton/agent.yml$$|ConditionPathExists={{ baton_agent_config_path }}|' \
+	      -e 's|^WatchdogSec=.*|WatchdogSec={{ baton_agent_watchdog_sec }}|' agent/baton-agent.service; \
+	} >$@.tmp && mv $@.tmp $@
+
 # Removes the files install wrote, then the folders that are left empty (never a full one).
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))

@@ -35,6 +35,13 @@ make -s uninstall DESTDIR="$dest" PREFIX=/usr/local UNITDIR=/lib/systemd/system 
 is "$(tree "$dest" | wc -l)" 0 "make uninstall leaves the tree empty"
 rmdir "$dest" 2>/dev/null
 
+# --- the Ansible role's unit is the agent's own unit, with the role's paths ---------------------
+role_unit=$(mktemp)
+make -s -B role-unit ROLE_UNIT="$role_unit" >/dev/null 2>&1
+is "$(diff "$role_unit" ansible/roles/agent/templates/baton-agent.service.j2 >&2 && echo same)" same \
+    "the role's unit template is what make role-unit makes of agent/baton-agent.service"
+rm -f "$role_unit"
+
 # --- man pages, --help, completion: the same commands -------------------------------------------
 page=$(MANWIDTH=100 man -l doc/baton.1 2>&1)
 like "$page" "^BATON\(1\)" "man -l renders baton(1)"
