@@ -47,10 +47,8 @@ cut_during_migration() { # DB VERSION
     cat "$CLUSTER_DIR/cut.out" >&2
     is "$code" 4 "power cut during node2's migration: the coordinator reports it LOST (exit 4)"
 }
-boot_node2() {
-    node_boot node2 && node_exec node2 systemctl start baton-agent &&
-        wait_for 20 sh -c '[ "$(node_exec node2 systemctl is-active baton-agent)" = active ]'
-}
+agent2_up() { [ "$(node_exec node2 systemctl is-active baton-agent)" = active ]; }
+boot_node2() { node_boot node2 && node_exec node2 systemctl start baton-agent && wait_for 20 agent2_up; }
 
 cluster_sweep
 cluster_trap
