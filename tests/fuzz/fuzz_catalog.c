@@ -1,0 +1,25 @@
+/* fuzz_catalog: libFuzzer target for the release catalog (releases.yml), the YAML an operator
+ * keeps beside rollout files. Every input must load or fail naming file, line and key; nothing
+ * may crash, leak or hang. */
+#include <stdint.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "catalog.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static char path[64];
+    if (!*path)
+        snprintf(path, sizeof(path), "/tmp/baton-fuzz-catalog-%d.yml", (int)getpid());
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return 0;
+    fwrite(data, 1, size, f);
+    fclose(f);
+    baton_err_t err = {0};
+    catalog_t *c = NULL;
+    if (catalog_load(path, &c, &err) == 0)
+        catalog_destroy(&c);
+    return 0;
+}
