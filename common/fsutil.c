@@ -51,7 +51,9 @@ int fs_dir_root_only(const char *dir, baton_err_t *err)
         struct stat sb;
         if (stat(real, &sb) < 0)
             return baton_err_set(err, -errno, "stat %s: %s", real, strerror(errno));
-        if (sb.st_uid != 0 || (sb.st_mode & (S_IWGRP | S_IWOTH)))
+        /* Others may write a sticky folder (a tmpfs's 1777) but not rename or remove what root
+         * made there, and the agent creates with O_EXCL|O_NOFOLLOW: that is safe. */
+        if (sb.st_uid != 0 || ((sb.st_mode & (S_IWGRP | S_IWOTH)) && !(sb.st_mode & S_ISVTX)))
             return baton_err_set(err, -EPERM,
                                  "%s may be written by others than root (owner uid %u, mode "
                                  "%04o): the agent creates no file under it",

@@ -24,9 +24,10 @@ int fs_write_replace(const char *path, const void *data, size_t len, mode_t mode
  * is never written through or chowned. Returns the descriptor or a negative errno. */
 int fs_create_new(const char *path, int flags, mode_t mode, baton_err_t *err);
 
-/* 0 when no one but root may write `dir` or any folder above it (each owned by root, no group
- * or other write bit, as OpenSSH's StrictModes asks of a key's folders): where a root daemon
- * creates files. -EPERM naming the first folder that fails, and who may write it. */
+/* 0 when no one but root may replace what root creates in `dir` or any folder above it: each
+ * owned by root, with no group or other write bit unless sticky (as OpenSSH's StrictModes asks
+ * of a key's folders, with /tmp's exception): where a root daemon creates files. -EPERM naming
+ * the first folder that fails, and who may write it. */
 int fs_dir_root_only(const char *dir, baton_err_t *err);
 
 /* Reads a whole file of at most `max` bytes; *ret_data (NUL-terminated) is the caller's. */

@@ -130,8 +130,17 @@ static void test_folder_of_root_accepted(void **state)
     int r = fs_dir_root_only(d, &err);
     rmdir(d);
     assert_int_equal(r, 0);
-    /* /tmp itself (1777) is not. */
-    assert_int_equal(fs_dir_root_only("/tmp", &err), -EPERM);
+    /* A sticky folder anyone may write (/tmp, a tmpfs mounted without mode=) is: nobody else
+     * may rename or remove what root made there. Without the sticky bit it is not. */
+    char open_dir[] = "/run/baton-test-fsutil-XXXXXX";
+    assert_non_null(mkdtemp(open_dir));
+    chmod(open_dir, 01777);
+    int sticky = fs_dir_root_only(open_dir, &err);
+    chmod(open_dir, 0777);
+    int plain = fs_dir_root_only(open_dir, &err);
+    rmdir(open_dir);
+    assert_int_equal(sticky, 0);
+    assert_int_equal(plain, -EPERM);
 }
 
 int main(void)
