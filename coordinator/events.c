@@ -179,6 +179,14 @@ int emit_summary_v(struct run *run, int code, const char *fmt, va_list ap)
                         msg ? msg : "out of memory", "interrupted", interrupt_count() > 0, "nodes",
                         nodes));
     free(msg);
+    /* A rollout whose end is not on record is not done as far as anyone reading the journal
+     * (`baton list`, `baton resume`, another controller) can tell: never exit 0 then. */
+    if (code == EXIT_DONE && run->journal && run->journal_failed) {
+        fprintf(stderr, "baton: the journal does not record how this rollout ended: exit %d; "
+                        "`baton status FILE` shows where every node stands\n",
+                EXIT_NEEDS_CARE);
+        code = EXIT_NEEDS_CARE;
+    }
     return code;
 }
 

@@ -28,6 +28,42 @@ static int file_path(journal_store_t *s, const char *id, const char *ext, char *
     return 0;
 }
 
+/* A coordinator that crashed, or whose disk filled, mid-line left a last line without its
+ * newline: cut back to the last whole line before appending, or the next event would be glued
+ * to it and the journal unreadable from there on. Under the lock: nobody else appends. */
+static int cut_torn_tail(journal_t *j, baton_err_t *err)
+{
+    struct stat sb;
+    if (fstat(j->fd, &sb) < 0)
+        return baton_err_set(err, -errno, "stat %s: %s", j->path, strerror(errno));
+    off_t end = sb.st_size, keep = end;
+    char buf[4096];
+    while (keep > 0) {
+        off_t from = keep > (off_t)sizeof(buf) ? keep - (off_t)sizeof(buf) : 0;
+        ssize_t n = pread(j->fd, buf, (size_t)(keep - from), from);
+        if (n <= 0)
+            return baton_err_set(err, n < 0 ? -errno : -EIO, "read %s: %s", j->path,
+                                 n < 0 ? strerror(errno) : "short read");
+        ssize_t i = n;
+        while (i > 0 && buf[i - 1] != '\n')
+            i--;
+        if (i > 0) {
+            keep = from + i;
+            break;
+        }
+        keep = from;
+    }
+    if (keep == end)
+        return 0;
+    if (ftruncate(j->fd, keep) < 0 || fdatasync(j->fd) < 0)
+        return baton_err_set(err, -errno, "cut the torn last line of %s: %s", j->path,
+                             strerror(errno));
+    fprintf(stderr, "baton: journal %s: its last line was torn (%lld bytes without a newline, "
+                    "a crash or a full disk); cut\n",
+            j->path, (long long)(end - keep));
+    return 0;
+}
+
 static int file_open(journal_store_t *s, const char *id, journal_t *j, baton_err_t *err)
 {
     char *dir = NULL;
@@ -37,7 +73,7 @@ static int file_open(journal_store_t *s, const char *id, journal_t *j, baton_err
     free(dir);
     if (r < 0 || (r = file_path(s, id, "jsonl", &j->path, err)) < 0)
         return r;
-    j->fd = open(j->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    j->fd = open(j->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (j->fd < 0)
         return baton_err_set(err, -errno, "open %s: %s", j->path, strerror(errno));
     if (flock(j->fd, LOCK_EX | LOCK_NB) < 0)
@@ -46,7 +82,8 @@ static int file_open(journal_store_t *s, const char *id, journal_t *j, baton_err
                                    "rollout %s is driven by another coordinator (%s is locked)", id,
                                    j->path)
                    : baton_err_set(err, -errno, "lock %s: %s", j->path, strerror(errno));
-    return fs_fsync_parent(j->path, err);
+    r = cut_torn_tail(j, err);
+    return r < 0 ? r : fs_fsync_parent(j->path, err);
 }
 
 static int file_append(journal_t *j, const char *line, baton_err_t *err)
@@ -57,13 +94,21 @@ static int file_append(journal_t *j, const char *line, baton_err_t *err)
         return baton_err_set(err, -ENOMEM, "out of memory");
     memcpy(buf, line, len);
     buf[len] = '\n';
-    /* One write(2) per line: with O_APPEND a line is never interleaved or torn by another. */
+    /* One write(2) per line: with O_APPEND a line is never interleaved or torn by another. A
+     * full disk may still take part of it: then the part is cut off again, so that the journal
+     * ends on its last whole line (the reader never sees half an event). */
+    struct stat sb;
+    off_t before = fstat(j->fd, &sb) == 0 ? sb.st_size : -1;
     ssize_t n = write(j->fd, buf, len + 1);
     int e = errno;
     free(buf);
-    if (n != (ssize_t)(len + 1))
-        return baton_err_set(err, n < 0 ? -e : -EIO, "write %s: %s", j->path,
-                             n < 0 ? strerror(e) : "short write");
+    if (n != (ssize_t)(len + 1)) {
+        bool cut = n > 0 && before >= 0 && ftruncate(j->fd, before) == 0;
+        return baton_err_set(err, n < 0 ? -e : -ENOSPC, "write %s: %s%s", j->path,
+                             n < 0 ? strerror(e) : "short write (the disk is full?)",
+                             n > 0 ? (cut ? "; the partial line was cut" : "; a partial line is left")
+                                   : "");
+    }
     if (fdatasync(j->fd) < 0)
         return baton_err_set(err, -errno, "fsync %s: %s", j->path, strerror(errno));
     return 0;

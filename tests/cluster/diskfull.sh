@@ -2,7 +2,9 @@
 # diskfull.sh: the backup disk fills up while the dump runs. The dump step fails (pg_dump: no
 # space), the node is rolled back (the old binary runs again, healthy), the report says why, the
 # database and its rows are untouched, and the nodes after it are untouched and released. Once
-# there is room again, the same rollout goes through.
+# there is room again, the same rollout goes through. Then the coordinator's own disk fills
+# during a migration: the journal keeps whole lines only, the run does not claim exit 0, and
+# `baton resume` finishes the rollout once there is room.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/all.sh
@@ -50,4 +52,43 @@ node_exec node1 rm -f /var/backups/baton/filler
 out=$("$BATON" rollout "$f" 2>&1)
 is "$?" 0 "with room again, the same rollout goes through"
 is "$(versions)" "1.1.0 1.1.0 " "both nodes run 1.1.0"
+
+# --- the coordinator's disk fills during node2's migration (the faults issue's fourth case: the
+# summary was written half, the run said done, exit 0, and the journal was unreadable after the
+# next append) ----------------------------------------------------------------------------------
+coord=$CLUSTER_DIR/coord-disk
+mkdir -p "$coord" && mount -t tmpfs -o size=1m tmpfs "$coord"
+# cluster_down removes the folder: the small disk goes first, also when the test fails.
+trap 'umount -l "$coord" 2>/dev/null; cluster_down' EXIT
+export BATON_STATE_DIR=$coord
+slow_step node2 migrate 4
+f=$(rollout_file 1.2.0)
+"$BATON" rollout "$f" >"$CLUSTER_DIR/coord-full.out" 2>&1 &
+pid=$!
+ok "node2's migration is running" wait_for 60 tool_running node2 migrate
+dd if=/dev/zero of="$coord/filler" bs=4k >/dev/null 2>&1
+wait "$pid"
+code=$?
+slow_step node2 migrate 0
+out=$(cat "$CLUSTER_DIR/coord-full.out")
+printf '%s\n' "$out" >&2
+isnt_zero() { [ "$1" != 0 ]; }
+ok "a rollout whose journal could not be written to its end does not exit 0 (exit $code)" \
+    isnt_zero "$code"
+like "$out" "journal: write .*(No space left on device|short write)" "it says why: the journal's disk is full"
+journal=$(ls "$coord"/rollouts/*.jsonl)
+id=$(basename "$journal" .jsonl)
+is "$(tail -c1 "$journal" | od -An -tx1 | tr -d ' ')" 0a "the journal ends on its last whole line"
+ok "every line of it is a JSON event" jq -e . "$journal"
+rm -f "$coord/filler"
+out=$("$BATON" list 2>&1)
+printf '%s\n' "$out" >&2
+unlike "$out" "unreadable" "with room again, baton list reads the journal"
+out=$("$BATON" resume "$id" 2>&1)
+code=$?
+printf '%s\n' "$out" >&2
+is "$code" 0 "baton resume finishes the rollout (exit 0)"
+is "$(versions)" "1.2.0 1.2.0 " "both nodes run 1.2.0"
+ok "and the journal is whole and readable after more appends" jq -e . "$journal"
+like "$("$BATON" list 2>&1 | grep "$id")" " done " "baton list says the rollout is done"
 done_testing
