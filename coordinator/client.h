@@ -27,7 +27,11 @@ typedef struct client client_t;
 
 typedef void (*client_progress_fn)(const char *node, const Baton__Progress *p, void *userdata);
 
-#define CLIENT_LIVENESS_MS 30000
+/* Longer than the agent unit's WatchdogSec (30 s) and RestartSec (2 s) and a start: a frozen
+ * agent is restarted by systemd before the coordinator gives up on it, reports its step as
+ * interrupted, and the node is rolled back (exit 3), every time. With the two equal, the
+ * outcome was a race between exit 3 and LOST (exit 4). */
+#define CLIENT_LIVENESS_MS 45000
 #define CLIENT_ASK_AGAIN_MS 3000
 #define CLIENT_WINDOW_MAX 8 /* stage chunks in flight per agent, at most */
 
