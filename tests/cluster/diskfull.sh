@@ -53,7 +53,7 @@ out=$("$BATON" rollout "$f" 2>&1)
 is "$?" 0 "with room again, the same rollout goes through"
 is "$(versions)" "1.1.0 1.1.0 " "both nodes run 1.1.0"
 
-# --- the coordinator's disk fills during node2's migration (the faults issue's fourth case: the
+# --- the coordinator's disk fills during node1's migration (the faults issue's fourth case: the
 # summary was written half, the run said done, exit 0, and the journal was unreadable after the
 # next append) ----------------------------------------------------------------------------------
 coord=$CLUSTER_DIR/coord-disk
@@ -61,15 +61,16 @@ mkdir -p "$coord" && mount -t tmpfs -o size=1m tmpfs "$coord"
 # cluster_down removes the folder: the small disk goes first, also when the test fails.
 trap 'umount -l "$coord" 2>/dev/null; cluster_down' EXIT
 export BATON_STATE_DIR=$coord
-slow_step node2 migrate 4
+# (One database: node1 migrates it for both.)
+slow_step node1 migrate 4
 f=$(rollout_file 1.2.0)
 "$BATON" rollout "$f" >"$CLUSTER_DIR/coord-full.out" 2>&1 &
 pid=$!
-ok "node2's migration is running" wait_for 60 tool_running node2 migrate
+ok "node1's migration is running" wait_for 60 tool_running node1 migrate
 dd if=/dev/zero of="$coord/filler" bs=4k >/dev/null 2>&1
 wait "$pid"
 code=$?
-slow_step node2 migrate 0
+slow_step node1 migrate 0
 out=$(cat "$CLUSTER_DIR/coord-full.out")
 printf '%s\n' "$out" >&2
 isnt_zero() { [ "$1" != 0 ]; }
