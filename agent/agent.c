@@ -80,10 +80,46 @@ void agent_reply_error(agent_t *a, zmq_msg_t *peer, uint64_t request_id, Baton__
     reply(a, peer, request_id, "", &res);
 }
 
-/* Progress to whoever waits for the running step. */
-static void progress_to_asker(agent_t *a, const char *msg, bool heartbeat)
+struct lane *agent_lane(agent_t *a, const svc_config_t *svc)
 {
-    struct running *run = &a->run;
+    return &a->lanes[svc - a->cfg->services];
+}
+
+bool agent_busy(const agent_t *a)
+{
+    for (size_t i = 0; i < a->cfg->n_services; i++)
+        if (a->lanes[i].run.on)
+            return true;
+    return false;
+}
+
+int agent_lanes_start(agent_t *a, baton_err_t *err)
+{
+    for (size_t i = 0; i < a->cfg->n_services; i++) {
+        int r = worker_new(a->zctx, a->cfg, &a->cfg->services[i], &a->lanes[i].worker, err);
+        if (r < 0) {
+            agent_lanes_stop(a);
+            return r;
+        }
+    }
+    return 0;
+}
+
+void agent_lanes_stop(agent_t *a)
+{
+    for (size_t i = 0; i < a->cfg->n_services; i++) {
+        struct lane *l = &a->lanes[i];
+        worker_destroy(&l->worker);
+        if (l->run.have_peer)
+            zmq_msg_close(&l->run.peer);
+        l->run.have_peer = false;
+        stage_reset(&l->stage, NULL);
+    }
+}
+
+/* Progress to whoever waits for the running step. */
+static void progress_to_asker(agent_t *a, struct running *run, const char *msg, bool heartbeat)
+{
     if (!run->have_peer)
         return;
     Baton__Progress p = BATON__PROGRESS__INIT;
@@ -102,9 +138,8 @@ static void progress_to_asker(agent_t *a, const char *msg, bool heartbeat)
 
 /* The asker of the running step is now `peer` (a coordinator that reconnected, or asked
  * again after a silence): progress and the Result go there. */
-static void set_asker(agent_t *a, zmq_msg_t *peer, uint64_t request_id)
+static void set_asker(struct running *run, zmq_msg_t *peer, uint64_t request_id)
 {
-    struct running *run = &a->run;
     if (run->have_peer)
         zmq_msg_close(&run->peer);
     zmq_msg_init(&run->peer);
@@ -130,7 +165,9 @@ static void serve_stage(agent_t *a, zmq_msg_t *peer, const Baton__Envelope *req)
 {
     baton_err_t err = {0};
     uint64_t held = 0;
-    int r = stage_chunk(&a->stage, a->cfg, req->stage, &held, &err);
+    const svc_config_t *svc = agent_config_service(a->cfg, req->stage->service);
+    int r = svc ? stage_chunk(&agent_lane(a, svc)->stage, a->cfg, req->stage, &held, &err)
+                : baton_err_set(&err, -ENOENT, "unknown service '%.64s'", req->stage->service);
     if (r < 0)
         log_event(req->stage->service, req->rollout_id, "stage", 4, "%s", err.msg);
     Baton__Result res = BATON__RESULT__INIT;
@@ -209,13 +246,9 @@ static void serve_step(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
                      "rollout id must be 1-64 of [A-Za-z0-9_.-]");
         return;
     }
-    /* One step at a time on this agent: another service's step waits its turn too. */
-    if (a->run.on && a->run.svc != svc) {
-        snprintf(why, sizeof(why), "busy: rollout %s is running %s of %s", a->run.rollout_id,
-                 a->run.def->name, a->run.svc->name);
-        reply_status(a, peer, req, BATON__STATUS__STATUS_BUSY, def->name, why);
-        return;
-    }
+    /* One step at a time per service; other services' steps run beside it in their lanes. */
+    struct lane *lane = agent_lane(a, svc);
+    struct running *run = &lane->run;
     if (svc_state_load(a->cfg->state_dir, svc->name, &st, &err) < 0) {
         reply_status(a, peer, req, BATON__STATUS__STATUS_FAILED, def->name, err.msg);
         return;
@@ -223,7 +256,7 @@ static void serve_step(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
     step_state_t ss = {.rollout_id = st->rollout_id,
                        .step = st->step,
                        .in_progress = st->in_progress,
-                       .running = a->run.on ? a->run.def->name : "",
+                       .running = run->on ? run->def->name : "",
                        .recorded = svc_state_recorded(st, req->request_id),
                        .asker_started_it = st->in_progress_request == req->request_id,
                        .undo_committed = def->id == STEP_ROLLBACK && req->rollback->undo_committed,
@@ -244,10 +277,10 @@ static void serve_step(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
     case STEP_ATTACH:
         log_event(svc->name, req->rollout_id, def->name, 6,
                   "asked again while running: the Result goes to the new asker");
-        set_asker(a, peer, req->request_id);
+        set_asker(run, peer, req->request_id);
         snprintf(why, sizeof(why), "still running (%llu s): %s",
-                 (unsigned long long)((now_ms() - a->run.started_ms) / 1000), a->run.progress);
-        progress_to_asker(a, why, false);
+                 (unsigned long long)((now_ms() - run->started_ms) / 1000), run->progress);
+        progress_to_asker(a, run, why, false);
         break;
     case STEP_REPLAY:
         replay(a, peer, req, st, def);
@@ -304,15 +337,14 @@ static void serve_step(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
             req->verify->healthy_deadline_set && req->verify->healthy_deadline_ms >= 1000 &&
             req->verify->healthy_deadline_ms <= 3600 * 1000)
             job->healthy_deadline_ms = req->verify->healthy_deadline_ms;
-        struct running *run = &a->run;
         run->on = true;
         run->def = def;
         run->svc = svc;
         snprintf(run->rollout_id, sizeof(run->rollout_id), "%s", req->rollout_id);
         run->started_ms = now_ms();
         snprintf(run->progress, sizeof(run->progress), "started");
-        set_asker(a, peer, req->request_id);
-        if (worker_submit(a->worker, job, &err) < 0) {
+        set_asker(run, peer, req->request_id);
+        if (worker_submit(lane->worker, job, &err) < 0) {
             /* The state says in_progress: a retry or a rollback sorts it out, as after a crash. */
             run->on = false;
             job->st = NULL, job->req = NULL;
@@ -322,7 +354,7 @@ static void serve_step(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
         }
         st = NULL;     /* the worker's now */
         *req_p = NULL; /* likewise */
-        progress_to_asker(a, "started", false);
+        progress_to_asker(a, run, "started", false);
         break;
     }
     }
@@ -344,9 +376,11 @@ static void serve_plan(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
         reply_status(a, peer, req, BATON__STATUS__STATUS_BAD_REQUEST, "plan", why);
         return;
     }
-    if (a->run.on) {
-        snprintf(why, sizeof(why), "busy: rollout %s is running %s of %s", a->run.rollout_id,
-                 a->run.def->name, a->run.svc->name);
+    struct lane *lane = agent_lane(a, svc);
+    struct running *run = &lane->run;
+    if (run->on) {
+        snprintf(why, sizeof(why), "busy: rollout %s is running %s of %s", run->rollout_id,
+                 run->def->name, run->svc->name);
         reply_status(a, peer, req, BATON__STATUS__STATUS_BUSY, "plan", why);
         return;
     }
@@ -358,15 +392,14 @@ static void serve_plan(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
     job->def = &agent_plan_def;
     job->svc = svc;
     job->req = req;
-    struct running *run = &a->run;
     run->on = true;
     run->def = &agent_plan_def;
     run->svc = svc;
     run->rollout_id[0] = '\0';
     run->started_ms = now_ms();
     snprintf(run->progress, sizeof(run->progress), "started");
-    set_asker(a, peer, req->request_id);
-    if (worker_submit(a->worker, job, &err) < 0) {
+    set_asker(run, peer, req->request_id);
+    if (worker_submit(lane->worker, job, &err) < 0) {
         run->on = false;
         job->req = NULL;
         worker_job_free(&job);
@@ -402,11 +435,11 @@ void agent_serve(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
     }
 }
 
-void agent_from_worker(agent_t *a)
+void agent_from_worker(agent_t *a, struct lane *lane)
 {
     zmq_msg_t msg;
     zmq_msg_init(&msg);
-    if (zmq_msg_recv(&msg, worker_socket(a->worker), ZMQ_DONTWAIT) < 0) {
+    if (zmq_msg_recv(&msg, worker_socket(lane->worker), ZMQ_DONTWAIT) < 0) {
         zmq_msg_close(&msg);
         return;
     }
@@ -418,11 +451,11 @@ void agent_from_worker(agent_t *a)
         log_event(NULL, NULL, NULL, 3, "from worker: %s", err.msg);
         return;
     }
-    struct running *run = &a->run;
+    struct running *run = &lane->run;
     if (env->body_case == BATON__ENVELOPE__BODY_PROGRESS && run->on) {
         snprintf(run->progress, sizeof(run->progress), "%s", env->progress->message);
         utf8_trim_partial(run->progress);
-        progress_to_asker(a, env->progress->message, false);
+        progress_to_asker(a, run, env->progress->message, false);
     } else if (env->body_case == BATON__ENVELOPE__BODY_RESULT && run->on) {
         if (run->have_peer) {
             env->request_id = run->request_id;
@@ -439,14 +472,19 @@ void agent_tick(agent_t *a)
 {
     uint64_t now = now_ms();
     /* A heartbeat each second: the coordinator tells a slow step from a lost node by it. */
-    if (a->run.on && now - a->run.last_beat_ms >= 1000)
-        progress_to_asker(a, a->run.progress, true);
+    for (size_t i = 0; i < a->cfg->n_services; i++) {
+        struct running *run = &a->lanes[i].run;
+        if (run->on && now - run->last_beat_ms >= 1000)
+            progress_to_asker(a, run, run->progress, true);
+    }
     if (!a->watchdog_usec)
         return;
-    /* Ping only while the worker is idle or shows signs of life: a wedged step gets the agent
-     * restarted by systemd, and its Hello then reports the step as interrupted. */
+    /* Ping only while every worker is idle or shows signs of life: a wedged step gets the
+     * agent restarted by systemd, and its Hello then reports the step as interrupted. */
     uint64_t half_ms = a->watchdog_usec / 2000;
-    bool alive = !a->run.on || now - worker_last_sign(a->worker) < half_ms;
+    bool alive = true;
+    for (size_t i = 0; i < a->cfg->n_services; i++)
+        alive = alive && (!a->lanes[i].run.on || now - worker_last_sign(a->lanes[i].worker) < half_ms);
     if (alive && now * 1000 - a->last_ping >= a->watchdog_usec / 4) {
         sd_notify(0, "WATCHDOG=1");
         a->last_ping = now * 1000;

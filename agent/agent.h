@@ -1,7 +1,12 @@
 /* agent: the agent's main loop as seen from main.c: it reads every request from the ROUTER,
  * decides with the step table (common/steps.c) what to do with it, hands steps to the worker
  * thread, forwards the worker's Progress and Result to whoever asked last, sends a heartbeat
- * each second while a step runs, and answers Hello, Stage and refusals itself, at once. */
+ * each second while a step runs, and answers Hello, Stage and refusals itself, at once.
+ *
+ * Services are independent: each has a lane of its own (a worker thread, its running step, its
+ * staging), so that one service's 30-minute migration never makes another's step or rollback
+ * wait or fail BUSY. What they share (the backup disk, the database server) is checked by each
+ * step when it starts. */
 #ifndef BATON_AGENT_H
 #define BATON_AGENT_H
 
@@ -35,26 +40,41 @@ struct running {
     char progress[AGENT_PROGRESS_MAX];       /* its last progress line */
 };
 
+/* One service's own: its worker, the step running there, its staging. */
+struct lane {
+    worker_t *worker;     /* runs this service's steps, one at a time */
+    struct running run;   /* the step in the worker, if any */
+    struct staging stage; /* this service's artifact being staged */
+};
+
 typedef struct agent {
     agent_config_t *cfg;    /* configuration */
     void *zctx;             /* ZeroMQ context */
     void *router;           /* ROUTER socket the coordinators talk to */
     struct zap *zap;        /* its ZAP handler (NULL when insecure) */
-    worker_t *worker;       /* runs the steps */
     sd_bus *bus;            /* the main loop's own connection to systemd (Hello) */
     uint64_t watchdog_usec; /* WatchdogSec from systemd, 0 when off */
     uint64_t last_ping;     /* when we last sent WATCHDOG=1 (monotonic usec) */
-    struct staging stage;   /* binary being staged */
-    struct running run;     /* the step in the worker, if any */
+    struct lane lanes[AGENT_SERVICES_MAX]; /* per service, in the config's order */
 } agent_t;
+
+/* The lane of a service of a->cfg. */
+struct lane *agent_lane(agent_t *a, const svc_config_t *svc);
+/* True while any service's step runs. */
+bool agent_busy(const agent_t *a);
+/* Starts a worker per service (its tool pid file STATE_DIR/running-SERVICE.pid); on failure
+ * the ones started are stopped again. */
+int agent_lanes_start(agent_t *a, baton_err_t *err);
+/* Stops every worker (after its current step) and frees the lanes' own. */
+void agent_lanes_stop(agent_t *a);
 
 /* Serves one checked request from `peer`; takes the envelope (a step keeps it). */
 void agent_serve(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p);
 /* Answers `peer` with an error Result (for requests that could not be read). */
 void agent_reply_error(agent_t *a, zmq_msg_t *peer, uint64_t request_id, Baton__Status status,
                        const char *msg);
-/* Handles one message of the worker (Progress or the final Result). */
-void agent_from_worker(agent_t *a);
+/* Handles one message of a lane's worker (Progress or the final Result). */
+void agent_from_worker(agent_t *a, struct lane *lane);
 /* Heartbeat of the running step, and the systemd watchdog: call at least once a second. */
 void agent_tick(agent_t *a);
 

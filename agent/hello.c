@@ -139,14 +139,15 @@ int hello_build(agent_t *a, Baton__Hello **ret_hello, baton_err_t *err)
             oom = oom || history_copy(st, s) < 0;
             /* The step in the worker is running; one on record without a worker behind it was
              * cut short by a crash. */
-            s->running = a->run.on && a->run.svc == svc && a->run.def->id != STEP_NONE;
+            const struct running *run = &agent_lane(a, svc)->run;
+            s->running = run->on && run->def->id != STEP_NONE;
             s->in_progress = *st->in_progress != '\0' && !s->running;
             if (s->running || s->in_progress) {
                 free(s->step);
-                s->step = strdup(s->running ? a->run.def->name : st->in_progress);
+                s->step = strdup(s->running ? run->def->name : st->in_progress);
             }
             if (s->running)
-                s->running_ms = now_ms() - a->run.started_ms;
+                s->running_ms = now_ms() - run->started_ms;
             svc_state_destroy(&st);
         } else {
             s->rollout_id = strdup("");
@@ -158,7 +159,7 @@ int hello_build(agent_t *a, Baton__Hello **ret_hello, baton_err_t *err)
         if (!s->highest_version)
             s->highest_version = strdup("");
         /* Every string is the Hello's own (init left them pointing at protobuf-c's ""). */
-        s->progress = strdup(s->running ? a->run.progress : "");
+        s->progress = strdup(s->running ? agent_lane(a, svc)->run.progress : "");
         if (!s->active_state || !s->version || !s->rollout_id || !s->step || !s->previous_version ||
             !s->progress || !s->database_id || !s->shared_from || !s->highest_version ||
             oom) {

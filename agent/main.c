@@ -173,7 +173,9 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    agent_t a = {.stage = {.fd = -1}};
+    agent_t a = {0};
+    for (size_t i = 0; i < AGENT_SERVICES_MAX; i++)
+        a.lanes[i].stage.fd = -1;
     baton_err_t err = {0};
     if (agent_config_load(config_path, &a.cfg, &err) < 0) {
         fprintf(stderr, "baton-agent: %s\n", err.msg);
@@ -201,16 +203,24 @@ int main(int argc, char **argv)
         return 0;
     }
     char pidfile[4200];
-    snprintf(pidfile, sizeof(pidfile), "%s/running.pid", a.cfg->state_dir);
     if (digest_global_init(&err) < 0 || fs_mkdir_p(a.cfg->state_dir, 0700, &err) < 0 ||
-        setup_socket(&a, &err) < 0 || worker_new(a.zctx, a.cfg, &a.worker, &err) < 0) {
+        setup_socket(&a, &err) < 0 || agent_lanes_start(&a, &err) < 0) {
         log_event(NULL, NULL, NULL, 3, "%s", err.msg);
         return 1;
     }
     /* A previous agent killed in the middle of a step may have left its tool running (a
      * migration holding locks, say): end it before serving anything. */
-    if (proc_kill_leftover(pidfile))
-        log_event(NULL, NULL, NULL, 4, "killed a command the previous agent left running");
+    for (size_t i = 0; i <= a.cfg->n_services; i++) {
+        /* Each service's tool, and the one an agent before per-service workers recorded. */
+        if (i < a.cfg->n_services)
+            snprintf(pidfile, sizeof(pidfile), "%s/running-%s.pid", a.cfg->state_dir,
+                     a.cfg->services[i].name);
+        else
+            snprintf(pidfile, sizeof(pidfile), "%s/running.pid", a.cfg->state_dir);
+        if (proc_kill_leftover(pidfile))
+            log_event(i < a.cfg->n_services ? a.cfg->services[i].name : NULL, NULL, NULL, 4,
+                      "killed a command the previous agent left running");
+    }
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
@@ -229,10 +239,12 @@ int main(int argc, char **argv)
     /* A stop signal lets the running step finish (it records its Result) while the loop keeps
      * answering; systemd's TimeoutStopSec bounds the wait. */
     bool said_waiting = false;
-    while (!stop_signal || a.run.on) {
+    while (!stop_signal || agent_busy(&a)) {
         if (stop_signal && !said_waiting) {
-            log_event(NULL, NULL, NULL, 5, "stopping after %s of %s ends", a.run.def->name,
-                      a.run.svc->name);
+            for (size_t i = 0; i < a.cfg->n_services; i++)
+                if (a.lanes[i].run.on)
+                    log_event(NULL, NULL, NULL, 5, "stopping after %s of %s ends",
+                              a.lanes[i].run.def->name, a.lanes[i].run.svc->name);
             said_waiting = true;
         }
         if (reload_signal) {
@@ -247,18 +259,23 @@ int main(int argc, char **argv)
                           zap_count(a.zap));
             sd_notify(0, "READY=1");
         }
-        zmq_pollitem_t items[3] = {
+        /* The ROUTER, the ZAP handler, then every service's worker. */
+        zmq_pollitem_t items[2 + AGENT_SERVICES_MAX] = {
             {.socket = a.router, .events = ZMQ_POLLIN},
-            {.socket = worker_socket(a.worker), .events = ZMQ_POLLIN},
             {.socket = a.zap ? zap_socket(a.zap) : NULL, .events = ZMQ_POLLIN}};
-        int n = zmq_poll(items, a.zap ? 3 : 2, 250);
+        int k = a.zap ? 2 : 1;
+        for (size_t i = 0; i < a.cfg->n_services; i++)
+            items[k + i] = (zmq_pollitem_t){.socket = worker_socket(a.lanes[i].worker),
+                                            .events = ZMQ_POLLIN};
+        int n = zmq_poll(items, k + (int)a.cfg->n_services, 250);
         if (n < 0 && errno != EINTR) {
             log_event(NULL, NULL, NULL, 3, "poll: %s", zmq_strerror(errno));
             break;
         }
-        if (n > 0 && (items[1].revents & ZMQ_POLLIN))
-            agent_from_worker(&a);
-        if (n > 0 && a.zap && (items[2].revents & ZMQ_POLLIN))
+        for (size_t i = 0; n > 0 && i < a.cfg->n_services; i++)
+            if (items[k + i].revents & ZMQ_POLLIN)
+                agent_from_worker(&a, &a.lanes[i]);
+        if (n > 0 && a.zap && (items[1].revents & ZMQ_POLLIN))
             zap_handle(a.zap);
         if (n > 0 && (items[0].revents & ZMQ_POLLIN))
             receive_one(&a);
@@ -266,10 +283,7 @@ int main(int argc, char **argv)
     }
     sd_notify(0, "STOPPING=1");
     log_event(NULL, NULL, NULL, 6, "stopping (signal %d)", (int)stop_signal);
-    worker_destroy(&a.worker);
-    if (a.run.have_peer)
-        zmq_msg_close(&a.run.peer);
-    stage_reset(&a.stage, NULL);
+    agent_lanes_stop(&a);
     zmq_close(a.router);
     zap_destroy(&a.zap);
     zmq_ctx_term(a.zctx);

@@ -28,7 +28,7 @@ struct worker {
     bool started;               /* thread is running */
     _Atomic uint64_t last_sign; /* monotonic ms of the last tick */
     sd_bus *bus;                /* the worker's own connection to systemd */
-    char pidfile[PATH_MAX];     /* STATE_DIR/running.pid */
+    char pidfile[PATH_MAX];     /* STATE_DIR/running-SERVICE.pid */
     struct pg_conn *locks[AGENT_SERVICES_MAX]; /* per service: its migration lock while held */
 };
 
@@ -233,15 +233,16 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-int worker_new(void *zctx, const agent_config_t *cfg, worker_t **ret, baton_err_t *err)
+int worker_new(void *zctx, const agent_config_t *cfg, const svc_config_t *svc, worker_t **ret,
+               baton_err_t *err)
 {
     worker_t *w = calloc(1, sizeof(*w));
     if (!w)
         return baton_err_set(err, -ENOMEM, "out of memory");
     w->cfg = cfg;
     atomic_store(&w->last_sign, now_ms());
-    if (snprintf(w->pidfile, sizeof(w->pidfile), "%s/running.pid", cfg->state_dir) >=
-        (int)sizeof(w->pidfile)) {
+    if (snprintf(w->pidfile, sizeof(w->pidfile), "%s/running-%s.pid", cfg->state_dir,
+                 svc->name) >= (int)sizeof(w->pidfile)) {
         free(w);
         return baton_err_set(err, -ENAMETOOLONG, "%s: state_dir too long", cfg->state_dir);
     }

@@ -29,7 +29,9 @@ struct worker_job {
     uint64_t healthy_deadline_ms; /* the same: how long the first good probe may take */
 };
 
-int worker_new(void *zctx, const agent_config_t *cfg, worker_t **ret, baton_err_t *err);
+/* A worker for `svc`'s steps; the tool it runs is recorded in STATE_DIR/running-SERVICE.pid. */
+int worker_new(void *zctx, const agent_config_t *cfg, const svc_config_t *svc, worker_t **ret,
+               baton_err_t *err);
 /* Stops the thread (after its current step) and frees everything. */
 void worker_destroy(worker_t **w_p);
 /* The main loop's end of the PAIR: poll it for ZMQ_POLLIN; each message is a packed Envelope. */

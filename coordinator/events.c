@@ -174,10 +174,16 @@ int emit_summary_v(struct run *run, int code, const char *fmt, va_list ap)
     for (size_t i = 0; i < run->n; i++)
         json_object_set_new(nodes, run->nodes[i].def->name,
                             json_string(node_state_name(run->nodes[i].state)));
+    /* A resume refused before it changed anything is no end of the rollout it was asked to
+     * resume: its refusal is printed, not journaled there (`baton list` keeps the real end). */
+    journal_t *journal = run->journal;
+    if (run->record && code == EXIT_REFUSED)
+        run->journal = NULL;
     emit(run, json_pack("{s:s, s:b, s:i, s:I, s:s, s:b, s:o}", "event", "summary", "ok", code == 0,
                         "exit", code, "ms", (json_int_t)(now_ms() - run->start_ms), "message",
                         msg ? msg : "out of memory", "interrupted", interrupt_count() > 0, "nodes",
                         nodes));
+    run->journal = journal;
     free(msg);
     /* A rollout whose end is not on record is not done as far as anyone reading the journal
      * (`baton list`, `baton resume`, another controller) can tell: never exit 0 then. */

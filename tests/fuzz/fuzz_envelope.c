@@ -16,9 +16,10 @@
 #include "worker.h"
 
 /* --- the worker's boundary, stubbed ------------------------------------------------------ */
-int worker_new(void *zctx, const agent_config_t *cfg, worker_t **ret, baton_err_t *err)
+int worker_new(void *zctx, const agent_config_t *cfg, const svc_config_t *svc, worker_t **ret,
+               baton_err_t *err)
 {
-    (void)zctx, (void)cfg, (void)err;
+    (void)zctx, (void)cfg, (void)svc, (void)err;
     *ret = NULL;
     return 0;
 }
@@ -80,7 +81,8 @@ static void setup(void)
     if (!f || fputs(text, f) < 0 || fclose(f) != 0)
         abort();
     baton_err_t err = {0};
-    agent.stage.fd = -1;
+    for (size_t i = 0; i < AGENT_SERVICES_MAX; i++)
+        agent.lanes[i].stage.fd = -1;
     if (agent_config_load(path, &agent.cfg, &err) < 0) {
         fprintf(stderr, "fuzz setup: %s\n", err.msg);
         abort();
@@ -109,10 +111,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     agent_serve(&agent, &peer, &env);
     envelope_free(&env);
     zmq_msg_close(&peer);
-    if (agent.run.have_peer) {
-        zmq_msg_close(&agent.run.peer);
-        agent.run.have_peer = false;
+    struct running *run = &agent.lanes[0].run; /* the one service's */
+    if (run->have_peer) {
+        zmq_msg_close(&run->peer);
+        run->have_peer = false;
     }
-    agent.run.on = false; /* the stubbed step ended */
+    run->on = false; /* the stubbed step ended */
     return 0;
 }

@@ -175,7 +175,7 @@ static void test_rollout_file(void **state)
     assert_int_equal(rf->n_nodes, 2);
     assert_string_equal(rf->nodes[1].endpoint, "tcp://10.0.0.2:7400");
     assert_int_equal(rf->connect_timeout_ms, 5000);
-    assert_int_equal(rf->liveness_ms, 30000);
+    assert_int_equal(rf->liveness_ms, 45000);
     assert_false(rf->min_healthy_set); /* the agents' own setting applies */
     assert_null(rf->sha256);
     rollout_file_destroy(&rf);
