@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
@@ -202,4 +203,40 @@ void db_survey_clear(db_survey_t *s)
     free(s->identity);
     free(s->lock_holder);
     *s = (db_survey_t){0};
+}
+
+int db_refuse_other_clients(const svc_config_t *svc, baton_err_t *err)
+{
+    PGconn *c = NULL;
+    int r = db_connect(svc, &c, err);
+    if (r < 0)
+        return r;
+    /* Client sessions on this very database but ours and the agents' (the lock sessions, named
+     * "baton-agent NODE ROLLOUT", write nothing a restore would lose). A service stopped a
+     * moment ago may still have its session ending: asked again for up to 5 s. */
+    for (int tries = 0;; tries++) {
+        PGresult *res = PQexec(
+            c, "SELECT count(*), coalesce(string_agg(DISTINCT coalesce(nullif(application_name, "
+               "''), 'unnamed') || ' from ' || coalesce(host(client_addr), 'a local socket'), "
+               "', '), '') FROM pg_stat_activity WHERE datname = current_database() "
+               "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
+               "AND application_name NOT LIKE 'baton-agent %'");
+        char line[256];
+        int n = -1;
+        if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+            r = baton_err_set(err, -EIO, "read pg_stat_activity: %s",
+                              db_message(res, line, sizeof(line)));
+        else if ((n = atoi(PQgetvalue(res, 0, 0))) > 0 && tries >= 25)
+            r = baton_err_set(err, -EBUSY,
+                              "not restoring the dump: %d other client session(s) use the "
+                              "database (%.400s); a restore would lose what they write. Stop "
+                              "them first",
+                              n, PQgetvalue(res, 0, 1));
+        PQclear(res);
+        if (r < 0 || n == 0)
+            break;
+        usleep(200 * 1000);
+    }
+    PQfinish(c);
+    return r;
 }

@@ -25,6 +25,12 @@ int db_migration_ids(const svc_config_t *svc, char ***ret_ids, size_t *ret_n, ba
 int db_migration_ids_on(struct pg_conn *c, const svc_config_t *svc, char ***ret_ids, size_t *ret_n,
                         baton_err_t *err);
 
+/* -EBUSY, naming them, when clients other than baton's agents are connected to the service's
+ * database (a node serving from it, a psql, a cron job): a restore under them would lose every
+ * write they make. 0 when the server shows none. The agent asks before every restore, whatever
+ * the coordinator said: data safety does not rest on the coordinator's version. */
+int db_refuse_other_clients(const svc_config_t *svc, baton_err_t *err);
+
 /* What the pre-flight and the plan read, on one connection instead of one per question. */
 typedef struct db_survey {
     int server_major; /* PQserverVersion()'s major: which client programs fit (pgtools) */

@@ -336,6 +336,10 @@ int dump_restore_file(step_ctx_t *ctx, const char *path, const char *sha256, bat
             return baton_err_set(err, -EBADMSG, "dump %s has sha256 %s, recorded %s: not restoring",
                                  path, hex, sha256);
     }
+    /* Never under clients that are still using the database (other nodes serving from it),
+     * whatever the coordinator asked: the server says who is connected. */
+    if ((r = db_refuse_other_clients(svc, err)) < 0)
+        return r;
     snprintf(script, sizeof(script), "%s.restore.sql", path);
     step_progress(ctx, "restoring %s", path);
     char tool[PATH_MAX];

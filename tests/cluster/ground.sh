@@ -157,6 +157,29 @@ nok "killed node3: its gamesrv no longer answers" tcp_open "$(node_ip node3)" "$
 is "$(gamesrv_health node1)" 200 "node1 is unaffected"
 diag "node3's gamesrv was pid $gs_pid inside the node"
 
+# --- a sanitizer report anywhere reaches the run (tests/run-tests fails the test after which one
+# appears): one from a unit in a node and one on the host, made on purpose and then taken away --
+if [ -n "${BATON_SAN_REPORTS:-}" ]; then
+    bad=$(mktemp -d)
+    gcc -fsanitize=undefined -fno-sanitize-recover=undefined -o "$bad/sanbad" tests/tools/sanbad.c
+    node_push node1 "$bad/sanbad" /opt/baton-test/sanbad 0755
+    printf '[Service]\nType=oneshot\nExecStart=/opt/baton-test/sanbad\n' >"$bad/sanbad.service"
+    node_push node1 "$bad/sanbad.service" /etc/systemd/system/sanbad.service
+    node_exec node1 systemctl daemon-reload
+    node_exec node1 systemctl start sanbad >&2
+    in_node=$(ls "$CLUSTER_DIR/nodes/node1/var.upper/log/baton-sanitizer/" 2>/dev/null)
+    like "$(cat "$CLUSTER_DIR"/nodes/node1/var.upper/log/baton-sanitizer/* 2>/dev/null)" \
+        "runtime error: signed integer overflow" \
+        "a report of a unit in a node is a file in the node's report folder ($in_node)"
+    rm -f "$CLUSTER_DIR"/nodes/node1/var.upper/log/baton-sanitizer/*
+    "$bad/sanbad" >&2
+    host=$(ls -t "$BATON_SAN_REPORTS" | grep -v '^seen$' | head -1)
+    like "$(cat "$BATON_SAN_REPORTS/$host" 2>/dev/null)" "runtime error: signed integer overflow" \
+        "a report on the host is a file in $BATON_SAN_REPORTS"
+    rm -f "$BATON_SAN_REPORTS/$host"
+    rm -rf "$bad"
+fi
+
 # --- teardown leaves nothing behind ------------------------------------------------------------
 pids=""
 for n in $CLUSTER_NODES; do pids="$pids $(node_pid "$n")"; done

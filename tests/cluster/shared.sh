@@ -81,6 +81,17 @@ ok "the dump is kept on node1" node_exec node1 sh -c "ls /var/backups/baton/game
 out=$("$BATON" rollback "$f" 2>&1)
 is "$?" 4 "baton rollback without --restore-shared still refuses to restore"
 like "$out" "not restoring under them" "and says why"
+# --restore-shared while node2 and node3 still serve (the operator did not stop them; or an
+# older coordinator that asks for a restore): the agent itself refuses, the server shows their
+# sessions. Data safety does not rest on the coordinator.
+out=$("$BATON" rollback "$f" --restore-shared 2>&1)
+code=$?
+printf '%s\n' "$out" >&2
+is "$code" 4 "--restore-shared with node2 and node3 still serving: node1's agent refuses (exit 4)"
+like "$out" "not restoring the dump: [0-9]+ other client session\(s\) use the database" \
+    "it says other clients use the database"
+like "$(players)" "dave" "the row node2 wrote is still there"
+is "$(migration_ids game)" "$before_ids,0002_player_level.sql" "nothing was restored"
 for n in node2 node3; do node_exec "$n" systemctl stop gamesrv; done
 out=$("$BATON" rollback "$f" --restore-shared 2>&1)
 code=$?
