@@ -185,6 +185,13 @@ int emit_summary_v(struct run *run, int code, const char *fmt, va_list ap)
                         nodes));
     run->journal = journal;
     free(msg);
+    /* The end is on record only once every line is stored (a journal database that was away
+     * gets what was held for it now, within its grace). */
+    baton_err_t serr = {0};
+    if (run->journal && !run->journal_failed && journal_sync(run->journal, &serr) < 0) {
+        fprintf(stderr, "baton: journal: %s\n", serr.msg);
+        run->journal_failed = true;
+    }
     /* A rollout whose end is not on record is not done as far as anyone reading the journal
      * (`baton list`, `baton resume`, another controller) can tell: never exit 0 then. */
     if (code == EXIT_DONE && run->journal && run->journal_failed) {

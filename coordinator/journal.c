@@ -24,6 +24,7 @@ int journal_store_new(const char *state_dir, const char *conninfo, journal_store
          * minutes: the rollout then stops after its steps in flight. */
         setenv("PGCONNECT_TIMEOUT", "5", 0);
         s->conninfo = strdup(conninfo);
+        s->spool_dir = strdup(state_dir); /* where lines wait while the database is away */
         /* Never print a password that a URI may carry: the database's name is enough. */
         n = asprintf(&s->where, "the journal database");
     } else {
@@ -49,6 +50,7 @@ void journal_store_destroy(journal_store_t **s_p)
     free(s->where);
     free(s->dir);
     free(s->conninfo);
+    free(s->spool_dir);
     free(s);
     *s_p = NULL;
 }
@@ -67,6 +69,8 @@ int journal_open(journal_store_t *s, const char *rollout_id, journal_t **ret, ba
     }
     j->be = s->be;
     j->fd = -1;
+    j->spool_fd = -1;
+    j->store = s;
     int r = s->be->open(s, rollout_id, j, err);
     if (r < 0) {
         journal_close(&j);
@@ -79,6 +83,11 @@ int journal_open(journal_store_t *s, const char *rollout_id, journal_t **ret, ba
 int journal_append(journal_t *j, const char *line, baton_err_t *err)
 {
     return j->be->append(j, line, err);
+}
+
+int journal_sync(journal_t *j, baton_err_t *err)
+{
+    return j->be->sync ? j->be->sync(j, err) : 0;
 }
 
 void journal_close(journal_t **j_p)

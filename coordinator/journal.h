@@ -35,6 +35,12 @@ const char *journal_store_where(const journal_store_t *s);
 int journal_open(journal_store_t *s, const char *rollout_id, journal_t **ret, baton_err_t *err);
 /* Appends one line (no newline in it) and makes it durable. */
 int journal_append(journal_t *j, const char *line, baton_err_t *err);
+/* Waits until every line appended is stored: with PostgreSQL, lines held while its database was
+ * away are written once it is back, within JOURNAL_GRACE_MS of it going; -EIO after that. For
+ * the end of a rollout, whose summary must be on record before the exit code says done. */
+int journal_sync(journal_t *j, baton_err_t *err);
+/* How long a journal database may be away before the rollout counts its journal as failed. */
+#define JOURNAL_GRACE_MS 30000
 void journal_close(journal_t **j_p);
 
 /* What a journal says, replayed line by line. */

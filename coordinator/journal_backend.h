@@ -4,6 +4,8 @@
 #ifndef BATON_JOURNAL_BACKEND_H
 #define BATON_JOURNAL_BACKEND_H
 
+#include <stdint.h>
+
 #include <libpq-fe.h>
 
 #include "journal.h"
@@ -13,6 +15,8 @@ typedef int (*journal_line_fn)(const char *line, size_t len, void *userdata);
 struct journal_backend {
     int (*open)(journal_store_t *s, const char *id, journal_t *j, baton_err_t *err);
     int (*append)(journal_t *j, const char *line, baton_err_t *err);
+    /* Every line appended so far is stored (NULL: append stores each line before it returns). */
+    int (*sync)(journal_t *j, baton_err_t *err);
     void (*close)(journal_t *j);
     /* Calls fn on every line in order; -ENOENT when there is no such journal. */
     int (*each_line)(journal_store_t *s, const char *id, journal_line_fn fn, void *userdata,
@@ -29,6 +33,8 @@ struct journal_store {
     char *dir;      /* files: the state folder */
     char *conninfo; /* PostgreSQL: libpq conninfo */
     PGconn *conn;   /* PostgreSQL: for reads, lists and requests (not the locking one) */
+    uint64_t conn_retry_ms; /* PostgreSQL: no new connection tried before (monotonic ms) */
+    char *spool_dir;        /* PostgreSQL: where lines wait while the database is away */
 };
 
 struct journal {
@@ -37,6 +43,15 @@ struct journal {
     int fd;       /* files: the journal, O_APPEND, locked */
     char *path;   /* files: for messages */
     PGconn *conn; /* PostgreSQL: the session holding the rollout's advisory lock */
+    /* PostgreSQL, while its database is away: the lines not stored yet, in order, also in a
+     * spool file (held), since when, and when to try again. */
+    journal_store_t *store;
+    char **held;
+    size_t n_held;
+    int spool_fd;
+    char *spool_path;
+    uint64_t down_since_ms, next_try_ms;
+    unsigned tries;
 };
 
 extern const struct journal_backend journal_file_backend;

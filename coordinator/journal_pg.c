@@ -9,11 +9,23 @@
  * driving coordinator holds a session advisory lock keyed by the rollout id on its own
  * connection: a coordinator that dies loses it with its connection, so another one may resume.
  * The tables are created on first use, under a transaction advisory lock so that two
- * coordinators starting at once do not race on CREATE. */
+ * coordinators starting at once do not race on CREATE (and quietly: no NOTICE that they exist).
+ *
+ * The database may go away for a while (a restart, a failover): a line that cannot be stored is
+ * held, in memory and in a spool file under the state folder (fsynced), and the rollout goes on;
+ * each later append, and journal_sync() at the end, tries the database again (backing off from
+ * 250 ms to 5 s), takes the rollout's lock again and writes the held lines in order. Only when
+ * it stays away JOURNAL_GRACE_MS does an append fail, and the rollout stop after its steps in
+ * flight, as with any journal that cannot be written. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fsutil.h"
 
 #include "journal_backend.h"
 #include "names.h"
@@ -42,15 +54,32 @@ static PGresult *run(PGconn *c, const char *sql, int n, const char *const *param
     return res;
 }
 
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* libpq's defaults would have an unreachable server hold the coordinator's loop for minutes:
+ * a try gives up after 2 s (the grace, not one try, is what waits for the database). */
+static PGconn *connect_quick(const char *conninfo)
+{
+    const char *keys[] = {"dbname", "connect_timeout", NULL};
+    const char *vals[] = {conninfo, "2", NULL};
+    return PQconnectdbParams(keys, vals, 1);
+}
+
 static int connect_db(journal_store_t *s, PGconn **ret, baton_err_t *err)
 {
-    PGconn *c = PQconnectdb(s->conninfo);
+    PGconn *c = connect_quick(s->conninfo);
     if (PQstatus(c) != CONNECTION_OK) {
         int r = pg_fail(c, NULL, -EHOSTUNREACH, err, "connect");
         PQfinish(c);
         return r;
     }
     static const char schema[] =
+        "SET client_min_messages = warning;"
         "BEGIN;"
         "SELECT pg_advisory_xact_lock(hashtextextended('baton-journal-schema', 0));"
         "CREATE TABLE IF NOT EXISTS baton_journal ("
@@ -75,15 +104,22 @@ static int connect_db(journal_store_t *s, PGconn **ret, baton_err_t *err)
     return 0;
 }
 
-/* The store's own connection, for everything but the lock; reconnected when it broke. */
+/* The store's own connection, for everything but the lock; reconnected when it broke, at most
+ * every 2 s (the running rollout asks for requests twice a second). */
 static PGconn *store_conn(journal_store_t *s, baton_err_t *err)
 {
     if (s->conn && PQstatus(s->conn) != CONNECTION_OK) {
         PQfinish(s->conn);
         s->conn = NULL;
     }
-    if (!s->conn && connect_db(s, &s->conn, err) < 0)
+    if (!s->conn && now_ms() < s->conn_retry_ms) {
+        baton_err_set(err, -EHOSTUNREACH, "journal database: unreachable a moment ago");
         return NULL;
+    }
+    if (!s->conn && connect_db(s, &s->conn, err) < 0) {
+        s->conn_retry_ms = now_ms() + 2000;
+        return NULL;
+    }
     return s->conn;
 }
 
@@ -108,7 +144,7 @@ static int pg_open(journal_store_t *s, const char *id, journal_t *j, baton_err_t
     return 0;
 }
 
-static int pg_append(journal_t *j, const char *line, baton_err_t *err)
+static int insert_line(journal_t *j, const char *line, baton_err_t *err)
 {
     const char *p[] = {j->id, line};
     PGresult *res =
@@ -119,9 +155,134 @@ static int pg_append(journal_t *j, const char *line, baton_err_t *err)
     return 0;
 }
 
+/* Keeps a line that could not be stored: in memory, and in the spool file (durable). */
+static int hold(journal_t *j, const char *line, baton_err_t *err)
+{
+    char **grown = realloc(j->held, (j->n_held + 1) * sizeof(char *));
+    if (!grown || !(grown[j->n_held] = strdup(line))) {
+        if (grown)
+            j->held = grown;
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    }
+    j->held = grown;
+    j->n_held++;
+    if (j->n_held == 1) {
+        j->down_since_ms = now_ms();
+        j->next_try_ms = j->down_since_ms + 250;
+        j->tries = 0;
+    }
+    if (j->spool_fd < 0 && j->store->spool_dir) {
+        char *dir = NULL;
+        if (asprintf(&dir, "%s/journal-spool", j->store->spool_dir) >= 0 &&
+            fs_mkdir_p(dir, 0700, NULL) == 0 &&
+            asprintf(&j->spool_path, "%s/%s.jsonl", dir, j->id) >= 0)
+            j->spool_fd = open(j->spool_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        free(dir);
+    }
+    if (j->spool_fd >= 0) {
+        size_t len = strlen(line);
+        if (write(j->spool_fd, line, len) != (ssize_t)len || write(j->spool_fd, "\n", 1) != 1 ||
+            fdatasync(j->spool_fd) < 0) {
+            /* Still held in memory: the database coming back stores it all the same. */
+        }
+    }
+    return 0;
+}
+
+/* The database again: a new session, the rollout's lock again (nobody may have taken it: its
+ * holder was this coordinator), then every held line in order. */
+static int recover(journal_t *j, baton_err_t *err)
+{
+    if (j->conn && PQstatus(j->conn) != CONNECTION_OK) {
+        PQfinish(j->conn);
+        j->conn = NULL;
+    }
+    if (!j->conn) {
+        if (connect_db(j->store, &j->conn, err) < 0)
+            return -EHOSTUNREACH;
+        const char *p[] = {j->id};
+        PGresult *res = run(j->conn, "SELECT pg_try_advisory_lock(" LOCK_KEY ")", 1, p, err);
+        if (!res)
+            return -EIO;
+        bool got = !strcmp(PQgetvalue(res, 0, 0), "t");
+        PQclear(res);
+        if (!got)
+            return baton_err_set(err, -EBUSY,
+                                 "journal database: another coordinator took rollout %s while "
+                                 "the database was away",
+                                 j->id);
+    }
+    size_t done = 0;
+    int r = 0;
+    while (done < j->n_held && (r = insert_line(j, j->held[done], err)) == 0)
+        free(j->held[done++]);
+    memmove(j->held, j->held + done, (j->n_held - done) * sizeof(char *));
+    j->n_held -= done;
+    if (j->n_held == 0 && j->spool_fd >= 0) {
+        close(j->spool_fd);
+        j->spool_fd = -1;
+        unlink(j->spool_path);
+    }
+    return r;
+}
+
+/* One try when its time has come; -EIO once the grace is over with lines still held. */
+static int try_recover(journal_t *j, baton_err_t *err)
+{
+    uint64_t now = now_ms();
+    if (now >= j->next_try_ms) {
+        baton_err_t rerr = {0};
+        if (recover(j, &rerr) == -EBUSY)
+            return baton_err_set(err, -EBUSY, "%s", rerr.msg);
+        if (j->n_held) {
+            j->tries++;
+            uint64_t wait = j->tries < 5 ? 250u << j->tries : 5000;
+            j->next_try_ms = now_ms() + (wait > 5000 ? 5000 : wait);
+        }
+    }
+    if (j->n_held && now_ms() - j->down_since_ms >= JOURNAL_GRACE_MS)
+        return baton_err_set(err, -EIO,
+                             "journal database away for %d s: %zu events not stored (kept in %s)",
+                             JOURNAL_GRACE_MS / 1000, j->n_held,
+                             j->spool_path ? j->spool_path : "memory");
+    return 0;
+}
+
+static int pg_append(journal_t *j, const char *line, baton_err_t *err)
+{
+    if (j->n_held == 0 && j->conn && PQstatus(j->conn) == CONNECTION_OK) {
+        baton_err_t ierr = {0};
+        if (insert_line(j, line, &ierr) == 0)
+            return 0;
+        if (PQstatus(j->conn) == CONNECTION_OK) /* refused by a working database: an error */
+            return baton_err_set(err, ierr.code, "%s", ierr.msg);
+    }
+    int r = hold(j, line, err);
+    return r < 0 ? r : try_recover(j, err);
+}
+
+static int pg_sync(journal_t *j, baton_err_t *err)
+{
+    while (j->n_held) {
+        int r = try_recover(j, err);
+        if (r < 0)
+            return r;
+        uint64_t now = now_ms();
+        if (j->n_held && j->next_try_ms > now)
+            usleep((useconds_t)((j->next_try_ms - now) * 1000));
+    }
+    return 0;
+}
+
 static void pg_close(journal_t *j)
 {
     PQfinish(j->conn); /* releases the advisory lock */
+    for (size_t i = 0; i < j->n_held; i++)
+        free(j->held[i]);
+    free(j->held);
+    if (j->spool_fd >= 0)
+        close(j->spool_fd); /* a spool left behind holds what the database never got */
+    free(j->spool_path);
 }
 
 static int pg_each_line(journal_store_t *s, const char *id, journal_line_fn fn, void *userdata,
@@ -226,6 +387,7 @@ static bool pg_take(journal_store_t *s, const char *id, const char *what)
 const struct journal_backend journal_pg_backend = {
     .open = pg_open,
     .append = pg_append,
+    .sync = pg_sync,
     .close = pg_close,
     .each_line = pg_each_line,
     .list = pg_list,

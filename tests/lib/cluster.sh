@@ -360,7 +360,9 @@ cluster_down() {
         _node_sanitizer_collect "$n"
     done
     declare -F pg_down >/dev/null && pg_down "$dir/pg"
-    if [ -n "$CLUSTER_BRIDGE" ] && ip link show "$CLUSTER_BRIDGE" >/dev/null 2>&1; then
+    # Only a bridge this cluster made (recorded once made): a cluster_up that found the name
+    # taken by another run's cluster must not take that one's bridge away.
+    if [ -n "$CLUSTER_BRIDGE" ] && [ -e "$dir/bridge" ] && ip link show "$CLUSTER_BRIDGE" >/dev/null 2>&1; then
         ip link del "$CLUSTER_BRIDGE" || rc=1
     fi
     rm -rf "$dir" || rc=1
