@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <libpq-fe.h>
@@ -158,6 +159,33 @@ static int dump_shared(step_ctx_t *ctx, const Baton__Step *req, baton_err_t *err
     return 0;
 }
 
+/* The pre-flight found room for the dump; since then another service on this node (its lanes
+ * run side by side) may have taken it: asked again on the lock's open connection, which costs
+ * no connection set-up inside the downtime. */
+static int room_still_there(step_ctx_t *ctx, baton_err_t *err)
+{
+    const svc_config_t *svc = ctx->svc;
+    if (!ctx->db_lock || !*ctx->db_lock)
+        return 0;
+    PGresult *res = PQexec(*ctx->db_lock, "SELECT pg_database_size(current_database())");
+    uint64_t db_bytes = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1
+                            ? strtoull(PQgetvalue(res, 0, 0), NULL, 10)
+                            : 0;
+    PQclear(res);
+    struct statvfs vfs;
+    if (db_bytes == 0 || statvfs(svc->backup_dir, &vfs) < 0)
+        return 0; /* unknown: pg_dump's own failure on a full disk says it */
+    uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    if (avail >= dump_room(db_bytes))
+        return 0;
+    return baton_err_set(err, -ENOSPC,
+                         "backup folder %s has %llu MiB free now; a dump of the %llu MiB database "
+                         "needs about %llu MiB (something took the room since the pre-flight)",
+                         svc->backup_dir, (unsigned long long)(avail >> 20),
+                         (unsigned long long)(db_bytes >> 20),
+                         (unsigned long long)(dump_room(db_bytes) >> 20));
+}
+
 int step_dump(step_ctx_t *ctx, baton_err_t *err)
 {
     const svc_config_t *svc = ctx->svc;
@@ -173,7 +201,8 @@ int step_dump(step_ctx_t *ctx, baton_err_t *err)
         return baton_err_set(err, -ENAMETOOLONG, "dump path too long");
     snprintf(partial, sizeof(partial), "%s.partial", path);
     int r = fs_mkdir_p(svc->backup_dir, 0700, err);
-    if (r < 0 || (r = fs_dir_root_only(svc->backup_dir, err)) < 0 || (r = step_lock(ctx, err)) < 0)
+    if (r < 0 || (r = fs_dir_root_only(svc->backup_dir, err)) < 0 || (r = step_lock(ctx, err)) < 0 ||
+        (r = room_still_there(ctx, err)) < 0)
         return r;
 
     struct dump_sink sink = {.ctx = ctx, .next_progress = 8 * 1024 * 1024};
