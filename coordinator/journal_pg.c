@@ -167,6 +167,9 @@ static int hold(journal_t *j, const char *line, baton_err_t *err)
     j->held = grown;
     j->n_held++;
     if (j->n_held == 1) {
+        fprintf(stderr, "baton: journal database away: holding events until it is back (at most "
+                        "%d s)\n",
+                JOURNAL_GRACE_MS / 1000);
         j->down_since_ms = now_ms();
         j->next_try_ms = j->down_since_ms + 250;
         j->tries = 0;
@@ -218,6 +221,9 @@ static int recover(journal_t *j, baton_err_t *err)
         free(j->held[done++]);
     memmove(j->held, j->held + done, (j->n_held - done) * sizeof(char *));
     j->n_held -= done;
+    if (j->n_held == 0 && done)
+        fprintf(stderr, "baton: journal database back after %.1f s: %zu held events stored\n",
+                (double)(now_ms() - j->down_since_ms) / 1000.0, done);
     if (j->n_held == 0 && j->spool_fd >= 0) {
         close(j->spool_fd);
         j->spool_fd = -1;

@@ -52,8 +52,10 @@ is "$(journal_sql "SELECT line::json->>'event' FROM baton_journal WHERE rollout_
     summary "the journal ends with the summary"
 is "$(journal_sql "SELECT count(*) FROM baton_journal WHERE rollout_id = '$id' AND line::json->>'event' = 'step' AND line::json->>'node' = 'node2' AND line::json->>'step' IN ('migrate', 'start', 'verify', 'commit')")" \
     4 "node2's migrate, start, verify and commit are all on record (held, then stored in order)"
-is "$(journal_sql "SELECT bool_and(a < b) FROM (SELECT (line::json->>'at') AS a, lead(line::json->>'at') OVER (ORDER BY seq) AS b FROM baton_journal WHERE rollout_id = '$id') x WHERE b IS NOT NULL")" \
+is "$(journal_sql "SELECT bool_and(a <= b) FROM (SELECT (line::json->>'at') AS a, lead(line::json->>'at') OVER (ORDER BY seq) AS b FROM baton_journal WHERE rollout_id = '$id') x WHERE b IS NOT NULL")" \
     t "in the order they happened"
+like "$out" "journal database away: holding events" "the coordinator said it held events"
+like "$out" "journal database back after [0-9.]+ s: [0-9]+ held events stored" "and stored them once it was back"
 out=$("$BATON" list 2>&1)
 like "$(printf '%s\n' "$out" | grep "$id")" " done " "baton list: done"
 unlike "$out" "NOTICE" "and no NOTICE there either"
