@@ -236,8 +236,11 @@ int main(int argc, char **argv)
               BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT);
     sd_notifyf(0, "READY=1\nSTATUS=listening on %s", a.cfg->listen);
 
-    /* A stop signal lets the running step finish (it records its Result) while the loop keeps
-     * answering; systemd's TimeoutStopSec bounds the wait. */
+    /* A stop signal (a restart, a package upgrade) lets the running steps finish: they record
+     * and send their Results, heartbeats go on, and no new request is read meanwhile (a step
+     * asked for now stays queued; its asker asks again after a few seconds of silence and gets
+     * the restarted agent). A restart never cuts a running tool; systemd's TimeoutStopSec, longer
+     * than any step's own deadline, bounds the wait. */
     bool said_waiting = false;
     while (!stop_signal || agent_busy(&a)) {
         if (stop_signal && !said_waiting) {
@@ -261,7 +264,7 @@ int main(int argc, char **argv)
         }
         /* The ROUTER, the ZAP handler, then every service's worker. */
         zmq_pollitem_t items[2 + AGENT_SERVICES_MAX] = {
-            {.socket = a.router, .events = ZMQ_POLLIN},
+            {.socket = a.router, .events = stop_signal ? 0 : ZMQ_POLLIN},
             {.socket = a.zap ? zap_socket(a.zap) : NULL, .events = ZMQ_POLLIN}};
         int k = a.zap ? 2 : 1;
         for (size_t i = 0; i < a.cfg->n_services; i++)
