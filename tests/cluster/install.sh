@@ -5,7 +5,8 @@
 # `baton --help` lists; `make deb` builds both packages, lintian-clean, with the expected
 # contents; and the agent package, installed with dpkg into a test node (its own overlay over
 # /usr: the host's files stay untouched), is enabled but waits for a config, then runs from the
-# packaged unit and a real rollout goes through it.
+# packaged unit and a real rollout goes through it; `dpkg -i` again mid-migration restarts the
+# agent after the migration, which runs once, and the rollout ends exit 0.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/all.sh
@@ -104,6 +105,41 @@ exposure=$(node_exec node1 systemd-analyze security baton-agent.service 2>/dev/n
 diag "systemd-analyze security baton-agent.service: exposure $exposure"
 ok "systemd-analyze rates the hardened unit ($exposure) below 9.6, root's unhardened default" \
     awk -v e="$exposure" 'BEGIN { exit !(e != "" && e < 9.6) }'
+# dpkg -i of the package again in the middle of a migration: its postinst restarts the agent
+# (debhelper's restart after upgrade), and the restart waits for the migration (the faults
+# issue's sixth case). This machine's image forbids starts from maintainer scripts
+# (policy-rc.d); the node, like a real machine, does not.
+node_exec node1 rm -f /usr/sbin/policy-rc.d
+cfg=$(mktemp)
+BATON_TEST_KNOBS=1 agent_config node1 >"$cfg"
+node_push node1 "$cfg" /etc/baton/agent.yml 0600 &&
+    node_push node1 tests/fixtures/knobs/slow /opt/baton-test/slow 0755 &&
+    node_push node1 tests/fixtures/knobs/pg_dump /opt/baton-test/pg_dump 0755
+rm -f "$cfg"
+node_exec node1 systemctl restart baton-agent
+slow_step node1 migrate 6
+f=$(BATON_TEST_ROLLOUT_MIN_HEALTHY=1s rollout_file 1.2.0)
+"$BATON" rollout "$f" >"$CLUSTER_DIR/upgrade.out" 2>&1 &
+pid=$!
+ok "node1's migration is running" wait_for 60 tool_running node1 migrate
+before=$(node_exec node1 systemctl show -p MainPID --value baton-agent)
+out=$(node_exec node1 dpkg -i /root/baton-agent.deb 2>&1)
+is "$?" 0 "dpkg -i of the agent package mid-migration succeeds"
+printf '%s\n' "$out" >&2
+isnt() { [ "$1" != "$2" ]; }
+ok "its postinst restarted the agent" isnt "$(node_exec node1 systemctl show -p MainPID --value baton-agent)" "$before"
+nok "and the restart waited for the migration to end" tool_running node1 migrate
+wait "$pid"
+code=$?
+slow_step node1 migrate 0
+out=$(cat "$CLUSTER_DIR/upgrade.out")
+printf '%s\n' "$out" >&2
+is "$code" 0 "the rollout through the upgrade ends exit 0"
+id=$(printf '%s\n' "$out" | sed -n 's/^baton: rollout \([^:]*\):.*/\1/p')
+is "$(node_exec node1 journalctl -u baton-agent BATON_ROLLOUT_ID="$id" BATON_STEP=migrate -o cat --no-pager | grep -c '^migrate up (')" \
+    1 "the migration ran once"
+is "$(node_exec node1 /opt/gamesrv/bin/gamesrv --version)" 1.2.0 "node1 runs 1.2.0"
+
 node_exec node1 dpkg -r baton-agent >/dev/null 2>&1
 is "$?" 0 "dpkg -r removes it"
 is "$(node_exec node1 sh -c 'ls /usr/sbin/baton-agent /lib/systemd/system/baton-agent.service 2>/dev/null | wc -l')" 0 \
