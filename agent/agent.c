@@ -14,6 +14,7 @@
 #include "envelope.h"
 #include "log.h"
 #include "state.h"
+#include "version.h"
 
 static uint64_t now_ms(void)
 {
@@ -152,7 +153,18 @@ static void serve_hello(agent_t *a, zmq_msg_t *peer, const Baton__Envelope *req)
     Baton__Hello *hello = NULL;
     baton_err_t err = {0};
     Baton__Result res = BATON__RESULT__INIT;
-    int r = hello_build(a, &hello, &err);
+    /* A coordinator outside the version window is refused here, at its first word: before it
+     * stages or stops anything (its Hello is always first). */
+    int r = version_skew_check(req->hello->coordinator_version, "the coordinator", "agent", &err);
+    if (r < 0) {
+        log_event(NULL, req->rollout_id, "hello", 4, "refused: %s", err.msg);
+        res.status = BATON__STATUS__STATUS_UNSUPPORTED;
+        res.message = err.msg;
+        res.step = "hello";
+        reply(a, peer, req->request_id, req->rollout_id, &res);
+        return;
+    }
+    r = hello_build(a, &hello, &err);
     res.status = r == 0 ? BATON__STATUS__STATUS_OK : BATON__STATUS__STATUS_FAILED;
     res.message = err.msg;
     res.step = "hello";

@@ -23,7 +23,6 @@
 #include "steps.h"
 #include "worker.h"
 
-#define BATON_AGENT_VERSION "0.2.0"
 #define AGENT_PROGRESS_MAX 256
 
 /* The step the worker is running, and who is waiting for its Result. */

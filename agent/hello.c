@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "version.h"
 #include "agent.h"
 #include "command.h"
 #include "state.h"
@@ -90,7 +91,7 @@ int hello_build(agent_t *a, Baton__Hello **ret_hello, baton_err_t *err)
     if (!h)
         return baton_err_set(err, -ENOMEM, "out of memory");
     baton__hello__init(h);
-    h->agent_version = BATON_AGENT_VERSION;
+    h->agent_version = BATON_VERSION;
     h->protocol_version = BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
     h->node_name = a->cfg->node_name;
     h->services = calloc(a->cfg->n_services, sizeof(*h->services));

@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 #include <systemd/sd-daemon.h>
 
+#include "version.h"
 #include "agent.h"
 #include "envelope.h"
 #include "fsutil.h"
@@ -39,7 +40,7 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: baton-agent [--config FILE] [--check-config]\n"
+    fprintf(f, "usage: baton-agent [--config FILE] [--check-config] [--version]\n"
                "  --config FILE    agent configuration (default /etc/baton/agent.yml)\n"
                "  --check-config   check the configuration and exit\n");
 }
@@ -150,6 +151,7 @@ int main(int argc, char **argv)
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"check-config", no_argument, NULL, 'k'},
                                          {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
                                          {NULL, 0, NULL, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "c:kh", opts, NULL)) != -1) {
@@ -162,6 +164,11 @@ int main(int argc, char **argv)
             break;
         case 'h':
             usage(stdout);
+            return 0;
+        case 'V':
+            printf("baton-agent %s (protocol %d; works with coordinators %s and one minor older "
+                   "or newer)\n",
+                   BATON_VERSION, BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT, BATON_VERSION);
             return 0;
         default:
             usage(stderr);

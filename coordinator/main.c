@@ -18,6 +18,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "version.h"
+#include "baton.pb-c.h"
 #include "interrupt.h"
 #include "journal.h"
 #include "names.h"
@@ -36,6 +38,7 @@ static void usage(FILE *f)
             "       baton list [--json] [--state-dir DIR]\n"
             "       baton keygen NAME\n"
             "       baton rollback FILE.yml|ROLLOUT_ID [--restore-shared] [--json] [--state-dir DIR]\n"
+
             "  rollout   upgrade the nodes of FILE in batches (one at a time unless the file says\n"
             "            otherwise); every event is journaled in DIR/rollouts/ROLLOUT_ID.jsonl\n"
             "            (DIR: $BATON_STATE_DIR, else /var/lib/baton as root, else\n"
@@ -55,6 +58,8 @@ static void usage(FILE *f)
             "  rollback  FILE: undo every node's unfinished rollout, release reserved nodes;\n"
             "            ROLLOUT_ID: undo that rollout on every node it changed, committed ones\n"
             "            too (a downgrade), newest first\n"
+            "--version: this coordinator's version, and the agents' it works with (the same major,\n"
+            "  at most one minor apart; an agent outside that is refused at Hello)\n"
             "journals: --state-dir DIR (files, the default) or --journal CONNINFO (a PostgreSQL\n"
             "  database several controllers share; also $BATON_JOURNAL), for every command\n"
             "exit codes:\n"
@@ -84,7 +89,8 @@ int main(int argc, char **argv)
         {"follow", no_argument, NULL, 'f'}, {"journal", required_argument, NULL, 'J'},
         {"help", no_argument, NULL, 'h'},   {"restore-shared", no_argument, NULL, 'R'},
         {"allow-downgrade", no_argument, NULL, 'D'}, {"restore-dump", required_argument, NULL, 'P'},
-        {"jump", no_argument, NULL, 'X'},   {NULL, 0, NULL, 0}};
+        {"jump", no_argument, NULL, 'X'},   {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "jfh", longopts, NULL)) != -1) {
         switch (o) {
@@ -114,6 +120,11 @@ int main(int argc, char **argv)
             break;
         case 'h':
             usage(stdout);
+            return EXIT_DONE;
+        case 'V':
+            printf("baton %s (protocol %d; works with agents %s and one minor older or newer)\n",
+                   BATON_VERSION, BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT,
+                   BATON_VERSION);
             return EXIT_DONE;
         default:
             usage(stderr);

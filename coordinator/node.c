@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "version.h"
 #include "envelope.h"
 #include "interrupt.h"
 #include "run.h"
@@ -58,9 +59,16 @@ const Baton__ServiceInfo *node_hello_service(const struct run *run, const Baton_
 {
     const Baton__Result *r = res->result;
     if (r->status != BATON__STATUS__STATUS_OK || !r->hello) {
-        baton_err_set(err, -EIO, "%s", r->message);
+        baton_err_set(err, r->status == BATON__STATUS__STATUS_UNSUPPORTED ? -EPROTONOSUPPORT : -EIO,
+                      "%s", r->message);
         return NULL;
     }
+    /* The other side of the window: an agent too old or too new for this coordinator is
+     * refused before anything is staged (every command asks Hello first). */
+    char peer[96];
+    snprintf(peer, sizeof(peer), "the agent of node %.64s", r->hello->node_name);
+    if (version_skew_check(r->hello->agent_version, peer, "coordinator", err) < 0)
+        return NULL;
     for (size_t j = 0; j < r->hello->n_services; j++)
         if (!strcmp(r->hello->services[j]->name, run->rf->service))
             return r->hello->services[j];
@@ -113,6 +121,7 @@ const Baton__ServiceInfo *node_ask_service(struct run *run, node_t *nd, Baton__E
                                            baton_err_t *err)
 {
     Baton__Hello hello = BATON__HELLO__INIT;
+    hello.coordinator_version = BATON_VERSION;
     Baton__Envelope req = BATON__ENVELOPE__INIT;
     req.body_case = BATON__ENVELOPE__BODY_HELLO;
     req.hello = &hello;
@@ -135,6 +144,7 @@ void node_hello_all(struct run *run, const engine_ops_t *ops)
             continue;
         nd->state = NODE_NEEDS; /* asked; until its answer says otherwise */
         Baton__Hello hello = BATON__HELLO__INIT;
+        hello.coordinator_version = BATON_VERSION;
         Baton__Envelope req = BATON__ENVELOPE__INIT;
         req.body_case = BATON__ENVELOPE__BODY_HELLO;
         req.hello = &hello;

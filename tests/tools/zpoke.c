@@ -23,6 +23,7 @@
 #include "envelope.h"
 #include "steps.h"
 #include "transport.h"
+#include "version.h"
 
 static const char *status_name(Baton__Status s)
 {
@@ -181,6 +182,7 @@ static size_t seed(int which, uint8_t *out, size_t cap)
 {
     Baton__Envelope e = BATON__ENVELOPE__INIT;
     Baton__Hello hello = BATON__HELLO__INIT;
+    hello.coordinator_version = BATON_VERSION;
     Baton__Step step = BATON__STEP__INIT;
     Baton__Stage st = BATON__STAGE__INIT;
     Baton__Migrate mig = BATON__MIGRATE__INIT;
@@ -337,6 +339,7 @@ int main(int argc, char **argv)
 
     Baton__Envelope env = BATON__ENVELOPE__INIT;
     Baton__Hello hello = BATON__HELLO__INIT;
+    hello.coordinator_version = BATON_VERSION;
     Baton__Step step = BATON__STEP__INIT;
     env.protocol_version = BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
     env.request_id = 42;
