@@ -4,9 +4,12 @@
 #include "agent.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include <systemd/sd-daemon.h>
@@ -240,6 +243,28 @@ static bool matches_record(const Baton__Envelope *req, const step_def_t *def, co
     return true;
 }
 
+/* Room for a service's records in the state folder: twice its state file (written anew beside
+ * the old one) and a margin for the Result and the logs. */
+#define STATE_ROOM_MARGIN (4 * 1024 * 1024)
+static int state_room(const agent_config_t *cfg, const svc_config_t *svc, baton_err_t *err)
+{
+    char path[PATH_MAX];
+    struct stat sb;
+    struct statvfs vfs;
+    snprintf(path, sizeof(path), "%s/%s.json", cfg->state_dir, svc->name);
+    uint64_t need = STATE_ROOM_MARGIN + (stat(path, &sb) == 0 ? 2 * (uint64_t)sb.st_size : 0);
+    if (statvfs(cfg->state_dir, &vfs) < 0)
+        return 0; /* unknown: the save itself will say */
+    uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    if (avail >= need)
+        return 0;
+    return baton_err_set(err, -ENOSPC,
+                         "the state folder %s has %llu KiB free; the agent's records need %llu KiB "
+                         "to run a step: nothing was done",
+                         cfg->state_dir, (unsigned long long)(avail >> 10),
+                         (unsigned long long)(need >> 10));
+}
+
 static void serve_step(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
 {
     Baton__Envelope *req = *req_p;
@@ -322,6 +347,14 @@ static void serve_step(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
         /* The rollout id and the step go on record in one atomic save before anything runs: a
          * crash from here on is reported as this rollout's, never as the previous one's. */
         int r = 0;
+        /* The records need room, as the dump does: a step whose Result could not be saved
+         * would leave, say, a started version unverified. Checked before it runs (a rollback
+         * is tried whatever: it is what puts a node back). */
+        if (def->id != STEP_ROLLBACK && (r = state_room(a->cfg, svc, &err)) < 0) {
+            log_event(svc->name, req->rollout_id, def->name, 4, "refused: %s", err.msg);
+            reply_status(a, peer, req, BATON__STATUS__STATUS_FAILED, def->name, err.msg);
+            break;
+        }
         if (def->id == STEP_PREFLIGHT && svc_state_begin(st, req->rollout_id) < 0)
             r = baton_err_set(&err, -ENOMEM, "out of memory");
         if (r == 0 && svc_state_set(&st->in_progress, def->name) < 0)

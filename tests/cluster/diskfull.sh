@@ -4,7 +4,8 @@
 # database and its rows are untouched, and the nodes after it are untouched and released. Once
 # there is room again, the same rollout goes through. Then the coordinator's own disk fills
 # during a migration: the journal keeps whole lines only, the run does not claim exit 0, and
-# `baton resume` finishes the rollout once there is room.
+# `baton resume` finishes the rollout once there is room. Last, the agent's own state folder
+# nearly fills during a migration: the next step is refused before it runs, the node rolled back.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/all.sh
@@ -104,4 +105,32 @@ else
 fi
 is "$(versions)" "1.2.0 1.2.0 " "both nodes run 1.2.0"
 ok "and the journal is whole and readable after more appends" jq -e . "$journal"
+umount -l "$coord"
+export BATON_STATE_DIR=$CLUSTER_DIR/coordinator
+
+# --- the agent's state folder nearly full during node1's migration (the faults issue's seventh
+# case: the start step failed after the new binary started, leaving it running unverified) ----
+node_exec node1 sh -c 'cp -a /var/lib/baton /var/lib/baton.copy && mount -t tmpfs -o size=16m,mode=0700 tmpfs /var/lib/baton &&
+    cp -a /var/lib/baton.copy/. /var/lib/baton/ && rm -rf /var/lib/baton.copy && systemctl restart baton-agent'
+ok "node1's agent sees its 16 MiB state folder" wait_for 20 agent_up
+slow_step node1 migrate 4
+f=$(rollout_file 2.0.0)
+"$BATON" rollout "$f" >"$CLUSTER_DIR/state-full.out" 2>&1 &
+pid=$!
+ok "node1's migration is running" wait_for 60 tool_running node1 migrate
+# Leave 1 MiB: enough to record a step, less than the room a step asks for before it starts.
+node_exec node1 sh -c 'free=$(df -k --output=avail /var/lib/baton | tail -1); dd if=/dev/zero of=/var/lib/baton/filler bs=1k count=$((free - 1024)) 2>/dev/null; df -k /var/lib/baton | tail -1' >&2
+wait "$pid"
+code=$?
+slow_step node1 migrate 0
+out=$(cat "$CLUSTER_DIR/state-full.out")
+printf '%s\n' "$out" >&2
+is "$code" 3 "the state folder nearly full after node1's migration: exit 3, node1 rolled back"
+like "$out" "start +node1 +FAIL .*the state folder /var/lib/baton has [0-9]+ KiB free" \
+    "the start step was refused before it ran, saying why"
+is "$(node_exec node1 journalctl -u gamesrv -o cat --no-pager | grep -c 'gamesrv 2.0.0: serving')" 0 \
+    "2.0.0 never ran on node1 (nothing unverified was left running)"
+is "$(versions)" "1.2.0 1.2.0 " "both nodes on 1.2.0"
+is "$(gamesrv_health node1)" 200 "node1 healthy"
+node_exec node1 rm -f /var/lib/baton/filler
 done_testing
