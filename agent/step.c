@@ -1,8 +1,12 @@
 /* step: the helpers every step uses, and the table from step to function. */
 #include "step.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
@@ -67,6 +71,13 @@ int step_lock(step_ctx_t *ctx, baton_err_t *err)
     return db_lock_take(ctx->svc, ctx->cfg->node_name, ctx->rollout_id, ctx->db_lock, err);
 }
 
+static uint64_t step_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 int step_migration_ids(step_ctx_t *ctx, char ***ret_ids, size_t *ret_n, baton_err_t *err)
 {
     /* The lock's connection is open and idle while a migration runs in its own: asking there
@@ -77,7 +88,29 @@ int step_migration_ids(step_ctx_t *ctx, char ***ret_ids, size_t *ret_n, baton_er
             return r;
         baton_err_clear(err); /* the connection broke (and the lock with it): ask anew */
     }
-    return db_migration_ids(ctx->svc, ret_ids, ret_n, err);
+    int r = db_migration_ids(ctx->svc, ret_ids, ret_n, err);
+    /* A rollback is what puts the node back: a database away for a while (a restart, a
+     * failover) is waited for, within the migration timeout, saying so, instead of leaving the
+     * node stopped on the new binary. Forward steps fail at once and are rolled back. */
+    if (r != -ECONNREFUSED || strcmp(ctx->step, "rollback"))
+        return r;
+    uint64_t start = step_now_ms(), wait_ms = 250, next_say = 0;
+    while (r == -ECONNREFUSED && step_now_ms() - start < ctx->svc->timeout_migrate_ms) {
+        if (step_now_ms() >= next_say) {
+            step_progress(ctx, "%s; trying again (%llu s of %llu)", err->msg,
+                          (unsigned long long)((step_now_ms() - start) / 1000),
+                          (unsigned long long)(ctx->svc->timeout_migrate_ms / 1000));
+            next_say = step_now_ms() + 10000;
+        }
+        for (uint64_t until = step_now_ms() + wait_ms; step_now_ms() < until;) {
+            step_tick(ctx);
+            usleep(100 * 1000);
+        }
+        wait_ms = wait_ms < 4000 ? wait_ms * 2 : 5000;
+        baton_err_clear(err);
+        r = db_migration_ids(ctx->svc, ret_ids, ret_n, err);
+    }
+    return r;
 }
 
 step_fn step_function(step_id_t id)

@@ -60,7 +60,14 @@ int migrate_run(step_ctx_t *ctx, bool up, unsigned limit, const char *binary, ba
     baton_err_t rerr = {0};
     if ((r = step_migration_ids(ctx, &after, &n_after, &rerr)) < 0) {
         char first[BATON_ERR_MSG_MAX]; /* err->msg may not be an argument of a call writing err */
-        snprintf(first, sizeof(first), "%s", run < 0 ? err->msg : "migrate ran");
+        if (run < 0) {
+            snprintf(first, sizeof(first), "%s", err->msg);
+        } else {
+            /* The tool's own word: it may never have reached the database at all. */
+            char how[400];
+            proc_describe(&res, svc->timeout_migrate_ms, how, sizeof(how));
+            snprintf(first, sizeof(first), "%s: %s", up ? "migrate up" : "migrate down", how);
+        }
         r = baton_err_set(err, r, "%s; then %s", first, rerr.msg);
         goto out;
     }
