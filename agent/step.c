@@ -15,6 +15,13 @@
 #include "log.h"
 #include "unit.h"
 
+static uint64_t step_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 void step_progress(step_ctx_t *ctx, const char *fmt, ...)
 {
     char msg[1024];
@@ -64,19 +71,49 @@ void step_out_clear(struct step_out *out)
     plan_info_free(&out->plan);
 }
 
+/* A rollback is what puts the node back: a database away for a while (a restart, a failover)
+ * is waited for, within the migration timeout, saying so every 10 s, instead of leaving the
+ * node stopped on the new binary. Forward steps fail at once (and are rolled back). */
+struct db_wait {
+    uint64_t start, next_say, wait_ms;
+};
+static bool db_wait_again(step_ctx_t *ctx, struct db_wait *w, baton_err_t *err)
+{
+    if (strcmp(ctx->step, "rollback"))
+        return false;
+    uint64_t now = step_now_ms();
+    if (!w->start)
+        w->start = now, w->wait_ms = 250;
+    if (now - w->start >= ctx->svc->timeout_migrate_ms)
+        return false;
+    if (now >= w->next_say) {
+        step_progress(ctx, "%s; trying again (%llu s of %llu)", err->msg,
+                      (unsigned long long)((now - w->start) / 1000),
+                      (unsigned long long)(ctx->svc->timeout_migrate_ms / 1000));
+        w->next_say = now + 10000;
+    }
+    for (uint64_t until = now + w->wait_ms; step_now_ms() < until;) {
+        step_tick(ctx);
+        usleep(100 * 1000);
+    }
+    w->wait_ms = w->wait_ms < 2500 ? w->wait_ms * 2 : 5000;
+    baton_err_clear(err);
+    return true;
+}
+
 int step_lock(step_ctx_t *ctx, baton_err_t *err)
 {
     if (!ctx->db_lock || *ctx->db_lock)
         return 0;
-    return db_lock_take(ctx->svc, ctx->cfg->node_name, ctx->rollout_id, ctx->db_lock, err);
+    struct db_wait w = {0};
+    int r;
+    while ((r = db_lock_take(ctx->svc, ctx->cfg->node_name, ctx->rollout_id, ctx->db_lock,
+                             err)) == -ECONNREFUSED &&
+           db_wait_again(ctx, &w, err))
+        ;
+    return r;
 }
 
-static uint64_t step_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 int step_migration_ids(step_ctx_t *ctx, char ***ret_ids, size_t *ret_n, baton_err_t *err)
 {
@@ -88,28 +125,11 @@ int step_migration_ids(step_ctx_t *ctx, char ***ret_ids, size_t *ret_n, baton_er
             return r;
         baton_err_clear(err); /* the connection broke (and the lock with it): ask anew */
     }
-    int r = db_migration_ids(ctx->svc, ret_ids, ret_n, err);
-    /* A rollback is what puts the node back: a database away for a while (a restart, a
-     * failover) is waited for, within the migration timeout, saying so, instead of leaving the
-     * node stopped on the new binary. Forward steps fail at once and are rolled back. */
-    if (r != -ECONNREFUSED || strcmp(ctx->step, "rollback"))
-        return r;
-    uint64_t start = step_now_ms(), wait_ms = 250, next_say = 0;
-    while (r == -ECONNREFUSED && step_now_ms() - start < ctx->svc->timeout_migrate_ms) {
-        if (step_now_ms() >= next_say) {
-            step_progress(ctx, "%s; trying again (%llu s of %llu)", err->msg,
-                          (unsigned long long)((step_now_ms() - start) / 1000),
-                          (unsigned long long)(ctx->svc->timeout_migrate_ms / 1000));
-            next_say = step_now_ms() + 10000;
-        }
-        for (uint64_t until = step_now_ms() + wait_ms; step_now_ms() < until;) {
-            step_tick(ctx);
-            usleep(100 * 1000);
-        }
-        wait_ms = wait_ms < 4000 ? wait_ms * 2 : 5000;
-        baton_err_clear(err);
-        r = db_migration_ids(ctx->svc, ret_ids, ret_n, err);
-    }
+    struct db_wait w = {0};
+    int r;
+    while ((r = db_migration_ids(ctx->svc, ret_ids, ret_n, err)) == -ECONNREFUSED &&
+           db_wait_again(ctx, &w, err))
+        ;
     return r;
 }
 
