@@ -110,9 +110,9 @@ export BATON_STATE_DIR=$CLUSTER_DIR/coordinator
 
 # --- the agent's state folder nearly full during node1's migration (the faults issue's seventh
 # case: the start step failed after the new binary started, leaving it running unverified) ----
-node_exec node1 sh -c 'cp -a /var/lib/baton /var/lib/baton.copy && mount -t tmpfs -o size=16m,mode=0700 tmpfs /var/lib/baton &&
+node_exec node1 sh -c 'cp -a /var/lib/baton /var/lib/baton.copy && mount -t tmpfs -o size=80m,mode=0700 tmpfs /var/lib/baton &&
     cp -a /var/lib/baton.copy/. /var/lib/baton/ && rm -rf /var/lib/baton.copy && systemctl restart baton-agent'
-ok "node1's agent sees its 16 MiB state folder" wait_for 20 agent_up
+ok "node1's agent sees its 80 MiB state folder (staging asks for 64 MiB spare)" wait_for 20 agent_up
 slow_step node1 migrate 4
 f=$(rollout_file 2.0.0)
 "$BATON" rollout "$f" >"$CLUSTER_DIR/state-full.out" 2>&1 &
