@@ -123,8 +123,15 @@ f=$(BATON_TEST_ROLLOUT_MIN_HEALTHY=1s rollout_file 1.2.0)
 pid=$!
 ok "node1's migration is running" wait_for 60 tool_running node1 migrate
 before=$(node_exec node1 systemctl show -p MainPID --value baton-agent)
-out=$(node_exec node1 dpkg -i /root/baton-agent.deb 2>&1)
-is "$?" 0 "dpkg -i of the agent package mid-migration succeeds"
+# A newer build of the package: the same files under a higher version (an upgrade, as apt does).
+newer=$(mktemp -d)
+dpkg-deb -R "$deb_agent" "$newer/pkg" &&
+    sed -i 's/^Version: \(.*\)$/Version: \1+1/' "$newer/pkg/DEBIAN/control" &&
+    dpkg-deb -b "$newer/pkg" "$newer/baton-agent-newer.deb" >/dev/null
+node_push node1 "$newer/baton-agent-newer.deb" /root/baton-agent-newer.deb
+rm -rf "$newer"
+out=$(node_exec node1 dpkg -i /root/baton-agent-newer.deb 2>&1)
+is "$?" 0 "dpkg -i of a newer agent package mid-migration succeeds (an upgrade)"
 printf '%s\n' "$out" >&2
 isnt() { [ "$1" != "$2" ]; }
 ok "its postinst restarted the agent" isnt "$(node_exec node1 systemctl show -p MainPID --value baton-agent)" "$before"
