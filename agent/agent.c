@@ -99,6 +99,11 @@ bool agent_busy(const agent_t *a)
 
 int agent_lanes_start(agent_t *a, baton_err_t *err)
 {
+    if (front_new(a->zctx, a->cfg, FRONT_HELLO, &a->hello_front, err) < 0 ||
+        front_new(a->zctx, a->cfg, FRONT_STAGE, &a->stage_front, err) < 0) {
+        agent_lanes_stop(a);
+        return err->code;
+    }
     for (size_t i = 0; i < a->cfg->n_services; i++) {
         int r = worker_new(a->zctx, a->cfg, &a->cfg->services[i], &a->lanes[i].worker, err);
         if (r < 0) {
@@ -111,6 +116,8 @@ int agent_lanes_start(agent_t *a, baton_err_t *err)
 
 void agent_lanes_stop(agent_t *a)
 {
+    front_destroy(&a->hello_front);
+    front_destroy(&a->stage_front);
     for (size_t i = 0; i < a->cfg->n_services; i++) {
         struct lane *l = &a->lanes[i];
         worker_destroy(&l->worker);
@@ -151,8 +158,37 @@ static void set_asker(struct running *run, zmq_msg_t *peer, uint64_t request_id)
     run->request_id = request_id;
 }
 
-static void serve_hello(agent_t *a, zmq_msg_t *peer, const Baton__Envelope *req)
+/* What Hello says of the running steps: a copy, for the Hello front's thread. */
+static void run_views(const agent_t *a, struct run_view *views)
 {
+    memset(views, 0, sizeof(struct run_view) * AGENT_SERVICES_MAX);
+    for (size_t i = 0; i < a->cfg->n_services; i++) {
+        const struct running *run = &a->lanes[i].run;
+        views[i].on = run->on && run->def->id != STEP_NONE;
+        if (!views[i].on)
+            continue;
+        snprintf(views[i].step, sizeof(views[i].step), "%s", run->def->name);
+        views[i].started_ms = run->started_ms;
+        snprintf(views[i].progress, sizeof(views[i].progress), "%s", run->progress);
+    }
+}
+
+void agent_from_front(agent_t *a, front_t *f)
+{
+    zmq_msg_t peer, reply;
+    if (front_take(f, &peer, &reply) < 0)
+        return;
+    if (zmq_msg_send(&peer, a->router, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_msg_send(&reply, a->router, ZMQ_DONTWAIT) < 0)
+        log_event(NULL, NULL, NULL, 4, "an answer was lost (%s); its asker asks again",
+                  zmq_strerror(errno));
+    zmq_msg_close(&peer);
+    zmq_msg_close(&reply);
+}
+
+static void serve_hello(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
+{
+    const Baton__Envelope *req = *req_p;
     Baton__Hello *hello = NULL;
     baton_err_t err = {0};
     Baton__Result res = BATON__RESULT__INIT;
@@ -167,7 +203,15 @@ static void serve_hello(agent_t *a, zmq_msg_t *peer, const Baton__Envelope *req)
         reply(a, peer, req->request_id, req->rollout_id, &res);
         return;
     }
-    r = hello_build(a, &hello, &err);
+    struct run_view views[AGENT_SERVICES_MAX];
+    run_views(a, views);
+    /* Off the main loop when there is a front: systemd and a version command may take a while. */
+    if (a->hello_front) {
+        if (front_submit(a->hello_front, peer, req_p, views, &err) < 0)
+            reply_status(a, peer, req, BATON__STATUS__STATUS_FAILED, "hello", err.msg);
+        return;
+    }
+    r = hello_build(a->cfg, &a->bus, views, &hello, &err);
     res.status = r == 0 ? BATON__STATUS__STATUS_OK : BATON__STATUS__STATUS_FAILED;
     res.message = err.msg;
     res.step = "hello";
@@ -176,9 +220,16 @@ static void serve_hello(agent_t *a, zmq_msg_t *peer, const Baton__Envelope *req)
     hello_free(&hello);
 }
 
-static void serve_stage(agent_t *a, zmq_msg_t *peer, const Baton__Envelope *req)
+static void serve_stage(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
 {
+    const Baton__Envelope *req = *req_p;
     baton_err_t err = {0};
+    /* Off the main loop when there is a front: a partial file is hashed again there. */
+    if (a->stage_front) {
+        if (front_submit(a->stage_front, peer, req_p, NULL, &err) < 0)
+            reply_status(a, peer, req, BATON__STATUS__STATUS_FAILED, "stage", err.msg);
+        return;
+    }
     uint64_t held = 0;
     const svc_config_t *svc = agent_config_service(a->cfg, req->stage->service);
     int r = svc ? stage_chunk(&agent_lane(a, svc)->stage, a->cfg, req->stage, &held, &err)
@@ -459,10 +510,10 @@ void agent_serve(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
     Baton__Envelope *req = *req_p;
     switch (req->body_case) {
     case BATON__ENVELOPE__BODY_HELLO:
-        serve_hello(a, peer, req);
+        serve_hello(a, peer, req_p);
         break;
     case BATON__ENVELOPE__BODY_STAGE:
-        serve_stage(a, peer, req);
+        serve_stage(a, peer, req_p);
         break;
     case BATON__ENVELOPE__BODY_PLAN:
         serve_plan(a, peer, req_p);

@@ -18,6 +18,7 @@
 
 #include "baton.pb-c.h"
 #include "config.h"
+#include "front.h"
 #include "names.h"
 #include "stage.h"
 #include "steps.h"
@@ -39,11 +40,11 @@ struct running {
     char progress[AGENT_PROGRESS_MAX];       /* its last progress line */
 };
 
-/* One service's own: its worker, the step running there, its staging. */
+/* One service's own: its worker, the step running there. */
 struct lane {
     worker_t *worker;     /* runs this service's steps, one at a time */
     struct running run;   /* the step in the worker, if any */
-    struct staging stage; /* this service's artifact being staged */
+    struct staging stage; /* its staging when the agent runs no Stage front (tests) */
 };
 
 typedef struct agent {
@@ -55,17 +56,21 @@ typedef struct agent {
     uint64_t watchdog_usec; /* WatchdogSec from systemd, 0 when off */
     uint64_t last_ping;     /* when we last sent WATCHDOG=1 (monotonic usec) */
     struct lane lanes[AGENT_SERVICES_MAX]; /* per service, in the config's order */
+    front_t *hello_front;   /* answers Hello off the main loop (NULL: answered inline) */
+    front_t *stage_front;   /* stages artifacts off the main loop (NULL: inline) */
 } agent_t;
 
 /* The lane of a service of a->cfg. */
 struct lane *agent_lane(agent_t *a, const svc_config_t *svc);
 /* True while any service's step runs. */
 bool agent_busy(const agent_t *a);
-/* Starts a worker per service (its tool pid file STATE_DIR/running-SERVICE.pid); on failure
- * the ones started are stopped again. */
+/* Starts a worker per service (its tool pid file STATE_DIR/running-SERVICE.pid) and the two
+ * fronts (front.h); on failure the ones started are stopped again. */
 int agent_lanes_start(agent_t *a, baton_err_t *err);
-/* Stops every worker (after its current step) and frees the lanes' own. */
+/* Stops every worker and front (after its current job) and frees the lanes' own. */
 void agent_lanes_stop(agent_t *a);
+/* Sends one answer a front made to its asker. */
+void agent_from_front(agent_t *a, front_t *f);
 
 /* Serves one checked request from `peer`; takes the envelope (a step keeps it). */
 void agent_serve(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p);
@@ -77,8 +82,5 @@ void agent_from_worker(agent_t *a, struct lane *lane);
 /* Heartbeat of the running step, and the systemd watchdog: call at least once a second. */
 void agent_tick(agent_t *a);
 
-/* Fills a Hello about this node, with the running step; free with hello_free(). */
-int hello_build(agent_t *a, Baton__Hello **ret_hello, baton_err_t *err);
-void hello_free(Baton__Hello **hello_p);
 
 #endif

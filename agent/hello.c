@@ -8,11 +8,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "version.h"
-#include "agent.h"
 #include "command.h"
+#include "front.h"
 #include "state.h"
 #include "unit.h"
+#include "version.h"
 
 static uint64_t now_ms(void)
 {
@@ -85,7 +85,8 @@ static int history_copy(const svc_state_t *st, Baton__ServiceInfo *s)
     return 0;
 }
 
-int hello_build(agent_t *a, Baton__Hello **ret_hello, baton_err_t *err)
+int hello_build(const agent_config_t *cfg, sd_bus **bus_p, const struct run_view *views,
+                Baton__Hello **ret_hello, baton_err_t *err)
 {
     Baton__Hello *h = calloc(1, sizeof(*h));
     if (!h)
@@ -93,19 +94,20 @@ int hello_build(agent_t *a, Baton__Hello **ret_hello, baton_err_t *err)
     baton__hello__init(h);
     h->agent_version = BATON_VERSION;
     h->protocol_version = BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
-    h->node_name = a->cfg->node_name;
-    h->services = calloc(a->cfg->n_services, sizeof(*h->services));
+    h->node_name = cfg->node_name;
+    h->services = calloc(cfg->n_services, sizeof(*h->services));
     if (!h->services) {
         free(h);
         return baton_err_set(err, -ENOMEM, "out of memory");
     }
-    /* The main loop's own bus and a context without pidfile or tick: Hello runs beside a step,
+    /* The caller's own bus and a context without pidfile or tick: Hello runs beside a step,
      * and must not disturb the worker's records. */
-    bool have_bus = a->bus || unit_bus_open(&a->bus, NULL) == 0;
-    sd_bus *bus = a->bus;
-    step_ctx_t probe = {.cfg = a->cfg};
-    for (size_t i = 0; i < a->cfg->n_services; i++) {
-        const svc_config_t *svc = &a->cfg->services[i];
+    bool have_bus = *bus_p || unit_bus_open(bus_p, NULL) == 0;
+    sd_bus *bus = *bus_p;
+    step_ctx_t probe = {.cfg = cfg};
+    for (size_t i = 0; i < cfg->n_services; i++) {
+        const svc_config_t *svc = &cfg->services[i];
+        const struct run_view *run = views ? &views[i] : NULL;
         Baton__ServiceInfo *s = calloc(1, sizeof(*s));
         if (!s) {
             hello_free(&h);
@@ -125,7 +127,7 @@ int hello_build(agent_t *a, Baton__Hello **ret_hello, baton_err_t *err)
         svc_state_t *st = NULL;
         baton_err_t serr = {0};
         bool oom = false;
-        if (svc_state_load(a->cfg->state_dir, svc->name, &st, &serr) == 0) {
+        if (svc_state_load(cfg->state_dir, svc->name, &st, &serr) == 0) {
             s->rollout_id = strdup(st->rollout_id);
             s->step = strdup(st->step);
             s->previous_version = strdup(st->previous_version);
@@ -140,12 +142,11 @@ int hello_build(agent_t *a, Baton__Hello **ret_hello, baton_err_t *err)
             oom = oom || history_copy(st, s) < 0;
             /* The step in the worker is running; one on record without a worker behind it was
              * cut short by a crash. */
-            const struct running *run = &agent_lane(a, svc)->run;
-            s->running = run->on && run->def->id != STEP_NONE;
+            s->running = run && run->on;
             s->in_progress = *st->in_progress != '\0' && !s->running;
             if (s->running || s->in_progress) {
                 free(s->step);
-                s->step = strdup(s->running ? run->def->name : st->in_progress);
+                s->step = strdup(s->running ? run->step : st->in_progress);
             }
             if (s->running)
                 s->running_ms = now_ms() - run->started_ms;
@@ -160,7 +161,7 @@ int hello_build(agent_t *a, Baton__Hello **ret_hello, baton_err_t *err)
         if (!s->highest_version)
             s->highest_version = strdup("");
         /* Every string is the Hello's own (init left them pointing at protobuf-c's ""). */
-        s->progress = strdup(s->running ? agent_lane(a, svc)->run.progress : "");
+        s->progress = strdup(s->running ? run->progress : "");
         if (!s->active_state || !s->version || !s->rollout_id || !s->step || !s->previous_version ||
             !s->progress || !s->database_id || !s->shared_from || !s->highest_version ||
             oom) {

@@ -269,11 +269,13 @@ int main(int argc, char **argv)
                           zap_count(a.zap));
             sd_notify(0, "READY=1");
         }
-        /* The ROUTER, the ZAP handler, then every service's worker. */
-        zmq_pollitem_t items[2 + AGENT_SERVICES_MAX] = {
+        /* The ROUTER, the two fronts, the ZAP handler, then every service's worker. */
+        zmq_pollitem_t items[4 + AGENT_SERVICES_MAX] = {
             {.socket = a.router, .events = stop_signal ? 0 : ZMQ_POLLIN},
+            {.socket = front_socket(a.hello_front), .events = ZMQ_POLLIN},
+            {.socket = front_socket(a.stage_front), .events = ZMQ_POLLIN},
             {.socket = a.zap ? zap_socket(a.zap) : NULL, .events = ZMQ_POLLIN}};
-        int k = a.zap ? 2 : 1;
+        int k = a.zap ? 4 : 3;
         for (size_t i = 0; i < a.cfg->n_services; i++)
             items[k + i] = (zmq_pollitem_t){.socket = worker_socket(a.lanes[i].worker),
                                             .events = ZMQ_POLLIN};
@@ -285,7 +287,11 @@ int main(int argc, char **argv)
         for (size_t i = 0; n > 0 && i < a.cfg->n_services; i++)
             if (items[k + i].revents & ZMQ_POLLIN)
                 agent_from_worker(&a, &a.lanes[i]);
-        if (n > 0 && a.zap && (items[1].revents & ZMQ_POLLIN))
+        if (n > 0 && (items[1].revents & ZMQ_POLLIN))
+            agent_from_front(&a, a.hello_front);
+        if (n > 0 && (items[2].revents & ZMQ_POLLIN))
+            agent_from_front(&a, a.stage_front);
+        if (n > 0 && a.zap && (items[3].revents & ZMQ_POLLIN))
             zap_handle(a.zap);
         if (n > 0 && (items[0].revents & ZMQ_POLLIN))
             receive_one(&a);
