@@ -126,7 +126,7 @@ slow_step node1 migrate 0
 out=$(cat "$CLUSTER_DIR/state-full.out")
 printf '%s\n' "$out" >&2
 is "$code" 3 "the state folder nearly full after node1's migration: exit 3, node1 rolled back"
-like "$out" "start +node1 +FAIL .*the state folder /var/lib/baton has [0-9]+ KiB free" \
+like "$out" "start +FAIL .*the state folder /var/lib/baton has [0-9]+ KiB free" \
     "the start step was refused before it ran, saying why"
 is "$(node_exec node1 journalctl -u gamesrv -o cat --no-pager | grep -c 'gamesrv 2.0.0: serving')" 0 \
     "2.0.0 never ran on node1 (nothing unverified was left running)"
