@@ -14,6 +14,7 @@
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/tap.sh
+. tests/lib/cluster.sh # the demo's bridge name, for the check that it went
 BUILD=${BUILD:-build}
 CACHE=${BATON_FRESH_CACHE:-/var/cache/baton-fresh}
 
@@ -98,5 +99,6 @@ like "$out" "^make: installing [0-9]+ Debian packages that the build and the dem
     "it says in one line what it installs and why"
 like "$out" "done: 3 of 3 nodes on gamesrv 1\.1\.0" "the demo rolled all three nodes to 1.1.0"
 unlike "$out" "FAIL|ROLLBACK" "no node failed or was rolled back"
-nok "the demo tore its cluster down (no bridge bt-demo left)" ip link show bt-demo
+nok "the demo tore its cluster down (no bridge $(cluster_bridge_name demo) left)" \
+    ip link show "$(cluster_bridge_name demo)"
 done_testing

@@ -190,7 +190,7 @@ ok "cluster_down succeeds" cluster_down ground
 alive=""
 for p in $pids $pg_pid; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
 is "$alive" "" "no node or database process left"
-is "$(ip -br link | grep -cE '^(bt-ground|vground)')" 0 "no bridge or veth left"
+is "$(ip -br link | grep -cE "^($(cluster_bridge_name ground)|$(cluster_veth_prefix ground))")" 0 "no bridge or veth left"
 nok "no cluster folder left" test -e "$dir"
 nok "postgresql port closed" tcp_open "$CLUSTER_HOST_IP" "$PG_TEST_PORT"
 done_testing

@@ -40,10 +40,10 @@ start_driver() { # NAME
 left_of() { # NAME
     local p left=""
     for p in $(cat "$work/pids"); do [ -e "/proc/$p" ] && left="$left pid:$p"; done
-    ip link show "bt-$1" >/dev/null 2>&1 && left="$left bridge"
-    [ "$(ip -br link | grep -c "^v$1")" = 0 ] || left="$left veth"
+    ip link show "$(cluster_bridge_name "$1")" >/dev/null 2>&1 && left="$left bridge"
+    [ "$(ip -br link | grep -c "^$(cluster_veth_prefix "$1")")" = 0 ] || left="$left veth"
     [ -e "$BATON_TEST_ROOT/$1" ] && left="$left folder"
-    tcp_open 10.213.0.1 "$PG_TEST_PORT" && left="$left postgresql"
+    tcp_open "$BATON_TEST_SUBNET.1" "$PG_TEST_PORT" && left="$left postgresql"
     echo "${left# }"
 }
 

@@ -23,6 +23,17 @@ BATON_TEST_ROOT=${BATON_TEST_ROOT:-/tmp/baton-test}
 # The test network. Only addresses in this subnet, assigned by us inside our namespaces, are used.
 BATON_TEST_SUBNET=${BATON_TEST_SUBNET:-10.213.0}
 CLUSTER_READY_TIMEOUT=${CLUSTER_READY_TIMEOUT:-20}
+# Links and cgroups are the host's, whatever BATON_TEST_ROOT says: a run on another subnet (a
+# second suite, a helper's test beside the developer's) tags their names, so that the same test
+# run twice at once never takes the other's bridge. The default subnet keeps the plain names.
+cluster_tag() {
+    [ "$BATON_TEST_SUBNET" = 10.213.0 ] && return 0
+    printf '%s' "$BATON_TEST_SUBNET" | cksum | awk '{ printf "%02x", $1 % 251 }'
+}
+CLUSTER_TAG=$(cluster_tag)
+# The host's names of cluster NAME: its bridge, and the prefix of its nodes' links.
+cluster_bridge_name() { echo "bt-$1$CLUSTER_TAG"; }
+cluster_veth_prefix() { echo "v$1$CLUSTER_TAG"; }
 
 _cluster_die() {
     echo "cluster: $*" >&2
@@ -74,8 +85,8 @@ node_ip() {
     echo "$CLUSTER_SUBNET.$((10 + i))"
 }
 
-_veth_name() { # the host end of a node's link: v<cluster><index>, at most 15 characters
-    echo "v$CLUSTER_NAME$(_node_index "$1")"
+_veth_name() { # the host end of a node's link: v<cluster><tag><index>, at most 15 characters
+    echo "$(cluster_veth_prefix "$CLUSTER_NAME")$(_node_index "$1")"
 }
 
 # Run a command inside a node, as root, in a clean environment like a login shell would have
@@ -208,7 +219,7 @@ _node_prepare_units() { # UNITDIR
 # root would make /system.slice/gamesrv.service there, the same folder for every node, and a
 # unit that stops on one node would remove it under the same unit starting on another: status
 # 219/CGROUP, seen when nodes restart their services at the same moment.)
-_node_cgroup_name() { echo "baton-test-$CLUSTER_NAME-$1"; }
+_node_cgroup_name() { echo "baton-test-$CLUSTER_NAME$CLUSTER_TAG-$1"; }
 _node_cgroups() { # NAME: shell lines for its boot script, run by the node's future PID 1
     local cg
     cg=$(_node_cgroup_name "$1")
@@ -296,7 +307,7 @@ cluster_up() {
     CLUSTER_DIR=$(_cluster_dir "$name")
     CLUSTER_SUBNET=$BATON_TEST_SUBNET
     CLUSTER_HOST_IP=$CLUSTER_SUBNET.1
-    CLUSTER_BRIDGE=bt-$name
+    CLUSTER_BRIDGE=$(cluster_bridge_name "$name")
     CLUSTER_NODES=
     mkdir -p "$BATON_TEST_ROOT" && chmod 0755 "$BATON_TEST_ROOT"
     mkdir -p "$CLUSTER_DIR/nodes" && chmod 0755 "$CLUSTER_DIR"
@@ -355,7 +366,7 @@ cluster_down() {
             _wait_gone "$n/launcher" 10 || rc=1
         fi
         # The veth pair dies with the node's network namespace; remove a leftover host end.
-        ip link del "v$name${n##*/node}" 2>/dev/null
+        ip link del "$(cluster_veth_prefix "$name")${n##*/node}" 2>/dev/null
         _node_cgroups_remove "${n##*/}"
         _node_sanitizer_collect "$n"
     done
