@@ -2,8 +2,6 @@
 #include "front.h"
 
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,16 +9,12 @@
 #include "envelope.h"
 #include "log.h"
 #include "stage.h"
-
-#define FRONT_ENDPOINT_FMT "inproc://baton-front-%p"
+#include "thread.h"
 
 struct front {
     const agent_config_t *cfg;                  /* configuration (read-only, shared) */
     front_kind_t kind;                          /* what it answers */
-    void *main_end;                             /* PAIR the main loop reads */
-    void *thread_end;                           /* PAIR the thread uses */
-    pthread_t thread;                           /* the front */
-    bool started;                               /* thread is running */
+    agent_thread_t t;                           /* its thread and PAIR (thread.h) */
     sd_bus *bus;                                /* Hello: its own connection to systemd */
     struct staging stages[AGENT_SERVICES_MAX];  /* Stage: one transfer per service */
 };
@@ -87,8 +81,8 @@ static void answer(front_t *f, struct front_job *job)
     baton_err_t perr = {0};
     if (envelope_pack(&env, &buf, &len, &perr) < 0) {
         log_event(NULL, job->req->rollout_id, NULL, 3, "front: %s", perr.msg);
-    } else if (zmq_msg_send(&job->peer, f->thread_end, ZMQ_SNDMORE) < 0 ||
-               zmq_send(f->thread_end, buf, len, 0) < 0) {
+    } else if (zmq_msg_send(&job->peer, f->t.thread_end, ZMQ_SNDMORE) < 0 ||
+               zmq_send(f->t.thread_end, buf, len, 0) < 0) {
         log_event(NULL, job->req->rollout_id, NULL, 3, "front: send to main loop: %s",
                   zmq_strerror(errno));
     }
@@ -100,13 +94,8 @@ static void answer(front_t *f, struct front_job *job)
 static void *front_main(void *arg)
 {
     front_t *f = arg;
-    for (;;) {
-        struct front_job *job = NULL;
-        int n = zmq_recv(f->thread_end, &job, sizeof(job), 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n != sizeof(job) || !job)
-            break; /* NULL: told to stop; an error: the context is going away */
+    struct front_job *job;
+    while ((job = agent_thread_next(&f->t))) {
         answer(f, job);
         job_free(&job);
     }
@@ -123,30 +112,11 @@ int front_new(void *zctx, const agent_config_t *cfg, front_kind_t kind, front_t 
     f->kind = kind;
     for (size_t i = 0; i < AGENT_SERVICES_MAX; i++)
         f->stages[i].fd = -1;
-    char endpoint[64];
-    snprintf(endpoint, sizeof(endpoint), FRONT_ENDPOINT_FMT, (void *)f);
-    f->main_end = zmq_socket(zctx, ZMQ_PAIR);
-    f->thread_end = zmq_socket(zctx, ZMQ_PAIR);
-    int linger = 0;
-    if (!f->main_end || !f->thread_end ||
-        zmq_setsockopt(f->main_end, ZMQ_LINGER, &linger, sizeof(linger)) < 0 ||
-        zmq_setsockopt(f->thread_end, ZMQ_LINGER, &linger, sizeof(linger)) < 0 ||
-        zmq_bind(f->main_end, endpoint) < 0 || zmq_connect(f->thread_end, endpoint) < 0) {
-        int e = errno;
+    int r = agent_thread_start(&f->t, zctx, f, front_main, f, "front", err);
+    if (r < 0) {
         front_destroy(&f);
-        return baton_err_set(err, -e, "front socket: %s", zmq_strerror(e));
+        return r;
     }
-    /* The thread takes no signals: they are the main loop's to handle. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int r = pthread_create(&f->thread, NULL, front_main, f);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (r != 0) {
-        front_destroy(&f);
-        return baton_err_set(err, -r, "front thread: %s", strerror(r));
-    }
-    f->started = true;
     *ret = f;
     return 0;
 }
@@ -156,17 +126,9 @@ void front_destroy(front_t **f_p)
     if (!f_p || !*f_p)
         return;
     front_t *f = *f_p;
-    if (f->started) {
-        struct front_job *none = NULL;
-        zmq_send(f->main_end, &none, sizeof(none), 0);
-        pthread_join(f->thread, NULL);
-    }
     /* Jobs handed over but never taken (the thread stopped first) are left to the context:
      * the agent is exiting. */
-    if (f->main_end)
-        zmq_close(f->main_end);
-    if (f->thread_end)
-        zmq_close(f->thread_end);
+    agent_thread_stop(&f->t);
     sd_bus_flush_close_unref(f->bus);
     for (size_t i = 0; i < AGENT_SERVICES_MAX; i++)
         stage_reset(&f->stages[i], NULL);
@@ -176,7 +138,7 @@ void front_destroy(front_t **f_p)
 
 void *front_socket(front_t *f)
 {
-    return f->main_end;
+    return f->t.main_end;
 }
 
 int front_submit(front_t *f, zmq_msg_t *peer, Baton__Envelope **req_p,
@@ -196,7 +158,7 @@ int front_submit(front_t *f, zmq_msg_t *peer, Baton__Envelope **req_p,
         job->have_views = true;
     }
     job->req = *req_p;
-    if (zmq_send(f->main_end, &job, sizeof(job), 0) != sizeof(job)) {
+    if (zmq_send(f->t.main_end, &job, sizeof(job), 0) != sizeof(job)) {
         int e = errno;
         job->req = NULL; /* still the caller's */
         job_free(&job);
@@ -212,9 +174,9 @@ int front_take(front_t *f, zmq_msg_t *ret_peer, zmq_msg_t *ret_reply)
     zmq_msg_init(ret_reply);
     int more = 0;
     size_t more_len = sizeof(more);
-    if (zmq_msg_recv(ret_peer, f->main_end, ZMQ_DONTWAIT) < 0 ||
-        zmq_getsockopt(f->main_end, ZMQ_RCVMORE, &more, &more_len) < 0 || !more ||
-        zmq_msg_recv(ret_reply, f->main_end, 0) < 0) {
+    if (zmq_msg_recv(ret_peer, f->t.main_end, ZMQ_DONTWAIT) < 0 ||
+        zmq_getsockopt(f->t.main_end, ZMQ_RCVMORE, &more, &more_len) < 0 || !more ||
+        zmq_msg_recv(ret_reply, f->t.main_end, 0) < 0) {
         zmq_msg_close(ret_peer);
         zmq_msg_close(ret_reply);
         return -EAGAIN;

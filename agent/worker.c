@@ -3,8 +3,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,15 +15,12 @@
 #include "envelope.h"
 #include "log.h"
 #include "step.h"
+#include "thread.h"
 
-#define WORKER_ENDPOINT_FMT "inproc://baton-worker-%p"
 
 struct worker {
     const agent_config_t *cfg;  /* configuration (read-only, shared) */
-    void *main_end;             /* PAIR the main loop reads */
-    void *worker_end;           /* PAIR the worker thread uses */
-    pthread_t thread;           /* the worker */
-    bool started;               /* thread is running */
+    agent_thread_t t;           /* its thread and PAIR (thread.h) */
     _Atomic uint64_t last_sign; /* monotonic ms of the last tick */
     sd_bus *bus;                /* the worker's own connection to systemd */
     char pidfile[PATH_MAX];     /* STATE_DIR/running-SERVICE.pid */
@@ -59,7 +54,7 @@ static void to_main(worker_t *w, Baton__Envelope *env)
         log_event(NULL, NULL, NULL, 3, "worker: %s", err.msg);
         return;
     }
-    if (zmq_send(w->worker_end, buf, len, 0) < 0)
+    if (zmq_send(w->t.thread_end, buf, len, 0) < 0)
         log_event(NULL, NULL, NULL, 3, "worker: send to main loop: %s", zmq_strerror(errno));
     free(buf);
 }
@@ -218,14 +213,9 @@ static void run_job(worker_t *w, struct worker_job *job)
 static void *worker_main(void *arg)
 {
     worker_t *w = arg;
-    for (;;) {
-        struct worker_job *job = NULL;
-        atomic_store(&w->last_sign, now_ms());
-        int n = zmq_recv(w->worker_end, &job, sizeof(job), 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n != sizeof(job) || !job)
-            break; /* NULL: told to stop; an error: the context is going away */
+    struct worker_job *job;
+    atomic_store(&w->last_sign, now_ms());
+    while ((job = agent_thread_next(&w->t))) {
         run_job(w, job);
         worker_job_free(&job);
         atomic_store(&w->last_sign, now_ms());
@@ -246,30 +236,12 @@ int worker_new(void *zctx, const agent_config_t *cfg, const svc_config_t *svc, w
         free(w);
         return baton_err_set(err, -ENAMETOOLONG, "%s: state_dir too long", cfg->state_dir);
     }
-    char endpoint[64];
-    snprintf(endpoint, sizeof(endpoint), WORKER_ENDPOINT_FMT, (void *)w);
-    w->main_end = zmq_socket(zctx, ZMQ_PAIR);
-    w->worker_end = zmq_socket(zctx, ZMQ_PAIR);
-    int linger = 0;
-    if (!w->main_end || !w->worker_end ||
-        zmq_setsockopt(w->main_end, ZMQ_LINGER, &linger, sizeof(linger)) < 0 ||
-        zmq_setsockopt(w->worker_end, ZMQ_LINGER, &linger, sizeof(linger)) < 0 ||
-        zmq_bind(w->main_end, endpoint) < 0 || zmq_connect(w->worker_end, endpoint) < 0) {
-        int e = errno;
+    /* The worker takes no signals: SIGTERM is the main loop's to handle (thread.c). */
+    int r = agent_thread_start(&w->t, zctx, w, worker_main, w, "worker", err);
+    if (r < 0) {
         worker_destroy(&w);
-        return baton_err_set(err, -e, "worker socket: %s", zmq_strerror(e));
+        return r;
     }
-    /* The worker takes no signals: SIGTERM is the main loop's to handle. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int r = pthread_create(&w->thread, NULL, worker_main, w);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (r != 0) {
-        worker_destroy(&w);
-        return baton_err_set(err, -r, "worker thread: %s", strerror(r));
-    }
-    w->started = true;
     *ret = w;
     return 0;
 }
@@ -279,15 +251,7 @@ void worker_destroy(worker_t **w_p)
     if (!w_p || !*w_p)
         return;
     worker_t *w = *w_p;
-    if (w->started) {
-        struct worker_job *none = NULL;
-        zmq_send(w->main_end, &none, sizeof(none), 0);
-        pthread_join(w->thread, NULL);
-    }
-    if (w->main_end)
-        zmq_close(w->main_end);
-    if (w->worker_end)
-        zmq_close(w->worker_end);
+    agent_thread_stop(&w->t);
     sd_bus_flush_close_unref(w->bus);
     for (size_t i = 0; i < AGENT_SERVICES_MAX; i++)
         db_lock_release(&w->locks[i]);
@@ -297,12 +261,12 @@ void worker_destroy(worker_t **w_p)
 
 void *worker_socket(worker_t *w)
 {
-    return w->main_end;
+    return w->t.main_end;
 }
 
 int worker_submit(worker_t *w, struct worker_job *job, baton_err_t *err)
 {
-    if (zmq_send(w->main_end, &job, sizeof(job), 0) != sizeof(job))
+    if (zmq_send(w->t.main_end, &job, sizeof(job), 0) != sizeof(job))
         return baton_err_set(err, -errno, "hand the step to the worker: %s", zmq_strerror(errno));
     atomic_store(&w->last_sign, now_ms());
     return 0;

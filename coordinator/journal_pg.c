@@ -123,25 +123,34 @@ static PGconn *store_conn(journal_store_t *s, baton_err_t *err)
     return s->conn;
 }
 
-static int pg_open(journal_store_t *s, const char *id, journal_t *j, baton_err_t *err)
+/* The rollout's lock on the journal's own session: a new connection, the lock taken on it;
+ * -EBUSY with `taken` (naming the rollout) when another session holds it. */
+static int connect_locked(journal_store_t *s, journal_t *j, const char *id, const char *taken,
+                          baton_err_t *err)
 {
-    if (!rollout_id_valid(id))
-        return baton_err_set(err, -EINVAL, "'%s' is not a rollout id", id);
     int r = connect_db(s, &j->conn, err);
     if (r < 0)
         return r;
     const char *p[] = {id};
     PGresult *res = run(j->conn, "SELECT pg_try_advisory_lock(" LOCK_KEY ")", 1, p, err);
-    if (!res)
-        return -EIO;
-    bool got = !strcmp(PQgetvalue(res, 0, 0), "t");
+    bool got = res && !strcmp(PQgetvalue(res, 0, 0), "t");
     PQclear(res);
-    if (!got)
-        return baton_err_set(err, -EBUSY,
-                             "rollout %s is driven by another coordinator (its lock in the "
-                             "journal database is held)",
-                             id);
-    return 0;
+    if (got)
+        return 0;
+    /* No session without the lock: nothing may be written on one. */
+    PQfinish(j->conn);
+    j->conn = NULL;
+    return res ? baton_err_set(err, -EBUSY, taken, id) : -EIO;
+}
+
+static int pg_open(journal_store_t *s, const char *id, journal_t *j, baton_err_t *err)
+{
+    if (!rollout_id_valid(id))
+        return baton_err_set(err, -EINVAL, "'%s' is not a rollout id", id);
+    return connect_locked(s, j, id,
+                          "rollout %s is driven by another coordinator (its lock in the journal "
+                          "database is held)",
+                          err);
 }
 
 static int insert_line(journal_t *j, const char *line, baton_err_t *err)
@@ -201,19 +210,12 @@ static int recover(journal_t *j, baton_err_t *err)
         j->conn = NULL;
     }
     if (!j->conn) {
-        if (connect_db(j->store, &j->conn, err) < 0)
-            return -EHOSTUNREACH;
-        const char *p[] = {j->id};
-        PGresult *res = run(j->conn, "SELECT pg_try_advisory_lock(" LOCK_KEY ")", 1, p, err);
-        if (!res)
-            return -EIO;
-        bool got = !strcmp(PQgetvalue(res, 0, 0), "t");
-        PQclear(res);
-        if (!got)
-            return baton_err_set(err, -EBUSY,
-                                 "journal database: another coordinator took rollout %s while "
-                                 "the database was away",
-                                 j->id);
+        int r = connect_locked(j->store, j, j->id,
+                               "journal database: another coordinator took rollout %s while the "
+                               "database was away",
+                               err);
+        if (r < 0)
+            return r == -EBUSY ? r : -EHOSTUNREACH;
     }
     size_t done = 0;
     int r = 0;

@@ -13,11 +13,6 @@ BATON_TEST_KNOBS=1
 cluster_sweep
 cluster_trap
 ok "cluster: 1 node on gamesrv 1.0.0" baton_cluster dbaway 1 1.0.0 || { done_testing; exit 1; }
-pg_ctl_() { runuser -u postgres -- "$PG_BINDIR/pg_ctl" -D "$PG_DIR/data" -w -t 30 "$@"; }
-pg_start() {
-    pg_ctl_ -l "$PG_DIR/server.log" \
-        -o "-p $PG_PORT -k $PG_DIR/sock -c listen_addresses=$PG_HOST -c fsync=off" start
-}
 before=$(migration_ids game)
 
 slow_step node1 migrate 4
@@ -25,9 +20,9 @@ f=$(rollout_file 1.1.0)
 "$BATON" rollout "$f" >"$CLUSTER_DIR/out" 2>&1 &
 pid=$!
 ok "node1's migration is about to run" wait_for 60 tool_running node1 migrate
-ok "PostgreSQL stops" pg_ctl_ stop -m fast
+ok "PostgreSQL stops" pg_stop "$PG_DIR"
 # Back 8 s later (the outage itself), while the rollback waits for it.
-(sleep 8 && pg_start >/dev/null 2>&1) &
+(sleep 8 && pg_start "$PG_DIR" "$PG_PORT" "$PG_HOST") &
 back=$!
 wait "$pid"
 code=$?

@@ -27,17 +27,15 @@ jdir=$PG_DIR
 export BATON_JOURNAL="host=127.0.0.1 port=$jport dbname=baton_journal user=postgres"
 read -r PG_DIR PG_PORT PG_HOST PG_SOCK <<<"$save"
 journal_sql() { psql -X -A -t -q -h 127.0.0.1 -p "$jport" -U postgres -d baton_journal -c "$1"; }
-pg_ctl_j() { runuser -u postgres -- "$PG_BINDIR/pg_ctl" -D "$jdir/data" -w -t 30 "$@"; }
 
 slow_step node2 migrate 8
 f=$(rollout_file 1.1.0)
 "$BATON" rollout "$f" >"$CLUSTER_DIR/out" 2>&1 &
 pid=$!
 ok "node2's migration is running" wait_for 60 tool_running node2 migrate
-ok "the journal database stops" pg_ctl_j stop -m fast
+ok "the journal database stops" pg_stop "$jdir"
 sleep 2 # the outage itself
-ok "and starts again 2 s later" pg_ctl_j -l "$jdir/server.log" \
-    -o "-p $jport -k $jdir/sock -c listen_addresses=127.0.0.1" start
+ok "and starts again 2 s later" pg_start "$jdir" "$jport" 127.0.0.1
 ok "node2's migration was still running when it came back" tool_running node2 migrate
 wait "$pid"
 code=$?

@@ -6,17 +6,13 @@
 #include <unistd.h>
 
 #include "catalog.h"
+#include "fuzz_file.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static char path[64];
-    if (!*path)
-        snprintf(path, sizeof(path), "/tmp/baton-fuzz-catalog-%d.yml", (int)getpid());
-    FILE *f = fopen(path, "w");
-    if (!f)
+    if (fuzz_to_file(path, sizeof(path), "/tmp/baton-fuzz-catalog-%d.yml", data, size) < 0)
         return 0;
-    fwrite(data, 1, size, f);
-    fclose(f);
     baton_err_t err = {0};
     catalog_t *c = NULL;
     if (catalog_load(path, &c, &err) == 0)

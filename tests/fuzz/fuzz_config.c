@@ -7,18 +7,14 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fuzz_file.h"
 #include "rollout_file.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static char path[64];
-    if (!*path)
-        snprintf(path, sizeof(path), "/tmp/baton-fuzz-config-%d.yml", (int)getpid());
-    FILE *f = fopen(path, "w");
-    if (!f)
+    if (fuzz_to_file(path, sizeof(path), "/tmp/baton-fuzz-config-%d.yml", data, size) < 0)
         return 0;
-    fwrite(data, 1, size, f);
-    fclose(f);
     baton_err_t err = {0};
     agent_config_t *c = NULL;
     if (agent_config_load(path, &c, &err) == 0)

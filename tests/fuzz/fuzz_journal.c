@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fuzz_file.h"
 #include "journal.h"
 
 #define ID "r20261202T000000-f00d00"
@@ -27,11 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (journal_store_new(dir, NULL, &store, &err) < 0)
             abort();
     }
-    FILE *f = fopen(path, "w");
-    if (!f)
+    if (fuzz_to_file(path, sizeof(path), "%d", data, size) < 0)
         return 0;
-    fwrite(data, 1, size, f);
-    fclose(f);
     journal_record_t rec;
     memset(&rec, 0, sizeof(rec));
     if (journal_read(store, ID, &rec, &err) == 0)

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fuzz_file.h"
 #include "state.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -19,11 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         mkdir(dir, 0700);
         snprintf(path, sizeof(path), "%s/gamesrv.json", dir);
     }
-    FILE *f = fopen(path, "w");
-    if (!f)
+    if (fuzz_to_file(path, sizeof(path), "%d", data, size) < 0)
         return 0;
-    fwrite(data, 1, size, f);
-    fclose(f);
     baton_err_t err = {0};
     svc_state_t *st = NULL;
     if (svc_state_load(dir, "gamesrv", &st, &err) == 0) {

@@ -9,6 +9,7 @@
 #   pg_createdb NAME                        create a database
 #   pg_sql DB SQL                           run SQL, print rows unaligned ('|' between columns)
 #   pg_conninfo DB                          a libpq conninfo reaching DB over the network
+#   pg_stop DIR, pg_start DIR PORT LISTEN   the server down (fast) and up again, DIR kept
 #   pg_down DIR                             stop the server and remove DIR (safe to call twice)
 
 PG_BINDIR=${PG_BINDIR:-$(pg_config --bindir 2>/dev/null)}
@@ -27,9 +28,16 @@ pg_up() {
         >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; return 1; }
     # initdb -A trust covers local and loopback connections only; nodes come over the bridge.
     echo "host all all $subnet trust" | _pg_as tee -a "$dir/data/pg_hba.conf" >/dev/null
-    _pg_as "$PG_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-        -o "-p $port -k $dir/sock -c listen_addresses=$listen -c fsync=off" start >/dev/null ||
-        { cat "$dir/server.log" >&2; return 1; }
+    pg_start "$dir" "$port" "$listen"
+}
+
+# pg_stop DIR / pg_start DIR PORT LISTEN_IP: the server of DIR down (fast: sessions cut, as in
+# a restart) and up again as pg_up started it, for tests of a database that goes away.
+pg_stop() { _pg_as "$PG_BINDIR/pg_ctl" -D "$1/data" -w -t 30 stop -m fast >/dev/null; }
+pg_start() {
+    _pg_as "$PG_BINDIR/pg_ctl" -D "$1/data" -l "$1/server.log" -w -t 30 \
+        -o "-p $2 -k $1/sock -c listen_addresses=$3 -c fsync=off" start >/dev/null ||
+        { cat "$1/server.log" >&2; return 1; }
 }
 
 pg_sql() {
