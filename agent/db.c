@@ -219,8 +219,12 @@ int db_refuse_other_clients(const svc_config_t *svc, baton_err_t *err)
             c, "SELECT count(*), coalesce(string_agg(DISTINCT coalesce(nullif(application_name, "
                "''), 'unnamed') || ' from ' || coalesce(host(client_addr), 'a local socket'), "
                "', '), '') FROM pg_stat_activity WHERE datname = current_database() "
-               "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
-               "AND application_name NOT LIKE 'baton-agent %'");
+               "AND pid <> pg_backend_pid() "
+               /* Another role's sessions show no backend_type to a role without
+                * pg_read_all_stats: counted as clients (a background worker has no user). */
+               "AND coalesce(backend_type, 'client backend') = 'client backend' "
+               "AND usename IS NOT NULL "
+               "AND coalesce(application_name, '') NOT LIKE 'baton-agent %'");
         char line[256];
         int n = -1;
         if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)

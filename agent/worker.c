@@ -129,6 +129,7 @@ static void run_job(worker_t *w, struct worker_job *job)
 
     bool rollback = def->id == STEP_ROLLBACK;
     int e = 0;
+    char *step_before = strdup(st->step); /* put back if the Result cannot be recorded */
     if (r == 0 || rollback)
         e = svc_state_set(&st->step, rollback && r < 0 ? "rollback_failed" : def->done);
     if (e == 0)
@@ -184,7 +185,12 @@ static void run_job(worker_t *w, struct worker_job *job)
                           def->name, len, strerror(-rr));
         res.status = BATON__STATUS__STATUS_FAILED;
         res.message = err.msg;
+        /* On record as cut short, not as done: whoever asks again (or rolls back) treats it
+         * as a step interrupted by a crash, which every rule already settles. */
+        if (step_before && svc_state_set(&st->step, step_before) == 0)
+            svc_state_set(&st->in_progress, def->name);
     }
+    free(step_before);
     baton_err_t serr = {0};
     if (svc_state_save(w->cfg->state_dir, st, &serr) < 0) {
         step_log(&ctx, 3, "%s", serr.msg);
