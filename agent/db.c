@@ -22,10 +22,11 @@
 #define DB_KEEPALIVE_COUNT "3"
 #define DB_USER_TIMEOUT_MS "30000"
 #define DB_LOCK_TIMEOUT "10s"
+/* (Not tcp_user_timeout on the server's side: PostgreSQL before 12 refuses the setting, and an
+ * idle session, which is what a dead agent leaves, has no unacknowledged data for it to time.) */
 static const char server_options[] =
     "-c tcp_keepalives_idle=" DB_KEEPALIVE_IDLE " -c tcp_keepalives_interval=" DB_KEEPALIVE_INTERVAL
-    " -c tcp_keepalives_count=" DB_KEEPALIVE_COUNT " -c tcp_user_timeout=" DB_USER_TIMEOUT_MS
-    " -c lock_timeout=" DB_LOCK_TIMEOUT;
+    " -c tcp_keepalives_count=" DB_KEEPALIVE_COUNT " -c lock_timeout=" DB_LOCK_TIMEOUT;
 
 /* The conninfo's own `options`, if it has any, so that ours are added, not put in its place. */
 static char *conninfo_options(const char *conninfo)
@@ -44,8 +45,12 @@ int db_connect_as(const svc_config_t *svc, const char *application_name, PGconn 
 {
     /* expand_dbname: "dbname" holds the whole conninfo; the passfile keeps the password off
      * the config and off every command line. Later keywords override the conninfo's. */
+    /* Ours after what the operator gave (PGOPTIONS, then the conninfo's): an explicit
+     * `options` would otherwise replace both. */
     char *own = conninfo_options(svc->database), *options = NULL;
-    if (asprintf(&options, "%s%s%s", own ? own : "", own ? " " : "", server_options) < 0)
+    const char *env = getenv("PGOPTIONS");
+    if (asprintf(&options, "%s%s%s%s%s", env ? env : "", env ? " " : "", own ? own : "",
+                 own ? " " : "", server_options) < 0)
         options = NULL;
     free(own);
     if (!options)

@@ -190,6 +190,9 @@ int db_lock_take(const svc_config_t *svc, const char *node, const char *rollout_
     int r = db_connect_as(svc, who, &c, err);
     if (r < 0)
         return r;
+    /* Registered before the lock is tried: another lane of this agent looking at the holder
+     * meanwhile must see it as live, never as an earlier life to end. */
+    live_add(PQbackendPID(c));
     bool got = false, ended = false;
     if ((r = try_lock(c, &got, err)) == 0 && !got && (r = end_stale_on(c, node, &ended, err)) == 0 &&
         ended) {
@@ -200,6 +203,8 @@ int db_lock_take(const svc_config_t *svc, const char *node, const char *rollout_
             r = try_lock(c, &got, err);
         }
     }
+    if (r < 0 || !got)
+        live_remove(PQbackendPID(c));
     if (r < 0) {
         PQfinish(c);
         return r;
@@ -217,7 +222,6 @@ int db_lock_take(const svc_config_t *svc, const char *node, const char *rollout_
         PQfinish(c);
         return r;
     }
-    live_add(PQbackendPID(c));
     *ret_conn = c;
     return 0;
 }

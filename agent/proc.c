@@ -171,6 +171,12 @@ static void child_exec(const struct proc_opts *o, const char *file, char **env, 
         dup2(devnull, STDIN_FILENO);
     dup2(out_w, STDOUT_FILENO);
     dup2(err_w, STDERR_FILENO);
+    if (!strchr(file, '/')) { /* not in PATH: never a file of that name in our folder */
+        static const char none[] = "exec failed: no such program in PATH\n";
+        if (write(STDERR_FILENO, none, sizeof(none) - 1) < 0)
+            _exit(127);
+        _exit(127);
+    }
     execve(file, (char *const *)o->argv, env);
     static const char noexec[] = "exec failed: not a program (no ELF, no #!), and no shell is "
                                  "tried\n";
@@ -261,11 +267,13 @@ int proc_run(const struct proc_opts *o, struct proc_result *ret, baton_err_t *er
             break;
         if (deadline && t >= deadline) {
             ret->timed_out = true;
+            kill(pid, SIGTERM); /* also a leader that left its group */
             kill(-pid, SIGTERM);
             kill_at = t + PROC_KILL_GRACE_MS;
             deadline = 0;
         }
         if (kill_at && t >= kill_at) {
+            kill(pid, SIGKILL);
             kill(-pid, SIGKILL);
             kill_at = 0;
         }
@@ -323,12 +331,13 @@ int proc_run(const struct proc_opts *o, struct proc_result *ret, baton_err_t *er
             close(pipes[i]);
     if (pidfd >= 0)
         close(pidfd);
+    /* Whatever the command left running in its group does not outlive it (also when the loop
+     * ended on an error before the leader did): killed before the leader is reaped, while its
+     * pid still names the group and cannot be anyone else's. */
+    kill(-pid, SIGKILL);
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
-    /* Whatever the command left running in its group does not outlive it (also when the loop
-     * ended on an error before the leader did). */
-    kill(-pid, SIGKILL);
     if (o->pidfile)
         unlink(o->pidfile);
     if (WIFEXITED(status)) {

@@ -135,6 +135,13 @@ int engine_run(struct run *run, const engine_ops_t *ops)
             next_look = now_ms() + ENGINE_TICK_MS;
             if (journal_take(run->opts->store, run->id, "abort"))
                 interrupt_request("baton abort");
+            baton_err_t jerr = {0};
+            if (!run->journal_failed && journal_tick(run->journal, &jerr) < 0) {
+                /* As an append that failed: settle the nodes in flight, then stop. */
+                fprintf(stderr, "baton: journal: %s; stopping after the steps in flight\n",
+                        jerr.msg);
+                run->journal_failed = true;
+            }
         }
         bool waiting = ops->schedule(run);
         size_t k = 0;

@@ -69,7 +69,6 @@ int journal_open(journal_store_t *s, const char *rollout_id, journal_t **ret, ba
     }
     j->be = s->be;
     j->fd = -1;
-    j->spool_fd = -1;
     j->store = s;
     int r = s->be->open(s, rollout_id, j, err);
     if (r < 0) {
@@ -88,6 +87,11 @@ int journal_append(journal_t *j, const char *line, baton_err_t *err)
 int journal_sync(journal_t *j, baton_err_t *err)
 {
     return j->be->sync ? j->be->sync(j, err) : 0;
+}
+
+int journal_tick(journal_t *j, baton_err_t *err)
+{
+    return j->be->tick ? j->be->tick(j, err) : 0;
 }
 
 void journal_close(journal_t **j_p)

@@ -39,6 +39,10 @@ int journal_append(journal_t *j, const char *line, baton_err_t *err);
  * away are written once it is back, within JOURNAL_GRACE_MS of it going; -EIO after that. For
  * the end of a rollout, whose summary must be on record before the exit code says done. */
 int journal_sync(journal_t *j, baton_err_t *err);
+/* Called twice a second by a running rollout: a journal database that went away is noticed
+ * while nothing is written, and the rollout's lock taken back once it returns; -EIO after the
+ * grace. */
+int journal_tick(journal_t *j, baton_err_t *err);
 /* How long a journal database may be away before the rollout counts its journal as failed. */
 #define JOURNAL_GRACE_MS 30000
 void journal_close(journal_t **j_p);

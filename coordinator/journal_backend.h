@@ -17,6 +17,8 @@ struct journal_backend {
     int (*append)(journal_t *j, const char *line, baton_err_t *err);
     /* Every line appended so far is stored (NULL: append stores each line before it returns). */
     int (*sync)(journal_t *j, baton_err_t *err);
+    /* Called twice a second while a rollout runs (NULL: nothing to watch). */
+    int (*tick)(journal_t *j, baton_err_t *err);
     void (*close)(journal_t *j);
     /* Calls fn on every line in order; -ENOENT when there is no such journal. */
     int (*each_line)(journal_store_t *s, const char *id, journal_line_fn fn, void *userdata,
@@ -48,9 +50,8 @@ struct journal {
     journal_store_t *store;
     char **held;
     size_t n_held;
-    int spool_fd;
     char *spool_path;
-    uint64_t down_since_ms, next_try_ms;
+    uint64_t down_since_ms, next_try_ms, next_check_ms; /* away since (0: here) */
     unsigned tries;
 };
 

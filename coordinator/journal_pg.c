@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "interrupt.h"
 
 #include "journal_backend.h"
 #include "names.h"
@@ -65,8 +66,11 @@ static uint64_t now_ms(void)
  * a try gives up after 2 s (the grace, not one try, is what waits for the database). */
 static PGconn *connect_quick(const char *conninfo)
 {
-    const char *keys[] = {"dbname", "connect_timeout", NULL};
-    const char *vals[] = {conninfo, "2", NULL};
+    /* And a server that vanishes (a partition) is noticed in seconds, not TCP's minutes. */
+    const char *keys[] = {"dbname",          "connect_timeout",    "keepalives",
+                          "keepalives_idle", "keepalives_interval", "keepalives_count",
+                          "tcp_user_timeout", NULL};
+    const char *vals[] = {conninfo, "2", "1", "10", "5", "3", "15000", NULL};
     return PQconnectdbParams(keys, vals, 1);
 }
 
@@ -164,6 +168,49 @@ static int insert_line(journal_t *j, const char *line, baton_err_t *err)
     return 0;
 }
 
+/* The database is away from now on: say so once, and try again from 250 ms on. */
+static void went_away(journal_t *j)
+{
+    if (j->down_since_ms)
+        return;
+    fprintf(stderr, "baton: journal database away: holding events until it is back (at most "
+                    "%d s)\n",
+            JOURNAL_GRACE_MS / 1000);
+    j->down_since_ms = now_ms();
+    j->next_try_ms = j->down_since_ms + 250;
+    j->tries = 0;
+}
+
+/* The held lines again in the spool file: a file of this outage's own (O_EXCL), rewritten whole
+ * after a partial recovery, so that it always holds exactly what the database lacks. */
+static void spool_write(journal_t *j)
+{
+    if (!j->store->spool_dir)
+        return;
+    if (!j->spool_path) {
+        char *dir = NULL;
+        if (asprintf(&dir, "%s/journal-spool", j->store->spool_dir) < 0)
+            return;
+        if (fs_mkdir_p(dir, 0700, NULL) < 0 ||
+            asprintf(&j->spool_path, "%s/%s-%llu.jsonl", dir, j->id,
+                     (unsigned long long)j->down_since_ms) < 0)
+            j->spool_path = NULL;
+        free(dir);
+        if (!j->spool_path)
+            return;
+    }
+    size_t len = 0;
+    for (size_t i = 0; i < j->n_held; i++)
+        len += strlen(j->held[i]) + 1;
+    char *text = malloc(len + 1), *p = text;
+    if (!text)
+        return; /* still held in memory: the database coming back stores it all the same */
+    for (size_t i = 0; i < j->n_held; i++)
+        p += sprintf(p, "%s\n", j->held[i]);
+    fs_write_atomic(j->spool_path, text, len, 0600, NULL);
+    free(text);
+}
+
 /* Keeps a line that could not be stored: in memory, and in the spool file (durable). */
 static int hold(journal_t *j, const char *line, baton_err_t *err)
 {
@@ -175,34 +222,13 @@ static int hold(journal_t *j, const char *line, baton_err_t *err)
     }
     j->held = grown;
     j->n_held++;
-    if (j->n_held == 1) {
-        fprintf(stderr, "baton: journal database away: holding events until it is back (at most "
-                        "%d s)\n",
-                JOURNAL_GRACE_MS / 1000);
-        j->down_since_ms = now_ms();
-        j->next_try_ms = j->down_since_ms + 250;
-        j->tries = 0;
-    }
-    if (j->spool_fd < 0 && j->store->spool_dir) {
-        char *dir = NULL;
-        if (asprintf(&dir, "%s/journal-spool", j->store->spool_dir) >= 0 &&
-            fs_mkdir_p(dir, 0700, NULL) == 0 &&
-            asprintf(&j->spool_path, "%s/%s.jsonl", dir, j->id) >= 0)
-            j->spool_fd = open(j->spool_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        free(dir);
-    }
-    if (j->spool_fd >= 0) {
-        size_t len = strlen(line);
-        if (write(j->spool_fd, line, len) != (ssize_t)len || write(j->spool_fd, "\n", 1) != 1 ||
-            fdatasync(j->spool_fd) < 0) {
-            /* Still held in memory: the database coming back stores it all the same. */
-        }
-    }
+    went_away(j);
+    spool_write(j);
     return 0;
 }
 
 /* The database again: a new session, the rollout's lock again (nobody may have taken it: its
- * holder was this coordinator), then every held line in order. */
+ * holder was this coordinator), then every held line in order. Back when all are stored. */
 static int recover(journal_t *j, baton_err_t *err)
 {
     if (j->conn && PQstatus(j->conn) != CONNECTION_OK) {
@@ -223,32 +249,36 @@ static int recover(journal_t *j, baton_err_t *err)
         free(j->held[done++]);
     memmove(j->held, j->held + done, (j->n_held - done) * sizeof(char *));
     j->n_held -= done;
-    if (j->n_held == 0 && done)
-        fprintf(stderr, "baton: journal database back after %.1f s: %zu held events stored\n",
-                (double)(now_ms() - j->down_since_ms) / 1000.0, done);
-    if (j->n_held == 0 && j->spool_fd >= 0) {
-        close(j->spool_fd);
-        j->spool_fd = -1;
-        unlink(j->spool_path);
+    if (j->n_held) {
+        spool_write(j);
+        return r;
     }
-    return r;
+    fprintf(stderr, "baton: journal database back after %.1f s: %zu held events stored\n",
+            (double)(now_ms() - j->down_since_ms) / 1000.0, done);
+    j->down_since_ms = 0;
+    if (j->spool_path) {
+        unlink(j->spool_path);
+        free(j->spool_path);
+        j->spool_path = NULL;
+    }
+    return 0;
 }
 
-/* One try when its time has come; -EIO once the grace is over with lines still held. */
+/* One try when its time has come; -EIO once the grace is over and it is still away. */
 static int try_recover(journal_t *j, baton_err_t *err)
 {
     uint64_t now = now_ms();
-    if (now >= j->next_try_ms) {
+    if (j->down_since_ms && now >= j->next_try_ms) {
         baton_err_t rerr = {0};
         if (recover(j, &rerr) == -EBUSY)
             return baton_err_set(err, -EBUSY, "%s", rerr.msg);
-        if (j->n_held) {
+        if (j->down_since_ms) {
             j->tries++;
             uint64_t wait = j->tries < 5 ? 250u << j->tries : 5000;
             j->next_try_ms = now_ms() + (wait > 5000 ? 5000 : wait);
         }
     }
-    if (j->n_held && now_ms() - j->down_since_ms >= JOURNAL_GRACE_MS)
+    if (j->down_since_ms && now_ms() - j->down_since_ms >= JOURNAL_GRACE_MS)
         return baton_err_set(err, -EIO,
                              "journal database away for %d s: %zu events not stored (kept in %s)",
                              JOURNAL_GRACE_MS / 1000, j->n_held,
@@ -258,7 +288,7 @@ static int try_recover(journal_t *j, baton_err_t *err)
 
 static int pg_append(journal_t *j, const char *line, baton_err_t *err)
 {
-    if (j->n_held == 0 && j->conn && PQstatus(j->conn) == CONNECTION_OK) {
+    if (!j->down_since_ms && j->conn && PQstatus(j->conn) == CONNECTION_OK) {
         baton_err_t ierr = {0};
         if (insert_line(j, line, &ierr) == 0)
             return 0;
@@ -269,14 +299,35 @@ static int pg_append(journal_t *j, const char *line, baton_err_t *err)
     return r < 0 ? r : try_recover(j, err);
 }
 
+/* Twice a second from the rollout's loop: a database that went away while nothing was written
+ * (a long step writes no line) is noticed within 2 s, and the rollout's lock taken back as soon
+ * as it returns; until then another controller could believe the rollout's coordinator dead. */
+static int pg_tick(journal_t *j, baton_err_t *err)
+{
+    uint64_t now = now_ms();
+    if (!j->down_since_ms && now >= j->next_check_ms) {
+        j->next_check_ms = now + 2000;
+        PGresult *res = j->conn && PQstatus(j->conn) == CONNECTION_OK ? PQexec(j->conn, "SELECT 1")
+                                                                       : NULL;
+        if (PQresultStatus(res) != PGRES_TUPLES_OK)
+            went_away(j);
+        PQclear(res);
+    }
+    return try_recover(j, err);
+}
+
 static int pg_sync(journal_t *j, baton_err_t *err)
 {
-    while (j->n_held) {
+    while (j->down_since_ms) {
         int r = try_recover(j, err);
         if (r < 0)
             return r;
+        if (interrupt_count() >= 2)
+            return baton_err_set(err, -EINTR, "interrupted twice while the journal database was "
+                                              "away: %zu events not stored (kept in %s)",
+                                 j->n_held, j->spool_path ? j->spool_path : "memory");
         uint64_t now = now_ms();
-        if (j->n_held && j->next_try_ms > now)
+        if (j->down_since_ms && j->next_try_ms > now)
             usleep((useconds_t)((j->next_try_ms - now) * 1000));
     }
     return 0;
@@ -288,9 +339,7 @@ static void pg_close(journal_t *j)
     for (size_t i = 0; i < j->n_held; i++)
         free(j->held[i]);
     free(j->held);
-    if (j->spool_fd >= 0)
-        close(j->spool_fd); /* a spool left behind holds what the database never got */
-    free(j->spool_path);
+    free(j->spool_path); /* a spool left behind holds what the database never got */
 }
 
 static int pg_each_line(journal_store_t *s, const char *id, journal_line_fn fn, void *userdata,
@@ -396,6 +445,7 @@ const struct journal_backend journal_pg_backend = {
     .open = pg_open,
     .append = pg_append,
     .sync = pg_sync,
+    .tick = pg_tick,
     .close = pg_close,
     .each_line = pg_each_line,
     .list = pg_list,
