@@ -184,18 +184,24 @@ is "$(node_exec node1 sh -c 'pgrep -c -x sleep || true')" 0 "nothing the old age
 # The pre-flight's query waits on a lock held elsewhere: the worker makes no progress while the
 # main loop still answers. The agent stops pinging the watchdog, and systemd restarts it.
 dropin=$(mktemp)
-printf '[Service]\nWatchdogSec=6s\nLimitCORE=0\n' >"$dropin"
+printf '[Service]\nWatchdogSec=4s\nLimitCORE=0\n' >"$dropin"
 node_exec node1 mkdir -p /etc/systemd/system/baton-agent.service.d
 node_push node1 "$dropin" /etc/systemd/system/baton-agent.service.d/watchdog.conf
 rm -f "$dropin"
 node_exec node1 systemctl daemon-reload
 node_exec node1 systemctl restart baton-agent
-ok "node1's agent runs with WatchdogSec=6s" wait_for 10 agents_answer
+ok "node1's agent runs with WatchdogSec=4s" wait_for 10 agents_answer
 restarts=$(node_exec node1 systemctl show -p NRestarts --value baton-agent)
 record_before="$(state_field node1 rollout_id) $(state_field node1 step)"
 pg_sql game "BEGIN; LOCK TABLE migration_info IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(60)" \
     >/dev/null 2>&1 &
 locker=$!
+# Held before the rollout starts (else a quick pre-flight reads the table first). The agents'
+# sessions wait at most lock_timeout (10 s) for it: node1's watchdog (4 s) fires first.
+table_locked() {
+    [ "$(pg_sql game "SELECT count(*) FROM pg_locks WHERE relation = 'migration_info'::regclass AND mode = 'AccessExclusiveLock' AND granted")" = 1 ]
+}
+ok "the bookkeeping table is locked elsewhere" wait_for 10 table_locked
 f=$(rollout_file 2.0.0)
 t0=$(now_ms)
 "$BATON" rollout "$f" >"$CLUSTER_DIR/wedge.out" 2>&1 &
