@@ -140,8 +140,9 @@ int db_migration_ids_on(PGconn *c, const svc_config_t *svc, char ***ret_ids, siz
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
         if (!state || strcmp(state, "42P01")) { /* 42P01: no table yet = nothing applied */
+            char line[256];
             r = baton_err_set(err, -EIO, "read %s: %s", svc->migration_table,
-                              PQresultErrorMessage(res));
+                              db_message(res, line, sizeof(line)));
             goto out;
         }
     } else {
@@ -177,8 +178,9 @@ static int size_on(PGconn *c, uint64_t *ret_bytes, baton_err_t *err)
 {
     int r = 0;
     PGresult *res = PQexec(c, "SELECT pg_database_size(current_database())");
+    char line[256];
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        r = baton_err_set(err, -EIO, "size of database: %s", PQresultErrorMessage(res));
+        r = baton_err_set(err, -EIO, "size of database: %s", db_message(res, line, sizeof(line)));
     else
         *ret_bytes = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
     PQclear(res);

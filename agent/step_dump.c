@@ -286,7 +286,8 @@ static int drop_schemas_sql(const svc_config_t *svc, bool recreate_public, char 
     PGresult *res = PQexec(c, "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' "
                               "AND nspname <> 'information_schema' ORDER BY nspname");
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        r = baton_err_set(err, -EIO, "list schemas: %s", PQresultErrorMessage(res));
+        char line[256];
+        r = baton_err_set(err, -EIO, "list schemas: %s", db_message(res, line, sizeof(line)));
         goto out;
     }
     size_t cap = 64, len = 0;
