@@ -47,8 +47,13 @@ cut_during_migration() { # DB VERSION
     cat "$CLUSTER_DIR/cut.out" >&2
     is "$code" 4 "power cut during node2's migration: the coordinator reports it LOST (exit 4)"
 }
-agent2_up() { [ "$(node_exec node2 systemctl is-active baton-agent)" = active ]; }
-boot_node2() { node_boot node2 && node_exec node2 systemctl start baton-agent && wait_for 20 agent2_up; }
+# Up means answering a Hello (a sanitized agent on a loaded machine takes a while after its
+# unit is active: its first Hello runs the version command).
+agent2_answers() {
+    ZPOKE_SERVER_KEY=$(agent_pub node2) ZPOKE_KEY_FILE=$(keys_dir)/coordinator.key \
+        "${BUILD:-build}/tests/tools/zpoke" "tcp://$(node_ip node2):$BATON_AGENT_PORT" hello
+}
+boot_node2() { node_boot node2 && node_exec node2 systemctl start baton-agent && wait_for 30 agent2_answers; }
 
 cluster_sweep
 cluster_trap
