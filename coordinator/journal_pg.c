@@ -247,7 +247,8 @@ static int recover(journal_t *j, baton_err_t *err)
     int r = 0;
     while (done < j->n_held && (r = insert_line(j, j->held[done], err)) == 0)
         free(j->held[done++]);
-    memmove(j->held, j->held + done, (j->n_held - done) * sizeof(char *));
+    if (done) /* held is NULL while nothing was ever held */
+        memmove(j->held, j->held + done, (j->n_held - done) * sizeof(char *));
     j->n_held -= done;
     if (j->n_held) {
         spool_write(j);

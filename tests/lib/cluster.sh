@@ -110,12 +110,18 @@ node_exec() {
 # installed by any test, package or Ansible role has it) and which lives in the node's /var
 # overlay on the host: cluster_down moves them to BATON_SAN_REPORTS, also after a node_kill.
 NODE_SAN_DIR=/var/log/baton-sanitizer
+# What a sanitizer report looks like where it is not a file of its own: UBSan in a binary that
+# also has ASan (GCC links two runtimes) ignores log_path and writes to stderr, which a unit's
+# journal keeps. So the nodes' journals are persistent (in their /var overlay, surviving a
+# node_kill) and read for these lines by cluster_down; tests/run-tests reads each test's log.
+SAN_MARKERS='runtime error: |ERROR: (Address|Leak)Sanitizer|SUMMARY: (Address|Leak|UndefinedBehavior)Sanitizer'
 _san_options() { echo "log_path=$1:detect_leaks=1"; }
 _ubsan_options() { echo "log_path=$1:print_stacktrace=1"; }
 _node_sanitizer() { # NODEDIR: before the node boots
     local d=$1
     [ -n "${BATON_SAN_REPORTS:-}" ] || return 0
-    mkdir -p "$d/var.upper${NODE_SAN_DIR#/var}" "$d/etc.upper/systemd/system.conf.d" || return 1
+    mkdir -p "$d/var.upper${NODE_SAN_DIR#/var}" "$d/etc.upper/systemd/system.conf.d" \
+        "$d/var.upper/log/journal" || return 1
     chmod 1777 "$d/var.upper${NODE_SAN_DIR#/var}"
     # Units without LeakSanitizer: its stop-the-world at exit ptraces the process, which the
     # agent's hardened unit does not allow, and it then spins until the unit's stop timeout
@@ -126,9 +132,21 @@ _node_sanitizer() { # NODEDIR: before the node boots
         "$(_ubsan_options "$NODE_SAN_DIR/unit")" \
         >"$d/etc.upper/systemd/system.conf.d/50-baton-sanitizer.conf"
 }
-_node_sanitizer_collect() { # NODEDIR: move its reports to BATON_SAN_REPORTS, named by node
-    local d=$1 f
+# In a sanitized run the journal goes to /var/log/journal (the node's overlay) from now on, as
+# systemd-journal-flush.service does at a machine's boot; elsewhere it stays in /run.
+_node_journal_persistent() {
     [ -n "${BATON_SAN_REPORTS:-}" ] || return 0
+    node_exec "$1" journalctl --flush
+}
+_node_sanitizer_collect() { # NODEDIR: move its reports to BATON_SAN_REPORTS, named by node
+    local d=$1 f found
+    [ -n "${BATON_SAN_REPORTS:-}" ] || return 0
+    found=$(journalctl -D "$d/var.upper/log/journal" -o short --no-pager 2>/dev/null |
+        grep -E -A30 "$SAN_MARKERS" | head -200)
+    if [ -n "$found" ]; then
+        mkdir -p "$BATON_SAN_REPORTS"
+        printf '%s\n' "$found" >"$BATON_SAN_REPORTS/$CLUSTER_NAME-${d##*/}-journal"
+    fi
     for f in "$d/var.upper${NODE_SAN_DIR#/var}"/*; do
         [ -f "$f" ] || continue
         mkdir -p "$BATON_SAN_REPORTS"
@@ -166,7 +184,7 @@ node_boot() {
     ip link del "$(_veth_name "$1")" 2>/dev/null
     _node_start "$1" && _node_wait_ready "$1" && _node_link "$1" &&
         node_exec "$1" systemctl start systemd-journald.socket systemd-journald-dev-log.socket \
-            systemd-journald.service
+            systemd-journald.service && _node_journal_persistent "$1"
 }
 
 _wait_gone() { # PIDFILE SECONDS
@@ -335,7 +353,7 @@ cluster_up() {
     for i in $CLUSTER_NODES; do
         _node_wait_ready "$i" && _node_link "$i" || return 1
         node_exec "$i" systemctl start systemd-journald.socket systemd-journald-dev-log.socket \
-            systemd-journald.service || return 1
+            systemd-journald.service && _node_journal_persistent "$i" || return 1
     done
 }
 
