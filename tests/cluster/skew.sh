@@ -18,12 +18,14 @@ if ! git cat-file -e "$PREV_COMMIT^{commit}" 2>/dev/null; then
     echo "1..0 # SKIP the previous release's commit $PREV_COMMIT is not in this clone's history"
     exit 0
 fi
-# Built once per build folder (about a minute), in a worktree of its own.
+# Built once per build folder (about a minute), in a worktree of its own, as a plain build
+# whatever this run is (a `make test SANITIZE=1` passes SANITIZE down through MAKEFLAGS).
 if [ ! -x "$PREV/build/baton" ] || [ ! -x "$PREV/build/baton-agent" ]; then
     rm -rf "$PREV"
     git worktree prune
     git worktree add -q --detach "$PREV" "$PREV_COMMIT" >&2 &&
-        make -C "$PREV" -j2 build/baton build/baton-agent >"$PREV.build.log" 2>&1 ||
+        env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u SANITIZE -u BUILD \
+            make -C "$PREV" -j2 build/baton build/baton-agent >"$PREV.build.log" 2>&1 ||
         { tail -20 "$PREV.build.log" >&2; }
 fi
 ok "the previous release ($PREV_COMMIT) builds from git" test -x "$PREV/build/baton-agent"
