@@ -24,7 +24,7 @@
 #include "steps.h"
 #include "worker.h"
 
-#define AGENT_PROGRESS_MAX 256
+#define AGENT_PROGRESS_MAX FRONT_PROGRESS_MAX /* copied whole into a run_view for Hello */
 
 /* The step the worker is running, and who is waiting for its Result. */
 struct running {
