@@ -150,6 +150,8 @@ FUZZ_BUILD   := build-fuzz
 FUZZ_CC      := clang
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_TARGETS := envelope config journal state catalog semver
+# Inputs are written to files here: a tmpfs, since the state target's save fsyncs.
+FUZZ_TMPDIR   = $(shell [ -w /dev/shm ] && echo /dev/shm || echo /tmp)
 
 fuzz: deps
 	$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) \
@@ -172,11 +174,13 @@ fuzz: deps
 	cp doc/agent.yml.example tests/fuzz/rollout.yml.seed $(FUZZ_BUILD)/work-config/
 	set -e; for t in $(FUZZ_TARGETS); do \
 		echo "== fuzz_$$t: $(FUZZ_SECONDS) s"; \
-		$(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+		TMPDIR=$(FUZZ_TMPDIR) $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+			$(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS)) -max_len=65536 -timeout=10 \
 			-rss_limit_mb=1024 -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/$$t- \
 			$(FUZZ_BUILD)/work-$$t tests/fuzz/corpus/$$t >$(FUZZ_BUILD)/fuzz_$$t.log 2>&1 || \
 			{ tail -40 $(FUZZ_BUILD)/fuzz_$$t.log; echo "fuzz_$$t FOUND A CRASH: \
 			$(FUZZ_BUILD)/$$t-*; add it to tests/fuzz/regressions/$$t/"; exit 1; }; \
+		rm -rf $(FUZZ_TMPDIR)/baton-fuzz-$$t-*; \
 		grep -E '^stat::(number_of_executed_units|peak_rss_mb)' $(FUZZ_BUILD)/fuzz_$$t.log; \
 		$(FUZZ_BUILD)/fuzz_$$t -merge=1 tests/fuzz/corpus/$$t $(FUZZ_BUILD)/work-$$t \
 			>/dev/null 2>&1; \

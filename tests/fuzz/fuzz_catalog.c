@@ -10,8 +10,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static char path[64];
-    if (fuzz_to_file(path, sizeof(path), "/tmp/baton-fuzz-catalog-%d.yml", data, size) < 0)
+    static char path[256];
+    if (!*path)
+        fuzz_path(path, sizeof(path), "catalog", ".yml");
+    if (fuzz_to_file(path, data, size) < 0)
         return 0;
     baton_err_t err = {0};
     catalog_t *c = NULL;

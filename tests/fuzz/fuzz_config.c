@@ -12,8 +12,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static char path[64];
-    if (fuzz_to_file(path, sizeof(path), "/tmp/baton-fuzz-config-%d.yml", data, size) < 0)
+    static char path[256];
+    if (!*path)
+        fuzz_path(path, sizeof(path), "config", ".yml");
+    if (fuzz_to_file(path, data, size) < 0)
         return 0;
     baton_err_t err = {0};
     agent_config_t *c = NULL;

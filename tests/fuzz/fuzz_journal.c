@@ -16,11 +16,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static char dir[64], path[128];
+    static char dir[256], path[320];
     static journal_store_t *store;
     baton_err_t err = {0};
     if (!store) {
-        snprintf(dir, sizeof(dir), "/tmp/baton-fuzz-journal-%d", (int)getpid());
+        fuzz_path(dir, sizeof(dir), "journal", "");
         snprintf(path, sizeof(path), "%s/rollouts", dir);
         mkdir(dir, 0700);
         mkdir(path, 0700);
@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (journal_store_new(dir, NULL, &store, &err) < 0)
             abort();
     }
-    if (fuzz_to_file(path, sizeof(path), "%d", data, size) < 0)
+    if (fuzz_to_file(path, data, size) < 0)
         return 0;
     journal_record_t rec;
     memset(&rec, 0, sizeof(rec));

@@ -14,13 +14,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static char dir[64], path[128];
+    static char dir[256], path[320];
     if (!*dir) {
-        snprintf(dir, sizeof(dir), "/tmp/baton-fuzz-state-%d", (int)getpid());
+        fuzz_path(dir, sizeof(dir), "state", "");
         mkdir(dir, 0700);
         snprintf(path, sizeof(path), "%s/gamesrv.json", dir);
     }
-    if (fuzz_to_file(path, sizeof(path), "%d", data, size) < 0)
+    if (fuzz_to_file(path, data, size) < 0)
         return 0;
     baton_err_t err = {0};
     svc_state_t *st = NULL;
