@@ -1,6 +1,7 @@
 /* agent: see agent.h. Every command is decided by step_decide() from the service's state file
  * and the step running now; the only writes here are the ones that must happen before a step
  * starts (its rollout id and in_progress, in one atomic save) or instead of it (a release). */
+#include "semver.h"
 #include "agent.h"
 
 #include <errno.h>
@@ -281,7 +282,7 @@ static bool matches_record(const Baton__Envelope *req, const step_def_t *def, co
     if (def->id == STEP_PREFLIGHT || def->id == STEP_ROLLBACK || def->id == STEP_MIGRATE)
         return true;
     const Baton__Step *s = req->preflight;
-    if (*s->version && strcmp(s->version, st->target_version)) {
+    if (*s->version && !version_same(s->version, st->target_version)) {
         snprintf(why, len, "%s names version %s, but rollout %s installs %s", def->name, s->version,
                  st->rollout_id, st->target_version);
         return false;

@@ -97,17 +97,6 @@ int command_argv_db(const char *tmpl, const char *binary, unsigned n, const char
     return 0;
 }
 
-bool version_matches(const char *reported, const char *version)
-{
-    if (reported[0] == 'v')
-        reported++;
-    size_t n = strlen(version);
-    if (strncmp(reported, version, n))
-        return false;
-    char c = reported[n];
-    return c == '\0' || c == '+' || c == '-' || c == ' ';
-}
-
 int command_run(step_ctx_t *ctx, const svc_config_t *svc, const char *const *argv,
                 uint64_t timeout_ms, const char *what, struct proc_result *ret_res,
                 baton_err_t *err)

@@ -30,9 +30,6 @@ int command_run(step_ctx_t *ctx, const svc_config_t *svc, const char *const *arg
  * remembered by the file's identity (inode, size, mode, mtime, ctime) and reused until it changes. */
 int command_version(step_ctx_t *ctx, const svc_config_t *svc, const char *binary,
                     char **ret_version, baton_err_t *err);
-/* True when `reported` (what --version printed) is `version`: equal, or version followed by
- * '+', '-' or a space (build metadata, as in "3.21.0+7d6b5c"). */
-bool version_matches(const char *reported, const char *version);
 /* Runs the service's drain or undrain hook (`which`), if it has one, within timeouts.hook;
  * "drain failed: …" on failure. */
 int command_hook(step_ctx_t *ctx, const char *which, baton_err_t *err);

@@ -1,4 +1,5 @@
 /* state: see state.h. */
+#include "semver.h"
 #include "state.h"
 
 #include <errno.h>
@@ -109,7 +110,7 @@ int svc_state_history_add(svc_state_t *st, const char *version, char **ids, size
                           const char *dump)
 {
     version_record_t *last = st->n_history ? &st->history[st->n_history - 1] : NULL;
-    if (!last || strcmp(last->version, version)) {
+    if (!last || !version_same(last->version, version)) {
         if (st->n_history == STATE_HISTORY_MAX) { /* the oldest goes */
             free(st->history[0].version);
             svc_state_clear_list(&st->history[0].ids, &st->history[0].n_ids);
@@ -138,7 +139,7 @@ int svc_state_history_add(svc_state_t *st, const char *version, char **ids, size
 const version_record_t *svc_state_history_find(const svc_state_t *st, const char *version)
 {
     for (size_t i = st->n_history; i-- > 0;)
-        if (!strcmp(st->history[i].version, version))
+        if (version_same(st->history[i].version, version))
             return &st->history[i];
     return NULL;
 }

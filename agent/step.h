@@ -97,6 +97,12 @@ int raise_highest(svc_state_t *st, const char *version);
 int dump_restore_file(step_ctx_t *ctx, const char *path, const char *sha256, baton_err_t *err);
 /* Room a dump of a database of db_bytes needs in the backup folder. */
 uint64_t dump_room(uint64_t db_bytes);
+/* A downgrade (req->downgrade or req->restore_dump) goes only to a version this node ran, to
+ * a dump taken here at that version, or to ids the database still has: 0 with st's downgrade
+ * fields set (the pre-flight saves them, plan throws its copy away), or the refusal. The one
+ * check both plan and pre-flight run. `current` is the running version, `ids` the database's. */
+int downgrade_check(step_ctx_t *ctx, svc_state_t *st, const Baton__Step *req, const char *current,
+                    char **ids, size_t n_ids, baton_err_t *err);
 
 /* The step function of a table entry (NULL for none). */
 step_fn step_function(step_id_t id);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "semver.h"
 #include "db.h"
 #include "names.h"
 #include "step.h"
@@ -97,7 +98,7 @@ static int record_history(step_ctx_t *ctx, baton_err_t *err)
     if (r < 0)
         return r;
     if (st->n_history && *st->dump_path &&
-        !strcmp(st->history[st->n_history - 1].version, st->previous_version))
+        version_same(st->history[st->n_history - 1].version, st->previous_version))
         r = svc_state_set(&st->history[st->n_history - 1].dump, st->dump_path);
     if (r == 0)
         r = svc_state_history_add(st, st->target_version, ids, n, "");

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include "semver.h"
 #include "artifact.h"
 #include "command.h"
 #include "db.h"
@@ -182,6 +183,15 @@ int step_plan(step_ctx_t *ctx, baton_err_t *err)
                 svc->backup_dir, (unsigned long long)(p->backup_free_bytes >> 20),
                 (unsigned long long)(p->database_bytes >> 20),
                 (unsigned long long)(p->dump_room_bytes >> 20));
+    /* What ran here: the history a downgrade is checked against, by the pre-flight's own
+     * check (on a copy of the record, thrown away). */
+    svc_state_t *st = NULL;
+    if (svc_state_load(ctx->cfg->state_dir, svc->name, &st, NULL) < 0)
+        st = svc_state_new(svc->name);
+    baton_err_clear(&e);
+    if (st && (req->downgrade || *req->restore_dump) &&
+        downgrade_check(ctx, st, req, p->version, p->migrations, p->n_migrations, &e) < 0)
+        problem(p, "%s", e.msg);
     /* The rehearsal, last: the new binary's migration on a copy, timed. */
     if (req->rehearse && !p->staged)
         problem(p, "rehearse: the artifact is not staged here");
@@ -192,10 +202,8 @@ int step_plan(step_ctx_t *ctx, baton_err_t *err)
         else
             p->rehearsed = true;
     }
-    /* What ran here: the history a downgrade is checked against. */
-    svc_state_t *st = NULL;
     p->highest_version = NULL;
-    if (svc_state_load(ctx->cfg->state_dir, svc->name, &st, NULL) == 0) {
+    if (st) {
         p->highest_version = strdup(st->highest_version);
         if (st->n_history && (p->history = calloc(st->n_history, sizeof(char *))))
             for (size_t i = 0; i < st->n_history; i++)

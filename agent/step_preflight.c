@@ -38,10 +38,9 @@ int raise_highest(svc_state_t *st, const char *version)
 /* A downgrade goes only to a version this node ran, whose bookkeeping ids it recorded: its
  * migrate takes down exactly the ids added since (with the newer binary), or restores the dump
  * taken at that version when the operator named it. */
-static int plan_downgrade(step_ctx_t *ctx, const Baton__Step *req, const char *current, char **ids,
-                          size_t n_ids, baton_err_t *err)
+int downgrade_check(step_ctx_t *ctx, svc_state_t *st, const Baton__Step *req, const char *current,
+                    char **ids, size_t n_ids, baton_err_t *err)
 {
-    svc_state_t *st = ctx->st;
     if (!req->downgrade && !*req->restore_dump)
         return 0;
     const version_record_t *rec = svc_state_history_find(st, req->version);
@@ -54,7 +53,7 @@ static int plan_downgrade(step_ctx_t *ctx, const Baton__Step *req, const char *c
     if (*req->restore_dump) {
         bool known = false;
         for (size_t i = 0; i < st->n_history && !known; i++)
-            known = !strcmp(st->history[i].version, req->version) &&
+            known = version_same(st->history[i].version, req->version) &&
                     !strcmp(st->history[i].dump, req->restore_dump);
         struct stat sb;
         if (!known && *rec->dump)
@@ -206,7 +205,7 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
      * rest): else it would be refused at start, after the service was stopped. */
     if (!req->downgrade && (r = command_schema_known_ids(ctx, staged, db.ids, db.n_ids, err)) < 0)
         goto out;
-    if ((r = plan_downgrade(ctx, req, current_version, db.ids, db.n_ids, err)) < 0)
+    if ((r = downgrade_check(ctx, st, req, current_version, db.ids, db.n_ids, err)) < 0)
         goto out;
     /* Last, once everything else passed: the migration on a copy (it takes the longest). */
     if (req->rehearse && (r = rehearse(ctx, staged, &ctx->out.rehearse_ms, err)) < 0)

@@ -16,6 +16,7 @@
 
 #include <curl/curl.h>
 
+#include "semver.h"
 #include "command.h"
 #include "db.h"
 #include "step.h"

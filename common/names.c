@@ -18,6 +18,11 @@ bool name_valid(const char *s, size_t max)
     return plain(s, max, ALNUM "_.-@");
 }
 
+bool version_name_valid(const char *s)
+{
+    return plain(s, NAME_MAX_LEN, ALNUM "_.-@+") && s[0] != '+';
+}
+
 bool rollout_id_valid(const char *s)
 {
     return plain(s, ROLLOUT_ID_MAX_LEN, ALNUM "_.-");

@@ -12,6 +12,9 @@
 
 /* 1..max of [A-Za-z0-9_.-@], not starting with '.' or '-' (never "..", never an option). */
 bool name_valid(const char *s, size_t max);
+/* A version as written or printed: a name that may also carry SemVer build metadata
+ * ("3.15.0+1783fad1"); 1..64 of [A-Za-z0-9_.-@+], not starting with '.', '-' or '+'. */
+bool version_name_valid(const char *s);
 /* A rollout id: 1..64 of [A-Za-z0-9_.-], not starting with '.' or '-'. */
 bool rollout_id_valid(const char *s);
 

@@ -186,6 +186,28 @@ void semver_format(const semver_t *v, char *buf, size_t len)
              v->pre, *v->build ? "+" : "", v->build);
 }
 
+bool version_same(const char *a, const char *b)
+{
+    semver_t va, vb;
+    if (semver_parse(a, &va, NULL) == 0 && semver_parse(b, &vb, NULL) == 0)
+        return semver_compare(&va, &vb) == 0;
+    return !strcmp(a, b);
+}
+
+bool version_matches(const char *reported, const char *version)
+{
+    if (reported[0] == 'v' && reported[1] >= '0' && reported[1] <= '9')
+        reported++;
+    semver_t vr, vv;
+    if (semver_parse(reported, &vr, NULL) == 0 && semver_parse(version, &vv, NULL) == 0)
+        return semver_compare(&vr, &vv) == 0;
+    size_t n = strlen(version);
+    if (strncmp(reported, version, n))
+        return false;
+    char c = reported[n];
+    return c == '\0' || c == '+' || c == '-' || c == ' ';
+}
+
 static int add(semver_range_t *r, semver_op_t op, const semver_t *v)
 {
     if (r->n >= sizeof(r->c) / sizeof(r->c[0]))

@@ -56,6 +56,15 @@ void semver_format(const semver_t *v, char *buf, size_t len);
 
 int semver_range_parse(const char *text, semver_range_t *ret, baton_err_t *err);
 bool semver_range_match(const semver_range_t *r, const semver_t *v);
+/* Version identity, as SemVer means it: the same version when both parse and compare equal,
+ * build metadata ignored ("3.15.0+1783fad1" is 3.15.0, which a rollout file, a history or a
+ * catalog may write without the "+…"); versions that are no semver (a service that prints
+ * "2024.1") are the same only as the same text. */
+bool version_same(const char *a, const char *b);
+/* True when `reported` (the first word a binary's version command printed: "v1.1.0",
+ * "3.21.0+7d6b5c") is `version`: the same as above after a leading "v"; for versions that are
+ * no semver, `version` followed by the end, '+', '-' or a space. */
+bool version_matches(const char *reported, const char *version);
 /* True for words that name no version but float (latest, stable, *, x, ""). */
 bool semver_is_alias(const char *text);
 /* True when the range names one version exactly (1.2.3 or =1.2.3). */

@@ -62,9 +62,8 @@ static int load_release(ydoc_t *doc, const ynode_t *node, const char *where, con
         goto out;
     }
     /* It travels on the wire and names files: the same rule as every version name. */
-    if (!name_valid(rel->version, NAME_MAX_LEN) || *rel->v.build) {
-        r = bad(doc, ydoc_get(doc, node, "version"), sub,
-                "must be at most 64 characters, without build metadata (+…)", err);
+    if (!version_name_valid(rel->version)) {
+        r = bad(doc, ydoc_get(doc, node, "version"), sub, "must be at most 64 characters", err);
         goto out;
     }
     snprintf(sub, sizeof(sub), "%s.sha256", where);

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "semver.h"
 #include "version.h"
 #include "envelope.h"
 #include "interrupt.h"
@@ -107,7 +108,7 @@ bool node_rehearses(const struct run *run, const node_t *nd)
 
 bool node_on_target(const struct run *run, const Baton__ServiceInfo *svc)
 {
-    return !strcmp(svc->version, run->rf->version) && !strcmp(svc->active_state, "active") &&
+    return version_same(svc->version, run->rf->version) && !strcmp(svc->active_state, "active") &&
            !svc->in_progress && step_finished(svc->step, "");
 }
 
@@ -202,6 +203,15 @@ void node_init_step(Baton__Step *s, const struct run *run, const char *sha256)
     s->min_healthy_ms = run->rf->min_healthy_ms;
     s->healthy_deadline_set = run->rf->healthy_deadline_set;
     s->healthy_deadline_ms = run->rf->healthy_deadline_ms;
+}
+
+void node_init_preflight(Baton__Step *s, const struct run *run, const node_t *nd)
+{
+    node_init_step(s, run, run->sha256);
+    s->downgrade = nd->downgrade;
+    s->rehearse = node_rehearses(run, nd);
+    s->restore_dump =
+        nd->downgrade && run->opts->restore_dump ? (char *)run->opts->restore_dump : "";
 }
 
 /* What a successful step says in one line; the caller's. */

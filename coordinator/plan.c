@@ -38,8 +38,7 @@ static const engine_ops_t *plan_ops(void);
 static void send_plan(struct run *run, node_t *nd)
 {
     Baton__Step step;
-    node_init_step(&step, run, run->sha256);
-    step.rehearse = node_rehearses(run, nd);
+    node_init_preflight(&step, run, nd);
     Baton__Envelope req = BATON__ENVELOPE__INIT;
     req.body_case = BATON__ENVELOPE__BODY_PLAN;
     req.plan = &step;

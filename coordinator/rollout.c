@@ -223,11 +223,7 @@ static bool schedule_preflight(struct run *run)
         if (nd->state != NODE_NEEDS || nd->call != CALL_NONE)
             continue;
         Baton__Step step;
-        node_init_step(&step, run, run->sha256);
-        step.downgrade = nd->downgrade;
-        step.rehearse = node_rehearses(run, nd);
-        step.restore_dump =
-            nd->downgrade && run->opts->restore_dump ? (char *)run->opts->restore_dump : "";
+        node_init_preflight(&step, run, nd);
         Baton__Envelope req = BATON__ENVELOPE__INIT;
         req.body_case = BATON__ENVELOPE__BODY_PREFLIGHT;
         req.preflight = &step;

@@ -244,8 +244,8 @@ int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
     if ((r = resolve_version(doc, root, path, catalog, rf, &artifact, err)) < 0 ||
         (r = ydoc_bool(doc, root, "", "rehearse", &rf->rehearse, err)) < 0)
         goto out;
-    if (!plain_name(rf->version)) {
-        r = bad(doc, root, "", "version", "must be 1-64 of [A-Za-z0-9_.-@]", err);
+    if (!version_name_valid(rf->version)) {
+        r = bad(doc, root, "", "version", "must be 1-64 of [A-Za-z0-9_.-@+]", err);
         goto out;
     }
     if (rf->sha256 && !digest_hex_valid(rf->sha256)) {

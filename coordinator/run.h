@@ -154,6 +154,9 @@ void run_disconnect(struct run *run);
 
 /* node.c: one node's upgrade, step by step, and its rollback. */
 void node_init_step(Baton__Step *s, const struct run *run, const char *sha256);
+/* The pre-flight's request, and plan's: the same facts, so that the agent reaches the same
+ * verdict for both (the version move, the dump to restore, the rehearsal). */
+void node_init_preflight(Baton__Step *s, const struct run *run, const node_t *nd);
 /* Sends the node's next step (nd->step). */
 void node_next_step(struct run *run, node_t *nd, const engine_ops_t *ops);
 /* A step's Result or failure: emits it, then the next step, the rollback, or the end. */

@@ -46,7 +46,7 @@ version_move_t version_move(const version_facts_t *f, const char *target, char *
         return MOVE_DOWN; /* the agent checks the dump was taken at that very version */
     bool ran = false;
     for (size_t i = 0; i < f->n_ran && !ran; i++)
-        ran = !strcmp(f->ran[i], target);
+        ran = version_same(f->ran[i], target);
     if (!ran)
         return refused(why, len,
                        "no history of %s on this node (it runs %s): a downgrade goes only to "

@@ -131,8 +131,10 @@ static void test_catalog_bad(void **state)
         {"service: gamesrv\nreleases:\n  - {version: 1.0.0, artifact: a, sha256: " SHA_A
          ", requires: downtime}\n",
          "releases[0].requires: must be maintenance"},
-        {"service: gamesrv\nreleases:\n  - {version: 1.0.0+b7, artifact: a, sha256: " SHA_A "}\n",
-         "releases[0].version: must be at most 64 characters, without build metadata"},
+        /* Build metadata names no other version (SemVer): the same release twice. */
+        {"service: gamesrv\nreleases:\n  - {version: 1.0.0+b7, artifact: a, sha256: " SHA_A
+         "}\n  - {version: 1.0.0+b8, artifact: b, sha256: " SHA_A "}\n",
+         ":4: releases[1]: 1.0.0+b8 is listed twice (also releases[0])"},
         {"service: gamesrv\nreleases:\n  - {version: 1.0.0, artifact: a, sha256: " SHA_A
          ", note: x}\n",
          ":3: releases[0].note: unknown key"},

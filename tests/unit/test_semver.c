@@ -274,12 +274,33 @@ static void test_ranges_bad(void **state)
     }
 }
 
+static void test_identity(void **state)
+{
+    (void)state;
+    assert_true(version_same("3.15.0+1783fad1", "3.15.0"));
+    assert_true(version_same("3.15.0", "3.15.0+abc"));
+    assert_false(version_same("3.15.0-rc.1", "3.15.0"));
+    assert_false(version_same("3.15.0", "3.15.1"));
+    assert_true(version_same("2024.1", "2024.1")); /* no semver: the same text */
+    assert_false(version_same("2024.1", "2024.1+x"));
+    assert_true(version_matches("1.1.0", "1.1.0"));
+    assert_true(version_matches("v1.1.0", "1.1.0"));
+    assert_true(version_matches("3.21.0+7d6b5c", "3.21.0"));
+    assert_true(version_matches("3.15.0+1783fad1", "3.15.0+other"));
+    assert_false(version_matches("1.2.0-rc.1", "1.2.0")); /* a pre-release is not the release */
+    assert_false(version_matches("1.1.0", "1.1"));
+    assert_false(version_matches("1.1", "1.1.0"));
+    assert_false(version_matches("1.1.10", "1.1.1"));
+    assert_true(version_matches("2024.1-abc", "2024.1")); /* no semver: a prefix and a mark */
+    assert_false(version_matches("version", "1.0.0"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_good), cmocka_unit_test(test_parse_bad),
         cmocka_unit_test(test_order),      cmocka_unit_test(test_ranges),
-        cmocka_unit_test(test_ranges_bad),
+        cmocka_unit_test(test_ranges_bad), cmocka_unit_test(test_identity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -266,15 +266,24 @@ static void test_command_templates(void **state)
     assert_int_equal(command_argv("   ", "b", 0, &argv, &err), -EINVAL);
 }
 
-static void test_version_matches(void **state)
+/* Nakama prints "3.15.0+1783fad1" while a rollout file says 3.15.0: one version, one entry. */
+static void test_history_build_metadata(void **state)
 {
     (void)state;
-    assert_true(version_matches("1.1.0", "1.1.0"));
-    assert_true(version_matches("v1.1.0", "1.1.0"));
-    assert_true(version_matches("3.21.0+7d6b5c", "3.21.0"));
-    assert_false(version_matches("1.1.0", "1.1"));
-    assert_false(version_matches("1.1", "1.1.0"));
-    assert_false(version_matches("1.1.10", "1.1.1"));
+    svc_state_t *st = svc_state_new("nakama");
+    assert_non_null(st);
+    char *ids1[] = {"a", "b"}, *ids2[] = {"a", "b", "c"};
+    assert_int_equal(svc_state_history_add(st, "3.14.0+e2df3a29", ids1, 2, ""), 0);
+    assert_int_equal(svc_state_history_add(st, "3.14.0", ids1, 2, "/b/nakama+r1.dump"), 0);
+    assert_int_equal(st->n_history, 1);
+    assert_int_equal(svc_state_history_add(st, "3.15.0", ids2, 3, ""), 0);
+    assert_int_equal(st->n_history, 2);
+    const version_record_t *rec = svc_state_history_find(st, "3.14.0");
+    assert_non_null(rec);
+    assert_string_equal(rec->dump, "/b/nakama+r1.dump");
+    assert_ptr_equal(svc_state_history_find(st, "3.15.0+1783fad1"), &st->history[1]);
+    assert_null(svc_state_history_find(st, "3.14.1"));
+    svc_state_destroy(&st);
 }
 
 int main(void)
@@ -287,7 +296,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_damaged_files_are_refused, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_history, make_dir, remove_dir),
         cmocka_unit_test(test_command_templates),
-        cmocka_unit_test(test_version_matches),
+        cmocka_unit_test(test_history_build_metadata),
     };
     return cmocka_run_group_tests_name("state", tests, NULL, NULL);
 }
