@@ -27,8 +27,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (svc_state_load(dir, "gamesrv", &st, &err) == 0) {
         /* What loaded must save again (the same limits both ways). */
         baton_err_t serr = {0};
-        if (svc_state_save(dir, st, &serr) < 0 && serr.code != -EFBIG)
+        if (svc_state_save(dir, st, &serr) < 0 && serr.code != -EFBIG) {
+            fprintf(stderr, "fuzz_state: loaded, but the save failed: %s\n", serr.msg);
             abort();
+        }
         svc_state_destroy(&st);
     }
     return 0;
