@@ -221,7 +221,7 @@ GAMESRV_FAULTS   := migrate-up migrate-down migrate-hang health crash die-later 
 	health-flaps
 GAMESRV_FAULTY   := $(foreach f,$(GAMESRV_FAULTS),1.1.0+$(f):0002 1.2.0+$(f):0003) \
 	1.1.0+migrate-down+health:0002 1.2.0+migrate-down+health:0003 \
-	1.1.0+buildmeta:0002 1.2.0+buildmeta:0003
+	1.1.0+buildmeta:0002 1.2.0+buildmeta:0003 1.2.0+check:0003
 GAMESRV_DIR      := tests/fixtures/gamesrv
 GAMESRV_MIGRATIONS := $(sort $(wildcard $(GAMESRV_DIR)/migrations/*.sql))
 GAMESRV_BINS :=

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "command.h"
+#include "conninfo.h"
 
 #include "db.h"
 #include "fsutil.h"
@@ -60,17 +61,25 @@ int command_argv_db(const char *tmpl, const char *binary, unsigned n, const char
 {
     char num[16];
     snprintf(num, sizeof(num), "%u", n);
+    char *url = NULL;
+    if (database && strstr(tmpl, "{database_url}")) {
+        int r = conninfo_to_url(database, &url, err);
+        if (r < 0)
+            return r;
+    }
     char **argv = calloc(ARGV_MAX + 1, sizeof(char *));
     char *copy = strdup(tmpl), *save = NULL;
     size_t argc = 0;
     if (!argv || !copy) {
         free(argv);
         free(copy);
+        free(url);
         return baton_err_set(err, -ENOMEM, "out of memory");
     }
     for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
         if (argc == ARGV_MAX) {
             free(copy);
+            free(url);
             command_argv_free(&argv);
             return baton_err_set(err, -E2BIG, "command '%s': more than %d words", tmpl, ARGV_MAX);
         }
@@ -81,14 +90,21 @@ int command_argv_db(const char *tmpl, const char *binary, unsigned n, const char
             b = substitute(a, "{database}", database);
             free(a);
         }
+        if (b && url) {
+            a = b;
+            b = substitute(a, "{database_url}", url);
+            free(a);
+        }
         if (!b) {
             free(copy);
+            free(url);
             command_argv_free(&argv);
             return baton_err_set(err, -ENOMEM, "out of memory");
         }
         argv[argc++] = b;
     }
     free(copy);
+    free(url);
     if (argc == 0) {
         command_argv_free(&argv);
         return baton_err_set(err, -EINVAL, "empty command");
@@ -269,7 +285,7 @@ int command_migrations(step_ctx_t *ctx, const svc_config_t *svc, const char *bin
         return -ENOTSUP;
     char **argv = NULL, **ids = NULL;
     size_t n = 0;
-    int r = command_argv(svc->list_migrations, binary, 0, &argv, err);
+    int r = command_argv_db(svc->list_migrations, binary, 0, svc->database, &argv, err);
     if (r < 0)
         return r;
     struct out_buf out = {0};
@@ -309,6 +325,21 @@ int command_migrations(step_ctx_t *ctx, const svc_config_t *svc, const char *bin
 
 static int schema_known(step_ctx_t *ctx, const char *binary, bool before, char *const *given,
                         size_t n_given, baton_err_t *err);
+
+int command_check(step_ctx_t *ctx, const char *binary, baton_err_t *err)
+{
+    const svc_config_t *svc = ctx->svc;
+    if (!svc->check)
+        return 0;
+    char **argv = NULL;
+    int r = command_argv_db(svc->check, binary, 0, svc->database, &argv, err);
+    if (r < 0)
+        return r;
+    step_progress(ctx, "checking the new release: %s", svc->check);
+    r = command_run(ctx, svc, (const char *const *)argv, svc->timeout_check_ms, "check", NULL, err);
+    command_argv_free(&argv);
+    return r;
+}
 
 int command_schema_known(step_ctx_t *ctx, const char *binary, baton_err_t *err)
 {

@@ -16,7 +16,8 @@ struct proc_result;
 /* Splits a template on spaces and fills {binary} and {n}; the argv is the caller's. */
 int command_argv(const char *tmpl, const char *binary, unsigned n, char ***ret_argv,
                  baton_err_t *err);
-/* The same, also filling {database} (a conninfo: it stays one word). */
+/* The same, also filling {database} (a conninfo: it stays one word) and {database_url} (the
+ * same database as a postgres:// URL, conninfo.h). */
 int command_argv_db(const char *tmpl, const char *binary, unsigned n, const char *database,
                     char ***ret_argv, baton_err_t *err);
 void command_argv_free(char ***argv_p);
@@ -43,6 +44,10 @@ int command_migrations(step_ctx_t *ctx, const svc_config_t *svc, const char *bin
  * on a shared database (ctx->st->expect_ids: the old binary of a node not yet upgraded, or
  * rolled back, runs on it until the migrating node's rollback undoes it). */
 int command_schema_known(step_ctx_t *ctx, const char *binary, baton_err_t *err);
+/* The service's `check` command against `binary` (the staged one), before anything stops:
+ * 0 when it passes or none is configured; else the refusal with the command's own last line
+ * ("check: exit code 1: ... plugin was built with a different version of package ..."). */
+int command_check(step_ctx_t *ctx, const char *binary, baton_err_t *err);
 /* The same against ids read already (the pre-flight's survey): no connection of its own. */
 int command_schema_known_ids(step_ctx_t *ctx, const char *binary, char *const *ids, size_t n_ids,
                              baton_err_t *err);

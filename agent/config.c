@@ -1,5 +1,6 @@
 /* config: see config.h. Defaults mirror what a Nakama-style service needs. */
 #include "config.h"
+#include "conninfo.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -8,7 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <libpq-fe.h>
 
 #include "names.h"
 #include "ydoc.h"
@@ -29,27 +29,6 @@ static int check(ydoc_t *doc, const ynode_t *map, const char *where, const char 
     const ynode_t *v = ydoc_get(doc, map, key);
     return baton_err_set(err, -EINVAL, "%s:%u: %s%s%s: %s", ydoc_path(doc), ydoc_line(v ? v : map),
                          where, *where ? "." : "", key, what);
-}
-
-static bool conninfo_parses(const char *conninfo)
-{
-    char *msg = NULL;
-    PQconninfoOption *opts = PQconninfoParse(conninfo, &msg);
-    PQfreemem(msg);
-    PQconninfoFree(opts);
-    return opts != NULL;
-}
-
-/* Passwords belong in a passfile: a config file is copied, backed up and shown around. */
-static bool conninfo_has_password(const char *conninfo)
-{
-    PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
-    bool found = false;
-    for (PQconninfoOption *o = opts; o && o->keyword; o++)
-        if (!strcmp(o->keyword, "password") && o->val && *o->val)
-            found = true;
-    PQconninfoFree(opts);
-    return found;
 }
 
 static int set_default(char **field, const char *value)
@@ -85,10 +64,11 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
                                        "drain",
                                        "undrain",
                                        "artifact_scripts",
+                                       "check",
                                        NULL};
     static const char *const health_keys[] = {"http", "tcp", "interval", NULL};
     static const char *const timeout_keys[] = {"stop",   "start",   "dump", "migrate",
-                                               "verify", "restore", "hook", NULL};
+                                               "verify", "restore", "hook", "check", NULL};
     int r;
     if ((r = ydoc_expect_map(doc, node, where, keys, err)) < 0 ||
         (r = ydoc_str(doc, node, where, "name", true, &s->name, err)) < 0 ||
@@ -108,7 +88,8 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
         (r = ydoc_str(doc, node, where, "pg_restore", false, &s->pg_restore, err)) < 0 ||
         (r = ydoc_str(doc, node, where, "psql", false, &s->psql, err)) < 0 ||
         (r = ydoc_str(doc, node, where, "drain", false, &s->drain, err)) < 0 ||
-        (r = ydoc_str(doc, node, where, "undrain", false, &s->undrain, err)) < 0)
+        (r = ydoc_str(doc, node, where, "undrain", false, &s->undrain, err)) < 0 ||
+        (r = ydoc_str(doc, node, where, "check", false, &s->check, err)) < 0)
         return r;
     if ((r = check(doc, node, where, "drain", !s->drain || s->drain[0] == '/',
                    "must start with an absolute path (it runs as root, without a shell)", err)) <
@@ -149,9 +130,15 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
         set_default(&s->psql, "psql") < 0)
         return baton_err_set(err, -ENOMEM, "out of memory");
     if ((r = check(doc, node, where, "rehearse_migrate",
-                   !s->rehearse_migrate || strstr(s->rehearse_migrate, "{database}"),
-                   "must pass the scratch database {database}", err)) < 0)
+                   !s->rehearse_migrate || strstr(s->rehearse_migrate, "{database}") ||
+                       strstr(s->rehearse_migrate, "{database_url}"),
+                   "must pass the scratch database {database} or {database_url}", err)) < 0)
         return r;
+    /* The database written once: a migrate_up that names it rehearses as it is. */
+    if (!s->rehearse_migrate &&
+        (strstr(s->migrate_up, "{database}") || strstr(s->migrate_up, "{database_url}")) &&
+        !(s->rehearse_migrate = strdup(s->migrate_up)))
+        return baton_err_set(err, -ENOMEM, "out of memory");
     /* Without an explicit limit some tools (nakama migrate down) revert everything. */
     if ((r = check(doc, node, where, "migrate_down", strstr(s->migrate_down, "{n}") != NULL,
                    "must pass the limit {n}", err)) < 0)
@@ -207,6 +194,7 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
     s->timeout_verify_ms = 60000;
     s->timeout_restore_ms = 30 * 60000;
     s->timeout_hook_ms = 60000;
+    s->timeout_check_ms = 60000;
     const ynode_t *t = ydoc_get(doc, node, "timeouts");
     if (t) {
         snprintf(sub, sizeof(sub), "%s.timeouts", where);
@@ -224,7 +212,9 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
             (r = ydoc_duration_ms(doc, t, sub, "restore", false, MIN_MS, MAX_MS,
                                   &s->timeout_restore_ms, err)) < 0 ||
             (r = ydoc_duration_ms(doc, t, sub, "hook", false, MIN_MS, MAX_MS, &s->timeout_hook_ms,
-                                  err)) < 0)
+                                  err)) < 0 ||
+            (r = ydoc_duration_ms(doc, t, sub, "check", false, MIN_MS, MAX_MS,
+                                  &s->timeout_check_ms, err)) < 0)
             return r;
     }
     return 0;
@@ -346,7 +336,8 @@ static void svc_free(svc_config_t *s)
                        &s->drain,
                        &s->undrain,
                        &s->list_migrations,
-                       &s->rehearse_migrate};
+                       &s->rehearse_migrate,
+                       &s->check};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         free(*fields[i]);
         *fields[i] = NULL;

@@ -18,12 +18,17 @@ typedef struct svc_config {
     char *passfile;        /* NULL or a pgpass file (PGPASSFILE for children) */
     char *backup_dir;      /* where dumps go */
     uint64_t keep_backups; /* dumps kept per service after a commit */
+    /* Command templates: {binary} the binary the command is about, {database} the database
+     * below (a conninfo, one word), {database_url} the same as a postgres:// URL. */
     char *migrate_up;      /* command template: {binary} */
     char *migrate_down;    /* command template: {binary} and {n} (required) */
+    char *check;           /* NULL or a command that checks the staged binary before anything
+                            * stops (pre-flight and plan): Nakama's `check --runtime.path` */
     char *version_command; /* command template printing the version */
     char *migration_table; /* bookkeeping table of applied migration ids */
-    char *rehearse_migrate; /* NULL or migrate up against another database ({database}, a
-                             * conninfo): the rehearsal on a scratch copy (rehearse: true) */
+    char *rehearse_migrate; /* NULL or migrate up against another database ({database} or
+                             * {database_url}): the rehearsal on a scratch copy (rehearse: true);
+                             * by default migrate_up when that names the database */
     char *list_migrations; /* NULL or a command template printing, one a line, the migration
                             * ids a binary ships: no binary starts on a schema it does not know */
     char *health_http;     /* URL answering 2xx when healthy, or NULL */
@@ -40,7 +45,7 @@ typedef struct svc_config {
     uint64_t min_healthy_ms; /* verify: how long it must stay healthy (min_healthy_time) */
     uint64_t health_interval_ms; /* verify: the longest pause between probes (health.interval) */
     uint64_t timeout_stop_ms, timeout_start_ms, timeout_dump_ms, timeout_migrate_ms,
-        timeout_verify_ms, timeout_restore_ms, timeout_hook_ms; /* per-step deadlines */
+        timeout_verify_ms, timeout_restore_ms, timeout_hook_ms, timeout_check_ms; /* deadlines */
 } svc_config_t;
 
 typedef struct agent_config {

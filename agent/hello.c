@@ -119,6 +119,7 @@ int hello_build(const agent_config_t *cfg, sd_bus **bus_p, const struct run_view
         h->services[h->n_services++] = s;
         s->name = svc->name;
         s->unit = svc->unit;
+        s->checks_release = svc->check != NULL;
         if (!have_bus ||
             unit_property(bus, svc->unit, "Unit", "ActiveState", &s->active_state, NULL) < 0)
             s->active_state = strdup("unknown");

@@ -19,7 +19,9 @@
 #include <libpq-fe.h>
 
 #include "command.h"
+#include "conninfo.h"
 #include "db.h"
+#include "fsutil.h"
 #include "proc.h"
 #include "step.h"
 #include "pgtools.h"
@@ -39,31 +41,6 @@ static void scratch_name(const char *node, const char *service, char *buf, size_
         *p = isalnum((unsigned char)*p) ? (char)tolower((unsigned char)*p) : '_';
     if (strlen(buf) > 63)
         buf[63] = '\0';
-}
-
-/* The service's conninfo with dbname replaced: every other setting (host, port, user, TLS)
- * stays, as parsed by libpq itself. The caller's. */
-static char *conninfo_with_db(const char *conninfo, const char *dbname)
-{
-    PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
-    if (!opts)
-        return NULL;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    for (PQconninfoOption *o = opts; f && o->keyword; o++) {
-        const char *v = !strcmp(o->keyword, "dbname") ? dbname : o->val;
-        if (!v)
-            continue;
-        fprintf(f, "%s%s='", ftell(f) ? " " : "", o->keyword);
-        for (const char *p = v; *p; p++) /* libpq's quoting: backslash before ' and \ */
-            fprintf(f, "%s%c", *p == '\'' || *p == '\\' ? "\\" : "", *p);
-        fputc('\'', f);
-    }
-    if (f)
-        fclose(f);
-    PQconninfoFree(opts);
-    return buf;
 }
 
 static int exec_sql(PGconn *c, const char *sql, const char *what, baton_err_t *err)
@@ -93,8 +70,13 @@ int rehearse(step_ctx_t *ctx, const char *binary, uint64_t *ret_ms, baton_err_t 
     if (!svc->rehearse_migrate)
         return baton_err_set(err, -ENOTSUP,
                              "rehearse: the agent's config gives %s no rehearse_migrate command "
-                             "(migrate up against {database})",
+                             "(migrate up against {database} or {database_url})",
                              svc->name);
+    /* The copy's dump goes where backups go, which a fresh node may not have yet (the
+     * pre-flight creates it later; a plan never would). Root's only, as the pre-flight's. */
+    int r0 = fs_mkdir_p(svc->backup_dir, 0700, err);
+    if (r0 < 0 || (r0 = fs_dir_root_only(svc->backup_dir, err)) < 0)
+        return r0;
     char name[64], file[PATH_MAX];
     scratch_name(ctx->cfg->node_name, svc->name, name, sizeof(name));
     if (snprintf(file, sizeof(file), "%s/.%s.rehearse.dump", svc->backup_dir, svc->name) >=

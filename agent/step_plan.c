@@ -118,6 +118,8 @@ int step_plan(step_ctx_t *ctx, baton_err_t *err)
             problem(p, "the staged binary does not run: %s", e.msg);
         else if (*req->version && !version_matches(version, req->version))
             problem(p, "the new binary reports version %s, not %s", version, req->version);
+        else if (command_check(ctx, staged, &e) < 0)
+            problem(p, "%s", e.msg);
         free(version);
         version = NULL;
     }

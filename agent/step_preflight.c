@@ -151,6 +151,9 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
                           req->version);
         goto out;
     }
+    /* The service's own check of the new release (its plugins, its config), nothing stopped. */
+    if ((r = command_check(ctx, staged, err)) < 0)
+        goto out;
 
     /* The unit exists; what state it is in is what a rollback returns to. */
     step_progress(ctx, "checking unit %s", svc->unit);

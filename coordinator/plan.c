@@ -24,6 +24,7 @@ struct plan_node {
     json_t *problems; /* strings */
     json_t *info;     /* the plan_node event being built */
     bool ask;         /* its Plan is to be sent, once every Hello answered */
+    bool stage;       /* the artifact goes first: its agent checks the release (`check`) */
 };
 
 static struct plan_node *pn; /* one per node, for this invocation */
@@ -96,6 +97,7 @@ static void hello_done(struct run *run, node_t *nd, int r, Baton__Envelope *env,
     /* Asked what a pre-flight would find (plan_schedule), also where the record already
      * refuses: all reasons. */
     pn[i].ask = nd->state != NODE_SKIP && svc;
+    pn[i].stage = svc && svc->checks_release;
 }
 
 static void plan_done(node_t *nd, int r, Baton__Envelope *env, baton_err_t *err)
@@ -155,7 +157,7 @@ static bool plan_schedule(struct run *run)
         if (!pn[i].ask)
             continue;
         pn[i].ask = false;
-        if (node_rehearses(run, nd)) {
+        if (node_rehearses(run, nd) || pn[i].stage) {
             nd->call_t0 = now_ms();
             node_stage_send(run, nd, plan_ops());
         } else {
@@ -174,7 +176,7 @@ static void plan_result(struct run *run, node_t *nd, int r, Baton__Envelope *env
         if (nd->call == CALL_NONE && nd->staged)
             send_plan(run, nd);
         else if (nd->call == CALL_NONE && !nd->stage_waiting)
-            problem(nd->index, "the artifact could not be staged for the rehearsal");
+            problem(nd->index, "the artifact could not be staged for the rehearsal or the check");
     } else {
         plan_done(nd, r, env, err);
     }
@@ -209,9 +211,10 @@ int rollout_plan(const rollout_file_t *rf, const struct rollout_opts *opts)
         pn[i].problems = json_array();
         pn[i].info = json_pack("{s:s, s:s}", "event", "plan_node", "node", rf->nodes[i].name);
     }
+    /* Read whole, as a rollout does: a node that rehearses or checks the release gets it
+     * staged first (which nodes check is known only once they answer Hello). */
     if (digest_global_init(&err) < 0 ||
-        (rf->rehearse ? run_read_artifact(rf->artifact, &data, &run.size, sha, &err)
-                      : digest_file(rf->artifact, sha, &run.size, &err)) < 0) {
+        run_read_artifact(rf->artifact, &data, &run.size, sha, &err) < 0) {
         emit_error(&run, err.msg);
         goto out;
     }

@@ -79,8 +79,37 @@ static void test_agent_config_good(void **state)
     assert_string_equal(s->pg_env[0], "PGPASSFILE=/etc/baton/pgpass");
     assert_null(s->pg_env[1]);
     assert_null(s->health_tcp);
+    assert_null(s->check);
+    assert_null(s->rehearse_migrate); /* migrate_up does not name the database */
+    assert_int_equal(s->timeout_check_ms, 60000);
     agent_config_destroy(&c);
     assert_null(c);
+}
+
+/* Nakama's entry: the database written once, as {database_url} in migrate_up (the rehearsal
+ * takes the same command), and a check of the new release before anything stops. */
+static void test_agent_config_nakama(void **state)
+{
+    (void)state;
+    char text[2048];
+    const char *at = strstr(good_agent, "    timeouts:\n");
+    snprintf(text, sizeof(text),
+             "%.*s    migrate_up: \"{binary} migrate up --database.address {database_url}\"\n"
+             "    migrate_down: \"{binary} migrate down --limit {n} --database.address "
+             "{database_url}\"\n"
+             "    check: \"{binary} check --runtime.path /opt/nakama/data/modules\"\n"
+             "    timeouts:\n      check: 2m\n%s",
+             (int)(at - good_agent), good_agent, at + strlen("    timeouts:\n"));
+    agent_config_t *c = NULL;
+    baton_err_t err = {0};
+    if (agent_config_load(write_tmp(text), &c, &err) < 0)
+        fail_msg("%s", err.msg);
+    unlink(path);
+    const svc_config_t *s = agent_config_service(c, "gamesrv");
+    assert_string_equal(s->check, "{binary} check --runtime.path /opt/nakama/data/modules");
+    assert_string_equal(s->rehearse_migrate, s->migrate_up);
+    assert_int_equal(s->timeout_check_ms, 120000);
+    agent_config_destroy(&c);
 }
 
 /* Replaces the first `from` in good_agent by `to` and expects `want` in the error. */
@@ -398,7 +427,8 @@ static void test_oversized_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_agent_config_good),       cmocka_unit_test(test_agent_config_errors),
+        cmocka_unit_test(test_agent_config_good),
+        cmocka_unit_test(test_agent_config_nakama),       cmocka_unit_test(test_agent_config_errors),
         cmocka_unit_test(test_agent_config_unreadable), cmocka_unit_test(test_rollout_file),
         cmocka_unit_test(test_rollout_strategy),        cmocka_unit_test(test_security_keys),
         cmocka_unit_test(test_oversized_file),
