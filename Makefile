@@ -6,7 +6,7 @@ PKG_CONFIG  ?= pkg-config
 BUILD       := build
 
 # The libraries both binaries link; each one comes through pkg-config.
-BATON_PKGS  := libzmq libprotobuf-c libsystemd libpq libsodium yaml-0.1 jansson libcurl
+BATON_PKGS  := libzmq libprotobuf-c libsystemd libpq libsodium yaml-0.1 jansson libcurl libarchive
 TEST_PKGS   := cmocka
 GAMESRV_PKGS := libpq libmicrohttpd libsystemd
 
@@ -45,7 +45,7 @@ pkg_libs     = $(shell $(PKG_CONFIG) --libs $(1))
 # Without their recommendations (a node needs no mail server): each list names all it needs.
 DEPS_BUILD   := gcc libc6-dev make pkg-config protobuf-c-compiler libprotobuf-c-dev libzmq3-dev \
 	libsystemd-dev libpq-dev libsodium-dev libyaml-dev libjansson-dev libcurl4-openssl-dev \
-	libcmocka-dev libmicrohttpd-dev
+	libarchive-dev libcmocka-dev libmicrohttpd-dev
 DEPS_CLUSTER := postgresql sql-migrate systemd iproute2 util-linux procps curl
 DEPS_TEST    := ansible-core openssh-server debhelper dpkg-dev build-essential fakeroot lintian \
 	man-db valgrind clang libclang-rt-14-dev jq debootstrap git
@@ -304,4 +304,4 @@ clean:
 
 .SECONDARY:
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -path '$(BUILD)/nakama' -prune -o -name '*.d' -type f -print 2>/dev/null)

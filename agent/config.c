@@ -65,6 +65,8 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
                                        "undrain",
                                        "artifact_scripts",
                                        "check",
+                                       "release_dir",
+                                       "keep_releases",
                                        NULL};
     static const char *const health_keys[] = {"http", "tcp", "interval", NULL};
     static const char *const timeout_keys[] = {"stop",   "start",   "dump", "migrate",
@@ -89,7 +91,8 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
         (r = ydoc_str(doc, node, where, "psql", false, &s->psql, err)) < 0 ||
         (r = ydoc_str(doc, node, where, "drain", false, &s->drain, err)) < 0 ||
         (r = ydoc_str(doc, node, where, "undrain", false, &s->undrain, err)) < 0 ||
-        (r = ydoc_str(doc, node, where, "check", false, &s->check, err)) < 0)
+        (r = ydoc_str(doc, node, where, "check", false, &s->check, err)) < 0 ||
+        (r = ydoc_str(doc, node, where, "release_dir", false, &s->release_dir, err)) < 0)
         return r;
     if ((r = check(doc, node, where, "drain", !s->drain || s->drain[0] == '/',
                    "must start with an absolute path (it runs as root, without a shell)", err)) <
@@ -98,6 +101,10 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
                    "must start with an absolute path (it runs as root, without a shell)", err)) < 0)
         return r;
     if ((r = ydoc_bool(doc, node, where, "artifact_scripts", &s->artifact_scripts, err)) < 0)
+        return r;
+    s->keep_releases = 3;
+    if ((r = ydoc_uint(doc, node, where, "keep_releases", false, 2, 1000, &s->keep_releases,
+                       err)) < 0)
         return r;
     s->keep_backups = 3;
     if ((r = ydoc_uint(doc, node, where, "keep_backups", false, 1, 1000, &s->keep_backups, err)) <
@@ -114,6 +121,10 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
                    err)) < 0 ||
         (r = check(doc, node, where, "backup_dir", s->backup_dir[0] == '/',
                    "must be an absolute path", err)) < 0 ||
+        (r = check(doc, node, where, "release_dir",
+                   !s->release_dir || (s->release_dir[0] == '/' && strlen(s->release_dir) > 1 &&
+                                       s->release_dir[strlen(s->release_dir) - 1] != '/'),
+                   "must be an absolute path (without a trailing /)", err)) < 0 ||
         (r = check(doc, node, where, "passfile", !s->passfile || s->passfile[0] == '/',
                    "must be an absolute path", err)) < 0 ||
         (r = check(doc, node, where, "database", conninfo_parses(s->database),
@@ -122,6 +133,20 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
                    "must not hold a password: use passfile", err)) < 0)
         return r;
 
+    if (s->release_dir) {
+        /* The unit runs the current release's binary: binary names it through `current`. */
+        size_t dl = strlen(s->release_dir);
+        const char *rel = s->binary + dl + strlen("/current/");
+        bool under = !strncmp(s->binary, s->release_dir, dl) &&
+                     !strncmp(s->binary + dl, "/current/", 9) && *rel && !strstr(rel, "..") &&
+                     rel[strlen(rel) - 1] != '/';
+        char want[128];
+        snprintf(want, sizeof(want), "must be %.60s/current/PATH (the binary in a release)",
+                 s->release_dir);
+        if ((r = check(doc, node, where, "binary", under, want, err)) < 0)
+            return r;
+        s->release_rel = rel;
+    }
     if (set_default(&s->migrate_up, "{binary} migrate up") < 0 ||
         set_default(&s->migrate_down, "{binary} migrate down --limit {n}") < 0 ||
         set_default(&s->version_command, "{binary} --version") < 0 ||
@@ -337,7 +362,8 @@ static void svc_free(svc_config_t *s)
                        &s->undrain,
                        &s->list_migrations,
                        &s->rehearse_migrate,
-                       &s->check};
+                       &s->check,
+                       &s->release_dir};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         free(*fields[i]);
         *fields[i] = NULL;

@@ -13,7 +13,12 @@
 typedef struct svc_config {
     char *name;            /* service name the coordinator uses */
     char *unit;            /* systemd unit, e.g. gamesrv.service */
-    char *binary;          /* the binary an upgrade replaces */
+    char *binary;          /* the binary an upgrade replaces (with release_dir: the one the unit
+                            * runs, RELEASE_DIR/current/REL) */
+    char *release_dir;     /* NULL, or where whole releases live side by side (release.h): the
+                            * artifact is then a release archive */
+    const char *release_rel; /* with release_dir: the binary's path inside a release (in binary) */
+    uint64_t keep_releases;  /* releases kept after a commit (the current one among them) */
     char *database;        /* libpq conninfo; never holds the password */
     char *passfile;        /* NULL or a pgpass file (PGPASSFILE for children) */
     char *backup_dir;      /* where dumps go */

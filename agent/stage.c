@@ -13,6 +13,7 @@
 #include "artifact.h"
 #include "command.h"
 #include "stage.h"
+#include "release.h"
 
 #include "envelope.h"
 #include "fsutil.h"
@@ -194,9 +195,18 @@ int stage_chunk(struct staging *s, const agent_config_t *cfg, const Baton__Stage
         return baton_err_set(err, -EBADMSG, "staged binary has sha256 %s, expected %s", got,
                              req->sha256);
     }
-    /* Whole and the one asked for; and a program this node may run, or it is never kept. */
+    /* Whole and the one asked for; and a program this node may run (or, for a service with
+     * releases, a release archive, checked member by member when unpacked), or never kept. */
     const svc_config_t *svc = agent_config_service(cfg, req->service);
-    if ((r = artifact_check_fd(s->fd, "the artifact", svc->artifact_scripts, err)) < 0) {
+    r = 0;
+    if (svc->release_dir && !release_is_archive_fd(s->fd))
+        r = baton_err_set(err, -ENOEXEC,
+                          "%s takes whole releases (release_dir %s): the artifact is no release "
+                          "archive (tar, compressed or not)",
+                          svc->name, svc->release_dir);
+    else if (!svc->release_dir)
+        r = artifact_check_fd(s->fd, "the artifact", svc->artifact_scripts, err);
+    if (r < 0) {
         stage_reset(s, partial);
         *ret_held = 0;
         return r;

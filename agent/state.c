@@ -62,7 +62,8 @@ static const char *const str_names[] = {"service",          "rollout_id",       
                                         "previous_version", "previous_sha256",  "dump_path",
                                         "dump_sha256",      "prior_rollout_id", "prior_step",
                                         "database_id",      "shared_from",
-                                        "restore_dump",     "highest_version"};
+                                        "restore_dump",     "highest_version",
+                                        "target_release",   "previous_release"};
 /* Fields from N_STR_REQUIRED on were added later: a state file without them reads as "". */
 #define N_STR_REQUIRED 10
 #define N_STR (sizeof(str_names) / sizeof(str_names[0]))
@@ -75,7 +76,8 @@ static char **str_field_at(svc_state_t *st, size_t i)
                   &st->previous_version, &st->previous_sha256,  &st->dump_path,
                   &st->dump_sha256,      &st->prior_rollout_id, &st->prior_step,
                   &st->database_id,      &st->shared_from,
-                  &st->restore_dump,     &st->highest_version};
+                  &st->restore_dump,     &st->highest_version,
+                  &st->target_release,   &st->previous_release};
     return f[i];
 }
 

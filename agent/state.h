@@ -41,6 +41,9 @@ typedef struct svc_state {
     char *target_sha256;    /* digest of the staged binary */
     char *previous_version; /* version before the rollout */
     char *previous_sha256;  /* digest of the binary before the rollout */
+    char *target_release;   /* with releases (release.h): the release installed, "" without */
+    char *previous_release; /* the release `current` named before ("" with target_release: an
+                             * install from before releases, adopted at the swap) */
     bool was_active;        /* unit was active when the rollout began */
     bool stopped;           /* this rollout stopped the unit */
     bool swapped;           /* this rollout replaced the binary */

@@ -118,6 +118,11 @@ int shared_check_ids(step_ctx_t *ctx, char **expect, size_t n_expect, const char
 /* Parts the rollback reuses. */
 int dump_restore(step_ctx_t *ctx, baton_err_t *err);
 int swap_back(step_ctx_t *ctx, baton_err_t *err);
+/* The rollout's new binary: the staged file, or the binary in the release it installs. */
+int swap_new_binary(step_ctx_t *ctx, char *buf, size_t len, baton_err_t *err);
+/* The binary that ran before the rollout, wherever it is now: kept aside by the swap, in the
+ * previous release, or still in place when no swap happened. */
+int swap_old_binary(step_ctx_t *ctx, char *buf, size_t len, baton_err_t *err);
 /* Runs migrate up, or down with `limit`, using `binary`; records ids before the first run and
  * what was applied; fills ctx->out. */
 int migrate_run(step_ctx_t *ctx, bool up, unsigned limit, const char *binary, baton_err_t *err);

@@ -12,6 +12,7 @@
 #include "semver.h"
 #include "db.h"
 #include "names.h"
+#include "release.h"
 #include "step.h"
 
 struct backup {
@@ -115,5 +116,11 @@ int step_commit(step_ctx_t *ctx, baton_err_t *err)
         return r;
     prune_backups(ctx, ctx->svc, ctx->st);
     prune_staging(ctx, ctx->svc, ctx->st);
+    /* Old releases beyond keep_releases go; the one before stays for `baton rollback`. A
+     * failure to remove one costs disk, not the commit. */
+    baton_err_t perr = {0};
+    if (*ctx->st->target_release &&
+        release_prune(ctx->svc, ctx->svc->keep_releases, ctx->st->previous_release, &perr) < 0)
+        step_progress(ctx, "old releases not all removed: %s", perr.msg);
     return 0;
 }

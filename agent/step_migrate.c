@@ -133,8 +133,10 @@ static int migrate_downgrade(step_ctx_t *ctx, bool up, unsigned limit, baton_err
     int r = dump_and_lock(ctx, err);
     if (r < 0)
         return r;
+    /* A downgrade's migrate down is the newer binary's: the one that ran before this rollout. */
     char newer[PATH_MAX];
-    snprintf(newer, sizeof(newer), "%s%s", ctx->svc->binary, st->swapped ? ".baton-prev" : "");
+    if ((r = swap_old_binary(ctx, newer, sizeof(newer), err)) < 0)
+        return r;
     if (restore) {
         /* The ids before are what a rollback returns to, as for any migration. */
         char **now = NULL;

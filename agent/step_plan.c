@@ -1,7 +1,9 @@
 /* step_plan: `baton plan`'s question to one node: what would a pre-flight find? The same checks
- * as step_preflight, read-only (nothing staged, reserved, created or recorded), and every
- * problem listed instead of the first. Runs on the worker like a step, so the main loop stays
- * responsive, but outside the step rules: it touches no state. */
+ * as step_preflight, without changing what the service sees (nothing reserved, stopped or
+ * recorded; a staged release archive is unpacked beside the others, as a pre-flight would,
+ * and a rehearsal works on a scratch copy), and every problem listed instead of the first.
+ * Runs on the worker like a step, so the main loop stays responsive, but outside the step
+ * rules: it touches no state. */
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
@@ -20,6 +22,7 @@
 #include "digest.h"
 #include "fsutil.h"
 #include "pgtools.h"
+#include "release.h"
 #include "step.h"
 #include "unit.h"
 
@@ -100,6 +103,7 @@ int step_plan(step_ctx_t *ctx, baton_err_t *err)
     p->database_id = p->lock_holder = p->highest_version = NULL; /* init: protobuf-c's "" */
     p->problems = calloc(PLAN_PROBLEMS_MAX, sizeof(char *));
     char *active = NULL, *version = NULL, staged[PATH_MAX], hex[DIGEST_HEX_LEN + 1] = "";
+    char newbin[PATH_MAX] = "", release[RELEASE_NAME_MAX + 1];
     baton_err_t e = {0};
     if (!p->problems) {
         free(p);
@@ -112,13 +116,16 @@ int step_plan(step_ctx_t *ctx, baton_err_t *err)
         staged_path(ctx->cfg, svc->name, req->sha256, staged, sizeof(staged), &e) == 0 &&
         digest_file(staged, hex, NULL, &e) == 0 && !strcmp(hex, req->sha256)) {
         p->staged = true;
-        if (artifact_check(staged, svc->artifact_scripts, &e) < 0)
+        /* A release is unpacked beside the others, as the pre-flight would: the service does
+         * not see it until a swap switches to it. */
+        if (release_prepare(svc, staged, req->version, req->sha256, release, sizeof(release),
+                            newbin, sizeof(newbin), &e) < 0)
             problem(p, "%s", e.msg);
-        else if (command_version(ctx, svc, staged, &version, &e) < 0)
-            problem(p, "the staged binary does not run: %s", e.msg);
+        else if (command_version(ctx, svc, newbin, &version, &e) < 0)
+            problem(p, "the new binary does not run: %s", e.msg);
         else if (*req->version && !version_matches(version, req->version))
             problem(p, "the new binary reports version %s, not %s", version, req->version);
-        else if (command_check(ctx, staged, &e) < 0)
+        else if (command_check(ctx, newbin, &e) < 0)
             problem(p, "%s", e.msg);
         free(version);
         version = NULL;
@@ -199,7 +206,7 @@ int step_plan(step_ctx_t *ctx, baton_err_t *err)
         problem(p, "rehearse: the artifact is not staged here");
     else if (req->rehearse && p->n_problems == 0) {
         baton_err_clear(&e);
-        if (rehearse(ctx, staged, &p->rehearse_ms, &e) < 0)
+        if (rehearse(ctx, newbin, &p->rehearse_ms, &e) < 0)
             problem(p, "%s", e.msg);
         else
             p->rehearsed = true;

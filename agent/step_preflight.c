@@ -17,6 +17,7 @@
 #include "fsutil.h"
 #include "pgtools.h"
 #include "semver.h"
+#include "release.h"
 #include "unit.h"
 
 /* Room a dump needs beyond the database's size: custom-format dumps are compressed and
@@ -124,6 +125,7 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
     svc_state_t *st = ctx->st;
     const Baton__Step *req = ctx->req->preflight;
     char staged[PATH_MAX], hex[DIGEST_HEX_LEN + 1];
+    char newbin[PATH_MAX], release[RELEASE_NAME_MAX + 1], current_release[RELEASE_NAME_MAX + 1];
     char *active = NULL, *staged_version = NULL, *current_version = NULL;
     db_survey_t db = {0};
     sd_bus *bus = NULL;
@@ -141,10 +143,14 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
     if (strcmp(hex, req->sha256))
         return baton_err_set(err, -EBADMSG, "staged binary %s has sha256 %s, expected %s", staged,
                              hex, req->sha256);
-    /* Checked at staging too; again here for one staged by an agent that did not check. */
-    if ((r = artifact_check(staged, svc->artifact_scripts, err)) < 0)
+    /* The new binary: the staged program itself (checked at staging too, again here for one
+     * staged by an agent that did not check), or the one in the release unpacked from it. */
+    if (svc->release_dir)
+        step_progress(ctx, "unpacking the release");
+    if ((r = release_prepare(svc, staged, req->version, req->sha256, release, sizeof(release),
+                             newbin, sizeof(newbin), err)) < 0)
         return r;
-    if ((r = command_version(ctx, svc, staged, &staged_version, err)) < 0)
+    if ((r = command_version(ctx, svc, newbin, &staged_version, err)) < 0)
         goto out;
     if (!version_matches(staged_version, req->version)) {
         r = baton_err_set(err, -EINVAL, "the new binary reports version %s, not %s", staged_version,
@@ -152,8 +158,18 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
         goto out;
     }
     /* The service's own check of the new release (its plugins, its config), nothing stopped. */
-    if ((r = command_check(ctx, staged, err)) < 0)
+    if ((r = command_check(ctx, newbin, err)) < 0)
         goto out;
+    /* What `current` names now is what a rollback switches back to; an install from before
+     * releases (a folder of its own) is taken over under its version's name at the swap. */
+    current_release[0] = '\0';
+    if (svc->release_dir &&
+        (r = release_current(svc, current_release, sizeof(current_release), err)) < 0) {
+        if (r == -ENOENT)
+            r = baton_err_set(err, -ENOENT, "%s/current does not exist: nothing installed to "
+                              "upgrade from", svc->release_dir);
+        goto out;
+    }
 
     /* The unit exists; what state it is in is what a rollback returns to. */
     step_progress(ctx, "checking unit %s", svc->unit);
@@ -206,17 +222,24 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
     }
     /* The new binary knows every migration the database has (its own migrate up adds the
      * rest): else it would be refused at start, after the service was stopped. */
-    if (!req->downgrade && (r = command_schema_known_ids(ctx, staged, db.ids, db.n_ids, err)) < 0)
+    if (!req->downgrade && (r = command_schema_known_ids(ctx, newbin, db.ids, db.n_ids, err)) < 0)
         goto out;
     if ((r = downgrade_check(ctx, st, req, current_version, db.ids, db.n_ids, err)) < 0)
         goto out;
     /* Last, once everything else passed: the migration on a copy (it takes the longest). */
-    if (req->rehearse && (r = rehearse(ctx, staged, &ctx->out.rehearse_ms, err)) < 0)
+    if (req->rehearse && (r = rehearse(ctx, newbin, &ctx->out.rehearse_ms, err)) < 0)
+        goto out;
+
+    if (svc->release_dir && !*current_release &&
+        (r = release_adopt_name(current_version, current_release, sizeof(current_release),
+                                err)) < 0)
         goto out;
 
     /* All checks passed: record where this rollout starts from (the rollout id itself was
      * recorded, with the step, before the pre-flight began). */
-    if (svc_state_set(&st->target_version, req->version) < 0 ||
+    if (svc_state_set(&st->target_release, release) < 0 ||
+        svc_state_set(&st->previous_release, svc->release_dir ? current_release : "") < 0 ||
+        svc_state_set(&st->target_version, req->version) < 0 ||
         svc_state_set(&st->target_sha256, req->sha256) < 0 ||
         svc_state_set(&st->previous_version, current_version) < 0 ||
         svc_state_set(&st->previous_sha256, hex) < 0 ||

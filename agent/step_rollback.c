@@ -45,12 +45,11 @@ static int schema_back(step_ctx_t *ctx, baton_err_t *err)
 
     baton_err_t down_err = {0};
     if (only_added && extra > 0 && *st->target_sha256) {
-        char staged[PATH_MAX];
-        if ((r = staged_path(ctx->cfg, svc->name, st->target_sha256, staged, sizeof(staged), err)) <
-            0)
+        char newbin[PATH_MAX];
+        if ((r = swap_new_binary(ctx, newbin, sizeof(newbin), err)) < 0)
             return r;
         step_progress(ctx, "down-migrating the %zu migrations this rollout applied", extra);
-        r = migrate_run(ctx, false, (unsigned)extra, staged, &down_err);
+        r = migrate_run(ctx, false, (unsigned)extra, newbin, &down_err);
         if (r == 0 && (r = db_migration_ids(svc, &now, &n_now, &down_err)) == 0) {
             bool back = ids_equal(now, n_now, st->ids_before, st->n_ids_before);
             svc_state_clear_list(&now, &n_now);
@@ -62,7 +61,8 @@ static int schema_back(step_ctx_t *ctx, baton_err_t *err)
         /* A downgrade took migrations down: the newer binary (kept aside by the swap, or still
          * in place) applies them again, which keeps every row written since. */
         char newer[PATH_MAX];
-        snprintf(newer, sizeof(newer), "%s%s", svc->binary, st->swapped ? ".baton-prev" : "");
+        if ((r = swap_old_binary(ctx, newer, sizeof(newer), err)) < 0)
+            return r;
         step_progress(ctx, "migrating up again what the downgrade took down");
         r = migrate_run(ctx, true, 0, newer, &down_err);
         if (r == 0 && (r = db_migration_ids(svc, &now, &n_now, &down_err)) == 0) {

@@ -1,9 +1,14 @@
-/* step_swap: put the staged binary in place of the service's binary, atomically.
+/* step_swap: put the new version in place of the old one, atomically.
  *
- * The new file is written beside the target (same folder, so same filesystem), given the
- * target's mode and owner, fsynced, then rename()d over it: at every instant the target path
- * holds either the whole old binary or the whole new one. Before that the old binary is kept
- * as TARGET.baton-prev (a hard link: no copy, no window) for the rollback. */
+ * A single binary: the new file is written beside the target (same folder, so same
+ * filesystem), given the target's mode and owner, fsynced, then rename()d over it: at every
+ * instant the target path holds either the whole old binary or the whole new one. Before that
+ * the old binary is kept as TARGET.baton-prev (a hard link: no copy, no window) for the
+ * rollback.
+ *
+ * A release (release.h): unpacked by the pre-flight already; the swap switches `current` to it
+ * (a link renamed over the old one) and gives the unit the release's drop-in, or takes the old
+ * one's away (then a daemon-reload). A rollback switches back the same way. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -15,7 +20,9 @@
 
 #include "command.h"
 #include "digest.h"
+#include "release.h"
 #include "step.h"
+#include "unit.h"
 #include "fsutil.h"
 
 /* Copies src to dst (created anew, never through a link) with like's owner and mode, and checks
@@ -104,8 +111,109 @@ static void prev_path(const svc_config_t *svc, char *buf, size_t len)
     snprintf(buf, len, "%s.baton-prev", svc->binary);
 }
 
+/* Release `name`'s drop-in for the unit; systemd reads it again when it changed. */
+static int unit_config_of(step_ctx_t *ctx, const char *name, baton_err_t *err)
+{
+    bool changed = false;
+    int r = release_dropin(ctx->svc, name, &changed, err);
+    if (r < 0 || !changed)
+        return r;
+    step_progress(ctx, "the unit's drop-in changed: daemon-reload");
+    sd_bus *bus = NULL;
+    if ((r = step_bus(ctx, &bus, err)) < 0)
+        return r;
+    return unit_daemon_reload(bus, err);
+}
+
+static int swap_release(step_ctx_t *ctx, baton_err_t *err)
+{
+    const svc_config_t *svc = ctx->svc;
+    svc_state_t *st = ctx->st;
+    char cur[RELEASE_NAME_MAX + 1] = "", path[PATH_MAX], hex[DIGEST_HEX_LEN + 1];
+    int r = release_current(svc, cur, sizeof(cur), err);
+    if (r < 0 && r != -ENOENT)
+        return r;
+    if (r == 0 && !strcmp(cur, st->target_release)) { /* switched before a crash */
+        if ((r = unit_config_of(ctx, st->target_release, err)) < 0)
+            return r;
+        st->swapped = true;
+        return 0;
+    }
+    if (r == -ENOENT) {
+        /* Only a crash between taking an old install over and linking the new release leaves
+         * no `current`: the old install is then the previous release already. */
+        struct stat sb;
+        if ((r = release_path(svc, st->previous_release, path, sizeof(path), err)) < 0)
+            return r;
+        if (stat(path, &sb) < 0)
+            return baton_err_set(err, -ENOENT, "%s/current is gone, and no release %s to return to",
+                                 svc->release_dir, st->previous_release);
+    } else {
+        if ((r = digest_file(svc->binary, hex, NULL, err)) < 0)
+            return r;
+        if (strcmp(hex, st->previous_sha256))
+            return baton_err_set(err, -EBUSY,
+                                 "%s changed since preflight (sha256 %.12s…): someone else is "
+                                 "installing",
+                                 svc->binary, hex);
+    }
+    step_progress(ctx, "switching %s/current to release %s", svc->release_dir,
+                  st->target_release);
+    if ((r = release_switch(svc, st->target_release, st->previous_release, err)) < 0 ||
+        (r = unit_config_of(ctx, st->target_release, err)) < 0)
+        return r;
+    st->swapped = true;
+    return 0;
+}
+
+static int swap_back_release(step_ctx_t *ctx, baton_err_t *err)
+{
+    const svc_config_t *svc = ctx->svc;
+    svc_state_t *st = ctx->st;
+    char cur[RELEASE_NAME_MAX + 1] = "";
+    int r = release_current(svc, cur, sizeof(cur), err);
+    if (r < 0 && r != -ENOENT)
+        return r;
+    /* Still the old install's own folder (never taken over), or back already. */
+    bool back = r == 0 && (!*cur || !strcmp(cur, st->previous_release));
+    if (!back) {
+        step_progress(ctx, "switching %s/current back to release %s", svc->release_dir,
+                      st->previous_release);
+        if ((r = release_switch(svc, st->previous_release, NULL, err)) < 0)
+            return r;
+    }
+    if (*cur || !back) {
+        if ((r = unit_config_of(ctx, st->previous_release, err)) < 0)
+            return r;
+    }
+    st->swapped = false;
+    return 0;
+}
+
+int swap_new_binary(step_ctx_t *ctx, char *buf, size_t len, baton_err_t *err)
+{
+    const svc_state_t *st = ctx->st;
+    if (*st->target_release)
+        return release_binary(ctx->svc, st->target_release, buf, len, err);
+    return staged_path(ctx->cfg, ctx->svc->name, st->target_sha256, buf, len, err);
+}
+
+int swap_old_binary(step_ctx_t *ctx, char *buf, size_t len, baton_err_t *err)
+{
+    const svc_state_t *st = ctx->st;
+    if (!st->swapped)
+        snprintf(buf, len, "%s", ctx->svc->binary);
+    else if (*st->target_release)
+        return release_binary(ctx->svc, st->previous_release, buf, len, err);
+    else
+        snprintf(buf, len, "%s.baton-prev", ctx->svc->binary);
+    return 0;
+}
+
 int step_swap(step_ctx_t *ctx, baton_err_t *err)
 {
+    if (*ctx->st->target_release)
+        return swap_release(ctx, err);
     const svc_config_t *svc = ctx->svc;
     svc_state_t *st = ctx->st;
     char staged[PATH_MAX], prev[PATH_MAX + 16], tmp[PATH_MAX + 32], hex[DIGEST_HEX_LEN + 1];
@@ -147,6 +255,8 @@ int step_swap(step_ctx_t *ctx, baton_err_t *err)
 
 int swap_back(step_ctx_t *ctx, baton_err_t *err)
 {
+    if (*ctx->st->target_release)
+        return swap_back_release(ctx, err);
     const svc_config_t *svc = ctx->svc;
     svc_state_t *st = ctx->st;
     char prev[PATH_MAX + 16], hex[DIGEST_HEX_LEN + 1];

@@ -80,6 +80,15 @@ static int unit_path(sd_bus *bus, const char *unit, char **ret_path, baton_err_t
     return 0;
 }
 
+int unit_daemon_reload(sd_bus *bus, baton_err_t *err)
+{
+    _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+    int r = sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "Reload", &e, NULL, "");
+    if (r < 0)
+        return baton_err_set(err, r, "daemon-reload: %s", e.message ? e.message : strerror(-r));
+    return 0;
+}
+
 int unit_property(sd_bus *bus, const char *unit, const char *iface, const char *property,
                   char **ret, baton_err_t *err)
 {

@@ -31,6 +31,10 @@ int unit_property(sd_bus *bus, const char *unit, const char *iface, const char *
 int unit_property_u32(sd_bus *bus, const char *unit, const char *iface, const char *property,
                       uint32_t *ret, baton_err_t *err);
 
+/* `systemctl daemon-reload`: the manager reads every unit file and drop-in again; its reply
+ * comes once it has. */
+int unit_daemon_reload(sd_bus *bus, baton_err_t *err);
+
 /* Checks that `unit` exists (LoadState "loaded") and returns its ActiveState (the caller's). */
 int unit_check_loaded(sd_bus *bus, const char *unit, char **ret_active, baton_err_t *err);
 #endif
