@@ -68,6 +68,7 @@ void step_out_clear(struct step_out *out)
     svc_state_clear_list(&out->applied, &out->n_applied);
     svc_state_clear_list(&out->removed, &out->n_removed);
     svc_state_clear_list(&out->ids, &out->n_ids);
+    svc_state_clear_list(&out->unit_log, &out->n_unit_log);
     plan_info_free(&out->plan);
 }
 

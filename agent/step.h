@@ -38,6 +38,8 @@ struct step_out {
     bool shared;          /* dump, migrate: skipped, another node of the rollout did it */
     bool restore_needed;  /* rollback: only the dump brings the schema back; no_restore said no */
     uint64_t rehearse_ms; /* preflight with rehearse: the migration's time on the copy */
+    char **unit_log;      /* a failed start, verify or rollback: the unit's own words (owned) */
+    size_t n_unit_log;
 };
 
 typedef struct step_ctx {

@@ -1,6 +1,8 @@
 /* unit: see unit.h. */
 #include "unit.h"
 
+#include <systemd/sd-journal.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdbool.h>
@@ -124,6 +126,89 @@ int unit_property_u32(sd_bus *bus, const char *unit, const char *iface, const ch
         return baton_err_set(err, r, "read %s of %s: %s", property, unit,
                              e.message ? e.message : strerror(-r));
     *ret = v;
+    return 0;
+}
+
+/* One journal entry as `systemctl status` prints it, without the date and host. */
+static char *entry_line(sd_journal *j)
+{
+    const void *d;
+    size_t l;
+    char ident[64] = "", pid[16] = "", msg[512] = "";
+    struct {
+        const char *field;
+        char *buf;
+        size_t len;
+    } want[] = {{"SYSLOG_IDENTIFIER=", ident, sizeof(ident)},
+                {"_PID=", pid, sizeof(pid)},
+                {"MESSAGE=", msg, sizeof(msg)}};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        size_t fl = strlen(want[i].field);
+        char name[32];
+        snprintf(name, sizeof(name), "%.*s", (int)(fl - 1), want[i].field);
+        if (sd_journal_get_data(j, name, &d, &l) >= 0 && l > fl)
+            snprintf(want[i].buf, want[i].len, "%.*s", (int)(l - fl), (const char *)d + fl);
+    }
+    /* Control characters (a colour code, a carriage return) are no business of a report. */
+    for (char *p = msg; *p; p++)
+        if ((unsigned char)*p < 0x20)
+            *p = ' ';
+    uint64_t usec = 0;
+    sd_journal_get_realtime_usec(j, &usec);
+    time_t t = (time_t)(usec / 1000000);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    char *line = NULL;
+    if (asprintf(&line, "%02d:%02d:%02d %s[%s]: %s", tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 *ident ? ident : "?", *pid ? pid : "?", msg) < 0)
+        return NULL;
+    return line;
+}
+
+int unit_journal_tail(sd_bus *bus, const char *unit, size_t max, char ***ret_lines,
+                      size_t *ret_n)
+{
+    *ret_lines = NULL;
+    *ret_n = 0;
+    /* Since the unit last left "inactive": its start, as systemctl status counts it. */
+    _cleanup_(freep) char *path = NULL;
+    uint64_t since = 0;
+    if (unit_path(bus, unit, &path, NULL) == 0)
+        sd_bus_get_property_trivial(bus, SD_DEST, path, "org.freedesktop.systemd1.Unit",
+                                    "InactiveExitTimestamp", NULL, 't', &since);
+    sd_journal *j = NULL;
+    if (max == 0 || sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM) < 0)
+        return 0;
+    char m1[300], m2[300];
+    snprintf(m1, sizeof(m1), "_SYSTEMD_UNIT=%s", unit);
+    snprintf(m2, sizeof(m2), "UNIT=%s", unit);
+    char **lines = calloc(max, sizeof(char *));
+    size_t n = 0;
+    if (lines && sd_journal_add_match(j, m1, 0) >= 0 && sd_journal_add_disjunction(j) >= 0 &&
+        sd_journal_add_match(j, m2, 0) >= 0 && sd_journal_add_match(j, "_PID=1", 0) >= 0 &&
+        sd_journal_seek_tail(j) >= 0) {
+        while (n < max && sd_journal_previous(j) > 0) {
+            uint64_t usec = 0;
+            if (sd_journal_get_realtime_usec(j, &usec) < 0 || (since && usec < since))
+                break;
+            char *line = entry_line(j);
+            if (line)
+                lines[n++] = line;
+        }
+    }
+    sd_journal_close(j);
+    /* Read newest first: oldest first for the reader. */
+    for (size_t i = 0; i < n / 2; i++) {
+        char *t = lines[i];
+        lines[i] = lines[n - 1 - i];
+        lines[n - 1 - i] = t;
+    }
+    if (!n) {
+        free(lines);
+        lines = NULL;
+    }
+    *ret_lines = lines;
+    *ret_n = n;
     return 0;
 }
 

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "step.h"
 #include "thread.h"
+#include "unit.h"
 
 
 struct worker {
@@ -126,6 +127,14 @@ static void run_job(worker_t *w, struct worker_job *job)
     }
     step_log(&ctx, 6, "begin");
     int r = step_function(def->id)(&ctx, &err);
+    /* A start, verify or rollback that failed: the service says why in its journal, not in
+     * "failed (exit-code)". Its last lines go with the Result. */
+    sd_bus *bus = NULL;
+    baton_err_t berr = {0};
+    if (r < 0 && (def->id == STEP_START || def->id == STEP_VERIFY || def->id == STEP_ROLLBACK) &&
+        step_bus(&ctx, &bus, &berr) == 0)
+        unit_journal_tail(bus, job->svc->unit, UNIT_LOG_LINES, &ctx.out.unit_log,
+                          &ctx.out.n_unit_log);
 
     bool rollback = def->id == STEP_ROLLBACK;
     int e = 0;
@@ -156,6 +165,8 @@ static void run_job(worker_t *w, struct worker_job *job)
     res.ids = ctx.out.ids;
     res.shared = ctx.out.shared;
     res.restore_needed = ctx.out.restore_needed;
+    res.n_unit_log = ctx.out.n_unit_log;
+    res.unit_log = ctx.out.unit_log;
     if (def->id == STEP_PREFLIGHT && r == 0) {
         res.database_id = st->database_id;
         res.down_limit = (uint32_t)st->down_limit;

@@ -72,6 +72,10 @@ static void render_text(struct run *run, json_t *e)
     } else if (!strcmp(ev, "step") || !strcmp(ev, "rollback")) {
         node_header(run, node);
         printf("  %-10s %-4s %6lld ms  %s\n", str(e, "step"), ok ? "ok" : "FAIL", ms, msg);
+        /* The service's own words, under the line that says it failed. */
+        json_t *log = json_object_get(e, "unit_log");
+        for (size_t i = 0; i < json_array_size(log); i++)
+            printf("               | %s\n", json_string_value(json_array_get(log, i)) ?: "");
     } else if (!strcmp(ev, "summary")) {
         printf("%s\n", msg);
     } else if (!strcmp(ev, "error")) {

@@ -339,6 +339,8 @@ void node_step_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, 
                                 json_pack("{s:s, s:I, s:s}", "path", res->dump->path, "size",
                                           (json_int_t)res->dump->size, "sha256",
                                           res->dump->sha256));
+        if (res->n_unit_log)
+            json_object_set_new(e, "unit_log", string_list(res->unit_log, res->n_unit_log));
         if (r == 0 && migrate)
             nd->applied = res->n_applied > 0;
         /* What a resumed rollout needs to know of the group: who dumped and migrated its
@@ -443,10 +445,14 @@ void node_rollback_result(struct run *run, node_t *nd, int r, Baton__Envelope *e
             msg = strdup(env->result->message);
         }
     }
-    emit(run, json_pack("{s:s, s:s, s:s, s:b, s:I, s:s, s:b}", "event", "rollback", "node",
-                        nd->def->name, "step", "rollback", "ok", r == 0, "ms",
-                        (json_int_t)(now_ms() - nd->call_t0), "message",
-                        r == 0 ? (msg ? msg : "") : err->msg, "restored_dump", restored));
+    json_t *e = json_pack("{s:s, s:s, s:s, s:b, s:I, s:s, s:b}", "event", "rollback", "node",
+                          nd->def->name, "step", "rollback", "ok", r == 0, "ms",
+                          (json_int_t)(now_ms() - nd->call_t0), "message",
+                          r == 0 ? (msg ? msg : "") : err->msg, "restored_dump", restored);
+    if (env && env->result->n_unit_log)
+        json_object_set_new(e, "unit_log",
+                            string_list(env->result->unit_log, env->result->n_unit_log));
+    emit(run, e);
     free(msg);
     envelope_free(&env);
     nd->state = r == 0 ? NODE_ROLLED_BACK : NODE_ROLLBACK_FAILED;

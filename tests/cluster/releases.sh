@@ -132,6 +132,9 @@ out=$("$BATON" rollout "$f" 2>&1)
 code=$?
 printf '%s\n' "$out" >&2
 is "$code" 3 "a release whose drop-in breaks the start: rolled back (exit 3)"
+like "$out" "start +FAIL .*
+ +\| [0-9:]+ gamesrv\[[0-9]+\]: gamesrv: crashing on start \(injected fault\)" \
+    "under the failed start, the service's own words from its journal"
 for n in $CLUSTER_NODES; do
     is "$(current "$n")" "releases/1.2.0-$sha" "$n: current is 1.2.0's again"
     like "$(env_of "$n")" "GAMESRV_RELEASE=1.2.0" "$n: 1.2.0's drop-in is back"
