@@ -304,6 +304,15 @@ int command_migrations(step_ctx_t *ctx, const svc_config_t *svc, const char *bin
     }
     for (char *save = NULL, *line = r == 0 && out.data ? strtok_r(out.data, "\n", &save) : NULL;
          line && r == 0; line = strtok_r(NULL, "\n", &save)) {
+        if (svc->list_migrations_pattern) {
+            /* Only matching lines name ids: group 1, or the whole match. */
+            regmatch_t m[2];
+            if (regexec(&svc->list_migrations_re, line, 2, m, 0) != 0)
+                continue;
+            regmatch_t *g = m[1].rm_so >= 0 ? &m[1] : &m[0];
+            line[g->rm_eo] = '\0';
+            line += g->rm_so;
+        }
         line += strspn(line, " \t\r");
         line[strcspn(line, " \t\r")] = '\0';
         if (*line && svc_state_push(&ids, &n, line) < 0)
@@ -331,8 +340,23 @@ int command_check(step_ctx_t *ctx, const char *binary, baton_err_t *err)
     const svc_config_t *svc = ctx->svc;
     if (!svc->check)
         return 0;
+    /* {release}: the release folder `binary` is in (a check of a new release looks at its
+     * modules, not the current ones); the binary's own folder without releases. */
+    char release[PATH_MAX];
+    size_t bl = strlen(binary), rl = svc->release_rel ? strlen(svc->release_rel) : 0;
+    if (rl && bl > rl + 1 && !strcmp(binary + bl - rl, svc->release_rel) &&
+        binary[bl - rl - 1] == '/')
+        snprintf(release, sizeof(release), "%.*s", (int)(bl - rl - 1), binary);
+    else {
+        const char *slash = strrchr(binary, '/');
+        snprintf(release, sizeof(release), "%.*s", slash ? (int)(slash - binary) : 0, binary);
+    }
+    char *tmpl = substitute(svc->check, "{release}", release);
+    if (!tmpl)
+        return baton_err_set(err, -ENOMEM, "out of memory");
     char **argv = NULL;
-    int r = command_argv_db(svc->check, binary, 0, svc->database, &argv, err);
+    int r = command_argv_db(tmpl, binary, 0, svc->database, &argv, err);
+    free(tmpl);
     if (r < 0)
         return r;
     step_progress(ctx, "checking the new release: %s", svc->check);

@@ -67,6 +67,7 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
                                        "check",
                                        "release_dir",
                                        "keep_releases",
+                                       "list_migrations_pattern",
                                        NULL};
     static const char *const health_keys[] = {"http", "tcp", "interval", NULL};
     static const char *const timeout_keys[] = {"stop",   "start",   "dump", "migrate",
@@ -92,8 +93,23 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
         (r = ydoc_str(doc, node, where, "drain", false, &s->drain, err)) < 0 ||
         (r = ydoc_str(doc, node, where, "undrain", false, &s->undrain, err)) < 0 ||
         (r = ydoc_str(doc, node, where, "check", false, &s->check, err)) < 0 ||
-        (r = ydoc_str(doc, node, where, "release_dir", false, &s->release_dir, err)) < 0)
+        (r = ydoc_str(doc, node, where, "release_dir", false, &s->release_dir, err)) < 0 ||
+        (r = ydoc_str(doc, node, where, "list_migrations_pattern", false,
+                      &s->list_migrations_pattern, err)) < 0)
         return r;
+    if (s->list_migrations_pattern) {
+        int rc = regcomp(&s->list_migrations_re, s->list_migrations_pattern, REG_EXTENDED);
+        if (rc != 0) {
+            char why[160];
+            regerror(rc, &s->list_migrations_re, why, sizeof(why));
+            free(s->list_migrations_pattern); /* nothing compiled to free */
+            s->list_migrations_pattern = NULL;
+            return check(doc, node, where, "list_migrations_pattern", false, why, err);
+        }
+        if ((r = check(doc, node, where, "list_migrations_pattern", s->list_migrations != NULL,
+                       "needs list_migrations (the command whose output it reads)", err)) < 0)
+            return r;
+    }
     if ((r = check(doc, node, where, "drain", !s->drain || s->drain[0] == '/',
                    "must start with an absolute path (it runs as root, without a shell)", err)) <
             0 ||
@@ -342,6 +358,8 @@ out:
 
 static void svc_free(svc_config_t *s)
 {
+    if (s->list_migrations_pattern)
+        regfree(&s->list_migrations_re);
     char **fields[] = {&s->name,
                        &s->unit,
                        &s->binary,
@@ -363,7 +381,8 @@ static void svc_free(svc_config_t *s)
                        &s->list_migrations,
                        &s->rehearse_migrate,
                        &s->check,
-                       &s->release_dir};
+                       &s->release_dir,
+                       &s->list_migrations_pattern};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         free(*fields[i]);
         *fields[i] = NULL;

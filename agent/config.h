@@ -2,6 +2,7 @@
 #ifndef BATON_AGENT_CONFIG_H
 #define BATON_AGENT_CONFIG_H
 
+#include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,6 +37,11 @@ typedef struct svc_config {
                              * by default migrate_up when that names the database */
     char *list_migrations; /* NULL or a command template printing, one a line, the migration
                             * ids a binary ships: no binary starts on a schema it does not know */
+    char *list_migrations_pattern; /* NULL, or a POSIX extended regex: only lines of
+                                    * list_migrations' output that match are ids (group 1, or the
+                                    * match), for tools that print more than ids (Nakama's
+                                    * `migrate status` log lines) */
+    regex_t list_migrations_re;    /* compiled, when the pattern is given */
     char *health_http;     /* URL answering 2xx when healthy, or NULL */
     char *health_tcp;      /* host:port accepting connections when healthy, or NULL */
     char *pg_dump;         /* tool paths (looked up in PATH unless absolute) */

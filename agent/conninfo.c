@@ -8,6 +8,8 @@
 
 #include <libpq-fe.h>
 
+#include "fsutil.h"
+
 bool conninfo_parses(const char *conninfo)
 {
     char *msg = NULL;
@@ -61,6 +63,51 @@ static void put_encoded(FILE *f, const char *s)
         else
             fprintf(f, "%%%02X", *p);
     }
+}
+
+/* A value in double quotes, as systemd's EnvironmentFile= reads it: \\, \" and no newline. */
+static void put_quoted(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '\n' || *s == '\r')
+            continue;
+        if (*s == '"' || *s == '\\' || *s == '$' || *s == '`')
+            fputc('\\', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+int conninfo_env_file(const char *state_dir, const char *service, const char *conninfo,
+                      baton_err_t *err)
+{
+    char *url = NULL, *buf = NULL, path[4096];
+    size_t len = 0;
+    int r = conninfo_to_url(conninfo, &url, err);
+    if (r < 0)
+        return r;
+    if (snprintf(path, sizeof(path), "%s/%s.env", state_dir, service) >= (int)sizeof(path)) {
+        free(url);
+        return baton_err_set(err, -ENAMETOOLONG, "path too long");
+    }
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) {
+        free(url);
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    }
+    fputs("# Written by baton-agent from its config; for the unit's EnvironmentFile=.\n", f);
+    fputs("BATON_DATABASE=", f);
+    put_quoted(f, conninfo);
+    fputs("\nBATON_DATABASE_URL=", f);
+    put_quoted(f, url);
+    fputc('\n', f);
+    free(url);
+    if (fclose(f) != 0)
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    r = fs_write_atomic(path, buf, len, 0600, err);
+    free(buf);
+    return r;
 }
 
 int conninfo_to_url(const char *conninfo, char **ret_url, baton_err_t *err)

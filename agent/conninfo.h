@@ -22,4 +22,10 @@ char *conninfo_with_db(const char *conninfo, const char *dbname);
  * socket folder as ?host=/run/postgresql. 0, or -EINVAL naming what does not parse. */
 int conninfo_to_url(const char *conninfo, char **ret_url, baton_err_t *err);
 
+/* Writes STATE_DIR/SERVICE.env for the service's unit (EnvironmentFile=): BATON_DATABASE (the
+ * conninfo) and BATON_DATABASE_URL, quoted as systemd reads them, so that the unit names its
+ * database the way the agent's config does, written once. Replaced whole (write, rename). */
+int conninfo_env_file(const char *state_dir, const char *service, const char *conninfo,
+                      baton_err_t *err);
+
 #endif

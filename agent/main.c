@@ -16,6 +16,7 @@
 
 #include "version.h"
 #include "agent.h"
+#include "conninfo.h"
 #include "envelope.h"
 #include "fsutil.h"
 #include "log.h"
@@ -215,6 +216,12 @@ int main(int argc, char **argv)
         log_event(NULL, NULL, NULL, 3, "%s", err.msg);
         return 1;
     }
+    /* Each service's database for its unit (EnvironmentFile=STATE_DIR/SERVICE.env): the
+     * address is written once, in the agent's config. */
+    for (size_t i = 0; i < a.cfg->n_services; i++)
+        if (conninfo_env_file(a.cfg->state_dir, a.cfg->services[i].name,
+                              a.cfg->services[i].database, &err) < 0)
+            log_event(a.cfg->services[i].name, NULL, NULL, 3, "%s", err.msg);
     /* A previous agent killed in the middle of a step may have left its tool running (a
      * migration holding locks, say): end it before serving anything. */
     for (size_t i = 0; i <= a.cfg->n_services; i++) {

@@ -136,6 +136,19 @@ static void test_agent_config_errors(void **state)
     (void)state;
     expect_agent_error("    unit: gamesrv.service\n", "    unti: gamesrv.service\n",
                        "5: services[0].unti: unknown key");
+    expect_agent_error("    unit: gamesrv.service\n",
+                       "    unit: gamesrv.service\n    list_migrations: x\n"
+                       "    list_migrations_pattern: \"([0-9\"\n",
+                       "7: services[0].list_migrations_pattern: ");
+    expect_agent_error("    unit: gamesrv.service\n",
+                       "    unit: gamesrv.service\n    list_migrations_pattern: \"^[0-9]+\"\n",
+                       "6: services[0].list_migrations_pattern: needs list_migrations");
+    expect_agent_error("    unit: gamesrv.service\n",
+                       "    unit: gamesrv.service\n    release_dir: /opt/gamesrv\n",
+                       "7: services[0].binary: must be /opt/gamesrv/current/PATH");
+    expect_agent_error("    unit: gamesrv.service\n",
+                       "    unit: gamesrv.service\n    release_dir: opt/gamesrv\n",
+                       "6: services[0].release_dir: must be an absolute path");
     expect_agent_error("      verify: 90s\n", "      verify: soon\n",
                        "13: services[0].timeouts.verify: 'soon' is not a duration");
     expect_agent_error("    binary: /opt/gamesrv/bin/gamesrv\n", "    binary: gamesrv\n",

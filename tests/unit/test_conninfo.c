@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -90,12 +91,35 @@ static void test_with_db(void **state)
     assert_false(conninfo_parses("host=db dbname"));
 }
 
+static void test_env_file(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/baton-test-env-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    baton_err_t err = {0};
+    assert_int_equal(conninfo_env_file(dir, "nakama",
+                                       "host=db port=5432 dbname=nakama user=o\\'\"x$", &err),
+                     0);
+    char path[128], buf[1024] = "";
+    snprintf(path, sizeof(path), "%s/nakama.env", dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    assert_non_null(strstr(buf, "BATON_DATABASE=\"host=db port=5432 dbname=nakama user=o\\\\'\\\"x\\$\"\n"));
+    assert_non_null(strstr(buf, "BATON_DATABASE_URL=\"postgres://o%27%22x%24@db:5432/nakama\"\n"));
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_url),
         cmocka_unit_test(test_argv),
         cmocka_unit_test(test_with_db),
+        cmocka_unit_test(test_env_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
