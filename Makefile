@@ -48,11 +48,12 @@ DEPS_BUILD   := gcc libc6-dev make pkg-config protobuf-c-compiler libprotobuf-c-
 	libarchive-dev libcmocka-dev libmicrohttpd-dev
 DEPS_CLUSTER := postgresql sql-migrate systemd iproute2 util-linux procps curl
 DEPS_TEST    := ansible-core openssh-server debhelper dpkg-dev build-essential fakeroot lintian \
-	man-db valgrind clang libclang-rt-14-dev jq debootstrap git
+	man-db valgrind clang libclang-rt-14-dev jq debootstrap git golang-1.19-go xz-utils
 DEPS_BENCH   := bc time gnuplot-nox
 DEPS_APT     := $(DEPS_BUILD) $(DEPS_CLUSTER) $(DEPS_TEST) $(DEPS_BENCH)
 
-.PHONY: all test unit-test cluster-test deps demo bench clean format fixtures install uninstall deb fuzz
+.PHONY: all test unit-test cluster-test deps demo bench clean format fixtures install uninstall deb fuzz \
+	nakama
 all: $(BUILD)/baton-agent $(BUILD)/baton unit-tests fixtures
 
 # --- protocol: compiled at build time, never committed ---------------------------------------
@@ -250,8 +251,28 @@ fixtures: $(GAMESRV_BINS)
 # "N passed, N failed".
 # First the unit tests built with ASan and UBSan (unless the whole run is: SANITIZE=1), then
 # every test.
+# --- real Nakama, the service our users run: built from its own sources (../shared/nakama,
+# with its build.sh) once, kept in build/nakama (plain and sanitized runs share it) for
+# tests/cluster/nakama.sh, which is skipped where the sources are not.
+NAKAMA_SRC      ?= $(firstword $(wildcard ../shared/nakama /work/shared/nakama))
+NAKAMA_VERSIONS := 3.13.0 3.14.0 3.15.0
+NAKAMA_OUT      := build/nakama
+
+nakama:
+	@if [ -z "$(NAKAMA_SRC)" ]; then echo "nakama: no sources (../shared/nakama): not built"; \
+		exit 0; fi; \
+	mkdir -p $(NAKAMA_OUT); \
+	for v in $(NAKAMA_VERSIONS); do \
+		[ -x $(NAKAMA_OUT)/$$v/nakama ] && [ -f $(NAKAMA_OUT)/$$v/modules/sample.so ] && continue; \
+		echo "== building Nakama $$v from $(NAKAMA_SRC) (once; kept in $(NAKAMA_OUT))"; \
+		GOCACHE=$(CURDIR)/$(NAKAMA_OUT)/.gocache bash $(NAKAMA_SRC)/build.sh $$v \
+			$(NAKAMA_OUT)/$$v >$(NAKAMA_OUT)/build-$$v.log 2>&1 || \
+			{ tail -20 $(NAKAMA_OUT)/build-$$v.log; exit 1; }; \
+	done
+
 test: deps
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory nakama
 ifneq ($(SANITIZE),1)
 	@$(MAKE) --no-print-directory SANITIZE=1 unit-tests >$(BUILD)/sanitize-build.log 2>&1 || \
 		{ tail -20 $(BUILD)/sanitize-build.log; exit 1; }

@@ -168,8 +168,11 @@ static char *entry_line(sd_journal *j)
 int unit_journal_tail(sd_bus *bus, const char *unit, size_t max, char ***ret_lines,
                       size_t *ret_n)
 {
+    enum { HEAD = 3 };
     *ret_lines = NULL;
     *ret_n = 0;
+    if (max < HEAD + 2)
+        return 0;
     /* Since the unit last left "inactive": its start, as systemctl status counts it. */
     _cleanup_(freep) char *path = NULL;
     uint64_t since = 0;
@@ -177,32 +180,63 @@ int unit_journal_tail(sd_bus *bus, const char *unit, size_t max, char ***ret_lin
         sd_bus_get_property_trivial(bus, SD_DEST, path, "org.freedesktop.systemd1.Unit",
                                     "InactiveExitTimestamp", NULL, 't', &since);
     sd_journal *j = NULL;
-    if (max == 0 || sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM) < 0)
+    if (sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM) < 0)
         return 0;
     char m1[300], m2[300];
     snprintf(m1, sizeof(m1), "_SYSTEMD_UNIT=%s", unit);
     snprintf(m2, sizeof(m2), "UNIT=%s", unit);
-    char **lines = calloc(max, sizeof(char *));
-    size_t n = 0;
-    if (lines && sd_journal_add_match(j, m1, 0) >= 0 && sd_journal_add_disjunction(j) >= 0 &&
-        sd_journal_add_match(j, m2, 0) >= 0 && sd_journal_add_match(j, "_PID=1", 0) >= 0 &&
-        sd_journal_seek_tail(j) >= 0) {
-        while (n < max && sd_journal_previous(j) > 0) {
-            uint64_t usec = 0;
-            if (sd_journal_get_realtime_usec(j, &usec) < 0 || (since && usec < since))
-                break;
+    /* The first lines since the start (where a bad flag or config says so, before a usage
+     * text) and the last ones (where a crash says so): a ring of the last `max`. */
+    char *head[HEAD] = {0}, **ring = calloc(max, sizeof(char *));
+    size_t count = 0;
+    bool ok = ring && sd_journal_add_match(j, m1, 0) >= 0 && sd_journal_add_disjunction(j) >= 0 &&
+              sd_journal_add_match(j, m2, 0) >= 0 && sd_journal_add_match(j, "_PID=1", 0) >= 0;
+    if (ok && since)
+        ok = sd_journal_seek_realtime_usec(j, since) >= 0;
+    else if (ok) /* no start known: the last `max` lines */
+        ok = sd_journal_seek_tail(j) >= 0 && sd_journal_previous_skip(j, max) >= 0;
+    /* journald takes a moment to write what a process printed just before it died: read to
+     * the end, then wait for more until it is quiet for 300 ms (2 s at most). */
+    uint64_t deadline = now_usec() + 2000000;
+    while (ok && count < 100000) {
+        int r = sd_journal_next(j);
+        if (r > 0) {
             char *line = entry_line(j);
-            if (line)
-                lines[n++] = line;
+            if (!line)
+                break;
+            if (count < HEAD)
+                head[count] = strdup(line);
+            free(ring[count % max]);
+            ring[count % max] = line;
+            count++;
+            continue;
         }
+        if (r < 0 || now_usec() >= deadline)
+            break;
+        int w = sd_journal_wait(j, 300000);
+        if (w < 0 || (w == SD_JOURNAL_NOP && count > 0))
+            break;
     }
     sd_journal_close(j);
-    /* Read newest first: oldest first for the reader. */
-    for (size_t i = 0; i < n / 2; i++) {
-        char *t = lines[i];
-        lines[i] = lines[n - 1 - i];
-        lines[n - 1 - i] = t;
+    char **lines = count ? calloc(max, sizeof(char *)) : NULL;
+    size_t n = 0;
+    if (lines && count <= max) {
+        for (size_t i = 0; i < count; i++)
+            lines[n++] = ring[i], ring[i] = NULL;
+    } else if (lines) {
+        size_t tail = max - HEAD - 1;
+        for (size_t i = 0; i < HEAD; i++)
+            lines[n++] = head[i], head[i] = NULL;
+        if (asprintf(&lines[n], "... (%zu lines) ...", count - HEAD - tail) >= 0)
+            n++;
+        for (size_t i = count - tail; i < count; i++)
+            lines[n++] = ring[i % max], ring[i % max] = NULL;
     }
+    for (size_t i = 0; ring && i < max; i++)
+        free(ring[i]);
+    for (size_t i = 0; i < HEAD; i++)
+        free(head[i]);
+    free(ring);
     if (!n) {
         free(lines);
         lines = NULL;
