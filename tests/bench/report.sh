@@ -84,6 +84,17 @@ GP
     echo
 fi
 
+if [ -s "$OUT/swap.dat" ]; then
+    w=$(col "$OUT/swap.dat" '$1 == "switch"' 2)
+    p=$(col "$OUT/swap.dat" '$1 == "preflight"' 2)
+    c=$(col "$OUT/swap.dat" '$1 == "copy"' 2)
+    echo "### Release bundles: the swap of a 60 MiB release (medians)"
+    echo
+    echo "| swap step: switch current (s) | copy the release into place (s) | pre-flight with the unpacking, service running (s) |"
+    echo "|---|---|---|"
+    awk -v w="$w" -v c="$c" -v p="$p" 'BEGIN { printf "| %.3f | %.3f | %.2f |\n", w, c, p }'
+    echo
+fi
 if [ -s "$OUT/dump.dat" ]; then
     p=$(col "$OUT/dump.dat" '$1 == "pg_dump"' 2)
     b=$(col "$OUT/dump.dat" '$1 == "baton"' 2)
