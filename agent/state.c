@@ -176,7 +176,7 @@ static int clear_rollout(svc_state_t *st)
             svc_state_set(str_field_at(st, i), "") < 0)
             return -ENOMEM;
     st->was_active = st->stopped = st->swapped = st->have_ids_before = st->downgrade = false;
-    st->dump_size = st->down_limit = 0;
+    st->dump_size = st->down_limit = st->unit_started_usec = 0;
     svc_state_clear_list(&st->ids_before, &st->n_ids_before);
     svc_state_clear_list(&st->applied, &st->n_applied);
     svc_state_clear_list(&st->expect_ids, &st->n_expect_ids);
@@ -327,6 +327,7 @@ int svc_state_save(const char *state_dir, const svc_state_t *st, baton_err_t *er
                                         "dump", st->history[i].dump));
     json_object_set_new(o, "history", history);
     json_object_set_new(o, "dump_size", json_integer((json_int_t)st->dump_size));
+    json_object_set_new(o, "unit_started_usec", json_integer((json_int_t)st->unit_started_usec));
     json_object_set_new(o, "in_progress_request", id_to_json(st->in_progress_request));
     json_t *results = json_object();
     for (int i = 0; i < STEP__MAX; i++)
@@ -516,6 +517,12 @@ int svc_state_load(const char *state_dir, const char *service, svc_state_t **ret
         goto out;
     }
     st->dump_size = (uint64_t)json_integer_value(size);
+    json_t *started = json_object_get(o, "unit_started_usec"); /* optional: added later */
+    if (started && (!json_is_integer(started) || json_integer_value(started) < 0)) {
+        r = baton_err_set(err, -EBADMSG, "%s: field unit_started_usec: expected a time", path);
+        goto out;
+    }
+    st->unit_started_usec = started ? (uint64_t)json_integer_value(started) : 0;
     json_t *ipr = json_object_get(o, "in_progress_request"); /* optional: added later */
     st->in_progress_request = 0;
     if (ipr && !id_from_json(ipr, &st->in_progress_request)) {

@@ -54,6 +54,8 @@ typedef struct svc_state {
     size_t n_applied;
     char *dump_path; /* verified dump of this rollout, "" if none */
     uint64_t dump_size;
+    uint64_t unit_started_usec; /* when this rollout last started the unit (CLOCK_REALTIME µs):
+                                 * from there its journal says why it failed; 0 not yet */
     char *dump_sha256;
     char *database_id;  /* "SYSTEM_IDENTIFIER/DBNAME" of the database, as the pre-flight found it */
     char *shared_from;  /* the node that dumped and migrated this (shared) database for this

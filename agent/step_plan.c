@@ -127,6 +127,9 @@ int step_plan(step_ctx_t *ctx, baton_err_t *err)
             problem(p, "the new binary reports version %s, not %s", version, req->version);
         else if (command_check(ctx, newbin, &e) < 0)
             problem(p, "%s", e.msg);
+        /* Nothing more runs a binary that is not the program it should be. */
+        if (p->n_problems)
+            newbin[0] = '\0';
         free(version);
         version = NULL;
     }
@@ -192,6 +195,11 @@ int step_plan(step_ctx_t *ctx, baton_err_t *err)
                 svc->backup_dir, (unsigned long long)(p->backup_free_bytes >> 20),
                 (unsigned long long)(p->database_bytes >> 20),
                 (unsigned long long)(p->dump_room_bytes >> 20));
+    /* The new binary knows every migration the database has, as the pre-flight checks. */
+    baton_err_clear(&e);
+    if (*newbin && !req->downgrade && p->migrations &&
+        command_schema_known_ids(ctx, newbin, p->migrations, p->n_migrations, &e) < 0)
+        problem(p, "%s", e.msg);
     /* What ran here: the history a downgrade is checked against, by the pre-flight's own
      * check (on a copy of the record, thrown away). */
     svc_state_t *st = NULL;

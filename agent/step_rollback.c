@@ -133,6 +133,7 @@ int step_rollback(step_ctx_t *ctx, baton_err_t *err)
         if ((r = command_schema_known_before(ctx, svc->binary, err)) < 0)
             return r;
         step_progress(ctx, "starting %s", svc->unit);
+        st->unit_started_usec = realtime_usec();
         if ((r = unit_start(bus, svc->unit, svc->timeout_start_ms, step_tick, ctx, err)) < 0)
             return r;
         if ((r = verify_running(ctx, st->previous_version, err)) < 0)

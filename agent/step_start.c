@@ -13,5 +13,6 @@ int step_start(step_ctx_t *ctx, baton_err_t *err)
     if (r < 0 || (r = command_schema_known(ctx, svc->binary, err)) < 0)
         return r;
     step_progress(ctx, "starting %s", svc->unit);
+    ctx->st->unit_started_usec = realtime_usec();
     return unit_start(bus, svc->unit, svc->timeout_start_ms, step_tick, ctx, err);
 }

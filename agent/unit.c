@@ -165,18 +165,26 @@ static char *entry_line(sd_journal *j)
     return line;
 }
 
-int unit_journal_tail(sd_bus *bus, const char *unit, size_t max, char ***ret_lines,
-                      size_t *ret_n)
+uint64_t realtime_usec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+int unit_journal_tail(sd_bus *bus, const char *unit, uint64_t since_usec, size_t max,
+                      char ***ret_lines, size_t *ret_n)
 {
     enum { HEAD = 3 };
     *ret_lines = NULL;
     *ret_n = 0;
     if (max < HEAD + 2)
         return 0;
-    /* Since the unit last left "inactive": its start, as systemctl status counts it. */
+    /* Since baton started it (a unit that restarts itself leaves "inactive" again and again),
+     * else since it last left "inactive". */
     _cleanup_(freep) char *path = NULL;
-    uint64_t since = 0;
-    if (unit_path(bus, unit, &path, NULL) == 0)
+    uint64_t since = since_usec;
+    if (!since && unit_path(bus, unit, &path, NULL) == 0)
         sd_bus_get_property_trivial(bus, SD_DEST, path, "org.freedesktop.systemd1.Unit",
                                     "InactiveExitTimestamp", NULL, 't', &since);
     sd_journal *j = NULL;

@@ -133,8 +133,8 @@ static void run_job(worker_t *w, struct worker_job *job)
     baton_err_t berr = {0};
     if (r < 0 && (def->id == STEP_START || def->id == STEP_VERIFY || def->id == STEP_ROLLBACK) &&
         step_bus(&ctx, &bus, &berr) == 0)
-        unit_journal_tail(bus, job->svc->unit, UNIT_LOG_LINES, &ctx.out.unit_log,
-                          &ctx.out.n_unit_log);
+        unit_journal_tail(bus, job->svc->unit, st->unit_started_usec, UNIT_LOG_LINES,
+                          &ctx.out.unit_log, &ctx.out.n_unit_log);
 
     bool rollback = def->id == STEP_ROLLBACK;
     int e = 0;

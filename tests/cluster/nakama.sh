@@ -11,7 +11,9 @@
 #   - 3.15.0 -> 3.14.0 with --allow-downgrade: exactly 3.14.0's migration ids, rows kept,
 #     3.14.0's plugin answering;
 #   - a 3.15.0 release whose drop-in adds a bad flag: rolled back by switching back, the drop-in
-#     gone, schema and rows as before, exit 3, Nakama's own error line in the output.
+#     gone, schema and rows as before, exit 3, Nakama's own error line in the output;
+#   - a migration from a newer build in the table: refused before anything stops, though Nakama
+#     has no `migrate list` (the example's pattern reads `nakama migrate status`).
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/all.sh
@@ -205,5 +207,21 @@ for n in $CLUSTER_NODES; do
     ok "$n: healthy" healthy "$n"
 done
 is "$(ids) $(users)" "$ids_before $users_before" "schema and users as before"
+
+# --- the newer-schema guard, though Nakama has no `migrate list` ------------------------------------
+# A migration from a newer build in the table: Nakama itself would only warn and run on it. The
+# example's list_migrations_pattern reads the ids out of `nakama migrate status`.
+pg_sql nakama "INSERT INTO migration_info (id, applied_at) VALUES ('20991231000000-future.sql', now())"
+f=$(rollout_yml "$ROLLOUT_DIR/up2.yml" 3.15.0 "$b315")
+pids_before=$(pids)
+out=$("$BATON" plan "$f" 2>&1)
+code=$?
+printf '%s\n' "$out" >&2
+is "$code" 2 "a schema newer than 3.15.0: baton plan refuses (exit 2)"
+like "$out" "does not ship \(20991231000000-future.sql\)" "naming the migration the binary does not ship"
+out=$("$BATON" rollout "$f" 2>&1)
+is "$?" 2 "and the rollout is refused in pre-flight"
+is "$(pids)" "$pids_before" "no unit stopped"
+pg_sql nakama "DELETE FROM migration_info WHERE id = '20991231000000-future.sql'"
 
 done_testing
