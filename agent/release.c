@@ -535,7 +535,9 @@ int release_prune(const svc_config_t *svc, size_t keep, const char *also, baton_
             }
             list = grown;
         }
-        snprintf(list[n].name, sizeof(list[n].name), "%s", e->d_name);
+        if (snprintf(list[n].name, sizeof(list[n].name), "%s", e->d_name) >=
+            (int)sizeof(list[n].name))
+            continue;
         list[n++].t = sb.st_ctim; /* the rename that completed it */
     }
     if (n)
