@@ -150,7 +150,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_BUILD   := build-fuzz
 FUZZ_CC      := clang
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
-FUZZ_TARGETS := envelope config journal state catalog semver
+FUZZ_TARGETS := envelope config journal state catalog semver release
 # Inputs are written to files here: a tmpfs, since the state target's save fsyncs.
 FUZZ_TMPDIR   = $(shell [ -w /dev/shm ] && echo /dev/shm || echo /tmp)
 
@@ -171,8 +171,9 @@ fuzz: deps
 		if [ -d tests/fuzz/regressions/$$t ]; then \
 			$(FUZZ_BUILD)/fuzz_$$t tests/fuzz/regressions/$$t/*; fi; \
 		done
-	$(FUZZ_BUILD)/seeds $(FUZZ_BUILD)/work-envelope
-	cp doc/agent.yml.example tests/fuzz/rollout.yml.seed $(FUZZ_BUILD)/work-config/
+	$(if $(filter envelope,$(FUZZ_TARGETS)),$(FUZZ_BUILD)/seeds $(FUZZ_BUILD)/work-envelope)
+	$(if $(filter config,$(FUZZ_TARGETS)),cp doc/agent.yml.example tests/fuzz/rollout.yml.seed \
+		$(FUZZ_BUILD)/work-config/)
 	set -e; for t in $(FUZZ_TARGETS); do \
 		echo "== fuzz_$$t: $(FUZZ_SECONDS) s"; \
 		TMPDIR=$(FUZZ_TMPDIR) $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
