@@ -9,7 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
 #include "names.h"
 #include "ydoc.h"
 
@@ -70,8 +69,8 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
                                        "list_migrations_pattern",
                                        NULL};
     static const char *const health_keys[] = {"http", "tcp", "interval", NULL};
-    static const char *const timeout_keys[] = {"stop",   "start",   "dump", "migrate",
-                                               "verify", "restore", "hook", "check", NULL};
+    static const char *const timeout_keys[] = {"stop",    "start", "dump",  "migrate", "verify",
+                                               "restore", "hook",  "check", NULL};
     int r;
     if ((r = ydoc_expect_map(doc, node, where, keys, err)) < 0 ||
         (r = ydoc_str(doc, node, where, "name", true, &s->name, err)) < 0 ||
@@ -119,8 +118,8 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
     if ((r = ydoc_bool(doc, node, where, "artifact_scripts", &s->artifact_scripts, err)) < 0)
         return r;
     s->keep_releases = 3;
-    if ((r = ydoc_uint(doc, node, where, "keep_releases", false, 2, 1000, &s->keep_releases,
-                       err)) < 0)
+    if ((r = ydoc_uint(doc, node, where, "keep_releases", false, 2, 1000, &s->keep_releases, err)) <
+        0)
         return r;
     s->keep_backups = 3;
     if ((r = ydoc_uint(doc, node, where, "keep_backups", false, 1, 1000, &s->keep_backups, err)) <
@@ -254,8 +253,8 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
                                   &s->timeout_restore_ms, err)) < 0 ||
             (r = ydoc_duration_ms(doc, t, sub, "hook", false, MIN_MS, MAX_MS, &s->timeout_hook_ms,
                                   err)) < 0 ||
-            (r = ydoc_duration_ms(doc, t, sub, "check", false, MIN_MS, MAX_MS,
-                                  &s->timeout_check_ms, err)) < 0)
+            (r = ydoc_duration_ms(doc, t, sub, "check", false, MIN_MS, MAX_MS, &s->timeout_check_ms,
+                                  err)) < 0)
             return r;
     }
     return 0;

@@ -31,15 +31,17 @@ bool release_is_archive_fd(int fd)
     while (n < 0 && errno == EINTR);
     if (n < 6)
         return false;
-    return (h[0] == 0x1f && h[1] == 0x8b) ||                          /* gzip */
-           !memcmp(h, "\xfd" "7zXZ\0", 6) ||                          /* xz */
-           !memcmp(h, "BZh", 3) ||                                    /* bzip2 */
-           !memcmp(h, "\x28\xb5\x2f\xfd", 4) ||                       /* zstd */
-           (n >= 263 && !memcmp(h + 257, "ustar", 5));                /* tar */
+    return (h[0] == 0x1f && h[1] == 0x8b) || /* gzip */
+           !memcmp(h,
+                   "\xfd"
+                   "7zXZ\0",
+                   6) ||                               /* xz */
+           !memcmp(h, "BZh", 3) ||                     /* bzip2 */
+           !memcmp(h, "\x28\xb5\x2f\xfd", 4) ||        /* zstd */
+           (n >= 263 && !memcmp(h + 257, "ustar", 5)); /* tar */
 }
 
-int release_name(const char *version, const char *sha256, char *buf, size_t len,
-                 baton_err_t *err)
+int release_name(const char *version, const char *sha256, char *buf, size_t len, baton_err_t *err)
 {
     if (!version_name_valid(version))
         return baton_err_set(err, -EINVAL, "version '%s' cannot name a release", version);
@@ -50,8 +52,7 @@ int release_name(const char *version, const char *sha256, char *buf, size_t len,
     return 0;
 }
 
-int release_path(const svc_config_t *svc, const char *name, char *buf, size_t len,
-                 baton_err_t *err)
+int release_path(const svc_config_t *svc, const char *name, char *buf, size_t len, baton_err_t *err)
 {
     if (snprintf(buf, len, "%s/releases/%s", svc->release_dir, name) >= (int)len)
         return baton_err_set(err, -ENAMETOOLONG, "release path too long");
@@ -197,8 +198,8 @@ static int copy_data(struct archive *a, int out, uint64_t *total, const char *me
 }
 
 /* One member into root_fd: checked, then created anew. */
-static int unpack_member(struct archive *a, struct archive_entry *e, int root_fd,
-                         uint64_t *total, baton_err_t *err)
+static int unpack_member(struct archive *a, struct archive_entry *e, int root_fd, uint64_t *total,
+                         baton_err_t *err)
 {
     const char *name = archive_entry_pathname(e);
     char rel[RELEASE_MEMBER_PATH_MAX + 2];
@@ -311,8 +312,7 @@ static int releases_folder(const svc_config_t *svc, char *buf, size_t len, baton
     return r < 0 ? r : fs_dir_root_only(buf, err);
 }
 
-int release_unpack(const svc_config_t *svc, const char *archive, const char *name,
-                   baton_err_t *err)
+int release_unpack(const svc_config_t *svc, const char *archive, const char *name, baton_err_t *err)
 {
     char releases[PATH_MAX], final[PATH_MAX], tmp[PATH_MAX];
     int r = releases_folder(svc, releases, sizeof(releases), err);
@@ -393,7 +393,8 @@ int release_current(const svc_config_t *svc, char *buf, size_t len, baton_err_t 
     snprintf(cur, sizeof(cur), "%s/current", svc->release_dir);
     struct stat sb;
     if (lstat(cur, &sb) < 0)
-        return errno == ENOENT ? -ENOENT : baton_err_set(err, -errno, "%s: %s", cur, strerror(errno));
+        return errno == ENOENT ? -ENOENT
+                               : baton_err_set(err, -errno, "%s: %s", cur, strerror(errno));
     if (S_ISDIR(sb.st_mode)) {
         if (len)
             buf[0] = '\0';
@@ -410,8 +411,7 @@ int release_current(const svc_config_t *svc, char *buf, size_t len, baton_err_t 
     return 0;
 }
 
-int release_switch(const svc_config_t *svc, const char *name, const char *adopt,
-                   baton_err_t *err)
+int release_switch(const svc_config_t *svc, const char *name, const char *adopt, baton_err_t *err)
 {
     char releases[PATH_MAX], cur[PATH_MAX], tmp[PATH_MAX], target[PATH_MAX], want[PATH_MAX];
     int r = releases_folder(svc, releases, sizeof(releases), err);
@@ -449,8 +449,8 @@ int release_switch(const svc_config_t *svc, const char *name, const char *adopt,
 
 /* Reads release `name`'s drop-in: 0 with *ret_data (the caller's), or with NULL when it has
  * none. Opened without following a link, at most RELEASE_DROPIN_MAX bytes. */
-static int read_dropin(const svc_config_t *svc, const char *name, char **ret_data,
-                       size_t *ret_len, baton_err_t *err)
+static int read_dropin(const svc_config_t *svc, const char *name, char **ret_data, size_t *ret_len,
+                       baton_err_t *err)
 {
     char path[PATH_MAX];
     *ret_data = NULL;
@@ -465,8 +465,7 @@ static int read_dropin(const svc_config_t *svc, const char *name, char **ret_dat
     return fs_read_all(path, RELEASE_DROPIN_MAX, ret_data, ret_len, err);
 }
 
-int release_dropin(const svc_config_t *svc, const char *name, bool *ret_changed,
-                   baton_err_t *err)
+int release_dropin(const svc_config_t *svc, const char *name, bool *ret_changed, baton_err_t *err)
 {
     char dir[PATH_MAX], path[PATH_MAX];
     *ret_changed = false;
@@ -518,7 +517,8 @@ int release_prune(const svc_config_t *svc, size_t keep, const char *also, baton_
     release_current(svc, current, sizeof(current), &cerr);
     DIR *d = opendir(releases);
     if (!d)
-        return errno == ENOENT ? 0 : baton_err_set(err, -errno, "%s: %s", releases, strerror(errno));
+        return errno == ENOENT ? 0
+                               : baton_err_set(err, -errno, "%s: %s", releases, strerror(errno));
     struct aged *list = NULL;
     size_t n = 0, cap = 0;
     int r = 0;

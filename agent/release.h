@@ -29,11 +29,11 @@
 #include "config.h"
 #include "err.h"
 
-#define RELEASE_MEMBERS_MAX 20000            /* entries in one archive */
-#define RELEASE_BYTES_MAX (4ull << 30)       /* bytes of all its files, unpacked */
-#define RELEASE_MEMBER_PATH_MAX 1024         /* a member's name */
-#define RELEASE_DROPIN_MAX (64 * 1024)       /* systemd/unit.conf */
-#define RELEASE_NAME_MAX 96                  /* VERSION-SHA12 */
+#define RELEASE_MEMBERS_MAX 20000      /* entries in one archive */
+#define RELEASE_BYTES_MAX (4ull << 30) /* bytes of all its files, unpacked */
+#define RELEASE_MEMBER_PATH_MAX 1024   /* a member's name */
+#define RELEASE_DROPIN_MAX (64 * 1024) /* systemd/unit.conf */
+#define RELEASE_NAME_MAX 96            /* VERSION-SHA12 */
 #define RELEASE_DROPIN_MEMBER "systemd/unit.conf"
 
 /* True when the file open at fd starts like an archive libarchive reads for releases (tar,
@@ -42,8 +42,7 @@ bool release_is_archive_fd(int fd);
 
 /* The folder name of a release: VERSION-SHA12 ("3.15.0+1783fad1-0a1b2c3d4e5f"). -EINVAL when
  * the version is no version name (it becomes a path component). */
-int release_name(const char *version, const char *sha256, char *buf, size_t len,
-                 baton_err_t *err);
+int release_name(const char *version, const char *sha256, char *buf, size_t len, baton_err_t *err);
 /* RELEASE_DIR/releases/NAME, and the service's binary in it (RELEASE_DIR/releases/NAME/REL). */
 int release_path(const svc_config_t *svc, const char *name, char *buf, size_t len,
                  baton_err_t *err);
@@ -75,13 +74,11 @@ int release_current(const svc_config_t *svc, char *buf, size_t len, baton_err_t 
 
 /* Makes `current` name release `name` (which must be unpacked), atomically. A `current` that is
  * a folder of its own is first moved to releases/`adopt` (NULL: refused). */
-int release_switch(const svc_config_t *svc, const char *name, const char *adopt,
-                   baton_err_t *err);
+int release_switch(const svc_config_t *svc, const char *name, const char *adopt, baton_err_t *err);
 
 /* Gives the unit release `name`'s drop-in (its systemd/unit.conf), or none when it has none;
  * *ret_changed when the unit's configuration changed (a daemon-reload is due). */
-int release_dropin(const svc_config_t *svc, const char *name, bool *ret_changed,
-                   baton_err_t *err);
+int release_dropin(const svc_config_t *svc, const char *name, bool *ret_changed, baton_err_t *err);
 
 /* Removes the oldest releases (by time unpacked) beyond `keep`, never the current one nor
  * `also` (the previous one, which a rollback may switch back to). */

@@ -44,8 +44,8 @@ int migrate_run(step_ctx_t *ctx, bool up, unsigned limit, const char *binary, ba
         if ((r = svc_state_save(ctx->cfg->state_dir, st, err)) < 0)
             goto out;
     }
-    if ((r = command_argv_db(up ? svc->migrate_up : svc->migrate_down, binary, limit,
-                             svc->database, &argv, err)) < 0)
+    if ((r = command_argv_db(up ? svc->migrate_up : svc->migrate_down, binary, limit, svc->database,
+                             &argv, err)) < 0)
         goto out;
     step_progress(ctx, "%s (%zu applied before)", up ? "migrate up" : "migrate down", n_before);
     struct proc_opts o = {.argv = (const char *const *)argv,

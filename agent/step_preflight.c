@@ -166,8 +166,10 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
     if (svc->release_dir &&
         (r = release_current(svc, current_release, sizeof(current_release), err)) < 0) {
         if (r == -ENOENT)
-            r = baton_err_set(err, -ENOENT, "%s/current does not exist: nothing installed to "
-                              "upgrade from", svc->release_dir);
+            r = baton_err_set(err, -ENOENT,
+                              "%s/current does not exist: nothing installed to "
+                              "upgrade from",
+                              svc->release_dir);
         goto out;
     }
 
@@ -231,8 +233,8 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
         goto out;
 
     if (svc->release_dir && !*current_release &&
-        (r = release_adopt_name(current_version, current_release, sizeof(current_release),
-                                err)) < 0)
+        (r = release_adopt_name(current_version, current_release, sizeof(current_release), err)) <
+            0)
         goto out;
 
     /* All checks passed: record where this rollout starts from (the rollout id itself was

@@ -157,8 +157,7 @@ static int swap_release(step_ctx_t *ctx, baton_err_t *err)
                                  "installing",
                                  svc->binary, hex);
     }
-    step_progress(ctx, "switching %s/current to release %s", svc->release_dir,
-                  st->target_release);
+    step_progress(ctx, "switching %s/current to release %s", svc->release_dir, st->target_release);
     if ((r = release_switch(svc, st->target_release, st->previous_release, err)) < 0 ||
         (r = unit_config_of(ctx, st->target_release, err)) < 0)
         return r;

@@ -36,11 +36,11 @@ int unit_property_u32(sd_bus *bus, const char *unit, const char *iface, const ch
 int unit_daemon_reload(sd_bus *bus, baton_err_t *err);
 
 /* The unit's journal lines (at most `max`) since `since_usec` (the time baton started it; 0:
- * since it last left "inactive"), as `systemctl status` shows them: what the service printed, and what systemd said of it ("Main process exited,
- * code=exited, status=1/FAILURE"). "HH:MM:SS IDENT[PID]: MESSAGE" each, oldest first; the
- * lines are the caller's. More than `max`: the first three (a bad flag is said there, before a
- * usage text), "... (N lines) ...", and the last ones (a crash is said there). A journal that
- * cannot be read gives no lines, not an error. */
+ * since it last left "inactive"), as `systemctl status` shows them: what the service printed, and
+ * what systemd said of it ("Main process exited, code=exited, status=1/FAILURE"). "HH:MM:SS
+ * IDENT[PID]: MESSAGE" each, oldest first; the lines are the caller's. More than `max`: the first
+ * three (a bad flag is said there, before a usage text), "... (N lines) ...", and the last ones (a
+ * crash is said there). A journal that cannot be read gives no lines, not an error. */
 #define UNIT_LOG_LINES 10
 int unit_journal_tail(sd_bus *bus, const char *unit, uint64_t since_usec, size_t max,
                       char ***ret_lines, size_t *ret_n);

@@ -445,10 +445,10 @@ void node_rollback_result(struct run *run, node_t *nd, int r, Baton__Envelope *e
             msg = strdup(env->result->message);
         }
     }
-    json_t *e = json_pack("{s:s, s:s, s:s, s:b, s:I, s:s, s:b}", "event", "rollback", "node",
-                          nd->def->name, "step", "rollback", "ok", r == 0, "ms",
-                          (json_int_t)(now_ms() - nd->call_t0), "message",
-                          r == 0 ? (msg ? msg : "") : err->msg, "restored_dump", restored);
+    json_t *e =
+        json_pack("{s:s, s:s, s:s, s:b, s:I, s:s, s:b}", "event", "rollback", "node", nd->def->name,
+                  "step", "rollback", "ok", r == 0, "ms", (json_int_t)(now_ms() - nd->call_t0),
+                  "message", r == 0 ? (msg ? msg : "") : err->msg, "restored_dump", restored);
     if (env && env->result->n_unit_log)
         json_object_set_new(e, "unit_log",
                             string_list(env->result->unit_log, env->result->n_unit_log));

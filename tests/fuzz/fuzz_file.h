@@ -14,8 +14,8 @@
 static inline void fuzz_path(char *path, size_t len, const char *name, const char *suffix)
 {
     const char *tmp = getenv("TMPDIR");
-    snprintf(path, len, "%s/baton-fuzz-%s-%d%s", tmp && *tmp ? tmp : "/tmp", name,
-             (int)getpid(), suffix);
+    snprintf(path, len, "%s/baton-fuzz-%s-%d%s", tmp && *tmp ? tmp : "/tmp", name, (int)getpid(),
+             suffix);
 }
 
 /* Writes the input to `path`; 0, or -1 when the file cannot be written (the input is then

@@ -50,10 +50,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         snprintf(release_dir, sizeof(release_dir), "%s/rel", dir);
         snprintf(releases, sizeof(releases), "%s/releases", release_dir);
         snprintf(binary, sizeof(binary), "%s/current/bin/svc", release_dir);
-        svc = (svc_config_t){.name = "svc",
-                             .binary = binary,
-                             .release_dir = release_dir,
-                             .release_rel = "bin/svc"};
+        svc = (svc_config_t){
+            .name = "svc", .binary = binary, .release_dir = release_dir, .release_rel = "bin/svc"};
     }
     if (fuzz_to_file(archive, data, size) < 0)
         return 0;
@@ -63,7 +61,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     names(releases, have, sizeof(have));
     names(dir, top, sizeof(top));
     /* Accepted: the release and nothing else; refused: nothing at all. */
-    if (strcmp(have, r == 0 ? NAME " " : "") || (strcmp(top, "in.tar rel ") && strcmp(top, "rel in.tar "))) {
+    if (strcmp(have, r == 0 ? NAME " " : "") ||
+        (strcmp(top, "in.tar rel ") && strcmp(top, "rel in.tar "))) {
         fprintf(stderr, "fuzz_release: r=%d (%s), releases: '%s', sandbox: '%s'\n", r, err.msg,
                 have, top);
         abort();

@@ -440,11 +440,10 @@ static void test_oversized_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_agent_config_good),
-        cmocka_unit_test(test_agent_config_nakama),       cmocka_unit_test(test_agent_config_errors),
-        cmocka_unit_test(test_agent_config_unreadable), cmocka_unit_test(test_rollout_file),
-        cmocka_unit_test(test_rollout_strategy),        cmocka_unit_test(test_security_keys),
-        cmocka_unit_test(test_oversized_file),
+        cmocka_unit_test(test_agent_config_good),   cmocka_unit_test(test_agent_config_nakama),
+        cmocka_unit_test(test_agent_config_errors), cmocka_unit_test(test_agent_config_unreadable),
+        cmocka_unit_test(test_rollout_file),        cmocka_unit_test(test_rollout_strategy),
+        cmocka_unit_test(test_security_keys),       cmocka_unit_test(test_oversized_file),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

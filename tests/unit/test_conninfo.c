@@ -35,8 +35,7 @@ static void test_url(void **state)
     expect_url("dbname=game", "postgres:///game");
     expect_url("host=db.example.org dbname='my game' user=o'brien",
                "postgres://o%27brien@db.example.org/my%20game");
-    expect_url("host=/run/postgresql dbname=game",
-               "postgres:///game?host=%2Frun%2Fpostgresql");
+    expect_url("host=/run/postgresql dbname=game", "postgres:///game?host=%2Frun%2Fpostgresql");
     expect_url("host=::1 port=5433 dbname=game connect_timeout=5",
                "postgres://[::1]:5433/game?connect_timeout=5");
     expect_url("postgresql://u@h:1/d?sslmode=require", "postgres://u@h:1/d?sslmode=require");
@@ -62,8 +61,8 @@ static void test_argv(void **state)
     assert_string_equal(argv[4], "postgres://nakama@10.0.0.5:5432/nakama");
     assert_null(argv[5]);
     command_argv_free(&argv);
-    assert_int_equal(command_argv_db("{binary} migrate --database {database} --limit {n}", "/b",
-                                     2, "host=db dbname=game", &argv, &err),
+    assert_int_equal(command_argv_db("{binary} migrate --database {database} --limit {n}", "/b", 2,
+                                     "host=db dbname=game", &argv, &err),
                      0);
     assert_string_equal(argv[3], "host=db dbname=game"); /* one word */
     assert_string_equal(argv[5], "2");
@@ -72,9 +71,9 @@ static void test_argv(void **state)
     assert_int_equal(command_argv("{binary} --version {database_url}", "/b", 0, &argv, &err), 0);
     assert_string_equal(argv[2], "{database_url}");
     command_argv_free(&argv);
-    assert_int_equal(command_argv_db("{binary} {database_url}", "/b", 0, "host=db dbname",
-                                     &argv, &err),
-                     -EINVAL);
+    assert_int_equal(
+        command_argv_db("{binary} {database_url}", "/b", 0, "host=db dbname", &argv, &err),
+        -EINVAL);
     assert_null(argv);
 }
 
@@ -97,9 +96,8 @@ static void test_env_file(void **state)
     char dir[] = "/tmp/baton-test-env-XXXXXX";
     assert_non_null(mkdtemp(dir));
     baton_err_t err = {0};
-    assert_int_equal(conninfo_env_file(dir, "nakama",
-                                       "host=db port=5432 dbname=nakama user=o\\'\"x$", &err),
-                     0);
+    assert_int_equal(
+        conninfo_env_file(dir, "nakama", "host=db port=5432 dbname=nakama user=o\\'\"x$", &err), 0);
     char path[128], buf[1024] = "";
     snprintf(path, sizeof(path), "%s/nakama.env", dir);
     FILE *f = fopen(path, "r");
@@ -107,7 +105,8 @@ static void test_env_file(void **state)
     size_t n = fread(buf, 1, sizeof(buf) - 1, f);
     fclose(f);
     buf[n] = '\0';
-    assert_non_null(strstr(buf, "BATON_DATABASE=\"host=db port=5432 dbname=nakama user=o\\\\'\\\"x\\$\"\n"));
+    assert_non_null(
+        strstr(buf, "BATON_DATABASE=\"host=db port=5432 dbname=nakama user=o\\\\'\\\"x\\$\"\n"));
     assert_non_null(strstr(buf, "BATON_DATABASE_URL=\"postgres://o%27%22x%24@db:5432/nakama\"\n"));
     unlink(path);
     rmdir(dir);

@@ -56,7 +56,9 @@ static const char *write_archive(const struct member *m, size_t n, bool gzip)
             len = strlen(m[i].data);
             archive_entry_set_size(e, (la_int64_t)len);
             break;
-        case 'd': archive_entry_set_filetype(e, AE_IFDIR); break;
+        case 'd':
+            archive_entry_set_filetype(e, AE_IFDIR);
+            break;
         case 'l':
             archive_entry_set_filetype(e, AE_IFLNK);
             archive_entry_set_symlink(e, m[i].data);
@@ -166,15 +168,16 @@ static void test_unpack_good(void **state)
     /* Unpacked once: a second prepare finds it whole and reads nothing. */
     unlink(archive_path);
     write_archive(m, 1, false);
-    assert_int_equal(release_prepare(&svc, archive_path, "3.15.0+1783fad1",
-                                     "0a1b2c3d4e5f66778899aabbccddeeff0a1b2c3d4e5f66778899aabbccddeeff",
-                                     name, sizeof(name), bin, sizeof(bin), &err),
-                     0);
+    assert_int_equal(
+        release_prepare(&svc, archive_path, "3.15.0+1783fad1",
+                        "0a1b2c3d4e5f66778899aabbccddeeff0a1b2c3d4e5f66778899aabbccddeeff", name,
+                        sizeof(name), bin, sizeof(bin), &err),
+        0);
     /* A single program for a service with releases, an archive for one without: refused. */
     const svc_config_t plain = {.name = "gamesrv", .binary = "/opt/gamesrv/bin/gamesrv"};
     write_archive(m, 2, false);
-    assert_int_equal(release_prepare(&plain, archive_path, "1.0.0", "00000000000000000000",
-                                     name, sizeof(name), bin, sizeof(bin), &err),
+    assert_int_equal(release_prepare(&plain, archive_path, "1.0.0", "00000000000000000000", name,
+                                     sizeof(name), bin, sizeof(bin), &err),
                      -ENOEXEC);
     assert_non_null(strstr(err.msg, "gives gamesrv no release_dir"));
     assert_int_equal(release_prepare(&svc, "/bin/true", "1.0.0", "00000000000000000000", name,
@@ -213,7 +216,8 @@ static void test_unpack_hostile(void **state)
     expect_refused(zig, 1, "refused: it is a link whose target goes up after a name");
     /* A link inside, then a member written through it: refused, not written outside. */
     const struct member via[] = {{'l', "data", ".", 0}, {'f', "data/nakama", "x", 0}};
-    expect_refused(via, 2, "member 'data/nakama': Not a directory (its folder is a link or a file)");
+    expect_refused(via, 2,
+                   "member 'data/nakama': Not a directory (its folder is a link or a file)");
     const struct member hard[] = {{'f', "nakama", "x", 0}, {'h', "copy", "nakama", 0}};
     expect_refused(hard, 2, "member 'copy' refused: it is a hard link");
     const struct member dev[] = {{'c', "null", NULL, 0}};
