@@ -125,7 +125,8 @@ static void run_job(worker_t *w, struct worker_job *job)
         step_out_clear(&ctx.out);
         return;
     }
-    step_log(&ctx, 6, "begin");
+    /* The service and step in the message too: `journalctl -u baton-agent` shows only it. */
+    step_log(&ctx, 6, "%s %s: begin", job->svc->name, def->name);
     int r = step_function(def->id)(&ctx, &err);
     /* A start, verify or rollback that failed: the service says why in its journal, not in
      * "failed (exit-code)". Its last lines go with the Result. */
@@ -210,7 +211,8 @@ static void run_job(worker_t *w, struct worker_job *job)
             res.status = BATON__STATUS__STATUS_FAILED;
         }
     }
-    step_log(&ctx, r == 0 ? 6 : 3, "%s%s", r == 0 ? "done" : "failed: ", r == 0 ? "" : err.msg);
+    step_log(&ctx, r == 0 ? 6 : 3, "%s %s: %s%s", job->svc->name, def->name,
+             r == 0 ? "done" : "failed: ", r == 0 ? "" : err.msg);
     /* The migration lock spans dump, swap and migrate: it goes once the migration's Result
      * (or any other step's) is on record, and at once when the dump or the swap failed. */
     if (*lock && !(r == 0 && (def->id == STEP_DUMP || def->id == STEP_SWAP))) {

@@ -149,6 +149,11 @@ int main(int argc, char **argv)
         transport_fingerprint(&pub, fp);
         printf("%s.key (secret, mode 0600) and %s (public key %s, fingerprint %s)\n", arg, pub_path,
                pub.z85, fp);
+        /* Z85 keys hold $ % { > * [ ^: quoted, a key pastes as it is into YAML and shells. */
+        printf("  an agent's key, for its node in a rollout file (keep the quotes):\n"
+               "    public_key: \"%s\"\n"
+               "  a coordinator's key: copy %s into each agent's authorized_keys file\n",
+               pub.z85, pub_path);
         free(pub_path);
         return EXIT_DONE;
     }
@@ -213,7 +218,11 @@ int main(int argc, char **argv)
         journal_record_clear(&rec);
         path = file;
     }
-    if (rollout_file_load(path, &rf, &err) < 0) {
+    if (rollout_file_load(path, &rf, &err) < 0 ||
+        /* What a rollout sends must be there: said with the file's line, before any node is
+         * asked anything (a rollback or a status does not need it). */
+        ((!strcmp(cmd, "rollout") || !strcmp(cmd, "plan") || !strcmp(cmd, "resume")) &&
+         rollout_file_check_artifact(rf, &err) < 0)) {
         fprintf(stderr, "baton: %s\n", err.msg);
         goto out;
     }

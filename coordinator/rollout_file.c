@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "digest.h"
 #include "semver.h"
@@ -18,6 +20,18 @@
 static bool plain_name(const char *s)
 {
     return name_valid(s, NAME_MAX_LEN);
+}
+
+/* HOST:PORT, HOST a name, an IPv4 address or [IPv6]; PORT 1-65535. */
+static bool tcp_endpoint_valid(const char *s)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s || (s[0] == '[' && colon[-1] != ']'))
+        return false;
+    char *end = NULL;
+    errno = 0;
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    return colon[1] >= '0' && colon[1] <= '9' && !*end && !errno && port >= 1 && port <= 65535;
 }
 
 static int bad(ydoc_t *doc, const ynode_t *map, const char *where, const char *key,
@@ -191,6 +205,21 @@ static int resolve_version(ydoc_t *doc, const ynode_t *root, const char *path,
     return 0;
 }
 
+int rollout_file_check_artifact(const rollout_file_t *rf, baton_err_t *err)
+{
+    struct stat sb;
+    if (stat(rf->artifact, &sb) < 0)
+        return baton_err_set(err, -errno, "%s: %s: %s", rf->artifact_where, rf->artifact,
+                             strerror(errno));
+    if (!S_ISREG(sb.st_mode))
+        return baton_err_set(err, -EINVAL, "%s: %s is not a file", rf->artifact_where,
+                             rf->artifact);
+    if (access(rf->artifact, R_OK) < 0)
+        return baton_err_set(err, -errno, "%s: %s: %s", rf->artifact_where, rf->artifact,
+                             strerror(errno));
+    return 0;
+}
+
 int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
 {
     static const char *const keys[] = {"service",
@@ -252,8 +281,18 @@ int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
         r = bad(doc, root, "", "sha256", "must be 64 lower-case hex digits", err);
         goto out;
     }
-    /* A relative artifact is relative to the rollout file, not to where baton runs. */
-    char *dir = strdup(path);
+    /* Where the artifact is named, for a message about it. */
+    if (rf->release)
+        snprintf(rf->artifact_where, sizeof(rf->artifact_where), "%s: release %s: artifact",
+                 rf->catalog->path, rf->release->version);
+    else
+        snprintf(rf->artifact_where, sizeof(rf->artifact_where), "%s:%u: artifact",
+                 ydoc_path(doc), ydoc_line(ydoc_get(doc, root, "artifact")));
+    /* A relative artifact is relative to the rollout file's folder (as it really is, so that
+     * messages name no "./."), not to where baton runs. */
+    char *dir = realpath(path, NULL);
+    if (!dir)
+        dir = strdup(path);
     int n = !dir                 ? -1
             : artifact[0] == '/' ? asprintf(&rf->artifact, "%s", artifact)
                                  : asprintf(&rf->artifact, "%s/%s", dirname(dir), artifact);
@@ -342,6 +381,10 @@ int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
         }
         if (strncmp(node->endpoint, "tcp://", 6) && strncmp(node->endpoint, "ipc://", 6)) {
             r = bad(doc, n, where, "endpoint", "must be a tcp:// or ipc:// endpoint", err);
+            goto out;
+        }
+        if (!strncmp(node->endpoint, "tcp://", 6) && !tcp_endpoint_valid(node->endpoint + 6)) {
+            r = bad(doc, n, where, "endpoint", "must be tcp://HOST:PORT (port 1-65535)", err);
             goto out;
         }
         for (size_t j = 0; j < i; j++)

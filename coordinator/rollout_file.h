@@ -51,6 +51,7 @@ typedef struct rollout_file {
     bool maintenance;          /* roll in maintenance style (requires: maintenance, --jump) */
     bool rehearse;             /* rehearse: true: migrate a copy of each database first */
     char *artifact; /* path of the new binary, resolved against the file's folder */
+    char artifact_where[320]; /* where it is written: "FILE:LINE: artifact", or the catalog's */
     char *sha256;   /* declared digest, or NULL */
     size_t n_nodes;
     rollout_node_t *nodes;         /* in rollout order */
@@ -69,6 +70,10 @@ typedef struct rollout_file {
 } rollout_file_t;
 
 int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err);
+/* For a rollout or plan (a rollback or status does not need it): the artifact is a readable
+ * file, or -ENOENT etc. naming where the file wrote it ("r.yml:3: artifact: PATH: No such file
+ * or directory"). */
+int rollout_file_check_artifact(const rollout_file_t *rf, baton_err_t *err);
 void rollout_file_destroy(rollout_file_t **rf_p);
 
 #endif

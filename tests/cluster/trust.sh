@@ -24,6 +24,7 @@ k=$CLUSTER_DIR/keys-test
 mkdir -p "$k"
 like "$("$BATON" keygen "$k/x")" "x.key \(secret, mode 0600\) and .*x.pub \(public key .{40}, fingerprint [0-9a-f]{16}\)" \
     "baton keygen writes a pair and names its fingerprint"
+like "$("$BATON" keygen "$k/y")" "    public_key: \"[^\"]{40}\"" "and prints the line to paste, quoted"
 is "$(stat -c %a "$k/x.key")" 600 "the secret key is mode 0600"
 out=$("$BATON" keygen "$k/x" 2>&1)
 is "$?" 2 "a second keygen with the same name is refused"

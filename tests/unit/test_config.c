@@ -220,9 +220,27 @@ static void test_rollout_file(void **state)
     assert_int_equal(rf->liveness_ms, 45000);
     assert_false(rf->min_healthy_set); /* the agents' own setting applies */
     assert_null(rf->sha256);
+    /* The artifact is checked only where it is sent (rollout, plan), named with its line. */
+    assert_int_equal(rollout_file_check_artifact(rf, &err), -ENOENT);
+    assert_non_null(strstr(err.msg, ":4: artifact: /tmp/gamesrv-1.1.0: No such file"));
     rollout_file_destroy(&rf);
 
     char text[1024];
+    const char *at = strstr(good_rollout, "10.0.0.2:7400");
+    for (size_t i = 0; i < 4; i++) {
+        static const char *const bad_ep[] = {"10.0.0.2", "10.0.0.2:0", "10.0.0.2:70000",
+                                             "[::1"};
+        snprintf(text, sizeof(text), "%.*s%s\n", (int)(at - good_rollout), good_rollout,
+                 bad_ep[i]);
+        assert_true(rollout_file_load(write_tmp(text), &rf, &err) < 0);
+        unlink(path);
+        if (!strstr(err.msg, ":9: nodes[1].endpoint: must be tcp://HOST:PORT (port 1-65535)"))
+            fail_msg("%s: %s", bad_ep[i], err.msg);
+    }
+    snprintf(text, sizeof(text), "%.*s[::1]:7400\n", (int)(at - good_rollout), good_rollout);
+    assert_int_equal(rollout_file_load(write_tmp(text), &rf, &err), 0);
+    unlink(path);
+    rollout_file_destroy(&rf);
     snprintf(text, sizeof(text), "%sliveness: 5s\nmin_healthy_time: 0\n", good_rollout);
     assert_int_equal(rollout_file_load(write_tmp(text), &rf, &err), 0);
     unlink(path);
