@@ -339,13 +339,22 @@ int agent_config_load(const char *path, agent_config_t **ret_cfg, baton_err_t *e
         const ynode_t *item = ydoc_seq_item(doc, svcs, i);
         if ((r = load_service(doc, item, where, &c->services[i], err)) < 0)
             goto out;
-        for (size_t j = 0; j < i; j++)
+        for (size_t j = 0; j < i; j++) {
             if (!strcmp(c->services[j].name, c->services[i].name)) {
                 r = baton_err_set(err, -EINVAL, "%s:%u: %s.name: '%s' is already used", path,
                                   ydoc_line(ydoc_get(doc, item, "name")), where,
                                   c->services[i].name);
                 goto out;
             }
+            /* One `current` and one set of releases per service: each prunes its own. */
+            if (c->services[i].release_dir && c->services[j].release_dir &&
+                !strcmp(c->services[j].release_dir, c->services[i].release_dir)) {
+                r = baton_err_set(err, -EINVAL, "%s:%u: %s.release_dir: %s is also %s's", path,
+                                  ydoc_line(ydoc_get(doc, item, "release_dir")), where,
+                                  c->services[i].release_dir, c->services[j].name);
+                goto out;
+            }
+        }
     }
     *ret_cfg = c;
     c = NULL;

@@ -150,11 +150,14 @@ int conninfo_to_url(const char *conninfo, char **ret_url, baton_err_t *err)
     }
     if (host && !host_in_query) {
         bool v6 = strchr(host, ':') != NULL;
-        fputs(v6 ? "[" : "", f);
-        fputs(v6 ? host : "", f);
-        if (!v6)
+        if (v6) { /* [fe80::1%25eth0]: a zone's '%' encoded, the rest as it is */
+            fputc('[', f);
+            for (const char *p = host; *p; p++)
+                fputs(*p == '%' ? "%25" : (char[]){*p, 0}, f);
+            fputc(']', f);
+        } else {
             put_encoded(f, host);
-        fputs(v6 ? "]" : "", f);
+        }
     }
     if (port && !host_in_query) {
         fputc(':', f);

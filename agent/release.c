@@ -169,8 +169,8 @@ static int open_parent(int root_fd, char *rel, const char **ret_base)
     return fd;
 }
 
-static int copy_data(struct archive *a, int out, uint64_t *total, const char *member,
-                     baton_err_t *err)
+static int copy_data(struct archive *a, int out, uint64_t *total, uint64_t declared,
+                     const char *member, baton_err_t *err)
 {
     const void *buf;
     size_t size;
@@ -184,6 +184,11 @@ static int copy_data(struct archive *a, int out, uint64_t *total, const char *me
         if ((*total += size) > RELEASE_BYTES_MAX)
             return baton_err_set(err, -EFBIG, "%s: the release unpacks to more than %llu MiB",
                                  member, (unsigned long long)(RELEASE_BYTES_MAX >> 20));
+        /* A block beyond the member's own size (a sparse entry's offsets) would make a huge
+         * file of a tiny archive. */
+        if (offset < 0 || (uint64_t)offset + size > declared)
+            return baton_err_set(err, -EFBIG, "member '%s' refused: data beyond its size",
+                                 member);
         if (lseek(out, offset, SEEK_SET) < 0)
             return baton_err_set(err, -errno, "%s: %s", member, strerror(errno));
         for (size_t done = 0; done < size;) {
@@ -246,7 +251,9 @@ static int unpack_member(struct archive *a, struct archive_entry *e, int root_fd
             r = baton_err_set(err, -errno, "member '%s'%s: %s", name,
                               errno == EEXIST ? " refused: listed twice" : "", strerror(errno));
         } else {
-            r = copy_data(a, out, total, name, err);
+            uint64_t declared = archive_entry_size_is_set(e) ? (uint64_t)archive_entry_size(e)
+                                                             : RELEASE_BYTES_MAX;
+            r = copy_data(a, out, total, declared, name, err);
             if (r == 0 && fchmod(out, perm) < 0)
                 r = baton_err_set(err, -errno, "member '%s': chmod: %s", name, strerror(errno));
             close(out);
@@ -266,13 +273,29 @@ static int unpack_into(const char *archive, const char *dir, baton_err_t *err)
         close(root_fd);
         return baton_err_set(err, -ENOMEM, "out of memory");
     }
-    archive_read_support_filter_all(a);
-    archive_read_support_format_tar(a);
-    archive_read_support_format_gnutar(a);
+    /* The four compressions libarchive has built in, nothing more: "all" would also run
+     * external programs (lzop, lrzip, grzip) as root for a layer inside another. A filter
+     * that is not built in (ARCHIVE_WARN: an external program) is refused. */
     int r = 0;
+    if (archive_read_support_filter_gzip(a) != ARCHIVE_OK ||
+        archive_read_support_filter_xz(a) != ARCHIVE_OK ||
+        archive_read_support_filter_bzip2(a) != ARCHIVE_OK ||
+        archive_read_support_filter_zstd(a) != ARCHIVE_OK ||
+        archive_read_support_format_tar(a) != ARCHIVE_OK ||
+        archive_read_support_format_gnutar(a) != ARCHIVE_OK) {
+        r = baton_err_set(err, -ENOTSUP, "libarchive here lacks a built-in decompressor: %s",
+                          archive_error_string(a) ?: "?");
+        goto out;
+    }
     if (archive_read_open_filename(a, archive, 64 * 1024) != ARCHIVE_OK) {
         r = baton_err_set(err, -EBADMSG, "%s is no release archive: %s", archive,
                           archive_error_string(a));
+        goto out;
+    }
+    /* One compression at most ("none" counts as one): a tar in gzip in xz is no release. */
+    if (archive_filter_count(a) > 2) {
+        r = baton_err_set(err, -EBADMSG, "%s is compressed twice (%s in %s)", archive,
+                          archive_filter_name(a, 1) ?: "?", archive_filter_name(a, 0) ?: "?");
         goto out;
     }
     uint64_t total = 0;
@@ -411,6 +434,30 @@ int release_current(const svc_config_t *svc, char *buf, size_t len, baton_err_t 
     return 0;
 }
 
+int release_settle(const svc_config_t *svc, const char *adopt, baton_err_t *err)
+{
+    char releases[PATH_MAX], tmp[PATH_MAX], kept[PATH_MAX];
+    if (snprintf(tmp, sizeof(tmp), "%s/.current.tmp", svc->release_dir) >= (int)sizeof(tmp))
+        return baton_err_set(err, -ENAMETOOLONG, "release path too long");
+    struct stat sb;
+    if (lstat(tmp, &sb) < 0 || !S_ISDIR(sb.st_mode))
+        return 0;
+    int r = releases_folder(svc, releases, sizeof(releases), err);
+    if (r < 0)
+        return r;
+    if (!adopt || !*adopt ||
+        snprintf(kept, sizeof(kept), "%s/%s", releases, adopt) >= (int)sizeof(kept))
+        return baton_err_set(err, -EEXIST, "%s is an install taken over, and no name for it", tmp);
+    if (lstat(kept, &sb) == 0)
+        return baton_err_set(err, -EEXIST, "%s is an install taken over, but %s exists", tmp,
+                             kept);
+    if (rename(tmp, kept) < 0)
+        return baton_err_set(err, -errno, "rename %s -> %s: %s", tmp, kept, strerror(errno));
+    if ((r = fs_fsync_parent(kept, err)) < 0)
+        return r;
+    return fs_fsync_parent(tmp, err);
+}
+
 int release_switch(const svc_config_t *svc, const char *name, const char *adopt, baton_err_t *err)
 {
     char releases[PATH_MAX], cur[PATH_MAX], tmp[PATH_MAX], target[PATH_MAX], want[PATH_MAX];
@@ -422,23 +469,49 @@ int release_switch(const svc_config_t *svc, const char *name, const char *adopt,
         snprintf(target, sizeof(target), "releases/%s", name) >= (int)sizeof(target) ||
         snprintf(want, sizeof(want), "%s/%s", releases, name) >= (int)sizeof(want))
         return baton_err_set(err, -ENAMETOOLONG, "release path too long");
+    /* An adoption cut short left the old install at .current.tmp: its release first (when
+     * switching back, the release asked for is that very one). */
+    if ((r = release_settle(svc, adopt ? adopt : name, err)) < 0)
+        return r;
     struct stat sb;
     if (stat(want, &sb) < 0 || !S_ISDIR(sb.st_mode))
         return baton_err_set(err, -ENOENT, "release %s is not unpacked here", name);
-    if (lstat(cur, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-        /* An install from before releases: kept whole as a release of its own. */
-        char kept[PATH_MAX];
-        if (!adopt || snprintf(kept, sizeof(kept), "%s/%s", releases, adopt) >= (int)sizeof(kept))
-            return baton_err_set(err, -EEXIST, "%s is a folder, not a link to a release", cur);
-        if (rename(cur, kept) < 0)
-            return baton_err_set(err, -errno, "rename %s -> %s: %s", cur, kept, strerror(errno));
-        if ((r = fs_fsync_parent(kept, err)) < 0)
-            return r;
-    }
     if (unlink(tmp) < 0 && errno != ENOENT)
         return baton_err_set(err, -errno, "unlink %s: %s", tmp, strerror(errno));
     if (symlink(target, tmp) < 0)
         return baton_err_set(err, -errno, "symlink %s: %s", tmp, strerror(errno));
+    bool folder = lstat(cur, &sb) == 0 && S_ISDIR(sb.st_mode);
+    if (folder && !adopt) {
+        unlink(tmp);
+        return baton_err_set(err, -EEXIST, "%s is a folder, not a link to a release", cur);
+    }
+    if (folder) {
+        /* An install from before releases, kept whole as a release of its own. Exchanged
+         * with the new link in one step, so that `current` never goes missing; the folder,
+         * now at .current.tmp, then gets its release name. */
+        if (renameat2(AT_FDCWD, tmp, AT_FDCWD, cur, RENAME_EXCHANGE) == 0) {
+            if ((r = fs_fsync_parent(cur, err)) < 0)
+                return r;
+            return release_settle(svc, adopt, err);
+        }
+        if (errno != EINVAL && errno != ENOSYS && errno != EXDEV) {
+            r = baton_err_set(err, -errno, "exchange %s and %s: %s", tmp, cur, strerror(errno));
+            unlink(tmp);
+            return r;
+        }
+        /* A filesystem without RENAME_EXCHANGE: moved, then linked (a crash in between
+         * leaves no `current`, which the swap and rollback settle). */
+        char kept[PATH_MAX];
+        if (snprintf(kept, sizeof(kept), "%s/%s", releases, adopt) >= (int)sizeof(kept) ||
+            rename(cur, kept) < 0) {
+            r = baton_err_set(err, -errno, "rename %s -> %s/%s: %s", cur, releases, adopt,
+                              strerror(errno));
+            unlink(tmp);
+            return r;
+        }
+        if ((r = fs_fsync_parent(kept, err)) < 0)
+            return r;
+    }
     if (rename(tmp, cur) < 0) {
         r = baton_err_set(err, -errno, "rename %s -> %s: %s", tmp, cur, strerror(errno));
         unlink(tmp);
@@ -509,23 +582,63 @@ static int newest_first(const void *a, const void *b)
     return x->t.tv_nsec < y->t.tv_nsec ? 1 : x->t.tv_nsec > y->t.tv_nsec ? -1 : 0;
 }
 
+/* Whether `name` ends with `suffix`. */
+static bool ends_with(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), k = strlen(suffix);
+    return n >= k && !strcmp(name + n - k, suffix);
+}
+
+/* Removes releases/NAME: first renamed out of sight (.NAME.del), so that a removal cut short
+ * never leaves a partial release under its name, which a later rollout would take as whole. */
+static int remove_release(const char *releases, const char *name, baton_err_t *err)
+{
+    char path[PATH_MAX], gone[PATH_MAX];
+    if (snprintf(path, sizeof(path), "%s/%s", releases, name) >= (int)sizeof(path) ||
+        snprintf(gone, sizeof(gone), "%s/.%s.del", releases, name) >= (int)sizeof(gone))
+        return baton_err_set(err, -ENAMETOOLONG, "release path too long");
+    int r = remove_tree(gone);
+    if (r == 0 && rename(path, gone) < 0)
+        r = -errno;
+    if (r == 0 && (r = fs_fsync_parent(gone, err)) == 0)
+        r = remove_tree(gone);
+    return r < 0 && !err->code ? baton_err_set(err, r, "remove %s: %s", path, strerror(-r)) : r;
+}
+
 int release_prune(const svc_config_t *svc, size_t keep, const char *also, baton_err_t *err)
 {
     char releases[PATH_MAX], current[RELEASE_NAME_MAX + 16] = "";
-    snprintf(releases, sizeof(releases), "%s/releases", svc->release_dir);
-    baton_err_t cerr = {0};
-    release_current(svc, current, sizeof(current), &cerr);
+    if (snprintf(releases, sizeof(releases), "%s/releases", svc->release_dir) >=
+        (int)sizeof(releases))
+        return baton_err_set(err, -ENAMETOOLONG, "release path too long");
+    /* Never prune without knowing which one runs. */
+    int r = release_current(svc, current, sizeof(current), err);
+    if (r < 0)
+        return r == -ENOENT ? baton_err_set(err, r, "%s/current is missing: nothing pruned",
+                                            svc->release_dir)
+                            : r;
     DIR *d = opendir(releases);
     if (!d)
         return errno == ENOENT ? 0
                                : baton_err_set(err, -errno, "%s: %s", releases, strerror(errno));
     struct aged *list = NULL;
     size_t n = 0, cap = 0;
-    int r = 0;
     for (struct dirent *e; (e = readdir(d));) {
         struct stat sb;
-        if (e->d_name[0] == '.' || strlen(e->d_name) > RELEASE_NAME_MAX ||
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+            strlen(e->d_name) > RELEASE_NAME_MAX + 8 ||
             fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(sb.st_mode))
+            continue;
+        /* Leftovers of an unpacking or a removal cut short go; a taken-over install stays
+         * (it may hold what the service wrote there). */
+        if (e->d_name[0] == '.') {
+            char path[PATH_MAX];
+            if ((ends_with(e->d_name, ".tmp") || ends_with(e->d_name, ".del")) &&
+                snprintf(path, sizeof(path), "%s/%s", releases, e->d_name) < (int)sizeof(path))
+                remove_tree(path);
+            continue;
+        }
+        if (ends_with(e->d_name, "-adopted") || strlen(e->d_name) > RELEASE_NAME_MAX)
             continue;
         if (n == cap) {
             struct aged *grown = realloc(list, (cap = cap ? cap * 2 : 16) * sizeof(*list));
@@ -548,12 +661,9 @@ int release_prune(const svc_config_t *svc, size_t keep, const char *also, baton_
             kept++;
             continue;
         }
-        char path[PATH_MAX];
-        if (snprintf(path, sizeof(path), "%s/%s", releases, list[i].name) >= (int)sizeof(path))
-            continue;
-        int rr = remove_tree(path);
-        if (rr < 0 && r == 0)
-            r = baton_err_set(err, rr, "remove %s: %s", path, strerror(-rr));
+        baton_err_t rerr = {0};
+        if (remove_release(releases, list[i].name, &rerr) < 0 && r == 0)
+            r = baton_err_set(err, rerr.code, "%s", rerr.msg);
     }
 out:
     closedir(d);

@@ -12,7 +12,9 @@
  * back. A release's `systemd/unit.conf`, when it has one, is the unit's drop-in
  * (/etc/systemd/system/UNIT.d/50-baton-release.conf) while that release is current, and is gone
  * with it. An install that predates releases (`current` a folder of its own) is taken over at
- * the first swap: moved to releases/VERSION-adopted, which a rollback switches back to.
+ * the first swap: exchanged with the new link in one rename (RENAME_EXCHANGE), then moved to
+ * releases/VERSION-adopted, which a rollback switches back to; never pruned (it may hold what
+ * the service wrote there).
  *
  * The archive (tar; gzip, xz, bzip2, zstd or none, read by libarchive) is hostile until checked,
  * member by member: absolute names, `..`, links that point out of the release, hard links,
@@ -75,6 +77,10 @@ int release_current(const svc_config_t *svc, char *buf, size_t len, baton_err_t 
 /* Makes `current` name release `name` (which must be unpacked), atomically. A `current` that is
  * a folder of its own is first moved to releases/`adopt` (NULL: refused). */
 int release_switch(const svc_config_t *svc, const char *name, const char *adopt, baton_err_t *err);
+
+/* A take-over cut short by a crash (the old install's folder left at .current.tmp) is
+ * finished: the folder becomes releases/`adopt`. 0 when there is nothing to finish. */
+int release_settle(const svc_config_t *svc, const char *adopt, baton_err_t *err);
 
 /* Gives the unit release `name`'s drop-in (its systemd/unit.conf), or none when it has none;
  * *ret_changed when the unit's configuration changed (a daemon-reload is due). */

@@ -111,12 +111,14 @@ static void prev_path(const svc_config_t *svc, char *buf, size_t len)
     snprintf(buf, len, "%s.baton-prev", svc->binary);
 }
 
-/* Release `name`'s drop-in for the unit; systemd reads it again when it changed. */
-static int unit_config_of(step_ctx_t *ctx, const char *name, baton_err_t *err)
+/* Release `name`'s drop-in for the unit; systemd reads it again when it changed, and always
+ * when the step runs again after a crash (the drop-in may have been written, the reload not
+ * done). */
+static int unit_config_of(step_ctx_t *ctx, const char *name, bool again, baton_err_t *err)
 {
     bool changed = false;
     int r = release_dropin(ctx->svc, name, &changed, err);
-    if (r < 0 || !changed)
+    if (r < 0 || (!changed && !again))
         return r;
     step_progress(ctx, "the unit's drop-in changed: daemon-reload");
     sd_bus *bus = NULL;
@@ -134,7 +136,8 @@ static int swap_release(step_ctx_t *ctx, baton_err_t *err)
     if (r < 0 && r != -ENOENT)
         return r;
     if (r == 0 && !strcmp(cur, st->target_release)) { /* switched before a crash */
-        if ((r = unit_config_of(ctx, st->target_release, err)) < 0)
+        if ((r = release_settle(svc, st->previous_release, err)) < 0 ||
+            (r = unit_config_of(ctx, st->target_release, true, err)) < 0)
             return r;
         st->swapped = true;
         return 0;
@@ -149,6 +152,14 @@ static int swap_release(step_ctx_t *ctx, baton_err_t *err)
             return baton_err_set(err, -ENOENT, "%s/current is gone, and no release %s to return to",
                                  svc->release_dir, st->previous_release);
     } else {
+        /* What runs is what the pre-flight found: the same release (a folder of its own for
+         * an install being taken over), the same binary. */
+        if (strcmp(cur, *cur ? st->previous_release : ""))
+            return baton_err_set(err, -EBUSY,
+                                 "%s/current names %s since preflight, not %s: someone else is "
+                                 "installing",
+                                 svc->release_dir, *cur ? cur : "a folder",
+                                 st->previous_release);
         if ((r = digest_file(svc->binary, hex, NULL, err)) < 0)
             return r;
         if (strcmp(hex, st->previous_sha256))
@@ -159,7 +170,7 @@ static int swap_release(step_ctx_t *ctx, baton_err_t *err)
     }
     step_progress(ctx, "switching %s/current to release %s", svc->release_dir, st->target_release);
     if ((r = release_switch(svc, st->target_release, st->previous_release, err)) < 0 ||
-        (r = unit_config_of(ctx, st->target_release, err)) < 0)
+        (r = unit_config_of(ctx, st->target_release, false, err)) < 0)
         return r;
     st->swapped = true;
     return 0;
@@ -182,7 +193,7 @@ static int swap_back_release(step_ctx_t *ctx, baton_err_t *err)
             return r;
     }
     if (*cur || !back) {
-        if ((r = unit_config_of(ctx, st->previous_release, err)) < 0)
+        if ((r = unit_config_of(ctx, st->previous_release, back, err)) < 0)
             return r;
     }
     st->swapped = false;

@@ -129,6 +129,31 @@ int unit_property_u32(sd_bus *bus, const char *unit, const char *iface, const ch
     return 0;
 }
 
+/* Makes `s` printable UTF-8 in place: control characters become spaces, a byte that starts no
+ * whole UTF-8 sequence (a message cut at a buffer's end, or in another encoding) becomes '?'.
+ * The lines travel in protobuf strings and JSON, which take UTF-8 only. */
+static void printable_utf8(char *s)
+{
+    for (unsigned char *p = (unsigned char *)s; *p;) {
+        size_t n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3
+                                  : (*p & 0xf8) == 0xf0 ? 4 : 0;
+        bool ok = n > 0 && !(n == 2 && *p < 0xc2) && !(n == 4 && *p > 0xf4);
+        for (size_t i = 1; ok && i < n; i++)
+            ok = (p[i] & 0xc0) == 0x80;
+        if (ok && n == 3) /* no overlong forms, no surrogates */
+            ok = !(p[0] == 0xe0 && p[1] < 0xa0) && !(p[0] == 0xed && p[1] >= 0xa0);
+        if (ok && n == 4)
+            ok = !(p[0] == 0xf0 && p[1] < 0x90) && !(p[0] == 0xf4 && p[1] >= 0x90);
+        if (!ok) {
+            *p++ = '?';
+            continue;
+        }
+        if (n == 1 && *p < 0x20)
+            *p = ' ';
+        p += n;
+    }
+}
+
 /* One journal entry as `systemctl status` prints it, without the date and host. */
 static char *entry_line(sd_journal *j)
 {
@@ -150,9 +175,8 @@ static char *entry_line(sd_journal *j)
             snprintf(want[i].buf, want[i].len, "%.*s", (int)(l - fl), (const char *)d + fl);
     }
     /* Control characters (a colour code, a carriage return) are no business of a report. */
-    for (char *p = msg; *p; p++)
-        if ((unsigned char)*p < 0x20)
-            *p = ' ';
+    printable_utf8(ident);
+    printable_utf8(msg);
     uint64_t usec = 0;
     sd_journal_get_realtime_usec(j, &usec);
     time_t t = (time_t)(usec / 1000000);
@@ -201,8 +225,10 @@ int unit_journal_tail(sd_bus *bus, const char *unit, uint64_t since_usec, size_t
               sd_journal_add_match(j, m2, 0) >= 0 && sd_journal_add_match(j, "_PID=1", 0) >= 0;
     if (ok && since)
         ok = sd_journal_seek_realtime_usec(j, since) >= 0;
-    else if (ok) /* no start known: the last `max` lines */
-        ok = sd_journal_seek_tail(j) >= 0 && sd_journal_previous_skip(j, max) >= 0;
+    else if (ok) { /* no start known: the last `max` lines (next() below reads the first) */
+        int k = sd_journal_seek_tail(j) >= 0 ? sd_journal_previous_skip(j, max + 1) : -1;
+        ok = k >= 0 && ((size_t)k == max + 1 || sd_journal_seek_head(j) >= 0);
+    }
     /* journald takes a moment to write what a process printed just before it died: read to
      * the end, then wait for more until it is quiet for 300 ms (2 s at most). */
     uint64_t deadline = now_usec() + 2000000;
@@ -234,7 +260,8 @@ int unit_journal_tail(sd_bus *bus, const char *unit, uint64_t since_usec, size_t
     } else if (lines) {
         size_t tail = max - HEAD - 1;
         for (size_t i = 0; i < HEAD; i++)
-            lines[n++] = head[i], head[i] = NULL;
+            if (head[i])
+                lines[n++] = head[i], head[i] = NULL;
         if (asprintf(&lines[n], "... (%zu lines) ...", count - HEAD - tail) >= 0)
             n++;
         for (size_t i = count - tail; i < count; i++)

@@ -37,12 +37,15 @@ struct member {
     mode_t perm;
 };
 
-static const char *write_archive(const struct member *m, size_t n, bool gzip)
+/* layers: 0 a plain tar, 1 gzip, 2 gzip inside xz */
+static const char *write_archive(const struct member *m, size_t n, int layers)
 {
     struct archive *a = archive_write_new();
     archive_write_set_format_pax_restricted(a);
-    if (gzip)
+    if (layers >= 1)
         archive_write_add_filter_gzip(a);
+    if (layers >= 2)
+        archive_write_add_filter_xz(a);
     assert_int_equal(archive_write_open_filename(a, archive_path), ARCHIVE_OK);
     for (size_t i = 0; i < n; i++) {
         struct archive_entry *e = archive_entry_new();
@@ -151,7 +154,7 @@ static void test_unpack_good(void **state)
     };
     baton_err_t err = {0};
     char name[RELEASE_NAME_MAX + 1], bin[PATH_MAX];
-    write_archive(m, sizeof(m) / sizeof(m[0]), true);
+    write_archive(m, sizeof(m) / sizeof(m[0]), 1);
     svc.artifact_scripts = true;
     if (release_prepare(&svc, archive_path, "3.15.0+1783fad1",
                         "0a1b2c3d4e5f66778899aabbccddeeff0a1b2c3d4e5f66778899aabbccddeeff", name,
@@ -167,7 +170,7 @@ static void test_unpack_good(void **state)
     assert_int_equal(sb.st_uid, 0);
     /* Unpacked once: a second prepare finds it whole and reads nothing. */
     unlink(archive_path);
-    write_archive(m, 1, false);
+    write_archive(m, 1, 0);
     assert_int_equal(
         release_prepare(&svc, archive_path, "3.15.0+1783fad1",
                         "0a1b2c3d4e5f66778899aabbccddeeff0a1b2c3d4e5f66778899aabbccddeeff", name,
@@ -175,7 +178,7 @@ static void test_unpack_good(void **state)
         0);
     /* A single program for a service with releases, an archive for one without: refused. */
     const svc_config_t plain = {.name = "gamesrv", .binary = "/opt/gamesrv/bin/gamesrv"};
-    write_archive(m, 2, false);
+    write_archive(m, 2, 0);
     assert_int_equal(release_prepare(&plain, archive_path, "1.0.0", "00000000000000000000", name,
                                      sizeof(name), bin, sizeof(bin), &err),
                      -ENOEXEC);
@@ -191,7 +194,7 @@ static void expect_refused(const struct member *m, size_t n, const char *want)
 {
     baton_err_t err = {0};
     size_t before = releases_count();
-    write_archive(m, n, n % 2 == 0);
+    write_archive(m, n, n % 2 == 0 ? 1 : 0);
     int r = release_unpack(&svc, archive_path, "9.9.9-bad", &err);
     if (r >= 0 || !strstr(err.msg, want))
         fail_msg("want '%s', got %d '%s'", want, r, err.msg);
@@ -226,6 +229,13 @@ static void test_unpack_hostile(void **state)
     expect_refused(suid, 1, "member 'nakama' refused: it has the setuid, setgid or sticky bit");
     const struct member twice[] = {{'f', "nakama", "x", 0}, {'f', "./nakama", "y", 0}};
     expect_refused(twice, 2, "member './nakama' refused: listed twice");
+    /* Compressed twice: libarchive would go on, running an outside program for some layers. */
+    baton_err_t terr = {0};
+    write_archive(twice, 1, 2);
+    assert_int_equal(release_unpack(&svc, archive_path, "9.9.9-bad", &terr), -EBADMSG);
+    if (!strstr(terr.msg, "is compressed twice"))
+        fail_msg("%s", terr.msg);
+    assert_false(exists("%s/releases/%s", "9.9.9-bad"));
     /* Not an archive at all. */
     baton_err_t err = {0};
     FILE *f = fopen(archive_path, "w");
@@ -297,6 +307,22 @@ static void test_switch_and_prune(void **state)
     assert_true(exists("%s/releases/%s", "3.16.0-bbbbbbbbbbbb"));
     assert_true(exists("%s/releases/%s", "3.14.0-adopted"));
     assert_false(exists("%s/releases/%s", "3.15.0-aaaaaaaaaaaa"));
+    /* Leftovers of a crash go, an adopted install stays whatever its age. */
+    make_release(".3.18.0-dddddddddddd.tmp");
+    make_release(".3.15.0-aaaaaaaaaaaa.del");
+    assert_int_equal(release_prune(&svc, 2, NULL, &err), 0);
+    assert_false(exists("%s/releases/%s", ".3.18.0-dddddddddddd.tmp"));
+    assert_false(exists("%s/releases/%s", ".3.15.0-aaaaaaaaaaaa.del"));
+    assert_true(exists("%s/releases/%s", "3.14.0-adopted"));
+    /* A take-over cut short after the exchange: `current` names the new release, the old
+     * install waits at .current.tmp; a switch back finishes it first. */
+    char tmpdir[PATH_MAX];
+    snprintf(tmpdir, sizeof(tmpdir), "%s/.current.tmp", release_dir);
+    assert_int_equal(mkdir(tmpdir, 0755), 0);
+    assert_int_equal(release_switch(&svc, "2.0.0-adopted", NULL, &err), 0);
+    assert_true(exists("%s/releases/%s", "2.0.0-adopted"));
+    assert_int_equal(release_current(&svc, cur, sizeof(cur), &err), 0);
+    assert_string_equal(cur, "2.0.0-adopted");
     /* A link not made by baton is not taken for a release. */
     unlink(path);
     assert_int_equal(symlink("/etc", path), 0);
