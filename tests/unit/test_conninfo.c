@@ -39,6 +39,7 @@ static void test_url(void **state)
     expect_url("host=::1 port=5433 dbname=game connect_timeout=5",
                "postgres://[::1]:5433/game?connect_timeout=5");
     expect_url("postgresql://u@h:1/d?sslmode=require", "postgres://u@h:1/d?sslmode=require");
+    expect_url("host=fe80::1%eth0 port=5432 dbname=game", "postgres://[fe80::1%25eth0]:5432/game");
     char *url = NULL;
     baton_err_t err = {0};
     assert_int_equal(conninfo_to_url("host=db dbname", &url, &err), -EINVAL);
