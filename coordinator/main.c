@@ -23,54 +23,9 @@
 #include "interrupt.h"
 #include "journal.h"
 #include "names.h"
+#include "cli.h"
 #include "rollout.h"
 #include "transport.h"
-
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: baton rollout FILE.yml [--json] [--state-dir DIR | --journal CONNINFO]\n"
-            "                     [--allow-downgrade] [--restore-dump /PATH] [--jump]\n"
-            "       baton plan FILE.yml [--json] [--allow-downgrade] [--restore-dump /PATH] [--jump]\n"
-            "       baton resume ROLLOUT_ID [--json] [--state-dir DIR]\n"
-            "       baton abort ROLLOUT_ID [--state-dir DIR]\n"
-            "       baton status FILE.yml|ROLLOUT_ID [--json] [--follow] [--state-dir DIR]\n"
-            "       baton list [--json] [--state-dir DIR]\n"
-            "       baton keygen NAME\n"
-            "       baton rollback FILE.yml|ROLLOUT_ID [--restore-shared] [--json] [--state-dir DIR]\n"
-
-            "  rollout   upgrade the nodes of FILE in batches (one at a time unless the file says\n"
-            "            otherwise); every event is journaled in DIR/rollouts/ROLLOUT_ID.jsonl\n"
-            "            (DIR: $BATON_STATE_DIR, else /var/lib/baton as root, else\n"
-            "            $XDG_STATE_HOME/baton)\n"
-            "  plan      dry run: what every node would do and every reason it would refuse;\n"
-            "            changes nothing (exit 0: could run, 2: would be refused)\n"
-            "  resume    let a paused rollout go on, or continue one whose coordinator died or\n"
-            "            was stopped, from its journal and the agents' records: no step that\n"
-            "            completed runs again\n"
-            "  abort     stop a running rollout after its steps in flight and roll those nodes\n"
-            "            back (as Ctrl-C); when no coordinator runs it, roll back what it left\n"
-            "  status    what each node runs, and where its last rollout got to; given a rollout\n"
-            "            id, also the journal's view (running, paused, done, died); --follow\n"
-            "            repeats it every 2 s until the rollout ends\n"
-            "  list      the rollouts in the state folder, newest first, and how each ended\n"
-            "  keygen    a CURVE key pair: NAME.key (secret, 0600) and NAME.pub; never overwrites\n"
-            "  rollback  FILE: undo every node's unfinished rollout, release reserved nodes;\n"
-            "            ROLLOUT_ID: undo that rollout on every node it changed, committed ones\n"
-            "            too (a downgrade), newest first\n"
-            "--version: this coordinator's version, and the agents' it works with (the same major,\n"
-            "  at most one minor apart; an agent outside that is refused at Hello)\n"
-            "journals: --state-dir DIR (files, the default) or --journal CONNINFO (a PostgreSQL\n"
-            "  database several controllers share; also $BATON_JOURNAL), for every command\n"
-            "exit codes:\n"
-            "  0  done: every node runs the target version\n"
-            "  1  usage error or a bad rollout file (file, line and key named)\n"
-            "  2  refused before any change (nothing stopped, nothing left reserved)\n"
-            "  3  a node failed, or Ctrl-C stopped the rollout, and that node was rolled back\n"
-            "  4  needs attention: a rollback failed, a node was LOST, or the rollout was\n"
-            "     interrupted; see baton status, then baton rollback or baton resume\n"
-            "Ctrl-C once: finish the step in flight, settle that node, stop; twice: stop now.\n");
-}
 
 /* `status` takes a rollout file or a rollout id: a path that exists is a file. */
 static bool is_rollout_id(const char *arg)
@@ -92,50 +47,88 @@ int main(int argc, char **argv)
         {"jump", no_argument, NULL, 'X'},   {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
     int o;
+    unsigned used = 0; /* CLI_* flags given, checked against the command below */
+    bool want_help = false;
+    opterr = 0; /* an unknown option is named below, with the command's line */
     while ((o = getopt_long(argc, argv, "jfh", longopts, NULL)) != -1) {
         switch (o) {
         case 'j':
             opts.json = true;
+            used |= CLI_JSON;
             break;
         case 's':
             state_dir = optarg;
+            used |= CLI_JOURNAL;
             break;
         case 'f':
             follow = true;
+            used |= CLI_FOLLOW;
             break;
         case 'J':
             journal = optarg;
+            used |= CLI_JOURNAL;
             break;
         case 'R':
             opts.restore_shared = true;
+            used |= CLI_RESTORE_SHARED;
             break;
         case 'D':
             opts.allow_downgrade = true;
+            used |= CLI_VERSIONS;
             break;
         case 'P':
             opts.restore_dump = optarg;
+            used |= CLI_VERSIONS;
             break;
         case 'X':
             opts.jump = true;
+            used |= CLI_VERSIONS;
             break;
         case 'h':
-            usage(stdout);
-            return EXIT_DONE;
+            want_help = true;
+            break;
         case 'V':
             printf("baton %s (protocol %d; works with agents %s and one minor older or newer)\n",
                    BATON_VERSION, BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT,
                    BATON_VERSION);
             return EXIT_DONE;
         default:
-            usage(stderr);
-            return EXIT_USAGE;
+            return cli_usage_error(
+                NULL, "%s: unknown option, or its argument is missing",
+                argv[optind - 1]);
         }
     }
     int nargs = argc - optind;
-    const char *cmd = nargs >= 1 ? argv[optind] : "", *arg = nargs == 2 ? argv[optind + 1] : NULL;
-    static const char *const with_arg[] = {"rollout", "plan",     "resume", "abort",
-                                           "status",  "rollback", NULL};
-    if (nargs == 2 && !strcmp(cmd, "keygen")) {
+    const char *cmd = nargs >= 1 ? argv[optind] : NULL, *arg = nargs >= 2 ? argv[optind + 1] : NULL;
+    const cli_command_t *c = cli_find(cmd);
+    if (want_help || (c && !strcmp(c->name, "help"))) {
+        const cli_command_t *about = c && strcmp(c->name, "help") ? c : cli_find(arg);
+        if (!about && c && !strcmp(c->name, "help") && arg)
+            return cli_usage_error(NULL, "no command '%s'", arg);
+        if (about)
+            cli_command_help(stdout, about);
+        else
+            cli_usage(stdout);
+        return EXIT_DONE;
+    }
+    if (!cmd)
+        return cli_usage_error(NULL, "which command?");
+    if (!c)
+        return cli_usage_error(NULL, "no command '%s'", cmd);
+    if (c->takes_arg && nargs < 2)
+        return cli_usage_error(c, "%s needs %s", c->name, c->arg);
+    if (nargs > (c->takes_arg ? 2 : 1))
+        return cli_usage_error(c, "%s: unexpected '%s'", c->name,
+                               argv[optind + (c->takes_arg ? 2 : 1)]);
+    const char *flag = cli_flag_refused(c, used);
+    if (flag)
+        return cli_usage_error(c, "%s does not apply to %s", flag, c->name);
+    if (opts.restore_dump && opts.restore_dump[0] != '/')
+        return cli_usage_error(c, "--restore-dump needs an absolute path, not '%s'",
+                               opts.restore_dump);
+    if (follow && !is_rollout_id(arg))
+        return cli_usage_error(c, "--follow follows a rollout by its id, not %s", arg);
+    if (!strcmp(cmd, "keygen")) {
         /* baton keygen NAME: NAME.key (secret, 0600) and NAME.pub; never overwrites. */
         baton_err_t kerr = {0};
         transport_key_t pub;
@@ -156,17 +149,6 @@ int main(int argc, char **argv)
                pub.z85, pub_path);
         free(pub_path);
         return EXIT_DONE;
-    }
-    bool known = nargs == 1 && !strcmp(cmd, "list");
-    for (size_t i = 0; with_arg[i] && !known; i++)
-        known = nargs == 2 && !strcmp(cmd, with_arg[i]);
-    bool versions_flags = opts.allow_downgrade || opts.restore_dump || opts.jump;
-    if (!known || (follow && strcmp(cmd, "status")) ||
-        (opts.restore_shared && strcmp(cmd, "rollback")) ||
-        (versions_flags && strcmp(cmd, "rollout") && strcmp(cmd, "plan")) ||
-        (opts.restore_dump && opts.restore_dump[0] != '/')) {
-        usage(stderr);
-        return EXIT_USAGE;
     }
     char *default_dir = state_dir ? NULL : journal_default_dir();
     rollout_file_t *rf = NULL;

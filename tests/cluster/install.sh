@@ -53,6 +53,15 @@ man_cmds=$(printf '%s\n' "$page" | sed -n '/^SYNOPSIS/,/^DESCRIPTION/s/^ *baton 
 is "$man_cmds" "$help_cmds" "baton(1) and baton --help list the same commands ($help_cmds)"
 comp_cmds=$(sed -n 's/.*compgen -W "\(rollout[a-z ]*\) --help".*/\1/p' doc/baton.bash-completion | tr ' ' '\n' | sort | tr '\n' ' ')
 is "$comp_cmds" "$help_cmds" "the bash completion offers the same commands"
+out=$("$BATON" keygen 2>&1)
+is "$?" 1 "a usage error exits 1"
+like "$out" "^baton: keygen needs NAME
+usage: baton keygen NAME" "and names what is wrong with the command's own line, not the whole usage"
+like "$("$BATON" list --follow 2>&1)" "^baton: --follow does not apply to list" "a flag a command does not take is named"
+like "$("$BATON" frobnicate 2>&1)" "^baton: no command 'frobnicate'
+commands: rollout plan" "an unknown command, with the list of commands"
+is "$("$BATON" help rollout | head -1)" "$("$BATON" rollout --help | head -1)" "baton help rollout is baton rollout --help"
+like "$("$BATON" help rollout)" "^usage: baton rollout FILE.yml" "one command's help"
 
 # --- make deb ---------------------------------------------------------------------------------------
 rm -rf "$BUILD/deb"

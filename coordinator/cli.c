@@ -1,0 +1,116 @@
+/* cli: see cli.h. */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#define JOURNALS "[--state-dir DIR | --journal CONNINFO]"
+
+static const cli_command_t commands[] = {
+    {"rollout", "rollout FILE.yml [--json] " JOURNALS "\n"
+                "                     [--allow-downgrade] [--restore-dump /PATH] [--jump]",
+     true, "FILE.yml", CLI_JSON | CLI_JOURNAL | CLI_VERSIONS,
+     "            upgrade the nodes of FILE in batches (one at a time unless the file says\n"
+     "            otherwise); every event is journaled in DIR/rollouts/ROLLOUT_ID.jsonl\n"
+     "            (DIR: $BATON_STATE_DIR, else /var/lib/baton as root, else\n"
+     "            $XDG_STATE_HOME/baton)\n"},
+    {"plan", "plan FILE.yml [--json] [--allow-downgrade] [--restore-dump /PATH] [--jump]", true,
+     "FILE.yml", CLI_JSON | CLI_JOURNAL | CLI_VERSIONS,
+     "            dry run: what every node would do and every reason it would refuse;\n"
+     "            changes nothing (exit 0: could run, 2: would be refused)\n"},
+    {"resume", "resume ROLLOUT_ID [--json] [--state-dir DIR]", true, "ROLLOUT_ID",
+     CLI_JSON | CLI_JOURNAL,
+     "            let a paused rollout go on, or continue one whose coordinator died or\n"
+     "            was stopped, from its journal and the agents' records: no step that\n"
+     "            completed runs again\n"},
+    {"abort", "abort ROLLOUT_ID [--state-dir DIR]", true, "ROLLOUT_ID", CLI_JOURNAL,
+     "            stop a running rollout after its steps in flight and roll those nodes\n"
+     "            back (as Ctrl-C); when no coordinator runs it, roll back what it left\n"},
+    {"status", "status FILE.yml|ROLLOUT_ID [--json] [--follow] [--state-dir DIR]", true,
+     "FILE.yml or ROLLOUT_ID", CLI_JSON | CLI_JOURNAL | CLI_FOLLOW,
+     "            what each node runs, and where its last rollout got to; given a rollout\n"
+     "            id, also the journal's view (running, paused, done, died); --follow\n"
+     "            (with a rollout id) repeats it every 2 s until the rollout ends\n"},
+    {"list", "list [--json] [--state-dir DIR]", false, NULL, CLI_JSON | CLI_JOURNAL,
+     "            the rollouts in the state folder, newest first, and how each ended\n"},
+    {"keygen", "keygen NAME", true, "NAME", 0,
+     "            a CURVE key pair: NAME.key (secret, 0600) and NAME.pub; never overwrites;\n"
+     "            prints the public_key line to paste into a rollout file\n"},
+    {"rollback", "rollback FILE.yml|ROLLOUT_ID [--restore-shared] [--json] [--state-dir DIR]",
+     true, "FILE.yml or ROLLOUT_ID", CLI_JSON | CLI_JOURNAL | CLI_RESTORE_SHARED,
+     "            FILE: undo every node's unfinished rollout, release reserved nodes;\n"
+     "            ROLLOUT_ID: undo that rollout on every node it changed, committed ones\n"
+     "            too (a downgrade), newest first\n"},
+    {"help", "help [COMMAND]", false, NULL, 0, "            this text, or one command's\n"},
+};
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+const cli_command_t *cli_find(const char *name)
+{
+    for (size_t i = 0; name && i < N_COMMANDS; i++)
+        if (!strcmp(commands[i].name, name))
+            return &commands[i];
+    return NULL;
+}
+
+void cli_command_help(FILE *f, const cli_command_t *c)
+{
+    fprintf(f, "usage: baton %s\n%s", c->synopsis, c->help);
+}
+
+void cli_usage(FILE *f)
+{
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "%s baton %s\n", i ? "      " : "usage:", commands[i].synopsis);
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-9s %s", commands[i].name, commands[i].help + 12);
+    fputs("--version: this coordinator's version, and the agents' it works with (the same major,\n"
+          "  at most one minor apart; an agent outside that is refused at Hello)\n"
+          "journals: --state-dir DIR (files, the default) or --journal CONNINFO (a PostgreSQL\n"
+          "  database several controllers share; also $BATON_JOURNAL), for every command\n"
+          "exit codes:\n"
+          "  0  done: every node runs the target version\n"
+          "  1  usage error or a bad rollout file (file, line and key named)\n"
+          "  2  refused before any change (nothing stopped, nothing left reserved)\n"
+          "  3  a node failed, or Ctrl-C stopped the rollout, and that node was rolled back\n"
+          "  4  needs attention: a rollback failed, a node was LOST, or the rollout was\n"
+          "     interrupted; see baton status, then baton rollback or baton resume\n"
+          "Ctrl-C once: finish the step in flight, settle that node, stop; twice: stop now.\n",
+          f);
+}
+
+int cli_usage_error(const cli_command_t *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("baton: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    if (c) {
+        fprintf(stderr, "usage: baton %s\n", c->synopsis);
+    } else {
+        fputs("commands:", stderr);
+        for (size_t i = 0; i < N_COMMANDS; i++)
+            fprintf(stderr, " %s", commands[i].name);
+        fputc('\n', stderr);
+    }
+    fputs("(baton help COMMAND, or baton --help, says more)\n", stderr);
+    return 1;
+}
+
+const char *cli_flag_refused(const cli_command_t *c, unsigned used)
+{
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } names[] = {{CLI_JSON, "--json"},
+                 {CLI_JOURNAL, "--state-dir/--journal"},
+                 {CLI_FOLLOW, "--follow"},
+                 {CLI_RESTORE_SHARED, "--restore-shared"},
+                 {CLI_VERSIONS, "--allow-downgrade/--restore-dump/--jump"}};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if ((used & names[i].bit) && !(c->flags & names[i].bit))
+            return names[i].name;
+    return NULL;
+}
