@@ -93,11 +93,11 @@ static void hello_done(struct run *run, node_t *nd, int r, Baton__Envelope *env,
         }
     }
     free(msg);
-    envelope_free(&env);
     /* Asked what a pre-flight would find (plan_schedule), also where the record already
-     * refuses: all reasons. */
+     * refuses: all reasons. (svc points into env: read before it is freed.) */
     pn[i].ask = nd->state != NODE_SKIP && svc;
     pn[i].stage = svc && svc->checks_release;
+    envelope_free(&env);
 }
 
 static void plan_done(node_t *nd, int r, Baton__Envelope *env, baton_err_t *err)
