@@ -14,7 +14,7 @@ cluster_sweep
 cluster_trap
 ok "cluster: 2 nodes on gamesrv 1.1.0, printing 1.1.0+1783fad1" \
     baton_cluster bmeta 2 1.1.0+buildmeta || { done_testing; exit 1; }
-versions() { for n in $CLUSTER_NODES; do node_exec "$n" /opt/gamesrv/bin/gamesrv --version; done | tr '\n' ' '; }
+versions() { node_versions; }
 is "$(versions)" "1.1.0+1783fad1 1.1.0+1783fad1 " "each node's binary prints build metadata"
 players_before=$(players)
 

@@ -15,8 +15,8 @@ cluster_sweep
 cluster_trap
 ok "cluster: 2 nodes on gamesrv 1.1.0, one shared database" baton_cluster chk 2 1.1.0 ||
     { done_testing; exit 1; }
-versions() { for n in $CLUSTER_NODES; do node_exec "$n" /opt/gamesrv/bin/gamesrv --version; done | tr '\n' ' '; }
-stops() { for n in $CLUSTER_NODES; do unit_stops "$n"; done | tr '\n' ' '; }
+versions() { node_versions; }
+stops() { cluster_stops; }
 scratch() { pg_sql postgres "SELECT count(*) FROM pg_database WHERE datname LIKE 'baton_rehearse%'"; }
 configured=0
 for n in $CLUSTER_NODES; do

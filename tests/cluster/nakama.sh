@@ -72,7 +72,7 @@ ROLLOUT_DIR=$CLUSTER_DIR/rollouts
 mkdir -p "$ROLLOUT_DIR"
 export BATON_STATE_DIR=$CLUSTER_DIR/coordinator
 
-versions() { for n in $CLUSTER_NODES; do node_exec "$n" /opt/nakama/current/nakama --version; done | tr '\n' ' '; }
+versions() { node_versions /opt/nakama/current/nakama; }
 ids() { pg_sql nakama "SELECT string_agg(id, ',' ORDER BY id) FROM migration_info"; }
 users() { pg_sql nakama "SELECT count(*) || ':' || md5(string_agg(id::text, ',' ORDER BY id)) FROM users"; }
 pids() { for n in $CLUSTER_NODES; do node_exec "$n" systemctl show -p MainPID --value nakama; done | tr '\n' ' '; }
@@ -102,14 +102,7 @@ rollout_yml() { # FILE VERSION (ARTIFACT | catalog:CATALOG)
             *) echo "artifact: $3" ;;
         esac
         printf 'timeouts:\n  connect: 3s\n  step: 3m\n'
-        key_pair coordinator
-        printf 'curve:\n  secret_key: %s\n' "$(keys_dir)/coordinator.key"
-        echo "nodes:"
-        for n in $CLUSTER_NODES; do
-            echo "  - name: $n"
-            echo "    endpoint: tcp://$(node_ip "$n"):$BATON_AGENT_PORT"
-            echo "    public_key: \"$(agent_pub "$n")\""
-        done
+        rollout_nodes
     } >"$1"
     echo "$1"
 }

@@ -33,10 +33,10 @@ for n in $CLUSTER_NODES; do
         systemctl restart gamesrv baton-agent" && converted=$((converted + 1))
 done
 is "$converted" 2 "each node runs gamesrv from /opt/gamesrv/current/ (a folder), agents with release_dir"
-versions() { for n in $CLUSTER_NODES; do node_exec "$n" $BIN --version; done | tr '\n' ' '; }
+versions() { node_versions $BIN; }
 current() { node_exec "$1" readlink /opt/gamesrv/current || echo "(a folder)"; }
 env_of() { node_exec "$1" systemctl show -p Environment --value gamesrv; }
-stops() { for n in $CLUSTER_NODES; do unit_stops "$n"; done | tr '\n' ' '; }
+stops() { cluster_stops; }
 rid() { sed -n 's/^baton: rollout \([^:]*\):.*/\1/p' "$1" | tail -1; }
 # bundle VERSION OUT [DROPIN-LINE...]: a release archive as an operator makes one
 bundle() {

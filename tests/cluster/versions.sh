@@ -36,8 +36,8 @@ cat_file() { # VERSION-OR-RANGE CATALOG [FILE]: a rollout file over the catalog
     sed -i -e '/^artifact:/d' -e "s|^version: .*|version: \"$1\"\ncatalog: $2|" "$f"
     echo "$f"
 }
-versions() { for n in $CLUSTER_NODES; do node_exec "$n" /opt/gamesrv/bin/gamesrv --version; done | tr '\n' ' '; }
-stops() { for n in $CLUSTER_NODES; do unit_stops "$n"; done | tr '\n' ' '; }
+versions() { node_versions; }
+stops() { cluster_stops; }
 rid() { sed -n 's/^baton: rollout \([^:]*\):.*/\1/p' <<<"$1" | tail -1; }
 catalog "$ROLLOUT_DIR/catalog.yml"
 players_before=$(players)

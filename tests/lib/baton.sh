@@ -180,20 +180,39 @@ rollout_file() { # VERSION [FILE]: artifact is the build of VERSION (may carry +
         [ -n "${BATON_TEST_ROLLOUT_MIN_HEALTHY:-}" ] &&
             echo "min_healthy_time: $BATON_TEST_ROLLOUT_MIN_HEALTHY"
         [ -n "${BATON_TEST_LIVENESS:-}" ] && echo "liveness: $BATON_TEST_LIVENESS"
-        if [ "${BATON_TEST_INSECURE:-0}" = 1 ]; then
-            echo "insecure: true"
-        else
-            key_pair coordinator
-            printf 'curve:\n  secret_key: %s\n' "$(keys_dir)/coordinator.key"
-        fi
-        echo "nodes:"
-        for n in $CLUSTER_NODES; do
-            echo "  - name: $n"
-            echo "    endpoint: tcp://$(node_ip "$n"):$BATON_AGENT_PORT"
-            [ "${BATON_TEST_INSECURE:-0}" = 1 ] || echo "    public_key: \"$(agent_pub "$n")\""
-        done
+        rollout_nodes
     } >"$file"
     echo "$file"
+}
+
+# The trust and node part of a rollout file: the coordinator's key (or insecure) and every node
+# of the cluster with its endpoint and public key.
+rollout_nodes() {
+    if [ "${BATON_TEST_INSECURE:-0}" = 1 ]; then
+        echo "insecure: true"
+    else
+        key_pair coordinator
+        printf 'curve:\n  secret_key: %s\n' "$(keys_dir)/coordinator.key"
+    fi
+    echo "nodes:"
+    for n in $CLUSTER_NODES; do
+        echo "  - name: $n"
+        echo "    endpoint: tcp://$(node_ip "$n"):$BATON_AGENT_PORT"
+        [ "${BATON_TEST_INSECURE:-0}" = 1 ] || echo "    public_key: \"$(agent_pub "$n")\""
+    done
+}
+
+# What each node's gamesrv (or BIN) prints for --version, on one line.
+node_versions() { # [BIN]
+    local n
+    for n in $CLUSTER_NODES; do node_exec "$n" "${1:-/opt/gamesrv/bin/gamesrv}" --version; done |
+        tr '\n' ' '
+}
+
+# How often each node's gamesrv was stopped, on one line (unit_stops of every node).
+cluster_stops() {
+    local n
+    for n in $CLUSTER_NODES; do unit_stops "$n"; done | tr '\n' ' '
 }
 
 agent_state() {
