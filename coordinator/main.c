@@ -18,6 +18,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <libpq-fe.h>
+
 #include "version.h"
 #include "baton.pb-c.h"
 #include "interrupt.h"
@@ -26,6 +28,17 @@
 #include "cli.h"
 #include "rollout.h"
 #include "transport.h"
+
+/* True when a conninfo (or URI) holds a password. */
+static bool conninfo_password(const char *conninfo)
+{
+    PQconninfoOption *o = PQconninfoParse(conninfo, NULL), *p = o;
+    bool found = false;
+    for (; p && p->keyword; p++)
+        found |= !strcmp(p->keyword, "password") && p->val && *p->val;
+    PQconninfoFree(o);
+    return found;
+}
 
 /* `status` takes a rollout file or a rollout id: a path that exists is a file. */
 static bool is_rollout_id(const char *arg)
@@ -48,7 +61,7 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0}};
     int o;
     unsigned used = 0; /* CLI_* flags given, checked against the command below */
-    bool want_help = false;
+    bool want_help = false, journal_arg = false;
     opterr = 0; /* an unknown option is named below, with the command's line */
     while ((o = getopt_long(argc, argv, "jfh", longopts, NULL)) != -1) {
         switch (o) {
@@ -66,6 +79,7 @@ int main(int argc, char **argv)
             break;
         case 'J':
             journal = optarg;
+            journal_arg = true;
             used |= CLI_JOURNAL;
             break;
         case 'R':
@@ -126,6 +140,9 @@ int main(int argc, char **argv)
     if (opts.restore_dump && opts.restore_dump[0] != '/')
         return cli_usage_error(c, "--restore-dump needs an absolute path, not '%s'",
                                opts.restore_dump);
+    if (journal_arg && conninfo_password(journal))
+        return cli_usage_error(c, "--journal holds a password, which every user on this machine "
+                                  "can read (ps): put it in ~/.pgpass or $PGPASSFILE");
     if (follow && !is_rollout_id(arg))
         return cli_usage_error(c, "--follow follows a rollout by its id, not %s", arg);
     if (!strcmp(cmd, "keygen")) {
