@@ -153,8 +153,12 @@ static int swap_release(step_ctx_t *ctx, baton_err_t *err)
                                  svc->release_dir, st->previous_release);
     } else {
         /* What runs is what the pre-flight found: the same release (a folder of its own for
-         * an install being taken over), the same binary. */
-        if (strcmp(cur, *cur ? st->previous_release : ""))
+         * an install being taken over: its release does not exist yet), the same binary. */
+        struct stat sb;
+        if ((r = release_path(svc, st->previous_release, path, sizeof(path), err)) < 0)
+            return r;
+        bool adopting = lstat(path, &sb) < 0;
+        if (strcmp(cur, adopting ? "" : st->previous_release))
             return baton_err_set(err, -EBUSY,
                                  "%s/current names %s since preflight, not %s: someone else is "
                                  "installing",
