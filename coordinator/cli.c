@@ -7,8 +7,9 @@
 #define JOURNALS "[--state-dir DIR | --journal CONNINFO]"
 
 static const cli_command_t commands[] = {
-    {"rollout", "rollout FILE.yml [--json] " JOURNALS "\n"
-                "                     [--allow-downgrade] [--restore-dump /PATH] [--jump]",
+    {"rollout",
+     "rollout FILE.yml [--json] " JOURNALS "\n"
+     "                     [--allow-downgrade] [--restore-dump /PATH] [--jump]",
      true, "FILE.yml", CLI_JSON | CLI_JOURNAL | CLI_VERSIONS,
      "            upgrade the nodes of FILE in batches (one at a time unless the file says\n"
      "            otherwise); every event is journaled in DIR/rollouts/ROLLOUT_ID.jsonl\n"
@@ -36,8 +37,8 @@ static const cli_command_t commands[] = {
     {"keygen", "keygen NAME", true, "NAME", 0,
      "            a CURVE key pair: NAME.key (secret, 0600) and NAME.pub; never overwrites;\n"
      "            prints the public_key line to paste into a rollout file\n"},
-    {"rollback", "rollback FILE.yml|ROLLOUT_ID [--restore-shared] [--json] [--state-dir DIR]",
-     true, "FILE.yml or ROLLOUT_ID", CLI_JSON | CLI_JOURNAL | CLI_RESTORE_SHARED,
+    {"rollback", "rollback FILE.yml|ROLLOUT_ID [--restore-shared] [--json] [--state-dir DIR]", true,
+     "FILE.yml or ROLLOUT_ID", CLI_JSON | CLI_JOURNAL | CLI_RESTORE_SHARED,
      "            FILE: undo every node's unfinished rollout, release reserved nodes;\n"
      "            ROLLOUT_ID: undo that rollout on every node it changed, committed ones\n"
      "            too (a downgrade), newest first\n"},

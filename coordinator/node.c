@@ -14,6 +14,7 @@
 #include "version.h"
 #include "envelope.h"
 #include "interrupt.h"
+#include "reach.h"
 #include "run.h"
 #include "steps.h"
 
@@ -203,6 +204,22 @@ void node_init_step(Baton__Step *s, const struct run *run, const char *sha256)
     s->min_healthy_ms = run->rf->min_healthy_ms;
     s->healthy_deadline_set = run->rf->healthy_deadline_set;
     s->healthy_deadline_ms = run->rf->healthy_deadline_ms;
+}
+
+int node_hello_silence(const struct run *run, const node_t *nd, const char *what, char **ret)
+{
+    char why[512];
+    if (!reach_tcp(nd->def->endpoint, 2000, why, sizeof(why)))
+        return asprintf(ret, "%s: %s", what, why);
+    if (run->rf->insecure)
+        return asprintf(ret, "%s (TCP connects: the agent listens but does not answer; does it "
+                             "run with CURVE while this file says insecure?)",
+                        what);
+    /* TCP got through and the handshake is silent: the keys. */
+    return asprintf(ret, "%s (TCP connects, so with CURVE: is this coordinator's public key in "
+                         "the agent's authorized keys, is the node's public_key its agent's, "
+                         "and does the agent not run insecure?)",
+                    what);
 }
 
 void node_init_preflight(Baton__Step *s, const struct run *run, const node_t *nd)

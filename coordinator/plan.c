@@ -57,6 +57,9 @@ static void hello_done(struct run *run, node_t *nd, int r, Baton__Envelope *env,
         if (asprintf(&msg, "the agent at %s is node '%s', not '%s'", nd->def->endpoint,
                      h->node_name, nd->def->name) > 0)
             problem(i, msg);
+    } else if (!svc && r == -ETIMEDOUT) {
+        if (node_hello_silence(run, nd, err->msg, &msg) > 0)
+            problem(i, msg);
     } else if (!svc) {
         problem(i, err->msg);
     } else {

@@ -85,13 +85,8 @@ static void hello_result(struct run *run, node_t *nd, int r, Baton__Envelope *en
     if (h && strcmp(h->node_name, nd->def->name)) {
         bad = asprintf(&msg, "the agent at %s is node '%s', not '%s'", nd->def->endpoint,
                        h->node_name, nd->def->name);
-    } else if (!svc && r == -ETIMEDOUT && !run->rf->insecure) {
-        /* A CURVE handshake that fails is silent: say what to check. */
-        bad = asprintf(&msg,
-                       "%s (with CURVE: is this coordinator's public key in the agent's "
-                       "authorized keys, is the node's public_key its agent's, and does the "
-                       "agent not run insecure?)",
-                       err->msg);
+    } else if (!svc && r == -ETIMEDOUT) {
+        bad = node_hello_silence(run, nd, err->msg, &msg);
     } else if (!svc) {
         bad = asprintf(&msg, "%s", err->msg);
     } else if (svc->running) {

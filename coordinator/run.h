@@ -157,6 +157,10 @@ void node_init_step(Baton__Step *s, const struct run *run, const char *sha256);
 /* The pre-flight's request, and plan's: the same facts, so that the agent reaches the same
  * verdict for both (the version move, the dump to restore, the rehearsal). */
 void node_init_preflight(Baton__Step *s, const struct run *run, const node_t *nd);
+/* A Hello that got no answer (`what`: the timeout's message), said with its likely cause: the
+ * name does not resolve, nothing listens, the node does not answer TCP, or (TCP got through)
+ * the CURVE keys. *ret is the caller's; asprintf's result. */
+int node_hello_silence(const struct run *run, const node_t *nd, const char *what, char **ret);
 /* Sends the node's next step (nd->step). */
 void node_next_step(struct run *run, node_t *nd, const engine_ops_t *ops);
 /* A step's Result or failure: emits it, then the next step, the rollback, or the end. */

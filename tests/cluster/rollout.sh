@@ -127,8 +127,19 @@ node_cut node3
 out=$("$BATON" rollout "$f" 2>&1)
 is "$?" 2 "unreachable agent: exit 2"
 like "$out" "hello +node3 +FAIL .*did not answer" "the failure names the node"
+like "$out" "hello +node3 +FAIL .*does not answer TCP within 2000 ms: the node is down, or a firewall" \
+    "and says the node does not answer at all (not a CURVE key)"
 no_stops "unreachable agent"
 node_heal node3
+
+# An agent that is stopped: nothing listens, said so.
+node_exec node3 systemctl stop baton-agent
+out=$("$BATON" rollout "$f" 2>&1)
+is "$?" 2 "stopped agent: exit 2"
+like "$out" "hello +node3 +FAIL .*nothing listens at [0-9.]+:$BATON_AGENT_PORT \(connection refused\): is baton-agent running there" \
+    "the failure says nothing listens"
+no_stops "stopped agent"
+node_exec node3 systemctl start baton-agent
 
 # A bad rollout file changes nothing and names file, line and key.
 printf 'service: gamesrv\nversion: 1.2.0\nartifact: x\nnodes:\n  - name: node1\n    endpont: tcp://x:1\n' >"$CLUSTER_DIR/bad.yml"
