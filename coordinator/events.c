@@ -84,6 +84,8 @@ static void render_text(struct run *run, json_t *e)
         printf("%-10s %-24s %-10s %-10s %-12s %-26s %-26s %s\n", node, str(e, "endpoint"),
                str(e, "version"), str(e, "unit_state"), str(e, "step"), msg,
                json_object_get(e, "database") ? str(e, "database") : "-", str(e, "key"));
+        if (json_object_get(e, "error"))
+            printf("%-10s ! %s\n", "", str(e, "error"));
         json_t *h = json_object_get(e, "history");
         if (json_array_size(h)) {
             printf("%-10s history:", "");

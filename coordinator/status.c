@@ -70,7 +70,9 @@ int rollout_status(const rollout_file_t *rf, const struct rollout_opts *opts)
             json_object_set_new(e, "version", json_string("?"));
             json_object_set_new(e, "unit_state", json_string("?"));
             json_object_set_new(e, "step", json_string("?"));
-            json_object_set_new(e, "message", json_string(err.msg));
+            /* Not in the rollout's column: on a line of its own. */
+            json_object_set_new(e, "message", json_string("-"));
+            json_object_set_new(e, "error", json_string(err.msg));
         }
         emit(&run, e);
     }
