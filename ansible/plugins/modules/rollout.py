@@ -101,6 +101,32 @@ options:
   liveness:
     description: A node silent this long is lost (e.g. C(30s)).
     type: str
+  batches:
+    description: Nodes per batch, in order, each a count or a percentage ("25%"); the last
+      repeats (baton's C(batches)). Default: one node at a time.
+    type: list
+    elements: raw
+  max_unavailable:
+    description: At most this many nodes (or "N%") down at once (baton's C(max_unavailable)).
+    type: raw
+  on_failure:
+    description: What a failed node does to the rest (baton's C(on_failure)).
+    type: str
+    choices: [halt, rollback-all, continue]
+  max_failures:
+    description: With on_failure continue, how many nodes (or "N%") may fail.
+    type: raw
+  pause_after:
+    description: Batches after which the rollout pauses for C(baton resume) (C(canary), or a
+      batch number).
+    type: list
+    elements: raw
+  healthy_deadline:
+    description: How long a started node has to turn healthy (a duration).
+    type: str
+  progress_deadline:
+    description: How long the whole rollout may go without a node finishing (a duration).
+    type: str
   min_healthy_time:
     description: How long each node must stay healthy after its first good probe (overrides the agents').
     type: str
@@ -188,6 +214,15 @@ def yaml_scalar(value):
     return json.dumps(str(value))
 
 
+def yaml_item(value):
+    """A count stays a number (batches: [1, 2]); anything else is a quoted string ("25%")."""
+    if isinstance(value, bool):
+        return yaml_scalar(value)
+    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+        return str(int(value))
+    return yaml_scalar(value)
+
+
 def write_rollout_file(params, directory):
     lines = [
         "service: %s" % yaml_scalar(params["service"]),
@@ -208,9 +243,16 @@ def write_rollout_file(params, directory):
     if timeouts:
         lines.append("timeouts:")
         lines.extend("  %s: %s" % (k, yaml_scalar(v)) for k, v in timeouts)
-    for key in ("liveness", "min_healthy_time"):
+    for key in ("liveness", "min_healthy_time", "healthy_deadline", "progress_deadline",
+                "on_failure"):
         if params[key]:
             lines.append("%s: %s" % (key, yaml_scalar(params[key])))
+    for key in ("max_unavailable", "max_failures"):
+        if params[key] is not None:
+            lines.append("%s: %s" % (key, yaml_item(params[key])))
+    for key in ("batches", "pause_after"):
+        if params[key]:
+            lines.append("%s: [%s]" % (key, ", ".join(yaml_item(v) for v in params[key])))
     if params["insecure"]:
         lines.append("insecure: true")
     else:
@@ -311,9 +353,18 @@ def main():
             step_timeout=dict(type="str"),
             liveness=dict(type="str"),
             min_healthy_time=dict(type="str"),
+            batches=dict(type="list", elements="raw"),
+            max_unavailable=dict(type="raw"),
+            on_failure=dict(type="str", choices=["halt", "rollback-all", "continue"]),
+            max_failures=dict(type="raw"),
+            pause_after=dict(type="list", elements="raw"),
+            healthy_deadline=dict(type="str"),
+            progress_deadline=dict(type="str"),
         ),
         mutually_exclusive=[("rollout_file", x) for x in
-                            ("service", "version", "artifact", "catalog", "nodes", "endpoints")]
+                            ("service", "version", "artifact", "catalog", "nodes", "endpoints",
+                             "batches", "max_unavailable", "on_failure", "max_failures",
+                             "pause_after", "healthy_deadline", "progress_deadline")]
         + [("artifact", "catalog")],
         required_one_of=[("rollout_file", "service")],
         required_together=[("service", "version", "nodes", "endpoints")],
