@@ -129,10 +129,10 @@ roll() { # VERSION[+FAULTS] [ansible-playbook options...]
         -e "artifact=$(realpath "$(gamesrv_bin "$v")")" -e "baton_bin=$BATON" -e min_healthy_time=1s "$@"
 }
 versions() { for n in $CLUSTER_NODES; do node_exec "$n" /opt/gamesrv/bin/gamesrv --version; done | tr '\n' ' '; }
-out=$(roll 1.1.0 2>&1)
+out=$(roll 1.1.0 -e '{"batches": [1, 2], "on_failure": "halt"}' 2>&1)
 code=$?
 printf '%s\n' "$out" >&2
-is "$code" 0 "rollout.yml upgrades the fleet"
+is "$code" 0 "rollout.yml upgrades the fleet (in batches [1, 2], as the play asks)"
 like "$(printf '%s\n' "$out" | recap)" "changed=1" "and reports changed"
 like "$out" "done: 3 of 3 nodes on gamesrv 1.1.0 \(3 upgraded now\)" "with baton's summary"
 is "$(versions)" "1.1.0 1.1.0 1.1.0 " "every node runs 1.1.0"
