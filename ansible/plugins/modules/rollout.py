@@ -103,7 +103,7 @@ options:
     type: str
   batches:
     description: Nodes per batch, in order, each a count or a percentage ("25%"); the last
-      repeats (baton's C(batches)). Default: one node at a time.
+      repeats (baton's C(batches)); one node at a time when not given.
     type: list
     elements: raw
   max_unavailable:
