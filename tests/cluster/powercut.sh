@@ -53,7 +53,13 @@ agent2_answers() {
     ZPOKE_SERVER_KEY=$(agent_pub node2) ZPOKE_KEY_FILE=$(keys_dir)/coordinator.key \
         "${BUILD:-build}/tests/tools/zpoke" "tcp://$(node_ip node2):$BATON_AGENT_PORT" hello
 }
-boot_node2() { node_boot node2 && node_exec node2 systemctl start baton-agent && wait_for 30 agent2_answers; }
+boot_node2() {
+    node_boot node2 && node_exec node2 systemctl start baton-agent && wait_for 60 agent2_answers && return 0
+    # Say why, for the log: the agent's unit and its last words.
+    node_exec node2 systemctl status --no-pager baton-agent >&2
+    node_exec node2 journalctl -u baton-agent -n 30 --no-pager >&2
+    return 1
+}
 
 cluster_sweep
 cluster_trap
