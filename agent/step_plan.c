@@ -116,22 +116,14 @@ int step_plan(step_ctx_t *ctx, baton_err_t *err)
         staged_path(ctx->cfg, svc->name, req->sha256, staged, sizeof(staged), &e) == 0 &&
         digest_file(staged, hex, NULL, &e) == 0 && !strcmp(hex, req->sha256)) {
         p->staged = true;
-        /* A release is unpacked beside the others, as the pre-flight would: the service does
-         * not see it until a swap switches to it. */
-        if (release_prepare(svc, staged, req->version, req->sha256, release, sizeof(release),
-                            newbin, sizeof(newbin), &e) < 0)
+        /* The pre-flight's own checks of it (a release is unpacked beside the others: the
+         * service does not see it until a swap switches to it). Nothing more runs a binary
+         * that failed them. */
+        if (new_binary_check(ctx, req, staged, release, sizeof(release), newbin, sizeof(newbin),
+                             &e) < 0) {
             problem(p, "%s", e.msg);
-        else if (command_version(ctx, svc, newbin, &version, &e) < 0)
-            problem(p, "the new binary does not run: %s", e.msg);
-        else if (*req->version && !version_matches(version, req->version))
-            problem(p, "the new binary reports version %s, not %s", version, req->version);
-        else if (command_check(ctx, newbin, &e) < 0)
-            problem(p, "%s", e.msg);
-        /* Nothing more runs a binary that is not the program it should be. */
-        if (p->n_problems)
             newbin[0] = '\0';
-        free(version);
-        version = NULL;
+        }
     }
 
     step_progress(ctx, "checking unit %s", svc->unit);

@@ -100,6 +100,30 @@ int downgrade_check(step_ctx_t *ctx, svc_state_t *st, const Baton__Step *req, co
     return 0;
 }
 
+int new_binary_check(step_ctx_t *ctx, const Baton__Step *req, const char *staged,
+                     char *ret_release, size_t release_len, char *ret_bin, size_t bin_len,
+                     baton_err_t *err)
+{
+    const svc_config_t *svc = ctx->svc;
+    /* The staged program itself (checked at staging too, again here for one staged by an
+     * agent that did not check), or the one in the release unpacked from it. */
+    if (svc->release_dir)
+        step_progress(ctx, "unpacking the release");
+    char *version = NULL;
+    int r = release_prepare(svc, staged, req->version, req->sha256, ret_release, release_len,
+                            ret_bin, bin_len, err);
+    if (r == 0 && (r = command_version(ctx, svc, ret_bin, &version, err)) < 0)
+        baton_err_prefix(err, "the new binary does not run");
+    if (r == 0 && *req->version && !version_matches(version, req->version))
+        r = baton_err_set(err, -EINVAL, "the new binary reports version %s, not %s", version,
+                          req->version);
+    /* The service's own check of the new release (its plugins, its config), nothing stopped. */
+    if (r == 0)
+        r = command_check(ctx, ret_bin, err);
+    free(version);
+    return r;
+}
+
 /* The lock held by this node's own earlier agent (a power cut: the server has not dropped its
  * session yet) holds up nobody's rollout: it is ended, and the pre-flight goes on. */
 static int end_own_stale_lock(step_ctx_t *ctx, db_survey_t *db, baton_err_t *err)
@@ -126,7 +150,7 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
     const Baton__Step *req = ctx->req->preflight;
     char staged[PATH_MAX], hex[DIGEST_HEX_LEN + 1];
     char newbin[PATH_MAX], release[RELEASE_NAME_MAX + 1], current_release[RELEASE_NAME_MAX + 1];
-    char *active = NULL, *staged_version = NULL, *current_version = NULL;
+    char *active = NULL, *current_version = NULL;
     db_survey_t db = {0};
     sd_bus *bus = NULL;
     int r;
@@ -143,22 +167,8 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
     if (strcmp(hex, req->sha256))
         return baton_err_set(err, -EBADMSG, "staged binary %s has sha256 %s, expected %s", staged,
                              hex, req->sha256);
-    /* The new binary: the staged program itself (checked at staging too, again here for one
-     * staged by an agent that did not check), or the one in the release unpacked from it. */
-    if (svc->release_dir)
-        step_progress(ctx, "unpacking the release");
-    if ((r = release_prepare(svc, staged, req->version, req->sha256, release, sizeof(release),
-                             newbin, sizeof(newbin), err)) < 0)
-        return r;
-    if ((r = command_version(ctx, svc, newbin, &staged_version, err)) < 0)
-        goto out;
-    if (!version_matches(staged_version, req->version)) {
-        r = baton_err_set(err, -EINVAL, "the new binary reports version %s, not %s", staged_version,
-                          req->version);
-        goto out;
-    }
-    /* The service's own check of the new release (its plugins, its config), nothing stopped. */
-    if ((r = command_check(ctx, newbin, err)) < 0)
+    if ((r = new_binary_check(ctx, req, staged, release, sizeof(release), newbin,
+                              sizeof(newbin), err)) < 0)
         goto out;
     /* What `current` names now is what a rollback switches back to; an install from before
      * releases (a folder of its own) is taken over under its version's name at the swap. */
@@ -267,7 +277,6 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
     r = 0;
 out:
     free(active);
-    free(staged_version);
     free(current_version);
     db_survey_clear(&db);
     return r;
