@@ -103,9 +103,8 @@ uint64_t dump_room(uint64_t db_bytes);
  * (and plan, by the same call): the release unpacked (with release_dir: its name in
  * ret_release), a program for this node that says req->version, the service's `check` passing.
  * 0, or the first refusal; ret_bin is not to be run then. */
-int new_binary_check(step_ctx_t *ctx, const Baton__Step *req, const char *staged,
-                     char *ret_release, size_t release_len, char *ret_bin, size_t bin_len,
-                     baton_err_t *err);
+int new_binary_check(step_ctx_t *ctx, const Baton__Step *req, const char *staged, char *ret_release,
+                     size_t release_len, char *ret_bin, size_t bin_len, baton_err_t *err);
 /* A downgrade (req->downgrade or req->restore_dump) goes only to a version this node ran, to
  * a dump taken here at that version, or to ids the database still has: 0 with st's downgrade
  * fields set (the pre-flight saves them, plan throws its copy away), or the refusal. The one

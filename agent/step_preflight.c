@@ -100,9 +100,8 @@ int downgrade_check(step_ctx_t *ctx, svc_state_t *st, const Baton__Step *req, co
     return 0;
 }
 
-int new_binary_check(step_ctx_t *ctx, const Baton__Step *req, const char *staged,
-                     char *ret_release, size_t release_len, char *ret_bin, size_t bin_len,
-                     baton_err_t *err)
+int new_binary_check(step_ctx_t *ctx, const Baton__Step *req, const char *staged, char *ret_release,
+                     size_t release_len, char *ret_bin, size_t bin_len, baton_err_t *err)
 {
     const svc_config_t *svc = ctx->svc;
     /* The staged program itself (checked at staging too, again here for one staged by an
@@ -167,8 +166,8 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
     if (strcmp(hex, req->sha256))
         return baton_err_set(err, -EBADMSG, "staged binary %s has sha256 %s, expected %s", staged,
                              hex, req->sha256);
-    if ((r = new_binary_check(ctx, req, staged, release, sizeof(release), newbin,
-                              sizeof(newbin), err)) < 0)
+    if ((r = new_binary_check(ctx, req, staged, release, sizeof(release), newbin, sizeof(newbin),
+                              err)) < 0)
         goto out;
     /* What `current` names now is what a rollback switches back to; an install from before
      * releases (a folder of its own) is taken over under its version's name at the swap. */
