@@ -33,6 +33,8 @@ SBINDIR     ?= $(PREFIX)/sbin
 MANDIR      ?= $(PREFIX)/share/man
 DOCDIR      ?= $(PREFIX)/share/doc/baton
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/vendor-completions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 UNITDIR     ?= $(shell $(PKG_CONFIG) systemd --variable=systemdsystemunitdir 2>/dev/null || \
 	echo /lib/systemd/system)
 comma       := ,
@@ -48,7 +50,7 @@ DEPS_BUILD   := gcc libc6-dev make pkg-config protobuf-c-compiler libprotobuf-c-
 	libarchive-dev libcmocka-dev libmicrohttpd-dev
 DEPS_CLUSTER := postgresql sql-migrate systemd iproute2 util-linux procps curl
 DEPS_TEST    := ansible-core openssh-server debhelper dpkg-dev build-essential fakeroot lintian \
-	man-db valgrind clang libclang-rt-14-dev jq debootstrap git golang-1.19-go xz-utils
+	man-db valgrind clang libclang-rt-14-dev jq debootstrap git golang-1.19-go xz-utils zsh fish
 DEPS_BENCH   := bc time gnuplot-nox
 DEPS_APT     := $(DEPS_BUILD) $(DEPS_CLUSTER) $(DEPS_TEST) $(DEPS_BENCH)
 
@@ -105,13 +107,29 @@ $(BUILD)/baton-agent: $(BUILD)/agent/main.o $(BUILD)/libbaton-agent.a $(BUILD)/l
 $(BUILD)/baton: $(BUILD)/coordinator/main.o $(BUILD)/libbaton-coordinator.a $(BUILD)/libbaton-common.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pkg_libs,$(BATON_PKGS))
 
-# --- install: the two binaries, the unit, man pages, the example config, bash completion ------
+# --- shell completion: written by the built coordinator from its own table of commands, so
+# that a command or option added to coordinator/cli.c is completed without a second list.
+COMPLETIONS := $(BUILD)/completion/baton.bash $(BUILD)/completion/_baton \
+	$(BUILD)/completion/baton.fish
+.PHONY: completions
+completions: $(COMPLETIONS)
+$(BUILD)/completion/baton.bash: $(BUILD)/baton
+	@mkdir -p $(dir $@)
+	$< completion bash >$@.tmp && mv $@.tmp $@
+$(BUILD)/completion/_baton: $(BUILD)/baton
+	@mkdir -p $(dir $@)
+	$< completion zsh >$@.tmp && mv $@.tmp $@
+$(BUILD)/completion/baton.fish: $(BUILD)/baton
+	@mkdir -p $(dir $@)
+	$< completion fish >$@.tmp && mv $@.tmp $@
+
+# --- install: the two binaries, the unit, man pages, the example config, shell completion -----
 # INSTALLED lists exactly what install writes, so that uninstall removes exactly that.
 INSTALLED := $(BINDIR)/baton $(SBINDIR)/baton-agent $(UNITDIR)/baton-agent.service \
 	$(MANDIR)/man1/baton.1 $(MANDIR)/man8/baton-agent.8 $(DOCDIR)/agent.yml.example \
-	$(BASHCOMPDIR)/baton
+	$(BASHCOMPDIR)/baton $(ZSHCOMPDIR)/_baton $(FISHCOMPDIR)/baton.fish
 
-install: $(BUILD)/baton $(BUILD)/baton-agent
+install: $(BUILD)/baton $(BUILD)/baton-agent $(COMPLETIONS)
 	install -D -m 0755 $(BUILD)/baton $(DESTDIR)$(BINDIR)/baton
 	install -D -m 0755 $(BUILD)/baton-agent $(DESTDIR)$(SBINDIR)/baton-agent
 	install -d -m 0755 $(DESTDIR)$(UNITDIR)
@@ -121,7 +139,9 @@ install: $(BUILD)/baton $(BUILD)/baton-agent
 	install -D -m 0644 doc/baton.1 $(DESTDIR)$(MANDIR)/man1/baton.1
 	install -D -m 0644 doc/baton-agent.8 $(DESTDIR)$(MANDIR)/man8/baton-agent.8
 	install -D -m 0644 doc/agent.yml.example $(DESTDIR)$(DOCDIR)/agent.yml.example
-	install -D -m 0644 doc/baton.bash-completion $(DESTDIR)$(BASHCOMPDIR)/baton
+	install -D -m 0644 $(BUILD)/completion/baton.bash $(DESTDIR)$(BASHCOMPDIR)/baton
+	install -D -m 0644 $(BUILD)/completion/_baton $(DESTDIR)$(ZSHCOMPDIR)/_baton
+	install -D -m 0644 $(BUILD)/completion/baton.fish $(DESTDIR)$(FISHCOMPDIR)/baton.fish
 
 # The Ansible role's unit is agent/baton-agent.service with the role's paths: made from it, so
 # the two cannot drift (tests/cluster/install.sh checks the committed copy is what this makes).

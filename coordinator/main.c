@@ -8,6 +8,8 @@
  *   baton list                        the rollouts of this state folder and how they ended
  *   baton rollback FILE.yml           undo every node's unfinished rollout (after a crash)
  *   baton rollback ROLLOUT_ID         undo that rollout everywhere, committed nodes too
+ *   baton init [FILE]                 write a commented starter rollout file
+ *   baton completion bash|zsh|fish    the shell's completion script, made from cli.c's tables
  *
  * Exit codes: 0 done, 1 usage or rollout-file error, 2 refused before any change, 3 a node
  * failed (or was interrupted) and was rolled back, 4 needs attention: a node's rollback failed,
@@ -26,6 +28,8 @@
 #include "journal.h"
 #include "names.h"
 #include "cli.h"
+#include "completion.h"
+#include "init.h"
 #include "rollout.h"
 #include "transport.h"
 
@@ -52,13 +56,15 @@ int main(int argc, char **argv)
     struct rollout_opts opts = {0};
     const char *state_dir = NULL, *journal = getenv("BATON_JOURNAL");
     bool follow = false;
-    static const struct option longopts[] = {
-        {"json", no_argument, NULL, 'j'},   {"state-dir", required_argument, NULL, 's'},
-        {"follow", no_argument, NULL, 'f'}, {"journal", required_argument, NULL, 'J'},
-        {"help", no_argument, NULL, 'h'},   {"restore-shared", no_argument, NULL, 'R'},
-        {"allow-downgrade", no_argument, NULL, 'D'}, {"restore-dump", required_argument, NULL, 'P'},
-        {"jump", no_argument, NULL, 'X'},   {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0}};
+    /* getopt's table is cli.c's, so that completion offers exactly what is parsed here. */
+    size_t n_options;
+    const cli_option_t *options = cli_options(&n_options);
+    struct option longopts[n_options + 1];
+    for (size_t i = 0; i < n_options; i++)
+        longopts[i] = (struct option){options[i].name,
+                                      options[i].value ? required_argument : no_argument, NULL,
+                                      options[i].val};
+    longopts[n_options] = (struct option){NULL, 0, NULL, 0};
     int o;
     unsigned used = 0; /* CLI_* flags given, checked against the command below */
     bool want_help = false, journal_arg = false;
@@ -129,11 +135,11 @@ int main(int argc, char **argv)
         return cli_usage_error(NULL, "which command?");
     if (!c)
         return cli_usage_error(NULL, "no command '%s'", cmd);
-    if (c->takes_arg && nargs < 2)
+    if (c->arity == CLI_ONE_ARG && nargs < 2)
         return cli_usage_error(c, "%s needs %s", c->name, c->arg);
-    if (nargs > (c->takes_arg ? 2 : 1))
+    if (nargs > (c->arity != CLI_NO_ARG ? 2 : 1))
         return cli_usage_error(c, "%s: unexpected '%s'", c->name,
-                               argv[optind + (c->takes_arg ? 2 : 1)]);
+                               argv[optind + (c->arity != CLI_NO_ARG ? 2 : 1)]);
     const char *flag = cli_flag_refused(c, used);
     if (flag)
         return cli_usage_error(c, "%s does not apply to %s", flag, c->name);
@@ -145,6 +151,22 @@ int main(int argc, char **argv)
                                   "can read (ps): put it in ~/.pgpass or $PGPASSFILE");
     if (follow && !is_rollout_id(arg))
         return cli_usage_error(c, "--follow follows a rollout by its id, not %s", arg);
+    if (!strcmp(cmd, "completion")) {
+        if (completion_print(stdout, arg) < 0)
+            return cli_usage_error(c, "no completion for '%s'", arg);
+        return EXIT_DONE;
+    }
+    if (!strcmp(cmd, "init")) {
+        /* baton init [FILE]: a commented starter rollout file; never overwrites. */
+        baton_err_t ierr = {0};
+        const char *out = arg ? arg : INIT_DEFAULT_FILE;
+        if (init_write(out, &ierr) < 0) {
+            fprintf(stderr, "baton: init: %s\n", ierr.msg);
+            return EXIT_USAGE;
+        }
+        init_next_steps(stdout, out);
+        return EXIT_DONE;
+    }
     if (!strcmp(cmd, "keygen")) {
         /* baton keygen NAME: NAME.key (secret, 0600) and NAME.pub; never overwrites. */
         baton_err_t kerr = {0};
