@@ -27,6 +27,7 @@ struct pg_conn;
 struct step_out {
     char version[128];  /* version now running (verify, rollback) */
     bool restored_dump; /* rollback restored the dump */
+    char schema[256];   /* rollback: what it did to the schema, for the operator */
     bool have_dump;     /* the state's dump is to be reported */
     char **applied;     /* ids added (owned) */
     size_t n_applied;

@@ -28,6 +28,7 @@ static int schema_back(step_ctx_t *ctx, baton_err_t *err)
 {
     const svc_config_t *svc = ctx->svc;
     svc_state_t *st = ctx->st;
+    struct step_out *out = &ctx->out;
     char **now = NULL;
     size_t n_now = 0;
     int r = db_migration_ids(svc, &now, &n_now, err);
@@ -35,6 +36,7 @@ static int schema_back(step_ctx_t *ctx, baton_err_t *err)
         return r;
     if (ids_equal(now, n_now, st->ids_before, st->n_ids_before)) {
         svc_state_clear_list(&now, &n_now);
+        snprintf(out->schema, sizeof(out->schema), "schema as it was: nothing to undo");
         return 0;
     }
     size_t extra = count_extra(now, n_now, st->ids_before, st->n_ids_before);
@@ -53,8 +55,12 @@ static int schema_back(step_ctx_t *ctx, baton_err_t *err)
         if (r == 0 && (r = db_migration_ids(svc, &now, &n_now, &down_err)) == 0) {
             bool back = ids_equal(now, n_now, st->ids_before, st->n_ids_before);
             svc_state_clear_list(&now, &n_now);
-            if (back)
+            if (back) {
+                snprintf(out->schema, sizeof(out->schema),
+                         "down-migrated the %zu migration%s this rollout applied", extra,
+                         extra == 1 ? "" : "s");
                 return 0;
+            }
             baton_err_set(&down_err, -EIO, "down-migration left different ids");
         }
     } else if (st->downgrade && !*st->restore_dump && n_had < st->n_ids_before && extra == 0) {
@@ -68,8 +74,12 @@ static int schema_back(step_ctx_t *ctx, baton_err_t *err)
         if (r == 0 && (r = db_migration_ids(svc, &now, &n_now, &down_err)) == 0) {
             bool back = ids_equal(now, n_now, st->ids_before, st->n_ids_before);
             svc_state_clear_list(&now, &n_now);
-            if (back)
+            if (back) {
+                snprintf(out->schema, sizeof(out->schema),
+                         "migrated up again the %zu migration%s the downgrade took down",
+                         st->n_ids_before - n_had, st->n_ids_before - n_had == 1 ? "" : "s");
                 return 0;
+            }
             baton_err_set(&down_err, -EIO, "migrating up again left different ids");
         }
     } else {
@@ -96,6 +106,10 @@ static int schema_back(step_ctx_t *ctx, baton_err_t *err)
         return baton_err_set(err, r, "down-migration failed (%s) and so did the restore: %s",
                              down_err.msg, restore_err.msg);
     ctx->out.restored_dump = true;
+    /* Cut where it must be (the field is for a person; the journal has the whole error). */
+    snprintf(out->schema, sizeof(out->schema),
+             "database restored from the dump %.90s (the down-migration: %.90s)", st->dump_path,
+             down_err.msg);
     if ((r = db_migration_ids(svc, &now, &n_now, err)) < 0)
         return r;
     bool back = ids_equal(now, n_now, st->ids_before, st->n_ids_before);

@@ -19,6 +19,8 @@
 #include "semver.h"
 #include "command.h"
 #include "db.h"
+#include "envelope.h"
+#include "err.h"
 #include "step.h"
 #include "unit.h"
 
@@ -32,10 +34,25 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static size_t discard(char *p, size_t size, size_t n, void *u)
+/* The start of a probe's response body: what a failing health check says ("database
+ * unreachable") is often the one line that tells the operator why. The rest is read and
+ * dropped. */
+#define PROBE_BODY_MAX 160
+struct probe_body {
+    char text[PROBE_BODY_MAX + 1];
+    size_t n;
+};
+
+static size_t keep_start(char *p, size_t size, size_t n, void *u)
 {
-    (void)p, (void)u;
-    return size * n;
+    struct probe_body *b = u;
+    size_t len = size * n;
+    for (size_t i = 0; i < len && b->n < PROBE_BODY_MAX; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        b->text[b->n++] = ch < 0x20 || ch == 0x7f ? ' ' : (char)ch; /* one line */
+    }
+    b->text[b->n] = '\0';
+    return len;
 }
 
 /* libcurl's global set-up initialises OpenSSL, ~2 MiB of resident memory an idle agent need
@@ -58,7 +75,9 @@ static int probe_http(const char *url, char *why, size_t len)
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)PROBE_TIMEOUT_MS);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    struct probe_body body = {.n = 0};
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, keep_start);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     CURLcode rc = curl_easy_perform(c);
     long code = 0;
@@ -69,7 +88,15 @@ static int probe_http(const char *url, char *why, size_t len)
         return -ECONNREFUSED;
     }
     if (code < 200 || code > 299) {
-        snprintf(why, len, "%s answered %ld", url, code);
+        /* Said as received, cut at a whole character, never as bytes that are not UTF-8. */
+        utf8_trim_partial(body.text);
+        for (size_t n = strlen(body.text); n > 0 && body.text[n - 1] == ' '; n--)
+            body.text[n - 1] = '\0';
+        const char *b = body.text + strspn(body.text, " ");
+        bool text = *b && envelope_utf8_valid(b, strlen(b));
+        snprintf(why, len, "%s answered %ld%s%s%s", url, code, text ? ": \"" : "", text ? b : "",
+                 text ? "\"" : "");
+        utf8_trim_partial(why);
         return -EIO;
     }
     return 0;
@@ -120,10 +147,9 @@ static int unit_active(step_ctx_t *ctx, const svc_config_t *svc, baton_err_t *er
     if (r < 0 || (r = unit_property(bus, svc->unit, "Unit", "ActiveState", &state, err)) < 0)
         return r;
     if (strcmp(state, "active")) {
-        char *why = NULL;
-        unit_property(bus, svc->unit, "Service", "Result", &why, NULL);
-        r = baton_err_set(err, -EIO, "%s is %s (%s)", svc->unit, state, why ? why : "?");
-        free(why);
+        char why[160];
+        unit_why_failed(bus, svc->unit, why, sizeof(why));
+        r = baton_err_set(err, -EIO, "%s is %s (%s)", svc->unit, state, why);
     }
     free(state);
     return r;

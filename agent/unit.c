@@ -4,6 +4,7 @@
 #include <systemd/sd-journal.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -127,6 +128,34 @@ int unit_property_u32(sd_bus *bus, const char *unit, const char *iface, const ch
                              e.message ? e.message : strerror(-r));
     *ret = v;
     return 0;
+}
+
+void unit_why_failed(sd_bus *bus, const char *unit, char *buf, size_t len)
+{
+    _cleanup_(freep) char *result = NULL, *path = NULL;
+    if (unit_property(bus, unit, "Service", "Result", &result, NULL) < 0) {
+        snprintf(buf, len, "?");
+        return;
+    }
+    /* How the main process ended (si_code and si_status of its SIGCHLD, as systemd kept
+     * them): which signal, or which exit status; 203 is systemd's own "could not execute",
+     * which the service never logs. */
+    int32_t code = 0, status = 0;
+    if (unit_path(bus, unit, &path, NULL) < 0 ||
+        sd_bus_get_property_trivial(bus, SD_DEST, path, "org.freedesktop.systemd1.Service",
+                                    "ExecMainCode", NULL, 'i', &code) < 0 ||
+        sd_bus_get_property_trivial(bus, SD_DEST, path, "org.freedesktop.systemd1.Service",
+                                    "ExecMainStatus", NULL, 'i', &status) < 0)
+        code = 0;
+    const char *sig = code >= CLD_KILLED && status > 0 ? sigabbrev_np(status) : NULL;
+    if (sig)
+        snprintf(buf, len, "%s (killed by SIG%s%s)", result, sig,
+                 code == CLD_DUMPED ? ", core dumped" : "");
+    else if (code == CLD_EXITED && status)
+        snprintf(buf, len, "%s (status %d%s)", result, status,
+                 status == 203 ? ": systemd could not execute the binary" : "");
+    else
+        snprintf(buf, len, "%s", result);
 }
 
 /* Makes `s` printable UTF-8 in place: control characters become spaces, a byte that starts no
@@ -338,23 +367,10 @@ static int run_job(sd_bus *bus, const char *method, const char *unit, uint64_t t
     _cleanup_(freep) char *result = w.result;
     if (strcmp(result, "done")) {
         /* The job failed: the unit's own Result says why (exit-code, signal, timeout...). */
-        _cleanup_(freep) char *why = NULL;
-        if (unit_property(bus, unit, "Service", "Result", &why, NULL) == 0 &&
-            strcmp(why, "success")) {
-            /* The main process's exit status says more: 203 is systemd's own "could not
-             * execute", which the service never logs. */
-            int32_t status = 0;
-            _cleanup_(freep) char *path = NULL;
-            if (!strcmp(why, "exit-code") && unit_path(bus, unit, &path, NULL) == 0 &&
-                sd_bus_get_property_trivial(bus, SD_DEST, path, "org.freedesktop.systemd1.Service",
-                                            "ExecMainStatus", NULL, 'i', &status) >= 0 &&
-                status)
-                return baton_err_set(err, -EIO, "%s of %s failed: exit-code (status %d%s)", verb,
-                                     unit, status,
-                                     status == 203 ? ": systemd could not execute the binary"
-                                                   : "");
+        char why[160];
+        unit_why_failed(bus, unit, why, sizeof(why));
+        if (strcmp(why, "success") && strcmp(why, "?"))
             return baton_err_set(err, -EIO, "%s of %s failed: %s", verb, unit, why);
-        }
         return baton_err_set(err, -EIO, "%s of %s failed: job %s", verb, unit, result);
     }
     _cleanup_(freep) char *state = NULL;

@@ -158,6 +158,7 @@ static void run_job(worker_t *w, struct worker_job *job)
     res.step = (char *)def->name;
     res.version = ctx.out.version;
     res.restored_dump = ctx.out.restored_dump;
+    res.schema = ctx.out.schema;
     res.n_applied = ctx.out.n_applied;
     res.applied = ctx.out.applied;
     res.n_removed = ctx.out.n_removed;

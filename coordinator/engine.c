@@ -12,6 +12,7 @@
 
 #include "envelope.h"
 #include "interrupt.h"
+#include "live.h"
 #include "run.h"
 
 #define ENGINE_TICK_MS 500 /* how often a waiting scheduler looks again */
@@ -158,6 +159,8 @@ int engine_run(struct run *run, const engine_ops_t *ops)
         }
         if (k == 0 && !waiting)
             break;
+        if (run->live && wake > now + LIVE_TICK_MS)
+            wake = now + LIVE_TICK_MS; /* the times on screen move */
         long timeout = wake == UINT64_MAX ? -1 : wake > now ? (long)(wake - now) : 0;
         int fds = (int)k;
         if (interrupt_fd() >= 0)
@@ -184,6 +187,7 @@ int engine_run(struct run *run, const engine_ops_t *ops)
                 deliver(run, nd, r, NULL, &err, ops);
         }
         now = now_ms();
+        live_tick(run->live, run, now);
         for (size_t j = 0; j < k; j++) {
             node_t *nd = who[j];
             baton_err_t err = {0};

@@ -13,7 +13,9 @@
 
 #include "interrupt.h"
 #include "live.h"
+#include "recap.h"
 #include "run.h"
+#include "term.h"
 
 static const char *str(json_t *o, const char *key)
 {
@@ -39,6 +41,57 @@ static void node_header(struct run *run, const char *node)
     run->last_node = known_node(run, node);
 }
 
+void event_print_step(FILE *f, json_t *e)
+{
+    bool ok = json_is_true(json_object_get(e, "ok"));
+    fprintf(f, "  %-10s %s%-4s%s %6lld ms  %s\n", str(e, "step"), term_paint(ok ? PAINT_OK : PAINT_FAIL),
+            ok ? "ok" : "FAIL", term_paint(PAINT_OFF), json_integer_value(json_object_get(e, "ms")),
+            str(e, "message"));
+    /* The service's own words, under the line that says it failed. */
+    json_t *log = json_object_get(e, "unit_log");
+    for (size_t i = 0; i < json_array_size(log); i++)
+        fprintf(f, "               | %s\n", json_string_value(json_array_get(log, i)) ?: "");
+}
+
+/* Status keeps under 100 columns: what changes from node to node on the first line, what
+ * identifies it (agent, key, database) and its last versions on the next. */
+#define STATUS_HISTORY 4 /* versions shown; --json has them all */
+
+void status_print_header(void)
+{
+    printf("%s%-10s %-24s %-10s %-10s %-16s %s%s\n", term_paint(PAINT_BOLD), "NODE", "ENDPOINT",
+           "VERSION", "UNIT", "LAST STEP", "ROLLOUT", term_paint(PAINT_OFF));
+}
+
+static void render_status(json_t *e)
+{
+    const char *unit = str(e, "unit_state");
+    term_paint_t p = !strcmp(unit, "active") ? PAINT_OFF : PAINT_WARN;
+    printf("%-10s %-24s %-10s %s%-10s%s %-16s %s\n", str(e, "node"), str(e, "endpoint"),
+           str(e, "version"), term_paint(p), unit, term_paint(PAINT_OFF), str(e, "step"),
+           str(e, "message"));
+    if (json_object_get(e, "error")) {
+        printf("%-10s %s! %s%s\n", "", term_paint(PAINT_FAIL), str(e, "error"),
+               term_paint(PAINT_OFF));
+        return;
+    }
+    printf("%-10s agent %s, key %s, database %s\n", "",
+           *str(e, "agent_version") ? str(e, "agent_version") : "?", str(e, "key"),
+           *str(e, "database") ? str(e, "database") : "-");
+    json_t *h = json_object_get(e, "history");
+    size_t n = json_array_size(h), from = n > STATUS_HISTORY ? n - STATUS_HISTORY : 0;
+    if (!n)
+        return;
+    printf("%-10s history", "");
+    if (from)
+        printf(" (last %d of %zu)", STATUS_HISTORY, n);
+    printf(":");
+    for (size_t k = from; k < n; k++)
+        printf(" %s%s%s", str(json_array_get(h, k), "version"),
+               *str(json_array_get(h, k), "dump") ? " (dump kept)" : "", k + 1 < n ? "," : "");
+    printf("; highest %s\n", str(e, "highest_version"));
+}
+
 static void render_text(struct run *run, json_t *e)
 {
     const char *ev = str(e, "event"), *node = str(e, "node"), *msg = str(e, "message");
@@ -54,9 +107,10 @@ static void render_text(struct run *run, json_t *e)
     } else if (!strcmp(ev, "plan")) {
         printf("  plan: %s\n", msg);
     } else if (!strcmp(ev, "check")) {
-        printf("  %-10s %-8s %-4s %6lld ms  %s\n", str(e, "phase"), node, ok ? "ok" : "FAIL", ms,
-               msg);
-    } else if (!strcmp(ev, "batch") || !strcmp(ev, "paused") || !strcmp(ev, "continued") ||
+        printf("  %-10s %-8s %s%-4s%s %6lld ms  %s\n", str(e, "phase"), node,
+               term_paint(ok ? PAINT_OFF : PAINT_FAIL), ok ? "ok" : "FAIL", term_paint(PAINT_OFF),
+               ms, msg);
+    } else if (!strcmp(ev, "paused") || !strcmp(ev, "continued") ||
                !strcmp(ev, "halt") || !strcmp(ev, "group")) {
         printf("%s\n", msg);
         run->last_node = NULL;
@@ -70,30 +124,27 @@ static void render_text(struct run *run, json_t *e)
             printf("             %s\n", msg);
         }
     } else if (!strcmp(ev, "step") || !strcmp(ev, "rollback")) {
-        node_header(run, node);
-        printf("  %-10s %-4s %6lld ms  %s\n", str(e, "step"), ok ? "ok" : "FAIL", ms, msg);
-        /* The service's own words, under the line that says it failed. */
-        json_t *log = json_object_get(e, "unit_log");
-        for (size_t i = 0; i < json_array_size(log); i++)
-            printf("               | %s\n", json_string_value(json_array_get(log, i)) ?: "");
+        /* Nodes side by side: each line names its node (headers would alternate line by
+         * line); one at a time: the lines read as a list under the node's header. */
+        if (run->parallel) {
+            printf("  %-10s", node);
+        } else {
+            node_header(run, node);
+        }
+        event_print_step(stdout, e);
     } else if (!strcmp(ev, "summary")) {
-        printf("%s\n", msg);
+        recap_print(stdout, json_object_get(e, "recap"));
+        term_paint_t p = ok ? PAINT_OK : json_integer_value(json_object_get(e, "exit")) == 3
+                                             ? PAINT_WARN
+                                             : PAINT_FAIL;
+        printf("%s%s%s\n", term_paint(p), msg, term_paint(PAINT_OFF));
+        json_t *details = json_object_get(e, "details");
+        for (size_t i = 0; i < json_array_size(details); i++)
+            printf("  %s\n", json_string_value(json_array_get(details, i)) ?: "");
     } else if (!strcmp(ev, "error")) {
         fprintf(stderr, "baton: %s\n", msg);
     } else if (!strcmp(ev, "status")) {
-        printf("%-10s %-24s %-10s %-10s %-12s %-26s %-26s %s\n", node, str(e, "endpoint"),
-               str(e, "version"), str(e, "unit_state"), str(e, "step"), msg,
-               json_object_get(e, "database") ? str(e, "database") : "-", str(e, "key"));
-        if (json_object_get(e, "error"))
-            printf("%-10s ! %s\n", "", str(e, "error"));
-        json_t *h = json_object_get(e, "history");
-        if (json_array_size(h)) {
-            printf("%-10s history:", "");
-            for (size_t k = 0; k < json_array_size(h); k++)
-                printf(" %s%s", str(json_array_get(h, k), "version"),
-                       *str(json_array_get(h, k), "dump") ? " (dump kept)" : "");
-            printf("; highest %s\n", str(e, "highest_version"));
-        }
+        render_status(e);
     }
     fflush(stdout);
 }
@@ -102,7 +153,12 @@ void emit(struct run *run, json_t *e)
 {
     if (!e)
         return;
+    /* The events' schema (README, "Events"): a reader checks it before it reads the rest. A
+     * field added keeps the number; one renamed, removed or given another meaning changes it. */
+    json_object_set_new(e, "schema", json_integer(EVENTS_SCHEMA));
     json_object_set_new(e, "rollout", json_string(run->id));
+    if (run->recap)
+        recap_event(run->recap, run, e);
     /* When, to the millisecond (UTC): the journal is also the rollout's history. */
     struct timespec ts;
     struct tm tm;
@@ -185,10 +241,31 @@ int emit_summary_v(struct run *run, int code, const char *fmt, va_list ap)
     journal_t *journal = run->journal;
     if (run->record && code == EXIT_REFUSED)
         run->journal = NULL;
-    emit(run, json_pack("{s:s, s:b, s:i, s:I, s:s, s:b, s:o}", "event", "summary", "ok", code == 0,
-                        "exit", code, "ms", (json_int_t)(now_ms() - run->start_ms), "message",
-                        msg ? msg : "out of memory", "interrupted", interrupt_count() > 0, "nodes",
-                        nodes));
+    /* One line says how it ended; the lines under it (which node, why, what next) are a list,
+     * and the line that says what to do next is also "next", for a program to show. */
+    json_t *details = json_array();
+    const char *next = NULL;
+    char *nl = msg ? strchr(msg, '\n') : NULL;
+    if (nl)
+        *nl = '\0';
+    for (char *l = nl ? nl + 1 : NULL; l; l = nl ? nl + 1 : NULL) {
+        if ((nl = strchr(l, '\n')))
+            *nl = '\0';
+        l += strspn(l, " ");
+        json_array_append_new(details, json_string(l));
+        if (!next && (!strncmp(l, "next: ", 6) || !strncmp(l, "to continue: ", 13)))
+            next = strchr(l, ':') + 2;
+    }
+    json_t *s = json_pack("{s:s, s:b, s:i, s:I, s:s, s:o, s:b, s:o}", "event", "summary", "ok",
+                          code == 0, "exit", code, "ms", (json_int_t)(now_ms() - run->start_ms),
+                          "message", msg ? msg : "out of memory", "details", details,
+                          "interrupted", interrupt_count() > 0, "nodes", nodes);
+    if (s && next)
+        json_object_set_new(s, "next", json_string(next));
+    json_t *recap = run->recap ? recap_json(run->recap, run) : NULL;
+    if (s && recap)
+        json_object_set_new(s, "recap", recap);
+    emit(run, s);
     run->journal = journal;
     free(msg);
     /* The end is on record only once every line is stored (a journal database that was away

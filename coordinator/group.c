@@ -130,7 +130,15 @@ char *group_describe(const struct run *run)
         fprintf(f, ", %zu shared (one dump and one migration each)", shared);
     for (size_t k = 0; k < run->n_groups; k++) {
         const group_t *g = &run->groups[k];
-        fprintf(f, "%s %s: ", k ? ";" : ":", *g->database_id ? g->database_id : "(not reported)");
+        /* The agents' identity of a database is SYSTEM_ID/NAME (the same name on two servers
+         * is two databases): said as the name on its server. */
+        const char *slash = strchr(g->database_id, '/');
+        if (slash)
+            fprintf(f, "%s %s (server %.*s): ", k ? ";" : ":", slash + 1,
+                    (int)(slash - g->database_id), g->database_id);
+        else
+            fprintf(f, "%s %s: ", k ? ";" : ":",
+                    *g->database_id ? g->database_id : "(not reported)");
         bool first = true;
         for (size_t i = 0; i < run->n; i++)
             if (run->nodes[i].grp == g) {

@@ -4,29 +4,37 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "run.h"
+#include "term.h"
 
 struct row {
-    char step[24];     /* the step in flight, or the last one */
-    char result[96];   /* "ok", "FAIL: …", "rolled back", … */
-    uint64_t since_ms; /* when the step started */
-    uint64_t start_ms; /* when the node started; 0 = not yet */
+    char step[24];    /* the step or check in flight, or the last one */
+    char result[160]; /* what it says: "running", "FAIL: …", "rolled back: …" */
+    term_paint_t paint;
+    uint64_t since_ms; /* when that step started */
+    uint64_t start_ms; /* when its upgrade began; 0 = not yet */
     uint64_t end_ms;   /* when it settled; 0 = not yet */
     bool done;         /* committed */
+    char *log;         /* its step lines, printed above the table when it settles */
+    size_t log_len;
+    FILE *logf;
 };
 
 struct live {
-    bool table;   /* the upgrade began: draw the table */
+    bool table;   /* the run began: draw the table */
+    bool upgrade; /* the plan was made: the rows are the upgrade's */
     size_t drawn; /* lines of the table on screen */
+    uint64_t drawn_at;
     size_t n;
     struct row *rows;
 };
 
 live_t *live_new(const struct run *run)
 {
-    if (run->opts->json || !isatty(STDOUT_FILENO) || getenv("BATON_PLAIN"))
+    if (run->opts->json || !term_live())
         return NULL;
     live_t *l = calloc(1, sizeof(*l));
     if (!l || !(l->rows = calloc(run->n ? run->n : 1, sizeof(*l->rows)))) {
@@ -37,12 +45,24 @@ live_t *live_new(const struct run *run)
     return l;
 }
 
+static void row_log_close(struct row *r)
+{
+    if (r->logf)
+        fclose(r->logf);
+    r->logf = NULL;
+}
+
 void live_destroy(live_t **l_p)
 {
-    if (!*l_p)
+    live_t *l = *l_p;
+    if (!l)
         return;
-    free((*l_p)->rows);
-    free(*l_p);
+    for (size_t i = 0; i < l->n; i++) {
+        row_log_close(&l->rows[i]);
+        free(l->rows[i].log);
+    }
+    free(l->rows);
+    free(l);
     *l_p = NULL;
 }
 
@@ -59,28 +79,58 @@ static void erase(live_t *l)
     l->drawn = 0;
 }
 
+static size_t columns(void)
+{
+    struct winsize ws;
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20)
+        return ws.ws_col;
+    return 80;
+}
+
+/* One line of the table: `head` as it is, `tail` painted; cut so that it never wraps (a
+ * wrapped line would be one the next erase does not reach). */
+static void line(live_t *l, size_t cols, const char *head, term_paint_t paint, const char *tail)
+{
+    size_t room = cols - 1, hl = strlen(head);
+    if (hl > room)
+        hl = room;
+    size_t tl = strlen(tail);
+    if (tl > room - hl) {
+        tl = room - hl;
+        while (tl > 0 && ((unsigned char)tail[tl] & 0xC0) == 0x80)
+            tl--; /* not inside a UTF-8 character */
+    }
+    printf("%.*s%s%.*s%s\n", (int)hl, head, term_paint(paint), (int)tl, tail,
+           term_paint(PAINT_OFF));
+    l->drawn++;
+}
+
 static void draw(live_t *l, const struct run *run)
 {
     uint64_t now = now_ms(), spent = 0;
-    size_t done = 0, settled = 0, skipped = 0, active = 0;
+    size_t done = 0, settled = 0, skipped = 0, active = 0, cols = columns();
+    char head[96];
     for (size_t i = 0; i < l->n; i++) {
         const struct row *r = &l->rows[i];
         const node_t *nd = &run->nodes[i];
-        if (nd->state == NODE_SKIP) {
-            printf("  %-12s %-10s %8s  already on the target version\n", nd->def->name, "-", "");
+        if (l->upgrade && nd->state == NODE_SKIP) {
+            snprintf(head, sizeof(head), "  %-12s %-10s %8s  ", nd->def->name, "-", "");
+            line(l, cols, head, PAINT_DIM, "already on the target version");
             done++;
             skipped++;
-            l->drawn++;
             continue;
         }
-        if (!r->start_ms) {
-            printf("  %-12s %-10s %8s  waiting (batch %zu)\n", nd->def->name, "-", "", nd->batch);
-        } else {
-            uint64_t t = (r->end_ms ? r->end_ms : now) - (r->end_ms ? r->start_ms : r->since_ms);
-            printf("  %-12s %-10s %6.1f s  %s\n", nd->def->name, r->step, (double)t / 1000.0,
-                   r->result);
+        if (!r->since_ms) {
+            snprintf(head, sizeof(head), "  %-12s %-10s %8s  ", nd->def->name, "-", "");
+            char wait[48];
+            snprintf(wait, sizeof(wait), l->upgrade ? "waiting (batch %zu)" : "waiting", nd->batch);
+            line(l, cols, head, PAINT_DIM, wait);
+            continue;
         }
-        l->drawn++;
+        uint64_t t = r->end_ms ? r->end_ms - r->start_ms : now - r->since_ms;
+        snprintf(head, sizeof(head), "  %-12s %-10s %6.1f s  ", nd->def->name, r->step,
+                 (double)t / 1000.0);
+        line(l, cols, head, r->paint, r->result);
         if (r->end_ms) {
             settled++;
             spent += r->end_ms - r->start_ms;
@@ -92,13 +142,19 @@ static void draw(live_t *l, const struct run *run)
     /* Time left: the mean time of a settled node for each node not settled, spread over the
      * nodes that run side by side. A guess, said as one. */
     size_t left = l->n - settled - skipped;
-    char eta[48] = "";
-    if (settled && left)
+    char foot[128], eta[48] = "";
+    if (l->upgrade && settled && left)
         snprintf(eta, sizeof(eta), ", about %.0f s left",
                  (double)spent / (double)settled * (double)left / (double)(active ? active : 1) /
                      1000.0);
-    printf("  %zu/%zu done, %.1f s%s\n", done, l->n, (double)(now - run->start_ms) / 1000.0, eta);
-    l->drawn++;
+    if (l->upgrade)
+        snprintf(foot, sizeof(foot), "  %zu/%zu done, %.1f s%s", done, l->n,
+                 (double)(now - run->start_ms) / 1000.0, eta);
+    else
+        snprintf(foot, sizeof(foot), "  checking %zu nodes, %.1f s", l->n,
+                 (double)(now - run->start_ms) / 1000.0);
+    line(l, cols, foot, PAINT_OFF, "");
+    l->drawn_at = now;
     fflush(stdout);
 }
 
@@ -110,54 +166,126 @@ static struct row *row_of(live_t *l, const struct run *run, const char *node)
     return NULL;
 }
 
+/* A settled node's step lines, above the table, under its name. */
+static void flush_log(live_t *l, const struct run *run, struct row *r)
+{
+    row_log_close(r);
+    if (!r->log || !r->log_len)
+        return;
+    erase(l);
+    printf("[%s]\n%s", run->nodes[r - l->rows].def->name, r->log);
+    free(r->log);
+    r->log = NULL;
+    r->log_len = 0;
+}
+
+static void keep_line(struct row *r, json_t *e)
+{
+    if (!r->logf && !(r->logf = open_memstream(&r->log, &r->log_len)))
+        return;
+    event_print_step(r->logf, e);
+}
+
+static void set(struct row *r, const char *step, term_paint_t paint, const char *fmt, const char *a,
+                const char *b)
+{
+    if (step)
+        snprintf(r->step, sizeof(r->step), "%s", step);
+    snprintf(r->result, sizeof(r->result), fmt, a, b);
+    r->paint = paint;
+}
+
+/* The checks before the upgrade: a row per node says where its checks are; a failed one is
+ * printed above the table as well (it is why the rollout will be refused). */
+static bool check_event(live_t *l, struct row *r, const char *ev, json_t *e)
+{
+    uint64_t now = now_ms();
+    if (!strcmp(ev, "check")) {
+        bool ok = json_is_true(json_object_get(e, "ok"));
+        if (!r->since_ms)
+            r->start_ms = now;
+        r->since_ms = now;
+        set(r, str(e, "phase"), ok ? PAINT_OFF : PAINT_FAIL, "%s%s",
+            ok ? "ok: " : "FAIL: ", str(e, "message"));
+        if (!ok) {
+            erase(l);
+            return false; /* printed above, then the table again */
+        }
+    } else { /* progress */
+        set(r, str(e, "step"), PAINT_OFF, "%s%s", str(e, "message"), "");
+    }
+    erase(l);
+    return true;
+}
+
 bool live_event(live_t *l, const struct run *run, json_t *e)
 {
     const char *ev = str(e, "event");
     struct row *r = row_of(l, run, str(e, "node"));
     uint64_t now = now_ms();
-    if (!strcmp(ev, "plan"))
-        l->table = true;
-    if (!strcmp(ev, "summary")) { /* the last table stays on screen, the summary under it */
-        l->table = false;
-        l->drawn = 0;
+    bool ok = json_is_true(json_object_get(e, "ok"));
+    if (!strcmp(ev, "start")) {
+        l->table = true; /* the start's lines first, then the table under them */
         return false;
+    }
+    if (!strcmp(ev, "summary")) {
+        /* The table goes; every node's lines, the recap and the summary stay. */
+        erase(l);
+        for (size_t i = 0; i < l->n; i++)
+            flush_log(l, run, &l->rows[i]);
+        l->table = false;
+        return false;
+    }
+    if (!strcmp(ev, "plan")) {
+        l->upgrade = true;
+        for (size_t i = 0; i < l->n; i++) {
+            struct row *x = &l->rows[i];
+            x->since_ms = x->start_ms = x->end_ms = 0;
+        }
+    }
+    bool progress = !strcmp(ev, "progress");
+    if (l->table && r && !l->upgrade && (!strcmp(ev, "check") || progress)) {
+        if (!check_event(l, r, ev, e))
+            return false;
+        draw(l, run);
+        return true;
     }
     if (!l->table || !r ||
-        (strcmp(ev, "node") && strcmp(ev, "step") && strcmp(ev, "progress") &&
-         strcmp(ev, "rollback"))) {
+        (strcmp(ev, "node") && strcmp(ev, "step") && !progress && strcmp(ev, "rollback"))) {
         /* Not a node's progress: printed above the table by the caller, table redrawn after. */
-        if (l->table)
-            erase(l);
+        erase(l);
         return false;
     }
-    bool ok = json_is_true(json_object_get(e, "ok"));
     if (!strcmp(ev, "node")) {
-        if (strstr(str(e, "message"), "upgrading") || strstr(str(e, "message"), "undoing")) {
+        const char *msg = str(e, "message");
+        if (strstr(msg, "upgrading") || strstr(msg, "undoing")) {
             r->start_ms = r->since_ms = now;
-            snprintf(r->step, sizeof(r->step), "stop");
-            snprintf(r->result, sizeof(r->result), "running");
+            r->end_ms = 0;
+            set(r, strstr(msg, "undoing") ? "rollback" : "stop", PAINT_OFF, "%s%s", "running", "");
         }
-    } else if (!strcmp(ev, "progress")) {
-        snprintf(r->step, sizeof(r->step), "%s", str(e, "step"));
-        snprintf(r->result, sizeof(r->result), "%s", str(e, "message"));
+    } else if (progress) {
+        set(r, str(e, "step"), PAINT_OFF, "%s%s", str(e, "message"), "");
     } else if (!strcmp(ev, "step")) {
         const char *step = str(e, "step");
+        keep_line(r, e);
         if (!ok || !strcmp(step, "commit")) {
             r->end_ms = now;
             r->done = ok;
-            snprintf(r->step, sizeof(r->step), "%s", step);
-            snprintf(r->result, sizeof(r->result), "%s%s",
-                     ok ? "done" : "FAIL: ", ok ? "" : str(e, "message"));
+            set(r, step, ok ? PAINT_OK : PAINT_FAIL, "%s%s",
+                ok ? "done" : "FAIL: ", ok ? "" : str(e, "message"));
+            if (ok)
+                flush_log(l, run, r);
         } else {
-            snprintf(r->result, sizeof(r->result), "%s ok, next", step);
+            set(r, NULL, PAINT_OFF, "%s ok, next", step, "");
             r->since_ms = now;
         }
     } else { /* rollback */
+        keep_line(r, e);
         r->end_ms = now;
         r->done = false;
-        snprintf(r->step, sizeof(r->step), "rollback");
-        snprintf(r->result, sizeof(r->result), "%s: %s", ok ? "rolled back" : "ROLLBACK FAILED",
-                 str(e, "message"));
+        set(r, "rollback", ok ? PAINT_WARN : PAINT_FAIL, "%s: %s",
+            ok ? "rolled back" : "ROLLBACK FAILED", str(e, "message"));
+        flush_log(l, run, r);
     }
     erase(l);
     draw(l, run);
@@ -168,4 +296,12 @@ void live_redraw(live_t *l, const struct run *run)
 {
     if (l->table && !l->drawn)
         draw(l, run);
+}
+
+void live_tick(live_t *l, const struct run *run, uint64_t now)
+{
+    if (l && l->table && l->drawn && now - l->drawn_at >= LIVE_TICK_MS) {
+        erase(l);
+        draw(l, run);
+    }
 }

@@ -455,8 +455,12 @@ void node_rollback_result(struct run *run, node_t *nd, int r, Baton__Envelope *e
     if (r == 0) {
         restored = env->result->restored_dump;
         if (*env->result->version) {
-            if (asprintf(&msg, "back on %s%s", env->result->version,
-                         restored ? " (database restored from the dump)" : "") < 0)
+            /* What it did to the schema, said by the agent (an older one says nothing). */
+            const char *schema = env->result->schema ? env->result->schema : "";
+            if (asprintf(&msg, "back on %s%s%s", env->result->version, *schema ? "; " : "",
+                         *schema    ? schema
+                         : restored ? " (database restored from the dump)"
+                                    : "") < 0)
                 msg = NULL;
         } else { /* a release: nothing had changed */
             msg = strdup(env->result->message);
@@ -466,6 +470,10 @@ void node_rollback_result(struct run *run, node_t *nd, int r, Baton__Envelope *e
         json_pack("{s:s, s:s, s:s, s:b, s:I, s:s, s:b}", "event", "rollback", "node", nd->def->name,
                   "step", "rollback", "ok", r == 0, "ms", (json_int_t)(now_ms() - nd->call_t0),
                   "message", r == 0 ? (msg ? msg : "") : err->msg, "restored_dump", restored);
+    if (r == 0) {
+        json_object_set_new(e, "version", json_string(env->result->version));
+        json_object_set_new(e, "schema", json_string(env->result->schema ?: ""));
+    }
     if (env && env->result->n_unit_log)
         json_object_set_new(e, "unit_log",
                             string_list(env->result->unit_log, env->result->n_unit_log));

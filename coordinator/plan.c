@@ -17,6 +17,7 @@
 #include "envelope.h"
 #include "interrupt.h"
 #include "run.h"
+#include "term.h"
 #include "steps.h"
 
 /* Per node, what plan learnt: kept beside the run's nodes. */
@@ -245,6 +246,9 @@ int rollout_plan(const rollout_file_t *rf, const struct rollout_opts *opts)
                    rf->release->notes ? ": " : "", rf->release->notes ? rf->release->notes : "");
     }
     engine_run(&run, &ops);
+    if (!opts->json)
+        printf("%s  %-10s %-8s    %-8s %-10s %s%s\n", term_paint(PAINT_BOLD), "NODE", "NOW",
+               "TARGET", "UNIT", "WHAT IT WOULD TAKE", term_paint(PAINT_OFF));
 
     size_t refusing = 0, todo = 0;
     size_t n_steps = 0;
@@ -274,21 +278,25 @@ int rollout_plan(const rollout_file_t *rf, const struct rollout_opts *opts)
                    st && *st ? st : "?");
             if (!upgrade)
                 printf("already on the target version: nothing to do\n");
-            else if (json_object_get(o, "database_bytes"))
-                printf("database %lld KiB, %zu migrations applied; dump needs ~%lld MiB, %lld MiB "
-                       "free in %s; artifact %s\n",
-                       json_integer_value(json_object_get(o, "database_bytes")) >> 10,
-                       json_array_size(json_object_get(o, "migrations")),
+            else if (json_object_get(o, "database_bytes")) {
+                /* The room asked of the backup folder is the database's size, a fifth more
+                 * and 16 MiB (agent/step_preflight.c, dump_room): said, so that "~24 MiB" for
+                 * a 7 MiB database is no riddle. */
+                size_t n_mig = json_array_size(json_object_get(o, "migrations"));
+                printf("database %lld KiB, %zu migration%s applied; the dump may need ~%lld MiB "
+                       "(its size + 20%% + 16 MiB), %lld MiB free in %s; artifact %s\n",
+                       json_integer_value(json_object_get(o, "database_bytes")) >> 10, n_mig,
+                       n_mig == 1 ? "" : "s",
                        json_integer_value(json_object_get(o, "dump_room_bytes")) >> 20,
                        json_integer_value(json_object_get(o, "backup_free_bytes")) >> 20,
                        json_string_value(json_object_get(o, "backup_dir")),
                        json_is_true(json_object_get(o, "staged")) ? "staged already"
                                                                   : "to be sent");
-            else
+            } else
                 printf("\n");
             for (size_t k = 0; k < n_problems; k++)
-                printf("  %-10s REFUSED: %s\n", "",
-                       json_string_value(json_array_get(pn[i].problems, k)));
+                printf("  %-10s %sREFUSED%s: %s\n", "", term_paint(PAINT_FAIL),
+                       term_paint(PAINT_OFF), json_string_value(json_array_get(pn[i].problems, k)));
             if (json_object_get(o, "rehearse_ms"))
                 printf("  %-10s rehearsal: the migration took %lld ms on a copy of the database "
                        "(expected downtime: that, plus stop and start)\n",

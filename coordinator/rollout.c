@@ -32,6 +32,7 @@
 #include "envelope.h"
 #include "interrupt.h"
 #include "live.h"
+#include "recap.h"
 #include "run.h"
 #include "steps.h"
 
@@ -574,15 +575,33 @@ int run_plan_batches(struct run *run)
                                ? amount_resolve(s->max_unavailable, todo, 1)
                                : SIZE_MAX;
     run->max_failures = amount_resolve(s->max_failures, todo, 0);
-    char mu[32], *msg = NULL;
-    if (s->max_unavailable_set)
-        amount_str(s->max_unavailable, mu, sizeof(mu));
-    else
-        snprintf(mu, sizeof(mu), "batch size");
-    char *text = json_dumps(batches, JSON_COMPACT), *dbs = group_describe(run);
-    if (run->maintenance)
-        snprintf(mu, sizeof(mu), "all (maintenance)");
-    if (asprintf(&msg, "%s%zu node%s in %zu batch%s %s; max_unavailable %s; on_failure %s; %s",
+    /* Said as a person reads it: "node1 | node2, node3" for the batches, "at most 2 nodes
+     * down at a time" or "a batch at a time"; --json has the same as data. */
+    char mu[128], *msg = NULL, *text = NULL, *dbs = group_describe(run);
+    size_t text_len = 0;
+    FILE *tf = open_memstream(&text, &text_len);
+    for (size_t b = 0; tf && b < json_array_size(batches); b++) {
+        json_t *names = json_array_get(batches, b);
+        for (size_t k = 0; k < json_array_size(names); k++)
+            fprintf(tf, "%s%s",
+                    k   ? ", "
+                    : b ? " | "
+                        : "",
+                    json_string_value(json_array_get(names, k)));
+    }
+    if (tf)
+        fclose(tf);
+    if (run->maintenance) {
+        snprintf(mu, sizeof(mu), "every node of a database down together (maintenance)");
+    } else if (s->max_unavailable_set) {
+        char amount[32];
+        amount_str(s->max_unavailable, amount, sizeof(amount));
+        snprintf(mu, sizeof(mu), "at most %zu node%s down at a time (max_unavailable %s)",
+                 run->max_unavailable, run->max_unavailable == 1 ? "" : "s", amount);
+    } else {
+        snprintf(mu, sizeof(mu), "a batch at a time");
+    }
+    if (asprintf(&msg, "%s%zu node%s in %zu batch%s: %s; %s; on_failure %s; %s",
                  run->maintenance ? "MAINTENANCE: every node of a database stops, its first node "
                                     "dumps, migrates and verifies, then the others start; "
                                   : "",
@@ -599,10 +618,17 @@ int run_plan_batches(struct run *run)
         json_array_append_new(groups, json_pack("{s:s, s:o}", "database",
                                                 run->groups[k].database_id, "nodes", names));
     }
-    emit(run, json_pack("{s:s, s:o, s:s, s:s, s:i, s:o, s:s}", "event", "plan", "batches", batches,
-                        "on_failure", on_failure_str(s->on_failure), "max_unavailable", mu,
-                        "max_failures", (int)run->max_failures, "databases", groups, "message",
-                        msg ? msg : ""));
+    for (size_t i = 0; i < json_array_size(batches); i++)
+        run->parallel |= json_array_size(json_array_get(batches, i)) > 1;
+    /* max_unavailable: the nodes that may be down at once, or null: as many as a batch has
+     * (none set, or maintenance: a database's nodes all at once). */
+    json_t *jmu = s->max_unavailable_set && !run->maintenance
+                      ? json_integer((json_int_t)run->max_unavailable)
+                      : json_null();
+    emit(run, json_pack("{s:s, s:o, s:s, s:o, s:b, s:i, s:o, s:s}", "event", "plan", "batches",
+                        batches, "on_failure", on_failure_str(s->on_failure), "max_unavailable",
+                        jmu, "maintenance", run->maintenance, "max_failures",
+                        (int)run->max_failures, "databases", groups, "message", msg ? msg : ""));
     free(msg);
     free(dbs);
     run->batch = 1;
@@ -682,10 +708,22 @@ static int summarize(struct run *run, int engine_r)
     } else if (rb_failed ||
                (rolled && !interrupt_count() && !run->deadline_missed && !run->journal_failed)) {
         code = rb_failed ? EXIT_NEEDS_CARE : EXIT_ROLLED_BACK;
-        if (asprintf(&head, "FAILED on %s: %s%s", first_failed ? first_failed->def->name : "?",
+        /* What to do next, said where the operator reads: a node that needs a person first;
+         * else the choice between going on once fixed and taking the fleet back. */
+        char *next = NULL;
+        if ((rb_failed ? asprintf(&next, "next: baton status %s, then baton rollback %s", rf->path,
+                                  rf->path)
+                       : asprintf(&next,
+                                  "next: fix the cause, then baton rollout %s again (nodes on %s "
+                                  "are skipped), or baton rollback %s to take every node back",
+                                  rf->path, rf->version, run->id)) < 0)
+            next = NULL;
+        if (asprintf(&head, "FAILED on %s: %s%s\n  %s",
+                     first_failed ? first_failed->def->name : "?",
                      first_failed && first_failed->why ? first_failed->why : "",
-                     failed_lines ? failed_lines : "") < 0)
+                     failed_lines ? failed_lines : "", next ? next : "") < 0)
             head = NULL;
+        free(next);
     } else if (rolled) {
         /* Stopped on purpose (Ctrl-C, the journal, progress_deadline): nodes in flight were
          * brought back; how to continue. */
@@ -804,6 +842,7 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
         goto out;
     }
     run.live = live_new(&run);
+    run.recap = recap_new(&run);
     /* Stale requests from a dead run. */
     (void)journal_take(opts->store, run.id, "continue");
     (void)journal_take(opts->store, run.id, "abort");
@@ -881,6 +920,7 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
 out:
     run_disconnect(&run);
     live_destroy(&run.live);
+    recap_destroy(&run.recap);
     journal_record_clear(&record);
     free(run.halt_reason);
     free(run.nodes);

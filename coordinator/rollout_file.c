@@ -293,9 +293,12 @@ int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
     char *dir = realpath(path, NULL);
     if (!dir)
         dir = strdup(path);
+    const char *rel = artifact;
+    while (rel[0] == '.' && rel[1] == '/')
+        rel += 2 + strspn(rel + 2, "/");
     int n = !dir                 ? -1
             : artifact[0] == '/' ? asprintf(&rf->artifact, "%s", artifact)
-                                 : asprintf(&rf->artifact, "%s/%s", dirname(dir), artifact);
+                                 : asprintf(&rf->artifact, "%s/%s", dirname(dir), rel);
     free(dir);
     if (n < 0) {
         rf->artifact = NULL;

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "baton.pb-c.h"
 #include "client.h"
@@ -116,12 +117,20 @@ struct run {
     uint64_t progress_at; /* last time a node finished (progress_deadline) */
     bool deadline_missed;
     const char *last_node; /* text output: the node the last lines were about */
+    bool parallel;         /* text output: some batch runs nodes side by side */
     struct live *live;     /* the live view on a terminal, or NULL */
+    struct recap *recap;   /* the closing table (recap.h), or NULL */
 };
 
 /* events.c: every event is one JSON object; emit() journals it, then prints it as JSON or as
  * text. Takes ownership of `e`. */
 void emit(struct run *run, json_t *e);
+/* The version of the events' schema every event carries as "schema". */
+#define EVENTS_SCHEMA 2
+/* A step's (or rollback's) event as one text line, and the service's log lines under it. */
+void event_print_step(FILE *f, json_t *e);
+/* The header line of `baton status`'s table (its rows are its events). */
+void status_print_header(void);
 void emit_check(struct run *run, const char *phase, const node_t *nd, bool ok, const char *msg);
 void emit_node(struct run *run, const node_t *nd, const char *msg);
 void emit_error(struct run *run, const char *msg);

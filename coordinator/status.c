@@ -27,8 +27,7 @@ int rollout_status(const rollout_file_t *rf, const struct rollout_opts *opts)
     }
     node_ask_all(&run);
     if (!opts->json)
-        printf("%-10s %-24s %-10s %-10s %-12s %-26s %-26s %s\n", "NODE", "ENDPOINT", "VERSION",
-               "UNIT", "LAST STEP", "ROLLOUT", "DATABASE", "KEY");
+        status_print_header();
     for (size_t i = 0; i < rf->n_nodes; i++) {
         baton_err_clear(&err);
         const Baton__ServiceInfo *svc = node_asked_service(&run, &run.nodes[i], &err);
@@ -53,6 +52,8 @@ int rollout_status(const rollout_file_t *rf, const struct rollout_opts *opts)
             if (!rf->insecure)
                 transport_fingerprint(&rf->nodes[i].public_key, fp);
             json_object_set_new(e, "key", json_string(fp));
+            json_object_set_new(e, "agent_version",
+                                json_string(run.nodes[i].asked->result->hello->agent_version));
             json_t *history = json_array();
             for (size_t k = 0; k < svc->n_history; k++)
                 json_array_append_new(history, json_pack("{s:s, s:i, s:s}", "version",

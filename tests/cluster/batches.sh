@@ -48,7 +48,7 @@ cat "$CLUSTER_DIR/b1.out" >&2
 id=$(rollout_id "$CLUSTER_DIR/b1.out")
 first_id=$id
 is "$code" 0 "batches [1, 2]: the rollout exits 0"
-like "$(cat "$CLUSTER_DIR/b1.out")" 'plan: 5 nodes in 3 batches \[\["node1"\],\["node2","node3"\],\["node4","node5"\]\]' \
+like "$(cat "$CLUSTER_DIR/b1.out")" 'plan: 5 nodes in 3 batches: node1 \| node2, node3 \| node4, node5; at most 2 nodes down at a time' \
     "the plan shows the canary and two pairs"
 is "$(versions)" "1.1.0 1.1.0 1.1.0 1.1.0 1.1.0 " "every node runs 1.1.0"
 is "$(after node1 "node2 node3" "$id")" 1 "the canary was verified before any other node stopped"

@@ -30,10 +30,11 @@ out=$("$BATON" plan "$f" 2>&1)
 code=$?
 printf '%s\n' "$out" >&2
 is "$code" 0 "a healthy fleet: baton plan exits 0"
-like "$out" "node2 +1.0.0 +-> 1.1.0 +active +database [0-9]+ KiB, 1 migrations applied; dump needs ~[0-9]+ MiB, [0-9]+ MiB free in /var/backups/baton/gamesrv; artifact to be sent" \
+like "$out" "NODE +NOW +TARGET +UNIT +WHAT IT WOULD TAKE" "a header names the columns"
+like "$out" "node2 +1.0.0 +-> 1.1.0 +active +database [0-9]+ KiB, 1 migration applied; the dump may need ~[0-9]+ MiB \(its size \+ 20% \+ 16 MiB\), [0-9]+ MiB free in /var/backups/baton/gamesrv; artifact to be sent" \
     "each node: installed version, unit state, database, room for the dump, the artifact"
 like "$out" "would: stop, dump \(pg_dump\), swap, migrate up, start, verify, commit" "and the steps it would run"
-like "$out" 'plan: 3 nodes in 2 batches \[\["node1"\],\["node2","node3"\]\]' "the batches"
+like "$out" 'plan: 3 nodes in 2 batches: node1 \| node2, node3; ' "the batches"
 like "$out" "the rollout could run: 3 of 3 nodes to upgrade; nothing was changed" "the verdict"
 is "$(world)" "$before" "nothing changed: units, agent files, backups, binaries, database"
 
@@ -71,7 +72,7 @@ like "$out" "node1 +1.1.0 +-> 1.1.0 +active +already on the target version: noth
 # --- the live view: on a terminal (a pty from script(1)) the table is redrawn in place --------
 f=$(BATON_TEST_ROLLOUT_MIN_HEALTHY=1s rollout_file 1.1.1)
 printf '%s\n' "batches: [1, 2]" >>"$f"
-script -qfec "$BATON rollout $f" /dev/null >"$CLUSTER_DIR/live.out" 2>&1
+TERM=xterm script -qfec "$BATON rollout $f" /dev/null >"$CLUSTER_DIR/live.out" 2>&1
 is "$?" 0 "a rollout on a terminal: exit 0"
 live=$(tr -d '\r' <"$CLUSTER_DIR/live.out")
 ok "the table is redrawn in place (cursor up, clear line)" grep -q $'\033\[1A\033\[2K' <<<"$live"

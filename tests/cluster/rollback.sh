@@ -48,15 +48,17 @@ try 1.2.0+migrate-up "migration fails (0002 applied, then 0003 fails)"
 like "$LAST_OUT" "migrate +FAIL .*1 applied" "the failed migrate says what it had applied"
 
 try 1.1.0+health "health never turns healthy"
-like "$LAST_OUT" "verify +FAIL .*not healthy after 4 s: .*answered 503" "verify says why"
+like "$LAST_OUT" "verify +FAIL .*not healthy after 4 s: .*answered 503: \"\\{\"status\":\"unhealthy\",\"reason\":\"injected fault\"\\}\"" \
+    "verify says why, with the start of the probe's answer"
 
 try 1.1.0+crash "crashes on start"
-like "$LAST_OUT" "start +FAIL .*start of gamesrv.service failed: signal" "start says systemd's reason"
+like "$LAST_OUT" "start +FAIL .*start of gamesrv.service failed: signal \(killed by SIGABRT(, core dumped)?\)" \
+    "start says systemd's reason and which signal"
 
 # Verify means stable, not one lucky probe: each of these passes its first probe.
 BATON_TEST_ROLLOUT_MIN_HEALTHY=4s
 try 1.1.0+die-later "the service is SIGKILLed 3 s after it started"
-like "$LAST_OUT" "verify +FAIL .*s after it turned healthy: gamesrv.service is failed \(signal\)" \
+like "$LAST_OUT" "verify +FAIL .*s after it turned healthy: gamesrv.service is failed \(signal \(killed by SIGKILL\)\)" \
     "verify says the service died after turning healthy"
 try 1.1.0+health-decays "health answers 200 for 2 s, then 503"
 like "$LAST_OUT" "verify +FAIL .*unstable: [0-9.]+ s after it turned healthy .*answered 503" \

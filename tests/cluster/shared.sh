@@ -43,7 +43,7 @@ stops() { for n in "$@"; do unit_stops "$n"; done | tr '\n' ' '; }
 plan=$("$BATON" plan "$(file3 1.1.0)" 2>&1)
 printf '%s\n' "$plan" >&2
 sysid=$(pg_sql postgres "SELECT system_identifier FROM pg_control_system()")
-like "$plan" "1 database, 1 shared .*$sysid/game: node1, node2, node3" \
+like "$plan" "1 database, 1 shared .*: game \(server $sysid\): node1, node2, node3" \
     "baton plan groups the three nodes by the server's system_identifier and the database name"
 
 # --- refuse (the default): only the dump can undo node1's migration; node2 and node3 serve ----

@@ -412,7 +412,9 @@ def main():
     nodes = node_results(events, target)
     summary = [e for e in events if e.get("event") == "summary"]
     errors = [e.get("message", "") for e in events if e.get("event") == "error"]
-    text = summary[-1].get("message", "") if summary else "\n".join(errors + other + [err.strip()])
+    # The summary's first line, then its details (schema 2 on; schema 1 had one message).
+    text = ("\n".join([summary[-1].get("message", "")] + summary[-1].get("details", []))
+            if summary else "\n".join(errors + other + [err.strip()]))
     starts = [e for e in events if e.get("event") == "start"]
     result = dict(rc=rc, outcome=OUTCOMES.get(rc, "unknown exit code %d" % rc), summary=text,
                   nodes=nodes, rollout_id=starts[0].get("rollout", "") if starts else "")
