@@ -48,7 +48,12 @@ static bool conninfo_password(const char *conninfo)
 static bool is_rollout_id(const char *arg)
 {
     struct stat sb;
-    return stat(arg, &sb) < 0 && rollout_id_valid(arg);
+    size_t n = strlen(arg);
+    /* A name that reads as a file is one, even when it is missing: said as a missing file,
+     * not as a rollout without a journal. */
+    bool file_like = strchr(arg, '/') || (n > 4 && !strcmp(arg + n - 4, ".yml")) ||
+                     (n > 5 && !strcmp(arg + n - 5, ".yaml"));
+    return !file_like && stat(arg, &sb) < 0 && rollout_id_valid(arg);
 }
 
 int main(int argc, char **argv)

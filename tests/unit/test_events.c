@@ -18,6 +18,7 @@
 
 #include "envelope.h"
 #include "journal.h"
+#include "recap.h"
 #include "run.h"
 #include "steps.h"
 
@@ -147,6 +148,85 @@ static void test_summary_and_names(void **state)
     assert_string_equal(s(nodes, "node1"), "done");
     assert_string_equal(s(nodes, "node2"), "rolled_back");
     json_decref(o);
+}
+
+/* A summary of several lines: one line says how it ended, the others are a list, and the one
+ * that says what to do next is also "next". Every event says its schema. */
+static void test_summary_lines(void **state)
+{
+    struct fixture *f = *state;
+    emit_summary(&f->run, EXIT_ROLLED_BACK,
+                 "FAILED on node2: not healthy\n  node2: rolled back to where it was\n  next: "
+                 "fix the cause, then baton rollout r.yml again\n  untouched: none");
+    json_t *o = last_event(f);
+    assert_int_equal(json_integer_value(json_object_get(o, "schema")), EVENTS_SCHEMA);
+    assert_string_equal(s(o, "message"), "FAILED on node2: not healthy");
+    json_t *d = json_object_get(o, "details");
+    assert_int_equal(json_array_size(d), 3);
+    assert_string_equal(json_string_value(json_array_get(d, 0)),
+                        "node2: rolled back to where it was");
+    assert_string_equal(json_string_value(json_array_get(d, 2)), "untouched: none");
+    assert_string_equal(s(o, "next"), "fix the cause, then baton rollout r.yml again");
+    assert_null(json_object_get(o, "recap")); /* no recap kept: none given */
+    json_decref(o);
+    emit_summary(&f->run, EXIT_DONE, "done: 2 of 2");
+    o = last_event(f);
+    assert_int_equal(json_array_size(json_object_get(o, "details")), 0);
+    assert_null(json_object_get(o, "next"));
+    json_decref(o);
+}
+
+/* The recap is made of the events as they were emitted: the version Hello reported, the
+ * downtime from stop to the end of start (and the rollback's), the version after. */
+static void test_recap(void **state)
+{
+    struct fixture *f = *state;
+    f->run.recap = recap_new(&f->run);
+    assert_non_null(f->run.recap);
+    for (int i = 0; i < 2; i++)
+        emit(&f->run, json_pack("{s:s, s:s, s:s, s:b, s:i, s:s, s:s}", "event", "check", "phase",
+                                "hello", "node", i ? "node2" : "node1", "ok", 1, "ms", 3, "message",
+                                "", "version", "1.0.0"));
+    emit_summary(&f->run, EXIT_REFUSED, "refused: nothing was changed");
+    json_t *o = last_event(f);
+    assert_null(json_object_get(o, "recap")); /* nothing began: no table */
+    json_decref(o);
+    static const struct {
+        const char *step;
+        int ms;
+    } steps[] = {{"stop", 100}, {"dump", 200},    {"swap", 10},  {"migrate", 300},
+                 {"start", 90}, {"verify", 5000}, {"commit", 40}};
+    emit_node(&f->run, &f->nodes[0], "upgrading");
+    for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++)
+        emit(&f->run, json_pack("{s:s, s:s, s:s, s:b, s:i, s:s}", "event", "step", "node", "node1",
+                                "step", steps[k].step, "ok", 1, "ms", steps[k].ms, "message", ""));
+    emit_node(&f->run, &f->nodes[1], "upgrading");
+    emit(&f->run, json_pack("{s:s, s:s, s:s, s:b, s:i, s:s}", "event", "step", "node", "node2",
+                            "step", "stop", "ok", 1, "ms", 50, "message", ""));
+    emit(&f->run, json_pack("{s:s, s:s, s:s, s:b, s:i, s:s}", "event", "step", "node", "node2",
+                            "step", "dump", "ok", 0, "ms", 70, "message", "disk full"));
+    emit(&f->run,
+         json_pack("{s:s, s:s, s:s, s:b, s:i, s:s, s:s}", "event", "rollback", "node", "node2",
+                   "step", "rollback", "ok", 1, "ms", 400, "message", "", "version", "1.0.0"));
+    f->nodes[0].state = NODE_DONE;
+    f->nodes[1].state = NODE_ROLLED_BACK;
+    emit_summary(&f->run, EXIT_ROLLED_BACK, "FAILED on node2: disk full");
+    o = last_event(f);
+    json_t *recap = json_object_get(o, "recap");
+    assert_int_equal(json_array_size(recap), 2);
+    json_t *a = json_array_get(recap, 0), *b = json_array_get(recap, 1);
+    assert_string_equal(s(a, "node"), "node1");
+    assert_string_equal(s(a, "before"), "1.0.0");
+    assert_string_equal(s(a, "after"), "1.1.0");
+    assert_int_equal(json_integer_value(json_object_get(a, "down_ms")), 700);
+    assert_string_equal(s(a, "outcome"), "upgraded");
+    assert_string_equal(s(b, "after"), "1.0.0");
+    assert_int_equal(json_integer_value(json_object_get(b, "down_ms")), 520);
+    assert_string_equal(s(b, "state"), "rolled_back");
+    assert_string_equal(s(b, "outcome"), "rolled back");
+    json_decref(o);
+    recap_destroy(&f->run.recap);
+    assert_null(f->run.recap);
 }
 
 /* An agent's Result, as the client hands it over (unpacked, owned by the receiver). */
@@ -301,6 +381,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_check_node_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_summary_and_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_summary_lines, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_step_and_rollback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_text, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journaled, setup, teardown),
