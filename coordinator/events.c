@@ -1,7 +1,7 @@
 /* events: what the coordinator says. Every event is one JSON object (jansson); it is appended to
  * the rollout's journal, then --json prints it as it is, one per line, and the text mode renders
  * the same object for a terminal, so all three say exactly the same things. The schema is in
- * the README ("Events"). */
+ * doc/events.md. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,7 +153,7 @@ void emit(struct run *run, json_t *e)
 {
     if (!e)
         return;
-    /* The events' schema (README, "Events"): a reader checks it before it reads the rest. A
+    /* The events' schema (doc/events.md): a reader checks it before it reads the rest. A
      * field added keeps the number; one renamed, removed or given another meaning changes it. */
     json_object_set_new(e, "schema", json_integer(EVENTS_SCHEMA));
     json_object_set_new(e, "rollout", json_string(run->id));
