@@ -271,8 +271,9 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
     }
     st->was_active =
         !strcmp(active, "active") || !strcmp(active, "activating") || !strcmp(active, "reloading");
-    step_progress(ctx, "%s %s (%s), database %llu KiB, %zu migrations applied", svc->unit,
-                  current_version, active, (unsigned long long)(db_bytes >> 10), db.n_ids);
+    step_progress(ctx, "%s %s (%s), database %llu KiB, %zu migration%s applied", svc->unit,
+                  current_version, active, (unsigned long long)(db_bytes >> 10), db.n_ids,
+                  db.n_ids == 1 ? "" : "s");
     r = 0;
 out:
     free(active);

@@ -50,7 +50,8 @@ static int schema_back(step_ctx_t *ctx, baton_err_t *err)
         char newbin[PATH_MAX];
         if ((r = swap_new_binary(ctx, newbin, sizeof(newbin), err)) < 0)
             return r;
-        step_progress(ctx, "down-migrating the %zu migrations this rollout applied", extra);
+        step_progress(ctx, "down-migrating the %zu migration%s this rollout applied", extra,
+                      extra == 1 ? "" : "s");
         r = migrate_run(ctx, false, (unsigned)extra, newbin, &down_err);
         if (r == 0 && (r = db_migration_ids(svc, &now, &n_now, &down_err)) == 0) {
             bool back = ids_equal(now, n_now, st->ids_before, st->n_ids_before);

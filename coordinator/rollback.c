@@ -137,7 +137,8 @@ int rollout_rollback(const rollout_file_t *rf, const struct rollout_opts *opts)
                             unreachable);
     else
         code = emit_summary(&run, EXIT_DONE,
-                            "rollback: %d nodes rolled back, the others had nothing to undo", done);
+                            "rollback: %d node%s rolled back, the others had nothing to undo", done,
+                            done == 1 ? "" : "s");
 out:
     run_disconnect(&run);
     free(run.nodes);
