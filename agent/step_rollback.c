@@ -107,10 +107,15 @@ static int schema_back(step_ctx_t *ctx, baton_err_t *err)
         return baton_err_set(err, r, "down-migration failed (%s) and so did the restore: %s",
                              down_err.msg, restore_err.msg);
     ctx->out.restored_dump = true;
-    /* Cut where it must be (the field is for a person; the journal has the whole error). */
+    /* Cut where it must be (the field is for a person; the journal has the whole error), each
+     * piece at a whole character: a Result that is not UTF-8 is refused whole. */
+    char path[91], why[91];
+    snprintf(path, sizeof(path), "%.90s", st->dump_path);
+    snprintf(why, sizeof(why), "%.90s", down_err.msg);
+    utf8_trim_partial(path);
+    utf8_trim_partial(why);
     snprintf(out->schema, sizeof(out->schema),
-             "database restored from the dump %.90s (the down-migration: %.90s)", st->dump_path,
-             down_err.msg);
+             "database restored from the dump %s (the down-migration: %s)", path, why);
     if ((r = db_migration_ids(svc, &now, &n_now, err)) < 0)
         return r;
     bool back = ids_equal(now, n_now, st->ids_before, st->n_ids_before);

@@ -147,11 +147,14 @@ void unit_why_failed(sd_bus *bus, const char *unit, char *buf, size_t len)
         sd_bus_get_property_trivial(bus, SD_DEST, path, "org.freedesktop.systemd1.Service",
                                     "ExecMainStatus", NULL, 'i', &status) < 0)
         code = 0;
-    const char *sig = code >= CLD_KILLED && status > 0 ? sigabbrev_np(status) : NULL;
+    /* Only where the Result is about the process: after a clean stop systemd keeps "killed by
+     * SIGTERM" too, and "success" must stay "success". */
+    bool by_signal = !strcmp(result, "signal") || !strcmp(result, "core-dump");
+    const char *sig = by_signal && code >= CLD_KILLED && status > 0 ? sigabbrev_np(status) : NULL;
     if (sig)
         snprintf(buf, len, "%s (killed by SIG%s%s)", result, sig,
                  code == CLD_DUMPED ? ", core dumped" : "");
-    else if (code == CLD_EXITED && status)
+    else if (!strcmp(result, "exit-code") && code == CLD_EXITED && status)
         snprintf(buf, len, "%s (status %d%s)", result, status,
                  status == 203 ? ": systemd could not execute the binary" : "");
     else

@@ -28,11 +28,11 @@ int unit_property(sd_bus *bus, const char *unit, const char *iface, const char *
                   char **ret, baton_err_t *err);
 
 /* A uint32 property ("MainPID", "NRestarts" of iface "Service"). */
+int unit_property_u32(sd_bus *bus, const char *unit, const char *iface, const char *property,
+                      uint32_t *ret, baton_err_t *err);
 /* Why the unit's service failed, for a message: its Result and how its main process ended
  * ("signal (killed by SIGSEGV, core dumped)", "exit-code (status 1)"); "?" when unreadable. */
 void unit_why_failed(sd_bus *bus, const char *unit, char *buf, size_t len);
-int unit_property_u32(sd_bus *bus, const char *unit, const char *iface, const char *property,
-                      uint32_t *ret, baton_err_t *err);
 
 /* `systemctl daemon-reload`: the manager reads every unit file and drop-in again; its reply
  * comes once it has. */

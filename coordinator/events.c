@@ -252,8 +252,11 @@ int emit_summary_v(struct run *run, int code, const char *fmt, va_list ap)
         if ((nl = strchr(l, '\n')))
             *nl = '\0';
         l += strspn(l, " ");
+        if (!*l)
+            continue;
         json_array_append_new(details, json_string(l));
-        if (!next && (!strncmp(l, "next: ", 6) || !strncmp(l, "to continue: ", 13)))
+        if (!next && (!strncmp(l, "next: ", 6) || !strncmp(l, "to continue: ", 13)) &&
+            strstr(l, "baton "))
             next = strchr(l, ':') + 2;
     }
     json_t *s = json_pack("{s:s, s:b, s:i, s:I, s:s, s:o, s:b, s:o}", "event", "summary", "ok",

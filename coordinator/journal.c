@@ -292,7 +292,18 @@ int journal_replay_line(journal_record_t *rec, const char *line)
         rec->exit = (int)json_integer_value(json_object_get(o, "exit"));
         rec->waiting = false;
         free(rec->outcome);
-        rec->outcome = msg ? strdup(msg) : NULL;
+        rec->outcome = NULL;
+        /* The whole summary as printed: its line, then its details (schema 2 on). */
+        size_t len = 0;
+        FILE *f = msg ? open_memstream(&rec->outcome, &len) : NULL;
+        if (f) {
+            fputs(msg, f);
+            json_t *details = json_object_get(o, "details");
+            for (size_t i = 0; i < json_array_size(details); i++)
+                if (json_is_string(json_array_get(details, i)))
+                    fprintf(f, "\n  %s", json_string_value(json_array_get(details, i)));
+            fclose(f);
+        }
     }
     free(rec->last_event);
     rec->last_event = strdup(ev);

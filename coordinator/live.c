@@ -72,19 +72,22 @@ static const char *str(json_t *o, const char *key)
     return s ? s : "";
 }
 
+/* Up to the table's first line, then clear to the end of the screen (also what a resize left
+ * there); flushed, so that a line the caller writes to stderr next is not wiped. */
 static void erase(live_t *l)
 {
-    for (size_t i = 0; i < l->drawn; i++)
-        fputs("\033[1A\033[2K", stdout); /* up one line, clear it */
+    if (l->drawn)
+        printf("\033[%zuA\r\033[J", l->drawn);
     l->drawn = 0;
+    fflush(stdout);
 }
 
-static size_t columns(void)
+static void term_size(size_t *cols, size_t *rows)
 {
     struct winsize ws;
-    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20)
-        return ws.ws_col;
-    return 80;
+    bool known = ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0;
+    *cols = known && ws.ws_col >= 2 ? ws.ws_col : 80;
+    *rows = known && ws.ws_row >= 4 ? ws.ws_row : 24;
 }
 
 /* One line of the table: `head` as it is, `tail` painted; cut so that it never wraps (a
@@ -105,14 +108,39 @@ static void line(live_t *l, size_t cols, const char *head, term_paint_t paint, c
     l->drawn++;
 }
 
+/* True for a row shown when the table does not fit the screen: a node in flight, or one
+ * that failed (what the operator watches). */
+static bool row_urgent(const live_t *l, const struct row *r)
+{
+    return (r->start_ms && !r->end_ms) || (r->end_ms && !r->done) || (!l->upgrade && r->since_ms);
+}
+
 static void draw(live_t *l, const struct run *run)
 {
     uint64_t now = now_ms(), spent = 0;
-    size_t done = 0, settled = 0, skipped = 0, active = 0, cols = columns();
+    size_t done = 0, settled = 0, skipped = 0, active = 0, cols, rows, hidden = 0;
+    term_size(&cols, &rows);
+    /* A table taller than the screen could not be erased (the cursor stops at the top): then
+     * only the nodes in flight or failed get a line, the rest one line that counts them. */
+    size_t room = rows - 2, shown = 0;
+    bool all = l->n <= room;
     char head[96];
     for (size_t i = 0; i < l->n; i++) {
         const struct row *r = &l->rows[i];
         const node_t *nd = &run->nodes[i];
+        if (!all && (!row_urgent(l, r) || shown + 1 >= room)) {
+            hidden++;
+            if (l->upgrade && nd->state == NODE_SKIP) {
+                done++;
+                skipped++;
+            } else if (r->end_ms) {
+                settled++;
+                spent += r->end_ms - r->start_ms;
+                done += r->done;
+            }
+            continue;
+        }
+        shown++;
         if (l->upgrade && nd->state == NODE_SKIP) {
             snprintf(head, sizeof(head), "  %-12s %-10s %8s  ", nd->def->name, "-", "");
             line(l, cols, head, PAINT_DIM, "already on the target version");
@@ -141,6 +169,11 @@ static void draw(live_t *l, const struct run *run)
     }
     /* Time left: the mean time of a settled node for each node not settled, spread over the
      * nodes that run side by side. A guess, said as one. */
+    if (hidden) {
+        char more[64];
+        snprintf(more, sizeof(more), "… and %zu more", hidden);
+        line(l, cols, "  ", PAINT_DIM, more);
+    }
     size_t left = l->n - settled - skipped;
     char foot[128], eta[48] = "";
     if (l->upgrade && settled && left)
@@ -192,6 +225,11 @@ static void set(struct row *r, const char *step, term_paint_t paint, const char 
     if (step)
         snprintf(r->step, sizeof(r->step), "%s", step);
     snprintf(r->result, sizeof(r->result), fmt, a, b);
+    /* One line of known width: a tab, a carriage return or an escape from a command's output
+     * would move the cursor where erase() does not look. */
+    for (char *c = r->result; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = ' ';
     r->paint = paint;
 }
 
@@ -202,12 +240,14 @@ static bool check_event(live_t *l, struct row *r, const char *ev, json_t *e)
     uint64_t now = now_ms();
     if (!strcmp(ev, "check")) {
         bool ok = json_is_true(json_object_get(e, "ok"));
+        /* A warning in a passed check (a downgrade) stays on screen, above the table. */
+        bool warn = ok && strstr(str(e, "message"), "DOWNGRADE");
         if (!r->since_ms)
             r->start_ms = now;
         r->since_ms = now;
         set(r, str(e, "phase"), ok ? PAINT_OFF : PAINT_FAIL, "%s%s",
             ok ? "ok: " : "FAIL: ", str(e, "message"));
-        if (!ok) {
+        if (!ok || warn) {
             erase(l);
             return false; /* printed above, then the table again */
         }
@@ -258,11 +298,13 @@ bool live_event(live_t *l, const struct run *run, json_t *e)
     }
     if (!strcmp(ev, "node")) {
         const char *msg = str(e, "message");
-        if (strstr(msg, "upgrading") || strstr(msg, "undoing")) {
-            r->start_ms = r->since_ms = now;
-            r->end_ms = 0;
-            set(r, strstr(msg, "undoing") ? "rollback" : "stop", PAINT_OFF, "%s%s", "running", "");
+        if (!strstr(msg, "upgrading") && !strstr(msg, "undoing")) {
+            erase(l); /* a note about the node (a retry, a stop for a restore): above */
+            return false;
         }
+        r->start_ms = r->since_ms = now;
+        r->end_ms = 0;
+        set(r, strstr(msg, "undoing") ? "rollback" : "stop", PAINT_OFF, "%s%s", "running", "");
     } else if (progress) {
         set(r, str(e, "step"), PAINT_OFF, "%s%s", str(e, "message"), "");
     } else if (!strcmp(ev, "step")) {

@@ -472,7 +472,8 @@ void node_rollback_result(struct run *run, node_t *nd, int r, Baton__Envelope *e
                   "message", r == 0 ? (msg ? msg : "") : err->msg, "restored_dump", restored);
     if (r == 0) {
         json_object_set_new(e, "version", json_string(env->result->version));
-        json_object_set_new(e, "schema", json_string(env->result->schema ?: ""));
+        /* Not "schema": every event's "schema" is the events' own version (events.c). */
+        json_object_set_new(e, "schema_change", json_string(env->result->schema ?: ""));
     }
     if (env && env->result->n_unit_log)
         json_object_set_new(e, "unit_log",

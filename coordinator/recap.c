@@ -69,7 +69,10 @@ void recap_event(recap_t *r, const struct run *run, json_t *e)
     if (!strcmp(ev, "check") && !strcmp(str(e, "phase"), "hello") && *str(e, "version")) {
         snprintf(row->before, sizeof(row->before), "%s", str(e, "version"));
     } else if (!strcmp(ev, "node")) {
-        row->began = true;
+        /* Only an upgrade or an undo begins; a note ("already on the target version", a
+         * staging retry) does not. */
+        const char *msg = str(e, "message");
+        row->began |= strstr(msg, "upgrading") || strstr(msg, "undoing");
     } else if (!strcmp(ev, "step")) {
         if (down_step(str(e, "step")))
             row->down_ms += ms;
@@ -118,7 +121,12 @@ json_t *recap_json(const recap_t *r, const struct run *run)
     for (size_t i = 0; i < r->n && i < run->n; i++) {
         const struct recap_row *row = &r->rows[i];
         node_state_t s = run->nodes[i].state;
-        const char *after = *row->after ? row->after : row->before;
+        /* Verified (rollback-all stopped before the commit) runs the new version; a node LOST
+         * or left in flight runs what its agent will say, not what the table could guess. */
+        const char *after = s == NODE_VERIFIED                 ? run->rf->version
+                            : s == NODE_LOST || s == NODE_LEFT ? "?"
+                            : *row->after                      ? row->after
+                                                               : row->before;
         json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I, s:s, s:s}", "node",
                                            run->nodes[i].def->name, "before", row->before, "after",
                                            after, "down_ms", (json_int_t)row->down_ms, "state",

@@ -2,7 +2,9 @@
  * version before and after, how long the service was down on it, and how it ended. Built
  * only from the run's events as they are emitted, so that what the table says is what the
  * journal and --json said along the way; it goes into the summary event ("recap") and the
- * text and live views print it above the summary's message. */
+ * text and live views print it above the summary's message. On a resume, BEFORE is what a
+ * node ran when the resume began and DOWN counts this run's steps only; DOWN is the steps'
+ * own time (stop to the end of start, and a rollback), not a maintenance-style wait. */
 #ifndef BATON_RECAP_H
 #define BATON_RECAP_H
 

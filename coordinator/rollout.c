@@ -700,10 +700,11 @@ static int summarize(struct run *run, int engine_r)
     } else if (lost_node) {
         code = EXIT_NEEDS_CARE;
         if (asprintf(&head,
-                     "LOST %s: %s\n  %s: its agent records how the step ended; see baton status, "
-                     "then baton rollback%s",
+                     "LOST %s: %s\n  %s: its agent records how the step ended%s\n  next: baton "
+                     "status %s, then baton rollback %s",
                      lost_node->def->name, lost_node->why ? lost_node->why : "",
-                     lost_node->def->name, failed_lines ? failed_lines : "") < 0)
+                     lost_node->def->name, failed_lines ? failed_lines : "", rf->path,
+                     rf->path) < 0)
             head = NULL;
     } else if (rb_failed ||
                (rolled && !interrupt_count() && !run->deadline_missed && !run->journal_failed)) {

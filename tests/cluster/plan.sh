@@ -72,10 +72,10 @@ like "$out" "node1 +1.1.0 +-> 1.1.0 +active +already on the target version: noth
 # --- the live view: on a terminal (a pty from script(1)) the table is redrawn in place --------
 f=$(BATON_TEST_ROLLOUT_MIN_HEALTHY=1s rollout_file 1.1.1)
 printf '%s\n' "batches: [1, 2]" >>"$f"
-TERM=xterm script -qfec "$BATON rollout $f" /dev/null >"$CLUSTER_DIR/live.out" 2>&1
+TERM=xterm NO_COLOR=1 script -qfec "$BATON rollout $f" /dev/null >"$CLUSTER_DIR/live.out" 2>&1
 is "$?" 0 "a rollout on a terminal: exit 0"
 live=$(tr -d '\r' <"$CLUSTER_DIR/live.out")
-ok "the table is redrawn in place (cursor up, clear line)" grep -q $'\033\[1A\033\[2K' <<<"$live"
+ok "the table is redrawn in place (cursor up, clear to the end)" grep -qE $'\033\\[[0-9]+A\033\\[J' <<<"$live"
 like "$live" "node3 +commit +[0-9.]+ s +done" "a line per node with its step, time and result"
 like "$live" "3/3 done, [0-9.]+ s" "nodes done out of all, and the time"
 like "$live" "about [0-9]+ s left" "and an estimate of the time left while it ran"

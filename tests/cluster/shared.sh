@@ -120,7 +120,8 @@ printf '%s\n' "$out" >&2
 is "$code" 3 "stop-group: exit 3, every node back where it was"
 like "$out" "restore_shared: stop-group: stopping every other node" "it says it stops the group"
 like "$out" "node2 +\(stopping for the restore" "node2 is stopped for the restore"
-like "$out" "back on 1.0.0 \(database restored from the dump\)" "node1's rollback restored the dump"
+like "$out" "back on 1.0.0; database restored from the dump /var/backups/baton/gamesrv/" \
+    "node1's rollback restored the dump, and says so"
 is "$(db_snapshot)" "$snap" "schema, bookkeeping and rows equal what they were"
 is "$(pg_sql game "SELECT count(*) FROM information_schema.tables WHERE table_name='inventory'")" 0 \
     "the table 1.2.0 created is gone"
