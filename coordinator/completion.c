@@ -9,6 +9,21 @@
 #include "cli.h"
 
 /* Whether command `c` takes option `o`; c NULL: the line has no command yet. */
+
+/* The words a CLI_ARG_COMMAND or CLI_ARG_SHELL argument may be, separated by spaces: the one
+ * list each shell's script spells in its own syntax. */
+static void word_list(FILE *f, unsigned kind)
+{
+    size_t n = 0;
+    const cli_command_t *cmds = cli_commands(&n);
+    if (kind == CLI_ARG_COMMAND) {
+        for (size_t i = 0; i < n; i++)
+            fprintf(f, "%s%s", i ? " " : "", cmds[i].name);
+    } else {
+        for (const char *const *s = completion_shells(); *s; s++)
+            fprintf(f, "%s%s", s == completion_shells() ? "" : " ", *s);
+    }
+}
 static bool takes(const cli_command_t *c, const cli_option_t *o)
 {
     if (!c)
@@ -90,8 +105,6 @@ static void bash_words(FILE *f, const char *sep, const char *word)
 
 static void bash_argument(FILE *f, const cli_command_t *c)
 {
-    size_t n_cmds;
-    const cli_command_t *cmds = cli_commands(&n_cmds);
     const char *sep = " ";
     fprintf(f, "    %s)", c->name);
     if (c->arg_kinds & CLI_ARG_ROLLOUT_ID) {
@@ -106,18 +119,13 @@ static void bash_argument(FILE *f, const cli_command_t *c)
         bash_words(f, sep, "_baton_files");
         sep = "; ";
     }
-    if (c->arg_kinds & CLI_ARG_COMMAND) {
+    for (unsigned kind = CLI_ARG_COMMAND; kind <= CLI_ARG_SHELL; kind <<= 1) {
+        if (!(c->arg_kinds & kind))
+            continue;
         fprintf(f, "%s_baton_add < <(compgen -W '", sep);
-        for (size_t i = 0; i < n_cmds; i++)
-            fprintf(f, "%s%s", i ? " " : "", cmds[i].name);
+        word_list(f, kind);
         fputs("' -- \"$cur\")", f);
         sep = "; ";
-    }
-    if (c->arg_kinds & CLI_ARG_SHELL) {
-        fprintf(f, "%s_baton_add < <(compgen -W '", sep);
-        for (const char *const *s = completion_shells(); *s; s++)
-            fprintf(f, "%s%s", s == completion_shells() ? "" : " ", *s);
-        fputs("' -- \"$cur\")", f);
     }
     fputs(" ;;\n", f);
 }
@@ -217,8 +225,7 @@ static void bash(FILE *f)
           "    if [ -z \"$cmd\" ]; then\n"
           "        _baton_add < <(compgen -W '",
           f);
-    for (size_t i = 0; i < n_cmds; i++)
-        fprintf(f, "%s%s", i ? " " : "", cmds[i].name);
+    word_list(f, CLI_ARG_COMMAND);
     fputs("' -- \"$cur\")\n"
           "        return\n"
           "    fi\n"
@@ -267,8 +274,7 @@ static void zsh_option(FILE *f, const cli_option_t *o)
 
 static void zsh_command(FILE *f, const cli_command_t *c)
 {
-    size_t n_cmds, n_opts;
-    const cli_command_t *cmds = cli_commands(&n_cmds);
+    size_t n_opts;
     const cli_option_t *opts = cli_options(&n_opts);
     fprintf(f, "        (%s)\n            _arguments -S", c->name);
     for (size_t i = 0; i < n_opts; i++)
@@ -288,18 +294,14 @@ static void zsh_command(FILE *f, const cli_command_t *c)
             used += snprintf(spec + used, sizeof(spec) - used, "_baton_ids");
         else if (c->arg_kinds & CLI_ARG_PATH)
             used += snprintf(spec + used, sizeof(spec) - used, "_files");
-        else if (c->arg_kinds & CLI_ARG_COMMAND) {
-            used += snprintf(spec + used, sizeof(spec) - used, "(");
-            for (size_t i = 0; i < n_cmds && used < sizeof(spec); i++)
-                used +=
-                    snprintf(spec + used, sizeof(spec) - used, "%s%s", i ? " " : "", cmds[i].name);
-            used += snprintf(spec + used, sizeof(spec) - used, ")");
-        } else if (c->arg_kinds & CLI_ARG_SHELL) {
-            used += snprintf(spec + used, sizeof(spec) - used, "(");
-            for (const char *const *s = completion_shells(); *s && used < sizeof(spec); s++)
-                used += snprintf(spec + used, sizeof(spec) - used, "%s%s",
-                                 s == completion_shells() ? "" : " ", *s);
-            used += snprintf(spec + used, sizeof(spec) - used, ")");
+        else if (c->arg_kinds & (CLI_ARG_COMMAND | CLI_ARG_SHELL)) {
+            FILE *w = used < sizeof(spec) ? fmemopen(spec + used, sizeof(spec) - used, "w") : NULL;
+            if (w) {
+                fputc('(', w);
+                word_list(w, c->arg_kinds & CLI_ARG_COMMAND ? CLI_ARG_COMMAND : CLI_ARG_SHELL);
+                fputc(')', w);
+                fclose(w);
+            }
         }
         fputs(" \\\n                ", f);
         sh_quote(f, spec);
@@ -538,13 +540,11 @@ static void fish(FILE *f)
           f);
     fish_command_list(f, CLI_ARG_COMMAND, true);
     fputs("' -a '", f);
-    for (size_t i = 0; i < n_cmds; i++)
-        fprintf(f, "%s%s", i ? " " : "", cmds[i].name);
+    word_list(f, CLI_ARG_COMMAND);
     fputs("'\ncomplete -c baton -n '__baton_at 1", f);
     fish_command_list(f, CLI_ARG_SHELL, true);
     fputs("' -a '", f);
-    for (const char *const *s = completion_shells(); *s; s++)
-        fprintf(f, "%s%s", s == completion_shells() ? "" : " ", *s);
+    word_list(f, CLI_ARG_SHELL);
     fputs("'\n", f);
 }
 
