@@ -35,7 +35,8 @@ static const cli_command_t commands[] = {
      CLI_JSON | CLI_JOURNAL | CLI_FOLLOW, "what each node runs, where its rollout got to",
      "            what each node runs, and where its last rollout got to; given a rollout\n"
      "            id, also the journal's view (running, paused, done, died); --follow\n"
-     "            (with a rollout id) repeats it every 2 s until the rollout ends\n"},
+     "            (with a rollout id) repeats it every 2 s until the rollout ends;\n"
+     "            exit 2 when a node did not answer (said under its line)\n"},
     {"list", "list [--json] [--state-dir DIR]", CLI_NO_ARG, NULL, 0, CLI_JSON | CLI_JOURNAL,
      "the rollouts of the state folder",
      "            the rollouts in the state folder, newest first, and how each ended\n"},
