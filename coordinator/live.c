@@ -167,13 +167,13 @@ static void draw(live_t *l, const struct run *run)
         }
         done += r->done;
     }
-    /* Time left: the mean time of a settled node for each node not settled, spread over the
-     * nodes that run side by side. A guess, said as one. */
     if (hidden) {
         char more[64];
         snprintf(more, sizeof(more), "… and %zu more", hidden);
         line(l, cols, "  ", PAINT_DIM, more);
     }
+    /* Time left: the mean time of a settled node for each node not settled, spread over the
+     * nodes that run side by side. A guess, said as one. */
     size_t left = l->n - settled - skipped;
     char foot[128], eta[48] = "";
     if (l->upgrade && settled && left)
