@@ -1,6 +1,6 @@
 /* step_dump: back up the service's database before anything changes it, and restore it.
  *
- * Dump: pg_dump --format=custom streams through SHA-256 into BACKUP_DIR/SERVICE-ROLLOUT.dump
+ * Dump: pg_dump --format=custom streams through SHA-256 into BACKUP_DIR/SERVICE+ROLLOUT.dump
  * in one pass (written as .partial, fsynced, renamed), then `pg_restore --list` proves the
  * archive is readable. Size and digest go into the state: no migration runs without them.
  *
