@@ -58,8 +58,11 @@ while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); d
 mkdir keys
 "$BATON" keygen keys/coordinator >/dev/null && "$BATON" keygen agent >/dev/null
 key=$(cat agent.pub)
+# Z85 has & (sed's "the match") and the key goes into a sed replacement: escaped, or one key
+# in a few would turn into a broken line.
+key_sed=$(printf '%s' "$key" | sed 's/[&\\|]/\\&/g')
 printf '#!/bin/sh\necho 1.0.0\n' >myservice-1.0.0
-fill() { sed -e "s|public_key: \"FILL IN[^\"]*\"|public_key: \"$key\"|" \
+fill() { sed -e "s|public_key: \"FILL IN[^\"]*\"|public_key: \"$key_sed\"|" \
     -e "s|tcp://127.0.0.1:7400|tcp://127.0.0.1:$port|" "$1"; }
 fill other.yml >filled.yml
 out=$("$BATON" plan filled.yml --state-dir "$dir/state" 2>&1)
