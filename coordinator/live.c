@@ -72,12 +72,14 @@ static const char *str(json_t *o, const char *key)
     return s ? s : "";
 }
 
-/* Up to the table's first line, then clear to the end of the screen (also what a resize left
- * there); flushed, so that a line the caller writes to stderr next is not wiped. */
+/* Up one line and clear it, for each line of the table: never "clear to the end of the
+ * screen", which tmux (scroll-on-clear) and some terminals turn into a copy of the whole
+ * screen in the scrollback when the table starts at the top. Flushed, so that a line the
+ * caller writes to stderr next is not wiped. */
 static void erase(live_t *l)
 {
-    if (l->drawn)
-        printf("\033[%zuA\r\033[J", l->drawn);
+    for (size_t i = 0; i < l->drawn; i++)
+        fputs("\033[1A\033[2K", stdout);
     l->drawn = 0;
     fflush(stdout);
 }
@@ -87,7 +89,7 @@ static void term_size(size_t *cols, size_t *rows)
     struct winsize ws;
     bool known = ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0;
     *cols = known && ws.ws_col >= 2 ? ws.ws_col : 80;
-    *rows = known && ws.ws_row >= 4 ? ws.ws_row : 24;
+    *rows = known && ws.ws_row >= 1 ? ws.ws_row : 24;
 }
 
 /* One line of the table: `head` as it is, `tail` painted; cut so that it never wraps (a
@@ -120,10 +122,13 @@ static void draw(live_t *l, const struct run *run)
     uint64_t now = now_ms(), spent = 0;
     size_t done = 0, settled = 0, skipped = 0, active = 0, cols, rows, hidden = 0;
     term_size(&cols, &rows);
-    /* A table taller than the screen could not be erased (the cursor stops at the top): then
-     * only the nodes in flight or failed get a line, the rest one line that counts them. */
-    size_t room = rows - 2, shown = 0;
-    bool all = l->n <= room;
+    /* A table taller than the screen could not be erased (the cursor stops at the top): the
+     * table keeps to rows - 1 lines (the cursor waits on the last). When the nodes do not fit
+     * with the line under them, only the nodes in flight or failed get a line, and one line
+     * counts the rest; on a screen of one or two rows, only the line under them is left. */
+    size_t budget = rows - 1, shown = 0;
+    bool all = l->n + 1 <= budget;
+    size_t room = budget >= 2 ? budget - 1 : 0; /* lines for nodes and the count of the rest */
     char head[96];
     for (size_t i = 0; i < l->n; i++) {
         const struct row *r = &l->rows[i];
@@ -167,7 +172,7 @@ static void draw(live_t *l, const struct run *run)
         }
         done += r->done;
     }
-    if (hidden) {
+    if (hidden && room) {
         char more[64];
         snprintf(more, sizeof(more), "… and %zu more", hidden);
         line(l, cols, "  ", PAINT_DIM, more);
@@ -186,7 +191,8 @@ static void draw(live_t *l, const struct run *run)
     else
         snprintf(foot, sizeof(foot), "  checking %zu nodes, %.1f s", l->n,
                  (double)(now - run->start_ms) / 1000.0);
-    line(l, cols, foot, PAINT_OFF, "");
+    if (budget)
+        line(l, cols, foot, PAINT_OFF, "");
     l->drawn_at = now;
     fflush(stdout);
 }

@@ -75,7 +75,7 @@ printf '%s\n' "batches: [1, 2]" >>"$f"
 TERM=xterm NO_COLOR=1 script -qfec "$BATON rollout $f" /dev/null >"$CLUSTER_DIR/live.out" 2>&1
 is "$?" 0 "a rollout on a terminal: exit 0"
 live=$(tr -d '\r' <"$CLUSTER_DIR/live.out")
-ok "the table is redrawn in place (cursor up, clear to the end)" grep -qE $'\033\\[[0-9]+A\033\\[J' <<<"$live"
+ok "the table is redrawn in place (cursor up, clear line)" grep -q $'\033\[1A\033\[2K' <<<"$live"
 like "$live" "node3 +commit +[0-9.]+ s +done" "a line per node with its step, time and result"
 like "$live" "3/3 done, [0-9.]+ s" "nodes done out of all, and the time"
 like "$live" "about [0-9]+ s left" "and an estimate of the time left while it ran"
