@@ -33,8 +33,9 @@ like "$out" "exists \(a key is never overwritten\)" "and says why"
 # status shows the key each agent proved.
 f=$(rollout_file 1.1.0)
 status=$("$BATON" status "$f")
-like "$status" "node1 .* [0-9a-f]{16}$" "baton status shows each agent's key fingerprint"
-is "$(printf '%s\n' "$status" | grep -oE '[0-9a-f]{16}$' | sort -u | wc -l)" 2 "one per agent"
+like "$status" "^ +agent [0-9][^,]*, key [0-9a-f]{16}, database" \
+    "baton status shows each agent's version and key fingerprint, under its node"
+is "$(printf '%s\n' "$status" | grep -oE 'key [0-9a-f]{16},' | sort -u | wc -l)" 2 "one per agent"
 
 # A coordinator whose key no agent lists: nothing runs anywhere.
 before=$(world)
@@ -64,18 +65,23 @@ is "$(world)" "$before" "and nothing was sent to run anywhere"
 # A key removed from node1's list and reloaded: refused on the next connection. Reload, not
 # restart: the agent keeps its PID.
 pid=$(agent_pid node1)
+# The agent's own "reload:" line says the reload is done: waited for, not slept on.
+reloads() { node_exec node1 journalctl -u baton-agent -o cat --no-pager | grep -c '^reload: '; }
+reloaded_since() { [ "$(reloads)" -gt "$1" ]; }
+n=$(reloads)
 node_exec node1 sh -c 'echo "# nobody" > /etc/baton/coordinators'
 node_exec node1 systemctl reload baton-agent
-sleep 0.5
+ok "the agent says it reloaded" wait_for 10 reloaded_since "$n"
 out=$("$BATON" status "$f" 2>&1)
 is "$?" 2 "after the reload, node1 refuses the removed key"
 like "$out" "node2 .* 1.0.0 +active" "node2 still answers"
 is "$(agent_pid node1)" "$pid" "the agent was reloaded, not restarted"
 like "$(node_exec node1 journalctl -u baton-agent -o cat --no-pager)" "reload: 0 coordinators authorized" \
     "its journal says what it read"
+n=$(reloads)
 node_exec node1 sh -c "cat > /etc/baton/coordinators" <"$(keys_dir)/coordinator.pub"
 node_exec node1 systemctl reload baton-agent
-sleep 0.5
+ok "the agent says it reloaded again" wait_for 10 reloaded_since "$n"
 is "$("$BATON" status "$f" >/dev/null 2>&1; echo $?)" 0 "the key listed again and reloaded: node1 answers"
 
 # A reload during a rollout does not drop it.
