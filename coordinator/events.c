@@ -265,8 +265,8 @@ int emit_summary_v(struct run *run, int code, const char *fmt, va_list ap)
                           "interrupted", interrupt_count() > 0, "nodes", nodes);
     if (s && next)
         json_object_set_new(s, "next", json_string(next));
-    json_t *recap = run->recap ? recap_json(run->recap, run) : NULL;
-    if (s && recap)
+    json_t *recap = s && run->recap ? recap_json(run->recap, run) : NULL;
+    if (recap)
         json_object_set_new(s, "recap", recap);
     emit(run, s);
     run->journal = journal;
