@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "run.h"
+#include "steps.h"
 #include "term.h"
 
 struct recap_row {
@@ -45,14 +46,12 @@ static const char *str(json_t *o, const char *key)
     return s ? s : "";
 }
 
-/* The steps during which the service does not serve: from stop to the end of start. */
+/* The steps during which the service does not serve: from stop to the end of start, in the
+ * step table's order (common/steps.h), not a list of names of its own. */
 static bool down_step(const char *step)
 {
-    static const char *const down[] = {"stop", "dump", "swap", "migrate", "start"};
-    for (size_t i = 0; i < sizeof(down) / sizeof(down[0]); i++)
-        if (!strcmp(step, down[i]))
-            return true;
-    return false;
+    const step_def_t *d = step_by_name(step);
+    return d && d->id >= STEP_STOP && d->id <= STEP_START;
 }
 
 void recap_event(recap_t *r, const struct run *run, json_t *e)
