@@ -9,7 +9,10 @@ cd "$(dirname "$0")/../.."
 
 PG_TEST_PORT=${PG_TEST_PORT:-55432}
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+DRIVERS=""
+# A driver this test could not end (a failed check) is killed and its cluster swept, so that
+# the next test does not find it.
+trap 'for p in $DRIVERS; do kill -KILL -- -"$p" 2>/dev/null; done; cluster_sweep; rm -rf "$work"' EXIT
 cluster_sweep
 
 # A driver like any test: a cluster of 2 with a database, then it waits to be interrupted.
@@ -17,7 +20,9 @@ cluster_sweep
 set -m
 start_driver() { # NAME
     rm -f "$work/ready"
-    bash -c '
+    # SIGINT as in a terminal even where this suite runs with it ignored (a background job of
+    # a shell without job control), which no trap in the driver could undo.
+    env --default-signal=INT bash -c '
         . tests/lib/cluster.sh; . tests/lib/pg.sh
         cluster_trap
         cluster_up "$1" 2 || exit 1
@@ -28,6 +33,7 @@ start_driver() { # NAME
         while :; do sleep 0.1; done
     ' driver "$1" "$PG_TEST_PORT" "$work" </dev/null >&2 2>&1 &
     DRIVER=$!
+    DRIVERS="$DRIVERS $DRIVER"
     local deadline=$((SECONDS + 30))
     while [ ! -e "$work/ready" ]; do
         kill -0 "$DRIVER" 2>/dev/null || return 1

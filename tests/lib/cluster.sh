@@ -214,6 +214,11 @@ for top in $tops; do
 done
 mount --bind $d/units /etc/systemd/system
 mount -t tmpfs -o mode=1777 tmpfs /tmp
+# root's shell startup is a fresh Debian's, not the host's: a login over SSH (Ansible) on a
+# host whose ~/.bashrc runs, say, pyenv init would pay that in every command.
+for f in bashrc profile; do
+    if [ -r /usr/share/base-files/dot.\$f ]; then cp /usr/share/base-files/dot.\$f /root/.\$f; fi
+done
 echo $name >/etc/hostname
 hostname $name
 # In a cgroup namespace rooted at the node's own cgroup, over an empty /sys/fs/cgroup: the
