@@ -289,7 +289,12 @@ int journal_replay_line(journal_record_t *rec, const char *line)
         rec->waiting = false;
     } else if (!strcmp(ev, "summary")) {
         const char *msg = json_string_value(json_object_get(o, "message"));
-        rec->exit = (int)json_integer_value(json_object_get(o, "exit"));
+        /* An exit code that is no number is none (-1), never 0 (done). */
+        json_t *x = json_object_get(o, "exit");
+        rec->exit = json_is_integer(x) && json_integer_value(x) >= 0 &&
+                            json_integer_value(x) <= 255
+                        ? (int)json_integer_value(x)
+                        : -1;
         rec->waiting = false;
         free(rec->outcome);
         rec->outcome = NULL;
