@@ -10,13 +10,16 @@
 
 #include <jansson.h>
 
+#include "event_registry.h"
 #include "interrupt.h"
 #include "journal.h"
 #include "rollout.h"
 
-/* Prints one event as a JSON line and frees it. */
-static void print_json(json_t *o)
+/* Prints one event as a JSON line, with what every event carries, and frees it. */
+static void print_json(json_t *o, const char *rollout_id)
 {
+    if (o)
+        event_stamp(o, rollout_id);
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     if (s)
         printf("%s\n", s);
@@ -87,7 +90,7 @@ int history_list(const struct rollout_opts *opts)
                           ids[i], "state", state, "started_at", r < 0 ? "" : rec.started_at,
                           "service", r < 0 ? "" : rec.service, "version", r < 0 ? "" : rec.version,
                           "outcome", line ? line : "", "exit", r < 0 ? -1 : rec.exit);
-            print_json(o);
+            print_json(o, ids[i]);
         } else {
             printf("%-26s %-12s %-24s %-10s %-10s %s\n", ids[i], state,
                    r < 0 ? "?" : rec.started_at, r < 0 ? "?" : rec.service,
@@ -119,7 +122,7 @@ int history_status(const char *rollout_id, bool follow, const struct rollout_opt
                           "rollout", rollout_id, "state", state, "started_at", rec.started_at,
                           "service", rec.service, "version", rec.version, "file", rec.file,
                           "last_event", rec.last_event ? rec.last_event : "", "exit", rec.exit);
-            print_json(o);
+            print_json(o, rollout_id);
         } else {
             printf("rollout %s: %s (%s -> %s, started %s, file %s)%s%s\n", rollout_id, state,
                    rec.service, rec.version, rec.started_at, rec.file, line && *line ? "\n  " : "",

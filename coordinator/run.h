@@ -125,8 +125,6 @@ struct run {
 /* events.c: every event is one JSON object; emit() journals it, then prints it as JSON or as
  * text. Takes ownership of `e`. */
 void emit(struct run *run, json_t *e);
-/* The version of the events' schema every event carries as "schema". */
-#define EVENTS_SCHEMA 2
 /* A step's (or rollback's) event as one text line, and the service's log lines under it. */
 void event_print_step(FILE *f, json_t *e);
 /* The header line of `baton status`'s table (its rows are its events). */

@@ -17,6 +17,7 @@
 #include <zmq.h>
 
 #include "envelope.h"
+#include "event_registry.h"
 #include "journal.h"
 #include "recap.h"
 #include "run.h"
@@ -205,9 +206,9 @@ static void test_recap(void **state)
                             "step", "stop", "ok", 1, "ms", 50, "message", ""));
     emit(&f->run, json_pack("{s:s, s:s, s:s, s:b, s:i, s:s}", "event", "step", "node", "node2",
                             "step", "dump", "ok", 0, "ms", 70, "message", "disk full"));
-    emit(&f->run,
-         json_pack("{s:s, s:s, s:s, s:b, s:i, s:s, s:s}", "event", "rollback", "node", "node2",
-                   "step", "rollback", "ok", 1, "ms", 400, "message", "", "version", "1.0.0"));
+    emit(&f->run, json_pack("{s:s, s:s, s:s, s:b, s:i, s:s, s:s, s:b}", "event", "rollback", "node",
+                            "node2", "step", "rollback", "ok", 1, "ms", 400, "message", "",
+                            "version", "1.0.0", "restored_dump", 0));
     f->nodes[0].state = NODE_DONE;
     f->nodes[1].state = NODE_ROLLED_BACK;
     emit_summary(&f->run, EXIT_ROLLED_BACK, "FAILED on node2: disk full");
@@ -355,11 +356,15 @@ static void test_journaled(void **state)
     baton_err_t err = {0};
     assert_int_equal(journal_store_new(dir, NULL, &store, &err), 0);
     assert_int_equal(journal_open(store, "r-test", &f->run.journal, &err), 0);
-    emit(&f->run, json_pack("{s:s, s:s, s:s, s:s, s:s}", "event", "start", "service", "gamesrv",
-                            "version", "1.1.0", "file", "/etc/r.yml", "sha256", "ab"));
-    emit(&f->run, json_pack("{s:s, s:[[s],[s]]}", "event", "plan", "batches", "node1", "node2"));
-    emit(&f->run, json_pack("{s:s, s:s, s:s, s:b}", "event", "step", "node", "node1", "step",
-                            "commit", "ok", 1));
+    emit(&f->run,
+         json_pack("{s:s, s:s, s:s, s:[s,s], s:s, s:i, s:s, s:s, s:b}", "event", "start", "service",
+                   "gamesrv", "version", "1.1.0", "nodes", "node1", "node2", "artifact",
+                   "gamesrv-1.1.0", "size", 5, "file", "/etc/r.yml", "sha256", "ab", "resumed", 0));
+    emit(&f->run, json_pack("{s:s, s:[[s],[s]], s:n, s:b, s:s, s:i, s:[], s:s}", "event", "plan",
+                            "batches", "node1", "node2", "max_unavailable", "maintenance", 0,
+                            "on_failure", "halt", "max_failures", 0, "databases", "message", ""));
+    emit(&f->run, json_pack("{s:s, s:s, s:s, s:b, s:i, s:s}", "event", "step", "node", "node1",
+                            "step", "commit", "ok", 1, "ms", 3, "message", ""));
     journal_close(&f->run.journal);
     journal_record_t rec;
     assert_int_equal(journal_read(store, "r-test", &rec, &err), 0);
@@ -378,6 +383,8 @@ static void test_journaled(void **state)
 
 int main(void)
 {
+    /* Every event these tests emit is checked against the registry (it aborts otherwise). */
+    setenv("BATON_EVENTS_STRICT", "1", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_check_node_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_summary_and_names, setup, teardown),
