@@ -32,7 +32,8 @@ struct client {
     size_t n_ahead;
 };
 
-uint64_t client_now_ms(void)
+/* Weak: a unit test drives the client on a clock of its own. */
+__attribute__((weak)) uint64_t client_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -199,8 +200,13 @@ uint64_t client_wake(const client_t *c)
     uint64_t wake = c->deadline;
     if (c->heard_at + c->liveness_ms < wake)
         wake = c->heard_at + c->liveness_ms;
-    if (c->may_ask_again && c->sent_at + CLIENT_ASK_AGAIN_MS < wake)
-        wake = c->sent_at + CLIENT_ASK_AGAIN_MS;
+    /* Asked again only after ASK_AGAIN of silence and as long since the last send (client_tick):
+     * the later of the two. Waking at sent_at + ASK_AGAIN alone was a wake in the past through
+     * every step longer than that whose heartbeats kept it from being asked again: the event
+     * loop spun (2,000 polls a second) until its answer came. */
+    uint64_t last = c->heard_at > c->sent_at ? c->heard_at : c->sent_at;
+    if (c->may_ask_again && last + CLIENT_ASK_AGAIN_MS < wake)
+        wake = last + CLIENT_ASK_AGAIN_MS;
     return wake;
 }
 
