@@ -162,3 +162,14 @@ if [ -s "$OUT/footprint.dat" ]; then
     awk '{ v[$1] = $2 } END { printf "| %.1f | %.1f | %.1f | %d |\n", v["rss_start"] / 1024, v["rss_after_plan"] / 1024, v["private"] / 1024, v["cpu_ms_per_hour"] }' "$OUT/footprint.dat"
     echo
 fi
+
+if [ -s "$OUT/idle.txt" ]; then
+    echo "### 10. The coordinator while it waits (2 nodes, one at a time, each 5 s in its window; medians)"
+    echo
+    echo "| wall (s) | coordinator CPU, user + sys (s) | CPU per second of wall | polls per second (strace) |"
+    echo "|---|---|---|---|"
+    c=$(awk '$1 == "idle" { print $2, $3 + $4 }' "$OUT/idle.txt" | sort -n | awk '{ a[NR] = $0 } END { if (NR) print a[int((NR + 1) / 2)] }')
+    p=$(awk '$1 == "idle_polls" { print $3 / $2 }' "$OUT/idle.txt" | sort -n | awk '{ a[NR] = $0 } END { if (NR) print a[int((NR + 1) / 2)] }')
+    echo "$c $p" | awk '{ printf "| %.2f | %.2f | %.1f%% | %.0f |\n", $1, $2, 100 * $2 / $1, $3 }'
+    echo
+fi
