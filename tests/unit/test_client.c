@@ -104,6 +104,17 @@ static void agent_heartbeat(struct fixture *f, uint64_t request_id)
     agent_sends(f, &env);
 }
 
+/* The step's Result (OK). */
+static void agent_answers(struct fixture *f, uint64_t request_id)
+{
+    Baton__Result res = BATON__RESULT__INIT;
+    Baton__Envelope env = BATON__ENVELOPE__INIT;
+    env.request_id = request_id;
+    env.body_case = BATON__ENVELOPE__BODY_RESULT;
+    env.result = &res;
+    agent_sends(f, &env);
+}
+
 /* Reads what the client has, once it has it. */
 static int client_reads(struct fixture *f, Baton__Envelope **ret)
 {
@@ -150,12 +161,7 @@ static void test_heartbeats_keep_a_long_step_quiet(void **state)
     zmq_pollitem_t it = {.socket = f->agent, .events = ZMQ_POLLIN};
     assert_int_equal(zmq_poll(&it, 1, 0), 0);
     /* Its answer ends the call. */
-    Baton__Result res = BATON__RESULT__INIT;
-    Baton__Envelope env = BATON__ENVELOPE__INIT;
-    env.request_id = id;
-    env.body_case = BATON__ENVELOPE__BODY_RESULT;
-    env.result = &res;
-    agent_sends(f, &env);
+    agent_answers(f, id);
     Baton__Envelope *got = NULL;
     assert_int_equal(client_reads(f, &got), CLIENT_RESULT);
     assert_int_equal(got->request_id, id);
@@ -217,12 +223,7 @@ static void test_timeout_ends_the_call(void **state)
     assert_non_null(strstr(err.msg, "did not answer verify within 4 s"));
     assert_false(client_busy(f->c));
     /* Its answer, when it comes late, is dropped: no call is in flight. */
-    Baton__Result res = BATON__RESULT__INIT;
-    Baton__Envelope late = BATON__ENVELOPE__INIT;
-    late.request_id = id;
-    late.body_case = BATON__ENVELOPE__BODY_RESULT;
-    late.result = &res;
-    agent_sends(f, &late);
+    agent_answers(f, id);
     assert_int_equal(client_reads(f, &env), CLIENT_NOTHING);
     assert_null(env);
 }
