@@ -165,8 +165,10 @@ int step_plan(step_ctx_t *ctx, baton_err_t *err)
         p->database_id = db.identity, p->lock_holder = db.lock_holder;
         int server_major = db.server_major;
         db = (db_survey_t){0}; /* p owns them now */
-        if (*p->lock_holder)
-            problem(p, "the database is being dumped or migrated by %s", p->lock_holder);
+        /* In the pre-flight's own words (the same function says it there). */
+        baton_err_clear(&e);
+        if (db_lock_refuse_held(p->lock_holder, &e) < 0)
+            problem(p, "%s", e.msg);
         baton_err_clear(&e);
         if (pgtools_check(ctx, svc, server_major, &e) < 0)
             problem(p, "%s", e.msg);

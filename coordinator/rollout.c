@@ -121,7 +121,7 @@ static void hello_result(struct run *run, node_t *nd, int r, Baton__Envelope *en
             nd->state == NODE_SKIP ? MOVE_SAME : node_version_move(run, svc, why, sizeof(why));
         nd->downgrade = move == MOVE_DOWN;
         if (move == MOVE_REFUSED)
-            bad = asprintf(&msg, "refused: %s", why) < 0 ? -1 : 1;
+            bad = asprintf(&msg, "%s", why) < 0 ? -1 : 1; /* as plan says it */
         else if (asprintf(&msg, "%s %s, %s%s%s%s", svc->unit, svc->version, svc->active_state,
                           *svc->step ? ", last step " : "", svc->step,
                           nd->downgrade ? "; a DOWNGRADE" : "") < 0)

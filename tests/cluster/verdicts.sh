@@ -1,0 +1,90 @@
+#!/bin/bash
+# verdicts.sh: `baton plan` and `baton rollout` give the same verdict for the same cluster: for
+# each refusal set up on a real cluster (2 nodes, one shared database), plan exits 2 naming
+# node1's reason, and the rollout right after it exits 2 with that very reason on node1's failed
+# check, stopping nothing; where plan says the rollout could run (a downgrade that restores the
+# dump node1 took), it runs. An operator who trusts the plan must not be surprised by the rollout.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib/all.sh
+BATON=${BUILD:-build}/baton
+
+cluster_sweep
+cluster_trap
+ok "cluster: 2 nodes on gamesrv 1.0.0, one shared database" baton_cluster verd 2 1.0.0 ||
+    { done_testing; exit 1; }
+
+# node1's reasons in plan's text: the REFUSED lines under its row.
+plan_reasons() { # OUT
+    printf '%s\n' "$1" | awk '
+        /^  node1 / { mine = 1; next }
+        /^  [a-z]/ && !/REFUSED: / { mine = 0 }
+        mine && /REFUSED: / { sub(/^ *REFUSED: /, ""); print }'
+}
+# node1's reason in the rollout's text: its failed check's message.
+rollout_reason() { # OUT
+    printf '%s\n' "$1" | sed -n 's/^  [a-z]* *node1 *FAIL *[0-9]* ms  //p' | head -1
+}
+
+# One case: plan, then rollout, with the same file and flags.
+same_verdict() { # NAME FILE [FLAGS...]
+    local name=$1 f=$2 out pcode rcode reasons reason stops_before
+    shift 2
+    stops_before=$(cluster_stops)
+    out=$(NO_COLOR=1 "$BATON" plan "$f" "$@" 2>&1)
+    pcode=$?
+    printf '%s\n' "$out" >&2
+    reasons=$(plan_reasons "$out")
+    out=$(NO_COLOR=1 "$BATON" rollout "$f" "$@" 2>&1)
+    rcode=$?
+    printf '%s\n' "$out" >&2
+    reason=$(rollout_reason "$out")
+    is "$pcode $rcode" "2 2" "$name: plan and rollout both refuse (exit 2)"
+    ok "$name: node1's reason in the plan: ${reasons:-none}" [ -n "$reasons" ]
+    ok "$name: the rollout's reason is one the plan gave: ${reason:-none}" \
+        grep -qxF -- "${reason:-(none)}" <<<"$reasons"
+    is "$(cluster_stops)" "$stops_before" "$name: nothing was stopped"
+}
+
+# --- a stranger holds the database's migration lock ---------------------------------------------
+mkfifo "$CLUSTER_DIR/lock.in"
+PGAPPNAME="a manual migration" psql -X -q -h "$PG_SOCK" -p "$PG_PORT" -U postgres -d game \
+    <"$CLUSTER_DIR/lock.in" >/dev/null 2>&1 &
+locker=$!
+exec 7>"$CLUSTER_DIR/lock.in"
+echo "SELECT pg_advisory_lock(1650553967, 1);" >&7
+held() { [ "$(pg_sql game "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")" = 1 ]; }
+ok "a session of someone else holds the migration lock" wait_for 10 held
+same_verdict "lock held" "$(rollout_file 1.1.0)"
+exec 7>&-
+wait "$locker"
+
+# --- up to 1.1.0, then the downgrades ------------------------------------------------------------
+out=$("$BATON" rollout "$(rollout_file 1.1.0)" 2>&1)
+is "$?" 0 "1.0.0 -> 1.1.0 (exit 0)"
+f=$(rollout_file 1.0.0)
+same_verdict "downgrade without --allow-downgrade" "$f"
+same_verdict "--restore-dump of a dump not taken here" "$f" --allow-downgrade \
+    --restore-dump /var/backups/baton/gamesrv/none.dump
+
+# --- --restore-dump of the dump node1 took at 1.0.0: the plan says it could run, and it does -------
+dump=$(node_exec node1 sh -c 'ls /var/backups/baton/gamesrv/*.dump' | head -1)
+out=$(NO_COLOR=1 "$BATON" plan "$f" --allow-downgrade --restore-dump "$dump" 2>&1)
+pcode=$?
+printf '%s\n' "$out" >&2
+out=$(NO_COLOR=1 "$BATON" rollout "$f" --allow-downgrade --restore-dump "$dump" 2>&1)
+rcode=$?
+printf '%s\n' "$out" >&2
+is "$pcode $rcode" "0 0" "--restore-dump of node1's own dump: plan says it could run, and it runs"
+is "$(node_versions)" "1.0.0 1.0.0 " "both nodes on 1.0.0"
+
+# --- node1's unit is gone -------------------------------------------------------------------------
+node_exec node1 sh -c 'mv /etc/systemd/system/gamesrv.service /root/gamesrv.service &&
+    systemctl daemon-reload'
+same_verdict "no unit" "$(rollout_file 1.1.0)"
+node_exec node1 sh -c 'mv /root/gamesrv.service /etc/systemd/system/gamesrv.service &&
+    systemctl daemon-reload'
+
+out=$("$BATON" rollout "$(rollout_file 1.1.0)" 2>&1)
+is "$?" 0 "with everything put back, the rollout runs (exit 0)"
+done_testing
