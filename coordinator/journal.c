@@ -291,8 +291,7 @@ int journal_replay_line(journal_record_t *rec, const char *line)
         const char *msg = json_string_value(json_object_get(o, "message"));
         /* An exit code that is no number is none (-1), never 0 (done). */
         json_t *x = json_object_get(o, "exit");
-        rec->exit = json_is_integer(x) && json_integer_value(x) >= 0 &&
-                            json_integer_value(x) <= 255
+        rec->exit = json_is_integer(x) && json_integer_value(x) >= 0 && json_integer_value(x) <= 255
                         ? (int)json_integer_value(x)
                         : -1;
         rec->waiting = false;
