@@ -78,10 +78,13 @@ ok "node1's restarted agent took up its partial file: $(held_notes node1 | sed -
     test "$(held_notes node1 | sed -n 2p)" -gt "$kept"
 like "$(notes node3 | grep 'where the transfer stands' | head -1)" "LOST during stage" \
     "node3's frozen agent: LOST, then asked again"
-for n in node1 node3; do
-    like "$(stage_checks "$CLUSTER_DIR/s1.json" | grep "^$n=")" "$n=true binary received, sha256 verified" \
-        "$n's stage check passed"
-done
+like "$(stage_checks "$CLUSTER_DIR/s1.json" | grep "^node1=")" "node1=true binary received, sha256 verified" \
+    "node1's stage check passed"
+# node3's freeze may land after its last chunk was written but before it answered (a loaded
+# machine): asked again, it holds the whole artifact, checked on arrival.
+like "$(stage_checks "$CLUSTER_DIR/s1.json" | grep "^node3=")" \
+    "node3=true (binary received, sha256 verified|held already \(sha256 verified on arrival\))" \
+    "node3's stage check passed"
 # node2's link is not slowed: it may have received all of it before the Ctrl-C.
 like "$(stage_checks "$CLUSTER_DIR/s1.json" | grep "^node2=")" "node2=true (binary received|held already)" \
     "node2's stage check passed"
