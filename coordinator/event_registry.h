@@ -76,6 +76,9 @@ const event_field_t *event_field(const event_def_t *def, const char *name);
  * every field it says is always there; otherwise -EINVAL and why in `why`. `complete`: also
  * the common fields (an event as emitted, not as built). */
 int event_check(json_t *e, bool complete, char *why, size_t len);
+/* Under BATON_EVENTS_STRICT=1 (the test suite), aborts with a message naming what is wrong when
+ * event_check() refuses `e` (as emitted); otherwise nothing. */
+void event_check_strict(json_t *e);
 /* Sets what every event carries: schema, rollout (the id) and at (now, UTC, ms). */
 void event_stamp(json_t *e, const char *rollout_id);
 /* The registry as a JSON Schema (draft 2020-12): one object schema per event, under "oneOf". */

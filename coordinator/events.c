@@ -168,20 +168,6 @@ static void render_text(struct run *run, const event_def_t *def, json_t *e)
     fflush(stdout);
 }
 
-/* An event the registry does not know is a bug of this program; under BATON_EVENTS_STRICT=1
- * (the test suite) it ends the program at once, so that the test that reached it fails. */
-static void check_registered(json_t *e)
-{
-    static int strict = -1;
-    if (strict < 0)
-        strict = getenv("BATON_EVENTS_STRICT") && !strcmp(getenv("BATON_EVENTS_STRICT"), "1");
-    char why[256];
-    if (!strict || event_check(e, true, why, sizeof(why)) == 0)
-        return;
-    fprintf(stderr, "baton: BUG: %s (coordinator/event_registry.c)\n", why);
-    abort();
-}
-
 void emit(struct run *run, json_t *e)
 {
     if (!e)
@@ -189,7 +175,7 @@ void emit(struct run *run, json_t *e)
     event_stamp(e, run->id);
     if (run->recap)
         recap_event(run->recap, run, e);
-    check_registered(e);
+    event_check_strict(e);
     const event_def_t *def = event_def(str(e, "event"));
     if (run->journal && !run->journal_failed && def && def->journaled) {
         char *line = json_dumps(e, JSON_COMPACT);

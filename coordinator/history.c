@@ -18,8 +18,10 @@
 /* Prints one event as a JSON line, with what every event carries, and frees it. */
 static void print_json(json_t *o, const char *rollout_id)
 {
-    if (o)
+    if (o) {
         event_stamp(o, rollout_id);
+        event_check_strict(o);
+    }
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     if (s)
         printf("%s\n", s);

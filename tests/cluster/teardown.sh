@@ -9,10 +9,20 @@ cd "$(dirname "$0")/../.."
 
 PG_TEST_PORT=${PG_TEST_PORT:-55432}
 work=$(mktemp -d)
-DRIVERS=""
-# A driver this test could not end (a failed check) is killed and its cluster swept, so that
-# the next test does not find it.
-trap 'for p in $DRIVERS; do kill -KILL -- -"$p" 2>/dev/null; done; cluster_sweep; rm -rf "$work"' EXIT
+# A driver this test could not end (a failed check) is ended by SIGTERM (its own trap tears its
+# cluster down), by SIGKILL if need be, and its cluster swept, so that the next test does not
+# find it. Only drivers still running are this shell's jobs: no stale pid is signalled.
+cleanup() {
+    local p
+    for p in $(jobs -p); do
+        kill -TERM -- -"$p" 2>/dev/null
+        wait_exit "$p" || kill -KILL -- -"$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
+    cluster_sweep
+    rm -rf "$work"
+}
+trap cleanup EXIT
 cluster_sweep
 
 # A driver like any test: a cluster of 2 with a database, then it waits to be interrupted.
@@ -33,7 +43,6 @@ start_driver() { # NAME
         while :; do sleep 0.1; done
     ' driver "$1" "$PG_TEST_PORT" "$work" </dev/null >&2 2>&1 &
     DRIVER=$!
-    DRIVERS="$DRIVERS $DRIVER"
     local deadline=$((SECONDS + 30))
     while [ ! -e "$work/ready" ]; do
         kill -0 "$DRIVER" 2>/dev/null || return 1

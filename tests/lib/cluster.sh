@@ -219,6 +219,7 @@ mount -t tmpfs -o mode=1777 tmpfs /tmp
 for f in bashrc profile; do
     if [ -r /usr/share/base-files/dot.\$f ]; then cp /usr/share/base-files/dot.\$f /root/.\$f; fi
 done
+rm -f /root/.bash_profile /root/.bash_login
 echo $name >/etc/hostname
 hostname $name
 # In a cgroup namespace rooted at the node's own cgroup, over an empty /sys/fs/cgroup: the

@@ -170,6 +170,33 @@ static void test_heartbeats_keep_a_long_step_quiet(void **state)
     assert_int_equal(client_wake(f->c), UINT64_MAX);
 }
 
+/* Heartbeats, then silence (the agent frozen mid-step): asked again 3 s after the last word,
+ * not 3 s after the send nor at every turn of the loop. */
+static void test_silence_after_heartbeats(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t t0 = fake_now;
+    send_verify(f, 600000);
+    uint64_t id = agent_receives(f, BATON__ENVELOPE__BODY_VERIFY);
+    for (int s = 1; s <= 5; s++) {
+        fake_now = t0 + (uint64_t)s * 1000;
+        agent_heartbeat(f, id);
+        Baton__Envelope *env = NULL;
+        assert_int_equal(client_reads(f, &env), CLIENT_NOTHING);
+    }
+    uint64_t last = fake_now;
+    assert_int_equal(client_wake(f->c), last + CLIENT_ASK_AGAIN_MS);
+    baton_err_t err = {0};
+    fake_now = last + CLIENT_ASK_AGAIN_MS - 1;
+    assert_int_equal(client_tick(f->c, fake_now, &err), 0);
+    zmq_pollitem_t it = {.socket = f->agent, .events = ZMQ_POLLIN};
+    assert_int_equal(zmq_poll(&it, 1, 0), 0); /* not yet */
+    fake_now = last + CLIENT_ASK_AGAIN_MS;
+    assert_int_equal(client_tick(f->c, fake_now, &err), 0);
+    assert_int_equal(agent_receives(f, BATON__ENVELOPE__BODY_VERIFY), id);
+    assert_int_equal(client_wake(f->c), fake_now + CLIENT_ASK_AGAIN_MS);
+}
+
 /* Silence: the same request (same id) again after CLIENT_ASK_AGAIN_MS, and again as long after
  * that; then LOST once `liveness` passed with no word. */
 static void test_silence_asks_again_then_lost(void **state)
@@ -232,6 +259,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_heartbeats_keep_a_long_step_quiet, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_silence_after_heartbeats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silence_asks_again_then_lost, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_ends_the_call, setup, teardown),
     };

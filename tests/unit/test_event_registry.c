@@ -148,6 +148,15 @@ static void test_table_in_the_docs(void **state)
     for (size_t i = 0; i < n; i++) {
         if (!row_of(doc, defs[i].name, row, sizeof(row)))
             fail_msg("%s: no row for the event '%s'", TABLE_FILE, defs[i].name);
+        /* Field names count where the row lists them, not inside another's "(...)". */
+        char *top = row;
+        int depth = 0;
+        for (char *r = row; *r; r++) {
+            depth += *r == '(' ? 1 : *r == ')' && depth > 0 ? -1 : 0;
+            if (depth == 0 && *r != ')')
+                *top++ = *r;
+        }
+        *top = '\0';
         for (size_t k = 0; defs[i].fields[k].name; k++) {
             char want[96];
             snprintf(want, sizeof(want), "`%s`", defs[i].fields[k].name);
