@@ -5,8 +5,9 @@
 # is not sent it again.
 #
 # The artifacts are the fixture's builds with 17 MiB of random bytes after the ELF image (the
-# loader ignores them), so that they span 18 chunks; node1's and node3's links are slowed to
-# 80 Mbit/s so that their transfers take about two seconds.
+# loader ignores them), so that they span 18 chunks; node1's link is slowed to 80 Mbit/s and
+# node3's to 40 Mbit/s so that their transfers take about two and four seconds: node3 is still
+# receiving when it is frozen in part 2, however loaded the machine.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/all.sh
@@ -37,10 +38,10 @@ sha=$(sha256sum "$big" | cut -d' ' -f1)
 size=$(stat -c %s "$big")
 ok "the padded artifact spans $(((size + 1048575) / 1048576)) chunks of 1 MiB" test "$size" -gt $((16 * 1024 * 1024))
 tc qdisc add dev "$(_veth_name node1)" root tbf rate 80mbit burst 64kb latency 2s
-tc qdisc add dev "$(_veth_name node3)" root tbf rate 80mbit burst 64kb latency 2s
+tc qdisc add dev "$(_veth_name node3)" root tbf rate 40mbit burst 64kb latency 2s
 f=$(big_rollout 1.1.0)
 partial=$(staged_file node1 "$sha" .partial)
-partial_grew() { [ "$(node_size node1 "$partial")" -ge "$1" ]; }
+partial_grew() { [ "$(node_size "${2:-node1}" "$partial")" -ge "$1" ]; } # BYTES [NODE]
 stops=$(for n in $CLUSTER_NODES; do unit_stops "$n"; done)
 "$BATON" rollout "$f" >"$CLUSTER_DIR/s0.out" 2>&1 &
 pid=$!
@@ -52,6 +53,7 @@ like "$(cat "$CLUSTER_DIR/s0.out")" "stage +node1 +FAIL .*interrupted" "node1's 
 is "$(for n in $CLUSTER_NODES; do unit_stops "$n"; done)" "$stops" "no unit was stopped anywhere"
 kept=$(node_size node1 "$partial")
 ok "node1 kept its partial file ($kept bytes)" test "$kept" -ge 2097152
+kept3=$(node_size node3 "$partial")
 
 # 2. The same rollout again, and on the bad day: node1's agent killed (main PID only) half-way,
 #    node3's agent frozen (SIGSTOP) for 5 s. Each window stalls; liveness (3 s) ends the call; the
@@ -60,6 +62,9 @@ ok "node1 kept its partial file ($kept bytes)" test "$kept" -ge 2097152
 pid=$!
 ok "node1 goes on past what it kept" wait_for 30 partial_grew $((kept + 2097152))
 node_exec node1 systemctl kill --kill-whom=main -s KILL baton-agent.service
+# node3 is frozen mid-transfer: once it has received 1 MiB more than it kept, with about 3 s of
+# its transfer still to go.
+ok "node3 goes on past what it kept" wait_for 30 partial_grew $((kept3 + 1048576)) node3
 node_exec node3 kill -STOP "$(agent_pid node3)"
 sleep 5
 node_exec node3 kill -CONT "$(agent_pid node3)"
