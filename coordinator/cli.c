@@ -54,6 +54,14 @@ static const cli_command_t commands[] = {
      "            FILE: undo every node's unfinished rollout, release reserved nodes;\n"
      "            ROLLOUT_ID: undo that rollout on every node it changed, committed ones\n"
      "            too (a downgrade), newest first\n"},
+    {"freeze", "freeze SERVICE --reason TEXT [--state-dir DIR | --journal CONNINFO]", CLI_ONE_ARG,
+     "SERVICE", CLI_ARG_SERVICE, CLI_JOURNAL | CLI_REASON, "refuse the rollouts of a service",
+     "            refuse every rollout and resume of SERVICE, here and on every controller\n"
+     "            sharing the journals, until baton unfreeze SERVICE; plan says why, since\n"
+     "            when and by whom (a rollout running now goes on: baton abort stops it)\n"},
+    {"unfreeze", "unfreeze SERVICE [--state-dir DIR | --journal CONNINFO]", CLI_ONE_ARG, "SERVICE",
+     CLI_ARG_SERVICE, CLI_JOURNAL, "let a frozen service's rollouts run again",
+     "            lift baton freeze SERVICE, and say who froze it, when and why\n"},
     {"help", "help [COMMAND]", CLI_OPTIONAL_ARG, "COMMAND", CLI_ARG_COMMAND, 0,
      "this text, or one command's", "            this text, or one command's\n"},
     {"completion", "completion bash|zsh|fish", CLI_ONE_ARG, "a shell (bash, zsh or fish)",
@@ -76,6 +84,7 @@ static const cli_option_t options[] = {
     {"restore-dump", 'P', CLI_VALUE_DUMP, "/PATH", CLI_VERSIONS,
      "restore this dump on a downgrade"},
     {"jump", 'X', CLI_VALUE_NONE, NULL, CLI_VERSIONS, "one rollout across minors, in maintenance style"},
+    {"reason", 'r', CLI_VALUE_TEXT, "TEXT", CLI_REASON, "why the service is frozen"},
     {"help", 'h', CLI_VALUE_NONE, NULL, 0, "what the command does"},
     {"version", 'V', CLI_VALUE_NONE, NULL, CLI_NO_COMMAND,
      "this version, and the agents' it works with"},

@@ -17,6 +17,7 @@ enum {
     CLI_FOLLOW = 1 << 2,         /* --follow */
     CLI_RESTORE_SHARED = 1 << 3, /* --restore-shared */
     CLI_VERSIONS = 1 << 4,       /* --allow-downgrade, --restore-dump, --jump */
+    CLI_REASON = 1 << 5,         /* --reason */
     CLI_NO_COMMAND = 1 << 8,     /* an option given without a command (--version) */
 };
 
@@ -34,6 +35,7 @@ enum {
     CLI_ARG_PATH = 1 << 2,         /* any path (a file to be made) */
     CLI_ARG_COMMAND = 1 << 3,      /* one of baton's commands */
     CLI_ARG_SHELL = 1 << 4,        /* a shell completion.h knows */
+    CLI_ARG_SERVICE = 1 << 5,      /* a service name: nothing to offer */
 };
 
 /* What an option's value is, for the shell completion. */

@@ -155,6 +155,31 @@ bool journal_take(journal_store_t *s, const char *rollout_id, const char *what)
     return rollout_id_valid(rollout_id) && s->be->take(s, rollout_id, what);
 }
 
+int journal_freeze_put(journal_store_t *s, const char *service, const char *record,
+                       char **ret_there, baton_err_t *err)
+{
+    *ret_there = NULL;
+    if (!name_valid(service, NAME_MAX_LEN))
+        return baton_err_set(err, -EINVAL, "'%s' is not a service name", service);
+    return s->be->freeze_put(s, service, record, ret_there, err);
+}
+
+int journal_freeze_get(journal_store_t *s, const char *service, char **ret_record, baton_err_t *err)
+{
+    *ret_record = NULL;
+    if (!name_valid(service, NAME_MAX_LEN))
+        return baton_err_set(err, -EINVAL, "'%s' is not a service name", service);
+    return s->be->freeze_get(s, service, ret_record, err);
+}
+
+int journal_freeze_del(journal_store_t *s, const char *service, char **ret_there, baton_err_t *err)
+{
+    *ret_there = NULL;
+    if (!name_valid(service, NAME_MAX_LEN))
+        return baton_err_set(err, -EINVAL, "'%s' is not a service name", service);
+    return s->be->freeze_del(s, service, ret_there, err);
+}
+
 int journal_list(journal_store_t *s, char ***ret_ids, size_t *ret_n, baton_err_t *err)
 {
     *ret_ids = NULL;

@@ -84,6 +84,17 @@ void journal_record_clear(journal_record_t *rec);
 int journal_request(journal_store_t *s, const char *rollout_id, const char *what, baton_err_t *err);
 bool journal_take(journal_store_t *s, const char *rollout_id, const char *what);
 
+/* Freezes (`baton freeze`): one record per service, kept with the journals so that every
+ * controller sharing them sees it; the record is freeze.c's JSON text, opaque here. put stores
+ * one only when there is none (-EEXIST, the one there in *ret_there); get and del give the one
+ * there (del removes it); -ENOENT when there is none. *ret_* are the caller's to free. */
+int journal_freeze_put(journal_store_t *s, const char *service, const char *record,
+                       char **ret_there, baton_err_t *err);
+int journal_freeze_get(journal_store_t *s, const char *service, char **ret_record,
+                       baton_err_t *err);
+int journal_freeze_del(journal_store_t *s, const char *service, char **ret_there,
+                       baton_err_t *err);
+
 /* The ids of the journals kept there, newest first; the caller frees each and the array. */
 int journal_list(journal_store_t *s, char ***ret_ids, size_t *ret_n, baton_err_t *err);
 /* -EBUSY when a coordinator holds the rollout's journal now, 0 when none does. */

@@ -27,6 +27,15 @@ struct journal_backend {
     int (*probe_lock)(journal_store_t *s, const char *id, baton_err_t *err);
     int (*request)(journal_store_t *s, const char *id, const char *what, baton_err_t *err);
     bool (*take)(journal_store_t *s, const char *id, const char *what);
+    /* A service's freeze record (freeze.c's JSON text): put only when there is none (-EEXIST
+     * and the one there in *ret_there), get, and delete (what was there in *ret_there);
+     * -ENOENT when there is none. */
+    int (*freeze_put)(journal_store_t *s, const char *service, const char *record,
+                      char **ret_there, baton_err_t *err);
+    int (*freeze_get)(journal_store_t *s, const char *service, char **ret_record,
+                      baton_err_t *err);
+    int (*freeze_del)(journal_store_t *s, const char *service, char **ret_there,
+                      baton_err_t *err);
 };
 
 struct journal_store {

@@ -188,6 +188,94 @@ static bool file_take(journal_store_t *s, const char *id, const char *what)
     return there;
 }
 
+/* Freezes: STATE_DIR/freezes/SERVICE.json. Put writes a temporary file whole (fsynced), then
+ * link(2)s it to the name: the link fails when a freeze is there, so two operators freezing at
+ * once cannot overwrite each other, and a reader never sees half a record. */
+#define FREEZE_MAX (64 * 1024)
+
+static int freeze_path(journal_store_t *s, const char *service, const char *prefix, char **ret,
+                       baton_err_t *err)
+{
+    if (asprintf(ret, "%s/freezes/%s%s.json", s->dir, prefix, service) < 0)
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    return 0;
+}
+
+static int file_freeze_get(journal_store_t *s, const char *service, char **ret_record,
+                           baton_err_t *err)
+{
+    char *p = NULL;
+    int r = freeze_path(s, service, "", &p, err);
+    if (r == 0 && (r = fs_read_all(p, FREEZE_MAX, ret_record, NULL, err)) == -ENOENT)
+        *ret_record = NULL;
+    free(p);
+    return r;
+}
+
+static int file_freeze_put(journal_store_t *s, const char *service, const char *record,
+                           char **ret_there, baton_err_t *err)
+{
+    char *dir = NULL, *p = NULL, *tmp = NULL, tag[32];
+    snprintf(tag, sizeof(tag), ".%ld.", (long)getpid());
+    int r = freeze_path(s, service, "", &p, err);
+    if (r < 0 || (r = freeze_path(s, service, tag, &tmp, err)) < 0)
+        goto out;
+    if (asprintf(&dir, "%s/freezes", s->dir) < 0) {
+        r = baton_err_set(err, -ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((r = fs_mkdir_p(dir, 0700, err)) < 0)
+        goto out;
+    int fd = fs_create_new(tmp, O_WRONLY, 0600, err);
+    if (fd < 0) {
+        r = fd;
+        goto out;
+    }
+    size_t len = strlen(record);
+    ssize_t n = write(fd, record, len);
+    if (n != (ssize_t)len || fsync(fd) < 0) {
+        r = baton_err_set(err, n < 0 || n == (ssize_t)len ? -errno : -ENOSPC, "write %s: %s", tmp,
+                          n < 0 || n == (ssize_t)len ? strerror(errno) : "short write");
+        close(fd);
+        unlink(tmp);
+        goto out;
+    }
+    close(fd);
+    if (link(tmp, p) < 0) {
+        r = errno == EEXIST ? -EEXIST
+                            : baton_err_set(err, -errno, "link %s: %s", p, strerror(errno));
+        unlink(tmp);
+        if (r == -EEXIST && file_freeze_get(s, service, ret_there, err) < 0)
+            *ret_there = NULL; /* gone again meanwhile: said as frozen by someone else */
+        goto out;
+    }
+    unlink(tmp);
+    r = fs_fsync_parent(p, err);
+out:
+    free(dir);
+    free(p);
+    free(tmp);
+    return r;
+}
+
+static int file_freeze_del(journal_store_t *s, const char *service, char **ret_there,
+                           baton_err_t *err)
+{
+    char *p = NULL;
+    /* What cannot be read (too large, unreadable) is removed all the same: unfreeze is the
+     * way out of a damaged record; *ret_there stays NULL then. */
+    int r = file_freeze_get(s, service, ret_there, err);
+    if (r == -ENOENT || r == -ENOMEM || (r = freeze_path(s, service, "", &p, err)) < 0)
+        return r;
+    if (unlink(p) < 0)
+        r = errno == ENOENT ? -ENOENT
+                            : baton_err_set(err, -errno, "unlink %s: %s", p, strerror(errno));
+    else
+        r = fs_fsync_parent(p, err);
+    free(p);
+    return r;
+}
+
 struct listed {
     char *id;
     struct timespec mtime;
@@ -269,4 +357,7 @@ const struct journal_backend journal_file_backend = {
     .probe_lock = file_probe_lock,
     .request = file_request,
     .take = file_take,
+    .freeze_put = file_freeze_put,
+    .freeze_get = file_freeze_get,
+    .freeze_del = file_freeze_del,
 };

@@ -4,6 +4,7 @@
  *
  *   baton_journal (rollout_id, seq, at, line)   one row per event, in order (seq)
  *   baton_request (rollout_id, what)            continue / abort, for the driving coordinator
+ *   baton_freeze (service, record)              `baton freeze`: rollouts of it are refused
  *
  * Each event is its own INSERT, durable when it returns (synchronous_commit, the default). The
  * driving coordinator holds a session advisory lock keyed by the rollout id on its own
@@ -96,6 +97,9 @@ static int connect_db(journal_store_t *s, PGconn **ret, baton_err_t *err)
         "  rollout_id text NOT NULL,"
         "  what text NOT NULL,"
         "  PRIMARY KEY (rollout_id, what));"
+        "CREATE TABLE IF NOT EXISTS baton_freeze ("
+        "  service text PRIMARY KEY,"
+        "  record text NOT NULL);"
         "COMMIT;";
     PGresult *res = PQexec(c, schema);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -442,6 +446,63 @@ static bool pg_take(journal_store_t *s, const char *id, const char *what)
     return there;
 }
 
+/* One row's first column, copied; -ENOENT when there is no row. */
+static int first_value(PGresult *res, char **ret, baton_err_t *err)
+{
+    if (PQntuples(res) < 1) {
+        PQclear(res);
+        return -ENOENT;
+    }
+    *ret = strdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return *ret ? 0 : baton_err_set(err, -ENOMEM, "out of memory");
+}
+
+static int pg_freeze_get(journal_store_t *s, const char *service, char **ret_record,
+                         baton_err_t *err)
+{
+    PGconn *c = store_conn(s, err);
+    if (!c)
+        return -EIO;
+    const char *p[] = {service};
+    PGresult *res = run(c, "SELECT record FROM baton_freeze WHERE service = $1", 1, p, err);
+    return res ? first_value(res, ret_record, err) : -EIO;
+}
+
+static int pg_freeze_put(journal_store_t *s, const char *service, const char *record,
+                         char **ret_there, baton_err_t *err)
+{
+    PGconn *c = store_conn(s, err);
+    if (!c)
+        return -EIO;
+    const char *p[] = {service, record};
+    PGresult *res = run(c,
+                        "INSERT INTO baton_freeze (service, record) VALUES ($1, $2) "
+                        "ON CONFLICT DO NOTHING RETURNING 1",
+                        2, p, err);
+    if (!res)
+        return -EIO;
+    bool stored = PQntuples(res) > 0;
+    PQclear(res);
+    if (stored)
+        return 0;
+    if (pg_freeze_get(s, service, ret_there, err) < 0)
+        *ret_there = NULL; /* gone again meanwhile: said as frozen by someone else */
+    return -EEXIST;
+}
+
+static int pg_freeze_del(journal_store_t *s, const char *service, char **ret_there,
+                         baton_err_t *err)
+{
+    PGconn *c = store_conn(s, err);
+    if (!c)
+        return -EIO;
+    const char *p[] = {service};
+    PGresult *res =
+        run(c, "DELETE FROM baton_freeze WHERE service = $1 RETURNING record", 1, p, err);
+    return res ? first_value(res, ret_there, err) : -EIO;
+}
+
 const struct journal_backend journal_pg_backend = {
     .open = pg_open,
     .append = pg_append,
@@ -453,4 +514,7 @@ const struct journal_backend journal_pg_backend = {
     .probe_lock = pg_probe_lock,
     .request = pg_request,
     .take = pg_take,
+    .freeze_put = pg_freeze_put,
+    .freeze_get = pg_freeze_get,
+    .freeze_del = pg_freeze_del,
 };

@@ -8,6 +8,8 @@
  *   baton list                        the rollouts of this state folder and how they ended
  *   baton rollback FILE.yml           undo every node's unfinished rollout (after a crash)
  *   baton rollback ROLLOUT_ID         undo that rollout everywhere, committed nodes too
+ *   baton freeze SERVICE --reason T   refuse the service's rollouts until unfreeze
+ *   baton unfreeze SERVICE            let them run again
  *   baton init [FILE]                 write a commented starter rollout file
  *   baton completion bash|zsh|fish    the shell's completion script, made from cli.c's tables
  *
@@ -29,6 +31,7 @@
 #include "names.h"
 #include "cli.h"
 #include "completion.h"
+#include "freeze.h"
 #include "init.h"
 #include "rollout.h"
 #include "transport.h"
@@ -59,7 +62,7 @@ static bool is_rollout_id(const char *arg)
 int main(int argc, char **argv)
 {
     struct rollout_opts opts = {0};
-    const char *state_dir = NULL, *journal = getenv("BATON_JOURNAL");
+    const char *state_dir = NULL, *journal = getenv("BATON_JOURNAL"), *reason = NULL;
     bool follow = false;
     /* getopt's table is cli.c's, so that completion offers exactly what is parsed here. */
     size_t n_options;
@@ -108,6 +111,10 @@ int main(int argc, char **argv)
         case 'X':
             opts.jump = true;
             used |= CLI_VERSIONS;
+            break;
+        case 'r':
+            reason = optarg;
+            used |= CLI_REASON;
             break;
         case 'h':
             want_help = true;
@@ -208,6 +215,14 @@ int main(int argc, char **argv)
     interrupt_install();
     if (!strcmp(cmd, "list")) {
         code = history_list(&opts);
+        goto out;
+    }
+    if (!strcmp(cmd, "freeze")) {
+        code = freeze_command(opts.store, arg, reason);
+        goto out;
+    }
+    if (!strcmp(cmd, "unfreeze")) {
+        code = unfreeze_command(opts.store, arg);
         goto out;
     }
     if (!strcmp(cmd, "abort")) {

@@ -15,6 +15,7 @@
 
 #include "digest.h"
 #include "envelope.h"
+#include "freeze.h"
 #include "interrupt.h"
 #include "run.h"
 #include "term.h"
@@ -203,6 +204,7 @@ int rollout_plan(const rollout_file_t *rf, const struct rollout_opts *opts)
     char sha[DIGEST_HEX_LEN + 1] = "";
     int code = EXIT_REFUSED;
     uint8_t *data = NULL;
+    char *frozen = NULL; /* why the service may not roll (baton freeze), as a rollout says it */
     snprintf(run.id, sizeof(run.id), "plan");
     run.nodes = calloc(rf->n_nodes, sizeof(*run.nodes));
     pn = calloc(rf->n_nodes, sizeof(*pn));
@@ -230,6 +232,11 @@ int rollout_plan(const rollout_file_t *rf, const struct rollout_opts *opts)
                      sha, rf->sha256) > 0)
             emit_error(&run, msg);
         free(msg);
+        goto out;
+    }
+    /* Frozen: the nodes are still asked, so that the plan shows what unfreezing would bring. */
+    if (freeze_refusal(opts->store, rf->service, &frozen) != 0 && !frozen) {
+        emit_error(&run, "out of memory");
         goto out;
     }
     if (run_connect(&run, &err) < 0) {
@@ -322,7 +329,9 @@ int rollout_plan(const rollout_file_t *rf, const struct rollout_opts *opts)
             if (run.nodes[i].state == NODE_RESERVED)
                 run.nodes[i].state = NODE_NEEDS;
     }
-    if (refusing)
+    if (frozen)
+        code = emit_summary(&run, EXIT_REFUSED, "REFUSED: %s; nothing was changed", frozen);
+    else if (refusing)
         code = emit_summary(&run, EXIT_REFUSED,
                             "REFUSED: %zu of %zu nodes would refuse the rollout (every reason is "
                             "listed above); nothing was changed",
@@ -340,6 +349,7 @@ out:
     }
     free(pn);
     pn = NULL;
+    free(frozen);
     free(run.nodes);
     free(data);
     return code;

@@ -30,6 +30,7 @@
 
 #include "digest.h"
 #include "envelope.h"
+#include "freeze.h"
 #include "interrupt.h"
 #include "live.h"
 #include "recap.h"
@@ -824,6 +825,19 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
                              "differs from the journal's); nothing was changed");
             goto out;
         }
+    }
+    /* A frozen service (baton freeze) rolls neither anew nor on: refused before its journal is
+     * opened or a paused coordinator told to go on. Rollbacks never ask. */
+    char *frozen = NULL;
+    if (freeze_refusal(opts->store, rf->service, &frozen) != 0) {
+        char *msg = NULL;
+        emit_error(&run, asprintf(&msg, "refused: %s; nothing was changed",
+                                  frozen ? frozen : "out of memory") > 0
+                             ? msg
+                             : "refused: out of memory");
+        free(msg);
+        free(frozen);
+        goto out;
     }
     /* The journal first: a rollout that cannot be resumed does not start. */
     file = realpath(rf->path, NULL);
