@@ -262,8 +262,8 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
 
 int agent_config_load(const char *path, agent_config_t **ret_cfg, baton_err_t *err)
 {
-    static const char *const keys[] = {"node",  "listen",   "state_dir", "services",
-                                       "curve", "insecure", NULL};
+    static const char *const keys[] = {"node",  "listen",   "state_dir",   "services",
+                                       "curve", "insecure", "metrics_dir", NULL};
     static const char *const curve_keys[] = {"secret_key", "authorized_keys", NULL};
     ydoc_t *doc = NULL;
     int r = ydoc_load(path, &doc, err);
@@ -279,6 +279,7 @@ int agent_config_load(const char *path, agent_config_t **ret_cfg, baton_err_t *e
         (r = ydoc_str(doc, root, "", "node", false, &c->node_name, err)) < 0 ||
         (r = ydoc_str(doc, root, "", "listen", true, &c->listen, err)) < 0 ||
         (r = ydoc_str(doc, root, "", "state_dir", false, &c->state_dir, err)) < 0 ||
+        (r = ydoc_str(doc, root, "", "metrics_dir", false, &c->metrics_dir, err)) < 0 ||
         (r = ydoc_bool(doc, root, "", "insecure", &c->insecure, err)) < 0)
         goto out;
     /* Whom the agent obeys: listed coordinators over CURVE, or, said out loud, anyone. */
@@ -312,6 +313,8 @@ int agent_config_load(const char *path, agent_config_t **ret_cfg, baton_err_t *e
     }
     if ((r = check(doc, root, "", "state_dir", c->state_dir[0] == '/', "must be an absolute path",
                    err)) < 0 ||
+        (r = check(doc, root, "", "metrics_dir", !c->metrics_dir || c->metrics_dir[0] == '/',
+                   "must be an absolute path", err)) < 0 ||
         (r = check(doc, root, "", "listen",
                    !strncmp(c->listen, "tcp://", 6) || !strncmp(c->listen, "ipc://", 6),
                    "must be a tcp:// or ipc:// endpoint", err)) < 0 ||
@@ -409,6 +412,7 @@ void agent_config_destroy(agent_config_t **cfg_p)
     free(c->node_name);
     free(c->listen);
     free(c->state_dir);
+    free(c->metrics_dir);
     free(c->secret_key);
     free(c->authorized_keys);
     free(c);

@@ -64,6 +64,7 @@ typedef struct agent_config {
     char *node_name;        /* this node's name (default: hostname) */
     char *listen;           /* ZeroMQ endpoint the ROUTER binds */
     char *state_dir;        /* persistent state and staged binaries */
+    char *metrics_dir;      /* node_exporter's textfile folder (metrics.h), or NULL */
     char *secret_key;       /* curve: this agent's secret key file */
     char *authorized_keys;  /* curve: the coordinators' public keys it obeys */
     bool insecure;          /* plain text, no authentication (explicit, warned about) */

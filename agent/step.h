@@ -78,6 +78,10 @@ int step_migration_ids(step_ctx_t *ctx, char ***ret_ids, size_t *ret_n, baton_er
 
 typedef int (*step_fn)(step_ctx_t *ctx, baton_err_t *err);
 
+/* A dump of `service` in its backup folder: exactly SERVICE+ROLLOUT_ID.dump, as step_dump names
+ * them (commit prunes them, metrics count them, by this one rule). */
+bool step_backup_name(const char *service, const char *name);
+
 int step_preflight(step_ctx_t *ctx, baton_err_t *err);
 int step_stop(step_ctx_t *ctx, baton_err_t *err);
 int step_dump(step_ctx_t *ctx, baton_err_t *err);

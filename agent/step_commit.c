@@ -26,23 +26,28 @@ static int newest_first(const void *x, const void *y)
     return (a->mtime < b->mtime) - (a->mtime > b->mtime);
 }
 
+bool step_backup_name(const char *service, const char *name)
+{
+    size_t len = strlen(name), prefix = strlen(service);
+    /* Exactly SERVICE+ROLLOUT.dump, with a well-formed rollout id between. */
+    char id[ROLLOUT_ID_MAX_LEN + 1];
+    if (strncmp(name, service, prefix) || name[prefix] != '+' || len < prefix + 7 ||
+        strcmp(name + len - 5, ".dump") || len - prefix - 6 > ROLLOUT_ID_MAX_LEN)
+        return false;
+    snprintf(id, sizeof(id), "%.*s", (int)(len - prefix - 6), name + prefix + 1);
+    return rollout_id_valid(id);
+}
+
 static void prune_backups(step_ctx_t *ctx, const svc_config_t *svc, const svc_state_t *st)
 {
     DIR *d = opendir(svc->backup_dir);
     if (!d)
         return;
     struct backup *list = NULL;
-    size_t n = 0, prefix = strlen(svc->name);
+    size_t n = 0;
     struct dirent *e;
     while ((e = readdir(d)) && n < 10000) {
-        size_t len = strlen(e->d_name);
-        /* Exactly SERVICE+ROLLOUT.dump, with a well-formed rollout id between. */
-        char id[ROLLOUT_ID_MAX_LEN + 1];
-        if (strncmp(e->d_name, svc->name, prefix) || e->d_name[prefix] != '+' || len < 5 ||
-            strcmp(e->d_name + len - 5, ".dump") || len - prefix - 6 > ROLLOUT_ID_MAX_LEN)
-            continue;
-        snprintf(id, sizeof(id), "%.*s", (int)(len - prefix - 6), e->d_name + prefix + 1);
-        if (!rollout_id_valid(id))
+        if (!step_backup_name(svc->name, e->d_name))
             continue;
         struct backup b;
         struct stat sb;

@@ -14,6 +14,7 @@
 #include "db_lock.h"
 #include "envelope.h"
 #include "log.h"
+#include "metrics.h"
 #include "step.h"
 #include "thread.h"
 #include "unit.h"
@@ -26,6 +27,7 @@ struct worker {
     sd_bus *bus;                /* the worker's own connection to systemd */
     char pidfile[PATH_MAX];     /* STATE_DIR/running-SERVICE.pid */
     struct pg_conn *locks[AGENT_SERVICES_MAX]; /* per service: its migration lock while held */
+    metrics_steps_t steps[AGENT_SERVICES_MAX]; /* per service: its steps' last runs (metrics.h) */
 };
 
 static uint64_t now_ms(void)
@@ -127,7 +129,9 @@ static void run_job(worker_t *w, struct worker_job *job)
     }
     /* The service and step in the message too: `journalctl -u baton-agent` shows only it. */
     step_log(&ctx, 6, "%s %s: begin", job->svc->name, def->name);
+    uint64_t t0 = now_ms();
     int r = step_function(def->id)(&ctx, &err);
+    uint64_t took_ms = now_ms() - t0;
     /* A start, verify or rollback that failed: the service says why in its journal, not in
      * "failed (exit-code)". Its last lines go with the Result. */
     sd_bus *bus = NULL;
@@ -214,6 +218,11 @@ static void run_job(worker_t *w, struct worker_job *job)
     }
     step_log(&ctx, r == 0 ? 6 : 3, "%s %s: %s%s", job->svc->name, def->name,
              r == 0 ? "done" : "failed: ", r == 0 ? "" : err.msg);
+    metrics_steps_t *m = &w->steps[job->svc - w->cfg->services];
+    metrics_steps_record(m, def->id, took_ms, r == 0);
+    baton_err_t merr = {0};
+    if (metrics_write(w->cfg, job->svc, st, m, &merr) < 0)
+        step_log(&ctx, 4, "metrics: %s", merr.msg);
     /* The migration lock spans dump, swap and migrate: it goes once the migration's Result
      * (or any other step's) is on record, and at once when the dump or the swap failed. */
     if (*lock && !(r == 0 && (def->id == STEP_DUMP || def->id == STEP_SWAP))) {
@@ -250,6 +259,8 @@ int worker_new(void *zctx, const agent_config_t *cfg, const svc_config_t *svc, w
     if (!w)
         return baton_err_set(err, -ENOMEM, "out of memory");
     w->cfg = cfg;
+    for (size_t i = 0; i < AGENT_SERVICES_MAX; i++)
+        metrics_steps_init(&w->steps[i]);
     atomic_store(&w->last_sign, now_ms());
     if (snprintf(w->pidfile, sizeof(w->pidfile), "%s/running-%s.pid", cfg->state_dir,
                  svc->name) >= (int)sizeof(w->pidfile)) {

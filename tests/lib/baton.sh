@@ -45,6 +45,7 @@ agent_config() { # NODE
 node: $1
 listen: tcp://0.0.0.0:$BATON_AGENT_PORT
 state_dir: /var/lib/baton
+$([ -z "${BATON_TEST_METRICS_DIR:-}" ] || echo "metrics_dir: $BATON_TEST_METRICS_DIR")
 $(agent_security)
 services:
   - name: gamesrv

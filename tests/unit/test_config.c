@@ -64,6 +64,7 @@ static void test_agent_config_good(void **state)
     unlink(path);
     assert_string_equal(c->node_name, "node1");
     assert_string_equal(c->state_dir, "/var/lib/baton");
+    assert_null(c->metrics_dir); /* no metrics unless asked */
     assert_int_equal(c->n_services, 1);
     const svc_config_t *s = agent_config_service(c, "gamesrv");
     assert_non_null(s);
@@ -375,6 +376,8 @@ static void test_security_keys(void **state)
         {"listen: tcp://x:1\ncurve:\n  secret_key: agent.key\n  authorized_keys: /b\n",
          "curve.secret_key: must be an absolute path"},
         {"listen: tcp://x:1\ncurve:\n  secret_key: /a\n", "curve.authorized_keys: required key"},
+        {"listen: tcp://x:1\ninsecure: true\nmetrics_dir: prom\nservices: []\n",
+         ":3: metrics_dir: must be an absolute path"},
         {"listen: tcp://x:1\ncurve:\n  secret_key: /a\n  authorized_keys: /b\n  public: x\n",
          ":5: curve.public: unknown key"},
     };

@@ -1,0 +1,170 @@
+/* metrics: see metrics.h. */
+#include "metrics.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "fsutil.h"
+#include "step.h"
+
+void metrics_steps_init(metrics_steps_t *m)
+{
+    memset(m, 0, sizeof(*m));
+    memset(m->ok, -1, sizeof(m->ok));
+}
+
+void metrics_steps_record(metrics_steps_t *m, step_id_t id, uint64_t ms, bool ok)
+{
+    if (id <= STEP_NONE || id >= STEP__MAX)
+        return;
+    m->ms[id] = ms;
+    m->ok[id] = ok;
+    m->end[id] = (uint64_t)time(NULL);
+}
+
+/* A label's value as the text format wants it: \ " and newline escaped. The names that reach
+ * here are checked already (names.h); this keeps a damaged one from breaking the file. */
+static void put_label(FILE *f, const char *key, const char *value, bool first)
+{
+    fprintf(f, "%s%s=\"", first ? "" : ",", key);
+    for (const char *p = value ? value : ""; *p; p++) {
+        if (*p == '\\' || *p == '"')
+            fputc('\\', f);
+        if (*p == '\n')
+            fputs("\\n", f);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+/* Files in `dir` that `keep` accepts (NULL: all regular files): how many, how many bytes. */
+static void count_files(const char *dir, const char *service,
+                        bool (*keep)(const char *service, const char *name), uint64_t *ret_n,
+                        uint64_t *ret_bytes)
+{
+    *ret_n = *ret_bytes = 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    struct stat sb;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.' && (!keep || keep(service, e->d_name)) &&
+            fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode)) {
+            (*ret_n)++;
+            *ret_bytes += (uint64_t)sb.st_size;
+        }
+    closedir(d);
+}
+
+/* The version baton left the service on: the target once committed, else the one it had (a
+ * rollback put it back; mid-rollout, the node is not on the target yet by baton's account). */
+static const char *left_version(const svc_state_t *st)
+{
+    if (!strcmp(st->step, "committed") || !*st->previous_version)
+        return st->target_version;
+    return st->previous_version;
+}
+
+char *metrics_text(const agent_config_t *cfg, const svc_config_t *svc, const svc_state_t *st,
+                   const metrics_steps_t *m)
+{
+    char *buf = NULL, dir[PATH_MAX];
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return NULL;
+    fputs("# HELP baton_service_info What baton last did to the service on this node: the "
+          "version it left it on, the last rollout, its last completed step and the step under "
+          "way.\n# TYPE baton_service_info gauge\nbaton_service_info{",
+          f);
+    /* In the order node_exporter prints them (sorted), so the file reads as a scrape does. */
+    put_label(f, "in_progress", st->in_progress, true);
+    put_label(f, "rollout_id", st->rollout_id, false);
+    put_label(f, "service", svc->name, false);
+    put_label(f, "step", st->step, false);
+    put_label(f, "version", left_version(st), false);
+    fputs("} 1\n", f);
+
+    fputs("# HELP baton_step_duration_seconds How long the last run of each step took (since the "
+          "agent started).\n# TYPE baton_step_duration_seconds gauge\n",
+          f);
+    for (int id = STEP_NONE + 1; id < STEP__MAX; id++)
+        if (m->ok[id] >= 0) {
+            fputs("baton_step_duration_seconds{", f);
+            put_label(f, "service", svc->name, true);
+            put_label(f, "step", step_get(id)->name, false);
+            fprintf(f, "} %.3f\n", (double)m->ms[id] / 1000.0);
+        }
+    fputs("# HELP baton_step_success 1 when the last run of the step succeeded, 0 when it "
+          "failed.\n# TYPE baton_step_success gauge\n",
+          f);
+    for (int id = STEP_NONE + 1; id < STEP__MAX; id++)
+        if (m->ok[id] >= 0) {
+            fputs("baton_step_success{", f);
+            put_label(f, "service", svc->name, true);
+            put_label(f, "step", step_get(id)->name, false);
+            fprintf(f, "} %d\n", m->ok[id]);
+        }
+    fputs("# HELP baton_step_end_timestamp_seconds When the last run of the step ended.\n"
+          "# TYPE baton_step_end_timestamp_seconds gauge\n",
+          f);
+    for (int id = STEP_NONE + 1; id < STEP__MAX; id++)
+        if (m->ok[id] >= 0) {
+            fputs("baton_step_end_timestamp_seconds{", f);
+            put_label(f, "service", svc->name, true);
+            put_label(f, "step", step_get(id)->name, false);
+            fprintf(f, "} %llu\n", (unsigned long long)m->end[id]);
+        }
+
+    uint64_t n, bytes;
+    count_files(svc->backup_dir, svc->name, step_backup_name, &n, &bytes);
+    fputs("# HELP baton_backups Verified dumps of the service kept in its backup folder.\n"
+          "# TYPE baton_backups gauge\nbaton_backups{",
+          f);
+    put_label(f, "service", svc->name, true);
+    fprintf(f, "} %llu\n", (unsigned long long)n);
+    fputs("# HELP baton_backup_bytes Their size.\n# TYPE baton_backup_bytes gauge\n"
+          "baton_backup_bytes{",
+          f);
+    put_label(f, "service", svc->name, true);
+    fprintf(f, "} %llu\n", (unsigned long long)bytes);
+
+    snprintf(dir, sizeof(dir), "%s/staging/%s", cfg->state_dir, svc->name);
+    count_files(dir, svc->name, NULL, &n, &bytes);
+    fputs("# HELP baton_staged_bytes Bytes of artifacts staged for the service (kept under their "
+          "digest, or arriving).\n# TYPE baton_staged_bytes gauge\nbaton_staged_bytes{",
+          f);
+    put_label(f, "service", svc->name, true);
+    fprintf(f, "} %llu\n", (unsigned long long)bytes);
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+int metrics_write(const agent_config_t *cfg, const svc_config_t *svc, const svc_state_t *st,
+                  const metrics_steps_t *m, baton_err_t *err)
+{
+    if (!cfg->metrics_dir)
+        return 0;
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof(path), "%s/baton-%s.prom", cfg->metrics_dir, svc->name) >=
+        (int)sizeof(path))
+        return baton_err_set(err, -ENAMETOOLONG, "%s: metrics_dir too long", cfg->metrics_dir);
+    char *text = metrics_text(cfg, svc, st, m);
+    if (!text)
+        return baton_err_set(err, -ENOMEM, "metrics: out of memory");
+    int r = fs_write_replace(path, text, strlen(text), 0644, false, err);
+    free(text);
+    return r;
+}

@@ -1,0 +1,87 @@
+#!/bin/bash
+# metrics.sh: the agent's textfile metrics (`metrics_dir`), read as the fleet's monitoring reads
+# them: Debian's prometheus-node-exporter runs in node1 (a systemd unit of the node) with its
+# textfile collector on the agent's folder, and the test scrapes it over HTTP. After a rollout:
+# the version the node was left on, the rollout id and its last step, every step's outcome and
+# duration, the dumps kept and their bytes (as the node's backup folder has them), the bytes
+# staged (as the staging folder has them), and no textfile scrape error. After a rollout whose
+# verify fails: the version it was rolled back to, verify 0, rollback 1. A link planted where
+# the agent writes its temporary file is not written through.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib/all.sh
+BATON=${BUILD:-build}/baton
+EXPORTER=/usr/bin/prometheus-node-exporter
+[ -x "$EXPORTER" ] || { echo "1..0 # SKIP prometheus-node-exporter is not installed (make deps installs it)"; exit 0; }
+
+export BATON_TEST_METRICS_DIR=/var/lib/prometheus/node-exporter
+cluster_sweep
+cluster_trap
+ok "cluster: 2 nodes on gamesrv 1.0.0, one shared database" baton_cluster metr 2 1.0.0 ||
+    { done_testing; exit 1; }
+for n in $CLUSTER_NODES; do node_exec "$n" mkdir -p "$BATON_TEST_METRICS_DIR"; done
+ok "node_exporter runs in node1 (textfile collector on the agent's folder)" \
+    node_exec node1 systemd-run --unit=node-exporter --property=Type=exec "$EXPORTER" \
+    --web.listen-address=:9100 --collector.disable-defaults --collector.textfile \
+    --collector.textfile.directory="$BATON_TEST_METRICS_DIR"
+URL="http://$(node_ip node1):9100/metrics"
+answers() { curl -sf -o /dev/null "$URL"; }
+ok "node_exporter answers on node1:9100" wait_for 10 answers
+scrape() { curl -sf "$URL"; }
+# One sample's value: NAME and the labels after service, as the text format prints them.
+sample() { scrape | grep -F "$1{service=\"gamesrv\"$2}" | awk '{print $2}'; } # NAME LABELS
+node_files() { # NODE DIR PATTERN: "count bytes" of the regular files
+    node_exec "$1" sh -c "find $2 -maxdepth 1 -type f -name '$3' -printf '%s\n'" |
+        awk '{n++; b += $1} END {printf "%d %d\n", n, b}'
+}
+
+# --- a rollout ----------------------------------------------------------------------------------
+out=$("$BATON" rollout "$(rollout_file 1.1.0)" 2>&1)
+is "$?" 0 "rollout to 1.1.0: exit 0"
+id=$(sed -n 's/^baton: rollout \([^:]*\):.*/\1/p' <<<"$out")
+scrape | grep '^baton_' >&2
+info() { scrape | grep -F "baton_service_info{$1} 1"; } # LABELS, sorted as node_exporter prints them
+ok "baton_service_info: 1.1.0, the rollout's id, committed, nothing in progress" \
+    info "in_progress=\"\",rollout_id=\"$id\",service=\"gamesrv\",step=\"committed\",version=\"1.1.0\""
+for step in preflight stop dump swap migrate start verify commit; do
+    is "$(sample baton_step_success ",step=\"$step\"")" 1 "baton_step_success{step=$step} 1"
+done
+dump_s=$(sample baton_step_duration_seconds ",step=\"dump\"")
+ok "baton_step_duration_seconds{step=dump} is a duration: ${dump_s:-none} s" \
+    awk -v v="${dump_s:-x}" 'BEGIN { exit !(v ~ /^[0-9]+\.[0-9]+$/ && v > 0 && v < 60) }'
+verify_s=$(sample baton_step_duration_seconds ",step=\"verify\"")
+ok "verify took at least min_healthy_time (1 s): ${verify_s:-none} s" \
+    awk -v v="${verify_s:-0}" 'BEGIN { exit !(v >= 1) }'
+read -r n bytes <<<"$(node_files node1 /var/backups/baton/gamesrv 'gamesrv+*.dump')"
+is "$(sample baton_backups "") $(sample baton_backup_bytes "")" "$n $bytes" \
+    "baton_backups and baton_backup_bytes: $n dump(s), $bytes bytes, as the backup folder has them"
+read -r n bytes <<<"$(node_files node1 /var/lib/baton/staging/gamesrv '*')"
+is "$(sample baton_staged_bytes "")" "$bytes" "baton_staged_bytes: $bytes, as the staging folder has them"
+is "$(scrape | grep -E '^node_textfile_scrape_error ' | awk '{print $2}')" 0 \
+    "node_exporter read the file without error"
+is "$(node_exec node2 sed -n 's/^baton_service_info{\(.*\)} 1$/\1/p' "$BATON_TEST_METRICS_DIR/baton-gamesrv.prom")" \
+    "in_progress=\"\",rollout_id=\"$id\",service=\"gamesrv\",step=\"committed\",version=\"1.1.0\"" \
+    "node2 wrote its own file too"
+
+# --- a planted link where the temporary file goes -----------------------------------------------
+node_exec node1 sh -c "echo precious > /root/precious && ln -s /root/precious $BATON_TEST_METRICS_DIR/baton-gamesrv.prom.tmp"
+
+# --- a rollout whose verify fails: rolled back ----------------------------------------------------
+out=$("$BATON" rollout "$(rollout_file 1.2.0+health)" 2>&1)
+code=$?
+printf '%s\n' "$out" >&2
+is "$code" 3 "rollout to a 1.2.0 that never turns healthy: rolled back (exit 3)"
+id2=$(sed -n 's/^baton: rollout \([^:]*\):.*/\1/p' <<<"$out")
+ok "baton_service_info: back on 1.1.0, the failed rollout's id, rolled_back" \
+    info "in_progress=\"\",rollout_id=\"$id2\",service=\"gamesrv\",step=\"rolled_back\",version=\"1.1.0\""
+is "$(sample baton_step_success ",step=\"verify\"") $(sample baton_step_success ",step=\"rollback\"")" "0 1" \
+    "baton_step_success: verify 0, rollback 1"
+read -r n bytes <<<"$(node_files node1 /var/backups/baton/gamesrv 'gamesrv+*.dump')"
+is "$(sample baton_backups "") $(sample baton_backup_bytes "")" "$n $bytes" \
+    "baton_backups: $n dump(s), $bytes bytes, as the backup folder has them"
+is "$(node_exec node1 cat /root/precious)" "precious" "the file behind the planted link is untouched"
+is "$(node_exec node1 sh -c "test -L $BATON_TEST_METRICS_DIR/baton-gamesrv.prom.tmp || test -e $BATON_TEST_METRICS_DIR/baton-gamesrv.prom.tmp; echo \$?")" 1 \
+    "and the link is gone: the agent made its own file and renamed it"
+is "$(scrape | grep -E '^node_textfile_scrape_error ' | awk '{print $2}')" 0 "still read without error"
+node_exec node1 systemctl stop node-exporter
+done_testing
