@@ -188,6 +188,7 @@ void emit(struct run *run, json_t *e)
         }
         free(line);
     }
+    notifier_event(run->notify, e); /* queued: the network is never waited for here */
     if (run->opts->json) {
         char *line = json_dumps(e, JSON_COMPACT);
         if (line)

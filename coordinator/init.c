@@ -77,6 +77,9 @@ static const char template[] =
     "# restore_shared: refuse            # or stop-group: how a rollback restores a dump of a\n"
     "#                                   # database other nodes use\n"
     "# rehearse: false                   # true: migrate a scratch copy of each database first\n"
+    "# notify: []                        # where events are POSTed as they happen, e.g.\n"
+    "#                                   # [{url: \"https://hooks.example/baton\", format: slack,\n"
+    "#                                   # on: [node_failed, rolled_back, finished]}]\n"
     "\n"
     "# For a lab only: `insecure: true` instead of curve (and no public_key) talks plain text\n"
     "# to agents that say insecure: true too; anyone on the network can pose as either side.\n";

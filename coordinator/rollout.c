@@ -858,6 +858,8 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
     }
     run.live = live_new(&run);
     run.recap = recap_new(&run);
+    if (rf->n_notify && notifier_new(rf->notify, rf->n_notify, rf->service, &run.notify, &err) < 0)
+        fprintf(stderr, "baton: warning: %s; this rollout sends no notifications\n", err.msg);
     /* Stale requests from a dead run. */
     (void)journal_take(opts->store, run.id, "continue");
     (void)journal_take(opts->store, run.id, "abort");
@@ -933,6 +935,7 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
         phase(&run, &ops_release);
     code = summarize(&run, r);
 out:
+    notifier_destroy(&run.notify); /* what is still queued gets a few seconds more */
     run_disconnect(&run);
     live_destroy(&run.live);
     recap_destroy(&run.recap);

@@ -95,6 +95,57 @@ static int one_amount(const char *text, size_t i, void *userdata)
     return amount_parse(text, a->value, a); /* value holds the least count allowed */
 }
 
+static int notify_on(const char *text, size_t i, void *userdata)
+{
+    (void)i;
+    unsigned bit = notify_kind_by_name(text);
+    *(unsigned *)userdata |= bit;
+    return bit ? 0 : -1;
+}
+
+/* notify: a list of {url, format, on} (notify.h). */
+static int load_notify(ydoc_t *doc, const ynode_t *root, rollout_file_t *rf, baton_err_t *err)
+{
+    static const char *const keys[] = {"url", "format", "on", NULL};
+    const ynode_t *list = ydoc_get(doc, root, "notify");
+    if (!list || (list->type == YAML_SEQUENCE_NODE && ydoc_seq_len(list) == 0))
+        return 0; /* notify: [] (the starter file's): no targets */
+    int r = ydoc_expect_seq(doc, list, "notify", NOTIFY_TARGETS_MAX, err);
+    if (r < 0)
+        return r;
+    size_t n = ydoc_seq_len(list);
+    if (!(rf->notify = calloc(n ? n : 1, sizeof(*rf->notify))))
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        char where[32];
+        snprintf(where, sizeof(where), "notify[%zu]", i);
+        const ynode_t *item = ydoc_seq_item(doc, list, i);
+        notify_target_t *t = &rf->notify[i];
+        char *format = NULL;
+        size_t n_on = 0;
+        rf->n_notify = i + 1; /* freed from here on */
+        if ((r = ydoc_expect_map(doc, item, where, keys, err)) < 0 ||
+            (r = ydoc_str(doc, item, where, "url", true, &t->url, err)) < 0 ||
+            (r = ydoc_str(doc, item, where, "format", false, &format, err)) < 0)
+            return r;
+        const char *problem = notify_url_problem(t->url);
+        if (problem)
+            return bad(doc, item, where, "url", problem, err);
+        t->format = format && !strcmp(format, "slack") ? NOTIFY_SLACK : NOTIFY_JSON;
+        bool format_ok = !format || !strcmp(format, "json") || !strcmp(format, "slack");
+        free(format);
+        if (!format_ok)
+            return bad(doc, item, where, "format", "must be json or slack", err);
+        char expect[96];
+        snprintf(expect, sizeof(expect), "one of %s", notify_kind_names());
+        if ((r = scalar_or_list(doc, item, "on", 6, notify_on, &t->on, expect, &n_on, err)) < 0)
+            return r;
+        if (!n_on)
+            t->on = NOTIFY_ALL;
+    }
+    return 0;
+}
+
 static int load_strategy(ydoc_t *doc, const ynode_t *root, strategy_t *s, baton_err_t *err)
 {
     size_t n = 0;
@@ -243,6 +294,7 @@ int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
                                        "restore_shared",
                                        "catalog",
                                        "rehearse",
+                                       "notify",
                                        NULL};
     static const char *const node_keys[] = {"name", "endpoint", "public_key", NULL};
     static const char *const curve_keys[] = {"secret_key", NULL};
@@ -334,7 +386,8 @@ int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
     }
     if ((r = ydoc_duration_ms(doc, root, "", "progress_deadline", false, 1000, 24ull * 3600 * 1000,
                               &rf->progress_deadline_ms, err)) < 0 ||
-        (r = load_strategy(doc, root, &rf->strategy, err)) < 0)
+        (r = load_strategy(doc, root, &rf->strategy, err)) < 0 ||
+        (r = load_notify(doc, root, rf, err)) < 0)
         goto out;
 
     /* Whom the coordinator talks to: agents proving the key the file names, or, said out
@@ -447,6 +500,9 @@ void rollout_file_destroy(rollout_file_t **rf_p)
         free(rf->nodes[i].endpoint);
     }
     free(rf->nodes);
+    for (size_t i = 0; rf->notify && i < rf->n_notify; i++)
+        free(rf->notify[i].url);
+    free(rf->notify);
     free(rf->path);
     free(rf->service);
     free(rf->version);

@@ -19,6 +19,7 @@
  *   progress_deadline: 10m            # optional: halt when no node finishes for this long
  *   batches / max_unavailable / on_failure / max_failures / pause_after / max_in_flight
  *   restore_shared: refuse            # or stop-group (strategy.h)
+ *   notify: [{url, format, on}]       # optional: events sent to URLs (notify.h)
  *                                     # optional: the strategy (strategy.h)
  */
 #ifndef BATON_ROLLOUT_FILE_H
@@ -30,6 +31,7 @@
 
 #include "catalog.h"
 #include "err.h"
+#include "notify.h"
 #include "strategy.h"
 #include "transport.h"
 
@@ -67,6 +69,8 @@ typedef struct rollout_file {
     bool insecure;              /* plain text (insecure: true), warned about */
     transport_key_t secret_key; /* the coordinator's CURVE secret key (curve.secret_key) */
     transport_key_t public_key; /* and its public key, derived */
+    notify_target_t *notify;    /* `notify:`: where events are sent (notify.h) */
+    size_t n_notify;
 } rollout_file_t;
 
 int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err);

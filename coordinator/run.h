@@ -15,6 +15,7 @@
 #include "client.h"
 #include "group.h"
 #include "journal.h"
+#include "notify.h"
 #include "rollout.h"
 #include "versions.h"
 
@@ -120,6 +121,7 @@ struct run {
     bool parallel;         /* text output: some batch runs nodes side by side */
     struct live *live;     /* the live view on a terminal, or NULL */
     struct recap *recap;   /* the closing table (recap.h), or NULL */
+    notifier_t *notify;    /* `notify:` targets (notify.h), or NULL */
 };
 
 /* events.c: every event is one JSON object; emit() journals it, then prints it as JSON or as

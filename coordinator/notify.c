@@ -1,0 +1,394 @@
+/* notify: see notify.h. */
+#include "notify.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "version.h"
+
+#define NOTIFY_TRIES 6
+#define NOTIFY_CONNECT_MS 2000
+#define NOTIFY_TRY_MS 5000
+#define NOTIFY_QUEUE_MAX 10000 /* per target: beyond, new events are dropped (said once) */
+
+static const struct {
+    const char *name;
+    unsigned bit;
+} kinds[] = {
+    {"started", NOTIFY_STARTED},         {"paused", NOTIFY_PAUSED},
+    {"node_failed", NOTIFY_NODE_FAILED}, {"rolled_back", NOTIFY_ROLLED_BACK},
+    {"halted", NOTIFY_HALTED},           {"finished", NOTIFY_FINISHED},
+};
+
+unsigned notify_kind_by_name(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (!strcmp(kinds[i].name, name))
+            return kinds[i].bit;
+    return 0;
+}
+
+const char *notify_kind_names(void)
+{
+    return "started, paused, node_failed, rolled_back, halted, finished";
+}
+
+const char *notify_url_problem(const char *url)
+{
+    if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))
+        return "must be an http:// or https:// URL";
+    if (strlen(url) > NOTIFY_URL_MAX)
+        return "is longer than 2048 bytes";
+    for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+        if (*p <= 0x20 || *p == 0x7f)
+            return "holds a space or a control character";
+    return NULL;
+}
+
+static const char *str(json_t *e, const char *key)
+{
+    const char *s = json_string_value(json_object_get(e, key));
+    return s ? s : "";
+}
+
+unsigned notify_kind_of(json_t *e)
+{
+    const char *ev = str(e, "event");
+    if (!strcmp(ev, "start"))
+        return NOTIFY_STARTED;
+    if (!strcmp(ev, "paused"))
+        return NOTIFY_PAUSED;
+    if (!strcmp(ev, "step") && json_is_false(json_object_get(e, "ok")))
+        return NOTIFY_NODE_FAILED;
+    if (!strcmp(ev, "rollback"))
+        return NOTIFY_ROLLED_BACK;
+    if (!strcmp(ev, "halt"))
+        return NOTIFY_HALTED;
+    if (!strcmp(ev, "summary"))
+        return NOTIFY_FINISHED;
+    return 0;
+}
+
+char *notify_sentence(json_t *e, const char *service)
+{
+    char *s = NULL;
+    const char *id = str(e, "rollout"), *node = str(e, "node"), *msg = str(e, "message");
+    int n = -1;
+    switch (notify_kind_of(e)) {
+    case NOTIFY_STARTED:
+        n = asprintf(&s, "baton: rollout %s %s: %s -> %s on %zu nodes", id,
+                     json_is_true(json_object_get(e, "resumed")) ? "resumed" : "started", service,
+                     str(e, "version"), json_array_size(json_object_get(e, "nodes")));
+        break;
+    case NOTIFY_PAUSED:
+        n = asprintf(&s, "baton: rollout %s of %s paused after batch %lld of %lld: %s", id, service,
+                     json_integer_value(json_object_get(e, "batch")),
+                     json_integer_value(json_object_get(e, "of")), msg);
+        break;
+    case NOTIFY_NODE_FAILED:
+        n = asprintf(&s, "baton: rollout %s of %s: %s FAILED at %s: %s", id, service, node,
+                     str(e, "step"), msg);
+        break;
+    case NOTIFY_ROLLED_BACK:
+        n = json_is_true(json_object_get(e, "ok"))
+                ? asprintf(&s, "baton: rollout %s of %s: %s rolled back: %s", id, service, node,
+                           msg)
+                : asprintf(&s, "baton: rollout %s of %s: %s ROLLBACK FAILED (needs attention): %s",
+                           id, service, node, msg);
+        break;
+    case NOTIFY_HALTED:
+        n = asprintf(&s, "baton: rollout %s of %s halted: %s", id, service, msg);
+        break;
+    case NOTIFY_FINISHED:
+        n = asprintf(&s, "baton: rollout %s of %s ended (exit %lld): %s", id, service,
+                     json_integer_value(json_object_get(e, "exit")), msg);
+        break;
+    }
+    return n < 0 ? NULL : s;
+}
+
+struct item {
+    struct item *next;
+    char *body;
+    char what[16];   /* the event's name, for a message */
+    unsigned tries;  /* made so far */
+    uint64_t due_ms; /* not tried again before */
+};
+
+struct queue {
+    notify_target_t t;
+    struct item *head, *tail;
+    size_t len;
+    size_t dropped;  /* given up on, or pushed out of a full queue */
+    char error[160]; /* the last failure */
+};
+
+struct notifier {
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    bool stopping;
+    uint64_t stop_by_ms;
+    char *service;
+    struct queue q[NOTIFY_TARGETS_MAX];
+    size_t n;
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static size_t discard(char *p, size_t size, size_t n, void *userdata)
+{
+    (void)p;
+    (void)userdata;
+    return size * n;
+}
+
+/* One try: 0 on a 2xx answer, else -1 with `error` saying why. */
+static int post(CURL *c, const char *url, const char *body, uint64_t limit_ms, char *error,
+                size_t error_size)
+{
+    char curl_error[CURL_ERROR_SIZE] = "";
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    h = h ? curl_slist_append(h, "User-Agent: baton/" BATON_VERSION) : NULL;
+    if (!h) {
+        snprintf(error, error_size, "out of memory");
+        return -1;
+    }
+    curl_easy_reset(c);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)NOTIFY_CONNECT_MS);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(limit_ms ? limit_ms : 1));
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_error);
+    CURLcode cr = curl_easy_perform(c);
+    long code = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
+    curl_slist_free_all(h);
+    if (cr != CURLE_OK) {
+        snprintf(error, error_size, "%s", *curl_error ? curl_error : curl_easy_strerror(cr));
+        return -1;
+    }
+    if (code < 200 || code > 299) {
+        snprintf(error, error_size, "HTTP %ld", code);
+        return -1;
+    }
+    return 0;
+}
+
+static void pop(struct queue *q)
+{
+    struct item *it = q->head;
+    q->head = it->next;
+    if (!q->head)
+        q->tail = NULL;
+    q->len--;
+    free(it->body);
+    free(it);
+}
+
+static bool all_empty(const struct notifier *nt)
+{
+    for (size_t i = 0; i < nt->n; i++)
+        if (nt->q[i].head)
+            return false;
+    return true;
+}
+
+static void *sender(void *arg)
+{
+    struct notifier *nt = arg;
+    CURL *c = curl_easy_init();
+    pthread_mutex_lock(&nt->mu);
+    for (;;) {
+        uint64_t now = now_ms();
+        if (nt->stopping && (now >= nt->stop_by_ms || all_empty(nt)))
+            break;
+        struct queue *pick = NULL;
+        uint64_t wake = nt->stopping ? nt->stop_by_ms : UINT64_MAX;
+        for (size_t i = 0; i < nt->n && !pick; i++) {
+            struct item *h = nt->q[i].head;
+            if (h && h->due_ms <= now)
+                pick = &nt->q[i];
+            else if (h && h->due_ms < wake)
+                wake = h->due_ms;
+        }
+        if (!pick) {
+            if (wake == UINT64_MAX) {
+                pthread_cond_wait(&nt->cond, &nt->mu);
+            } else {
+                struct timespec ts;
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                uint64_t ns = (uint64_t)ts.tv_nsec + (wake - now) * 1000000ull;
+                ts.tv_sec += (time_t)(ns / 1000000000ull);
+                ts.tv_nsec = (long)(ns % 1000000000ull);
+                pthread_cond_timedwait(&nt->cond, &nt->mu, &ts);
+            }
+            continue;
+        }
+        /* Only this thread removes items: the head stays valid while the lock is let go. */
+        struct item *it = pick->head;
+        uint64_t limit = NOTIFY_TRY_MS;
+        if (nt->stopping && nt->stop_by_ms - now < limit)
+            limit = nt->stop_by_ms - now;
+        char error[sizeof(pick->error)];
+        pthread_mutex_unlock(&nt->mu);
+        int r = c ? post(c, pick->t.url, it->body, limit, error, sizeof(error))
+                  : (snprintf(error, sizeof(error), "libcurl: cannot start"), -1);
+        pthread_mutex_lock(&nt->mu);
+        if (r == 0) {
+            pop(pick);
+            continue;
+        }
+        snprintf(pick->error, sizeof(pick->error), "%s", error);
+        if (++it->tries >= NOTIFY_TRIES) {
+            fprintf(stderr, "baton: notify %s: gave up on the %s event after %u tries: %s\n",
+                    pick->t.url, it->what, it->tries, error);
+            pick->dropped++;
+            pop(pick);
+            continue;
+        }
+        uint64_t backoff = 500ull << (it->tries - 1);
+        it->due_ms = now_ms() + (backoff > 8000 ? 8000 : backoff);
+    }
+    for (size_t i = 0; i < nt->n; i++)
+        if (nt->q[i].len)
+            fprintf(stderr, "baton: notify %s: %zu event%s not delivered (%s)\n", nt->q[i].t.url,
+                    nt->q[i].len, nt->q[i].len == 1 ? "" : "s",
+                    *nt->q[i].error ? nt->q[i].error : "the rollout ended first");
+    pthread_mutex_unlock(&nt->mu);
+    if (c)
+        curl_easy_cleanup(c);
+    return NULL;
+}
+
+int notifier_new(const notify_target_t *targets, size_t n, const char *service, notifier_t **ret,
+                 baton_err_t *err)
+{
+    *ret = NULL;
+    if (n > NOTIFY_TARGETS_MAX)
+        return baton_err_set(err, -E2BIG, "notify: more than %d targets", NOTIFY_TARGETS_MAX);
+    struct notifier *nt = calloc(1, sizeof(*nt));
+    if (!nt || !(nt->service = strdup(service))) {
+        free(nt);
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    }
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&nt->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&nt->mu, NULL);
+    for (size_t i = 0; i < n; i++) {
+        nt->q[i].t = targets[i];
+        if (!(nt->q[i].t.url = strdup(targets[i].url))) {
+            nt->n = i;
+            notifier_destroy(&nt);
+            return baton_err_set(err, -ENOMEM, "out of memory");
+        }
+    }
+    nt->n = n;
+    /* Before the thread: curl_global_init is not thread-safe. */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        notifier_destroy(&nt);
+        return baton_err_set(err, -EIO, "notify: libcurl cannot start");
+    }
+    int r = pthread_create(&nt->thread, NULL, sender, nt);
+    if (r) {
+        notifier_destroy(&nt);
+        return baton_err_set(err, -r, "notify: start its thread: %s", strerror(r));
+    }
+    nt->started = true;
+    *ret = nt;
+    return 0;
+}
+
+void notifier_event(notifier_t *nt, json_t *e)
+{
+    unsigned kind = nt ? notify_kind_of(e) : 0;
+    if (!kind)
+        return;
+    char *json = NULL, *text = NULL;
+    pthread_mutex_lock(&nt->mu);
+    for (size_t i = 0; i < nt->n; i++) {
+        struct queue *q = &nt->q[i];
+        if (!(q->t.on & kind))
+            continue;
+        char *body = NULL;
+        if (q->t.format == NOTIFY_SLACK) {
+            if (!text)
+                text = notify_sentence(e, nt->service);
+            json_t *o = text ? json_pack("{s:s}", "text", text) : NULL;
+            body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+            json_decref(o);
+        } else {
+            if (!json)
+                json = json_dumps(e, JSON_COMPACT);
+            body = json ? strdup(json) : NULL;
+        }
+        /* A full queue (a receiver away for thousands of events) takes no more: the head may
+         * be in flight, so nothing queued is freed here. */
+        struct item *it = body && q->len < NOTIFY_QUEUE_MAX ? calloc(1, sizeof(*it)) : NULL;
+        if (!it) {
+            if (!q->dropped++)
+                fprintf(stderr, "baton: notify %s: events dropped (%s)\n", q->t.url,
+                        body ? "10,000 waiting already" : "out of memory");
+            free(body);
+            continue;
+        }
+        it->body = body;
+        snprintf(it->what, sizeof(it->what), "%s", str(e, "event"));
+        if (q->tail)
+            q->tail->next = it;
+        else
+            q->head = it;
+        q->tail = it;
+        q->len++;
+    }
+    pthread_cond_signal(&nt->cond);
+    pthread_mutex_unlock(&nt->mu);
+    free(json);
+    free(text);
+}
+
+void notifier_destroy(notifier_t **nt_p)
+{
+    if (!nt_p || !*nt_p)
+        return;
+    struct notifier *nt = *nt_p;
+    if (nt->started) {
+        pthread_mutex_lock(&nt->mu);
+        nt->stopping = true;
+        nt->stop_by_ms = now_ms() + NOTIFY_GRACE_MS;
+        pthread_cond_signal(&nt->cond);
+        pthread_mutex_unlock(&nt->mu);
+        pthread_join(nt->thread, NULL);
+    }
+    for (size_t i = 0; i < nt->n; i++) {
+        while (nt->q[i].head)
+            pop(&nt->q[i]);
+        free(nt->q[i].t.url);
+    }
+    pthread_cond_destroy(&nt->cond);
+    pthread_mutex_destroy(&nt->mu);
+    free(nt->service);
+    free(nt);
+    *nt_p = NULL;
+}
