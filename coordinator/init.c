@@ -80,6 +80,9 @@ static const char template[] =
     "# notify: []                        # where events are POSTed as they happen, e.g.\n"
     "#                                   # [{url: \"https://hooks.example/baton\", format: slack,\n"
     "#                                   # on: [node_failed, rolled_back, finished]}]\n"
+    "# webhooks: []                      # gates that must answer 2xx, e.g. [{url:\n"
+    "#                                   # \"https://ci.example/gate\", at: [before_rollout,\n"
+    "#                                   # before_batch], timeout: 10s, retries: 2}]\n"
     "\n"
     "# For a lab only: `insecure: true` instead of curve (and no public_key) talks plain text\n"
     "# to agents that say insecure: true too; anyone on the network can pose as either side.\n";

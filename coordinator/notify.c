@@ -11,10 +11,9 @@
 
 #include <curl/curl.h>
 
-#include "version.h"
+#include "http_post.h"
 
 #define NOTIFY_TRIES 6
-#define NOTIFY_CONNECT_MS 2000
 #define NOTIFY_TRY_MS 5000
 #define NOTIFY_QUEUE_MAX 10000 /* per target: beyond, new events are dropped (said once) */
 
@@ -42,14 +41,7 @@ const char *notify_kind_names(void)
 
 const char *notify_url_problem(const char *url)
 {
-    if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))
-        return "must be an http:// or https:// URL";
-    if (strlen(url) > NOTIFY_URL_MAX)
-        return "is longer than 2048 bytes";
-    for (const unsigned char *p = (const unsigned char *)url; *p; p++)
-        if (*p <= 0x20 || *p == 0x7f)
-            return "holds a space or a control character";
-    return NULL;
+    return http_post_url_problem(url);
 }
 
 static const char *str(json_t *e, const char *key)
@@ -149,50 +141,6 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static size_t discard(char *p, size_t size, size_t n, void *userdata)
-{
-    (void)p;
-    (void)userdata;
-    return size * n;
-}
-
-/* One try: 0 on a 2xx answer, else -1 with `error` saying why. */
-static int post(CURL *c, const char *url, const char *body, uint64_t limit_ms, char *error,
-                size_t error_size)
-{
-    char curl_error[CURL_ERROR_SIZE] = "";
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    h = h ? curl_slist_append(h, "User-Agent: baton/" BATON_VERSION) : NULL;
-    if (!h) {
-        snprintf(error, error_size, "out of memory");
-        return -1;
-    }
-    curl_easy_reset(c);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)NOTIFY_CONNECT_MS);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(limit_ms ? limit_ms : 1));
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_error);
-    CURLcode cr = curl_easy_perform(c);
-    long code = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
-    curl_slist_free_all(h);
-    if (cr != CURLE_OK) {
-        snprintf(error, error_size, "%s", *curl_error ? curl_error : curl_easy_strerror(cr));
-        return -1;
-    }
-    if (code < 200 || code > 299) {
-        snprintf(error, error_size, "HTTP %ld", code);
-        return -1;
-    }
-    return 0;
-}
-
 static void pop(struct queue *q)
 {
     struct item *it = q->head;
@@ -250,7 +198,7 @@ static void *sender(void *arg)
             limit = nt->stop_by_ms - now;
         char error[sizeof(pick->error)];
         pthread_mutex_unlock(&nt->mu);
-        int r = c ? post(c, pick->t.url, it->body, limit, error, sizeof(error))
+        int r = c ? http_post_json(c, pick->t.url, it->body, limit, NULL, error, sizeof(error))
                   : (snprintf(error, sizeof(error), "libcurl: cannot start"), -1);
         pthread_mutex_lock(&nt->mu);
         if (r == 0) {

@@ -23,7 +23,7 @@
 #include "err.h"
 
 #define NOTIFY_TARGETS_MAX 8
-#define NOTIFY_URL_MAX 2048
+#define NOTIFY_URL_MAX 2048 /* HTTP_POST_URL_MAX */
 #define NOTIFY_GRACE_MS 3000
 
 /* What a target is sent; a mask of these. */

@@ -285,6 +285,49 @@ static bool pause_reached_before(const struct run *run, size_t b)
     return false;
 }
 
+/* ---- webhook gates (webhook.h) ------------------------------------------------------------ */
+
+/* The body of a gate: where the rollout stands. */
+static json_t *gate_state(const struct run *run, const char *gate)
+{
+    json_t *nodes = json_array();
+    for (size_t i = 0; nodes && i < run->n; i++)
+        json_array_append_new(nodes, json_pack("{s:s, s:s, s:I}", "node", run->nodes[i].def->name,
+                                               "state", node_state_name(run->nodes[i].state),
+                                               "batch", (json_int_t)run->nodes[i].batch));
+    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:o}", "gate", gate, "rollout", run->id,
+                     "service", run->rf->service, "version", run->rf->version, "batch",
+                     (json_int_t)run->batch, "of", (json_int_t)run->n_batches, "nodes", nodes);
+}
+
+/* 0 when every webhook at `at` said yes (or there is none); else -1 and *ret_why. */
+static int gate(const struct run *run, unsigned at, char **ret_why)
+{
+    *ret_why = NULL;
+    if (!run->rf->n_webhooks)
+        return 0;
+    json_t *st = gate_state(run, at == WEBHOOK_BEFORE_ROLLOUT ? "before_rollout" : "before_batch");
+    int r = st ? webhook_gate(run->rf->webhooks, run->rf->n_webhooks, at, st, ret_why) : -1;
+    json_decref(st);
+    if (r < 0 && !*ret_why)
+        *ret_why = strdup("webhook: out of memory");
+    return r;
+}
+
+/* The batch run->batch is about to start: its webhooks first. false (halted) on a no. */
+static bool gate_batch(struct run *run)
+{
+    bool starts = false;
+    for (size_t i = 0; i < run->n && !starts; i++)
+        starts = run->nodes[i].batch == run->batch && run->nodes[i].state == NODE_RESERVED;
+    char *why = NULL;
+    if (!starts || run->batch <= 1 || gate(run, WEBHOOK_BEFORE_BATCH, &why) == 0)
+        return true;
+    halt(run, why ? why : "webhook: out of memory");
+    free(why);
+    return false;
+}
+
 static void start_node(struct run *run, node_t *nd)
 {
     emit_node(run, nd, nd->resuming ? "upgrading (resumed)" : "upgrading");
@@ -309,6 +352,8 @@ static bool schedule_upgrade(struct run *run)
             emit(run, json_pack("{s:s, s:I, s:s}", "event", "continued", "batch",
                                 (json_int_t)run->batch, "message", "continued by baton resume"));
             run->batch++;
+            if (!gate_batch(run))
+                return false;
         } else {
             return true;
         }
@@ -367,6 +412,8 @@ static bool schedule_upgrade(struct run *run)
             return true;
         }
         run->batch++;
+        if (!gate_batch(run))
+            return false;
     }
     if (run->batch > run->n_batches) {
         /* rollback-all: every node verified; now commit them all. */
@@ -925,6 +972,13 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
         }
     if (run_plan_batches(&run) < 0) {
         code = refuse(&run, "refused: out of memory; nothing was stopped");
+        goto out;
+    }
+    /* Every check passed, nothing stopped yet: the webhooks' word (not again on a resume). */
+    char *why = NULL;
+    if (!opts->resume_id && gate(&run, WEBHOOK_BEFORE_ROLLOUT, &why) < 0) {
+        code = refuse(&run, "refused: %s; nothing was stopped, nothing is left reserved", why);
+        free(why);
         goto out;
     }
     run.progress_at = now_ms();

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "digest.h"
+#include "http_post.h"
 #include "semver.h"
 #include "client.h"
 #include "names.h"
@@ -142,6 +143,54 @@ static int load_notify(ydoc_t *doc, const ynode_t *root, rollout_file_t *rf, bat
             return r;
         if (!n_on)
             t->on = NOTIFY_ALL;
+    }
+    return 0;
+}
+
+static int webhook_at(const char *text, size_t i, void *userdata)
+{
+    (void)i;
+    unsigned bit = webhook_at_by_name(text);
+    *(unsigned *)userdata |= bit;
+    return bit ? 0 : -1;
+}
+
+/* webhooks: a list of {url, at, timeout, retries} (webhook.h). */
+static int load_webhooks(ydoc_t *doc, const ynode_t *root, rollout_file_t *rf, baton_err_t *err)
+{
+    static const char *const keys[] = {"url", "at", "timeout", "retries", NULL};
+    const ynode_t *list = ydoc_get(doc, root, "webhooks");
+    if (!list || (list->type == YAML_SEQUENCE_NODE && ydoc_seq_len(list) == 0))
+        return 0;
+    int r = ydoc_expect_seq(doc, list, "webhooks", WEBHOOKS_MAX, err);
+    if (r < 0)
+        return r;
+    size_t n = ydoc_seq_len(list);
+    if (!(rf->webhooks = calloc(n, sizeof(*rf->webhooks))))
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        char where[32];
+        snprintf(where, sizeof(where), "webhooks[%zu]", i);
+        const ynode_t *item = ydoc_seq_item(doc, list, i);
+        webhook_t *h = &rf->webhooks[i];
+        size_t n_at = 0;
+        uint64_t retries = 2;
+        h->timeout_ms = 10000;
+        rf->n_webhooks = i + 1; /* freed from here on */
+        if ((r = ydoc_expect_map(doc, item, where, keys, err)) < 0 ||
+            (r = ydoc_str(doc, item, where, "url", true, &h->url, err)) < 0 ||
+            (r = ydoc_duration_ms(doc, item, where, "timeout", false, 1000, 60000, &h->timeout_ms,
+                                  err)) < 0 ||
+            (r = ydoc_uint(doc, item, where, "retries", false, 0, 5, &retries, err)) < 0 ||
+            (r = scalar_or_list(doc, item, "at", 2, webhook_at, &h->at,
+                                "one of before_rollout, before_batch", &n_at, err)) < 0)
+            return r;
+        const char *problem = http_post_url_problem(h->url);
+        if (problem)
+            return bad(doc, item, where, "url", problem, err);
+        h->retries = (unsigned)retries;
+        if (!n_at)
+            h->at = WEBHOOK_BEFORE_ROLLOUT;
     }
     return 0;
 }
@@ -295,6 +344,7 @@ int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
                                        "catalog",
                                        "rehearse",
                                        "notify",
+                                       "webhooks",
                                        NULL};
     static const char *const node_keys[] = {"name", "endpoint", "public_key", NULL};
     static const char *const curve_keys[] = {"secret_key", NULL};
@@ -387,7 +437,7 @@ int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
     if ((r = ydoc_duration_ms(doc, root, "", "progress_deadline", false, 1000, 24ull * 3600 * 1000,
                               &rf->progress_deadline_ms, err)) < 0 ||
         (r = load_strategy(doc, root, &rf->strategy, err)) < 0 ||
-        (r = load_notify(doc, root, rf, err)) < 0)
+        (r = load_notify(doc, root, rf, err)) < 0 || (r = load_webhooks(doc, root, rf, err)) < 0)
         goto out;
 
     /* Whom the coordinator talks to: agents proving the key the file names, or, said out
@@ -503,6 +553,9 @@ void rollout_file_destroy(rollout_file_t **rf_p)
     for (size_t i = 0; rf->notify && i < rf->n_notify; i++)
         free(rf->notify[i].url);
     free(rf->notify);
+    for (size_t i = 0; rf->webhooks && i < rf->n_webhooks; i++)
+        free(rf->webhooks[i].url);
+    free(rf->webhooks);
     free(rf->path);
     free(rf->service);
     free(rf->version);

@@ -20,6 +20,7 @@
  *   batches / max_unavailable / on_failure / max_failures / pause_after / max_in_flight
  *   restore_shared: refuse            # or stop-group (strategy.h)
  *   notify: [{url, format, on}]       # optional: events sent to URLs (notify.h)
+ *   webhooks: [{url, at, timeout, retries}]   # optional: gates (webhook.h)
  *                                     # optional: the strategy (strategy.h)
  */
 #ifndef BATON_ROLLOUT_FILE_H
@@ -32,6 +33,7 @@
 #include "catalog.h"
 #include "err.h"
 #include "notify.h"
+#include "webhook.h"
 #include "strategy.h"
 #include "transport.h"
 
@@ -71,6 +73,8 @@ typedef struct rollout_file {
     transport_key_t public_key; /* and its public key, derived */
     notify_target_t *notify;    /* `notify:`: where events are sent (notify.h) */
     size_t n_notify;
+    webhook_t *webhooks; /* `webhooks:`: gates the rollout waits on (webhook.h) */
+    size_t n_webhooks;
 } rollout_file_t;
 
 int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err);

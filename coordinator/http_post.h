@@ -1,0 +1,24 @@
+/* http_post: one HTTP POST of a JSON body (libcurl), for notifications (notify.c) and webhook
+ * gates (webhook.c): http:// and https:// only, redirects not followed, 2 s to connect, the whole
+ * try bounded, and stopped at once when `stop` says so (Ctrl-C). */
+#ifndef BATON_HTTP_POST_H
+#define BATON_HTTP_POST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+
+#define HTTP_POST_URL_MAX 2048
+
+/* NULL when `url` may be posted to (http:// or https://, at most HTTP_POST_URL_MAX bytes, no space
+ * or control character), else why not. */
+const char *http_post_url_problem(const char *url);
+
+/* 0 on a 2xx answer; else -1 with `error` saying why ("HTTP 500", curl's words). `c` is reset
+ * and reused (its connections kept); `stop` (may be NULL) is asked while the try runs. */
+int http_post_json(CURL *c, const char *url, const char *body, uint64_t limit_ms,
+                   bool (*stop)(void), char *error, size_t error_size);
+
+#endif
