@@ -10,8 +10,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
-#include "fsutil.h"
 #include "step.h"
 
 void metrics_steps_init(metrics_steps_t *m)
@@ -152,19 +152,73 @@ char *metrics_text(const agent_config_t *cfg, const svc_config_t *svc, const svc
     return buf;
 }
 
+/* The folder is opened once per write without following a link (O_NOFOLLOW) and must be a
+ * folder only root can write (it may sit in a folder another user owns, as Debian's
+ * /var/lib/prometheus/node-exporter does: swapped for a link, it is refused; swapped for a folder
+ * of that user's, it is refused too); the file is then made and renamed inside that very folder
+ * (openat, renameat), so no name is looked up again through a path someone else may change. */
+static int write_in_dir(const char *dir, const char *name, const char *text, baton_err_t *err)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0)
+        return baton_err_set(err, -errno, "metrics_dir %s: %s", dir, strerror(errno));
+    struct stat sb;
+    int r = 0;
+    char tmp[NAME_MAX + 8];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+    if (fstat(dfd, &sb) < 0) {
+        r = baton_err_set(err, -errno, "metrics_dir %s: %s", dir, strerror(errno));
+        goto out;
+    }
+    if (sb.st_uid != 0 || (sb.st_mode & 0022)) {
+        r = baton_err_set(err, -EPERM,
+                          "metrics_dir %s: not written: only root may write in it (it is owned "
+                          "by uid %u, mode %04o)",
+                          dir, (unsigned)sb.st_uid, (unsigned)(sb.st_mode & 07777));
+        goto out;
+    }
+    (void)unlinkat(dfd, tmp, 0); /* a leftover of a crash: the name, never what it points to */
+    int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        r = baton_err_set(err, -errno, "metrics %s/%s: %s", dir, tmp, strerror(errno));
+        goto out;
+    }
+    size_t len = strlen(text), done = 0;
+    while (done < len) {
+        ssize_t n = write(fd, text + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            r = baton_err_set(err, n < 0 ? -errno : -ENOSPC, "metrics %s/%s: %s", dir, tmp,
+                              n < 0 ? strerror(errno) : "short write");
+            break;
+        }
+        done += (size_t)n;
+    }
+    if (fchmod(fd, 0644) < 0 && r == 0) /* whatever the umask: node_exporter must read it */
+        r = baton_err_set(err, -errno, "metrics %s/%s: %s", dir, tmp, strerror(errno));
+    close(fd);
+    if (r == 0 && renameat(dfd, tmp, dfd, name) < 0)
+        r = baton_err_set(err, -errno, "metrics %s/%s: %s", dir, name, strerror(errno));
+    if (r < 0)
+        (void)unlinkat(dfd, tmp, 0);
+out:
+    close(dfd);
+    return r;
+}
+
 int metrics_write(const agent_config_t *cfg, const svc_config_t *svc, const svc_state_t *st,
                   const metrics_steps_t *m, baton_err_t *err)
 {
     if (!cfg->metrics_dir)
         return 0;
-    char path[PATH_MAX];
-    if (snprintf(path, sizeof(path), "%s/baton-%s.prom", cfg->metrics_dir, svc->name) >=
-        (int)sizeof(path))
-        return baton_err_set(err, -ENAMETOOLONG, "%s: metrics_dir too long", cfg->metrics_dir);
+    char name[NAME_MAX + 1];
+    if (snprintf(name, sizeof(name), "baton-%s.prom", svc->name) >= (int)sizeof(name) - 4)
+        return baton_err_set(err, -ENAMETOOLONG, "metrics: service name too long");
     char *text = metrics_text(cfg, svc, st, m);
     if (!text)
         return baton_err_set(err, -ENOMEM, "metrics: out of memory");
-    int r = fs_write_replace(path, text, strlen(text), 0644, false, err);
+    int r = write_in_dir(cfg->metrics_dir, name, text, err);
     free(text);
     return r;
 }

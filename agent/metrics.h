@@ -2,9 +2,10 @@
  * textfile collector folder, Debian's /var/lib/prometheus/node-exporter), the agent replaces
  * METRICS_DIR/baton-SERVICE.prom after every step of that service, in Prometheus' text format:
  * the version baton left the service on, its last rollout and step, each step's last duration and
- * outcome, the dumps kept and their size, the bytes staged. Written whole (a temporary file
- * renamed into place: the collector never reads half a file) but not fsynced: the next step
- * writes it again. A failure to write is logged, never a step's failure. */
+ * outcome, the dumps kept and their size, the bytes staged; when a step begins and when it ends.
+ * Written whole (a temporary file renamed into place: the collector never reads half a file),
+ * only into a folder only root may write (metrics.c says how), not fsynced: the next step writes
+ * it again. A failure to write is logged, never a step's failure. */
 #ifndef BATON_AGENT_METRICS_H
 #define BATON_AGENT_METRICS_H
 

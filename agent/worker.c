@@ -129,6 +129,10 @@ static void run_job(worker_t *w, struct worker_job *job)
     }
     /* The service and step in the message too: `journalctl -u baton-agent` shows only it. */
     step_log(&ctx, 6, "%s %s: begin", job->svc->name, def->name);
+    metrics_steps_t *m = &w->steps[job->svc - w->cfg->services];
+    baton_err_t merr = {0};
+    if (metrics_write(w->cfg, job->svc, st, m, &merr) < 0) /* in_progress: this step */
+        step_log(&ctx, 4, "metrics: %s", merr.msg);
     uint64_t t0 = now_ms();
     int r = step_function(def->id)(&ctx, &err);
     uint64_t took_ms = now_ms() - t0;
@@ -218,9 +222,8 @@ static void run_job(worker_t *w, struct worker_job *job)
     }
     step_log(&ctx, r == 0 ? 6 : 3, "%s %s: %s%s", job->svc->name, def->name,
              r == 0 ? "done" : "failed: ", r == 0 ? "" : err.msg);
-    metrics_steps_t *m = &w->steps[job->svc - w->cfg->services];
     metrics_steps_record(m, def->id, took_ms, r == 0);
-    baton_err_t merr = {0};
+    baton_err_clear(&merr);
     if (metrics_write(w->cfg, job->svc, st, m, &merr) < 0)
         step_log(&ctx, 4, "metrics: %s", merr.msg);
     /* The migration lock spans dump, swap and migrate: it goes once the migration's Result

@@ -4,9 +4,10 @@
 # textfile collector on the agent's folder, and the test scrapes it over HTTP. After a rollout:
 # the version the node was left on, the rollout id and its last step, every step's outcome and
 # duration, the dumps kept and their bytes (as the node's backup folder has them), the bytes
-# staged (as the staging folder has them), and no textfile scrape error. After a rollout whose
-# verify fails: the version it was rolled back to, verify 0, rollback 1. A link planted where
-# the agent writes its temporary file is not written through.
+# staged (as the staging folder has them), and no textfile scrape error; during a slow
+# migration, the step under way. After a rollout whose verify fails: the version it was rolled
+# back to, verify 0, rollback 1. A link planted where the agent writes its temporary file is not
+# written through; a folder others may write in is not written at all (said in the agent's log).
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/all.sh
@@ -15,6 +16,7 @@ EXPORTER=/usr/bin/prometheus-node-exporter
 [ -x "$EXPORTER" ] || { echo "1..0 # SKIP prometheus-node-exporter is not installed (make deps installs it)"; exit 0; }
 
 export BATON_TEST_METRICS_DIR=/var/lib/prometheus/node-exporter
+BATON_TEST_KNOBS=1 # node1's migration held open for a few seconds: the step under way
 cluster_sweep
 cluster_trap
 ok "cluster: 2 nodes on gamesrv 1.0.0, one shared database" baton_cluster metr 2 1.0.0 ||
@@ -36,8 +38,15 @@ node_files() { # NODE DIR PATTERN: "count bytes" of the regular files
 }
 
 # --- a rollout ----------------------------------------------------------------------------------
-out=$("$BATON" rollout "$(rollout_file 1.1.0)" 2>&1)
+slow_step node1 migrate 4
+"$BATON" rollout "$(rollout_file 1.1.0)" >"$CLUSTER_DIR/r1.out" 2>&1 &
+pid=$!
+migrating() { scrape | grep -q 'baton_service_info{in_progress="migrate",.*service="gamesrv",step="swap",'; }
+ok "while node1 migrates: baton_service_info says in_progress=migrate after swap" wait_for 30 migrating
+wait "$pid"
 is "$?" 0 "rollout to 1.1.0: exit 0"
+slow_step node1 migrate 0
+out=$(cat "$CLUSTER_DIR/r1.out")
 id=$(sed -n 's/^baton: rollout \([^:]*\):.*/\1/p' <<<"$out")
 scrape | grep '^baton_' >&2
 info() { scrape | grep -F "baton_service_info{$1} 1"; } # LABELS, sorted as node_exporter prints them
@@ -83,5 +92,18 @@ is "$(node_exec node1 cat /root/precious)" "precious" "the file behind the plant
 is "$(node_exec node1 sh -c "test -L $BATON_TEST_METRICS_DIR/baton-gamesrv.prom.tmp || test -e $BATON_TEST_METRICS_DIR/baton-gamesrv.prom.tmp; echo \$?")" 1 \
     "and the link is gone: the agent made its own file and renamed it"
 is "$(scrape | grep -E '^node_textfile_scrape_error ' | awk '{print $2}')" 0 "still read without error"
+
+# --- a folder others may write in: not written --------------------------------------------------
+node_exec node2 chmod 0777 "$BATON_TEST_METRICS_DIR"
+before=$(node_exec node2 cat "$BATON_TEST_METRICS_DIR/baton-gamesrv.prom")
+out=$("$BATON" rollout "$(rollout_file 1.2.0)" 2>&1)
+is "$?" 0 "rollout to 1.2.0: exit 0"
+is "$(node_exec node2 cat "$BATON_TEST_METRICS_DIR/baton-gamesrv.prom")" "$before" \
+    "node2's folder is writable by others (0777): its file was not written"
+like "$(node_exec node2 journalctl -u baton-agent -o cat --no-pager)" \
+    "metrics: metrics_dir $BATON_TEST_METRICS_DIR: not written: only root may write in it \(it is owned by uid 0, mode 0777\)" \
+    "and node2's agent says why in its log"
+ok "node1's file says 1.2.0 committed (its folder is root's)" \
+    info "in_progress=\"\",rollout_id=\"$(sed -n 's/^baton: rollout \([^:]*\):.*/\1/p' <<<"$out")\",service=\"gamesrv\",step=\"committed\",version=\"1.2.0\""
 node_exec node1 systemctl stop node-exporter
 done_testing
