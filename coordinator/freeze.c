@@ -30,7 +30,7 @@ const char *freeze_reason_problem(const char *reason)
     if (n > FREEZE_REASON_MAX)
         return "is longer than 1000 bytes";
     for (const unsigned char *p = (const unsigned char *)reason; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
+        if (*p < 0x20 || *p == 0x7f || (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
             return "holds a control character (a newline, a tab or an escape)";
     json_t *probe = json_string(reason); /* NULL when not valid UTF-8 */
     json_decref(probe);
@@ -44,8 +44,11 @@ static int parse_record(const char *service, const char *text, freeze_t *ret, ba
     json_t *o = json_loads(text, JSON_REJECT_DUPLICATES, &je);
     const char *reason = NULL, *by = NULL, *since = NULL;
     int r = 0;
-    if (!o || json_unpack(o, "{s:s, s:s, s:s}", "reason", &reason, "by", &by, "since", &since) ||
-        freeze_reason_problem(reason) || strlen(by) > 256 || strlen(since) > 64)
+    /* Every field is printed to other operators' terminals: checked as a reason is. */
+    if (!o || strlen(text) > FREEZE_RECORD_MAX ||
+        json_unpack(o, "{s:s, s:s, s:s}", "reason", &reason, "by", &by, "since", &since) ||
+        freeze_reason_problem(reason) || freeze_reason_problem(by) ||
+        freeze_reason_problem(since) || strlen(by) > FREEZE_BY_MAX || strlen(since) > 64)
         r = baton_err_set(err, -EBADMSG,
                           "the freeze record of %s cannot be read (%s); baton unfreeze %s "
                           "removes it",
@@ -111,7 +114,8 @@ static void say_there(const char *service, const char *text)
     if (text && parse_record(service, text, &f, &err) == 0)
         fprintf(stderr, "  frozen since %s by %s: %s\n", f.since, f.by, f.reason);
     else
-        fprintf(stderr, "  %s\n", text ? err.msg : "(its record was removed meanwhile)");
+        fprintf(stderr, "  %s\n",
+                text ? err.msg : "(its record cannot be read, or was removed meanwhile)");
     freeze_clear(&f);
 }
 
@@ -126,7 +130,7 @@ int freeze_command(journal_store_t *s, const char *service, const char *reason)
         fprintf(stderr, "baton: freeze: --reason %s; nothing was changed\n", problem);
         return EXIT_USAGE;
     }
-    char by[400], since[32];
+    char by[FREEZE_BY_MAX + 1], since[32];
     who(by, sizeof(by));
     time_t now = time(NULL);
     struct tm tm;

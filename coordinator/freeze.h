@@ -13,6 +13,8 @@
 #include "journal.h"
 
 #define FREEZE_REASON_MAX 1000
+#define FREEZE_BY_MAX 400          /* user (sudo user)@host */
+#define FREEZE_RECORD_MAX (64 * 1024)
 
 typedef struct freeze {
     char *reason; /* as the operator wrote it */
@@ -32,7 +34,8 @@ void freeze_clear(freeze_t *f);
 int freeze_refusal(journal_store_t *s, const char *service, char **ret_why);
 
 /* The reason an operator gave, checked: 1..FREEZE_REASON_MAX bytes of UTF-8 without control
- * characters (it is printed to other operators' terminals). NULL when fine, else why not. */
+ * characters, C1 ones included (it is printed to other operators' terminals). NULL when fine,
+ * else why not. A record's other fields are checked the same way when read. */
 const char *freeze_reason_problem(const char *reason);
 
 /* The commands: exit codes as rollout.h's (0 done, 1 usage, 2 refused, nothing changed). */

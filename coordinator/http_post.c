@@ -20,6 +20,24 @@ const char *http_post_url_problem(const char *url)
     return NULL;
 }
 
+void http_post_url_origin(const char *url, char *buf, size_t size)
+{
+    const char *host = strstr(url, "://");
+    host = host ? host + 3 : url;
+    size_t scheme = (size_t)(host - url), len = strcspn(host, "/?#");
+    const char *at = memchr(host, '@', len); /* user:password@ is not said */
+    if (at) {
+        len -= (size_t)(at + 1 - host);
+        host = at + 1;
+    }
+    snprintf(buf, size, "%.*s%.*s", (int)scheme, url, (int)len, host);
+}
+
+struct stopper {
+    bool (*stop)(void *);
+    void *data;
+};
+
 static size_t discard(char *p, size_t size, size_t n, void *userdata)
 {
     (void)p;
@@ -34,13 +52,14 @@ static int progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_o
     (void)dlnow;
     (void)ultotal;
     (void)ulnow;
-    bool (*stop)(void) = (bool (*)(void))userdata;
-    return stop && stop() ? 1 : 0;
+    const struct stopper *st = userdata;
+    return st->stop(st->data) ? 1 : 0;
 }
 
 int http_post_json(CURL *c, const char *url, const char *body, uint64_t limit_ms,
-                   bool (*stop)(void), char *error, size_t error_size)
+                   bool (*stop)(void *), void *stop_data, char *error, size_t error_size)
 {
+    struct stopper st = {stop, stop_data};
     char curl_error[CURL_ERROR_SIZE] = "";
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     struct curl_slist *h2 = h ? curl_slist_append(h, "User-Agent: baton/" BATON_VERSION) : NULL;
@@ -61,7 +80,7 @@ int http_post_json(CURL *c, const char *url, const char *body, uint64_t limit_ms
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_error);
     if (stop) {
         curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress);
-        curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)stop);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, &st);
         curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     }
     CURLcode cr = curl_easy_perform(c);

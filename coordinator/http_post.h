@@ -16,9 +16,14 @@
  * or control character), else why not. */
 const char *http_post_url_problem(const char *url);
 
+/* What a message may name of a URL: scheme://host[:port], without the path, the query or a
+ * user:password (a webhook's URL often holds its token). */
+void http_post_url_origin(const char *url, char *buf, size_t size);
+
 /* 0 on a 2xx answer; else -1 with `error` saying why ("HTTP 500", curl's words). `c` is reset
- * and reused (its connections kept); `stop` (may be NULL) is asked while the try runs. */
+ * and reused (its connections kept); `stop(stop_data)` (stop may be NULL) is asked while the try
+ * runs, and ends it ("interrupted"). */
 int http_post_json(CURL *c, const char *url, const char *body, uint64_t limit_ms,
-                   bool (*stop)(void), char *error, size_t error_size);
+                   bool (*stop)(void *), void *stop_data, char *error, size_t error_size);
 
 #endif

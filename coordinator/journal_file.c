@@ -261,18 +261,30 @@ out:
 static int file_freeze_del(journal_store_t *s, const char *service, char **ret_there,
                            baton_err_t *err)
 {
-    char *p = NULL;
-    /* What cannot be read (too large, unreadable) is removed all the same: unfreeze is the
-     * way out of a damaged record; *ret_there stays NULL then. */
-    int r = file_freeze_get(s, service, ret_there, err);
-    if (r == -ENOENT || r == -ENOMEM || (r = freeze_path(s, service, "", &p, err)) < 0)
-        return r;
-    if (unlink(p) < 0)
+    /* Taken out of place first (a name of this process's own), then read and removed: an
+     * unfreeze racing another unfreeze and a new freeze removes the record it reports, never
+     * the new one. What cannot be read (too large, damaged) is removed all the same: unfreeze
+     * is the way out of a damaged record; *ret_there stays NULL then. */
+    char *p = NULL, *taken = NULL, tag[48];
+    snprintf(tag, sizeof(tag), ".unfreeze.%ld.", (long)getpid());
+    int r = freeze_path(s, service, "", &p, err);
+    if (r < 0 || (r = freeze_path(s, service, tag, &taken, err)) < 0)
+        goto out;
+    if (rename(p, taken) < 0) {
         r = errno == ENOENT ? -ENOENT
-                            : baton_err_set(err, -errno, "unlink %s: %s", p, strerror(errno));
+                            : baton_err_set(err, -errno, "rename %s: %s", p, strerror(errno));
+        goto out;
+    }
+    if (fs_read_all(taken, FREEZE_MAX, ret_there, NULL, err) < 0)
+        *ret_there = NULL;
+    baton_err_clear(err);
+    if (unlink(taken) < 0)
+        r = baton_err_set(err, -errno, "unlink %s: %s", taken, strerror(errno));
     else
         r = fs_fsync_parent(p, err);
+out:
     free(p);
+    free(taken);
     return r;
 }
 

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,21 +115,28 @@ struct item {
     uint64_t due_ms; /* not tried again before */
 };
 
+struct notifier;
+
+/* One target: its queue and its own sending thread, so that a target that never answers holds
+ * only its own events. Everything but `t` and `origin` is under the notifier's lock. */
 struct queue {
+    struct notifier *nt;
     notify_target_t t;
+    char origin[160]; /* scheme://host:port: what messages name (a URL may hold a token) */
+    pthread_t thread;
+    bool started;
     struct item *head, *tail;
     size_t len;
-    size_t dropped;  /* given up on, or pushed out of a full queue */
+    size_t given_up; /* events tried NOTIFY_TRIES times */
+    size_t refused;  /* events not queued (the queue full, or out of memory) */
     char error[160]; /* the last failure */
 };
 
 struct notifier {
-    pthread_t thread;
-    bool started;
     pthread_mutex_t mu;
     pthread_cond_t cond;
     bool stopping;
-    uint64_t stop_by_ms;
+    _Atomic uint64_t stop_by_ms; /* 0 until stopping; read by a try in flight, unlocked */
     char *service;
     struct queue q[NOTIFY_TARGETS_MAX];
     size_t n;
@@ -152,33 +160,29 @@ static void pop(struct queue *q)
     free(it);
 }
 
-static bool all_empty(const struct notifier *nt)
+/* A try in flight ends when the grace after the rollout is over. */
+static bool past_grace(void *userdata)
 {
-    for (size_t i = 0; i < nt->n; i++)
-        if (nt->q[i].head)
-            return false;
-    return true;
+    struct notifier *nt = userdata;
+    uint64_t by = atomic_load(&nt->stop_by_ms);
+    return by && now_ms() >= by;
 }
 
 static void *sender(void *arg)
 {
-    struct notifier *nt = arg;
+    struct queue *q = arg;
+    struct notifier *nt = q->nt;
     CURL *c = curl_easy_init();
     pthread_mutex_lock(&nt->mu);
     for (;;) {
-        uint64_t now = now_ms();
-        if (nt->stopping && (now >= nt->stop_by_ms || all_empty(nt)))
+        uint64_t now = now_ms(), stop_by = atomic_load(&nt->stop_by_ms);
+        if (nt->stopping && (now >= stop_by || !q->head))
             break;
-        struct queue *pick = NULL;
-        uint64_t wake = nt->stopping ? nt->stop_by_ms : UINT64_MAX;
-        for (size_t i = 0; i < nt->n && !pick; i++) {
-            struct item *h = nt->q[i].head;
-            if (h && h->due_ms <= now)
-                pick = &nt->q[i];
-            else if (h && h->due_ms < wake)
-                wake = h->due_ms;
-        }
-        if (!pick) {
+        struct item *it = q->head;
+        if (!it || it->due_ms > now) {
+            uint64_t wake = it ? it->due_ms : UINT64_MAX;
+            if (nt->stopping && stop_by < wake)
+                wake = stop_by;
             if (wake == UINT64_MAX) {
                 pthread_cond_wait(&nt->cond, &nt->mu);
             } else {
@@ -191,36 +195,32 @@ static void *sender(void *arg)
             }
             continue;
         }
-        /* Only this thread removes items: the head stays valid while the lock is let go. */
-        struct item *it = pick->head;
-        uint64_t limit = NOTIFY_TRY_MS;
-        if (nt->stopping && nt->stop_by_ms - now < limit)
-            limit = nt->stop_by_ms - now;
-        char error[sizeof(pick->error)];
+        /* Only this thread removes this queue's items: its head stays valid unlocked. */
+        char error[sizeof(q->error)];
         pthread_mutex_unlock(&nt->mu);
-        int r = c ? http_post_json(c, pick->t.url, it->body, limit, NULL, error, sizeof(error))
+        int r = c ? http_post_json(c, q->t.url, it->body, NOTIFY_TRY_MS, past_grace, nt, error,
+                                   sizeof(error))
                   : (snprintf(error, sizeof(error), "libcurl: cannot start"), -1);
         pthread_mutex_lock(&nt->mu);
         if (r == 0) {
-            pop(pick);
+            pop(q);
             continue;
         }
-        snprintf(pick->error, sizeof(pick->error), "%s", error);
+        snprintf(q->error, sizeof(q->error), "%s",
+                 past_grace(nt) ? "no answer before the rollout's end plus its grace" : error);
         if (++it->tries >= NOTIFY_TRIES) {
             fprintf(stderr, "baton: notify %s: gave up on the %s event after %u tries: %s\n",
-                    pick->t.url, it->what, it->tries, error);
-            pick->dropped++;
-            pop(pick);
+                    q->origin, it->what, it->tries, error);
+            q->given_up++;
+            pop(q);
             continue;
         }
         uint64_t backoff = 500ull << (it->tries - 1);
         it->due_ms = now_ms() + (backoff > 8000 ? 8000 : backoff);
     }
-    for (size_t i = 0; i < nt->n; i++)
-        if (nt->q[i].len)
-            fprintf(stderr, "baton: notify %s: %zu event%s not delivered (%s)\n", nt->q[i].t.url,
-                    nt->q[i].len, nt->q[i].len == 1 ? "" : "s",
-                    *nt->q[i].error ? nt->q[i].error : "the rollout ended first");
+    if (q->len)
+        fprintf(stderr, "baton: notify %s: %zu event%s not delivered (%s)\n", q->origin, q->len,
+                q->len == 1 ? "" : "s", *q->error ? q->error : "the rollout ended first");
     pthread_mutex_unlock(&nt->mu);
     if (c)
         curl_easy_cleanup(c);
@@ -245,27 +245,48 @@ int notifier_new(const notify_target_t *targets, size_t n, const char *service, 
     pthread_condattr_destroy(&ca);
     pthread_mutex_init(&nt->mu, NULL);
     for (size_t i = 0; i < n; i++) {
-        nt->q[i].t = targets[i];
-        if (!(nt->q[i].t.url = strdup(targets[i].url))) {
-            nt->n = i;
+        struct queue *q = &nt->q[i];
+        q->nt = nt;
+        q->t = targets[i];
+        http_post_url_origin(targets[i].url, q->origin, sizeof(q->origin));
+        nt->n = i + 1;
+        if (!(q->t.url = strdup(targets[i].url))) {
             notifier_destroy(&nt);
             return baton_err_set(err, -ENOMEM, "out of memory");
         }
     }
-    nt->n = n;
-    /* Before the thread: curl_global_init is not thread-safe. */
+    /* Before the threads: curl_global_init is not thread-safe. */
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         notifier_destroy(&nt);
         return baton_err_set(err, -EIO, "notify: libcurl cannot start");
     }
-    int r = pthread_create(&nt->thread, NULL, sender, nt);
-    if (r) {
-        notifier_destroy(&nt);
-        return baton_err_set(err, -r, "notify: start its thread: %s", strerror(r));
+    for (size_t i = 0; i < n; i++) {
+        int r = pthread_create(&nt->q[i].thread, NULL, sender, &nt->q[i]);
+        if (r) {
+            notifier_destroy(&nt);
+            return baton_err_set(err, -r, "notify: start its thread: %s", strerror(r));
+        }
+        nt->q[i].started = true;
     }
-    nt->started = true;
     *ret = nt;
     return 0;
+}
+
+/* Slack reads <…> as links and mentions (<!channel>) and & as an entity: escaped as it asks. */
+char *notify_slack_escape(const char *text)
+{
+    size_t n = 0;
+    for (const char *p = text; *p; p++)
+        n += *p == '&' ? 5 : (*p == '<' || *p == '>') ? 4 : 1;
+    char *out = malloc(n + 1), *o = out;
+    for (const char *p = text; out && *p; p++)
+        o = *p == '&'   ? stpcpy(o, "&amp;")
+            : *p == '<' ? stpcpy(o, "&lt;")
+            : *p == '>' ? stpcpy(o, "&gt;")
+                        : (*o = *p, o + 1);
+    if (out)
+        *o = '\0';
+    return out;
 }
 
 void notifier_event(notifier_t *nt, json_t *e)
@@ -281,8 +302,11 @@ void notifier_event(notifier_t *nt, json_t *e)
             continue;
         char *body = NULL;
         if (q->t.format == NOTIFY_SLACK) {
-            if (!text)
-                text = notify_sentence(e, nt->service);
+            if (!text) {
+                char *plain = notify_sentence(e, nt->service);
+                text = plain ? notify_slack_escape(plain) : NULL;
+                free(plain);
+            }
             json_t *o = text ? json_pack("{s:s}", "text", text) : NULL;
             body = o ? json_dumps(o, JSON_COMPACT) : NULL;
             json_decref(o);
@@ -295,8 +319,8 @@ void notifier_event(notifier_t *nt, json_t *e)
          * be in flight, so nothing queued is freed here. */
         struct item *it = body && q->len < NOTIFY_QUEUE_MAX ? calloc(1, sizeof(*it)) : NULL;
         if (!it) {
-            if (!q->dropped++)
-                fprintf(stderr, "baton: notify %s: events dropped (%s)\n", q->t.url,
+            if (!q->refused++)
+                fprintf(stderr, "baton: notify %s: events dropped (%s)\n", q->origin,
                         body ? "10,000 waiting already" : "out of memory");
             free(body);
             continue;
@@ -310,7 +334,7 @@ void notifier_event(notifier_t *nt, json_t *e)
         q->tail = it;
         q->len++;
     }
-    pthread_cond_signal(&nt->cond);
+    pthread_cond_broadcast(&nt->cond);
     pthread_mutex_unlock(&nt->mu);
     free(json);
     free(text);
@@ -321,14 +345,14 @@ void notifier_destroy(notifier_t **nt_p)
     if (!nt_p || !*nt_p)
         return;
     struct notifier *nt = *nt_p;
-    if (nt->started) {
-        pthread_mutex_lock(&nt->mu);
-        nt->stopping = true;
-        nt->stop_by_ms = now_ms() + NOTIFY_GRACE_MS;
-        pthread_cond_signal(&nt->cond);
-        pthread_mutex_unlock(&nt->mu);
-        pthread_join(nt->thread, NULL);
-    }
+    pthread_mutex_lock(&nt->mu);
+    nt->stopping = true;
+    atomic_store(&nt->stop_by_ms, now_ms() + NOTIFY_GRACE_MS);
+    pthread_cond_broadcast(&nt->cond);
+    pthread_mutex_unlock(&nt->mu);
+    for (size_t i = 0; i < nt->n; i++)
+        if (nt->q[i].started)
+            pthread_join(nt->q[i].thread, NULL);
     for (size_t i = 0; i < nt->n; i++) {
         while (nt->q[i].head)
             pop(&nt->q[i]);

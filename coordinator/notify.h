@@ -7,11 +7,13 @@
  *                           # {"text": "…"} for Slack-compatible incoming webhooks
  *       on: [started, node_failed, rolled_back, paused, halted, finished]   # default: all
  *
- * Never in the rollout's way: events are queued and POSTed by a thread of their own, per URL in
- * the order they happened, each try bounded (2 s to connect, 5 s in all), retried with backoff
- * (0.5 s doubling to 8 s, 6 tries) on a connection error or an answer other than 2xx. When the
- * rollout ends, what is still queued gets NOTIFY_GRACE_MS more, then is said on stderr as not
- * delivered. */
+ * Never in the rollout's way: events are queued and POSTed by a thread per target (one that
+ * never answers holds only its own), in the order they happened, each try bounded (2 s to
+ * connect, 5 s in all), retried with backoff (0.5 s doubling to 8 s, 6 tries) on a connection
+ * error or an answer other than 2xx. When the rollout ends, what is still queued gets
+ * NOTIFY_GRACE_MS more (a try in flight ends with it, within a second: libcurl asks that often),
+ * then is said on stderr as not delivered, naming the target by scheme://host:port only (its
+ * URL may hold a token). */
 #ifndef BATON_NOTIFY_H
 #define BATON_NOTIFY_H
 
@@ -60,6 +62,9 @@ const char *notify_url_problem(const char *url);
 unsigned notify_kind_of(json_t *e);
 /* The Slack form's sentence for an event (the caller frees it). */
 char *notify_sentence(json_t *e, const char *service);
+/* `text` with & < > escaped as Slack asks (else <!channel> in a service's message would ping a
+ * whole channel); the caller frees it. */
+char *notify_slack_escape(const char *text);
 
 typedef struct notifier notifier_t;
 /* Starts the sending thread for these targets (copied). */

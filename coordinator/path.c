@@ -14,6 +14,7 @@
 
 #include "catalog.h"
 #include "envelope.h"
+#include "freeze.h"
 #include "rollout.h"
 #include "run.h"
 #include "semver.h"
@@ -51,7 +52,11 @@ int rollout_path(const rollout_file_t *rf, const struct rollout_opts *opts)
 {
     semver_t from, target;
     const release_t *hops[PATH_HOPS_MAX];
-    if (!rf->catalog || !rf->release || opts->jump ||
+    char *frozen = NULL;
+    int fr = freeze_refusal(opts->store, rf->service, &frozen);
+    free(frozen);
+    /* Frozen (or unknown): rollout_run refuses it before any node is asked anything. */
+    if (fr != 0 || !rf->catalog || !rf->release || opts->jump ||
         semver_parse(rf->version, &target, NULL) < 0 || !lowest_version(rf, opts, &from) ||
         semver_compare(&from, &target) >= 0)
         return rollout_run(rf, opts);

@@ -25,6 +25,12 @@ static bool interrupted(void)
     return interrupt_count() > 0;
 }
 
+static bool interrupted_cb(void *unused)
+{
+    (void)unused;
+    return interrupted();
+}
+
 /* Sleeps `ms`, a tenth of a second at a time: false when Ctrl-C came meanwhile. */
 static bool pause_ms(uint64_t ms)
 {
@@ -68,7 +74,7 @@ int webhook_gate(const webhook_t *hooks, size_t n, unsigned at, json_t *state, c
             if (tries && !pause_ms(1000ull << (tries - 1 > 3 ? 3 : tries - 1)))
                 break;
             tries++;
-            ok = http_post_json(c, h->url, body, h->timeout_ms, interrupted, error,
+            ok = http_post_json(c, h->url, body, h->timeout_ms, interrupted_cb, NULL, error,
                                 sizeof(error)) == 0;
             if (interrupted())
                 break;
@@ -79,7 +85,9 @@ int webhook_gate(const webhook_t *hooks, size_t n, unsigned at, json_t *state, c
             if (at == WEBHOOK_BEFORE_BATCH)
                 snprintf(where, sizeof(where), "before batch %lld",
                          (long long)json_integer_value(json_object_get(state, "batch")));
-            if (asprintf(ret_why, "webhook %s %s: %s after %u tr%s", h->url, where,
+            char origin[160];
+            http_post_url_origin(h->url, origin, sizeof(origin));
+            if (asprintf(ret_why, "webhook %s %s: %s after %u tr%s", origin, where,
                          interrupted() ? "interrupted" : error, tries,
                          tries == 1 ? "y" : "ies") < 0)
                 *ret_why = NULL;

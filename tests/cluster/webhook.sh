@@ -39,7 +39,7 @@ stops=$(cluster_stops)
 out=$(NO_COLOR=1 "$BATON" rollout "$(with_gate "$(rollout_file 1.1.0)" "[before_rollout]" 1)" 2>&1)
 is "$?" 2 "a rollout whose before_rollout gate answers 500: exit 2"
 printf '%s\n' "$out" >&2
-like "$out" "refused: webhook $URL before the rollout: HTTP 500 after 2 tries; nothing was stopped, nothing is left reserved" \
+like "$out" "refused: webhook http://127.0.0.1:$port before the rollout: HTTP 500 after 2 tries; nothing was stopped, nothing is left reserved" \
     "it names the gate, the answer and the tries"
 is "$(tries)" 2 "the gate was asked twice (retries: 1)"
 is "$(cluster_stops)" "$stops" "nothing was stopped"
@@ -51,7 +51,7 @@ out=$(NO_COLOR=1 "$BATON" rollout "$(with_gate "$(rollout_file 1.1.0)" "[before_
 code=$?
 printf '%s\n' "$out" >&2
 ok "a rollout whose before_batch gate answers 500: not done (exit $code)" test "$code" -ne 0
-like "$out" "webhook $URL before batch 2: HTTP 500 after 1 try" "it halts naming the gate and the batch"
+like "$out" "webhook http://127.0.0.1:$port before batch 2: HTTP 500 after 1 try" "it halts naming the gate and the batch"
 is "$(tries)" 1 "the gate was asked once, before batch 2 (retries: 0; not before the first)"
 is "$(node_versions)" "1.1.0 1.0.0 " "node1 (batch 1) runs 1.1.0, node2 was never started"
 

@@ -93,6 +93,8 @@ static void test_reasons(void **state)
     assert_non_null(freeze_reason_problem("tab\there"));
     assert_non_null(freeze_reason_problem("\033[2Jclear the screen"));
     assert_non_null(freeze_reason_problem("del\x7f"));
+    assert_non_null(freeze_reason_problem("c1 \xc2\x9b" "2J")); /* CSI, the C1 escape */
+    assert_null(freeze_reason_problem("caf\xc3\xa9 \xc2\xa0" "ok")); /* é and a no-break space */
     assert_non_null(freeze_reason_problem("\xc3(")); /* not UTF-8 */
     char long_reason[FREEZE_REASON_MAX + 2];
     memset(long_reason, 'x', sizeof(long_reason) - 1);
@@ -163,6 +165,8 @@ static void test_damaged_records(void **state)
         "{\"reason\": \"\\u001b[2J\", \"by\": \"a@b\", \"since\": \"t\"}", /* an escape */
         "{\"reason\": \"x\", \"reason\": \"y\", \"by\": \"a@b\", \"since\": \"t\"}", /* twice */
         "[1, 2]",
+        "{\"reason\": \"x\", \"by\": \"\\u001b[31mroot\", \"since\": \"t\"}", /* by */
+        "{\"reason\": \"x\", \"by\": \"a@b\", \"since\": \"\\u009b2J\"}",     /* since */
     };
     for (size_t i = 0; i < sizeof(damaged) / sizeof(damaged[0]); i++) {
         write_record(f, damaged[i]);

@@ -112,12 +112,25 @@ static void test_sentences(void **state)
     json_decref(e);
 }
 
+static void test_slack_escape(void **state)
+{
+    (void)state;
+    char *s = notify_slack_escape("<!channel> a&b <http://x|y> ok");
+    assert_non_null(s);
+    assert_string_equal(s, "&lt;!channel&gt; a&amp;b &lt;http://x|y&gt; ok");
+    free(s);
+    s = notify_slack_escape("");
+    assert_string_equal(s, "");
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kinds),
         cmocka_unit_test(test_urls),
         cmocka_unit_test(test_sentences),
+        cmocka_unit_test(test_slack_escape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
