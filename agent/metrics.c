@@ -94,36 +94,32 @@ char *metrics_text(const agent_config_t *cfg, const svc_config_t *svc, const svc
     put_label(f, "version", left_version(st), false);
     fputs("} 1\n", f);
 
-    fputs("# HELP baton_step_duration_seconds How long the last run of each step took (since the "
-          "agent started).\n# TYPE baton_step_duration_seconds gauge\n",
-          f);
-    for (int id = STEP_NONE + 1; id < STEP__MAX; id++)
-        if (m->ok[id] >= 0) {
-            fputs("baton_step_duration_seconds{", f);
+    /* The per-step metrics: one family each, a sample per step run since the agent started. */
+    static const struct {
+        const char *name, *help;
+    } families[] = {
+        {"baton_step_duration_seconds",
+         "How long the last run of each step took (since the agent started)."},
+        {"baton_step_success", "1 when the last run of the step succeeded, 0 when it failed."},
+        {"baton_step_end_timestamp_seconds", "When the last run of the step ended."},
+    };
+    for (size_t k = 0; k < sizeof(families) / sizeof(families[0]); k++) {
+        fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n", families[k].name, families[k].help,
+                families[k].name);
+        for (int id = STEP_NONE + 1; id < STEP__MAX; id++) {
+            if (m->ok[id] < 0)
+                continue;
+            fprintf(f, "%s{", families[k].name);
             put_label(f, "service", svc->name, true);
             put_label(f, "step", step_get(id)->name, false);
-            fprintf(f, "} %.3f\n", (double)m->ms[id] / 1000.0);
+            if (k == 0)
+                fprintf(f, "} %.3f\n", (double)m->ms[id] / 1000.0);
+            else if (k == 1)
+                fprintf(f, "} %d\n", m->ok[id]);
+            else
+                fprintf(f, "} %llu\n", (unsigned long long)m->end[id]);
         }
-    fputs("# HELP baton_step_success 1 when the last run of the step succeeded, 0 when it "
-          "failed.\n# TYPE baton_step_success gauge\n",
-          f);
-    for (int id = STEP_NONE + 1; id < STEP__MAX; id++)
-        if (m->ok[id] >= 0) {
-            fputs("baton_step_success{", f);
-            put_label(f, "service", svc->name, true);
-            put_label(f, "step", step_get(id)->name, false);
-            fprintf(f, "} %d\n", m->ok[id]);
-        }
-    fputs("# HELP baton_step_end_timestamp_seconds When the last run of the step ended.\n"
-          "# TYPE baton_step_end_timestamp_seconds gauge\n",
-          f);
-    for (int id = STEP_NONE + 1; id < STEP__MAX; id++)
-        if (m->ok[id] >= 0) {
-            fputs("baton_step_end_timestamp_seconds{", f);
-            put_label(f, "service", svc->name, true);
-            put_label(f, "step", step_get(id)->name, false);
-            fprintf(f, "} %llu\n", (unsigned long long)m->end[id]);
-        }
+    }
 
     uint64_t n, bytes;
     count_files(svc->backup_dir, svc->name, step_backup_name, &n, &bytes);
