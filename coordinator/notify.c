@@ -40,11 +40,6 @@ const char *notify_kind_names(void)
     return "started, paused, node_failed, rolled_back, halted, finished";
 }
 
-const char *notify_url_problem(const char *url)
-{
-    return http_post_url_problem(url);
-}
-
 static const char *str(json_t *e, const char *key)
 {
     const char *s = json_string_value(json_object_get(e, key));

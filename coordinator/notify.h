@@ -25,7 +25,6 @@
 #include "err.h"
 
 #define NOTIFY_TARGETS_MAX 8
-#define NOTIFY_URL_MAX 2048 /* HTTP_POST_URL_MAX */
 #define NOTIFY_GRACE_MS 3000
 
 /* What a target is sent; a mask of these. */
@@ -54,9 +53,6 @@ typedef struct notify_target {
 unsigned notify_kind_by_name(const char *name);
 /* Every name `on:` takes, for a message: "started, paused, …". */
 const char *notify_kind_names(void);
-/* NULL when `url` may be a target (http:// or https://, at most NOTIFY_URL_MAX bytes, no space
- * or control character), else why not. */
-const char *notify_url_problem(const char *url);
 
 /* Which NOTIFY_* an event is (0: none is sent). */
 unsigned notify_kind_of(json_t *e);

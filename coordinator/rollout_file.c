@@ -96,11 +96,18 @@ static int one_amount(const char *text, size_t i, void *userdata)
     return amount_parse(text, a->value, a); /* value holds the least count allowed */
 }
 
-static int notify_on(const char *text, size_t i, void *userdata)
+/* A list of names into a mask of bits (notify's `on:`, a webhook's `at:`). */
+struct name_bits {
+    unsigned (*by_name)(const char *name); /* a name's bit, 0 when there is no such name */
+    unsigned mask;
+};
+
+static int name_bit(const char *text, size_t i, void *userdata)
 {
     (void)i;
-    unsigned bit = notify_kind_by_name(text);
-    *(unsigned *)userdata |= bit;
+    struct name_bits *nb = userdata;
+    unsigned bit = nb->by_name(text);
+    nb->mask |= bit;
     return bit ? 0 : -1;
 }
 
@@ -129,7 +136,7 @@ static int load_notify(ydoc_t *doc, const ynode_t *root, rollout_file_t *rf, bat
             (r = ydoc_str(doc, item, where, "url", true, &t->url, err)) < 0 ||
             (r = ydoc_str(doc, item, where, "format", false, &format, err)) < 0)
             return r;
-        const char *problem = notify_url_problem(t->url);
+        const char *problem = http_post_url_problem(t->url);
         if (problem)
             return bad(doc, item, where, "url", problem, err);
         t->format = format && !strcmp(format, "slack") ? NOTIFY_SLACK : NOTIFY_JSON;
@@ -139,20 +146,12 @@ static int load_notify(ydoc_t *doc, const ynode_t *root, rollout_file_t *rf, bat
             return bad(doc, item, where, "format", "must be json or slack", err);
         char expect[96];
         snprintf(expect, sizeof(expect), "one of %s", notify_kind_names());
-        if ((r = scalar_or_list(doc, item, "on", 6, notify_on, &t->on, expect, &n_on, err)) < 0)
+        struct name_bits on = {notify_kind_by_name, 0};
+        if ((r = scalar_or_list(doc, item, "on", 6, name_bit, &on, expect, &n_on, err)) < 0)
             return r;
-        if (!n_on)
-            t->on = NOTIFY_ALL;
+        t->on = n_on ? on.mask : NOTIFY_ALL;
     }
     return 0;
-}
-
-static int webhook_at(const char *text, size_t i, void *userdata)
-{
-    (void)i;
-    unsigned bit = webhook_at_by_name(text);
-    *(unsigned *)userdata |= bit;
-    return bit ? 0 : -1;
 }
 
 /* webhooks: a list of {url, at, timeout, retries} (webhook.h). */
@@ -174,6 +173,7 @@ static int load_webhooks(ydoc_t *doc, const ynode_t *root, rollout_file_t *rf, b
         const ynode_t *item = ydoc_seq_item(doc, list, i);
         webhook_t *h = &rf->webhooks[i];
         size_t n_at = 0;
+        struct name_bits at = {webhook_at_by_name, 0};
         uint64_t retries = 2;
         h->timeout_ms = 10000;
         rf->n_webhooks = i + 1; /* freed from here on */
@@ -182,15 +182,14 @@ static int load_webhooks(ydoc_t *doc, const ynode_t *root, rollout_file_t *rf, b
             (r = ydoc_duration_ms(doc, item, where, "timeout", false, 1000, 60000, &h->timeout_ms,
                                   err)) < 0 ||
             (r = ydoc_uint(doc, item, where, "retries", false, 0, 5, &retries, err)) < 0 ||
-            (r = scalar_or_list(doc, item, "at", 2, webhook_at, &h->at,
+            (r = scalar_or_list(doc, item, "at", 2, name_bit, &at,
                                 "one of before_rollout, before_batch", &n_at, err)) < 0)
             return r;
         const char *problem = http_post_url_problem(h->url);
         if (problem)
             return bad(doc, item, where, "url", problem, err);
         h->retries = (unsigned)retries;
-        if (!n_at)
-            h->at = WEBHOOK_BEFORE_ROLLOUT;
+        h->at = n_at ? at.mask : WEBHOOK_BEFORE_ROLLOUT;
     }
     return 0;
 }

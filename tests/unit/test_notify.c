@@ -11,6 +11,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "http_post.h"
 #include "notify.h"
 
 static unsigned kind(const char *json)
@@ -51,19 +52,19 @@ static void test_kinds(void **state)
 static void test_urls(void **state)
 {
     (void)state;
-    assert_null(notify_url_problem("https://hooks.slack.com/services/T0/B0/x"));
-    assert_null(notify_url_problem("http://127.0.0.1:8080/baton?token=abc"));
-    assert_non_null(notify_url_problem("ftp://example.org/x"));
-    assert_non_null(notify_url_problem("file:///etc/passwd"));
-    assert_non_null(notify_url_problem("hooks.example/baton"));
-    assert_non_null(notify_url_problem("http://a b"));
-    assert_non_null(notify_url_problem("http://a\nHost: evil"));
-    char *lng = malloc(NOTIFY_URL_MAX + 16);
+    assert_null(http_post_url_problem("https://hooks.slack.com/services/T0/B0/x"));
+    assert_null(http_post_url_problem("http://127.0.0.1:8080/baton?token=abc"));
+    assert_non_null(http_post_url_problem("ftp://example.org/x"));
+    assert_non_null(http_post_url_problem("file:///etc/passwd"));
+    assert_non_null(http_post_url_problem("hooks.example/baton"));
+    assert_non_null(http_post_url_problem("http://a b"));
+    assert_non_null(http_post_url_problem("http://a\nHost: evil"));
+    char *lng = malloc(HTTP_POST_URL_MAX + 16);
     assert_non_null(lng);
     strcpy(lng, "https://");
-    memset(lng + 8, 'a', NOTIFY_URL_MAX);
-    lng[NOTIFY_URL_MAX + 8] = '\0';
-    assert_non_null(notify_url_problem(lng));
+    memset(lng + 8, 'a', HTTP_POST_URL_MAX);
+    lng[HTTP_POST_URL_MAX + 8] = '\0';
+    assert_non_null(http_post_url_problem(lng));
     free(lng);
 }
 
