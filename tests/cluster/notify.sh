@@ -20,7 +20,9 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 ok "cluster: 2 nodes on gamesrv 1.0.0, one shared database" baton_cluster ntfy 2 1.0.0 ||
     { done_testing; exit 1; }
-base=$((${PG_TEST_PORT:-55432} + 2000)) # free ports of this test's own range
+# Ports of this test's own: ten per PG_TEST_PORT (runs side by side use neighbouring ones),
+# the first four here, the sixth in webhook.sh.
+base=$((40000 + ${PG_TEST_PORT:-55432} % 1000 * 10))
 listening() { ss -ltn "sport = :$1" | grep -q LISTEN; }
 receiver() { # NAME PORT [ARGS]: starts one, waits until it listens
     rm -f "$CLUSTER_DIR/$1.log.tries"

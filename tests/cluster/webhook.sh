@@ -17,7 +17,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 ok "cluster: 2 nodes on gamesrv 1.0.0, one shared database" baton_cluster hook 2 1.0.0 ||
     { done_testing; exit 1; }
-port=$((${PG_TEST_PORT:-55432} + 2100))
+port=$((40000 + ${PG_TEST_PORT:-55432} % 1000 * 10 + 5)) # ten per PG_TEST_PORT: notify.sh's
 URL=http://127.0.0.1:$port/gate
 listening() { ss -ltn "sport = :$port" | grep -q LISTEN; }
 gate() { # ARGS: a fresh receiver (its log emptied) answering as told
