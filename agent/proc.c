@@ -177,13 +177,37 @@ static void child_exec(const struct proc_opts *o, const char *file, char **env, 
             _exit(127);
         _exit(127);
     }
-    execve(file, (char *const *)o->argv, env);
-    static const char noexec[] = "exec failed: not a program (no ELF, no #!), and no shell is "
-                                 "tried\n";
-    static const char other[] = "exec failed: no such program or not executable\n";
-    bool is_noexec = errno == ENOEXEC;
-    if (write(STDERR_FILENO, is_noexec ? noexec : other,
-              (is_noexec ? sizeof(noexec) : sizeof(other)) - 1) < 0)
+    /* ETXTBSY: some process holds the file open for writing. A child forked by another of
+     * the agent's threads holds a copy of every descriptor open at that instant until its own
+     * exec, so a file just written and closed can be busy for a moment: tried again for up to
+     * half a second, not reported as "not a program". */
+    for (int tries = 0;; tries++) {
+        execve(file, (char *const *)o->argv, env);
+        if (errno != ETXTBSY || tries == 50)
+            break;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    /* One precise line per cause (strerror is not async-signal-safe between fork and exec). */
+    const char *why;
+    switch (errno) {
+    case ENOEXEC:
+        why = "exec failed: not a program (no ELF, no #!), and no shell is tried\n";
+        break;
+    case ENOENT:
+        why = "exec failed: no such program (or its #! interpreter is missing)\n";
+        break;
+    case EACCES:
+        why = "exec failed: not executable (permission denied, or a noexec mount)\n";
+        break;
+    case ETXTBSY:
+        why = "exec failed: the file is open for writing (text file busy)\n";
+        break;
+    default:
+        why = "exec failed: no such program or not executable\n";
+        break;
+    }
+    if (write(STDERR_FILENO, why, strlen(why)) < 0)
         _exit(127);
     _exit(127);
 }

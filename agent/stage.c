@@ -117,8 +117,10 @@ int stage_chunk(struct staging *s, const agent_config_t *cfg, const Baton__Stage
     snprintf(partial, sizeof(partial), "%s.partial", final);
     snprintf(dir, sizeof(dir), "%s/staging/%s", cfg->state_dir, req->service);
 
-    /* Not the transfer in memory: what is on disk says where it stands. */
-    if (!same_transfer(s, req) && (req->data.len == 0 || req->offset != 0)) {
+    /* Not the transfer in memory: what is on disk says where it stands. A first chunk too: a
+     * second coordinator that asked before the first one's transfer ended starts from 0, and
+     * the file kept meanwhile (which a pre-flight may be running) is never written again. */
+    if (!same_transfer(s, req)) {
         if ((r = adopt(s, req, final, partial, err)) < 0)
             return r;
         if (r == 1) {
@@ -217,12 +219,17 @@ int stage_chunk(struct staging *s, const agent_config_t *cfg, const Baton__Stage
         *ret_held = 0;
         return r;
     }
-    if (rename(partial, final) < 0) {
-        r = baton_err_set(err, -errno, "rename %s -> %s: %s", partial, final, strerror(errno));
+    /* Closed before it is put in place: a file open for writing cannot be run (ETXTBSY), and
+     * a pre-flight runs it as soon as its coordinator hears it is held. link(2), not rename:
+     * a file already kept under this digest (verified, maybe running) is never replaced. */
+    close(s->fd);
+    s->fd = -1;
+    if (link(partial, final) < 0 && errno != EEXIST) {
+        r = baton_err_set(err, -errno, "link %s -> %s: %s", partial, final, strerror(errno));
         stage_reset(s, partial);
         *ret_held = 0;
         return r;
     }
-    stage_reset(s, NULL);
+    stage_reset(s, partial);
     return fs_fsync_parent(final, err);
 }

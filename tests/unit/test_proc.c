@@ -3,6 +3,8 @@
  * is killed; a pipe held open by a process that left the group does not hold the result; the
  * output tail and the exit status are the command's own. Real processes, no root. */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -11,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -161,7 +165,67 @@ static void test_no_such_program(void **state)
     baton_err_t err = {0};
     assert_int_equal(proc_run(&o, &res, &err), 0);
     assert_int_equal(res.exit_code, 127);
-    assert_non_null(strstr(res.tail, "exec failed"));
+    assert_non_null(strstr(res.tail, "exec failed: no such program"));
+}
+
+/* A copy of /bin/true, executable, held open for writing by another process (as a child
+ * forked by another of the agent's threads holds a just-written file until its own exec): it
+ * lets go after `hold_ms`, or when `*ret_release` is closed. Returns once the file is held. */
+static pid_t busy_program(char *path, size_t len, int hold_ms, int *ret_release)
+{
+    snprintf(path, len, "/tmp/baton-test-proc-true-%d", (int)getpid());
+    unlink(path);
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "cp /bin/true '%s' && chmod 755 '%s'", path, path);
+    assert_int_equal(system(cmd), 0);
+    int held[2], release[2];
+    assert_int_equal(pipe(held), 0);
+    assert_int_equal(pipe(release), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(held[0]);
+        close(release[1]);
+        int fd = open(path, O_WRONLY);
+        if (fd < 0 || write(held[1], "h", 1) != 1)
+            _exit(1);
+        struct pollfd p = {.fd = release[0], .events = POLLIN};
+        poll(&p, 1, hold_ms);
+        _exit(0);
+    }
+    close(held[1]);
+    close(release[0]);
+    char c;
+    assert_int_equal(read(held[0], &c, 1), 1);
+    close(held[0]);
+    *ret_release = release[1];
+    return pid;
+}
+
+/* A program that is busy for a moment runs once the writer is gone; one that stays busy is
+ * reported as such, not as a program that does not exist. */
+static void test_text_file_busy(void **state)
+{
+    (void)state;
+    char path[64];
+    int release, status;
+    pid_t holder = busy_program(path, sizeof(path), 100, &release);
+    const char *argv[] = {path, NULL};
+    struct proc_opts o = {.argv = argv, .timeout_ms = 10000};
+    struct proc_result res;
+    baton_err_t err = {0};
+    assert_int_equal(proc_run(&o, &res, &err), 0);
+    assert_int_equal(res.exit_code, 0);
+    close(release);
+    assert_int_equal(waitpid(holder, &status, 0), holder);
+
+    holder = busy_program(path, sizeof(path), -1, &release);
+    assert_int_equal(proc_run(&o, &res, &err), 0);
+    close(release);
+    assert_int_equal(waitpid(holder, &status, 0), holder);
+    assert_int_equal(res.exit_code, 127);
+    assert_non_null(strstr(res.tail, "exec failed: the file is open for writing"));
+    unlink(path);
 }
 
 int main(void)
@@ -173,6 +237,7 @@ int main(void)
         cmocka_unit_test_setup(test_deadline_with_output_closed, setup),
         cmocka_unit_test_setup(test_exit_status_and_tail, setup),
         cmocka_unit_test_setup(test_no_such_program, setup),
+        cmocka_unit_test_setup(test_text_file_busy, setup),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     unlink(pidpath);

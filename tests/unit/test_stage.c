@@ -138,8 +138,21 @@ static void test_stage_resume_and_held(void **state)
     struct staging third = {.fd = -1};
     assert_int_equal(chunk(&third, sha, 0, 0, &held, &err), 0);
     assert_int_equal(held, SIZE);
+
+    /* A second coordinator asked before the first one's transfer ended and starts from 0 when
+     * the file is already kept (and maybe being run by a pre-flight): held whole, the kept
+     * file not written again (the same inode), no partial file left. */
+    struct stat before, after;
+    assert_int_equal(stat(p, &before), 0);
+    struct staging late = {.fd = -1};
+    assert_int_equal(chunk(&late, sha, 0, BATON_CHUNK_MAX, &held, &err), 0);
+    assert_int_equal(held, SIZE);
+    assert_int_equal(stat(p, &after), 0);
+    assert_int_equal(after.st_ino, before.st_ino);
+    assert_int_equal(file_size(sha, ".partial"), -1);
     stage_reset(&again, NULL);
     stage_reset(&third, NULL);
+    stage_reset(&late, NULL);
 }
 
 static void test_stage_refusals(void **state)
