@@ -38,8 +38,58 @@ static int set_default(char **field, const char *value)
     return *field ? 0 : -ENOMEM;
 }
 
-static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc_config_t *s,
-                        baton_err_t *err)
+/* haproxy's names: letters, digits, '-', '_', '.', ':' (its configuration manual). */
+static bool haproxy_name(const char *s)
+{
+    size_t n = strlen(s);
+    return n && n <= 100 &&
+           strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:") == n;
+}
+
+static int load_haproxy(ydoc_t *doc, const ynode_t *node, const char *where, const char *node_name,
+                        svc_config_t *s, baton_err_t *err)
+{
+    static const char *const keys[] = {"runtime_api",   "backend",    "server",
+                                       "drain_timeout", "up_timeout", NULL};
+    const ynode_t *h = ydoc_get(doc, node, "haproxy");
+    if (!h)
+        return 0;
+    char sub[320];
+    snprintf(sub, sizeof(sub), "%s.haproxy", where);
+    haproxy_target_t *t = s->haproxy = calloc(1, sizeof(*t));
+    if (!t)
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    /* As Ansible's haproxy module waits: a minute for sessions to end, a minute to come UP. */
+    t->drain_ms = 60000;
+    t->up_ms = 60000;
+    int r;
+    if ((r = ydoc_expect_map(doc, h, sub, keys, err)) < 0 ||
+        (r = ydoc_str(doc, h, sub, "runtime_api", true, &t->runtime_api, err)) < 0 ||
+        (r = ydoc_str(doc, h, sub, "backend", true, &t->backend, err)) < 0 ||
+        (r = ydoc_str(doc, h, sub, "server", false, &t->server, err)) < 0 ||
+        (r = ydoc_duration_ms(doc, h, sub, "drain_timeout", false, 0, 3600 * 1000, &t->drain_ms,
+                              err)) < 0 ||
+        (r = ydoc_duration_ms(doc, h, sub, "up_timeout", false, 1000, 3600 * 1000, &t->up_ms,
+                              err)) < 0)
+        return r;
+    if (!t->server && !(t->server = strdup(node_name)))
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    const char *api = t->runtime_api, *colon = strrchr(api, ':');
+    bool api_ok = api[0] == '/' ? strlen(api) < 108 /* sun_path */
+                                : colon && colon != api && colon[1] &&
+                                      strspn(colon + 1, "0123456789") == strlen(colon + 1);
+    if ((r = check(doc, h, sub, "runtime_api", api_ok,
+                   "must be the path of haproxy's stats socket or host:port (level admin)", err)) <
+            0 ||
+        (r = check(doc, h, sub, "backend", haproxy_name(t->backend),
+                   "must be 1-100 of [A-Za-z0-9-_.:]", err)) < 0)
+        return r;
+    return check(doc, h, sub, "server", haproxy_name(t->server),
+                 "must be 1-100 of [A-Za-z0-9-_.:] (default: the node's name)", err);
+}
+
+static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, const char *node_name,
+                        svc_config_t *s, baton_err_t *err)
 {
     static const char *const keys[] = {"name",
                                        "unit",
@@ -67,6 +117,7 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
                                        "release_dir",
                                        "keep_releases",
                                        "list_migrations_pattern",
+                                       "haproxy",
                                        NULL};
     static const char *const health_keys[] = {"http", "tcp", "interval", NULL};
     static const char *const timeout_keys[] = {"stop",    "start", "dump",  "migrate", "verify",
@@ -115,7 +166,8 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, svc
         (r = check(doc, node, where, "undrain", !s->undrain || s->undrain[0] == '/',
                    "must start with an absolute path (it runs as root, without a shell)", err)) < 0)
         return r;
-    if ((r = ydoc_bool(doc, node, where, "artifact_scripts", &s->artifact_scripts, err)) < 0)
+    if ((r = ydoc_bool(doc, node, where, "artifact_scripts", &s->artifact_scripts, err)) < 0 ||
+        (r = load_haproxy(doc, node, where, node_name, s, err)) < 0)
         return r;
     s->keep_releases = 3;
     if ((r = ydoc_uint(doc, node, where, "keep_releases", false, 2, 1000, &s->keep_releases, err)) <
@@ -340,7 +392,7 @@ int agent_config_load(const char *path, agent_config_t **ret_cfg, baton_err_t *e
         char where[32];
         snprintf(where, sizeof(where), "services[%zu]", i);
         const ynode_t *item = ydoc_seq_item(doc, svcs, i);
-        if ((r = load_service(doc, item, where, &c->services[i], err)) < 0)
+        if ((r = load_service(doc, item, where, c->node_name, &c->services[i], err)) < 0)
             goto out;
         for (size_t j = 0; j < i; j++) {
             if (!strcmp(c->services[j].name, c->services[i].name)) {
@@ -371,6 +423,13 @@ static void svc_free(svc_config_t *s)
 {
     if (s->list_migrations_pattern)
         regfree(&s->list_migrations_re);
+    if (s->haproxy) {
+        free(s->haproxy->runtime_api);
+        free(s->haproxy->backend);
+        free(s->haproxy->server);
+        free(s->haproxy);
+        s->haproxy = NULL;
+    }
     char **fields[] = {&s->name,
                        &s->unit,
                        &s->binary,

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "haproxy.h"
 
 #define AGENT_SERVICES_MAX 32
 
@@ -50,6 +51,8 @@ typedef struct svc_config {
     char *drain;             /* NULL or a command run before the unit stops (take it out of the
                               * load balancer, tell players); a failure stops the upgrade there */
     char *undrain;           /* NULL or a command run once the service verified (back in) */
+    haproxy_target_t *haproxy; /* NULL, or its haproxy server, drained and put back by the
+                                * agent (balancer.c) */
     bool artifact_scripts;   /* a `#!` script may be the artifact (default: ELF programs only) */
     const char *pg_env[2];   /* {"PGPASSFILE=...", NULL} for tools, or {NULL} */
     char *pg_env_buf;        /* owns pg_env[0] */

@@ -15,7 +15,7 @@
 #include "log.h"
 #include "unit.h"
 
-static uint64_t step_now_ms(void)
+uint64_t step_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -66,6 +66,8 @@ typedef struct step_ctx {
 void step_progress(step_ctx_t *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Tells the caller the step is alive (fits proc and unit tick hooks: takes the ctx). */
 void step_tick(void *ctx);
+/* CLOCK_MONOTONIC in milliseconds, for a step's own deadlines. */
+uint64_t step_now_ms(void);
 int step_bus(step_ctx_t *ctx, sd_bus **ret_bus, baton_err_t *err);
 void step_log(step_ctx_t *ctx, int priority, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -90,6 +92,11 @@ int step_migrate(step_ctx_t *ctx, baton_err_t *err);
 int step_start(step_ctx_t *ctx, baton_err_t *err);
 int step_verify(step_ctx_t *ctx, baton_err_t *err);
 int step_commit(step_ctx_t *ctx, baton_err_t *err);
+/* The load balancer (balancer.c): the node out of service before its unit stops (haproxy
+ * drained to no session, then the drain hook), and back in once it verified (the undrain
+ * hook, then haproxy ready until it reports the server UP). */
+int balancer_out(step_ctx_t *ctx, baton_err_t *err);
+int balancer_in(step_ctx_t *ctx, baton_err_t *err);
 int step_rollback(step_ctx_t *ctx, baton_err_t *err);
 /* Not a step of the table: `baton plan`'s read-only pre-flight (ctx->st is NULL); fills
  * ctx->out.plan and fails only when it cannot answer at all. */

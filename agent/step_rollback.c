@@ -159,7 +159,7 @@ int step_rollback(step_ctx_t *ctx, baton_err_t *err)
         if ((r = verify_running(ctx, st->previous_version, err)) < 0)
             return r;
         /* The old version serves again: back into the load balancer. */
-        if ((r = command_hook(ctx, "undrain", err)) < 0)
+        if ((r = balancer_in(ctx, err)) < 0)
             return r;
     }
     snprintf(ctx->out.version, sizeof(ctx->out.version), "%s", st->previous_version);

@@ -1,7 +1,6 @@
-/* step_stop: run the drain hook (out of the load balancer), then stop the service's unit
- * through systemd and wait for the job to finish. A failed drain stops the upgrade here, with
- * nothing stopped: the undrain hook puts back whatever the drain did. */
-#include "command.h"
+/* step_stop: out of the load balancer (balancer.c: haproxy drained, the drain hook), then stop
+ * the service's unit through systemd and wait for the job to finish. A failed drain stops the
+ * upgrade here, with nothing stopped: the node is put back in whatever the drain did. */
 #include "step.h"
 #include "unit.h"
 
@@ -12,7 +11,7 @@ int step_stop(step_ctx_t *ctx, baton_err_t *err)
     int r = step_bus(ctx, &bus, err);
     if (r < 0)
         return r;
-    r = command_hook(ctx, "drain", err);
+    r = balancer_out(ctx, err);
     if (r == 0) {
         step_progress(ctx, "stopping %s", svc->unit);
         r = unit_stop(bus, svc->unit, svc->timeout_stop_ms, step_tick, ctx, err);
@@ -21,7 +20,7 @@ int step_stop(step_ctx_t *ctx, baton_err_t *err)
         /* Nothing was changed on record (the rollback only releases): put back what the
          * drain did now. */
         baton_err_t undo = {0};
-        if (command_hook(ctx, "undrain", &undo) < 0)
+        if (balancer_in(ctx, &undo) < 0)
             step_log(ctx, 4, "after the failed stop step: %s", undo.msg);
         return r;
     }

@@ -273,10 +273,10 @@ int verify_running(step_ctx_t *ctx, const char *version, baton_err_t *err)
     return unit_active(ctx, svc, err);
 }
 
-/* Verified, the node goes back into service: the undrain hook. Its failure fails the step (a
- * node out of the load balancer is not done), and the rollback runs it again. */
+/* Verified, the node goes back into service (balancer.c). Its failure fails the step (a node
+ * out of the load balancer is not done), and the rollback puts it back again. */
 int step_verify(step_ctx_t *ctx, baton_err_t *err)
 {
     int r = verify_running(ctx, ctx->st->target_version, err);
-    return r < 0 ? r : command_hook(ctx, "undrain", err);
+    return r < 0 ? r : balancer_in(ctx, err);
 }

@@ -61,6 +61,7 @@ $(agent_list_migrations)
       http: http://127.0.0.1:$GAMESRV_PORT/healthcheck
 $(agent_knobs)
 $(agent_hooks)
+$(agent_haproxy)
     timeouts:
       stop: 20s
       start: 20s
@@ -93,6 +94,18 @@ agent_hooks() {
     [ "${BATON_TEST_HOOKS:-0}" = 1 ] || return 0
     echo "    drain: /opt/baton-test/hook drain"
     echo "    undrain: /opt/baton-test/hook undrain"
+}
+
+# With BATON_TEST_HAPROXY=HOST:PORT, the agent drains and puts back its server (named as the
+# node) of haproxy's backend "game" through that runtime API (drain_timeout
+# BATON_TEST_HAPROXY_DRAIN, default 20s).
+agent_haproxy() {
+    [ -n "${BATON_TEST_HAPROXY:-}" ] || return 0
+    echo "    haproxy:"
+    echo "      runtime_api: $BATON_TEST_HAPROXY"
+    echo "      backend: game"
+    echo "      drain_timeout: ${BATON_TEST_HAPROXY_DRAIN:-20s}"
+    echo "      up_timeout: 20s"
 }
 
 # tool_running NODE WHAT: a tool held open by slow_step is running in NODE.

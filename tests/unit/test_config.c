@@ -178,6 +178,44 @@ static void test_agent_config_errors(void **state)
     expect_agent_error("    backup_dir: /var/backups/baton\n",
                        "    backup_dir: /var/backups/baton\n    min_healthy_time: -1s\n",
                        "10: services[0].min_healthy_time: '-1s' is not a duration");
+    expect_agent_error("    backup_dir: /var/backups/baton\n",
+                       "    backup_dir: /var/backups/baton\n    haproxy:\n      backend: game\n",
+                       "11: services[0].haproxy.runtime_api: required key missing");
+    expect_agent_error("    backup_dir: /var/backups/baton\n",
+                       "    backup_dir: /var/backups/baton\n    haproxy:\n"
+                       "      runtime_api: lb1\n      backend: game\n",
+                       "11: services[0].haproxy.runtime_api: must be the path of haproxy's");
+    expect_agent_error("    backup_dir: /var/backups/baton\n",
+                       "    backup_dir: /var/backups/baton\n    haproxy:\n"
+                       "      runtime_api: lb1:9999\n      backend: game\n      server: a/b\n",
+                       "13: services[0].haproxy.server: must be 1-100 of");
+    expect_agent_error("    backup_dir: /var/backups/baton\n",
+                       "    backup_dir: /var/backups/baton\n    haproxy:\n"
+                       "      runtime_api: lb1:9999\n      backend: game\n      sever: x\n",
+                       "13: services[0].haproxy.sever: unknown key");
+}
+
+/* The built-in haproxy: the server defaults to the node's name, the waits to a minute. */
+static void test_agent_config_haproxy(void **state)
+{
+    (void)state;
+    char text[2048];
+    const char *at = strstr(good_agent, "    health:");
+    snprintf(text, sizeof(text),
+             "%.*s    haproxy:\n      runtime_api: 10.0.0.5:9999\n      backend: game\n%s",
+             (int)(at - good_agent), good_agent, at);
+    agent_config_t *c = NULL;
+    baton_err_t err = {0};
+    assert_int_equal(agent_config_load(write_tmp(text), &c, &err), 0);
+    unlink(path);
+    const haproxy_target_t *h = c->services[0].haproxy;
+    assert_non_null(h);
+    assert_string_equal(h->runtime_api, "10.0.0.5:9999");
+    assert_string_equal(h->backend, "game");
+    assert_string_equal(h->server, "node1");
+    assert_int_equal(h->drain_ms, 60000);
+    assert_int_equal(h->up_ms, 60000);
+    agent_config_destroy(&c);
 }
 
 static void test_agent_config_unreadable(void **state)
@@ -462,7 +500,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_agent_config_good),   cmocka_unit_test(test_agent_config_nakama),
-        cmocka_unit_test(test_agent_config_errors), cmocka_unit_test(test_agent_config_unreadable),
+        cmocka_unit_test(test_agent_config_errors),
+        cmocka_unit_test(test_agent_config_haproxy),
+        cmocka_unit_test(test_agent_config_unreadable),
         cmocka_unit_test(test_rollout_file),        cmocka_unit_test(test_rollout_strategy),
         cmocka_unit_test(test_security_keys),       cmocka_unit_test(test_oversized_file),
     };
