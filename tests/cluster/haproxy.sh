@@ -8,7 +8,8 @@
 # tests/fixtures/lbload.py) loses no request, and haproxy never has fewer than 2 of 3 servers in
 # service: each node is drained before it stops and counts as done only once haproxy reports it
 # UP again. A session held open on node1 past its drain_timeout: node1 is not stopped, haproxy
-# has it back in service, the rollout ends rolled back on node1 with nothing else touched. The
+# has it back in service, the rollout ends rolled back on node1 with nothing else touched; the
+# agent SIGKILLed while it waits: node1 rolled back, haproxy has it in service again. The
 # runtime API down, a server haproxy does not have, a server an operator put in MAINT: refused
 # by the pre-flight (exit 2) saying which, nothing stopped, MAINT left as it was.
 set -u
@@ -139,6 +140,26 @@ is "$(status node1)" UP "haproxy has node1 back in service (not left draining)"
 is "$(node_versions)" "1.1.0 1.1.0 1.1.0 " "every node still runs 1.1.0"
 is "$(state_field node1 rollout_id) $(state_field node1 step)" "$record" \
     "node1's agent record is back to the last rollout's, committed"
+
+# The agent killed (SIGKILL, main PID) while it waits for the held session: systemd restarts it,
+# the interrupted stop step is rolled back, and haproxy has node1 in service again.
+draining() { [ "$(status node1)" = DRAIN ]; }
+"$BATON" rollout "$f" >"$CLUSTER_DIR/r2b.out" 2>&1 &
+roll=$!
+ok "node1's agent drains its server" wait_for 20 draining
+ok "the agent is killed mid-drain" node_exec node1 systemctl kill -s KILL --kill-whom=main baton-agent
+wait "$roll"
+rc=$?
+cat "$CLUSTER_DIR/r2b.out" >&2
+is "$rc" 3 "the rollout ends with node1 rolled back (exit 3)"
+node1_up() { [ "$(status node1)" = UP ]; }
+ok "haproxy has node1 back in service" wait_for 10 node1_up
+is "$(node_versions)" "1.1.0 1.1.0 1.1.0 " "every node still runs 1.1.0"
+# The rollback of an interrupted stop cannot know whether systemd got the stop: it stops and
+# starts node1's old version (drained, so no new player is on it), the others are untouched.
+is "$(cluster_stops)" "$(echo "$stops" | awk '{ printf "%d %d %d ", $1 + 1, $2, $3 }')" \
+    "node1 restarted once by its rollback, the others not stopped"
+stops=$(cluster_stops)
 stop_clients
 wait "$held"
 
@@ -168,7 +189,6 @@ like "$(cat "$CLUSTER_DIR/r4.out")" "preflight +node1 +FAIL .*haproxy has no ser
 
 sed -i 's/server other1 /server node1 /; s/use-server other1 /use-server node1 /' "$CLUSTER_DIR/haproxy.cfg"
 ok "haproxy with node1 again" "$HAPROXY" -f "$CLUSTER_DIR/haproxy.cfg" -D -p "$HAP_PID" -sf "$(cat "$HAP_PID")"
-node1_up() { [ "$(status node1)" = UP ]; }
 wait_for 20 node1_up
 python3 -c '
 import socket, sys
