@@ -112,6 +112,10 @@ static void hello_result(struct run *run, node_t *nd, int r, Baton__Envelope *en
             }
         }
         bad = resume_point(nd, svc, &msg) < 0 ? 1 : 0;
+        /* A commit sent by an earlier run (done, or cut short) means its before_commit gate
+         * said yes: a decision taken, not asked again. */
+        run->commit_decided |=
+            !strcmp(svc->step, "committed") || (svc->in_progress && !strcmp(svc->step, "commit"));
     } else {
         version = svc->version;
         nd->state = node_on_target(run, svc) ? NODE_SKIP : NODE_NEEDS;
@@ -287,9 +291,10 @@ static bool pause_reached_before(const struct run *run, size_t b)
 
 /* ---- webhook gates (webhook.h) ------------------------------------------------------------ */
 
-/* The body of a gate: where the rollout stands. */
+/* The body of a gate: where the rollout stands (before the commit: the last batch, passed). */
 static json_t *gate_state(const struct run *run, const char *gate)
 {
+    size_t batch = run->batch > run->n_batches ? run->n_batches : run->batch;
     json_t *nodes = json_array();
     for (size_t i = 0; nodes && i < run->n; i++)
         json_array_append_new(nodes, json_pack("{s:s, s:s, s:I}", "node", run->nodes[i].def->name,
@@ -297,7 +302,7 @@ static json_t *gate_state(const struct run *run, const char *gate)
                                                "batch", (json_int_t)run->nodes[i].batch));
     return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:o}", "gate", gate, "rollout", run->id,
                      "service", run->rf->service, "version", run->rf->version, "batch",
-                     (json_int_t)run->batch, "of", (json_int_t)run->n_batches, "nodes", nodes);
+                     (json_int_t)batch, "of", (json_int_t)run->n_batches, "nodes", nodes);
 }
 
 /* 0 when every webhook at `at` said yes (or there is none); else -1 and *ret_why. */
@@ -306,7 +311,7 @@ static int gate(const struct run *run, unsigned at, char **ret_why)
     *ret_why = NULL;
     if (!run->rf->n_webhooks)
         return 0;
-    json_t *st = gate_state(run, at == WEBHOOK_BEFORE_ROLLOUT ? "before_rollout" : "before_batch");
+    json_t *st = gate_state(run, webhook_at_name(at));
     int r = st ? webhook_gate(run->rf->webhooks, run->rf->n_webhooks, at, st, ret_why) : -1;
     json_decref(st);
     if (r < 0 && !*ret_why)
@@ -326,6 +331,47 @@ static bool gate_batch(struct run *run)
     halt(run, why ? why : "webhook: out of memory");
     free(why);
     return false;
+}
+
+/* rollback-all, every batch passed: the webhooks at before_commit, before the first commit is
+ * sent, once per rollout (commit_decided). false (halted) on a no: every verified node is
+ * undone, as after a failed node; Ctrl-C leaves them verified, as during any other gate, and a
+ * resume asks again. */
+static bool gate_commit(struct run *run)
+{
+    if (run->rf->strategy.on_failure != ON_FAILURE_ROLLBACK_ALL || run->commit_decided)
+        return true;
+    bool verified = false;
+    for (size_t i = 0; i < run->n && !verified; i++)
+        verified = run->nodes[i].state == NODE_VERIFIED;
+    char *why = NULL;
+    if (!verified || gate(run, WEBHOOK_BEFORE_COMMIT, &why) == 0) {
+        run->commit_decided = verified;
+        return true;
+    }
+    halt(run, why ? why : "webhook: out of memory");
+    free(why);
+    if (!interrupt_count())
+        run->undo_in_flight = true;
+    return false;
+}
+
+/* rollback-all, resumed: a node of batch run->batch that an earlier run verified waits for
+ * every batch (and before_commit) again, as it did then: its commit is not its batch's to send.
+ * Verified here, with no call to make, so that the batch settles. */
+static void resumed_verified(struct run *run)
+{
+    size_t n = 0;
+    (void)step_upgrade_sequence(&n);
+    for (size_t i = 0; i < run->n && run->rf->strategy.on_failure == ON_FAILURE_ROLLBACK_ALL; i++) {
+        node_t *nd = &run->nodes[i];
+        if (nd->batch != run->batch || nd->state != NODE_RESERVED || !nd->resuming ||
+            nd->step != n - 1 || nd->call != CALL_NONE)
+            continue;
+        emit_node(run, nd, "verified by an earlier run: its commit waits for every batch");
+        nd->settled_seq = ++run->settled;
+        nd->state = NODE_VERIFIED;
+    }
 }
 
 static void start_node(struct run *run, node_t *nd)
@@ -394,6 +440,7 @@ static bool schedule_upgrade(struct run *run)
         return false;
     }
     /* Next batch when this one is settled, unless the rollout pauses here. */
+    resumed_verified(run);
     while (run->batch <= run->n_batches && batch_settled(run, run->batch)) {
         if (run->batch < run->n_batches && strategy_pauses_after(s, run->batch) &&
             !pause_reached_before(run, run->batch)) {
@@ -414,9 +461,14 @@ static bool schedule_upgrade(struct run *run)
         run->batch++;
         if (!gate_batch(run))
             return false;
+        resumed_verified(run);
     }
     if (run->batch > run->n_batches) {
-        /* rollback-all: every node verified; now commit them all. */
+        /* rollback-all: every node verified; the webhooks' word, then commit them all. A no
+         * halts: schedule again at once, the undo starts now (nothing is in flight, the loop
+         * would end). */
+        if (!gate_commit(run))
+            return schedule_upgrade(run);
         size_t n = 0;
         (void)step_upgrade_sequence(&n);
         for (size_t i = 0; i < run->n && room(run); i++) {
@@ -767,10 +819,13 @@ static int summarize(struct run *run, int engine_r)
                                   "are skipped), or baton rollback %s to take every node back",
                                   rf->path, rf->version, run->id)) < 0)
             next = NULL;
-        if (asprintf(&head, "FAILED on %s: %s%s\n  %s",
-                     first_failed ? first_failed->def->name : "?",
-                     first_failed && first_failed->why ? first_failed->why : "",
-                     failed_lines ? failed_lines : "", next ? next : "") < 0)
+        /* No node failed when a gate's no (before_commit) undid them all: its reason. */
+        if ((first_failed
+                 ? asprintf(&head, "FAILED on %s: %s%s\n  %s", first_failed->def->name,
+                            first_failed->why ? first_failed->why : "",
+                            failed_lines ? failed_lines : "", next ? next : "")
+                 : asprintf(&head, "FAILED: %s%s\n  %s", run->halt_reason ? run->halt_reason : "?",
+                            failed_lines ? failed_lines : "", next ? next : "")) < 0)
             head = NULL;
         free(next);
     } else if (rolled) {

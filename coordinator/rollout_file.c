@@ -154,7 +154,8 @@ static int load_notify(ydoc_t *doc, const ynode_t *root, rollout_file_t *rf, bat
     return 0;
 }
 
-/* webhooks: a list of {url, at, timeout, retries} (webhook.h). */
+/* webhooks: a list of {url, at, timeout, retries} (webhook.h); after the strategy, which
+ * before_commit depends on. */
 static int load_webhooks(ydoc_t *doc, const ynode_t *root, rollout_file_t *rf, baton_err_t *err)
 {
     static const char *const keys[] = {"url", "at", "timeout", "retries", NULL};
@@ -167,6 +168,8 @@ static int load_webhooks(ydoc_t *doc, const ynode_t *root, rollout_file_t *rf, b
     size_t n = ydoc_seq_len(list);
     if (!(rf->webhooks = calloc(n, sizeof(*rf->webhooks))))
         return baton_err_set(err, -ENOMEM, "out of memory");
+    char expect[96];
+    snprintf(expect, sizeof(expect), "one of %s", webhook_at_names());
     for (size_t i = 0; i < n; i++) {
         char where[32];
         snprintf(where, sizeof(where), "webhooks[%zu]", i);
@@ -182,14 +185,23 @@ static int load_webhooks(ydoc_t *doc, const ynode_t *root, rollout_file_t *rf, b
             (r = ydoc_duration_ms(doc, item, where, "timeout", false, 1000, 60000, &h->timeout_ms,
                                   err)) < 0 ||
             (r = ydoc_uint(doc, item, where, "retries", false, 0, 5, &retries, err)) < 0 ||
-            (r = scalar_or_list(doc, item, "at", 2, name_bit, &at,
-                                "one of before_rollout, before_batch", &n_at, err)) < 0)
+            (r = scalar_or_list(doc, item, "at", 3, name_bit, &at, expect, &n_at, err)) < 0)
             return r;
         const char *problem = http_post_url_problem(h->url);
         if (problem)
             return bad(doc, item, where, "url", problem, err);
         h->retries = (unsigned)retries;
         h->at = n_at ? at.mask : WEBHOOK_BEFORE_ROLLOUT;
+        /* Only rollback-all holds every commit until the last batch passed; elsewhere there
+         * is no moment before "the" commit to ask at. */
+        if ((h->at & WEBHOOK_BEFORE_COMMIT) && rf->strategy.on_failure != ON_FAILURE_ROLLBACK_ALL) {
+            char why[128];
+            snprintf(why, sizeof(why),
+                     "before_commit needs on_failure: rollback-all: with %s, each node commits "
+                     "as soon as it verifies",
+                     on_failure_str(rf->strategy.on_failure));
+            return bad(doc, item, where, "at", why, err);
+        }
     }
     return 0;
 }

@@ -109,6 +109,7 @@ struct run {
     bool halting;             /* start no further node */
     bool undo_in_flight;      /* and roll back each node in flight after its step */
     char *halt_reason;        /* for the summary */
+    bool commit_decided;      /* before_commit said yes, now or before a resume: not asked again */
     bool paused;              /* waiting for baton resume */
     journal_record_t *record; /* resume: the journal as it was; NULL for a new rollout */
     bool maintenance;         /* maintenance style (group.h) */

@@ -12,12 +12,35 @@
 #include "http_post.h"
 #include "interrupt.h"
 
+/* `at:`'s names, in the order a rollout reaches them. */
+static const struct {
+    unsigned bit;
+    const char *name;
+} at_names[] = {
+    {WEBHOOK_BEFORE_ROLLOUT, "before_rollout"},
+    {WEBHOOK_BEFORE_BATCH, "before_batch"},
+    {WEBHOOK_BEFORE_COMMIT, "before_commit"},
+};
+
 unsigned webhook_at_by_name(const char *name)
 {
-    return !name                             ? 0
-           : !strcmp(name, "before_rollout") ? WEBHOOK_BEFORE_ROLLOUT
-           : !strcmp(name, "before_batch")   ? WEBHOOK_BEFORE_BATCH
-                                             : 0;
+    for (size_t i = 0; name && i < sizeof(at_names) / sizeof(at_names[0]); i++)
+        if (!strcmp(name, at_names[i].name))
+            return at_names[i].bit;
+    return 0;
+}
+
+const char *webhook_at_name(unsigned at)
+{
+    for (size_t i = 0; i < sizeof(at_names) / sizeof(at_names[0]); i++)
+        if (at == at_names[i].bit)
+            return at_names[i].name;
+    return "?";
+}
+
+const char *webhook_at_names(void)
+{
+    return "before_rollout, before_batch, before_commit";
 }
 
 static bool interrupted(void)
@@ -82,7 +105,9 @@ int webhook_gate(const webhook_t *hooks, size_t n, unsigned at, json_t *state, c
         if (!ok) {
             r = -1;
             char where[48] = "before the rollout";
-            if (at == WEBHOOK_BEFORE_BATCH)
+            if (at == WEBHOOK_BEFORE_COMMIT)
+                snprintf(where, sizeof(where), "before the commit");
+            else if (at == WEBHOOK_BEFORE_BATCH)
                 snprintf(where, sizeof(where), "before batch %lld",
                          (long long)json_integer_value(json_object_get(state, "batch")));
             char origin[160];
