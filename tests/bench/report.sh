@@ -154,6 +154,47 @@ plot 3 with lines dt 2 lw 2 lc rgb "black" title "N - max\\_unavailable", \
 GP
 fi
 
+if [ -s "$OUT/haproxy.dat" ]; then
+    echo "### 6b. Behind haproxy (4 nodes, one at a time, a GET /players through haproxy every 10 ms; checks inter 400 fall 2 rise 5)"
+    echo
+    echo "| mode | requests | failed | client stalled (s) | fewest servers in service at a sample | fewest of them serving | time below N - max_unavailable serving (s) | rollout wall (s) | gamesrv downtime per node (s) |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    awk '{ printf "| %s | %d | %d | %.1f | %d | %d | %.1f | %.1f | %.2f |\n", ($1 == "drain" ? "built-in drain (`haproxy:`)" : "no drain"), $4, $5, $6, $2, $10, $11, $7, $8 }' "$OUT/haproxy.dat"
+    echo
+    for m in plain drain; do
+        [ -s "$OUT/haproxy-$m.dat" ] && awk '!/^#/ { f += $3; print $1, f }' "$OUT/haproxy-$m.dat" >"$OUT/haproxy-$m.failed"
+    done
+    gnuplot <<GP
+set terminal pngcairo size 900,780 font ",10"
+set output "$PLOTS/haproxy.png"
+set multiplot layout 3,1 title "A 4-node rollout behind haproxy (checks inter 400 fall 2 rise 5), one GET /players every 10 ms"
+set grid
+set xrange [0:$(cat "$OUT"/haproxy-*.svc | awk '!/^#/ && $1 > m { m = $1 } END { print m + 0.2 }')]
+set yrange [0:4.9]
+set ytics 0,1,4
+set ylabel "servers in service"
+set key bottom left opaque box
+set style fill solid 0.5 noborder
+do for [m in "plain drain"] {
+    set title (m eq "plain" ? "no drain: baton stops the node, haproxy sees it by its checks" : "built-in drain (haproxy: in the agent)")
+    plot "$OUT/haproxy-".m.".down" using ((\$2+\$3)/2):(2.45):((\$3-\$2)/2):(2.45) with boxxyerror lc rgb "#f4c7c3" title "gamesrv down (its own log)", \
+         "" using ((\$2+\$3)/2):(4.6):1 with labels notitle, \
+         3 with lines dt 2 lw 2 lc rgb "black" title "N - max_unavailable" noenhanced, \
+         "$OUT/haproxy-".m.".svc" using 1:2 with steps lw 3 lc rgb (m eq "plain" ? "#d62728" : "#1f77b4") title "haproxy: servers in service", \
+         "$OUT/haproxy-".m.".serving" using 1:2 with steps lw 1 lc rgb "black" title "of them serving (gamesrv not down)"
+}
+set title "failed requests (cumulative; a request haproxy holds for a stopped server fails at the client's 1 s timeout)"
+set xlabel "seconds since the client load started"
+set ylabel "failed requests"
+set key top left
+set yrange [0:*]
+set ytics autofreq
+plot "$OUT/haproxy-plain.failed" using 1:2 with steps lw 2 lc rgb "#d62728" title "no drain (failed: $(awk '$1 == "plain" { print $5 }' "$OUT/haproxy.dat"))", \
+     "$OUT/haproxy-drain.failed" using 1:2 with steps lw 2 lc rgb "#1f77b4" title "built-in drain (failed: $(awk '$1 == "drain" { print $5 }' "$OUT/haproxy.dat"))"
+unset multiplot
+GP
+fi
+
 if [ -s "$OUT/footprint.dat" ]; then
     echo "### 7. The agent's own footprint"
     echo
