@@ -176,6 +176,7 @@ static int clear_rollout(svc_state_t *st)
             svc_state_set(str_field_at(st, i), "") < 0)
             return -ENOMEM;
     st->was_active = st->stopped = st->swapped = st->have_ids_before = st->downgrade = false;
+    st->stop_asked = false;
     st->dump_size = st->down_limit = st->unit_started_usec = 0;
     svc_state_clear_list(&st->ids_before, &st->n_ids_before);
     svc_state_clear_list(&st->applied, &st->n_applied);
@@ -309,6 +310,7 @@ int svc_state_save(const char *state_dir, const svc_state_t *st, baton_err_t *er
     json_object_set_new(o, "version", json_integer(1));
     json_object_set_new(o, "was_active", json_boolean(st->was_active));
     json_object_set_new(o, "stopped", json_boolean(st->stopped));
+    json_object_set_new(o, "stop_asked", json_boolean(st->stop_asked));
     json_object_set_new(o, "swapped", json_boolean(st->swapped));
     json_object_set_new(o, "have_ids_before", json_boolean(st->have_ids_before));
     json_object_set_new(o, "ids_before", list_to_json(st->ids_before, st->n_ids_before));
@@ -523,6 +525,13 @@ int svc_state_load(const char *state_dir, const char *service, svc_state_t **ret
         goto out;
     }
     st->unit_started_usec = started ? (uint64_t)json_integer_value(started) : 0;
+    /* Added later: a state without it may have asked for a stop (the safe side). */
+    json_t *asked = json_object_get(o, "stop_asked");
+    if (asked && !json_is_boolean(asked)) {
+        r = baton_err_set(err, -EBADMSG, "%s: field stop_asked: expected true or false", path);
+        goto out;
+    }
+    st->stop_asked = asked ? json_is_true(asked) : true;
     json_t *ipr = json_object_get(o, "in_progress_request"); /* optional: added later */
     st->in_progress_request = 0;
     if (ipr && !id_from_json(ipr, &st->in_progress_request)) {

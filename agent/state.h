@@ -46,6 +46,8 @@ typedef struct svc_state {
                              * install from before releases, adopted at the swap) */
     bool was_active;        /* unit was active when the rollout began */
     bool stopped;           /* this rollout stopped the unit */
+    bool stop_asked;        /* the stop step asked systemd to stop the unit (saved before it
+                             * asks; true when a state file from an older agent cannot say) */
     bool swapped;           /* this rollout replaced the binary */
     bool have_ids_before;   /* ids_before was recorded */
     char **ids_before;      /* bookkeeping ids before this rollout migrated */

@@ -3,7 +3,8 @@
  * rollout applied, with the NEWER binary: the old one does not know those migrations; restoring
  * the dump when that fails or leaves anything different); put the old binary back; start it if
  * it ran; verify it is healthy on the old version. Each part checks the real state first, so a
- * rollback that was itself interrupted can simply run again. */
+ * rollback that was itself interrupted can simply run again. A unit this rollout never asked to
+ * stop is left running. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -137,7 +138,19 @@ int step_rollback(step_ctx_t *ctx, baton_err_t *err)
     if (r < 0 || (r = unit_property(bus, svc->unit, "Unit", "ActiveState", &active, err)) < 0)
         return r;
     bool running = strcmp(active, "inactive") && strcmp(active, "failed");
+    bool as_it_was = st->was_active ? !strcmp(active, "active") : !running;
     free(active);
+    /* The stop step was cut short before it asked systemd for anything (the agent restarted
+     * while it drained): the node is as it was but for the load balancer. The old version is
+     * not stopped and started again for nothing; it is checked and put back in service. */
+    if (!st->stop_asked && !st->stopped && as_it_was) {
+        step_progress(ctx, "%s was never stopped by this rollout", svc->unit);
+        if (st->was_active && ((r = verify_running(ctx, st->previous_version, err)) < 0 ||
+                               (r = balancer_in(ctx, err)) < 0))
+            return r;
+        snprintf(ctx->out.version, sizeof(ctx->out.version), "%s", st->previous_version);
+        return 0;
+    }
     if (running) {
         step_progress(ctx, "stopping %s", svc->unit);
         if ((r = unit_stop(bus, svc->unit, svc->timeout_stop_ms, step_tick, ctx, err)) < 0)

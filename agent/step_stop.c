@@ -12,6 +12,12 @@ int step_stop(step_ctx_t *ctx, baton_err_t *err)
     if (r < 0)
         return r;
     r = balancer_out(ctx, err);
+    /* On record before systemd is asked: a rollback after a crash from here on cannot know
+     * whether the stop happened; before it, the unit was never touched. */
+    if (r == 0) {
+        ctx->st->stop_asked = true;
+        r = svc_state_save(ctx->cfg->state_dir, ctx->st, err);
+    }
     if (r == 0) {
         step_progress(ctx, "stopping %s", svc->unit);
         r = unit_stop(bus, svc->unit, svc->timeout_stop_ms, step_tick, ctx, err);

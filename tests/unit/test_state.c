@@ -93,6 +93,43 @@ static void test_round_trip(void **state)
     svc_state_destroy(&st);
 }
 
+/* stop_asked: kept; a new rollout clears it; a file from an agent before it had the field may
+ * have asked for a stop (the rollback then stops and starts as it always did). */
+static void test_stop_asked(void **state)
+{
+    (void)state;
+    svc_state_t *st = svc_state_new("gamesrv");
+    assert_int_equal(svc_state_begin(st, "r1"), 0);
+    assert_false(st->stop_asked);
+    assert_int_equal(svc_state_save(dir, st, NULL), 0);
+    svc_state_destroy(&st);
+    assert_int_equal(svc_state_load(dir, "gamesrv", &st, NULL), 0);
+    assert_false(st->stop_asked);
+    st->stop_asked = true;
+    assert_int_equal(svc_state_save(dir, st, NULL), 0);
+    svc_state_destroy(&st);
+    assert_int_equal(svc_state_load(dir, "gamesrv", &st, NULL), 0);
+    assert_true(st->stop_asked);
+    assert_int_equal(svc_state_begin(st, "r2"), 0);
+    assert_false(st->stop_asked);
+    st->stop_asked = false;
+    assert_int_equal(svc_state_save(dir, st, NULL), 0);
+    svc_state_destroy(&st);
+
+    char p[128], *text = NULL;
+    snprintf(p, sizeof(p), "%s/gamesrv.json", dir);
+    assert_int_equal(fs_read_all(p, 1 << 20, &text, NULL, NULL), 0);
+    char *at = strstr(text, "\"stop_asked\": false,");
+    assert_non_null(at);
+    memmove(at, at + strlen("\"stop_asked\": false,"),
+            strlen(at + strlen("\"stop_asked\": false,")) + 1);
+    write_state(text);
+    free(text);
+    assert_int_equal(svc_state_load(dir, "gamesrv", &st, NULL), 0);
+    assert_true(st->stop_asked);
+    svc_state_destroy(&st);
+}
+
 /* A pre-flight keeps the finished record it replaces; a release puts it back; Results on
  * record survive a save and load byte for byte, and a new rollout forgets them. */
 static void test_prior_record_and_results(void **state)
@@ -292,6 +329,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_missing_file_is_a_fresh_state, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_prior_record_and_results, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_round_trip, make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(test_stop_asked, make_dir, remove_dir),
         cmocka_unit_test(test_idle_steps),
         cmocka_unit_test_setup_teardown(test_damaged_files_are_refused, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_history, make_dir, remove_dir),
