@@ -13,17 +13,17 @@
 #          node is drained before its stop and done only once haproxy reports it UP again.
 #
 # lbload.py samples haproxy only between its requests, and a request haproxy holds for a stopped
-# server hangs until the client's 1 s timeout: tests/bench/hapsample.py samples haproxy apart
-# from the requests, every 10 ms on lbload's clock, for the servers in service.
+# server hangs until the client's 1 s timeout: `lbload.py sample` samples haproxy apart from the
+# requests, every 10 ms on lbload's clock, for the servers in service.
 #
 # Writes $BENCH_OUT/haproxy-MODE.dat (lbload.py's samples: T IN_SERVICE FAILED),
-# $BENCH_OUT/haproxy-MODE.svc (hapsample.py's: T IN_SERVICE), $BENCH_OUT/haproxy-MODE.down
+# $BENCH_OUT/haproxy-MODE.svc (`lbload.py sample`'s: T IN_SERVICE), $BENCH_OUT/haproxy-MODE.down
 # (NODE FROM TO: gamesrv's own downtime on lbload's clock), $BENCH_OUT/haproxy-steps.dat
 # (MODE NODE STEP SECONDS: the agents' steps, and gamesrv's own downtime as "down") and
 # $BENCH_OUT/haproxy.dat, a line per mode:
 #   MODE MIN_IN_SERVICE N REQUESTS FAILED STALLED_S WALL_S MEAN_DOWN_S LBLOAD_MIN_IN_SERVICE
 #   MIN_SERVING BELOW_S
-# (MIN_IN_SERVICE the fewest at a hapsample.py sample; STALLED_S the client's time in answers
+# (MIN_IN_SERVICE the fewest at a `lbload.py sample` sample; STALLED_S the client's time in answers
 # that took over 0.1 s; WALL_S the rollout's wall time; MEAN_DOWN_S gamesrv's downtime per node,
 # averaged; LBLOAD_MIN_IN_SERVICE the fewest at one of lbload.py's own samples; MIN_SERVING the
 # fewest servers in service whose gamesrv was not down at that sample (haproxy sends players to
@@ -33,54 +33,24 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/all.sh
 BATON=$(realpath "${BUILD:-build}/baton")
-HAPROXY=/usr/sbin/haproxy
 OUT=$(realpath -m "${BENCH_OUT:-build/bench}")
 mkdir -p "$OUT"
 exec 3>&1 1>&2
 [ -x "$HAPROXY" ] || { echo "haproxy: skipped, $HAPROXY is not installed (make deps installs it)"; exit 0; }
 
 cluster_sweep
-stop_haproxy() { [ -s "${HAP_PID:-/nonexistent}" ] && kill "$(cat "$HAP_PID")" 2>/dev/null; }
-trap 'touch "${CLUSTER_DIR:-/nonexistent}/load.stop" 2>/dev/null; stop_haproxy; cluster_down' EXIT
+trap 'touch "${CLUSTER_DIR:-/nonexistent}/load.stop" 2>/dev/null; haproxy_stop; cluster_down' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
-# The ports tests/cluster/haproxy.sh takes (ten per PG_TEST_PORT): never both at once on a run.
-base=$((40000 + ${PG_TEST_PORT:-55432} % 1000 * 10))
-API=$BATON_TEST_SUBNET.1:$((base + 7))
-FRONT=$BATON_TEST_SUBNET.1:$((base + 8))
 unset BATON_TEST_HAPROXY BATON_TEST_HOOKS
 export BATON_CLUSTER_DB_PER_NODE=1
+API=$HAPROXY_API
+FRONT=$HAPROXY_FRONT
 baton_cluster hab 4 1.0.0 || exit 1
-
-HAP_PID=$CLUSTER_DIR/haproxy.pid
-{
-    cat <<CFG
-global
-    stats socket ipv4@$API level admin
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 30s
-    timeout server 30s
-frontend players
-    bind $FRONT
-    default_backend game
-backend game
-    option httpchk GET /healthcheck
-    default-server inter 400 fall 2 rise 5
-CFG
-    for n in $CLUSTER_NODES; do
-        echo "    server $n $(node_ip "$n"):$GAMESRV_PORT check"
-    done
-} >"$CLUSTER_DIR/haproxy.cfg"
-"$HAPROXY" -f "$CLUSTER_DIR/haproxy.cfg" -D -p "$HAP_PID" || exit 1
-
-in_service() { # how many of the 4 servers haproxy has UP
-    python3 -c 'import sys; sys.path.insert(0, "tests/fixtures"); from lbload import in_service, hostport
-print(in_service(hostport(sys.argv[1]), "game"))' "$API" 2>/dev/null
-}
+haproxy_start "inter 400 fall 2 rise 5" || exit 1
+in_service() { haproxy_in_service; }
 all_up() { [ "$(in_service)" = 4 ]; }
 # The service's last outage on NODE, from its own lines in the node's journal: "stopped by signal"
 # (it stopped serving) to "serving on" (listening again, just before READY=1).
@@ -109,7 +79,7 @@ for run in plain:1.1.0 drain:1.2.0; do
     stop=$CLUSTER_DIR/load.stop
     rm -f "$stop"
     rm -f "$OUT/haproxy-$mode.dat" "$OUT/haproxy-$mode.down" "$OUT/haproxy-$mode.serving"
-    python3 tests/bench/hapsample.py "$API" game "$OUT/haproxy-$mode.dat" "$OUT/haproxy-$mode.svc" "$stop" &
+    python3 tests/fixtures/lbload.py sample "$API" game "$OUT/haproxy-$mode.dat" "$OUT/haproxy-$mode.svc" "$stop" &
     sampler=$!
     python3 tests/fixtures/lbload.py load "$FRONT" "$API" game "$OUT/haproxy-$mode.dat" "$stop" &
     load=$!

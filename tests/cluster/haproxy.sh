@@ -17,71 +17,23 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/all.sh
 BATON=${BUILD:-build}/baton
-HAPROXY=/usr/sbin/haproxy
 [ -x "$HAPROXY" ] || { echo "1..0 # SKIP haproxy is not installed (make deps installs it)"; exit 0; }
 
 cluster_sweep
-stop_haproxy() { [ -s "${HAP_PID:-/nonexistent}" ] && kill "$(cat "$HAP_PID")" 2>/dev/null; }
 stop_clients() { touch "$CLUSTER_DIR/load.stop" 2>/dev/null; }
-trap 'stop_clients; stop_haproxy; cluster_down' EXIT
+trap 'stop_clients; haproxy_stop; cluster_down' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Ports of this test's own: ten per PG_TEST_PORT (notify.sh and webhook.sh take the first six).
-base=$((40000 + ${PG_TEST_PORT:-55432} % 1000 * 10))
-host_ip=$BATON_TEST_SUBNET.1 # the cluster's host address (CLUSTER_HOST_IP once it is up)
-API=$host_ip:$((base + 7))
-FRONT=$host_ip:$((base + 8))
+API=$HAPROXY_API
+FRONT=$HAPROXY_FRONT
+CHECKS="inter 400 fall 2 rise 5"
 export BATON_TEST_HAPROXY=$API BATON_TEST_HAPROXY_DRAIN=3s
 ok "cluster: 3 nodes on gamesrv 1.0.0, one shared database, agents with haproxy: set" \
     baton_cluster hap 3 1.0.0 || { done_testing; exit 1; }
-
-HAP_PID=$CLUSTER_DIR/haproxy.pid
-{
-    cat <<CFG
-global
-    stats socket ipv4@$API level admin
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 30s
-    timeout server 30s
-frontend players
-    bind $FRONT
-    default_backend game
-backend game
-    option httpchk GET /healthcheck
-    default-server inter 400 fall 2 rise 5
-CFG
-    for n in $CLUSTER_NODES; do
-        echo "    use-server $n if { req.hdr(x-node) -m str $n }"
-    done
-    for n in $CLUSTER_NODES; do
-        echo "    server $n $(node_ip "$n"):$GAMESRV_PORT check"
-    done
-} >"$CLUSTER_DIR/haproxy.cfg"
-ok "haproxy runs in front of the 3 nodes" "$HAPROXY" -f "$CLUSTER_DIR/haproxy.cfg" -D -p "$HAP_PID"
-stat_of() { # NODE COLUMN: a column of haproxy's `show stat` for NODE's server in "game"
-    python3 - "$API" "$1" "$2" <<'PY'
-import socket, sys
-host, port = sys.argv[1].rsplit(":", 1)
-s = socket.create_connection((host, int(port)), timeout=2)
-s.sendall(b"show stat -1 4 -1\n")
-data = b""
-while True:
-    got = s.recv(65536)
-    if not got:
-        break
-    data += got
-lines = data.decode().splitlines()
-cols = lines[0].lstrip("# ").split(",")
-for line in lines[1:]:
-    f = line.split(",")
-    if f[cols.index("pxname")] == "game" and f[cols.index("svname")] == sys.argv[2]:
-        print(f[cols.index(sys.argv[3])])
-PY
-}
-status() { stat_of "$1" status; }
+ok "haproxy runs in front of the 3 nodes" haproxy_start "$CHECKS" use-server
+stat_of() { haproxy_stat "$@"; }
+status() { haproxy_stat "$1" status; }
 all_up() { [ "$(for n in $CLUSTER_NODES; do status "$n"; done | tr '\n' ' ')" = "UP UP UP " ]; }
 ok "haproxy reports the 3 servers UP" wait_for 20 all_up
 
@@ -163,7 +115,7 @@ stop_clients
 wait "$held"
 
 # --- haproxy's runtime API down, an unknown server ------------------------------------------------
-stop_haproxy
+haproxy_stop
 gone() { ! tcp_open "${API%:*}" "${API##*:}"; }
 ok "haproxy stopped" wait_for 10 gone
 "$BATON" rollout "$f" >"$CLUSTER_DIR/r3.out" 2>&1
@@ -174,9 +126,8 @@ like "$(cat "$CLUSTER_DIR/r3.out")" "preflight +node1 +FAIL .*haproxy runtime AP
     "the pre-flight names the runtime API and what happened"
 is "$(cluster_stops)" "$stops" "no node was stopped"
 
-sed -i 's/server node1 /server other1 /; s/use-server node1 /use-server other1 /' "$CLUSTER_DIR/haproxy.cfg"
-ok "haproxy runs again, without a server called node1" \
-    "$HAPROXY" -f "$CLUSTER_DIR/haproxy.cfg" -D -p "$HAP_PID"
+without_node1() { local CLUSTER_NODES="node2 node3"; haproxy_start "$CHECKS" use-server; }
+ok "haproxy runs again, without a server called node1" without_node1
 up_again() { [ "$(status node2)" = UP ]; }
 wait_for 20 up_again
 "$BATON" rollout "$f" >"$CLUSTER_DIR/r4.out" 2>&1
@@ -186,8 +137,7 @@ is "$rc" 2 "rollout where haproxy has no server node1: refused (exit 2)"
 like "$(cat "$CLUSTER_DIR/r4.out")" "preflight +node1 +FAIL .*haproxy has no server game/node1" \
     "the pre-flight says so"
 
-sed -i 's/server other1 /server node1 /; s/use-server other1 /use-server node1 /' "$CLUSTER_DIR/haproxy.cfg"
-ok "haproxy with node1 again" "$HAPROXY" -f "$CLUSTER_DIR/haproxy.cfg" -D -p "$HAP_PID" -sf "$(cat "$HAP_PID")"
+ok "haproxy with node1 again" haproxy_start "$CHECKS" use-server
 wait_for 20 node1_up
 python3 -c '
 import socket, sys

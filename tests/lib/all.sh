@@ -5,6 +5,7 @@
 . tests/lib/pg.sh
 . tests/lib/gamesrv.sh
 . tests/lib/baton.sh
+. tests/lib/haproxy.sh
 # An event or a field the event registry (coordinator/event_registry.c) lacks stops the
 # coordinator: the test that reached it fails.
 export BATON_EVENTS_STRICT=1
