@@ -10,10 +10,12 @@ usage: load.py OUT STOPFILE NAME=HOST:PORT:ROOT...   (ROOT: /proc/PID/root of th
 OUT gets one line per sample: "T SERVING DRAINED FAILED" (T in seconds since the start), and a
 last line "# requests N failed M".
 """
-import http.client
 import os
 import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../fixtures"))
+from lbload import ask  # noqa: E402
 
 
 def drained(root):
@@ -24,17 +26,6 @@ def drained(root):
         return False
     lines = [l for l in lines if l]
     return bool(lines) and lines[-1].startswith(b"drain ")
-
-
-def ask(host, port):
-    try:
-        c = http.client.HTTPConnection(host, port, timeout=0.5)
-        c.request("GET", "/players")
-        ok = c.getresponse().status == 200
-        c.close()
-        return ok
-    except (OSError, http.client.HTTPException):
-        return False
 
 
 def main():
@@ -54,7 +45,7 @@ def main():
                     out_of_service += 1
                     continue
                 requests += 1
-                if ask(host, port):
+                if ask((host, port), timeout=0.5):
                     serving += 1
                 else:
                     failed += 1

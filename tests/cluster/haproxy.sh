@@ -34,6 +34,11 @@ ok "cluster: 3 nodes on gamesrv 1.0.0, one shared database, agents with haproxy:
 ok "haproxy runs in front of the 3 nodes" haproxy_start "$CHECKS" use-server
 stat_of() { haproxy_stat "$@"; }
 status() { haproxy_stat "$1" status; }
+try_rollout() { # NAME VERSION: baton rollout to VERSION, its output in NAME.out, its exit in rc
+    "$BATON" rollout "$(rollout_file "$2")" >"$CLUSTER_DIR/$1.out" 2>&1
+    rc=$?
+    cat "$CLUSTER_DIR/$1.out" >&2
+}
 all_up() { [ "$(for n in $CLUSTER_NODES; do status "$n"; done | tr '\n' ' ')" = "UP UP UP " ]; }
 ok "haproxy reports the 3 servers UP" wait_for 20 all_up
 
@@ -49,10 +54,8 @@ stop_load() {
     wait "$LOAD"
 }
 ok "the client load runs through haproxy" start_load roll
-f=$(rollout_file 1.1.0)
-"$BATON" rollout "$f" >"$CLUSTER_DIR/r1.out" 2>&1
-is "$?" 0 "rollout to 1.1.0, one node at a time behind haproxy: exit 0"
-cat "$CLUSTER_DIR/r1.out" >&2
+try_rollout r1 1.1.0
+is "$rc" 0 "rollout to 1.1.0, one node at a time behind haproxy: exit 0"
 stop_load
 summary=$(tail -1 "$CLUSTER_DIR/roll.dat")
 echo "# $summary" >&2
@@ -82,9 +85,7 @@ ok "a client holds a session open on node1" wait_for 10 held_open
 stops=$(cluster_stops)
 record="$(state_field node1 rollout_id) $(state_field node1 step)"
 f=$(rollout_file 1.2.0)
-"$BATON" rollout "$f" >"$CLUSTER_DIR/r2.out" 2>&1
-rc=$?
-cat "$CLUSTER_DIR/r2.out" >&2
+try_rollout r2 1.2.0
 is "$rc" 3 "rollout to 1.2.0 with node1's session held: exit 3 (node1 failed, rolled back)"
 like "$(cat "$CLUSTER_DIR/r2.out")" "drain failed: haproxy: game/node1 still has 1 session and 0 queued after 3\.[0-9] s \(drain_timeout\): not stopped" \
     "the stop step says why, naming the server and drain_timeout"
@@ -118,9 +119,7 @@ wait "$held"
 haproxy_stop
 gone() { ! tcp_open "${API%:*}" "${API##*:}"; }
 ok "haproxy stopped" wait_for 10 gone
-"$BATON" rollout "$f" >"$CLUSTER_DIR/r3.out" 2>&1
-rc=$?
-cat "$CLUSTER_DIR/r3.out" >&2
+try_rollout r3 1.2.0
 is "$rc" 2 "rollout with haproxy's runtime API down: refused (exit 2)"
 like "$(cat "$CLUSTER_DIR/r3.out")" "preflight +node1 +FAIL .*haproxy runtime API $API: Connection refused" \
     "the pre-flight names the runtime API and what happened"
@@ -130,9 +129,7 @@ without_node1() { local CLUSTER_NODES="node2 node3"; haproxy_start "$CHECKS" use
 ok "haproxy runs again, without a server called node1" without_node1
 up_again() { [ "$(status node2)" = UP ]; }
 wait_for 20 up_again
-"$BATON" rollout "$f" >"$CLUSTER_DIR/r4.out" 2>&1
-rc=$?
-cat "$CLUSTER_DIR/r4.out" >&2
+try_rollout r4 1.2.0
 is "$rc" 2 "rollout where haproxy has no server node1: refused (exit 2)"
 like "$(cat "$CLUSTER_DIR/r4.out")" "preflight +node1 +FAIL .*haproxy has no server game/node1" \
     "the pre-flight says so"
@@ -146,9 +143,7 @@ s = socket.create_connection((host, int(port)))
 s.sendall(b"set server game/node1 state maint\n")
 print(s.recv(100))' "$API" >&2
 is "$(status node1)" MAINT "an operator puts node1 in maintenance"
-"$BATON" rollout "$f" >"$CLUSTER_DIR/r5.out" 2>&1
-rc=$?
-cat "$CLUSTER_DIR/r5.out" >&2
+try_rollout r5 1.2.0
 is "$rc" 2 "rollout with node1 in MAINT: refused (exit 2)"
 like "$(cat "$CLUSTER_DIR/r5.out")" "haproxy has game/node1 in MAINT .*state ready. first" \
     "the pre-flight says baton would undo it, and how to go on"
