@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "step.h"
+#include "textfile.h"
 
 void metrics_steps_init(metrics_steps_t *m)
 {
@@ -27,22 +28,6 @@ void metrics_steps_record(metrics_steps_t *m, step_id_t id, uint64_t ms, bool ok
     m->ms[id] = ms;
     m->ok[id] = ok;
     m->end[id] = (uint64_t)time(NULL);
-}
-
-/* A label's value as the text format wants it: \ " and newline escaped. The names that reach
- * here are checked already (names.h); this keeps a damaged one from breaking the file. */
-static void put_label(FILE *f, const char *key, const char *value, bool first)
-{
-    fprintf(f, "%s%s=\"", first ? "" : ",", key);
-    for (const char *p = value ? value : ""; *p; p++) {
-        if (*p == '\\' || *p == '"')
-            fputc('\\', f);
-        if (*p == '\n')
-            fputs("\\n", f);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
 }
 
 /* Files in `dir` that `keep` accepts (NULL: all regular files): how many, how many bytes. */
@@ -87,11 +72,11 @@ char *metrics_text(const agent_config_t *cfg, const svc_config_t *svc, const svc
           "way.\n# TYPE baton_service_info gauge\nbaton_service_info{",
           f);
     /* In the order node_exporter prints them (sorted), so the file reads as a scrape does. */
-    put_label(f, "in_progress", st->in_progress, true);
-    put_label(f, "rollout_id", st->rollout_id, false);
-    put_label(f, "service", svc->name, false);
-    put_label(f, "step", st->step, false);
-    put_label(f, "version", left_version(st), false);
+    textfile_label(f, "in_progress", st->in_progress, true);
+    textfile_label(f, "rollout_id", st->rollout_id, false);
+    textfile_label(f, "service", svc->name, false);
+    textfile_label(f, "step", st->step, false);
+    textfile_label(f, "version", left_version(st), false);
     fputs("} 1\n", f);
 
     /* The per-step metrics: one family each, a sample per step run since the agent started. */
@@ -110,8 +95,8 @@ char *metrics_text(const agent_config_t *cfg, const svc_config_t *svc, const svc
             if (m->ok[id] < 0)
                 continue;
             fprintf(f, "%s{", families[k].name);
-            put_label(f, "service", svc->name, true);
-            put_label(f, "step", step_get(id)->name, false);
+            textfile_label(f, "service", svc->name, true);
+            textfile_label(f, "step", step_get(id)->name, false);
             if (k == 0)
                 fprintf(f, "} %.3f\n", (double)m->ms[id] / 1000.0);
             else if (k == 1)
@@ -126,12 +111,12 @@ char *metrics_text(const agent_config_t *cfg, const svc_config_t *svc, const svc
     fputs("# HELP baton_backups Verified dumps of the service kept in its backup folder.\n"
           "# TYPE baton_backups gauge\nbaton_backups{",
           f);
-    put_label(f, "service", svc->name, true);
+    textfile_label(f, "service", svc->name, true);
     fprintf(f, "} %llu\n", (unsigned long long)n);
     fputs("# HELP baton_backup_bytes Their size.\n# TYPE baton_backup_bytes gauge\n"
           "baton_backup_bytes{",
           f);
-    put_label(f, "service", svc->name, true);
+    textfile_label(f, "service", svc->name, true);
     fprintf(f, "} %llu\n", (unsigned long long)bytes);
 
     snprintf(dir, sizeof(dir), "%s/staging/%s", cfg->state_dir, svc->name);
@@ -139,68 +124,13 @@ char *metrics_text(const agent_config_t *cfg, const svc_config_t *svc, const svc
     fputs("# HELP baton_staged_bytes Bytes of artifacts staged for the service (kept under their "
           "digest, or arriving).\n# TYPE baton_staged_bytes gauge\nbaton_staged_bytes{",
           f);
-    put_label(f, "service", svc->name, true);
+    textfile_label(f, "service", svc->name, true);
     fprintf(f, "} %llu\n", (unsigned long long)bytes);
     if (fclose(f) != 0) {
         free(buf);
         return NULL;
     }
     return buf;
-}
-
-/* The folder is opened once per write without following a link (O_NOFOLLOW) and must be a
- * folder only root can write (it may sit in a folder another user owns, as Debian's
- * /var/lib/prometheus/node-exporter does: swapped for a link, it is refused; swapped for a folder
- * of that user's, it is refused too); the file is then made and renamed inside that very folder
- * (openat, renameat), so no name is looked up again through a path someone else may change. */
-static int write_in_dir(const char *dir, const char *name, const char *text, baton_err_t *err)
-{
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (dfd < 0)
-        return baton_err_set(err, -errno, "metrics_dir %s: %s", dir, strerror(errno));
-    struct stat sb;
-    int r = 0;
-    char tmp[NAME_MAX + 8];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", name);
-    if (fstat(dfd, &sb) < 0) {
-        r = baton_err_set(err, -errno, "metrics_dir %s: %s", dir, strerror(errno));
-        goto out;
-    }
-    if (sb.st_uid != 0 || (sb.st_mode & 0022)) {
-        r = baton_err_set(err, -EPERM,
-                          "metrics_dir %s: not written: only root may write in it (it is owned "
-                          "by uid %u, mode %04o)",
-                          dir, (unsigned)sb.st_uid, (unsigned)(sb.st_mode & 07777));
-        goto out;
-    }
-    (void)unlinkat(dfd, tmp, 0); /* a leftover of a crash: the name, never what it points to */
-    int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        r = baton_err_set(err, -errno, "metrics %s/%s: %s", dir, tmp, strerror(errno));
-        goto out;
-    }
-    size_t len = strlen(text), done = 0;
-    while (done < len) {
-        ssize_t n = write(fd, text + done, len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            r = baton_err_set(err, n < 0 ? -errno : -ENOSPC, "metrics %s/%s: %s", dir, tmp,
-                              n < 0 ? strerror(errno) : "short write");
-            break;
-        }
-        done += (size_t)n;
-    }
-    if (fchmod(fd, 0644) < 0 && r == 0) /* whatever the umask: node_exporter must read it */
-        r = baton_err_set(err, -errno, "metrics %s/%s: %s", dir, tmp, strerror(errno));
-    close(fd);
-    if (r == 0 && renameat(dfd, tmp, dfd, name) < 0)
-        r = baton_err_set(err, -errno, "metrics %s/%s: %s", dir, name, strerror(errno));
-    if (r < 0)
-        (void)unlinkat(dfd, tmp, 0);
-out:
-    close(dfd);
-    return r;
 }
 
 int metrics_write(const agent_config_t *cfg, const svc_config_t *svc, const svc_state_t *st,
@@ -214,7 +144,7 @@ int metrics_write(const agent_config_t *cfg, const svc_config_t *svc, const svc_
     char *text = metrics_text(cfg, svc, st, m);
     if (!text)
         return baton_err_set(err, -ENOMEM, "metrics: out of memory");
-    int r = write_in_dir(cfg->metrics_dir, name, text, err);
+    int r = textfile_write(cfg->metrics_dir, name, text, "metrics_dir", err);
     free(text);
     return r;
 }

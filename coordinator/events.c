@@ -15,6 +15,7 @@
 #include "interrupt.h"
 #include "live.h"
 #include "recap.h"
+#include "rollout_metrics.h"
 #include "run.h"
 #include "term.h"
 
@@ -189,6 +190,7 @@ void emit(struct run *run, json_t *e)
         free(line);
     }
     notifier_event(run->notify, e); /* queued: the network is never waited for here */
+    rollout_metrics_event(run->metrics, run, e);
     if (run->opts->json) {
         char *line = json_dumps(e, JSON_COMPACT);
         if (line)

@@ -10,6 +10,7 @@
 
 #include "envelope.h"
 #include "interrupt.h"
+#include "rollout_metrics.h"
 #include "run.h"
 #include "steps.h"
 
@@ -154,6 +155,7 @@ int rollout_undo(const rollout_file_t *rf, const struct rollout_opts *opts, cons
     size_t *order = calloc(rf->n_nodes ? rf->n_nodes : 1, sizeof(*order));
     bool *listed = calloc(rf->n_nodes ? rf->n_nodes : 1, sizeof(*listed));
     snprintf(run.id, sizeof(run.id), "%s", rollout_id);
+    run.metrics = rollout_metrics_new(rf->service);
     if (!(run.nodes = calloc(rf->n_nodes, sizeof(*run.nodes))) || !order || !listed) {
         emit_error(&run, "out of memory");
         free(order);
@@ -240,6 +242,7 @@ int rollout_undo(const rollout_file_t *rf, const struct rollout_opts *opts, cons
                             "first",
                             rollout_id, done);
 out:
+    rollout_metrics_destroy(&run.metrics);
     run_disconnect(&run);
     free(run.nodes);
     free(order);

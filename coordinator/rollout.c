@@ -16,6 +16,7 @@
  *
  * What happens to one node, step by step, and on its failure is in node.c. */
 #include "rollout.h"
+#include "rollout_metrics.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -960,6 +961,7 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
     }
     run.live = live_new(&run);
     run.recap = recap_new(&run);
+    run.metrics = rollout_metrics_new(rf->service);
     if (rf->n_notify && notifier_new(rf->notify, rf->n_notify, rf->service, &run.notify, &err) < 0)
         fprintf(stderr, "baton: warning: %s; this rollout sends no notifications\n", err.msg);
     /* Stale requests from a dead run. */
@@ -1045,6 +1047,7 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
     code = summarize(&run, r);
 out:
     notifier_destroy(&run.notify); /* what is still queued gets a few seconds more */
+    rollout_metrics_destroy(&run.metrics);
     run_disconnect(&run);
     live_destroy(&run.live);
     recap_destroy(&run.recap);

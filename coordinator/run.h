@@ -118,11 +118,12 @@ struct run {
     uint64_t settled;     /* counter for settled_seq */
     uint64_t progress_at; /* last time a node finished (progress_deadline) */
     bool deadline_missed;
-    const char *last_node; /* text output: the node the last lines were about */
-    bool parallel;         /* text output: some batch runs nodes side by side */
-    struct live *live;     /* the live view on a terminal, or NULL */
-    struct recap *recap;   /* the closing table (recap.h), or NULL */
-    notifier_t *notify;    /* `notify:` targets (notify.h), or NULL */
+    const char *last_node;           /* text output: the node the last lines were about */
+    bool parallel;                   /* text output: some batch runs nodes side by side */
+    struct live *live;               /* the live view on a terminal, or NULL */
+    struct recap *recap;             /* the closing table (recap.h), or NULL */
+    notifier_t *notify;              /* `notify:` targets (notify.h), or NULL */
+    struct rollout_metrics *metrics; /* the coordinator's metrics (rollout_metrics.h), or NULL */
 };
 
 /* events.c: every event is one JSON object; emit() journals it, then prints it as JSON or as

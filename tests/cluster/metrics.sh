@@ -8,6 +8,9 @@
 # migration, the step under way. After a rollout whose verify fails: the version it was rolled
 # back to, verify 0, rollback 1. A link planted where the agent writes its temporary file is not
 # written through; a folder others may write in is not written at all (said in the agent's log).
+# The coordinator's own (BATON_METRICS_DIR), from a node_exporter on its host: a rollout paused
+# after its canary (phase, node states, batch), a second operator's refused rollout that leaves
+# them alone, and the end (phase ended, exit code, times).
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/all.sh
@@ -101,9 +104,56 @@ is "$?" 0 "rollout to 1.2.0: exit 0"
 is "$(node_exec node2 cat "$BATON_TEST_METRICS_DIR/baton-gamesrv.prom")" "$before" \
     "node2's folder is writable by others (0777): its file was not written"
 like "$(node_exec node2 journalctl -u baton-agent -o cat --no-pager)" \
-    "metrics: metrics_dir $BATON_TEST_METRICS_DIR: not written: only root may write in it \(it is owned by uid 0, mode 0777\)" \
+    "metrics: metrics_dir $BATON_TEST_METRICS_DIR: not written: others may write in it \(it is owned by uid 0, mode 0777\)" \
     "and node2's agent says why in its log"
 ok "node1's file says 1.2.0 committed (its folder is root's)" \
     info "in_progress=\"\",rollout_id=\"$(sed -n 's/^baton: rollout \([^:]*\):.*/\1/p' <<<"$out")\",service=\"gamesrv\",step=\"committed\",version=\"1.2.0\""
 node_exec node1 systemctl stop node-exporter
+
+# --- the coordinator's own metrics (BATON_METRICS_DIR), from a node_exporter on its host ---------
+export BATON_METRICS_DIR=$CLUSTER_DIR/coordinator-metrics
+mkdir -m 0755 "$BATON_METRICS_DIR"
+HOST_ADDR=127.0.0.1:$((40000 + ${PG_TEST_PORT:-55432} % 1000 * 10 + 9))
+HOST_URL="http://$HOST_ADDR/metrics"
+"$EXPORTER" --web.listen-address="$HOST_ADDR" \
+    --collector.disable-defaults --collector.textfile \
+    --collector.textfile.directory="$BATON_METRICS_DIR" 2>/dev/null &
+exporter=$!
+trap 'kill "$exporter" 2>/dev/null; cluster_down' EXIT
+host_answers() { curl -sf -o /dev/null "$HOST_URL"; }
+ok "node_exporter answers on the coordinator's host" wait_for 10 host_answers
+hscrape() { curl -sf "$HOST_URL"; }
+hsample() { hscrape | grep -F "$1" | awk '{print $2}'; } # NAME{LABELS: the first match's value
+f=$(BATON_TEST_ROLLOUT_MIN_HEALTHY=1s rollout_file 2.0.0)
+printf 'batches: [1, 1]\npause_after: canary\n' >>"$f"
+"$BATON" rollout "$f" >"$CLUSTER_DIR/c1.out" 2>&1 &
+pid=$!
+paused() { hscrape | grep -q 'baton_rollout_info{phase="paused"'; }
+ok "while paused after the canary: baton_rollout_info says phase=paused" wait_for 60 paused
+cid=$(sed -n 's/^baton: rollout \([^:]*\):.*/\1/p' "$CLUSTER_DIR/c1.out")
+hscrape | grep '^baton_rollout' >&2
+is "$(hsample "baton_rollout_info{phase=\"paused\",rollout_id=\"$cid\",service=\"gamesrv\",version=\"2.0.0\"}")" 1 \
+    "with the rollout's id and version"
+is "$(hsample 'baton_rollout_node_state{node="node1",service="gamesrv",state="done"}') $(hsample 'baton_rollout_node_state{node="node2",service="gamesrv",state="reserved"}')" \
+    "1 1" "node1 done, node2 reserved"
+is "$(hsample 'baton_rollout_nodes{service="gamesrv",state="done"}') $(hsample 'baton_rollout_nodes{service="gamesrv",state="rolled_back"}')" \
+    "1 0" "baton_rollout_nodes: 1 done, 0 rolled back (every state is there, 0 included)"
+is "$(hsample 'baton_rollout_batch{') $(hsample 'baton_rollout_batches{')" "1 2" "batch 1 of 2"
+ok "no end time yet" test -z "$(hsample "baton_rollout_end_timestamp_seconds{")"
+# A second operator's rollout is refused (the nodes are held): the metrics stay the first's.
+out=$("$BATON" rollout "$(rollout_file 2.0.0 "$CLUSTER_DIR/second.yml")" 2>&1)
+is "$?" 2 "a second operator's rollout of gamesrv meanwhile: refused (exit 2)"
+ok "and the metrics still show the paused rollout" paused
+"$BATON" resume "$cid" >/dev/null 2>&1
+wait "$pid"
+is "$?" 0 "resumed, the rollout ends: exit 0"
+is "$(hsample "baton_rollout_info{phase=\"ended\",rollout_id=\"$cid\"") $(hsample 'baton_rollout_exit_code{')" \
+    "1 0" "baton_rollout_info phase=ended, baton_rollout_exit_code 0"
+is "$(hsample 'baton_rollout_nodes{service="gamesrv",state="done"}') $(hsample 'baton_rollout_batch{')" \
+    "2 2" "both nodes done, batch 2 of 2"
+end=$(hsample "baton_rollout_end_timestamp_seconds{")
+start=$(hsample "baton_rollout_start_timestamp_seconds{")
+ok "start and end are times, in order ($start .. $end)" \
+    awk -v s="${start:-0}" -v e="${end:-0}" -v now="$(date +%s)" 'BEGIN { exit !(s > 0 && s <= e && e <= now) }'
+is "$(hscrape | grep -E '^node_textfile_scrape_error ' | awk '{print $2}')" 0 "read without error"
 done_testing
