@@ -2,6 +2,7 @@
  * built-in haproxy (haproxy.h) and the operator's drain/undrain hooks for other balancers.
  * The one place the stop, verify and rollback steps go through for it. */
 #include <errno.h>
+#include <string.h>
 #include <time.h>
 
 #include "command.h"
@@ -78,6 +79,24 @@ static int haproxy_in(step_ctx_t *ctx, const haproxy_target_t *t, baton_err_t *e
         pause_ms(POLL_MS);
     }
     return baton_err_prefix(err, "back in service failed");
+}
+
+int balancer_check(step_ctx_t *ctx, baton_err_t *err)
+{
+    const haproxy_target_t *t = ctx->svc->haproxy;
+    if (!t)
+        return 0;
+    /* Its haproxy answers and knows its server, taken out of service by no one else: the stop
+     * step drains it and the verify puts it back, which would undo an operator's MAINT. */
+    haproxy_server_stat_t s;
+    step_progress(ctx, "checking haproxy %s/%s", t->backend, t->server);
+    int r = haproxy_server_stat(t, &s, err);
+    if (r == 0 && !strncmp(s.status, "MAINT", 5))
+        r = baton_err_set(err, -EBUSY,
+                          "haproxy has %s/%s in %s (taken out by hand?): the rollout would put it "
+                          "back in service; `set server %s/%s state ready` first",
+                          t->backend, t->server, s.status, t->backend, t->server);
+    return r;
 }
 
 int balancer_out(step_ctx_t *ctx, baton_err_t *err)

@@ -96,6 +96,8 @@ int step_commit(step_ctx_t *ctx, baton_err_t *err);
  * drained to no session, then the drain hook), and back in once it verified (the undrain
  * hook, then haproxy ready until it reports the server UP). */
 int balancer_out(step_ctx_t *ctx, baton_err_t *err);
+/* The pre-flight's and plan's check of it: haproxy answers, has the server, not in MAINT. */
+int balancer_check(step_ctx_t *ctx, baton_err_t *err);
 int balancer_in(step_ctx_t *ctx, baton_err_t *err);
 int step_rollback(step_ctx_t *ctx, baton_err_t *err);
 /* Not a step of the table: `baton plan`'s read-only pre-flight (ctx->st is NULL); fills

@@ -133,6 +133,10 @@ int step_plan(step_ctx_t *ctx, baton_err_t *err)
         problem(p, "%s", e.msg);
     p->active_state = dup_or_empty(active);
 
+    baton_err_clear(&e);
+    if (balancer_check(ctx, &e) < 0)
+        problem(p, "%s", e.msg);
+
     struct stat sb;
     baton_err_clear(&e);
     hex[0] = '\0';

@@ -13,7 +13,6 @@
 #include "command.h"
 #include "db.h"
 #include "db_lock.h"
-#include "haproxy.h"
 #include "step.h"
 #include "fsutil.h"
 #include "pgtools.h"
@@ -189,22 +188,9 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
         (r = unit_check_loaded(bus, svc->unit, &active, err)) < 0)
         goto out;
 
-    /* Its haproxy answers and knows its server, taken out of service by no one else: the stop
-     * step drains it and the verify puts it back, which would undo an operator's MAINT. */
-    if (svc->haproxy) {
-        const haproxy_target_t *t = svc->haproxy;
-        haproxy_server_stat_t hs;
-        step_progress(ctx, "checking haproxy %s/%s", t->backend, t->server);
-        if ((r = haproxy_server_stat(t, &hs, err)) < 0)
-            goto out;
-        if (!strncmp(hs.status, "MAINT", 5)) {
-            r = baton_err_set(err, -EBUSY,
-                              "haproxy has %s/%s in %s (taken out by hand?): the rollout would "
-                              "put it back in service; `set server %s/%s state ready` first",
-                              t->backend, t->server, hs.status, t->backend, t->server);
-            goto out;
-        }
-    }
+    /* The load balancer the stop step drains it from can (balancer.c). */
+    if ((r = balancer_check(ctx, err)) < 0)
+        goto out;
 
     /* The binary to replace is there and says what it is. */
     struct stat sb;

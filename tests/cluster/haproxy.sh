@@ -12,7 +12,8 @@
 # agent SIGKILLed while it waits: node1 rolled back without a restart, haproxy has it in service
 # again. The
 # runtime API down, a server haproxy does not have, a server an operator put in MAINT: refused
-# by the pre-flight (exit 2) saying which, nothing stopped, MAINT left as it was.
+# by the pre-flight (exit 2) saying which, nothing stopped, MAINT left as it was; `baton plan`
+# says the same.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/all.sh
@@ -124,6 +125,9 @@ is "$rc" 2 "rollout with haproxy's runtime API down: refused (exit 2)"
 like "$(cat "$CLUSTER_DIR/r3.out")" "preflight +node1 +FAIL .*haproxy runtime API $API: Connection refused" \
     "the pre-flight names the runtime API and what happened"
 is "$(cluster_stops)" "$stops" "no node was stopped"
+out=$("$BATON" plan "$(rollout_file 1.2.0)" 2>&1)
+is "$?" 2 "baton plan says the rollout would be refused (exit 2)"
+like "$out" "haproxy runtime API $API: Connection refused" "naming the same problem as the pre-flight"
 
 without_node1() { local CLUSTER_NODES="node2 node3"; haproxy_start "$CHECKS" use-server; }
 ok "haproxy runs again, without a server called node1" without_node1
