@@ -2,6 +2,7 @@
  * and the step running now; the only writes here are the ones that must happen before a step
  * starts (its rollout id and in_progress, in one atomic save) or instead of it (a release). */
 #include "semver.h"
+#include "clock.h"
 #include "agent.h"
 
 #include <errno.h>
@@ -19,13 +20,6 @@
 #include "log.h"
 #include "state.h"
 #include "version.h"
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* Sends one Envelope to `peer`. Progress may be dropped when the peer is slow or gone
  * (ZMQ_DONTWAIT); a lost Result is logged: it stays on record for the asker to ask again. */
@@ -138,14 +132,14 @@ static void progress_to_asker(agent_t *a, struct running *run, const char *msg, 
     p.step = (char *)run->def->name;
     p.message = (char *)msg;
     p.heartbeat = heartbeat;
-    p.elapsed_ms = now_ms() - run->started_ms;
+    p.elapsed_ms = mono_ms() - run->started_ms;
     Baton__Envelope env = BATON__ENVELOPE__INIT;
     env.request_id = run->request_id;
     env.rollout_id = run->rollout_id;
     env.body_case = BATON__ENVELOPE__BODY_PROGRESS;
     env.progress = &p;
     send_env(a, &run->peer, &env, true);
-    run->last_beat_ms = now_ms();
+    run->last_beat_ms = mono_ms();
 }
 
 /* The asker of the running step is now `peer` (a coordinator that reconnected, or asked
@@ -349,6 +343,7 @@ static void serve_step(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
                        .recorded = svc_state_recorded(st, req->request_id),
                        .asker_started_it = st->in_progress_request == req->request_id,
                        .undo_committed = def->id == STEP_ROLLBACK && req->rollback->undo_committed,
+                       .stop_asked = st->stop_asked,
                        .asks_down = def->id == STEP_MIGRATE &&
                                     req->migrate->direction == BATON__DIRECTION__DIRECTION_DOWN};
     bool busy = false;
@@ -368,7 +363,7 @@ static void serve_step(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
                   "asked again while running: the Result goes to the new asker");
         set_asker(run, peer, req->request_id);
         snprintf(why, sizeof(why), "still running (%llu s): %s",
-                 (unsigned long long)((now_ms() - run->started_ms) / 1000), run->progress);
+                 (unsigned long long)((mono_ms() - run->started_ms) / 1000), run->progress);
         progress_to_asker(a, run, why, false);
         break;
     case STEP_REPLAY:
@@ -438,7 +433,7 @@ static void serve_step(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
         run->def = def;
         run->svc = svc;
         snprintf(run->rollout_id, sizeof(run->rollout_id), "%s", req->rollout_id);
-        run->started_ms = now_ms();
+        run->started_ms = mono_ms();
         snprintf(run->progress, sizeof(run->progress), "started");
         set_asker(run, peer, req->request_id);
         if (worker_submit(lane->worker, job, &err) < 0) {
@@ -493,7 +488,7 @@ static void serve_plan(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
     run->def = &agent_plan_def;
     run->svc = svc;
     run->rollout_id[0] = '\0';
-    run->started_ms = now_ms();
+    run->started_ms = mono_ms();
     snprintf(run->progress, sizeof(run->progress), "started");
     set_asker(run, peer, req->request_id);
     if (worker_submit(lane->worker, job, &err) < 0) {
@@ -567,7 +562,7 @@ void agent_from_worker(agent_t *a, struct lane *lane)
 
 void agent_tick(agent_t *a)
 {
-    uint64_t now = now_ms();
+    uint64_t now = mono_ms();
     /* A heartbeat each second: the coordinator tells a slow step from a lost node by it. */
     for (size_t i = 0; i < a->cfg->n_services; i++) {
         struct running *run = &a->lanes[i].run;

@@ -87,11 +87,12 @@ int balancer_check(step_ctx_t *ctx, baton_err_t *err)
     if (!t)
         return 0;
     /* Its haproxy answers and knows its server, taken out of service by no one else: the stop
-     * step drains it and the verify puts it back, which would undo an operator's MAINT. */
+     * step drains it and the verify puts it back, which would undo an operator's MAINT or
+     * DRAIN. */
     haproxy_server_stat_t s;
     step_progress(ctx, "checking haproxy %s/%s", t->backend, t->server);
     int r = haproxy_server_stat(t, &s, err);
-    if (r == 0 && !strncmp(s.status, "MAINT", 5))
+    if (r == 0 && (!strncmp(s.status, "MAINT", 5) || !strncmp(s.status, "DRAIN", 5)))
         r = baton_err_set(err, -EBUSY,
                           "haproxy has %s/%s in %s (taken out by hand?): the rollout would put it "
                           "back in service; `set server %s/%s state ready` first",
@@ -101,7 +102,9 @@ int balancer_check(step_ctx_t *ctx, baton_err_t *err)
 
 int balancer_out(step_ctx_t *ctx, baton_err_t *err)
 {
-    int r = ctx->svc->haproxy ? haproxy_out(ctx, ctx->svc->haproxy, err) : 0;
+    /* A unit that was not running serves nobody: its server is not drained (and a rollback,
+     * which starts only what ran, has nothing to put back). */
+    int r = ctx->svc->haproxy && ctx->st->was_active ? haproxy_out(ctx, ctx->svc->haproxy, err) : 0;
     return r < 0 ? r : command_hook(ctx, "drain", err);
 }
 

@@ -1,14 +1,17 @@
 /* haproxy: a server of an haproxy backend through its runtime API (haproxy.h). */
 #include "haproxy.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ANSWER_MAX (1024 * 1024) /* `show stat` of every server of a big haproxy fits */
@@ -29,7 +32,9 @@ static int connect_api(const char *api, uint64_t timeout_ms, baton_err_t *err)
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
         if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-            int r = baton_err_set(err, -errno, "haproxy runtime API %s: %s", api, strerror(errno));
+            /* EAGAIN: haproxy's backlog is full and stayed full for the timeout. */
+            int e = errno == EAGAIN ? ETIMEDOUT : errno;
+            int r = baton_err_set(err, -e, "haproxy runtime API %s: %s", api, strerror(e));
             close(fd);
             return r;
         }
@@ -96,13 +101,17 @@ int haproxy_command(const char *runtime_api, const char *command, uint64_t timeo
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0)
-            r = baton_err_set(err, -errno, "haproxy runtime API %s: send: %s", runtime_api,
+            r = baton_err_set(err, errno == EAGAIN ? -ETIMEDOUT : -errno,
+                              "haproxy runtime API %s: send: %s", runtime_api,
                               strerror(errno == EAGAIN ? ETIMEDOUT : errno));
         else
             off += (size_t)w;
     }
     char *buf = NULL;
     size_t len = 0;
+    /* One deadline for the whole answer: a peer that trickles a byte at a time does not hold
+     * the step for longer than timeout_ms. */
+    uint64_t deadline = mono_ms() + timeout_ms;
     while (r == 0) {
         char *grown = realloc(buf, len + 4097);
         if (!grown) {
@@ -110,13 +119,19 @@ int haproxy_command(const char *runtime_api, const char *command, uint64_t timeo
             break;
         }
         buf = grown;
-        ssize_t got = recv(fd, buf + len, 4096, 0);
-        if (got < 0 && errno == EINTR)
+        uint64_t now = mono_ms();
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int ready = now < deadline ? poll(&p, 1, (int)(deadline - now)) : 0;
+        if (ready < 0 && errno == EINTR)
+            continue;
+        ssize_t got = ready > 0 ? recv(fd, buf + len, 4096, MSG_DONTWAIT) : -1;
+        if (got < 0 && (errno == EINTR || (ready > 0 && errno == EAGAIN)))
             continue;
         if (got < 0) {
-            r = baton_err_set(err, errno == EAGAIN ? -ETIMEDOUT : -errno,
-                              "haproxy runtime API %s: no whole answer to '%s' within %llu ms",
-                              runtime_api, command, (unsigned long long)timeout_ms);
+            r = baton_err_set(err, ready <= 0 ? -ETIMEDOUT : -errno,
+                              "haproxy runtime API %s: no whole answer to '%s' within %llu ms%s%s",
+                              runtime_api, command, (unsigned long long)timeout_ms,
+                              ready > 0 ? ": " : "", ready > 0 ? strerror(errno) : "");
             break;
         }
         if (got == 0)
@@ -206,8 +221,11 @@ int haproxy_stat_parse(const char *csv, const char *backend, const char *server,
                 if (col[k] == i)
                     v[k] = f;
         }
-        if (!v[PX] || !v[STATUS] || strcmp(v[PX], backend) || strcmp(v[SV], server))
-            continue;
+        bool whole = true;
+        for (int k = 0; k < NCOL; k++)
+            whole = whole && v[k];
+        if (!whole || strcmp(v[PX], backend) || strcmp(v[SV], server))
+            continue; /* a line cut short is no server's */
         if (parse_u64(v[QCUR], &ret->queued) < 0 || parse_u64(v[SCUR], &ret->sessions) < 0 ||
             strlen(v[STATUS]) >= sizeof(ret->status)) {
             r = baton_err_set(err, -EBADMSG,

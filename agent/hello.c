@@ -9,17 +9,11 @@
 #include <time.h>
 
 #include "command.h"
+#include "clock.h"
 #include "front.h"
 #include "state.h"
 #include "unit.h"
 #include "version.h"
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 void hello_free(Baton__Hello **hello_p)
 {
@@ -150,7 +144,7 @@ int hello_build(const agent_config_t *cfg, sd_bus **bus_p, const struct run_view
                 s->step = strdup(s->running ? run->step : st->in_progress);
             }
             if (s->running)
-                s->running_ms = now_ms() - run->started_ms;
+                s->running_ms = mono_ms() - run->started_ms;
             svc_state_destroy(&st);
         } else {
             s->rollout_id = strdup("");

@@ -1,5 +1,6 @@
 /* proc: see proc.h. */
 #include "proc.h"
+#include "clock.h"
 
 #include "fsutil.h"
 
@@ -16,13 +17,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* Appends to a tail buffer that keeps the most recent PROC_TAIL_MAX - 1 bytes. */
 static void tail_add(char *tail, size_t *len, const char *buf, size_t n)
@@ -268,13 +262,13 @@ int proc_run(const struct proc_opts *o, struct proc_result *ret, baton_err_t *er
     /* The leader's exit is seen at once through a pidfd (Linux 5.3); without one it is
      * looked for every PROC_POLL_MS. */
     int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    uint64_t deadline = o->timeout_ms ? now_ms() + o->timeout_ms : 0, kill_at = 0, drain_until = 0;
+    uint64_t deadline = o->timeout_ms ? mono_ms() + o->timeout_ms : 0, kill_at = 0, drain_until = 0;
     bool leader_done = false;
     size_t tail_len = 0;
     int r = 0, pipes[2] = {out[0], errp[0]};
     char buf[64 * 1024];
     for (;;) {
-        uint64_t t = now_ms();
+        uint64_t t = mono_ms();
         /* Checked before the deadline: after a pause of ours (SIGSTOP, a suspended VM) the
          * clock may be past it while the command finished in time, which is no time-out. */
         if (!leader_done && leader_exited(pid)) {

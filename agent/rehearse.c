@@ -19,19 +19,13 @@
 #include <libpq-fe.h>
 
 #include "command.h"
+#include "clock.h"
 #include "conninfo.h"
 #include "db.h"
 #include "fsutil.h"
 #include "proc.h"
 #include "step.h"
 #include "pgtools.h"
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* baton_rehearse_NODE_SERVICE, lower case, [a-z0-9_] only, at most 63 bytes. */
 static void scratch_name(const char *node, const char *service, char *buf, size_t len)
@@ -123,10 +117,10 @@ int rehearse(step_ctx_t *ctx, const char *binary, uint64_t *ret_ms, baton_err_t 
     if ((r = command_argv_db(svc->rehearse_migrate, binary, 0, scratch, &argv, err)) < 0)
         goto drop;
     step_progress(ctx, "rehearsal: migrate up on the copy");
-    uint64_t t0 = now_ms();
+    uint64_t t0 = mono_ms();
     r = command_run(ctx, svc, (const char *const *)argv, svc->timeout_migrate_ms,
                     "rehearsal: migrate up on a copy of the database failed", NULL, err);
-    *ret_ms = now_ms() - t0;
+    *ret_ms = mono_ms() - t0;
     if (r == 0)
         step_progress(ctx, "rehearsal: the migration took %llu ms on the copy",
                       (unsigned long long)*ret_ms);

@@ -224,8 +224,15 @@ int stage_chunk(struct staging *s, const agent_config_t *cfg, const Baton__Stage
      * a file already kept under this digest (verified, maybe running) is never replaced. */
     close(s->fd);
     s->fd = -1;
-    if (link(partial, final) < 0 && errno != EEXIST) {
-        r = baton_err_set(err, -errno, "link %s -> %s: %s", partial, final, strerror(errno));
+    r = link(partial, final) < 0 ? -errno : 0;
+    struct stat kept;
+    if (r == -EEXIST && lstat(final, &kept) == 0 && S_ISREG(kept.st_mode) &&
+        (uint64_t)kept.st_size == req->size)
+        r = 0; /* kept meanwhile under this digest, whole: that one stays */
+    else if (r == -EEXIST && unlink(final) == 0) /* not the artifact: never verified, replaced */
+        r = link(partial, final) < 0 ? -errno : 0;
+    if (r < 0) {
+        r = baton_err_set(err, r, "link %s -> %s: %s", partial, final, strerror(-r));
         stage_reset(s, partial);
         *ret_held = 0;
         return r;

@@ -1,5 +1,6 @@
 /* step: the helpers every step uses, and the table from step to function. */
 #include "step.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -17,9 +18,7 @@
 
 uint64_t step_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return mono_ms();
 }
 
 void step_progress(step_ctx_t *ctx, const char *fmt, ...)

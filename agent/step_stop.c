@@ -22,14 +22,18 @@ int step_stop(step_ctx_t *ctx, baton_err_t *err)
         step_progress(ctx, "stopping %s", svc->unit);
         r = unit_stop(bus, svc->unit, svc->timeout_stop_ms, step_tick, ctx, err);
     }
-    if (r < 0) {
-        /* Nothing was changed on record (the rollback only releases): put back what the
-         * drain did now. */
+    if (r < 0 && !ctx->st->stop_asked) {
+        /* Nothing was changed but the load balancer (the rollback only releases): put back
+         * what the drain did now. */
         baton_err_t undo = {0};
         if (balancer_in(ctx, &undo) < 0)
             step_log(ctx, 4, "after the failed stop step: %s", undo.msg);
-        return r;
     }
+    /* A stop asked of systemd that then failed (its deadline: systemd may kill the unit
+     * anyway) is rolled back, not released (steps.c): the rollback starts it again and puts it
+     * back in service. */
+    if (r < 0)
+        return r;
     ctx->st->stopped = true;
     return 0;
 }

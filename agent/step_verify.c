@@ -17,6 +17,7 @@
 #include <curl/curl.h>
 
 #include "semver.h"
+#include "clock.h"
 #include "command.h"
 #include "db.h"
 #include "envelope.h"
@@ -26,13 +27,6 @@
 
 #define PROBE_FIRST_PAUSE_MS 5 /* then doubling up to health.interval */
 #define PROBE_TIMEOUT_MS 2000
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* The start of a probe's response body: what a failing health check says ("database
  * unreachable") is often the one line that tells the operator why. The rest is read and
@@ -188,7 +182,7 @@ static int first_healthy(step_ctx_t *ctx, baton_err_t *err)
 {
     const svc_config_t *svc = ctx->svc;
     uint64_t limit = ctx->healthy_deadline_ms ? ctx->healthy_deadline_ms : svc->timeout_verify_ms;
-    uint64_t start = now_ms(), deadline = start + limit, next_note = start;
+    uint64_t start = mono_ms(), deadline = start + limit, next_note = start;
     uint64_t pause = PROBE_FIRST_PAUSE_MS;
     char why[512] = "";
     int r;
@@ -196,7 +190,7 @@ static int first_healthy(step_ctx_t *ctx, baton_err_t *err)
                   svc->health_http ? svc->health_http : svc->health_tcp);
     while ((r = probe(svc, why, sizeof(why))) < 0) {
         step_tick(ctx);
-        uint64_t t = now_ms();
+        uint64_t t = mono_ms();
         if (t >= deadline)
             return baton_err_set(err, -ETIMEDOUT, "not healthy after %llu s: %s",
                                  (unsigned long long)(limit / 1000), why);
@@ -218,16 +212,16 @@ static int first_healthy(step_ctx_t *ctx, baton_err_t *err)
 static int stays_healthy(step_ctx_t *ctx, const struct unit_identity *first, baton_err_t *err)
 {
     const svc_config_t *svc = ctx->svc;
-    uint64_t start = now_ms(), end = start + ctx->min_healthy_ms, probes = 1;
+    uint64_t start = mono_ms(), end = start + ctx->min_healthy_ms, probes = 1;
     char why[512] = "";
     step_progress(ctx, "healthy; watching it for %llu ms", (unsigned long long)ctx->min_healthy_ms);
     for (;;) {
-        uint64_t t = now_ms();
+        uint64_t t = mono_ms();
         if (t >= end)
             break;
         pause_ms(end - t < svc->health_interval_ms ? end - t : svc->health_interval_ms);
         step_tick(ctx);
-        double after = (double)(now_ms() - start) / 1000.0;
+        double after = (double)(mono_ms() - start) / 1000.0;
         struct unit_identity now;
         int r = unit_active(ctx, svc, err);
         if (r < 0)

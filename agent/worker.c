@@ -1,5 +1,6 @@
 /* worker: see worker.h. */
 #include "worker.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -29,13 +30,6 @@ struct worker {
     struct pg_conn *locks[AGENT_SERVICES_MAX]; /* per service: its migration lock while held */
     metrics_steps_t steps[AGENT_SERVICES_MAX]; /* per service: its steps' last runs (metrics.h) */
 };
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 void worker_job_free(struct worker_job **job_p)
 {
@@ -71,7 +65,7 @@ struct progress_sink {
 static void on_progress(void *userdata, const char *msg)
 {
     struct progress_sink *p = userdata;
-    atomic_store(&p->w->last_sign, now_ms());
+    atomic_store(&p->w->last_sign, mono_ms());
     Baton__Progress pr = BATON__PROGRESS__INIT;
     pr.step = (char *)p->step;
     pr.message = (char *)msg;
@@ -86,7 +80,7 @@ static void on_progress(void *userdata, const char *msg)
 static void on_tick(void *userdata)
 {
     struct progress_sink *p = userdata;
-    atomic_store(&p->w->last_sign, now_ms());
+    atomic_store(&p->w->last_sign, mono_ms());
 }
 
 /* Runs one job to its end: the step, the state saved with its Result on record, the Result
@@ -133,9 +127,9 @@ static void run_job(worker_t *w, struct worker_job *job)
     baton_err_t merr = {0};
     if (metrics_write(w->cfg, job->svc, st, m, &merr) < 0) /* in_progress: this step */
         step_log(&ctx, 4, "metrics: %s", merr.msg);
-    uint64_t t0 = now_ms();
+    uint64_t t0 = mono_ms();
     int r = step_function(def->id)(&ctx, &err);
-    uint64_t took_ms = now_ms() - t0;
+    uint64_t took_ms = mono_ms() - t0;
     /* A start, verify or rollback that failed: the service says why in its journal, not in
      * "failed (exit-code)". Its last lines go with the Result. */
     sd_bus *bus = NULL;
@@ -246,11 +240,11 @@ static void *worker_main(void *arg)
 {
     worker_t *w = arg;
     struct worker_job *job;
-    atomic_store(&w->last_sign, now_ms());
+    atomic_store(&w->last_sign, mono_ms());
     while ((job = agent_thread_next(&w->t))) {
         run_job(w, job);
         worker_job_free(&job);
-        atomic_store(&w->last_sign, now_ms());
+        atomic_store(&w->last_sign, mono_ms());
     }
     return NULL;
 }
@@ -264,7 +258,7 @@ int worker_new(void *zctx, const agent_config_t *cfg, const svc_config_t *svc, w
     w->cfg = cfg;
     for (size_t i = 0; i < AGENT_SERVICES_MAX; i++)
         metrics_steps_init(&w->steps[i]);
-    atomic_store(&w->last_sign, now_ms());
+    atomic_store(&w->last_sign, mono_ms());
     if (snprintf(w->pidfile, sizeof(w->pidfile), "%s/running-%s.pid", cfg->state_dir,
                  svc->name) >= (int)sizeof(w->pidfile)) {
         free(w);
@@ -302,7 +296,7 @@ int worker_submit(worker_t *w, struct worker_job *job, baton_err_t *err)
 {
     if (zmq_send(w->t.main_end, &job, sizeof(job), 0) != sizeof(job))
         return baton_err_set(err, -errno, "hand the step to the worker: %s", zmq_strerror(errno));
-    atomic_store(&w->last_sign, now_ms());
+    atomic_store(&w->last_sign, mono_ms());
     return 0;
 }
 

@@ -207,7 +207,7 @@ step_verdict_t step_decide(const step_state_t *st, step_id_t cmd, const char *ro
                                 "rollout %s is committed: a committed rollout is never rolled "
                                 "back (baton rollback %s undoes it on purpose)",
                                 rollout_id, rollout_id);
-        if (have == 0 || reserved)
+        if (have == 0 || (reserved && !st->stop_asked))
             return STEP_RELEASE;
         return STEP_RUN; /* mid-rollout, or a rollback that failed and is tried again */
     }

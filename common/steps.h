@@ -62,6 +62,8 @@ typedef struct step_state {
                               * heard back because the agent restarted in the middle */
     bool asks_down;          /* the command is a migrate down */
     bool undo_committed;     /* a rollback that asks to undo a committed rollout on purpose */
+    bool stop_asked;         /* the stop step asked systemd to stop the unit: a stop that then
+                              * failed may have stopped it, so a rollback is not a release */
 } step_state_t;
 
 typedef enum step_verdict {

@@ -41,7 +41,14 @@ int textfile_write(const char *dir, const char *name, const char *text, const ch
         r = baton_err_set(err, -errno, "%s %s: %s", what, dir, strerror(errno));
         goto out;
     }
-    if ((sb.st_uid != 0 && sb.st_uid != geteuid()) || (sb.st_mode & 0022)) {
+    if (sb.st_uid != 0 && sb.st_uid != geteuid()) {
+        r = baton_err_set(err, -EPERM,
+                          "%s %s: not written: it belongs to uid %u, neither root nor this user "
+                          "(uid %u)",
+                          what, dir, (unsigned)sb.st_uid, (unsigned)geteuid());
+        goto out;
+    }
+    if (sb.st_mode & 0022) {
         r = baton_err_set(err, -EPERM,
                           "%s %s: not written: others may write in it (it is owned by uid %u, "
                           "mode %04o)",

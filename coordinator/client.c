@@ -1,5 +1,6 @@
 /* client: see client.h. */
 #include "client.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -35,9 +36,7 @@ struct client {
 /* Weak: a unit test drives the client on a clock of its own. */
 __attribute__((weak)) uint64_t client_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return mono_ms();
 }
 
 int client_new(void *zctx, const char *node, const char *endpoint,

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "clock.h"
 #include "interrupt.h"
 
 #include "journal_backend.h"
@@ -54,13 +55,6 @@ static PGresult *run(PGconn *c, const char *sql, int n, const char *const *param
         return NULL;
     }
     return res;
-}
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* libpq's defaults would have an unreachable server hold the coordinator's loop for minutes:
@@ -120,12 +114,12 @@ static PGconn *store_conn(journal_store_t *s, baton_err_t *err)
         PQfinish(s->conn);
         s->conn = NULL;
     }
-    if (!s->conn && now_ms() < s->conn_retry_ms) {
+    if (!s->conn && mono_ms() < s->conn_retry_ms) {
         baton_err_set(err, -EHOSTUNREACH, "journal database: unreachable a moment ago");
         return NULL;
     }
     if (!s->conn && connect_db(s, &s->conn, err) < 0) {
-        s->conn_retry_ms = now_ms() + 2000;
+        s->conn_retry_ms = mono_ms() + 2000;
         return NULL;
     }
     return s->conn;
@@ -180,7 +174,7 @@ static void went_away(journal_t *j)
     fprintf(stderr, "baton: journal database away: holding events until it is back (at most "
                     "%d s)\n",
             JOURNAL_GRACE_MS / 1000);
-    j->down_since_ms = now_ms();
+    j->down_since_ms = mono_ms();
     j->next_try_ms = j->down_since_ms + 250;
     j->tries = 0;
 }
@@ -259,7 +253,7 @@ static int recover(journal_t *j, baton_err_t *err)
         return r;
     }
     fprintf(stderr, "baton: journal database back after %.1f s: %zu held events stored\n",
-            (double)(now_ms() - j->down_since_ms) / 1000.0, done);
+            (double)(mono_ms() - j->down_since_ms) / 1000.0, done);
     j->down_since_ms = 0;
     if (j->spool_path) {
         unlink(j->spool_path);
@@ -272,7 +266,7 @@ static int recover(journal_t *j, baton_err_t *err)
 /* One try when its time has come; -EIO once the grace is over and it is still away. */
 static int try_recover(journal_t *j, baton_err_t *err)
 {
-    uint64_t now = now_ms();
+    uint64_t now = mono_ms();
     if (j->down_since_ms && now >= j->next_try_ms) {
         baton_err_t rerr = {0};
         if (recover(j, &rerr) == -EBUSY)
@@ -280,10 +274,10 @@ static int try_recover(journal_t *j, baton_err_t *err)
         if (j->down_since_ms) {
             j->tries++;
             uint64_t wait = j->tries < 5 ? 250u << j->tries : 5000;
-            j->next_try_ms = now_ms() + (wait > 5000 ? 5000 : wait);
+            j->next_try_ms = mono_ms() + (wait > 5000 ? 5000 : wait);
         }
     }
-    if (j->down_since_ms && now_ms() - j->down_since_ms >= JOURNAL_GRACE_MS)
+    if (j->down_since_ms && mono_ms() - j->down_since_ms >= JOURNAL_GRACE_MS)
         return baton_err_set(err, -EIO,
                              "journal database away for %d s: %zu events not stored (kept in %s)",
                              JOURNAL_GRACE_MS / 1000, j->n_held,
@@ -309,7 +303,7 @@ static int pg_append(journal_t *j, const char *line, baton_err_t *err)
  * as it returns; until then another controller could believe the rollout's coordinator dead. */
 static int pg_tick(journal_t *j, baton_err_t *err)
 {
-    uint64_t now = now_ms();
+    uint64_t now = mono_ms();
     if (!j->down_since_ms && now >= j->next_check_ms) {
         j->next_check_ms = now + 2000;
         PGresult *res = j->conn && PQstatus(j->conn) == CONNECTION_OK ? PQexec(j->conn, "SELECT 1")
@@ -331,7 +325,7 @@ static int pg_sync(journal_t *j, baton_err_t *err)
             return baton_err_set(err, -EINTR, "interrupted twice while the journal database was "
                                               "away: %zu events not stored (kept in %s)",
                                  j->n_held, j->spool_path ? j->spool_path : "memory");
-        uint64_t now = now_ms();
+        uint64_t now = mono_ms();
         if (j->down_since_ms && j->next_try_ms > now)
             usleep((useconds_t)((j->next_try_ms - now) * 1000));
     }

@@ -1,5 +1,6 @@
 /* notify: see notify.h. */
 #include "notify.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -137,13 +138,6 @@ struct notifier {
     size_t n;
 };
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void pop(struct queue *q)
 {
     struct item *it = q->head;
@@ -160,7 +154,7 @@ static bool past_grace(void *userdata)
 {
     struct notifier *nt = userdata;
     uint64_t by = atomic_load(&nt->stop_by_ms);
-    return by && now_ms() >= by;
+    return by && mono_ms() >= by;
 }
 
 static void *sender(void *arg)
@@ -170,7 +164,7 @@ static void *sender(void *arg)
     CURL *c = curl_easy_init();
     pthread_mutex_lock(&nt->mu);
     for (;;) {
-        uint64_t now = now_ms(), stop_by = atomic_load(&nt->stop_by_ms);
+        uint64_t now = mono_ms(), stop_by = atomic_load(&nt->stop_by_ms);
         if (nt->stopping && (now >= stop_by || !q->head))
             break;
         struct item *it = q->head;
@@ -211,7 +205,7 @@ static void *sender(void *arg)
             continue;
         }
         uint64_t backoff = 500ull << (it->tries - 1);
-        it->due_ms = now_ms() + (backoff > 8000 ? 8000 : backoff);
+        it->due_ms = mono_ms() + (backoff > 8000 ? 8000 : backoff);
     }
     if (q->len)
         fprintf(stderr, "baton: notify %s: %zu event%s not delivered (%s)\n", q->origin, q->len,
@@ -342,7 +336,7 @@ void notifier_destroy(notifier_t **nt_p)
     struct notifier *nt = *nt_p;
     pthread_mutex_lock(&nt->mu);
     nt->stopping = true;
-    atomic_store(&nt->stop_by_ms, now_ms() + NOTIFY_GRACE_MS);
+    atomic_store(&nt->stop_by_ms, mono_ms() + NOTIFY_GRACE_MS);
     pthread_cond_broadcast(&nt->cond);
     pthread_mutex_unlock(&nt->mu);
     for (size_t i = 0; i < nt->n; i++)

@@ -119,7 +119,8 @@ HOST_URL="http://$HOST_ADDR/metrics"
     --collector.disable-defaults --collector.textfile \
     --collector.textfile.directory="$BATON_METRICS_DIR" 2>/dev/null &
 exporter=$!
-trap 'kill "$exporter" 2>/dev/null; cluster_down' EXIT
+pid=
+trap 'kill "$exporter" $pid 2>/dev/null; cluster_down' EXIT
 host_answers() { curl -sf -o /dev/null "$HOST_URL"; }
 ok "node_exporter answers on the coordinator's host" wait_for 10 host_answers
 hscrape() { curl -sf "$HOST_URL"; }
@@ -144,9 +145,13 @@ ok "no end time yet" test -z "$(hsample "baton_rollout_end_timestamp_seconds{")"
 out=$("$BATON" rollout "$(rollout_file 2.0.0 "$CLUSTER_DIR/second.yml")" 2>&1)
 is "$?" 2 "a second operator's rollout of gamesrv meanwhile: refused (exit 2)"
 ok "and the metrics still show the paused rollout" paused
-"$BATON" resume "$cid" >/dev/null 2>&1
+"$BATON" resume "$cid" >&2 2>&1
+is "$?" 0 "baton resume $cid"
+ended() { ! kill -0 "$pid" 2>/dev/null; }
+ok "the paused coordinator goes on and ends" wait_for 60 ended
 wait "$pid"
 is "$?" 0 "resumed, the rollout ends: exit 0"
+pid=
 is "$(hsample "baton_rollout_info{phase=\"ended\",rollout_id=\"$cid\"") $(hsample 'baton_rollout_exit_code{')" \
     "1 0" "baton_rollout_info phase=ended, baton_rollout_exit_code 0"
 is "$(hsample 'baton_rollout_nodes{service="gamesrv",state="done"}') $(hsample 'baton_rollout_batch{')" \

@@ -9,6 +9,12 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -83,6 +89,9 @@ static void test_stat_refusals(void **state)
     assert_int_equal(haproxy_stat_parse(bad, "game", "node1", &s, &err), -EBADMSG);
     const char cut[] = "# pxname,svname,qcur,scur,status\ngame,node1,0\n";
     assert_int_equal(haproxy_stat_parse(cut, "game", "node1", &s, &err), -ENOENT);
+    /* Status first, then a line cut short after it: no column is read that is not there. */
+    const char reordered[] = "# status,pxname,svname,qcur,scur\nUP,game\nUP,game,node1\n";
+    assert_int_equal(haproxy_stat_parse(reordered, "game", "node1", &s, &err), -ENOENT);
     char longer[200];
     snprintf(longer, sizeof(longer), "# pxname,svname,qcur,scur,status\ngame,node1,0,0,%s\n",
              "UPUPUPUPUPUPUPUPUPUPUPUPUPUPUPUPUPUPUPUP");
@@ -116,6 +125,96 @@ static void test_command_unreachable(void **state)
     assert_int_equal(haproxy_command(":9999", "show info", 1000, &answer, &err), -EINVAL);
 }
 
+/* A runtime API of the test's own on a UNIX socket: answers one connection with `answer`
+ * (len bytes), a byte every `gap_ms` when that is not 0, then closes. */
+struct fake {
+    int listen_fd;
+    const char *answer;
+    size_t len;
+    int gap_ms;
+    char path[64];
+    pthread_t thread;
+};
+
+static void *fake_serve(void *arg)
+{
+    struct fake *f = arg;
+    int c = accept(f->listen_fd, NULL, NULL);
+    if (c < 0)
+        return NULL;
+    char line[256];
+    (void)!read(c, line, sizeof(line));
+    for (size_t i = 0; i < f->len;) {
+        size_t n = f->gap_ms ? 1 : f->len - i;
+        if (send(c, f->answer + i, n, MSG_NOSIGNAL) != (ssize_t)n)
+            break;
+        i += n;
+        if (f->gap_ms) {
+            struct timespec ts = {0, (long)f->gap_ms * 1000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    close(c);
+    return NULL;
+}
+
+static void fake_start(struct fake *f)
+{
+    snprintf(f->path, sizeof(f->path), "/tmp/baton-test-haproxy-%d.sock", (int)getpid());
+    unlink(f->path);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f->path);
+    f->listen_fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_true(f->listen_fd >= 0);
+    assert_int_equal(bind(f->listen_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(f->listen_fd, 1), 0);
+    assert_int_equal(pthread_create(&f->thread, NULL, fake_serve, f), 0);
+}
+
+static void fake_stop(struct fake *f)
+{
+    shutdown(f->listen_fd, SHUT_RDWR);
+    pthread_join(f->thread, NULL);
+    close(f->listen_fd);
+    unlink(f->path);
+}
+
+/* What a peer that is not haproxy, or a broken one, may send: a NUL byte, an answer that never
+ * ends within the deadline (a byte every 50 ms), one over 1 MiB. */
+static void test_command_hostile_peer(void **state)
+{
+    (void)state;
+    char *answer = NULL;
+    baton_err_t err = {0};
+    struct fake f = {.answer = "# pxname\0,svname\n", .len = 18};
+    fake_start(&f);
+    assert_int_equal(haproxy_command(f.path, "show stat -1 4 -1", 2000, &answer, &err), -EBADMSG);
+    assert_non_null(strstr(err.msg, "a NUL byte in the answer"));
+    assert_null(answer);
+    fake_stop(&f);
+
+    f = (struct fake){.answer = "# pxname,svname,qcur,scur,status\n", .len = 33, .gap_ms = 50};
+    fake_start(&f);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(haproxy_command(f.path, "show stat -1 4 -1", 300, &answer, &err), -ETIMEDOUT);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_non_null(strstr(err.msg, "no whole answer to 'show stat -1 4 -1' within 300 ms"));
+    /* One deadline for the whole answer, not one per byte (33 bytes x 50 ms would be 1.65 s). */
+    assert_true((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 1500);
+    fake_stop(&f);
+
+    size_t big = 1024 * 1024 + 4096;
+    char *junk = malloc(big);
+    assert_non_null(junk);
+    memset(junk, 'x', big);
+    f = (struct fake){.answer = junk, .len = big};
+    fake_start(&f);
+    assert_int_equal(haproxy_command(f.path, "show stat -1 4 -1", 5000, &answer, &err), -E2BIG);
+    fake_stop(&f);
+    free(junk);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -123,6 +222,7 @@ int main(void)
         cmocka_unit_test(test_stat_refusals),
         cmocka_unit_test(test_status_up),
         cmocka_unit_test(test_command_unreachable),
+        cmocka_unit_test(test_command_hostile_peer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

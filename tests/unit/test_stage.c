@@ -235,11 +235,38 @@ static void test_stage_not_a_program(void **state)
     assert_int_equal(file_size(text_sha, ".partial"), -1);
 }
 
+/* A file at the artifact's name that is not it (damage, a hand's copy) when a transfer ends:
+ * replaced by the verified one, never taken for it. */
+static void test_stage_replaces_what_is_not_it(void **state)
+{
+    (void)state;
+    char p[PATH_MAX], hex[DIGEST_HEX_LEN + 1];
+    path_of(sha, "", p, sizeof(p));
+    unlink(p);
+    struct staging s = {.fd = -1};
+    baton_err_t err = {0};
+    uint64_t held = 0;
+    for (uint64_t off = 0; off < 2 * BATON_CHUNK_MAX; off += BATON_CHUNK_MAX)
+        assert_int_equal(chunk(&s, sha, off, BATON_CHUNK_MAX, &held, &err), 0);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs("not the artifact\n", f);
+    fclose(f);
+    assert_int_equal(chunk(&s, sha, 2 * BATON_CHUNK_MAX, SIZE - 2 * BATON_CHUNK_MAX, &held, &err),
+                     0);
+    assert_int_equal(held, SIZE);
+    assert_int_equal(digest_file(p, hex, NULL, &err), 0);
+    assert_string_equal(hex, sha);
+    assert_int_equal(file_size(sha, ".partial"), -1);
+    stage_reset(&s, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stage_resume_and_held),
         cmocka_unit_test(test_stage_refusals),
+        cmocka_unit_test(test_stage_replaces_what_is_not_it),
         cmocka_unit_test(test_stage_not_a_program), /* last: it changes the artifact */
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -258,6 +258,15 @@ static void test_rollback_verdicts(void **state)
     assert_int_equal(decide(SAME, "preflight", "", "", 0, STEP_ROLLBACK, SAME, &busy),
                      STEP_RELEASE);
     assert_int_equal(decide(SAME, "", "", "", 0, STEP_ROLLBACK, SAME, &busy), STEP_RELEASE);
+    /* A stop that failed after systemd was asked may have stopped the unit: rolled back (the
+     * rollback starts it again), not released. */
+    step_state_t asked = {.rollout_id = SAME,
+                          .step = "preflight",
+                          .in_progress = "",
+                          .running = "",
+                          .stop_asked = true};
+    char why[256] = "";
+    assert_int_equal(step_decide(&asked, STEP_ROLLBACK, SAME, &busy, why, sizeof(why)), STEP_RUN);
     assert_int_equal(decide(SAME, "migrate", "", "", 0, STEP_ROLLBACK, OTHER, &busy), STEP_REFUSE);
     /* after a rollback nothing of that rollout runs again */
     for (int c = STEP_STOP; c <= STEP_COMMIT; c++)
