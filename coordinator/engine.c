@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include <curl/curl.h>
 #include <zmq.h>
 
 #include "envelope.h"
@@ -101,7 +102,9 @@ void run_disconnect(struct run *run)
         free(run->nodes[i].why);
         free(run->nodes[i].restore_why);
         free(run->nodes[i].database_id);
+        free(run->nodes[i].from_version);
         run->nodes[i].why = run->nodes[i].restore_why = run->nodes[i].database_id = NULL;
+        run->nodes[i].from_version = NULL;
         for (size_t k = 0; k < run->nodes[i].n_mig_ids; k++)
             free(run->nodes[i].mig_ids[k]);
         free(run->nodes[i].mig_ids);
@@ -109,6 +112,9 @@ void run_disconnect(struct run *run)
         run->nodes[i].n_mig_ids = 0;
     }
     group_free_all(run);
+    if (run->prom_curl)
+        curl_easy_cleanup(run->prom_curl);
+    run->prom_curl = NULL;
     if (run->zctx)
         zmq_ctx_term(run->zctx);
     run->zctx = NULL;

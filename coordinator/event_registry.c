@@ -124,9 +124,21 @@ static const event_field_t f_group[] = {
 };
 
 static const event_field_t f_paused[] = {
-    F("batch", I, true, "the batch it paused after"),
+    F("batch", I, true, "the batch it paused after (with `node`: in)"),
     F("of", I, true, "the number of batches"),
+    F("node", S, false, "the node whose analysis was inconclusive, when that is why"),
     F("message", S, true, "how to go on"),
+    END,
+};
+
+static const event_field_t f_analysis[] = {
+    F("node", S, true, "the node"),
+    F("check", S, true, "the check's name in the rollout file"),
+    F("verdict", S, true, "`success`, `failure` or `inconclusive`"),
+    F("value", S, true, "the number Prometheus answered; \"\" when none"),
+    F("measurement", I, true, "this check's measurements taken so far, this one included"),
+    F("of", I, true, "the measurements it takes (`count`)"),
+    F("message", S, true, "the value against the condition, or why there is no number"),
     END,
 };
 
@@ -170,6 +182,9 @@ static const event_field_t f_plan_node[] = {
     F("database_bytes", I, false, "the database's size"),
     F("dump_room_bytes", I, false, "the room its dump may need"),
     F("backup_free_bytes", I, false, "the room free in the backup folder"),
+    F("analysis", A, false,
+      "each analysis check's query as this node's would read, asked once: `check`, `query`, "
+      "`ok` (Prometheus answered it), `value`, `message`"),
     F("backup_dir", S, false, "the backup folder"),
     F("migrations", A, false, "the migration ids applied"),
     F("staged", B, false, "the artifact is staged there already"),
@@ -230,6 +245,8 @@ static const event_def_t defs[EVENT_COUNT] = {
      f_paused},
     {EVENT_CONTINUED, "continued", true, "a pause ended by `baton resume`", "its message",
      f_continued},
+    {EVENT_ANALYSIS, "analysis", true, "one measurement of a node's analysis (a Prometheus query)",
+     "one line under the node", f_analysis},
     {EVENT_STATUS, "status", false, "`baton status FILE`: one node", "a row of the table",
      f_status},
     {EVENT_PLAN_NODE, "plan_node", false, "`baton plan`: what one node would see",

@@ -27,6 +27,7 @@ typedef enum event_id {
     EVENT_HALT,
     EVENT_PAUSED,
     EVENT_CONTINUED,
+    EVENT_ANALYSIS,
     EVENT_STATUS,
     EVENT_PLAN_NODE,
     EVENT_ABORTED,

@@ -134,6 +134,18 @@ static void render_text(struct run *run, const event_def_t *def, json_t *e)
             printf("             %s\n", msg);
         }
         break;
+    case EVENT_ANALYSIS: {
+        const char *v = str(e, "verdict");
+        term_paint_t p = !strcmp(v, "success") ? PAINT_OFF
+                         : !strcmp(v, "failure") ? PAINT_FAIL
+                                                 : PAINT_WARN;
+        if (run->parallel)
+            printf("  %-10s", node);
+        else
+            node_header(run, node);
+        printf("  analysis %s%-12s%s %s\n", term_paint(p), v, term_paint(PAINT_OFF), msg);
+        break;
+    }
     case EVENT_STEP:
     case EVENT_ROLLBACK:
         /* Nodes side by side: each line names its node (headers would alternate line by

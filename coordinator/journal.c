@@ -291,7 +291,9 @@ int journal_replay_line(journal_record_t *rec, const char *line)
     } else if (!strcmp(ev, "paused")) {
         json_int_t batch = json_integer_value(json_object_get(o, "batch"));
         size_t max = sizeof(rec->pauses_reached) / sizeof(rec->pauses_reached[0]);
-        if (batch > 0 && batch <= UINT32_MAX && rec->n_pauses_reached < max)
+        /* A pause on a node's analysis (it names the node) is no pause_after reached. */
+        if (batch > 0 && batch <= UINT32_MAX && rec->n_pauses_reached < max &&
+            !json_object_get(o, "node"))
             rec->pauses_reached[rec->n_pauses_reached++] = (uint32_t)batch;
         rec->waiting = true;
     } else if (!strcmp(ev, "aborted")) {

@@ -384,15 +384,14 @@ void node_step_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, 
     }
 
     if (r < 0) {
-        set_why(nd, "%s%s", err->msg, "");
         if (r == -EHOSTDOWN) {
             /* LOST: it keeps the database turn; its agent settles the step on its own. */
+            set_why(nd, "%s%s", err->msg, "");
             nd->state = NODE_LOST;
             apply_policy(run, nd);
             return;
         }
-        apply_policy(run, nd);
-        node_rollback(run, nd, false, ops);
+        node_failed(run, nd, err->msg, ops);
         return;
     }
     failpoint(nd->def->name, def->name);
@@ -422,15 +421,32 @@ void node_step_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, 
         return;
     }
     if (def->id == STEP_VERIFY) {
-        nd->settled_seq = ++run->settled;
-        /* rollback-all: every node stays undoable until the whole fleet is verified. */
-        if (run->rf->strategy.on_failure == ON_FAILURE_ROLLBACK_ALL) {
-            nd->state = NODE_VERIFIED;
-            run->progress_at = now_ms();
-            return;
-        }
+        if (run->rf->analysis)
+            analysis_begin(run, nd); /* analysis_schedule() goes on from there */
+        else
+            node_verified(run, nd, ops);
+        return;
     }
     node_next_step(run, nd, ops);
+}
+
+void node_verified(struct run *run, node_t *nd, const engine_ops_t *ops)
+{
+    nd->settled_seq = ++run->settled;
+    /* rollback-all: every node stays undoable until the whole fleet is verified. */
+    if (run->rf->strategy.on_failure == ON_FAILURE_ROLLBACK_ALL) {
+        nd->state = NODE_VERIFIED;
+        run->progress_at = now_ms();
+        return;
+    }
+    node_next_step(run, nd, ops);
+}
+
+void node_failed(struct run *run, node_t *nd, const char *why, const engine_ops_t *ops)
+{
+    set_why(nd, "%s%s", why, "");
+    apply_policy(run, nd);
+    node_rollback(run, nd, false, ops);
 }
 
 void node_rollback(struct run *run, node_t *nd, bool release, const engine_ops_t *ops)

@@ -77,8 +77,8 @@ char *notify_sentence(json_t *e, const char *service)
                      str(e, "version"), json_array_size(json_object_get(e, "nodes")));
         break;
     case NOTIFY_PAUSED:
-        n = asprintf(&s, "baton: rollout %s of %s paused after batch %lld of %lld: %s", id, service,
-                     json_integer_value(json_object_get(e, "batch")),
+        n = asprintf(&s, "baton: rollout %s of %s paused %s batch %lld of %lld: %s", id, service,
+                     *node ? "in" : "after", json_integer_value(json_object_get(e, "batch")),
                      json_integer_value(json_object_get(e, "of")), msg);
         break;
     case NOTIFY_NODE_FAILED:

@@ -263,8 +263,30 @@ int rollout_plan(const rollout_file_t *rf, const struct rollout_opts *opts)
     for (size_t i = 0; i < run.n; i++) {
         node_t *nd = &run.nodes[i];
         json_t *o = pn[i].info;
-        size_t n_problems = json_array_size(pn[i].problems);
+        size_t n_problems = 0;
         bool upgrade = nd->state != NODE_SKIP;
+        /* The analysis' queries, as this node's would read, asked of Prometheus once. */
+        if (rf->analysis && upgrade) {
+            char host[256];
+            prom_endpoint_host(nd->def->endpoint, host, sizeof(host));
+            const char *v = json_string_value(json_object_get(o, "version"));
+            prom_vars_t vars = {nd->def->name, host, rf->version, v ? v : ""};
+            size_t refused = 0;
+            json_t *tried = analysis_try(rf->analysis, &vars, &refused);
+            for (size_t k = 0; k < json_array_size(tried); k++) {
+                json_t *t = json_array_get(tried, k);
+                if (json_is_true(json_object_get(t, "ok")))
+                    continue;
+                char *msg = NULL;
+                if (asprintf(&msg, "analysis %s: %s", json_string_value(json_object_get(t, "check")),
+                             json_string_value(json_object_get(t, "message"))) > 0)
+                    problem(i, msg);
+                free(msg);
+            }
+            if (tried)
+                json_object_set_new(o, "analysis", tried);
+        }
+        n_problems = json_array_size(pn[i].problems);
         refusing += n_problems > 0;
         json_object_set_new(o, "target", json_string(rf->version));
         json_object_set(o, "problems", pn[i].problems);
@@ -308,6 +330,14 @@ int rollout_plan(const rollout_file_t *rf, const struct rollout_opts *opts)
                 printf("  %-10s rehearsal: the migration took %lld ms on a copy of the database "
                        "(expected downtime: that, plus stop and start)\n",
                        "", json_integer_value(json_object_get(o, "rehearse_ms")));
+            json_t *tried = json_object_get(o, "analysis");
+            for (size_t k = 0; k < json_array_size(tried); k++) {
+                json_t *t = json_array_get(tried, k);
+                if (json_is_true(json_object_get(t, "ok")))
+                    printf("  %-10s analysis %s: %s\n", "",
+                           json_string_value(json_object_get(t, "check")),
+                           json_string_value(json_object_get(t, "message")));
+            }
             if (json_object_get(o, "warning"))
                 printf("  %-10s WARNING: %s\n", "",
                        json_string_value(json_object_get(o, "warning")));

@@ -16,6 +16,7 @@
  *
  * What happens to one node, step by step, and on its failure is in node.c. */
 #include "rollout.h"
+#include "analysis.h"
 #include "rollout_metrics.h"
 
 #include <errno.h>
@@ -78,6 +79,16 @@ static int resume_point(node_t *nd, const Baton__ServiceInfo *svc, char **ret_ms
     return -EPERM;
 }
 
+/* Resuming: the version it ran before this rollout, the newest other than the one it runs now
+ * in its history ({{from_version}}); NULL when there is none. */
+static char *resumed_from(const Baton__ServiceInfo *svc)
+{
+    for (size_t k = svc->n_history; k > 0; k--)
+        if (strcmp(svc->history[k - 1]->version, svc->version))
+            return strdup(svc->history[k - 1]->version);
+    return NULL;
+}
+
 static void hello_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, baton_err_t *err)
 {
     char *msg = NULL;
@@ -97,6 +108,8 @@ static void hello_result(struct run *run, node_t *nd, int r, Baton__Envelope *en
                        svc->step, (double)svc->running_ms / 1000.0, svc->progress);
     } else if (run->record && !strcmp(svc->rollout_id, run->id)) {
         version = svc->version;
+        free(nd->from_version);
+        nd->from_version = resumed_from(svc);
         free(nd->database_id);
         nd->database_id = *svc->database_id ? strdup(svc->database_id) : NULL;
         /* Its agent's record says whether it dumped and migrated the database for this
@@ -119,6 +132,8 @@ static void hello_result(struct run *run, node_t *nd, int r, Baton__Envelope *en
             !strcmp(svc->step, "committed") || (svc->in_progress && !strcmp(svc->step, "commit"));
     } else {
         version = svc->version;
+        free(nd->from_version);
+        nd->from_version = strdup(svc->version);
         nd->state = node_on_target(run, svc) ? NODE_SKIP : NODE_NEEDS;
         free(nd->database_id);
         nd->database_id = *svc->database_id ? strdup(svc->database_id) : NULL;
@@ -369,6 +384,10 @@ static void resumed_verified(struct run *run)
         if (nd->batch != run->batch || nd->state != NODE_RESERVED || !nd->resuming ||
             nd->step != n - 1 || nd->call != CALL_NONE)
             continue;
+        if (run->rf->analysis) { /* whether its analysis passed, the journal cannot say */
+            analysis_begin(run, nd);
+            continue;
+        }
         emit_node(run, nd, "verified by an earlier run: its commit waits for every batch");
         nd->settled_seq = ++run->settled;
         nd->state = NODE_VERIFIED;
@@ -377,6 +396,14 @@ static void resumed_verified(struct run *run)
 
 static void start_node(struct run *run, node_t *nd)
 {
+    size_t n = 0;
+    (void)step_upgrade_sequence(&n);
+    /* Resumed verified and not committed: whether its analysis passed, the journal cannot say;
+     * it runs again. */
+    if (run->rf->analysis && nd->resuming && nd->step == n - 1) {
+        analysis_begin(run, nd);
+        return;
+    }
     emit_node(run, nd, nd->resuming ? "upgrading (resumed)" : "upgrading");
     if (turn_needed(nd) && !run->maintenance) {
         nd->grp->turn_taken = true;
@@ -385,19 +412,37 @@ static void start_node(struct run *run, node_t *nd)
     node_next_step(run, nd, ops_of(run));
 }
 
+static bool schedule_batches(struct run *run);
+
+/* The batches, and the analyses of nodes between their verify and their commit (analysis.h):
+ * the loop wakes for those while any runs. */
 static bool schedule_upgrade(struct run *run)
+{
+    bool analysing = analysis_schedule(run, ops_of(run));
+    return schedule_batches(run) || analysing;
+}
+
+static bool schedule_batches(struct run *run)
 {
     const strategy_t *s = &run->rf->strategy;
     uint64_t now = now_ms();
     if (run->paused) {
         if (interrupt_count()) {
-            run->paused = false;
+            run->paused = run->analysis_paused = false;
             halt(run, "interrupted while paused");
         } else if (journal_take(run->opts->store, run->id, "continue")) {
+            bool analysis = run->analysis_paused;
             run->paused = false;
             run->progress_at = now;
             emit(run, json_pack("{s:s, s:I, s:s}", "event", "continued", "batch",
-                                (json_int_t)run->batch, "message", "continued by baton resume"));
+                                (json_int_t)run->batch, "message",
+                                analysis ? "continued by baton resume: the analysis counts as "
+                                           "passed"
+                                         : "continued by baton resume"));
+            if (analysis) {
+                analysis_continue(run, ops_of(run));
+                return false;
+            }
             run->batch++;
             if (!gate_batch(run))
                 return false;

@@ -206,6 +206,77 @@ static int load_webhooks(ydoc_t *doc, const ynode_t *root, rollout_file_t *rf, b
     return 0;
 }
 
+/* analysis: {prometheus, timeout, checks: [{name, query, success, interval, count,
+ * failure_limit}]} (analysis.h). A query's {{words}} are checked here, its PromQL by `baton plan`
+ * (Prometheus says). */
+static int load_analysis(ydoc_t *doc, const ynode_t *root, rollout_file_t *rf, baton_err_t *err)
+{
+    static const char *const keys[] = {"prometheus", "timeout", "checks", NULL};
+    static const char *const check_keys[] = {"name",     "query", "success", "interval",
+                                             "count",    "failure_limit", NULL};
+    const ynode_t *m = ydoc_get(doc, root, "analysis");
+    if (!m)
+        return 0;
+    analysis_t *a = calloc(1, sizeof(*a));
+    if (!(rf->analysis = a))
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    a->timeout_ms = 5000;
+    int r;
+    if ((r = ydoc_expect_map(doc, m, "analysis", keys, err)) < 0 ||
+        (r = ydoc_str(doc, m, "analysis", "prometheus", true, &a->prometheus, err)) < 0 ||
+        (r = ydoc_duration_ms(doc, m, "analysis", "timeout", false, 1000, 60000, &a->timeout_ms,
+                              err)) < 0)
+        return r;
+    const char *problem = http_post_url_problem(a->prometheus);
+    if (problem)
+        return bad(doc, m, "analysis", "prometheus", problem, err);
+    const ynode_t *list = ydoc_get(doc, m, "checks");
+    if (!list)
+        return bad(doc, m, "analysis", "checks", "is required: a list of 1 to 8 checks", err);
+    if ((r = ydoc_expect_seq(doc, list, "analysis.checks", ANALYSIS_CHECKS_MAX, err)) < 0)
+        return r;
+    size_t n = ydoc_seq_len(list); /* 1 to 8: an empty list is refused above */
+    for (size_t i = 0; i < n; i++) {
+        char where[48], why[256];
+        snprintf(where, sizeof(where), "analysis.checks[%zu]", i);
+        const ynode_t *item = ydoc_seq_item(doc, list, i);
+        analysis_check_t *c = &a->checks[i];
+        uint64_t count = 3, limit = 0;
+        c->interval_ms = 10000;
+        a->n_checks = i + 1; /* freed from here on */
+        if ((r = ydoc_expect_map(doc, item, where, check_keys, err)) < 0 ||
+            (r = ydoc_str(doc, item, where, "name", true, &c->name, err)) < 0 ||
+            (r = ydoc_str(doc, item, where, "query", true, &c->query, err)) < 0 ||
+            (r = ydoc_str(doc, item, where, "success", true, &c->success_text, err)) < 0 ||
+            (r = ydoc_duration_ms(doc, item, where, "interval", false, 1000, 600000,
+                                  &c->interval_ms, err)) < 0 ||
+            (r = ydoc_uint(doc, item, where, "count", false, 1, ANALYSIS_COUNT_MAX, &count,
+                           err)) < 0 ||
+            (r = ydoc_uint(doc, item, where, "failure_limit", false, 0, ANALYSIS_COUNT_MAX - 1,
+                           &limit, err)) < 0)
+            return r;
+        if (!plain_name(c->name))
+            return bad(doc, item, where, "name", "must be 1-64 of [A-Za-z0-9_.-@]", err);
+        for (size_t k = 0; k < i; k++)
+            if (!strcmp(a->checks[k].name, c->name))
+                return bad(doc, item, where, "name", "is the name of an earlier check", err);
+        char *q = NULL;
+        if (prom_expand(c->query, NULL, &q, why, sizeof(why)) < 0)
+            return bad(doc, item, where, "query", why, err);
+        free(q);
+        if (prom_condition_parse(c->success_text, &c->success, why, sizeof(why)) < 0)
+            return bad(doc, item, where, "success", why, err);
+        c->count = (unsigned)count;
+        c->failure_limit = (unsigned)limit;
+        if (c->failure_limit >= c->count)
+            return bad(doc, item, where, "failure_limit",
+                       "must be below count: with as many failures allowed as measurements, the "
+                       "check could not fail",
+                       err);
+    }
+    return 0;
+}
+
 static int load_strategy(ydoc_t *doc, const ynode_t *root, strategy_t *s, baton_err_t *err)
 {
     size_t n = 0;
@@ -356,6 +427,7 @@ int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
                                        "rehearse",
                                        "notify",
                                        "webhooks",
+                                       "analysis",
                                        NULL};
     static const char *const node_keys[] = {"name", "endpoint", "public_key", NULL};
     static const char *const curve_keys[] = {"secret_key", NULL};
@@ -448,7 +520,8 @@ int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
     if ((r = ydoc_duration_ms(doc, root, "", "progress_deadline", false, 1000, 24ull * 3600 * 1000,
                               &rf->progress_deadline_ms, err)) < 0 ||
         (r = load_strategy(doc, root, &rf->strategy, err)) < 0 ||
-        (r = load_notify(doc, root, rf, err)) < 0 || (r = load_webhooks(doc, root, rf, err)) < 0)
+        (r = load_notify(doc, root, rf, err)) < 0 || (r = load_webhooks(doc, root, rf, err)) < 0 ||
+        (r = load_analysis(doc, root, rf, err)) < 0)
         goto out;
 
     /* Whom the coordinator talks to: agents proving the key the file names, or, said out
@@ -567,6 +640,7 @@ void rollout_file_destroy(rollout_file_t **rf_p)
     for (size_t i = 0; rf->webhooks && i < rf->n_webhooks; i++)
         free(rf->webhooks[i].url);
     free(rf->webhooks);
+    analysis_free(&rf->analysis);
     free(rf->path);
     free(rf->service);
     free(rf->version);

@@ -21,6 +21,7 @@
  *   restore_shared: refuse            # or stop-group (strategy.h)
  *   notify: [{url, format, on}]       # optional: events sent to URLs (notify.h)
  *   webhooks: [{url, at, timeout, retries}]   # optional: gates (webhook.h)
+ *   analysis: {prometheus, timeout, checks}   # optional: Prometheus checks (analysis.h)
  *                                     # optional: the strategy (strategy.h)
  */
 #ifndef BATON_ROLLOUT_FILE_H
@@ -30,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "analysis.h"
 #include "catalog.h"
 #include "err.h"
 #include "notify.h"
@@ -75,6 +77,7 @@ typedef struct rollout_file {
     size_t n_notify;
     webhook_t *webhooks; /* `webhooks:`: gates the rollout waits on (webhook.h) */
     size_t n_webhooks;
+    analysis_t *analysis; /* `analysis:` (analysis.h), or NULL */
 } rollout_file_t;
 
 int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err);

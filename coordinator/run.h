@@ -13,6 +13,7 @@
 
 #include "baton.pb-c.h"
 #include "client.h"
+#include "analysis.h"
 #include "group.h"
 #include "journal.h"
 #include "notify.h"
@@ -84,6 +85,13 @@ typedef struct node {
     uint64_t settled_seq;   /* order in which it was verified, for newest-first undo */
     char *why;              /* why it failed, for the summary */
     Baton__Envelope *asked; /* node_ask_all(): its Hello answer */
+    char *from_version;     /* what its Hello said it ran ({{from_version}} of a query) */
+    /* Its analysis (analysis.h), between its verify and its commit. */
+    bool analysing;                            /* measuring, or held */
+    bool analysis_held;                        /* an inconclusive measurement: the rollout paused */
+    uint64_t an_next[ANALYSIS_CHECKS_MAX];     /* when each check measures next */
+    uint8_t an_taken[ANALYSIS_CHECKS_MAX];     /* measurements taken */
+    uint8_t an_failed[ANALYSIS_CHECKS_MAX];    /* and failed */
 } node_t;
 
 struct run {
@@ -111,6 +119,8 @@ struct run {
     char *halt_reason;        /* for the summary */
     bool commit_decided;      /* before_commit said yes, now or before a resume: not asked again */
     bool paused;              /* waiting for baton resume */
+    bool analysis_paused;     /* and the pause is a node's inconclusive analysis (analysis.h) */
+    void *prom_curl;          /* analysis: the connection to Prometheus (CURL *), or NULL */
     journal_record_t *record; /* resume: the journal as it was; NULL for a new rollout */
     bool maintenance;         /* maintenance style (group.h) */
     group_t *groups;          /* the databases of the nodes (group.h) */
@@ -192,6 +202,12 @@ void node_rollback_result(struct run *run, node_t *nd, int r, Baton__Envelope *e
 /* True between stop and verified, and while rolling back: the node does not serve. */
 bool node_unavailable(const node_t *nd);
 void node_set_why(node_t *nd, const char *why);
+/* Its verify passed and, with an analysis, so did that: settled, then its commit (with
+ * rollback-all: verified, its commit waits for every batch). */
+void node_verified(struct run *run, node_t *nd, const engine_ops_t *ops);
+/* It failed after its step ended (its analysis): `why` for the summary, on_failure applied,
+ * rolled back. */
+void node_failed(struct run *run, node_t *nd, const char *why, const engine_ops_t *ops);
 const char *node_state_name(node_state_t s);
 /* The entry of the rollout's service in a Hello Result, or NULL with err saying why. */
 /* Asks every node's agent for its Hello at once, at most max_in_flight at a time: nd->asked

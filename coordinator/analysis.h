@@ -1,0 +1,83 @@
+/* analysis: what players see, asked of Prometheus before a node counts as done.
+ *
+ *   analysis:
+ *     prometheus: http://10.0.0.5:9090     # its HTTP API (http:// or https://)
+ *     timeout: 5s                          # each query (default 5s, 1s to 60s)
+ *     checks:                              # 1 to 8
+ *       - name: error-rate
+ *         query: sum(rate(errors_total{node="{{node}}"}[30s])) / sum(rate(requests_total{node="{{node}}"}[30s]))
+ *         success: result < 0.01           # < <= > >= == !=
+ *         interval: 10s                    # between measurements (default 10s, 1s to 10m)
+ *         count: 3                         # measurements (default 3, 1 to 100)
+ *         failure_limit: 0                 # failed measurements allowed (default 0, < count)
+ *
+ * When a node's verify passed (its stability window, min_healthy_time, behind it), each check
+ * takes `count` measurements, one every `interval`, the first one interval after the verify (so
+ * that Prometheus has scraped the new version). More than failure_limit failed measurements fail
+ * the node as a failed verify would (rolled back; on_failure says what the rollout does next),
+ * at once. A measurement that is no number (Prometheus down, an error, no data, NaN, several
+ * series: prom.h) is inconclusive: the node waits, neither committed nor rolled back, and the
+ * rollout pauses (`baton resume ID` counts the node's analysis as passed and goes on;
+ * `baton abort ID` or Ctrl-C rolls it back). Every check passed: the node goes on (its commit;
+ * with rollback-all, verified). A node in its analysis counts as unavailable (max_unavailable):
+ * it may still be rolled back. A resume runs the analysis again for a node its agent says
+ * verified and not committed.
+ *
+ * Queries are asked from the coordinator's event loop, one at a time, each bounded by `timeout`:
+ * Prometheus on the operator's network answers in milliseconds; a frozen one holds the loop at
+ * most that long per measurement (the agents' answers wait in their sockets). */
+#ifndef BATON_ANALYSIS_H
+#define BATON_ANALYSIS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "prom.h"
+
+#define ANALYSIS_CHECKS_MAX 8
+#define ANALYSIS_COUNT_MAX 100
+
+typedef struct analysis_check {
+    char *name;               /* for messages */
+    char *query;              /* with its {{words}} (prom.h) */
+    char *success_text;       /* as written */
+    prom_condition_t success; /* parsed */
+    uint64_t interval_ms;
+    unsigned count;
+    unsigned failure_limit;
+} analysis_check_t;
+
+typedef struct analysis {
+    char *prometheus; /* base URL of its HTTP API */
+    uint64_t timeout_ms;
+    analysis_check_t checks[ANALYSIS_CHECKS_MAX];
+    size_t n_checks;
+} analysis_t;
+
+void analysis_free(analysis_t **a);
+
+/* How long one node's analysis takes at least: the longest check's count x interval. */
+uint64_t analysis_min_ms(const analysis_t *a);
+
+struct run;
+struct node;
+struct engine_ops;
+
+/* The node's verify passed (or a resume found it verified): its analysis begins. */
+void analysis_begin(struct run *run, struct node *nd);
+/* From the scheduler, every tick: measurements due, verdicts, the pause on an inconclusive one,
+ * the rollback of nodes in analysis on Ctrl-C, `baton abort` or rollback-all. True while a node
+ * is in its analysis (the loop must wake for it). */
+bool analysis_schedule(struct run *run, const struct engine_ops *ops);
+/* `baton resume` on an analysis pause: every node waiting on an inconclusive analysis passes. */
+void analysis_continue(struct run *run, const struct engine_ops *ops);
+
+/* baton plan: each check's query for `vars`, asked once: one object per check (check, query as
+ * sent, ok, value, message). Not ok (counted in *ret_refused): Prometheus did not answer or
+ * refused the query; no number yet (no data before the new version runs) is said, and ok. */
+json_t *analysis_try(const analysis_t *a, const prom_vars_t *vars, size_t *ret_refused);
+
+#endif

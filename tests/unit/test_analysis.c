@@ -1,0 +1,299 @@
+/* Unit tests for the analysis' logic (coordinator/prom.c, the `analysis:` part of
+ * coordinator/rollout_file.c): the success condition, a query's {{words}}, what an answer of
+ * Prometheus' is worth (one number, no number, an error; hostile bodies), and the rollout file's
+ * errors by file, line and key. Real queries against Debian's Prometheus scraping real nodes are
+ * tests/cluster/analysis.sh. */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "prom.h"
+#include "rollout_file.h"
+
+static char dir[64];
+static char path[128];
+
+static void test_condition(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        double below, at, above; /* is each of bound-1, bound, bound+1 met? 1/0 */
+        double bound;
+    } good[] = {
+        {"result < 0.01", 1, 0, 0, 0.01},   {"result<=5", 1, 1, 0, 5},
+        {" result >  -2 ", 0, 0, 1, -2},    {"result >= 1e3", 0, 1, 1, 1000},
+        {"result == 0", 0, 1, 0, 0},        {"result != 0", 1, 0, 1, 0},
+    };
+    char why[128];
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        prom_condition_t c;
+        if (prom_condition_parse(good[i].text, &c, why, sizeof(why)) < 0)
+            fail_msg("'%s': %s", good[i].text, why);
+        assert_true(c.bound == good[i].bound);
+        assert_int_equal(prom_condition_met(&c, good[i].bound - 1), good[i].below);
+        assert_int_equal(prom_condition_met(&c, good[i].bound), good[i].at);
+        assert_int_equal(prom_condition_met(&c, good[i].bound + 1), good[i].above);
+    }
+    /* <= is not < followed by "=5". */
+    prom_condition_t c;
+    assert_int_equal(prom_condition_parse("result <= 5", &c, why, sizeof(why)), 0);
+    assert_int_equal(c.cmp, PROM_LE);
+    static const char *const bad[] = {
+        "",          "< 0.01",          "result",          "result < ",    "result < x",
+        "result < 1 2", "result => 1",  "result < nan",    "result < inf", "errors < 1",
+        "result ~ 1",   "result < 0x",  "result < 1e999",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (prom_condition_parse(bad[i], &c, why, sizeof(why)) == 0)
+            fail_msg("'%s' should be refused", bad[i]);
+    /* NaN meets no condition (a measurement never is one: prom_answer_value says no number). */
+    assert_int_equal(prom_condition_parse("result != 0", &c, why, sizeof(why)), 0);
+    char s[32];
+    prom_condition_str(&c, s, sizeof(s));
+    assert_string_equal(s, "!= 0");
+}
+
+static void test_expand(void **state)
+{
+    (void)state;
+    prom_vars_t v = {"node1", "10.0.0.1", "1.1.0", "1.0.0"};
+    char why[160], *q = NULL;
+    assert_int_equal(prom_expand("rate(x{node=\"{{node}}\",instance=~\"{{ address }}:.*\"}[1m]) "
+                                 "{{version}}/{{from_version}}",
+                                 &v, &q, why, sizeof(why)),
+                     0);
+    assert_string_equal(q, "rate(x{node=\"node1\",instance=~\"10.0.0.1:.*\"}[1m]) 1.1.0/1.0.0");
+    free(q);
+    /* Braces of PromQL's own stay as they are; a lone { too. */
+    assert_int_equal(prom_expand("sum(x{a=\"b\"}) > {", &v, &q, why, sizeof(why)), 0);
+    assert_string_equal(q, "sum(x{a=\"b\"}) > {");
+    free(q);
+    /* Checked at load (vars NULL): the words only. */
+    assert_int_equal(prom_expand("{{node}}", NULL, &q, why, sizeof(why)), 0);
+    assert_string_equal(q, "");
+    free(q);
+    assert_int_equal(prom_expand("x{{nodes}}", &v, &q, why, sizeof(why)), -1);
+    assert_null(q);
+    assert_non_null(strstr(why, "{{nodes}} is not a word it knows"));
+    assert_int_equal(prom_expand("x{{node", &v, &q, why, sizeof(why)), -1);
+    assert_non_null(strstr(why, "without its }}"));
+    /* Longer than PROM_QUERY_MAX once expanded: refused, never cut. */
+    char *long_node = malloc(PROM_QUERY_MAX);
+    memset(long_node, 'n', PROM_QUERY_MAX - 1);
+    long_node[PROM_QUERY_MAX - 1] = '\0';
+    prom_vars_t lv = {long_node, "", "", ""};
+    assert_int_equal(prom_expand("{{node}}", &lv, &q, why, sizeof(why)), 0);
+    free(q);
+    assert_int_equal(prom_expand("{{node}}xx", &lv, &q, why, sizeof(why)), -1);
+    assert_non_null(strstr(why, "longer than"));
+    free(long_node);
+}
+
+static void test_endpoint_host(void **state)
+{
+    (void)state;
+    char h[64];
+    prom_endpoint_host("tcp://10.213.0.11:7400", h, sizeof(h));
+    assert_string_equal(h, "10.213.0.11");
+    prom_endpoint_host("tcp://node1.example:7400", h, sizeof(h));
+    assert_string_equal(h, "node1.example");
+    prom_endpoint_host("tcp://[fd00::1]:7400", h, sizeof(h));
+    assert_string_equal(h, "fd00::1");
+}
+
+static void test_answer(void **state)
+{
+    (void)state;
+    char why[300];
+    double x = -1;
+    assert_int_equal(prom_answer_value("{\"status\":\"success\",\"data\":{\"resultType\":\"vector\","
+                                       "\"result\":[{\"metric\":{\"node\":\"n1\"},\"value\":"
+                                       "[1733200000.1,\"0.25\"]}]}}",
+                                       &x, why, sizeof(why)),
+                     0);
+    assert_true(x == 0.25);
+    assert_int_equal(prom_answer_value("{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\","
+                                       "\"result\":[1733200000.1,\"+Inf\"]}}",
+                                       &x, why, sizeof(why)),
+                     0);
+    assert_true(isinf(x));
+    static const struct {
+        const char *body;
+        int r;
+        const char *why;
+    } bad[] = {
+        {"{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[]}}",
+         PROM_NO_NUMBER, "no data: the query returned no series"},
+        {"{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[{\"metric\":{},"
+         "\"value\":[1,\"NaN\"]}]}}",
+         PROM_NO_NUMBER, "NaN"},
+        {"{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[{\"metric\":{},"
+         "\"value\":[1,\"1\"]},{\"metric\":{},\"value\":[1,\"2\"]}]}}",
+         PROM_NO_NUMBER, "returned 2 series, not one number"},
+        {"{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[]}}",
+         PROM_NO_NUMBER, "returned a matrix"},
+        {"{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"1:5: parse error: "
+         "unexpected \\u001b[31m\\n\"}",
+         -1, "Prometheus: bad_data: 1:5: parse error: unexpected ?[31m?"},
+        {"{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[{\"metric\":{},"
+         "\"value\":[1,0.5]}]}}",
+         -1, "not Prometheus' shape"},
+        {"{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\",\"result\":[1,\"12abc\"]}}",
+         -1, "not a number"},
+        {"{\"status\":\"success\"}", -1, "no data.resultType"},
+        {"<html>502 Bad Gateway</html>", -1, "not Prometheus' JSON"},
+        {"", -1, "not Prometheus' JSON"},
+        {"{\"status\":\"success\",\"status\":\"error\"}", -1, "not Prometheus' JSON"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int r = prom_answer_value(bad[i].body, &x, why, sizeof(why));
+        if (r != bad[i].r || !strstr(why, bad[i].why))
+            fail_msg("%s: got %d '%s', want %d '%s'", bad[i].body, r, why, bad[i].r, bad[i].why);
+    }
+}
+
+/* Loads a rollout file of one node with `tail` appended: 0 or the error, its message in err. */
+static int load(const char *tail, rollout_file_t **rf, baton_err_t *err)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    /* Seven lines, so that the tail's first line is line 8. */
+    fprintf(f,
+            "insecure: true\n"
+            "service: gamesrv\n"
+            "version: 1.1.0\n"
+            "artifact: a\n"
+            "nodes:\n"
+            "  - name: node1\n"
+            "    endpoint: tcp://10.0.0.1:7400\n"
+            "%s",
+            tail);
+    fclose(f);
+    baton_err_clear(err);
+    *rf = NULL;
+    return rollout_file_load(path, rf, err);
+}
+
+static void test_rollout_file(void **state)
+{
+    (void)state;
+    rollout_file_t *rf = NULL;
+    baton_err_t err = {0};
+    if (load("analysis:\n"
+             "  prometheus: http://10.0.0.5:9090\n"
+             "  checks:\n"
+             "    - name: error-rate\n"
+             "      query: sum(rate(e{node=\"{{node}}\"}[30s]))\n"
+             "      success: result < 0.01\n"
+             "    - name: latency\n"
+             "      query: max(l)\n"
+             "      success: result <= 0.2\n"
+             "      interval: 2s\n"
+             "      count: 5\n"
+             "      failure_limit: 1\n",
+             &rf, &err) < 0)
+        fail_msg("%s", err.msg);
+    const analysis_t *a = rf->analysis;
+    assert_non_null(a);
+    assert_int_equal(a->n_checks, 2);
+    assert_int_equal(a->timeout_ms, 5000);
+    assert_int_equal(a->checks[0].interval_ms, 10000);
+    assert_int_equal(a->checks[0].count, 3);
+    assert_int_equal(a->checks[0].failure_limit, 0);
+    assert_int_equal(a->checks[1].interval_ms, 2000);
+    assert_int_equal(a->checks[1].count, 5);
+    assert_int_equal(a->checks[1].failure_limit, 1);
+    assert_int_equal(a->checks[1].success.cmp, PROM_LE);
+    assert_int_equal(analysis_min_ms(a), 30000);
+    rollout_file_destroy(&rf);
+
+    static const struct {
+        const char *tail, *want;
+    } bad[] = {
+        {"analysis:\n  checks: []\n", "r.yml:9: analysis.prometheus: required key missing"},
+        {"analysis:\n  prometheus: ftp://x\n  checks: []\n",
+         "r.yml:9: analysis.prometheus: must be an http:// or https:// URL"},
+        {"analysis:\n  prometheus: http://p:9090\n",
+         "r.yml:9: analysis.checks: is required"},
+        {"analysis:\n  prometheus: http://p:9090\n  checks: []\n",
+         "r.yml:10: analysis.checks: empty list"},
+        {"analysis:\n  prometheus: http://p:9090\n  interval: 5s\n  checks: []\n", "interval"},
+        {"analysis:\n  prometheus: http://p:9090\n  checks:\n    - name: a\n      query: x\n"
+         "      success: result < 1\n      count: 2\n      failure_limit: 2\n",
+         "r.yml:15: analysis.checks[0].failure_limit: must be below count"},
+        {"analysis:\n  prometheus: http://p:9090\n  checks:\n    - name: a\n      query: x{{nod}}\n"
+         "      success: result < 1\n",
+         "r.yml:12: analysis.checks[0].query: {{nod}} is not a word it knows"},
+        {"analysis:\n  prometheus: http://p:9090\n  checks:\n    - name: a\n      query: x\n"
+         "      success: errors < 1\n",
+         "r.yml:13: analysis.checks[0].success: must read \"result OP NUMBER\""},
+        {"analysis:\n  prometheus: http://p:9090\n  checks:\n    - name: a\n      query: x\n"
+         "      success: result < 1\n    - name: a\n      query: y\n      success: result < 1\n",
+         "r.yml:14: analysis.checks[1].name: is the name of an earlier check"},
+        {"analysis:\n  prometheus: http://p:9090\n  checks:\n    - name: a b\n      query: x\n"
+         "      success: result < 1\n",
+         "r.yml:11: analysis.checks[0].name: must be 1-64"},
+        {"analysis:\n  prometheus: http://p:9090\n  checks:\n    - name: a\n      query: x\n"
+         "      success: result < 1\n      count: 101\n",
+         "analysis.checks[0]"},
+        {"analysis:\n  prometheus: http://p:9090\n  timeout: 0s\n  checks:\n    - name: a\n"
+         "      query: x\n      success: result < 1\n",
+         "analysis.timeout"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (load(bad[i].tail, &rf, &err) == 0)
+            fail_msg("%s: should be refused", bad[i].tail);
+        if (err.code != -EINVAL && err.code != -ERANGE) /* out of range: a count of 101 */
+            fail_msg("%s: code %d", bad[i].tail, err.code);
+        if (!strstr(err.msg, bad[i].want))
+            fail_msg("%s: got '%s', want '%s'", bad[i].tail, err.msg, bad[i].want);
+        assert_null(rf);
+    }
+    /* Nine checks: more than ANALYSIS_CHECKS_MAX. */
+    char tail[2048] = "analysis:\n  prometheus: http://p:9090\n  checks:\n";
+    for (int i = 0; i < 9; i++)
+        snprintf(tail + strlen(tail), sizeof(tail) - strlen(tail),
+                 "    - name: c%d\n      query: x\n      success: result < 1\n", i);
+    assert_true(load(tail, &rf, &err) < 0);
+    if (!strstr(err.msg, "analysis.checks"))
+        fail_msg("nine checks: %s", err.msg);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof(dir), "/tmp/baton-test-analysis-XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    snprintf(path, sizeof(path), "%s/r.yml", dir);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    unlink(path);
+    return rmdir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_condition),
+        cmocka_unit_test(test_expand),
+        cmocka_unit_test(test_endpoint_host),
+        cmocka_unit_test(test_answer),
+        cmocka_unit_test(test_rollout_file),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
