@@ -51,7 +51,7 @@ DEPS_BUILD   := gcc libc6-dev make pkg-config protobuf-c-compiler libprotobuf-c-
 DEPS_CLUSTER := postgresql sql-migrate systemd iproute2 util-linux procps curl
 DEPS_TEST    := ansible-core openssh-server debhelper dpkg-dev build-essential fakeroot lintian \
 	man-db valgrind clang libclang-rt-14-dev jq debootstrap git golang-1.19-go xz-utils zsh fish tmux \
-	prometheus-node-exporter haproxy
+	prometheus-node-exporter haproxy prometheus
 DEPS_BENCH   := bc time gnuplot-nox strace
 DEPS_APT     := $(DEPS_BUILD) $(DEPS_CLUSTER) $(DEPS_TEST) $(DEPS_BENCH)
 
@@ -241,7 +241,7 @@ $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libbaton-agent.a \
 GAMESRV_VERSIONS := 1.0.0:0001 1.1.0:0002 1.1.1:0002 1.2.0:0003 2.0.0:0004
 # Versions with a fault built in, for tests of failed rollouts: VERSION+FAULT:LAST-MIGRATION.
 GAMESRV_FAULTS   := migrate-up migrate-down migrate-hang health crash die-later health-decays \
-	health-flaps
+	health-flaps errors
 GAMESRV_FAULTY   := $(foreach f,$(GAMESRV_FAULTS),1.1.0+$(f):0002 1.2.0+$(f):0003) \
 	1.1.0+migrate-down+health:0002 1.2.0+migrate-down+health:0003 \
 	1.1.0+buildmeta:0002 1.2.0+buildmeta:0003 1.2.0+check:0003

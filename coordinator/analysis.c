@@ -19,16 +19,21 @@ void analysis_free(analysis_t **a)
         free((*a)->checks[i].query);
         free((*a)->checks[i].success_text);
     }
+    for (size_t i = 0; i < (*a)->n_bake; i++) {
+        free((*a)->bake[i].name);
+        free((*a)->bake[i].query);
+        free((*a)->bake[i].success_text);
+    }
     free((*a)->prometheus);
     free(*a);
     *a = NULL;
 }
 
-uint64_t analysis_min_ms(const analysis_t *a)
+uint64_t analysis_min_ms(const analysis_check_t *checks, size_t n)
 {
     uint64_t most = 0;
-    for (size_t i = 0; a && i < a->n_checks; i++) {
-        uint64_t t = a->checks[i].interval_ms * a->checks[i].count;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t t = checks[i].interval_ms * checks[i].count;
         most = t > most ? t : most;
     }
     return most;
@@ -41,118 +46,135 @@ static CURL *handle(struct run *run)
     return run->prom_curl;
 }
 
-static void vars_of(const struct run *run, const node_t *nd, char *host, size_t host_size,
-                    prom_vars_t *v)
+static void tally_start(analysis_tally_t *t, const analysis_check_t *checks, size_t n)
 {
-    prom_endpoint_host(nd->def->endpoint, host, host_size);
-    *v = (prom_vars_t){nd->def->name, host, run->rf->version, nd->from_version ?: ""};
+    uint64_t now = now_ms();
+    *t = (analysis_tally_t){.running = true};
+    /* The first measurement one interval on: Prometheus has scraped the new version by then. */
+    for (size_t i = 0; i < n; i++)
+        t->next[i] = now + checks[i].interval_ms;
 }
 
-void analysis_begin(struct run *run, node_t *nd)
+typedef enum verdict { V_PASSING, V_PASSED, V_FAILED, V_HELD } verdict_t;
+
+/* One analysis (a node's, or a bake): the measurements due, each emitted as an `analysis` event
+ * (node "" for a bake, with its batch). V_FAILED with *why set, V_HELD (an inconclusive one,
+ * *why set), V_PASSED once every check took its count, else V_PASSING. */
+static verdict_t tally_step(struct run *run, analysis_tally_t *t, const analysis_check_t *checks,
+                            size_t n, const prom_vars_t *v, const char *node, char *why,
+                            size_t why_size)
 {
     const analysis_t *a = run->rf->analysis;
-    uint64_t now = now_ms();
-    nd->state = NODE_UPGRADING;
-    nd->analysing = true;
-    nd->analysis_held = false;
-    for (size_t i = 0; i < a->n_checks; i++) {
-        nd->an_next[i] = now + a->checks[i].interval_ms;
-        nd->an_taken[i] = nd->an_failed[i] = 0;
+    bool all_done = true;
+    for (size_t i = 0; i < n; i++) {
+        const analysis_check_t *c = &checks[i];
+        if (t->taken[i] >= c->count || now_ms() < t->next[i]) {
+            all_done &= t->taken[i] >= c->count;
+            continue;
+        }
+        char value[48] = "", msg[640], cond[64], err[512];
+        char *query = NULL;
+        double x = 0;
+        int r = prom_expand(c->query, v, &query, err, sizeof(err));
+        if (r == 0) {
+            CURL *h = handle(run);
+            r = h ? prom_query(h, a->prometheus, query, a->timeout_ms, &x, err, sizeof(err)) : -1;
+            if (!h)
+                snprintf(err, sizeof(err), "out of memory");
+        }
+        free(query);
+        t->taken[i]++;
+        t->next[i] = now_ms() + c->interval_ms;
+        run->progress_at = now_ms(); /* a measurement is progress (progress_deadline) */
+        all_done &= t->taken[i] >= c->count;
+        const char *verdict = "inconclusive";
+        prom_condition_str(&c->success, cond, sizeof(cond));
+        bool ok = false;
+        if (r == 0) {
+            snprintf(value, sizeof(value), "%g", x);
+            ok = prom_condition_met(&c->success, x);
+            t->failed[i] += !ok;
+            verdict = ok ? "success" : "failure";
+            if (t->failed[i])
+                snprintf(msg, sizeof(msg), "%s: %s %s %s (%u of %u, %u failed)", c->name, value,
+                         ok ? "is" : "is not", cond, t->taken[i], c->count, t->failed[i]);
+            else
+                snprintf(msg, sizeof(msg), "%s: %s is %s (%u of %u)", c->name, value, cond,
+                         t->taken[i], c->count);
+        } else {
+            snprintf(msg, sizeof(msg), "%s: %s", c->name, err);
+        }
+        json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "event", "analysis",
+                              "node", node, "check", c->name, "verdict", verdict, "value", value,
+                              "measurement", (json_int_t)t->taken[i], "of", (json_int_t)c->count,
+                              "message", msg);
+        if (e && !*node)
+            json_object_set_new(e, "batch", json_integer((json_int_t)run->batch));
+        emit(run, e);
+        if (r != 0) {
+            snprintf(why, why_size, "%s: %s", c->name, err);
+            t->held = true;
+            return V_HELD;
+        }
+        if (t->failed[i] > c->failure_limit) {
+            snprintf(why, why_size,
+                     "%s failed: %s is not %s (%u of %u measurements failed; failure_limit %u)",
+                     c->name, value, cond, t->failed[i], t->taken[i], c->failure_limit);
+            t->running = false;
+            return V_FAILED;
+        }
     }
-    char msg[160];
-    snprintf(msg, sizeof(msg), "analysis: %zu check%s against Prometheus, about %llu s",
-             a->n_checks, a->n_checks == 1 ? "" : "s",
-             (unsigned long long)(analysis_min_ms(a) / 1000));
-    emit_node(run, nd, msg);
+    if (!all_done)
+        return V_PASSING;
+    t->running = false;
+    return V_PASSED;
 }
 
-static void emit_measurement(struct run *run, const node_t *nd, const analysis_check_t *c,
-                             const char *verdict, const char *value, const char *msg)
+/* The rollout pauses on an inconclusive measurement (once, whoever else is held). */
+static void pause_on(struct run *run, const char *node, const char *why)
 {
-    emit(run, json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "event", "analysis", "node",
-                        nd->def->name, "check", c->name, "verdict", verdict, "value", value,
-                        "measurement", (json_int_t)nd->an_taken[c - run->rf->analysis->checks],
-                        "of", (json_int_t)c->count, "message", msg));
-}
-
-/* The rollout pauses on a node's inconclusive measurement (once for all such nodes). */
-static void hold(struct run *run, node_t *nd, const analysis_check_t *c, const char *why)
-{
-    nd->analysis_held = true;
     if (run->paused)
         return;
-    char *msg = NULL;
+    char *msg = NULL, what[96];
+    if (*node)
+        snprintf(what, sizeof(what), "%s's analysis", node);
+    else
+        snprintf(what, sizeof(what), "the bake of batch %zu", run->batch);
     if (asprintf(&msg,
-                 "PAUSED in batch %zu of %zu: %s's analysis is inconclusive (%s: %s); `baton "
-                 "resume %s` counts it as passed and goes on, `baton abort %s` rolls it back",
-                 run->batch, run->n_batches, nd->def->name, c->name, why, run->id, run->id) < 0)
+                 "PAUSED in batch %zu of %zu: %s is inconclusive (%s); `baton resume %s` counts "
+                 "it as passed and goes on, `baton abort %s` rolls %s back",
+                 run->batch, run->n_batches, what, why, run->id, run->id,
+                 *node ? "it" : "the batch") < 0)
         msg = NULL;
     emit(run, json_pack("{s:s, s:I, s:I, s:s, s:s}", "event", "paused", "batch",
-                        (json_int_t)run->batch, "of", (json_int_t)run->n_batches, "node",
-                        nd->def->name, "message", msg ? msg : "paused: analysis inconclusive"));
+                        (json_int_t)run->batch, "of", (json_int_t)run->n_batches, "node", node,
+                        "message", msg ? msg : "paused: analysis inconclusive"));
     free(msg);
     run->paused = true;
     run->analysis_paused = true;
 }
 
-static void passed(struct run *run, node_t *nd, const engine_ops_t *ops, const char *how)
-{
-    nd->analysing = nd->analysis_held = false;
-    emit_node(run, nd, how);
-    node_verified(run, nd, ops);
-}
-
-/* One measurement of check i; true when the node's analysis ended (failed: rolled back). */
-static bool measure(struct run *run, node_t *nd, size_t i, const engine_ops_t *ops)
+void analysis_begin(struct run *run, node_t *nd, const engine_ops_t *ops)
 {
     const analysis_t *a = run->rf->analysis;
-    const analysis_check_t *c = &a->checks[i];
-    char host[256], why[512], value[48] = "", msg[640];
-    prom_vars_t v;
-    vars_of(run, nd, host, sizeof(host), &v);
-    char *query = NULL;
-    double x = 0;
-    int r = prom_expand(c->query, &v, &query, why, sizeof(why));
-    if (r == 0) {
-        CURL *h = handle(run);
-        r = h ? prom_query(h, a->prometheus, query, a->timeout_ms, &x, why, sizeof(why)) : -1;
-        if (!h)
-            snprintf(why, sizeof(why), "out of memory");
+    if (!a || !a->n_checks) {
+        node_verified(run, nd, ops);
+        return;
     }
-    free(query);
-    nd->an_taken[i]++;
-    nd->an_next[i] = now_ms() + c->interval_ms;
-    if (r < 0) {
-        emit_measurement(run, nd, c, "inconclusive", "", why);
-        hold(run, nd, c, why);
-        return false;
-    }
-    char cond[64];
-    prom_condition_str(&c->success, cond, sizeof(cond));
-    snprintf(value, sizeof(value), "%g", x);
-    bool ok = prom_condition_met(&c->success, x);
-    nd->an_failed[i] += !ok;
-    if (nd->an_failed[i])
-        snprintf(msg, sizeof(msg), "%s: %s %s %s (%u of %u, %u failed)", c->name, value,
-                 ok ? "is" : "is not", cond, nd->an_taken[i], c->count, nd->an_failed[i]);
-    else
-        snprintf(msg, sizeof(msg), "%s: %s %s %s (%u of %u)", c->name, value, ok ? "is" : "is not",
-                 cond, nd->an_taken[i], c->count);
-    emit_measurement(run, nd, c, ok ? "success" : "failure", value, msg);
-    if (nd->an_failed[i] > c->failure_limit) {
-        char *fail = NULL;
-        if (asprintf(&fail,
-                     "analysis: %s failed: %s is not %s (%u of %u measurements failed; "
-                     "failure_limit %u)",
-                     c->name, value, cond, nd->an_failed[i], nd->an_taken[i],
-                     c->failure_limit) < 0)
-            fail = NULL;
-        nd->analysing = nd->analysis_held = false;
-        node_failed(run, nd, fail ? fail : "analysis failed", ops);
-        free(fail);
-        return true;
-    }
-    return false;
+    nd->state = NODE_UPGRADING;
+    tally_start(&nd->an, a->checks, a->n_checks);
+    char msg[160];
+    snprintf(msg, sizeof(msg), "analysis: %zu check%s against Prometheus, about %llu s",
+             a->n_checks, a->n_checks == 1 ? "" : "s",
+             (unsigned long long)(analysis_min_ms(a->checks, a->n_checks) / 1000));
+    emit_node(run, nd, msg);
+}
+
+static void passed(struct run *run, node_t *nd, const engine_ops_t *ops, const char *how)
+{
+    nd->an.running = nd->an.held = false;
+    emit_node(run, nd, how);
+    node_verified(run, nd, ops);
 }
 
 bool analysis_schedule(struct run *run, const engine_ops_t *ops)
@@ -163,7 +185,7 @@ bool analysis_schedule(struct run *run, const engine_ops_t *ops)
         return false;
     for (size_t k = 0; k < run->n; k++) {
         node_t *nd = &run->nodes[k];
-        if (!nd->analysing || nd->call != CALL_NONE)
+        if (!nd->an.running || nd->call != CALL_NONE)
             continue;
         /* Ctrl-C, `baton abort`, rollback-all undoing, a journal that failed: the node's
          * analysis did not pass; it is rolled back as after a step. */
@@ -175,25 +197,136 @@ bool analysis_schedule(struct run *run, const engine_ops_t *ops)
         if (stop) {
             char why[160];
             snprintf(why, sizeof(why), "%s during its analysis", stop);
-            nd->analysing = nd->analysis_held = false;
+            nd->an.running = nd->an.held = false;
             node_set_why(nd, why);
             node_rollback(run, nd, false, ops);
             continue;
         }
         any = true;
-        if (nd->analysis_held)
+        if (nd->an.held)
             continue;
-        bool ended = false, all_done = true;
-        for (size_t i = 0; i < a->n_checks && !ended && !nd->analysis_held; i++) {
-            if (nd->an_taken[i] < a->checks[i].count && now_ms() >= nd->an_next[i])
-                ended = measure(run, nd, i, ops);
-        }
-        for (size_t i = 0; i < a->n_checks; i++)
-            all_done &= nd->an_taken[i] >= a->checks[i].count;
-        if (!ended && all_done && !nd->analysis_held)
+        char why[1024];
+        char host[256];
+        prom_endpoint_host(nd->def->endpoint, host, sizeof(host));
+        prom_vars_t v = {nd->def->name, host, run->rf->version, nd->from_version ?: "",
+                         NULL,          NULL, NULL};
+        switch (tally_step(run, &nd->an, a->checks, a->n_checks, &v, nd->def->name, why,
+                           sizeof(why))) {
+        case V_PASSING:
+            break;
+        case V_HELD:
+            pause_on(run, nd->def->name, why);
+            break;
+        case V_PASSED:
             passed(run, nd, ops, "analysis passed");
+            break;
+        case V_FAILED: {
+            char *fail = NULL;
+            if (asprintf(&fail, "analysis: %s", why) < 0)
+                fail = NULL;
+            node_failed(run, nd, fail ? fail : "analysis failed", ops);
+            free(fail);
+            break;
+        }
+        }
     }
     return any;
+}
+
+bool analysis_bakes(const struct run *run, size_t batch)
+{
+    const analysis_t *a = run->rf->analysis;
+    return a && a->n_bake &&
+           (batch < run->n_batches || run->rf->strategy.on_failure == ON_FAILURE_ROLLBACK_ALL);
+}
+
+/* {{nodes}} and {{addresses}}: the batch's nodes that passed, as regexes (a.b|c.d, dots of an
+ * address escaped: PromQL's =~ is anchored, "." would match any character). */
+static int batch_words(const struct run *run, char **ret_nodes, char **ret_addrs)
+{
+    char *n = NULL, *ad = NULL;
+    size_t nl = 0, al = 0;
+    FILE *fn = open_memstream(&n, &nl), *fa = open_memstream(&ad, &al);
+    bool first = true;
+    for (size_t k = 0; fn && fa && k < run->n; k++) {
+        const node_t *nd = &run->nodes[k];
+        if (nd->batch != run->batch || nd->state != NODE_VERIFIED)
+            continue;
+        char host[256];
+        prom_endpoint_host(nd->def->endpoint, host, sizeof(host));
+        fprintf(fn, "%s%s", first ? "" : "|", nd->def->name);
+        fputs(first ? "" : "|", fa);
+        for (const char *p = host; *p; p++)
+            fprintf(fa, "%s%c", *p == '.' ? "\\\\" : "", *p);
+        first = false;
+    }
+    if (fn)
+        fclose(fn);
+    if (fa)
+        fclose(fa);
+    if (!fn || !fa) {
+        free(n);
+        free(ad);
+        return -1;
+    }
+    *ret_nodes = n;
+    *ret_addrs = ad;
+    return 0;
+}
+
+bake_state_t analysis_bake(struct run *run, char **ret_why)
+{
+    const analysis_t *a = run->rf->analysis;
+    *ret_why = NULL;
+    if (!analysis_bakes(run, run->batch) || run->baked >= run->batch)
+        return BAKE_DONE;
+    bool any = false;
+    for (size_t k = 0; k < run->n && !any; k++)
+        any = run->nodes[k].batch == run->batch && run->nodes[k].state == NODE_VERIFIED;
+    if (!any) { /* no node of it passed: nothing to bake */
+        run->baked = run->batch;
+        return BAKE_DONE;
+    }
+    if (!run->bake.running) {
+        tally_start(&run->bake, a->bake, a->n_bake);
+        char msg[200];
+        snprintf(msg, sizeof(msg),
+                 "batch %zu of %zu: its bake, %zu check%s against Prometheus, about %llu s, "
+                 "before %s",
+                 run->batch, run->n_batches, a->n_bake, a->n_bake == 1 ? "" : "s",
+                 (unsigned long long)(analysis_min_ms(a->bake, a->n_bake) / 1000),
+                 run->batch < run->n_batches ? "the next batch" : "the commit");
+        emit(run, json_pack("{s:s, s:I, s:I, s:s}", "event", "bake", "batch",
+                            (json_int_t)run->batch, "of", (json_int_t)run->n_batches, "message",
+                            msg));
+    }
+    if (run->bake.held)
+        return BAKE_WAIT;
+    char *nodes = NULL, *addrs = NULL, batch[24], why[1024];
+    if (batch_words(run, &nodes, &addrs) < 0) {
+        *ret_why = strdup("analysis: out of memory");
+        return BAKE_FAILED;
+    }
+    snprintf(batch, sizeof(batch), "%zu", run->batch);
+    prom_vars_t v = {NULL, NULL, run->rf->version, NULL, nodes, addrs, batch};
+    verdict_t r = tally_step(run, &run->bake, a->bake, a->n_bake, &v, "", why, sizeof(why));
+    free(nodes);
+    free(addrs);
+    switch (r) {
+    case V_PASSING:
+        return BAKE_WAIT;
+    case V_HELD:
+        pause_on(run, "", why);
+        return BAKE_WAIT;
+    case V_PASSED:
+        run->baked = run->batch;
+        return BAKE_DONE;
+    case V_FAILED:
+        break;
+    }
+    if (asprintf(ret_why, "analysis: the bake of batch %zu: %s", run->batch, why) < 0)
+        *ret_why = NULL;
+    return BAKE_FAILED;
 }
 
 void analysis_continue(struct run *run, const engine_ops_t *ops)
@@ -201,8 +334,12 @@ void analysis_continue(struct run *run, const engine_ops_t *ops)
     run->analysis_paused = false;
     for (size_t k = 0; k < run->n; k++) {
         node_t *nd = &run->nodes[k];
-        if (nd->analysing && nd->analysis_held)
+        if (nd->an.running && nd->an.held)
             passed(run, nd, ops, "analysis counted as passed by baton resume");
+    }
+    if (run->bake.running && run->bake.held) {
+        run->bake.running = run->bake.held = false;
+        run->baked = run->batch; /* counted as passed */
     }
 }
 

@@ -10,6 +10,10 @@
  *         interval: 10s                    # between measurements (default 10s, 1s to 10m)
  *         count: 3                         # measurements (default 3, 1 to 100)
  *         failure_limit: 0                 # failed measurements allowed (default 0, < count)
+ *     bake:                                # optional: each batch's, before the next one
+ *       - name: fleet-errors
+ *         query: sum(rate(errors_total{node=~"{{nodes}}"}[1m]))
+ *         success: result < 1
  *
  * When a node's verify passed (its stability window, min_healthy_time, behind it), each check
  * takes `count` measurements, one every `interval`, the first one interval after the verify (so
@@ -22,6 +26,13 @@
  * with rollback-all, verified). A node in its analysis counts as unavailable (max_unavailable):
  * it may still be rolled back. A resume runs the analysis again for a node its agent says
  * verified and not committed.
+ *
+ * A bake (`bake:`, the same fields; its query names {{nodes}}, {{addresses}} as regexes and
+ * {{batch}}) runs once every node of a batch passed, before the next batch starts (with
+ * rollback-all also after the last, before the commit). The batch's nodes wait for it verified
+ * and uncommitted, so that a failed bake rolls them back (newest first) and halts, as a failed
+ * verify would; inconclusive pauses as above. A halt for another reason commits the nodes
+ * waiting (they passed their own checks), Ctrl-C and `baton abort` roll them back.
  *
  * Queries are asked from the coordinator's event loop, one at a time, each bounded by `timeout`:
  * Prometheus on the operator's network answers in milliseconds; a frozen one holds the loop at
@@ -53,27 +64,53 @@ typedef struct analysis_check {
 typedef struct analysis {
     char *prometheus; /* base URL of its HTTP API */
     uint64_t timeout_ms;
-    analysis_check_t checks[ANALYSIS_CHECKS_MAX];
+    analysis_check_t checks[ANALYSIS_CHECKS_MAX]; /* each node's, after its verify */
     size_t n_checks;
+    analysis_check_t bake[ANALYSIS_CHECKS_MAX]; /* each batch's, once its nodes passed */
+    size_t n_bake;
 } analysis_t;
+
+/* Where one analysis stands (a node's checks, or a batch's bake). */
+typedef struct analysis_tally {
+    bool running;                         /* measuring, or held */
+    bool held;                            /* an inconclusive measurement: the rollout paused */
+    uint64_t next[ANALYSIS_CHECKS_MAX];   /* when each check measures next */
+    uint8_t taken[ANALYSIS_CHECKS_MAX];   /* measurements taken */
+    uint8_t failed[ANALYSIS_CHECKS_MAX];  /* and failed */
+} analysis_tally_t;
 
 void analysis_free(analysis_t **a);
 
 /* How long one node's analysis takes at least: the longest check's count x interval. */
-uint64_t analysis_min_ms(const analysis_t *a);
+uint64_t analysis_min_ms(const analysis_check_t *checks, size_t n);
 
 struct run;
 struct node;
 struct engine_ops;
 
-/* The node's verify passed (or a resume found it verified): its analysis begins. */
-void analysis_begin(struct run *run, struct node *nd);
+/* The node's verify passed (or a resume found it verified, not committed): its checks begin, or
+ * without any, node_verified(). */
+void analysis_begin(struct run *run, struct node *nd, const struct engine_ops *ops);
 /* From the scheduler, every tick: measurements due, verdicts, the pause on an inconclusive one,
  * the rollback of nodes in analysis on Ctrl-C, `baton abort` or rollback-all. True while a node
  * is in its analysis (the loop must wake for it). */
 bool analysis_schedule(struct run *run, const struct engine_ops *ops);
-/* `baton resume` on an analysis pause: every node waiting on an inconclusive analysis passes. */
+/* `baton resume` on an analysis pause: every node (or bake) held on an inconclusive measurement
+ * passes. */
 void analysis_continue(struct run *run, const struct engine_ops *ops);
+
+/* Whether a node of `batch` that passed waits, uncommitted, for its batch's bake. */
+bool analysis_bakes(const struct run *run, size_t batch);
+
+typedef enum bake_state {
+    BAKE_DONE,    /* passed, or nothing to bake: the batch may go on */
+    BAKE_WAIT,    /* measuring, or held on an inconclusive measurement */
+    BAKE_FAILED,  /* *ret_why says which check; its nodes are to be rolled back */
+} bake_state_t;
+
+/* The bake of run->batch (settled), from the scheduler: its checks over the batch's nodes that
+ * passed (NODE_VERIFIED). *ret_why (BAKE_FAILED) is the caller's. */
+bake_state_t analysis_bake(struct run *run, char **ret_why);
 
 /* baton plan: each check's query for `vars`, asked once: one object per check (check, query as
  * sent, ok, value, message). Not ok (counted in *ret_refused): Prometheus did not answer or

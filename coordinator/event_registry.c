@@ -126,19 +126,28 @@ static const event_field_t f_group[] = {
 static const event_field_t f_paused[] = {
     F("batch", I, true, "the batch it paused after (with `node`: in)"),
     F("of", I, true, "the number of batches"),
-    F("node", S, false, "the node whose analysis was inconclusive, when that is why"),
+    F("node", S, false,
+      "when an analysis was inconclusive: its node, \"\" for a batch's bake"),
     F("message", S, true, "how to go on"),
     END,
 };
 
 static const event_field_t f_analysis[] = {
-    F("node", S, true, "the node"),
+    F("node", S, true, "the node; \"\" for a batch's bake"),
+    F("batch", I, false, "a bake: its batch"),
     F("check", S, true, "the check's name in the rollout file"),
     F("verdict", S, true, "`success`, `failure` or `inconclusive`"),
     F("value", S, true, "the number Prometheus answered; \"\" when none"),
     F("measurement", I, true, "this check's measurements taken so far, this one included"),
     F("of", I, true, "the measurements it takes (`count`)"),
     F("message", S, true, "the value against the condition, or why there is no number"),
+    END,
+};
+
+static const event_field_t f_bake[] = {
+    F("batch", I, true, "the batch baked"),
+    F("of", I, true, "the number of batches"),
+    F("message", S, true, "its checks, and what waits for them"),
     END,
 };
 
@@ -245,8 +254,11 @@ static const event_def_t defs[EVENT_COUNT] = {
      f_paused},
     {EVENT_CONTINUED, "continued", true, "a pause ended by `baton resume`", "its message",
      f_continued},
-    {EVENT_ANALYSIS, "analysis", true, "one measurement of a node's analysis (a Prometheus query)",
+    {EVENT_ANALYSIS, "analysis", true,
+     "one measurement of a node's analysis or a batch's bake (a Prometheus query)",
      "one line under the node", f_analysis},
+    {EVENT_BAKE, "bake", true, "a batch's bake begins (its nodes passed; the next batch waits)",
+     "its message", f_bake},
     {EVENT_STATUS, "status", false, "`baton status FILE`: one node", "a row of the table",
      f_status},
     {EVENT_PLAN_NODE, "plan_node", false, "`baton plan`: what one node would see",

@@ -28,6 +28,7 @@ typedef enum event_id {
     EVENT_PAUSED,
     EVENT_CONTINUED,
     EVENT_ANALYSIS,
+    EVENT_BAKE,
     EVENT_STATUS,
     EVENT_PLAN_NODE,
     EVENT_ABORTED,

@@ -118,6 +118,7 @@ static void render_text(struct run *run, const event_def_t *def, json_t *e)
         break;
     case EVENT_PAUSED:
     case EVENT_CONTINUED:
+    case EVENT_BAKE:
     case EVENT_HALT:
     case EVENT_GROUP:
         printf("%s\n", msg);
@@ -139,7 +140,9 @@ static void render_text(struct run *run, const event_def_t *def, json_t *e)
         term_paint_t p = !strcmp(v, "success") ? PAINT_OFF
                          : !strcmp(v, "failure") ? PAINT_FAIL
                                                  : PAINT_WARN;
-        if (run->parallel)
+        if (!*node) /* a bake */
+            printf("  batch %-4lld", json_integer_value(json_object_get(e, "batch")));
+        else if (run->parallel)
             printf("  %-10s", node);
         else
             node_header(run, node);

@@ -83,6 +83,9 @@ static const char template[] =
     "# webhooks: []                      # gates that must answer 2xx, e.g. [{url:\n"
     "#                                   # \"https://ci.example/gate\", at: [before_rollout,\n"
     "#                                   # before_batch], timeout: 10s, retries: 2}]\n"
+    "# analysis:                         # Prometheus judges each node before its commit, e.g.\n"
+    "#   prometheus: http://prometheus.example:9090\n"
+    "#   checks: [{name: errors, query: 'sum(rate(errors_total{node=\"{{node}}\"}[1m]))', success: \"result < 1\"}]\n"
     "\n"
     "# For a lab only: `insecure: true` instead of curve (and no public_key) talks plain text\n"
     "# to agents that say insecure: true too; anyone on the network can pose as either side.\n";

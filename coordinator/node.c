@@ -421,10 +421,7 @@ void node_step_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, 
         return;
     }
     if (def->id == STEP_VERIFY) {
-        if (run->rf->analysis)
-            analysis_begin(run, nd); /* analysis_schedule() goes on from there */
-        else
-            node_verified(run, nd, ops);
+        analysis_begin(run, nd, ops); /* its checks, if any, then node_verified() */
         return;
     }
     node_next_step(run, nd, ops);
@@ -433,8 +430,10 @@ void node_step_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, 
 void node_verified(struct run *run, node_t *nd, const engine_ops_t *ops)
 {
     nd->settled_seq = ++run->settled;
-    /* rollback-all: every node stays undoable until the whole fleet is verified. */
-    if (run->rf->strategy.on_failure == ON_FAILURE_ROLLBACK_ALL) {
+    /* rollback-all: every node stays undoable until the whole fleet is verified; a batch with a
+     * bake (analysis.h): until it passed. */
+    if (run->rf->strategy.on_failure == ON_FAILURE_ROLLBACK_ALL ||
+        analysis_bakes(run, nd->batch)) {
         nd->state = NODE_VERIFIED;
         run->progress_at = now_ms();
         return;

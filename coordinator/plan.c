@@ -266,11 +266,11 @@ int rollout_plan(const rollout_file_t *rf, const struct rollout_opts *opts)
         size_t n_problems = 0;
         bool upgrade = nd->state != NODE_SKIP;
         /* The analysis' queries, as this node's would read, asked of Prometheus once. */
-        if (rf->analysis && upgrade) {
+        if (rf->analysis && upgrade && !json_array_size(pn[i].problems)) {
             char host[256];
             prom_endpoint_host(nd->def->endpoint, host, sizeof(host));
             const char *v = json_string_value(json_object_get(o, "version"));
-            prom_vars_t vars = {nd->def->name, host, rf->version, v ? v : ""};
+            prom_vars_t vars = {nd->def->name, host, rf->version, v ? v : "", NULL, NULL, NULL};
             size_t refused = 0;
             json_t *tried = analysis_try(rf->analysis, &vars, &refused);
             for (size_t k = 0; k < json_array_size(tried); k++) {

@@ -79,17 +79,26 @@ void prom_condition_str(const prom_condition_t *c, char *buf, size_t size)
     snprintf(buf, size, "%s %g", cmp_text[c->cmp], c->bound);
 }
 
-static const char *var_value(const prom_vars_t *v, const char *name, size_t len)
+const prom_vars_t prom_vars_node_scope = {"", "", "", "", NULL, NULL, NULL};
+const prom_vars_t prom_vars_batch_scope = {NULL, NULL, "", NULL, "", "", ""};
+
+static const char *const var_names[] = {"node",  "address",   "version", "from_version",
+                                        "nodes", "addresses", "batch"};
+
+/* The word's index, or -1. */
+static int var_index(const char *name, size_t len)
 {
-    static const char *const names[] = {"node", "address", "version", "from_version"};
-    for (size_t i = 0; i < 4; i++)
-        if (strlen(names[i]) == len && !strncmp(name, names[i], len)) {
-            if (!v)
-                return "";
-            const char *vals[] = {v->node, v->address, v->version, v->from_version};
-            return vals[i] ? vals[i] : "";
-        }
-    return NULL;
+    for (size_t i = 0; i < sizeof(var_names) / sizeof(var_names[0]); i++)
+        if (strlen(var_names[i]) == len && !strncmp(name, var_names[i], len))
+            return (int)i;
+    return -1;
+}
+
+static const char *var_value(const prom_vars_t *v, int i)
+{
+    const char *vals[] = {v->node,  v->address,   v->version, v->from_version,
+                          v->nodes, v->addresses, v->batch};
+    return vals[i];
 }
 
 int prom_expand(const char *tmpl, const prom_vars_t *vars, char **ret, char *why, size_t why_size)
@@ -117,10 +126,17 @@ int prom_expand(const char *tmpl, const prom_vars_t *vars, char **ret, char *why
                 name++, nlen--;
             while (nlen && name[nlen - 1] == ' ')
                 nlen--;
-            if (!(add = var_value(vars, name, nlen))) {
-                snprintf(why, why_size,
-                         "{{%.*s}} is not a word it knows (node, address, version, from_version)",
-                         (int)(nlen > 40 ? 40 : nlen), name);
+            int k = var_index(name, nlen);
+            if (k < 0 || !(add = var_value(vars, k))) {
+                if (k < 0)
+                    snprintf(why, why_size,
+                             "{{%.*s}} is not a word it knows (a node's check: node, address, "
+                             "version, from_version; a bake: nodes, addresses, version, batch)",
+                             (int)(nlen > 40 ? 40 : nlen), name);
+                else
+                    snprintf(why, why_size, "{{%s}} means nothing in a %s", var_names[k],
+                             vars->node ? "node's check (a bake's word)"
+                                        : "bake (a node's word: use {{nodes}}, {{addresses}})");
                 free(out);
                 return -1;
             }

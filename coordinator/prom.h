@@ -32,16 +32,24 @@ bool prom_condition_met(const prom_condition_t *c, double value);
 /* "< 0.01": the operator and bound, for messages. */
 void prom_condition_str(const prom_condition_t *c, char *buf, size_t size);
 
-/* The words a query may name. */
+/* The words a query may name: a node's check names the node, a bake's the batch. A NULL word
+ * is not available where the query is asked (its check's scope). */
 typedef struct prom_vars {
     const char *node;         /* {{node}}: its name in the rollout file */
     const char *address;      /* {{address}}: its agent's host, from its endpoint */
     const char *version;      /* {{version}}: the version rolled out */
     const char *from_version; /* {{from_version}}: what it ran before ("" when unknown) */
+    const char *nodes;        /* {{nodes}}: a bake's nodes, as a regex: node1|node2 */
+    const char *addresses;    /* {{addresses}}: their hosts, as a regex, dots escaped */
+    const char *batch;        /* {{batch}}: the batch's number */
 } prom_vars_t;
 
+/* What a node's check may name, and a bake's: every word "", the others NULL (to check a query's
+ * words when the file is read). */
+extern const prom_vars_t prom_vars_node_scope, prom_vars_batch_scope;
+
 /* The query `tmpl` with its {{words}} put in (*ret the caller's): 0; or -1 with why (an unknown
- * {{word}}, an unclosed one, longer than PROM_QUERY_MAX). `vars` NULL checks the words only. */
+ * {{word}}, one not available in this scope, an unclosed one, longer than PROM_QUERY_MAX). */
 int prom_expand(const char *tmpl, const prom_vars_t *vars, char **ret, char *why, size_t why_size);
 
 /* The host of a tcp://HOST:PORT endpoint ("[::1]" without brackets), into buf. */

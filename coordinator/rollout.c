@@ -384,8 +384,9 @@ static void resumed_verified(struct run *run)
         if (nd->batch != run->batch || nd->state != NODE_RESERVED || !nd->resuming ||
             nd->step != n - 1 || nd->call != CALL_NONE)
             continue;
-        if (run->rf->analysis) { /* whether its analysis passed, the journal cannot say */
-            analysis_begin(run, nd);
+        if (run->rf->analysis && run->rf->analysis->n_checks) {
+            /* Whether its analysis passed, the journal cannot say: again. */
+            analysis_begin(run, nd, ops_of(run));
             continue;
         }
         emit_node(run, nd, "verified by an earlier run: its commit waits for every batch");
@@ -394,14 +395,41 @@ static void resumed_verified(struct run *run)
     }
 }
 
+/* A node of `batch` (0: any) verified and waiting for its commit. */
+static bool any_verified(const struct run *run, size_t batch)
+{
+    for (size_t i = 0; i < run->n; i++)
+        if (run->nodes[i].state == NODE_VERIFIED && (!batch || run->nodes[i].batch == batch))
+            return true;
+    return false;
+}
+
+/* Sends the commit of every node of `batch` (0: any) verified and waiting, as room allows: true
+ * when one was sent or still waits for room (the batch is not settled until they ended). */
+static bool commit_verified(struct run *run, size_t batch)
+{
+    size_t n = 0;
+    bool sent = false;
+    (void)step_upgrade_sequence(&n);
+    for (size_t i = 0; i < run->n && room(run); i++) {
+        node_t *nd = &run->nodes[i];
+        if (nd->state == NODE_VERIFIED && nd->call == CALL_NONE && (!batch || nd->batch == batch)) {
+            nd->step = n - 1;
+            node_next_step(run, nd, ops_of(run));
+            sent = true;
+        }
+    }
+    return sent || any_verified(run, batch);
+}
+
 static void start_node(struct run *run, node_t *nd)
 {
     size_t n = 0;
     (void)step_upgrade_sequence(&n);
-    /* Resumed verified and not committed: whether its analysis passed, the journal cannot say;
-     * it runs again. */
+    /* Resumed verified and not committed: whether its analysis (or its batch's bake) passed,
+     * the journal cannot say; it runs again. */
     if (run->rf->analysis && nd->resuming && nd->step == n - 1) {
-        analysis_begin(run, nd);
+        analysis_begin(run, nd, ops_of(run));
         return;
     }
     emit_node(run, nd, nd->resuming ? "upgrading (resumed)" : "upgrading");
@@ -466,17 +494,28 @@ static bool schedule_batches(struct run *run)
         /* A restore of a shared database with its group stopped goes first. */
         if (group_schedule(run, ops_of(run)))
             return false;
-        /* rollback-all: once nothing is in flight, undo the verified nodes newest first, one at
-         * a time (the node that migrated the schema is undone last). */
-        if (s->on_failure == ON_FAILURE_ROLLBACK_ALL && run->undo_in_flight &&
-            engine_busy(run) == 0) {
+        /* Nodes waiting uncommitted for their batch's bake (analysis.h; rollback-all's wait
+         * for more): rolled back when the bake failed or the run was stopped; after a halt for
+         * another reason committed, as they would have been without a bake. */
+        bool rollback_all = s->on_failure == ON_FAILURE_ROLLBACK_ALL;
+        if (!rollback_all && !run->bake_undo && any_verified(run, 0) &&
+            (interrupt_count() || run->journal_failed || run->deadline_missed))
+            run->bake_undo = run->undo_in_flight = true;
+        if (!rollback_all && !run->bake_undo && commit_verified(run, 0))
+            return false;
+        /* rollback-all (or a bake's undo): once nothing is in flight, undo the verified nodes
+         * newest first, one at a time (the node that migrated the schema is undone last). */
+        if ((rollback_all || run->bake_undo) && run->undo_in_flight && engine_busy(run) == 0) {
             node_t *newest = NULL;
             for (size_t i = 0; i < run->n; i++)
                 if (run->nodes[i].state == NODE_VERIFIED &&
                     (!newest || run->nodes[i].settled_seq > newest->settled_seq))
                     newest = &run->nodes[i];
             if (newest) {
-                node_set_why(newest, "on_failure: rollback-all");
+                node_set_why(newest, !run->bake_undo       ? "on_failure: rollback-all"
+                                     : run->bake.running ? "stopped during its batch's bake"
+                                     : interrupt_count() ? "stopped while waiting for its batch's bake"
+                                                         : "its batch's bake failed");
                 node_rollback(run, newest, false, ops_of(run));
                 return false;
             }
@@ -488,6 +527,19 @@ static bool schedule_batches(struct run *run)
     /* Next batch when this one is settled, unless the rollout pauses here. */
     resumed_verified(run);
     while (run->batch <= run->n_batches && batch_settled(run, run->batch)) {
+        /* Its bake (analysis.h), then its nodes' commits (they waited for it). */
+        char *why = NULL;
+        bake_state_t bk = analysis_bake(run, &why);
+        if (bk == BAKE_WAIT)
+            return true;
+        if (bk == BAKE_FAILED) {
+            halt(run, why ? why : "analysis: a bake failed");
+            free(why);
+            run->bake_undo = run->undo_in_flight = true;
+            return schedule_batches(run); /* the undo starts now: nothing is in flight */
+        }
+        if (s->on_failure != ON_FAILURE_ROLLBACK_ALL && commit_verified(run, run->batch))
+            return false;
         if (run->batch < run->n_batches && strategy_pauses_after(s, run->batch) &&
             !pause_reached_before(run, run->batch)) {
             char *msg = NULL;
@@ -515,15 +567,7 @@ static bool schedule_batches(struct run *run)
          * would end). */
         if (!gate_commit(run))
             return schedule_upgrade(run);
-        size_t n = 0;
-        (void)step_upgrade_sequence(&n);
-        for (size_t i = 0; i < run->n && room(run); i++) {
-            node_t *nd = &run->nodes[i];
-            if (nd->state == NODE_VERIFIED && nd->call == CALL_NONE) {
-                nd->step = n - 1;
-                node_next_step(run, nd, ops_of(run));
-            }
-        }
+        commit_verified(run, 0);
         return false;
     }
     size_t unavailable = 0;

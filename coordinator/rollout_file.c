@@ -206,14 +206,66 @@ static int load_webhooks(ydoc_t *doc, const ynode_t *root, rollout_file_t *rf, b
     return 0;
 }
 
-/* analysis: {prometheus, timeout, checks: [{name, query, success, interval, count,
- * failure_limit}]} (analysis.h). A query's {{words}} are checked here, its PromQL by `baton plan`
+/* One list of analysis checks (analysis.h): `checks` (a node's, scope node) or `bake` (a
+ * batch's). A query's {{words}} are checked here against its scope, its PromQL by `baton plan`
  * (Prometheus says). */
+static int load_checks(ydoc_t *doc, const ynode_t *m, const char *key, const prom_vars_t *scope,
+                       analysis_check_t *checks, size_t *ret_n, baton_err_t *err)
+{
+    static const char *const check_keys[] = {"name",  "query",         "success", "interval",
+                                             "count", "failure_limit", NULL};
+    const ynode_t *list = ydoc_get(doc, m, key);
+    char where[48];
+    snprintf(where, sizeof(where), "analysis.%s", key);
+    int r = list ? ydoc_expect_seq(doc, list, where, ANALYSIS_CHECKS_MAX, err) : 0;
+    if (r < 0 || !list)
+        return r;
+    size_t n = ydoc_seq_len(list); /* 1 to 8: an empty list is refused above */
+    for (size_t i = 0; i < n; i++) {
+        char why[256];
+        snprintf(where, sizeof(where), "analysis.%s[%zu]", key, i);
+        const ynode_t *item = ydoc_seq_item(doc, list, i);
+        analysis_check_t *c = &checks[i];
+        uint64_t count = 3, limit = 0;
+        c->interval_ms = 10000;
+        *ret_n = i + 1; /* freed from here on */
+        if ((r = ydoc_expect_map(doc, item, where, check_keys, err)) < 0 ||
+            (r = ydoc_str(doc, item, where, "name", true, &c->name, err)) < 0 ||
+            (r = ydoc_str(doc, item, where, "query", true, &c->query, err)) < 0 ||
+            (r = ydoc_str(doc, item, where, "success", true, &c->success_text, err)) < 0 ||
+            (r = ydoc_duration_ms(doc, item, where, "interval", false, 1000, 600000,
+                                  &c->interval_ms, err)) < 0 ||
+            (r = ydoc_uint(doc, item, where, "count", false, 1, ANALYSIS_COUNT_MAX, &count,
+                           err)) < 0 ||
+            (r = ydoc_uint(doc, item, where, "failure_limit", false, 0, ANALYSIS_COUNT_MAX - 1,
+                           &limit, err)) < 0)
+            return r;
+        if (!plain_name(c->name))
+            return bad(doc, item, where, "name", "must be 1-64 of [A-Za-z0-9_.-@]", err);
+        for (size_t k = 0; k < i; k++)
+            if (!strcmp(checks[k].name, c->name))
+                return bad(doc, item, where, "name", "is the name of an earlier check", err);
+        char *q = NULL;
+        if (prom_expand(c->query, scope, &q, why, sizeof(why)) < 0)
+            return bad(doc, item, where, "query", why, err);
+        free(q);
+        if (prom_condition_parse(c->success_text, &c->success, why, sizeof(why)) < 0)
+            return bad(doc, item, where, "success", why, err);
+        c->count = (unsigned)count;
+        c->failure_limit = (unsigned)limit;
+        if (c->failure_limit >= c->count)
+            return bad(doc, item, where, "failure_limit",
+                       "must be below count: with as many failures allowed as measurements, the "
+                       "check could not fail",
+                       err);
+    }
+    return 0;
+}
+
+/* analysis: {prometheus, timeout, checks, bake} (analysis.h). */
 static int load_analysis(ydoc_t *doc, const ynode_t *root, rollout_file_t *rf, baton_err_t *err)
 {
-    static const char *const keys[] = {"prometheus", "timeout", "checks", NULL};
-    static const char *const check_keys[] = {"name",     "query", "success", "interval",
-                                             "count",    "failure_limit", NULL};
+    static const char *const keys[] = {"prometheus", "timeout", "checks", "bake", NULL};
     const ynode_t *m = ydoc_get(doc, root, "analysis");
     if (!m)
         return 0;
@@ -230,50 +282,13 @@ static int load_analysis(ydoc_t *doc, const ynode_t *root, rollout_file_t *rf, b
     const char *problem = http_post_url_problem(a->prometheus);
     if (problem)
         return bad(doc, m, "analysis", "prometheus", problem, err);
-    const ynode_t *list = ydoc_get(doc, m, "checks");
-    if (!list)
-        return bad(doc, m, "analysis", "checks", "is required: a list of 1 to 8 checks", err);
-    if ((r = ydoc_expect_seq(doc, list, "analysis.checks", ANALYSIS_CHECKS_MAX, err)) < 0)
+    if (!ydoc_get(doc, m, "checks") && !ydoc_get(doc, m, "bake"))
+        return bad(doc, m, "analysis", "checks",
+                   "is required (or bake): a list of 1 to 8 checks", err);
+    if ((r = load_checks(doc, m, "checks", &prom_vars_node_scope, a->checks, &a->n_checks,
+                         err)) < 0 ||
+        (r = load_checks(doc, m, "bake", &prom_vars_batch_scope, a->bake, &a->n_bake, err)) < 0)
         return r;
-    size_t n = ydoc_seq_len(list); /* 1 to 8: an empty list is refused above */
-    for (size_t i = 0; i < n; i++) {
-        char where[48], why[256];
-        snprintf(where, sizeof(where), "analysis.checks[%zu]", i);
-        const ynode_t *item = ydoc_seq_item(doc, list, i);
-        analysis_check_t *c = &a->checks[i];
-        uint64_t count = 3, limit = 0;
-        c->interval_ms = 10000;
-        a->n_checks = i + 1; /* freed from here on */
-        if ((r = ydoc_expect_map(doc, item, where, check_keys, err)) < 0 ||
-            (r = ydoc_str(doc, item, where, "name", true, &c->name, err)) < 0 ||
-            (r = ydoc_str(doc, item, where, "query", true, &c->query, err)) < 0 ||
-            (r = ydoc_str(doc, item, where, "success", true, &c->success_text, err)) < 0 ||
-            (r = ydoc_duration_ms(doc, item, where, "interval", false, 1000, 600000,
-                                  &c->interval_ms, err)) < 0 ||
-            (r = ydoc_uint(doc, item, where, "count", false, 1, ANALYSIS_COUNT_MAX, &count,
-                           err)) < 0 ||
-            (r = ydoc_uint(doc, item, where, "failure_limit", false, 0, ANALYSIS_COUNT_MAX - 1,
-                           &limit, err)) < 0)
-            return r;
-        if (!plain_name(c->name))
-            return bad(doc, item, where, "name", "must be 1-64 of [A-Za-z0-9_.-@]", err);
-        for (size_t k = 0; k < i; k++)
-            if (!strcmp(a->checks[k].name, c->name))
-                return bad(doc, item, where, "name", "is the name of an earlier check", err);
-        char *q = NULL;
-        if (prom_expand(c->query, NULL, &q, why, sizeof(why)) < 0)
-            return bad(doc, item, where, "query", why, err);
-        free(q);
-        if (prom_condition_parse(c->success_text, &c->success, why, sizeof(why)) < 0)
-            return bad(doc, item, where, "success", why, err);
-        c->count = (unsigned)count;
-        c->failure_limit = (unsigned)limit;
-        if (c->failure_limit >= c->count)
-            return bad(doc, item, where, "failure_limit",
-                       "must be below count: with as many failures allowed as measurements, the "
-                       "check could not fail",
-                       err);
-    }
     return 0;
 }
 

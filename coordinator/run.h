@@ -86,12 +86,7 @@ typedef struct node {
     char *why;              /* why it failed, for the summary */
     Baton__Envelope *asked; /* node_ask_all(): its Hello answer */
     char *from_version;     /* what its Hello said it ran ({{from_version}} of a query) */
-    /* Its analysis (analysis.h), between its verify and its commit. */
-    bool analysing;                            /* measuring, or held */
-    bool analysis_held;                        /* an inconclusive measurement: the rollout paused */
-    uint64_t an_next[ANALYSIS_CHECKS_MAX];     /* when each check measures next */
-    uint8_t an_taken[ANALYSIS_CHECKS_MAX];     /* measurements taken */
-    uint8_t an_failed[ANALYSIS_CHECKS_MAX];    /* and failed */
+    analysis_tally_t an;    /* its analysis (analysis.h), between its verify and its commit */
 } node_t;
 
 struct run {
@@ -119,7 +114,10 @@ struct run {
     char *halt_reason;        /* for the summary */
     bool commit_decided;      /* before_commit said yes, now or before a resume: not asked again */
     bool paused;              /* waiting for baton resume */
-    bool analysis_paused;     /* and the pause is a node's inconclusive analysis (analysis.h) */
+    bool analysis_paused;     /* and the pause is an inconclusive analysis (analysis.h) */
+    analysis_tally_t bake;    /* the bake of run->batch (analysis.h) */
+    size_t baked;             /* the last batch whose bake passed */
+    bool bake_undo;           /* roll back the nodes waiting for a bake (failed, Ctrl-C) */
     void *prom_curl;          /* analysis: the connection to Prometheus (CURL *), or NULL */
     journal_record_t *record; /* resume: the journal as it was; NULL for a new rollout */
     bool maintenance;         /* maintenance style (group.h) */
@@ -203,7 +201,7 @@ void node_rollback_result(struct run *run, node_t *nd, int r, Baton__Envelope *e
 bool node_unavailable(const node_t *nd);
 void node_set_why(node_t *nd, const char *why);
 /* Its verify passed and, with an analysis, so did that: settled, then its commit (with
- * rollback-all: verified, its commit waits for every batch). */
+ * rollback-all: verified, its commit waits for every batch; with a bake, for its batch's). */
 void node_verified(struct run *run, node_t *nd, const engine_ops_t *ops);
 /* It failed after its step ended (its analysis): `why` for the summary, on_failure applied,
  * rolled back. */

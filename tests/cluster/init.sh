@@ -25,7 +25,7 @@ like "$out" "baton plan rollout.yml" "and what to run next"
 like "$(head -1 rollout.yml)" "^# A baton rollout file" "the file opens with a comment"
 is "$(for key in service version artifact sha256 catalog curve nodes timeouts liveness \
     min_healthy_time healthy_deadline progress_deadline batches max_unavailable on_failure \
-    max_failures pause_after max_in_flight restore_shared rehearse notify webhooks insecure; do
+    max_failures pause_after max_in_flight restore_shared rehearse notify webhooks analysis insecure; do
     grep -Eq "^#? ?$key:|$key: true" rollout.yml || echo "$key"; done | tr '\n' ' ')" "" \
     "every top-level key the loader knows is in the template"
 
@@ -73,8 +73,8 @@ like "$out" "nothing listens at 127.0.0.1:$port" "with the node's own reason: no
 # on_failure: continue; sha256 and catalog are alternatives to fill in).
 fill other.yml | sed -E -e '/^# (sha256|catalog|max_failures):/b' -e 's/^# ([a-z_]+:( |$))/\1/' \
     -e 's/^#   ([a-z_]+: )/  \1/' >all.yml
-is "$(grep -cE '^(timeouts|  connect|  step|liveness|min_healthy_time|healthy_deadline|progress_deadline|batches|max_unavailable|on_failure|pause_after|max_in_flight|restore_shared|rehearse|notify|webhooks):' all.yml)" \
-    16 "with the 16 optional keys shown uncommented"
+is "$(grep -cE '^(timeouts|  connect|  step|liveness|min_healthy_time|healthy_deadline|progress_deadline|batches|max_unavailable|on_failure|pause_after|max_in_flight|restore_shared|rehearse|notify|webhooks|analysis|  prometheus|  checks):' all.yml)" \
+    19 "with the 19 optional keys shown uncommented (analysis with its prometheus and checks)"
 out=$("$BATON" plan all.yml --state-dir "$dir/state" 2>&1)
 is "$?" 2 "plan loads it and gets to the node (exit 2)"
 like "$out" "nothing listens at 127.0.0.1:$port" "the same reason"

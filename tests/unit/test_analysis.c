@@ -66,7 +66,7 @@ static void test_condition(void **state)
 static void test_expand(void **state)
 {
     (void)state;
-    prom_vars_t v = {"node1", "10.0.0.1", "1.1.0", "1.0.0"};
+    prom_vars_t v = {"node1", "10.0.0.1", "1.1.0", "1.0.0", NULL, NULL, NULL};
     char why[160], *q = NULL;
     assert_int_equal(prom_expand("rate(x{node=\"{{node}}\",instance=~\"{{ address }}:.*\"}[1m]) "
                                  "{{version}}/{{from_version}}",
@@ -78,20 +78,33 @@ static void test_expand(void **state)
     assert_int_equal(prom_expand("sum(x{a=\"b\"}) > {", &v, &q, why, sizeof(why)), 0);
     assert_string_equal(q, "sum(x{a=\"b\"}) > {");
     free(q);
-    /* Checked at load (vars NULL): the words only. */
-    assert_int_equal(prom_expand("{{node}}", NULL, &q, why, sizeof(why)), 0);
+    /* A bake's words. */
+    prom_vars_t b = {NULL, NULL, "1.1.0", NULL, "node1|node2", "10\\.0\\.0\\.1|10\\.0\\.0\\.2", "2"};
+    assert_int_equal(prom_expand("x{node=~\"{{nodes}}\",i=~\"{{addresses}}\"} {{batch}}", &b, &q,
+                                 why, sizeof(why)),
+                     0);
+    assert_string_equal(q, "x{node=~\"node1|node2\",i=~\"10\\.0\\.0\\.1|10\\.0\\.0\\.2\"} 2");
+    free(q);
+    /* Checked at load: the words of the check's scope only. */
+    assert_int_equal(prom_expand("{{node}}", &prom_vars_node_scope, &q, why, sizeof(why)), 0);
     assert_string_equal(q, "");
+    free(q);
+    assert_int_equal(prom_expand("{{nodes}}", &prom_vars_batch_scope, &q, why, sizeof(why)), 0);
     free(q);
     assert_int_equal(prom_expand("x{{nodes}}", &v, &q, why, sizeof(why)), -1);
     assert_null(q);
-    assert_non_null(strstr(why, "{{nodes}} is not a word it knows"));
+    assert_non_null(strstr(why, "{{nodes}} means nothing in a node's check"));
+    assert_int_equal(prom_expand("x{{node}}", &prom_vars_batch_scope, &q, why, sizeof(why)), -1);
+    assert_non_null(strstr(why, "{{node}} means nothing in a bake"));
+    assert_int_equal(prom_expand("x{{nodez}}", &v, &q, why, sizeof(why)), -1);
+    assert_non_null(strstr(why, "{{nodez}} is not a word it knows"));
     assert_int_equal(prom_expand("x{{node", &v, &q, why, sizeof(why)), -1);
     assert_non_null(strstr(why, "without its }}"));
     /* Longer than PROM_QUERY_MAX once expanded: refused, never cut. */
     char *long_node = malloc(PROM_QUERY_MAX);
     memset(long_node, 'n', PROM_QUERY_MAX - 1);
     long_node[PROM_QUERY_MAX - 1] = '\0';
-    prom_vars_t lv = {long_node, "", "", ""};
+    prom_vars_t lv = {long_node, "", "", "", NULL, NULL, NULL};
     assert_int_equal(prom_expand("{{node}}", &lv, &q, why, sizeof(why)), 0);
     free(q);
     assert_int_equal(prom_expand("{{node}}xx", &lv, &q, why, sizeof(why)), -1);
@@ -214,7 +227,7 @@ static void test_rollout_file(void **state)
     assert_int_equal(a->checks[1].count, 5);
     assert_int_equal(a->checks[1].failure_limit, 1);
     assert_int_equal(a->checks[1].success.cmp, PROM_LE);
-    assert_int_equal(analysis_min_ms(a), 30000);
+    assert_int_equal(analysis_min_ms(a->checks, a->n_checks), 30000);
     rollout_file_destroy(&rf);
 
     static const struct {
@@ -224,7 +237,10 @@ static void test_rollout_file(void **state)
         {"analysis:\n  prometheus: ftp://x\n  checks: []\n",
          "r.yml:9: analysis.prometheus: must be an http:// or https:// URL"},
         {"analysis:\n  prometheus: http://p:9090\n",
-         "r.yml:9: analysis.checks: is required"},
+         "r.yml:9: analysis.checks: is required (or bake)"},
+        {"analysis:\n  prometheus: http://p:9090\n  bake:\n    - name: a\n      query: x{{node}}\n"
+         "      success: result < 1\n",
+         "r.yml:12: analysis.bake[0].query: {{node}} means nothing in a bake"},
         {"analysis:\n  prometheus: http://p:9090\n  checks: []\n",
          "r.yml:10: analysis.checks: empty list"},
         {"analysis:\n  prometheus: http://p:9090\n  interval: 5s\n  checks: []\n", "interval"},
