@@ -49,6 +49,7 @@ static CURL *handle(struct run *run)
 static void tally_start(analysis_tally_t *t, const analysis_check_t *checks, size_t n)
 {
     uint64_t now = now_ms();
+    free(t->why);
     *t = (analysis_tally_t){.running = true};
     /* The first measurement one interval on: Prometheus has scraped the new version by then. */
     for (size_t i = 0; i < n; i++)
@@ -154,6 +155,23 @@ static void pause_on(struct run *run, const char *node, const char *why)
     run->analysis_paused = true;
 }
 
+static void start(struct run *run, node_t *nd, const char *when)
+{
+    const analysis_t *a = run->rf->analysis;
+    tally_start(&nd->an, a->checks, a->n_checks);
+    char msg[200];
+    snprintf(msg, sizeof(msg), "analysis: %zu check%s against Prometheus, about %llu s, %s",
+             a->n_checks, a->n_checks == 1 ? "" : "s",
+             (unsigned long long)(analysis_min_ms(a->checks, a->n_checks) / 1000), when);
+    emit_node(run, nd, msg);
+}
+
+void analysis_watch(struct run *run, node_t *nd)
+{
+    if (run->rf->analysis && run->rf->analysis->n_checks)
+        start(run, nd, "from its verify on (its stability window)");
+}
+
 void analysis_begin(struct run *run, node_t *nd, const engine_ops_t *ops)
 {
     const analysis_t *a = run->rf->analysis;
@@ -162,12 +180,7 @@ void analysis_begin(struct run *run, node_t *nd, const engine_ops_t *ops)
         return;
     }
     nd->state = NODE_UPGRADING;
-    tally_start(&nd->an, a->checks, a->n_checks);
-    char msg[160];
-    snprintf(msg, sizeof(msg), "analysis: %zu check%s against Prometheus, about %llu s",
-             a->n_checks, a->n_checks == 1 ? "" : "s",
-             (unsigned long long)(analysis_min_ms(a->checks, a->n_checks) / 1000));
-    emit_node(run, nd, msg);
+    start(run, nd, "again: it was verified by an earlier run");
 }
 
 static void passed(struct run *run, node_t *nd, const engine_ops_t *ops, const char *how)
@@ -175,6 +188,65 @@ static void passed(struct run *run, node_t *nd, const engine_ops_t *ops, const c
     nd->an.running = nd->an.held = false;
     emit_node(run, nd, how);
     node_verified(run, nd, ops);
+}
+
+/* A node's analysis decided. With its verify still in flight the verdict waits for its end
+ * (analysis_verified): the agent's step is not cut short. */
+static void decided(struct run *run, node_t *nd, bool ok, const char *why, const engine_ops_t *ops)
+{
+    nd->an.running = nd->an.held = false;
+    if (nd->call != CALL_NONE) {
+        nd->an.outcome = ok ? 1 : -1;
+        free(nd->an.why);
+        nd->an.why = why ? strdup(why) : NULL;
+        return;
+    }
+    if (ok)
+        passed(run, nd, ops, "analysis passed");
+    else
+        node_failed(run, nd, why ? why : "analysis failed", ops);
+}
+
+void analysis_verified(struct run *run, node_t *nd, const engine_ops_t *ops)
+{
+    int outcome = nd->an.outcome;
+    char *why = nd->an.why;
+    nd->an.outcome = 0;
+    nd->an.why = NULL;
+    if (outcome > 0)
+        passed(run, nd, ops, "analysis passed");
+    else if (outcome < 0)
+        node_failed(run, nd, why ? why : "analysis failed", ops);
+    else if (!nd->an.running)
+        analysis_begin(run, nd, ops); /* no checks: node_verified() */
+    /* else measuring on, or held: analysis_schedule() decides */
+    free(why);
+}
+
+/* Whether any analysis (a node's, or the bake) still holds the rollout's pause. */
+static bool any_held(const struct run *run)
+{
+    for (size_t k = 0; k < run->n; k++)
+        if (run->nodes[k].an.running && run->nodes[k].an.held)
+            return true;
+    return run->bake.running && run->bake.held;
+}
+
+void analysis_drop(struct run *run, node_t *nd)
+{
+    bool was_held = nd->an.held;
+    nd->an.running = nd->an.held = false;
+    nd->an.outcome = 0;
+    free(nd->an.why);
+    nd->an.why = NULL;
+    if (was_held && run->analysis_paused && !any_held(run)) {
+        run->paused = run->analysis_paused = false;
+        char msg[160];
+        snprintf(msg, sizeof(msg), "the pause ended: %s, whose analysis held it, failed",
+                 nd->def->name);
+        emit(run, json_pack("{s:s, s:I, s:s}", "event", "continued", "batch",
+                            (json_int_t)run->batch, "message", msg));
+    }
 }
 
 bool analysis_schedule(struct run *run, const engine_ops_t *ops)
@@ -185,15 +257,19 @@ bool analysis_schedule(struct run *run, const engine_ops_t *ops)
         return false;
     for (size_t k = 0; k < run->n; k++) {
         node_t *nd = &run->nodes[k];
-        if (!nd->an.running || nd->call != CALL_NONE)
+        if (!nd->an.running)
             continue;
+        any = true;
         /* Ctrl-C, `baton abort`, rollback-all undoing, a journal that failed: the node's
-         * analysis did not pass; it is rolled back as after a step. */
+         * analysis did not pass; it is rolled back as after a step (with its verify in flight,
+         * by the step's end, node.c). */
         const char *stop = interrupt_count()      ? interrupt_name()
                            : run->undo_in_flight  ? "rollback-all"
                            : run->journal_failed  ? "the journal could not be written"
                            : run->deadline_missed ? "progress_deadline passed"
                                                   : NULL;
+        if (stop && nd->call != CALL_NONE)
+            continue;
         if (stop) {
             char why[160];
             snprintf(why, sizeof(why), "%s during its analysis", stop);
@@ -202,7 +278,6 @@ bool analysis_schedule(struct run *run, const engine_ops_t *ops)
             node_rollback(run, nd, false, ops);
             continue;
         }
-        any = true;
         if (nd->an.held)
             continue;
         char why[1024];
@@ -218,13 +293,13 @@ bool analysis_schedule(struct run *run, const engine_ops_t *ops)
             pause_on(run, nd->def->name, why);
             break;
         case V_PASSED:
-            passed(run, nd, ops, "analysis passed");
+            decided(run, nd, true, NULL, ops);
             break;
         case V_FAILED: {
             char *fail = NULL;
             if (asprintf(&fail, "analysis: %s", why) < 0)
                 fail = NULL;
-            node_failed(run, nd, fail ? fail : "analysis failed", ops);
+            decided(run, nd, false, fail ? fail : "analysis failed", ops);
             free(fail);
             break;
         }
@@ -240,9 +315,8 @@ bool analysis_bakes(const struct run *run, size_t batch)
            (batch < run->n_batches || run->rf->strategy.on_failure == ON_FAILURE_ROLLBACK_ALL);
 }
 
-/* {{nodes}} and {{addresses}}: the batch's nodes that passed, as regexes (a.b|c.d, dots of an
- * address escaped: PromQL's =~ is anchored, "." would match any character). */
-static int batch_words(const struct run *run, char **ret_nodes, char **ret_addrs)
+int analysis_batch_words(const struct run *run, size_t batch, int state, char **ret_nodes,
+                         char **ret_addrs)
 {
     char *n = NULL, *ad = NULL;
     size_t nl = 0, al = 0;
@@ -250,7 +324,7 @@ static int batch_words(const struct run *run, char **ret_nodes, char **ret_addrs
     bool first = true;
     for (size_t k = 0; fn && fa && k < run->n; k++) {
         const node_t *nd = &run->nodes[k];
-        if (nd->batch != run->batch || nd->state != NODE_VERIFIED)
+        if (nd->batch != batch || (int)nd->state != state)
             continue;
         char host[256];
         prom_endpoint_host(nd->def->endpoint, host, sizeof(host));
@@ -303,7 +377,7 @@ bake_state_t analysis_bake(struct run *run, char **ret_why)
     if (run->bake.held)
         return BAKE_WAIT;
     char *nodes = NULL, *addrs = NULL, batch[24], why[1024];
-    if (batch_words(run, &nodes, &addrs) < 0) {
+    if (analysis_batch_words(run, run->batch, NODE_VERIFIED, &nodes, &addrs) < 0) {
         *ret_why = strdup("analysis: out of memory");
         return BAKE_FAILED;
     }
@@ -343,13 +417,15 @@ void analysis_continue(struct run *run, const engine_ops_t *ops)
     }
 }
 
-json_t *analysis_try(const analysis_t *a, const prom_vars_t *vars, size_t *ret_refused)
+json_t *analysis_try(const analysis_t *a, bool bake, const prom_vars_t *vars, size_t *ret_refused)
 {
     json_t *out = json_array();
     CURL *h = curl_easy_init();
+    const analysis_check_t *checks = bake ? a->bake : a->checks;
+    size_t n = bake ? a->n_bake : a->n_checks;
     *ret_refused = 0;
-    for (size_t i = 0; out && i < a->n_checks; i++) {
-        const analysis_check_t *c = &a->checks[i];
+    for (size_t i = 0; out && i < n; i++) {
+        const analysis_check_t *c = &checks[i];
         char why[512], value[48] = "", cond[64], msg[640];
         char *q = NULL;
         double x = 0;

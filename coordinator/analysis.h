@@ -15,11 +15,12 @@
  *         query: sum(rate(errors_total{node=~"{{nodes}}"}[1m]))
  *         success: result < 1
  *
- * When a node's verify passed (its stability window, min_healthy_time, behind it), each check
- * takes `count` measurements, one every `interval`, the first one interval after the verify (so
- * that Prometheus has scraped the new version). More than failure_limit failed measurements fail
- * the node as a failed verify would (rolled back; on_failure says what the rollout does next),
- * at once. A measurement that is no number (Prometheus down, an error, no data, NaN, several
+ * From the moment a node's verify is sent (its stability window, min_healthy_time, begins)
+ * each check takes `count` measurements, one every `interval`, the first one interval in (so
+ * that Prometheus has scraped the new version); what the window does not cover is measured after
+ * it, the node waiting uncommitted. More than failure_limit failed measurements fail the node as
+ * a failed verify would (rolled back; on_failure says what the rollout does next): at once, or
+ * once its verify ended (the agent's step is not cut short). A measurement that is no number (Prometheus down, an error, no data, NaN, several
  * series: prom.h) is inconclusive: the node waits, neither committed nor rolled back, and the
  * rollout pauses (`baton resume ID` counts the node's analysis as passed and goes on;
  * `baton abort ID` or Ctrl-C rolls it back). Every check passed: the node goes on (its commit;
@@ -74,6 +75,8 @@ typedef struct analysis {
 typedef struct analysis_tally {
     bool running;                         /* measuring, or held */
     bool held;                            /* an inconclusive measurement: the rollout paused */
+    int outcome;                          /* decided while its verify ran: 1 passed, -1 failed */
+    char *why;                            /* and why it failed */
     uint64_t next[ANALYSIS_CHECKS_MAX];   /* when each check measures next */
     uint8_t taken[ANALYSIS_CHECKS_MAX];   /* measurements taken */
     uint8_t failed[ANALYSIS_CHECKS_MAX];  /* and failed */
@@ -88,8 +91,16 @@ struct run;
 struct node;
 struct engine_ops;
 
-/* The node's verify passed (or a resume found it verified, not committed): its checks begin, or
- * without any, node_verified(). */
+/* The node's verify is sent: its checks begin, measured during its stability window. */
+void analysis_watch(struct run *run, struct node *nd);
+/* Its verify passed: the analysis' verdict if it came (passed: node_verified(); failed:
+ * node_failed()), else its measurements go on; without checks, node_verified(). */
+void analysis_verified(struct run *run, struct node *nd, const struct engine_ops *ops);
+/* Its verify failed, it was lost or is being rolled back: its analysis ends unjudged; a pause
+ * it alone held ends. */
+void analysis_drop(struct run *run, struct node *nd);
+/* A resume found it verified, not committed: its checks begin again, or without any,
+ * node_verified(). */
 void analysis_begin(struct run *run, struct node *nd, const struct engine_ops *ops);
 /* From the scheduler, every tick: measurements due, verdicts, the pause on an inconclusive one,
  * the rollback of nodes in analysis on Ctrl-C, `baton abort` or rollback-all. True while a node
@@ -102,6 +113,12 @@ void analysis_continue(struct run *run, const struct engine_ops *ops);
 /* Whether a node of `batch` that passed waits, uncommitted, for its batch's bake. */
 bool analysis_bakes(const struct run *run, size_t batch);
 
+/* {{nodes}} and {{addresses}} of `batch`'s nodes in `state` (a node_state_t): regexes, "a|b",
+ * an address's dots escaped for a double-quoted PromQL string (=~ is anchored; "." would match
+ * any character). 0, or -1 (out of memory); both strings the caller's. */
+int analysis_batch_words(const struct run *run, size_t batch, int state, char **ret_nodes,
+                         char **ret_addrs);
+
 typedef enum bake_state {
     BAKE_DONE,    /* passed, or nothing to bake: the batch may go on */
     BAKE_WAIT,    /* measuring, or held on an inconclusive measurement */
@@ -112,9 +129,10 @@ typedef enum bake_state {
  * passed (NODE_VERIFIED). *ret_why (BAKE_FAILED) is the caller's. */
 bake_state_t analysis_bake(struct run *run, char **ret_why);
 
-/* baton plan: each check's query for `vars`, asked once: one object per check (check, query as
- * sent, ok, value, message). Not ok (counted in *ret_refused): Prometheus did not answer or
- * refused the query; no number yet (no data before the new version runs) is said, and ok. */
-json_t *analysis_try(const analysis_t *a, const prom_vars_t *vars, size_t *ret_refused);
+/* baton plan: each check's query (a node's, or with `bake` the bake's) for `vars`, asked once:
+ * one object per check (check, query as sent, ok, value, message). Not ok (counted in
+ * *ret_refused): Prometheus did not answer or refused the query; no number yet (no data before
+ * the new version runs) is said, and ok. */
+json_t *analysis_try(const analysis_t *a, bool bake, const prom_vars_t *vars, size_t *ret_refused);
 
 #endif

@@ -103,6 +103,8 @@ void run_disconnect(struct run *run)
         free(run->nodes[i].restore_why);
         free(run->nodes[i].database_id);
         free(run->nodes[i].from_version);
+        free(run->nodes[i].an.why);
+        run->nodes[i].an.why = NULL;
         run->nodes[i].why = run->nodes[i].restore_why = run->nodes[i].database_id = NULL;
         run->nodes[i].from_version = NULL;
         for (size_t k = 0; k < run->nodes[i].n_mig_ids; k++)

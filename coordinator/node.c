@@ -300,6 +300,8 @@ void node_next_step(struct run *run, node_t *nd, const engine_ops_t *ops)
         req.preflight = &step; /* every Step-shaped command shares the union's slot */
     }
     nd->state = NODE_UPGRADING;
+    if (def->id == STEP_VERIFY)
+        analysis_watch(run, nd); /* measured during its stability window */
     node_send(run, nd, CALL_STEP, &req, run->rf->step_timeout_ms, ops);
 }
 
@@ -384,6 +386,7 @@ void node_step_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, 
     }
 
     if (r < 0) {
+        analysis_drop(run, nd); /* its verify failed: the analysis ends unjudged */
         if (r == -EHOSTDOWN) {
             /* LOST: it keeps the database turn; its agent settles the step on its own. */
             set_why(nd, "%s%s", err->msg, "");
@@ -421,7 +424,7 @@ void node_step_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, 
         return;
     }
     if (def->id == STEP_VERIFY) {
-        analysis_begin(run, nd, ops); /* its checks, if any, then node_verified() */
+        analysis_verified(run, nd, ops); /* its checks' verdict, if any, then node_verified() */
         return;
     }
     node_next_step(run, nd, ops);
@@ -450,6 +453,7 @@ void node_failed(struct run *run, node_t *nd, const char *why, const engine_ops_
 
 void node_rollback(struct run *run, node_t *nd, bool release, const engine_ops_t *ops)
 {
+    analysis_drop(run, nd); /* rolled back: whatever its analysis would have said */
     Baton__Step step;
     node_init_step(&step, run, "");
     step.no_restore = !release && group_no_restore(run, nd);

@@ -193,6 +193,37 @@ static const engine_ops_t *plan_ops(void)
     return &ops;
 }
 
+/* The bake's queries, asked once as the first batch's would read ({{nodes}} its nodes, planned
+ * by run_plan_batches): each shown; the number Prometheus did not take. */
+static size_t plan_bake(struct run *run)
+{
+    const analysis_t *a = run->rf->analysis;
+    char *nodes = NULL, *addrs = NULL;
+    size_t refused = 0;
+    bool words = analysis_batch_words(run, 1, NODE_RESERVED, &nodes, &addrs) == 0;
+    prom_vars_t vars = {NULL, NULL, run->rf->version, NULL, nodes ?: "", addrs ?: "", "1"};
+    json_t *tried = words ? analysis_try(a, true, &vars, &refused) : NULL;
+    for (size_t k = 0; k < json_array_size(tried); k++) {
+        json_t *t = json_array_get(tried, k);
+        char *msg = NULL;
+        if (asprintf(&msg, "analysis bake %s (as batch 1's: %s): %s",
+                     json_string_value(json_object_get(t, "check")), nodes,
+                     json_string_value(json_object_get(t, "message"))) < 0)
+            msg = NULL;
+        if (!json_is_true(json_object_get(t, "ok")))
+            emit_error(run, msg ? msg : "out of memory");
+        else if (!run->opts->json)
+            printf("  %s\n", msg ? msg : "out of memory");
+        free(msg);
+    }
+    if (!tried)
+        refused = 1, emit_error(run, "analysis bake: out of memory");
+    json_decref(tried);
+    free(nodes);
+    free(addrs);
+    return refused;
+}
+
 int rollout_plan(const rollout_file_t *rf, const struct rollout_opts *opts)
 {
     struct run run = {.rf = rf,
@@ -272,7 +303,7 @@ int rollout_plan(const rollout_file_t *rf, const struct rollout_opts *opts)
             const char *v = json_string_value(json_object_get(o, "version"));
             prom_vars_t vars = {nd->def->name, host, rf->version, v ? v : "", NULL, NULL, NULL};
             size_t refused = 0;
-            json_t *tried = analysis_try(rf->analysis, &vars, &refused);
+            json_t *tried = analysis_try(rf->analysis, false, &vars, &refused);
             for (size_t k = 0; k < json_array_size(tried); k++) {
                 json_t *t = json_array_get(tried, k);
                 if (json_is_true(json_object_get(t, "ok")))
@@ -353,14 +384,22 @@ int rollout_plan(const rollout_file_t *rf, const struct rollout_opts *opts)
             emit(&run, json_incref(o));
         }
     }
+    size_t bake_refused = 0;
     if (!refusing && todo) {
         run_plan_batches(&run);
+        if (rf->analysis && rf->analysis->n_bake)
+            bake_refused = plan_bake(&run);
         for (size_t i = 0; i < run.n; i++)
             if (run.nodes[i].state == NODE_RESERVED)
                 run.nodes[i].state = NODE_NEEDS;
     }
     if (frozen)
         code = emit_summary(&run, EXIT_REFUSED, "REFUSED: %s; nothing was changed", frozen);
+    else if (bake_refused)
+        code = emit_summary(&run, EXIT_REFUSED,
+                            "REFUSED: Prometheus did not take %zu of the bake's queries (said "
+                            "above); nothing was changed",
+                            bake_refused);
     else if (refusing)
         code = emit_summary(&run, EXIT_REFUSED,
                             "REFUSED: %zu of %zu nodes would refuse the rollout (every reason is "

@@ -447,7 +447,13 @@ static bool schedule_batches(struct run *run);
 static bool schedule_upgrade(struct run *run)
 {
     bool analysing = analysis_schedule(run, ops_of(run));
-    return schedule_batches(run) || analysing;
+    if (schedule_batches(run) || analysing)
+        return true;
+    /* An analysis begun just now (a resumed node verified before) has no call to wake for. */
+    for (size_t i = 0; i < run->n; i++)
+        if (run->nodes[i].an.running)
+            return true;
+    return false;
 }
 
 static bool schedule_batches(struct run *run)

@@ -9,8 +9,10 @@
 # a good release passes every measurement, each node committing only after its analysis; a
 # canary whose batch fails its bake (its nodes held uncommitted until then) is rolled back; with
 # Prometheus down the rollout pauses with the node verified and uncommitted, and `baton resume`
-# (Prometheus back) goes on, the next batch waiting for the canary's bake; `baton abort` on
-# such a pause rolls the node back.
+# (Prometheus back) goes on, the next batch waiting for the canary's bake; a frozen Prometheus
+# (SIGSTOP) pauses it at each query's timeout, and `baton abort` rolls the node back; a
+# coordinator killed after a node's verify leaves it uncommitted, and the resume measures it
+# again before its commit.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/all.sh
@@ -76,6 +78,10 @@ is "$(printf '%s\n' "$out" | jq -r 'select(.event == "plan_node") | .analysis[0]
 out=$(NO_COLOR=1 "$BATON" plan "$(with_analysis "$(rollout_file 1.1.0)" "" 'sum(rate(gamesrv_errors_total[5s]) / ')" 2>&1)
 is "$?" 2 "a query Prometheus cannot parse: exit 2"
 like "$out" "REFUSED: analysis error-rate: Prometheus: bad_data: .*parse error" "it says Prometheus' words, under each node"
+out=$(NO_COLOR=1 "$BATON" plan "$(CHECKS=0 BAKE=1 with_analysis "$(rollout_file 1.1.0)")" 2>&1)
+is "$?" 0 "baton plan with a bake: exit 0"
+like "$out" "analysis bake batch-errors \(as batch 1's: node1\): 0 now \(passes < 0.1\)" \
+    "the bake's query as batch 1's would read, and Prometheus' answer"
 dead=http://$CLUSTER_HOST_IP:$((PROM_TEST_PORT + 100))
 out=$(NO_COLOR=1 "$BATON" plan "$(with_analysis "$(rollout_file 1.1.0)" "$dead")" 2>&1)
 is "$?" 2 "a Prometheus that does not answer: exit 2"
@@ -88,12 +94,15 @@ like "$out" "$(basename "$f"):[0-9]+: analysis.checks\[0\]\.query: \{\{nod\}\} i
 
 # --- a canary healthy by its probe, failing its query: rolled back, no other node stops -----------
 stops=$(cluster_stops)
-f=$(with_analysis "$(rollout_file 1.1.0+errors)")
+# Its stability window 6 s long: the first measurement (2 s in) fails while its verify runs.
+f=$(with_analysis "$(BATON_TEST_ROLLOUT_MIN_HEALTHY=6s rollout_file 1.1.0+errors)")
 "$BATON" rollout "$f" --json >"$CLUSTER_DIR/e.json" 2>"$CLUSTER_DIR/e.err"
 is "$?" 3 "a canary whose error ratio is 1: exit 3, rolled back"
 cat "$CLUSTER_DIR/e.err" >&2
-like "$(trail "$CLUSTER_DIR/e.json")" "^node1 step stop;.*node1 step verify;node1 analysis failure;node1 rollback rollback;$" \
-    "node1: verified (its probe green), its first measurement failed, rolled back"
+like "$(trail "$CLUSTER_DIR/e.json")" "^node1 step stop;.*node1 step start;node1 analysis failure;node1 step verify;node1 rollback rollback;$" \
+    "node1: its first measurement failed during its stability window, its verify passed (the probe green), rolled back"
+is "$(jq -r 'select(.event == "step" and .step == "verify") | .ok' "$CLUSTER_DIR/e.json")" true \
+    "the health probe alone would have passed it"
 like "$(jq -r 'select(.event == "summary") | .message' "$CLUSTER_DIR/e.json")" \
     "FAILED on node1: analysis: error-rate failed: [0-9.]+ is not < 0.1 \(1 of 1 measurements failed; failure_limit 0\)" \
     "the summary says which check failed, with the number"
@@ -158,8 +167,9 @@ like "$(tr '\n' ';' <"$CLUSTER_DIR/p.out")" "batch 1 of 2: its bake[^;]*;  batch
     "then the bake of batch 1 passed, node1 committed, and only then batch 2 began"
 is "$(node_versions)" "1.2.0 1.2.0 1.2.0 " "every node runs 1.2.0"
 
-# --- baton abort on such a pause: the node rolled back -------------------------------------------
-ok "Prometheus stopped" prom_down
+# --- Prometheus frozen (SIGSTOP): each query ends at its timeout; baton abort rolls node1 back ----
+frozen=$(cut -d' ' -f1 "$PROM_DIR/pid")
+ok "Prometheus frozen (SIGSTOP)" kill -STOP "$frozen"
 stops=$(cluster_stops)
 f=$(with_analysis "$(rollout_file 2.0.0)")
 "$BATON" rollout "$f" >"$CLUSTER_DIR/a.out" 2>&1 &
@@ -167,11 +177,26 @@ pid=$!
 paused() { grep -q "^PAUSED in batch 1 of 2: node1's analysis" "$CLUSTER_DIR/a.out"; }
 ok "paused on node1's analysis" wait_for 90 paused
 id=$(rollout_id "$CLUSTER_DIR/a.out")
+like "$(cat "$CLUSTER_DIR/a.out")" "error-rate: Prometheus did not answer: .*[Tt]imed out after 20[0-9][0-9] mill"     "the query ended at its timeout (2 s), the coordinator did not hang"
 "$BATON" abort "$id" >"$CLUSTER_DIR/abort.out" 2>&1
 wait "$pid"
 is "$?" 3 "baton abort: the rollout exits 3"
+kill -CONT "$frozen"
 cat "$CLUSTER_DIR/a.out" >&2
 like "$(cat "$CLUSTER_DIR/a.out")" "baton abort during its analysis" "node1: stopped during its analysis"
 is "$(node_versions)" "1.2.0 1.2.0 1.2.0 " "node1 back on 1.2.0, the others untouched"
 is "$(cluster_stops)" "$(set -- $stops; echo "$(($1 + 2)) $2 $3 ")" "node2 and node3 never stopped"
+
+# --- the coordinator killed right after node1's verify: the resume runs its analysis again -------
+for n in node1 node2 node3; do ok "Prometheus thawed: the error ratio for $n" wait_for 60 has_ratio "$n"; done
+f=$(with_analysis "$(rollout_file 2.0.0)")
+BATON_FAILPOINT=kill-after:node1:verify "$BATON" rollout "$f" >"$CLUSTER_DIR/k.out" 2>&1
+is "$?" 137 "a rollout killed right after node1's verify (SIGKILL)"
+id=$(rollout_id "$CLUSTER_DIR/k.out")
+is "$(state_field node1 step)" verify "node1 verified, not committed"
+"$BATON" resume "$id" --json >"$CLUSTER_DIR/k.json" 2>"$CLUSTER_DIR/k.err"
+is "$?" 0 "baton resume $id: exit 0"
+cat "$CLUSTER_DIR/k.err" >&2
+like "$(trail "$CLUSTER_DIR/k.json")" "^node1 analysis success;node1 analysis success;node1 step commit;"     "the resume measured node1 again (twice) before its commit, no step repeated"
+is "$(node_versions)" "2.0.0 2.0.0 2.0.0 " "every node runs 2.0.0"
 done_testing
