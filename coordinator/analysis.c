@@ -58,6 +58,13 @@ static void tally_start(analysis_tally_t *t, const analysis_check_t *checks, siz
 
 typedef enum verdict { V_PASSING, V_PASSED, V_FAILED, V_HELD } verdict_t;
 
+/* A query in flight ends at Ctrl-C or `baton abort`. */
+static bool interrupted(void *data)
+{
+    (void)data;
+    return interrupt_count() > 0;
+}
+
 /* One analysis (a node's, or a bake): the measurements due, each emitted as an `analysis` event
  * (node "" for a bake, with its batch). V_FAILED with *why set, V_HELD (an inconclusive one,
  * *why set), V_PASSED once every check took its count, else V_PASSING. */
@@ -79,7 +86,9 @@ static verdict_t tally_step(struct run *run, analysis_tally_t *t, const analysis
         int r = prom_expand(c->query, v, &query, err, sizeof(err));
         if (r == 0) {
             CURL *h = handle(run);
-            r = h ? prom_query(h, a->prometheus, query, a->timeout_ms, &x, err, sizeof(err)) : -1;
+            r = h ? prom_query(h, a->prometheus, query, a->timeout_ms, interrupted, NULL, &x, err,
+                               sizeof(err))
+                  : -1;
             if (!h)
                 snprintf(err, sizeof(err), "out of memory");
         }
@@ -105,10 +114,10 @@ static verdict_t tally_step(struct run *run, analysis_tally_t *t, const analysis
         } else {
             snprintf(msg, sizeof(msg), "%s: %s", c->name, err);
         }
-        json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "event", "analysis",
-                              "node", node, "check", c->name, "verdict", verdict, "value", value,
-                              "measurement", (json_int_t)t->taken[i], "of", (json_int_t)c->count,
-                              "message", msg);
+        json_t *e =
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "event", "analysis", "node", node,
+                      "check", c->name, "verdict", verdict, "value", value, "measurement",
+                      (json_int_t)t->taken[i], "of", (json_int_t)c->count, "message", msg);
         if (e && !*node)
             json_object_set_new(e, "batch", json_integer((json_int_t)run->batch));
         emit(run, e);
@@ -143,9 +152,13 @@ static void pause_on(struct run *run, const char *node, const char *why)
         snprintf(what, sizeof(what), "the bake of batch %zu", run->batch);
     if (asprintf(&msg,
                  "PAUSED in batch %zu of %zu: %s is inconclusive (%s); `baton resume %s` counts "
-                 "it as passed and goes on, `baton abort %s` rolls %s back",
+                 "it as passed and goes on, `baton abort %s` %s",
                  run->batch, run->n_batches, what, why, run->id, run->id,
-                 *node ? "it" : "the batch") < 0)
+                 *node ? "rolls it back"
+                 : run->rf->strategy.on_failure == ON_FAILURE_ROLLBACK_ALL
+                     ? "stops it, the nodes verified and uncommitted (as Ctrl-C does with "
+                       "rollback-all)"
+                     : "rolls the batch back") < 0)
         msg = NULL;
     emit(run, json_pack("{s:s, s:I, s:I, s:s, s:s}", "event", "paused", "batch",
                         (json_int_t)run->batch, "of", (json_int_t)run->n_batches, "node", node,
@@ -241,8 +254,10 @@ void analysis_drop(struct run *run, node_t *nd)
     nd->an.why = NULL;
     if (was_held && run->analysis_paused && !any_held(run)) {
         run->paused = run->analysis_paused = false;
+        if (interrupt_count())
+            return; /* Ctrl-C, `baton abort`: the halt says it */
         char msg[160];
-        snprintf(msg, sizeof(msg), "the pause ended: %s, whose analysis held it, failed",
+        snprintf(msg, sizeof(msg), "the pause ended: %s, whose analysis held it, is rolled back",
                  nd->def->name);
         emit(run, json_pack("{s:s, s:I, s:s}", "event", "continued", "batch",
                             (json_int_t)run->batch, "message", msg));
@@ -273,20 +288,21 @@ bool analysis_schedule(struct run *run, const engine_ops_t *ops)
         if (stop) {
             char why[160];
             snprintf(why, sizeof(why), "%s during its analysis", stop);
-            nd->an.running = nd->an.held = false;
             node_set_why(nd, why);
-            node_rollback(run, nd, false, ops);
+            node_rollback(run, nd, false, ops); /* ends its analysis, and a pause it held */
             continue;
         }
-        if (nd->an.held)
+        /* Held, or the rollout paused (by another's inconclusive measurement: the same
+         * Prometheus, most likely down): nothing is asked until `baton resume`. */
+        if (nd->an.held || run->paused)
             continue;
         char why[1024];
         char host[256];
         prom_endpoint_host(nd->def->endpoint, host, sizeof(host));
-        prom_vars_t v = {nd->def->name, host, run->rf->version, nd->from_version ?: "",
-                         NULL,          NULL, NULL};
-        switch (tally_step(run, &nd->an, a->checks, a->n_checks, &v, nd->def->name, why,
-                           sizeof(why))) {
+        prom_vars_t v = {nd->def->name, host, run->rf->version, nd->from_version ?: "", NULL,
+                         NULL,          NULL};
+        switch (
+            tally_step(run, &nd->an, a->checks, a->n_checks, &v, nd->def->name, why, sizeof(why))) {
         case V_PASSING:
             break;
         case V_HELD:
@@ -328,7 +344,9 @@ int analysis_batch_words(const struct run *run, size_t batch, int state, char **
             continue;
         char host[256];
         prom_endpoint_host(nd->def->endpoint, host, sizeof(host));
-        fprintf(fn, "%s%s", first ? "" : "|", nd->def->name);
+        fputs(first ? "" : "|", fn);
+        for (const char *p = nd->def->name; *p; p++) /* a name's only regex character: "." */
+            fprintf(fn, "%s%c", *p == '.' ? "\\\\" : "", *p);
         fputs(first ? "" : "|", fa);
         for (const char *p = host; *p; p++)
             fprintf(fa, "%s%c", *p == '.' ? "\\\\" : "", *p);
@@ -370,9 +388,9 @@ bake_state_t analysis_bake(struct run *run, char **ret_why)
                  run->batch, run->n_batches, a->n_bake, a->n_bake == 1 ? "" : "s",
                  (unsigned long long)(analysis_min_ms(a->bake, a->n_bake) / 1000),
                  run->batch < run->n_batches ? "the next batch" : "the commit");
-        emit(run, json_pack("{s:s, s:I, s:I, s:s}", "event", "bake", "batch",
-                            (json_int_t)run->batch, "of", (json_int_t)run->n_batches, "message",
-                            msg));
+        emit(run,
+             json_pack("{s:s, s:I, s:I, s:s}", "event", "bake", "batch", (json_int_t)run->batch,
+                       "of", (json_int_t)run->n_batches, "message", msg));
     }
     if (run->bake.held)
         return BAKE_WAIT;
@@ -417,10 +435,10 @@ void analysis_continue(struct run *run, const engine_ops_t *ops)
     }
 }
 
-json_t *analysis_try(const analysis_t *a, bool bake, const prom_vars_t *vars, size_t *ret_refused)
+json_t *analysis_try(CURL *h, const analysis_t *a, bool bake, const prom_vars_t *vars,
+                     size_t *ret_refused)
 {
     json_t *out = json_array();
-    CURL *h = curl_easy_init();
     const analysis_check_t *checks = bake ? a->bake : a->checks;
     size_t n = bake ? a->n_bake : a->n_checks;
     *ret_refused = 0;
@@ -433,7 +451,8 @@ json_t *analysis_try(const analysis_t *a, bool bake, const prom_vars_t *vars, si
         if (r == 0 && !h)
             r = -1, snprintf(why, sizeof(why), "out of memory");
         if (r == 0)
-            r = prom_query(h, a->prometheus, q, a->timeout_ms, &x, why, sizeof(why));
+            r = prom_query(h, a->prometheus, q, a->timeout_ms, interrupted, NULL, &x, why,
+                           sizeof(why));
         prom_condition_str(&c->success, cond, sizeof(cond));
         if (r == 0) {
             snprintf(value, sizeof(value), "%g", x);
@@ -445,13 +464,12 @@ json_t *analysis_try(const analysis_t *a, bool bake, const prom_vars_t *vars, si
             snprintf(msg, sizeof(msg), "%s", why);
         }
         *ret_refused += r != 0 && r != PROM_NO_NUMBER;
-        json_array_append_new(out, json_pack("{s:s, s:s, s:b, s:s, s:s}", "check", c->name,
-                                             "query", q ? q : c->query, "ok",
-                                             r == 0 || r == PROM_NO_NUMBER, "value", value,
-                                             "message", msg));
+        json_array_append_new(out, json_pack("{s:s, s:s, s:b, s:s, s:s}", "check", c->name, "query",
+                                             q ? q : c->query, "ok", r == 0 || r == PROM_NO_NUMBER,
+                                             "value", value, "message", msg));
         free(q);
     }
-    if (h)
-        curl_easy_cleanup(h);
+    if (!out)
+        *ret_refused = n ? n : 1;
     return out;
 }

@@ -5,12 +5,12 @@
  *     timeout: 5s                          # each query (default 5s, 1s to 60s)
  *     checks:                              # 1 to 8
  *       - name: error-rate
- *         query: sum(rate(errors_total{node="{{node}}"}[30s])) / sum(rate(requests_total{node="{{node}}"}[30s]))
- *         success: result < 0.01           # < <= > >= == !=
- *         interval: 10s                    # between measurements (default 10s, 1s to 10m)
- *         count: 3                         # measurements (default 3, 1 to 100)
- *         failure_limit: 0                 # failed measurements allowed (default 0, < count)
- *     bake:                                # optional: each batch's, before the next one
+ *         query: sum(rate(errors_total{node="{{node}}"}[30s])) /
+ * sum(rate(requests_total{node="{{node}}"}[30s])) success: result < 0.01           # < <= > >= ==
+ * != interval: 10s                    # between measurements (default 10s, 1s to 10m) count: 3 #
+ * measurements (default 3, 1 to 100) failure_limit: 0                 # failed measurements allowed
+ * (default 0, < count) bake:                                # optional: each batch's, before the
+ * next one
  *       - name: fleet-errors
  *         query: sum(rate(errors_total{node=~"{{nodes}}"}[1m]))
  *         success: result < 1
@@ -20,13 +20,13 @@
  * that Prometheus has scraped the new version); what the window does not cover is measured after
  * it, the node waiting uncommitted. More than failure_limit failed measurements fail the node as
  * a failed verify would (rolled back; on_failure says what the rollout does next): at once, or
- * once its verify ended (the agent's step is not cut short). A measurement that is no number (Prometheus down, an error, no data, NaN, several
- * series: prom.h) is inconclusive: the node waits, neither committed nor rolled back, and the
- * rollout pauses (`baton resume ID` counts the node's analysis as passed and goes on;
- * `baton abort ID` or Ctrl-C rolls it back). Every check passed: the node goes on (its commit;
- * with rollback-all, verified). A node in its analysis counts as unavailable (max_unavailable):
- * it may still be rolled back. A resume runs the analysis again for a node its agent says
- * verified and not committed.
+ * once its verify ended (the agent's step is not cut short). A measurement that is no number
+ * (Prometheus down, an error, no data, NaN, several series: prom.h) is inconclusive: the node
+ * waits, neither committed nor rolled back, and the rollout pauses (`baton resume ID` counts the
+ * node's analysis as passed and goes on; `baton abort ID` or Ctrl-C rolls it back). Every check
+ * passed: the node goes on (its commit; with rollback-all, verified). A node in its analysis counts
+ * as unavailable (max_unavailable): it may still be rolled back. A resume runs the analysis again
+ * for a node its agent says verified and not committed.
  *
  * A bake (`bake:`, the same fields; its query names {{nodes}}, {{addresses}} as regexes and
  * {{batch}}) runs once every node of a batch passed, before the next batch starts (with
@@ -73,13 +73,13 @@ typedef struct analysis {
 
 /* Where one analysis stands (a node's checks, or a batch's bake). */
 typedef struct analysis_tally {
-    bool running;                         /* measuring, or held */
-    bool held;                            /* an inconclusive measurement: the rollout paused */
-    int outcome;                          /* decided while its verify ran: 1 passed, -1 failed */
-    char *why;                            /* and why it failed */
-    uint64_t next[ANALYSIS_CHECKS_MAX];   /* when each check measures next */
-    uint8_t taken[ANALYSIS_CHECKS_MAX];   /* measurements taken */
-    uint8_t failed[ANALYSIS_CHECKS_MAX];  /* and failed */
+    bool running;                        /* measuring, or held */
+    bool held;                           /* an inconclusive measurement: the rollout paused */
+    int outcome;                         /* decided while its verify ran: 1 passed, -1 failed */
+    char *why;                           /* and why it failed */
+    uint64_t next[ANALYSIS_CHECKS_MAX];  /* when each check measures next */
+    uint8_t taken[ANALYSIS_CHECKS_MAX];  /* measurements taken */
+    uint8_t failed[ANALYSIS_CHECKS_MAX]; /* and failed */
 } analysis_tally_t;
 
 void analysis_free(analysis_t **a);
@@ -114,25 +114,27 @@ void analysis_continue(struct run *run, const struct engine_ops *ops);
 bool analysis_bakes(const struct run *run, size_t batch);
 
 /* {{nodes}} and {{addresses}} of `batch`'s nodes in `state` (a node_state_t): regexes, "a|b",
- * an address's dots escaped for a double-quoted PromQL string (=~ is anchored; "." would match
- * any character). 0, or -1 (out of memory); both strings the caller's. */
+ * the dots of a name or an address escaped for a double-quoted PromQL string (=~ is anchored;
+ * "." would match any character). 0, or -1 (out of memory); both strings the caller's. */
 int analysis_batch_words(const struct run *run, size_t batch, int state, char **ret_nodes,
                          char **ret_addrs);
 
 typedef enum bake_state {
-    BAKE_DONE,    /* passed, or nothing to bake: the batch may go on */
-    BAKE_WAIT,    /* measuring, or held on an inconclusive measurement */
-    BAKE_FAILED,  /* *ret_why says which check; its nodes are to be rolled back */
+    BAKE_DONE,   /* passed, or nothing to bake: the batch may go on */
+    BAKE_WAIT,   /* measuring, or held on an inconclusive measurement */
+    BAKE_FAILED, /* *ret_why says which check; its nodes are to be rolled back */
 } bake_state_t;
 
 /* The bake of run->batch (settled), from the scheduler: its checks over the batch's nodes that
  * passed (NODE_VERIFIED). *ret_why (BAKE_FAILED) is the caller's. */
 bake_state_t analysis_bake(struct run *run, char **ret_why);
 
-/* baton plan: each check's query (a node's, or with `bake` the bake's) for `vars`, asked once:
+/* baton plan: each check's query (a node's, or with `bake` the bake's) for `vars`, asked once
+ * through `h` (the caller's, shared by every node: one resolve, one connection):
  * one object per check (check, query as sent, ok, value, message). Not ok (counted in
  * *ret_refused): Prometheus did not answer or refused the query; no number yet (no data before
  * the new version runs) is said, and ok. */
-json_t *analysis_try(const analysis_t *a, bool bake, const prom_vars_t *vars, size_t *ret_refused);
+json_t *analysis_try(CURL *h, const analysis_t *a, bool bake, const prom_vars_t *vars,
+                     size_t *ret_refused);
 
 #endif

@@ -97,9 +97,12 @@ static int request(CURL *c, const char *url, const char *body, uint64_t limit_ms
     if (body)
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-                     (long)(limit_ms && limit_ms < HTTP_POST_CONNECT_MS ? limit_ms
-                                                                        : HTTP_POST_CONNECT_MS));
+    /* A resolve that timed out is not waited for (libcurl's resolver thread is left to end on
+     * its own): the limit holds for a slow DNS too. */
+    curl_easy_setopt(c, CURLOPT_QUICK_EXIT, 1L);
+    curl_easy_setopt(
+        c, CURLOPT_CONNECTTIMEOUT_MS,
+        (long)(limit_ms && limit_ms < HTTP_POST_CONNECT_MS ? limit_ms : HTTP_POST_CONNECT_MS));
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(limit_ms ? limit_ms : 1));
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, keep);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, sink);
@@ -142,8 +145,8 @@ int http_post_json(CURL *c, const char *url, const char *body, uint64_t limit_ms
     return 0;
 }
 
-int http_get(CURL *c, const char *url, uint64_t limit_ms, size_t max_bytes, char **ret_body,
-             long *ret_code, char *error, size_t error_size)
+int http_get(CURL *c, const char *url, uint64_t limit_ms, size_t max_bytes, bool (*stop)(void *),
+             void *stop_data, char **ret_body, long *ret_code, char *error, size_t error_size)
 {
     struct sink k = {.data = malloc(max_bytes + 1), .max = max_bytes};
     *ret_body = NULL;
@@ -152,7 +155,7 @@ int http_get(CURL *c, const char *url, uint64_t limit_ms, size_t max_bytes, char
         return -1;
     }
     k.data[0] = '\0';
-    if (request(c, url, NULL, limit_ms, NULL, NULL, &k, ret_code, error, error_size) < 0) {
+    if (request(c, url, NULL, limit_ms, stop, stop_data, &k, ret_code, error, error_size) < 0) {
         free(k.data);
         return -1;
     }

@@ -1,6 +1,7 @@
 /* http_post: one HTTP POST of a JSON body (libcurl), for notifications (notify.c) and webhook
- * gates (webhook.c), and one GET for Prometheus' queries (prom.c): http:// and https:// only, redirects not followed, 2 s to connect, the whole
- * try bounded, and stopped at once when `stop` says so (Ctrl-C). */
+ * gates (webhook.c), and one GET for Prometheus' queries (prom.c): http:// and https:// only,
+ * redirects not followed, 2 s to connect, the whole try bounded, and stopped at once when `stop`
+ * says so (Ctrl-C). */
 #ifndef BATON_HTTP_POST_H
 #define BATON_HTTP_POST_H
 
@@ -27,9 +28,9 @@ int http_post_json(CURL *c, const char *url, const char *body, uint64_t limit_ms
                    bool (*stop)(void *), void *stop_data, char *error, size_t error_size);
 
 /* A GET of `url`: 0 once an answer came (its status in *ret_code, its body, NUL-terminated, in
- * *ret_body, the caller's to free); -1 with `error` when none came, or it was longer than
- * max_bytes. */
-int http_get(CURL *c, const char *url, uint64_t limit_ms, size_t max_bytes, char **ret_body,
-             long *ret_code, char *error, size_t error_size);
+ * *ret_body, the caller's to free); -1 with `error` when none came, it was longer than max_bytes,
+ * or `stop` (may be NULL) ended it. */
+int http_get(CURL *c, const char *url, uint64_t limit_ms, size_t max_bytes, bool (*stop)(void *),
+             void *stop_data, char **ret_body, long *ret_code, char *error, size_t error_size);
 
 #endif

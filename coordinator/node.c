@@ -212,13 +212,15 @@ int node_hello_silence(const struct run *run, const node_t *nd, const char *what
     if (!reach_tcp(nd->def->endpoint, 2000, why, sizeof(why)))
         return asprintf(ret, "%s: %s", what, why);
     if (run->rf->insecure)
-        return asprintf(ret, "%s (TCP connects: the agent listens but does not answer; does it "
-                             "run with CURVE while this file says insecure?)",
+        return asprintf(ret,
+                        "%s (TCP connects: the agent listens but does not answer; does it "
+                        "run with CURVE while this file says insecure?)",
                         what);
     /* TCP got through and the handshake is silent: the keys. */
-    return asprintf(ret, "%s (TCP connects, so with CURVE: is this coordinator's public key in "
-                         "the agent's authorized keys, is the node's public_key its agent's, "
-                         "and does the agent not run insecure?)",
+    return asprintf(ret,
+                    "%s (TCP connects, so with CURVE: is this coordinator's public key in "
+                    "the agent's authorized keys, is the node's public_key its agent's, "
+                    "and does the agent not run insecure?)",
                     what);
 }
 
@@ -399,8 +401,9 @@ void node_step_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, 
     }
     failpoint(nd->def->name, def->name);
     /* A migration that applied nothing changes nothing another node could depend on; one that
-     * applied something holds the turn until its node verified (see rollout.c). */
-    if ((migrate && !nd->applied) || def->id == STEP_VERIFY) {
+     * applied something holds the turn until its node verified and passed its analysis
+     * (node_verified; see rollout.c). */
+    if (migrate && !nd->applied) {
         if (nd->holds_turn && nd->grp)
             nd->grp->turn_taken = false;
         nd->holds_turn = false;
@@ -432,11 +435,13 @@ void node_step_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, 
 
 void node_verified(struct run *run, node_t *nd, const engine_ops_t *ops)
 {
+    if (nd->holds_turn && nd->grp)
+        nd->grp->turn_taken = false;
+    nd->holds_turn = false;
     nd->settled_seq = ++run->settled;
     /* rollback-all: every node stays undoable until the whole fleet is verified; a batch with a
      * bake (analysis.h): until it passed. */
-    if (run->rf->strategy.on_failure == ON_FAILURE_ROLLBACK_ALL ||
-        analysis_bakes(run, nd->batch)) {
+    if (run->rf->strategy.on_failure == ON_FAILURE_ROLLBACK_ALL || analysis_bakes(run, nd->batch)) {
         nd->state = NODE_VERIFIED;
         run->progress_at = now_ms();
         return;

@@ -78,7 +78,8 @@ char *notify_sentence(json_t *e, const char *service)
         break;
     case NOTIFY_PAUSED:
         n = asprintf(&s, "baton: rollout %s of %s paused %s batch %lld of %lld: %s", id, service,
-                     *node ? "in" : "after", json_integer_value(json_object_get(e, "batch")),
+                     json_object_get(e, "node") ? "in" : "after",
+                     json_integer_value(json_object_get(e, "batch")),
                      json_integer_value(json_object_get(e, "of")), msg);
         break;
     case NOTIFY_NODE_FAILED:

@@ -202,7 +202,10 @@ static size_t plan_bake(struct run *run)
     size_t refused = 0;
     bool words = analysis_batch_words(run, 1, NODE_RESERVED, &nodes, &addrs) == 0;
     prom_vars_t vars = {NULL, NULL, run->rf->version, NULL, nodes ?: "", addrs ?: "", "1"};
-    json_t *tried = words ? analysis_try(a, true, &vars, &refused) : NULL;
+    CURL *prom = words ? curl_easy_init() : NULL;
+    json_t *tried = prom ? analysis_try(prom, a, true, &vars, &refused) : NULL;
+    if (prom)
+        curl_easy_cleanup(prom);
     for (size_t k = 0; k < json_array_size(tried); k++) {
         json_t *t = json_array_get(tried, k);
         char *msg = NULL;
@@ -236,6 +239,7 @@ int rollout_plan(const rollout_file_t *rf, const struct rollout_opts *opts)
     int code = EXIT_REFUSED;
     uint8_t *data = NULL;
     char *frozen = NULL; /* why the service may not roll (baton freeze), as a rollout says it */
+    CURL *prom = NULL;   /* the analysis' queries, every node's through one handle */
     snprintf(run.id, sizeof(run.id), "plan");
     run.nodes = calloc(rf->n_nodes, sizeof(*run.nodes));
     pn = calloc(rf->n_nodes, sizeof(*pn));
@@ -302,18 +306,24 @@ int rollout_plan(const rollout_file_t *rf, const struct rollout_opts *opts)
             prom_endpoint_host(nd->def->endpoint, host, sizeof(host));
             const char *v = json_string_value(json_object_get(o, "version"));
             prom_vars_t vars = {nd->def->name, host, rf->version, v ? v : "", NULL, NULL, NULL};
-            size_t refused = 0;
-            json_t *tried = analysis_try(rf->analysis, false, &vars, &refused);
+            size_t refused = 0, said = 0;
+            if (!prom && !(prom = curl_easy_init()))
+                problem(i, "analysis: out of memory");
+            json_t *tried = prom ? analysis_try(prom, rf->analysis, false, &vars, &refused) : NULL;
             for (size_t k = 0; k < json_array_size(tried); k++) {
                 json_t *t = json_array_get(tried, k);
                 if (json_is_true(json_object_get(t, "ok")))
                     continue;
                 char *msg = NULL;
-                if (asprintf(&msg, "analysis %s: %s", json_string_value(json_object_get(t, "check")),
+                if (asprintf(&msg, "analysis %s: %s",
+                             json_string_value(json_object_get(t, "check")),
                              json_string_value(json_object_get(t, "message"))) > 0)
                     problem(i, msg);
                 free(msg);
+                said++;
             }
+            if (refused > said) /* a check with no line to say it (out of memory) */
+                problem(i, "analysis: Prometheus did not take every query");
             if (tried)
                 json_object_set_new(o, "analysis", tried);
         }
@@ -387,7 +397,7 @@ int rollout_plan(const rollout_file_t *rf, const struct rollout_opts *opts)
     size_t bake_refused = 0;
     if (!refusing && todo) {
         run_plan_batches(&run);
-        if (rf->analysis && rf->analysis->n_bake)
+        if (analysis_bakes(&run, 1)) /* a bake after batch 1 (analysis.h) */
             bake_refused = plan_bake(&run);
         for (size_t i = 0; i < run.n; i++)
             if (run.nodes[i].state == NODE_RESERVED)
@@ -411,6 +421,8 @@ int rollout_plan(const rollout_file_t *rf, const struct rollout_opts *opts)
                             "changed",
                             todo, run.n);
 out:
+    if (prom)
+        curl_easy_cleanup(prom);
     run_disconnect(&run);
     for (size_t i = 0; pn && i < run.n; i++) {
         json_decref(pn[i].problems);

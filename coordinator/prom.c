@@ -12,7 +12,7 @@
 #include "http_post.h"
 
 static const char *const cmp_text[] = {
-    [PROM_LT] = "<", [PROM_LE] = "<=", [PROM_GT] = ">",
+    [PROM_LT] = "<",  [PROM_LE] = "<=", [PROM_GT] = ">",
     [PROM_GE] = ">=", [PROM_EQ] = "==", [PROM_NE] = "!=",
 };
 
@@ -173,13 +173,14 @@ void prom_endpoint_host(const char *endpoint, char *buf, size_t size)
     snprintf(buf, size, "%.*s", (int)len, h);
 }
 
-/* Prometheus' own words, as printable text of bounded length (they come from the network). */
+/* Prometheus' own words, as printable ASCII of bounded length (they come from the network; cut
+ * anywhere, a multi-byte character would be no UTF-8, and no event could carry it). */
 static void said(const char *text, char *buf, size_t size)
 {
     size_t n = 0;
     for (const unsigned char *p = (const unsigned char *)(text ? text : "?"); *p && n + 1 < size;
          p++)
-        buf[n++] = *p < 0x20 || *p == 0x7f ? '?' : (char)*p;
+        buf[n++] = *p < 0x20 || *p >= 0x7f ? '?' : (char)*p;
     buf[n] = '\0';
 }
 
@@ -187,8 +188,10 @@ static int sample_value(const json_t *pair, double *ret, char *why, size_t why_s
 {
     const char *s = json_string_value(json_array_get(pair, 1));
     if (!json_is_array(pair) || json_array_size(pair) != 2 || !s)
-        return snprintf(why, why_size, "the answer is not Prometheus' shape (a sample without "
-                                       "its [time, \"value\"])"), -1;
+        return snprintf(why, why_size,
+                        "the answer is not Prometheus' shape (a sample without "
+                        "its [time, \"value\"])"),
+               -1;
     char *end = NULL;
     errno = 0;
     double v = strtod(s, &end);
@@ -196,6 +199,10 @@ static int sample_value(const json_t *pair, double *ret, char *why, size_t why_s
         return snprintf(why, why_size, "the value is not a number"), -1;
     if (isnan(v))
         return snprintf(why, why_size, "no data: the value is NaN (nothing to divide by yet?)"),
+               PROM_NO_NUMBER;
+    if (isinf(v)) /* x/0: no measure of anything; -Inf would pass "< 0.01" */
+        return snprintf(why, why_size, "the value is %s (a division by zero?)",
+                        v > 0 ? "+Inf" : "-Inf"),
                PROM_NO_NUMBER;
     *ret = v;
     return 0;
@@ -248,8 +255,8 @@ out:
     return r;
 }
 
-int prom_query(CURL *c, const char *base, const char *query, uint64_t limit_ms, double *ret_value,
-               char *why, size_t why_size)
+int prom_query(CURL *c, const char *base, const char *query, uint64_t limit_ms,
+               bool (*stop)(void *), void *stop_data, double *ret_value, char *why, size_t why_size)
 {
     char *q = curl_easy_escape(c, query, 0);
     char *url = NULL;
@@ -264,7 +271,8 @@ int prom_query(CURL *c, const char *base, const char *query, uint64_t limit_ms, 
     curl_free(q);
     char *body = NULL, error[CURL_ERROR_SIZE + 64];
     long code = 0;
-    int r = http_get(c, url, limit_ms, PROM_ANSWER_MAX, &body, &code, error, sizeof(error));
+    int r = http_get(c, url, limit_ms, PROM_ANSWER_MAX, stop, stop_data, &body, &code, error,
+                     sizeof(error));
     free(url);
     if (r < 0) {
         snprintf(why, why_size, "Prometheus did not answer: %s", error);

@@ -2,8 +2,8 @@
  *
  * A query is the check's text with the node's words put in ({{node}}, {{address}}, {{version}},
  * {{from_version}}), asked as GET PROMETHEUS/api/v1/query?query=… . Its answer must be one number:
- * a scalar, or a vector of exactly one sample. No sample, NaN, more than one series, an error of
- * Prometheus' or no answer at all is not a number to judge by: the measurement is inconclusive,
+ * a scalar, or a vector of exactly one sample. No sample, NaN, ±Inf, more than one series, an error
+ * of Prometheus' or no answer at all is not a number to judge by: the measurement is inconclusive,
  * never taken as a pass or a failure. */
 #ifndef BATON_PROM_H
 #define BATON_PROM_H
@@ -14,7 +14,7 @@
 
 #include <curl/curl.h>
 
-#define PROM_QUERY_MAX 4096          /* a query once expanded */
+#define PROM_QUERY_MAX 4096           /* a query once expanded */
 #define PROM_ANSWER_MAX (1024 * 1024) /* an answer's body */
 
 /* A check's `success:`, "result < 0.01": how a number passes. */
@@ -63,8 +63,9 @@ int prom_answer_value(const char *body, double *ret_value, char *why, size_t why
 
 /* Asks `query` of the Prometheus at `base` (http[s]://host:port[/prefix]) within limit_ms: 0 and
  * its number; PROM_NO_NUMBER or -1 (no answer, an error: the query refused) with why. `c` is
- * reset and reused. */
-int prom_query(CURL *c, const char *base, const char *query, uint64_t limit_ms, double *ret_value,
-               char *why, size_t why_size);
+ * reset and reused; `stop(stop_data)` (may be NULL) ends it early (Ctrl-C). */
+int prom_query(CURL *c, const char *base, const char *query, uint64_t limit_ms,
+               bool (*stop)(void *), void *stop_data, double *ret_value, char *why,
+               size_t why_size);
 
 #endif

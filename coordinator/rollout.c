@@ -126,6 +126,9 @@ static void hello_result(struct run *run, node_t *nd, int r, Baton__Envelope *en
             }
         }
         bad = resume_point(nd, svc, &msg) < 0 ? 1 : 0;
+        /* Verified, its commit not begun: its analysis is asked again (analysis.h); a commit
+         * under way is never undone by one. */
+        nd->reanalyse = !bad && !svc->in_progress && !strcmp(svc->step, "verify");
         /* A commit sent by an earlier run (done, or cut short) means its before_commit gate
          * said yes: a decision taken, not asked again. */
         run->commit_decided |=
@@ -384,8 +387,10 @@ static void resumed_verified(struct run *run)
         if (nd->batch != run->batch || nd->state != NODE_RESERVED || !nd->resuming ||
             nd->step != n - 1 || nd->call != CALL_NONE)
             continue;
-        if (run->rf->analysis && run->rf->analysis->n_checks) {
+        if (run->rf->analysis && run->rf->analysis->n_checks && nd->reanalyse &&
+            !run->commit_decided) {
             /* Whether its analysis passed, the journal cannot say: again. */
+            nd->reanalyse = false;
             analysis_begin(run, nd, ops_of(run));
             continue;
         }
@@ -428,7 +433,8 @@ static void start_node(struct run *run, node_t *nd)
     (void)step_upgrade_sequence(&n);
     /* Resumed verified and not committed: whether its analysis (or its batch's bake) passed,
      * the journal cannot say; it runs again. */
-    if (run->rf->analysis && nd->resuming && nd->step == n - 1) {
+    if (run->rf->analysis && nd->reanalyse && !run->commit_decided) {
+        nd->reanalyse = false;
         analysis_begin(run, nd, ops_of(run));
         return;
     }
@@ -474,8 +480,10 @@ static bool schedule_batches(struct run *run)
                                            "passed"
                                          : "continued by baton resume"));
             if (analysis) {
+                /* The held nodes go on (their commits), or a held bake counts as passed: the
+                 * loop wakes again for either (a bake's batch has no call in flight). */
                 analysis_continue(run, ops_of(run));
-                return false;
+                return true;
             }
             run->batch++;
             if (!gate_batch(run))
@@ -518,10 +526,11 @@ static bool schedule_batches(struct run *run)
                     (!newest || run->nodes[i].settled_seq > newest->settled_seq))
                     newest = &run->nodes[i];
             if (newest) {
-                node_set_why(newest, !run->bake_undo       ? "on_failure: rollback-all"
+                node_set_why(newest, !run->bake_undo     ? "on_failure: rollback-all"
                                      : run->bake.running ? "stopped during its batch's bake"
-                                     : interrupt_count() ? "stopped while waiting for its batch's bake"
-                                                         : "its batch's bake failed");
+                                     : interrupt_count()
+                                         ? "stopped while waiting for its batch's bake"
+                                         : "a bake failed (see the halt)");
                 node_rollback(run, newest, false, ops_of(run));
                 return false;
             }

@@ -235,8 +235,8 @@ static int load_checks(ydoc_t *doc, const ynode_t *m, const char *key, const pro
             (r = ydoc_str(doc, item, where, "success", true, &c->success_text, err)) < 0 ||
             (r = ydoc_duration_ms(doc, item, where, "interval", false, 1000, 600000,
                                   &c->interval_ms, err)) < 0 ||
-            (r = ydoc_uint(doc, item, where, "count", false, 1, ANALYSIS_COUNT_MAX, &count,
-                           err)) < 0 ||
+            (r = ydoc_uint(doc, item, where, "count", false, 1, ANALYSIS_COUNT_MAX, &count, err)) <
+                0 ||
             (r = ydoc_uint(doc, item, where, "failure_limit", false, 0, ANALYSIS_COUNT_MAX - 1,
                            &limit, err)) < 0)
             return r;
@@ -283,12 +283,29 @@ static int load_analysis(ydoc_t *doc, const ynode_t *root, rollout_file_t *rf, b
     if (problem)
         return bad(doc, m, "analysis", "prometheus", problem, err);
     if (!ydoc_get(doc, m, "checks") && !ydoc_get(doc, m, "bake"))
-        return bad(doc, m, "analysis", "checks",
-                   "is required (or bake): a list of 1 to 8 checks", err);
-    if ((r = load_checks(doc, m, "checks", &prom_vars_node_scope, a->checks, &a->n_checks,
-                         err)) < 0 ||
+        return bad(doc, m, "analysis", "checks", "is required (or bake): a list of 1 to 8 checks",
+                   err);
+    if ((r = load_checks(doc, m, "checks", &prom_vars_node_scope, a->checks, &a->n_checks, err)) <
+            0 ||
         (r = load_checks(doc, m, "bake", &prom_vars_batch_scope, a->bake, &a->n_bake, err)) < 0)
         return r;
+    /* A measurement is progress: none within progress_deadline would halt every rollout. */
+    for (size_t i = 0; rf->progress_deadline_ms && i < a->n_checks + a->n_bake; i++) {
+        bool bake = i >= a->n_checks;
+        const analysis_check_t *c = bake ? &a->bake[i - a->n_checks] : &a->checks[i];
+        if (c->interval_ms < rf->progress_deadline_ms)
+            continue;
+        char where[48];
+        snprintf(where, sizeof(where), "analysis.%s[%zu]", bake ? "bake" : "checks",
+                 bake ? i - a->n_checks : i);
+        return bad(doc,
+                   ydoc_seq_item(doc, ydoc_get(doc, m, bake ? "bake" : "checks"),
+                                 bake ? i - a->n_checks : i),
+                   where, "interval",
+                   "must be shorter than progress_deadline (no measurement within it would halt "
+                   "the rollout)",
+                   err);
+    }
     return 0;
 }
 
@@ -342,9 +359,8 @@ static int load_strategy(ydoc_t *doc, const ynode_t *root, strategy_t *s, baton_
 /* The version to roll out: with a catalog, the highest release the version (or range) matches,
  * its artifact and digest; without one, the version as written, which must be no alias and no
  * range (a range means nothing without releases to choose from). */
-static int resolve_version(ydoc_t *doc, const ynode_t *root, const char *path,
-                           const char *catalog, rollout_file_t *rf, char **artifact,
-                           baton_err_t *err)
+static int resolve_version(ydoc_t *doc, const ynode_t *root, const char *path, const char *catalog,
+                           rollout_file_t *rf, char **artifact, baton_err_t *err)
 {
     baton_err_t verr = {0};
     semver_range_t range;
@@ -356,21 +372,21 @@ static int resolve_version(ydoc_t *doc, const ynode_t *root, const char *path,
     bool is_range = semver_range_parse(asked, &range, &verr) == 0;
     if (!catalog) {
         /* "1" or "2024.1" may well be what a service prints: only range syntax is a range. */
-        bool looks_range = strpbrk(asked, "~^*<>= \t") || strstr(asked, ".x") || strstr(asked, ".X");
+        bool looks_range =
+            strpbrk(asked, "~^*<>= \t") || strstr(asked, ".x") || strstr(asked, ".X");
         if (is_range && looks_range && !semver_range_exact(&range))
             return bad(doc, root, "", "version",
                        "a version range needs a catalog (catalog: FILE) to choose from", err);
         return (rf->version = strdup(asked)) ? 0 : baton_err_set(err, -ENOMEM, "out of memory");
     }
     if (*artifact)
-        return bad(doc, root, "", "artifact", "comes from the catalog: give one or the other",
-                   err);
+        return bad(doc, root, "", "artifact", "comes from the catalog: give one or the other", err);
     if (rf->sha256)
         return bad(doc, root, "", "sha256", "comes from the catalog: give one or the other", err);
     if (!is_range)
         return bad(doc, root, "", "version", verr.msg, err);
     char *dir = strdup(path), *cpath = NULL;
-    int n = !dir ? -1
+    int n = !dir                ? -1
             : catalog[0] == '/' ? asprintf(&cpath, "%s", catalog)
                                 : asprintf(&cpath, "%s/%s", dirname(dir), catalog);
     free(dir);
@@ -396,8 +412,7 @@ static int resolve_version(ydoc_t *doc, const ynode_t *root, const char *path,
     }
     rf->maintenance = rf->release->maintenance;
     if (!(rf->version = strdup(rf->release->version)) ||
-        !(*artifact = strdup(rf->release->artifact)) ||
-        !(rf->sha256 = strdup(rf->release->sha256)))
+        !(*artifact = strdup(rf->release->artifact)) || !(rf->sha256 = strdup(rf->release->sha256)))
         return baton_err_set(err, -ENOMEM, "out of memory");
     return 0;
 }
@@ -486,8 +501,8 @@ int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
         snprintf(rf->artifact_where, sizeof(rf->artifact_where), "%s: release %s: artifact",
                  rf->catalog->path, rf->release->version);
     else
-        snprintf(rf->artifact_where, sizeof(rf->artifact_where), "%s:%u: artifact",
-                 ydoc_path(doc), ydoc_line(ydoc_get(doc, root, "artifact")));
+        snprintf(rf->artifact_where, sizeof(rf->artifact_where), "%s:%u: artifact", ydoc_path(doc),
+                 ydoc_line(ydoc_get(doc, root, "artifact")));
     /* A relative artifact is relative to the rollout file's folder (as it really is, so that
      * messages name no "./."), not to where baton runs. */
     char *dir = realpath(path, NULL);

@@ -87,6 +87,7 @@ typedef struct node {
     Baton__Envelope *asked; /* node_ask_all(): its Hello answer */
     char *from_version;     /* what its Hello said it ran ({{from_version}} of a query) */
     analysis_tally_t an;    /* its analysis (analysis.h), between its verify and its commit */
+    bool reanalyse;         /* resuming: verified by an earlier run, not committed */
 } node_t;
 
 struct run {

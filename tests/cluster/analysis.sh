@@ -9,7 +9,8 @@
 # a good release passes every measurement, each node committing only after its analysis; a
 # canary whose batch fails its bake (its nodes held uncommitted until then) is rolled back; with
 # Prometheus down the rollout pauses with the node verified and uncommitted, and `baton resume`
-# (Prometheus back) goes on, the next batch waiting for the canary's bake; a frozen Prometheus
+# (Prometheus back) goes on, the next batch waiting for the canary's bake (a bake held the same
+# way: resume counts it as passed, the canary commits); a frozen Prometheus
 # (SIGSTOP) pauses it at each query's timeout, and `baton abort` rolls the node back; a
 # coordinator killed after a node's verify leaves it uncommitted, and the resume measures it
 # again before its commit.
@@ -138,8 +139,35 @@ like "$(jq -r 'select(.event == "analysis") | .message' "$CLUSTER_DIR/b.json")" 
 is "$(cluster_stops)" "$(set -- $stops; echo "$(($1 + 2)) $2 $3 ")" "node2 and node3 never stopped"
 is "$(node_versions)" "1.1.0 1.1.0 1.1.0 " "every node runs 1.1.0"
 
-# --- Prometheus down: the rollout pauses, the node verified and uncommitted; resume goes on -------
+# ID PID OUT: Prometheus back (its ratios there again), then `baton resume ID`; the paused
+# coordinator PID (its output in OUT) then finishes.
+resume_with_prometheus() {
+    local n
+    ok "Prometheus back" prom_start node1 node2 node3
+    for n in node1 node2 node3; do ok "its error ratio for $n" wait_for 60 has_ratio "$n"; done
+    "$BATON" resume "$1" >/dev/null 2>&1
+    is "$?" 0 "baton resume $1: exit 0 at once"
+    wait "$2"
+    is "$?" 0 "the rollout then finishes: exit 0"
+    cat "$3" >&2
+}
+
+# --- the bake inconclusive (Prometheus down): paused, node1 uncommitted; resume counts it passed ---
 prom_down() { _prom_end "$PROM_DIR/pid" 10; }
+ok "Prometheus stopped" prom_down
+f=$(CHECKS=0 BAKE=1 with_analysis "$(rollout_file 1.1.1)")
+"$BATON" rollout "$f" >"$CLUSTER_DIR/q.out" 2>&1 &
+pid=$!
+bpaused() { grep -q "^PAUSED in batch 1 of 2: the bake of batch 1 is inconclusive" "$CLUSTER_DIR/q.out"; }
+ok "the rollout pauses on the bake's inconclusive measurement" wait_for 90 bpaused
+id=$(rollout_id "$CLUSTER_DIR/q.out")
+is "$(state_field node1 step)" verify "node1 verified, its commit waiting for the bake"
+resume_with_prometheus "$id" "$pid" "$CLUSTER_DIR/q.out"
+like "$(tr '\n' ';' <"$CLUSTER_DIR/q.out")" "continued by baton resume: the analysis counts as passed;  node1 +commit +ok[^;]*;\[2/3\] node2" \
+    "the bake counted as passed, node1 committed, then batch 2"
+is "$(node_versions)" "1.1.1 1.1.1 1.1.1 " "every node runs 1.1.1"
+
+# --- Prometheus down: the rollout pauses, the node verified and uncommitted; resume goes on -------
 ok "Prometheus stopped" prom_down
 f=$(BAKE=1 with_analysis "$(rollout_file 1.2.0)")
 "$BATON" rollout "$f" >"$CLUSTER_DIR/p.out" 2>&1 &
@@ -152,16 +180,10 @@ like "$(cat "$CLUSTER_DIR/p.out")" "error-rate: Prometheus did not answer" "it s
 like "$(cat "$CLUSTER_DIR/p.out")" "\`baton resume $id\` counts it as passed and goes on, \`baton abort $id\` rolls it back" \
     "and how to go on or back"
 is "$(state_field node1 step)" verify "node1 verified, its commit not sent"
-is "$(node_versions)" "1.2.0 1.1.0 1.1.0 " "node1 on 1.2.0, the others untouched"
+is "$(node_versions)" "1.2.0 1.1.1 1.1.1 " "node1 on 1.2.0, the others untouched"
 like "$("$BATON" list)" "$id +paused" "baton list: paused"
 ok "the coordinator waits" kill -0 "$pid"
-ok "Prometheus back" prom_start node1 node2 node3
-for n in node1 node2 node3; do ok "its error ratio for $n" wait_for 60 has_ratio "$n"; done
-out=$("$BATON" resume "$id" 2>&1)
-is "$?" 0 "baton resume $id: exit 0 at once"
-wait "$pid"
-is "$?" 0 "the rollout then finishes: exit 0"
-cat "$CLUSTER_DIR/p.out" >&2
+resume_with_prometheus "$id" "$pid" "$CLUSTER_DIR/p.out"
 like "$(cat "$CLUSTER_DIR/p.out")" "continued by baton resume: the analysis counts as passed" "its output says so"
 like "$(tr '\n' ';' <"$CLUSTER_DIR/p.out")" "batch 1 of 2: its bake[^;]*;  batch 1 +analysis success[^;]*;  batch 1 +analysis success[^;]*;  node1 +commit +ok[^;]*;\[2/3\] node2 \(upgrading\)" \
     "then the bake of batch 1 passed, node1 committed, and only then batch 2 began"

@@ -18,9 +18,7 @@
 
 #include "prom.h"
 #include "rollout_file.h"
-
-static char dir[64];
-static char path[128];
+#include "rollout_tail.h"
 
 static void test_condition(void **state)
 {
@@ -30,9 +28,9 @@ static void test_condition(void **state)
         double below, at, above; /* is each of bound-1, bound, bound+1 met? 1/0 */
         double bound;
     } good[] = {
-        {"result < 0.01", 1, 0, 0, 0.01},   {"result<=5", 1, 1, 0, 5},
-        {" result >  -2 ", 0, 0, 1, -2},    {"result >= 1e3", 0, 1, 1, 1000},
-        {"result == 0", 0, 1, 0, 0},        {"result != 0", 1, 0, 1, 0},
+        {"result < 0.01", 1, 0, 0, 0.01}, {"result<=5", 1, 1, 0, 5},
+        {" result >  -2 ", 0, 0, 1, -2},  {"result >= 1e3", 0, 1, 1, 1000},
+        {"result == 0", 0, 1, 0, 0},      {"result != 0", 1, 0, 1, 0},
     };
     char why[128];
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
@@ -49,9 +47,19 @@ static void test_condition(void **state)
     assert_int_equal(prom_condition_parse("result <= 5", &c, why, sizeof(why)), 0);
     assert_int_equal(c.cmp, PROM_LE);
     static const char *const bad[] = {
-        "",          "< 0.01",          "result",          "result < ",    "result < x",
-        "result < 1 2", "result => 1",  "result < nan",    "result < inf", "errors < 1",
-        "result ~ 1",   "result < 0x",  "result < 1e999",
+        "",
+        "< 0.01",
+        "result",
+        "result < ",
+        "result < x",
+        "result < 1 2",
+        "result => 1",
+        "result < nan",
+        "result < inf",
+        "errors < 1",
+        "result ~ 1",
+        "result < 0x",
+        "result < 1e999",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         if (prom_condition_parse(bad[i], &c, why, sizeof(why)) == 0)
@@ -79,7 +87,8 @@ static void test_expand(void **state)
     assert_string_equal(q, "sum(x{a=\"b\"}) > {");
     free(q);
     /* A bake's words. */
-    prom_vars_t b = {NULL, NULL, "1.1.0", NULL, "node1|node2", "10\\.0\\.0\\.1|10\\.0\\.0\\.2", "2"};
+    prom_vars_t b = {NULL, NULL, "1.1.0", NULL, "node1|node2", "10\\.0\\.0\\.1|10\\.0\\.0\\.2",
+                     "2"};
     assert_int_equal(prom_expand("x{node=~\"{{nodes}}\",i=~\"{{addresses}}\"} {{batch}}", &b, &q,
                                  why, sizeof(why)),
                      0);
@@ -129,17 +138,19 @@ static void test_answer(void **state)
     (void)state;
     char why[300];
     double x = -1;
-    assert_int_equal(prom_answer_value("{\"status\":\"success\",\"data\":{\"resultType\":\"vector\","
-                                       "\"result\":[{\"metric\":{\"node\":\"n1\"},\"value\":"
-                                       "[1733200000.1,\"0.25\"]}]}}",
-                                       &x, why, sizeof(why)),
-                     0);
+    assert_int_equal(
+        prom_answer_value("{\"status\":\"success\",\"data\":{\"resultType\":\"vector\","
+                          "\"result\":[{\"metric\":{\"node\":\"n1\"},\"value\":"
+                          "[1733200000.1,\"0.25\"]}]}}",
+                          &x, why, sizeof(why)),
+        0);
     assert_true(x == 0.25);
-    assert_int_equal(prom_answer_value("{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\","
-                                       "\"result\":[1733200000.1,\"+Inf\"]}}",
-                                       &x, why, sizeof(why)),
-                     0);
-    assert_true(isinf(x));
+    assert_int_equal(
+        prom_answer_value("{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\","
+                          "\"result\":[1733200000.1,\"-3.5e-2\"]}}",
+                          &x, why, sizeof(why)),
+        0);
+    assert_true(x == -0.035);
     static const struct {
         const char *body;
         int r;
@@ -153,6 +164,14 @@ static void test_answer(void **state)
         {"{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[{\"metric\":{},"
          "\"value\":[1,\"1\"]},{\"metric\":{},\"value\":[1,\"2\"]}]}}",
          PROM_NO_NUMBER, "returned 2 series, not one number"},
+        /* ±Inf is no measure (x/0); -Inf would pass "result < 0.01". */
+        {"{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\",\"result\":[1,\"-Inf\"]}}",
+         PROM_NO_NUMBER, "-Inf"},
+        {"{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\",\"result\":[1,\"+Inf\"]}}",
+         PROM_NO_NUMBER, "+Inf"},
+        /* Not ASCII: said as '?', so that the message is always an event's UTF-8. */
+        {"{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"caf\u00e9 \u2603\"}", -1,
+         "Prometheus: bad_data: caf?? ???"},
         {"{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[]}}",
          PROM_NO_NUMBER, "returned a matrix"},
         {"{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"1:5: parse error: "
@@ -175,46 +194,24 @@ static void test_answer(void **state)
     }
 }
 
-/* Loads a rollout file of one node with `tail` appended: 0 or the error, its message in err. */
-static int load(const char *tail, rollout_file_t **rf, baton_err_t *err)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    /* Seven lines, so that the tail's first line is line 8. */
-    fprintf(f,
-            "insecure: true\n"
-            "service: gamesrv\n"
-            "version: 1.1.0\n"
-            "artifact: a\n"
-            "nodes:\n"
-            "  - name: node1\n"
-            "    endpoint: tcp://10.0.0.1:7400\n"
-            "%s",
-            tail);
-    fclose(f);
-    baton_err_clear(err);
-    *rf = NULL;
-    return rollout_file_load(path, rf, err);
-}
-
 static void test_rollout_file(void **state)
 {
     (void)state;
     rollout_file_t *rf = NULL;
     baton_err_t err = {0};
-    if (load("analysis:\n"
-             "  prometheus: http://10.0.0.5:9090\n"
-             "  checks:\n"
-             "    - name: error-rate\n"
-             "      query: sum(rate(e{node=\"{{node}}\"}[30s]))\n"
-             "      success: result < 0.01\n"
-             "    - name: latency\n"
-             "      query: max(l)\n"
-             "      success: result <= 0.2\n"
-             "      interval: 2s\n"
-             "      count: 5\n"
-             "      failure_limit: 1\n",
-             &rf, &err) < 0)
+    if (rollout_tail_load("analysis:\n"
+                          "  prometheus: http://10.0.0.5:9090\n"
+                          "  checks:\n"
+                          "    - name: error-rate\n"
+                          "      query: sum(rate(e{node=\"{{node}}\"}[30s]))\n"
+                          "      success: result < 0.01\n"
+                          "    - name: latency\n"
+                          "      query: max(l)\n"
+                          "      success: result <= 0.2\n"
+                          "      interval: 2s\n"
+                          "      count: 5\n"
+                          "      failure_limit: 1\n",
+                          &rf, &err) < 0)
         fail_msg("%s", err.msg);
     const analysis_t *a = rf->analysis;
     assert_non_null(a);
@@ -265,9 +262,12 @@ static void test_rollout_file(void **state)
         {"analysis:\n  prometheus: http://p:9090\n  timeout: 0s\n  checks:\n    - name: a\n"
          "      query: x\n      success: result < 1\n",
          "analysis.timeout"},
+        {"progress_deadline: 5s\nanalysis:\n  prometheus: http://p:9090\n  checks:\n    - name: a\n"
+         "      query: x\n      success: result < 1\n      interval: 5s\n",
+         "r.yml:15: analysis.checks[0].interval: must be shorter than progress_deadline"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        if (load(bad[i].tail, &rf, &err) == 0)
+        if (rollout_tail_load(bad[i].tail, &rf, &err) == 0)
             fail_msg("%s: should be refused", bad[i].tail);
         if (err.code != -EINVAL && err.code != -ERANGE) /* out of range: a count of 101 */
             fail_msg("%s: code %d", bad[i].tail, err.code);
@@ -280,36 +280,17 @@ static void test_rollout_file(void **state)
     for (int i = 0; i < 9; i++)
         snprintf(tail + strlen(tail), sizeof(tail) - strlen(tail),
                  "    - name: c%d\n      query: x\n      success: result < 1\n", i);
-    assert_true(load(tail, &rf, &err) < 0);
+    assert_true(rollout_tail_load(tail, &rf, &err) < 0);
     if (!strstr(err.msg, "analysis.checks"))
         fail_msg("nine checks: %s", err.msg);
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/baton-test-analysis-XXXXXX");
-    if (!mkdtemp(dir))
-        return -1;
-    snprintf(path, sizeof(path), "%s/r.yml", dir);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    unlink(path);
-    return rmdir(dir);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_condition),
-        cmocka_unit_test(test_expand),
-        cmocka_unit_test(test_endpoint_host),
-        cmocka_unit_test(test_answer),
+        cmocka_unit_test(test_condition),     cmocka_unit_test(test_expand),
+        cmocka_unit_test(test_endpoint_host), cmocka_unit_test(test_answer),
         cmocka_unit_test(test_rollout_file),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, rollout_tail_setup, rollout_tail_teardown);
 }

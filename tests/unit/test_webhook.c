@@ -14,10 +14,8 @@
 #include <cmocka.h>
 
 #include "rollout_file.h"
+#include "rollout_tail.h"
 #include "webhook.h"
-
-static char dir[64];
-static char path[128];
 
 static void test_names(void **state)
 {
@@ -40,51 +38,29 @@ static void test_names(void **state)
     assert_int_equal(all, WEBHOOK_BEFORE_ROLLOUT | WEBHOOK_BEFORE_BATCH | WEBHOOK_BEFORE_COMMIT);
 }
 
-/* Loads a rollout file of one node with `tail` appended: 0 or the error, its message in err. */
-static int load(const char *tail, rollout_file_t **rf, baton_err_t *err)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    /* Seven lines, so that the tail's first line is line 8. */
-    fprintf(f,
-            "insecure: true\n"
-            "service: gamesrv\n"
-            "version: 1.1.0\n"
-            "artifact: a\n"
-            "nodes:\n"
-            "  - name: node1\n"
-            "    endpoint: tcp://10.0.0.1:7400\n"
-            "%s",
-            tail);
-    fclose(f);
-    baton_err_clear(err);
-    *rf = NULL;
-    return rollout_file_load(path, rf, err);
-}
-
 static void test_before_commit(void **state)
 {
     (void)state;
     rollout_file_t *rf = NULL;
     baton_err_t err = {0};
-    if (load("on_failure: rollback-all\n"
-             "webhooks:\n"
-             "  - url: http://127.0.0.1:9/gate\n"
-             "    at: [before_batch, before_commit]\n"
-             "  - url: http://127.0.0.1:9/other\n"
-             "    at: before_commit\n",
-             &rf, &err) < 0)
+    if (rollout_tail_load("on_failure: rollback-all\n"
+                          "webhooks:\n"
+                          "  - url: http://127.0.0.1:9/gate\n"
+                          "    at: [before_batch, before_commit]\n"
+                          "  - url: http://127.0.0.1:9/other\n"
+                          "    at: before_commit\n",
+                          &rf, &err) < 0)
         fail_msg("%s", err.msg);
     assert_int_equal(rf->n_webhooks, 2);
     assert_int_equal(rf->webhooks[0].at, WEBHOOK_BEFORE_BATCH | WEBHOOK_BEFORE_COMMIT);
     assert_int_equal(rf->webhooks[1].at, WEBHOOK_BEFORE_COMMIT);
     rollout_file_destroy(&rf);
     /* All three at once. */
-    assert_int_equal(load("on_failure: rollback-all\n"
-                          "webhooks:\n"
-                          "  - url: http://127.0.0.1:9/gate\n"
-                          "    at: [before_rollout, before_batch, before_commit]\n",
-                          &rf, &err),
+    assert_int_equal(rollout_tail_load("on_failure: rollback-all\n"
+                                       "webhooks:\n"
+                                       "  - url: http://127.0.0.1:9/gate\n"
+                                       "    at: [before_rollout, before_batch, before_commit]\n",
+                                       &rf, &err),
                      0);
     assert_int_equal(rf->webhooks[0].at,
                      WEBHOOK_BEFORE_ROLLOUT | WEBHOOK_BEFORE_BATCH | WEBHOOK_BEFORE_COMMIT);
@@ -109,7 +85,7 @@ static void test_before_commit(void **state)
          "at[]: 'before_landing' is not one of before_rollout, before_batch, before_commit"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        if (load(bad[i].tail, &rf, &err) == 0)
+        if (rollout_tail_load(bad[i].tail, &rf, &err) == 0)
             fail_msg("%s: should be refused", bad[i].tail);
         assert_int_equal(err.code, -EINVAL);
         if (!strstr(err.msg, bad[i].want))
@@ -118,28 +94,11 @@ static void test_before_commit(void **state)
     }
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/baton-test-webhook-XXXXXX");
-    if (!mkdtemp(dir))
-        return -1;
-    snprintf(path, sizeof(path), "%s/r.yml", dir);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    unlink(path);
-    return rmdir(dir);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_before_commit),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, rollout_tail_setup, rollout_tail_teardown);
 }
