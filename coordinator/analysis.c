@@ -426,7 +426,11 @@ void analysis_continue(struct run *run, const engine_ops_t *ops)
     run->analysis_paused = false;
     for (size_t k = 0; k < run->n; k++) {
         node_t *nd = &run->nodes[k];
-        if (nd->an.running && nd->an.held)
+        if (!nd->an.running || !nd->an.held)
+            continue;
+        if (nd->call != CALL_NONE) /* held during its verify: it goes on once that ended */
+            decided(run, nd, true, NULL, ops);
+        else
             passed(run, nd, ops, "analysis counted as passed by baton resume");
     }
     if (run->bake.running && run->bake.held) {

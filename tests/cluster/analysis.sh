@@ -168,8 +168,10 @@ like "$(tr '\n' ';' <"$CLUSTER_DIR/q.out")" "continued by baton resume: the anal
 is "$(node_versions)" "1.1.1 1.1.1 1.1.1 " "every node runs 1.1.1"
 
 # --- Prometheus down: the rollout pauses, the node verified and uncommitted; resume goes on -------
+# A 20 s stability window: the pause comes 2 s into node1's verify, the resume before its end;
+# node1's verify ends, then it goes on (one call at a time to its agent).
 ok "Prometheus stopped" prom_down
-f=$(BAKE=1 with_analysis "$(rollout_file 1.2.0)")
+f=$(BAKE=1 with_analysis "$(BATON_TEST_ROLLOUT_MIN_HEALTHY=20s rollout_file 1.2.0)")
 "$BATON" rollout "$f" >"$CLUSTER_DIR/p.out" 2>&1 &
 pid=$!
 paused() { grep -q "^PAUSED in batch 1 of 2: node1's analysis is inconclusive" "$CLUSTER_DIR/p.out"; }
@@ -179,12 +181,13 @@ cat "$CLUSTER_DIR/p.out" >&2
 like "$(cat "$CLUSTER_DIR/p.out")" "error-rate: Prometheus did not answer" "it says why there is no number"
 like "$(cat "$CLUSTER_DIR/p.out")" "\`baton resume $id\` counts it as passed and goes on, \`baton abort $id\` rolls it back" \
     "and how to go on or back"
-is "$(state_field node1 step)" verify "node1 verified, its commit not sent"
+is "$(state_field node1 step)" start "node1 in its verify (its last step done: start), no commit sent"
 is "$(node_versions)" "1.2.0 1.1.1 1.1.1 " "node1 on 1.2.0, the others untouched"
 like "$("$BATON" list)" "$id +paused" "baton list: paused"
 ok "the coordinator waits" kill -0 "$pid"
 resume_with_prometheus "$id" "$pid" "$CLUSTER_DIR/p.out"
-like "$(cat "$CLUSTER_DIR/p.out")" "continued by baton resume: the analysis counts as passed" "its output says so"
+like "$(tr '\n' ';' <"$CLUSTER_DIR/p.out")" "continued by baton resume: the analysis counts as passed;[^[]*node1 +verify +ok[^;]*;\[1/3\] node1 \(analysis passed\)" \
+    "resumed during node1's verify: its verify ended, then it went on"
 like "$(tr '\n' ';' <"$CLUSTER_DIR/p.out")" "batch 1 of 2: its bake[^;]*;  batch 1 +analysis success[^;]*;  batch 1 +analysis success[^;]*;  node1 +commit +ok[^;]*;\[2/3\] node2 \(upgrading\)" \
     "then the bake of batch 1 passed, node1 committed, and only then batch 2 began"
 is "$(node_versions)" "1.2.0 1.2.0 1.2.0 " "every node runs 1.2.0"
