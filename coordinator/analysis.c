@@ -10,20 +10,21 @@
 #include "interrupt.h"
 #include "run.h"
 
+static void free_checks(analysis_check_t *checks, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(checks[i].name);
+        free(checks[i].query);
+        free(checks[i].success_text);
+    }
+}
+
 void analysis_free(analysis_t **a)
 {
     if (!*a)
         return;
-    for (size_t i = 0; i < (*a)->n_checks; i++) {
-        free((*a)->checks[i].name);
-        free((*a)->checks[i].query);
-        free((*a)->checks[i].success_text);
-    }
-    for (size_t i = 0; i < (*a)->n_bake; i++) {
-        free((*a)->bake[i].name);
-        free((*a)->bake[i].query);
-        free((*a)->bake[i].success_text);
-    }
+    free_checks((*a)->checks, (*a)->n_checks);
+    free_checks((*a)->bake, (*a)->n_bake);
     free((*a)->prometheus);
     free(*a);
     *a = NULL;
@@ -264,17 +265,23 @@ void analysis_drop(struct run *run, node_t *nd)
     }
 }
 
-bool analysis_schedule(struct run *run, const engine_ops_t *ops)
+bool analysis_running(const struct run *run)
+{
+    for (size_t k = 0; k < run->n; k++)
+        if (run->nodes[k].an.running)
+            return true;
+    return false;
+}
+
+void analysis_schedule(struct run *run, const engine_ops_t *ops)
 {
     const analysis_t *a = run->rf->analysis;
-    bool any = false;
     if (!a)
-        return false;
+        return;
     for (size_t k = 0; k < run->n; k++) {
         node_t *nd = &run->nodes[k];
         if (!nd->an.running)
             continue;
-        any = true;
         /* Ctrl-C, `baton abort`, rollback-all undoing, a journal that failed: the node's
          * analysis did not pass; it is rolled back as after a step (with its verify in flight,
          * by the step's end, node.c). */
@@ -321,7 +328,6 @@ bool analysis_schedule(struct run *run, const engine_ops_t *ops)
         }
         }
     }
-    return any;
 }
 
 bool analysis_bakes(const struct run *run, size_t batch)

@@ -103,9 +103,10 @@ void analysis_drop(struct run *run, struct node *nd);
  * node_verified(). */
 void analysis_begin(struct run *run, struct node *nd, const struct engine_ops *ops);
 /* From the scheduler, every tick: measurements due, verdicts, the pause on an inconclusive one,
- * the rollback of nodes in analysis on Ctrl-C, `baton abort` or rollback-all. True while a node
- * is in its analysis (the loop must wake for it). */
-bool analysis_schedule(struct run *run, const struct engine_ops *ops);
+ * the rollback of nodes in analysis on Ctrl-C, `baton abort` or rollback-all. */
+void analysis_schedule(struct run *run, const struct engine_ops *ops);
+/* A node is in its analysis: the loop must wake for it (it has no call in flight to wake for). */
+bool analysis_running(const struct run *run);
 /* `baton resume` on an analysis pause: every node (or bake) held on an inconclusive measurement
  * passes. */
 void analysis_continue(struct run *run, const struct engine_ops *ops);

@@ -388,9 +388,10 @@ void node_step_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, 
     }
 
     if (r < 0) {
-        analysis_drop(run, nd); /* its verify failed: the analysis ends unjudged */
         if (r == -EHOSTDOWN) {
-            /* LOST: it keeps the database turn; its agent settles the step on its own. */
+            /* LOST: it keeps the database turn; its agent settles the step on its own. Its
+             * analysis ends unjudged (a failed node's ends with its rollback). */
+            analysis_drop(run, nd);
             set_why(nd, "%s%s", err->msg, "");
             nd->state = NODE_LOST;
             apply_policy(run, nd);

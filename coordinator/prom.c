@@ -278,12 +278,11 @@ int prom_query(CURL *c, const char *base, const char *query, uint64_t limit_ms,
         snprintf(why, why_size, "Prometheus did not answer: %s", error);
         return -1;
     }
-    /* Its errors (400, 422, 503) carry their JSON; another status says only its number. */
-    if (code != 200 && !(body && *body == '{'))
-        snprintf(why, why_size, "Prometheus answered HTTP %ld", code);
-    else
+    /* Its errors (400, 422, 503) carry their JSON, which says more than their status; any other
+     * answer but a 200 is said by its status. */
+    if (code == 200 || *body == '{')
         r = prom_answer_value(body, ret_value, why, why_size);
-    if (code != 200 && r == 0) {
+    if (code != 200 && r != -1) {
         snprintf(why, why_size, "Prometheus answered HTTP %ld", code);
         r = -1;
     }

@@ -429,8 +429,6 @@ static bool commit_verified(struct run *run, size_t batch)
 
 static void start_node(struct run *run, node_t *nd)
 {
-    size_t n = 0;
-    (void)step_upgrade_sequence(&n);
     /* Resumed verified and not committed: whether its analysis (or its batch's bake) passed,
      * the journal cannot say; it runs again. */
     if (run->rf->analysis && nd->reanalyse && !run->commit_decided) {
@@ -452,14 +450,9 @@ static bool schedule_batches(struct run *run);
  * the loop wakes for those while any runs. */
 static bool schedule_upgrade(struct run *run)
 {
-    bool analysing = analysis_schedule(run, ops_of(run));
-    if (schedule_batches(run) || analysing)
-        return true;
-    /* An analysis begun just now (a resumed node verified before) has no call to wake for. */
-    for (size_t i = 0; i < run->n; i++)
-        if (run->nodes[i].an.running)
-            return true;
-    return false;
+    analysis_schedule(run, ops_of(run));
+    /* After the batches: an analysis begun there (a resumed node) has no call to wake for. */
+    return schedule_batches(run) || analysis_running(run);
 }
 
 static bool schedule_batches(struct run *run)

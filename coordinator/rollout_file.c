@@ -210,7 +210,8 @@ static int load_webhooks(ydoc_t *doc, const ynode_t *root, rollout_file_t *rf, b
  * batch's). A query's {{words}} are checked here against its scope, its PromQL by `baton plan`
  * (Prometheus says). */
 static int load_checks(ydoc_t *doc, const ynode_t *m, const char *key, const prom_vars_t *scope,
-                       analysis_check_t *checks, size_t *ret_n, baton_err_t *err)
+                       uint64_t progress_deadline_ms, analysis_check_t *checks, size_t *ret_n,
+                       baton_err_t *err)
 {
     static const char *const check_keys[] = {"name",  "query",         "success", "interval",
                                              "count", "failure_limit", NULL};
@@ -242,6 +243,12 @@ static int load_checks(ydoc_t *doc, const ynode_t *m, const char *key, const pro
             return r;
         if (!plain_name(c->name))
             return bad(doc, item, where, "name", "must be 1-64 of [A-Za-z0-9_.-@]", err);
+        /* A measurement is progress: none within progress_deadline would halt every rollout. */
+        if (progress_deadline_ms && c->interval_ms >= progress_deadline_ms)
+            return bad(doc, item, where, "interval",
+                       "must be shorter than progress_deadline (no measurement within it would "
+                       "halt the rollout)",
+                       err);
         for (size_t k = 0; k < i; k++)
             if (!strcmp(checks[k].name, c->name))
                 return bad(doc, item, where, "name", "is the name of an earlier check", err);
@@ -285,27 +292,11 @@ static int load_analysis(ydoc_t *doc, const ynode_t *root, rollout_file_t *rf, b
     if (!ydoc_get(doc, m, "checks") && !ydoc_get(doc, m, "bake"))
         return bad(doc, m, "analysis", "checks", "is required (or bake): a list of 1 to 8 checks",
                    err);
-    if ((r = load_checks(doc, m, "checks", &prom_vars_node_scope, a->checks, &a->n_checks, err)) <
-            0 ||
-        (r = load_checks(doc, m, "bake", &prom_vars_batch_scope, a->bake, &a->n_bake, err)) < 0)
+    if ((r = load_checks(doc, m, "checks", &prom_vars_node_scope, rf->progress_deadline_ms,
+                         a->checks, &a->n_checks, err)) < 0 ||
+        (r = load_checks(doc, m, "bake", &prom_vars_batch_scope, rf->progress_deadline_ms, a->bake,
+                         &a->n_bake, err)) < 0)
         return r;
-    /* A measurement is progress: none within progress_deadline would halt every rollout. */
-    for (size_t i = 0; rf->progress_deadline_ms && i < a->n_checks + a->n_bake; i++) {
-        bool bake = i >= a->n_checks;
-        const analysis_check_t *c = bake ? &a->bake[i - a->n_checks] : &a->checks[i];
-        if (c->interval_ms < rf->progress_deadline_ms)
-            continue;
-        char where[48];
-        snprintf(where, sizeof(where), "analysis.%s[%zu]", bake ? "bake" : "checks",
-                 bake ? i - a->n_checks : i);
-        return bad(doc,
-                   ydoc_seq_item(doc, ydoc_get(doc, m, bake ? "bake" : "checks"),
-                                 bake ? i - a->n_checks : i),
-                   where, "interval",
-                   "must be shorter than progress_deadline (no measurement within it would halt "
-                   "the rollout)",
-                   err);
-    }
     return 0;
 }
 
