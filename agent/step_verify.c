@@ -25,113 +25,7 @@
 #include "step.h"
 #include "unit.h"
 
-#define PROBE_FIRST_PAUSE_MS 5 /* then doubling up to health.interval */
-#define PROBE_TIMEOUT_MS 2000
-
-/* The start of a probe's response body: what a failing health check says ("database
- * unreachable") is often the one line that tells the operator why. The rest is read and
- * dropped. */
-#define PROBE_BODY_MAX 160
-struct probe_body {
-    char text[PROBE_BODY_MAX + 1];
-    size_t n;
-};
-
-static size_t keep_start(char *p, size_t size, size_t n, void *u)
-{
-    struct probe_body *b = u;
-    size_t len = size * n;
-    for (size_t i = 0; i < len && b->n < PROBE_BODY_MAX; i++) {
-        unsigned char ch = (unsigned char)p[i];
-        b->text[b->n++] = ch < 0x20 || ch == 0x7f ? ' ' : (char)ch; /* one line */
-    }
-    b->text[b->n] = '\0';
-    return len;
-}
-
-/* libcurl's global set-up initialises OpenSSL, ~2 MiB of resident memory an idle agent need
- * not carry: done once, on the first HTTP probe, by whichever thread probes first. */
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_setup(void)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-/* One HTTP GET; 0 when it answered 2xx, with `why` saying what it did otherwise. */
-static int probe_http(const char *url, char *why, size_t len)
-{
-    pthread_once(&curl_once, curl_setup);
-    CURL *c = curl_easy_init();
-    if (!c) {
-        snprintf(why, len, "curl: out of memory");
-        return -ENOMEM;
-    }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)PROBE_TIMEOUT_MS);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    struct probe_body body = {.n = 0};
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, keep_start);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    CURLcode rc = curl_easy_perform(c);
-    long code = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    curl_easy_cleanup(c);
-    if (rc != CURLE_OK) {
-        snprintf(why, len, "%s: %s", url, curl_easy_strerror(rc));
-        return -ECONNREFUSED;
-    }
-    if (code < 200 || code > 299) {
-        /* Said as received, cut at a whole character, never as bytes that are not UTF-8. */
-        utf8_trim_partial(body.text);
-        for (size_t n = strlen(body.text); n > 0 && body.text[n - 1] == ' '; n--)
-            body.text[n - 1] = '\0';
-        const char *b = body.text + strspn(body.text, " ");
-        bool text = *b && envelope_utf8_valid(b, strlen(b));
-        snprintf(why, len, "%s answered %ld%s%s%s", url, code, text ? ": \"" : "", text ? b : "",
-                 text ? "\"" : "");
-        utf8_trim_partial(why);
-        return -EIO;
-    }
-    return 0;
-}
-
-/* One TCP connect to host:port within PROBE_TIMEOUT_MS. */
-static int probe_tcp(const char *hostport, char *why, size_t len)
-{
-    char host[256];
-    const char *colon = strrchr(hostport, ':');
-    snprintf(host, sizeof(host), "%.*s", (int)(colon - hostport), hostport);
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
-    int g = getaddrinfo(host, colon + 1, &hints, &ai);
-    if (g) {
-        snprintf(why, len, "%s: %s", hostport, gai_strerror(g));
-        return -EHOSTUNREACH;
-    }
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), r = -1;
-    if (fd >= 0 && (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS)) {
-        struct pollfd p = {.fd = fd, .events = POLLOUT};
-        int soerr = 0;
-        socklen_t sl = sizeof(soerr);
-        if (poll(&p, 1, PROBE_TIMEOUT_MS) == 1 &&
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
-            r = 0;
-        else
-            snprintf(why, len, "%s: %s", hostport, soerr ? strerror(soerr) : "no answer");
-    } else {
-        snprintf(why, len, "%s: %s", hostport, strerror(errno));
-    }
-    if (fd >= 0)
-        close(fd);
-    freeaddrinfo(ai);
-    return r == 0 ? 0 : -ECONNREFUSED;
-}
-
-static int probe(const svc_config_t *svc, char *why, size_t len)
-{
-    return svc->health_http ? probe_http(svc->health_http, why, len)
-                            : probe_tcp(svc->health_tcp, why, len);
-}
+#include "probe.h"
 
 static int unit_active(step_ctx_t *ctx, const svc_config_t *svc, baton_err_t *err)
 {
@@ -175,15 +69,17 @@ static void pause_ms(uint64_t ms)
 }
 
 /* Waits for the first good probe; the service may die meanwhile, then there is no point
- * waiting for the deadline. The pauses start at 5 ms and double up to health.interval: a
- * service that listens 120 ms after its start is seen healthy within ~40 ms of that, not up to
- * a whole interval later (downtime the operator pays for nothing). */
+ * waiting for the deadline. The pauses follow probe_next_pause(): every 10 ms while nothing
+ * listens (a service that starts listening healthy is seen within ~10 ms of it, downtime the
+ * operator would otherwise pay for nothing), doubling up to health.interval once it answers.
+ * systemd is asked whether the unit still runs every UNIT_CHECK_MS, not at every probe. */
+#define UNIT_CHECK_MS 100
 static int first_healthy(step_ctx_t *ctx, baton_err_t *err)
 {
     const svc_config_t *svc = ctx->svc;
     uint64_t limit = ctx->healthy_deadline_ms ? ctx->healthy_deadline_ms : svc->timeout_verify_ms;
-    uint64_t start = mono_ms(), deadline = start + limit, next_note = start;
-    uint64_t pause = PROBE_FIRST_PAUSE_MS;
+    uint64_t start = mono_ms(), deadline = start + limit, next_note = start, next_unit = start;
+    uint64_t pause = 0;
     char why[512] = "";
     int r;
     step_progress(ctx, "waiting for %s to be healthy",
@@ -198,10 +94,13 @@ static int first_healthy(step_ctx_t *ctx, baton_err_t *err)
             step_progress(ctx, "not healthy yet: %s", why);
             next_note = t + 5000;
         }
-        if ((r = unit_active(ctx, svc, err)) < 0)
-            return r;
-        pause_ms(pause);
-        pause = pause * 2 < svc->health_interval_ms ? pause * 2 : svc->health_interval_ms;
+        if (t >= next_unit) {
+            if ((r = unit_active(ctx, svc, err)) < 0)
+                return r;
+            next_unit = t + UNIT_CHECK_MS;
+        }
+        pause = probe_next_pause(r, pause, svc->health_interval_ms);
+        pause_ms(deadline - t < pause ? deadline - t : pause);
     }
     return 0;
 }

@@ -6,15 +6,27 @@
 # min_healthy_time: 0, so all three make one health check. Contenders alternate, REPS runs each
 # per node count, on one fresh cluster.
 #
-# Writes to $BENCH_OUT (default build/bench):
-#   overhead.dat   NODES CONTENDER WALL_S MEAN_DOWN_S   one line per run
-#   timeline.dat   NODE STEP START_S END_S               the steps of one 3-node baton rollout
+# CONTENDERS="floor with_baton" leaves Ansible out.
+# STANDIN=notify (default): the gamesrv fixture as it is, Type=notify, healthy when systemd's
+# start job ends. STANDIN=simple: the same service as Type=simple that needs 150 ms after its
+# start to listen (GAMESRV_START_DELAY_MS), as Nakama (Type=simple, no sd_notify) is: the start
+# job ends at once and every contender finds it healthy by probing.
+#
+# Writes to $BENCH_OUT (default build/bench), SUFFIX "" for notify, "-simple" for simple:
+#   overhead$SUFFIX.dat   NODES CONTENDER WALL_S MEAN_DOWN_S   one line per run
+#   timeline$SUFFIX.dat   NODE STEP START_S END_S               the steps of one 3-node rollout
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/all.sh
 . tests/lib/ssh.sh
 BATON=$(realpath "${BUILD:-build}/baton")
 REPS=${REPS:-3}
+STANDIN=${STANDIN:-notify}
+case $STANDIN in
+notify) sfx= ;;
+simple) sfx=-simple ;;
+*) echo "overhead: STANDIN is notify or simple, not '$STANDIN'" >&2; exit 2 ;;
+esac
 OUT=$(realpath -m "${BENCH_OUT:-build/bench}")
 mkdir -p "$OUT"
 exec 3>&1 1>&2
@@ -27,6 +39,13 @@ for n in $CLUSTER_NODES; do
     node_sshd "$n" || exit 1
     node_push "$n" tests/bench/checklist.sh /opt/bench/checklist.sh 0755 || exit 1
     for v in 1.1.0 1.1.1; do node_push "$n" "$(gamesrv_bin "$v")" "/opt/bench/gamesrv-$v" 0755 || exit 1; done
+    if [ "$STANDIN" = simple ]; then
+        node_exec "$n" sh -c 'mkdir -p /etc/systemd/system/gamesrv.service.d &&
+            printf "[Service]\nType=simple\nEnvironment=GAMESRV_START_DELAY_MS=150\n" \
+                >/etc/systemd/system/gamesrv.service.d/simple.conf &&
+            systemctl daemon-reload && systemctl restart gamesrv' || exit 1
+        [ "$(node_exec "$n" systemctl show -P Type gamesrv)" = simple ] || { echo "overhead: $n's gamesrv is not Type=simple" >&2; exit 1; }
+    fi
 done
 ssh_inventory "$CLUSTER_DIR/inventory"
 all_nodes=$CLUSTER_NODES
@@ -65,11 +84,11 @@ with_ansible() { # VERSION NODES...
         -e "version=$v" tests/bench/checklist.yml >"$CLUSTER_DIR/last-ansible.out" 2>&1
 }
 
-: >"$OUT/overhead.dat"
+: >"$OUT/overhead$sfx.dat"
 for count in 1 3 6; do
     nodes=$(echo "$all_nodes" | tr ' ' '\n' | head -n "$count" | tr '\n' ' ')
     for rep in $(seq "$REPS"); do
-        for who in floor with_baton with_ansible; do
+        for who in ${CONTENDERS:-floor with_baton with_ansible}; do
             # Every node of the set back on 1.1.0 (not measured), then up to 1.1.1: an upgrade,
             # as baton's version rules want (a downgrade needs the node's history of it).
             for n in $nodes; do [ "$(version_of "$n")" = 1.1.0 ] || floor 1.1.0 "$n" || exit 1; done
@@ -84,7 +103,7 @@ for count in 1 3 6; do
             t1=$(now)
             # shellcheck disable=SC2086
             printf '%s %s %.3f %s\n' "$count" "${who#with_}" "$(echo "$t1 - $t0" | bc)" "$(mean_down $nodes)" |
-                tee -a "$OUT/overhead.dat" >&2
+                tee -a "$OUT/overhead$sfx.dat" >&2
             # shellcheck disable=SC2086
             for n in $nodes; do [ "$(version_of "$n")" = "$v" ] || { echo "overhead: $n not on $v after $who" >&2; exit 1; }; done
         done
@@ -96,13 +115,13 @@ for n in node1 node2 node3; do [ "$(version_of "$n")" = 1.1.0 ] || floor 1.1.0 "
 v=1.1.1
 with_baton "$v" node1 node2 node3 || exit 1
 id=$(sed -n 's/^baton: rollout \([^:]*\):.*/\1/p' "$CLUSTER_DIR/last-baton.out")
-: >"$OUT/timeline.dat"
+: >"$OUT/timeline$sfx.dat"
 for n in node1 node2 node3; do
     for s in preflight stop dump swap migrate start verify commit; do
         a=$(step_time "$n" "$id" "$s" first)
         b=$(step_time "$n" "$id" "$s" last)
-        [ -n "$a" ] && echo "$n $s $a $b" >>"$OUT/timeline.dat"
+        [ -n "$a" ] && echo "$n $s $a $b" >>"$OUT/timeline$sfx.dat"
     done
-    echo "$n down $(window "$n")" >>"$OUT/timeline.dat"
+    echo "$n down $(window "$n")" >>"$OUT/timeline$sfx.dat"
 done
 echo "overhead: done" >&2

@@ -56,6 +56,33 @@ plot "$OUT/wall.plot" using 1:2 with linespoints lw 2 title "floor (plain comman
 GP
 fi
 
+if [ -s "$OUT/overhead-simple.dat" ]; then
+    d=$OUT/overhead-simple.dat
+    echo "### 1b. The same on a Type=simple stand-in that listens 150 ms after its start (medians of $(awk '$1 == 1 && $2 == "floor"' "$d" | wc -l) runs)"
+    echo
+    echo "| nodes | floor wall (s) | baton wall (s) | Ansible wall (s) | baton overhead per node (ms) | Ansible overhead per node (ms) | floor downtime (s) | baton downtime (s) | baton over the floor (ms) |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    for n in $(awk '{ print $1 }' "$d" | sort -un); do
+        f=$(col "$d" "\$1 == $n && \$2 == \"floor\"" 3)
+        b=$(col "$d" "\$1 == $n && \$2 == \"baton\"" 3)
+        a=$(col "$d" "\$1 == $n && \$2 == \"ansible\"" 3)
+        fd=$(col "$d" "\$1 == $n && \$2 == \"floor\"" 4)
+        bd=$(col "$d" "\$1 == $n && \$2 == \"baton\"" 4)
+        awk -v n="$n" -v f="$f" -v b="$b" -v a="$a" -v fd="$fd" -v bd="$bd" 'BEGIN {
+            printf "| %d | %.2f | %.2f | %.2f | %.0f | %.0f | %.3f | %.3f | %.0f |\n", n, f, b, a,
+                (b - f) / n * 1000, (a - f) / n * 1000, fd, bd, (bd - fd) * 1000 }'
+    done
+    echo
+    if [ -s "$OUT/timeline-simple.dat" ]; then
+        # From the service's "serving on" (it listens, healthy) to the end of the agent's verify
+        # step: the probe's miss, then the version command and the step's record.
+        echo "One 3-node rollout on it: verify ended after the service listened (ms):" \
+            "$(awk '$2 == "verify" { v[$1] = $4 } $2 == "down" { d[$1] = $4 }
+                END { for (n in v) printf "%s %.0f, ", n, (v[n] - d[n]) * 1000 }' "$OUT/timeline-simple.dat" | sed 's/, $//')"
+        echo
+    fi
+fi
+
 if [ -s "$OUT/timeline.dat" ]; then
     t0=$(awk '$2 != "down" { print $3 }' "$OUT/timeline.dat" | sort -n | head -1)
     awk -v t0="$t0" '

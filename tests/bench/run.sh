@@ -6,7 +6,7 @@ set -u
 cd "$(dirname "$0")/../.."
 export BENCH_OUT=${BENCH_OUT:-build/bench}
 mkdir -p "$BENCH_OUT"
-only=${BENCH_ONLY:-overhead dump staging swap fanout availability haproxy footprint strategies idle}
+only=${BENCH_ONLY:-overhead overhead-simple dump staging swap fanout availability haproxy footprint strategies idle}
 {
     echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -r)"
     echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -15,6 +15,7 @@ only=${BENCH_ONLY:-overhead dump staging swap fanout availability haproxy footpr
 for b in $only; do
     echo "== bench: $b ($(date +%T))" >&2
     case $b in
+    overhead-simple) STANDIN=simple tests/bench/overhead.sh || exit 1 ;;
     fanout) tests/bench/fanout.sh >"$BENCH_OUT/fanout.txt" || exit 1 ;;
     strategies) tests/bench/rollout.sh >"$BENCH_OUT/strategies.md" || exit 1 ;;
     *) "tests/bench/$b.sh" || exit 1 ;;
