@@ -88,8 +88,10 @@ static int load_haproxy(ydoc_t *doc, const ynode_t *node, const char *where, con
                  "must be 1-100 of [A-Za-z0-9-_.:] (default: the node's name)", err);
 }
 
-static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, const char *node_name,
-                        svc_config_t *s, baton_err_t *err)
+/* The service's settings that are strings (commands, paths), read as given; the hooks and the
+ * pattern checked. */
+static int load_service_strings(ydoc_t *doc, const ynode_t *node, const char *where,
+                                svc_config_t *s, baton_err_t *err)
 {
     static const char *const keys[] = {"name",
                                        "unit",
@@ -119,9 +121,6 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, con
                                        "list_migrations_pattern",
                                        "haproxy",
                                        NULL};
-    static const char *const health_keys[] = {"http", "tcp", "interval", NULL};
-    static const char *const timeout_keys[] = {"stop",    "start", "dump",  "migrate", "verify",
-                                               "restore", "hook",  "check", NULL};
     int r;
     if ((r = ydoc_expect_map(doc, node, where, keys, err)) < 0 ||
         (r = ydoc_str(doc, node, where, "name", true, &s->name, err)) < 0 ||
@@ -166,18 +165,14 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, con
         (r = check(doc, node, where, "undrain", !s->undrain || s->undrain[0] == '/',
                    "must start with an absolute path (it runs as root, without a shell)", err)) < 0)
         return r;
-    if ((r = ydoc_bool(doc, node, where, "artifact_scripts", &s->artifact_scripts, err)) < 0 ||
-        (r = load_haproxy(doc, node, where, node_name, s, err)) < 0)
-        return r;
-    s->keep_releases = 3;
-    if ((r = ydoc_uint(doc, node, where, "keep_releases", false, 2, 1000, &s->keep_releases, err)) <
-        0)
-        return r;
-    s->keep_backups = 3;
-    if ((r = ydoc_uint(doc, node, where, "keep_backups", false, 1, 1000, &s->keep_backups, err)) <
-        0)
-        return r;
+    return 0;
+}
 
+/* Names and paths: what each must look like. */
+static int check_service_paths(ydoc_t *doc, const ynode_t *node, const char *where, svc_config_t *s,
+                               baton_err_t *err)
+{
+    int r;
     if ((r = check(doc, node, where, "name", is_name(s->name, 64),
                    "must be 1-64 of [A-Za-z0-9_.-@]", err)) < 0 ||
         (r = check(doc, node, where, "unit",
@@ -214,6 +209,14 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, con
             return r;
         s->release_rel = rel;
     }
+    return 0;
+}
+
+/* The commands, with their defaults, and what each must pass. */
+static int load_service_commands(ydoc_t *doc, const ynode_t *node, const char *where,
+                                 svc_config_t *s, baton_err_t *err)
+{
+    int r;
     if (set_default(&s->migrate_up, "{binary} migrate up") < 0 ||
         set_default(&s->migrate_down, "{binary} migrate down --limit {n}") < 0 ||
         set_default(&s->version_command, "{binary} --version") < 0 ||
@@ -241,7 +244,15 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, con
                        strspn(s->migration_table, "abcdefghijklmnopqrstuvwxyz0123456789_") == tl,
                    "must be a lower-case SQL name", err)) < 0)
         return r;
+    return 0;
+}
 
+/* health: exactly one of http or tcp, and the longest pause between probes. */
+static int load_service_health(ydoc_t *doc, const ynode_t *node, const char *where, svc_config_t *s,
+                               baton_err_t *err)
+{
+    static const char *const health_keys[] = {"http", "tcp", "interval", NULL};
+    int r;
     char sub[320];
     const ynode_t *health = ydoc_get(doc, node, "health");
     snprintf(sub, sizeof(sub), "%s.health", where);
@@ -252,7 +263,7 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, con
         (r = ydoc_str(doc, health, sub, "http", false, &s->health_http, err)) < 0 ||
         (r = ydoc_str(doc, health, sub, "tcp", false, &s->health_tcp, err)) < 0)
         return r;
-    /* The longest pause between probes; the first ones come sooner (step_verify). */
+    /* The longest pause between probes; the first ones come sooner (probe.c). */
     s->health_interval_ms = 250;
     if ((r = ydoc_duration_ms(doc, health, sub, "interval", false, 10, 60 * 1000,
                               &s->health_interval_ms, err)) < 0)
@@ -267,18 +278,17 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, con
         (r = check(doc, health, sub, "tcp", !s->health_tcp || strrchr(s->health_tcp, ':'),
                    "must be host:port", err)) < 0)
         return r;
+    return 0;
+}
 
-    /* As Nomad's update block: 10 s of health after the first good probe. */
-    s->min_healthy_ms = 10000;
-    if ((r = ydoc_duration_ms(doc, node, where, "min_healthy_time", false, 0, 3600 * 1000,
-                              &s->min_healthy_ms, err)) < 0)
-        return r;
-    if (s->passfile) {
-        if (asprintf(&s->pg_env_buf, "PGPASSFILE=%s", s->passfile) < 0)
-            return baton_err_set(err, -ENOMEM, "out of memory");
-        s->pg_env[0] = s->pg_env_buf;
-    }
-
+/* timeouts: each step's, with its default. */
+static int load_service_timeouts(ydoc_t *doc, const ynode_t *node, const char *where,
+                                 svc_config_t *s, baton_err_t *err)
+{
+    static const char *const timeout_keys[] = {"stop",    "start", "dump",  "migrate", "verify",
+                                               "restore", "hook",  "check", NULL};
+    int r;
+    char sub[320];
     s->timeout_stop_ms = 90000;
     s->timeout_start_ms = 90000;
     s->timeout_dump_ms = 30 * 60000;
@@ -310,6 +320,40 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, con
             return r;
     }
     return 0;
+}
+
+static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, const char *node_name,
+                        svc_config_t *s, baton_err_t *err)
+{
+    int r;
+    if ((r = load_service_strings(doc, node, where, s, err)) < 0)
+        return r;
+    if ((r = ydoc_bool(doc, node, where, "artifact_scripts", &s->artifact_scripts, err)) < 0 ||
+        (r = load_haproxy(doc, node, where, node_name, s, err)) < 0)
+        return r;
+    s->keep_releases = 3;
+    if ((r = ydoc_uint(doc, node, where, "keep_releases", false, 2, 1000, &s->keep_releases, err)) <
+        0)
+        return r;
+    s->keep_backups = 3;
+    if ((r = ydoc_uint(doc, node, where, "keep_backups", false, 1, 1000, &s->keep_backups, err)) <
+        0)
+        return r;
+    if ((r = check_service_paths(doc, node, where, s, err)) < 0 ||
+        (r = load_service_commands(doc, node, where, s, err)) < 0 ||
+        (r = load_service_health(doc, node, where, s, err)) < 0)
+        return r;
+    /* As Nomad's update block: 10 s of health after the first good probe. */
+    s->min_healthy_ms = 10000;
+    if ((r = ydoc_duration_ms(doc, node, where, "min_healthy_time", false, 0, 3600 * 1000,
+                              &s->min_healthy_ms, err)) < 0)
+        return r;
+    if (s->passfile) {
+        if (asprintf(&s->pg_env_buf, "PGPASSFILE=%s", s->passfile) < 0)
+            return baton_err_set(err, -ENOMEM, "out of memory");
+        s->pg_env[0] = s->pg_env_buf;
+    }
+    return load_service_timeouts(doc, node, where, s, err);
 }
 
 int agent_config_load(const char *path, agent_config_t **ret_cfg, baton_err_t *err)

@@ -145,10 +145,10 @@ static void receive_one(agent_t *a)
     zmq_msg_close(&peer);
 }
 
-int main(int argc, char **argv)
+/* The command line: the config's path and --check-config. Returns -1 to go on, else the exit
+ * code (--help, --version, a bad option). */
+static int parse_args(int argc, char **argv, const char **ret_config, bool *ret_check_only)
 {
-    const char *config_path = "/etc/baton/agent.yml";
-    bool check_only = false;
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"check-config", no_argument, NULL, 'k'},
                                          {"help", no_argument, NULL, 'h'},
@@ -158,10 +158,10 @@ int main(int argc, char **argv)
     while ((o = getopt_long(argc, argv, "c:kh", opts, NULL)) != -1) {
         switch (o) {
         case 'c':
-            config_path = optarg;
+            *ret_config = optarg;
             break;
         case 'k':
-            check_only = true;
+            *ret_check_only = true;
             break;
         case 'h':
             usage(stdout);
@@ -180,7 +180,140 @@ int main(int argc, char **argv)
         usage(stderr);
         return 1;
     }
+    return -1;
+}
 
+/* --check-config: the config read (already) and its keys; nothing started. */
+static int check_config(const agent_config_t *cfg, const char *config_path)
+{
+    baton_err_t err = {0};
+    transport_key_t secret, public;
+    size_t n_keys = 0;
+    if (check_keys(cfg, &secret, &public, &n_keys, &err) < 0) {
+        fprintf(stderr, "baton-agent: %s\n", err.msg);
+        return 1;
+    }
+    if (cfg->insecure)
+        fprintf(stderr,
+                "baton-agent: warning: insecure: true: plain text, anyone who reaches %s can run "
+                "steps\n",
+                cfg->listen);
+    printf("%s: ok (%zu services)\n", config_path, cfg->n_services);
+    return 0;
+}
+
+/* Everything before serving: the state folder, the socket, the workers, each service's
+ * database for its unit, and what an agent killed mid-step left running. */
+static int start(agent_t *a, baton_err_t *err)
+{
+    const agent_config_t *cfg = a->cfg;
+    if (digest_global_init(err) < 0 || fs_mkdir_p(cfg->state_dir, 0700, err) < 0 ||
+        setup_socket(a, err) < 0 || agent_lanes_start(a, err) < 0)
+        return -1;
+    /* Each service's database for its unit (EnvironmentFile=STATE_DIR/SERVICE.env): the
+     * address is written once, in the agent's config. */
+    for (size_t i = 0; i < cfg->n_services; i++) {
+        baton_err_t e = {0};
+        if (conninfo_env_file(cfg->state_dir, cfg->services[i].name, cfg->services[i].database,
+                              &e) < 0)
+            log_event(cfg->services[i].name, NULL, NULL, 3, "%s", e.msg);
+    }
+    /* A previous agent killed in the middle of a step may have left its tool running (a
+     * migration holding locks, say): end it before serving anything. */
+    char pidfile[4200];
+    for (size_t i = 0; i <= cfg->n_services; i++) {
+        /* Each service's tool, and the one an agent before per-service workers recorded. */
+        if (i < cfg->n_services)
+            snprintf(pidfile, sizeof(pidfile), "%s/running-%s.pid", cfg->state_dir,
+                     cfg->services[i].name);
+        else
+            snprintf(pidfile, sizeof(pidfile), "%s/running.pid", cfg->state_dir);
+        if (proc_kill_leftover(pidfile))
+            log_event(i < cfg->n_services ? cfg->services[i].name : NULL, NULL, NULL, 4,
+                      "killed a command the previous agent left running");
+    }
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    struct sigaction hup = {.sa_handler = on_hup};
+    sigaction(SIGHUP, &hup, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    uint64_t wd = 0;
+    if (sd_watchdog_enabled(0, &wd) > 0)
+        a->watchdog_usec = wd;
+    return 0;
+}
+
+/* SIGHUP: the authorized keys read again; a list that does not read leaves the previous one. */
+static void reload_keys(agent_t *a)
+{
+    baton_err_t err = {0};
+    if (!a->zap)
+        log_event(NULL, NULL, NULL, 5, "reload: insecure, no key list to read");
+    else if (zap_reload(a->zap, &err) < 0)
+        log_event(NULL, NULL, NULL, 3, "reload: %s; the previous list stays", err.msg);
+    else
+        log_event(NULL, NULL, NULL, 5, "reload: %zu coordinators authorized", zap_count(a->zap));
+    sd_notify(0, "READY=1");
+}
+
+/* The main loop. A stop signal (a restart, a package upgrade) lets the running steps finish:
+ * they record and send their Results, heartbeats go on, and no new request is read meanwhile (a
+ * step asked for now stays queued; its asker asks again after a few seconds of silence and gets
+ * the restarted agent). A restart never cuts a running tool; systemd's TimeoutStopSec, longer
+ * than any step's own deadline, bounds the wait. */
+static void serve(agent_t *a)
+{
+    bool said_waiting = false;
+    while (!stop_signal || agent_busy(a)) {
+        if (stop_signal && !said_waiting) {
+            for (size_t i = 0; i < a->cfg->n_services; i++)
+                if (a->lanes[i].run.on)
+                    log_event(NULL, NULL, NULL, 5, "stopping after %s of %s ends",
+                              a->lanes[i].run.def->name, a->lanes[i].run.svc->name);
+            said_waiting = true;
+        }
+        if (reload_signal) {
+            reload_signal = 0;
+            reload_keys(a);
+        }
+        /* The ROUTER, the two fronts, the ZAP handler, then every service's worker. */
+        zmq_pollitem_t items[4 + AGENT_SERVICES_MAX] = {
+            {.socket = a->router, .events = stop_signal ? 0 : ZMQ_POLLIN},
+            {.socket = front_socket(a->hello_front), .events = ZMQ_POLLIN},
+            {.socket = front_socket(a->stage_front), .events = ZMQ_POLLIN},
+            {.socket = a->zap ? zap_socket(a->zap) : NULL, .events = ZMQ_POLLIN}};
+        int k = a->zap ? 4 : 3;
+        for (size_t i = 0; i < a->cfg->n_services; i++)
+            items[k + i] = (zmq_pollitem_t){.socket = worker_socket(a->lanes[i].worker),
+                                            .events = ZMQ_POLLIN};
+        int n = zmq_poll(items, k + (int)a->cfg->n_services, 250);
+        if (n < 0 && errno != EINTR) {
+            log_event(NULL, NULL, NULL, 3, "poll: %s", zmq_strerror(errno));
+            break;
+        }
+        for (size_t i = 0; n > 0 && i < a->cfg->n_services; i++)
+            if (items[k + i].revents & ZMQ_POLLIN)
+                agent_from_worker(a, &a->lanes[i]);
+        if (n > 0 && (items[1].revents & ZMQ_POLLIN))
+            agent_from_front(a, a->hello_front);
+        if (n > 0 && (items[2].revents & ZMQ_POLLIN))
+            agent_from_front(a, a->stage_front);
+        if (n > 0 && a->zap && (items[3].revents & ZMQ_POLLIN))
+            zap_handle(a->zap);
+        if (n > 0 && (items[0].revents & ZMQ_POLLIN))
+            receive_one(a);
+        agent_tick(a);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    const char *config_path = "/etc/baton/agent.yml";
+    bool check_only = false;
+    int code = parse_args(argc, argv, &config_path, &check_only);
+    if (code >= 0)
+        return code;
     agent_t a = {0};
     for (size_t i = 0; i < AGENT_SERVICES_MAX; i++)
         a.lanes[i].stage.fd = -1;
@@ -194,116 +327,19 @@ int main(int argc, char **argv)
         return 1;
     }
     if (check_only) {
-        transport_key_t secret, public;
-        size_t n_keys = 0;
-        if (check_keys(a.cfg, &secret, &public, &n_keys, &err) < 0) {
-            fprintf(stderr, "baton-agent: %s\n", err.msg);
-            agent_config_destroy(&a.cfg);
-            return 1;
-        }
-        if (a.cfg->insecure)
-            fprintf(stderr,
-                    "baton-agent: warning: insecure: true: plain text, anyone who "
-                    "reaches %s can run steps\n",
-                    a.cfg->listen);
-        printf("%s: ok (%zu services)\n", config_path, a.cfg->n_services);
+        code = check_config(a.cfg, config_path);
         agent_config_destroy(&a.cfg);
-        return 0;
+        return code;
     }
-    char pidfile[4200];
-    if (digest_global_init(&err) < 0 || fs_mkdir_p(a.cfg->state_dir, 0700, &err) < 0 ||
-        setup_socket(&a, &err) < 0 || agent_lanes_start(&a, &err) < 0) {
+    if (start(&a, &err) < 0) {
         log_event(NULL, NULL, NULL, 3, "%s", err.msg);
         return 1;
     }
-    /* Each service's database for its unit (EnvironmentFile=STATE_DIR/SERVICE.env): the
-     * address is written once, in the agent's config. */
-    for (size_t i = 0; i < a.cfg->n_services; i++)
-        if (conninfo_env_file(a.cfg->state_dir, a.cfg->services[i].name,
-                              a.cfg->services[i].database, &err) < 0)
-            log_event(a.cfg->services[i].name, NULL, NULL, 3, "%s", err.msg);
-    /* A previous agent killed in the middle of a step may have left its tool running (a
-     * migration holding locks, say): end it before serving anything. */
-    for (size_t i = 0; i <= a.cfg->n_services; i++) {
-        /* Each service's tool, and the one an agent before per-service workers recorded. */
-        if (i < a.cfg->n_services)
-            snprintf(pidfile, sizeof(pidfile), "%s/running-%s.pid", a.cfg->state_dir,
-                     a.cfg->services[i].name);
-        else
-            snprintf(pidfile, sizeof(pidfile), "%s/running.pid", a.cfg->state_dir);
-        if (proc_kill_leftover(pidfile))
-            log_event(i < a.cfg->n_services ? a.cfg->services[i].name : NULL, NULL, NULL, 4,
-                      "killed a command the previous agent left running");
-    }
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    struct sigaction hup = {.sa_handler = on_hup};
-    sigaction(SIGHUP, &hup, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
-    uint64_t wd = 0;
-    if (sd_watchdog_enabled(0, &wd) > 0)
-        a.watchdog_usec = wd;
     log_event(NULL, NULL, NULL, 6, "listening on %s as node %s, %zu services, protocol %d",
               a.cfg->listen, a.cfg->node_name, a.cfg->n_services,
               BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT);
     sd_notifyf(0, "READY=1\nSTATUS=listening on %s", a.cfg->listen);
-
-    /* A stop signal (a restart, a package upgrade) lets the running steps finish: they record
-     * and send their Results, heartbeats go on, and no new request is read meanwhile (a step
-     * asked for now stays queued; its asker asks again after a few seconds of silence and gets
-     * the restarted agent). A restart never cuts a running tool; systemd's TimeoutStopSec, longer
-     * than any step's own deadline, bounds the wait. */
-    bool said_waiting = false;
-    while (!stop_signal || agent_busy(&a)) {
-        if (stop_signal && !said_waiting) {
-            for (size_t i = 0; i < a.cfg->n_services; i++)
-                if (a.lanes[i].run.on)
-                    log_event(NULL, NULL, NULL, 5, "stopping after %s of %s ends",
-                              a.lanes[i].run.def->name, a.lanes[i].run.svc->name);
-            said_waiting = true;
-        }
-        if (reload_signal) {
-            reload_signal = 0;
-            baton_err_t rerr = {0};
-            if (!a.zap)
-                log_event(NULL, NULL, NULL, 5, "reload: insecure, no key list to read");
-            else if (zap_reload(a.zap, &rerr) < 0)
-                log_event(NULL, NULL, NULL, 3, "reload: %s; the previous list stays", rerr.msg);
-            else
-                log_event(NULL, NULL, NULL, 5, "reload: %zu coordinators authorized",
-                          zap_count(a.zap));
-            sd_notify(0, "READY=1");
-        }
-        /* The ROUTER, the two fronts, the ZAP handler, then every service's worker. */
-        zmq_pollitem_t items[4 + AGENT_SERVICES_MAX] = {
-            {.socket = a.router, .events = stop_signal ? 0 : ZMQ_POLLIN},
-            {.socket = front_socket(a.hello_front), .events = ZMQ_POLLIN},
-            {.socket = front_socket(a.stage_front), .events = ZMQ_POLLIN},
-            {.socket = a.zap ? zap_socket(a.zap) : NULL, .events = ZMQ_POLLIN}};
-        int k = a.zap ? 4 : 3;
-        for (size_t i = 0; i < a.cfg->n_services; i++)
-            items[k + i] = (zmq_pollitem_t){.socket = worker_socket(a.lanes[i].worker),
-                                            .events = ZMQ_POLLIN};
-        int n = zmq_poll(items, k + (int)a.cfg->n_services, 250);
-        if (n < 0 && errno != EINTR) {
-            log_event(NULL, NULL, NULL, 3, "poll: %s", zmq_strerror(errno));
-            break;
-        }
-        for (size_t i = 0; n > 0 && i < a.cfg->n_services; i++)
-            if (items[k + i].revents & ZMQ_POLLIN)
-                agent_from_worker(&a, &a.lanes[i]);
-        if (n > 0 && (items[1].revents & ZMQ_POLLIN))
-            agent_from_front(&a, a.hello_front);
-        if (n > 0 && (items[2].revents & ZMQ_POLLIN))
-            agent_from_front(&a, a.stage_front);
-        if (n > 0 && a.zap && (items[3].revents & ZMQ_POLLIN))
-            zap_handle(a.zap);
-        if (n > 0 && (items[0].revents & ZMQ_POLLIN))
-            receive_one(&a);
-        agent_tick(&a);
-    }
+    serve(&a);
     sd_notify(0, "STOPPING=1");
     log_event(NULL, NULL, NULL, 6, "stopping (signal %d)", (int)stop_signal);
     agent_lanes_stop(&a);

@@ -11,8 +11,9 @@
 #define PROBE_TIMEOUT_MS 2000
 
 /* Pauses between probes while the service is not healthy yet (probe_next_pause). */
-#define PROBE_REFUSED_PAUSE_MS 10 /* nothing listens: the kernel answers, the service never sees it */
-#define PROBE_FIRST_PAUSE_MS 10   /* it answers, not yet healthy: doubling from here */
+#define PROBE_REFUSED_PAUSE_MS                                                                     \
+    10                          /* nothing listens: the kernel answers, the service never sees it */
+#define PROBE_FIRST_PAUSE_MS 10 /* it answers, not yet healthy: doubling from here */
 
 /* One probe of svc's health check (health_http if set, else health_tcp). 0: healthy;
  * -ECONNREFUSED: nothing listens there yet; another negative errno: it answered (or did not in

@@ -16,13 +16,6 @@
 #define SD_PATH "/org/freedesktop/systemd1"
 #define SD_MANAGER "org.freedesktop.systemd1.Manager"
 
-#define _cleanup_(f) __attribute__((cleanup(f)))
-
-static void freep(void *p)
-{
-    free(*(void **)p);
-}
-
 int unit_bus_open(sd_bus **ret_bus, baton_err_t *err)
 {
     sd_bus *bus = NULL;
@@ -71,68 +64,84 @@ static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
  * them so that LoadState can say "not-found" instead of an error. */
 static int unit_path(sd_bus *bus, const char *unit, char **ret_path, baton_err_t *err)
 {
-    _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-    _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+    sd_bus_error e = SD_BUS_ERROR_NULL;
+    sd_bus_message *reply = NULL;
     const char *obj = NULL;
     int r =
         sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "LoadUnit", &e, &reply, "s", unit);
     if (r < 0)
-        return baton_err_set(err, r, "load %s: %s", unit, e.message ? e.message : strerror(-r));
-    if ((r = sd_bus_message_read(reply, "o", &obj)) < 0 || !(*ret_path = strdup(obj)))
-        return baton_err_set(err, r < 0 ? r : -ENOMEM, "load %s: bad reply", unit);
-    return 0;
+        r = baton_err_set(err, r, "load %s: %s", unit, e.message ? e.message : strerror(-r));
+    else if ((r = sd_bus_message_read(reply, "o", &obj)) < 0 || !(*ret_path = strdup(obj)))
+        r = baton_err_set(err, r < 0 ? r : -ENOMEM, "load %s: bad reply", unit);
+    else
+        r = 0;
+    sd_bus_message_unref(reply);
+    sd_bus_error_free(&e);
+    return r;
 }
 
 int unit_daemon_reload(sd_bus *bus, baton_err_t *err)
 {
-    _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+    sd_bus_error e = SD_BUS_ERROR_NULL;
     int r = sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "Reload", &e, NULL, "");
     if (r < 0)
-        return baton_err_set(err, r, "daemon-reload: %s", e.message ? e.message : strerror(-r));
-    return 0;
+        r = baton_err_set(err, r, "daemon-reload: %s", e.message ? e.message : strerror(-r));
+    sd_bus_error_free(&e);
+    return r < 0 ? r : 0;
 }
 
 int unit_property(sd_bus *bus, const char *unit, const char *iface, const char *property,
                   char **ret, baton_err_t *err)
 {
-    _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-    _cleanup_(freep) char *path = NULL;
+    sd_bus_error e = SD_BUS_ERROR_NULL;
+    char *path = NULL, *value = NULL;
     int r = unit_path(bus, unit, &path, err);
     if (r < 0)
-        return r;
+        goto out;
     char ifname[128];
     snprintf(ifname, sizeof(ifname), "org.freedesktop.systemd1.%s", iface);
-    char *value = NULL;
     r = sd_bus_get_property_string(bus, SD_DEST, path, ifname, property, &e, &value);
-    if (r < 0)
-        return baton_err_set(err, r, "read %s of %s: %s", property, unit,
-                             e.message ? e.message : strerror(-r));
+    if (r < 0) {
+        r = baton_err_set(err, r, "read %s of %s: %s", property, unit,
+                          e.message ? e.message : strerror(-r));
+        goto out;
+    }
     *ret = value;
-    return 0;
+    r = 0;
+out:
+    free(path);
+    sd_bus_error_free(&e);
+    return r;
 }
 
 int unit_property_u32(sd_bus *bus, const char *unit, const char *iface, const char *property,
                       uint32_t *ret, baton_err_t *err)
 {
-    _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-    _cleanup_(freep) char *path = NULL;
+    sd_bus_error e = SD_BUS_ERROR_NULL;
+    char *path = NULL;
     int r = unit_path(bus, unit, &path, err);
     if (r < 0)
-        return r;
+        goto out;
     char ifname[128];
     snprintf(ifname, sizeof(ifname), "org.freedesktop.systemd1.%s", iface);
     uint32_t v = 0;
     r = sd_bus_get_property_trivial(bus, SD_DEST, path, ifname, property, &e, 'u', &v);
-    if (r < 0)
-        return baton_err_set(err, r, "read %s of %s: %s", property, unit,
-                             e.message ? e.message : strerror(-r));
+    if (r < 0) {
+        r = baton_err_set(err, r, "read %s of %s: %s", property, unit,
+                          e.message ? e.message : strerror(-r));
+        goto out;
+    }
     *ret = v;
-    return 0;
+    r = 0;
+out:
+    free(path);
+    sd_bus_error_free(&e);
+    return r;
 }
 
 void unit_why_failed(sd_bus *bus, const char *unit, char *buf, size_t len)
 {
-    _cleanup_(freep) char *result = NULL, *path = NULL;
+    char *result = NULL, *path = NULL;
     if (unit_property(bus, unit, "Service", "Result", &result, NULL) < 0) {
         snprintf(buf, len, "?");
         return;
@@ -159,6 +168,8 @@ void unit_why_failed(sd_bus *bus, const char *unit, char *buf, size_t len)
                  status == 203 ? ": systemd could not execute the binary" : "");
     else
         snprintf(buf, len, "%s", result);
+    free(path);
+    free(result);
 }
 
 /* Makes `s` printable UTF-8 in place: control characters become spaces, a byte that starts no
@@ -167,8 +178,11 @@ void unit_why_failed(sd_bus *bus, const char *unit, char *buf, size_t len)
 static void printable_utf8(char *s)
 {
     for (unsigned char *p = (unsigned char *)s; *p;) {
-        size_t n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3
-                                  : (*p & 0xf8) == 0xf0 ? 4 : 0;
+        size_t n = *p < 0x80             ? 1
+                   : (*p & 0xe0) == 0xc0 ? 2
+                   : (*p & 0xf0) == 0xe0 ? 3
+                   : (*p & 0xf8) == 0xf0 ? 4
+                                         : 0;
         bool ok = n > 0 && !(n == 2 && *p < 0xc2) && !(n == 4 && *p > 0xf4);
         for (size_t i = 1; ok && i < n; i++)
             ok = (p[i] & 0xc0) == 0x80;
@@ -238,11 +252,12 @@ int unit_journal_tail(sd_bus *bus, const char *unit, uint64_t since_usec, size_t
         return 0;
     /* Since baton started it (a unit that restarts itself leaves "inactive" again and again),
      * else since it last left "inactive". */
-    _cleanup_(freep) char *path = NULL;
+    char *path = NULL;
     uint64_t since = since_usec;
     if (!since && unit_path(bus, unit, &path, NULL) == 0)
         sd_bus_get_property_trivial(bus, SD_DEST, path, "org.freedesktop.systemd1.Unit",
                                     "InactiveExitTimestamp", NULL, 't', &since);
+    free(path);
     sd_journal *j = NULL;
     if (sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM) < 0)
         return 0;
@@ -316,10 +331,10 @@ int unit_journal_tail(sd_bus *bus, const char *unit, uint64_t since_usec, size_t
 static int run_job(sd_bus *bus, const char *method, const char *unit, uint64_t timeout_ms,
                    void (*tick)(void *), void *userdata, baton_err_t *err)
 {
-    _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-    _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-    _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
-    _cleanup_(freep) char *job = NULL;
+    sd_bus_error e = SD_BUS_ERROR_NULL;
+    sd_bus_message *reply = NULL;
+    sd_bus_slot *slot = NULL;
+    char *job = NULL, *state = NULL;
     const char *verb = !strcmp(method, "StartUnit") ? "start" : "stop";
     struct job_wait w = {0};
 
@@ -327,8 +342,10 @@ static int run_job(sd_bus *bus, const char *method, const char *unit, uint64_t t
      * insurance: without it older managers do not emit JobRemoved to us. */
     int r = sd_bus_match_signal(bus, &slot, SD_DEST, SD_PATH, SD_MANAGER, "JobRemoved",
                                 on_job_removed, &w);
-    if (r < 0)
-        return baton_err_set(err, r, "%s of %s: add match: %s", verb, unit, strerror(-r));
+    if (r < 0) {
+        r = baton_err_set(err, r, "%s of %s: add match: %s", verb, unit, strerror(-r));
+        goto out;
+    }
     sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "Subscribe", NULL, NULL, "");
 
     /* A start baton decided on (a rollback after a failed start, say) must not be refused by
@@ -339,50 +356,68 @@ static int run_job(sd_bus *bus, const char *method, const char *unit, uint64_t t
                            unit);
     r = sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, method, &e, &reply, "ss", unit,
                            "replace");
-    if (r < 0)
-        return baton_err_set(err, r, "%s of %s: %s", verb, unit,
-                             e.message ? e.message : strerror(-r));
+    if (r < 0) {
+        r = baton_err_set(err, r, "%s of %s: %s", verb, unit, e.message ? e.message : strerror(-r));
+        goto out;
+    }
     const char *path = NULL;
-    if ((r = sd_bus_message_read(reply, "o", &path)) < 0 || !(job = strdup(path)))
-        return baton_err_set(err, r < 0 ? r : -ENOMEM, "%s of %s: bad reply", verb, unit);
+    if ((r = sd_bus_message_read(reply, "o", &path)) < 0 || !(job = strdup(path))) {
+        r = baton_err_set(err, r < 0 ? r : -ENOMEM, "%s of %s: bad reply", verb, unit);
+        goto out;
+    }
     w.path = job;
 
     uint64_t deadline = now_usec() + timeout_ms * 1000;
     while (!w.result) {
         r = sd_bus_process(bus, NULL);
-        if (r < 0)
-            return baton_err_set(err, r, "%s of %s: bus: %s", verb, unit, strerror(-r));
+        if (r < 0) {
+            r = baton_err_set(err, r, "%s of %s: bus: %s", verb, unit, strerror(-r));
+            goto out;
+        }
         if (r > 0)
             continue;
         uint64_t now = now_usec();
-        if (now >= deadline)
-            return baton_err_set(err, -ETIMEDOUT, "%s of %s: no result after %llu s", verb, unit,
-                                 (unsigned long long)(timeout_ms / 1000));
+        if (now >= deadline) {
+            r = baton_err_set(err, -ETIMEDOUT, "%s of %s: no result after %llu s", verb, unit,
+                              (unsigned long long)(timeout_ms / 1000));
+            goto out;
+        }
         uint64_t wait = deadline - now;
         if (wait > 1000000)
             wait = 1000000; /* wake at least once a second for the watchdog */
         r = sd_bus_wait(bus, wait);
-        if (r < 0 && r != -EINTR)
-            return baton_err_set(err, r, "%s of %s: bus: %s", verb, unit, strerror(-r));
+        if (r < 0 && r != -EINTR) {
+            r = baton_err_set(err, r, "%s of %s: bus: %s", verb, unit, strerror(-r));
+            goto out;
+        }
         if (tick)
             tick(userdata);
     }
-    _cleanup_(freep) char *result = w.result;
-    if (strcmp(result, "done")) {
+    if (strcmp(w.result, "done")) {
         /* The job failed: the unit's own Result says why (exit-code, signal, timeout...). */
         char why[160];
         unit_why_failed(bus, unit, why, sizeof(why));
         if (strcmp(why, "success") && strcmp(why, "?"))
-            return baton_err_set(err, -EIO, "%s of %s failed: %s", verb, unit, why);
-        return baton_err_set(err, -EIO, "%s of %s failed: job %s", verb, unit, result);
+            r = baton_err_set(err, -EIO, "%s of %s failed: %s", verb, unit, why);
+        else
+            r = baton_err_set(err, -EIO, "%s of %s failed: job %s", verb, unit, w.result);
+        goto out;
     }
-    _cleanup_(freep) char *state = NULL;
     if ((r = unit_property(bus, unit, "Unit", "ActiveState", &state, err)) < 0)
-        return r;
+        goto out;
     bool want_active = !strcmp(method, "StartUnit");
+    r = 0;
     if (want_active ? strcmp(state, "active") : !strcmp(state, "active"))
-        return baton_err_set(err, -EIO, "%s of %s: unit is %s afterwards", verb, unit, state);
-    return 0;
+        r = baton_err_set(err, -EIO, "%s of %s: unit is %s afterwards", verb, unit, state);
+out:
+    /* The match goes first: its callback writes into w. */
+    sd_bus_slot_unref(slot);
+    free(w.result);
+    free(job);
+    free(state);
+    sd_bus_message_unref(reply);
+    sd_bus_error_free(&e);
+    return r;
 }
 
 int unit_start(sd_bus *bus, const char *unit, uint64_t timeout_ms, void (*tick)(void *),
@@ -399,11 +434,14 @@ int unit_stop(sd_bus *bus, const char *unit, uint64_t timeout_ms, void (*tick)(v
 
 int unit_check_loaded(sd_bus *bus, const char *unit, char **ret_active, baton_err_t *err)
 {
-    _cleanup_(freep) char *load = NULL;
+    char *load = NULL;
     int r = unit_property(bus, unit, "Unit", "LoadState", &load, err);
     if (r < 0)
         return r;
     if (strcmp(load, "loaded"))
-        return baton_err_set(err, -ENOENT, "unit %s not found (LoadState %s)", unit, load);
-    return unit_property(bus, unit, "Unit", "ActiveState", ret_active, err);
+        r = baton_err_set(err, -ENOENT, "unit %s not found (LoadState %s)", unit, load);
+    else
+        r = unit_property(bus, unit, "Unit", "ActiveState", ret_active, err);
+    free(load);
+    return r;
 }

@@ -59,227 +59,269 @@ static bool is_rollout_id(const char *arg)
     return !file_like && stat(arg, &sb) < 0 && rollout_id_valid(arg);
 }
 
-int main(int argc, char **argv)
+/* What the command line says. */
+struct args {
+    struct rollout_opts opts;
+    const char *state_dir, *journal, *reason;
+    const char *cmd, *arg; /* the command and its one argument, or NULL */
+    const cli_command_t *c;
+    int nargs;     /* words after the options */
+    unsigned used; /* CLI_* flags given, checked against the command */
+    bool follow, want_help, journal_arg;
+};
+
+/* The options, by cli.c's table (so that completion offers exactly what is parsed here).
+ * Returns -1 to go on, else the exit code (--version, a bad option). */
+static int parse_options(int argc, char **argv, struct args *a)
 {
-    struct rollout_opts opts = {0};
-    const char *state_dir = NULL, *journal = getenv("BATON_JOURNAL"), *reason = NULL;
-    bool follow = false;
-    /* getopt's table is cli.c's, so that completion offers exactly what is parsed here. */
     size_t n_options;
     const cli_option_t *options = cli_options(&n_options);
     struct option longopts[n_options + 1];
     for (size_t i = 0; i < n_options; i++)
-        longopts[i] = (struct option){options[i].name,
-                                      options[i].value ? required_argument : no_argument, NULL,
-                                      options[i].val};
+        longopts[i] =
+            (struct option){options[i].name, options[i].value ? required_argument : no_argument,
+                            NULL, options[i].val};
     longopts[n_options] = (struct option){NULL, 0, NULL, 0};
     int o;
-    unsigned used = 0; /* CLI_* flags given, checked against the command below */
-    bool want_help = false, journal_arg = false;
     opterr = 0; /* an unknown option is named below, with the command's line */
     while ((o = getopt_long(argc, argv, "jfh", longopts, NULL)) != -1) {
         switch (o) {
         case 'j':
-            opts.json = true;
-            used |= CLI_JSON;
+            a->opts.json = true;
+            a->used |= CLI_JSON;
             break;
         case 's':
-            state_dir = optarg;
-            used |= CLI_JOURNAL;
+            a->state_dir = optarg;
+            a->used |= CLI_JOURNAL;
             break;
         case 'f':
-            follow = true;
-            used |= CLI_FOLLOW;
+            a->follow = true;
+            a->used |= CLI_FOLLOW;
             break;
         case 'J':
-            journal = optarg;
-            journal_arg = true;
-            used |= CLI_JOURNAL;
+            a->journal = optarg;
+            a->journal_arg = true;
+            a->used |= CLI_JOURNAL;
             break;
         case 'R':
-            opts.restore_shared = true;
-            used |= CLI_RESTORE_SHARED;
+            a->opts.restore_shared = true;
+            a->used |= CLI_RESTORE_SHARED;
             break;
         case 'D':
-            opts.allow_downgrade = true;
-            used |= CLI_VERSIONS;
+            a->opts.allow_downgrade = true;
+            a->used |= CLI_VERSIONS;
             break;
         case 'P':
-            opts.restore_dump = optarg;
-            used |= CLI_VERSIONS;
+            a->opts.restore_dump = optarg;
+            a->used |= CLI_VERSIONS;
             break;
         case 'X':
-            opts.jump = true;
-            used |= CLI_VERSIONS;
+            a->opts.jump = true;
+            a->used |= CLI_VERSIONS;
             break;
         case 'r':
-            reason = optarg;
-            used |= CLI_REASON;
+            a->reason = optarg;
+            a->used |= CLI_REASON;
             break;
         case 'h':
-            want_help = true;
+            a->want_help = true;
             break;
         case 'V':
             printf("baton %s (protocol %d; works with agents %s and one minor older or newer)\n",
-                   BATON_VERSION, BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT,
-                   BATON_VERSION);
+                   BATON_VERSION, BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT, BATON_VERSION);
             return EXIT_DONE;
         default:
-            return cli_usage_error(
-                NULL, "%s: unknown option, or its argument is missing",
-                argv[optind - 1]);
+            return cli_usage_error(NULL, "%s: unknown option, or its argument is missing",
+                                   argv[optind - 1]);
         }
     }
-    int nargs = argc - optind;
-    const char *cmd = nargs >= 1 ? argv[optind] : NULL, *arg = nargs >= 2 ? argv[optind + 1] : NULL;
-    const cli_command_t *c = cli_find(cmd);
-    if (want_help || (c && !strcmp(c->name, "help"))) {
-        const cli_command_t *about = c && strcmp(c->name, "help") ? c : cli_find(arg);
-        if (!about && c && !strcmp(c->name, "help") && arg)
-            return cli_usage_error(NULL, "no command '%s'", arg);
+    a->nargs = argc - optind;
+    a->cmd = a->nargs >= 1 ? argv[optind] : NULL;
+    a->arg = a->nargs >= 2 ? argv[optind + 1] : NULL;
+    a->c = cli_find(a->cmd);
+    return -1;
+}
+
+/* Help, and every rule of which words and flags a command takes. Returns -1 to go on, else the
+ * exit code. `extra` is the first word past the command's argument. */
+static int check_usage(const struct args *a, const char *extra)
+{
+    const cli_command_t *c = a->c;
+    if (a->want_help || (c && !strcmp(c->name, "help"))) {
+        const cli_command_t *about = c && strcmp(c->name, "help") ? c : cli_find(a->arg);
+        if (!about && c && !strcmp(c->name, "help") && a->arg)
+            return cli_usage_error(NULL, "no command '%s'", a->arg);
         if (about)
             cli_command_help(stdout, about);
         else
             cli_usage(stdout);
         return EXIT_DONE;
     }
-    if (!cmd)
+    if (!a->cmd)
         return cli_usage_error(NULL, "which command?");
     if (!c)
-        return cli_usage_error(NULL, "no command '%s'", cmd);
-    if (c->arity == CLI_ONE_ARG && nargs < 2)
+        return cli_usage_error(NULL, "no command '%s'", a->cmd);
+    if (c->arity == CLI_ONE_ARG && a->nargs < 2)
         return cli_usage_error(c, "%s needs %s", c->name, c->arg);
-    if (nargs > (c->arity != CLI_NO_ARG ? 2 : 1))
-        return cli_usage_error(c, "%s: unexpected '%s'", c->name,
-                               argv[optind + (c->arity != CLI_NO_ARG ? 2 : 1)]);
-    const char *flag = cli_flag_refused(c, used);
+    if (a->nargs > (c->arity != CLI_NO_ARG ? 2 : 1))
+        return cli_usage_error(c, "%s: unexpected '%s'", c->name, extra);
+    const char *flag = cli_flag_refused(c, a->used);
     if (flag)
         return cli_usage_error(c, "%s does not apply to %s", flag, c->name);
-    if (opts.restore_dump && opts.restore_dump[0] != '/')
+    if (a->opts.restore_dump && a->opts.restore_dump[0] != '/')
         return cli_usage_error(c, "--restore-dump needs an absolute path, not '%s'",
-                               opts.restore_dump);
-    if (journal_arg && conninfo_password(journal))
+                               a->opts.restore_dump);
+    if (a->journal_arg && conninfo_password(a->journal))
         return cli_usage_error(c, "--journal holds a password, which every user on this machine "
                                   "can read (ps): put it in ~/.pgpass or $PGPASSFILE");
-    if (follow && !is_rollout_id(arg))
-        return cli_usage_error(c, "--follow follows a rollout by its id, not %s", arg);
-    if (!strcmp(cmd, "completion")) {
-        if (completion_print(stdout, arg) < 0)
-            return cli_usage_error(c, "no completion for '%s'", arg);
-        return EXIT_DONE;
+    if (a->follow && !is_rollout_id(a->arg))
+        return cli_usage_error(c, "--follow follows a rollout by its id, not %s", a->arg);
+    return -1;
+}
+
+/* baton init [FILE]: a commented starter rollout file; never overwrites. */
+static int init_command(const char *arg)
+{
+    baton_err_t err = {0};
+    const char *out = arg ? arg : INIT_DEFAULT_FILE;
+    if (init_write(out, &err) < 0) {
+        fprintf(stderr, "baton: init: %s\n", err.msg);
+        return EXIT_USAGE;
     }
-    if (!strcmp(cmd, "init")) {
-        /* baton init [FILE]: a commented starter rollout file; never overwrites. */
-        baton_err_t ierr = {0};
-        const char *out = arg ? arg : INIT_DEFAULT_FILE;
-        if (init_write(out, &ierr) < 0) {
-            fprintf(stderr, "baton: init: %s\n", ierr.msg);
-            return EXIT_USAGE;
-        }
-        init_next_steps(stdout, out);
-        return EXIT_DONE;
-    }
-    if (!strcmp(cmd, "keygen")) {
-        /* baton keygen NAME: NAME.key (secret, 0600) and NAME.pub; never overwrites. */
-        baton_err_t kerr = {0};
-        transport_key_t pub;
-        char *pub_path = NULL, fp[17];
-        if (transport_keygen(arg, &kerr) < 0 || asprintf(&pub_path, "%s.pub", arg) < 0 ||
-            transport_read_public(pub_path, &pub, &kerr) < 0) {
-            fprintf(stderr, "baton: keygen: %s\n", kerr.msg);
-            free(pub_path);
-            return EXIT_REFUSED;
-        }
-        transport_fingerprint(&pub, fp);
-        printf("%s.key (secret, mode 0600) and %s (public key %s, fingerprint %s)\n", arg, pub_path,
-               pub.z85, fp);
-        /* Z85 keys hold $ % { > * [ ^: quoted, a key pastes as it is into YAML and shells. */
-        printf("  an agent's key, for its node in a rollout file (keep the quotes):\n"
-               "    public_key: \"%s\"\n"
-               "  a coordinator's key: copy %s into each agent's authorized_keys file\n",
-               pub.z85, pub_path);
+    init_next_steps(stdout, out);
+    return EXIT_DONE;
+}
+
+/* baton keygen NAME: NAME.key (secret, 0600) and NAME.pub; never overwrites. */
+static int keygen_command(const char *name)
+{
+    baton_err_t err = {0};
+    transport_key_t pub;
+    char *pub_path = NULL, fp[17];
+    if (transport_keygen(name, &err) < 0 || asprintf(&pub_path, "%s.pub", name) < 0 ||
+        transport_read_public(pub_path, &pub, &err) < 0) {
+        fprintf(stderr, "baton: keygen: %s\n", err.msg);
         free(pub_path);
-        return EXIT_DONE;
+        return EXIT_REFUSED;
     }
-    char *default_dir = state_dir ? NULL : journal_default_dir();
+    transport_fingerprint(&pub, fp);
+    printf("%s.key (secret, mode 0600) and %s (public key %s, fingerprint %s)\n", name, pub_path,
+           pub.z85, fp);
+    /* Z85 keys hold $ % { > * [ ^: quoted, a key pastes as it is into YAML and shells. */
+    printf("  an agent's key, for its node in a rollout file (keep the quotes):\n"
+           "    public_key: \"%s\"\n"
+           "  a coordinator's key: copy %s into each agent's authorized_keys file\n",
+           pub.z85, pub_path);
+    free(pub_path);
+    return EXIT_DONE;
+}
+
+/* The commands that read the journal only (no rollout file). Returns -1 for the others. */
+static int journal_command(struct args *a)
+{
+    const char *cmd = a->cmd, *arg = a->arg;
+    if (!strcmp(cmd, "list"))
+        return history_list(&a->opts);
+    if (!strcmp(cmd, "freeze"))
+        return freeze_command(a->opts.store, arg, a->reason);
+    if (!strcmp(cmd, "unfreeze"))
+        return unfreeze_command(a->opts.store, arg);
+    if (!strcmp(cmd, "abort"))
+        return history_abort(arg, &a->opts);
+    if (!strcmp(cmd, "rollback") && is_rollout_id(arg))
+        return history_undo(arg, &a->opts);
+    if (!strcmp(cmd, "status") && is_rollout_id(arg))
+        return history_status(arg, a->follow, &a->opts);
+    return -1;
+}
+
+/* baton resume ID: the rollout file the journal names (*ret_file, allocated), if the rollout
+ * may go on. Done or refused: nothing to continue; stopped (3, 4) or killed (no summary): go on. */
+static int resume_file(struct args *a, char **ret_file)
+{
+    baton_err_t err = {0};
+    journal_record_t rec;
+    a->opts.resume_id = a->arg;
+    if (journal_read(a->opts.store, a->opts.resume_id, &rec, &err) < 0) {
+        fprintf(stderr, "baton: %s\n", err.msg);
+        return EXIT_REFUSED;
+    }
+    if (rec.exit >= 0 && rec.exit <= 2) {
+        fprintf(stderr, "baton: rollout %s has ended (exit %d): %s\n", a->opts.resume_id, rec.exit,
+                rec.outcome ? rec.outcome : "");
+        journal_record_clear(&rec);
+        return EXIT_REFUSED;
+    }
+    *ret_file = rec.file;
+    rec.file = NULL;
+    journal_record_clear(&rec);
+    return -1;
+}
+
+/* The commands of a rollout file: rollout, resume, status, plan, rollback. */
+static int file_command(struct args *a, const char *path)
+{
+    const char *cmd = a->cmd;
     rollout_file_t *rf = NULL;
     baton_err_t err = {0};
-    char *file = NULL;
-    const char *path = arg;
-    int code = EXIT_USAGE;
-    if ((!state_dir && !default_dir) ||
-        journal_store_new(state_dir ? state_dir : default_dir, journal, &opts.store, &err) < 0) {
-        fprintf(stderr, "baton: out of memory\n");
-        goto out;
-    }
-    interrupt_install();
-    if (!strcmp(cmd, "list")) {
-        code = history_list(&opts);
-        goto out;
-    }
-    if (!strcmp(cmd, "freeze")) {
-        code = freeze_command(opts.store, arg, reason);
-        goto out;
-    }
-    if (!strcmp(cmd, "unfreeze")) {
-        code = unfreeze_command(opts.store, arg);
-        goto out;
-    }
-    if (!strcmp(cmd, "abort")) {
-        code = history_abort(arg, &opts);
-        goto out;
-    }
-    if (!strcmp(cmd, "rollback") && is_rollout_id(arg)) {
-        code = history_undo(arg, &opts);
-        goto out;
-    }
-    if (!strcmp(cmd, "status") && is_rollout_id(arg)) {
-        code = history_status(arg, follow, &opts);
-        goto out;
-    }
-    if (!strcmp(cmd, "resume")) {
-        /* The journal names the rollout file and the artifact's digest. */
-        opts.resume_id = arg;
-        journal_record_t rec;
-        if (journal_read(opts.store, opts.resume_id, &rec, &err) < 0) {
-            fprintf(stderr, "baton: %s\n", err.msg);
-            code = EXIT_REFUSED;
-            goto out;
-        }
-        /* Done or refused: nothing to continue. Stopped (3, 4) or killed (no summary): go on. */
-        if (rec.exit >= 0 && rec.exit <= 2) {
-            fprintf(stderr, "baton: rollout %s has ended (exit %d): %s\n", opts.resume_id, rec.exit,
-                    rec.outcome ? rec.outcome : "");
-            journal_record_clear(&rec);
-            code = EXIT_REFUSED;
-            goto out;
-        }
-        file = rec.file;
-        rec.file = NULL;
-        journal_record_clear(&rec);
-        path = file;
-    }
     if (rollout_file_load(path, &rf, &err) < 0 ||
         /* What a rollout sends must be there: said with the file's line, before any node is
          * asked anything (a rollback or a status does not need it). */
         ((!strcmp(cmd, "rollout") || !strcmp(cmd, "plan") || !strcmp(cmd, "resume")) &&
          rollout_file_check_artifact(rf, &err) < 0)) {
         fprintf(stderr, "baton: %s\n", err.msg);
-        goto out;
+        rollout_file_destroy(&rf);
+        return EXIT_USAGE;
     }
     if (rf->insecure)
         fprintf(stderr,
                 "baton: warning: %s says insecure: true: plain text, and any machine at "
                 "the endpoints can pose as an agent\n",
                 rf->path);
-    code = !strcmp(cmd, "rollout")                           ? rollout_path(rf, &opts)
-           : !strcmp(cmd, "resume")                          ? rollout_run(rf, &opts)
-           : !strcmp(cmd, "status")                          ? rollout_status(rf, &opts)
-           : !strcmp(cmd, "plan")                            ? rollout_plan(rf, &opts)
-                                                             : rollout_rollback(rf, &opts);
-out:
+    int code = !strcmp(cmd, "rollout")  ? rollout_path(rf, &a->opts)
+               : !strcmp(cmd, "resume") ? rollout_run(rf, &a->opts)
+               : !strcmp(cmd, "status") ? rollout_status(rf, &a->opts)
+               : !strcmp(cmd, "plan")   ? rollout_plan(rf, &a->opts)
+                                        : rollout_rollback(rf, &a->opts);
     rollout_file_destroy(&rf);
-    journal_store_destroy(&opts.store);
+    return code;
+}
+
+int main(int argc, char **argv)
+{
+    struct args a = {.journal = getenv("BATON_JOURNAL")};
+    int code = parse_options(argc, argv, &a);
+    if (code >= 0)
+        return code;
+    int extra = optind + (a.c && a.c->arity != CLI_NO_ARG ? 2 : 1);
+    if ((code = check_usage(&a, extra < argc ? argv[extra] : NULL)) >= 0)
+        return code;
+    if (!strcmp(a.cmd, "completion")) {
+        if (completion_print(stdout, a.arg) < 0)
+            return cli_usage_error(a.c, "no completion for '%s'", a.arg);
+        return EXIT_DONE;
+    }
+    if (!strcmp(a.cmd, "init"))
+        return init_command(a.arg);
+    if (!strcmp(a.cmd, "keygen"))
+        return keygen_command(a.arg);
+
+    char *default_dir = a.state_dir ? NULL : journal_default_dir(), *file = NULL;
+    baton_err_t err = {0};
+    code = EXIT_USAGE;
+    if ((!a.state_dir && !default_dir) || journal_store_new(a.state_dir ? a.state_dir : default_dir,
+                                                            a.journal, &a.opts.store, &err) < 0) {
+        fprintf(stderr, "baton: out of memory\n");
+        goto out;
+    }
+    interrupt_install();
+    if ((code = journal_command(&a)) >= 0)
+        goto out;
+    if (!strcmp(a.cmd, "resume") && (code = resume_file(&a, &file)) >= 0)
+        goto out;
+    code = file_command(&a, file ? file : a.arg);
+out:
+    journal_store_destroy(&a.opts.store);
     free(default_dir);
     free(file);
     return code;

@@ -18,6 +18,7 @@
 #include "freeze.h"
 #include "interrupt.h"
 #include "run.h"
+#include "verdict.h"
 #include "term.h"
 #include "steps.h"
 
@@ -51,54 +52,30 @@ static void send_plan(struct run *run, node_t *nd)
 static void hello_done(struct run *run, node_t *nd, int r, Baton__Envelope *env, baton_err_t *err)
 {
     size_t i = nd->index;
-    const Baton__ServiceInfo *svc = r == 0 ? node_hello_service(run, env, err) : NULL;
-    const Baton__Hello *h = r == 0 ? env->result->hello : NULL;
+    const Baton__ServiceInfo *svc = NULL;
     char *msg = NULL;
-    nd->state = NODE_BAD;
-    if (h && strcmp(h->node_name, nd->def->name)) {
-        if (asprintf(&msg, "the agent at %s is node '%s', not '%s'", nd->def->endpoint,
-                     h->node_name, nd->def->name) > 0)
-            problem(i, msg);
-    } else if (!svc && r == -ETIMEDOUT) {
-        if (node_hello_silence(run, nd, err->msg, &msg) > 0)
-            problem(i, msg);
-    } else if (!svc) {
-        problem(i, err->msg);
-    } else {
+    /* The rollout's verdict (verdict.h); and what the rollout's pre-flight would refuse of the
+     * record, said now. */
+    if (node_verdict(run, nd, r, env, err, &svc, &msg) == VERDICT_REFUSED)
+        problem(i, msg);
+    free(msg);
+    msg = NULL;
+    if (svc && !svc->running && (msg = node_record_refusal(run, svc)))
+        problem(i, msg); /* besides a version refused: every reason */
+    free(msg);
+    msg = NULL;
+    if (svc) {
         json_object_set_new(pn[i].info, "version", json_string(svc->version));
         json_object_set_new(pn[i].info, "active_state", json_string(svc->active_state));
-        if (svc->running) {
-            if (asprintf(&msg, "busy: rollout %s is running %s (%.0f s)", svc->rollout_id,
-                         svc->step, (double)svc->running_ms / 1000.0) > 0)
-                problem(i, msg);
-        } else if (node_record_unfinished(svc)) {
-            if (asprintf(&msg,
-                         "held by rollout %s (last step %s%s): let it finish, or baton rollback",
-                         svc->rollout_id, svc->step, svc->in_progress ? ", interrupted" : "") > 0)
-                problem(i, msg);
-        }
-        nd->state = node_on_target(run, svc) ? NODE_SKIP : NODE_NEEDS;
-        free(nd->database_id);
-        nd->database_id = *svc->database_id ? strdup(svc->database_id) : NULL;
-        char why[512];
-        version_move_t move =
-            nd->state == NODE_SKIP ? MOVE_SAME : node_version_move(run, svc, why, sizeof(why));
-        nd->downgrade = move == MOVE_DOWN;
         json_object_set_new(pn[i].info, "downgrade", json_boolean(nd->downgrade));
-        if (move == MOVE_REFUSED)
-            problem(i, why);
-        if (nd->downgrade && run->opts->restore_dump) {
-            free(msg);
-            msg = NULL;
-            if (asprintf(&msg,
-                         "restoring %s loses every change made to the database since that dump "
-                         "was taken",
-                         run->opts->restore_dump) > 0)
-                json_object_set_new(pn[i].info, "warning", json_string(msg));
-        }
     }
+    if (svc && nd->downgrade && run->opts->restore_dump &&
+        asprintf(&msg,
+                 "restoring %s loses every change made to the database since that dump was taken",
+                 run->opts->restore_dump) > 0)
+        json_object_set_new(pn[i].info, "warning", json_string(msg));
     free(msg);
-    /* Asked what a pre-flight would find (plan_schedule), also where the record already
+    /* Asked what a pre-flight would find (plan_schedule), also where the Hello already
      * refuses: all reasons. (svc points into env: read before it is freed.) */
     pn[i].ask = nd->state != NODE_SKIP && svc;
     pn[i].stage = svc && svc->checks_release;
@@ -227,6 +204,136 @@ static size_t plan_bake(struct run *run)
     return refused;
 }
 
+/* The analysis' queries, as this node's would read, asked of Prometheus once (every node's
+ * through one handle, *prom); what Prometheus does not take is a problem. */
+static void plan_node_analysis(struct run *run, node_t *nd, CURL **prom)
+{
+    size_t i = nd->index;
+    const rollout_file_t *rf = run->rf;
+    json_t *o = pn[i].info;
+    char host[256];
+    prom_endpoint_host(nd->def->endpoint, host, sizeof(host));
+    const char *v = json_string_value(json_object_get(o, "version"));
+    prom_vars_t vars = {nd->def->name, host, rf->version, v ? v : "", NULL, NULL, NULL};
+    size_t refused = 0, said = 0;
+    if (!*prom && !(*prom = curl_easy_init()))
+        problem(i, "analysis: out of memory");
+    json_t *tried = *prom ? analysis_try(*prom, rf->analysis, false, &vars, &refused) : NULL;
+    for (size_t k = 0; k < json_array_size(tried); k++) {
+        json_t *t = json_array_get(tried, k);
+        if (json_is_true(json_object_get(t, "ok")))
+            continue;
+        char *msg = NULL;
+        if (asprintf(&msg, "analysis %s: %s", json_string_value(json_object_get(t, "check")),
+                     json_string_value(json_object_get(t, "message"))) > 0)
+            problem(i, msg);
+        free(msg);
+        said++;
+    }
+    if (refused > said) /* a check with no line to say it (out of memory) */
+        problem(i, "analysis: Prometheus did not take every query");
+    if (tried)
+        json_object_set_new(o, "analysis", tried);
+}
+
+/* A node's rows of the text plan: what it runs, what it would take, every reason it refuses. */
+static void print_node(const struct run *run, const node_t *nd, bool upgrade)
+{
+    size_t i = nd->index;
+    const rollout_file_t *rf = run->rf;
+    json_t *o = pn[i].info;
+    size_t n_problems = json_array_size(pn[i].problems);
+    const char *v = json_string_value(json_object_get(o, "version"));
+    const char *st = json_string_value(json_object_get(o, "active_state"));
+    printf("  %-10s %-8s -> %-8s %-10s ", nd->def->name, v && *v ? v : "?", rf->version,
+           st && *st ? st : "?");
+    if (!upgrade)
+        printf("already on the target version: nothing to do\n");
+    else if (json_object_get(o, "database_bytes")) {
+        /* The room asked of the backup folder is the database's size, a fifth more and 16 MiB
+         * (agent/step_preflight.c, dump_room): said, so that "~24 MiB" for a 7 MiB database
+         * is no riddle. */
+        size_t n_mig = json_array_size(json_object_get(o, "migrations"));
+        printf("database %lld KiB, %zu migration%s applied; the dump may need ~%lld MiB "
+               "(its size + 20%% + 16 MiB), %lld MiB free in %s; artifact %s\n",
+               json_integer_value(json_object_get(o, "database_bytes")) >> 10, n_mig,
+               n_mig == 1 ? "" : "s",
+               json_integer_value(json_object_get(o, "dump_room_bytes")) >> 20,
+               json_integer_value(json_object_get(o, "backup_free_bytes")) >> 20,
+               json_string_value(json_object_get(o, "backup_dir")),
+               json_is_true(json_object_get(o, "staged")) ? "staged already" : "to be sent");
+    } else
+        printf("\n");
+    for (size_t k = 0; k < n_problems; k++)
+        printf("  %-10s %sREFUSED%s: %s\n", "", term_paint(PAINT_FAIL), term_paint(PAINT_OFF),
+               json_string_value(json_array_get(pn[i].problems, k)));
+    if (json_object_get(o, "rehearse_ms"))
+        printf("  %-10s rehearsal: the migration took %lld ms on a copy of the database "
+               "(expected downtime: that, plus stop and start)\n",
+               "", json_integer_value(json_object_get(o, "rehearse_ms")));
+    json_t *tried = json_object_get(o, "analysis");
+    for (size_t k = 0; k < json_array_size(tried); k++) {
+        json_t *t = json_array_get(tried, k);
+        if (json_is_true(json_object_get(t, "ok")))
+            printf("  %-10s analysis %s: %s\n", "", json_string_value(json_object_get(t, "check")),
+                   json_string_value(json_object_get(t, "message")));
+    }
+    if (json_object_get(o, "warning"))
+        printf("  %-10s WARNING: %s\n", "", json_string_value(json_object_get(o, "warning")));
+    if (upgrade && !n_problems)
+        printf("  %-10s would: stop, dump (pg_dump), swap, migrate %s, start, verify, commit\n", "",
+               !nd->downgrade            ? "up"
+               : run->opts->restore_dump ? "by restoring the dump (the downgrade)"
+                                         : "down (the downgrade)");
+    fflush(stdout);
+}
+
+/* The artifact read (*ret_data; staged to nodes that rehearse or check the release), its
+ * digest checked, the freeze read (*ret_frozen: the nodes are still asked, so that the plan
+ * shows what unfreezing would bring), the agents connected, the header said. */
+static int plan_open(struct run *run, uint8_t **ret_data, char *sha, char **ret_frozen)
+{
+    const rollout_file_t *rf = run->rf;
+    const struct rollout_opts *opts = run->opts;
+    baton_err_t err = {0};
+    /* Read whole, as a rollout does: a node that rehearses or checks the release gets it
+     * staged first (which nodes check is known only once they answer Hello). */
+    if (digest_global_init(&err) < 0 ||
+        run_read_artifact(rf->artifact, ret_data, &run->size, sha, &err) < 0) {
+        emit_error(run, err.msg);
+        return -1;
+    }
+    run->data = *ret_data;
+    run->sha256 = sha;
+    if (rf->sha256 && strcmp(rf->sha256, sha)) {
+        char *msg = NULL;
+        if (asprintf(&msg, "artifact %s has sha256 %s but the rollout file says %s", rf->artifact,
+                     sha, rf->sha256) > 0)
+            emit_error(run, msg);
+        free(msg);
+        return -1;
+    }
+    /* Frozen: the nodes are still asked, so that the plan shows what unfreezing would bring. */
+    if (freeze_refusal(opts->store, rf->service, ret_frozen) != 0 && !*ret_frozen) {
+        emit_error(run, "out of memory");
+        return -1;
+    }
+    if (run_connect(run, &err) < 0) {
+        emit_error(run, err.msg);
+        return -1;
+    }
+    if (!opts->json) {
+        printf("baton plan: %s -> %s on %zu nodes (artifact %s, %llu bytes, sha256 %.16s…)\n",
+               rf->service, rf->version, run->n, rf->artifact, (unsigned long long)run->size, sha);
+        if (rf->release)
+            printf("  release %s (asked: %s, from %s)%s%s%s\n", rf->release->version,
+                   rf->version_asked, rf->catalog->path,
+                   rf->release->maintenance ? "; requires maintenance" : "",
+                   rf->release->notes ? ": " : "", rf->release->notes ? rf->release->notes : "");
+    }
+    return 0;
+}
+
 int rollout_plan(const rollout_file_t *rf, const struct rollout_opts *opts)
 {
     struct run run = {.rf = rf,
@@ -234,7 +341,6 @@ int rollout_plan(const rollout_file_t *rf, const struct rollout_opts *opts)
                       .start_ms = now_ms(),
                       .n = rf->n_nodes,
                       .maintenance = rf->maintenance || opts->jump};
-    baton_err_t err = {0};
     char sha[DIGEST_HEX_LEN + 1] = "";
     int code = EXIT_REFUSED;
     uint8_t *data = NULL;
@@ -252,41 +358,8 @@ int rollout_plan(const rollout_file_t *rf, const struct rollout_opts *opts)
         pn[i].problems = json_array();
         pn[i].info = json_pack("{s:s, s:s}", "event", "plan_node", "node", rf->nodes[i].name);
     }
-    /* Read whole, as a rollout does: a node that rehearses or checks the release gets it
-     * staged first (which nodes check is known only once they answer Hello). */
-    if (digest_global_init(&err) < 0 ||
-        run_read_artifact(rf->artifact, &data, &run.size, sha, &err) < 0) {
-        emit_error(&run, err.msg);
+    if (plan_open(&run, &data, sha, &frozen) < 0)
         goto out;
-    }
-    run.data = data;
-    run.sha256 = sha;
-    if (rf->sha256 && strcmp(rf->sha256, sha)) {
-        char *msg = NULL;
-        if (asprintf(&msg, "artifact %s has sha256 %s but the rollout file says %s", rf->artifact,
-                     sha, rf->sha256) > 0)
-            emit_error(&run, msg);
-        free(msg);
-        goto out;
-    }
-    /* Frozen: the nodes are still asked, so that the plan shows what unfreezing would bring. */
-    if (freeze_refusal(opts->store, rf->service, &frozen) != 0 && !frozen) {
-        emit_error(&run, "out of memory");
-        goto out;
-    }
-    if (run_connect(&run, &err) < 0) {
-        emit_error(&run, err.msg);
-        goto out;
-    }
-    if (!opts->json) {
-        printf("baton plan: %s -> %s on %zu nodes (artifact %s, %llu bytes, sha256 %.16s…)\n",
-               rf->service, rf->version, run.n, rf->artifact, (unsigned long long)run.size, sha);
-        if (rf->release)
-            printf("  release %s (asked: %s, from %s)%s%s%s\n", rf->release->version,
-                   rf->version_asked, rf->catalog->path,
-                   rf->release->maintenance ? "; requires maintenance" : "",
-                   rf->release->notes ? ": " : "", rf->release->notes ? rf->release->notes : "");
-    }
     engine_run(&run, &ops);
     if (!opts->json)
         printf("%s  %-10s %-8s    %-8s %-10s %s%s\n", term_paint(PAINT_BOLD), "NODE", "NOW",
@@ -300,33 +373,8 @@ int rollout_plan(const rollout_file_t *rf, const struct rollout_opts *opts)
         json_t *o = pn[i].info;
         size_t n_problems = 0;
         bool upgrade = nd->state != NODE_SKIP;
-        /* The analysis' queries, as this node's would read, asked of Prometheus once. */
-        if (rf->analysis && upgrade && !json_array_size(pn[i].problems)) {
-            char host[256];
-            prom_endpoint_host(nd->def->endpoint, host, sizeof(host));
-            const char *v = json_string_value(json_object_get(o, "version"));
-            prom_vars_t vars = {nd->def->name, host, rf->version, v ? v : "", NULL, NULL, NULL};
-            size_t refused = 0, said = 0;
-            if (!prom && !(prom = curl_easy_init()))
-                problem(i, "analysis: out of memory");
-            json_t *tried = prom ? analysis_try(prom, rf->analysis, false, &vars, &refused) : NULL;
-            for (size_t k = 0; k < json_array_size(tried); k++) {
-                json_t *t = json_array_get(tried, k);
-                if (json_is_true(json_object_get(t, "ok")))
-                    continue;
-                char *msg = NULL;
-                if (asprintf(&msg, "analysis %s: %s",
-                             json_string_value(json_object_get(t, "check")),
-                             json_string_value(json_object_get(t, "message"))) > 0)
-                    problem(i, msg);
-                free(msg);
-                said++;
-            }
-            if (refused > said) /* a check with no line to say it (out of memory) */
-                problem(i, "analysis: Prometheus did not take every query");
-            if (tried)
-                json_object_set_new(o, "analysis", tried);
-        }
+        if (rf->analysis && upgrade && !json_array_size(pn[i].problems))
+            plan_node_analysis(&run, nd, &prom);
         n_problems = json_array_size(pn[i].problems);
         refusing += n_problems > 0;
         json_object_set_new(o, "target", json_string(rf->version));
@@ -341,58 +389,10 @@ int rollout_plan(const rollout_file_t *rf, const struct rollout_opts *opts)
             nd->state = NODE_RESERVED; /* for the batch arithmetic only: nothing is reserved */
             todo++;
         }
-        if (!opts->json) {
-            const char *v = json_string_value(json_object_get(o, "version"));
-            const char *st = json_string_value(json_object_get(o, "active_state"));
-            printf("  %-10s %-8s -> %-8s %-10s ", nd->def->name, v && *v ? v : "?", rf->version,
-                   st && *st ? st : "?");
-            if (!upgrade)
-                printf("already on the target version: nothing to do\n");
-            else if (json_object_get(o, "database_bytes")) {
-                /* The room asked of the backup folder is the database's size, a fifth more
-                 * and 16 MiB (agent/step_preflight.c, dump_room): said, so that "~24 MiB" for
-                 * a 7 MiB database is no riddle. */
-                size_t n_mig = json_array_size(json_object_get(o, "migrations"));
-                printf("database %lld KiB, %zu migration%s applied; the dump may need ~%lld MiB "
-                       "(its size + 20%% + 16 MiB), %lld MiB free in %s; artifact %s\n",
-                       json_integer_value(json_object_get(o, "database_bytes")) >> 10, n_mig,
-                       n_mig == 1 ? "" : "s",
-                       json_integer_value(json_object_get(o, "dump_room_bytes")) >> 20,
-                       json_integer_value(json_object_get(o, "backup_free_bytes")) >> 20,
-                       json_string_value(json_object_get(o, "backup_dir")),
-                       json_is_true(json_object_get(o, "staged")) ? "staged already"
-                                                                  : "to be sent");
-            } else
-                printf("\n");
-            for (size_t k = 0; k < n_problems; k++)
-                printf("  %-10s %sREFUSED%s: %s\n", "", term_paint(PAINT_FAIL),
-                       term_paint(PAINT_OFF), json_string_value(json_array_get(pn[i].problems, k)));
-            if (json_object_get(o, "rehearse_ms"))
-                printf("  %-10s rehearsal: the migration took %lld ms on a copy of the database "
-                       "(expected downtime: that, plus stop and start)\n",
-                       "", json_integer_value(json_object_get(o, "rehearse_ms")));
-            json_t *tried = json_object_get(o, "analysis");
-            for (size_t k = 0; k < json_array_size(tried); k++) {
-                json_t *t = json_array_get(tried, k);
-                if (json_is_true(json_object_get(t, "ok")))
-                    printf("  %-10s analysis %s: %s\n", "",
-                           json_string_value(json_object_get(t, "check")),
-                           json_string_value(json_object_get(t, "message")));
-            }
-            if (json_object_get(o, "warning"))
-                printf("  %-10s WARNING: %s\n", "",
-                       json_string_value(json_object_get(o, "warning")));
-            if (upgrade && !n_problems)
-                printf("  %-10s would: stop, dump (pg_dump), swap, migrate %s, start, verify, "
-                       "commit\n",
-                       "",
-                       !nd->downgrade           ? "up"
-                       : run.opts->restore_dump ? "by restoring the dump (the downgrade)"
-                                                : "down (the downgrade)");
-            fflush(stdout);
-        } else {
+        if (!opts->json)
+            print_node(&run, nd, upgrade);
+        else
             emit(&run, json_incref(o));
-        }
     }
     size_t bake_refused = 0;
     if (!refusing && todo) {

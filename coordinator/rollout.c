@@ -38,6 +38,7 @@
 #include "recap.h"
 #include "run.h"
 #include "steps.h"
+#include "verdict.h"
 
 static void on_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, baton_err_t *err);
 
@@ -93,21 +94,12 @@ static void hello_result(struct run *run, node_t *nd, int r, Baton__Envelope *en
 {
     char *msg = NULL;
     const char *version = "";
-    const Baton__ServiceInfo *svc = r == 0 ? node_hello_service(run, env, err) : NULL;
-    const Baton__Hello *h = r == 0 ? env->result->hello : NULL;
-    int bad = 0;
-    if (h && strcmp(h->node_name, nd->def->name)) {
-        bad = asprintf(&msg, "the agent at %s is node '%s', not '%s'", nd->def->endpoint,
-                       h->node_name, nd->def->name);
-    } else if (!svc && r == -ETIMEDOUT) {
-        bad = node_hello_silence(run, nd, err->msg, &msg);
-    } else if (!svc) {
-        bad = asprintf(&msg, "%s", err->msg);
-    } else if (svc->running) {
-        bad = asprintf(&msg, "busy: rollout %s is running %s (%.0f s): %s", svc->rollout_id,
-                       svc->step, (double)svc->running_ms / 1000.0, svc->progress);
-    } else if (run->record && !strcmp(svc->rollout_id, run->id)) {
+    const Baton__ServiceInfo *svc = NULL;
+    verdict_t v = node_verdict(run, nd, r, env, err, &svc, &msg);
+    int bad = v == VERDICT_REFUSED;
+    if (svc && !svc->running)
         version = svc->version;
+    if (v == VERDICT_RESUME) {
         free(nd->from_version);
         nd->from_version = resumed_from(svc);
         free(nd->database_id);
@@ -133,23 +125,10 @@ static void hello_result(struct run *run, node_t *nd, int r, Baton__Envelope *en
          * said yes: a decision taken, not asked again. */
         run->commit_decided |=
             !strcmp(svc->step, "committed") || (svc->in_progress && !strcmp(svc->step, "commit"));
-    } else {
-        version = svc->version;
-        free(nd->from_version);
-        nd->from_version = strdup(svc->version);
-        nd->state = node_on_target(run, svc) ? NODE_SKIP : NODE_NEEDS;
-        free(nd->database_id);
-        nd->database_id = *svc->database_id ? strdup(svc->database_id) : NULL;
-        char why[512];
-        version_move_t move =
-            nd->state == NODE_SKIP ? MOVE_SAME : node_version_move(run, svc, why, sizeof(why));
-        nd->downgrade = move == MOVE_DOWN;
-        if (move == MOVE_REFUSED)
-            bad = asprintf(&msg, "%s", why) < 0 ? -1 : 1; /* as plan says it */
-        else if (asprintf(&msg, "%s %s, %s%s%s%s", svc->unit, svc->version, svc->active_state,
-                          *svc->step ? ", last step " : "", svc->step,
-                          nd->downgrade ? "; a DOWNGRADE" : "") < 0)
-            msg = NULL;
+    } else if (v == VERDICT_GO && asprintf(&msg, "%s %s, %s%s%s%s", svc->unit, svc->version,
+                                           svc->active_state, *svc->step ? ", last step " : "",
+                                           svc->step, nd->downgrade ? "; a DOWNGRADE" : "") < 0) {
+        msg = NULL;
     }
     if (bad)
         nd->state = NODE_BAD;
@@ -981,6 +960,137 @@ static size_t count_bad(const struct run *run)
     return count(run, NODE_BAD);
 }
 
+/* The run made ready: the artifact read (*ret_data), the journal read (resume) and opened,
+ * the freeze and the digest checked, the start said, the agents connected. Returns -1 to go
+ * on, else the exit code. */
+static int run_open(struct run *run, journal_record_t *record, uint8_t **ret_data, char *sha,
+                    char **ret_file)
+{
+    const rollout_file_t *rf = run->rf;
+    const struct rollout_opts *opts = run->opts;
+    baton_err_t err = {0};
+    int code = EXIT_REFUSED;
+    if (digest_global_init(&err) < 0 ||
+        run_read_artifact(rf->artifact, ret_data, &run->size, sha, &err) < 0) {
+        emit_error(run, err.msg);
+        return code;
+    }
+    run->data = *ret_data;
+    run->sha256 = sha;
+    if (opts->resume_id) {
+        if (journal_read(opts->store, opts->resume_id, record, &err) < 0) {
+            emit_error(run, err.msg);
+            return code;
+        }
+        run->record = record;
+        if (strcmp(record->sha256, sha)) {
+            emit_error(run, "refused: the artifact changed since the rollout began (its sha256 "
+                            "differs from the journal's); nothing was changed");
+            return code;
+        }
+    }
+    /* A frozen service (baton freeze) rolls neither anew nor on: refused before its journal is
+     * opened or a paused coordinator told to go on. Rollbacks never ask. */
+    char *frozen = NULL;
+    if (freeze_refusal(opts->store, rf->service, &frozen) != 0) {
+        char *msg = NULL;
+        emit_error(run, asprintf(&msg, "refused: %s; nothing was changed",
+                                 frozen ? frozen : "out of memory") > 0
+                            ? msg
+                            : "refused: out of memory");
+        free(msg);
+        free(frozen);
+        return code;
+    }
+    /* The journal first: a rollout that cannot be resumed does not start. */
+    char *file = *ret_file = realpath(rf->path, NULL);
+    if (!file) {
+        emit_error(run, "rollout file: cannot resolve its path");
+        return code;
+    }
+    if (journal_open(opts->store, run->id, &run->journal, &err) < 0) {
+        /* A paused rollout's coordinator holds the journal: tell it to go on. */
+        if (err.code == -EBUSY && run->record && record->waiting &&
+            journal_request(opts->store, run->id, "continue", &err) == 0) {
+            printf("baton: rollout %s was paused; its coordinator continues it now\n", run->id);
+            return EXIT_DONE;
+        }
+        emit_error(run, err.msg);
+        return code;
+    }
+    run->live = live_new(run);
+    run->recap = recap_new(run);
+    run->metrics = rollout_metrics_new(rf->service);
+    if (rf->n_notify && notifier_new(rf->notify, rf->n_notify, rf->service, &run->notify, &err) < 0)
+        fprintf(stderr, "baton: warning: %s; this rollout sends no notifications\n", err.msg);
+    /* Stale requests from a dead run. */
+    (void)journal_take(opts->store, run->id, "continue");
+    (void)journal_take(opts->store, run->id, "abort");
+    json_t *node_list = json_array();
+    for (size_t i = 0; i < run->n; i++)
+        json_array_append_new(node_list, json_string(rf->nodes[i].name));
+    emit(run, json_pack("{s:s, s:s, s:s, s:o, s:s, s:I, s:s, s:s, s:b}", "event", "start",
+                        "service", rf->service, "version", rf->version, "nodes", node_list,
+                        "artifact", rf->artifact, "size", (json_int_t)run->size, "sha256", sha,
+                        "file", file, "resumed", opts->resume_id != NULL));
+    if (rf->sha256 && strcmp(rf->sha256, sha)) {
+        return emit_summary(run, EXIT_REFUSED,
+                            "refused: artifact %s has sha256 %s but the %s says %s; nothing was "
+                            "changed",
+                            rf->artifact, sha, rf->catalog ? "catalog" : "rollout file",
+                            rf->sha256);
+    }
+    if (run_connect(run, &err) < 0)
+        return emit_summary(run, EXIT_REFUSED, "refused: %s; nothing was changed", err.msg);
+    return -1;
+}
+
+/* Hello, staging and pre-flight of every node at once, the batches, the webhooks' word:
+ * everything before the first stop. Returns -1 to go on, else the exit code. */
+static int run_checks(struct run *run)
+{
+    /* Hello, staging, pre-flight: all nodes at once; nothing stopped before all passed. */
+    phase(run, &ops_hello);
+    size_t bad = count_bad(run);
+    if (bad || interrupt_count())
+        return interrupt_count()
+                   ? refuse(run, "interrupted (%s): nothing was changed", interrupt_name())
+                   : refuse(run, "refused: %zu of %zu nodes not ready; nothing was changed", bad,
+                            run->n);
+    phase(run, &ops_stage);
+    if ((bad = count_bad(run)) || interrupt_count())
+        return interrupt_count()
+                   ? refuse(run, "interrupted (%s): nothing was changed", interrupt_name())
+                   : refuse(run, "refused: staging failed on %zu nodes; nothing was changed", bad);
+    phase(run, &ops_preflight);
+    if ((bad = count_bad(run)) || interrupt_count()) {
+        bool busy = run->halting;
+        run->halting = false;
+        return interrupt_count()
+                   ? refuse(run, "interrupted (%s): nothing was stopped, nothing is left reserved",
+                            interrupt_name())
+                   : refuse(run,
+                            "refused: pre-flight failed on %zu of %zu nodes%s; nothing was "
+                            "stopped, nothing is left reserved",
+                            bad, run->n, busy ? " (held by another rollout)" : "");
+    }
+    for (size_t i = 0; i < run->n; i++)
+        if (run->nodes[i].state == NODE_SKIP && !run->nodes[i].resuming) {
+            run->nodes[i].call_t0 = now_ms();
+            emit_node(run, &run->nodes[i], "already on the target version");
+        }
+    if (run_plan_batches(run) < 0)
+        return refuse(run, "refused: out of memory; nothing was stopped");
+    /* Every check passed, nothing stopped yet: the webhooks' word (not again on a resume). */
+    char *why = NULL;
+    if (!run->opts->resume_id && gate(run, WEBHOOK_BEFORE_ROLLOUT, &why) < 0) {
+        int code = refuse(run, "refused: %s; nothing was stopped, nothing is left reserved", why);
+        free(why);
+        return code;
+    }
+    return -1;
+}
+
 int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
 {
     struct run run = {.rf = rf,
@@ -991,7 +1101,6 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
     journal_record_t record;
     memset(&record, 0, sizeof(record));
     record.exit = -1;
-    baton_err_t err = {0};
     uint8_t *data = NULL;
     char sha[DIGEST_HEX_LEN + 1];
     int code = EXIT_REFUSED;
@@ -1007,134 +1116,8 @@ int rollout_run(const rollout_file_t *rf, const struct rollout_opts *opts)
     for (size_t i = 0; i < run.n; i++)
         run.nodes[i] = (node_t){.index = i, .def = &rf->nodes[i]};
 
-    if (digest_global_init(&err) < 0 ||
-        run_read_artifact(rf->artifact, &data, &run.size, sha, &err) < 0) {
-        emit_error(&run, err.msg);
+    if ((code = run_open(&run, &record, &data, sha, &file)) >= 0 || (code = run_checks(&run)) >= 0)
         goto out;
-    }
-    run.data = data;
-    run.sha256 = sha;
-    if (opts->resume_id) {
-        if (journal_read(opts->store, opts->resume_id, &record, &err) < 0) {
-            emit_error(&run, err.msg);
-            goto out;
-        }
-        run.record = &record;
-        if (strcmp(record.sha256, sha)) {
-            emit_error(&run, "refused: the artifact changed since the rollout began (its sha256 "
-                             "differs from the journal's); nothing was changed");
-            goto out;
-        }
-    }
-    /* A frozen service (baton freeze) rolls neither anew nor on: refused before its journal is
-     * opened or a paused coordinator told to go on. Rollbacks never ask. */
-    char *frozen = NULL;
-    if (freeze_refusal(opts->store, rf->service, &frozen) != 0) {
-        char *msg = NULL;
-        emit_error(&run, asprintf(&msg, "refused: %s; nothing was changed",
-                                  frozen ? frozen : "out of memory") > 0
-                             ? msg
-                             : "refused: out of memory");
-        free(msg);
-        free(frozen);
-        goto out;
-    }
-    /* The journal first: a rollout that cannot be resumed does not start. */
-    file = realpath(rf->path, NULL);
-    if (!file) {
-        emit_error(&run, "rollout file: cannot resolve its path");
-        goto out;
-    }
-    if (journal_open(opts->store, run.id, &run.journal, &err) < 0) {
-        /* A paused rollout's coordinator holds the journal: tell it to go on. */
-        if (err.code == -EBUSY && run.record && record.waiting &&
-            journal_request(opts->store, run.id, "continue", &err) == 0) {
-            printf("baton: rollout %s was paused; its coordinator continues it now\n", run.id);
-            code = EXIT_DONE;
-        } else {
-            emit_error(&run, err.msg);
-        }
-        goto out;
-    }
-    run.live = live_new(&run);
-    run.recap = recap_new(&run);
-    run.metrics = rollout_metrics_new(rf->service);
-    if (rf->n_notify && notifier_new(rf->notify, rf->n_notify, rf->service, &run.notify, &err) < 0)
-        fprintf(stderr, "baton: warning: %s; this rollout sends no notifications\n", err.msg);
-    /* Stale requests from a dead run. */
-    (void)journal_take(opts->store, run.id, "continue");
-    (void)journal_take(opts->store, run.id, "abort");
-    json_t *node_list = json_array();
-    for (size_t i = 0; i < run.n; i++)
-        json_array_append_new(node_list, json_string(rf->nodes[i].name));
-    emit(&run, json_pack("{s:s, s:s, s:s, s:o, s:s, s:I, s:s, s:s, s:b}", "event", "start",
-                         "service", rf->service, "version", rf->version, "nodes", node_list,
-                         "artifact", rf->artifact, "size", (json_int_t)run.size, "sha256", sha,
-                         "file", file, "resumed", opts->resume_id != NULL));
-    if (rf->sha256 && strcmp(rf->sha256, sha)) {
-        code =
-            emit_summary(&run, EXIT_REFUSED,
-                         "refused: artifact %s has sha256 %s but the %s says %s; nothing was "
-                         "changed",
-                         rf->artifact, sha, rf->catalog ? "catalog" : "rollout file", rf->sha256);
-        goto out;
-    }
-    if (run_connect(&run, &err) < 0) {
-        code = emit_summary(&run, EXIT_REFUSED, "refused: %s; nothing was changed", err.msg);
-        goto out;
-    }
-
-    /* Hello, staging, pre-flight: all nodes at once; nothing stopped before all passed. */
-    phase(&run, &ops_hello);
-    size_t bad = count_bad(&run);
-    if (bad || interrupt_count()) {
-        code = interrupt_count()
-                   ? refuse(&run, "interrupted (%s): nothing was changed", interrupt_name())
-                   : refuse(&run,
-                            "refused: %zu of %zu nodes not ready; nothing was "
-                            "changed",
-                            bad, run.n);
-        goto out;
-    }
-    phase(&run, &ops_stage);
-    if ((bad = count_bad(&run)) || interrupt_count()) {
-        code = interrupt_count()
-                   ? refuse(&run, "interrupted (%s): nothing was changed", interrupt_name())
-                   : refuse(&run,
-                            "refused: staging failed on %zu nodes; nothing "
-                            "was changed",
-                            bad);
-        goto out;
-    }
-    phase(&run, &ops_preflight);
-    if ((bad = count_bad(&run)) || interrupt_count()) {
-        bool busy = run.halting;
-        run.halting = false;
-        code = interrupt_count()
-                   ? refuse(&run, "interrupted (%s): nothing was stopped, nothing is left reserved",
-                            interrupt_name())
-                   : refuse(&run,
-                            "refused: pre-flight failed on %zu of %zu nodes%s; nothing was "
-                            "stopped, nothing is left reserved",
-                            bad, run.n, busy ? " (held by another rollout)" : "");
-        goto out;
-    }
-    for (size_t i = 0; i < run.n; i++)
-        if (run.nodes[i].state == NODE_SKIP && !run.nodes[i].resuming) {
-            run.nodes[i].call_t0 = now_ms();
-            emit_node(&run, &run.nodes[i], "already on the target version");
-        }
-    if (run_plan_batches(&run) < 0) {
-        code = refuse(&run, "refused: out of memory; nothing was stopped");
-        goto out;
-    }
-    /* Every check passed, nothing stopped yet: the webhooks' word (not again on a resume). */
-    char *why = NULL;
-    if (!opts->resume_id && gate(&run, WEBHOOK_BEFORE_ROLLOUT, &why) < 0) {
-        code = refuse(&run, "refused: %s; nothing was stopped, nothing is left reserved", why);
-        free(why);
-        goto out;
-    }
     run.progress_at = now_ms();
     int r = phase(&run, &ops_upgrade);
     /* Nodes that could not start (the database turn held by a node that needs attention) are

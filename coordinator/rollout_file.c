@@ -423,50 +423,14 @@ int rollout_file_check_artifact(const rollout_file_t *rf, baton_err_t *err)
     return 0;
 }
 
-int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
+/* What is rolled out: service, version (or a catalog's release), the artifact (relative to
+ * the rollout file's folder) and its digest. */
+static int load_release(ydoc_t *doc, const ynode_t *root, const char *path, rollout_file_t *rf,
+                        baton_err_t *err)
 {
-    static const char *const keys[] = {"service",
-                                       "version",
-                                       "artifact",
-                                       "sha256",
-                                       "nodes",
-                                       "timeouts",
-                                       "liveness",
-                                       "min_healthy_time",
-                                       "healthy_deadline",
-                                       "progress_deadline",
-                                       "batches",
-                                       "max_unavailable",
-                                       "on_failure",
-                                       "max_failures",
-                                       "pause_after",
-                                       "max_in_flight",
-                                       "curve",
-                                       "insecure",
-                                       "restore_shared",
-                                       "catalog",
-                                       "rehearse",
-                                       "notify",
-                                       "webhooks",
-                                       "analysis",
-                                       NULL};
-    static const char *const node_keys[] = {"name", "endpoint", "public_key", NULL};
-    static const char *const curve_keys[] = {"secret_key", NULL};
-    static const char *const timeout_keys[] = {"connect", "step", NULL};
-    ydoc_t *doc = NULL;
-    char *secret_path = NULL;
-    int r = ydoc_load(path, &doc, err);
-    if (r < 0)
-        return r;
-    rollout_file_t *rf = calloc(1, sizeof(*rf));
     char *artifact = NULL, *catalog = NULL;
-    if (!rf || !(rf->path = strdup(path))) {
-        r = baton_err_set(err, -ENOMEM, "out of memory");
-        goto out;
-    }
-    const ynode_t *root = ydoc_root(doc);
-    if ((r = ydoc_expect_map(doc, root, "", keys, err)) < 0 ||
-        (r = ydoc_str(doc, root, "", "service", true, &rf->service, err)) < 0 ||
+    int r;
+    if ((r = ydoc_str(doc, root, "", "service", true, &rf->service, err)) < 0 ||
         (r = ydoc_str(doc, root, "", "version", true, &rf->version_asked, err)) < 0 ||
         (r = ydoc_str(doc, root, "", "catalog", false, &catalog, err)) < 0 ||
         (r = ydoc_str(doc, root, "", "artifact", !catalog, &artifact, err)) < 0 ||
@@ -509,9 +473,18 @@ int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
     if (n < 0) {
         rf->artifact = NULL;
         r = baton_err_set(err, -ENOMEM, "out of memory");
-        goto out;
     }
+out:
+    free(artifact);
+    free(catalog);
+    return r;
+}
 
+/* The timeouts and the health windows, with their defaults. */
+static int load_timing(ydoc_t *doc, const ynode_t *root, rollout_file_t *rf, baton_err_t *err)
+{
+    static const char *const timeout_keys[] = {"connect", "step", NULL};
+    int r;
     rf->connect_timeout_ms = 5000;
     rf->step_timeout_ms = 45 * 60 * 1000;
     const ynode_t *t = ydoc_get(doc, root, "timeouts");
@@ -520,126 +493,170 @@ int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
                                     &rf->connect_timeout_ms, err)) < 0 ||
               (r = ydoc_duration_ms(doc, t, "timeouts", "step", false, 1000, 24ull * 3600 * 1000,
                                     &rf->step_timeout_ms, err)) < 0))
-        goto out;
+        return r;
     rf->liveness_ms = CLIENT_LIVENESS_MS;
     if ((r = ydoc_duration_ms(doc, root, "", "liveness", false, 2000, 3600 * 1000, &rf->liveness_ms,
                               err)) < 0)
-        goto out;
+        return r;
     if (ydoc_get(doc, root, "min_healthy_time")) {
         if ((r = ydoc_duration_ms(doc, root, "", "min_healthy_time", false, 0, 3600 * 1000,
                                   &rf->min_healthy_ms, err)) < 0)
-            goto out;
+            return r;
         rf->min_healthy_set = true;
     }
-
     if (ydoc_get(doc, root, "healthy_deadline")) {
         if ((r = ydoc_duration_ms(doc, root, "", "healthy_deadline", false, 1000, 3600 * 1000,
                                   &rf->healthy_deadline_ms, err)) < 0)
-            goto out;
+            return r;
         rf->healthy_deadline_set = true;
     }
-    if ((r = ydoc_duration_ms(doc, root, "", "progress_deadline", false, 1000, 24ull * 3600 * 1000,
-                              &rf->progress_deadline_ms, err)) < 0 ||
-        (r = load_strategy(doc, root, &rf->strategy, err)) < 0 ||
-        (r = load_notify(doc, root, rf, err)) < 0 || (r = load_webhooks(doc, root, rf, err)) < 0 ||
-        (r = load_analysis(doc, root, rf, err)) < 0)
-        goto out;
+    return ydoc_duration_ms(doc, root, "", "progress_deadline", false, 1000, 24ull * 3600 * 1000,
+                            &rf->progress_deadline_ms, err);
+}
 
-    /* Whom the coordinator talks to: agents proving the key the file names, or, said out
-     * loud, anyone at the endpoint. */
-    const ynode_t *curve = ydoc_get(doc, root, "curve");
-    if ((r = ydoc_bool(doc, root, "", "insecure", &rf->insecure, err)) < 0 ||
-        (curve && ((r = ydoc_expect_map(doc, curve, "curve", curve_keys, err)) < 0 ||
-                   (r = ydoc_str(doc, curve, "curve", "secret_key", true, &secret_path, err)) < 0)))
-        goto out;
+/* One node: its name, endpoint and (with curve, required) its agent's public key. */
+static int load_node(ydoc_t *doc, const ynode_t *n, const char *where, bool curve,
+                     rollout_node_t *node, baton_err_t *err)
+{
+    static const char *const node_keys[] = {"name", "endpoint", "public_key", NULL};
+    char *key = NULL;
+    int r;
+    if ((r = ydoc_expect_map(doc, n, where, node_keys, err)) < 0 ||
+        (r = ydoc_str(doc, n, where, "name", true, &node->name, err)) < 0 ||
+        (r = ydoc_str(doc, n, where, "endpoint", true, &node->endpoint, err)) < 0 ||
+        (r = ydoc_str(doc, n, where, "public_key", curve, &key, err)) < 0)
+        return r;
+    if (key && !transport_key_valid(key)) {
+        free(key);
+        return bad(doc, n, where, "public_key",
+                   "must be the agent's Z85 public key (40 characters, from baton keygen)", err);
+    }
+    if (key)
+        memcpy(node->public_key.z85, key, sizeof(node->public_key.z85));
+    free(key);
+    if (!plain_name(node->name))
+        return bad(doc, n, where, "name", "must be 1-64 of [A-Za-z0-9_.-@]", err);
+    if (strncmp(node->endpoint, "tcp://", 6) && strncmp(node->endpoint, "ipc://", 6))
+        return bad(doc, n, where, "endpoint", "must be a tcp:// or ipc:// endpoint", err);
+    if (!strncmp(node->endpoint, "tcp://", 6) && !tcp_endpoint_valid(node->endpoint + 6))
+        return bad(doc, n, where, "endpoint", "must be tcp://HOST:PORT (port 1-65535)", err);
+    return 0;
+}
+
+static int load_nodes(ydoc_t *doc, const ynode_t *root, const char *path, bool curve,
+                      rollout_file_t *rf, baton_err_t *err)
+{
     const ynode_t *nodes = ydoc_get(doc, root, "nodes");
-    if (!nodes) {
-        r = baton_err_set(err, -EINVAL, "%s:%u: nodes: required key missing", path,
-                          ydoc_line(root));
-        goto out;
-    }
+    int r;
+    if (!nodes)
+        return baton_err_set(err, -EINVAL, "%s:%u: nodes: required key missing", path,
+                             ydoc_line(root));
     if ((r = ydoc_expect_seq(doc, nodes, "nodes", ROLLOUT_NODES_MAX, err)) < 0)
-        goto out;
+        return r;
     rf->n_nodes = ydoc_seq_len(nodes);
-    if (!(rf->nodes = calloc(rf->n_nodes, sizeof(*rf->nodes)))) {
-        r = baton_err_set(err, -ENOMEM, "out of memory");
-        goto out;
-    }
+    if (!(rf->nodes = calloc(rf->n_nodes, sizeof(*rf->nodes))))
+        return baton_err_set(err, -ENOMEM, "out of memory");
     for (size_t i = 0; i < rf->n_nodes; i++) {
         char where[32];
         snprintf(where, sizeof(where), "nodes[%zu]", i);
         const ynode_t *n = ydoc_seq_item(doc, nodes, i);
-        rollout_node_t *node = &rf->nodes[i];
-        if ((r = ydoc_expect_map(doc, n, where, node_keys, err)) < 0 ||
-            (r = ydoc_str(doc, n, where, "name", true, &node->name, err)) < 0 ||
-            (r = ydoc_str(doc, n, where, "endpoint", true, &node->endpoint, err)) < 0)
-            goto out;
-        char *key = NULL;
-        if ((r = ydoc_str(doc, n, where, "public_key", curve != NULL, &key, err)) < 0)
-            goto out;
-        if (key && !transport_key_valid(key)) {
-            free(key);
-            r = bad(doc, n, where, "public_key",
-                    "must be the agent's Z85 public key (40 characters, from baton keygen)", err);
-            goto out;
-        }
-        if (key)
-            memcpy(node->public_key.z85, key, sizeof(node->public_key.z85));
-        free(key);
-        if (!plain_name(node->name)) {
-            r = bad(doc, n, where, "name", "must be 1-64 of [A-Za-z0-9_.-@]", err);
-            goto out;
-        }
-        if (strncmp(node->endpoint, "tcp://", 6) && strncmp(node->endpoint, "ipc://", 6)) {
-            r = bad(doc, n, where, "endpoint", "must be a tcp:// or ipc:// endpoint", err);
-            goto out;
-        }
-        if (!strncmp(node->endpoint, "tcp://", 6) && !tcp_endpoint_valid(node->endpoint + 6)) {
-            r = bad(doc, n, where, "endpoint", "must be tcp://HOST:PORT (port 1-65535)", err);
-            goto out;
-        }
+        if ((r = load_node(doc, n, where, curve, &rf->nodes[i], err)) < 0)
+            return r;
         for (size_t j = 0; j < i; j++)
-            if (!strcmp(rf->nodes[j].name, node->name)) {
-                r = bad(doc, n, where, "name", "names a node twice", err);
-                goto out;
-            }
+            if (!strcmp(rf->nodes[j].name, rf->nodes[i].name))
+                return bad(doc, n, where, "name", "names a node twice", err);
     }
-    if (!curve == !rf->insecure) {
-        r = baton_err_set(err, -EINVAL, "%s:%u: %s", path, ydoc_line(curve ? curve : root),
-                          curve ? "curve and insecure: true exclude each other"
-                                : "curve: required (secret_key: the coordinator's key file; each "
-                                  "node's public_key), or insecure: true for plain text");
+    return 0;
+}
+
+/* The coordinator's own key (curve.secret_key, relative to the rollout file), or, said out
+ * loud, insecure: exactly one of them. */
+static int load_curve_key(ydoc_t *doc, const ynode_t *root, const ynode_t *curve, const char *path,
+                          const char *secret_path, rollout_file_t *rf, baton_err_t *err)
+{
+    if (!curve == !rf->insecure)
+        return baton_err_set(err, -EINVAL, "%s:%u: %s", path, ydoc_line(curve ? curve : root),
+                             curve ? "curve and insecure: true exclude each other"
+                                   : "curve: required (secret_key: the coordinator's key file; "
+                                     "each node's public_key), or insecure: true for plain text");
+    if (!curve)
+        return 0;
+    char *dir = strdup(path), *full = NULL;
+    int n = !dir                    ? -1
+            : secret_path[0] == '/' ? asprintf(&full, "%s", secret_path)
+                                    : asprintf(&full, "%s/%s", dirname(dir), secret_path);
+    free(dir);
+    if (n < 0)
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    int r = transport_read_secret(full, &rf->secret_key, &rf->public_key, err);
+    free(full);
+    if (r < 0)
+        baton_err_prefix(err, "%s:%u: curve.secret_key", path,
+                         ydoc_line(ydoc_get(doc, curve, "secret_key")));
+    return r;
+}
+
+int rollout_file_load(const char *path, rollout_file_t **ret, baton_err_t *err)
+{
+    static const char *const keys[] = {"service",
+                                       "version",
+                                       "artifact",
+                                       "sha256",
+                                       "nodes",
+                                       "timeouts",
+                                       "liveness",
+                                       "min_healthy_time",
+                                       "healthy_deadline",
+                                       "progress_deadline",
+                                       "batches",
+                                       "max_unavailable",
+                                       "on_failure",
+                                       "max_failures",
+                                       "pause_after",
+                                       "max_in_flight",
+                                       "curve",
+                                       "insecure",
+                                       "restore_shared",
+                                       "catalog",
+                                       "rehearse",
+                                       "notify",
+                                       "webhooks",
+                                       "analysis",
+                                       NULL};
+    static const char *const curve_keys[] = {"secret_key", NULL};
+    ydoc_t *doc = NULL;
+    char *secret_path = NULL;
+    int r = ydoc_load(path, &doc, err);
+    if (r < 0)
+        return r;
+    rollout_file_t *rf = calloc(1, sizeof(*rf));
+    if (!rf || !(rf->path = strdup(path))) {
+        r = baton_err_set(err, -ENOMEM, "out of memory");
         goto out;
     }
-    if (curve) {
-        /* Relative to the rollout file, as the artifact. */
-        char *dir = strdup(path), *full = NULL;
-        int n = !dir                    ? -1
-                : secret_path[0] == '/' ? asprintf(&full, "%s", secret_path)
-                                        : asprintf(&full, "%s/%s", dirname(dir), secret_path);
-        free(dir);
-        free(secret_path);
-        secret_path = NULL;
-        if (n < 0) {
-            r = baton_err_set(err, -ENOMEM, "out of memory");
-            goto out;
-        }
-        r = transport_read_secret(full, &rf->secret_key, &rf->public_key, err);
-        free(full);
-        if (r < 0) {
-            baton_err_prefix(err, "%s:%u: curve.secret_key", path,
-                             ydoc_line(ydoc_get(doc, curve, "secret_key")));
-            goto out;
-        }
-    }
-
+    const ynode_t *root = ydoc_root(doc);
+    if ((r = ydoc_expect_map(doc, root, "", keys, err)) < 0 ||
+        (r = load_release(doc, root, path, rf, err)) < 0 ||
+        (r = load_timing(doc, root, rf, err)) < 0 ||
+        (r = load_strategy(doc, root, &rf->strategy, err)) < 0 ||
+        (r = load_notify(doc, root, rf, err)) < 0 || (r = load_webhooks(doc, root, rf, err)) < 0 ||
+        (r = load_analysis(doc, root, rf, err)) < 0)
+        goto out;
+    /* Whom the coordinator talks to: agents proving the key the file names, or, said out
+     * loud, anyone at the endpoint. */
+    const ynode_t *curve = ydoc_get(doc, root, "curve");
+    if ((r = ydoc_bool(doc, root, "", "insecure", &rf->insecure, err)) < 0 ||
+        (curve &&
+         ((r = ydoc_expect_map(doc, curve, "curve", curve_keys, err)) < 0 ||
+          (r = ydoc_str(doc, curve, "curve", "secret_key", true, &secret_path, err)) < 0)) ||
+        (r = load_nodes(doc, root, path, curve != NULL, rf, err)) < 0 ||
+        (r = load_curve_key(doc, root, curve, path, secret_path, rf, err)) < 0)
+        goto out;
     *ret = rf;
     rf = NULL;
     r = 0;
 out:
     free(secret_path);
-    free(artifact);
-    free(catalog);
     rollout_file_destroy(&rf);
     ydoc_destroy(&doc);
     return r;

@@ -85,6 +85,18 @@ same_verdict "no unit" "$(rollout_file 1.1.0)"
 node_exec node1 sh -c 'mv /root/gamesrv.service /etc/systemd/system/gamesrv.service &&
     systemctl daemon-reload'
 
+# --- node1 left mid-rollout by a coordinator killed after its dump: the agent's own rule ----------
+# (step_decide) refuses a new rollout's pre-flight; the plan says so in the very same words.
+f=$(rollout_file 1.1.0)
+BATON_FAILPOINT="kill-after:node1:dump" "$BATON" rollout "$f" >"$CLUSTER_DIR/killed.out" 2>&1
+is "$?" 137 "a rollout killed right after node1's dump (SIGKILL)"
+id=$(sed -n 's/^baton: rollout \([^:]*\):.*/\1/p' "$CLUSTER_DIR/killed.out")
+same_verdict "a rollout left unfinished" "$(rollout_file 1.1.0)"
+like "$(NO_COLOR=1 "$BATON" plan "$(rollout_file 1.1.0)" 2>&1)" "REFUSED: in rollout $id \(at dump\); roll it back first" \
+    "the plan names the unfinished rollout and where it stopped"
+out=$("$BATON" rollback "$f" 2>&1)
+is "$?" 0 "baton rollback of the killed rollout (exit 0)"
+
 out=$("$BATON" rollout "$(rollout_file 1.1.0)" 2>&1)
 is "$?" 0 "with everything put back, the rollout runs (exit 0)"
 done_testing

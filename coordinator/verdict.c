@@ -1,0 +1,79 @@
+/* verdict: see verdict.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "run.h"
+#include "steps.h"
+#include "verdict.h"
+
+/* A service's Hello as the agent's state would read it for step_decide(): `step` is then the
+ * step running or cut short, its last settled one unknown (never read in those cases). */
+static step_state_t hello_state(const Baton__ServiceInfo *svc)
+{
+    bool live = svc->running || svc->in_progress;
+    return (step_state_t){.rollout_id = svc->rollout_id,
+                          .step = live ? "" : svc->step,
+                          .in_progress = svc->in_progress ? svc->step : "",
+                          .running = svc->running ? svc->step : ""};
+}
+
+char *node_record_refusal(const struct run *run, const Baton__ServiceInfo *svc)
+{
+    step_state_t st = hello_state(svc);
+    char why[512];
+    if (step_decide(&st, STEP_PREFLIGHT, run->id, NULL, why, sizeof(why)) != STEP_REFUSE)
+        return NULL;
+    return strdup(why);
+}
+
+verdict_t node_verdict(struct run *run, node_t *nd, int r, const Baton__Envelope *env,
+                       baton_err_t *err, const Baton__ServiceInfo **ret_svc, char **ret_why)
+{
+    const Baton__ServiceInfo *svc = r == 0 ? node_hello_service(run, env, err) : NULL;
+    const Baton__Hello *h = r == 0 ? env->result->hello : NULL;
+    char *why = NULL;
+    *ret_svc = NULL;
+    *ret_why = NULL;
+    if (h && strcmp(h->node_name, nd->def->name)) {
+        if (asprintf(&why, "the agent at %s is node '%s', not '%s'", nd->def->endpoint,
+                     h->node_name, nd->def->name) < 0)
+            why = NULL;
+    } else if (!svc && r == -ETIMEDOUT) {
+        if (node_hello_silence(run, nd, err->msg, &why) < 0)
+            why = NULL;
+    } else if (!svc) {
+        why = strdup(err->msg);
+    } else if (svc->running) {
+        /* The agent's own words (its step_decide), with how long and what it is doing. */
+        *ret_svc = svc;
+        char *busy = node_record_refusal(run, svc);
+        if (asprintf(&why, "%s (%.0f s)%s%s", busy ? busy : "busy",
+                     (double)svc->running_ms / 1000.0, *svc->progress ? ": " : "",
+                     svc->progress) < 0)
+            why = NULL;
+        free(busy);
+    } else if (run->record && !strcmp(svc->rollout_id, run->id)) {
+        *ret_svc = svc;
+        return VERDICT_RESUME;
+    } else {
+        *ret_svc = svc;
+        free(nd->from_version);
+        nd->from_version = strdup(svc->version);
+        free(nd->database_id);
+        nd->database_id = *svc->database_id ? strdup(svc->database_id) : NULL;
+        nd->state = node_on_target(run, svc) ? NODE_SKIP : NODE_NEEDS;
+        char move_why[512];
+        version_move_t move = nd->state == NODE_SKIP
+                                  ? MOVE_SAME
+                                  : node_version_move(run, svc, move_why, sizeof(move_why));
+        nd->downgrade = move == MOVE_DOWN;
+        if (move != MOVE_REFUSED)
+            return VERDICT_GO;
+        why = strdup(move_why);
+    }
+    nd->state = NODE_BAD;
+    *ret_why = why ? why : strdup("out of memory");
+    return VERDICT_REFUSED;
+}
