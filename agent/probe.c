@@ -62,13 +62,15 @@ static int probe_http(const char *url, char *why, size_t len)
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     CURLcode rc = curl_easy_perform(c);
-    long code = 0;
+    long code = 0, os_errno = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
     curl_easy_cleanup(c);
     if (rc != CURLE_OK) {
         snprintf(why, len, "%s: %s", url, curl_easy_strerror(rc));
-        /* COULDNT_CONNECT is a refused connect (or no route): nothing answered at all. */
-        return rc == CURLE_COULDNT_CONNECT ? -ECONNREFUSED : -EIO;
+        /* Refused only where the host said so (RST): COULDNT_CONNECT also covers a host that
+         * cannot be reached, which is no reason to probe it every 10 ms. */
+        return rc == CURLE_COULDNT_CONNECT && os_errno == ECONNREFUSED ? -ECONNREFUSED : -EIO;
     }
     if (code < 200 || code > 299) {
         /* Said as received, cut at a whole character, never as bytes that are not UTF-8. */

@@ -95,8 +95,9 @@ static int first_healthy(step_ctx_t *ctx, baton_err_t *err)
             next_note = t + 5000;
         }
         if (t >= next_unit) {
-            if ((r = unit_active(ctx, svc, err)) < 0)
-                return r;
+            int u = unit_active(ctx, svc, err);
+            if (u < 0)
+                return u;
             next_unit = t + UNIT_CHECK_MS;
         }
         pause = probe_next_pause(r, pause, svc->health_interval_ms);

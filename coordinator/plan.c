@@ -53,16 +53,19 @@ static void hello_done(struct run *run, node_t *nd, int r, Baton__Envelope *env,
 {
     size_t i = nd->index;
     const Baton__ServiceInfo *svc = NULL;
-    char *msg = NULL;
-    /* The rollout's verdict (verdict.h); and what the rollout's pre-flight would refuse of the
-     * record, said now. */
-    if (node_verdict(run, nd, r, env, err, &svc, &msg) == VERDICT_REFUSED)
-        problem(i, msg);
+    char *msg = NULL, *also = NULL, *record = NULL;
+    /* The rollout's verdict (verdict.h), and what the rollout's pre-flight would refuse of
+     * another rollout's record, said now: every reason, the service's state first. */
+    node_verdict(run, nd, r, env, err, &svc, &msg, &also);
+    if (svc && !svc->running)
+        record = node_record_refusal(run, svc);
+    const char *reasons[] = {record, msg, also};
+    for (size_t k = 0; k < sizeof(reasons) / sizeof(*reasons); k++)
+        if (reasons[k])
+            problem(i, reasons[k]);
+    free(record);
     free(msg);
-    msg = NULL;
-    if (svc && !svc->running && (msg = node_record_refusal(run, svc)))
-        problem(i, msg); /* besides a version refused: every reason */
-    free(msg);
+    free(also);
     msg = NULL;
     if (svc) {
         json_object_set_new(pn[i].info, "version", json_string(svc->version));

@@ -95,7 +95,7 @@ static void hello_result(struct run *run, node_t *nd, int r, Baton__Envelope *en
     char *msg = NULL;
     const char *version = "";
     const Baton__ServiceInfo *svc = NULL;
-    verdict_t v = node_verdict(run, nd, r, env, err, &svc, &msg);
+    verdict_t v = node_verdict(run, nd, r, env, err, &svc, &msg, NULL);
     int bad = v == VERDICT_REFUSED;
     if (svc && !svc->running)
         version = svc->version;

@@ -21,6 +21,10 @@ static step_state_t hello_state(const Baton__ServiceInfo *svc)
 
 char *node_record_refusal(const struct run *run, const Baton__ServiceInfo *svc)
 {
+    /* No record (or one the agent could not read: it says why in `step`, and its pre-flight
+     * fails with that, not with a rollout's name). */
+    if (!*svc->rollout_id)
+        return NULL;
     step_state_t st = hello_state(svc);
     char why[512];
     if (step_decide(&st, STEP_PREFLIGHT, run->id, NULL, why, sizeof(why)) != STEP_REFUSE)
@@ -29,13 +33,16 @@ char *node_record_refusal(const struct run *run, const Baton__ServiceInfo *svc)
 }
 
 verdict_t node_verdict(struct run *run, node_t *nd, int r, const Baton__Envelope *env,
-                       baton_err_t *err, const Baton__ServiceInfo **ret_svc, char **ret_why)
+                       baton_err_t *err, const Baton__ServiceInfo **ret_svc, char **ret_why,
+                       char **ret_also)
 {
     const Baton__ServiceInfo *svc = r == 0 ? node_hello_service(run, env, err) : NULL;
     const Baton__Hello *h = r == 0 ? env->result->hello : NULL;
     char *why = NULL;
     *ret_svc = NULL;
     *ret_why = NULL;
+    if (ret_also)
+        *ret_also = NULL;
     if (h && strcmp(h->node_name, nd->def->name)) {
         if (asprintf(&why, "the agent at %s is node '%s', not '%s'", nd->def->endpoint,
                      h->node_name, nd->def->name) < 0)
@@ -45,16 +52,7 @@ verdict_t node_verdict(struct run *run, node_t *nd, int r, const Baton__Envelope
             why = NULL;
     } else if (!svc) {
         why = strdup(err->msg);
-    } else if (svc->running) {
-        /* The agent's own words (its step_decide), with how long and what it is doing. */
-        *ret_svc = svc;
-        char *busy = node_record_refusal(run, svc);
-        if (asprintf(&why, "%s (%.0f s)%s%s", busy ? busy : "busy",
-                     (double)svc->running_ms / 1000.0, *svc->progress ? ": " : "",
-                     svc->progress) < 0)
-            why = NULL;
-        free(busy);
-    } else if (run->record && !strcmp(svc->rollout_id, run->id)) {
+    } else if (run->record && !svc->running && !strcmp(svc->rollout_id, run->id)) {
         *ret_svc = svc;
         return VERDICT_RESUME;
     } else {
@@ -69,9 +67,23 @@ verdict_t node_verdict(struct run *run, node_t *nd, int r, const Baton__Envelope
                                   ? MOVE_SAME
                                   : node_version_move(run, svc, move_why, sizeof(move_why));
         nd->downgrade = move == MOVE_DOWN;
-        if (move != MOVE_REFUSED)
+        char *refused = move == MOVE_REFUSED ? strdup(move_why) : NULL;
+        if (!svc->running && move != MOVE_REFUSED)
             return VERDICT_GO;
-        why = strdup(move_why);
+        if (!svc->running) {
+            why = refused;
+        } else {
+            /* Busy: as the agent's step_decide() says it, with how long and what it is doing;
+             * a version refused too is the plan's second reason. */
+            if (asprintf(&why, "busy: rollout %s is running %s (%.0f s)%s%s", svc->rollout_id,
+                         svc->step, (double)svc->running_ms / 1000.0, *svc->progress ? ": " : "",
+                         svc->progress) < 0)
+                why = NULL;
+            if (ret_also)
+                *ret_also = refused;
+            else
+                free(refused);
+        }
     }
     nd->state = NODE_BAD;
     *ret_why = why ? why : strdup("out of memory");

@@ -20,9 +20,12 @@ typedef enum {
 
 /* Reads the Hello call's outcome (r, env, err as the engine hands them over) for node nd. Sets
  * *ret_svc to the service's Hello (inside env) when the agent is nd's and answered for the
- * service, else NULL; *ret_why (allocated) to the refusal, NULL otherwise. */
+ * service, else NULL; *ret_why (allocated) to the refusal, NULL otherwise. A busy service's
+ * version is judged too (its database, from_version and downgrade set): a move refused as well
+ * goes to *ret_also (allocated; NULL: none), for the plan that lists every reason. */
 verdict_t node_verdict(struct run *run, struct node *nd, int r, const Baton__Envelope *env,
-                       baton_err_t *err, const Baton__ServiceInfo **ret_svc, char **ret_why);
+                       baton_err_t *err, const Baton__ServiceInfo **ret_svc, char **ret_why,
+                       char **ret_also);
 
 /* Why the agent's pre-flight will refuse this service's record for this run (the record of an
  * unfinished rollout, a reservation), in the words the agent will use; NULL when it will not

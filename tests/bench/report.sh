@@ -68,9 +68,11 @@ if [ -s "$OUT/overhead-simple.dat" ]; then
         a=$(col "$d" "\$1 == $n && \$2 == \"ansible\"" 3)
         fd=$(col "$d" "\$1 == $n && \$2 == \"floor\"" 4)
         bd=$(col "$d" "\$1 == $n && \$2 == \"baton\"" 4)
+        # Ansible may be left out (CONTENDERS): "-" then, not a 0 and a negative overhead.
         awk -v n="$n" -v f="$f" -v b="$b" -v a="$a" -v fd="$fd" -v bd="$bd" 'BEGIN {
-            printf "| %d | %.2f | %.2f | %.2f | %.0f | %.0f | %.3f | %.3f | %.0f |\n", n, f, b, a,
-                (b - f) / n * 1000, (a - f) / n * 1000, fd, bd, (bd - fd) * 1000 }'
+            aw = a == "" ? "-" : sprintf("%.2f", a); ao = a == "" ? "-" : sprintf("%.0f", (a - f) / n * 1000)
+            printf "| %d | %.2f | %.2f | %s | %.0f | %s | %.3f | %.3f | %.0f |\n", n, f, b, aw,
+                (b - f) / n * 1000, ao, fd, bd, (bd - fd) * 1000 }'
     done
     echo
     if [ -s "$OUT/timeline-simple.dat" ]; then

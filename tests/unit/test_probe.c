@@ -142,8 +142,12 @@ static void test_schedule(void **state)
     p = 0;
     for (size_t i = 0; i < sizeof(want) / sizeof(*want); i++)
         assert_int_equal(p = probe_next_pause(-EIO, p, 250), want[i]);
-    /* A timeout is an answer too (the service took the connection). */
-    assert_int_equal(probe_next_pause(-ETIMEDOUT, 40, 250), 80);
+    /* Anything but a refusal backs off: no answer in time, a host that cannot be reached. */
+    assert_int_equal(probe_next_pause(-EIO, 0, 250), 10);
+    assert_int_equal(probe_next_pause(-EHOSTUNREACH, 40, 250), 80);
+    /* Refused, then answered: the doubling goes on from the last pause (10 -> 20). */
+    p = probe_next_pause(-ECONNREFUSED, 0, 250);
+    assert_int_equal(probe_next_pause(-EIO, p, 250), 20);
 
     /* Refused again (a restart under it): back to every 10 ms. */
     assert_int_equal(probe_next_pause(-ECONNREFUSED, 250, 250), PROBE_REFUSED_PAUSE_MS);

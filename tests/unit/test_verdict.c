@@ -75,7 +75,7 @@ static int teardown(void **state)
 static verdict_t judge(struct fixture *f, char **ret_why, const Baton__ServiceInfo **ret_svc)
 {
     baton_err_t err = {0};
-    return node_verdict(&f->run, &f->nd, 0, &f->env, &err, ret_svc, ret_why);
+    return node_verdict(&f->run, &f->nd, 0, &f->env, &err, ret_svc, ret_why, NULL);
 }
 
 static void test_to_roll_and_on_target(void **state)
@@ -129,6 +129,28 @@ static void test_refusals(void **state)
     assert_int_equal(judge(f, &why, &svc), VERDICT_REFUSED);
     assert_string_equal(why, "busy: rollout r-old is running migrate (12 s)");
     free(why);
+    /* Busy, and its version judged too: the database known (for the plan's rehearsal), a move
+     * refused as the plan's second reason. */
+    Baton__VersionRecord old = BATON__VERSION_RECORD__INIT, *old_history[] = {&old};
+    old.version = "0.9.0";
+    f->svc.n_history = 1;
+    f->svc.history = old_history;
+    f->svc.version = "1.2.0";
+    f->svc.highest_version = "1.2.0";
+    f->svc.database_id = "7300/game";
+    char *also = NULL;
+    baton_err_t no_err = {0};
+    assert_int_equal(node_verdict(&f->run, &f->nd, 0, &f->env, &no_err, &svc, &why, &also),
+                     VERDICT_REFUSED);
+    assert_string_equal(why, "busy: rollout r-old is running migrate (12 s)");
+    assert_non_null(also);
+    assert_non_null(strstr(also, "no history of 1.1.0"));
+    assert_string_equal(f->nd.database_id, "7300/game");
+    assert_int_equal(f->nd.state, NODE_BAD);
+    free(why);
+    free(also);
+    f->svc.n_history = 0;
+    f->svc.history = NULL;
     f->svc.running = false;
     f->svc.step = "committed";
 
@@ -153,7 +175,8 @@ static void test_refusals(void **state)
     /* The Hello itself failed: its error, said as it came. */
     baton_err_t err = {0};
     baton_err_set(&err, -EIO, "tcp://10.0.0.1:7600: connection refused");
-    assert_int_equal(node_verdict(&f->run, &f->nd, -EIO, NULL, &err, &svc, &why), VERDICT_REFUSED);
+    assert_int_equal(node_verdict(&f->run, &f->nd, -EIO, NULL, &err, &svc, &why, NULL),
+                     VERDICT_REFUSED);
     assert_string_equal(why, "tcp://10.0.0.1:7600: connection refused");
     assert_null(svc);
     free(why);
@@ -209,6 +232,9 @@ static void test_record_refusal(void **state)
     }
     f->svc.rollout_id = "";
     f->svc.step = "";
+    assert_null(node_record_refusal(&f->run, &f->svc));
+    /* A state file the agent could not read: no rollout to name; its pre-flight says why. */
+    f->svc.step = "state file /var/lib/baton/gamesrv.json: not JSON";
     assert_null(node_record_refusal(&f->run, &f->svc));
 }
 
