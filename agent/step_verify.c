@@ -3,29 +3,18 @@
  * target version, and for min_healthy_time afterwards the unit stays active with the same main
  * process and no restart while every probe passes. */
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
-
-#include <curl/curl.h>
 
 #include "semver.h"
 #include "clock.h"
 #include "command.h"
-#include "db.h"
-#include "envelope.h"
 #include "err.h"
+#include "probe.h"
 #include "step.h"
 #include "unit.h"
-
-#include "probe.h"
 
 static int unit_active(step_ctx_t *ctx, const svc_config_t *svc, baton_err_t *err)
 {

@@ -90,32 +90,10 @@ int unit_daemon_reload(sd_bus *bus, baton_err_t *err)
     return r < 0 ? r : 0;
 }
 
-int unit_property(sd_bus *bus, const char *unit, const char *iface, const char *property,
-                  char **ret, baton_err_t *err)
-{
-    sd_bus_error e = SD_BUS_ERROR_NULL;
-    char *path = NULL, *value = NULL;
-    int r = unit_path(bus, unit, &path, err);
-    if (r < 0)
-        goto out;
-    char ifname[128];
-    snprintf(ifname, sizeof(ifname), "org.freedesktop.systemd1.%s", iface);
-    r = sd_bus_get_property_string(bus, SD_DEST, path, ifname, property, &e, &value);
-    if (r < 0) {
-        r = baton_err_set(err, r, "read %s of %s: %s", property, unit,
-                          e.message ? e.message : strerror(-r));
-        goto out;
-    }
-    *ret = value;
-    r = 0;
-out:
-    free(path);
-    sd_bus_error_free(&e);
-    return r;
-}
-
-int unit_property_u32(sd_bus *bus, const char *unit, const char *iface, const char *property,
-                      uint32_t *ret, baton_err_t *err)
+/* One property of the unit's object: a string (type 's': *(char **)ret, the caller's to free)
+ * or a trivial type (a uint32_t for 'u'); *ret is written only on success. */
+static int read_property(sd_bus *bus, const char *unit, const char *iface, const char *property,
+                         char type, void *ret, baton_err_t *err)
 {
     sd_bus_error e = SD_BUS_ERROR_NULL;
     char *path = NULL;
@@ -124,19 +102,30 @@ int unit_property_u32(sd_bus *bus, const char *unit, const char *iface, const ch
         goto out;
     char ifname[128];
     snprintf(ifname, sizeof(ifname), "org.freedesktop.systemd1.%s", iface);
-    uint32_t v = 0;
-    r = sd_bus_get_property_trivial(bus, SD_DEST, path, ifname, property, &e, 'u', &v);
-    if (r < 0) {
+    r = type == 's'
+            ? sd_bus_get_property_string(bus, SD_DEST, path, ifname, property, &e, (char **)ret)
+            : sd_bus_get_property_trivial(bus, SD_DEST, path, ifname, property, &e, type, ret);
+    if (r < 0)
         r = baton_err_set(err, r, "read %s of %s: %s", property, unit,
                           e.message ? e.message : strerror(-r));
-        goto out;
-    }
-    *ret = v;
-    r = 0;
+    else
+        r = 0;
 out:
     free(path);
     sd_bus_error_free(&e);
     return r;
+}
+
+int unit_property(sd_bus *bus, const char *unit, const char *iface, const char *property,
+                  char **ret, baton_err_t *err)
+{
+    return read_property(bus, unit, iface, property, 's', ret, err);
+}
+
+int unit_property_u32(sd_bus *bus, const char *unit, const char *iface, const char *property,
+                      uint32_t *ret, baton_err_t *err)
+{
+    return read_property(bus, unit, iface, property, 'u', ret, err);
 }
 
 void unit_why_failed(sd_bus *bus, const char *unit, char *buf, size_t len)
