@@ -51,7 +51,7 @@ DEPS_BUILD   := gcc libc6-dev make pkg-config protobuf-c-compiler libprotobuf-c-
 DEPS_CLUSTER := postgresql sql-migrate systemd iproute2 util-linux procps curl
 DEPS_TEST    := ansible-core openssh-server debhelper dpkg-dev build-essential fakeroot lintian \
 	man-db valgrind clang libclang-rt-14-dev jq debootstrap git golang-1.19-go xz-utils zsh fish tmux \
-	prometheus-node-exporter haproxy prometheus
+	prometheus-node-exporter haproxy prometheus nginx-light openssl
 DEPS_BENCH   := bc time gnuplot-nox strace
 DEPS_APT     := $(DEPS_BUILD) $(DEPS_CLUSTER) $(DEPS_TEST) $(DEPS_BENCH)
 

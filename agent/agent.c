@@ -227,8 +227,10 @@ static void serve_stage(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
     }
     uint64_t held = 0;
     const svc_config_t *svc = agent_config_service(a->cfg, req->stage->service);
-    int r = svc ? stage_chunk(&agent_lane(a, svc)->stage, a->cfg, req->stage, &held, &err)
-                : baton_err_set(&err, -ENOENT, "unknown service '%.64s'", req->stage->service);
+    int r = !svc ? baton_err_set(&err, -ENOENT, "unknown service '%.64s'", req->stage->service)
+            : *req->stage->url
+                ? baton_err_set(&err, -ENOTSUP, "stage: pulls run on the Stage front only")
+                : stage_chunk(&agent_lane(a, svc)->stage, a->cfg, req->stage, &held, &err);
     if (r < 0)
         log_event(req->stage->service, req->rollout_id, "stage", 4, "%s", err.msg);
     Baton__Result res = BATON__RESULT__INIT;

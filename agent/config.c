@@ -356,10 +356,29 @@ static int load_service(ydoc_t *doc, const ynode_t *node, const char *where, con
     return load_service_timeouts(doc, node, where, s, err);
 }
 
+/* pull: how artifacts named by URL are fetched (pull.h): through a proxy, against a CA file, at
+ * most so many bytes a second. */
+static int load_pull(ydoc_t *doc, const ynode_t *root, agent_config_t *c, baton_err_t *err)
+{
+    static const char *const keys[] = {"proxy", "ca_file", "max_bytes_per_sec", NULL};
+    const ynode_t *pull = ydoc_get(doc, root, "pull");
+    int r;
+    if (!pull)
+        return 0;
+    if ((r = ydoc_expect_map(doc, pull, "pull", keys, err)) < 0 ||
+        (r = ydoc_str(doc, pull, "pull", "proxy", false, &c->pull_proxy, err)) < 0 ||
+        (r = ydoc_str(doc, pull, "pull", "ca_file", false, &c->pull_ca_file, err)) < 0 ||
+        (r = ydoc_uint(doc, pull, "pull", "max_bytes_per_sec", false, 1024, 1ull << 40,
+                       &c->pull_max_bytes_per_sec, err)) < 0)
+        return r;
+    return check(doc, pull, "pull", "ca_file", !c->pull_ca_file || c->pull_ca_file[0] == '/',
+                 "must be an absolute path", err);
+}
+
 int agent_config_load(const char *path, agent_config_t **ret_cfg, baton_err_t *err)
 {
-    static const char *const keys[] = {"node",  "listen",   "state_dir",   "services",
-                                       "curve", "insecure", "metrics_dir", NULL};
+    static const char *const keys[] = {"node",     "listen",      "state_dir", "services", "curve",
+                                       "insecure", "metrics_dir", "pull",      NULL};
     static const char *const curve_keys[] = {"secret_key", "authorized_keys", NULL};
     ydoc_t *doc = NULL;
     int r = ydoc_load(path, &doc, err);
@@ -385,6 +404,8 @@ int agent_config_load(const char *path, agent_config_t **ret_cfg, baton_err_t *e
          (r = ydoc_str(doc, curve, "curve", "secret_key", true, &c->secret_key, err)) < 0 ||
          (r = ydoc_str(doc, curve, "curve", "authorized_keys", true, &c->authorized_keys, err)) <
              0))
+        goto out;
+    if ((r = load_pull(doc, root, c, err)) < 0)
         goto out;
     if (!curve == !c->insecure) {
         r = baton_err_set(err, -EINVAL, "%s:%u: %s", path, ydoc_line(curve ? curve : root),
@@ -516,6 +537,8 @@ void agent_config_destroy(agent_config_t **cfg_p)
     free(c->listen);
     free(c->state_dir);
     free(c->metrics_dir);
+    free(c->pull_proxy);
+    free(c->pull_ca_file);
     free(c->secret_key);
     free(c->authorized_keys);
     free(c);

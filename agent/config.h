@@ -71,6 +71,9 @@ typedef struct agent_config {
     char *secret_key;       /* curve: this agent's secret key file */
     char *authorized_keys;  /* curve: the coordinators' public keys it obeys */
     bool insecure;          /* plain text, no authentication (explicit, warned about) */
+    char *pull_proxy;       /* pull: proxy for artifacts pulled by URL (libcurl's syntax), or NULL */
+    char *pull_ca_file;     /* pull: CA bundle an https:// mirror is checked against, or NULL */
+    uint64_t pull_max_bytes_per_sec; /* pull: bandwidth cap per pull, 0 = none */
     size_t n_services;      /* entries in services */
     svc_config_t *services; /* managed services */
 } agent_config_t;

@@ -8,6 +8,7 @@
 
 #include "envelope.h"
 #include "log.h"
+#include "pull.h"
 #include "stage.h"
 #include "thread.h"
 
@@ -17,6 +18,7 @@ struct front {
     agent_thread_t t;                           /* its thread and PAIR (thread.h) */
     sd_bus *bus;                                /* Hello: its own connection to systemd */
     struct staging stages[AGENT_SERVICES_MAX];  /* Stage: one transfer per service */
+    pull_t *pulls[AGENT_SERVICES_MAX];          /* Stage: one pull per service (pull.h) */
 };
 
 struct front_job {
@@ -45,18 +47,29 @@ static void answer_hello(front_t *f, struct front_job *job, Baton__Result *res, 
     res->hello = hello;
 }
 
-static void answer_stage(front_t *f, struct front_job *job, Baton__Result *res, baton_err_t *err)
+/* A chunk of a pushed artifact, or (with a url) where the pull of one stands. */
+static void answer_stage(front_t *f, struct front_job *job, Baton__Result *res, char *line,
+                         size_t len, baton_err_t *err)
 {
     const Baton__Envelope *req = job->req;
     const svc_config_t *svc = agent_config_service(f->cfg, req->stage->service);
     uint64_t held = 0;
-    int r = svc ? stage_chunk(&f->stages[svc - f->cfg->services], f->cfg, req->stage, &held, err)
-                : baton_err_set(err, -ENOENT, "unknown service '%.64s'", req->stage->service);
+    int r;
+    size_t i = svc ? (size_t)(svc - f->cfg->services) : 0;
+    if (!svc)
+        r = baton_err_set(err, -ENOENT, "unknown service '%.64s'", req->stage->service);
+    else if (*req->stage->url)
+        r = pull_ask(&f->pulls[i], f->cfg, svc, req->stage, res, line, len, err);
+    else {
+        r = stage_chunk(&f->stages[i], f->cfg, req->stage, &held, err);
+        res->staged_bytes = held;
+    }
     if (r < 0)
         log_event(req->stage->service, req->rollout_id, "stage", 4, "%s", err->msg);
+    else if (*line && !res->stage_pulling)
+        log_event(req->stage->service, req->rollout_id, "stage", 6, "%s", line);
     res->status = r == 0 ? BATON__STATUS__STATUS_OK : BATON__STATUS__STATUS_FAILED;
     res->step = "stage";
-    res->staged_bytes = held;
     res->stage_resume = r == -EPROTO;
 }
 
@@ -65,11 +78,12 @@ static void answer(front_t *f, struct front_job *job)
 {
     baton_err_t err = {0};
     Baton__Result res = BATON__RESULT__INIT;
+    char line[BATON_ERR_MSG_MAX] = "";
     if (f->kind == FRONT_HELLO)
         answer_hello(f, job, &res, &err);
     else
-        answer_stage(f, job, &res, &err);
-    res.message = err.msg;
+        answer_stage(f, job, &res, line, sizeof(line), &err);
+    res.message = err.code ? err.msg : line;
     Baton__Envelope env = BATON__ENVELOPE__INIT;
     env.protocol_version = BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
     env.request_id = job->req->request_id;
@@ -130,8 +144,10 @@ void front_destroy(front_t **f_p)
      * the agent is exiting. */
     agent_thread_stop(&f->t);
     sd_bus_flush_close_unref(f->bus);
-    for (size_t i = 0; i < AGENT_SERVICES_MAX; i++)
+    for (size_t i = 0; i < AGENT_SERVICES_MAX; i++) {
         stage_reset(&f->stages[i], NULL);
+        pull_destroy(&f->pulls[i]); /* what it got stays for the next start */
+    }
     free(f);
     *f_p = NULL;
 }

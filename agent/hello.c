@@ -89,6 +89,10 @@ int hello_build(const agent_config_t *cfg, sd_bus **bus_p, const struct run_view
     h->agent_version = BATON_VERSION;
     h->protocol_version = BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
     h->node_name = cfg->node_name;
+    /* What older coordinators do not know to ask for. */
+    static char *features[] = {"pull"};
+    h->n_features = sizeof(features) / sizeof(features[0]);
+    h->features = features;
     h->services = calloc(cfg->n_services, sizeof(*h->services));
     if (!h->services) {
         free(h);

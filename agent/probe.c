@@ -45,10 +45,15 @@ static void curl_setup(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+void probe_curl_setup(void)
+{
+    pthread_once(&curl_once, curl_setup);
+}
+
 /* One HTTP GET; 0 when it answered 2xx, with `why` saying what it did otherwise. */
 static int probe_http(const char *url, char *why, size_t len)
 {
-    pthread_once(&curl_once, curl_setup);
+    probe_curl_setup();
     CURL *c = curl_easy_init();
     if (!c) {
         snprintf(why, len, "curl: out of memory");

@@ -31,4 +31,8 @@ int probe(const svc_config_t *svc, char *why, size_t len);
  * PROBE_FIRST_PAUSE_MS, or from the last pause) up to interval_ms. */
 uint64_t probe_next_pause(int result, uint64_t prev_ms, uint64_t interval_ms);
 
+/* libcurl's global set-up, once per process, for every thread that uses libcurl (probes and
+ * pulls): not before the first use (an idle agent does not carry OpenSSL's ~2 MiB). */
+void probe_curl_setup(void);
+
 #endif

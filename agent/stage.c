@@ -1,4 +1,4 @@
-/* stage: receive the new binary in chunks into STATE_DIR/staging/SERVICE/, verify its
+/* stage: receive the new binary in chunks (or pull it: pull.c) into STATE_DIR/staging/SERVICE/, verify its
  * SHA-256, and keep it under its digest. Nothing live changes: staging is always safe. */
 #include <errno.h>
 #include <fcntl.h>
@@ -91,6 +91,42 @@ static bool same_transfer(const struct staging *s, const Baton__Stage *req)
 {
     return s->fd >= 0 && !strcmp(s->service, req->service) && !strcmp(s->sha256, req->sha256) &&
            s->size == req->size;
+}
+
+int stage_keep(const svc_config_t *svc, int fd, const char *partial, const char *final,
+               uint64_t size, baton_err_t *err)
+{
+    /* Whole and the one asked for; and a program this node may run (or, for a service with
+     * releases, a release archive, checked member by member when unpacked), or never kept. */
+    int r = 0;
+    if (svc->release_dir && !release_is_archive_fd(fd))
+        r = baton_err_set(err, -ENOEXEC,
+                          "%s takes whole releases (release_dir %s): the artifact is no release "
+                          "archive (tar, compressed or not)",
+                          svc->name, svc->release_dir);
+    else if (!svc->release_dir)
+        r = artifact_check_fd(fd, "the artifact", svc->artifact_scripts, err);
+    if (r == 0 && (fsync(fd) < 0 || fchmod(fd, 0755) < 0))
+        r = baton_err_set(err, -errno, "fsync %s: %s", partial, strerror(errno));
+    /* Closed before it is put in place: a file open for writing cannot be run (ETXTBSY), and
+     * a pre-flight runs it as soon as its coordinator hears it is held. link(2), not rename:
+     * a file already kept under this digest (verified, maybe running) is never replaced. */
+    close(fd);
+    if (r < 0) {
+        unlink(partial);
+        return r;
+    }
+    r = link(partial, final) < 0 ? -errno : 0;
+    struct stat kept;
+    if (r == -EEXIST && lstat(final, &kept) == 0 && S_ISREG(kept.st_mode) &&
+        (uint64_t)kept.st_size == size)
+        r = 0; /* kept meanwhile under this digest, whole: that one stays */
+    else if (r == -EEXIST && unlink(final) == 0) /* not the artifact: never verified, replaced */
+        r = link(partial, final) < 0 ? -errno : 0;
+    if (r < 0)
+        r = baton_err_set(err, r, "link %s -> %s: %s", partial, final, strerror(-r));
+    unlink(partial);
+    return r < 0 ? r : fs_fsync_parent(final, err);
 }
 
 int stage_chunk(struct staging *s, const agent_config_t *cfg, const Baton__Stage *req,
@@ -197,46 +233,11 @@ int stage_chunk(struct staging *s, const agent_config_t *cfg, const Baton__Stage
         return baton_err_set(err, -EBADMSG, "staged binary has sha256 %s, expected %s", got,
                              req->sha256);
     }
-    /* Whole and the one asked for; and a program this node may run (or, for a service with
-     * releases, a release archive, checked member by member when unpacked), or never kept. */
-    const svc_config_t *svc = agent_config_service(cfg, req->service);
-    r = 0;
-    if (svc->release_dir && !release_is_archive_fd(s->fd))
-        r = baton_err_set(err, -ENOEXEC,
-                          "%s takes whole releases (release_dir %s): the artifact is no release "
-                          "archive (tar, compressed or not)",
-                          svc->name, svc->release_dir);
-    else if (!svc->release_dir)
-        r = artifact_check_fd(s->fd, "the artifact", svc->artifact_scripts, err);
-    if (r < 0) {
-        stage_reset(s, partial);
-        *ret_held = 0;
-        return r;
-    }
-    if (fsync(s->fd) < 0 || fchmod(s->fd, 0755) < 0) {
-        r = baton_err_set(err, -errno, "fsync %s: %s", partial, strerror(errno));
-        stage_reset(s, partial);
-        *ret_held = 0;
-        return r;
-    }
-    /* Closed before it is put in place: a file open for writing cannot be run (ETXTBSY), and
-     * a pre-flight runs it as soon as its coordinator hears it is held. link(2), not rename:
-     * a file already kept under this digest (verified, maybe running) is never replaced. */
-    close(s->fd);
+    int fd = s->fd;
     s->fd = -1;
-    r = link(partial, final) < 0 ? -errno : 0;
-    struct stat kept;
-    if (r == -EEXIST && lstat(final, &kept) == 0 && S_ISREG(kept.st_mode) &&
-        (uint64_t)kept.st_size == req->size)
-        r = 0; /* kept meanwhile under this digest, whole: that one stays */
-    else if (r == -EEXIST && unlink(final) == 0) /* not the artifact: never verified, replaced */
-        r = link(partial, final) < 0 ? -errno : 0;
-    if (r < 0) {
-        r = baton_err_set(err, r, "link %s -> %s: %s", partial, final, strerror(-r));
-        stage_reset(s, partial);
+    r = stage_keep(agent_config_service(cfg, req->service), fd, partial, final, s->size, err);
+    stage_reset(s, NULL);
+    if (r < 0)
         *ret_held = 0;
-        return r;
-    }
-    stage_reset(s, partial);
-    return fs_fsync_parent(final, err);
+    return r;
 }

@@ -27,6 +27,11 @@ struct staging {
  * goes on from). A transfer not in memory is taken up from the partial file on disk. */
 int stage_chunk(struct staging *s, const agent_config_t *cfg, const Baton__Stage *req,
                 uint64_t *ret_held, baton_err_t *err);
+/* Keeps a whole, verified artifact received into `partial` (fd open on it; closed here): checks
+ * that it is what the service takes (a program, or a release archive), fsyncs it and links it to
+ * `final` (a file kept there already, whole, stays). `partial` is removed in every case. */
+int stage_keep(const svc_config_t *svc, int fd, const char *partial, const char *final,
+               uint64_t size, baton_err_t *err);
 /* Closes and forgets a transfer; removes `partial` when given. */
 void stage_reset(struct staging *s, const char *partial);
 

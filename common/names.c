@@ -27,3 +27,22 @@ bool rollout_id_valid(const char *s)
 {
     return plain(s, ROLLOUT_ID_MAX_LEN, ALNUM "_.-");
 }
+
+bool artifact_is_url(const char *s)
+{
+    return !strncmp(s, "http://", 7) || !strncmp(s, "https://", 8);
+}
+
+bool artifact_url_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n > ARTIFACT_URL_MAX || !artifact_is_url(s))
+        return false;
+    size_t host = s[4] == 's' ? 8 : 7;
+    if (n == host || s[host] == '/' || s[host] == '?' || s[host] == '#')
+        return false; /* no host */
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f)
+            return false;
+    return true;
+}

@@ -18,4 +18,14 @@ bool version_name_valid(const char *s);
 /* A rollout id: 1..64 of [A-Za-z0-9_.-], not starting with '.' or '-'. */
 bool rollout_id_valid(const char *s);
 
+#define ARTIFACT_URL_MAX 2048
+#define ARTIFACT_URL_RULE                                                                          \
+    "a URL must be http:// or https://, name a host, and be at most 2048 printable characters "    \
+    "without spaces"
+/* An artifact's URL as an agent pulls it: http:// or https://, a host, printable ASCII without
+ * spaces, at most ARTIFACT_URL_MAX characters. */
+bool artifact_url_valid(const char *s);
+/* True when s begins as a URL does (http:// or https://): a URL, valid or not, not a path. */
+bool artifact_is_url(const char *s);
+
 #endif

@@ -91,9 +91,16 @@ static int load_release(ydoc_t *doc, const ynode_t *node, const char *where, con
         goto out;
     }
     rel->maintenance = requires != NULL;
-    /* A relative artifact is relative to the catalog, not to where baton runs. */
-    if ((artifact[0] == '/' ? asprintf(&rel->artifact, "%s", artifact)
-                            : asprintf(&rel->artifact, "%s/%s", dir, artifact)) < 0) {
+    snprintf(sub, sizeof(sub), "%s.artifact", where);
+    if (artifact_is_url(artifact) && !artifact_url_valid(artifact)) {
+        r = bad(doc, ydoc_get(doc, node, "artifact"), sub, ARTIFACT_URL_RULE, err);
+        goto out;
+    }
+    /* A relative artifact is relative to the catalog, not to where baton runs; a URL is the
+     * agents' to pull as it is. */
+    if ((artifact[0] == '/' || artifact_is_url(artifact)
+             ? asprintf(&rel->artifact, "%s", artifact)
+             : asprintf(&rel->artifact, "%s/%s", dir, artifact)) < 0) {
         rel->artifact = NULL;
         r = baton_err_set(err, -ENOMEM, "out of memory");
         goto out;

@@ -105,8 +105,12 @@ static void render_text(struct run *run, const event_def_t *def, json_t *e)
                json_is_true(json_object_get(e, "resumed")) ? "resuming rollout" : "rollout",
                str(e, "rollout"), str(e, "service"), str(e, "version"),
                json_array_size(json_object_get(e, "nodes")));
-        printf("  artifact %s (%lld bytes, sha256 %.16s…)\n", str(e, "artifact"),
-               json_integer_value(json_object_get(e, "size")), str(e, "sha256"));
+        if (json_integer_value(json_object_get(e, "size")))
+            printf("  artifact %s (%lld bytes, sha256 %.16s…)\n", str(e, "artifact"),
+                   json_integer_value(json_object_get(e, "size")), str(e, "sha256"));
+        else /* a URL: each agent pulls it */
+            printf("  artifact %s (pulled by each agent, sha256 %.16s…)\n", str(e, "artifact"),
+                   str(e, "sha256"));
         break;
     case EVENT_PLAN:
         printf("  plan: %s\n", msg);

@@ -570,9 +570,31 @@ static int stage_send_chunk(struct run *run, node_t *nd, uint64_t off, uint64_t 
     return r;
 }
 
+/* A pull asks where it stands: the agent answers when it ended, or after about a second. */
+static int stage_send_pull(struct run *run, node_t *nd, const engine_ops_t *ops)
+{
+    Baton__Stage st = BATON__STAGE__INIT;
+    st.service = run->rf->service;
+    st.version = run->rf->version;
+    st.sha256 = (char *)run->sha256;
+    st.url = (char *)run->url;
+    Baton__Envelope req = BATON__ENVELOPE__INIT;
+    req.body_case = BATON__ENVELOPE__BODY_STAGE;
+    req.stage = &st;
+    uint64_t t0 = nd->stage_t0;
+    int r = node_send(run, nd, CALL_STAGE, &req, run->rf->step_timeout_ms, ops);
+    nd->call_t0 = t0;
+    return r;
+}
+
 void node_stage_send(struct run *run, node_t *nd, const engine_ops_t *ops)
 {
     nd->stage_t0 = now_ms();
+    if (run->url) {
+        nd->stage_rewinds = 0; /* node_verdict() refused an agent that cannot pull */
+        stage_send_pull(run, nd, ops);
+        return;
+    }
     nd->stage_off = 0;
     nd->stage_rewinds = 0;
     nd->stage_asked = true;
@@ -599,9 +621,60 @@ static void stage_end(struct run *run, node_t *nd, int r, baton_err_t *err)
     if (r < 0)
         nd->state = NODE_BAD;
     emit_check(run, "stage", nd, r == 0,
-               r == 0 ? (nd->stage_off ? "binary received, sha256 verified"
-                                       : "held already (sha256 verified on arrival)")
-                      : err->msg);
+               r < 0              ? err->msg
+               : run->url         ? err->msg /* the agent's words: pulled, or held already */
+               : nd->stage_off    ? "binary received, sha256 verified"
+                                  : "held already (sha256 verified on arrival)");
+}
+
+/* The answer to a pull's ask: going on (say how far, ask again), kept, or failed. A call lost
+ * with its connection asks again (the agent's pull goes on meanwhile), up to STAGE_REWINDS
+ * times in a row. */
+static void stage_pull_result(struct run *run, node_t *nd, int r, Baton__Envelope *env,
+                              baton_err_t *err, const engine_ops_t *ops)
+{
+    const Baton__Result *res = r == 0 ? env->result : NULL;
+    bool lost = r == -ETIMEDOUT || r == -EHOSTDOWN;
+    if (res && res->status != BATON__STATUS__STATUS_OK)
+        r = baton_err_set(err, -EIO, "%s", res->message);
+    else if (res && !res->stage_pulling &&
+             (!res->stage_size || res->staged_bytes != res->stage_size))
+        r = baton_err_set(err, -EPROTO, "the agent ended the pull holding %llu of %llu bytes",
+                          (unsigned long long)res->staged_bytes,
+                          (unsigned long long)res->stage_size);
+    else if (res)
+        baton_err_set(err, 0, "%s", res->message);
+    bool pulling = r == 0 && res->stage_pulling;
+    if (pulling && *res->message) {
+        Baton__Progress p = BATON__PROGRESS__INIT;
+        p.step = "stage";
+        p.message = res->message;
+        on_progress(nd->def->name, &p, run);
+    }
+    envelope_free(&env);
+    if (interrupt_count() && (pulling || lost)) {
+        baton_err_set(err, -ECANCELED, "interrupted (the agent stops pulling when no one asks)");
+        stage_end(run, nd, -ECANCELED, err);
+        return;
+    }
+    if (lost && nd->stage_rewinds < STAGE_REWINDS) {
+        nd->stage_rewinds++;
+        client_abandon(nd->client);
+        char note[BATON_ERR_MSG_MAX + 80];
+        snprintf(note, sizeof(note), "stage: %s; asking where the pull stands (%zu of %d)",
+                 err->msg, nd->stage_rewinds, STAGE_REWINDS);
+        emit_node(run, nd, note);
+        nd->call = CALL_NONE;
+        stage_send_pull(run, nd, ops);
+        return;
+    }
+    if (pulling) {
+        nd->stage_rewinds = 0;
+        nd->call = CALL_NONE;
+        stage_send_pull(run, nd, ops);
+        return;
+    }
+    stage_end(run, nd, r, err);
 }
 
 /* Sends what the node's window and the fleet's budget allow. Returns false when the node's
@@ -651,6 +724,10 @@ bool node_stage_pump(struct run *run, const engine_ops_t *ops)
 void node_stage_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, baton_err_t *err,
                        const engine_ops_t *ops)
 {
+    if (run->url) {
+        stage_pull_result(run, nd, r, env, err, ops);
+        return;
+    }
     bool resume = false;
     uint64_t held = 0;
     if (r == 0) {

@@ -301,13 +301,10 @@ static int plan_open(struct run *run, uint8_t **ret_data, char *sha, char **ret_
     baton_err_t err = {0};
     /* Read whole, as a rollout does: a node that rehearses or checks the release gets it
      * staged first (which nodes check is known only once they answer Hello). */
-    if (digest_global_init(&err) < 0 ||
-        run_read_artifact(rf->artifact, ret_data, &run->size, sha, &err) < 0) {
+    if (run_open_artifact(run, ret_data, sha, &err) < 0) {
         emit_error(run, err.msg);
         return -1;
     }
-    run->data = *ret_data;
-    run->sha256 = sha;
     if (rf->sha256 && strcmp(rf->sha256, sha)) {
         char *msg = NULL;
         if (asprintf(&msg, "artifact %s has sha256 %s but the rollout file says %s", rf->artifact,
@@ -326,8 +323,14 @@ static int plan_open(struct run *run, uint8_t **ret_data, char *sha, char **ret_
         return -1;
     }
     if (!opts->json) {
-        printf("baton plan: %s -> %s on %zu nodes (artifact %s, %llu bytes, sha256 %.16s…)\n",
-               rf->service, rf->version, run->n, rf->artifact, (unsigned long long)run->size, sha);
+        if (run->url)
+            printf("baton plan: %s -> %s on %zu nodes (artifact %s, pulled by each agent, sha256 "
+                   "%.16s…)\n",
+                   rf->service, rf->version, run->n, rf->artifact, sha);
+        else
+            printf("baton plan: %s -> %s on %zu nodes (artifact %s, %llu bytes, sha256 %.16s…)\n",
+                   rf->service, rf->version, run->n, rf->artifact, (unsigned long long)run->size,
+                   sha);
         if (rf->release)
             printf("  release %s (asked: %s, from %s)%s%s%s\n", rf->release->version,
                    rf->version_asked, rf->catalog->path,

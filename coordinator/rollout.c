@@ -35,6 +35,7 @@
 #include "freeze.h"
 #include "interrupt.h"
 #include "live.h"
+#include "names.h"
 #include "recap.h"
 #include "run.h"
 #include "steps.h"
@@ -623,8 +624,8 @@ static int phase(struct run *run, const engine_ops_t *ops)
 
 /* ---- the whole rollout -------------------------------------------------------------------- */
 
-int run_read_artifact(const char *path, uint8_t **ret_data, uint64_t *ret_size,
-                      char hex[DIGEST_HEX_LEN + 1], baton_err_t *err)
+static int read_artifact(const char *path, uint8_t **ret_data, uint64_t *ret_size,
+                         char hex[DIGEST_HEX_LEN + 1], baton_err_t *err)
 {
     FILE *f = fopen(path, "re");
     if (!f)
@@ -650,6 +651,25 @@ int run_read_artifact(const char *path, uint8_t **ret_data, uint64_t *ret_size,
     digest_final_hex(&d, hex);
     *ret_data = data;
     *ret_size = (uint64_t)size;
+    return 0;
+}
+
+int run_open_artifact(struct run *run, uint8_t **ret_data, char hex[DIGEST_HEX_LEN + 1],
+                      baton_err_t *err)
+{
+    const rollout_file_t *rf = run->rf;
+    *ret_data = NULL;
+    if (artifact_is_url(rf->artifact)) { /* the rollout file required its digest */
+        snprintf(hex, DIGEST_HEX_LEN + 1, "%s", rf->sha256);
+        run->url = rf->artifact;
+        run->sha256 = hex;
+        return 0;
+    }
+    int r = digest_global_init(err);
+    if (r < 0 || (r = read_artifact(rf->artifact, ret_data, &run->size, hex, err)) < 0)
+        return r;
+    run->data = *ret_data;
+    run->sha256 = hex;
     return 0;
 }
 
@@ -970,13 +990,10 @@ static int run_open(struct run *run, journal_record_t *record, uint8_t **ret_dat
     const struct rollout_opts *opts = run->opts;
     baton_err_t err = {0};
     int code = EXIT_REFUSED;
-    if (digest_global_init(&err) < 0 ||
-        run_read_artifact(rf->artifact, ret_data, &run->size, sha, &err) < 0) {
+    if (run_open_artifact(run, ret_data, sha, &err) < 0) {
         emit_error(run, err.msg);
         return code;
     }
-    run->data = *ret_data;
-    run->sha256 = sha;
     if (opts->resume_id) {
         if (journal_read(opts->store, opts->resume_id, record, &err) < 0) {
             emit_error(run, err.msg);

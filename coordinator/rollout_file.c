@@ -411,6 +411,8 @@ static int resolve_version(ydoc_t *doc, const ynode_t *root, const char *path, c
 int rollout_file_check_artifact(const rollout_file_t *rf, baton_err_t *err)
 {
     struct stat sb;
+    if (artifact_is_url(rf->artifact))
+        return 0; /* the agents' to pull */
     if (stat(rf->artifact, &sb) < 0)
         return baton_err_set(err, -errno, "%s: %s: %s", rf->artifact_where, rf->artifact,
                              strerror(errno));
@@ -451,6 +453,19 @@ static int load_release(ydoc_t *doc, const ynode_t *root, const char *path, roll
         r = bad(doc, root, "", "sha256", "must be 64 lower-case hex digits", err);
         goto out;
     }
+    /* A URL: pulled by each agent, which checks what it got against the digest, so the
+     * digest is required (the coordinator never sees the file). */
+    if (artifact_is_url(artifact) && !artifact_url_valid(artifact)) {
+        r = bad(doc, root, "", "artifact", ARTIFACT_URL_RULE, err);
+        goto out;
+    }
+    if (artifact_is_url(artifact) && !rf->sha256) {
+        r = bad(doc, root, "", "artifact",
+                "a URL needs the artifact's sha256 (sha256: ...): the agents check what they "
+                "pull against it",
+                err);
+        goto out;
+    }
     /* Where the artifact is named, for a message about it. */
     if (rf->release)
         snprintf(rf->artifact_where, sizeof(rf->artifact_where), "%s: release %s: artifact",
@@ -460,6 +475,11 @@ static int load_release(ydoc_t *doc, const ynode_t *root, const char *path, roll
                  ydoc_line(ydoc_get(doc, root, "artifact")));
     /* A relative artifact is relative to the rollout file's folder (as it really is, so that
      * messages name no "./."), not to where baton runs. */
+    if (artifact_is_url(artifact)) {
+        if (!(rf->artifact = strdup(artifact)))
+            r = baton_err_set(err, -ENOMEM, "out of memory");
+        goto out;
+    }
     char *dir = realpath(path, NULL);
     if (!dir)
         dir = strdup(path);

@@ -100,10 +100,12 @@ struct run {
     uint64_t start_ms;   /* when the run began */
     journal_t *journal;  /* every event, for baton resume; NULL for status */
     bool journal_failed; /* an event could not be made durable: stop after the step */
-    /* The artifact. */
+    /* The artifact: pushed from data (size bytes), or pulled by each agent from url (size 0:
+     * the agents learn it). */
     const uint8_t *data;
     uint64_t size;
     const char *sha256;
+    const char *url;
     /* The upgrade phase. */
     size_t n_batches;
     size_t batch; /* the batch running now (1-based) */
@@ -232,9 +234,11 @@ bool node_record_unfinished(const Baton__ServiceInfo *svc);
 const Baton__ServiceInfo *node_ask_service(struct run *run, node_t *nd, Baton__Envelope **ret_res,
                                            baton_err_t *err);
 
-/* rollout.c: the artifact, read whole, and its digest (hex). */
-int run_read_artifact(const char *path, uint8_t **ret_data, uint64_t *ret_size, char hex[65],
-                      baton_err_t *err);
+/* rollout.c: the rollout file's artifact for `run` (plan or rollout): a file is read whole
+ * (*ret_data, the caller's to free; run->data, run->size) and its digest computed (hex; the
+ * caller compares it with a declared one); a URL is the agents' to pull (run->url; hex is the
+ * declared digest, which a URL requires). */
+int run_open_artifact(struct run *run, uint8_t **ret_data, char hex[65], baton_err_t *err);
 /* rehearse: true: this node's pre-flight (or plan) rehearses the migration on a copy of its
  * database; once per database, by the first node of those whose agents reported it. */
 bool node_rehearses(const struct run *run, const node_t *nd);

@@ -32,6 +32,14 @@ char *node_record_refusal(const struct run *run, const Baton__ServiceInfo *svc)
     return strdup(why);
 }
 
+static bool hello_pulls(const Baton__Hello *h)
+{
+    for (size_t i = 0; i < h->n_features; i++)
+        if (!strcmp(h->features[i], "pull"))
+            return true;
+    return false;
+}
+
 verdict_t node_verdict(struct run *run, node_t *nd, int r, const Baton__Envelope *env,
                        baton_err_t *err, const Baton__ServiceInfo **ret_svc, char **ret_why,
                        char **ret_also)
@@ -68,7 +76,15 @@ verdict_t node_verdict(struct run *run, node_t *nd, int r, const Baton__Envelope
                                   : node_version_move(run, svc, move_why, sizeof(move_why));
         nd->downgrade = move == MOVE_DOWN;
         char *refused = move == MOVE_REFUSED ? strdup(move_why) : NULL;
-        if (!svc->running && move != MOVE_REFUSED)
+        /* An artifact by URL is pulled by the agent itself: one that cannot is told so before
+         * anything is staged (an older agent would read the Stage as a chunk of size 0). */
+        if (!refused && run->url && nd->state == NODE_NEEDS && !hello_pulls(h) &&
+            asprintf(&refused,
+                     "its agent (%s) cannot pull artifacts by URL: upgrade it, or give the "
+                     "artifact as a file",
+                     *h->agent_version ? h->agent_version : "unknown version") < 0)
+            refused = NULL;
+        if (!svc->running && !refused)
             return VERDICT_GO;
         if (!svc->running) {
             why = refused;

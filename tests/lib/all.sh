@@ -6,6 +6,7 @@
 . tests/lib/gamesrv.sh
 . tests/lib/baton.sh
 . tests/lib/haproxy.sh
+. tests/lib/nginx.sh
 # An event or a field the event registry (coordinator/event_registry.c) lacks stops the
 # coordinator: the test that reached it fails.
 export BATON_EVENTS_STRICT=1

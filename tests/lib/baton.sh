@@ -46,6 +46,7 @@ node: $1
 listen: tcp://0.0.0.0:$BATON_AGENT_PORT
 state_dir: /var/lib/baton
 $([ -z "${BATON_TEST_METRICS_DIR:-}" ] || echo "metrics_dir: $BATON_TEST_METRICS_DIR")
+$([ -z "${BATON_TEST_PULL_CA:-}" ] || printf 'pull:\n  ca_file: %s\n' "$BATON_TEST_PULL_CA")
 $(agent_security)
 services:
   - name: gamesrv

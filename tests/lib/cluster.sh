@@ -400,6 +400,8 @@ cluster_down() {
         _node_sanitizer_collect "$n"
     done
     declare -F pg_down >/dev/null && pg_down "$dir/pg"
+    # A mirror (tests/lib/nginx.sh) the test left running: its master, which ends its workers.
+    [ -s "$dir/nginx/nginx.pid" ] && kill "$(cat "$dir/nginx/nginx.pid")" 2>/dev/null
     # Only a bridge this cluster made (recorded once made): a cluster_up that found the name
     # taken by another run's cluster must not take that one's bridge away.
     if [ -n "$CLUSTER_BRIDGE" ] && [ -e "$dir/bridge" ] && ip link show "$CLUSTER_BRIDGE" >/dev/null 2>&1; then
