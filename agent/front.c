@@ -64,10 +64,8 @@ static void answer_stage(front_t *f, struct front_job *job, Baton__Result *res, 
         r = stage_chunk(&f->stages[i], f->cfg, req->stage, &held, err);
         res->staged_bytes = held;
     }
-    if (r < 0)
+    if (r < 0 && !*req->stage->url) /* a pull's end is logged by the pull */
         log_event(req->stage->service, req->rollout_id, "stage", 4, "%s", err->msg);
-    else if (*line && !res->stage_pulling)
-        log_event(req->stage->service, req->rollout_id, "stage", 6, "%s", line);
     res->status = r == 0 ? BATON__STATUS__STATUS_OK : BATON__STATUS__STATUS_FAILED;
     res->step = "stage";
     res->stage_resume = r == -EPROTO;

@@ -20,6 +20,7 @@
 #include "command.h"
 #include "digest.h"
 #include "fsutil.h"
+#include "log.h"
 #include "names.h"
 #include "probe.h"
 #include "stage.h"
@@ -50,6 +51,9 @@ struct pull {
     uint64_t held;      /* bytes in the partial file */
     uint64_t size;      /* the whole artifact's, once the server said; 0 before */
     uint64_t asked_ms;  /* when someone last asked */
+    uint64_t answered_ms; /* when someone was last answered */
+    unsigned waiting;   /* askers waiting for an answer now */
+    bool unseen;        /* it ended while no one asked: no coordinator waits for its end */
     unsigned attempt;   /* 1.. */
     baton_err_t err;    /* FAILED: why; RUNNING: why the last attempt failed ("" when none did) */
 };
@@ -213,7 +217,7 @@ static int on_xfer(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_of
     if (!should_stop(a->p))
         return 0;
     a->fail = baton_err_set(&a->err, -ECANCELED, "stopped: %s",
-                            a->p->cancel ? "another artifact was asked for"
+                            a->p->cancel ? "the agent stops, or another artifact was asked for"
                                          : "no coordinator asked for " PULL_ORPHAN_TEXT);
     return 1;
 }
@@ -421,9 +425,18 @@ static void *pull_main(void *arg)
     if (r == -EAGAIN)
         baton_err_prefix(&err, "%u attempts failed; the last", PULL_TRIES);
     curl_easy_cleanup(c);
+    /* Its end in the agent's journal, whether anyone still asks or not. */
+    if (r < 0)
+        log_event(p->svc->name, NULL, "stage", r == -ECANCELED ? 5 : 4, "pull of %s: %s", p->url,
+                  err.msg);
+    else
+        log_event(p->svc->name, NULL, "stage", 6, "pulled %s (%" PRIu64 " bytes), sha256 verified",
+                  p->url, p->size);
     pthread_mutex_lock(&p->lock);
     p->state = r == 0 ? PULL_DONE : PULL_FAILED;
     p->err = err;
+    /* Asks come back to back while a coordinator waits (each answer, then the next ask). */
+    p->unseen = !p->waiting && mono_ms() - p->answered_ms > 2 * PULL_ANSWER_MS;
     pthread_cond_broadcast(&p->changed);
     pthread_mutex_unlock(&p->lock);
     return NULL;
@@ -464,7 +477,7 @@ static int pull_start(pull_t **ret, const agent_config_t *cfg, const svc_config_
     snprintf(p->partial, sizeof(p->partial), "%s.pull", final);
     snprintf(p->validator, sizeof(p->validator), "%s.pull.validator", final);
     p->state = PULL_RUNNING;
-    p->asked_ms = mono_ms();
+    p->asked_ms = p->answered_ms = mono_ms();
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -487,6 +500,14 @@ static void mib(char *buf, size_t len, uint64_t bytes)
     snprintf(buf, len, "%.1f MiB", (double)bytes / (1024.0 * 1024.0));
 }
 
+static bool failed_unseen(pull_t *p)
+{
+    pthread_mutex_lock(&p->lock);
+    bool r = p->state == PULL_FAILED && p->unseen;
+    pthread_mutex_unlock(&p->lock);
+    return r;
+}
+
 int pull_ask(pull_t **p_p, const agent_config_t *cfg, const svc_config_t *svc,
              const Baton__Stage *req, Baton__Result *res, char *line, size_t len,
              baton_err_t *err)
@@ -504,8 +525,9 @@ int pull_ask(pull_t **p_p, const agent_config_t *cfg, const svc_config_t *svc,
     if (r < 0)
         return r;
     pull_t *p = *p_p;
-    if (p && (strcmp(p->url, req->url) || strcmp(p->sha256, req->sha256)))
-        pull_destroy(p_p), p = NULL; /* another artifact now: this one stops, its file stays */
+    if (p && (strcmp(p->url, req->url) || strcmp(p->sha256, req->sha256) || failed_unseen(p)))
+        pull_destroy(p_p), p = NULL; /* another artifact now: this one stops, its file stays; or
+                                      * it failed (stopped) while no one asked: afresh */
     struct stat sb;
     if (!p && stat(final, &sb) == 0 && S_ISREG(sb.st_mode)) {
         res->staged_bytes = res->stage_size = (uint64_t)sb.st_size;
@@ -519,6 +541,7 @@ int pull_ask(pull_t **p_p, const agent_config_t *cfg, const svc_config_t *svc,
     uint64_t until = mono_ms() + PULL_ANSWER_MS;
     pthread_mutex_lock(&p->lock);
     p->asked_ms = mono_ms();
+    p->waiting++;
     while (p->state == PULL_RUNNING && mono_ms() < until) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -529,6 +552,8 @@ int pull_ask(pull_t **p_p, const agent_config_t *cfg, const svc_config_t *svc,
         }
         pthread_cond_timedwait(&p->changed, &p->lock, &ts);
     }
+    p->waiting--;
+    p->answered_ms = mono_ms();
     pull_state_t state = p->state;
     res->staged_bytes = p->held;
     res->stage_size = p->size;
