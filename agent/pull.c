@@ -216,7 +216,7 @@ static int on_xfer(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_of
     struct attempt *a = userdata;
     if (!should_stop(a->p))
         return 0;
-    a->fail = baton_err_set(&a->err, -ECANCELED, "stopped: %s",
+    a->fail = baton_err_set(&a->err, -ECANCELED, "%s: stopped: %s", a->p->url,
                             a->p->cancel ? "the agent stops, or another artifact was asked for"
                                          : "no coordinator asked for " PULL_ORPHAN_TEXT);
     return 1;
@@ -334,21 +334,22 @@ static int attempt(pull_t *p, CURL *c, baton_err_t *err)
         set_held(p, a.held, a.held);
         return 0;
     }
-    if (rc == CURLE_HTTP_RETURNED_ERROR) {
-        baton_err_set(err, -EIO, "%s: HTTP %ld", p->url, code);
-        if (code == 416) { /* what it had does not fit the file there now: start over */
-            unlink(p->validator);
-            if (truncate(p->partial, 0) < 0)
-                return baton_err_set(err, -errno, "truncate %s: %s", p->partial, strerror(errno));
-            return -EAGAIN;
-        }
-        return retryable_http(code) ? -EAGAIN : (code == 404 ? -ENOENT : -EIO);
+    if (rc == CURLE_HTTP_RETURNED_ERROR && code == 416) {
+        /* What it had does not fit the file there now: start over. */
+        unlink(p->validator);
+        if (truncate(p->partial, 0) < 0)
+            return baton_err_set(err, -errno, "truncate %s: %s", p->partial, strerror(errno));
+        return baton_err_set(err, -EAGAIN, "%s: HTTP 416 for the rest from byte %" PRIu64,
+                             p->url, a.from);
     }
+    if (rc == CURLE_HTTP_RETURNED_ERROR)
+        return baton_err_set(err, retryable_http(code) ? -EAGAIN : code == 404 ? -ENOENT : -EIO,
+                             "%s: HTTP %ld", p->url, code);
     if (rc == CURLE_SSL_CACERT_BADFILE && p->cfg->pull_ca_file)
         return baton_err_set(err, -EIO, "%s: the CA file %s (pull.ca_file) cannot be read",
                              p->url, p->cfg->pull_ca_file);
-    baton_err_set(err, -EIO, "%s: %s", p->url, curl_easy_strerror(rc));
-    return retryable_curl(rc) ? -EAGAIN : -EIO;
+    return baton_err_set(err, retryable_curl(rc) ? -EAGAIN : -EIO, "%s: %s", p->url,
+                         curl_easy_strerror(rc));
 }
 
 /* The whole file: its digest checked, then kept as a pushed one is (stage_keep). */
@@ -407,7 +408,9 @@ static void *pull_main(void *arg)
             p->err = err; /* why it tries again, for the progress line */
             pthread_mutex_unlock(&p->lock);
             if (pause_or_stop(p, pause)) {
-                r = baton_err_set(&err, -ECANCELED, "stopped before attempt %u (%s)", k, err.msg);
+                baton_err_t last = err;
+                r = baton_err_set(&err, -ECANCELED, "stopped before attempt %u (the last: %s)", k,
+                                  last.msg);
                 break;
             }
             pause = pause * 2 > PULL_BACKOFF_MAX_MS ? PULL_BACKOFF_MAX_MS : pause * 2;
@@ -427,8 +430,7 @@ static void *pull_main(void *arg)
     curl_easy_cleanup(c);
     /* Its end in the agent's journal, whether anyone still asks or not. */
     if (r < 0)
-        log_event(p->svc->name, NULL, "stage", r == -ECANCELED ? 5 : 4, "pull of %s: %s", p->url,
-                  err.msg);
+        log_event(p->svc->name, NULL, "stage", r == -ECANCELED ? 5 : 4, "pull: %s", err.msg);
     else
         log_event(p->svc->name, NULL, "stage", 6, "pulled %s (%" PRIu64 " bytes), sha256 verified",
                   p->url, p->size);

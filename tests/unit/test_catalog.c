@@ -46,7 +46,9 @@ static const char good_catalog[] = "service: gamesrv\n"
                                    "    notes: adds the inventory\n"
                                    "  - {version: 2.0.0, artifact: a-2, sha256: " SHA_A
                                    ", requires: maintenance}\n"
-                                   "  - {version: 0.9.0, artifact: a-0.9, sha256: " SHA_A "}\n";
+                                   "  - {version: 0.9.0, artifact: a-0.9, sha256: " SHA_A "}\n"
+                                   "  - {version: 2.1.0, artifact: 'https://mirror/a-2.1', sha256: "
+                                   SHA_A "}\n";
 
 static const release_t *resolve(const catalog_t *c, const char *range)
 {
@@ -62,7 +64,7 @@ static void test_catalog_good(void **state)
     baton_err_t err = {0};
     if (catalog_load(put("catalog.yml", good_catalog), &c, &err) < 0)
         fail_msg("%s", err.msg);
-    assert_int_equal(c->n, 7);
+    assert_int_equal(c->n, 8);
     assert_string_equal(c->releases[0].version, "0.9.0"); /* sorted */
     assert_string_equal(resolve(c, "~1.1.0")->version, "1.1.1");
     assert_string_equal(resolve(c, "^1.0.0")->version, "1.2.0");
@@ -76,6 +78,7 @@ static void test_catalog_good(void **state)
     snprintf(want, sizeof(want), "%s/a-1.1.1", dir);
     assert_string_equal(resolve(c, "1.1.1")->artifact, want);
     assert_string_equal(r->artifact, "/opt/a-1.2.0");
+    assert_string_equal(resolve(c, "2.1.0")->artifact, "https://mirror/a-2.1"); /* as written */
     assert_true(r->has_min_from);
     assert_string_equal(r->notes, "adds the inventory");
     assert_false(r->maintenance);
@@ -138,6 +141,9 @@ static void test_catalog_bad(void **state)
         {"service: gamesrv\nreleases:\n  - {version: 1.0.0, artifact: a, sha256: " SHA_A
          ", note: x}\n",
          ":3: releases[0].note: unknown key"},
+        {"service: gamesrv\nreleases:\n  - {version: 1.0.0, artifact: 'https://', sha256: " SHA_A
+         "}\n",
+         ":3: releases[0].artifact: a URL must be http:// or https://"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         catalog_t *c = NULL;

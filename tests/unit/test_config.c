@@ -218,6 +218,48 @@ static void test_agent_config_haproxy(void **state)
     agent_config_destroy(&c);
 }
 
+/* pull: how the agent fetches an artifact named by URL; each key checked, named by line. */
+static void test_agent_config_pull(void **state)
+{
+    (void)state;
+    char text[2048];
+    snprintf(text, sizeof(text),
+             "%spull:\n  proxy: http://proxy:3128\n  ca_file: /etc/baton/mirror-ca.pem\n"
+             "  max_bytes_per_sec: 10485760\n",
+             good_agent);
+    agent_config_t *c = NULL;
+    baton_err_t err = {0};
+    assert_int_equal(agent_config_load(write_tmp(text), &c, &err), 0);
+    unlink(path);
+    assert_string_equal(c->pull_proxy, "http://proxy:3128");
+    assert_string_equal(c->pull_ca_file, "/etc/baton/mirror-ca.pem");
+    assert_int_equal(c->pull_max_bytes_per_sec, 10485760);
+    agent_config_destroy(&c);
+    assert_int_equal(agent_config_load(write_tmp(good_agent), &c, &err), 0);
+    unlink(path);
+    assert_null(c->pull_proxy); /* libcurl's own defaults: no proxy unless asked, the system CAs */
+    assert_null(c->pull_ca_file);
+    assert_int_equal(c->pull_max_bytes_per_sec, 0);
+    agent_config_destroy(&c);
+
+    static const struct {
+        const char *pull, *want;
+    } bad[] = {
+        {"pull:\n  ca_file: mirror-ca.pem\n", ":19: pull.ca_file: must be an absolute path"},
+        {"pull:\n  max_bytes_per_sec: 10\n", ":19: pull.max_bytes_per_sec: "},
+        {"pull:\n  proxi: x\n", ":19: pull.proxi: unknown key"},
+        {"pull: fast\n", ":18: pull: expected a mapping"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(text, sizeof(text), "%s%s", good_agent, bad[i].pull);
+        assert_true(agent_config_load(write_tmp(text), &c, &err) < 0);
+        unlink(path);
+        if (!strstr(err.msg, bad[i].want))
+            fail_msg("%s: got '%s', want '%s'", bad[i].pull, err.msg, bad[i].want);
+        assert_null(c);
+    }
+}
+
 static void test_agent_config_unreadable(void **state)
 {
     (void)state;
@@ -315,6 +357,45 @@ static void test_rollout_file(void **state)
     unlink(path);
     assert_non_null(strstr(err.msg, ":1: nodes: required key missing"));
     assert_null(rf);
+}
+
+/* An artifact named by URL: kept as written (not made relative to the file), its digest
+ * required, a URL the agents could not fetch refused with its line. */
+static void test_rollout_file_url(void **state)
+{
+    (void)state;
+    rollout_file_t *rf = NULL;
+    baton_err_t err = {0};
+    char text[1024];
+    static const char sha[] = "5f0c6a3b5f0c6a3b5f0c6a3b5f0c6a3b5f0c6a3b5f0c6a3b5f0c6a3b5f0c6a3b";
+    const char *at = strstr(good_rollout, "artifact:");
+    const char *after = strchr(at, '\n') + 1;
+    snprintf(text, sizeof(text), "%.*sartifact: https://mirror.example/gamesrv/1.1.0\nsha256: %s\n%s",
+             (int)(at - good_rollout), good_rollout, sha, after);
+    assert_int_equal(rollout_file_load(write_tmp(text), &rf, &err), 0);
+    unlink(path);
+    assert_string_equal(rf->artifact, "https://mirror.example/gamesrv/1.1.0");
+    assert_string_equal(rf->sha256, sha);
+    assert_int_equal(rollout_file_check_artifact(rf, &err), 0); /* the agents' to fetch */
+    rollout_file_destroy(&rf);
+
+    snprintf(text, sizeof(text), "%.*sartifact: http://mirror.example/gamesrv\n%s",
+             (int)(at - good_rollout), good_rollout, after);
+    assert_true(rollout_file_load(write_tmp(text), &rf, &err) < 0);
+    unlink(path);
+    assert_non_null(strstr(err.msg, ":4: artifact: a URL needs the artifact's sha256"));
+    assert_null(rf);
+
+    static const char *const bad_url[] = {"https:///gamesrv", "http://", "http://mirror/a b",
+                                          "http://mirror/\\x7f"};
+    for (size_t i = 0; i < sizeof(bad_url) / sizeof(bad_url[0]); i++) {
+        snprintf(text, sizeof(text), "%.*sartifact: \"%s\"\nsha256: %s\n%s",
+                 (int)(at - good_rollout), good_rollout, bad_url[i], sha, after);
+        assert_true(rollout_file_load(write_tmp(text), &rf, &err) < 0);
+        unlink(path);
+        if (!strstr(err.msg, ":4: artifact: a URL must be http:// or https://"))
+            fail_msg("%s: %s", bad_url[i], err.msg);
+    }
 }
 
 /* The strategy keys: values as an operator writes them, and every bad one named by line. */
@@ -503,6 +584,8 @@ int main(void)
         cmocka_unit_test(test_agent_config_errors),
         cmocka_unit_test(test_agent_config_haproxy),
         cmocka_unit_test(test_agent_config_unreadable),
+        cmocka_unit_test(test_agent_config_pull),
+        cmocka_unit_test(test_rollout_file_url),
         cmocka_unit_test(test_rollout_file),        cmocka_unit_test(test_rollout_strategy),
         cmocka_unit_test(test_security_keys),       cmocka_unit_test(test_oversized_file),
     };

@@ -101,6 +101,35 @@ static void test_to_roll_and_on_target(void **state)
     assert_int_equal(f->nd.state, NODE_NEEDS);
 }
 
+/* An artifact by URL: an agent that does not say it pulls (an older one would read the Stage
+ * as a chunk) is refused before anything is staged; one that does rolls; one on the target
+ * needs nothing. */
+static void test_pull_feature(void **state)
+{
+    struct fixture *f = *state;
+    const Baton__ServiceInfo *svc = NULL;
+    char *why = NULL;
+    f->run.url = "https://mirror.example/gamesrv-1.1.0";
+    f->hello.agent_version = "0.2.0";
+    assert_int_equal(judge(f, &why, &svc), VERDICT_REFUSED);
+    assert_string_equal(why, "its agent (0.2.0) cannot pull artifacts by URL: upgrade it, or give "
+                             "the artifact as a file");
+    assert_int_equal(f->nd.state, NODE_BAD);
+    free(why);
+    why = NULL;
+    f->hello.agent_version = BATON_VERSION;
+    char *features[] = {"pull"};
+    f->hello.n_features = 1;
+    f->hello.features = features;
+    assert_int_equal(judge(f, &why, &svc), VERDICT_GO);
+    assert_null(why);
+    assert_int_equal(f->nd.state, NODE_NEEDS);
+    f->hello.n_features = 0;
+    f->svc.version = "1.1.0";
+    assert_int_equal(judge(f, &why, &svc), VERDICT_GO);
+    assert_int_equal(f->nd.state, NODE_SKIP);
+}
+
 static void test_refusals(void **state)
 {
     struct fixture *f = *state;
@@ -243,6 +272,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_to_roll_and_on_target, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pull_feature, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_record_refusal, setup, teardown),
     };

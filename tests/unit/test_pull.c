@@ -1,0 +1,347 @@
+/* Unit tests for the agent's pull of an artifact by URL (agent/pull.c) against a small HTTP
+ * server in the process that honours Range only with a matching If-Range, as nginx does: a
+ * whole pull kept under its digest; a transfer cut short goes on from what it had (Range and
+ * If-Range asked); a file changed on the server comes whole (200) and is never spliced; a 404
+ * and a wrong digest end the pull at once with nothing kept; a 503 is tried again. pull.sh runs
+ * the same against Debian's nginx on the test cluster. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "digest.h"
+#include "pull.h"
+
+#define FILE_SIZE (300 * 1024)
+#define MAX_CONNS 8
+
+/* What one connection gets: a status (0: the file, honouring Range with a matching If-Range),
+ * the file served (0 or 1), and how many bytes of its body before the connection is cut (0:
+ * all). */
+struct answer {
+    int status;
+    int file;
+    size_t cut;
+};
+
+struct server {
+    int fd, port;
+    uint8_t *files[2];
+    const char *etags[2];
+    struct answer answers[MAX_CONNS];
+    int n_answers;
+    /* What each request asked. */
+    char range[MAX_CONNS][64], if_range[MAX_CONNS][64];
+    int served;
+    pthread_t thread;
+};
+
+static void header(const char *req, const char *name, char *out, size_t len)
+{
+    *out = '\0';
+    const char *h = strcasestr(req, name);
+    if (!h)
+        return;
+    h += strlen(name);
+    size_t n = strcspn(h, "\r\n");
+    snprintf(out, len, "%.*s", (int)(n < len ? n : len - 1), h);
+}
+
+static void send_all(int c, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len) {
+        ssize_t n = write(c, p, len);
+        if (n <= 0)
+            return;
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+static void answer_one(struct server *s, int c, int k)
+{
+    char req[4096] = "";
+    size_t got = 0;
+    while (got < sizeof(req) - 1 && !strstr(req, "\r\n\r\n")) {
+        ssize_t n = read(c, req + got, sizeof(req) - 1 - got);
+        if (n <= 0)
+            return;
+        got += (size_t)n;
+        req[got] = '\0';
+    }
+    header(req, "\r\nRange: ", s->range[k], sizeof(s->range[k]));
+    header(req, "\r\nIf-Range: ", s->if_range[k], sizeof(s->if_range[k]));
+    const struct answer *a = &s->answers[k];
+    char head[512];
+    if (a->status) {
+        int n = snprintf(head, sizeof(head),
+                         "HTTP/1.1 %d Nope\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                         a->status);
+        send_all(c, head, (size_t)n);
+        return;
+    }
+    size_t from = 0;
+    bool partial = s->range[k][0] && !strcmp(s->if_range[k], s->etags[a->file]) &&
+                   sscanf(s->range[k], "bytes=%zu-", &from) == 1 && from < FILE_SIZE;
+    if (!partial)
+        from = 0;
+    int n = partial ? snprintf(head, sizeof(head),
+                               "HTTP/1.1 206 Partial Content\r\nContent-Length: %zu\r\n"
+                               "Content-Range: bytes %zu-%d/%d\r\nETag: %s\r\n"
+                               "Connection: close\r\n\r\n",
+                               (size_t)FILE_SIZE - from, from, FILE_SIZE - 1, FILE_SIZE,
+                               s->etags[a->file])
+                    : snprintf(head, sizeof(head),
+                               "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nETag: %s\r\n"
+                               "Connection: close\r\n\r\n",
+                               FILE_SIZE, s->etags[a->file]);
+    send_all(c, head, (size_t)n);
+    size_t body = FILE_SIZE - from;
+    send_all(c, s->files[a->file] + from, a->cut && a->cut < body ? a->cut : body);
+}
+
+static void *serve(void *u)
+{
+    struct server *s = u;
+    for (int k = 0; k < s->n_answers; k++) {
+        int c = accept(s->fd, NULL, NULL);
+        if (c < 0)
+            break;
+        answer_one(s, c, k);
+        s->served = k + 1;
+        close(c);
+    }
+    return NULL;
+}
+
+static void server_start(struct server *s)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof(sa);
+    s->fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(s->fd >= 0);
+    assert_int_equal(bind(s->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(s->fd, 8), 0);
+    assert_int_equal(getsockname(s->fd, (struct sockaddr *)&sa, &sl), 0);
+    s->port = ntohs(sa.sin_port);
+    assert_int_equal(pthread_create(&s->thread, NULL, serve, s), 0);
+}
+
+/* Every answer given: the thread ends; else the listening socket is shut, which ends it. */
+static void server_stop(struct server *s)
+{
+    shutdown(s->fd, SHUT_RDWR);
+    pthread_join(s->thread, NULL);
+    close(s->fd);
+}
+
+struct fixture {
+    char dir[64];
+    agent_config_t cfg;
+    svc_config_t svc;
+    struct server srv;
+    uint8_t files[2][FILE_SIZE];
+    char sha[2][DIGEST_HEX_LEN + 1];
+    char url[128];
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/baton-test-pull-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    f->cfg.state_dir = f->dir;
+    f->svc.name = "gamesrv";
+    f->svc.artifact_scripts = true; /* the artifact is a script: no ELF to build */
+    for (int i = 0; i < 2; i++) {
+        for (size_t k = 0; k < FILE_SIZE; k++)
+            f->files[i][k] = (uint8_t)('a' + (k * 7 + (size_t)i * 13) % 26);
+        memcpy(f->files[i], "#!/bin/sh\n", 10);
+        digest_t d;
+        digest_init(&d);
+        digest_update(&d, f->files[i], FILE_SIZE);
+        digest_final_hex(&d, f->sha[i]);
+        f->srv.files[i] = f->files[i];
+    }
+    f->srv.etags[0] = "\"etag-a\"";
+    f->srv.etags[1] = "\"etag-b\"";
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+/* Serves `answers` and pulls file `want` until the pull ends; its result, err filled. */
+static int pull_all(struct fixture *f, const struct answer *answers, int n, int want,
+                    baton_err_t *err)
+{
+    memcpy(f->srv.answers, answers, sizeof(*answers) * (size_t)n);
+    f->srv.n_answers = n;
+    server_start(&f->srv);
+    snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%d/gamesrv.bin", f->srv.port);
+    Baton__Stage req = BATON__STAGE__INIT;
+    req.service = "gamesrv";
+    req.sha256 = f->sha[want];
+    req.url = f->url;
+    pull_t *p = NULL;
+    int r;
+    for (int asks = 0;; asks++) {
+        Baton__Result res = BATON__RESULT__INIT;
+        char line[512];
+        r = pull_ask(&p, &f->cfg, &f->svc, &req, &res, line, sizeof(line), err);
+        if (getenv("PULL_DEBUG"))
+            fprintf(stderr, "ask %d: %d %s %s\n", asks, r, line, err->msg);
+        assert_true(asks < 60); /* a minute */
+        if (r < 0 || !res.stage_pulling) {
+            if (r == 0) {
+                assert_int_equal(res.staged_bytes, FILE_SIZE);
+                assert_int_equal(res.stage_size, FILE_SIZE);
+                assert_non_null(strstr(line, "sha256 verified"));
+            }
+            break;
+        }
+    }
+    assert_null(p); /* an ended pull is freed */
+    server_stop(&f->srv);
+    return r;
+}
+
+static char *staged(struct fixture *f, int which, const char *suffix)
+{
+    static char path[256];
+    snprintf(path, sizeof(path), "%s/staging/gamesrv/%s%s", f->dir, f->sha[which], suffix);
+    return path;
+}
+
+static bool exists(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+/* The kept file is file `which`, byte for byte, and nothing of the pull is left. */
+static void assert_kept(struct fixture *f, int which)
+{
+    char hex[DIGEST_HEX_LEN + 1];
+    uint64_t size = 0;
+    baton_err_t err = {0};
+    assert_int_equal(digest_file(staged(f, which, ""), hex, &size, &err), 0);
+    assert_string_equal(hex, f->sha[which]);
+    assert_int_equal(size, FILE_SIZE);
+    assert_false(exists(staged(f, which, ".pull")));
+    assert_false(exists(staged(f, which, ".pull.validator")));
+}
+
+static void test_whole(void **state)
+{
+    struct fixture *f = *state;
+    baton_err_t err = {0};
+    struct answer a[] = {{0, 0, 0}};
+    if (pull_all(f, a, 1, 0, &err) < 0)
+        fail_msg("%s", err.msg);
+    assert_kept(f, 0);
+    assert_string_equal(f->srv.range[0], ""); /* nothing held: no Range */
+}
+
+/* Cut short twice: each attempt asks for the rest with the validator it kept. */
+static void test_resume(void **state)
+{
+    struct fixture *f = *state;
+    baton_err_t err = {0};
+    struct answer a[] = {{0, 0, 100000}, {0, 0, 50000}, {0, 0, 0}};
+    if (pull_all(f, a, 3, 0, &err) < 0)
+        fail_msg("%s", err.msg);
+    assert_kept(f, 0);
+    assert_int_equal(f->srv.served, 3);
+    assert_string_equal(f->srv.range[1], "bytes=100000-");
+    assert_string_equal(f->srv.if_range[1], "\"etag-a\"");
+    assert_string_equal(f->srv.range[2], "bytes=150000-");
+    assert_string_equal(f->srv.if_range[2], "\"etag-a\"");
+}
+
+/* The file changed on the server after the first attempt: If-Range makes it come whole, and
+ * what is kept is the new file, not the old one's start with the new one's end. */
+static void test_changed(void **state)
+{
+    struct fixture *f = *state;
+    baton_err_t err = {0};
+    struct answer a[] = {{0, 0, 100000}, {0, 1, 0}};
+    if (pull_all(f, a, 2, 1, &err) < 0)
+        fail_msg("%s", err.msg);
+    assert_kept(f, 1);
+    assert_string_equal(f->srv.range[1], "bytes=100000-");
+    assert_string_equal(f->srv.if_range[1], "\"etag-a\"");
+}
+
+/* A 404 ends the pull at once (no attempt more), naming the URL. */
+static void test_not_found(void **state)
+{
+    struct fixture *f = *state;
+    baton_err_t err = {0};
+    struct answer a[] = {{404, 0, 0}, {0, 0, 0}};
+    assert_true(pull_all(f, a, 2, 0, &err) < 0);
+    char want[160];
+    snprintf(want, sizeof(want), "%s: HTTP 404", f->url);
+    assert_string_equal(err.msg, want);
+    assert_int_equal(f->srv.served, 1);
+    assert_false(exists(staged(f, 0, "")));
+}
+
+/* What came is not the artifact: refused with both digests, nothing kept, nothing left. */
+static void test_wrong_digest(void **state)
+{
+    struct fixture *f = *state;
+    baton_err_t err = {0};
+    struct answer a[] = {{0, 1, 0}};
+    assert_int_equal(pull_all(f, a, 1, 0, &err), -EBADMSG);
+    assert_non_null(strstr(err.msg, f->sha[1]));
+    assert_non_null(strstr(err.msg, f->sha[0]));
+    assert_false(exists(staged(f, 0, "")));
+    assert_false(exists(staged(f, 0, ".pull")));
+}
+
+/* A server that is busy for a moment (503) is tried again after a pause. */
+static void test_retry(void **state)
+{
+    struct fixture *f = *state;
+    baton_err_t err = {0};
+    struct answer a[] = {{503, 0, 0}, {0, 0, 0}};
+    if (pull_all(f, a, 2, 0, &err) < 0)
+        fail_msg("%s", err.msg);
+    assert_kept(f, 0);
+    assert_int_equal(f->srv.served, 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_whole, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resume, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_changed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_not_found, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_digest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
