@@ -427,6 +427,12 @@ static void *pull_main(void *arg)
     }
     if (r == -EAGAIN)
         baton_err_prefix(&err, "%u attempts failed; the last", PULL_TRIES);
+    /* What it got stays for the next try only where one may go on from it: stopped, or the
+     * mirror away for now. A 404, a full disk, a wrong file: nothing is left to take room. */
+    if (r < 0 && r != -ECANCELED && r != -EAGAIN) {
+        unlink(p->partial);
+        unlink(p->validator);
+    }
     curl_easy_cleanup(c);
     /* Its end in the agent's journal, whether anyone still asks or not. */
     if (r < 0)

@@ -157,7 +157,8 @@ int client_send(client_t *c, const char *rollout_id, Baton__Envelope *req, uint6
 {
     if (c->busy)
         return baton_err_set(err, -EBUSY, "%s: a call is already in flight", c->node);
-    bool may_ask_again = req->body_case != BATON__ENVELOPE__BODY_STAGE;
+    /* A chunk is not idempotent; a pull's question (where does it stand?) is. */
+    bool may_ask_again = req->body_case != BATON__ENVELOPE__BODY_STAGE || *req->stage->url;
     int r = stamp_and_send(c, rollout_id, req, may_ask_again, err);
     if (r < 0) {
         client_abandon(c);

@@ -264,7 +264,9 @@ static void print_node(const struct run *run, const node_t *nd, bool upgrade)
                json_integer_value(json_object_get(o, "dump_room_bytes")) >> 20,
                json_integer_value(json_object_get(o, "backup_free_bytes")) >> 20,
                json_string_value(json_object_get(o, "backup_dir")),
-               json_is_true(json_object_get(o, "staged")) ? "staged already" : "to be sent");
+               json_is_true(json_object_get(o, "staged")) ? "staged already"
+               : run->url                                  ? "to be pulled"
+                                                           : "to be sent");
     } else
         printf("\n");
     for (size_t k = 0; k < n_problems; k++)

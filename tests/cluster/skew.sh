@@ -55,6 +55,17 @@ code=$?
 printf '%s\n' "$out" >&2
 is "$code" 0 "this coordinator with agents one minor older: the rollout works (exit 0)"
 is "$(versions)" "1.1.0 1.1.0 " "both nodes on 1.1.0"
+# An artifact by URL: these agents cannot pull; refused at Hello, before anything is staged.
+f=$(rollout_file 1.2.0 "$ROLLOUT_DIR/url.yml")
+sed -i "s|^artifact: .*|artifact: http://$BATON_TEST_SUBNET.1:9/gamesrv-1.2.0\nsha256: $(sha256sum "$(gamesrv_bin 1.2.0)" | cut -d' ' -f1)|" "$f"
+before=$(stops)
+out=$("$BATON" rollout "$f" 2>&1)
+code=$?
+printf '%s\n' "$out" >&2
+is "$code" 2 "an artifact by URL with agents that cannot pull: refused (exit 2)"
+like "$out" "hello +node1 +FAIL .*its agent \(0\.[0-9.]+\) cannot pull artifacts by URL: upgrade it" \
+    "at Hello, naming the agent's version"
+is "$(stops)" "$before" "no unit was stopped"
 
 # --- the previous release's coordinator, this release's agents ----------------------------------
 ok "this release's agents on both nodes" agents "${BUILD:-build}/baton-agent"

@@ -2,7 +2,8 @@
  * server in the process that honours Range only with a matching If-Range, as nginx does: a
  * whole pull kept under its digest; a transfer cut short goes on from what it had (Range and
  * If-Range asked); a file changed on the server comes whole (200) and is never spliced; a 404
- * and a wrong digest end the pull at once with nothing kept; a 503 is tried again. pull.sh runs
+ * and a wrong digest end the pull at once with nothing kept; a 503 is tried again; the bandwidth
+ * cap holds a pull back. pull.sh runs
  * the same against Debian's nginx on the test cluster. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -39,6 +40,7 @@ struct answer {
 struct server {
     int fd, port;
     uint8_t *files[2];
+    size_t sizes[2];
     const char *etags[2];
     struct answer answers[MAX_CONNS];
     int n_answers;
@@ -93,23 +95,22 @@ static void answer_one(struct server *s, int c, int k)
         send_all(c, head, (size_t)n);
         return;
     }
-    size_t from = 0;
+    size_t from = 0, size = s->sizes[a->file];
     bool partial = s->range[k][0] && !strcmp(s->if_range[k], s->etags[a->file]) &&
-                   sscanf(s->range[k], "bytes=%zu-", &from) == 1 && from < FILE_SIZE;
+                   sscanf(s->range[k], "bytes=%zu-", &from) == 1 && from < size;
     if (!partial)
         from = 0;
     int n = partial ? snprintf(head, sizeof(head),
                                "HTTP/1.1 206 Partial Content\r\nContent-Length: %zu\r\n"
-                               "Content-Range: bytes %zu-%d/%d\r\nETag: %s\r\n"
+                               "Content-Range: bytes %zu-%zu/%zu\r\nETag: %s\r\n"
                                "Connection: close\r\n\r\n",
-                               (size_t)FILE_SIZE - from, from, FILE_SIZE - 1, FILE_SIZE,
-                               s->etags[a->file])
+                               size - from, from, size - 1, size, s->etags[a->file])
                     : snprintf(head, sizeof(head),
-                               "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nETag: %s\r\n"
+                               "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nETag: %s\r\n"
                                "Connection: close\r\n\r\n",
-                               FILE_SIZE, s->etags[a->file]);
+                               size, s->etags[a->file]);
     send_all(c, head, (size_t)n);
-    size_t body = FILE_SIZE - from;
+    size_t body = size - from;
     send_all(c, s->files[a->file] + from, a->cut && a->cut < body ? a->cut : body);
 }
 
@@ -156,6 +157,8 @@ struct fixture {
     uint8_t files[2][FILE_SIZE];
     char sha[2][DIGEST_HEX_LEN + 1];
     char url[128];
+    bool first_pulling;  /* the first answer: still pulling, */
+    uint64_t first_held; /* holding so many bytes */
 };
 
 static int setup(void **state)
@@ -175,6 +178,7 @@ static int setup(void **state)
         digest_update(&d, f->files[i], FILE_SIZE);
         digest_final_hex(&d, f->sha[i]);
         f->srv.files[i] = f->files[i];
+        f->srv.sizes[i] = FILE_SIZE;
     }
     f->srv.etags[0] = "\"etag-a\"";
     f->srv.etags[1] = "\"etag-b\"";
@@ -213,6 +217,10 @@ static int pull_all(struct fixture *f, const struct answer *answers, int n, int 
         if (getenv("PULL_DEBUG"))
             fprintf(stderr, "ask %d: %d %s %s\n", asks, r, line, err->msg);
         assert_true(asks < 60); /* a minute */
+        if (asks == 0) {
+            f->first_pulling = r == 0 && res.stage_pulling;
+            f->first_held = res.staged_bytes;
+        }
         if (r < 0 || !res.stage_pulling) {
             if (r == 0) {
                 assert_int_equal(res.staged_bytes, FILE_SIZE);
@@ -306,6 +314,7 @@ static void test_not_found(void **state)
     assert_string_equal(err.msg, want);
     assert_int_equal(f->srv.served, 1);
     assert_false(exists(staged(f, 0, "")));
+    assert_false(exists(staged(f, 0, ".pull"))); /* nothing left to take room */
 }
 
 /* What came is not the artifact: refused with both digests, nothing kept, nothing left. */
@@ -333,6 +342,43 @@ static void test_retry(void **state)
     assert_int_equal(f->srv.served, 2);
 }
 
+/* The agent's bandwidth cap (pull.max_bytes_per_sec): a second into a pull of 3 MiB capped at
+ * 256 KiB/s, less than 2.5 MiB has come (libcurl keeps the average under the cap, after a first
+ * read of up to ~1.6 MB; uncapped, loopback brings it all at once; a loaded machine can only
+ * make it slower). Then the pull is stopped, its partial file kept. */
+static void test_rate_cap(void **state)
+{
+    struct fixture *f = *state;
+    const size_t big = 3 * 1024 * 1024;
+    uint8_t *file = malloc(big);
+    for (size_t k = 0; k < big; k++)
+        file[k] = (uint8_t)('a' + k % 26);
+    f->srv.files[0] = file;
+    f->srv.sizes[0] = big;
+    f->srv.answers[0] = (struct answer){0, 0, 0};
+    f->srv.n_answers = 1;
+    f->cfg.pull_max_bytes_per_sec = 256 * 1024;
+    server_start(&f->srv);
+    snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%d/gamesrv.bin", f->srv.port);
+    Baton__Stage req = BATON__STAGE__INIT;
+    req.service = "gamesrv";
+    req.sha256 = f->sha[0]; /* never reached */
+    req.url = f->url;
+    pull_t *p = NULL;
+    Baton__Result res = BATON__RESULT__INIT;
+    char line[512];
+    baton_err_t err = {0};
+    assert_int_equal(pull_ask(&p, &f->cfg, &f->svc, &req, &res, line, sizeof(line), &err), 0);
+    assert_true(res.stage_pulling);
+    if (res.staged_bytes >= big * 5 / 6)
+        fail_msg("%llu bytes after a second at 256 KiB/s", (unsigned long long)res.staged_bytes);
+    pull_destroy(&p);
+    assert_null(p);
+    assert_true(exists(staged(f, 0, ".pull"))); /* stopped: kept for the next try */
+    server_stop(&f->srv);
+    free(file);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -342,6 +388,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_not_found, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_digest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rate_cap, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
