@@ -30,8 +30,6 @@
 #define PULL_BACKOFF_MAX_MS 16000
 #define PULL_REDIRECTS 5
 #define PULL_VALIDATOR_MAX 256
-#define PULL_SIZE_MAX (2ull * 1024 * 1024 * 1024) /* as a pushed artifact (stage.c) */
-#define PULL_MARGIN (64ull * 1024 * 1024)         /* free space left after it */
 
 typedef enum { PULL_RUNNING, PULL_DONE, PULL_FAILED } pull_state_t;
 
@@ -166,12 +164,12 @@ static int body_begins(struct attempt *a, CURL *c)
     }
     a->held = a->from;
     uint64_t size = len >= 0 ? a->from + (uint64_t)len : 0;
-    if (size > PULL_SIZE_MAX)
+    if (size > STAGE_SIZE_MAX)
         return baton_err_set(&a->err, -EFBIG, "%s is %" PRIu64 " bytes, more than %llu",
-                             a->p->url, size, PULL_SIZE_MAX);
+                             a->p->url, size, STAGE_SIZE_MAX);
     struct statvfs vfs;
     if (size && fstatvfs(a->fd, &vfs) == 0 &&
-        (uint64_t)vfs.f_bavail * vfs.f_frsize < size - a->from + PULL_MARGIN)
+        (uint64_t)vfs.f_bavail * vfs.f_frsize < size - a->from + STAGE_MARGIN)
         return baton_err_set(&a->err, -ENOSPC, "%s is %" PRIu64 " bytes, %llu MiB free for it",
                              a->p->url, size,
                              (unsigned long long)(((uint64_t)vfs.f_bavail * vfs.f_frsize) >> 20));
@@ -188,9 +186,9 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
     size_t n = size * nmemb;
     if (!a->started && (a->fail = body_begins(a, a->c)) < 0)
         return 0; /* curl ends the transfer: CURLE_WRITE_ERROR */
-    if (a->held + n > PULL_SIZE_MAX) {
+    if (a->held + n > STAGE_SIZE_MAX) {
         a->fail = baton_err_set(&a->err, -EFBIG, "%s is more than %llu bytes", a->p->url,
-                                PULL_SIZE_MAX);
+                                STAGE_SIZE_MAX);
         return 0;
     }
     for (size_t done = 0; done < n;) {
@@ -259,7 +257,7 @@ static void set_options(struct attempt *a, struct curl_slist **headers, char *ra
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)PULL_STALL_S);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "baton-agent/" BATON_VERSION);
-    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)PULL_SIZE_MAX);
+    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)STAGE_SIZE_MAX);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, a);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);

@@ -18,8 +18,6 @@
 #include "envelope.h"
 #include "fsutil.h"
 
-#define STAGE_SIZE_MAX (2ull * 1024 * 1024 * 1024) /* a 2 GiB binary is already absurd */
-#define STAGE_MARGIN (64ull * 1024 * 1024)         /* free space left after staging */
 
 void stage_reset(struct staging *s, const char *partial)
 {

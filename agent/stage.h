@@ -12,6 +12,9 @@
 #include "digest.h"
 #include "err.h"
 
+#define STAGE_SIZE_MAX (2ull * 1024 * 1024 * 1024) /* a 2 GiB binary is already absurd */
+#define STAGE_MARGIN (64ull * 1024 * 1024)         /* free space left after staging */
+
 /* A binary being received. */
 struct staging {
     int fd;                          /* open .partial file, -1 when none */
