@@ -6,7 +6,8 @@
 # and the coordinator's peak RSS (GNU time), and the agents' idle RSS.
 #
 # Prints "fanout AGENTS plan|status WALL_S RSS_KIB USER_S SYS_S" lines and "agent_rss KIB" lines for
-# bench/report.sh; BENCH_FANOUT_MAX (default 1000) caps the fleet.
+# bench/report.sh; BENCH_FANOUT_MAX (default 1000) caps the fleet, BENCH_FANOUT_SIZES (default
+# "10 100 1000") picks the plan and status sizes (empty: staging only).
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/all.sh
@@ -17,7 +18,9 @@ OUT=${BENCH_OUT:-build/bench}
 mkdir -p "$OUT"
 
 cluster_sweep
-cluster_trap
+trap 'mirror_stop; cluster_down' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 BATON_CLUSTER_AGENTS=0 baton_cluster fan 4 1.0.0 >&2 || { echo "fanout: no cluster" >&2; exit 1; }
 t0=$(date +%s.%N)
 fleet_up "$MAX" >&2 || { echo "fanout: fleet_up failed" >&2; exit 1; }
@@ -34,7 +37,7 @@ measure() { # AGENTS WHAT FILE: one timed run, "fanout AGENTS WHAT WALL RSS OK"
     rm -f "$t"
 }
 
-for n in 10 100 1000; do
+for n in ${BENCH_FANOUT_SIZES-10 100 1000}; do
     [ "$n" -le "$MAX" ] || continue
     head -n "$n" "$CLUSTER_DIR/fleet.list" >"$CLUSTER_DIR/fleet.sub"
     f=$ROLLOUT_DIR/fleet-$n.yml
@@ -55,6 +58,16 @@ f=$(fleet_stage_file "$art" "$ROLLOUT_DIR/fleet-stage.yml")
 t=$(mktemp)
 /usr/bin/time -f '%e %M %U %S' -o "$t" "$BATON" rollout --json "$f" >"$OUT/fanout-stage.json" 2>&1
 echo "fanout $MAX stage $(tail -1 "$t") staged=$(jq -r 'select(.event == "check" and .phase == "stage" and .ok) | .node' "$OUT/fanout-stage.json" | wc -l)"
+# The same artifact pulled by every agent from a mirror (nginx on the host address): nothing
+# held from the push (staging folders emptied), the coordinator sending each agent only the URL.
+for node in $CLUSTER_NODES; do node_exec "$node" sh -c 'rm -rf /var/lib/baton-fleet/*/staging'; done
+mirror_start 0 >&2 || { echo "fanout: no mirror" >&2; exit 1; }
+cp "$art" "$MIRROR_DIR/artifact-3m"
+fp=$(fleet_stage_file "$(mirror_url artifact-3m)" "$ROLLOUT_DIR/fleet-pull.yml")
+sed -i "s|^artifact: .*|&\nsha256: $(sha256sum "$art" | cut -d' ' -f1)|" "$fp"
+/usr/bin/time -f '%e %M %U %S' -o "$t" "$BATON" rollout --json "$fp" >"$OUT/fanout-pull.json" 2>&1
+echo "fanout $MAX pull $(tail -1 "$t") staged=$(jq -r 'select(.event == "check" and .phase == "stage" and .ok) | .node' "$OUT/fanout-pull.json" | wc -l)"
+mirror_stop
 rm -f "$t"
 
 # The agents' own footprint, idle: RSS of every fleet agent (ps), and CPU over a minute.

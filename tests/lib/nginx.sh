@@ -50,9 +50,10 @@ mirror_start() {
     cat >"$d/nginx.conf" <<CFG
 user root;
 worker_processes 1;
+worker_rlimit_nofile 8192;
 pid $d/nginx.pid;
 error_log $d/error.log;
-events { worker_connections 256; }
+events { worker_connections 4096; }
 http {
     log_format mirror '\$remote_addr \$status \$body_bytes_sent range="\$http_range" if_range="\$http_if_range" \$request_uri';
     access_log $d/access.log mirror;
