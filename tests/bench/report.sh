@@ -145,6 +145,20 @@ if [ -s "$OUT/staging.dat" ]; then
     echo "|---|---|---|"
     awk -v b="$b" -v c="$c" 'BEGIN { printf "| %.2f | %.2f | %.2f |\n", b, c, b / c }'
     echo
+    if [ -s "$OUT/staging-coordinator.dat" ]; then
+        echo "| how | wall, slowest agent (s) | coordinator CPU (s) | coordinator peak RSS (MiB) | host to nodes (MB) | of which the mirror (MB) |"
+        echo "|---|---|---|---|---|---|"
+        for w in baton baton-pull; do
+            t=$(col "$OUT/staging.dat" "\$1 == \"$w\"" 2)
+            [ -n "$t" ] || continue
+            awk -v w="$w" -v t="$t" -v cpu="$(col "$OUT/staging-coordinator.dat" "\$1 == \"$w\"" 2)" \
+                -v rss="$(col "$OUT/staging-coordinator.dat" "\$1 == \"$w\"" 3)" \
+                -v tx="$(col "$OUT/staging-coordinator.dat" "\$1 == \"$w\"" 4)" \
+                -v m="$(col "$OUT/staging-coordinator.dat" "\$1 == \"$w\"" 5)" \
+                'BEGIN { printf "| %s | %.2f | %.2f | %.1f | %.1f | %.1f |\n", w == "baton" ? "pushed" : "pulled from nginx", t, cpu, rss / 1024, tx / 1e6, m / 1e6 }'
+        done
+        echo
+    fi
 fi
 
 if [ -s "$OUT/fanout.txt" ]; then
@@ -153,7 +167,7 @@ if [ -s "$OUT/fanout.txt" ]; then
     echo "| agents | command | wall (s) | coordinator peak RSS (MiB) | coordinator CPU, user + sys (s) |"
     echo "|---|---|---|---|---|"
     for n in $(awk '$1 == "fanout" { print $2 }' "$OUT/fanout.txt" | sort -un); do
-        for w in plan status stage; do
+        for w in plan status stage pull; do
             awk -v n="$n" -v w="$w" '$1 == "fanout" && $2 == n && $3 == w { print $4, $5, $6 + $7 }' "$OUT/fanout.txt" |
                 sort -n | awk -v n="$n" -v w="$w" '{ a[NR] = $0 } END { if (!NR) exit; split(a[int((NR + 1) / 2)], m, " "); printf "| %d | %s | %.2f | %.1f | %.2f |\n", n, w, m[1], m[2] / 1024, m[3] }'
         done
