@@ -328,6 +328,8 @@ static int attempt(pull_t *p, CURL *c, baton_err_t *err)
             unlink(p->validator);
         return a.fail == -EPROTO ? -EAGAIN : a.fail;
     }
+    if (rc == CURLE_OK && !a.started && truncate(p->partial, 0) < 0) /* an empty body */
+        return baton_err_set(err, -errno, "truncate %s: %s", p->partial, strerror(errno));
     if (rc == CURLE_OK) {
         set_held(p, a.held, a.held);
         return 0;
