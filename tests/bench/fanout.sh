@@ -55,6 +55,9 @@ done
 # runs. Wall time and the coordinator's peak RSS of the whole command.
 art=$(padded_artifact 1.1.0 $((2 * 1024 * 1024 + 4321)) "$CLUSTER_DIR/artifact-3m")
 f=$(fleet_stage_file "$art" "$ROLLOUT_DIR/fleet-stage.yml")
+# Two cores for 1,000 agents: an agent busy with its neighbours may take more than 10 s to say
+# Hello, which would refuse the whole staging before it starts.
+sed -i 's/^  connect: .*/  connect: 30s/' "$f"
 t=$(mktemp)
 /usr/bin/time -f '%e %M %U %S' -o "$t" "$BATON" rollout --json "$f" >"$OUT/fanout-stage.json" 2>&1
 echo "fanout $MAX stage $(tail -1 "$t") staged=$(jq -r 'select(.event == "check" and .phase == "stage" and .ok) | .node' "$OUT/fanout-stage.json" | wc -l)"
@@ -64,7 +67,7 @@ for node in $CLUSTER_NODES; do node_exec "$node" sh -c 'rm -rf /var/lib/baton-fl
 mirror_start 0 >&2 || { echo "fanout: no mirror" >&2; exit 1; }
 cp "$art" "$MIRROR_DIR/artifact-3m"
 fp=$(fleet_stage_file "$(mirror_url artifact-3m)" "$ROLLOUT_DIR/fleet-pull.yml")
-sed -i "s|^artifact: .*|&\nsha256: $(sha256sum "$art" | cut -d' ' -f1)|" "$fp"
+sed -i -e "s|^artifact: .*|&\nsha256: $(sha256sum "$art" | cut -d' ' -f1)|" -e 's/^  connect: .*/  connect: 30s/' "$fp"
 /usr/bin/time -f '%e %M %U %S' -o "$t" "$BATON" rollout --json "$fp" >"$OUT/fanout-pull.json" 2>&1
 echo "fanout $MAX pull $(tail -1 "$t") staged=$(jq -r 'select(.event == "check" and .phase == "stage" and .ok) | .node' "$OUT/fanout-pull.json" | wc -l)"
 mirror_stop

@@ -162,5 +162,35 @@ for n in $CLUSTER_NODES; do
     is "$(node_exec "$n" sha256sum /opt/gamesrv/bin/gamesrv | cut -d' ' -f1)" "$sha" \
         "$n's binary is 1.2.0, byte for byte"
 done
+
+# 5. Through a proxy (pull.proxy): every agent told to use the mirror as its HTTP proxy pulls a
+#    URL whose host no node can resolve; the mirror sees the absolute URL a proxy is asked for.
+#    Version 9.9.9, which the artifact does not report: staged everywhere, then every pre-flight
+#    refuses, nothing stops.
+mirror_start 0
+: >"$(_mirror_dir)/access.log"
+for n in $CLUSTER_NODES; do
+    BATON_TEST_PULL_PROXY="http://$MIRROR_HOST:$MIRROR_PORT" agent_config "$n" >"$CLUSTER_DIR/agent-$n.yml" &&
+        node_push "$n" "$CLUSTER_DIR/agent-$n.yml" /etc/baton/agent.yml 0600 &&
+        node_exec "$n" systemctl restart baton-agent
+done
+agents_up() { for n in $CLUSTER_NODES; do [ "$(node_exec "$n" systemctl is-active baton-agent)" = active ] || return 1; done; }
+ok "the agents restarted with pull.proxy" wait_for 20 agents_up
+padded 1.1.0 >/dev/null
+sha=$(sha256sum "$MIRROR_DIR/gamesrv-1.1.0.bin" | cut -d' ' -f1)
+for n in $CLUSTER_NODES; do node_exec "$n" sh -c "rm -f $(staged "$sha")"; done
+f=$(url_rollout 1.1.0 "http://mirror.invalid/gamesrv-1.1.0.bin" "$sha")
+sed -i 's/^version: .*/version: 9.9.9/' "$f"
+stops=$(cluster_stops)
+out=$("$BATON" rollout --json "$f" 2>&1)
+is "$?" 2 "staged through the proxy, then refused at pre-flight (9.9.9): exit 2"
+printf '%s\n' "$out" >"$CLUSTER_DIR/p5.json"
+for n in $CLUSTER_NODES; do
+    like "$(stage_check "$CLUSTER_DIR/p5.json" "$n")" "^true pulled from http://mirror.invalid/gamesrv-1.1.0.bin" \
+        "$n pulled a host it cannot resolve, through the proxy"
+done
+is "$(mirror_log | grep -c 'GET http://mirror.invalid/gamesrv-1.1.0.bin HTTP')" 3 \
+    "the mirror was asked three times, as a proxy is (the absolute URL)"
+is "$(cluster_stops)" "$stops" "no unit was stopped anywhere"
 mirror_stop
 done_testing

@@ -46,7 +46,7 @@ node: $1
 listen: tcp://0.0.0.0:$BATON_AGENT_PORT
 state_dir: /var/lib/baton
 $([ -z "${BATON_TEST_METRICS_DIR:-}" ] || echo "metrics_dir: $BATON_TEST_METRICS_DIR")
-$([ -z "${BATON_TEST_PULL_CA:-}" ] || printf 'pull:\n  ca_file: %s\n' "$BATON_TEST_PULL_CA")
+$(agent_pull)
 $(agent_security)
 services:
   - name: gamesrv
@@ -69,6 +69,14 @@ $(agent_haproxy)
       migrate: ${BATON_TEST_MIGRATE_TIMEOUT:-30s}
       verify: ${BATON_TEST_VERIFY_TIMEOUT:-8s}
 CFG
+}
+
+# BATON_TEST_PULL_CA and BATON_TEST_PULL_PROXY: the agent's pull: settings (pull.sh).
+agent_pull() {
+    [ -n "${BATON_TEST_PULL_CA:-}${BATON_TEST_PULL_PROXY:-}" ] || return 0
+    echo "pull:"
+    [ -z "${BATON_TEST_PULL_CA:-}" ] || echo "  ca_file: $BATON_TEST_PULL_CA"
+    [ -z "${BATON_TEST_PULL_PROXY:-}" ] || echo "  proxy: $BATON_TEST_PULL_PROXY"
 }
 
 # With BATON_TEST_KNOBS=1, pg_dump and migrate up go through tests/fixtures/knobs/slow, so that a

@@ -9,7 +9,8 @@
 #   mirror_stop                 ends it (waits until the port is closed)
 #   mirror_url FILE             the URL of FILE in the mirror (http or https, as started)
 #   mirror_ca                   makes the test CA once, prints its certificate's path
-#   mirror_log                  the access log: a line a request, "ADDRESS STATUS BYTES range=..."
+#   mirror_log                  the access log: a line a request, "ADDRESS STATUS BYTES range=...
+#                               if_range=... REQUEST-LINE" (an absolute URL when through a proxy)
 # MIRROR_DIR is the folder it serves.
 
 NGINX=/usr/sbin/nginx
@@ -55,7 +56,7 @@ pid $d/nginx.pid;
 error_log $d/error.log;
 events { worker_connections 4096; }
 http {
-    log_format mirror '\$remote_addr \$status \$body_bytes_sent range="\$http_range" if_range="\$http_if_range" \$request_uri';
+    log_format mirror '\$remote_addr \$status \$body_bytes_sent range="\$http_range" if_range="\$http_if_range" \$request';
     access_log $d/access.log mirror;
     client_body_temp_path $d/tmp;
     proxy_temp_path $d/tmp;
