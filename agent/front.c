@@ -13,19 +13,19 @@
 #include "thread.h"
 
 struct front {
-    const agent_config_t *cfg;                  /* configuration (read-only, shared) */
-    front_kind_t kind;                          /* what it answers */
-    agent_thread_t t;                           /* its thread and PAIR (thread.h) */
-    sd_bus *bus;                                /* Hello: its own connection to systemd */
-    struct staging stages[AGENT_SERVICES_MAX];  /* Stage: one transfer per service */
-    pull_t *pulls[AGENT_SERVICES_MAX];          /* Stage: one pull per service (pull.h) */
+    const agent_config_t *cfg;                 /* configuration (read-only, shared) */
+    front_kind_t kind;                         /* what it answers */
+    agent_thread_t t;                          /* its thread and PAIR (thread.h) */
+    sd_bus *bus;                               /* Hello: its own connection to systemd */
+    struct staging stages[AGENT_SERVICES_MAX]; /* Stage: one transfer per service */
+    pull_t *pulls[AGENT_SERVICES_MAX];         /* Stage: one pull per service (pull.h) */
 };
 
 struct front_job {
-    zmq_msg_t peer;                             /* who asked (ROUTER identity) */
-    Baton__Envelope *req;                       /* the request (owned) */
-    struct run_view views[AGENT_SERVICES_MAX];  /* Hello: the running steps, as handed over */
-    bool have_views;                            /* views were given */
+    zmq_msg_t peer;                            /* who asked (ROUTER identity) */
+    Baton__Envelope *req;                      /* the request (owned) */
+    struct run_view views[AGENT_SERVICES_MAX]; /* Hello: the running steps, as handed over */
+    bool have_views;                           /* views were given */
 };
 
 static void job_free(struct front_job **job_p)
@@ -155,8 +155,8 @@ void *front_socket(front_t *f)
     return f->t.main_end;
 }
 
-int front_submit(front_t *f, zmq_msg_t *peer, Baton__Envelope **req_p,
-                 const struct run_view *views, baton_err_t *err)
+int front_submit(front_t *f, zmq_msg_t *peer, Baton__Envelope **req_p, const struct run_view *views,
+                 baton_err_t *err)
 {
     struct front_job *job = calloc(1, sizeof(*job));
     if (!job)

@@ -162,8 +162,7 @@ int hello_build(const agent_config_t *cfg, sd_bus **bus_p, const struct run_view
         /* Every string is the Hello's own (init left them pointing at protobuf-c's ""). */
         s->progress = strdup(s->running ? run->progress : "");
         if (!s->active_state || !s->version || !s->rollout_id || !s->step || !s->previous_version ||
-            !s->progress || !s->database_id || !s->shared_from || !s->highest_version ||
-            oom) {
+            !s->progress || !s->database_id || !s->shared_from || !s->highest_version || oom) {
             hello_free(&h);
             return baton_err_set(err, -ENOMEM, "out of memory");
         }

@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "command.h"
 #include "digest.h"
+#include "envelope.h"
 #include "fsutil.h"
 #include "log.h"
 #include "names.h"
@@ -26,7 +27,7 @@
 #include "stage.h"
 #include "version.h"
 
-#define PULL_BACKOFF_MS 1000     /* the first pause between attempts; doubled, at most 16 s */
+#define PULL_BACKOFF_MS 1000 /* the first pause between attempts; doubled, at most 16 s */
 #define PULL_BACKOFF_MAX_MS 16000
 #define PULL_REDIRECTS 5
 #define PULL_VALIDATOR_MAX 256
@@ -46,14 +47,15 @@ struct pull {
     /* Under lock. */
     pull_state_t state;
     bool cancel;
-    uint64_t held;      /* bytes in the partial file */
-    uint64_t size;      /* the whole artifact's, once the server said; 0 before */
-    uint64_t asked_ms;  /* when someone last asked */
-    uint64_t answered_ms; /* when someone was last answered */
-    unsigned waiting;   /* askers waiting for an answer now */
-    bool unseen;        /* it ended while no one asked: no coordinator waits for its end */
-    unsigned attempt;   /* 1.. */
-    baton_err_t err;    /* FAILED: why; RUNNING: why the last attempt failed ("" when none did) */
+    uint64_t held;     /* bytes in the partial file */
+    uint64_t size;     /* the whole artifact's, once the server said; 0 before */
+    uint64_t asked_ms; /* when someone last asked */
+    bool unseen;       /* it ended while no one asked: no coordinator waits for its end */
+    unsigned attempt;  /* 1.. */
+    /* The pull thread's own. */
+    bool resumed;     /* a 206 went on from a partial file */
+    bool whole_again; /* a resumed file failed its digest and was fetched again whole */
+    baton_err_t err;  /* FAILED: why; RUNNING: why the last attempt failed ("" when none did) */
 };
 
 static void set_held(pull_t *p, uint64_t held, uint64_t size)
@@ -78,14 +80,15 @@ static bool should_stop(pull_t *p)
 struct attempt {
     pull_t *p;
     CURL *c;
-    int fd;              /* the partial file */
-    uint64_t from;       /* bytes it had when the attempt began (asked with Range) */
-    uint64_t held;       /* bytes it has now */
-    bool started;        /* the first byte of the body came: append or start over was chosen */
-    char etag[PULL_VALIDATOR_MAX], last_modified[PULL_VALIDATOR_MAX];
+    int fd;        /* the partial file */
+    uint64_t from; /* bytes it had when the attempt began (asked with Range) */
+    uint64_t held; /* bytes it has now */
+    bool started;  /* the first byte of the body came: append or start over was chosen */
+    char etag[PULL_VALIDATOR_MAX], last_modified[PULL_VALIDATOR_MAX], date[PULL_VALIDATOR_MAX];
     long long range_start; /* Content-Range's first byte; -1 when none */
-    int fail;            /* a callback's own failure (-ENOSPC, -EFBIG, -EPROTO, -ECANCELED) */
-    baton_err_t err;     /* and its words */
+    long long range_total; /* Content-Range's total after "bytes *" (a 416's); -1: none */
+    int fail;              /* a callback's own failure (-ENOSPC, -EFBIG, -EPROTO, -ECANCELED) */
+    baton_err_t err;       /* and its words */
 };
 
 static void header_value(const char *line, size_t n, char *buf, size_t len)
@@ -110,38 +113,70 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *userdata)
     struct attempt *a = userdata;
     size_t n = size * nitems;
     if (n >= 5 && !strncmp(line, "HTTP/", 5)) { /* a new response (after a redirect): its own */
-        a->etag[0] = a->last_modified[0] = '\0';
-        a->range_start = -1;
+        a->etag[0] = a->last_modified[0] = a->date[0] = '\0';
+        a->range_start = a->range_total = -1;
     } else if (n > 5 && !strncasecmp(line, "ETag:", 5)) {
         header_value(line, n, a->etag, sizeof(a->etag));
     } else if (n > 14 && !strncasecmp(line, "Last-Modified:", 14)) {
         header_value(line, n, a->last_modified, sizeof(a->last_modified));
+    } else if (n > 5 && !strncasecmp(line, "Date:", 5)) {
+        header_value(line, n, a->date, sizeof(a->date));
     } else if (n > 14 && !strncasecmp(line, "Content-Range:", 14)) {
         char v[128] = "";
         unsigned long long start;
         header_value(line, n, v, sizeof(v));
         if (sscanf(v, "bytes %llu-", &start) == 1)
             a->range_start = (long long)start;
+        else if (sscanf(v, "bytes */%llu", &start) == 1)
+            a->range_total = (long long)start;
     }
     return n;
 }
 
-/* Keeps the response's validator beside the partial file (for the next attempt's If-Range):
- * a strong ETag, else Last-Modified; none (a weak ETag only) means the next attempt starts
- * over. */
-static int save_validator(struct attempt *a)
+/* The response's validator, for the next attempt's If-Range: a strong ETag, else a
+ * Last-Modified that is strong (RFC 9110 13.1.5: at least a second before the response's
+ * Date, so that a file replaced within that second cannot share it); else none, and the next
+ * attempt starts over. */
+static const char *strong_validator(const struct attempt *a)
 {
-    const char *v = a->etag[0] && strncmp(a->etag, "W/", 2) ? a->etag : a->last_modified;
+    if (a->etag[0] && strncmp(a->etag, "W/", 2))
+        return a->etag;
+    time_t modified = a->last_modified[0] ? curl_getdate(a->last_modified, NULL) : -1;
+    time_t date = a->date[0] ? curl_getdate(a->date, NULL) : -1;
+    return modified >= 0 && date >= 0 && date - modified >= 1 ? a->last_modified : "";
+}
+
+/* Keeps the validator beside the partial file, or none. */
+static int save_validator(struct attempt *a, baton_err_t *err)
+{
+    const char *v = strong_validator(a);
     unlink(a->p->validator);
     if (!*v)
         return 0;
-    baton_err_t err = {0};
-    int fd = fs_create_new(a->p->validator, O_WRONLY, 0600, &err);
+    int fd = fs_create_new(a->p->validator, O_WRONLY, 0600, err);
     if (fd < 0)
         return fd;
     ssize_t n = write(fd, v, strlen(v));
+    int e = n < 0 ? errno : EIO;
     close(fd);
-    return n == (ssize_t)strlen(v) ? 0 : -EIO;
+    return n == (ssize_t)strlen(v)
+               ? 0
+               : baton_err_set(err, -e, "write %s: %s", a->p->validator, strerror(e));
+}
+
+/* Room for `more` bytes in the staging folder, with STAGE_MARGIN to spare. */
+static int room_for(struct attempt *a, uint64_t more)
+{
+    struct statvfs vfs;
+    if (fstatvfs(a->fd, &vfs) < 0)
+        return 0;
+    uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    return avail >= more + STAGE_MARGIN
+               ? 0
+               : baton_err_set(&a->err, -ENOSPC,
+                               "%.200s: %" PRIu64 " bytes to come, %" PRIu64
+                               " MiB free in the staging folder",
+                               a->p->url, more, avail >> 20);
 }
 
 /* The first byte of the body: a 206 goes on from `from` (the Content-Range must say so), a 200
@@ -154,27 +189,27 @@ static int body_begins(struct attempt *a, CURL *c)
     curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
     if (code == 206 && a->range_start != (long long)a->from)
         return baton_err_set(&a->err, -EPROTO,
-                             "the server answered bytes from %lld where %" PRIu64 " were asked",
-                             a->range_start, a->from);
-    if (code != 206) {
+                             "%.200s: the server answered bytes from %lld where %" PRIu64
+                             " were asked",
+                             a->p->url, a->range_start, a->from);
+    if (code != 206)
         a->from = 0;
-        if (ftruncate(a->fd, 0) < 0 || lseek(a->fd, 0, SEEK_SET) < 0)
-            return baton_err_set(&a->err, -errno, "truncate %s: %s", a->p->partial,
-                                 strerror(errno));
-    }
+    else
+        a->p->resumed = true;
+    /* The file ends where this body goes on (the offset too: a validator that could not be
+     * used set `from` back to 0 after the file was opened at its end). */
+    if (ftruncate(a->fd, (off_t)a->from) < 0 || lseek(a->fd, (off_t)a->from, SEEK_SET) < 0)
+        return baton_err_set(&a->err, -errno, "truncate %s: %s", a->p->partial, strerror(errno));
     a->held = a->from;
     uint64_t size = len >= 0 ? a->from + (uint64_t)len : 0;
     if (size > STAGE_SIZE_MAX)
-        return baton_err_set(&a->err, -EFBIG, "%s is %" PRIu64 " bytes, more than %llu",
+        return baton_err_set(&a->err, -EFBIG, "%.200s is %" PRIu64 " bytes, more than %llu",
                              a->p->url, size, STAGE_SIZE_MAX);
-    struct statvfs vfs;
-    if (size && fstatvfs(a->fd, &vfs) == 0 &&
-        (uint64_t)vfs.f_bavail * vfs.f_frsize < size - a->from + STAGE_MARGIN)
-        return baton_err_set(&a->err, -ENOSPC, "%s is %" PRIu64 " bytes, %llu MiB free for it",
-                             a->p->url, size,
-                             (unsigned long long)(((uint64_t)vfs.f_bavail * vfs.f_frsize) >> 20));
-    if (code != 206 && save_validator(a) < 0)
-        return baton_err_set(&a->err, -EIO, "write %s: %s", a->p->validator, strerror(errno));
+    int r;
+    if (size && (r = room_for(a, size - a->from)) < 0)
+        return r;
+    if (code != 206 && (r = save_validator(a, &a->err)) < 0)
+        return r;
     set_held(a->p, a->held, size);
     a->started = true;
     return 0;
@@ -187,17 +222,20 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
     if (!a->started && (a->fail = body_begins(a, a->c)) < 0)
         return 0; /* curl ends the transfer: CURLE_WRITE_ERROR */
     if (a->held + n > STAGE_SIZE_MAX) {
-        a->fail = baton_err_set(&a->err, -EFBIG, "%s is more than %llu bytes", a->p->url,
+        a->fail = baton_err_set(&a->err, -EFBIG, "%.200s is more than %llu bytes", a->p->url,
                                 STAGE_SIZE_MAX);
         return 0;
     }
+    /* A body of unknown length (chunked) is checked for room as it comes: every 8 MiB. */
+    if ((a->held + n) >> 23 != a->held >> 23 && (a->fail = room_for(a, n)) < 0)
+        return 0;
     for (size_t done = 0; done < n;) {
         ssize_t w = write(a->fd, data + done, n - done);
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0) {
-            a->fail = baton_err_set(&a->err, -errno, "write %s: %s", a->p->partial,
-                                    strerror(errno));
+            a->fail =
+                baton_err_set(&a->err, -errno, "write %s: %s", a->p->partial, strerror(errno));
             return 0;
         }
         done += (size_t)w;
@@ -214,7 +252,7 @@ static int on_xfer(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_of
     struct attempt *a = userdata;
     if (!should_stop(a->p))
         return 0;
-    a->fail = baton_err_set(&a->err, -ECANCELED, "%s: stopped: %s", a->p->url,
+    a->fail = baton_err_set(&a->err, -ECANCELED, "%.200s: stopped: %s", a->p->url,
                             a->p->cancel ? "the agent stops, or another artifact was asked for"
                                          : "no coordinator asked for " PULL_ORPHAN_TEXT);
     return 1;
@@ -265,13 +303,13 @@ static void set_options(struct attempt *a, struct curl_slist **headers, char *ra
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_xfer);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, a);
-    if (cfg->pull_proxy)
-        curl_easy_setopt(c, CURLOPT_PROXY, cfg->pull_proxy);
+    /* The configured proxy, or none: never one from the environment (http_proxy and the like
+     * are not the agent's configuration). */
+    curl_easy_setopt(c, CURLOPT_PROXY, cfg->pull_proxy ? cfg->pull_proxy : "");
     if (cfg->pull_ca_file)
         curl_easy_setopt(c, CURLOPT_CAINFO, cfg->pull_ca_file);
     if (cfg->pull_max_bytes_per_sec)
-        curl_easy_setopt(c, CURLOPT_MAX_RECV_SPEED_LARGE,
-                         (curl_off_t)cfg->pull_max_bytes_per_sec);
+        curl_easy_setopt(c, CURLOPT_MAX_RECV_SPEED_LARGE, (curl_off_t)cfg->pull_max_bytes_per_sec);
     /* Going on from what it has, only while the file is the one it came from. */
     char v[PULL_VALIDATOR_MAX] = "";
     int fd = a->from ? open(a->p->validator, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
@@ -296,7 +334,7 @@ static void set_options(struct attempt *a, struct curl_slist **headers, char *ra
  * else the pull fails. */
 static int attempt(pull_t *p, CURL *c, baton_err_t *err)
 {
-    struct attempt a = {.p = p, .c = c, .range_start = -1};
+    struct attempt a = {.p = p, .c = c, .range_start = -1, .range_total = -1};
     a.fd = open(p->partial, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     struct stat sb;
     if (a.fd < 0 || fstat(a.fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
@@ -334,21 +372,29 @@ static int attempt(pull_t *p, CURL *c, baton_err_t *err)
         set_held(p, a.held, a.held);
         return 0;
     }
+    if (rc == CURLE_HTTP_RETURNED_ERROR && code == 416 && a.from &&
+        a.range_total == (long long)a.from) {
+        set_held(p, a.from, a.from);
+        return 0; /* it had the whole file already (the agent stopped before checking it) */
+    }
     if (rc == CURLE_HTTP_RETURNED_ERROR && code == 416) {
         /* What it had does not fit the file there now: start over. */
         unlink(p->validator);
         if (truncate(p->partial, 0) < 0)
             return baton_err_set(err, -errno, "truncate %s: %s", p->partial, strerror(errno));
-        return baton_err_set(err, -EAGAIN, "%s: HTTP 416 for the rest from byte %" PRIu64,
+        return baton_err_set(err, -EAGAIN, "%.200s: HTTP 416 for the rest from byte %" PRIu64,
                              p->url, a.from);
     }
     if (rc == CURLE_HTTP_RETURNED_ERROR)
-        return baton_err_set(err, retryable_http(code) ? -EAGAIN : code == 404 ? -ENOENT : -EIO,
-                             "%s: HTTP %ld", p->url, code);
+        return baton_err_set(err,
+                             retryable_http(code) ? -EAGAIN
+                             : code == 404        ? -ENOENT
+                                                  : -EIO,
+                             "%.200s: HTTP %ld", p->url, code);
     if (rc == CURLE_SSL_CACERT_BADFILE && p->cfg->pull_ca_file)
-        return baton_err_set(err, -EIO, "%s: the CA file %s (pull.ca_file) cannot be read",
+        return baton_err_set(err, -EIO, "%.200s: the CA file %s (pull.ca_file) cannot be read",
                              p->url, p->cfg->pull_ca_file);
-    return baton_err_set(err, retryable_curl(rc) ? -EAGAIN : -EIO, "%s: %s", p->url,
+    return baton_err_set(err, retryable_curl(rc) ? -EAGAIN : -EIO, "%.200s: %s", p->url,
                          curl_easy_strerror(rc));
 }
 
@@ -358,12 +404,24 @@ static int finish(pull_t *p, baton_err_t *err)
     char got[DIGEST_HEX_LEN + 1];
     uint64_t size = 0;
     int r = digest_file(p->partial, got, &size, err);
+    if (r == -ENOENT) /* removed under it (a commit prunes the staging folder): again */
+        return baton_err_set(err, -EAGAIN, "%s vanished before its digest was checked", p->partial);
     if (r < 0)
         return r;
     if (strcmp(got, p->sha256)) {
         unlink(p->partial);
         unlink(p->validator);
-        return baton_err_set(err, -EBADMSG, "%s has sha256 %s, expected %s (%" PRIu64 " bytes)",
+        /* Put together from two attempts: maybe two files behind one validator. Once more,
+         * whole, before the mirror is blamed. */
+        if (p->resumed && !p->whole_again) {
+            p->whole_again = true;
+            p->resumed = false;
+            return baton_err_set(err, -EAGAIN,
+                                 "%.200s: the file put together from two attempts has sha256 "
+                                 "%.12s…, not %.12s…; fetching it again whole",
+                                 p->url, got, p->sha256);
+        }
+        return baton_err_set(err, -EBADMSG, "%.200s has sha256 %s, expected %s (%" PRIu64 " bytes)",
                              p->url, got, p->sha256, size);
     }
     int fd = open(p->partial, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
@@ -438,13 +496,13 @@ static void *pull_main(void *arg)
     if (r < 0)
         log_event(p->svc->name, NULL, "stage", r == -ECANCELED ? 5 : 4, "pull: %s", err.msg);
     else
-        log_event(p->svc->name, NULL, "stage", 6, "pulled %s (%" PRIu64 " bytes), sha256 verified",
-                  p->url, p->size);
+        log_event(p->svc->name, NULL, "stage", 6,
+                  "pulled %.200s (%" PRIu64 " bytes), sha256 verified", p->url, p->size);
     pthread_mutex_lock(&p->lock);
     p->state = r == 0 ? PULL_DONE : PULL_FAILED;
     p->err = err;
-    /* Asks come back to back while a coordinator waits (each answer, then the next ask). */
-    p->unseen = !p->waiting && mono_ms() - p->answered_ms > 2 * PULL_ANSWER_MS;
+    /* A coordinator that waits asks at least every BATON_PULL_ASK_MAX_MS. */
+    p->unseen = mono_ms() - p->asked_ms > 2 * BATON_PULL_ASK_MAX_MS;
     pthread_cond_broadcast(&p->changed);
     pthread_mutex_unlock(&p->lock);
     return NULL;
@@ -485,7 +543,7 @@ static int pull_start(pull_t **ret, const agent_config_t *cfg, const svc_config_
     snprintf(p->partial, sizeof(p->partial), "%s.pull", final);
     snprintf(p->validator, sizeof(p->validator), "%s.pull.validator", final);
     p->state = PULL_RUNNING;
-    p->asked_ms = p->answered_ms = mono_ms();
+    p->asked_ms = mono_ms();
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -517,8 +575,7 @@ static bool failed_unseen(pull_t *p)
 }
 
 int pull_ask(pull_t **p_p, const agent_config_t *cfg, const svc_config_t *svc,
-             const Baton__Stage *req, Baton__Result *res, char *line, size_t len,
-             baton_err_t *err)
+             const Baton__Stage *req, Baton__Result *res, char *line, size_t len, baton_err_t *err)
 {
     *line = '\0';
     if (!artifact_url_valid(req->url))
@@ -546,22 +603,9 @@ int pull_ask(pull_t **p_p, const agent_config_t *cfg, const svc_config_t *svc,
         return r;
     p = *p_p;
 
-    uint64_t until = mono_ms() + PULL_ANSWER_MS;
+    /* Answered at once: the Stage front serves every service and coordinator in turn. */
     pthread_mutex_lock(&p->lock);
     p->asked_ms = mono_ms();
-    p->waiting++;
-    while (p->state == PULL_RUNNING && mono_ms() < until) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += 100 * 1000000L; /* a tenth of a second at a time: until is rechecked */
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&p->changed, &p->lock, &ts);
-    }
-    p->waiting--;
-    p->answered_ms = mono_ms();
     pull_state_t state = p->state;
     res->staged_bytes = p->held;
     res->stage_size = p->size;
@@ -570,11 +614,11 @@ int pull_ask(pull_t **p_p, const agent_config_t *cfg, const svc_config_t *svc,
     mib(held, sizeof(held), p->held);
     mib(size, sizeof(size), p->size);
     if (state == PULL_RUNNING)
-        snprintf(line, len, "pulling %s: %s of %s (attempt %u of %d)%s%s", p->url, held,
+        snprintf(line, len, "pulling %.200s: %s of %s (attempt %u of %d)%s%s", p->url, held,
                  p->size ? size : "?", p->attempt ? p->attempt : 1, PULL_TRIES,
                  p->err.msg[0] ? "; the last failed: " : "", p->err.msg);
     else if (state == PULL_DONE)
-        snprintf(line, len, "pulled from %s (%s), sha256 verified", p->url, size);
+        snprintf(line, len, "pulled from %.200s (%s), sha256 verified", p->url, size);
     else
         *err = p->err;
     pthread_mutex_unlock(&p->lock);

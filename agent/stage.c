@@ -1,5 +1,6 @@
-/* stage: receive the new binary in chunks (or pull it: pull.c) into STATE_DIR/staging/SERVICE/, verify its
- * SHA-256, and keep it under its digest. Nothing live changes: staging is always safe. */
+/* stage: receive the new binary in chunks (or pull it: pull.c) into STATE_DIR/staging/SERVICE/,
+ * verify its SHA-256, and keep it under its digest. Nothing live changes: staging is always safe.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -17,7 +18,6 @@
 
 #include "envelope.h"
 #include "fsutil.h"
-
 
 void stage_reset(struct staging *s, const char *partial)
 {

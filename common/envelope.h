@@ -17,6 +17,9 @@
  * BATON_CHUNK_MAX bytes, so 4 MiB leaves ample room for the framing around one chunk. */
 #define BATON_MSG_MAX (4u * 1024u * 1024u)
 #define BATON_CHUNK_MAX (1u * 1024u * 1024u)
+/* A coordinator waiting for a pull (Stage with a url) asks where it stands at least this
+ * often; an agent takes a pull no one asked about for twice as long as no one's. */
+#define BATON_PULL_ASK_MAX_MS 1000u
 
 /* Serialises `env` into a new buffer. On success *ret_buf (the caller's, free() it) and *ret_len
  * are set. Fails with -EMSGSIZE when the packed message would exceed BATON_MSG_MAX. */

@@ -44,5 +44,7 @@ bool artifact_url_valid(const char *s)
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f)
             return false;
-    return true;
+    /* No user or password in the host part: a URL is printed in events, logs and errors. */
+    size_t authority = strcspn(s + host, "/?#");
+    return !memchr(s + host, '@', authority);
 }

@@ -20,10 +20,10 @@ bool rollout_id_valid(const char *s);
 
 #define ARTIFACT_URL_MAX 2048
 #define ARTIFACT_URL_RULE                                                                          \
-    "a URL must be http:// or https://, name a host, and be at most 2048 printable characters "    \
-    "without spaces"
-/* An artifact's URL as an agent pulls it: http:// or https://, a host, printable ASCII without
- * spaces, at most ARTIFACT_URL_MAX characters. */
+    "a URL must be http:// or https://, name a host (no user or password: it is printed in "       \
+    "events and logs), and be at most 2048 printable characters without spaces"
+/* An artifact's URL as an agent pulls it: http:// or https://, a host without a user or
+ * password, printable ASCII without spaces, at most ARTIFACT_URL_MAX characters. */
 bool artifact_url_valid(const char *s);
 /* True when s begins as a URL does (http:// or https://): a URL, valid or not, not a path. */
 bool artifact_is_url(const char *s);

@@ -43,8 +43,8 @@ void catalog_destroy(catalog_t **c_p)
 static int load_release(ydoc_t *doc, const ynode_t *node, const char *where, const char *dir,
                         release_t *rel, baton_err_t *err)
 {
-    static const char *const keys[] = {"version", "artifact", "sha256", "min_upgrade_from",
-                                       "requires", "notes", NULL};
+    static const char *const keys[] = {"version",  "artifact", "sha256", "min_upgrade_from",
+                                       "requires", "notes",    NULL};
     char *artifact = NULL, *min_from = NULL, *requires = NULL, sub[96];
     int r;
     if ((r = ydoc_expect_map(doc, node, where, keys, err)) < 0 ||
@@ -203,10 +203,10 @@ size_t catalog_hops(const catalog_t *c, const semver_t *from, const release_t *t
     size_t n = 0;
     for (size_t i = 0; i < c->n; i++) {
         const release_t *r = &c->releases[i];
-        bool above_from_minor = r->v.major > from->major ||
-                                (r->v.major == from->major && r->v.minor > from->minor);
-        bool below_to_minor = r->v.major < to->v.major ||
-                              (r->v.major == to->v.major && r->v.minor < to->v.minor);
+        bool above_from_minor =
+            r->v.major > from->major || (r->v.major == from->major && r->v.minor > from->minor);
+        bool below_to_minor =
+            r->v.major < to->v.major || (r->v.major == to->v.major && r->v.minor < to->v.minor);
         if (!above_from_minor || !below_to_minor || *r->v.pre)
             continue;
         /* Only the newest release (not a pre-release) of its minor: none after it (sorted). */

@@ -155,6 +155,8 @@ int engine_run(struct run *run, const engine_ops_t *ops)
         bool waiting = ops->schedule(run);
         size_t k = 0;
         uint64_t now = now_ms(), wake = waiting ? now + ENGINE_TICK_MS : UINT64_MAX;
+        if (waiting && run->stage_wake && run->stage_wake < wake)
+            wake = run->stage_wake; /* a pull's next ask (node_stage_pump) */
         for (size_t i = 0; i < run->n; i++) {
             node_t *nd = &run->nodes[i];
             if (nd->call == CALL_NONE)

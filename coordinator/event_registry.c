@@ -126,8 +126,7 @@ static const event_field_t f_group[] = {
 static const event_field_t f_paused[] = {
     F("batch", I, true, "the batch it paused after (with `node`: in)"),
     F("of", I, true, "the number of batches"),
-    F("node", S, false,
-      "when an analysis was inconclusive: its node, \"\" for a batch's bake"),
+    F("node", S, false, "when an analysis was inconclusive: its node, \"\" for a batch's bake"),
     F("message", S, true, "how to go on"),
     END,
 };

@@ -46,9 +46,9 @@ static void node_header(struct run *run, const char *node)
 void event_print_step(FILE *f, json_t *e)
 {
     bool ok = json_is_true(json_object_get(e, "ok"));
-    fprintf(f, "  %-10s %s%-4s%s %6lld ms  %s\n", str(e, "step"), term_paint(ok ? PAINT_OK : PAINT_FAIL),
-            ok ? "ok" : "FAIL", term_paint(PAINT_OFF), json_integer_value(json_object_get(e, "ms")),
-            str(e, "message"));
+    fprintf(f, "  %-10s %s%-4s%s %6lld ms  %s\n", str(e, "step"),
+            term_paint(ok ? PAINT_OK : PAINT_FAIL), ok ? "ok" : "FAIL", term_paint(PAINT_OFF),
+            json_integer_value(json_object_get(e, "ms")), str(e, "message"));
     /* The service's own words, under the line that says it failed. */
     json_t *log = json_object_get(e, "unit_log");
     for (size_t i = 0; i < json_array_size(log); i++)
@@ -141,7 +141,7 @@ static void render_text(struct run *run, const event_def_t *def, json_t *e)
         break;
     case EVENT_ANALYSIS: {
         const char *v = str(e, "verdict");
-        term_paint_t p = !strcmp(v, "success") ? PAINT_OFF
+        term_paint_t p = !strcmp(v, "success")   ? PAINT_OFF
                          : !strcmp(v, "failure") ? PAINT_FAIL
                                                  : PAINT_WARN;
         if (!*node) /* a bake */
@@ -166,9 +166,9 @@ static void render_text(struct run *run, const event_def_t *def, json_t *e)
         break;
     case EVENT_SUMMARY: {
         recap_print(stdout, json_object_get(e, "recap"));
-        term_paint_t p = ok ? PAINT_OK : json_integer_value(json_object_get(e, "exit")) == 3
-                                             ? PAINT_WARN
-                                             : PAINT_FAIL;
+        term_paint_t p = ok                                                    ? PAINT_OK
+                         : json_integer_value(json_object_get(e, "exit")) == 3 ? PAINT_WARN
+                                                                               : PAINT_FAIL;
         printf("%s%s%s\n", term_paint(p), msg, term_paint(PAINT_OFF));
         json_t *details = json_object_get(e, "details");
         for (size_t i = 0; i < json_array_size(details); i++)
@@ -292,8 +292,8 @@ int emit_summary_v(struct run *run, int code, const char *fmt, va_list ap)
     }
     json_t *s = json_pack("{s:s, s:b, s:i, s:I, s:s, s:o, s:b, s:o}", "event", "summary", "ok",
                           code == 0, "exit", code, "ms", (json_int_t)(now_ms() - run->start_ms),
-                          "message", msg ? msg : "out of memory", "details", details,
-                          "interrupted", interrupt_count() > 0, "nodes", nodes);
+                          "message", msg ? msg : "out of memory", "details", details, "interrupted",
+                          interrupt_count() > 0, "nodes", nodes);
     if (s && next)
         json_object_set_new(s, "next", json_string(next));
     json_t *recap = s && run->recap ? recap_json(run->recap, run) : NULL;
@@ -312,8 +312,9 @@ int emit_summary_v(struct run *run, int code, const char *fmt, va_list ap)
     /* A rollout whose end is not on record is not done as far as anyone reading the journal
      * (`baton list`, `baton resume`, another controller) can tell: never exit 0 then. */
     if (code == EXIT_DONE && run->journal && run->journal_failed) {
-        fprintf(stderr, "baton: the journal does not record how this rollout ended: exit %d; "
-                        "`baton status FILE` shows where every node stands\n",
+        fprintf(stderr,
+                "baton: the journal does not record how this rollout ended: exit %d; "
+                "`baton status FILE` shows where every node stands\n",
                 EXIT_NEEDS_CARE);
         code = EXIT_NEEDS_CARE;
     }

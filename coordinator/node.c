@@ -590,8 +590,10 @@ static int stage_send_pull(struct run *run, node_t *nd, const engine_ops_t *ops)
 void node_stage_send(struct run *run, node_t *nd, const engine_ops_t *ops)
 {
     nd->stage_t0 = now_ms();
-    if (run->url) {
-        nd->stage_rewinds = 0; /* node_verdict() refused an agent that cannot pull */
+    if (run->url) { /* node_verdict() refused an agent that cannot pull */
+        nd->stage_off = nd->stage_pause = 0;
+        nd->stage_rewinds = 0;
+        nd->stage_grew_at = nd->stage_t0;
         stage_send_pull(run, nd, ops);
         return;
     }
@@ -621,20 +623,40 @@ static void stage_end(struct run *run, node_t *nd, int r, baton_err_t *err)
     if (r < 0)
         nd->state = NODE_BAD;
     emit_check(run, "stage", nd, r == 0,
-               r < 0              ? err->msg
-               : run->url         ? err->msg /* the agent's words: pulled, or held already */
-               : nd->stage_off    ? "binary received, sha256 verified"
-                                  : "held already (sha256 verified on arrival)");
+               r < 0           ? err->msg
+               : run->url      ? err->msg /* the agent's words: pulled, or held already */
+               : nd->stage_off ? "binary received, sha256 verified"
+                               : "held already (sha256 verified on arrival)");
 }
 
-/* The answer to a pull's ask: going on (say how far, ask again), kept, or failed. A call lost
- * with its connection asks again (the agent's pull goes on meanwhile), up to STAGE_REWINDS
- * times in a row. */
+/* A transfer's call lost with its connection, or a chunk out of order: the coordinator asks
+ * the agent where the transfer stands, STAGE_REWINDS times in a row at most. False when none is
+ * left. */
+static bool stage_rewind(struct run *run, node_t *nd, const baton_err_t *err, const char *what)
+{
+    if (nd->stage_rewinds >= STAGE_REWINDS || interrupt_count())
+        return false;
+    nd->stage_rewinds++;
+    client_abandon(nd->client);
+    char note[BATON_ERR_MSG_MAX + 80];
+    snprintf(note, sizeof(note), "stage: %s; asking where the %s stands (%zu of %d)", err->msg,
+             what, nd->stage_rewinds, STAGE_REWINDS);
+    emit_node(run, nd, note);
+    return true;
+}
+
+/* The answer to a pull's ask: going on (say how far, ask again after a pause that doubles from
+ * PULL_FIRST_ASK_MS to BATON_PULL_ASK_MAX_MS: a small file is seen soon, a long pull costs one
+ * ask a second), kept, or failed. A pull whose bytes did not grow for the step timeout fails
+ * (the agent stops it once no one asks). */
+#define PULL_FIRST_ASK_MS 50
+
 static void stage_pull_result(struct run *run, node_t *nd, int r, Baton__Envelope *env,
                               baton_err_t *err, const engine_ops_t *ops)
 {
     const Baton__Result *res = r == 0 ? env->result : NULL;
     bool lost = r == -ETIMEDOUT || r == -EHOSTDOWN;
+    uint64_t held = res ? res->staged_bytes : 0, now = now_ms();
     if (res && res->status != BATON__STATUS__STATUS_OK)
         r = baton_err_set(err, -EIO, "%s", res->message);
     else if (res && !res->stage_pulling &&
@@ -652,29 +674,33 @@ static void stage_pull_result(struct run *run, node_t *nd, int r, Baton__Envelop
         on_progress(nd->def->name, &p, run);
     }
     envelope_free(&env);
+    if (pulling && held > nd->stage_off) {
+        nd->stage_off = held;
+        nd->stage_grew_at = now;
+    } else if (pulling && now - nd->stage_grew_at >= run->rf->step_timeout_ms) {
+        r = baton_err_set(err, -ETIMEDOUT,
+                          "stage: no byte pulled for %llu s (%llu held); the agent stops the "
+                          "pull when no one asks",
+                          (unsigned long long)(now - nd->stage_grew_at) / 1000,
+                          (unsigned long long)held);
+        pulling = false;
+    }
     if (interrupt_count() && (pulling || lost)) {
         baton_err_set(err, -ECANCELED, "interrupted (the agent stops pulling when no one asks)");
         stage_end(run, nd, -ECANCELED, err);
-        return;
-    }
-    if (lost && nd->stage_rewinds < STAGE_REWINDS) {
-        nd->stage_rewinds++;
-        client_abandon(nd->client);
-        char note[BATON_ERR_MSG_MAX + 80];
-        snprintf(note, sizeof(note), "stage: %s; asking where the pull stands (%zu of %d)",
-                 err->msg, nd->stage_rewinds, STAGE_REWINDS);
-        emit_node(run, nd, note);
+    } else if (lost && stage_rewind(run, nd, err, "pull")) {
         nd->call = CALL_NONE;
         stage_send_pull(run, nd, ops);
-        return;
-    }
-    if (pulling) {
+    } else if (pulling) {
         nd->stage_rewinds = 0;
-        nd->call = CALL_NONE;
-        stage_send_pull(run, nd, ops);
-        return;
+        nd->stage_pause = !nd->stage_pause                              ? PULL_FIRST_ASK_MS
+                          : nd->stage_pause * 2 > BATON_PULL_ASK_MAX_MS ? BATON_PULL_ASK_MAX_MS
+                                                                        : nd->stage_pause * 2;
+        nd->stage_ask_at = now + nd->stage_pause;
+        nd->stage_waiting = true; /* node_stage_pump() asks when it is time */
+    } else {
+        stage_end(run, nd, r, err);
     }
-    stage_end(run, nd, r, err);
 }
 
 /* Sends what the node's window and the fleet's budget allow. Returns false when the node's
@@ -703,6 +729,8 @@ static bool stage_fill(struct run *run, node_t *nd, const engine_ops_t *ops)
 bool node_stage_pump(struct run *run, const engine_ops_t *ops)
 {
     bool any = false;
+    uint64_t now = now_ms();
+    run->stage_wake = 0;
     for (size_t i = 0; i < run->n; i++) {
         node_t *nd = &run->nodes[i];
         if (!nd->stage_waiting || nd->call != CALL_NONE)
@@ -711,6 +739,17 @@ bool node_stage_pump(struct run *run, const engine_ops_t *ops)
             baton_err_t err = {0};
             baton_err_set(&err, -ECANCELED, "interrupted");
             stage_end(run, nd, -ECANCELED, &err);
+            continue;
+        }
+        if (run->url && now < nd->stage_ask_at) { /* a pull: not time to ask yet */
+            if (!run->stage_wake || nd->stage_ask_at < run->stage_wake)
+                run->stage_wake = nd->stage_ask_at;
+            any = true;
+            continue;
+        }
+        if (run->url) {
+            nd->stage_waiting = false;
+            stage_send_pull(run, nd, ops);
             continue;
         }
         if (fleet_in_flight(run) >= STAGE_FLEET_CHUNKS)
@@ -739,13 +778,7 @@ void node_stage_result(struct run *run, node_t *nd, int r, Baton__Envelope *env,
         resume = r == -ETIMEDOUT || r == -EHOSTDOWN; /* lost with a connection, maybe */
     }
     envelope_free(&env);
-    if (r < 0 && resume && nd->stage_rewinds < STAGE_REWINDS && !interrupt_count()) {
-        nd->stage_rewinds++;
-        client_abandon(nd->client);
-        char note[BATON_ERR_MSG_MAX + 80];
-        snprintf(note, sizeof(note), "stage: %s; asking where the transfer stands (%zu of %d)",
-                 err->msg, nd->stage_rewinds, STAGE_REWINDS);
-        emit_node(run, nd, note);
+    if (r < 0 && resume && stage_rewind(run, nd, err, "transfer")) {
         nd->stage_off = 0;
         nd->stage_asked = true;
         stage_send_chunk(run, nd, 0, 0, ops);

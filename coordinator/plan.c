@@ -128,13 +128,14 @@ static void plan_done(node_t *nd, int r, Baton__Envelope *env, baton_err_t *err)
 
 static bool plan_schedule(struct run *run)
 {
-    node_stage_pump(run, plan_ops());
+    bool waiting = node_stage_pump(run, plan_ops()); /* a pull asked again when due */
     node_hello_all(run, plan_ops());
     /* Once every node answered Hello (which databases they use is known then): each node's
-     * Plan; a node that rehearses the migration for its database gets the artifact first. */
+     * Plan; a node that rehearses the migration for its database gets the artifact first
+     * (when its agent can take it: one that cannot pull was told so by node_verdict). */
     for (size_t i = 0; i < run->n; i++)
         if (run->nodes[i].state == NODE_NEW || run->nodes[i].call == CALL_HELLO)
-            return false;
+            return waiting;
     for (size_t i = 0;
          i < run->n && engine_busy(run) < run->rf->strategy.max_in_flight && !interrupt_count();
          i++) {
@@ -142,14 +143,14 @@ static bool plan_schedule(struct run *run)
         if (!pn[i].ask)
             continue;
         pn[i].ask = false;
-        if (node_rehearses(run, nd) || pn[i].stage) {
+        if ((node_rehearses(run, nd) || pn[i].stage) && (!run->url || nd->pulls)) {
             nd->call_t0 = now_ms();
             node_stage_send(run, nd, plan_ops());
         } else {
             send_plan(run, nd);
         }
     }
-    return false;
+    return waiting;
 }
 
 static void plan_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, baton_err_t *err)
@@ -265,8 +266,8 @@ static void print_node(const struct run *run, const node_t *nd, bool upgrade)
                json_integer_value(json_object_get(o, "backup_free_bytes")) >> 20,
                json_string_value(json_object_get(o, "backup_dir")),
                json_is_true(json_object_get(o, "staged")) ? "staged already"
-               : run->url                                  ? "to be pulled"
-                                                           : "to be sent");
+               : run->url                                 ? "to be pulled"
+                                                          : "to be sent");
     } else
         printf("\n");
     for (size_t k = 0; k < n_problems; k++)

@@ -196,7 +196,7 @@ static bool schedule_hello(struct run *run)
 
 static bool schedule_stage(struct run *run)
 {
-    node_stage_pump(run, ops_of(run));
+    bool waiting = node_stage_pump(run, ops_of(run)); /* a pull asks again when due */
     for (size_t i = 0; i < run->n && room(run) && !interrupt_count(); i++) {
         node_t *nd = &run->nodes[i];
         if (nd->state == NODE_NEEDS && !nd->staged && !nd->stage_waiting && nd->stage_off == 0 &&
@@ -205,7 +205,7 @@ static bool schedule_stage(struct run *run)
             node_stage_send(run, nd, ops_of(run));
         }
     }
-    return false;
+    return waiting;
 }
 
 static bool schedule_preflight(struct run *run)

@@ -454,8 +454,8 @@ static int load_release(ydoc_t *doc, const ynode_t *root, const char *path, roll
         goto out;
     }
     /* A URL: pulled by each agent, which checks what it got against the digest, so the
-     * digest is required (the coordinator never sees the file). */
-    if (artifact_is_url(artifact) && !artifact_url_valid(artifact)) {
+     * digest is required (the coordinator never sees the file). A catalog's checked its own. */
+    if (!rf->release && artifact_is_url(artifact) && !artifact_url_valid(artifact)) {
         r = bad(doc, root, "", "artifact", ARTIFACT_URL_RULE, err);
         goto out;
     }

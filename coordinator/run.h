@@ -81,7 +81,12 @@ typedef struct node {
     uint64_t stage_t0;      /* staging: when the transfer began */
     size_t stage_rewinds;   /* staging: times it asked the agent where the transfer stands */
     bool stage_asked;       /* staging: the answer awaited is to that question */
-    bool stage_waiting;     /* staging: nothing in flight, waiting for the fleet's budget */
+    bool stage_waiting;     /* staging: nothing in flight, waiting for the fleet's budget, or
+                             * (a pull) for the time to ask again */
+    bool pulls;             /* its agent pulls artifacts by URL (its Hello's features) */
+    uint64_t stage_ask_at;  /* a pull: when to ask where it stands again */
+    uint64_t stage_pause;   /* a pull: the pause before that ask */
+    uint64_t stage_grew_at; /* a pull: when the bytes it holds last grew */
     uint64_t settled_seq;   /* order in which it was verified, for newest-first undo */
     char *why;              /* why it failed, for the summary */
     Baton__Envelope *asked; /* node_ask_all(): its Hello answer */
@@ -106,6 +111,7 @@ struct run {
     uint64_t size;
     const char *sha256;
     const char *url;
+    uint64_t stage_wake; /* the earliest pull's ask due (engine_run wakes for it); 0: none */
     /* The upgrade phase. */
     size_t n_batches;
     size_t batch; /* the batch running now (1-based) */

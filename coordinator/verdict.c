@@ -78,7 +78,8 @@ verdict_t node_verdict(struct run *run, node_t *nd, int r, const Baton__Envelope
         char *refused = move == MOVE_REFUSED ? strdup(move_why) : NULL;
         /* An artifact by URL is pulled by the agent itself: one that cannot is told so before
          * anything is staged (an older agent would read the Stage as a chunk of size 0). */
-        if (!refused && run->url && nd->state == NODE_NEEDS && !hello_pulls(h) &&
+        nd->pulls = hello_pulls(h);
+        if (!refused && run->url && nd->state == NODE_NEEDS && !nd->pulls &&
             asprintf(&refused,
                      "its agent (%s) cannot pull artifacts by URL: upgrade it, or give the "
                      "artifact as a file",

@@ -33,22 +33,21 @@ static const char *put(const char *name, const char *text)
 #define SHA_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define SHA_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 
-static const char good_catalog[] = "service: gamesrv\n"
-                                   "releases:\n"
-                                   "  - {version: 1.0.0, artifact: a-1.0.0, sha256: " SHA_A "}\n"
-                                   "  - {version: 1.1.0, artifact: a-1.1.0, sha256: " SHA_A "}\n"
-                                   "  - {version: 1.1.1, artifact: a-1.1.1, sha256: " SHA_B "}\n"
-                                   "  - {version: 1.1.2-rc.1, artifact: a-rc, sha256: " SHA_B "}\n"
-                                   "  - version: 1.2.0\n"
-                                   "    artifact: /opt/a-1.2.0\n"
-                                   "    sha256: " SHA_A "\n"
-                                   "    min_upgrade_from: 1.1.0\n"
-                                   "    notes: adds the inventory\n"
-                                   "  - {version: 2.0.0, artifact: a-2, sha256: " SHA_A
-                                   ", requires: maintenance}\n"
-                                   "  - {version: 0.9.0, artifact: a-0.9, sha256: " SHA_A "}\n"
-                                   "  - {version: 2.1.0, artifact: 'https://mirror/a-2.1', sha256: "
-                                   SHA_A "}\n";
+static const char good_catalog[] =
+    "service: gamesrv\n"
+    "releases:\n"
+    "  - {version: 1.0.0, artifact: a-1.0.0, sha256: " SHA_A "}\n"
+    "  - {version: 1.1.0, artifact: a-1.1.0, sha256: " SHA_A "}\n"
+    "  - {version: 1.1.1, artifact: a-1.1.1, sha256: " SHA_B "}\n"
+    "  - {version: 1.1.2-rc.1, artifact: a-rc, sha256: " SHA_B "}\n"
+    "  - version: 1.2.0\n"
+    "    artifact: /opt/a-1.2.0\n"
+    "    sha256: " SHA_A "\n"
+    "    min_upgrade_from: 1.1.0\n"
+    "    notes: adds the inventory\n"
+    "  - {version: 2.0.0, artifact: a-2, sha256: " SHA_A ", requires: maintenance}\n"
+    "  - {version: 0.9.0, artifact: a-0.9, sha256: " SHA_A "}\n"
+    "  - {version: 2.1.0, artifact: 'https://mirror/a-2.1', sha256: " SHA_A "}\n";
 
 static const release_t *resolve(const catalog_t *c, const char *range)
 {
@@ -198,8 +197,7 @@ static void test_rollout_versions(void **state)
         {"version: latest\ncatalog: catalog.yml\n", "pin versions in production"},
         {"version: \"*\"\ncatalog: catalog.yml\n", "matches every version"},
         {"version: ~1.1.0\nartifact: a\n", "version: a version range needs a catalog"},
-        {"version: ~3.0.0\ncatalog: catalog.yml\n",
-         "version: '~3.0.0' matches no release in "},
+        {"version: ~3.0.0\ncatalog: catalog.yml\n", "version: '~3.0.0' matches no release in "},
         {"version: 1.1.0\ncatalog: catalog.yml\nartifact: a\n",
          "artifact: comes from the catalog: give one or the other"},
         {"version: 1.1.0\ncatalog: catalog.yml\nsha256: " SHA_A "\n",
@@ -225,8 +223,8 @@ static void test_rollout_versions(void **state)
         assert_null(rf);
     }
     /* A catalog of another service. */
-    put("other.yml", "service: chat\nreleases:\n  - {version: 1.0.0, artifact: a, sha256: " SHA_A
-                     "}\n");
+    put("other.yml",
+        "service: chat\nreleases:\n  - {version: 1.0.0, artifact: a, sha256: " SHA_A "}\n");
     snprintf(text, sizeof(text), "%sversion: 1.0.0\ncatalog: other.yml\n", rollout_head);
     assert_true(rollout_file_load(put("r.yml", text), &rf, &err) < 0);
     assert_non_null(strstr(err.msg, "lists releases of chat, not gamesrv"));

@@ -309,10 +309,8 @@ static void test_rollout_file(void **state)
     char text[1024];
     const char *at = strstr(good_rollout, "10.0.0.2:7400");
     for (size_t i = 0; i < 4; i++) {
-        static const char *const bad_ep[] = {"10.0.0.2", "10.0.0.2:0", "10.0.0.2:70000",
-                                             "[::1"};
-        snprintf(text, sizeof(text), "%.*s%s\n", (int)(at - good_rollout), good_rollout,
-                 bad_ep[i]);
+        static const char *const bad_ep[] = {"10.0.0.2", "10.0.0.2:0", "10.0.0.2:70000", "[::1"};
+        snprintf(text, sizeof(text), "%.*s%s\n", (int)(at - good_rollout), good_rollout, bad_ep[i]);
         assert_true(rollout_file_load(write_tmp(text), &rf, &err) < 0);
         unlink(path);
         if (!strstr(err.msg, ":9: nodes[1].endpoint: must be tcp://HOST:PORT (port 1-65535)"))
@@ -370,7 +368,8 @@ static void test_rollout_file_url(void **state)
     static const char sha[] = "5f0c6a3b5f0c6a3b5f0c6a3b5f0c6a3b5f0c6a3b5f0c6a3b5f0c6a3b5f0c6a3b";
     const char *at = strstr(good_rollout, "artifact:");
     const char *after = strchr(at, '\n') + 1;
-    snprintf(text, sizeof(text), "%.*sartifact: https://mirror.example/gamesrv/1.1.0\nsha256: %s\n%s",
+    snprintf(text, sizeof(text),
+             "%.*sartifact: https://mirror.example/gamesrv/1.1.0\nsha256: %s\n%s",
              (int)(at - good_rollout), good_rollout, sha, after);
     assert_int_equal(rollout_file_load(write_tmp(text), &rf, &err), 0);
     unlink(path);
@@ -387,7 +386,7 @@ static void test_rollout_file_url(void **state)
     assert_null(rf);
 
     static const char *const bad_url[] = {"https:///gamesrv", "http://", "http://mirror/a b",
-                                          "http://mirror/\\x7f"};
+                                          "http://mirror/\\x7f", "https://user:secret@mirror/a"};
     for (size_t i = 0; i < sizeof(bad_url) / sizeof(bad_url[0]); i++) {
         snprintf(text, sizeof(text), "%.*sartifact: \"%s\"\nsha256: %s\n%s",
                  (int)(at - good_rollout), good_rollout, bad_url[i], sha, after);
@@ -580,14 +579,12 @@ static void test_oversized_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_agent_config_good),   cmocka_unit_test(test_agent_config_nakama),
-        cmocka_unit_test(test_agent_config_errors),
-        cmocka_unit_test(test_agent_config_haproxy),
-        cmocka_unit_test(test_agent_config_unreadable),
-        cmocka_unit_test(test_agent_config_pull),
-        cmocka_unit_test(test_rollout_file_url),
-        cmocka_unit_test(test_rollout_file),        cmocka_unit_test(test_rollout_strategy),
-        cmocka_unit_test(test_security_keys),       cmocka_unit_test(test_oversized_file),
+        cmocka_unit_test(test_agent_config_good),       cmocka_unit_test(test_agent_config_nakama),
+        cmocka_unit_test(test_agent_config_errors),     cmocka_unit_test(test_agent_config_haproxy),
+        cmocka_unit_test(test_agent_config_unreadable), cmocka_unit_test(test_agent_config_pull),
+        cmocka_unit_test(test_rollout_file_url),        cmocka_unit_test(test_rollout_file),
+        cmocka_unit_test(test_rollout_strategy),        cmocka_unit_test(test_security_keys),
+        cmocka_unit_test(test_oversized_file),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
