@@ -50,7 +50,7 @@ struct pull {
     uint64_t held;     /* bytes in the partial file */
     uint64_t size;     /* the whole artifact's, once the server said; 0 before */
     uint64_t asked_ms; /* when someone last asked */
-    bool unseen;       /* it ended while no one asked: no coordinator waits for its end */
+    uint64_t ended_ms; /* when it ended (DONE or FAILED) */
     unsigned attempt;  /* 1.. */
     /* The pull thread's own. */
     bool resumed;     /* a 206 went on from a partial file */
@@ -501,8 +501,7 @@ static void *pull_main(void *arg)
     pthread_mutex_lock(&p->lock);
     p->state = r == 0 ? PULL_DONE : PULL_FAILED;
     p->err = err;
-    /* A coordinator that waits asks at least every BATON_PULL_ASK_MAX_MS. */
-    p->unseen = mono_ms() - p->asked_ms > 2 * BATON_PULL_ASK_MAX_MS;
+    p->ended_ms = mono_ms();
     pthread_cond_broadcast(&p->changed);
     pthread_mutex_unlock(&p->lock);
     return NULL;
@@ -566,10 +565,15 @@ static void mib(char *buf, size_t len, uint64_t bytes)
     snprintf(buf, len, "%.1f MiB", (double)bytes / (1024.0 * 1024.0));
 }
 
+/* A failure is handed to an ask only when a coordinator was there for it: one asked within
+ * PULL_ORPHAN_MS before it (a coordinator that waits asks every BATON_PULL_ASK_MAX_MS, later on
+ * a loaded machine) and asks within PULL_ORPHAN_MS after. Else it is no one's (a Ctrl-C, a
+ * coordinator gone), and the ask starts the pull afresh. */
 static bool failed_unseen(pull_t *p)
 {
     pthread_mutex_lock(&p->lock);
-    bool r = p->state == PULL_FAILED && p->unseen;
+    bool r = p->state == PULL_FAILED && (p->ended_ms > p->asked_ms + PULL_ORPHAN_MS ||
+                                         mono_ms() > p->ended_ms + PULL_ORPHAN_MS);
     pthread_mutex_unlock(&p->lock);
     return r;
 }

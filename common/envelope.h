@@ -18,7 +18,7 @@
 #define BATON_MSG_MAX (4u * 1024u * 1024u)
 #define BATON_CHUNK_MAX (1u * 1024u * 1024u)
 /* A coordinator waiting for a pull (Stage with a url) asks where it stands at least this
- * often; an agent takes a pull no one asked about for twice as long as no one's. */
+ * often (the agent gives a pull up after ten times as long without an ask: pull.h). */
 #define BATON_PULL_ASK_MAX_MS 1000u
 
 /* Serialises `env` into a new buffer. On success *ret_buf (the caller's, free() it) and *ret_len
