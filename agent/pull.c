@@ -565,15 +565,16 @@ static void mib(char *buf, size_t len, uint64_t bytes)
     snprintf(buf, len, "%.1f MiB", (double)bytes / (1024.0 * 1024.0));
 }
 
-/* A failure is handed to an ask only when a coordinator was there for it: one asked within
+/* An end is handed to an ask only when a coordinator was there for it: one asked within
  * PULL_ORPHAN_MS before it (a coordinator that waits asks every BATON_PULL_ASK_MAX_MS, later on
  * a loaded machine) and asks within PULL_ORPHAN_MS after. Else it is no one's (a Ctrl-C, a
- * coordinator gone), and the ask starts the pull afresh. */
-static bool failed_unseen(pull_t *p)
+ * coordinator gone): a failure is not reported to a later coordinator, and a kept file is looked
+ * for again (a commit may have pruned it since); the ask starts afresh. */
+static bool ended_unseen(pull_t *p)
 {
     pthread_mutex_lock(&p->lock);
-    bool r = p->state == PULL_FAILED && (p->ended_ms > p->asked_ms + PULL_ORPHAN_MS ||
-                                         mono_ms() > p->ended_ms + PULL_ORPHAN_MS);
+    bool r = p->state != PULL_RUNNING && (p->ended_ms > p->asked_ms + PULL_ORPHAN_MS ||
+                                          mono_ms() > p->ended_ms + PULL_ORPHAN_MS);
     pthread_mutex_unlock(&p->lock);
     return r;
 }
@@ -594,9 +595,9 @@ int pull_ask(pull_t **p_p, const agent_config_t *cfg, const svc_config_t *svc,
     if (r < 0)
         return r;
     pull_t *p = *p_p;
-    if (p && (strcmp(p->url, req->url) || strcmp(p->sha256, req->sha256) || failed_unseen(p)))
+    if (p && (strcmp(p->url, req->url) || strcmp(p->sha256, req->sha256) || ended_unseen(p)))
         pull_destroy(p_p), p = NULL; /* another artifact now: this one stops, its file stays; or
-                                      * it failed (stopped) while no one asked: afresh */
+                                      * it ended while no one asked: afresh */
     struct stat sb;
     if (!p && stat(final, &sb) == 0 && S_ISREG(sb.st_mode)) {
         res->staged_bytes = res->stage_size = (uint64_t)sb.st_size;
