@@ -37,7 +37,7 @@ typedef enum { PULL_RUNNING, PULL_DONE, PULL_FAILED } pull_state_t;
 struct pull {
     pthread_t thread;
     pthread_mutex_t lock;
-    pthread_cond_t changed; /* the state left RUNNING, or cancel was set */
+    pthread_cond_t changed; /* cancel was set (ends a pause between attempts) */
     /* Set before the thread starts, read-only after. */
     const agent_config_t *cfg;
     const svc_config_t *svc;
@@ -502,7 +502,6 @@ static void *pull_main(void *arg)
     p->state = r == 0 ? PULL_DONE : PULL_FAILED;
     p->err = err;
     p->ended_ms = mono_ms();
-    pthread_cond_broadcast(&p->changed);
     pthread_mutex_unlock(&p->lock);
     return NULL;
 }

@@ -546,6 +546,8 @@ void node_rollback_result(struct run *run, node_t *nd, int r, Baton__Envelope *e
  * the fleet's size (1,000 agents x 4 would be 4 GiB of queued copies). */
 #define STAGE_FLEET_CHUNKS 32
 
+/* A chunk of a pushed artifact (none: what do you hold?), or for an artifact by URL the
+ * question where its pull stands (the agent answers at once). */
 static int stage_send_chunk(struct run *run, node_t *nd, uint64_t off, uint64_t len,
                             const engine_ops_t *ops)
 {
@@ -555,8 +557,10 @@ static int stage_send_chunk(struct run *run, node_t *nd, uint64_t off, uint64_t 
     st.sha256 = (char *)run->sha256;
     st.size = run->size;
     st.offset = off;
-    st.data.data = (uint8_t *)run->data + off;
+    st.data.data = run->data ? (uint8_t *)run->data + off : NULL;
     st.data.len = (size_t)len;
+    if (run->url)
+        st.url = (char *)run->url;
     Baton__Envelope req = BATON__ENVELOPE__INIT;
     req.body_case = BATON__ENVELOPE__BODY_STAGE;
     req.stage = &st;
@@ -570,23 +574,6 @@ static int stage_send_chunk(struct run *run, node_t *nd, uint64_t off, uint64_t 
     return r;
 }
 
-/* A pull asks where it stands: the agent answers when it ended, or after about a second. */
-static int stage_send_pull(struct run *run, node_t *nd, const engine_ops_t *ops)
-{
-    Baton__Stage st = BATON__STAGE__INIT;
-    st.service = run->rf->service;
-    st.version = run->rf->version;
-    st.sha256 = (char *)run->sha256;
-    st.url = (char *)run->url;
-    Baton__Envelope req = BATON__ENVELOPE__INIT;
-    req.body_case = BATON__ENVELOPE__BODY_STAGE;
-    req.stage = &st;
-    uint64_t t0 = nd->stage_t0;
-    int r = node_send(run, nd, CALL_STAGE, &req, run->rf->step_timeout_ms, ops);
-    nd->call_t0 = t0;
-    return r;
-}
-
 void node_stage_send(struct run *run, node_t *nd, const engine_ops_t *ops)
 {
     nd->stage_t0 = now_ms();
@@ -594,7 +581,7 @@ void node_stage_send(struct run *run, node_t *nd, const engine_ops_t *ops)
         nd->stage_off = nd->stage_pause = 0;
         nd->stage_rewinds = 0;
         nd->stage_grew_at = nd->stage_t0;
-        stage_send_pull(run, nd, ops);
+        stage_send_chunk(run, nd, 0, 0, ops);
         return;
     }
     nd->stage_off = 0;
@@ -690,7 +677,7 @@ static void stage_pull_result(struct run *run, node_t *nd, int r, Baton__Envelop
         stage_end(run, nd, -ECANCELED, err);
     } else if (lost && stage_rewind(run, nd, err, "pull")) {
         nd->call = CALL_NONE;
-        stage_send_pull(run, nd, ops);
+        stage_send_chunk(run, nd, 0, 0, ops);
     } else if (pulling) {
         nd->stage_rewinds = 0;
         nd->stage_pause = !nd->stage_pause                              ? PULL_FIRST_ASK_MS
@@ -749,7 +736,7 @@ bool node_stage_pump(struct run *run, const engine_ops_t *ops)
         }
         if (run->url) {
             nd->stage_waiting = false;
-            stage_send_pull(run, nd, ops);
+            stage_send_chunk(run, nd, 0, 0, ops);
             continue;
         }
         if (fleet_in_flight(run) >= STAGE_FLEET_CHUNKS)
