@@ -210,12 +210,12 @@ fuzz: deps
 	done
 
 # Debian packages baton and baton-agent, built with Debian's tools (debian/), into $(BUILD)/deb.
+# dpkg-buildpackage works in the tree itself (debian/, build-deb, the packages in ..), so two
+# runs in one tree (CI's plain and sanitized halves both run install.sh) take turns: flock.
 deb:
-	dpkg-buildpackage -us -uc -b
-	mkdir -p $(BUILD)/deb
-	mv ../baton_*.deb ../baton-agent_*.deb ../baton*-dbgsym_*.deb ../baton_*.buildinfo \
-		../baton_*.changes $(BUILD)/deb/
-	debian/rules clean
+	flock debian/rules sh -c 'dpkg-buildpackage -us -uc -b && mkdir -p $(BUILD)/deb && \
+		mv ../baton_*.deb ../baton-agent_*.deb ../baton*-dbgsym_*.deb ../baton_*.buildinfo \
+		../baton_*.changes $(BUILD)/deb/ && debian/rules clean'
 
 # --- unit tests (cmocka) ---------------------------------------------------------------------
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
