@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "command.h"
+#include "envelope.h"
 #include "clock.h"
 #include "front.h"
 #include "state.h"
@@ -90,7 +91,7 @@ int hello_build(const agent_config_t *cfg, sd_bus **bus_p, const struct run_view
     h->protocol_version = BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
     h->node_name = cfg->node_name;
     /* What older coordinators do not know to ask for. */
-    static char *features[] = {"pull"};
+    static char *features[] = {BATON_FEATURE_PULL, BATON_FEATURE_FRAME};
     h->n_features = sizeof(features) / sizeof(features[0]);
     h->features = features;
     h->services = calloc(cfg->n_services, sizeof(*h->services));

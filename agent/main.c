@@ -92,10 +92,26 @@ static int setup_socket(agent_t *a, baton_err_t *err)
     return 0;
 }
 
-/* Receives one request: [identity][payload]. Anything else is drained and dropped. */
+/* Drains what is left of a message after `more` frames were taken. */
+static void drain(void *sock)
+{
+    int more = 1;
+    size_t more_len = sizeof(more);
+    while (more) {
+        zmq_msg_t extra;
+        zmq_msg_init(&extra);
+        int r = zmq_msg_recv(&extra, sock, 0);
+        zmq_msg_close(&extra);
+        if (r < 0 || zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &more_len) < 0)
+            return;
+    }
+}
+
+/* Receives one request: [identity][payload], or [identity][payload][chunk] for a Stage whose
+ * bytes come in a frame of their own (Stage.data_frame). Anything else is drained and refused. */
 static void receive_one(agent_t *a)
 {
-    zmq_msg_t peer, payload;
+    zmq_msg_t peer, payload, frame;
     int more = 0;
     size_t more_len = sizeof(more);
     zmq_msg_init(&peer);
@@ -109,29 +125,29 @@ static void receive_one(agent_t *a)
         return;
     }
     zmq_msg_init(&payload);
-    if (zmq_msg_recv(&payload, a->router, 0) < 0) {
-        zmq_msg_close(&payload);
-        zmq_msg_close(&peer);
-        return;
-    }
+    zmq_msg_init(&frame);
+    bool framed = false;
+    if (zmq_msg_recv(&payload, a->router, 0) < 0)
+        goto out;
     zmq_getsockopt(a->router, ZMQ_RCVMORE, &more, &more_len);
-    if (more) { /* a request is exactly one frame */
-        while (more) {
-            zmq_msg_t extra;
-            zmq_msg_init(&extra);
-            zmq_msg_recv(&extra, a->router, 0);
-            zmq_msg_close(&extra);
-            zmq_getsockopt(a->router, ZMQ_RCVMORE, &more, &more_len);
+    if (more) {
+        if (zmq_msg_recv(&frame, a->router, 0) < 0)
+            goto out;
+        framed = true;
+        zmq_getsockopt(a->router, ZMQ_RCVMORE, &more, &more_len);
+        if (more) { /* a request is one frame, or two for a chunk */
+            drain(a->router);
+            agent_reply_error(a, &peer, 0, BATON__STATUS__STATUS_BAD_REQUEST,
+                              "a request is one frame, a stage chunk at most two");
+            goto out;
         }
-        agent_reply_error(a, &peer, 0, BATON__STATUS__STATUS_BAD_REQUEST, "a request is one frame");
-        zmq_msg_close(&payload);
-        zmq_msg_close(&peer);
-        return;
     }
     Baton__Envelope *env = NULL;
     baton_err_t err = {0};
     int r = envelope_unpack(zmq_msg_data(&payload), zmq_msg_size(&payload), &env, &err);
-    zmq_msg_close(&payload);
+    if (r == 0 && (r = envelope_take_frame(env, framed ? zmq_msg_data(&frame) : NULL,
+                                           zmq_msg_size(&frame), &err)) < 0)
+        envelope_free(&env);
     if (r < 0) {
         log_event(NULL, NULL, NULL, 4, "refused a request: %s", err.msg);
         agent_reply_error(a, &peer, 0,
@@ -142,6 +158,9 @@ static void receive_one(agent_t *a)
         agent_serve(a, &peer, &env);
         envelope_free(&env);
     }
+out:
+    zmq_msg_close(&frame);
+    zmq_msg_close(&payload);
     zmq_msg_close(&peer);
 }
 
@@ -285,8 +304,8 @@ static void serve(agent_t *a)
             {.socket = a->zap ? zap_socket(a->zap) : NULL, .events = ZMQ_POLLIN}};
         int k = a->zap ? 4 : 3;
         for (size_t i = 0; i < a->cfg->n_services; i++)
-            items[k + i] = (zmq_pollitem_t){.socket = worker_socket(a->lanes[i].worker),
-                                            .events = ZMQ_POLLIN};
+            items[k + i] =
+                (zmq_pollitem_t){.socket = worker_socket(a->lanes[i].worker), .events = ZMQ_POLLIN};
         int n = zmq_poll(items, k + (int)a->cfg->n_services, 250);
         if (n < 0 && errno != EINTR) {
             log_event(NULL, NULL, NULL, 3, "poll: %s", zmq_strerror(errno));

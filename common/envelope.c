@@ -141,6 +141,42 @@ int envelope_unpack(const uint8_t *buf, size_t len, Baton__Envelope **ret_env, b
     return 0;
 }
 
+int envelope_take_frame(Baton__Envelope *env, const void *frame, size_t len, baton_err_t *err)
+{
+    bool stage = env->body_case == BATON__ENVELOPE__BODY_STAGE;
+    uint32_t want = stage ? env->stage->data_frame : 0;
+    if (!frame) {
+        if (want)
+            return baton_err_set(err, -EBADMSG,
+                                 "stage.data_frame: %u bytes announced, no frame came with them",
+                                 want);
+        return 0;
+    }
+    if (!stage)
+        return baton_err_set(err, -EBADMSG, "a %s request is one frame",
+                             envelope_body_name(env->body_case));
+    if (!want)
+        return baton_err_set(err, -EBADMSG,
+                             "a second frame (%zu bytes) no stage.data_frame announced", len);
+    if (len != want)
+        return baton_err_set(err, -EBADMSG, "stage.data_frame: %u bytes announced, %zu came", want,
+                             len);
+    if (len > BATON_CHUNK_MAX)
+        return baton_err_set(err, -EBADMSG, "stage.data_frame: %zu bytes, at most %u", len,
+                             BATON_CHUNK_MAX);
+    if (env->stage->data.len)
+        return baton_err_set(err, -EBADMSG, "stage: data both in the message and in a frame");
+    /* unpacked with protobuf-c's default allocator (malloc), so free_unpacked frees this too */
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy)
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    memcpy(copy, frame, len);
+    free(env->stage->data.data); /* protobuf-c leaves an empty bytes field NULL; be sure */
+    env->stage->data.data = copy;
+    env->stage->data.len = len;
+    return 0;
+}
+
 void envelope_free(Baton__Envelope **env_p)
 {
     if (!env_p || !*env_p)

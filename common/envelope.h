@@ -20,6 +20,11 @@
 /* A coordinator waiting for a pull (Stage with a url) asks where it stands at least this
  * often (the agent gives a pull up after ten times as long without an ask: pull.h). */
 #define BATON_PULL_ASK_MAX_MS 1000u
+/* What an agent can do beyond protocol 1 (Hello.features); a coordinator uses each only with
+ * agents that list it. */
+#define BATON_FEATURE_PULL "pull"   /* Stage.url: the agent fetches the artifact itself */
+#define BATON_FEATURE_FRAME "frame" /* Stage.data_frame: a chunk's bytes in a frame of their own   \
+                                     */
 
 /* Serialises `env` into a new buffer. On success *ret_buf (the caller's, free() it) and *ret_len
  * are set. Fails with -EMSGSIZE when the packed message would exceed BATON_MSG_MAX. */
@@ -30,6 +35,13 @@ int envelope_pack(const Baton__Envelope *env, uint8_t **ret_buf, size_t *ret_len
  * UTF-8 or over its limit, naming the field) or -EPROTONOSUPPORT (another protocol version);
  * nothing is allocated then. */
 int envelope_unpack(const uint8_t *buf, size_t len, Baton__Envelope **ret_env, baton_err_t *err);
+
+/* A request that came with a second frame (Stage.data_frame): the frame's bytes become the
+ * Stage's data, copied (the frame is the caller's still). Fails with -EBADMSG, naming what is
+ * wrong, unless `env` is a Stage whose data_frame is exactly `len`, with no data of its own, and
+ * `len` at most BATON_CHUNK_MAX; `env` is unchanged then. Without a frame (`frame` NULL) it
+ * only checks that none was announced. */
+int envelope_take_frame(Baton__Envelope *env, const void *frame, size_t len, baton_err_t *err);
 
 /* Limits on what a message may carry, checked by envelope_unpack() in every nested message. */
 #define ENVELOPE_STRING_MAX (16 * 1024) /* bytes in any one string */

@@ -47,7 +47,10 @@ void client_set_liveness(client_t *c, uint64_t liveness_ms);
 
 /* Starts a call: `req` (body set by the caller; version, request id and rollout id are filled
  * in) is packed and sent now. -EBUSY when a call is already in flight. Stage chunks are never
- * sent twice (a chunk is not idempotent); every other command is (a pull's Stage too). */
+ * sent twice (a chunk is not idempotent); every other command is (a pull's Stage too). A Stage
+ * with data_frame set (to data.len; only for agents with the "frame" feature) sends its bytes as
+ * a frame of their own without copying them: they must stay valid until the ZeroMQ context is
+ * terminated (a run's artifact is freed after run_disconnect()). */
 int client_send(client_t *c, const char *rollout_id, Baton__Envelope *req, uint64_t timeout_ms,
                 baton_err_t *err);
 /* True while a call is in flight. */

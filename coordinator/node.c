@@ -559,6 +559,8 @@ static int stage_send_chunk(struct run *run, node_t *nd, uint64_t off, uint64_t 
     st.offset = off;
     st.data.data = run->data ? (uint8_t *)run->data + off : NULL;
     st.data.len = (size_t)len;
+    if (len && nd->frames) /* one buffer for every agent: client.c's stamp_and_send() */
+        st.data_frame = (uint32_t)len;
     if (run->url)
         st.url = (char *)run->url;
     Baton__Envelope req = BATON__ENVELOPE__INIT;
@@ -591,7 +593,8 @@ void node_stage_send(struct run *run, node_t *nd, const engine_ops_t *ops)
 }
 
 /* Chunks in flight to every node: the fleet's share of the coordinator's memory (each is a
- * packed 1 MiB copy in libzmq's queue until the agent has it). */
+ * packed 1 MiB copy in libzmq's queue until the agent has it, or, sent as a frame of its own to
+ * an agent that takes one, a copy only while CURVE encrypts it for the wire). */
 static size_t fleet_in_flight(const struct run *run)
 {
     size_t n = 0;

@@ -441,6 +441,6 @@ out:
     pn = NULL;
     free(frozen);
     free(run.nodes);
-    free(data);
+    free(data); /* after run_disconnect(): libzmq may point into it until then (client.h) */
     return code;
 }

@@ -1152,6 +1152,6 @@ out:
     free(run.halt_reason);
     free(run.nodes);
     free(file);
-    free(data);
+    free(data); /* after run_disconnect(): libzmq may point into it until then (client.h) */
     return code;
 }

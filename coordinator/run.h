@@ -84,6 +84,7 @@ typedef struct node {
     bool stage_waiting;     /* staging: nothing in flight, waiting for the fleet's budget, or
                              * (a pull) for the time to ask again */
     bool pulls;             /* its agent pulls artifacts by URL (its Hello's features) */
+    bool frames;            /* it takes a chunk's bytes in a frame of their own (the same) */
     uint64_t stage_ask_at;  /* a pull: when to ask where it stands again */
     uint64_t stage_pause;   /* a pull: the pause before that ask */
     uint64_t stage_grew_at; /* a pull: when the bytes it holds last grew */

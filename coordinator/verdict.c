@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "envelope.h"
 #include "run.h"
 #include "steps.h"
 #include "verdict.h"
@@ -32,10 +33,10 @@ char *node_record_refusal(const struct run *run, const Baton__ServiceInfo *svc)
     return strdup(why);
 }
 
-static bool hello_pulls(const Baton__Hello *h)
+static bool hello_has(const Baton__Hello *h, const char *feature)
 {
     for (size_t i = 0; i < h->n_features; i++)
-        if (!strcmp(h->features[i], "pull"))
+        if (!strcmp(h->features[i], feature))
             return true;
     return false;
 }
@@ -78,7 +79,8 @@ verdict_t node_verdict(struct run *run, node_t *nd, int r, const Baton__Envelope
         char *refused = move == MOVE_REFUSED ? strdup(move_why) : NULL;
         /* An artifact by URL is pulled by the agent itself: one that cannot is told so before
          * anything is staged (an older agent would read the Stage as a chunk of size 0). */
-        nd->pulls = hello_pulls(h);
+        nd->pulls = hello_has(h, BATON_FEATURE_PULL);
+        nd->frames = hello_has(h, BATON_FEATURE_FRAME);
         if (!refused && run->url && nd->state == NODE_NEEDS && !nd->pulls &&
             asprintf(&refused,
                      "its agent (%s) cannot pull artifacts by URL: upgrade it, or give the "

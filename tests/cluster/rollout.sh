@@ -80,6 +80,10 @@ like "$(poke empty)" "^BAD_REQUEST message carries no command" "an envelope with
 like "$(poke future)" "^BAD_REQUEST message carries no command" "a command from a newer protocol: BAD_REQUEST"
 like "$(poke version)" "^UNSUPPORTED protocol version 77 not supported" "another protocol version: UNSUPPORTED"
 like "$(poke multipart)" "^BAD_REQUEST a request is one frame" "a multi-frame request: BAD_REQUEST"
+like "$(poke frame-hello)" "^BAD_REQUEST a hello request is one frame" \
+    "a second frame with anything but a stage chunk: BAD_REQUEST"
+like "$(poke frame-short)" "^BAD_REQUEST stage.data_frame: 100 bytes announced, 6 came" \
+    "a chunk's frame shorter than it says: BAD_REQUEST"
 like "$(poke unknown-service)" "^BAD_REQUEST unknown service 'nosuch'" "a step for an unknown service: BAD_REQUEST"
 is "$(poke oversize)" "no answer" "a message over the size limit is dropped by the transport"
 is "$(node_exec node1 systemctl show -p NRestarts,ActiveState --value baton-agent | tr '\n' ' ')" \

@@ -2,6 +2,8 @@
  * that tests can check the real agent answers bad input with an error Result and lives on.
  *
  *   zpoke ENDPOINT garbage|version|empty|future|multipart|oversize|unknown-service|hello
+ *   zpoke ENDPOINT frame-hello|frame-short         a second frame with a Hello; a Stage whose
+ *                                                   frame is shorter than its data_frame says
  *   zpoke ENDPOINT stage SERVICE VERSION FILE          sends FILE in chunks
  *   zpoke ENDPOINT step NAME ROLLOUT [service=S] [version=V] [sha256=H] [down=N]
  *                                                      one step command (migrate: up unless down=N)
@@ -356,7 +358,8 @@ int main(int argc, char **argv)
         zmq_send(s, empty, sizeof(empty), 0);
     } else if (!strcmp(mode, "future")) {
         zmq_send(s, future, sizeof(future), 0);
-    } else if (!strcmp(mode, "multipart")) {
+    } else if (!strcmp(mode, "multipart")) { /* three frames: two are a chunk at most */
+        zmq_send(s, empty, sizeof(empty), ZMQ_SNDMORE);
         zmq_send(s, empty, sizeof(empty), ZMQ_SNDMORE);
         zmq_send(s, empty, sizeof(empty), 0);
     } else if (!strcmp(mode, "oversize")) {
@@ -372,9 +375,20 @@ int main(int argc, char **argv)
             env.body_case = BATON__ENVELOPE__BODY_STOP;
             env.stop = &step;
         }
+        Baton__Stage st = BATON__STAGE__INIT;
+        bool framed = !strcmp(mode, "frame-hello") || !strcmp(mode, "frame-short");
+        if (!strcmp(mode, "frame-short")) {
+            st.service = "gamesrv";
+            st.size = 100;
+            st.data_frame = 100;
+            env.body_case = BATON__ENVELOPE__BODY_STAGE;
+            env.stage = &st;
+        }
         if (envelope_pack(&env, &buf, &len, NULL) < 0)
             return 2;
-        zmq_send(s, buf, len, 0);
+        zmq_send(s, buf, len, framed ? ZMQ_SNDMORE : 0);
+        if (framed)
+            zmq_send(s, garbage, sizeof(garbage), 0);
     }
     free(buf);
 

@@ -255,6 +255,84 @@ static void test_timeout_ends_the_call(void **state)
     assert_null(env);
 }
 
+/* The agent's side of a stage chunk: every frame after the routing id, unpacked as the agent
+ * does (envelope_take_frame with the second frame, when one came). Returns the frame count. */
+static int agent_receives_chunk(struct fixture *f, Baton__Envelope **ret_env)
+{
+    zmq_pollitem_t it = {.socket = f->agent, .events = ZMQ_POLLIN};
+    assert_int_equal(zmq_poll(&it, 1, 5000), 1);
+    assert_true(zmq_recv(f->agent, f->id, sizeof(f->id), 0) > 0);
+    zmq_msg_t msg[3];
+    int n = 0, more = 1;
+    size_t more_len = sizeof(more);
+    while (more && n < 3) {
+        zmq_msg_init(&msg[n]);
+        assert_true(zmq_msg_recv(&msg[n], f->agent, 0) >= 0);
+        n++;
+        assert_int_equal(zmq_getsockopt(f->agent, ZMQ_RCVMORE, &more, &more_len), 0);
+    }
+    assert_false(more);
+    baton_err_t err = {0};
+    assert_int_equal(envelope_unpack(zmq_msg_data(&msg[0]), zmq_msg_size(&msg[0]), ret_env, &err),
+                     0);
+    assert_int_equal((*ret_env)->body_case, BATON__ENVELOPE__BODY_STAGE);
+    assert_int_equal(envelope_take_frame(*ret_env, n > 1 ? zmq_msg_data(&msg[1]) : NULL,
+                                         n > 1 ? zmq_msg_size(&msg[1]) : 0, &err),
+                     0);
+    for (int i = 0; i < n; i++)
+        zmq_msg_close(&msg[i]);
+    return n;
+}
+
+/* A chunk for an agent with the "frame" feature goes as the envelope and then its bytes, from
+ * the caller's buffer; the agent reads back exactly those bytes; the caller's request is left
+ * as it was; a chunk without data_frame is one frame, as older agents want it; a data_frame
+ * that is not the data's length is refused and nothing is sent. */
+static void test_chunk_bytes_in_a_frame_of_their_own(void **state)
+{
+    struct fixture *f = *state;
+    static uint8_t bytes[300000];
+    for (size_t i = 0; i < sizeof(bytes); i++)
+        bytes[i] = (uint8_t)(i * 7 + 3);
+    Baton__Stage st = BATON__STAGE__INIT;
+    st.service = "gamesrv";
+    st.size = 2 * sizeof(bytes);
+    st.data.data = bytes;
+    st.data.len = sizeof(bytes);
+    st.data_frame = sizeof(bytes);
+    Baton__Envelope req = BATON__ENVELOPE__INIT;
+    req.body_case = BATON__ENVELOPE__BODY_STAGE;
+    req.stage = &st;
+    baton_err_t err = {0};
+    assert_int_equal(client_send(f->c, "r1", &req, 60000, &err), 0);
+    assert_ptr_equal(st.data.data, bytes);
+    assert_int_equal(st.data.len, sizeof(bytes));
+
+    st.offset = sizeof(bytes);
+    st.data_frame = 0; /* an older agent's form, behind it in the window */
+    assert_int_equal(client_send_ahead(f->c, "r1", &req, &err), 0);
+
+    Baton__Envelope *got = NULL;
+    assert_int_equal(agent_receives_chunk(f, &got), 2);
+    assert_int_equal(got->stage->data_frame, sizeof(bytes));
+    assert_int_equal(got->stage->data.len, sizeof(bytes));
+    assert_memory_equal(got->stage->data.data, bytes, sizeof(bytes));
+    envelope_free(&got);
+    assert_int_equal(agent_receives_chunk(f, &got), 1);
+    assert_int_equal(got->stage->offset, sizeof(bytes));
+    assert_int_equal(got->stage->data.len, sizeof(bytes));
+    assert_memory_equal(got->stage->data.data, bytes, sizeof(bytes));
+    envelope_free(&got);
+
+    client_abandon(f->c);
+    st.data_frame = 10;
+    assert_int_equal(client_send(f->c, "r1", &req, 60000, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "stage.data_frame 10, with 300000 bytes"));
+    assert_false(client_busy(f->c));
+    zmq_pollitem_t it = {.socket = f->agent, .events = ZMQ_POLLIN};
+    assert_int_equal(zmq_poll(&it, 1, 100), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -262,6 +340,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_silence_after_heartbeats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silence_asks_again_then_lost, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_ends_the_call, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_chunk_bytes_in_a_frame_of_their_own, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

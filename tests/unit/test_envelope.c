@@ -273,6 +273,82 @@ static void test_bad_strings_are_refused(void **state)
     assert_int_equal(round_trip(&env3, &err), 0);
 }
 
+/* Packs `env` and unpacks it as the agent got it. */
+static Baton__Envelope *received(Baton__Envelope *env)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    baton_err_t err = {0};
+    env->protocol_version = BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
+    assert_int_equal(envelope_pack(env, &buf, &len, &err), 0);
+    Baton__Envelope *out = NULL;
+    assert_int_equal(envelope_unpack(buf, len, &out, &err), 0);
+    free(buf);
+    return out;
+}
+
+/* A chunk's second frame is taken only as announced: by a Stage, exactly as long as its
+ * data_frame says, within BATON_CHUNK_MAX, never beside data of its own; a frame announced that
+ * did not come is refused too. What is refused leaves the message as it was. */
+static void test_second_frame_taken_only_as_announced(void **state)
+{
+    (void)state;
+    static uint8_t frame[BATON_CHUNK_MAX + 1];
+    memset(frame, 0xab, sizeof(frame));
+    baton_err_t err = {0};
+    Baton__Stage st = BATON__STAGE__INIT;
+    st.service = "gamesrv";
+    st.data_frame = 4096;
+    Baton__Envelope env = BATON__ENVELOPE__INIT;
+    env.body_case = BATON__ENVELOPE__BODY_STAGE;
+    env.stage = &st;
+
+    Baton__Envelope *got = received(&env);
+    assert_int_equal(envelope_take_frame(got, frame, 4096, &err), 0);
+    assert_int_equal(got->stage->data.len, 4096);
+    assert_memory_equal(got->stage->data.data, frame, 4096);
+    envelope_free(&got); /* and its copy: ASan's leak check in the sanitized run */
+
+    got = received(&env);
+    assert_int_equal(envelope_take_frame(got, frame, 4095, &err), -EBADMSG);
+    assert_string_equal(err.msg, "stage.data_frame: 4096 bytes announced, 4095 came");
+    assert_int_equal(envelope_take_frame(got, NULL, 0, &err), -EBADMSG);
+    assert_string_equal(err.msg, "stage.data_frame: 4096 bytes announced, no frame came with them");
+    assert_int_equal(got->stage->data.len, 0);
+    envelope_free(&got);
+
+    st.data_frame = BATON_CHUNK_MAX + 1;
+    got = received(&env);
+    assert_int_equal(envelope_take_frame(got, frame, sizeof(frame), &err), -EBADMSG);
+    assert_non_null(strstr(err.msg, "at most 1048576"));
+    envelope_free(&got);
+
+    st.data_frame = 3;
+    st.data.data = frame;
+    st.data.len = 3;
+    got = received(&env);
+    assert_int_equal(envelope_take_frame(got, frame, 3, &err), -EBADMSG);
+    assert_string_equal(err.msg, "stage: data both in the message and in a frame");
+    envelope_free(&got);
+
+    st.data_frame = 0; /* bytes in the message: the older form, no frame */
+    got = received(&env);
+    assert_int_equal(envelope_take_frame(got, NULL, 0, &err), 0);
+    assert_int_equal(envelope_take_frame(got, frame, 3, &err), -EBADMSG);
+    assert_non_null(strstr(err.msg, "no stage.data_frame announced"));
+    envelope_free(&got);
+
+    Baton__Hello hello = BATON__HELLO__INIT;
+    Baton__Envelope h = BATON__ENVELOPE__INIT;
+    h.body_case = BATON__ENVELOPE__BODY_HELLO;
+    h.hello = &hello;
+    got = received(&h);
+    assert_int_equal(envelope_take_frame(got, NULL, 0, &err), 0);
+    assert_int_equal(envelope_take_frame(got, frame, 3, &err), -EBADMSG);
+    assert_string_equal(err.msg, "a hello request is one frame");
+    envelope_free(&got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -286,6 +362,7 @@ int main(void)
         cmocka_unit_test(test_missing_or_unknown_command_is_refused),
         cmocka_unit_test(test_utf8_validator),
         cmocka_unit_test(test_bad_strings_are_refused),
+        cmocka_unit_test(test_second_frame_taken_only_as_announced),
     };
     return cmocka_run_group_tests_name("envelope", tests, NULL, NULL);
 }
