@@ -7,7 +7,9 @@
 #
 # Prints "fanout AGENTS plan|status WALL_S RSS_KIB USER_S SYS_S" lines and "agent_rss KIB" lines for
 # bench/report.sh; BENCH_FANOUT_MAX (default 1000) caps the fleet, BENCH_FANOUT_SIZES (default
-# "10 100 1000") picks the plan and status sizes (empty: staging only).
+# "10 100 1000") picks the plan and status sizes (empty: staging only), BENCH_FANOUT_STAGE_MIB
+# (default 3) the artifact staged to every agent, pushed and then pulled; each staging line ends
+# with host_mb=, what the host sent into the nodes meanwhile (coordinator, mirror, PostgreSQL).
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/all.sh
@@ -50,26 +52,37 @@ for n in ${BENCH_FANOUT_SIZES-10 100 1000}; do
     measure "$n" status "$f"
 done
 
-# Staging to the whole fleet: a 3 MiB artifact (3 chunks) to every agent, verified on arrival,
-# then refused at pre-flight (version 9.9.9, which the artifact does not report): nothing else
-# runs. Wall time and the coordinator's peak RSS of the whole command.
-art=$(padded_artifact 1.1.0 $((2 * 1024 * 1024 + 4321)) "$CLUSTER_DIR/artifact-3m")
+# Staging to the whole fleet: a 3 MiB artifact (3 chunks; BENCH_FANOUT_STAGE_MIB) to every
+# agent, verified on arrival, then refused at pre-flight (version 9.9.9, which the artifact does
+# not report): nothing else runs. Wall time and the coordinator's peak RSS of the whole command.
+mib=${BENCH_FANOUT_STAGE_MIB:-3}
+art=$(padded_artifact 1.1.0 $(((mib - 1) * 1024 * 1024 + 4321)) "$CLUSTER_DIR/artifact-${mib}m")
+# The slowest agent's stage check (each times the whole transfer to that agent, all at once).
+slowest() { echo "stage_ms=$(jq -r 'select(.event == "check" and .phase == "stage") | .ms' "$1" | sort -n | tail -1)"; }
+# Bytes the host sent into the nodes so far: the host ends of their links.
+host_tx() {
+    local n t=0
+    for n in $CLUSTER_NODES; do t=$((t + $(cat "/sys/class/net/$(_veth_name "$n")/statistics/tx_bytes"))); done
+    echo "$t"
+}
 f=$(fleet_stage_file "$art" "$ROLLOUT_DIR/fleet-stage.yml")
 # Two cores for 1,000 agents: an agent busy with its neighbours may take more than 10 s to say
 # Hello, which would refuse the whole staging before it starts.
 sed -i 's/^  connect: .*/  connect: 30s/' "$f"
 t=$(mktemp)
+tx0=$(host_tx)
 /usr/bin/time -f '%e %M %U %S' -o "$t" "$BATON" rollout --json "$f" >"$OUT/fanout-stage.json" 2>&1
-echo "fanout $MAX stage $(tail -1 "$t") staged=$(jq -r 'select(.event == "check" and .phase == "stage" and .ok) | .node' "$OUT/fanout-stage.json" | wc -l)"
+echo "fanout $MAX stage $(tail -1 "$t") staged=$(jq -r 'select(.event == "check" and .phase == "stage" and .ok) | .node' "$OUT/fanout-stage.json" | wc -l) mib=$mib host_mb=$((($(host_tx) - tx0) / 1000000)) $(slowest "$OUT/fanout-stage.json")"
 # The same artifact pulled by every agent from a mirror (nginx on the host address): nothing
 # held from the push (staging folders emptied), the coordinator sending each agent only the URL.
 for node in $CLUSTER_NODES; do node_exec "$node" sh -c 'rm -rf /var/lib/baton-fleet/*/staging'; done
 mirror_start 0 >&2 || { echo "fanout: no mirror" >&2; exit 1; }
-cp "$art" "$MIRROR_DIR/artifact-3m"
-fp=$(fleet_stage_file "$(mirror_url artifact-3m)" "$ROLLOUT_DIR/fleet-pull.yml")
+cp "$art" "$MIRROR_DIR/artifact-${mib}m"
+fp=$(fleet_stage_file "$(mirror_url "artifact-${mib}m")" "$ROLLOUT_DIR/fleet-pull.yml")
 sed -i -e "s|^artifact: .*|&\nsha256: $(sha256sum "$art" | cut -d' ' -f1)|" -e 's/^  connect: .*/  connect: 30s/' "$fp"
+tx0=$(host_tx)
 /usr/bin/time -f '%e %M %U %S' -o "$t" "$BATON" rollout --json "$fp" >"$OUT/fanout-pull.json" 2>&1
-echo "fanout $MAX pull $(tail -1 "$t") staged=$(jq -r 'select(.event == "check" and .phase == "stage" and .ok) | .node' "$OUT/fanout-pull.json" | wc -l)"
+echo "fanout $MAX pull $(tail -1 "$t") staged=$(jq -r 'select(.event == "check" and .phase == "stage" and .ok) | .node' "$OUT/fanout-pull.json" | wc -l) mib=$mib host_mb=$((($(host_tx) - tx0) / 1000000)) $(slowest "$OUT/fanout-pull.json")"
 mirror_stop
 rm -f "$t"
 
