@@ -166,6 +166,8 @@ int envelope_take_frame(Baton__Envelope *env, const void *frame, size_t len, bat
                              BATON_CHUNK_MAX);
     if (env->stage->data.len)
         return baton_err_set(err, -EBADMSG, "stage: data both in the message and in a frame");
+    if (*env->stage->url)
+        return baton_err_set(err, -EBADMSG, "stage: a frame with a url (a pull carries no bytes)");
     /* unpacked with protobuf-c's default allocator (malloc), so free_unpacked frees this too */
     uint8_t *copy = malloc(len ? len : 1);
     if (!copy)

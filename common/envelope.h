@@ -22,9 +22,10 @@
 #define BATON_PULL_ASK_MAX_MS 1000u
 /* What an agent can do beyond protocol 1 (Hello.features); a coordinator uses each only with
  * agents that list it. */
-#define BATON_FEATURE_PULL "pull"   /* Stage.url: the agent fetches the artifact itself */
-#define BATON_FEATURE_FRAME "frame" /* Stage.data_frame: a chunk's bytes in a frame of their own   \
-                                     */
+/* Stage.url: the agent fetches the artifact itself */
+#define BATON_FEATURE_PULL "pull"
+/* Stage.data_frame: a chunk's bytes in a frame of their own */
+#define BATON_FEATURE_FRAME "frame"
 
 /* Serialises `env` into a new buffer. On success *ret_buf (the caller's, free() it) and *ret_len
  * are set. Fails with -EMSGSIZE when the packed message would exceed BATON_MSG_MAX. */

@@ -161,7 +161,11 @@ static int stamp_and_send(client_t *c, const char *rollout_id, Baton__Envelope *
     } else if (frame.data) {
         zmq_msg_t m;
         zmq_msg_init_data(&m, frame.data, frame.len, NULL, NULL);
-        if (zmq_msg_send(&m, c->sock, ZMQ_DONTWAIT) < 0) {
+        int s;
+        /* a signal before libzmq took it: the first frame waits for this one, so go on */
+        while ((s = zmq_msg_send(&m, c->sock, ZMQ_DONTWAIT)) < 0 && errno == EINTR)
+            ;
+        if (s < 0) {
             r = baton_err_set(err, -errno, "%s: send: %s", c->node, zmq_strerror(errno));
             zmq_msg_close(&m);
         }

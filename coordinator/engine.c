@@ -117,8 +117,11 @@ void run_disconnect(struct run *run)
     if (run->prom_curl)
         curl_easy_cleanup(run->prom_curl);
     run->prom_curl = NULL;
-    if (run->zctx)
-        zmq_ctx_term(run->zctx);
+    /* A signal (a second Ctrl-C) interrupts the wait with EINTR and leaves the I/O threads
+     * running: wait again, since chunks sent as frames point into the artifact, which the
+     * caller frees right after (client.h). */
+    while (run->zctx && zmq_ctx_term(run->zctx) < 0 && errno == EINTR)
+        ;
     run->zctx = NULL;
 }
 

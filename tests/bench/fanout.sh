@@ -9,7 +9,8 @@
 # bench/report.sh; BENCH_FANOUT_MAX (default 1000) caps the fleet, BENCH_FANOUT_SIZES (default
 # "10 100 1000") picks the plan and status sizes (empty: staging only), BENCH_FANOUT_STAGE_MIB
 # (default 3) the artifact staged to every agent, pushed and then pulled; each staging line ends
-# with host_mb=, what the host sent into the nodes meanwhile (coordinator, mirror, PostgreSQL).
+# with host_mb=, what the host sent into the nodes meanwhile (coordinator, mirror, PostgreSQL),
+# and stage_ms=, the slowest agent's stage check.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/all.sh

@@ -331,6 +331,17 @@ static void test_second_frame_taken_only_as_announced(void **state)
     assert_string_equal(err.msg, "stage: data both in the message and in a frame");
     envelope_free(&got);
 
+    st.data.data = NULL;
+    st.data.len = 0;
+    st.url = "http://mirror/gamesrv";
+    got = received(&env);
+    assert_int_equal(envelope_take_frame(got, frame, 3, &err), -EBADMSG);
+    assert_string_equal(err.msg, "stage: a frame with a url (a pull carries no bytes)");
+    envelope_free(&got);
+    st.url = "";
+    st.data.data = frame;
+    st.data.len = 3;
+
     st.data_frame = 0; /* bytes in the message: the older form, no frame */
     got = received(&env);
     assert_int_equal(envelope_take_frame(got, NULL, 0, &err), 0);
