@@ -169,7 +169,7 @@ int envelope_take_frame(Baton__Envelope *env, const void *frame, size_t len, bat
     if (*env->stage->url)
         return baton_err_set(err, -EBADMSG, "stage: a frame with a url (a pull carries no bytes)");
     /* unpacked with protobuf-c's default allocator (malloc), so free_unpacked frees this too */
-    uint8_t *copy = malloc(len ? len : 1);
+    uint8_t *copy = malloc(len); /* len == data_frame, never 0 here */
     if (!copy)
         return baton_err_set(err, -ENOMEM, "out of memory");
     memcpy(copy, frame, len);
