@@ -189,6 +189,103 @@ static void version_remember(const char *binary, const char *cmd, const fs_ident
     pthread_mutex_unlock(&seen_lock);
 }
 
+/* The migration ids a binary file ships, by the file's identity and the command that listed them:
+ * the pre-flight lists the staged binary and the start step lists the same bytes again inside
+ * the node's downtime (~15 ms of a fork, an exec and a Go runtime starting). The start still
+ * reads the database's ids: only the binary's half of the check is remembered. A few entries:
+ * a staged binary and its installed copy per service. */
+#define IDS_CACHE 8
+struct ids_seen {
+    char command[256]; /* the list_migrations template it ran */
+    fs_ident_t file;
+    char **ids;
+    size_t n_ids;
+    uint64_t used;
+};
+static struct ids_seen ids_seen[IDS_CACHE];
+
+static int ids_copy(char *const *ids, size_t n, char ***ret_ids, size_t *ret_n)
+{
+    char **out = NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (svc_state_push(&out, &k, ids[i]) < 0) {
+            svc_state_clear_list(&out, &k);
+            return -ENOMEM;
+        }
+    *ret_ids = out;
+    *ret_n = k;
+    return 0;
+}
+
+/* 1 and a copy of the ids when this file's list is known, 0 when not. */
+static int ids_recall(const char *cmd, const fs_ident_t *file, char ***ret_ids, size_t *ret_n)
+{
+    int found = 0;
+    pthread_mutex_lock(&seen_lock);
+    for (size_t i = 0; i < IDS_CACHE && !found; i++)
+        if (ids_seen[i].used && !strcmp(ids_seen[i].command, cmd) &&
+            fs_ident_equal(&ids_seen[i].file, file)) {
+            ids_seen[i].used = ++seen_clock;
+            found = ids_copy(ids_seen[i].ids, ids_seen[i].n_ids, ret_ids, ret_n) == 0;
+        }
+    pthread_mutex_unlock(&seen_lock);
+    return found;
+}
+
+/* Under seen_lock. */
+static void ids_remember_locked(const char *cmd, const fs_ident_t *file, char *const *ids, size_t n)
+{
+    if (strlen(cmd) >= sizeof(ids_seen[0].command))
+        return;
+    size_t k = 0;
+    for (size_t i = 0; i < IDS_CACHE; i++) {
+        if (ids_seen[i].used && !strcmp(ids_seen[i].command, cmd) &&
+            fs_ident_equal(&ids_seen[i].file, file)) {
+            k = i;
+            break;
+        }
+        if (ids_seen[i].used < ids_seen[k].used)
+            k = i;
+    }
+    struct ids_seen *e = &ids_seen[k];
+    char **copy = NULL;
+    size_t n_copy = 0;
+    if (ids_copy(ids, n, &copy, &n_copy) < 0)
+        return;
+    svc_state_clear_list(&e->ids, &e->n_ids);
+    snprintf(e->command, sizeof(e->command), "%s", cmd);
+    e->file = *file;
+    e->ids = copy;
+    e->n_ids = n_copy;
+    e->used = ++seen_clock;
+}
+
+void command_remember_copy(const char *copy_path, const fs_ident_t *original,
+                           const fs_ident_t *copy)
+{
+    pthread_mutex_lock(&seen_lock);
+    for (size_t i = 0; i < IDS_CACHE; i++)
+        if (ids_seen[i].used && fs_ident_equal(&ids_seen[i].file, original) &&
+            !fs_ident_equal(original, copy)) {
+            /* An entry for the copy may take this very slot's place: copied out first. */
+            char cmd[sizeof(ids_seen[0].command)], **ids = NULL;
+            size_t n = 0;
+            memcpy(cmd, ids_seen[i].command, sizeof(cmd));
+            if (ids_copy(ids_seen[i].ids, ids_seen[i].n_ids, &ids, &n) < 0)
+                continue;
+            ids_remember_locked(cmd, copy, ids, n);
+            svc_state_clear_list(&ids, &n);
+        }
+    struct version_seen found = {0};
+    for (size_t i = 0; i < VERSION_CACHE && !*found.version; i++)
+        if (*seen[i].path && fs_ident_equal(&seen[i].file, original))
+            found = seen[i];
+    pthread_mutex_unlock(&seen_lock);
+    if (*found.version && !fs_ident_equal(original, copy))
+        version_remember(copy_path, found.command, copy, found.version);
+}
+
 int command_version(step_ctx_t *ctx, const svc_config_t *svc, const char *binary,
                     char **ret_version, baton_err_t *err)
 {
@@ -278,11 +375,16 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int command_migrations(step_ctx_t *ctx, const svc_config_t *svc, const char *binary,
+int command_migrations(step_ctx_t *ctx, const svc_config_t *svc, const char *binary, bool reuse,
                        char ***ret_ids, size_t *ret_n, baton_err_t *err)
 {
     if (!svc->list_migrations)
         return -ENOTSUP;
+    struct stat sb;
+    bool known = stat(binary, &sb) == 0 && S_ISREG(sb.st_mode);
+    fs_ident_t before = known ? fs_ident(&sb) : (fs_ident_t){0};
+    if (reuse && known && ids_recall(svc->list_migrations, &before, ret_ids, ret_n))
+        return 0;
     char **argv = NULL, **ids = NULL;
     size_t n = 0;
     int r = command_argv_db(svc->list_migrations, binary, 0, svc->database, &argv, err);
@@ -327,6 +429,15 @@ int command_migrations(step_ctx_t *ctx, const svc_config_t *svc, const char *bin
     }
     if (n)
         qsort(ids, n, sizeof(*ids), cmp_str);
+    /* Remembered only if the file is still the one that ran (not replaced meanwhile). */
+    if (known && stat(binary, &sb) == 0) {
+        fs_ident_t after = fs_ident(&sb);
+        if (fs_ident_equal(&before, &after)) {
+            pthread_mutex_lock(&seen_lock);
+            ids_remember_locked(svc->list_migrations, &before, ids, n);
+            pthread_mutex_unlock(&seen_lock);
+        }
+    }
     *ret_ids = ids;
     *ret_n = n;
     return 0;
@@ -388,7 +499,9 @@ static int schema_known(step_ctx_t *ctx, const char *binary, bool before, char *
     const svc_config_t *svc = ctx->svc;
     char **ships = NULL, **read = NULL;
     size_t n_ships = 0, n_read = 0;
-    int r = command_migrations(ctx, svc, binary, &ships, &n_ships, err);
+    /* Only the start's check (the database read now, the binary the swap just put in place)
+     * reuses what the pre-flight's list said of the same bytes. */
+    int r = command_migrations(ctx, svc, binary, !given && !before, &ships, &n_ships, err);
     if (r == -ENOTSUP)
         return 0;
     if (r < 0 || (!given && (r = db_migration_ids(svc, &read, &n_read, err)) < 0))

@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "fsutil.h"
 #include "step.h"
 
 struct proc_result;
@@ -31,15 +32,24 @@ int command_run(step_ctx_t *ctx, const svc_config_t *svc, const char *const *arg
  * remembered by the file's identity (inode, size, mode, mtime, ctime) and reused until it changes. */
 int command_version(step_ctx_t *ctx, const svc_config_t *svc, const char *binary,
                     char **ret_version, baton_err_t *err);
+/* `copy` (now at copy_path) holds the very bytes of `original` (the swap copied them and checked
+ * their digest): what the version and list_migrations commands said of the original holds for
+ * the copy, and is not asked again of it. */
+void command_remember_copy(const char *copy_path, const fs_ident_t *original,
+                           const fs_ident_t *copy);
 /* Runs the service's drain or undrain hook (`which`), if it has one, within timeouts.hook;
  * "drain failed: …" on failure. */
 int command_hook(step_ctx_t *ctx, const char *which, baton_err_t *err);
 /* The migration ids `binary` ships (the list_migrations command), sorted; -ENOTSUP when the
- * service has no such command. */
-int command_migrations(step_ctx_t *ctx, const svc_config_t *svc, const char *binary,
+ * service has no such command. Every answer is remembered by the file's identity; with `reuse`
+ * one remembered for this very file (or for the file it is a copy of: command_remember_copy)
+ * is given instead of running the command again. */
+int command_migrations(step_ctx_t *ctx, const svc_config_t *svc, const char *binary, bool reuse,
                        char ***ret_ids, size_t *ret_n, baton_err_t *err);
 /* Refuses (-EPROTO, naming the ids) when the database holds a migration id `binary` does not
- * ship: a schema newer than the binary, which Nakama would only warn about and run on. Passes
+ * ship: a schema newer than the binary, which Nakama would only warn about and run on. The
+ * start step's: the database is read now, the binary's list may be the one the pre-flight got
+ * from the same bytes (command_remember_copy). Passes
  * when the service has no list_migrations command, and for ids of the rollout's own migration
  * on a shared database (ctx->st->expect_ids: the old binary of a node not yet upgraded, or
  * rolled back, runs on it until the migrating node's rollback undoes it). */

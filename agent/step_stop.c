@@ -1,6 +1,11 @@
 /* step_stop: out of the load balancer (balancer.c: haproxy drained, the drain hook), then stop
  * the service's unit through systemd and wait for the job to finish. A failed drain stops the
- * upgrade here, with nothing stopped: the node is put back in whatever the drain did. */
+ * upgrade here, with nothing stopped: the node is put back in whatever the drain did.
+ *
+ * When the coordinator says this node's dump follows (Step.lock), the migration lock is taken
+ * first (db_lock.h) and kept for the dump: a database another rollout is dumping or migrating
+ * is refused before anything was drained or stopped, and the lock's connection is set up while
+ * the service still serves, not inside its downtime. */
 #include "step.h"
 #include "unit.h"
 
@@ -11,6 +16,9 @@ int step_stop(step_ctx_t *ctx, baton_err_t *err)
     int r = step_bus(ctx, &bus, err);
     if (r < 0)
         return r;
+    const Baton__Step *req = ctx->req->stop;
+    if (req && req->lock && (r = step_lock(ctx, err)) < 0)
+        return r; /* the worker lets go of whatever this step held */
     r = balancer_out(ctx, err);
     /* On record before systemd is asked: a rollback after a crash from here on cannot know
      * whether the stop happened; before it, the unit was never touched. */

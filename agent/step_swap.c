@@ -29,11 +29,18 @@
  * on the way that what it copied is the file with the digest `sha256`: the copy reads every
  * byte anyway, and the staged file may have changed since the pre-flight hashed it. */
 static int copy_file(const char *src, const char *dst, const struct stat *like, const char *sha256,
-                     baton_err_t *err)
+                     fs_ident_t *ret_src, baton_err_t *err)
 {
     int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (in < 0)
         return baton_err_set(err, -errno, "open %s: %s", src, strerror(errno));
+    struct stat in_sb;
+    if (fstat(in, &in_sb) < 0) {
+        int e = errno;
+        close(in);
+        return baton_err_set(err, -e, "stat %s: %s", src, strerror(e));
+    }
+    *ret_src = fs_ident(&in_sb);
     int out = fs_create_new(dst, O_WRONLY, 0700, err);
     if (out < 0) {
         close(in);
@@ -95,13 +102,21 @@ static int install_over(const char *src, const char *sha256, const char *target,
     if (stat(target, &sb) < 0)
         return baton_err_set(err, -errno, "stat %s: %s", target, strerror(errno));
     snprintf(tmp, sizeof(tmp), "%s.baton-new", target);
-    int r = copy_file(src, tmp, &sb, sha256, err);
+    fs_ident_t original;
+    int r = copy_file(src, tmp, &sb, sha256, &original, err);
     if (r < 0)
         return r;
     if (rename(tmp, target) < 0) {
         r = baton_err_set(err, -errno, "rename %s -> %s: %s", tmp, target, strerror(errno));
         unlink(tmp);
         return r;
+    }
+    /* The same bytes as the file the pre-flight asked: the start's schema check and the
+     * verify's version need not run them again (after the rename: it changes the ctime). An
+     * original changed while it was read would have failed its digest above. */
+    if (stat(target, &sb) == 0) {
+        fs_ident_t copy = fs_ident(&sb);
+        command_remember_copy(target, &original, &copy);
     }
     return fs_fsync_parent(target, err);
 }

@@ -220,9 +220,13 @@ static void run_job(worker_t *w, struct worker_job *job)
     baton_err_clear(&merr);
     if (metrics_write(w->cfg, job->svc, st, m, &merr) < 0)
         step_log(&ctx, 4, "metrics: %s", merr.msg);
-    /* The migration lock spans dump, swap and migrate: it goes once the migration's Result
-     * (or any other step's) is on record, and at once when the dump or the swap failed. */
-    if (*lock && !(r == 0 && (def->id == STEP_DUMP || def->id == STEP_SWAP))) {
+    /* The migration lock spans stop (when asked to take it there), dump, swap and migrate: it
+     * goes once the migration's Result (or any other step's) is on record, at once when the
+     * stop, the dump or the swap failed, and after a shared dump (the schema is another
+     * node's: this one migrates nothing). */
+    bool keep = r == 0 && (def->id == STEP_STOP || (def->id == STEP_DUMP && !ctx.out.shared) ||
+                           def->id == STEP_SWAP);
+    if (*lock && !keep) {
         db_lock_release(lock);
         step_log(&ctx, 6, "migration lock released");
     }

@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
 
 int fs_fsync_parent(const char *path, baton_err_t *err)
 {
@@ -69,6 +72,18 @@ int fs_dir_root_only(const char *dir, baton_err_t *err)
     }
 }
 
+bool fs_fsync_covers_rename(int fd)
+{
+    struct statfs s;
+    if (fstatfs(fd, &s) < 0)
+        return false;
+    /* ext4 (and ext2/3 driven by ext4, one magic) and XFS: fsync of a file forces the journal
+     * up to the file's own last change, and a rename changes the renamed file (its ctime) in the
+     * very transaction that changes the folder. Elsewhere (btrfs, network file systems) the
+     * folder is fsynced too. */
+    return s.f_type == EXT4_SUPER_MAGIC || s.f_type == XFS_SUPER_MAGIC;
+}
+
 int fs_write_replace(const char *path, const void *data, size_t len, mode_t mode, bool durable,
                      baton_err_t *err)
 {
@@ -93,18 +108,31 @@ int fs_write_replace(const char *path, const void *data, size_t len, mode_t mode
         p += n;
         left -= (size_t)n;
     }
-    if (durable && fsync(fd) < 0) {
+    /* One flush where the file system allows it: renamed first, then the file fsynced, which
+     * commits its data and the rename in one journal commit, instead of two (the file's, then
+     * the folder's). A crash before that fsync returned leaves the old record or the new one,
+     * whole (ext4's ordered data and XFS write a file's data before the metadata naming it). */
+    bool one_flush = durable && fs_fsync_covers_rename(fd);
+    if (durable && !one_flush && fsync(fd) < 0) {
         int e = errno;
         close(fd);
         unlink(tmp);
         return baton_err_set(err, -e, "fsync %s: %s", tmp, strerror(e));
     }
-    close(fd);
     if (rename(tmp, path) < 0) {
         int e = errno;
+        close(fd);
         unlink(tmp);
         return baton_err_set(err, -e, "rename %s -> %s: %s", tmp, path, strerror(e));
     }
+    if (one_flush) {
+        int e = fsync(fd) < 0 ? errno : 0;
+        close(fd);
+        /* The new content is in place but not known to be on disk: said as a failure, as a
+         * failed fsync of the folder was. */
+        return e ? baton_err_set(err, -e, "fsync %s: %s", path, strerror(e)) : 0;
+    }
+    close(fd);
     return durable ? fs_fsync_parent(path, err) : 0;
 }
 

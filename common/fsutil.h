@@ -11,13 +11,19 @@
 #include "err.h"
 
 /* Replaces `path` with `len` bytes of `data`: written to path.tmp, fsynced, renamed over path,
- * and the directory fsynced, so a reader sees the old or the new content, never a mix. */
+ * and the directory fsynced, so a reader sees the old or the new content, never a mix. On ext4
+ * and XFS (fs_fsync_covers_rename) one flush does it: renamed, then the file fsynced. A failure
+ * of that last flush leaves the new content in place, not known to be on disk. */
 int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, baton_err_t *err);
 /* The same, fsynced only when `durable`: without, the file is still replaced whole (a crashed
  * process leaves the old or the new one, never half), but a power loss may lose it. For records
  * that only matter while the machine stays up. */
 int fs_write_replace(const char *path, const void *data, size_t len, mode_t mode, bool durable,
                      baton_err_t *err);
+
+/* Whether fsync(fd) also makes a rename of that file done before it durable (its file system
+ * journals both in order: ext4, XFS), so that the folder need not be fsynced as well. */
+bool fs_fsync_covers_rename(int fd);
 
 /* Creates `path` anew for writing (O_EXCL|O_NOFOLLOW): a leftover of an earlier crash is
  * unlinked first (a link, never what it points to), so a planted symlink or hard-linked file

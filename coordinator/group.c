@@ -168,6 +168,14 @@ void group_prepare_dump(struct run *run, node_t *nd, void *step)
     g->migrator = nd;
 }
 
+bool group_dumps_own(const struct run *run, const node_t *nd)
+{
+    const group_t *g = nd->grp;
+    if (run->maintenance)
+        return false;
+    return !g || !(g->migrator && g->migrator != nd && g->have_ids);
+}
+
 int group_migrated(struct run *run, node_t *nd, char **ids, size_t n_ids)
 {
     (void)run;

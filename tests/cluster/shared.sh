@@ -172,6 +172,35 @@ is "$(migration_ids game)" "0001_players.sql,0002_player_level.sql,0003_inventor
 out=$("$BATON" plan "$f4" 2>&1)
 is "$?" 0 "once it finished, the lock is free"
 
+# --- the lock taken after node4's pre-flight passed: its stop takes the lock first, and refuses --
+stops4=$(stops node4)
+slow_step node4 preflight 4
+"$BATON" rollout "$f4" >"$CLUSTER_DIR/late.out" 2>&1 &
+pid=$!
+ok "node4's pre-flight found the lock free and checks the new binary" \
+    wait_for 20 tool_running node4 preflight
+mkfifo "$CLUSTER_DIR/lock.in"
+PGAPPNAME="a manual migration" psql -X -q -h "$PG_SOCK" -p "$PG_PORT" -U postgres -d game \
+    <"$CLUSTER_DIR/lock.in" >/dev/null 2>&1 &
+locker=$!
+exec 7>"$CLUSTER_DIR/lock.in"
+echo "SELECT pg_advisory_lock(1650553967, 1);" >&7
+held() { [ "$(pg_sql game "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")" = 1 ]; }
+ok "meanwhile someone else takes the migration lock" wait_for 10 held
+wait "$pid"
+code=$?
+slow_step node4 preflight 0
+exec 7>&-
+wait "$locker"
+out=$(cat "$CLUSTER_DIR/late.out")
+printf '%s\n' "$out" >&2
+is "$code" 1 "the rollout fails (exit 1)"
+like "$out" "stop +FAIL .*being dumped or migrated by a manual migration" \
+    "node4's stop refuses, naming who holds the lock"
+is "$(stops node4)" "$stops4" "node4 was never stopped"
+is "$(node_exec node4 systemctl is-active gamesrv) $(node_exec node4 /opt/gamesrv/bin/gamesrv --version)" \
+    "active 1.0.0" "node4 serves 1.0.0 as before"
+
 # --- nodes on databases of their own dump and migrate each their own --------------------------
 pg_createdb game4 >&2
 node_exec node4 systemctl stop gamesrv

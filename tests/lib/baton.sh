@@ -88,7 +88,8 @@ agent_knobs() {
 }
 
 # How a binary lists the migrations it ships (gamesrv migrate list); with knobs it can be held
-# open: slow_step NODE list SECONDS holds every schema check (the start step's), slow_step NODE
+# open: slow_step NODE list SECONDS holds every schema check (the start step's, when it lists the
+# binary again: it reuses the pre-flight's list of the same, untouched bytes), slow_step NODE
 # preflight SECONDS the pre-flight's (and the plan's: the new binary's list).
 agent_list_migrations() {
     if [ "${BATON_TEST_KNOBS:-0}" = 1 ]; then
