@@ -544,8 +544,11 @@ void node_rollback_result(struct run *run, node_t *nd, int r, Baton__Envelope *e
 
 #define STAGE_WINDOW 4  /* 4 MiB in flight per agent: enough to keep a fast link busy */
 #define STAGE_REWINDS 3 /* then the node fails its stage check */
-/* Chunks in flight to all nodes together: 32 MiB of the coordinator's memory at most, whatever
- * the fleet's size (1,000 agents x 4 would be 4 GiB of queued copies). */
+/* Chunks in flight to all nodes together, whatever the fleet's size. A chunk sent as a frame of
+ * its own points into the one artifact buffer, but libzmq still holds each agent's CURVE
+ * ciphertext of it until it is written, and an agent without the "frame" feature gets a packed
+ * copy: 32 MiB of such buffers at most (1,000 agents x 4 would be 4 GiB). Not raised without
+ * measuring (BENCHMARKS.md section 5). */
 #define STAGE_FLEET_CHUNKS 32
 
 /* A chunk of a pushed artifact (none: what do you hold?), or for an artifact by URL the

@@ -194,7 +194,7 @@ exec 7>&-
 wait "$locker"
 out=$(cat "$CLUSTER_DIR/late.out")
 printf '%s\n' "$out" >&2
-is "$code" 1 "the rollout fails (exit 1)"
+is "$code" 3 "node4 failed and was put back (exit 3): nothing stopped"
 like "$out" "stop +FAIL .*being dumped or migrated by a manual migration" \
     "node4's stop refuses, naming who holds the lock"
 is "$(stops node4)" "$stops4" "node4 was never stopped"
