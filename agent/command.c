@@ -504,7 +504,7 @@ static int schema_known(step_ctx_t *ctx, const char *binary, bool before, char *
     int r = command_migrations(ctx, svc, binary, !given && !before, &ships, &n_ships, err);
     if (r == -ENOTSUP)
         return 0;
-    if (r < 0 || (!given && (r = db_migration_ids(svc, &read, &n_read, err)) < 0))
+    if (r < 0 || (!given && (r = step_ids_now(ctx, &read, &n_read, err)) < 0))
         goto out;
     char *const *db = given ? given : read;
     size_t n_db = given ? n_given : n_read;

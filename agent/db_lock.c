@@ -226,6 +226,24 @@ int db_lock_take(const svc_config_t *svc, const char *node, const char *rollout_
     return 0;
 }
 
+int db_lock_unlock_keep(PGconn **conn_p, PGconn **ret_session)
+{
+    PGconn *c = *conn_p;
+    PGresult *res =
+        PQexec(c, "SELECT pg_advisory_unlock(" STR(DB_LOCK_CLASS) ", " STR(DB_LOCK_OBJECT) ")");
+    bool done = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+                !strcmp(PQgetvalue(res, 0, 0), "t");
+    PQclear(res);
+    if (!done) {
+        db_lock_release(conn_p);
+        return -EIO;
+    }
+    live_remove(PQbackendPID(c));
+    *ret_session = c;
+    *conn_p = NULL;
+    return 0;
+}
+
 void db_lock_release(PGconn **conn_p)
 {
     if (conn_p && *conn_p) {

@@ -53,8 +53,11 @@ typedef struct step_ctx {
     const char *pidfile;        /* records a running tool for crash recovery; NULL: not kept */
     sd_bus **bus;               /* this thread's connection to systemd, opened on first use */
     struct pg_conn **db_lock;   /* the service's migration lock (db_lock.h) while held, kept by
-                                 * the worker from the dump to the migration's Result; NULL in
-                                 * contexts that never take it */
+                                 * the worker from the stop or dump to the migration's Result;
+                                 * NULL in contexts that never take it */
+    struct pg_conn **db_session; /* after the migration: the lock's connection, unlocked, kept
+                                  * by the worker for the start's and the commit's reads until
+                                  * the node's rollout ends here; NULL or *NULL: none */
     void (*on_progress)(void *userdata, const char *msg); /* NULL or gets each progress line */
     void (*on_tick)(void *userdata); /* NULL or called at least once a second while waiting */
     void *userdata;                  /* for the two callbacks */
@@ -77,6 +80,9 @@ int step_lock(step_ctx_t *ctx, baton_err_t *err);
 /* The bookkeeping table's ids, on the migration lock's connection while it is held (else a new
  * one): db_migration_ids(). */
 int step_migration_ids(step_ctx_t *ctx, char ***ret_ids, size_t *ret_n, baton_err_t *err);
+/* The bookkeeping table's ids now, on the worker's kept session when there is one (else a new
+ * connection, and no waiting for a database that does not answer): db_migration_ids(). */
+int step_ids_now(step_ctx_t *ctx, char ***ret_ids, size_t *ret_n, baton_err_t *err);
 
 typedef int (*step_fn)(step_ctx_t *ctx, baton_err_t *err);
 
