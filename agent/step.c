@@ -117,8 +117,7 @@ int step_lock(step_ctx_t *ctx, baton_err_t *err)
 
 int step_ids_now(step_ctx_t *ctx, char ***ret_ids, size_t *ret_n, baton_err_t *err)
 {
-    if (ctx && ctx->db_session && *ctx->db_session &&
-        PQstatus(*ctx->db_session) == CONNECTION_OK) {
+    if (ctx && ctx->db_session && *ctx->db_session && PQstatus(*ctx->db_session) == CONNECTION_OK) {
         int r = db_migration_ids_on(*ctx->db_session, ctx->svc, ret_ids, ret_n, err);
         if (r == 0 || PQstatus(*ctx->db_session) == CONNECTION_OK)
             return r;
