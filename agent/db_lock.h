@@ -38,8 +38,8 @@ int db_lock_end_stale(const svc_config_t *svc, const char *node, bool *ret_ended
                       baton_err_t *err);
 /* Closes the connection, which lets the lock go (NULL-safe; sets *conn_p to NULL). */
 void db_lock_release(struct pg_conn **conn_p);
-/* Lets the lock go but keeps the connection, moved to *ret_session for the steps after the
- * migration to read on (a connection set up costs ~10-30 ms, some of it inside the downtime):
+/* Lets the lock go but keeps the connection, moved to *ret_session for the step after the
+ * migration to read on (a connection set up costs ~10-30 ms here, inside the downtime):
  * 0, or a negative errno when the server did not let it go, the connection then closed. */
 int db_lock_unlock_keep(struct pg_conn **conn_p, struct pg_conn **ret_session);
 /* -EBUSY, naming the holder, when someone holds the lock now (a rollout that is dumping or

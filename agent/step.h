@@ -56,8 +56,8 @@ typedef struct step_ctx {
                                  * the worker from the stop or dump to the migration's Result;
                                  * NULL in contexts that never take it */
     struct pg_conn **db_session; /* after the migration: the lock's connection, unlocked, kept
-                                  * by the worker for the start's and the commit's reads until
-                                  * the node's rollout ends here; NULL or *NULL: none */
+                                  * by the worker for the next step (the start's schema check);
+                                  * NULL or *NULL: none */
     void (*on_progress)(void *userdata, const char *msg); /* NULL or gets each progress line */
     void (*on_tick)(void *userdata); /* NULL or called at least once a second while waiting */
     void *userdata;                  /* for the two callbacks */

@@ -100,7 +100,7 @@ static int record_history(step_ctx_t *ctx, baton_err_t *err)
     svc_state_t *st = ctx->st;
     char **ids = NULL;
     size_t n = 0;
-    int r = step_ids_now(ctx, &ids, &n, err);
+    int r = db_migration_ids(ctx->svc, &ids, &n, err);
     if (r < 0)
         return r;
     if (st->n_history && *st->dump_path &&

@@ -13,6 +13,7 @@
 
 #include "command.h"
 #include "db.h"
+#include "db_lock.h"
 #include "step.h"
 #include "unit.h"
 
@@ -140,6 +141,12 @@ int step_rollback(step_ctx_t *ctx, baton_err_t *err)
     bool running = strcmp(active, "inactive") && strcmp(active, "failed");
     bool as_it_was = st->was_active ? !strcmp(active, "active") : !running;
     free(active);
+    /* A lock its stop took for a dump that never came: nothing of the schema is to undo, and
+     * no one else's rollout waits through this one's restart and healthy window. */
+    if (!st->have_ids_before && ctx->db_lock && *ctx->db_lock) {
+        db_lock_release(ctx->db_lock);
+        step_log(ctx, 6, "migration lock released: no dump was taken");
+    }
     /* The stop step was cut short before it asked systemd for anything (the agent restarted
      * while it drained): the node is as it was but for the load balancer. The old version is
      * not stopped and started again for nothing; it is checked and put back in service. */

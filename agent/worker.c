@@ -231,8 +231,8 @@ static void run_job(worker_t *w, struct worker_job *job)
     bool keep = r == 0 && (def->id == STEP_STOP || (def->id == STEP_DUMP && !ctx.out.shared) ||
                            def->id == STEP_SWAP);
     if (*lock && !keep) {
-        /* After a migration its connection stays, unlocked, for the start's schema check and
-         * the commit's history: a connection fewer to set up inside the downtime. */
+        /* After a migration its connection stays, unlocked, for the start's schema check: a
+         * connection fewer to set up inside the downtime. */
         if (r == 0 && def->id == STEP_MIGRATE && !*session &&
             db_lock_unlock_keep(lock, session) == 0)
             step_log(&ctx, 6, "migration lock released (its connection kept for the next steps)");
@@ -241,10 +241,9 @@ static void run_job(worker_t *w, struct worker_job *job)
             step_log(&ctx, 6, "migration lock released");
         }
     }
-    /* The kept connection goes when the node's rollout ends here (committed, rolled back, a
-     * step failed) or another one begins. */
-    if (*session && (r < 0 || def->id == STEP_COMMIT || def->id == STEP_ROLLBACK ||
-                     def->id == STEP_PREFLIGHT || def->id == STEP_STOP)) {
+    /* The kept connection lives from the migration to the step after it (the start, or a
+     * rollback), whatever its end: an idle session is not left on the database for long. */
+    if (*session && def->id != STEP_MIGRATE) {
         db_lock_release(session);
         step_log(&ctx, 7, "kept database connection closed");
     }

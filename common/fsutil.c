@@ -79,8 +79,8 @@ bool fs_fsync_covers_rename(int fd)
         return false;
     /* ext4 (and ext2/3 driven by ext4, one magic) and XFS: fsync of a file forces the journal
      * up to the file's own last change, and a rename changes the renamed file (its ctime) in the
-     * very transaction that changes the folder. Elsewhere (btrfs, network file systems) the
-     * folder is fsynced too. */
+     * very transaction that changes the folder; the journal commits in order. Elsewhere (btrfs,
+     * network file systems) the folder is fsynced too. */
     return s.f_type == EXT4_SUPER_MAGIC || s.f_type == XFS_SUPER_MAGIC;
 }
 
@@ -108,11 +108,22 @@ int fs_write_replace(const char *path, const void *data, size_t len, mode_t mode
         p += n;
         left -= (size_t)n;
     }
-    /* One flush where the file system allows it: renamed first, then the file fsynced, which
-     * commits its data and the rename in one journal commit, instead of two (the file's, then
-     * the folder's). A crash before that fsync returned leaves the old record or the new one,
-     * whole (ext4's ordered data and XFS write a file's data before the metadata naming it). */
+    /* One journal commit where the file system allows it, instead of two (the file's, then the
+     * folder's): the data written to the disk first and waited for (sync_file_range: no
+     * metadata, no cache flush), renamed, then the file fsynced, which commits its blocks and
+     * the rename together and flushes the disk's cache over the data written before. Whatever
+     * the mount options (XFS and ext4's data=writeback do not order data before metadata),
+     * the name never reaches the disk ahead of the bytes. A failed write of the data leaves
+     * the old file in place. */
     bool one_flush = durable && fs_fsync_covers_rename(fd);
+    if (one_flush && sync_file_range(fd, 0, 0,
+                                     SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                         SYNC_FILE_RANGE_WAIT_AFTER) < 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return baton_err_set(err, -e, "write %s to disk: %s", tmp, strerror(e));
+    }
     if (durable && !one_flush && fsync(fd) < 0) {
         int e = errno;
         close(fd);

@@ -12,8 +12,9 @@
 
 /* Replaces `path` with `len` bytes of `data`: written to path.tmp, fsynced, renamed over path,
  * and the directory fsynced, so a reader sees the old or the new content, never a mix. On ext4
- * and XFS (fs_fsync_covers_rename) one flush does it: renamed, then the file fsynced. A failure
- * of that last flush leaves the new content in place, not known to be on disk. */
+ * and XFS (fs_fsync_covers_rename) one journal commit does it: the data written out and waited
+ * for, renamed, then the file fsynced. A failure of that last fsync leaves the new content in
+ * place, not known to be on disk (as a failed fsync of the folder would). */
 int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, baton_err_t *err);
 /* The same, fsynced only when `durable`: without, the file is still replaced whole (a crashed
  * process leaves the old or the new one, never half), but a power loss may lose it. For records

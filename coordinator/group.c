@@ -173,7 +173,10 @@ bool group_dumps_own(const struct run *run, const node_t *nd)
     const group_t *g = nd->grp;
     if (run->maintenance)
         return false;
-    return !g || !(g->migrator && g->migrator != nd && g->have_ids);
+    /* Only when nobody else of the database is its migrator (or this node is): while another
+     * node is, whether this one's dump will be shared is not known yet (its migration may
+     * still fail), and "no" is the safe answer: the dump takes the lock then, as it always did. */
+    return !g || !g->migrator || g->migrator == nd;
 }
 
 int group_migrated(struct run *run, node_t *nd, char **ids, size_t n_ids)

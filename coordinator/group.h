@@ -56,9 +56,10 @@ char *group_describe(const struct run *run);
 /* The node's dump request: shared (another node dumped and migrated its group's database) or
  * not; fills shared_from/expect_ids of the Step. Records the migrator when it is this node. */
 void group_prepare_dump(struct run *run, struct node *nd, void *step);
-/* Whether the node's dump, were it prepared now, would be its own (not a shared one): its stop
- * then takes the migration lock for it. Never in maintenance style, where the nodes of a
- * database stop together and the first to dump migrates. */
+/* Whether the node's dump, were it prepared now, would surely be its own (no other node of its
+ * database is the migrator): its stop then takes the migration lock for it. Never in
+ * maintenance style, where the nodes of a database stop together and the first to dump
+ * migrates. */
 bool group_dumps_own(const struct run *run, const struct node *nd);
 /* A migrate Result of the migrator: the ids later nodes must find. */
 int group_migrated(struct run *run, struct node *nd, char **ids, size_t n_ids);

@@ -300,7 +300,7 @@ void node_next_step(struct run *run, node_t *nd, const engine_ops_t *ops)
         if (def->id == STEP_DUMP)
             group_prepare_dump(run, nd, &step);
         if (def->id == STEP_STOP)
-            step.lock = group_dumps_own(run, nd);
+            step.lock = !nd->group_stop && group_dumps_own(run, nd);
         req.preflight = &step; /* every Step-shaped command shares the union's slot */
     }
     nd->state = NODE_UPGRADING;

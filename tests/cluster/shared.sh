@@ -185,7 +185,8 @@ PGAPPNAME="a manual migration" psql -X -q -h "$PG_SOCK" -p "$PG_PORT" -U postgre
 locker=$!
 exec 7>"$CLUSTER_DIR/lock.in"
 echo "SELECT pg_advisory_lock(1650553967, 1);" >&7
-held() { [ "$(pg_sql game "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")" = 1 ]; }
+held() { [ "$(pg_sql game "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+    AND classid = 1650553967 AND objid = 1")" = 1 ]; }
 ok "meanwhile someone else takes the migration lock" wait_for 10 held
 wait "$pid"
 code=$?

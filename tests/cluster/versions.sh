@@ -167,6 +167,7 @@ pg_sql game "DELETE FROM migration_info WHERE id = '0009_future.sql'"
 
 # The same at start: node2's start is held (its schema check waits) while the stray lands.
 slow_step node1 migrate 2
+node_exec node1 rm -f /run/baton-knobs.log
 f=$(cat_file 2.0.0 catalog.yml)
 "$BATON" rollout "$f" >"$CLUSTER_DIR/start.out" 2>&1 &
 pid=$!
@@ -180,6 +181,8 @@ ok "node2's start is checking the schema" wait_for 30 tool_running node2 list
 pg_sql game "$stray"
 wait "$pid"
 code=$?
+is "$(node_exec node1 grep -c '^list' /run/baton-knobs.log)" 1 \
+    "node1 listed 2.0.0's migrations once, at its pre-flight: its start reused that list (the same bytes)"
 slow_step node2 list 0
 out=$(cat "$CLUSTER_DIR/start.out")
 printf '%s\n' "$out" >&2

@@ -1,7 +1,8 @@
 /* Unit tests for what the agent remembers of a binary (agent/command.c): the migration ids and
  * the version a file said, reused only for the very same file or a copy the swap vouched for,
  * and asked again once the file changed. The "binary" is a shell script that counts its runs.
- * The start step that reuses the list on a real node is tests/cluster/versions.sh. */
+ * On a real node, tests/cluster/versions.sh counts the list's runs: once per rollout (the
+ * pre-flight's), and again at the start only for a staged file touched since. */
 #include <errno.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -140,7 +141,7 @@ static void test_copy_the_swap_vouched_for(void **state)
     list(copy, true);
     assert_int_equal(count_runs(), before); /* the start's check: not run again */
 
-    /* The copy changed since (its ctime, at least): listed again. */
+    /* The copy changed since (its mode and ctime): listed again. */
     assert_int_equal(chmod(copy, 0700), 0);
     list(copy, true);
     assert_int_equal(count_runs(), before + 1);
