@@ -24,9 +24,11 @@ if [ -s "$OUT/overhead.dat" ]; then
         b=$(col "$OUT/overhead.dat" "\$1 == $n && \$2 == \"baton\"" 3)
         a=$(col "$OUT/overhead.dat" "\$1 == $n && \$2 == \"ansible\"" 3)
         echo "$n $f $b $a" >>"$OUT/wall.plot"
+        # Ansible may be left out (CONTENDERS): "-" then, not a 0 and a negative overhead.
         awk -v n="$n" -v f="$f" -v b="$b" -v a="$a" 'BEGIN {
             ob = (b - f) / n * 1000; oa = (a - f) / n * 1000
-            printf "| %d | %.2f | %.2f | %.2f | %.0f | %.0f | %.0fx |\n", n, f, b, a, ob, oa, (ob > 0 ? oa / ob : 0) }'
+            if (a == "") printf "| %d | %.2f | %.2f | - | %.0f | - | - |\n", n, f, b, ob
+            else printf "| %d | %.2f | %.2f | %.2f | %.0f | %.0f | %.0fx |\n", n, f, b, a, ob, oa, (ob > 0 ? oa / ob : 0) }'
     done
     echo
     echo "### 2. Downtime per node (service's own log: stopped serving .. serving again; medians)"
@@ -38,7 +40,7 @@ if [ -s "$OUT/overhead.dat" ]; then
         f=$(col "$OUT/overhead.dat" "\$1 == $n && \$2 == \"floor\"" 4)
         b=$(col "$OUT/overhead.dat" "\$1 == $n && \$2 == \"baton\"" 4)
         a=$(col "$OUT/overhead.dat" "\$1 == $n && \$2 == \"ansible\"" 4)
-        awk -v n="$n" -v f="$f" -v b="$b" -v a="$a" 'BEGIN { printf "| %d | %.3f | %.3f | %.3f | %.0f |\n", n, f, b, a, (b - f) * 1000 }'
+        awk -v n="$n" -v f="$f" -v b="$b" -v a="$a" 'BEGIN { printf "| %d | %.3f | %.3f | %s | %.0f |\n", n, f, b, (a == "" ? "-" : sprintf("%.3f", a)), (b - f) * 1000 }'
         fw=$(col "$OUT/overhead.dat" "\$1 == $n && \$2 == \"floor\"" 3)
         bw=$(col "$OUT/overhead.dat" "\$1 == $n && \$2 == \"baton\"" 3)
         awk -v n="$n" -v fw="$fw" -v bw="$bw" -v f="$f" -v b="$b" \
