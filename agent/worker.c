@@ -235,7 +235,8 @@ static void run_job(worker_t *w, struct worker_job *job)
          * connection fewer to set up inside the downtime. */
         if (r == 0 && def->id == STEP_MIGRATE && !*session &&
             db_lock_unlock_keep(lock, session) == 0)
-            step_log(&ctx, 6, "migration lock released (its connection kept for the start's schema check)");
+            step_log(&ctx, 6,
+                     "migration lock released (its connection kept for the start's schema check)");
         else {
             db_lock_release(lock);
             step_log(&ctx, 6, "migration lock released");
