@@ -179,20 +179,12 @@ slow_step node4 preflight 4
 pid=$!
 ok "node4's pre-flight found the lock free and checks the new binary" \
     wait_for 20 tool_running node4 preflight
-mkfifo "$CLUSTER_DIR/lock.in"
-PGAPPNAME="a manual migration" psql -X -q -h "$PG_SOCK" -p "$PG_PORT" -U postgres -d game \
-    <"$CLUSTER_DIR/lock.in" >/dev/null 2>&1 &
-locker=$!
-exec 7>"$CLUSTER_DIR/lock.in"
-echo "SELECT pg_advisory_lock(1650553967, 1);" >&7
-held() { [ "$(pg_sql game "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
-    AND classid = 1650553967 AND objid = 1")" = 1 ]; }
-ok "meanwhile someone else takes the migration lock" wait_for 10 held
+lock_by_stranger game "a manual migration"
+ok "meanwhile someone else takes the migration lock" wait_for 10 lock_held game
 wait "$pid"
 code=$?
 slow_step node4 preflight 0
-exec 7>&-
-wait "$locker"
+lock_stranger_ends
 out=$(cat "$CLUSTER_DIR/late.out")
 printf '%s\n' "$out" >&2
 is "$code" 3 "node4 failed and was put back (exit 3): nothing stopped"

@@ -47,17 +47,10 @@ same_verdict() { # NAME FILE [FLAGS...]
 }
 
 # --- a stranger holds the database's migration lock ---------------------------------------------
-mkfifo "$CLUSTER_DIR/lock.in"
-PGAPPNAME="a manual migration" psql -X -q -h "$PG_SOCK" -p "$PG_PORT" -U postgres -d game \
-    <"$CLUSTER_DIR/lock.in" >/dev/null 2>&1 &
-locker=$!
-exec 7>"$CLUSTER_DIR/lock.in"
-echo "SELECT pg_advisory_lock(1650553967, 1);" >&7
-held() { [ "$(pg_sql game "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")" = 1 ]; }
-ok "a session of someone else holds the migration lock" wait_for 10 held
+lock_by_stranger game "a manual migration"
+ok "a session of someone else holds the migration lock" wait_for 10 lock_held game
 same_verdict "lock held" "$(rollout_file 1.1.0)"
-exec 7>&-
-wait "$locker"
+lock_stranger_ends
 
 # --- up to 1.1.0, then the downgrades ------------------------------------------------------------
 out=$("$BATON" rollout "$(rollout_file 1.1.0)" 2>&1)

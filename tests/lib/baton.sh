@@ -13,6 +13,7 @@
 #   agent_state NODE                the agent's state file of gamesrv in NODE
 #   unit_stops NODE                 how many times gamesrv was stopped in NODE (its journal)
 #   tool_running NODE WHAT, step_time NODE ROLLOUT STEP first|last   (see below)
+#   lock_by_stranger DB NAME, lock_held DB, lock_stranger_ends   a stranger holds the migration lock
 
 BATON_AGENT_PORT=${BATON_AGENT_PORT:-7400}
 
@@ -286,4 +287,26 @@ unit_stops() { # how often gamesrv was stopped: its own last words, from the nod
 
 players() { # the players table, as a line (name:level would differ after 0002)
     pg_sql game "SELECT string_agg(name, ',' ORDER BY id) FROM players"
+}
+
+# A stranger's session (psql on the host, kept open on a pipe, application_name NAME) takes
+# baton's migration lock in DB: lock_by_stranger DB NAME, then lock_held DB to wait for it, and
+# lock_stranger_ends to close the session (the server lets the lock go).
+lock_by_stranger() {
+    rm -f "$CLUSTER_DIR/lock.in"
+    mkfifo "$CLUSTER_DIR/lock.in" || return 1
+    PGAPPNAME="$2" psql -X -q -h "$PG_SOCK" -p "$PG_PORT" -U postgres -d "$1" \
+        <"$CLUSTER_DIR/lock.in" >/dev/null 2>&1 &
+    LOCK_STRANGER=$!
+    exec 7>"$CLUSTER_DIR/lock.in"
+    echo "SELECT pg_advisory_lock(1650553967, 1);" >&7
+}
+lock_held() {
+    [ "$(pg_sql "$1" "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+        AND classid = 1650553967 AND objid = 1")" = 1 ]
+}
+lock_stranger_ends() {
+    exec 7>&-
+    wait "$LOCK_STRANGER"
+    rm -f "$CLUSTER_DIR/lock.in"
 }
