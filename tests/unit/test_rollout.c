@@ -1,0 +1,544 @@
+/* Unit tests for the coordinator's rollout engine (coordinator/rollout.c, engine.c, node.c,
+ * group.c, the journal) below the cluster: `rollout_run()` drives fake agents that live in a
+ * thread of this process, one ZeroMQ ROUTER per node on ipc:// in a temporary folder. They
+ * speak the real protocol (Hello, Stage, pre-flight .. commit, rollback) from a script: which
+ * step fails, whether its rollback fails too. Each agent logs the commands it got, in the order
+ * the whole fleet got them, and the tests assert what an operator checks after a rollout: the
+ * exit code, which nodes were stopped, which rolled back, which committed, and in what order.
+ *
+ * The cluster tests run the same rules on real systemd and PostgreSQL; these run in a second,
+ * without root, and say which rule broke. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <zmq.h>
+
+#include "envelope.h"
+#include "journal.h"
+#include "rollout.h"
+#include "rollout_file.h"
+#include "steps.h"
+#include "version.h"
+
+#define NODES_MAX 6
+#define LOG_MAX 64
+
+/* One fake agent: what it runs, what it records, and its script. */
+typedef struct fake {
+    char name[32];
+    void *sock;
+    char version[32];   /* what the service runs */
+    char rollout[64];   /* its record: the rollout, "" when none */
+    char step[32];      /* and its last completed step's word */
+    char database[64];  /* the database it says it uses */
+    const char *fails;  /* the step that answers FAILED, or NULL */
+    const char *silent; /* the step it never answers (a frozen agent), or NULL */
+    bool rollback_fails;
+    char shared_from[32];     /* what its dump request said: the node that dumped its database */
+    uint64_t staged;          /* artifact bytes it holds */
+    const char *log[LOG_MAX]; /* the commands it got: "hello", "stage", "preflight", ... */
+    unsigned at[LOG_MAX];     /* and when, counted across the whole fleet */
+    size_t n_log;
+    const char *broken; /* what went wrong in the agents' thread (asserted after it ends) */
+} fake_t;
+
+struct fixture {
+    char dir[64];
+    void *zctx;
+    void *stop_tx, *stop_rx; /* inproc pair: tells the agents' thread to end */
+    pthread_t thread;
+    bool running; /* the agents' thread */
+    fake_t nodes[NODES_MAX];
+    size_t n;
+    unsigned clock; /* the fleet's command counter */
+    char out[96];   /* the rollout's JSON output */
+};
+
+/* ---- the fake agents ------------------------------------------------------------------------ */
+
+static void fake_log(struct fixture *f, fake_t *a, const char *what)
+{
+    if (a->n_log < LOG_MAX) {
+        a->at[a->n_log] = ++f->clock;
+        a->log[a->n_log++] = what;
+    }
+}
+
+static void fake_send(fake_t *a, const void *id, size_t id_len, Baton__Envelope *env)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    baton_err_t err = {0};
+    env->protocol_version = BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
+    if (envelope_pack(env, &buf, &len, &err) < 0) {
+        a->broken = "could not pack an answer";
+        return;
+    }
+    zmq_send(a->sock, id, id_len, ZMQ_SNDMORE);
+    zmq_send(a->sock, buf, len, 0);
+    free(buf);
+}
+
+/* Answers one request the way the real agent's worker would, from the script. */
+static void fake_answer(struct fixture *f, fake_t *a, const void *id, size_t id_len,
+                        const Baton__Envelope *req)
+{
+    Baton__Result res = BATON__RESULT__INIT;
+    Baton__Hello hello = BATON__HELLO__INIT;
+    Baton__ServiceInfo svc = BATON__SERVICE_INFO__INIT;
+    Baton__ServiceInfo *svcs[1] = {&svc};
+    Baton__DumpInfo dump = BATON__DUMP_INFO__INIT;
+    Baton__Envelope env = BATON__ENVELOPE__INIT;
+    env.request_id = req->request_id;
+    env.rollout_id = req->rollout_id;
+    env.body_case = BATON__ENVELOPE__BODY_RESULT;
+    env.result = &res;
+
+    if (req->body_case == BATON__ENVELOPE__BODY_HELLO) {
+        fake_log(f, a, "hello");
+        hello.agent_version = BATON_VERSION;
+        hello.protocol_version = BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
+        hello.node_name = a->name;
+        svc.name = "gamesrv";
+        svc.unit = "gamesrv.service";
+        svc.active_state = "active";
+        svc.version = a->version;
+        svc.rollout_id = a->rollout;
+        svc.step = a->step;
+        hello.n_services = 1;
+        hello.services = svcs;
+        res.hello = &hello;
+        fake_send(a, id, id_len, &env);
+        return;
+    }
+    if (req->body_case == BATON__ENVELOPE__BODY_STAGE) {
+        fake_log(f, a, "stage");
+        const Baton__Stage *s = req->stage;
+        if (s->offset == a->staged)
+            a->staged += s->data.len;
+        res.staged_bytes = a->staged;
+        fake_send(a, id, id_len, &env);
+        return;
+    }
+    const step_def_t *def = step_by_body(req->body_case);
+    if (!def) {
+        a->broken = "a request that is no step";
+        return;
+    }
+    fake_log(f, a, def->name);
+    res.step = (char *)def->name;
+    if (a->silent && !strcmp(a->silent, def->name))
+        return;
+    bool fail =
+        def->id == STEP_ROLLBACK ? a->rollback_fails : a->fails && !strcmp(a->fails, def->name);
+    if (fail) {
+        res.status = BATON__STATUS__STATUS_FAILED;
+        res.message = "the script says this step fails";
+        fake_send(a, id, id_len, &env);
+        return;
+    }
+    const Baton__Step *step = req->preflight; /* every Step-shaped body shares the slot */
+    switch (def->id) {
+    case STEP_PREFLIGHT:
+        res.database_id = a->database;
+        break;
+    case STEP_DUMP:
+        snprintf(a->shared_from, sizeof(a->shared_from), "%s", step->shared_from);
+        if (*step->shared_from) {
+            res.shared = true;
+            break;
+        }
+        dump.path = "/var/backups/gamesrv+r.dump";
+        dump.size = 1234;
+        dump.sha256 = "00";
+        res.dump = &dump;
+        break;
+    case STEP_MIGRATE:
+        res.shared = *a->shared_from != '\0';
+        break;
+    case STEP_START:
+    case STEP_VERIFY:
+        snprintf(a->version, sizeof(a->version), "%s", step->version);
+        res.version = a->version;
+        break;
+    case STEP_ROLLBACK:
+        snprintf(a->version, sizeof(a->version), "1.0.0");
+        res.version = a->version;
+        res.schema = "unchanged";
+        break;
+    default:
+        break;
+    }
+    snprintf(a->rollout, sizeof(a->rollout), "%s", req->rollout_id);
+    snprintf(a->step, sizeof(a->step), "%s", def->done);
+    fake_send(a, id, id_len, &env);
+}
+
+static void *fake_agents(void *arg)
+{
+    struct fixture *f = arg;
+    zmq_pollitem_t items[NODES_MAX + 1];
+    for (size_t i = 0; i < f->n; i++)
+        items[i] = (zmq_pollitem_t){.socket = f->nodes[i].sock, .events = ZMQ_POLLIN};
+    items[f->n] = (zmq_pollitem_t){.socket = f->stop_rx, .events = ZMQ_POLLIN};
+    for (;;) {
+        if (zmq_poll(items, (int)f->n + 1, -1) < 0 && errno != EINTR)
+            break;
+        if (items[f->n].revents & ZMQ_POLLIN)
+            break;
+        for (size_t i = 0; i < f->n; i++) {
+            if (!(items[i].revents & ZMQ_POLLIN))
+                continue;
+            fake_t *a = &f->nodes[i];
+            uint8_t id[256];
+            int id_len = zmq_recv(a->sock, id, sizeof(id), 0);
+            zmq_msg_t msg;
+            zmq_msg_init(&msg);
+            if (id_len <= 0 || zmq_msg_recv(&msg, a->sock, 0) < 0) {
+                zmq_msg_close(&msg);
+                continue;
+            }
+            Baton__Envelope *req = NULL;
+            baton_err_t err = {0};
+            if (envelope_unpack(zmq_msg_data(&msg), zmq_msg_size(&msg), &req, &err) == 0)
+                fake_answer(f, a, id, (size_t)id_len, req);
+            envelope_free(&req);
+            zmq_msg_close(&msg);
+        }
+    }
+    return NULL;
+}
+
+/* ---- the fixture: a fleet of n fake agents on 1.0.0, and a rollout to 1.1.0 ---------------- */
+
+static struct fixture *fleet_new(void **state, size_t n)
+{
+    struct fixture *f = *state = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    snprintf(f->dir, sizeof(f->dir), "/tmp/baton-unit-rollout-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    f->zctx = zmq_ctx_new();
+    f->n = n;
+    assert_true(n <= NODES_MAX);
+    for (size_t i = 0; i < n; i++) {
+        fake_t *a = &f->nodes[i];
+        snprintf(a->name, sizeof(a->name), "node%zu", i + 1);
+        snprintf(a->version, sizeof(a->version), "1.0.0");
+        snprintf(a->database, sizeof(a->database), "7000000000000000%zu/game%zu", i + 1, i + 1);
+        a->sock = zmq_socket(f->zctx, ZMQ_ROUTER);
+        char ep[128];
+        snprintf(ep, sizeof(ep), "ipc://%s/%s", f->dir, a->name);
+        assert_int_equal(zmq_bind(a->sock, ep), 0);
+    }
+    f->stop_rx = zmq_socket(f->zctx, ZMQ_PAIR);
+    f->stop_tx = zmq_socket(f->zctx, ZMQ_PAIR);
+    assert_int_equal(zmq_bind(f->stop_rx, "inproc://stop"), 0);
+    assert_int_equal(zmq_connect(f->stop_tx, "inproc://stop"), 0);
+    return f;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    if (!f)
+        return 0;
+    if (f->running) { /* a test that failed midway */
+        zmq_send(f->stop_tx, "", 0, 0);
+        pthread_join(f->thread, NULL);
+    }
+    int linger = 0;
+    for (size_t i = 0; i < f->n; i++) {
+        zmq_setsockopt(f->nodes[i].sock, ZMQ_LINGER, &linger, sizeof(linger));
+        zmq_close(f->nodes[i].sock);
+    }
+    zmq_close(f->stop_tx);
+    zmq_close(f->stop_rx);
+    zmq_ctx_term(f->zctx);
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+/* Writes the rollout file (its strategy lines as given), runs the rollout against the fleet and
+ * returns its exit code; its events are in f->out, one JSON object per line. */
+static int fleet_rollout(struct fixture *f, const char *strategy)
+{
+    char path[128], art[128];
+    snprintf(art, sizeof(art), "%s/gamesrv-1.1.0", f->dir);
+    FILE *a = fopen(art, "w");
+    assert_non_null(a);
+    fputs("#!/bin/sh\necho 1.1.0\n", a);
+    fclose(a);
+    snprintf(path, sizeof(path), "%s/rollout.yml", f->dir);
+    FILE *y = fopen(path, "w");
+    assert_non_null(y);
+    fprintf(y,
+            "service: gamesrv\nversion: 1.1.0\nartifact: ./gamesrv-1.1.0\ninsecure: true\n"
+            "timeouts:\n  connect: 5s\n  step: 30s\n%snodes:\n",
+            strategy ? strategy : "");
+    for (size_t i = 0; i < f->n; i++)
+        fprintf(y, "  - name: %s\n    endpoint: ipc://%s/%s\n", f->nodes[i].name, f->dir,
+                f->nodes[i].name);
+    fclose(y);
+
+    rollout_file_t *rf = NULL;
+    baton_err_t err = {0};
+    if (rollout_file_load(path, &rf, &err) < 0)
+        fail_msg("%s", err.msg);
+    char state[128];
+    snprintf(state, sizeof(state), "%s/state", f->dir);
+    struct rollout_opts opts = {.json = true};
+    assert_int_equal(journal_store_new(state, NULL, &opts.store, &err), 0);
+
+    assert_int_equal(pthread_create(&f->thread, NULL, fake_agents, f), 0);
+    f->running = true;
+    /* Its output goes to a file of the test's, read back by the assertions. */
+    snprintf(f->out, sizeof(f->out), "%s/out.json", f->dir);
+    fflush(stdout);
+    int saved = dup(STDOUT_FILENO);
+    assert_non_null(freopen(f->out, "w", stdout));
+    int code = rollout_run(rf, &opts);
+    fflush(stdout);
+    dup2(saved, STDOUT_FILENO);
+    close(saved);
+    assert_int_equal(zmq_send(f->stop_tx, "", 0, 0), 0);
+    pthread_join(f->thread, NULL);
+    f->running = false;
+    for (size_t i = 0; i < f->n; i++)
+        if (f->nodes[i].broken)
+            fail_msg("%s: %s", f->nodes[i].name, f->nodes[i].broken);
+
+    journal_store_destroy(&opts.store);
+    rollout_file_destroy(&rf);
+    return code;
+}
+
+/* ---- what the fleet saw -------------------------------------------------------------------- */
+
+/* When node `a` got `what` (the fleet's counter), 0 when never. */
+static unsigned got(const fake_t *a, const char *what)
+{
+    for (size_t i = 0; i < a->n_log; i++)
+        if (!strcmp(a->log[i], what))
+            return a->at[i];
+    return 0;
+}
+
+/* Its commands after the Hellos and the staging, space-separated. */
+static const char *steps_of(const fake_t *a, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    size_t off = 0;
+    for (size_t i = 0; i < a->n_log; i++) {
+        if (!strcmp(a->log[i], "hello") || !strcmp(a->log[i], "stage"))
+            continue;
+        off += (size_t)snprintf(buf + off, len - off, "%s%s", off ? " " : "", a->log[i]);
+        if (off >= len)
+            break;
+    }
+    return buf;
+}
+
+static void assert_steps(const fake_t *a, const char *want)
+{
+    char buf[512];
+    if (strcmp(steps_of(a, buf, sizeof(buf)), want))
+        fail_msg("%s got \"%s\", expected \"%s\"", a->name, buf, want);
+}
+
+/* What the summary event says of a node ("done", "rolled_back", ...), as `baton rollout --json`
+ * prints it last; the caller's. */
+static char *summary_of(const struct fixture *f, const char *node)
+{
+    json_error_t jerr;
+    json_t *last = NULL;
+    FILE *in = fopen(f->out, "r");
+    assert_non_null(in);
+    char line[65536];
+    while (fgets(line, sizeof(line), in)) {
+        json_t *e = json_loads(line, 0, &jerr);
+        if (e && !strcmp(json_string_value(json_object_get(e, "event")) ?: "", "summary")) {
+            json_decref(last);
+            last = e;
+        } else {
+            json_decref(e);
+        }
+    }
+    fclose(in);
+    assert_non_null(last);
+    const char *v = json_string_value(json_object_get(json_object_get(last, "nodes"), node));
+    char *ret = strdup(v ? v : "(none)");
+    json_decref(last);
+    return ret;
+}
+
+static void assert_summary(const struct fixture *f, const char *node, const char *want)
+{
+    char *got = summary_of(f, node);
+    if (strcmp(got, want))
+        fail_msg("the summary says %s is %s, expected %s", node, got, want);
+    free(got);
+}
+
+#define UPGRADED "preflight stop dump swap migrate start verify commit"
+
+/* ---- the tests ----------------------------------------------------------------------------- */
+
+/* One node at a time: every node goes pre-flight .. commit, all pre-flights before any stop,
+ * and a node is stopped only after the one before it committed. */
+static void test_one_at_a_time(void **state)
+{
+    struct fixture *f = fleet_new(state, 3);
+    assert_int_equal(fleet_rollout(f, NULL), EXIT_DONE);
+    for (size_t i = 0; i < 3; i++) {
+        assert_steps(&f->nodes[i], UPGRADED);
+        assert_string_equal(f->nodes[i].version, "1.1.0");
+        assert_true(got(&f->nodes[i], "preflight") < got(&f->nodes[0], "stop"));
+    }
+    assert_true(got(&f->nodes[0], "commit") < got(&f->nodes[1], "stop"));
+    assert_true(got(&f->nodes[1], "commit") < got(&f->nodes[2], "stop"));
+    for (size_t i = 0; i < 3; i++)
+        assert_summary(f, f->nodes[i].name, "done");
+}
+
+/* Nothing is stopped before every pre-flight passed: one refusal, and the nodes that passed are
+ * released, none stopped. */
+static void test_preflight_refused_stops_nothing(void **state)
+{
+    struct fixture *f = fleet_new(state, 3);
+    f->nodes[2].fails = "preflight";
+    assert_int_equal(fleet_rollout(f, NULL), EXIT_REFUSED);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(got(&f->nodes[i], "stop"), 0);
+        assert_string_equal(f->nodes[i].version, "1.0.0");
+    }
+    assert_steps(&f->nodes[0], "preflight rollback");
+    assert_steps(&f->nodes[1], "preflight rollback");
+    assert_steps(&f->nodes[2], "preflight");
+}
+
+/* halt (the default): the node whose verify failed is rolled back, the one before it stays
+ * committed, the one after it is released and never stopped. */
+static void test_verify_fails_halts(void **state)
+{
+    struct fixture *f = fleet_new(state, 3);
+    f->nodes[1].fails = "verify";
+    assert_int_equal(fleet_rollout(f, NULL), EXIT_ROLLED_BACK);
+    assert_steps(&f->nodes[0], UPGRADED);
+    assert_steps(&f->nodes[1], "preflight stop dump swap migrate start verify rollback");
+    assert_steps(&f->nodes[2], "preflight rollback");
+    assert_string_equal(f->nodes[0].version, "1.1.0");
+    assert_string_equal(f->nodes[1].version, "1.0.0");
+    assert_summary(f, "node1", "done");
+    assert_summary(f, "node2", "rolled_back");
+}
+
+/* continue with max_failures 1: the failed node is rolled back and the rollout goes on. */
+static void test_continue_within_max_failures(void **state)
+{
+    struct fixture *f = fleet_new(state, 3);
+    f->nodes[0].fails = "start";
+    assert_int_equal(fleet_rollout(f, "on_failure: continue\nmax_failures: 1\n"), EXIT_ROLLED_BACK);
+    assert_steps(&f->nodes[0], "preflight stop dump swap migrate start rollback");
+    assert_steps(&f->nodes[1], UPGRADED);
+    assert_steps(&f->nodes[2], UPGRADED);
+    assert_true(got(&f->nodes[0], "rollback") < got(&f->nodes[1], "stop"));
+}
+
+/* rollback-all: commits wait for the whole rollout; a failure rolls back every node this
+ * rollout upgraded, newest first, and none is committed. */
+static void test_rollback_all_newest_first(void **state)
+{
+    struct fixture *f = fleet_new(state, 3);
+    f->nodes[2].fails = "verify";
+    assert_int_equal(fleet_rollout(f, "on_failure: rollback-all\n"), EXIT_ROLLED_BACK);
+    for (size_t i = 0; i < 3; i++) {
+        assert_steps(&f->nodes[i], "preflight stop dump swap migrate start verify rollback");
+        assert_string_equal(f->nodes[i].version, "1.0.0");
+        assert_summary(f, f->nodes[i].name, "rolled_back");
+    }
+    assert_true(got(&f->nodes[2], "rollback") < got(&f->nodes[1], "rollback"));
+    assert_true(got(&f->nodes[1], "rollback") < got(&f->nodes[0], "rollback"));
+}
+
+/* A rollback that fails needs the operator: exit 4, and no further node is touched. */
+static void test_rollback_fails_needs_care(void **state)
+{
+    struct fixture *f = fleet_new(state, 3);
+    f->nodes[0].fails = "migrate";
+    f->nodes[0].rollback_fails = true;
+    assert_int_equal(fleet_rollout(f, NULL), EXIT_NEEDS_CARE);
+    assert_steps(&f->nodes[0], "preflight stop dump swap migrate rollback");
+    assert_int_equal(got(&f->nodes[1], "stop"), 0);
+    assert_int_equal(got(&f->nodes[2], "stop"), 0);
+    assert_summary(f, "node1", "rollback_failed");
+}
+
+/* Batches of 2 with max_unavailable 2: both nodes of a batch are down together, the next batch
+ * waits for both to commit. */
+static void test_batches_side_by_side(void **state)
+{
+    struct fixture *f = fleet_new(state, 4);
+    assert_int_equal(fleet_rollout(f, "batches: 2\nmax_unavailable: 2\n"), EXIT_DONE);
+    for (size_t i = 0; i < 4; i++)
+        assert_steps(&f->nodes[i], UPGRADED);
+    assert_true(got(&f->nodes[1], "stop") < got(&f->nodes[0], "commit"));
+    assert_true(got(&f->nodes[0], "stop") < got(&f->nodes[1], "commit"));
+    for (size_t i = 2; i < 4; i++) {
+        assert_true(got(&f->nodes[0], "commit") < got(&f->nodes[i], "stop"));
+        assert_true(got(&f->nodes[1], "commit") < got(&f->nodes[i], "stop"));
+    }
+}
+
+/* Two nodes on one database: the first dumps and migrates it, the second is told so (its dump
+ * and migration are skipped). */
+static void test_shared_database_dumped_once(void **state)
+{
+    struct fixture *f = fleet_new(state, 3);
+    snprintf(f->nodes[1].database, sizeof(f->nodes[1].database), "%s", f->nodes[0].database);
+    assert_int_equal(fleet_rollout(f, NULL), EXIT_DONE);
+    assert_string_equal(f->nodes[0].shared_from, "");
+    assert_string_equal(f->nodes[1].shared_from, "node1");
+    assert_string_equal(f->nodes[2].shared_from, "");
+}
+
+/* An agent that goes silent in a step (frozen) is LOST after `liveness`: exit 4, its state is
+ * unknown, nothing else is started. */
+static void test_silent_agent_is_lost(void **state)
+{
+    struct fixture *f = fleet_new(state, 3);
+    f->nodes[1].silent = "migrate";
+    assert_int_equal(fleet_rollout(f, "liveness: 2s\n"), EXIT_NEEDS_CARE);
+    assert_int_equal(got(&f->nodes[1], "rollback"), 0);
+    assert_int_equal(got(&f->nodes[2], "stop"), 0);
+    assert_summary(f, "node1", "done");
+    assert_summary(f, "node2", "lost");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_one_at_a_time, teardown),
+        cmocka_unit_test_teardown(test_preflight_refused_stops_nothing, teardown),
+        cmocka_unit_test_teardown(test_verify_fails_halts, teardown),
+        cmocka_unit_test_teardown(test_continue_within_max_failures, teardown),
+        cmocka_unit_test_teardown(test_rollback_all_newest_first, teardown),
+        cmocka_unit_test_teardown(test_rollback_fails_needs_care, teardown),
+        cmocka_unit_test_teardown(test_batches_side_by_side, teardown),
+        cmocka_unit_test_teardown(test_shared_database_dumped_once, teardown),
+        cmocka_unit_test_teardown(test_silent_agent_is_lost, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
