@@ -6,7 +6,10 @@
  * the whole fleet got them, and the tests assert what an operator checks after a rollout: the
  * exit code, which nodes were stopped, which rolled back, which committed, and in what order.
  *
- * The cluster tests run the same rules on real systemd and PostgreSQL; these run in a second,
+ * The coordinator's crash is a SIGKILL of a child running it, then `rollout_run()` resumes from
+ * the journal it left. BATON_UNIT_SHOW=1 prints each rollout's events (for a test that fails).
+ *
+ * The cluster tests run the same rules on real systemd and PostgreSQL; these run in seconds,
  * without root, and say which rule broke. */
 #include <errno.h>
 #include <pthread.h>
@@ -17,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -43,6 +48,7 @@ typedef struct fake {
     char database[64];  /* the database it says it uses */
     const char *fails;  /* the step that answers FAILED, or NULL */
     const char *silent; /* the step it never answers (a frozen agent), or NULL */
+    const char *crash;  /* the step at which the coordinator is killed (it still runs), or NULL */
     bool rollback_fails;
     char shared_from[32];     /* what its dump request said: the node that dumped its database */
     uint64_t staged;          /* artifact bytes it holds */
@@ -58,6 +64,7 @@ struct fixture {
     void *stop_tx, *stop_rx; /* inproc pair: tells the agents' thread to end */
     pthread_t thread;
     bool running; /* the agents' thread */
+    pid_t child;  /* the coordinator, when it runs in a child to be killed */
     fake_t nodes[NODES_MAX];
     size_t n;
     unsigned clock; /* the fleet's command counter */
@@ -115,6 +122,9 @@ static void fake_answer(struct fixture *f, fake_t *a, const void *id, size_t id_
         svc.version = a->version;
         svc.rollout_id = a->rollout;
         svc.step = a->step;
+        svc.database_id = *a->rollout ? a->database : ""; /* as its last pre-flight found */
+        svc.dumped = !strcmp(a->step, "dump") || !strcmp(a->step, "swap") ||
+                     !strcmp(a->step, "migrate"); /* enough for these tests' resumes */
         hello.n_services = 1;
         hello.services = svcs;
         res.hello = &hello;
@@ -139,6 +149,8 @@ static void fake_answer(struct fixture *f, fake_t *a, const void *id, size_t id_
     res.step = (char *)def->name;
     if (a->silent && !strcmp(a->silent, def->name))
         return;
+    if (a->crash && !strcmp(a->crash, def->name) && f->child > 0)
+        kill(f->child, SIGKILL);
     bool fail =
         def->id == STEP_ROLLBACK ? a->rollback_fails : a->fails && !strcmp(a->fails, def->name);
     if (fail) {
@@ -194,8 +206,11 @@ static void *fake_agents(void *arg)
     for (;;) {
         if (zmq_poll(items, (int)f->n + 1, -1) < 0 && errno != EINTR)
             break;
-        if (items[f->n].revents & ZMQ_POLLIN)
+        if (items[f->n].revents & ZMQ_POLLIN) {
+            char b;
+            zmq_recv(f->stop_rx, &b, 1, 0); /* taken, so that the next run's thread waits */
             break;
+        }
         for (size_t i = 0; i < f->n; i++) {
             if (!(items[i].revents & ZMQ_POLLIN))
                 continue;
@@ -252,7 +267,11 @@ static int teardown(void **state)
     struct fixture *f = *state;
     if (!f)
         return 0;
-    if (f->running) { /* a test that failed midway */
+    if (f->child > 0) { /* a test that failed midway */
+        kill(f->child, SIGKILL);
+        waitpid(f->child, NULL, 0);
+    }
+    if (f->running) {
         zmq_send(f->stop_tx, "", 0, 0);
         pthread_join(f->thread, NULL);
     }
@@ -273,7 +292,7 @@ static int teardown(void **state)
 
 /* Writes the rollout file (its strategy lines as given), runs the rollout against the fleet and
  * returns its exit code; its events are in f->out, one JSON object per line. */
-static int fleet_rollout(struct fixture *f, const char *strategy)
+static int fleet_run(struct fixture *f, const char *strategy, const char *resume_id, bool crash)
 {
     char path[128], art[128];
     snprintf(art, sizeof(art), "%s/gamesrv-1.1.0", f->dir);
@@ -299,20 +318,42 @@ static int fleet_rollout(struct fixture *f, const char *strategy)
         fail_msg("%s", err.msg);
     char state[128];
     snprintf(state, sizeof(state), "%s/state", f->dir);
-    struct rollout_opts opts = {.json = true};
+    struct rollout_opts opts = {.json = true, .resume_id = resume_id};
     assert_int_equal(journal_store_new(state, NULL, &opts.store, &err), 0);
 
-    assert_int_equal(pthread_create(&f->thread, NULL, fake_agents, f), 0);
-    f->running = true;
     /* Its output goes to a file of the test's, read back by the assertions. */
     snprintf(f->out, sizeof(f->out), "%s/out.json", f->dir);
     fflush(stdout);
-    int saved = dup(STDOUT_FILENO);
-    assert_non_null(freopen(f->out, "w", stdout));
-    int code = rollout_run(rf, &opts);
-    fflush(stdout);
-    dup2(saved, STDOUT_FILENO);
-    close(saved);
+    fflush(stderr);
+    int code = -1;
+    if (crash) {
+        /* The coordinator in a child of its own, which the script kills (SIGKILL: a crash);
+         * forked before the agents' thread exists, and it touches nothing of the parent's. */
+        f->child = fork();
+        assert_true(f->child >= 0);
+        if (f->child == 0) {
+            if (!freopen(f->out, "w", stdout))
+                _exit(99);
+            int r = rollout_run(rf, &opts);
+            fflush(stdout);
+            _exit(r);
+        }
+    }
+    assert_int_equal(pthread_create(&f->thread, NULL, fake_agents, f), 0);
+    f->running = true;
+    if (crash) {
+        int status = 0;
+        assert_int_equal(waitpid(f->child, &status, 0), f->child);
+        f->child = 0;
+        code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+    } else {
+        int saved = dup(STDOUT_FILENO);
+        assert_non_null(freopen(f->out, "w", stdout));
+        code = rollout_run(rf, &opts);
+        fflush(stdout);
+        dup2(saved, STDOUT_FILENO);
+        close(saved);
+    }
     assert_int_equal(zmq_send(f->stop_tx, "", 0, 0), 0);
     pthread_join(f->thread, NULL);
     f->running = false;
@@ -322,7 +363,24 @@ static int fleet_rollout(struct fixture *f, const char *strategy)
 
     journal_store_destroy(&opts.store);
     rollout_file_destroy(&rf);
+    if (getenv("BATON_UNIT_SHOW")) { /* the rollout's events, for a test that fails */
+        char cmd[160];
+        snprintf(cmd, sizeof(cmd), "cat '%s' >&2", f->out);
+        (void)!system(cmd);
+    }
     return code;
+}
+
+static int fleet_rollout(struct fixture *f, const char *strategy)
+{
+    return fleet_run(f, strategy, NULL, false);
+}
+
+/* Forgets what the agents got so far (their records stay). */
+static void fleet_forget(struct fixture *f)
+{
+    for (size_t i = 0; i < f->n; i++)
+        f->nodes[i].n_log = 0;
 }
 
 /* ---- what the fleet saw -------------------------------------------------------------------- */
@@ -527,6 +585,31 @@ static void test_silent_agent_is_lost(void **state)
     assert_summary(f, "node2", "lost");
 }
 
+/* The coordinator killed (SIGKILL) while node2 migrates; its agent finishes the step on its own.
+ * `baton resume` goes on from the journal and the agents' records: node1 is left alone, node2
+ * goes on after its migration (never a step twice), node3 is upgraded. */
+static void test_resume_after_coordinator_crash(void **state)
+{
+    struct fixture *f = fleet_new(state, 3);
+    f->nodes[1].crash = "migrate";
+    assert_int_equal(fleet_run(f, NULL, NULL, true), -SIGKILL);
+    char id[64];
+    snprintf(id, sizeof(id), "%s", f->nodes[1].rollout);
+    assert_string_equal(f->nodes[1].step, "migrate");
+    assert_steps(&f->nodes[1], "preflight stop dump swap migrate");
+    assert_int_equal(got(&f->nodes[2], "stop"), 0);
+    fleet_forget(f);
+    assert_int_equal(fleet_run(f, NULL, id, false), EXIT_DONE);
+    assert_steps(&f->nodes[0], "");
+    assert_steps(&f->nodes[1], "start verify commit");
+    assert_steps(&f->nodes[2], UPGRADED); /* reserved, so its pre-flight runs again */
+    for (size_t i = 0; i < 3; i++)
+        assert_string_equal(f->nodes[i].version, "1.1.0");
+    assert_summary(f, "node1", "skipped"); /* committed by the run that died */
+    assert_summary(f, "node2", "done");
+    assert_summary(f, "node3", "done");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -539,6 +622,7 @@ int main(void)
         cmocka_unit_test_teardown(test_batches_side_by_side, teardown),
         cmocka_unit_test_teardown(test_shared_database_dumped_once, teardown),
         cmocka_unit_test_teardown(test_silent_agent_is_lost, teardown),
+        cmocka_unit_test_teardown(test_resume_after_coordinator_crash, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
