@@ -79,18 +79,25 @@ $(BUILD)/libbaton-common.a: $(COMMON_OBJ)
 	$(AR) rcs $@ $^
 
 # --- the two binaries --------------------------------------------------------------------------
-AGENT_SRC := $(wildcard agent/*.c)
+# Each binary's folders (agent/README.md, coordinator/README.md say what lives where); a file
+# includes another by its name alone, so every folder of a binary is on its include path.
+AGENT_DIRS := agent agent/steps agent/artifact agent/probes agent/sys
+COORD_DIRS := coordinator/cli coordinator/engine coordinator/rollout coordinator/events \
+	coordinator/gates coordinator/journal
+AGENT_INC  := $(addprefix -I ,$(AGENT_DIRS))
+COORD_INC  := $(addprefix -I ,$(COORD_DIRS))
+AGENT_SRC := $(wildcard $(addsuffix /*.c,$(AGENT_DIRS)))
 AGENT_OBJ := $(AGENT_SRC:%.c=$(BUILD)/%.o)
-COORD_SRC := $(wildcard coordinator/*.c)
+COORD_SRC := $(wildcard $(addsuffix /*.c,$(COORD_DIRS)))
 COORD_OBJ := $(COORD_SRC:%.c=$(BUILD)/%.o)
 
 $(BUILD)/coordinator/%.o: coordinator/%.c | $(BUILD)/proto/baton.pb-c.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -I coordinator $(call pkg_cflags,$(BATON_PKGS)) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(COORD_INC) $(call pkg_cflags,$(BATON_PKGS)) -c $< -o $@
 
 $(BUILD)/agent/%.o: agent/%.c | $(BUILD)/proto/baton.pb-c.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -I agent $(call pkg_cflags,$(BATON_PKGS)) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(AGENT_INC) $(call pkg_cflags,$(BATON_PKGS)) -c $< -o $@
 
 # Everything but main() goes into a library, so unit tests link the very same code.
 $(BUILD)/libbaton-agent.a: $(filter-out %/main.o,$(AGENT_OBJ))
@@ -105,11 +112,12 @@ $(BUILD)/agent/main.o: ALL_CFLAGS += -DBATON_DOCDIR='"$(DOCDIR)"'
 $(BUILD)/baton-agent: $(BUILD)/agent/main.o $(BUILD)/libbaton-agent.a $(BUILD)/libbaton-common.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pkg_libs,$(BATON_PKGS))
 
-$(BUILD)/baton: $(BUILD)/coordinator/main.o $(BUILD)/libbaton-coordinator.a $(BUILD)/libbaton-common.a
+$(BUILD)/baton: $(BUILD)/coordinator/cli/main.o $(BUILD)/libbaton-coordinator.a \
+		$(BUILD)/libbaton-common.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pkg_libs,$(BATON_PKGS))
 
 # --- shell completion: written by the built coordinator from its own table of commands, so
-# that a command or option added to coordinator/cli.c is completed without a second list.
+# that a command or option added to coordinator/cli/cli.c is completed without a second list.
 COMPLETIONS := $(BUILD)/completion/baton.bash $(BUILD)/completion/_baton \
 	$(BUILD)/completion/baton.fish
 .PHONY: completions
@@ -183,7 +191,7 @@ fuzz: deps
 	$(CC) $(ALL_CFLAGS) -I$(FUZZ_BUILD)/proto tests/fuzz/seeds.c $(FUZZ_BUILD)/libbaton-common.a \
 		-o $(FUZZ_BUILD)/seeds $(FUZZ_SAN) $(call pkg_libs,$(BATON_PKGS))
 	set -e; for t in $(FUZZ_TARGETS); do \
-		$(FUZZ_CC) $(subst $(BUILD),$(FUZZ_BUILD),$(ALL_CFLAGS)) -I agent -I coordinator \
+		$(FUZZ_CC) $(subst $(BUILD),$(FUZZ_BUILD),$(ALL_CFLAGS)) $(AGENT_INC) $(COORD_INC) \
 			$(call pkg_cflags,$(BATON_PKGS)) -fsanitize=fuzzer $(FUZZ_SAN) \
 			tests/fuzz/fuzz_$$t.c $(FUZZ_BUILD)/libbaton-agent.a \
 			$(FUZZ_BUILD)/libbaton-coordinator.a $(FUZZ_BUILD)/libbaton-common.a \
@@ -230,7 +238,7 @@ $(BUILD)/tests/tools/zpoke: tests/tools/zpoke.c $(BUILD)/libbaton-common.a | $(B
 
 $(BUILD)/tests/unit/%.o: tests/unit/%.c | $(BUILD)/proto/baton.pb-c.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -I agent -I coordinator $(call pkg_cflags,$(BATON_PKGS) $(TEST_PKGS)) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(AGENT_INC) $(COORD_INC) $(call pkg_cflags,$(BATON_PKGS) $(TEST_PKGS)) -c $< -o $@
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libbaton-agent.a \
 		$(BUILD)/libbaton-coordinator.a $(BUILD)/libbaton-common.a
@@ -269,7 +277,7 @@ $(foreach v,$(GAMESRV_VERSIONS) $(GAMESRV_FAULTY),\
 fixtures: $(GAMESRV_BINS)
 
 # --- tests ------------------------------------------------------------------------------------
-# doc/events.schema.json, made from the event registry (coordinator/event_registry.c); the unit
+# doc/events.schema.json, made from the event registry (coordinator/events/event_registry.c); the unit
 # test test_event_registry fails while the file differs from it.
 .PHONY: events-schema
 events-schema: $(BUILD)/tests/unit/test_event_registry

@@ -1,8 +1,9 @@
 /* textfile: Prometheus' text format written where node_exporter's textfile collector reads it,
- * for the agent's metrics (agent/metrics.c) and the coordinator's (coordinator/rollout_metrics.c).
- * A file is written whole under a temporary name and renamed into place (the collector never
- * reads half a file), not fsynced (the next write replaces it), only into a folder that no one
- * but its writer (or root) may write to, opened without following a link. */
+ * for the agent's metrics (agent/metrics.c) and the coordinator's
+ * (coordinator/events/rollout_metrics.c). A file is written whole under a temporary name and
+ * renamed into place (the collector never reads half a file), not fsynced (the next write replaces
+ * it), only into a folder that no one but its writer (or root) may write to, opened without
+ * following a link. */
 #ifndef BATON_TEXTFILE_H
 #define BATON_TEXTFILE_H
 

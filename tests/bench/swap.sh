@@ -1,5 +1,5 @@
 #!/bin/bash
-# swap.sh: the swap step of a 60 MiB release bundle (agent/release.c: `current` switched to a
+# swap.sh: the swap step of a 60 MiB release bundle (agent/artifact/release.c: `current` switched to a
 # release the pre-flight unpacked while the service ran) against copying the same files into
 # place while the service is stopped (cp -a of the release, then mv over the old one: what a
 # copy-based deploy does in its downtime). One node, release_dir set, two bundles of the gamesrv

@@ -1,4 +1,4 @@
-/* fuzz_release: libFuzzer target for the release archive unpacker (agent/release.c), which
+/* fuzz_release: libFuzzer target for the release archive unpacker (agent/artifact/release.c), which
  * reads, as root, an archive a coordinator sent. Every input must end in a whole release or in
  * a refusal that leaves nothing behind, and nothing may ever be written outside the release's
  * folder: after each input, the sandbox holds exactly what it held, plus the release when it

@@ -7,6 +7,6 @@
 . tests/lib/baton.sh
 . tests/lib/haproxy.sh
 . tests/lib/nginx.sh
-# An event or a field the event registry (coordinator/event_registry.c) lacks stops the
+# An event or a field the event registry (coordinator/events/event_registry.c) lacks stops the
 # coordinator: the test that reached it fails.
 export BATON_EVENTS_STRICT=1

@@ -1,6 +1,6 @@
-/* Unit tests for the analysis' logic (coordinator/prom.c, the `analysis:` part of
- * coordinator/rollout_file.c): the success condition, a query's {{words}}, what an answer of
- * Prometheus' is worth (one number, no number, an error; hostile bodies), and the rollout file's
+/* Unit tests for the analysis' logic (coordinator/gates/prom.c, the `analysis:` part of
+ * coordinator/rollout/rollout_file.c): the success condition, a query's {{words}}, what an answer
+ * of Prometheus' is worth (one number, no number, an error; hostile bodies), and the rollout file's
  * errors by file, line and key. Real queries against Debian's Prometheus scraping real nodes are
  * tests/cluster/analysis.sh. */
 #include <errno.h>

@@ -1,5 +1,5 @@
-/* Unit tests for what an artifact may be (agent/artifact.c) and for running one without a
- * shell (agent/proc.c): the hardening issue's 0755 text file of shell commands, which execvp's
+/* Unit tests for what an artifact may be (agent/artifact/artifact.c) and for running one without a
+ * shell (agent/sys/proc.c): the hardening issue's 0755 text file of shell commands, which execvp's
  * fallback used to hand to /bin/sh as root. The real refusal on the cluster, nothing stopped,
  * is in tests/cluster/plan.sh. */
 #include <elf.h>

@@ -1,5 +1,5 @@
-/* Unit tests for the coordinator's connection to one agent (coordinator/client.c) on a clock of
- * the test's own (client_now_ms() is replaced) and a real ZeroMQ peer in the same process (a
+/* Unit tests for the coordinator's connection to one agent (coordinator/engine/client.c) on a clock
+ * of the test's own (client_now_ms() is replaced) and a real ZeroMQ peer in the same process (a
  * ROUTER on inproc://, playing the agent): when the client wants to be woken (its timers), that
  * it asks again after a silence with the same request id, that heartbeats keep a long step from
  * being asked again or LOST, and that a timeout and a silence end the call with their errors. */

@@ -1,5 +1,5 @@
-/* Unit tests for what the agent remembers of a binary (agent/command.c): the migration ids and
- * the version a file said, reused only for the very same file or a copy the swap vouched for,
+/* Unit tests for what the agent remembers of a binary (agent/steps/command.c): the migration ids
+ * and the version a file said, reused only for the very same file or a copy the swap vouched for,
  * and asked again once the file changed. The "binary" is a shell script that counts its runs.
  * On a real node, tests/cluster/versions.sh counts the list's runs: once per rollout (the
  * pre-flight's), and again at the start only for a staged file touched since. */

@@ -1,5 +1,5 @@
-/* Unit tests for the event registry (coordinator/event_registry.c): its check of an event, and
- * that what is published from it has not drifted: doc/events.md's table names every event and
+/* Unit tests for the event registry (coordinator/events/event_registry.c): its check of an event,
+ * and that what is published from it has not drifted: doc/events.md's table names every event and
  * every field of it and nothing else, and doc/events.schema.json is the registry's schema.
  * `test_event_registry --write doc/events.schema.json` writes the schema anew (make
  * events-schema). Run from the source tree's top. */

@@ -1,5 +1,5 @@
-/* Unit tests for freezes (coordinator/freeze.c over journal_file.c): the reason an operator may
- * give, the record as written and read back, two freezes of one service, and records a hand
+/* Unit tests for freezes (coordinator/rollout/freeze.c over journal_file.c): the reason an operator
+ * may give, the record as written and read back, two freezes of one service, and records a hand
  * edit or a damaged disk left (refused, never read as "not frozen"). No root, no cluster: a
  * folder under /tmp. */
 #include <errno.h>
@@ -93,8 +93,10 @@ static void test_reasons(void **state)
     assert_non_null(freeze_reason_problem("tab\there"));
     assert_non_null(freeze_reason_problem("\033[2Jclear the screen"));
     assert_non_null(freeze_reason_problem("del\x7f"));
-    assert_non_null(freeze_reason_problem("c1 \xc2\x9b" "2J")); /* CSI, the C1 escape */
-    assert_null(freeze_reason_problem("caf\xc3\xa9 \xc2\xa0" "ok")); /* é and a no-break space */
+    assert_non_null(freeze_reason_problem("c1 \xc2\x9b"
+                                          "2J")); /* CSI, the C1 escape */
+    assert_null(freeze_reason_problem("caf\xc3\xa9 \xc2\xa0"
+                                      "ok"));        /* é and a no-break space */
     assert_non_null(freeze_reason_problem("\xc3(")); /* not UTF-8 */
     char long_reason[FREEZE_REASON_MAX + 2];
     memset(long_reason, 'x', sizeof(long_reason) - 1);

@@ -1,4 +1,4 @@
-/* Unit tests for the agent's haproxy runtime API client (agent/haproxy.c): `show stat` as
+/* Unit tests for the agent's haproxy runtime API client (agent/probes/haproxy.c): `show stat` as
  * haproxy 2.6 (Debian 12) prints it, a server found by backend and name, statuses that count as
  * in service, and answers that are not that CSV. The real haproxy in front of a cluster is
  * tests/cluster/haproxy.sh. */

@@ -1,8 +1,8 @@
-/* Unit tests for the coordinator's journal on files (coordinator/journal.c, journal_file.c): what
- * `baton resume`, `baton list` and `baton rollback ID` read back from it, including what a crash,
- * a full disk or a hostile edit left there (a torn last line, a damaged line in the middle, lines
- * of the wrong shape), and the lock that keeps a second coordinator out. No root, no cluster: a
- * folder under /tmp. */
+/* Unit tests for the coordinator's journal on files (coordinator/journal/journal.c,
+ * journal_file.c): what `baton resume`, `baton list` and `baton rollback ID` read back from it,
+ * including what a crash, a full disk or a hostile edit left there (a torn last line, a damaged
+ * line in the middle, lines of the wrong shape), and the lock that keeps a second coordinator out.
+ * No root, no cluster: a folder under /tmp. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>

@@ -1,5 +1,5 @@
-/* Unit tests for notifications (coordinator/notify.c): which events each `on:` kind takes, the
- * URLs a target may have, and the Slack form's sentences. The sending itself is tested against
+/* Unit tests for notifications (coordinator/events/notify.c): which events each `on:` kind takes,
+ * the URLs a target may have, and the Slack form's sentences. The sending itself is tested against
  * real receivers by tests/cluster/notify.sh. */
 #include <setjmp.h>
 #include <stdarg.h>

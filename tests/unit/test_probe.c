@@ -1,6 +1,6 @@
-/* Unit tests for the agent's health probe (agent/probe.c) against real sockets in the process:
- * a port nothing listens on is "refused" (the schedule's fast case), an answer that is not 2xx
- * is "not healthy" with what it said, and the pauses between probes: every 10 ms while refused,
+/* Unit tests for the agent's health probe (agent/probes/probe.c) against real sockets in the
+ * process: a port nothing listens on is "refused" (the schedule's fast case), an answer that is not
+ * 2xx is "not healthy" with what it said, and the pauses between probes: every 10 ms while refused,
  * doubling up to the interval once the service answers. The real services are the cluster
  * tests' (verify in rollout.sh, faults.sh); how soon a start is seen is tests/bench (overhead). */
 #include <arpa/inet.h>

@@ -1,4 +1,4 @@
-/* Unit tests for the agent's command runner (agent/proc.c): a command's time ends when its own
+/* Unit tests for the agent's command runner (agent/sys/proc.c): a command's time ends when its own
  * process does or at its deadline, whatever it left behind; what it left in its process group
  * is killed; a pipe held open by a process that left the group does not hold the result; the
  * output tail and the exit status are the command's own. Real processes, no root. */
@@ -136,8 +136,7 @@ static void test_deadline_with_output_closed(void **state)
 {
     (void)state;
     struct proc_result res;
-    assert_int_equal(run("exec >&- 2>&-; trap '' TERM; while :; do sleep 0.1; done", 200, &res),
-                     0);
+    assert_int_equal(run("exec >&- 2>&-; trap '' TERM; while :; do sleep 0.1; done", 200, &res), 0);
     assert_true(res.timed_out);
     assert_int_equal(res.term_signal, SIGKILL);
 }

@@ -1,5 +1,5 @@
-/* Unit tests for the agent's pull of an artifact by URL (agent/pull.c) against a small HTTP
- * server in the process that honours Range only with a matching If-Range, as nginx does: a
+/* Unit tests for the agent's pull of an artifact by URL (agent/artifact/pull.c) against a small
+ * HTTP server in the process that honours Range only with a matching If-Range, as nginx does: a
  * whole pull kept under its digest; a transfer cut short goes on from what it had (Range and
  * If-Range asked); a file changed on the server comes whole (200) and is never spliced; a 404
  * and a wrong digest end the pull at once with nothing kept; a 503 is tried again; the bandwidth

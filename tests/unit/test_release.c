@@ -1,5 +1,5 @@
-/* Unit tests for releases side by side (agent/release.c): an archive unpacked whole or not at
- * all, every hostile member refused by name with nothing left behind, the `current` link
+/* Unit tests for releases side by side (agent/artifact/release.c): an archive unpacked whole or not
+ * at all, every hostile member refused by name with nothing left behind, the `current` link
  * switched and read back, an old install taken over, old releases pruned. Archives are written
  * here with libarchive itself. The agent creates releases as root in root-only folders, so
  * these tests need root (make test runs as root); without it they are skipped. */

@@ -1,4 +1,4 @@
-/* Unit tests for the coordinator's rollout engine (coordinator/rollout.c, engine.c, node.c,
+/* Unit tests for the coordinator's rollout engine (coordinator/rollout/rollout.c, engine.c, node.c,
  * group.c, the journal) below the cluster: `rollout_run()` drives fake agents that live in a
  * thread of this process, one ZeroMQ ROUTER per node on ipc:// in a temporary folder. They
  * speak the real protocol (Hello, Stage, pre-flight .. commit, rollback) from a script: which

@@ -1,6 +1,6 @@
-/* Unit tests for the agent's staging (agent/stage.c): chunks in order, the question "what do you
- * hold", a transfer taken up from its partial file by a restarted agent, a chunk sent twice, one
- * out of order, a partial that is not the artifact, and the limits. The real transfer, with an
+/* Unit tests for the agent's staging (agent/artifact/stage.c): chunks in order, the question "what
+ * do you hold", a transfer taken up from its partial file by a restarted agent, a chunk sent twice,
+ * one out of order, a partial that is not the artifact, and the limits. The real transfer, with an
  * agent killed half-way, is tests/cluster/staging.sh. */
 #include <errno.h>
 #include <limits.h>
@@ -226,9 +226,9 @@ static void test_stage_not_a_program(void **state)
     uint64_t held = 0;
     for (uint64_t off = 0; off < 2 * BATON_CHUNK_MAX; off += BATON_CHUNK_MAX)
         assert_int_equal(chunk(&s, text_sha, off, BATON_CHUNK_MAX, &held, &err), 0);
-    assert_int_equal(chunk(&s, text_sha, 2 * BATON_CHUNK_MAX, SIZE - 2 * BATON_CHUNK_MAX, &held,
-                           &err),
-                     -ENOEXEC);
+    assert_int_equal(
+        chunk(&s, text_sha, 2 * BATON_CHUNK_MAX, SIZE - 2 * BATON_CHUNK_MAX, &held, &err),
+        -ENOEXEC);
     assert_non_null(strstr(err.msg, "the artifact is not a program"));
     assert_int_equal(held, 0);
     assert_int_equal(file_size(text_sha, ""), -1);
@@ -264,8 +264,7 @@ static void test_stage_replaces_what_is_not_it(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_stage_resume_and_held),
-        cmocka_unit_test(test_stage_refusals),
+        cmocka_unit_test(test_stage_resume_and_held), cmocka_unit_test(test_stage_refusals),
         cmocka_unit_test(test_stage_replaces_what_is_not_it),
         cmocka_unit_test(test_stage_not_a_program), /* last: it changes the artifact */
     };

@@ -1,6 +1,6 @@
 /* Unit tests for the one decision plan and rollout take from a node's Hello
- * (coordinator/verdict.c): an agent of another node, a busy service in the agent's own words, a
- * rollout of this very id to resume, a node to roll, one on the target already, a version
+ * (coordinator/rollout/verdict.c): an agent of another node, a busy service in the agent's own
+ * words, a rollout of this very id to resume, a node to roll, one on the target already, a version
  * refused, a failed Hello; and what the agent's pre-flight will say of another rollout's
  * record (step_decide()'s words, word for word). verdicts.sh runs plan and rollout against real
  * agents for the same. */

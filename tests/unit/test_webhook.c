@@ -1,5 +1,5 @@
-/* Unit tests for webhook gates (coordinator/webhook.c) as a rollout file names them: the names
- * `at:` takes, and before_commit refused at load without on_failure: rollback-all, by file,
+/* Unit tests for webhook gates (coordinator/gates/webhook.c) as a rollout file names them: the
+ * names `at:` takes, and before_commit refused at load without on_failure: rollback-all, by file,
  * line and key. The gates themselves are asked of real receivers by tests/cluster/webhook.sh. */
 #include <errno.h>
 #include <setjmp.h>
