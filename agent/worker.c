@@ -20,14 +20,13 @@
 #include "thread.h"
 #include "unit.h"
 
-
 struct worker {
-    const agent_config_t *cfg;  /* configuration (read-only, shared) */
-    agent_thread_t t;           /* its thread and PAIR (thread.h) */
-    _Atomic uint64_t last_sign; /* monotonic ms of the last tick */
-    sd_bus *bus;                /* the worker's own connection to systemd */
-    char pidfile[PATH_MAX];     /* STATE_DIR/running-SERVICE.pid */
-    struct pg_conn *locks[AGENT_SERVICES_MAX]; /* per service: its migration lock while held */
+    const agent_config_t *cfg;                    /* configuration (read-only, shared) */
+    agent_thread_t t;                             /* its thread and PAIR (thread.h) */
+    _Atomic uint64_t last_sign;                   /* monotonic ms of the last tick */
+    sd_bus *bus;                                  /* the worker's own connection to systemd */
+    char pidfile[PATH_MAX];                       /* STATE_DIR/running-SERVICE.pid */
+    struct pg_conn *locks[AGENT_SERVICES_MAX];    /* per service: its migration lock while held */
     struct pg_conn *sessions[AGENT_SERVICES_MAX]; /* per service: that connection after the
                                                    * migration, unlocked (step.h) */
     metrics_steps_t steps[AGENT_SERVICES_MAX]; /* per service: its steps' last runs (metrics.h) */
@@ -87,13 +86,151 @@ static void on_tick(void *userdata)
 
 /* Runs one job to its end: the step, the state saved with its Result on record, the Result
  * sent to the main loop. */
+/* plan: read-only, outside the state and its record. */
+static void run_plan(worker_t *w, step_ctx_t *ctx, const step_def_t *def)
+{
+    baton_err_t err = {0};
+    int pr = step_plan(ctx, &err);
+    Baton__Result res = BATON__RESULT__INIT;
+    res.status = pr == 0 ? BATON__STATUS__STATUS_OK : BATON__STATUS__STATUS_FAILED;
+    res.message = err.msg;
+    res.step = (char *)def->name;
+    res.plan = ctx->out.plan;
+    Baton__Envelope env = BATON__ENVELOPE__INIT;
+    env.protocol_version = BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
+    env.body_case = BATON__ENVELOPE__BODY_RESULT;
+    env.result = &res;
+    to_main(w, &env);
+    step_out_clear(&ctx->out);
+}
+
+/* The step's Result from what it left in ctx->out and the record (pointers into both). */
+static void result_of(step_ctx_t *ctx, const step_def_t *def, int r, const baton_err_t *err,
+                      Baton__Result *res, Baton__DumpInfo *dump)
+{
+    svc_state_t *st = ctx->st;
+    res->status = r == 0 ? BATON__STATUS__STATUS_OK : BATON__STATUS__STATUS_FAILED;
+    res->message = (char *)err->msg;
+    res->step = (char *)def->name;
+    res->version = ctx->out.version;
+    res->restored_dump = ctx->out.restored_dump;
+    res->schema = ctx->out.schema;
+    res->n_applied = ctx->out.n_applied;
+    res->applied = ctx->out.applied;
+    res->n_removed = ctx->out.n_removed;
+    res->removed = ctx->out.removed;
+    res->n_ids = ctx->out.n_ids;
+    res->ids = ctx->out.ids;
+    res->shared = ctx->out.shared;
+    res->restore_needed = ctx->out.restore_needed;
+    res->n_unit_log = ctx->out.n_unit_log;
+    res->unit_log = ctx->out.unit_log;
+    if (def->id == STEP_PREFLIGHT && r == 0) {
+        res->database_id = st->database_id;
+        res->down_limit = (uint32_t)st->down_limit;
+        res->rehearse_ms = ctx->out.rehearse_ms;
+    }
+    if (def->id == STEP_DUMP && r == 0 && !ctx->out.shared) {
+        dump->path = st->dump_path;
+        dump->size = st->dump_size;
+        dump->sha256 = st->dump_sha256;
+        res->dump = dump;
+    }
+}
+
+/* The step's end on its record: the last step (or rollback_failed), nothing in progress, a
+ * failed pre-flight's reservation given back. Returns r, or a failure when memory ran out. */
+static int record_end(svc_state_t *st, const step_def_t *def, int r, baton_err_t *err)
+{
+    bool rollback = def->id == STEP_ROLLBACK;
+    int e = 0;
+    if (r == 0 || rollback)
+        e = svc_state_set(&st->step, rollback && r < 0 ? "rollback_failed" : def->done);
+    if (e == 0)
+        e = svc_state_set(&st->in_progress, "");
+    /* A failed pre-flight changed nothing live: the record it replaced comes back, so a
+     * refused rollout leaves every node as it found it. */
+    if (e == 0 && def->id == STEP_PREFLIGHT && r < 0)
+        e = svc_state_release(st);
+    if (e < 0 && r == 0)
+        r = baton_err_set(err, -ENOMEM, "out of memory");
+    return r;
+}
+
+/* The Result goes on record with the state, in one atomic write: whoever asks again for this
+ * step (a coordinator that lost the answer) gets it, and the step never runs twice. A step
+ * whose Result cannot be recorded fails: asked again, it would answer "done" without the dump,
+ * the ids or the versions the coordinator needs. `step_before` is the record's last step before
+ * this one's end. Returns r, or the failure; res follows. */
+static int record_result(worker_t *w, step_ctx_t *ctx, const step_def_t *def, uint64_t request_id,
+                         const char *step_before, int r, baton_err_t *err, Baton__Result *res)
+{
+    svc_state_t *st = ctx->st;
+    size_t len = baton__result__get_packed_size(res);
+    uint8_t *packed = malloc(len ? len : 1);
+    int rr = packed ? 0 : -ENOMEM;
+    if (packed) {
+        baton__result__pack(res, packed);
+        if (!(def->id == STEP_PREFLIGHT && r < 0))
+            rr = svc_state_set_result(st, def->id, request_id, packed, len);
+    }
+    free(packed);
+    if (rr < 0 && r == 0) {
+        r = baton_err_set(err, rr, "%s: its Result (%zu bytes) could not be recorded: %s",
+                          def->name, len, strerror(-rr));
+        res->status = BATON__STATUS__STATUS_FAILED;
+        res->message = err->msg;
+        /* On record as cut short, not as done: whoever asks again (or rolls back) treats it
+         * as a step interrupted by a crash, which every rule already settles. */
+        if (step_before && svc_state_set(&st->step, step_before) == 0)
+            svc_state_set(&st->in_progress, def->name);
+    }
+    baton_err_t serr = {0};
+    if (svc_state_save(w->cfg->state_dir, st, &serr) < 0) {
+        step_log(ctx, 3, "%s", serr.msg);
+        if (r == 0) {
+            r = baton_err_set(err, serr.code, "%s", serr.msg);
+            res->status = BATON__STATUS__STATUS_FAILED;
+        }
+    }
+    return r;
+}
+
+/* The migration lock spans stop (when asked to take it there), dump, swap and migrate: it goes
+ * once the migration's Result (or any other step's) is on record, at once when the stop, the
+ * dump or the swap failed, and after a shared dump (the schema is another node's: this one
+ * migrates nothing). */
+static void settle_lock(step_ctx_t *ctx, const step_def_t *def, int r)
+{
+    struct pg_conn **lock = ctx->db_lock, **session = ctx->db_session;
+    bool keep = r == 0 && (def->id == STEP_STOP || (def->id == STEP_DUMP && !ctx->out.shared) ||
+                           def->id == STEP_SWAP);
+    if (*lock && !keep) {
+        /* After a migration its connection stays, unlocked, for the start's schema check: a
+         * connection fewer to set up inside the downtime. */
+        if (r == 0 && def->id == STEP_MIGRATE && !*session &&
+            db_lock_unlock_keep(lock, session) == 0)
+            step_log(ctx, 6,
+                     "migration lock released (its connection kept for the start's schema check)");
+        else {
+            db_lock_release(lock);
+            step_log(ctx, 6, "migration lock released");
+        }
+    }
+    /* The kept connection lives from the migration to the step after it (the start, or a
+     * rollback), whatever its end: an idle session is not left on the database for long. */
+    if (*session && def->id != STEP_MIGRATE) {
+        db_lock_release(session);
+        step_log(ctx, 7, "kept database connection closed");
+    }
+}
+
 static void run_job(worker_t *w, struct worker_job *job)
 {
     const step_def_t *def = job->def;
     svc_state_t *st = job->st;
+    size_t i = (size_t)(job->svc - w->cfg->services);
     struct progress_sink sink = {.w = w, .step = def->name, .rollout = job->req->rollout_id};
-    struct pg_conn **lock = &w->locks[job->svc - w->cfg->services];
-    struct pg_conn **session = &w->sessions[job->svc - w->cfg->services];
     step_ctx_t ctx = {.cfg = w->cfg,
                       .svc = job->svc,
                       .st = st,
@@ -102,32 +239,21 @@ static void run_job(worker_t *w, struct worker_job *job)
                       .step = def->name,
                       .pidfile = w->pidfile,
                       .bus = &w->bus,
-                      .db_lock = def->id == STEP_NONE ? NULL : lock,
-                      .db_session = def->id == STEP_NONE ? NULL : session,
+                      .db_lock = def->id == STEP_NONE ? NULL : &w->locks[i],
+                      .db_session = def->id == STEP_NONE ? NULL : &w->sessions[i],
                       .on_progress = on_progress,
                       .on_tick = on_tick,
                       .userdata = &sink,
                       .min_healthy_ms = job->min_healthy_ms,
                       .healthy_deadline_ms = job->healthy_deadline_ms};
-    baton_err_t err = {0};
-    if (def->id == STEP_NONE) { /* plan: read-only, outside the state and its record */
-        int pr = step_plan(&ctx, &err);
-        Baton__Result res = BATON__RESULT__INIT;
-        res.status = pr == 0 ? BATON__STATUS__STATUS_OK : BATON__STATUS__STATUS_FAILED;
-        res.message = err.msg;
-        res.step = (char *)def->name;
-        res.plan = ctx.out.plan;
-        Baton__Envelope env = BATON__ENVELOPE__INIT;
-        env.protocol_version = BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
-        env.body_case = BATON__ENVELOPE__BODY_RESULT;
-        env.result = &res;
-        to_main(w, &env);
-        step_out_clear(&ctx.out);
+    if (def->id == STEP_NONE) {
+        run_plan(w, &ctx, def);
         return;
     }
+    baton_err_t err = {0};
     /* The service and step in the message too: `journalctl -u baton-agent` shows only it. */
     step_log(&ctx, 6, "%s %s: begin", job->svc->name, def->name);
-    metrics_steps_t *m = &w->steps[job->svc - w->cfg->services];
+    metrics_steps_t *m = &w->steps[i];
     baton_err_t merr = {0};
     if (metrics_write(w->cfg, job->svc, st, m, &merr) < 0) /* in_progress: this step */
         step_log(&ctx, 4, "metrics: %s", merr.msg);
@@ -143,111 +269,20 @@ static void run_job(worker_t *w, struct worker_job *job)
         unit_journal_tail(bus, job->svc->unit, st->unit_started_usec, UNIT_LOG_LINES,
                           &ctx.out.unit_log, &ctx.out.n_unit_log);
 
-    bool rollback = def->id == STEP_ROLLBACK;
-    int e = 0;
     char *step_before = strdup(st->step); /* put back if the Result cannot be recorded */
-    if (r == 0 || rollback)
-        e = svc_state_set(&st->step, rollback && r < 0 ? "rollback_failed" : def->done);
-    if (e == 0)
-        e = svc_state_set(&st->in_progress, "");
-    /* A failed pre-flight changed nothing live: the record it replaced comes back, so a
-     * refused rollout leaves every node as it found it. */
-    if (e == 0 && def->id == STEP_PREFLIGHT && r < 0)
-        e = svc_state_release(st);
-    if (e < 0 && r == 0)
-        r = baton_err_set(&err, -ENOMEM, "out of memory");
-
+    r = record_end(st, def, r, &err);
     Baton__Result res = BATON__RESULT__INIT;
     Baton__DumpInfo dump = BATON__DUMP_INFO__INIT;
-    res.status = r == 0 ? BATON__STATUS__STATUS_OK : BATON__STATUS__STATUS_FAILED;
-    res.message = err.msg;
-    res.step = (char *)def->name;
-    res.version = ctx.out.version;
-    res.restored_dump = ctx.out.restored_dump;
-    res.schema = ctx.out.schema;
-    res.n_applied = ctx.out.n_applied;
-    res.applied = ctx.out.applied;
-    res.n_removed = ctx.out.n_removed;
-    res.removed = ctx.out.removed;
-    res.n_ids = ctx.out.n_ids;
-    res.ids = ctx.out.ids;
-    res.shared = ctx.out.shared;
-    res.restore_needed = ctx.out.restore_needed;
-    res.n_unit_log = ctx.out.n_unit_log;
-    res.unit_log = ctx.out.unit_log;
-    if (def->id == STEP_PREFLIGHT && r == 0) {
-        res.database_id = st->database_id;
-        res.down_limit = (uint32_t)st->down_limit;
-        res.rehearse_ms = ctx.out.rehearse_ms;
-    }
-    if (def->id == STEP_DUMP && r == 0 && !ctx.out.shared) {
-        dump.path = st->dump_path;
-        dump.size = st->dump_size;
-        dump.sha256 = st->dump_sha256;
-        res.dump = &dump;
-    }
-    /* The Result goes on record with the state, in one atomic write: whoever asks again for
-     * this step (a coordinator that lost the answer) gets it, and the step never runs twice. */
-    size_t len = baton__result__get_packed_size(&res);
-    uint8_t *packed = malloc(len ? len : 1);
-    int rr = packed ? 0 : -ENOMEM;
-    if (packed) {
-        baton__result__pack(&res, packed);
-        if (!(def->id == STEP_PREFLIGHT && r < 0))
-            rr = svc_state_set_result(st, def->id, job->req->request_id, packed, len);
-    }
-    free(packed);
-    /* A step whose Result is not on record fails: asked again, it would answer "done" without
-     * the dump, the ids or the versions the coordinator needs. */
-    if (rr < 0 && r == 0) {
-        r = baton_err_set(&err, rr, "%s: its Result (%zu bytes) could not be recorded: %s",
-                          def->name, len, strerror(-rr));
-        res.status = BATON__STATUS__STATUS_FAILED;
-        res.message = err.msg;
-        /* On record as cut short, not as done: whoever asks again (or rolls back) treats it
-         * as a step interrupted by a crash, which every rule already settles. */
-        if (step_before && svc_state_set(&st->step, step_before) == 0)
-            svc_state_set(&st->in_progress, def->name);
-    }
+    result_of(&ctx, def, r, &err, &res, &dump);
+    r = record_result(w, &ctx, def, job->req->request_id, step_before, r, &err, &res);
     free(step_before);
-    baton_err_t serr = {0};
-    if (svc_state_save(w->cfg->state_dir, st, &serr) < 0) {
-        step_log(&ctx, 3, "%s", serr.msg);
-        if (r == 0) {
-            r = baton_err_set(&err, serr.code, "%s", serr.msg);
-            res.status = BATON__STATUS__STATUS_FAILED;
-        }
-    }
     step_log(&ctx, r == 0 ? 6 : 3, "%s %s: %s%s", job->svc->name, def->name,
              r == 0 ? "done" : "failed: ", r == 0 ? "" : err.msg);
     metrics_steps_record(m, def->id, took_ms, r == 0);
     baton_err_clear(&merr);
     if (metrics_write(w->cfg, job->svc, st, m, &merr) < 0)
         step_log(&ctx, 4, "metrics: %s", merr.msg);
-    /* The migration lock spans stop (when asked to take it there), dump, swap and migrate: it
-     * goes once the migration's Result (or any other step's) is on record, at once when the
-     * stop, the dump or the swap failed, and after a shared dump (the schema is another
-     * node's: this one migrates nothing). */
-    bool keep = r == 0 && (def->id == STEP_STOP || (def->id == STEP_DUMP && !ctx.out.shared) ||
-                           def->id == STEP_SWAP);
-    if (*lock && !keep) {
-        /* After a migration its connection stays, unlocked, for the start's schema check: a
-         * connection fewer to set up inside the downtime. */
-        if (r == 0 && def->id == STEP_MIGRATE && !*session &&
-            db_lock_unlock_keep(lock, session) == 0)
-            step_log(&ctx, 6,
-                     "migration lock released (its connection kept for the start's schema check)");
-        else {
-            db_lock_release(lock);
-            step_log(&ctx, 6, "migration lock released");
-        }
-    }
-    /* The kept connection lives from the migration to the step after it (the start, or a
-     * rollback), whatever its end: an idle session is not left on the database for long. */
-    if (*session && def->id != STEP_MIGRATE) {
-        db_lock_release(session);
-        step_log(&ctx, 7, "kept database connection closed");
-    }
+    settle_lock(&ctx, def, r);
 
     Baton__Envelope env = BATON__ENVELOPE__INIT;
     env.protocol_version = BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
@@ -281,8 +316,8 @@ int worker_new(void *zctx, const agent_config_t *cfg, const svc_config_t *svc, w
     for (size_t i = 0; i < AGENT_SERVICES_MAX; i++)
         metrics_steps_init(&w->steps[i]);
     atomic_store(&w->last_sign, mono_ms());
-    if (snprintf(w->pidfile, sizeof(w->pidfile), "%s/running-%s.pid", cfg->state_dir,
-                 svc->name) >= (int)sizeof(w->pidfile)) {
+    if (snprintf(w->pidfile, sizeof(w->pidfile), "%s/running-%s.pid", cfg->state_dir, svc->name) >=
+        (int)sizeof(w->pidfile)) {
         free(w);
         return baton_err_set(err, -ENAMETOOLONG, "%s: state_dir too long", cfg->state_dir);
     }
