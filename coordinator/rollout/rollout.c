@@ -435,36 +435,37 @@ static bool schedule_upgrade(struct run *run)
     return schedule_batches(run) || analysis_running(run);
 }
 
-static bool schedule_batches(struct run *run)
+/* A paused rollout: 1 while it stays paused (the loop waits), -1 once `baton resume` asked or
+ * Ctrl-C halted it (schedule as usual), 0 when the next batch's gate said no. */
+static int schedule_paused(struct run *run, uint64_t now)
 {
-    const strategy_t *s = &run->rf->strategy;
-    uint64_t now = now_ms();
-    if (run->paused) {
-        if (interrupt_count()) {
-            run->paused = run->analysis_paused = false;
-            halt(run, "interrupted while paused");
-        } else if (journal_take(run->opts->store, run->id, "continue")) {
-            bool analysis = run->analysis_paused;
-            run->paused = false;
-            run->progress_at = now;
-            emit(run, json_pack("{s:s, s:I, s:s}", "event", "continued", "batch",
-                                (json_int_t)run->batch, "message",
-                                analysis ? "continued by baton resume: the analysis counts as "
-                                           "passed"
-                                         : "continued by baton resume"));
-            if (analysis) {
-                /* The held nodes go on (their commits), or a held bake counts as passed: the
-                 * loop wakes again for either (a bake's batch has no call in flight). */
-                analysis_continue(run, ops_of(run));
-                return true;
-            }
-            run->batch++;
-            if (!gate_batch(run))
-                return false;
-        } else {
-            return true;
-        }
+    if (interrupt_count()) {
+        run->paused = run->analysis_paused = false;
+        halt(run, "interrupted while paused");
+        return -1;
     }
+    if (!journal_take(run->opts->store, run->id, "continue"))
+        return 1;
+    bool analysis = run->analysis_paused;
+    run->paused = false;
+    run->progress_at = now;
+    emit(run, json_pack("{s:s, s:I, s:s}", "event", "continued", "batch", (json_int_t)run->batch,
+                        "message",
+                        analysis ? "continued by baton resume: the analysis counts as passed"
+                                 : "continued by baton resume"));
+    if (analysis) {
+        /* The held nodes go on (their commits), or a held bake counts as passed: the loop
+         * wakes again for either (a bake's batch has no call in flight). */
+        analysis_continue(run, ops_of(run));
+        return 1;
+    }
+    run->batch++;
+    return gate_batch(run) ? -1 : 0;
+}
+
+/* What halts a rollout between its calls: Ctrl-C, a journal that failed, progress_deadline. */
+static void check_halts(struct run *run, uint64_t now)
+{
     if (!run->halting && (interrupt_count() || run->journal_failed))
         halt(run, interrupt_count() ? "interrupted" : "the journal could not be written");
     if (!run->halting && run->rf->progress_deadline_ms &&
@@ -476,50 +477,59 @@ static bool schedule_batches(struct run *run)
             halt(run, why);
         free(why);
     }
-    group_maint_schedule(run, ops_of(run));
-    if (run->halting) {
-        /* A restore of a shared database with its group stopped goes first. */
-        if (group_schedule(run, ops_of(run)))
-            return false;
-        /* Nodes waiting uncommitted for their batch's bake (analysis.h; rollback-all's wait
-         * for more): rolled back when the bake failed or the run was stopped; after a halt for
-         * another reason committed, as they would have been without a bake. */
-        bool rollback_all = s->on_failure == ON_FAILURE_ROLLBACK_ALL;
-        if (!rollback_all && !run->bake_undo && any_verified(run, 0) &&
-            (interrupt_count() || run->journal_failed || run->deadline_missed))
-            run->bake_undo = run->undo_in_flight = true;
-        if (!rollback_all && !run->bake_undo && commit_verified(run, 0))
-            return false;
-        /* rollback-all (or a bake's undo): once nothing is in flight, undo the verified nodes
-         * newest first, one at a time (the node that migrated the schema is undone last). */
-        if ((rollback_all || run->bake_undo) && run->undo_in_flight && engine_busy(run) == 0) {
-            node_t *newest = NULL;
-            for (size_t i = 0; i < run->n; i++)
-                if (run->nodes[i].state == NODE_VERIFIED &&
-                    (!newest || run->nodes[i].settled_seq > newest->settled_seq))
-                    newest = &run->nodes[i];
-            if (newest) {
-                node_set_why(newest, !run->bake_undo     ? "on_failure: rollback-all"
-                                     : run->bake.running ? "stopped during its batch's bake"
-                                     : interrupt_count()
-                                         ? "stopped while waiting for its batch's bake"
-                                         : "a bake failed (see the halt)");
-                node_rollback(run, newest, false, ops_of(run));
-                return false;
-            }
-        }
-        if (engine_busy(run) == 0 || !run->undo_in_flight)
-            schedule_release(run);
+}
+
+/* A halting rollout starts no node: it restores a shared database first, commits or undoes
+ * the nodes waiting for a bake or for rollback-all, then releases the reserved ones. */
+static bool schedule_halting(struct run *run)
+{
+    /* A restore of a shared database with its group stopped goes first. */
+    if (group_schedule(run, ops_of(run)))
         return false;
+    /* Nodes waiting uncommitted for their batch's bake (analysis.h; rollback-all's wait for
+     * more): rolled back when the bake failed or the run was stopped; after a halt for another
+     * reason committed, as they would have been without a bake. */
+    bool rollback_all = run->rf->strategy.on_failure == ON_FAILURE_ROLLBACK_ALL;
+    if (!rollback_all && !run->bake_undo && any_verified(run, 0) &&
+        (interrupt_count() || run->journal_failed || run->deadline_missed))
+        run->bake_undo = run->undo_in_flight = true;
+    if (!rollback_all && !run->bake_undo && commit_verified(run, 0))
+        return false;
+    /* rollback-all (or a bake's undo): once nothing is in flight, undo the verified nodes
+     * newest first, one at a time (the node that migrated the schema is undone last). */
+    if ((rollback_all || run->bake_undo) && run->undo_in_flight && engine_busy(run) == 0) {
+        node_t *newest = NULL;
+        for (size_t i = 0; i < run->n; i++)
+            if (run->nodes[i].state == NODE_VERIFIED &&
+                (!newest || run->nodes[i].settled_seq > newest->settled_seq))
+                newest = &run->nodes[i];
+        if (newest) {
+            node_set_why(newest, !run->bake_undo     ? "on_failure: rollback-all"
+                                 : run->bake.running ? "stopped during its batch's bake"
+                                 : interrupt_count() ? "stopped while waiting for its batch's bake"
+                                                     : "a bake failed (see the halt)");
+            node_rollback(run, newest, false, ops_of(run));
+            return false;
+        }
     }
-    /* Next batch when this one is settled, unless the rollout pauses here. */
+    if (engine_busy(run) == 0 || !run->undo_in_flight)
+        schedule_release(run);
+    return false;
+}
+
+/* The batches that are settled are done with: each one's bake, its nodes' commits, a pause
+ * after it, the next one's gate. -1 when the batch run->batch has nodes to start, else what
+ * schedule_batches() returns. */
+static int next_batch(struct run *run)
+{
+    const strategy_t *s = &run->rf->strategy;
     resumed_verified(run);
     while (run->batch <= run->n_batches && batch_settled(run, run->batch)) {
         /* Its bake (analysis.h), then its nodes' commits (they waited for it). */
         char *why = NULL;
         bake_state_t bk = analysis_bake(run, &why);
         if (bk == BAKE_WAIT)
-            return true;
+            return 1;
         if (bk == BAKE_FAILED) {
             halt(run, why ? why : "analysis: a bake failed");
             free(why);
@@ -527,7 +537,7 @@ static bool schedule_batches(struct run *run)
             return schedule_batches(run); /* the undo starts now: nothing is in flight */
         }
         if (s->on_failure != ON_FAILURE_ROLLBACK_ALL && commit_verified(run, run->batch))
-            return false;
+            return 0;
         if (run->batch < run->n_batches && strategy_pauses_after(s, run->batch) &&
             !pause_reached_before(run, run->batch)) {
             char *msg = NULL;
@@ -542,11 +552,11 @@ static bool schedule_batches(struct run *run)
                                 msg ? msg : "paused"));
             free(msg);
             run->paused = true;
-            return true;
+            return 1;
         }
         run->batch++;
         if (!gate_batch(run))
-            return false;
+            return 0;
         resumed_verified(run);
     }
     if (run->batch > run->n_batches) {
@@ -556,8 +566,15 @@ static bool schedule_batches(struct run *run)
         if (!gate_commit(run))
             return schedule_upgrade(run);
         commit_verified(run, 0);
-        return false;
+        return 0;
     }
+    return -1;
+}
+
+/* The batch's reserved nodes, in file order, while max_unavailable and the calls in flight
+ * allow, and each database's turn is free. */
+static void start_batch_nodes(struct run *run)
+{
     size_t unavailable = 0;
     for (size_t i = 0; i < run->n; i++)
         unavailable += node_unavailable(&run->nodes[i]);
@@ -572,6 +589,22 @@ static bool schedule_batches(struct run *run)
         start_node(run, nd);
         unavailable++;
     }
+}
+
+static bool schedule_batches(struct run *run)
+{
+    uint64_t now = now_ms();
+    int r;
+    if (run->paused && (r = schedule_paused(run, now)) >= 0)
+        return r;
+    check_halts(run, now);
+    group_maint_schedule(run, ops_of(run));
+    if (run->halting)
+        return schedule_halting(run);
+    /* Next batch when this one is settled, unless the rollout pauses here. */
+    if ((r = next_batch(run)) >= 0)
+        return r;
+    start_batch_nodes(run);
     return false;
 }
 
