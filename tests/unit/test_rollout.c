@@ -49,6 +49,8 @@ typedef struct fake {
     const char *fails;  /* the step that answers FAILED, or NULL */
     const char *silent; /* the step it never answers (a frozen agent), or NULL */
     const char *crash;  /* the step at which the coordinator is killed (it still runs), or NULL */
+    const char *resume; /* the step after which it asks the paused rollout to go on (baton
+                         * resume), or NULL */
     bool rollback_fails;
     char shared_from[32];     /* what its dump request said: the node that dumped its database */
     uint64_t staged;          /* artifact bytes it holds */
@@ -63,8 +65,9 @@ struct fixture {
     void *zctx;
     void *stop_tx, *stop_rx; /* inproc pair: tells the agents' thread to end */
     pthread_t thread;
-    bool running; /* the agents' thread */
-    pid_t child;  /* the coordinator, when it runs in a child to be killed */
+    bool running;           /* the agents' thread */
+    pid_t child;            /* the coordinator, when it runs in a child to be killed */
+    journal_store_t *store; /* the rollout's journal, while it runs */
     fake_t nodes[NODES_MAX];
     size_t n;
     unsigned clock; /* the fleet's command counter */
@@ -193,6 +196,10 @@ static void fake_answer(struct fixture *f, fake_t *a, const void *id, size_t id_
     }
     snprintf(a->rollout, sizeof(a->rollout), "%s", req->rollout_id);
     snprintf(a->step, sizeof(a->step), "%s", def->done);
+    baton_err_t err = {0};
+    if (a->resume && !strcmp(a->resume, def->name) &&
+        journal_request(f->store, req->rollout_id, "continue", &err) < 0)
+        a->broken = "baton resume's request could not be made";
     fake_send(a, id, id_len, &env);
 }
 
@@ -320,6 +327,7 @@ static int fleet_run(struct fixture *f, const char *strategy, const char *resume
     snprintf(state, sizeof(state), "%s/state", f->dir);
     struct rollout_opts opts = {.json = true, .resume_id = resume_id};
     assert_int_equal(journal_store_new(state, NULL, &opts.store, &err), 0);
+    f->store = opts.store;
 
     /* Its output goes to a file of the test's, read back by the assertions. */
     snprintf(f->out, sizeof(f->out), "%s/out.json", f->dir);
@@ -361,6 +369,7 @@ static int fleet_run(struct fixture *f, const char *strategy, const char *resume
         if (f->nodes[i].broken)
             fail_msg("%s: %s", f->nodes[i].name, f->nodes[i].broken);
 
+    f->store = NULL;
     journal_store_destroy(&opts.store);
     rollout_file_destroy(&rf);
     if (getenv("BATON_UNIT_SHOW")) { /* the rollout's events, for a test that fails */
@@ -585,6 +594,43 @@ static void test_silent_agent_is_lost(void **state)
     assert_summary(f, "node2", "lost");
 }
 
+/* Events of the rollout's output named `name`, in order, as one string ("paused continued"). */
+static void assert_events(const struct fixture *f, const char *names, const char *want)
+{
+    char got[256] = "";
+    size_t off = 0;
+    FILE *in = fopen(f->out, "r");
+    assert_non_null(in);
+    char line[65536];
+    json_error_t jerr;
+    while (fgets(line, sizeof(line), in)) {
+        json_t *e = json_loads(line, 0, &jerr);
+        const char *ev = json_string_value(json_object_get(e, "event"));
+        char word[40];
+        snprintf(word, sizeof(word), " %s ", ev ? ev : "");
+        char list[128];
+        snprintf(list, sizeof(list), " %s ", names);
+        if (ev && strstr(list, word) && off < sizeof(got))
+            off += (size_t)snprintf(got + off, sizeof(got) - off, "%s%s", off ? " " : "", ev);
+        json_decref(e);
+    }
+    fclose(in);
+    if (strcmp(got, want))
+        fail_msg("events \"%s\", expected \"%s\"", got, want);
+}
+
+/* pause_after: canary: the rollout waits after the first batch, its nodes committed, until
+ * `baton resume` asks it to go on (a request through the journal, as the CLI makes it). */
+static void test_pause_after_canary(void **state)
+{
+    struct fixture *f = fleet_new(state, 3);
+    f->nodes[0].resume = "commit";
+    assert_int_equal(fleet_rollout(f, "pause_after: canary\n"), EXIT_DONE);
+    assert_events(f, "paused continued", "paused continued");
+    for (size_t i = 0; i < 3; i++)
+        assert_steps(&f->nodes[i], UPGRADED);
+}
+
 /* The coordinator killed (SIGKILL) while node2 migrates; its agent finishes the step on its own.
  * `baton resume` goes on from the journal and the agents' records: node1 is left alone, node2
  * goes on after its migration (never a step twice), node3 is upgraded. */
@@ -623,6 +669,7 @@ int main(void)
         cmocka_unit_test_teardown(test_shared_database_dumped_once, teardown),
         cmocka_unit_test_teardown(test_silent_agent_is_lost, teardown),
         cmocka_unit_test_teardown(test_resume_after_coordinator_crash, teardown),
+        cmocka_unit_test_teardown(test_pause_after_canary, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
