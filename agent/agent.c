@@ -313,6 +313,97 @@ static int state_room(const agent_config_t *cfg, const svc_config_t *svc, baton_
                          (unsigned long long)(need >> 10));
 }
 
+/* STEP_RELEASE: a rollout that changed nothing live ends here, its record back to the one
+ * before it. */
+static void release_record(agent_t *a, zmq_msg_t *peer, const Baton__Envelope *req,
+                           const svc_config_t *svc, svc_state_t *st, const step_def_t *def)
+{
+    baton_err_t err = {0};
+    char why[512];
+    char prior[160];
+    snprintf(prior, sizeof(prior), "%s%s%s", *st->prior_rollout_id ? st->prior_rollout_id : "",
+             *st->prior_step ? " " : "", st->prior_step);
+    if (svc_state_release(st) < 0 || svc_state_save(a->cfg->state_dir, st, &err) < 0) {
+        reply_status(a, peer, req, BATON__STATUS__STATUS_FAILED, def->name,
+                     *err.msg ? err.msg : "out of memory");
+        return;
+    }
+    /* To a rollback: done. To a pre-flight cut short by a restart: it failed. */
+    bool cut_short = def->id == STEP_PREFLIGHT;
+    snprintf(why, sizeof(why), "%s%s changed nothing here (pre-flight only): released%s%s",
+             cut_short ? "the pre-flight was interrupted (the agent restarted while it ran); "
+                       : "rollout ",
+             cut_short ? "it" : req->rollout_id, *prior ? "; record back to " : "", prior);
+    log_event(svc->name, req->rollout_id, def->name, 6, "%s", why);
+    reply_status(a, peer, req, cut_short ? BATON__STATUS__STATUS_FAILED : BATON__STATUS__STATUS_OK,
+                 def->name, why);
+}
+
+/* STEP_RUN: the step on record as in progress (one atomic save), then on its service's worker,
+ * which takes *st_p and *req_p (both set to NULL then). */
+static void run_step(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p, svc_state_t **st_p,
+                     struct lane *lane, const step_def_t *def, const svc_config_t *svc)
+{
+    Baton__Envelope *req = *req_p;
+    struct running *run = &lane->run;
+    baton_err_t err = {0};
+    /* The rollout id and the step go on record in one atomic save before anything runs: a
+     * crash from here on is reported as this rollout's, never as the previous one's. */
+    int r = 0;
+    /* The records need room, as the dump does: a step whose Result could not be saved
+     * would leave, say, a started version unverified. Checked before it runs (a rollback
+     * is tried whatever: it is what puts a node back). */
+    if (def->id != STEP_ROLLBACK && (r = state_room(a->cfg, svc, &err)) < 0) {
+        log_event(svc->name, req->rollout_id, def->name, 4, "refused: %s", err.msg);
+        reply_status(a, peer, req, BATON__STATUS__STATUS_FAILED, def->name, err.msg);
+        return;
+    }
+    if (def->id == STEP_PREFLIGHT && svc_state_begin(*st_p, req->rollout_id) < 0)
+        r = baton_err_set(&err, -ENOMEM, "out of memory");
+    if (r == 0 && svc_state_set(&(*st_p)->in_progress, def->name) < 0)
+        r = baton_err_set(&err, -ENOMEM, "out of memory");
+    (*st_p)->in_progress_request = req->request_id;
+    if (r == 0)
+        r = svc_state_save(a->cfg->state_dir, *st_p, &err);
+    struct worker_job *job = r == 0 ? calloc(1, sizeof(*job)) : NULL;
+    if (r == 0 && !job)
+        r = baton_err_set(&err, -ENOMEM, "out of memory");
+    if (r < 0) {
+        reply_status(a, peer, req, BATON__STATUS__STATUS_FAILED, def->name, err.msg);
+        return;
+    }
+    job->def = def;
+    job->svc = svc;
+    job->st = *st_p;
+    job->req = req;
+    job->min_healthy_ms = svc->min_healthy_ms;
+    if (def->id == STEP_VERIFY && req->verify->min_healthy_set)
+        job->min_healthy_ms = req->verify->min_healthy_ms;
+    /* The rollout's healthy_deadline, within the bounds the coordinator checked. */
+    job->healthy_deadline_ms = svc->timeout_verify_ms;
+    if ((def->id == STEP_VERIFY || def->id == STEP_ROLLBACK) && req->verify->healthy_deadline_set &&
+        req->verify->healthy_deadline_ms >= 1000 && req->verify->healthy_deadline_ms <= 3600 * 1000)
+        job->healthy_deadline_ms = req->verify->healthy_deadline_ms;
+    run->on = true;
+    run->def = def;
+    run->svc = svc;
+    snprintf(run->rollout_id, sizeof(run->rollout_id), "%s", req->rollout_id);
+    run->started_ms = mono_ms();
+    snprintf(run->progress, sizeof(run->progress), "started");
+    set_asker(run, peer, req->request_id);
+    if (worker_submit(lane->worker, job, &err) < 0) {
+        /* The state says in_progress: a retry or a rollback sorts it out, as after a crash. */
+        run->on = false;
+        job->st = NULL, job->req = NULL;
+        worker_job_free(&job);
+        reply_status(a, peer, req, BATON__STATUS__STATUS_FAILED, def->name, err.msg);
+        return;
+    }
+    *st_p = NULL;  /* the worker's now */
+    *req_p = NULL; /* likewise */
+    progress_to_asker(a, run, "started", false);
+}
+
 static void serve_step(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
 {
     Baton__Envelope *req = *req_p;
@@ -371,86 +462,12 @@ static void serve_step(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
     case STEP_REPLAY:
         replay(a, peer, req, st, def);
         break;
-    case STEP_RELEASE: {
-        char prior[160];
-        snprintf(prior, sizeof(prior), "%s%s%s", *st->prior_rollout_id ? st->prior_rollout_id : "",
-                 *st->prior_step ? " " : "", st->prior_step);
-        if (svc_state_release(st) < 0 || svc_state_save(a->cfg->state_dir, st, &err) < 0) {
-            reply_status(a, peer, req, BATON__STATUS__STATUS_FAILED, def->name,
-                         *err.msg ? err.msg : "out of memory");
-            break;
-        }
-        /* To a rollback: done. To a pre-flight cut short by a restart: it failed. */
-        bool cut_short = def->id == STEP_PREFLIGHT;
-        snprintf(why, sizeof(why), "%s%s changed nothing here (pre-flight only): released%s%s",
-                 cut_short ? "the pre-flight was interrupted (the agent restarted while it ran); "
-                           : "rollout ",
-                 cut_short ? "it" : req->rollout_id, *prior ? "; record back to " : "", prior);
-        log_event(svc->name, req->rollout_id, def->name, 6, "%s", why);
-        reply_status(a, peer, req,
-                     cut_short ? BATON__STATUS__STATUS_FAILED : BATON__STATUS__STATUS_OK, def->name,
-                     why);
+    case STEP_RELEASE:
+        release_record(a, peer, req, svc, st, def);
         break;
-    }
-    case STEP_RUN: {
-        /* The rollout id and the step go on record in one atomic save before anything runs: a
-         * crash from here on is reported as this rollout's, never as the previous one's. */
-        int r = 0;
-        /* The records need room, as the dump does: a step whose Result could not be saved
-         * would leave, say, a started version unverified. Checked before it runs (a rollback
-         * is tried whatever: it is what puts a node back). */
-        if (def->id != STEP_ROLLBACK && (r = state_room(a->cfg, svc, &err)) < 0) {
-            log_event(svc->name, req->rollout_id, def->name, 4, "refused: %s", err.msg);
-            reply_status(a, peer, req, BATON__STATUS__STATUS_FAILED, def->name, err.msg);
-            break;
-        }
-        if (def->id == STEP_PREFLIGHT && svc_state_begin(st, req->rollout_id) < 0)
-            r = baton_err_set(&err, -ENOMEM, "out of memory");
-        if (r == 0 && svc_state_set(&st->in_progress, def->name) < 0)
-            r = baton_err_set(&err, -ENOMEM, "out of memory");
-        st->in_progress_request = req->request_id;
-        if (r == 0)
-            r = svc_state_save(a->cfg->state_dir, st, &err);
-        struct worker_job *job = r == 0 ? calloc(1, sizeof(*job)) : NULL;
-        if (r == 0 && !job)
-            r = baton_err_set(&err, -ENOMEM, "out of memory");
-        if (r < 0) {
-            reply_status(a, peer, req, BATON__STATUS__STATUS_FAILED, def->name, err.msg);
-            break;
-        }
-        job->def = def;
-        job->svc = svc;
-        job->st = st;
-        job->req = req;
-        job->min_healthy_ms = svc->min_healthy_ms;
-        if (def->id == STEP_VERIFY && req->verify->min_healthy_set)
-            job->min_healthy_ms = req->verify->min_healthy_ms;
-        /* The rollout's healthy_deadline, within the bounds the coordinator checked. */
-        job->healthy_deadline_ms = svc->timeout_verify_ms;
-        if ((def->id == STEP_VERIFY || def->id == STEP_ROLLBACK) &&
-            req->verify->healthy_deadline_set && req->verify->healthy_deadline_ms >= 1000 &&
-            req->verify->healthy_deadline_ms <= 3600 * 1000)
-            job->healthy_deadline_ms = req->verify->healthy_deadline_ms;
-        run->on = true;
-        run->def = def;
-        run->svc = svc;
-        snprintf(run->rollout_id, sizeof(run->rollout_id), "%s", req->rollout_id);
-        run->started_ms = mono_ms();
-        snprintf(run->progress, sizeof(run->progress), "started");
-        set_asker(run, peer, req->request_id);
-        if (worker_submit(lane->worker, job, &err) < 0) {
-            /* The state says in_progress: a retry or a rollback sorts it out, as after a crash. */
-            run->on = false;
-            job->st = NULL, job->req = NULL;
-            worker_job_free(&job);
-            reply_status(a, peer, req, BATON__STATUS__STATUS_FAILED, def->name, err.msg);
-            break;
-        }
-        st = NULL;     /* the worker's now */
-        *req_p = NULL; /* likewise */
-        progress_to_asker(a, run, "started", false);
+    case STEP_RUN:
+        run_step(a, peer, req_p, &st, lane, def, svc);
         break;
-    }
     }
     svc_state_destroy(&st);
 }
@@ -578,7 +595,8 @@ void agent_tick(agent_t *a)
     uint64_t half_ms = a->watchdog_usec / 2000;
     bool alive = true;
     for (size_t i = 0; i < a->cfg->n_services; i++)
-        alive = alive && (!a->lanes[i].run.on || now - worker_last_sign(a->lanes[i].worker) < half_ms);
+        alive =
+            alive && (!a->lanes[i].run.on || now - worker_last_sign(a->lanes[i].worker) < half_ms);
     if (alive && now * 1000 - a->last_ping >= a->watchdog_usec / 4) {
         sd_notify(0, "WATCHDOG=1");
         a->last_ping = now * 1000;
