@@ -105,28 +105,14 @@ static const char *where(const step_state_t *st, char *buf, size_t len)
     return buf;
 }
 
-step_verdict_t step_decide(const step_state_t *st, step_id_t cmd, const char *rollout_id,
-                           bool *ret_busy, char *why, size_t len)
+/* A record with a step a crash cut short: a pre-flight (it changed nothing live: the record is
+ * reserved for its rollout, which may run it again or release it), or a step that changes
+ * things (it may run again, each step checks the real state first, or be rolled back). */
+static step_verdict_t decide_interrupted(const step_state_t *st, const step_def_t *def, bool same,
+                                         const char *rollout_id, bool *ret_busy, char *why,
+                                         size_t len)
 {
-    const step_def_t *def = step_get(cmd);
-    bool same = !strcmp(st->rollout_id, rollout_id);
     char at[96];
-    if (ret_busy)
-        *ret_busy = false;
-    if (!def)
-        return refuse(false, ret_busy, why, len, "not a step");
-
-    /* One step at a time: the same step of the same rollout asked again is its asker
-     * reconnecting; anything else waits its turn. */
-    if (*st->running) {
-        if (same && !strcmp(st->running, def->name))
-            return STEP_ATTACH;
-        return refuse(true, ret_busy, why, len, "busy: rollout %s is running %s", st->rollout_id,
-                      st->running);
-    }
-
-    /* A pre-flight that a crash cut short changed nothing live: the record is reserved for its
-     * rollout, which may run the pre-flight again or release it. */
     if (!strcmp(st->in_progress, "preflight")) {
         if (!same)
             return refuse(true, ret_busy, why, len,
@@ -135,94 +121,104 @@ step_verdict_t step_decide(const step_state_t *st, step_id_t cmd, const char *ro
                           st->rollout_id);
         /* Its own asker asking again after an agent restart is told it failed, and the
          * reservation goes: a refused rollout leaves nothing held. */
-        if (cmd == STEP_PREFLIGHT)
+        if (def->id == STEP_PREFLIGHT)
             return st->asker_started_it ? STEP_RELEASE : STEP_RUN;
-        if (cmd == STEP_ROLLBACK)
+        if (def->id == STEP_ROLLBACK)
             return STEP_RELEASE;
         return refuse(false, ret_busy, why, len,
                       "the pre-flight of rollout %s was interrupted: run it again", rollout_id);
     }
-
-    /* A step that changes things was cut short by a crash: it may run again (each step checks
-     * the real state first), or be rolled back. */
-    if (*st->in_progress) {
-        if (!same)
-            return refuse(true, ret_busy, why, len, "in rollout %s (%s); roll it back first",
-                          st->rollout_id, where(st, at, sizeof(at)));
-        if (cmd == STEP_ROLLBACK)
-            return STEP_RUN;
-        if (!strcmp(st->in_progress, def->name)) {
-            /* Its own asker, asking again: tell it (it rolls back) rather than run the step
-             * again behind its back. A new request is an operator's deliberate retry. */
-            if (st->asker_started_it)
-                return refuse(false, ret_busy, why, len,
-                              "%s was interrupted: the agent restarted while it ran; run it "
-                              "again or roll back",
-                              def->name);
-            return STEP_RUN;
-        }
-        return refuse(false, ret_busy, why, len,
-                      "step %s of rollout %s was interrupted: run it again or roll back",
-                      st->in_progress, rollout_id);
+    if (!same)
+        return refuse(true, ret_busy, why, len, "in rollout %s (%s); roll it back first",
+                      st->rollout_id, where(st, at, sizeof(at)));
+    if (def->id == STEP_ROLLBACK)
+        return STEP_RUN;
+    if (!strcmp(st->in_progress, def->name)) {
+        /* Its own asker, asking again: tell it (it rolls back) rather than run the step again
+         * behind its back. A new request is an operator's deliberate retry. */
+        if (st->asker_started_it)
+            return refuse(false, ret_busy, why, len,
+                          "%s was interrupted: the agent restarted while it ran; run it again or "
+                          "roll back",
+                          def->name);
+        return STEP_RUN;
     }
+    return refuse(false, ret_busy, why, len,
+                  "step %s of rollout %s was interrupted: run it again or roll back",
+                  st->in_progress, rollout_id);
+}
 
-    int have = recorded_order(st->step);
-    bool settled = step_settled(st->step, "");
+/* A pre-flight, on a record with nothing interrupted: it reserves a settled service for its
+ * rollout, and runs again (or answers again) only before that rollout stopped anything. */
+static step_verdict_t decide_preflight(const step_state_t *st, bool same, const char *rollout_id,
+                                       bool *ret_busy, char *why, size_t len)
+{
+    char at[96];
     bool reserved = !strcmp(st->step, "preflight");
-
-    if (cmd == STEP_PREFLIGHT) {
-        if (!same) {
-            if (reserved)
-                return refuse(true, ret_busy, why, len,
-                              "reserved by rollout %s (its pre-flight passed); baton rollback "
-                              "releases it",
-                              st->rollout_id);
-            if (!settled)
-                return refuse(true, ret_busy, why, len, "in rollout %s (%s); roll it back first",
-                              st->rollout_id, where(st, at, sizeof(at)));
-            return STEP_RUN;
-        }
-        if (reserved)
-            return (st->recorded & (1u << STEP_PREFLIGHT)) ? STEP_REPLAY : STEP_RUN;
-        if (!*st->step)
-            return STEP_RUN;
-        return refuse(false, ret_busy, why, len,
-                      "rollout %s is past its pre-flight (%s): a pre-flight now would change "
-                      "its record",
-                      rollout_id, where(st, at, sizeof(at)));
-    }
-
-    if (cmd == STEP_ROLLBACK) {
-        if (!same)
-            return refuse(false, ret_busy, why, len, "no rollout %s to roll back (last: %s)",
-                          rollout_id, *st->rollout_id ? st->rollout_id : "none");
-        if (!strcmp(st->step, ROLLED_BACK))
-            return STEP_REPLAY;
-        /* A committed rollout is undone only when asked for by name (baton rollback
-         * ROLLOUT_ID), never by a rollback after a crash or a failure. */
-        if (!strcmp(st->step, COMMITTED))
-            return st->undo_committed
-                       ? STEP_RUN
-                       : refuse(false, ret_busy, why, len,
-                                "rollout %s is committed: a committed rollout is never rolled "
-                                "back (baton rollback %s undoes it on purpose)",
-                                rollout_id, rollout_id);
-        if (have == 0 || (reserved && !st->stop_asked))
-            return STEP_RELEASE;
-        return STEP_RUN; /* mid-rollout, or a rollback that failed and is tried again */
-    }
-
-    /* stop .. commit */
     if (!same) {
         if (reserved)
+            return refuse(true, ret_busy, why, len,
+                          "reserved by rollout %s (its pre-flight passed); baton rollback "
+                          "releases it",
+                          st->rollout_id);
+        if (!step_settled(st->step, ""))
+            return refuse(true, ret_busy, why, len, "in rollout %s (%s); roll it back first",
+                          st->rollout_id, where(st, at, sizeof(at)));
+        return STEP_RUN;
+    }
+    if (reserved)
+        return (st->recorded & (1u << STEP_PREFLIGHT)) ? STEP_REPLAY : STEP_RUN;
+    if (!*st->step)
+        return STEP_RUN;
+    return refuse(false, ret_busy, why, len,
+                  "rollout %s is past its pre-flight (%s): a pre-flight now would change its "
+                  "record",
+                  rollout_id, where(st, at, sizeof(at)));
+}
+
+/* A rollback, on a record with nothing interrupted: only of its own rollout; a committed one
+ * only on purpose; one that changed nothing live is a release. */
+static step_verdict_t decide_rollback(const step_state_t *st, bool same, const char *rollout_id,
+                                      bool *ret_busy, char *why, size_t len)
+{
+    if (!same)
+        return refuse(false, ret_busy, why, len, "no rollout %s to roll back (last: %s)",
+                      rollout_id, *st->rollout_id ? st->rollout_id : "none");
+    if (!strcmp(st->step, ROLLED_BACK))
+        return STEP_REPLAY;
+    /* A committed rollout is undone only when asked for by name (baton rollback ROLLOUT_ID),
+     * never by a rollback after a crash or a failure. */
+    if (!strcmp(st->step, COMMITTED))
+        return st->undo_committed
+                   ? STEP_RUN
+                   : refuse(false, ret_busy, why, len,
+                            "rollout %s is committed: a committed rollout is never rolled back "
+                            "(baton rollback %s undoes it on purpose)",
+                            rollout_id, rollout_id);
+    if (recorded_order(st->step) == 0 || (!strcmp(st->step, "preflight") && !st->stop_asked))
+        return STEP_RELEASE;
+    return STEP_RUN; /* mid-rollout, or a rollback that failed and is tried again */
+}
+
+/* stop .. commit, on a record with nothing interrupted: each after the one before it, of the
+ * same rollout; a completed one answers again, never runs twice. */
+static step_verdict_t decide_upgrade_step(const step_state_t *st, const step_def_t *def, bool same,
+                                          const char *rollout_id, bool *ret_busy, char *why,
+                                          size_t len)
+{
+    char at[96];
+    step_id_t cmd = def->id;
+    if (!same) {
+        if (!strcmp(st->step, "preflight"))
             return refuse(true, ret_busy, why, len, "reserved by rollout %s, not %s",
                           st->rollout_id, rollout_id);
-        if (!settled)
+        if (!step_settled(st->step, ""))
             return refuse(true, ret_busy, why, len, "in rollout %s (%s)", st->rollout_id,
                           where(st, at, sizeof(at)));
         return refuse(false, ret_busy, why, len, "no pre-flight for rollout %s (last: %s)",
                       rollout_id, *st->rollout_id ? st->rollout_id : "none");
     }
+    int have = recorded_order(st->step);
     if (have < 0)
         return refuse(false, ret_busy, why, len, "rollout %s was rolled back", rollout_id);
     if (have == (int)cmd) {
@@ -238,4 +234,31 @@ step_verdict_t step_decide(const step_state_t *st, step_id_t cmd, const char *ro
         return (st->recorded & (1u << cmd)) ? STEP_REPLAY : STEP_RUN;
     return refuse(false, ret_busy, why, len, "%s cannot follow %s", def->name,
                   *st->step ? st->step : "nothing");
+}
+
+step_verdict_t step_decide(const step_state_t *st, step_id_t cmd, const char *rollout_id,
+                           bool *ret_busy, char *why, size_t len)
+{
+    const step_def_t *def = step_get(cmd);
+    bool same = !strcmp(st->rollout_id, rollout_id);
+    if (ret_busy)
+        *ret_busy = false;
+    if (!def)
+        return refuse(false, ret_busy, why, len, "not a step");
+
+    /* One step at a time: the same step of the same rollout asked again is its asker
+     * reconnecting; anything else waits its turn. */
+    if (*st->running) {
+        if (same && !strcmp(st->running, def->name))
+            return STEP_ATTACH;
+        return refuse(true, ret_busy, why, len, "busy: rollout %s is running %s", st->rollout_id,
+                      st->running);
+    }
+    if (*st->in_progress)
+        return decide_interrupted(st, def, same, rollout_id, ret_busy, why, len);
+    if (cmd == STEP_PREFLIGHT)
+        return decide_preflight(st, same, rollout_id, ret_busy, why, len);
+    if (cmd == STEP_ROLLBACK)
+        return decide_rollback(st, same, rollout_id, ret_busy, why, len);
+    return decide_upgrade_step(st, def, same, rollout_id, ret_busy, why, len);
 }

@@ -78,7 +78,9 @@ typedef enum step_verdict {
 /* Decides what to do with command `cmd` for `rollout_id` (non-empty, already validated) given
  * `st`. On STEP_REFUSE, *ret_busy says whether another rollout or step holds the service (the
  * answer is BUSY) rather than the command being out of order, and `why` (len bytes) one line. A
- * pure function: it reads nothing but its arguments. */
+ * pure function: it reads nothing but its arguments. In steps.c its rules read by case: a step
+ * running now, then decide_interrupted(), decide_preflight(), decide_rollback() and
+ * decide_upgrade_step() (stop .. commit). */
 step_verdict_t step_decide(const step_state_t *st, step_id_t cmd, const char *rollout_id,
                            bool *ret_busy, char *why, size_t len);
 
