@@ -866,60 +866,72 @@ int run_plan_batches(struct run *run)
 }
 
 /* The end: one summary that says what happened to every node and what to do next. */
+/* One line per node that failed, for the summary ("\n  node2: rolled back to where it was"),
+ * and the first that failed for a reason of its own (not rollback-all's); the caller's. */
+static char *failed_lines_of(struct run *run, node_t **ret_first_failed)
+{
+    char *lines = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&lines, &len);
+    *ret_first_failed = NULL;
+    for (size_t i = 0; f && i < run->n; i++) {
+        node_t *nd = &run->nodes[i];
+        if (nd->state != NODE_ROLLED_BACK && nd->state != NODE_ROLLBACK_FAILED)
+            continue;
+        if (!*ret_first_failed && nd->why && !strstr(nd->why, "rollback-all"))
+            *ret_first_failed = nd;
+        bool say_why = nd->why && nd != *ret_first_failed;
+        fprintf(f, "\n  %s: %s%s%s%s", nd->def->name,
+                nd->state == NODE_ROLLED_BACK ? "rolled back to where it was"
+                : nd->restore_needed ? "STOPPED, NOT RESTORED: other nodes serve from its database"
+                                     : "ROLLBACK FAILED: the node needs attention (baton status)",
+                say_why ? " (" : "", say_why ? nd->why : "", say_why ? ")" : "");
+        if (nd->restore_needed && nd->restore_why)
+            fprintf(f, "\n  %s: %s", nd->def->name, nd->restore_why);
+    }
+    if (f)
+        fclose(f);
+    return lines;
+}
+
+/* A second Ctrl-C: the nodes with a call in flight are left to their agents (NODE_LEFT), said
+ * in one line; the caller's. */
+static char *leave_in_flight(struct run *run)
+{
+    char *left = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&left, &len);
+    for (size_t i = 0; f && i < run->n; i++) {
+        node_t *nd = &run->nodes[i];
+        if (nd->call == CALL_NONE)
+            continue;
+        fprintf(f, "%s%s is left in the middle of its upgrade (%s: interrupted twice during %s)",
+                ftell(f) ? "; " : "", nd->def->name, nd->def->name, client_command(nd->client));
+        nd->state = NODE_LEFT;
+    }
+    if (f)
+        fclose(f);
+    return left;
+}
+
 static int summarize(struct run *run, int engine_r)
 {
     const rollout_file_t *rf = run->rf;
     char *up = node_names(run, NODE_DONE, NODE_DONE);
     char *untouched = node_names(run, NODE_RELEASED, NODE_RESERVED);
-    char *failed_lines = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&failed_lines, &len);
     node_t *first_failed = NULL;
-    for (size_t i = 0; f && i < run->n; i++) {
-        node_t *nd = &run->nodes[i];
-        if (nd->state == NODE_ROLLED_BACK || nd->state == NODE_ROLLBACK_FAILED) {
-            if (!first_failed && nd->why && !strstr(nd->why, "rollback-all"))
-                first_failed = nd;
-            bool say_why = nd->why && nd != first_failed;
-            fprintf(f, "\n  %s: %s%s%s%s", nd->def->name,
-                    nd->state == NODE_ROLLED_BACK ? "rolled back to where it was"
-                    : nd->restore_needed
-                        ? "STOPPED, NOT RESTORED: other nodes serve from its database"
-                        : "ROLLBACK FAILED: the node needs attention (baton status)",
-                    say_why ? " (" : "", say_why ? nd->why : "", say_why ? ")" : "");
-            if (nd->restore_needed && nd->restore_why)
-                fprintf(f, "\n  %s: %s", nd->def->name, nd->restore_why);
-        }
-    }
-    if (f)
-        fclose(f);
+    char *failed_lines = failed_lines_of(run, &first_failed);
     const char *tail_fmt = "%s\n  upgraded to %s: %s\n  untouched: %s";
     int code;
     char *head = NULL;
-    size_t lost = count(run, NODE_LOST), rb_failed = count(run, NODE_ROLLBACK_FAILED),
-           rolled = count(run, NODE_ROLLED_BACK);
+    size_t rb_failed = count(run, NODE_ROLLBACK_FAILED), rolled = count(run, NODE_ROLLED_BACK);
     node_t *lost_node = NULL;
     for (size_t i = 0; i < run->n && !lost_node; i++)
         if (run->nodes[i].state == NODE_LOST)
             lost_node = &run->nodes[i];
     if (engine_r == -EINTR) {
         /* Ctrl-C twice: leave now. The agents finish their steps and record them. */
-        char *left = NULL;
-        size_t ll = 0;
-        FILE *lf = open_memstream(&left, &ll);
-        for (size_t i = 0; lf && i < run->n; i++) {
-            node_t *nd = &run->nodes[i];
-            if (nd->call == CALL_NONE)
-                continue;
-            fprintf(lf,
-                    "%s%s is left in the middle of its upgrade (%s: interrupted twice during "
-                    "%s)",
-                    ftell(lf) ? "; " : "", nd->def->name, nd->def->name,
-                    client_command(nd->client));
-            nd->state = NODE_LEFT;
-        }
-        if (lf)
-            fclose(lf);
+        char *left = leave_in_flight(run);
         code = EXIT_NEEDS_CARE;
         if (asprintf(&head,
                      "INTERRUPTED twice: %s; its agent finishes the step and records it\n  "
@@ -985,7 +997,6 @@ static int summarize(struct run *run, int engine_r)
             count(run, NODE_DONE) + count(run, NODE_SKIP), run->n, rf->service, rf->version,
             count(run, NODE_DONE), (double)(now_ms() - run->start_ms) / 1000.0);
     }
-    (void)lost;
     code = emit_summary(run, code, tail_fmt, head ? head : "out of memory", rf->version,
                         up ? up : "?", untouched ? untouched : "?");
     free(head);

@@ -425,8 +425,8 @@ static void assert_steps(const fake_t *a, const char *want)
         fail_msg("%s got \"%s\", expected \"%s\"", a->name, buf, want);
 }
 
-/* What the summary event says of a node ("done", "rolled_back", ...), as `baton rollout --json`
- * prints it last; the caller's. */
+/* What the summary event says of a node ("done", "rolled_back", ...), or its message and
+ * details (node NULL), as `baton rollout --json` prints it last; the caller's. */
 static char *summary_of(const struct fixture *f, const char *node)
 {
     json_error_t jerr;
@@ -445,10 +445,32 @@ static char *summary_of(const struct fixture *f, const char *node)
     }
     fclose(in);
     assert_non_null(last);
-    const char *v = json_string_value(json_object_get(json_object_get(last, "nodes"), node));
-    char *ret = strdup(v ? v : "(none)");
+    char *ret = NULL;
+    if (node) {
+        const char *v = json_string_value(json_object_get(json_object_get(last, "nodes"), node));
+        ret = strdup(v ? v : "(none)");
+    } else { /* its message, then its details, one per line */
+        size_t len = 0;
+        FILE *m = open_memstream(&ret, &len);
+        assert_non_null(m);
+        fputs(json_string_value(json_object_get(last, "message")) ?: "", m);
+        json_t *d;
+        size_t i;
+        json_array_foreach(json_object_get(last, "details"), i, d)
+            fprintf(m, "\n%s", json_string_value(d) ?: "");
+        fclose(m);
+    }
     json_decref(last);
     return ret;
+}
+
+/* The summary's message holds `want` (its text as the operator reads it). */
+static void assert_summary_says(const struct fixture *f, const char *want)
+{
+    char *msg = summary_of(f, NULL);
+    if (!strstr(msg, want))
+        fail_msg("the summary says \"%s\", not \"%s\"", msg, want);
+    free(msg);
 }
 
 static void assert_summary(const struct fixture *f, const char *node, const char *want)
@@ -510,6 +532,8 @@ static void test_verify_fails_halts(void **state)
     assert_string_equal(f->nodes[1].version, "1.0.0");
     assert_summary(f, "node1", "done");
     assert_summary(f, "node2", "rolled_back");
+    assert_summary_says(f, "FAILED on node2: ");
+    assert_summary_says(f, "next: fix the cause");
 }
 
 /* continue with max_failures 1: the failed node is rolled back and the rollout goes on. */
@@ -551,6 +575,7 @@ static void test_rollback_fails_needs_care(void **state)
     assert_int_equal(got(&f->nodes[1], "stop"), 0);
     assert_int_equal(got(&f->nodes[2], "stop"), 0);
     assert_summary(f, "node1", "rollback_failed");
+    assert_summary_says(f, "ROLLBACK FAILED: the node needs attention");
 }
 
 /* Batches of 2 with max_unavailable 2: both nodes of a batch are down together, the next batch
@@ -592,6 +617,7 @@ static void test_silent_agent_is_lost(void **state)
     assert_int_equal(got(&f->nodes[2], "stop"), 0);
     assert_summary(f, "node1", "done");
     assert_summary(f, "node2", "lost");
+    assert_summary_says(f, "LOST node2: ");
 }
 
 /* Events of the rollout's output named `name`, in order, as one string ("paused continued"). */
