@@ -55,8 +55,9 @@ int db_lock_holder(const svc_config_t *svc, char **ret_holder, baton_err_t *err)
 int db_lock_refuse_held(const char *holder, baton_err_t *err)
 {
     return *holder ? baton_err_set(err, -EBUSY,
-                                   "the database is being dumped or migrated by %s: one migration "
-                                   "at a time per database",
+                                   "the database's migration lock is held by %s (a rollout holds "
+                                   "it from its stop or dump to its migration): one migration at a "
+                                   "time per database",
                                    holder)
                    : 0;
 }
@@ -215,8 +216,9 @@ int db_lock_take(const svc_config_t *svc, const char *node, const char *rollout_
         if (db_lock_holder_on(c, &holder, &herr) < 0)
             holder = NULL;
         r = baton_err_set(err, -EBUSY,
-                          "the database of %s is being dumped or migrated by %s: one migration "
-                          "at a time per database",
+                          "the migration lock of %s's database is held by %s (a rollout holds "
+                          "it from its stop or dump to its migration): one migration at a time "
+                          "per database",
                           svc->name, holder && *holder ? holder : "another session");
         free(holder);
         PQfinish(c);

@@ -82,7 +82,7 @@ ok "the stale session holds the lock" wait_for 10 stale_held
 nodes_file 1.1.0 "$ROLLOUT_DIR/node1.yml" node1 >/dev/null
 out=$("$BATON" rollout "$ROLLOUT_DIR/node1.yml" 2>&1)
 is "$?" 2 "node1's rollout is refused: the lock is not node1's to end"
-like "$out" "preflight +node1 +FAIL .*dumped or migrated by baton-agent node2 r20261202T000000-dead00" \
+like "$out" "preflight +node1 +FAIL .*migration lock is held by baton-agent node2 r20261202T000000-dead00" \
     "naming the holder"
 nodes_file 1.1.0 "$ROLLOUT_DIR/node2.yml" node2 >/dev/null
 out=$("$BATON" rollout "$ROLLOUT_DIR/node2.yml" 2>&1)
@@ -104,7 +104,7 @@ ok "the server drops the dead agent's session within 60 s (keepalives), not hour
     wait_for 60 lock_free game
 diag "the dead agent's session was dropped $((SECONDS - start)) s after the coordinator's exit"
 out=$("$BATON" plan "$ROLLOUT_DIR/node1.yml" 2>&1)
-unlike "$out" "dumped or migrated by" "node1's plan no longer names node2's dead agent"
+unlike "$out" "migration lock is held by" "node1's plan no longer names node2's dead agent"
 ok "node2 boots, its agent starts" boot_node2
 out=$("$BATON" rollback "$ROLLOUT_DIR/node2.yml" 2>&1)
 code=$?

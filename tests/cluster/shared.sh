@@ -158,11 +158,11 @@ ok "node1 is migrating (1.2.0)" wait_for 20 in_progress_is node1 migrate
 f4=$(CLUSTER_NODES=node4 rollout_file 1.2.0 "$ROLLOUT_DIR/node4.yml")
 out=$("$BATON" plan "$f4" 2>&1)
 is "$?" 2 "baton plan of another file on the same database: refused"
-like "$out" "being dumped or migrated by baton-agent node1 r" "it names who holds the lock"
+like "$out" "migration lock is held by baton-agent node1 r" "it names who holds the lock"
 snap=$(db_snapshot)
 out=$("$BATON" rollout "$f4" 2>&1)
 is "$?" 2 "a second rollout on the same database is refused (exit 2)"
-like "$out" "being dumped or migrated by baton-agent node1" "by the lock node1's agent holds"
+like "$out" "migration lock is held by baton-agent node1" "by the lock node1's agent holds"
 is "$(node_exec node4 systemctl is-active gamesrv) $(node_exec node4 /opt/gamesrv/bin/gamesrv --version)" \
     "active 1.0.0" "node4 was not stopped"
 wait "$pid"
@@ -188,7 +188,7 @@ lock_stranger_ends
 out=$(cat "$CLUSTER_DIR/late.out")
 printf '%s\n' "$out" >&2
 is "$code" 3 "node4 failed and was put back (exit 3): nothing stopped"
-like "$out" "stop +FAIL .*being dumped or migrated by a manual migration" \
+like "$out" "stop +FAIL .*migration lock is held by a manual migration" \
     "node4's stop refuses, naming who holds the lock"
 is "$(stops node4)" "$stops4" "node4 was never stopped"
 is "$(node_exec node4 systemctl is-active gamesrv) $(node_exec node4 /opt/gamesrv/bin/gamesrv --version)" \
