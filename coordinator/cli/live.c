@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "run.h"
+#include "events.h"
+#include "engine.h"
 #include "term.h"
 
 struct row {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "run.h"
+#include "node.h"
 #include "steps.h"
 #include "term.h"
 

@@ -6,7 +6,10 @@
 #include <jansson.h>
 
 #include "envelope.h"
+#include "engine.h"
 #include "run.h"
+#include "events.h"
+#include "node.h"
 
 int rollout_status(const rollout_file_t *rf, const struct rollout_opts *opts)
 {

@@ -15,6 +15,8 @@
 #include "interrupt.h"
 #include "live.h"
 #include "run.h"
+#include "events.h"
+#include "engine.h"
 
 #define ENGINE_TICK_MS 500 /* how often a waiting scheduler looks again */
 

@@ -16,7 +16,10 @@
 #include "live.h"
 #include "recap.h"
 #include "rollout_metrics.h"
+#include "engine.h"
 #include "run.h"
+#include "events.h"
+#include "node.h"
 #include "term.h"
 
 static const char *str(json_t *o, const char *key)

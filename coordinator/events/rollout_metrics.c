@@ -10,6 +10,7 @@
 
 #include "event_registry.h"
 #include "run.h"
+#include "node.h"
 #include "textfile.h"
 
 struct rollout_metrics {

@@ -8,7 +8,10 @@
 #include <jansson.h>
 
 #include "interrupt.h"
+#include "engine.h"
 #include "run.h"
+#include "events.h"
+#include "node.h"
 
 static void free_checks(analysis_check_t *checks, size_t n)
 {

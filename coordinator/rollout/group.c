@@ -8,7 +8,10 @@
 
 #include <jansson.h>
 
+#include "engine.h"
 #include "run.h"
+#include "events.h"
+#include "node.h"
 #include "steps.h"
 
 static void clear_ids(group_t *g)

@@ -15,7 +15,10 @@
 #include "envelope.h"
 #include "interrupt.h"
 #include "reach.h"
+#include "engine.h"
 #include "run.h"
+#include "events.h"
+#include "node.h"
 #include "steps.h"
 
 /* Rollback may stop, down-migrate or restore, start and verify: give it the step deadline

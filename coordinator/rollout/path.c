@@ -16,7 +16,9 @@
 #include "envelope.h"
 #include "freeze.h"
 #include "rollout.h"
+#include "engine.h"
 #include "run.h"
+#include "node.h"
 #include "semver.h"
 
 #define PATH_HOPS_MAX 64

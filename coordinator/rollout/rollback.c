@@ -11,7 +11,10 @@
 #include "envelope.h"
 #include "interrupt.h"
 #include "rollout_metrics.h"
+#include "engine.h"
 #include "run.h"
+#include "events.h"
+#include "node.h"
 #include "steps.h"
 
 /* Asks every node of the file which database it uses (nodes that do not answer count as

@@ -37,7 +37,10 @@
 #include "live.h"
 #include "names.h"
 #include "recap.h"
+#include "engine.h"
 #include "run.h"
+#include "events.h"
+#include "node.h"
 #include "steps.h"
 #include "verdict.h"
 

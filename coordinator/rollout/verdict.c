@@ -6,6 +6,7 @@
 
 #include "envelope.h"
 #include "run.h"
+#include "node.h"
 #include "steps.h"
 #include "verdict.h"
 

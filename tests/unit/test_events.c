@@ -20,6 +20,9 @@
 #include "event_registry.h"
 #include "journal.h"
 #include "recap.h"
+#include "engine.h"
+#include "events.h"
+#include "node.h"
 #include "run.h"
 #include "steps.h"
 
