@@ -216,7 +216,7 @@ int db_lock_take(const svc_config_t *svc, const char *node, const char *rollout_
         if (db_lock_holder_on(c, &holder, &herr) < 0)
             holder = NULL;
         r = baton_err_set(err, -EBUSY,
-                          "the migration lock of %s's database is held by %s (a rollout holds "
+                          "the database of %s: its migration lock is held by %s (a rollout holds "
                           "it from its stop or dump to its migration): one migration at a time "
                           "per database",
                           svc->name, holder && *holder ? holder : "another session");
