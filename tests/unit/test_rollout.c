@@ -52,8 +52,11 @@ typedef struct fake {
     const char *resume; /* the step after which it asks the paused rollout to go on (baton
                          * resume), or NULL */
     bool rollback_fails;
-    char shared_from[32];     /* what its dump request said: the node that dumped its database */
-    uint64_t staged;          /* artifact bytes it holds */
+    char shared_from[32]; /* what its dump request said: the node that dumped its database */
+    bool down_needs_dump; /* its rollback's down-migration fails: only its dump brings the
+                           * schema back, refused (restore_needed) while told no_restore */
+    int stop_lock;        /* its last stop request's `lock` (take the migration lock), -1 none */
+    uint64_t staged;      /* artifact bytes it holds */
     const char *log[LOG_MAX]; /* the commands it got: "hello", "stage", "preflight", ... */
     unsigned at[LOG_MAX];     /* and when, counted across the whole fleet */
     size_t n_log;
@@ -163,6 +166,16 @@ static void fake_answer(struct fixture *f, fake_t *a, const void *id, size_t id_
         return;
     }
     const Baton__Step *step = req->preflight; /* every Step-shaped body shares the slot */
+    if (def->id == STEP_STOP)
+        a->stop_lock = step->lock;
+    if (def->id == STEP_ROLLBACK && a->down_needs_dump && step->no_restore) {
+        res.status = BATON__STATUS__STATUS_FAILED;
+        res.message = "migrate down failed: only the dump brings the schema back, and other "
+                      "nodes serve from this database";
+        res.restore_needed = true;
+        fake_send(a, id, id_len, &env);
+        return;
+    }
     switch (def->id) {
     case STEP_PREFLIGHT:
         res.database_id = a->database;
@@ -190,6 +203,7 @@ static void fake_answer(struct fixture *f, fake_t *a, const void *id, size_t id_
         snprintf(a->version, sizeof(a->version), "1.0.0");
         res.version = a->version;
         res.schema = "unchanged";
+        res.restored_dump = a->down_needs_dump;
         break;
     default:
         break;
@@ -257,6 +271,7 @@ static struct fixture *fleet_new(void **state, size_t n)
         snprintf(a->name, sizeof(a->name), "node%zu", i + 1);
         snprintf(a->version, sizeof(a->version), "1.0.0");
         snprintf(a->database, sizeof(a->database), "7000000000000000%zu/game%zu", i + 1, i + 1);
+        a->stop_lock = -1;
         a->sock = zmq_socket(f->zctx, ZMQ_ROUTER);
         char ep[128];
         snprintf(ep, sizeof(ep), "ipc://%s/%s", f->dir, a->name);
@@ -682,6 +697,50 @@ static void test_resume_after_coordinator_crash(void **state)
     assert_summary(f, "node3", "done");
 }
 
+/* restore_shared: stop-group. node1 and node2 share a database; node1 dumped and migrated it,
+ * its migration failed, and its rollback's down-migration too: only the dump brings the schema
+ * back, refused while node2 could serve from it. The rollout stops node2 (without taking the
+ * migration lock: node1's restore needs it), restores through node1's rollback, then brings
+ * node2 back. */
+static void test_stop_group_restores_shared_database(void **state)
+{
+    struct fixture *f = fleet_new(state, 2);
+    snprintf(f->nodes[1].database, sizeof(f->nodes[1].database), "%s", f->nodes[0].database);
+    f->nodes[0].fails = "migrate";
+    f->nodes[0].down_needs_dump = true;
+    assert_int_equal(fleet_rollout(f, "restore_shared: stop-group\n"), EXIT_ROLLED_BACK);
+    assert_steps(&f->nodes[0], "preflight stop dump swap migrate rollback rollback");
+    assert_steps(&f->nodes[1], "preflight stop rollback");
+    assert_int_equal(f->nodes[0].stop_lock, 1); /* its own dump: the lock from the stop */
+    assert_int_equal(f->nodes[1].stop_lock, 0); /* stopped for the restore: never the lock */
+    /* node2 stopped after node1's refused rollback, before its restore; back after it */
+    unsigned refused = 0, restore = 0;
+    for (size_t i = 0; i < f->nodes[0].n_log; i++)
+        if (!strcmp(f->nodes[0].log[i], "rollback"))
+            *(refused ? &restore : &refused) = f->nodes[0].at[i];
+    assert_true(refused < got(&f->nodes[1], "stop"));
+    assert_true(got(&f->nodes[1], "stop") < restore);
+    assert_true(restore < got(&f->nodes[1], "rollback"));
+    assert_events(f, "group", "group");
+    assert_summary(f, "node1", "rolled_back");
+    assert_summary(f, "node2", "rolled_back");
+}
+
+/* The same without stop-group (the default, refuse): node2 is never stopped, node1 is left
+ * stopped and not restored, and the summary says how to restore it. */
+static void test_shared_restore_refused_by_default(void **state)
+{
+    struct fixture *f = fleet_new(state, 2);
+    snprintf(f->nodes[1].database, sizeof(f->nodes[1].database), "%s", f->nodes[0].database);
+    f->nodes[0].fails = "migrate";
+    f->nodes[0].down_needs_dump = true;
+    assert_int_equal(fleet_rollout(f, NULL), EXIT_NEEDS_CARE);
+    assert_steps(&f->nodes[0], "preflight stop dump swap migrate rollback");
+    assert_int_equal(got(&f->nodes[1], "stop"), 0);
+    assert_summary_says(f, "STOPPED, NOT RESTORED: other nodes serve from its database");
+    assert_summary_says(f, "--restore-shared");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -693,6 +752,8 @@ int main(void)
         cmocka_unit_test_teardown(test_rollback_fails_needs_care, teardown),
         cmocka_unit_test_teardown(test_batches_side_by_side, teardown),
         cmocka_unit_test_teardown(test_shared_database_dumped_once, teardown),
+        cmocka_unit_test_teardown(test_stop_group_restores_shared_database, teardown),
+        cmocka_unit_test_teardown(test_shared_restore_refused_by_default, teardown),
         cmocka_unit_test_teardown(test_silent_agent_is_lost, teardown),
         cmocka_unit_test_teardown(test_resume_after_coordinator_crash, teardown),
         cmocka_unit_test_teardown(test_pause_after_canary, teardown),
