@@ -736,80 +736,73 @@ static size_t count(const struct run *run, node_state_t s)
 /* Puts every node to upgrade into a batch: the journal's plan when resuming (batch numbers
  * stay those the operator saw), else the strategy over the nodes in file order. Emits the
  * plan. */
-int run_plan_batches(struct run *run)
+/* Resuming: the batches the journal's plan event gave, a node new since then in the last. */
+static json_t *batches_from_journal(struct run *run)
 {
-    const strategy_t *s = &run->rf->strategy;
-    if (group_build(run) < 0)
-        return -ENOMEM;
-    /* A downgrade that takes migrations down (or restores a dump) on a shared database cannot
-     * run mixed: the nodes not yet downgraded run a binary that needs the migrations gone (and
-     * could not even be started again), and a restore must not run under serving nodes. It
-     * goes in maintenance style. */
-    for (size_t i = 0; i < run->n && !run->maintenance; i++) {
-        const node_t *nd = &run->nodes[i];
-        if (nd->state == NODE_RESERVED &&
-            (nd->down_limit || (nd->downgrade && run->opts->restore_dump)) && nd->grp &&
-            nd->grp->n_nodes > 1)
-            run->maintenance = true;
+    size_t nb = json_array_size(run->record->plan);
+    for (size_t b = 0; b < nb; b++) {
+        json_t *names = json_array_get(run->record->plan, b);
+        for (size_t k = 0; k < json_array_size(names); k++) {
+            const char *name = json_string_value(json_array_get(names, k));
+            for (size_t i = 0; name && i < run->n; i++)
+                if (!strcmp(run->nodes[i].def->name, name))
+                    run->nodes[i].batch = b + 1;
+        }
     }
-    size_t todo = count(run, NODE_RESERVED);
+    run->n_batches = nb ? nb : 1;
+    for (size_t i = 0; i < run->n; i++) /* new since the plan: last batch */
+        if (run->nodes[i].state == NODE_RESERVED && !run->nodes[i].batch)
+            run->nodes[i].batch = run->n_batches;
+    return json_incref(run->record->plan);
+}
+
+/* Maintenance style: every node at once (the barriers in group.c order them). */
+static json_t *batches_maintenance(struct run *run)
+{
+    json_t *batches = json_array(), *all = json_array();
+    run->n_batches = 1;
+    for (size_t i = 0; i < run->n; i++)
+        if (run->nodes[i].state == NODE_RESERVED) {
+            json_array_append_new(all, json_string(run->nodes[i].def->name));
+            run->nodes[i].batch = 1;
+        }
+    json_array_append_new(batches, all);
+    return batches;
+}
+
+/* The strategy's batches of the `todo` reserved nodes, in file order; NULL without memory. */
+static json_t *batches_by_strategy(struct run *run, size_t todo)
+{
     size_t *sizes = calloc(todo ? todo : 1, sizeof(*sizes));
     if (!sizes)
-        return -ENOMEM;
+        return NULL;
     json_t *batches = json_array();
-    if (run->record && run->record->plan) {
-        size_t nb = json_array_size(run->record->plan);
-        for (size_t b = 0; b < nb; b++) {
-            json_t *names = json_array_get(run->record->plan, b);
-            for (size_t k = 0; k < json_array_size(names); k++) {
-                const char *name = json_string_value(json_array_get(names, k));
-                for (size_t i = 0; name && i < run->n; i++)
-                    if (!strcmp(run->nodes[i].def->name, name))
-                        run->nodes[i].batch = b + 1;
-            }
+    run->n_batches = strategy_batches(&run->rf->strategy, todo, sizes);
+    size_t b = 0, in_batch = 0;
+    for (size_t i = 0; i < run->n; i++) {
+        if (run->nodes[i].state != NODE_RESERVED)
+            continue;
+        if (in_batch == sizes[b]) {
+            b++;
+            in_batch = 0;
         }
-        run->n_batches = nb ? nb : 1;
-        for (size_t i = 0; i < run->n; i++) /* new since the plan: last batch */
-            if (run->nodes[i].state == NODE_RESERVED && !run->nodes[i].batch)
-                run->nodes[i].batch = run->n_batches;
-        json_decref(batches);
-        batches = json_incref(run->record->plan);
-    } else if (run->maintenance) {
-        /* Maintenance style: every node at once (the barriers in group.c order them). */
-        run->n_batches = 1;
-        json_t *all = json_array();
-        for (size_t i = 0; i < run->n; i++)
-            if (run->nodes[i].state == NODE_RESERVED) {
-                json_array_append_new(all, json_string(run->nodes[i].def->name));
-                run->nodes[i].batch = 1;
-            }
-        json_array_append_new(batches, all);
-    } else {
-        run->n_batches = strategy_batches(s, todo, sizes);
-        size_t b = 0, in_batch = 0;
-        for (size_t i = 0; i < run->n; i++) {
-            if (run->nodes[i].state != NODE_RESERVED)
-                continue;
-            if (in_batch == sizes[b]) {
-                b++;
-                in_batch = 0;
-            }
-            if (in_batch == 0)
-                json_array_append_new(batches, json_array());
-            json_array_append_new(json_array_get(batches, b), json_string(run->nodes[i].def->name));
-            run->nodes[i].batch = b + 1;
-            in_batch++;
-        }
-        if (run->n_batches == 0)
-            run->n_batches = 1;
+        if (in_batch == 0)
+            json_array_append_new(batches, json_array());
+        json_array_append_new(json_array_get(batches, b), json_string(run->nodes[i].def->name));
+        run->nodes[i].batch = b + 1;
+        in_batch++;
     }
+    if (run->n_batches == 0)
+        run->n_batches = 1;
     free(sizes);
-    run->max_unavailable = s->max_unavailable_set && !run->maintenance
-                               ? amount_resolve(s->max_unavailable, todo, 1)
-                               : SIZE_MAX;
-    run->max_failures = amount_resolve(s->max_failures, todo, 0);
-    /* Said as a person reads it: "node1 | node2, node3" for the batches, "at most 2 nodes
-     * down at a time" or "a batch at a time"; --json has the same as data. */
+    return batches;
+}
+
+/* The plan said as a person reads it: "node1 | node2, node3" for the batches, "at most 2 nodes
+ * down at a time" or "a batch at a time", the databases; the caller's. */
+static char *plan_message(struct run *run, json_t *batches, size_t todo)
+{
+    const strategy_t *s = &run->rf->strategy;
     char mu[128], *msg = NULL, *text = NULL, *dbs = group_describe(run);
     size_t text_len = 0;
     FILE *tf = open_memstream(&text, &text_len);
@@ -842,6 +835,37 @@ int run_plan_batches(struct run *run)
                  text ? text : "", mu, on_failure_str(s->on_failure), dbs ? dbs : "") < 0)
         msg = NULL;
     free(text);
+    free(dbs);
+    return msg;
+}
+
+int run_plan_batches(struct run *run)
+{
+    const strategy_t *s = &run->rf->strategy;
+    if (group_build(run) < 0)
+        return -ENOMEM;
+    /* A downgrade that takes migrations down (or restores a dump) on a shared database cannot
+     * run mixed: the nodes not yet downgraded run a binary that needs the migrations gone (and
+     * could not even be started again), and a restore must not run under serving nodes. It
+     * goes in maintenance style. */
+    for (size_t i = 0; i < run->n && !run->maintenance; i++) {
+        const node_t *nd = &run->nodes[i];
+        if (nd->state == NODE_RESERVED &&
+            (nd->down_limit || (nd->downgrade && run->opts->restore_dump)) && nd->grp &&
+            nd->grp->n_nodes > 1)
+            run->maintenance = true;
+    }
+    size_t todo = count(run, NODE_RESERVED);
+    json_t *batches = run->record && run->record->plan ? batches_from_journal(run)
+                      : run->maintenance               ? batches_maintenance(run)
+                                                       : batches_by_strategy(run, todo);
+    if (!batches)
+        return -ENOMEM;
+    run->max_unavailable = s->max_unavailable_set && !run->maintenance
+                               ? amount_resolve(s->max_unavailable, todo, 1)
+                               : SIZE_MAX;
+    run->max_failures = amount_resolve(s->max_failures, todo, 0);
+    char *msg = plan_message(run, batches, todo);
     json_t *groups = json_array();
     for (size_t k = 0; k < run->n_groups; k++) {
         json_t *names = json_array();
@@ -863,7 +887,6 @@ int run_plan_batches(struct run *run)
                         jmu, "maintenance", run->maintenance, "max_failures",
                         (int)run->max_failures, "databases", groups, "message", msg ? msg : ""));
     free(msg);
-    free(dbs);
     run->batch = 1;
     return 0;
 }
