@@ -142,6 +142,48 @@ static int end_own_stale_lock(step_ctx_t *ctx, db_survey_t *db, baton_err_t *err
     return 0;
 }
 
+/* A dump of a database of db_bytes fits in the backup folder (dump_room()). */
+static int backup_room_check(const svc_config_t *svc, uint64_t db_bytes, baton_err_t *err)
+{
+    struct statvfs vfs;
+    if (statvfs(svc->backup_dir, &vfs) < 0)
+        return baton_err_set(err, -errno, "statvfs %s: %s", svc->backup_dir, strerror(errno));
+    uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    if (avail < dump_room(db_bytes))
+        return baton_err_set(err, -ENOSPC,
+                             "backup folder %s has %llu MiB free; a dump of the %llu MiB "
+                             "database needs about %llu MiB",
+                             svc->backup_dir, (unsigned long long)(avail >> 20),
+                             (unsigned long long)(db_bytes >> 20),
+                             (unsigned long long)(dump_room(db_bytes) >> 20));
+    return 0;
+}
+
+/* Where this rollout starts from, on the record: what it installs, what ran before (what a
+ * rollback returns to), the database and its ids; the history starts with what ran before
+ * baton's first rollout here, and notes what changed outside baton since. -ENOMEM or 0. */
+static int record_start(svc_state_t *st, const Baton__Step *req, const char *release,
+                        const char *previous_release, const char *current_version,
+                        const char *current_sha256, const db_survey_t *db)
+{
+    if (svc_state_set(&st->target_release, release) < 0 ||
+        svc_state_set(&st->previous_release, previous_release) < 0 ||
+        svc_state_set(&st->target_version, req->version) < 0 ||
+        svc_state_set(&st->target_sha256, req->sha256) < 0 ||
+        svc_state_set(&st->previous_version, current_version) < 0 ||
+        svc_state_set(&st->previous_sha256, current_sha256) < 0 ||
+        svc_state_set(&st->database_id, db->identity) < 0)
+        return -ENOMEM;
+    svc_state_clear_list(&st->ids_preflight, &st->n_ids_preflight);
+    for (size_t i = 0; i < db->n_ids; i++)
+        if (svc_state_push(&st->ids_preflight, &st->n_ids_preflight, db->ids[i]) < 0)
+            return -ENOMEM;
+    if (svc_state_history_add(st, current_version, db->ids, db->n_ids, NULL) < 0 ||
+        raise_highest(st, current_version) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
 int step_preflight(step_ctx_t *ctx, baton_err_t *err)
 {
     const svc_config_t *svc = ctx->svc;
@@ -220,21 +262,8 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
         (r = fs_dir_root_only(svc->backup_dir, err)) < 0)
         goto out;
     uint64_t db_bytes = db.bytes;
-    struct statvfs vfs;
-    if (statvfs(svc->backup_dir, &vfs) < 0) {
-        r = baton_err_set(err, -errno, "statvfs %s: %s", svc->backup_dir, strerror(errno));
+    if ((r = backup_room_check(svc, db_bytes, err)) < 0)
         goto out;
-    }
-    uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
-    if (avail < dump_room(db_bytes)) {
-        r = baton_err_set(err, -ENOSPC,
-                          "backup folder %s has %llu MiB free; a dump of the %llu MiB database "
-                          "needs about %llu MiB",
-                          svc->backup_dir, (unsigned long long)(avail >> 20),
-                          (unsigned long long)(db_bytes >> 20),
-                          (unsigned long long)(dump_room(db_bytes) >> 20));
-        goto out;
-    }
     /* The new binary knows every migration the database has (its own migrate up adds the
      * rest): else it would be refused at start, after the service was stopped. */
     if (!req->downgrade && (r = command_schema_known_ids(ctx, newbin, db.ids, db.n_ids, err)) < 0)
@@ -252,24 +281,8 @@ int step_preflight(step_ctx_t *ctx, baton_err_t *err)
 
     /* All checks passed: record where this rollout starts from (the rollout id itself was
      * recorded, with the step, before the pre-flight began). */
-    if (svc_state_set(&st->target_release, release) < 0 ||
-        svc_state_set(&st->previous_release, svc->release_dir ? current_release : "") < 0 ||
-        svc_state_set(&st->target_version, req->version) < 0 ||
-        svc_state_set(&st->target_sha256, req->sha256) < 0 ||
-        svc_state_set(&st->previous_version, current_version) < 0 ||
-        svc_state_set(&st->previous_sha256, hex) < 0 ||
-        svc_state_set(&st->database_id, db.identity) < 0) {
-        r = baton_err_set(err, -ENOMEM, "out of memory");
-        goto out;
-    }
-    /* The history starts with what ran before baton's first rollout here, and notes what
-     * changed outside baton since. */
-    bool oom = false;
-    svc_state_clear_list(&st->ids_preflight, &st->n_ids_preflight);
-    for (size_t i = 0; i < db.n_ids && !oom; i++)
-        oom = svc_state_push(&st->ids_preflight, &st->n_ids_preflight, db.ids[i]) < 0;
-    if (oom || svc_state_history_add(st, current_version, db.ids, db.n_ids, NULL) < 0 ||
-        raise_highest(st, current_version) < 0) {
+    if (record_start(st, req, release, svc->release_dir ? current_release : "", current_version,
+                     hex, &db) < 0) {
         r = baton_err_set(err, -ENOMEM, "out of memory");
         goto out;
     }
