@@ -395,3 +395,23 @@ bool group_schedule(struct run *run, const engine_ops_t *ops)
     }
     return busy;
 }
+
+bool group_turn_held(const node_t *nd)
+{
+    return nd->grp && nd->grp->turn_taken;
+}
+
+void group_turn_take(node_t *nd)
+{
+    if (!nd->grp)
+        return;
+    nd->grp->turn_taken = true;
+    nd->holds_turn = true;
+}
+
+void group_turn_give(node_t *nd)
+{
+    if (nd->holds_turn && nd->grp)
+        nd->grp->turn_taken = false;
+    nd->holds_turn = false;
+}

@@ -61,6 +61,14 @@ void group_prepare_dump(struct run *run, struct node *nd, void *step);
  * maintenance style, where the nodes of a database stop together and the first to dump
  * migrates. */
 bool group_dumps_own(const struct run *run, const struct node *nd);
+
+/* The database turn (above): whether another node of nd's database holds it; nd takes it (before
+ * it stops); nd gives it back, if it holds it (its migration applied nothing, it verified, or its
+ * rollback put the database back; a failed rollback keeps it: the database is in a state no one
+ * knows). */
+bool group_turn_held(const struct node *nd);
+void group_turn_take(struct node *nd);
+void group_turn_give(struct node *nd);
 /* A migrate Result of the migrator: the ids later nodes must find. */
 int group_migrated(struct run *run, struct node *nd, char **ids, size_t n_ids);
 /* A node was rolled back: if it was its group's migrator the schema is back, the group has no

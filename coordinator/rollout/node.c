@@ -409,11 +409,8 @@ void node_step_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, 
     /* A migration that applied nothing changes nothing another node could depend on; one that
      * applied something holds the turn until its node verified and passed its analysis
      * (node_verified; see rollout.c). */
-    if (migrate && !nd->applied) {
-        if (nd->holds_turn && nd->grp)
-            nd->grp->turn_taken = false;
-        nd->holds_turn = false;
-    }
+    if (migrate && !nd->applied)
+        group_turn_give(nd);
     nd->step++;
     if (nd->step == n) { /* committed */
         nd->state = NODE_DONE;
@@ -441,9 +438,7 @@ void node_step_result(struct run *run, node_t *nd, int r, Baton__Envelope *env, 
 
 void node_verified(struct run *run, node_t *nd, const engine_ops_t *ops)
 {
-    if (nd->holds_turn && nd->grp)
-        nd->grp->turn_taken = false;
-    nd->holds_turn = false;
+    group_turn_give(nd);
     nd->settled_seq = ++run->settled;
     /* rollback-all: every node stays undoable until the whole fleet is verified; a batch with a
      * bake (analysis.h): until it passed. */
@@ -530,11 +525,9 @@ void node_rollback_result(struct run *run, node_t *nd, int r, Baton__Envelope *e
      * starts after it. */
     if (r < 0)
         run->halting = true;
-    if (nd->holds_turn && nd->grp) {
-        /* A failed rollback keeps the turn: the database is in an unknown state. */
-        nd->holds_turn = r < 0;
-        nd->grp->turn_taken = r < 0;
-    }
+    /* A failed rollback keeps the turn: the database is in an unknown state. */
+    if (r == 0)
+        group_turn_give(nd);
 }
 
 /* ---- staging: the artifact in chunks, a window of them in flight per node --------------------

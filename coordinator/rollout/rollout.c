@@ -420,10 +420,8 @@ static void start_node(struct run *run, node_t *nd)
         return;
     }
     emit_node(run, nd, nd->resuming ? "upgrading (resumed)" : "upgrading");
-    if (turn_needed(nd) && !run->maintenance) {
-        nd->grp->turn_taken = true;
-        nd->holds_turn = true;
-    }
+    if (turn_needed(nd) && !run->maintenance)
+        group_turn_take(nd);
     node_next_step(run, nd, ops_of(run));
 }
 
@@ -587,7 +585,7 @@ static void start_batch_nodes(struct run *run)
             continue;
         if (unavailable >= run->max_unavailable)
             break;
-        if (turn_needed(nd) && nd->grp->turn_taken && !run->maintenance)
+        if (turn_needed(nd) && group_turn_held(nd) && !run->maintenance)
             continue; /* in file order: the next node of that database waits for the turn */
         start_node(run, nd);
         unavailable++;
