@@ -84,8 +84,6 @@ static void on_tick(void *userdata)
     atomic_store(&p->w->last_sign, mono_ms());
 }
 
-/* Runs one job to its end: the step, the state saved with its Result on record, the Result
- * sent to the main loop. */
 /* plan: read-only, outside the state and its record. */
 static void run_plan(worker_t *w, step_ctx_t *ctx, const step_def_t *def)
 {
@@ -225,6 +223,8 @@ static void settle_lock(step_ctx_t *ctx, const step_def_t *def, int r)
     }
 }
 
+/* Runs one job to its end: the step, the state saved with its Result on record, the Result
+ * sent to the main loop. */
 static void run_job(worker_t *w, struct worker_job *job)
 {
     const step_def_t *def = job->def;

@@ -1,6 +1,6 @@
 /* step: the narrow context every step of a rollout gets, and the steps themselves.
  *
- * A step (agent/step_NAME.c: step_dump.c dumps the database) reads the service's config and
+ * A step (agent/steps/step_NAME.c: step_dump.c dumps the database) reads the service's config and
  * state from its context, does its work, records what it did in the state, and fills
  * `ctx->out` for the Result. It returns 0 or a negative errno with `err` saying why. Steps run
  * on the agent's worker thread; they touch nothing but their context, so a step can be

@@ -8,8 +8,9 @@
  * database (Step.shared_from), no second dump is taken; the bookkeeping table must hold exactly
  * the ids that node's migration left, and the schema stays that node's to undo.
  *
- * The migration lock (db_lock.h) is taken before the dump and kept until the migration's
- * Result is recorded: no one else dumps or migrates the database in between.
+ * The migration lock (db_lock.h) is taken before the dump (or already at the stop, Step.lock)
+ * and kept until the migration's Result is recorded: no one else dumps or migrates the
+ * database in between.
  *
  * Restore (the fallback of a rollback): `pg_restore --clean` alone would leave behind objects
  * the failed upgrade created (they are not in the dump), so the restore script runs in ONE

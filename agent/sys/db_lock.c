@@ -16,17 +16,17 @@
 #define STR(x) STR_(x)
 
 /* The session holding baton's lock in this database, as one line; "" when none. */
+/* clang-format off */
 static const char holder_sql[] =
     "SELECT coalesce(nullif(a.application_name, ''), 'unnamed session') || ' (pid ' || l.pid "
     "|| coalesce(', from ' || host(a.client_addr), '') || coalesce(', since ' || "
     "to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS UTC'), '') || ')' "
     "FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
     "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 "
-    "AND l.classid = " STR(DB_LOCK_CLASS) "::oid AND l.objid = " STR(
-        DB_LOCK_OBJECT) "::oid "
-                        "AND l.database = (SELECT oid FROM pg_database WHERE datname = "
-                        "current_database()) "
-                        "LIMIT 1";
+    "AND l.classid = " STR(DB_LOCK_CLASS) "::oid AND l.objid = " STR(DB_LOCK_OBJECT) "::oid "
+    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "LIMIT 1";
+/* clang-format on */
 
 int db_lock_holder_on(PGconn *c, char **ret_holder, baton_err_t *err)
 {
@@ -107,13 +107,14 @@ static bool live_has(int pid)
     return has;
 }
 
-static const char stale_sql[] = "SELECT l.pid, coalesce(a.application_name, '') FROM pg_locks l "
-                                "LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
-                                "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 "
-                                "AND l.classid = " STR(DB_LOCK_CLASS) "::oid AND l.objid = " STR(
-                                    DB_LOCK_OBJECT) "::oid "
-                                                    "AND l.database = (SELECT oid FROM pg_database "
-                                                    "WHERE datname = current_database())";
+/* clang-format off */
+static const char stale_sql[] =
+    "SELECT l.pid, coalesce(a.application_name, '') FROM pg_locks l "
+    "LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+    "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 "
+    "AND l.classid = " STR(DB_LOCK_CLASS) "::oid AND l.objid = " STR(DB_LOCK_OBJECT) "::oid "
+    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())";
+/* clang-format on */
 
 static int end_stale_on(PGconn *c, const char *node, bool *ret_ended, baton_err_t *err)
 {

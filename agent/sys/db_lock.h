@@ -1,8 +1,9 @@
 /* db_lock: the migration lock of one database, a PostgreSQL session advisory lock.
  *
- * A rollout's agent takes it before its dump and holds it, on a connection of its own, until
- * the migration's Result is recorded (or the rollback that undoes it ended): while it is held,
- * no second rollout, on this node or any other, dumps or migrates the same database. A crashed
+ * A rollout's agent takes it before its dump (before its stop, when the coordinator knows the
+ * dump will be the node's own: Step.lock) and holds it, on a connection of its own, until the
+ * migration's Result is recorded (or the rollback that undoes it ended): while it is held, no
+ * second rollout, on this node or any other, dumps or migrates the same database. A crashed
  * agent's connection closes and the server lets the lock go; its record (interrupted) then
  * says what to do, so a lock never outlives the process that knew why it was taken.
  *
@@ -41,8 +42,8 @@ void db_lock_release(struct pg_conn **conn_p);
  * migration to read on (a connection set up costs ~10-30 ms here, inside the downtime):
  * 0, or a negative errno when the server did not let it go, the connection then closed. */
 int db_lock_unlock_keep(struct pg_conn **conn_p, struct pg_conn **ret_session);
-/* -EBUSY, naming the holder, when someone holds the lock now (a rollout that is dumping or
- * migrating the database); 0 when it is free. */
+/* -EBUSY, naming the holder, when someone holds the lock now (a rollout between its stop or
+ * dump and its migration); 0 when it is free. */
 int db_lock_check_free(const svc_config_t *svc, baton_err_t *err);
 /* Who holds the lock now: *ret_holder is "" when nobody does, else "NAME (pid N, from ADDR,
  * since TIME)"; the caller's. */

@@ -436,8 +436,9 @@ static bool schedule_upgrade(struct run *run)
     return schedule_batches(run) || analysis_running(run);
 }
 
-/* A paused rollout: 1 while it stays paused (the loop waits), -1 once `baton resume` asked or
- * Ctrl-C halted it (schedule as usual), 0 when the next batch's gate said no. */
+/* A paused rollout: 1 while it stays paused, or when `baton resume` let a held analysis go on
+ * (the loop waits for either), -1 once `baton resume` asked or Ctrl-C halted it (schedule as
+ * usual), 0 when the next batch's gate said no. */
 static int schedule_paused(struct run *run, uint64_t now)
 {
     if (interrupt_count()) {
@@ -731,10 +732,8 @@ static size_t count(const struct run *run, node_state_t s)
     return n;
 }
 
-/* Puts every node to upgrade into a batch: the journal's plan when resuming (batch numbers
- * stay those the operator saw), else the strategy over the nodes in file order. Emits the
- * plan. */
-/* Resuming: the batches the journal's plan event gave, a node new since then in the last. */
+/* Resuming: the batches the journal's plan event gave (batch numbers stay those the operator
+ * saw), a node new since then in the last. */
 static json_t *batches_from_journal(struct run *run)
 {
     size_t nb = json_array_size(run->record->plan);
@@ -837,6 +836,8 @@ static char *plan_message(struct run *run, json_t *batches, size_t todo)
     return msg;
 }
 
+/* Puts every node to upgrade into a batch: the journal's plan when resuming, else the
+ * strategy over the nodes in file order. Emits the plan. */
 int run_plan_batches(struct run *run)
 {
     const strategy_t *s = &run->rf->strategy;
@@ -889,7 +890,6 @@ int run_plan_batches(struct run *run)
     return 0;
 }
 
-/* The end: one summary that says what happened to every node and what to do next. */
 /* One line per node that failed, for the summary ("\n  node2: rolled back to where it was"),
  * and the first that failed for a reason of its own (not rollback-all's); the caller's. */
 static char *failed_lines_of(struct run *run, node_t **ret_first_failed)
@@ -938,6 +938,7 @@ static char *leave_in_flight(struct run *run)
     return left;
 }
 
+/* The end: one summary that says what happened to every node and what to do next. */
 static int summarize(struct run *run, int engine_r)
 {
     const rollout_file_t *rf = run->rf;

@@ -136,6 +136,9 @@ static int teardown(void **state)
     struct fixture *f = *state;
     if (!f)
         return 0;
+    /* A test that failed while a step was held: the step lets go first (its read ends), or
+     * stopping its worker would wait for it for ever. */
+    close(held[1]);
     if (f->cfg)
         agent_lanes_stop(&f->agent);
     if (f->lane_zctx)
@@ -147,7 +150,6 @@ static int teardown(void **state)
     zmq_ctx_term(f->zctx);
     agent_config_destroy(&f->cfg);
     close(held[0]);
-    close(held[1]);
     char cmd[160];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
     assert_int_equal(system(cmd), 0);

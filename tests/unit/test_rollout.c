@@ -20,7 +20,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/inotify.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,6 +33,7 @@
 #include <zmq.h>
 
 #include "envelope.h"
+#include "fsutil.h"
 #include "journal.h"
 #include "rollout.h"
 #include "rollout_file.h"
@@ -49,8 +54,6 @@ typedef struct fake {
     const char *fails;  /* the step that answers FAILED, or NULL */
     const char *silent; /* the step it never answers (a frozen agent), or NULL */
     const char *crash;  /* the step at which the coordinator is killed (it still runs), or NULL */
-    const char *resume; /* the step after which it asks the paused rollout to go on (baton
-                         * resume), or NULL */
     bool rollback_fails;
     char shared_from[32]; /* what its dump request said: the node that dumped its database */
     bool down_needs_dump; /* its rollback's down-migration fails: only its dump brings the
@@ -69,12 +72,15 @@ struct fixture {
     void *stop_tx, *stop_rx; /* inproc pair: tells the agents' thread to end */
     pthread_t thread;
     bool running;           /* the agents' thread */
-    pid_t child;            /* the coordinator, when it runs in a child to be killed */
+    _Atomic pid_t child;    /* the coordinator, when it runs in a child to be killed */
     journal_store_t *store; /* the rollout's journal, while it runs */
+    bool operator;          /* an operator runs `baton resume` once the rollout paused */
+    pthread_t op_thread;
+    _Atomic unsigned resumed_at; /* the fleet's counter when it did */
     fake_t nodes[NODES_MAX];
     size_t n;
-    unsigned clock; /* the fleet's command counter */
-    char out[96];   /* the rollout's JSON output */
+    _Atomic unsigned clock; /* the fleet's command counter */
+    char out[96];           /* the rollout's JSON output */
 };
 
 /* ---- the fake agents ------------------------------------------------------------------------ */
@@ -155,6 +161,8 @@ static void fake_answer(struct fixture *f, fake_t *a, const void *id, size_t id_
     res.step = (char *)def->name;
     if (a->silent && !strcmp(a->silent, def->name))
         return;
+    if (def->id == STEP_STOP && f->operator&& !f->resumed_at && a != & f->nodes[0])
+        a->broken = "stopped while the rollout was paused";
     if (a->crash && !strcmp(a->crash, def->name) && f->child > 0)
         kill(f->child, SIGKILL);
     bool fail =
@@ -210,10 +218,6 @@ static void fake_answer(struct fixture *f, fake_t *a, const void *id, size_t id_
     }
     snprintf(a->rollout, sizeof(a->rollout), "%s", req->rollout_id);
     snprintf(a->step, sizeof(a->step), "%s", def->done);
-    baton_err_t err = {0};
-    if (a->resume && !strcmp(a->resume, def->name) &&
-        journal_request(f->store, req->rollout_id, "continue", &err) < 0)
-        a->broken = "baton resume's request could not be made";
     fake_send(a, id, id_len, &env);
 }
 
@@ -314,6 +318,63 @@ static int teardown(void **state)
 
 /* Writes the rollout file (its strategy lines as given), runs the rollout against the fleet and
  * returns its exit code; its events are in f->out, one JSON object per line. */
+/* The journal of the one rollout in the state folder holds a paused event: its rollout id in
+ * id, true. */
+static bool journal_paused(const char *dir, char *id, size_t len)
+{
+    DIR *d = opendir(dir);
+    bool paused = false;
+    for (struct dirent *de; d && !paused && (de = readdir(d));) {
+        size_t n = strlen(de->d_name);
+        if (n < 7 || strcmp(de->d_name + n - 6, ".jsonl"))
+            continue;
+        char path[512], line[65536];
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        FILE *in = fopen(path, "r");
+        while (in && !paused && fgets(line, sizeof(line), in))
+            paused = strstr(line, "\"event\":\"paused\"") != NULL;
+        if (in)
+            fclose(in);
+        snprintf(id, len, "%.*s", (int)(n - 6), de->d_name);
+    }
+    if (d)
+        closedir(d);
+    return paused;
+}
+
+/* The operator: waits (inotify on the journal's folder) until the rollout says it paused, then
+ * does what `baton resume` does to a paused rollout: a request through the journal. */
+static void *operator_main(void *arg)
+{
+    struct fixture *f = arg;
+    char dir[128], id[64];
+    snprintf(dir, sizeof(dir), "%s/state/rollouts", f->dir);
+    int in = inotify_init1(IN_CLOEXEC);
+    if (in < 0 || inotify_add_watch(in, dir, IN_MODIFY | IN_CREATE) < 0) {
+        f->nodes[0].broken = "inotify";
+        return NULL;
+    }
+    while (!journal_paused(dir, id, sizeof(id))) {
+        struct pollfd p = {.fd = in, .events = POLLIN};
+        char buf[4096];
+        if (poll(&p, 1, 10000) <= 0 || read(in, buf, sizeof(buf)) <= 0) {
+            f->nodes[0].broken = "the rollout never paused";
+            close(in);
+            return NULL;
+        }
+    }
+    close(in);
+    /* That it waits is an absence: a window in which no node may be stopped (the agents' thread
+     * says so if one is), then the request. 700 ms: longer than the engine's tick (500 ms), at
+     * which a paused rollout looks at its journal again. */
+    nanosleep(&(struct timespec){.tv_nsec = 700 * 1000 * 1000}, NULL);
+    f->resumed_at = f->clock;
+    baton_err_t err = {0};
+    if (journal_request(f->store, id, "continue", &err) < 0)
+        f->nodes[0].broken = "baton resume's request could not be made";
+    return NULL;
+}
+
 static int fleet_run(struct fixture *f, const char *strategy, const char *resume_id, bool crash)
 {
     char path[128], art[128];
@@ -343,6 +404,12 @@ static int fleet_run(struct fixture *f, const char *strategy, const char *resume
     struct rollout_opts opts = {.json = true, .resume_id = resume_id};
     assert_int_equal(journal_store_new(state, NULL, &opts.store, &err), 0);
     f->store = opts.store;
+    if (f->operator) {
+        char dir[160];
+        snprintf(dir, sizeof(dir), "%s/rollouts", state);
+        assert_int_equal(fs_mkdir_p(dir, 0700, &err), 0);
+        assert_int_equal(pthread_create(&f->op_thread, NULL, operator_main, f), 0);
+    }
 
     /* Its output goes to a file of the test's, read back by the assertions. */
     snprintf(f->out, sizeof(f->out), "%s/out.json", f->dir);
@@ -350,11 +417,14 @@ static int fleet_run(struct fixture *f, const char *strategy, const char *resume
     fflush(stderr);
     int code = -1;
     if (crash) {
-        /* The coordinator in a child of its own, which the script kills (SIGKILL: a crash);
-         * forked before the agents' thread exists, and it touches nothing of the parent's. */
+        /* The coordinator in a child of its own, which the script kills (SIGKILL: a crash).
+         * Forked before the agents' thread starts; it inherits the parent's ZeroMQ context and
+         * sockets but never touches them (its own context is rollout_run's), and dies with the
+         * parent (a test that aborts leaves no coordinator behind). */
         f->child = fork();
         assert_true(f->child >= 0);
         if (f->child == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
             if (!freopen(f->out, "w", stdout))
                 _exit(99);
             int r = rollout_run(rf, &opts);
@@ -380,6 +450,8 @@ static int fleet_run(struct fixture *f, const char *strategy, const char *resume
     assert_int_equal(zmq_send(f->stop_tx, "", 0, 0), 0);
     pthread_join(f->thread, NULL);
     f->running = false;
+    if (f->operator)
+        pthread_join(f->op_thread, NULL);
     for (size_t i = 0; i < f->n; i++)
         if (f->nodes[i].broken)
             fail_msg("%s: %s", f->nodes[i].name, f->nodes[i].broken);
@@ -661,15 +733,18 @@ static void assert_events(const struct fixture *f, const char *names, const char
 }
 
 /* pause_after: canary: the rollout waits after the first batch, its nodes committed, until
- * `baton resume` asks it to go on (a request through the journal, as the CLI makes it). */
+ * `baton resume` asks it to go on (a request through the journal, as the CLI makes it): no
+ * node of the next batch is stopped before. */
 static void test_pause_after_canary(void **state)
 {
     struct fixture *f = fleet_new(state, 3);
-    f->nodes[0].resume = "commit";
+    f->operator= true;
     assert_int_equal(fleet_rollout(f, "pause_after: canary\n"), EXIT_DONE);
     assert_events(f, "paused continued", "paused continued");
     for (size_t i = 0; i < 3; i++)
         assert_steps(&f->nodes[i], UPGRADED);
+    assert_true(f->resumed_at >= got(&f->nodes[0], "commit"));
+    assert_true(f->resumed_at < got(&f->nodes[1], "stop"));
 }
 
 /* The coordinator killed (SIGKILL) while node2 migrates; its agent finishes the step on its own.
