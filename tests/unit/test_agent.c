@@ -248,6 +248,25 @@ static void copy_file(const char *from, const char *to)
     assert_int_equal(system(cmd), 0);
 }
 
+/* The agent crashes while `step` runs: its state file as the crash leaves it (the step in
+ * progress, by this request) is copied while the step is held, put back once the step ended,
+ * and the agent restarts on it. */
+static void crash_during(struct fixture *f, step_id_t step, const char *rollout, uint64_t id)
+{
+    char crashed[160];
+    snprintf(crashed, sizeof(crashed), "%s/crashed.json", f->dir);
+    holds = step;
+    ask(f, step, rollout, id);
+    copy_file(f->state_file, crashed);
+    assert_int_equal(write(held[1], "", 1), 1);
+    holds = STEP_NONE;
+    Baton__Envelope *env = NULL;
+    assert_int_equal(answer(f, &env)->status, OK);
+    envelope_free(&env);
+    copy_file(crashed, f->state_file);
+    agent_restart(f);
+}
+
 /* ---- the tests ------------------------------------------------------------------------- */
 
 /* Each step after the one before it; a step asked again by the same request is answered from
@@ -314,20 +333,9 @@ static void test_failed_step_then_rollback(void **state)
 static void test_restart_mid_step(void **state)
 {
     struct fixture *f = *state;
-    char crashed[160];
-    snprintf(crashed, sizeof(crashed), "%s/crashed.json", f->dir);
     expect(f, STEP_PREFLIGHT, "r1", 1, OK, NULL);
     expect(f, STEP_STOP, "r1", 2, OK, NULL);
-    holds = STEP_DUMP;
-    ask(f, STEP_DUMP, "r1", 3);
-    copy_file(f->state_file, crashed); /* in progress, as a crash while it runs leaves it */
-    assert_int_equal(write(held[1], "", 1), 1);
-    holds = STEP_NONE;
-    Baton__Envelope *env = NULL;
-    assert_int_equal(answer(f, &env)->status, OK);
-    envelope_free(&env);
-    copy_file(crashed, f->state_file);
-    agent_restart(f);
+    crash_during(f, STEP_DUMP, "r1", 3);
 
     expect(f, STEP_DUMP, "r1", 3, FAILED, "dump was interrupted: the agent restarted while it ran");
     expect(f, STEP_SWAP, "r1", 4, FAILED,
@@ -346,21 +354,24 @@ static void test_restart_mid_step(void **state)
 static void test_preflight_cut_short(void **state)
 {
     struct fixture *f = *state;
-    char crashed[160];
-    snprintf(crashed, sizeof(crashed), "%s/crashed.json", f->dir);
-    holds = STEP_PREFLIGHT;
-    ask(f, STEP_PREFLIGHT, "r1", 1);
-    copy_file(f->state_file, crashed);
-    assert_int_equal(write(held[1], "", 1), 1);
-    holds = STEP_NONE;
-    Baton__Envelope *env = NULL;
-    assert_int_equal(answer(f, &env)->status, OK);
-    envelope_free(&env);
-    copy_file(crashed, f->state_file);
-    agent_restart(f);
+    crash_during(f, STEP_PREFLIGHT, "r1", 1);
 
     expect(f, STEP_PREFLIGHT, "r2", 2, BUSY,
            "reserved by rollout r1 (its pre-flight was interrupted)");
+    /* Its own asker, asking again: told it failed, and the reservation goes at once. */
+    expect(f, STEP_PREFLIGHT, "r1", 1, FAILED,
+           "the pre-flight was interrupted (the agent restarted while it ran); it changed nothing "
+           "here (pre-flight only): released");
+    assert_int_equal(runs[STEP_PREFLIGHT], 1);
+    expect(f, STEP_PREFLIGHT, "r2", 3, OK, NULL);
+}
+
+/* The same, and the rollout's own rollback releases it (nothing to undo). */
+static void test_preflight_cut_short_rolled_back(void **state)
+{
+    struct fixture *f = *state;
+    crash_during(f, STEP_PREFLIGHT, "r1", 1);
+
     expect(f, STEP_STOP, "r1", 3, FAILED, "the pre-flight of rollout r1 was interrupted");
     expect(f, STEP_ROLLBACK, "r1", 4, OK, "changed nothing here (pre-flight only): released");
     assert_int_equal(runs[STEP_ROLLBACK], 0); /* released, nothing to undo */
@@ -374,6 +385,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_step_then_rollback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_mid_step, setup, teardown),
         cmocka_unit_test_setup_teardown(test_preflight_cut_short, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_preflight_cut_short_rolled_back, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
