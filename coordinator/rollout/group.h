@@ -62,10 +62,10 @@ void group_prepare_dump(struct run *run, struct node *nd, void *step);
  * migrates. */
 bool group_dumps_own(const struct run *run, const struct node *nd);
 
-/* The database turn (above): whether another node of nd's database holds it; nd takes it (before
- * it stops); nd gives it back, if it holds it (its migration applied nothing, it verified, or its
- * rollback put the database back; a failed rollback keeps it: the database is in a state no one
- * knows). */
+/* The database turn (above): whether a node of nd's database (nd itself included) holds it; nd
+ * takes it (before it stops); nd gives it back, if it holds it (its migration applied nothing, it
+ * verified, or its rollback put the database back; a failed rollback keeps it: the database is in a
+ * state no one knows). */
 bool group_turn_held(const struct node *nd);
 void group_turn_take(struct node *nd);
 void group_turn_give(struct node *nd);

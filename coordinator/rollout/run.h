@@ -1,8 +1,8 @@
 /* run: what one invocation of the coordinator knows while it drives the fleet: the rollout, one
  * record per node (node_t), and the output. Only the types and a few helpers the phases share
- * (the artifact, the batches, the test hook) are here; the functions on them are in the headers of their folders: engine/engine.h (the event
- * loop, sending a call), rollout/node.h (one node's state machine), events/events.h (emitting
- * events). */
+ * (the artifact, the batches, the test hook) are here; the functions on them are in the headers of
+ * their folders: engine/engine.h (the event loop, sending a call), rollout/node.h (one node's state
+ * machine), events/events.h (emitting events). */
 #ifndef BATON_RUN_H
 #define BATON_RUN_H
 

@@ -74,8 +74,11 @@ struct fixture {
     bool running;           /* the agents' thread */
     _Atomic pid_t child;    /* the coordinator, when it runs in a child to be killed */
     journal_store_t *store; /* the rollout's journal, while it runs */
-    bool operator;          /* an operator runs `baton resume` once the rollout paused */
+    bool op_resumes;        /* an operator runs `baton resume` once the rollout paused */
     pthread_t op_thread;
+    bool op_running;             /* that thread */
+    _Atomic bool op_stop;        /* the test ended: the operator gives up */
+    const char *op_broken;       /* what went wrong in its thread */
     _Atomic unsigned resumed_at; /* the fleet's counter when it did */
     fake_t nodes[NODES_MAX];
     size_t n;
@@ -161,10 +164,11 @@ static void fake_answer(struct fixture *f, fake_t *a, const void *id, size_t id_
     res.step = (char *)def->name;
     if (a->silent && !strcmp(a->silent, def->name))
         return;
-    if (def->id == STEP_STOP && f->operator&& !f->resumed_at && a != & f->nodes[0])
+    if (def->id == STEP_STOP && f->op_resumes && !f->resumed_at && a != &f->nodes[0])
         a->broken = "stopped while the rollout was paused";
-    if (a->crash && !strcmp(a->crash, def->name) && f->child > 0)
-        kill(f->child, SIGKILL);
+    pid_t child = f->child; /* read once: 0 would be this whole process group */
+    if (a->crash && !strcmp(a->crash, def->name) && child > 0)
+        kill(child, SIGKILL);
     bool fail =
         def->id == STEP_ROLLBACK ? a->rollback_fails : a->fails && !strcmp(a->fails, def->name);
     if (fail) {
@@ -293,9 +297,14 @@ static int teardown(void **state)
     struct fixture *f = *state;
     if (!f)
         return 0;
-    if (f->child > 0) { /* a test that failed midway */
-        kill(f->child, SIGKILL);
-        waitpid(f->child, NULL, 0);
+    pid_t child = f->child;
+    if (child > 0) { /* a test that failed midway */
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+    }
+    if (f->op_running) {
+        f->op_stop = true;
+        pthread_join(f->op_thread, NULL);
     }
     if (f->running) {
         zmq_send(f->stop_tx, "", 0, 0);
@@ -342,36 +351,46 @@ static bool journal_paused(const char *dir, char *id, size_t len)
     return paused;
 }
 
-/* The operator: waits (inotify on the journal's folder) until the rollout says it paused, then
- * does what `baton resume` does to a paused rollout: a request through the journal. */
+/* The operator: waits (inotify on the journal's folder, or every 50 ms where inotify is not
+ * to be had) until the rollout says it paused, then does what `baton resume` does to a paused
+ * rollout: a request through the journal. Whatever goes wrong, it still asks the rollout to go
+ * on once it knows its id (a paused rollout waits for ever) and says what went wrong in
+ * f->op_broken; it gives up after 30 s, or when the test ends (f->op_stop). */
 static void *operator_main(void *arg)
 {
     struct fixture *f = arg;
-    char dir[128], id[64];
+    char dir[128], id[64] = "";
     snprintf(dir, sizeof(dir), "%s/state/rollouts", f->dir);
     int in = inotify_init1(IN_CLOEXEC);
-    if (in < 0 || inotify_add_watch(in, dir, IN_MODIFY | IN_CREATE) < 0) {
-        f->nodes[0].broken = "inotify";
-        return NULL;
+    if (in >= 0 && inotify_add_watch(in, dir, IN_MODIFY | IN_CREATE) < 0) {
+        close(in);
+        in = -1;
     }
-    while (!journal_paused(dir, id, sizeof(id))) {
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    bool paused = false;
+    while (!(paused = journal_paused(dir, id, sizeof(id))) && !f->op_stop) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - t0.tv_sec > 30)
+            break;
         struct pollfd p = {.fd = in, .events = POLLIN};
         char buf[4096];
-        if (poll(&p, 1, 10000) <= 0 || read(in, buf, sizeof(buf)) <= 0) {
-            f->nodes[0].broken = "the rollout never paused";
-            close(in);
-            return NULL;
-        }
+        if (poll(&p, in >= 0 ? 1 : 0, in >= 0 ? 200 : 50) > 0 && read(in, buf, sizeof(buf)) < 0)
+            break;
     }
-    close(in);
-    /* That it waits is an absence: a window in which no node may be stopped (the agents' thread
-     * says so if one is), then the request. 700 ms: longer than the engine's tick (500 ms), at
-     * which a paused rollout looks at its journal again. */
-    nanosleep(&(struct timespec){.tv_nsec = 700 * 1000 * 1000}, NULL);
+    if (in >= 0)
+        close(in);
+    if (!paused)
+        f->op_broken = "the rollout never paused";
+    else if (!f->op_stop)
+        /* That it waits is an absence: a window in which no node may be stopped (the agents'
+         * thread says so if one is), then the request. 700 ms: longer than the engine's tick
+         * (500 ms), at which a paused rollout looks at its journal again. */
+        nanosleep(&(struct timespec){.tv_nsec = 700 * 1000 * 1000}, NULL);
     f->resumed_at = f->clock;
     baton_err_t err = {0};
-    if (journal_request(f->store, id, "continue", &err) < 0)
-        f->nodes[0].broken = "baton resume's request could not be made";
+    if (*id && journal_request(f->store, id, "continue", &err) < 0 && !f->op_broken)
+        f->op_broken = "baton resume's request could not be made";
     return NULL;
 }
 
@@ -404,11 +423,12 @@ static int fleet_run(struct fixture *f, const char *strategy, const char *resume
     struct rollout_opts opts = {.json = true, .resume_id = resume_id};
     assert_int_equal(journal_store_new(state, NULL, &opts.store, &err), 0);
     f->store = opts.store;
-    if (f->operator) {
+    if (f->op_resumes) {
         char dir[160];
         snprintf(dir, sizeof(dir), "%s/rollouts", state);
         assert_int_equal(fs_mkdir_p(dir, 0700, &err), 0);
         assert_int_equal(pthread_create(&f->op_thread, NULL, operator_main, f), 0);
+        f->op_running = true;
     }
 
     /* Its output goes to a file of the test's, read back by the assertions. */
@@ -416,27 +436,31 @@ static int fleet_run(struct fixture *f, const char *strategy, const char *resume
     fflush(stdout);
     fflush(stderr);
     int code = -1;
+    pid_t pid = 0;
     if (crash) {
         /* The coordinator in a child of its own, which the script kills (SIGKILL: a crash).
          * Forked before the agents' thread starts; it inherits the parent's ZeroMQ context and
          * sockets but never touches them (its own context is rollout_run's), and dies with the
          * parent (a test that aborts leaves no coordinator behind). */
-        f->child = fork();
-        assert_true(f->child >= 0);
-        if (f->child == 0) {
-            prctl(PR_SET_PDEATHSIG, SIGKILL);
+        pid_t parent = getpid();
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+                _exit(98);
             if (!freopen(f->out, "w", stdout))
                 _exit(99);
             int r = rollout_run(rf, &opts);
             fflush(stdout);
             _exit(r);
         }
+        f->child = pid;
     }
     assert_int_equal(pthread_create(&f->thread, NULL, fake_agents, f), 0);
     f->running = true;
     if (crash) {
         int status = 0;
-        assert_int_equal(waitpid(f->child, &status, 0), f->child);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
         f->child = 0;
         code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
     } else {
@@ -450,8 +474,12 @@ static int fleet_run(struct fixture *f, const char *strategy, const char *resume
     assert_int_equal(zmq_send(f->stop_tx, "", 0, 0), 0);
     pthread_join(f->thread, NULL);
     f->running = false;
-    if (f->operator)
+    if (f->op_running) {
         pthread_join(f->op_thread, NULL);
+        f->op_running = false;
+    }
+    if (f->op_broken)
+        fail_msg("the operator: %s", f->op_broken);
     for (size_t i = 0; i < f->n; i++)
         if (f->nodes[i].broken)
             fail_msg("%s: %s", f->nodes[i].name, f->nodes[i].broken);
@@ -738,7 +766,7 @@ static void assert_events(const struct fixture *f, const char *names, const char
 static void test_pause_after_canary(void **state)
 {
     struct fixture *f = fleet_new(state, 3);
-    f->operator= true;
+    f->op_resumes = true;
     assert_int_equal(fleet_rollout(f, "pause_after: canary\n"), EXIT_DONE);
     assert_events(f, "paused continued", "paused continued");
     for (size_t i = 0; i < 3; i++)
