@@ -214,6 +214,107 @@ static bool leader_exited(pid_t pid)
     return waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid;
 }
 
+/* Without this record a crash of the agent would leave the tool unkillable by the next one:
+ * refuse to run rather than run unrecorded. Not fsynced: it matters only while the machine is up
+ * (a power loss ends the tool too), and it is written before every tool a step runs, inside the
+ * node's downtime. */
+static int record_pid(const char *pidfile, pid_t pid, baton_err_t *err)
+{
+    char line[64];
+    int len = snprintf(line, sizeof(line), "%d %llu\n", (int)pid, start_time(pid));
+    return fs_write_replace(pidfile, line, (size_t)len, 0600, false, err);
+}
+
+/* One command while it runs: its output pipes, its leader, its deadlines. */
+struct watch {
+    pid_t pid;
+    int pidfd;            /* the leader's exit, seen at once (Linux 5.3); -1: looked for */
+    int pipes[2];         /* stdout, stderr; -1 once closed */
+    bool leader_done;     /* the leader exited */
+    uint64_t deadline;    /* SIGTERM then (0: none, or past) */
+    uint64_t kill_at;     /* SIGKILL then, after the grace (0: none) */
+    uint64_t drain_until; /* the leader exited: its output read until then at most */
+    size_t tail_len;
+};
+
+/* The clock's part of one turn: the leader's exit, the deadline and the grace after it. True
+ * once the watch is over (the leader exited and its output was read, or the drain ran out). */
+static bool watch_time(struct watch *w, struct proc_result *ret, uint64_t t)
+{
+    /* Checked before the deadline: after a pause of ours (SIGSTOP, a suspended VM) the clock
+     * may be past it while the command finished in time, which is no time-out. */
+    if (!w->leader_done && leader_exited(w->pid)) {
+        /* The command is over. What it left in its group (a hook's `sleep 600 &`) ends with it
+         * now, not when it lets go of our pipes; and the output still buffered is read for
+         * PROC_DRAIN_MS at most, since a process that left the group (setsid) may hold a pipe
+         * for ever. */
+        w->leader_done = true;
+        kill(-w->pid, SIGKILL);
+        w->drain_until = t + PROC_DRAIN_MS;
+        w->deadline = w->kill_at = 0;
+    }
+    if (w->leader_done && ((w->pipes[0] < 0 && w->pipes[1] < 0) || t >= w->drain_until))
+        return true;
+    if (w->deadline && t >= w->deadline) {
+        ret->timed_out = true;
+        kill(w->pid, SIGTERM); /* also a leader that left its group */
+        kill(-w->pid, SIGTERM);
+        w->kill_at = t + PROC_KILL_GRACE_MS;
+        w->deadline = 0;
+    }
+    if (w->kill_at && t >= w->kill_at) {
+        kill(w->pid, SIGKILL);
+        kill(-w->pid, SIGKILL);
+        w->kill_at = 0;
+    }
+    return false;
+}
+
+/* When the next turn is due: the first of its timers, and at least once a second (the tick). */
+static uint64_t watch_wake(const struct watch *w, uint64_t t)
+{
+    uint64_t wake = t + 1000;
+    if (w->deadline && w->deadline < wake)
+        wake = w->deadline;
+    if (w->kill_at && w->kill_at < wake)
+        wake = w->kill_at;
+    if (w->drain_until && w->drain_until < wake)
+        wake = w->drain_until;
+    if (!w->leader_done && w->pidfd < 0 && t + PROC_POLL_MS < wake)
+        wake = t + PROC_POLL_MS;
+    return wake;
+}
+
+/* Reads the pipes poll found ready: stdout to on_stdout (whose refusal ends the command), the
+ * rest into the tail; a pipe at its end is closed. Returns r, or the refusal. */
+static int watch_read(const struct proc_opts *o, struct watch *w, const struct pollfd *fds,
+                      const int *which, int nfds, struct proc_result *ret, int r, baton_err_t *err)
+{
+    char buf[64 * 1024];
+    for (int k = 0; k < nfds; k++) {
+        int i = which[k];
+        if (i == 2 || !(fds[k].revents & (POLLIN | POLLHUP | POLLERR)))
+            continue; /* the pidfd: the leader is looked at on the next turn */
+        ssize_t got = read(w->pipes[i], buf, sizeof(buf));
+        if (got < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (got <= 0) {
+            close(w->pipes[i]);
+            w->pipes[i] = -1;
+            continue;
+        }
+        if (i == 0 && o->on_stdout) {
+            if (r == 0 && o->on_stdout(buf, (size_t)got, o->userdata) < 0) {
+                r = baton_err_set(err, -ECANCELED, "%s: output rejected", o->argv[0]);
+                kill(-w->pid, SIGKILL);
+            }
+        } else {
+            tail_add(ret->tail, &w->tail_len, buf, (size_t)got);
+        }
+    }
+    return r;
+}
+
 int proc_run(const struct proc_opts *o, struct proc_result *ret, baton_err_t *err)
 {
     int out[2], errp[2];
@@ -242,76 +343,34 @@ int proc_run(const struct proc_opts *o, struct proc_result *ret, baton_err_t *er
     setpgid(pid, pid); /* also here: no race with the child's own call */
     close(out[1]);
     close(errp[1]);
-    if (o->pidfile) {
-        /* Without this record a crash of the agent would leave the tool unkillable by the next
-         * one: refuse to run rather than run unrecorded. Not fsynced: it matters only while
-         * the machine is up (a power loss ends the tool too), and it is written before every
-         * tool a step runs, inside the node's downtime. */
-        char line[64];
-        int len = snprintf(line, sizeof(line), "%d %llu\n", (int)pid, start_time(pid));
-        baton_err_t werr = {0};
-        if (fs_write_replace(o->pidfile, line, (size_t)len, 0600, false, &werr) < 0) {
-            kill(-pid, SIGKILL);
-            while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-                ;
-            close(out[0]), close(errp[0]);
-            return baton_err_set(err, werr.code, "%s: %s", o->argv[0], werr.msg);
-        }
+    baton_err_t werr = {0};
+    if (o->pidfile && record_pid(o->pidfile, pid, &werr) < 0) {
+        kill(-pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        close(out[0]), close(errp[0]);
+        return baton_err_set(err, werr.code, "%s: %s", o->argv[0], werr.msg);
     }
 
     /* The leader's exit is seen at once through a pidfd (Linux 5.3); without one it is
      * looked for every PROC_POLL_MS. */
-    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    uint64_t deadline = o->timeout_ms ? mono_ms() + o->timeout_ms : 0, kill_at = 0, drain_until = 0;
-    bool leader_done = false;
-    size_t tail_len = 0;
-    int r = 0, pipes[2] = {out[0], errp[0]};
-    char buf[64 * 1024];
+    struct watch w = {.pid = pid,
+                      .pidfd = (int)syscall(SYS_pidfd_open, pid, 0),
+                      .pipes = {out[0], errp[0]},
+                      .deadline = o->timeout_ms ? mono_ms() + o->timeout_ms : 0};
+    int r = 0;
     for (;;) {
         uint64_t t = mono_ms();
-        /* Checked before the deadline: after a pause of ours (SIGSTOP, a suspended VM) the
-         * clock may be past it while the command finished in time, which is no time-out. */
-        if (!leader_done && leader_exited(pid)) {
-            /* The command is over. What it left in its group (a hook's `sleep 600 &`) ends with
-             * it now, not when it lets go of our pipes; and the output still buffered is read
-             * for PROC_DRAIN_MS at most, since a process that left the group (setsid) may hold
-             * a pipe for ever. */
-            leader_done = true;
-            kill(-pid, SIGKILL);
-            drain_until = t + PROC_DRAIN_MS;
-            deadline = kill_at = 0;
-        }
-        if (leader_done && ((pipes[0] < 0 && pipes[1] < 0) || t >= drain_until))
+        if (watch_time(&w, ret, t))
             break;
-        if (deadline && t >= deadline) {
-            ret->timed_out = true;
-            kill(pid, SIGTERM); /* also a leader that left its group */
-            kill(-pid, SIGTERM);
-            kill_at = t + PROC_KILL_GRACE_MS;
-            deadline = 0;
-        }
-        if (kill_at && t >= kill_at) {
-            kill(pid, SIGKILL);
-            kill(-pid, SIGKILL);
-            kill_at = 0;
-        }
-        uint64_t wake = t + 1000; /* the tick runs at least once a second */
-        if (deadline && deadline < wake)
-            wake = deadline;
-        if (kill_at && kill_at < wake)
-            wake = kill_at;
-        if (drain_until && drain_until < wake)
-            wake = drain_until;
-        if (!leader_done && pidfd < 0 && t + PROC_POLL_MS < wake)
-            wake = t + PROC_POLL_MS;
-
+        uint64_t wake = watch_wake(&w, t);
         struct pollfd fds[3];
         int nfds = 0, which[3];
         for (int i = 0; i < 2; i++)
-            if (pipes[i] >= 0)
-                which[nfds] = i, fds[nfds++] = (struct pollfd){.fd = pipes[i], .events = POLLIN};
-        if (!leader_done && pidfd >= 0)
-            which[nfds] = 2, fds[nfds++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
+            if (w.pipes[i] >= 0)
+                which[nfds] = i, fds[nfds++] = (struct pollfd){.fd = w.pipes[i], .events = POLLIN};
+        if (!w.leader_done && w.pidfd >= 0)
+            which[nfds] = 2, fds[nfds++] = (struct pollfd){.fd = w.pidfd, .events = POLLIN};
         int n = poll(fds, (nfds_t)nfds, (int)(wake - t));
         if (o->tick)
             o->tick(o->userdata);
@@ -322,33 +381,13 @@ int proc_run(const struct proc_opts *o, struct proc_result *ret, baton_err_t *er
             kill(-pid, SIGKILL);
             break;
         }
-        for (int k = 0; k < nfds; k++) {
-            int i = which[k];
-            if (i == 2 || !(fds[k].revents & (POLLIN | POLLHUP | POLLERR)))
-                continue; /* the pidfd: the leader is looked at on the next turn */
-            ssize_t got = read(pipes[i], buf, sizeof(buf));
-            if (got < 0 && (errno == EINTR || errno == EAGAIN))
-                continue;
-            if (got <= 0) {
-                close(pipes[i]);
-                pipes[i] = -1;
-                continue;
-            }
-            if (i == 0 && o->on_stdout) {
-                if (r == 0 && o->on_stdout(buf, (size_t)got, o->userdata) < 0) {
-                    r = baton_err_set(err, -ECANCELED, "%s: output rejected", o->argv[0]);
-                    kill(-pid, SIGKILL);
-                }
-            } else {
-                tail_add(ret->tail, &tail_len, buf, (size_t)got);
-            }
-        }
+        r = watch_read(o, &w, fds, which, nfds, ret, r, err);
     }
     for (int i = 0; i < 2; i++)
-        if (pipes[i] >= 0)
-            close(pipes[i]);
-    if (pidfd >= 0)
-        close(pidfd);
+        if (w.pipes[i] >= 0)
+            close(w.pipes[i]);
+    if (w.pidfd >= 0)
+        close(w.pidfd);
     /* Whatever the command left running in its group does not outlive it (also when the loop
      * ended on an error before the leader did): killed before the leader is reaped, while its
      * pid still names the group and cannot be anyone else's. */
