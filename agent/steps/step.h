@@ -117,8 +117,10 @@ int rehearse(step_ctx_t *ctx, const char *binary, uint64_t *ret_ms, baton_err_t 
 int raise_highest(svc_state_t *st, const char *version);
 /* Restores the dump at `path`, whose digest must be `sha256` when given (step_dump.c). */
 int dump_restore_file(step_ctx_t *ctx, const char *path, const char *sha256, baton_err_t *err);
-/* Room a dump of a database of db_bytes needs in the backup folder. */
+/* Room a dump of a database of db_bytes needs in the backup folder; and -ENOSPC, saying so in
+ * the pre-flight's and plan's one sentence, when free_bytes in `dir` are fewer. */
 uint64_t dump_room(uint64_t db_bytes);
+int dump_room_check(const char *dir, uint64_t free_bytes, uint64_t db_bytes, baton_err_t *err);
 /* The new binary of the staged artifact, ready to run, and checked as the pre-flight checks it
  * (and plan, by the same call): the release unpacked (with release_dir: its name in
  * ret_release), a program for this node that says req->version, the service's `check` passing.

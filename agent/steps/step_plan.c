@@ -92,54 +92,46 @@ void plan_info_free(Baton__PlanInfo **p_p)
     *p_p = NULL;
 }
 
-int step_plan(step_ctx_t *ctx, baton_err_t *err)
+/* The artifact: staged already, and saying the right version? (Not staged is fine: a rollout
+ * sends it before anything is stopped.) ret_newbin: the new binary to run, "" when none may. */
+static void plan_artifact(step_ctx_t *ctx, const Baton__Step *req, Baton__PlanInfo *p,
+                          char *ret_newbin, size_t len)
+{
+    char staged[PATH_MAX], hex[DIGEST_HEX_LEN + 1] = "", release[RELEASE_NAME_MAX + 1];
+    baton_err_t e = {0};
+    ret_newbin[0] = '\0';
+    if (!digest_hex_valid(req->sha256) ||
+        staged_path(ctx->cfg, ctx->svc->name, req->sha256, staged, sizeof(staged), &e) < 0 ||
+        digest_file(staged, hex, NULL, &e) < 0 || strcmp(hex, req->sha256))
+        return;
+    p->staged = true;
+    /* The pre-flight's own checks of it (a release is unpacked beside the others: the service
+     * does not see it until a swap switches to it). Nothing more runs a binary that failed
+     * them. */
+    if (new_binary_check(ctx, req, staged, release, sizeof(release), ret_newbin, len, &e) < 0) {
+        problem(p, "%s", e.msg);
+        ret_newbin[0] = '\0';
+    }
+}
+
+/* What is installed: the unit and its state, the balancer, the binary (its version and digest),
+ * the folders the agent creates files in (the binary's, the backups', when there). */
+static void plan_installed(step_ctx_t *ctx, Baton__PlanInfo *p)
 {
     const svc_config_t *svc = ctx->svc;
-    const Baton__Step *req = ctx->req->plan;
-    Baton__PlanInfo *p = calloc(1, sizeof(*p));
-    if (!p)
-        return baton_err_set(err, -ENOMEM, "out of memory");
-    baton__plan_info__init(p);
-    p->database_id = p->lock_holder = p->highest_version = NULL; /* init: protobuf-c's "" */
-    p->problems = calloc(PLAN_PROBLEMS_MAX, sizeof(char *));
-    char *active = NULL, *version = NULL, staged[PATH_MAX], hex[DIGEST_HEX_LEN + 1] = "";
-    char newbin[PATH_MAX] = "", release[RELEASE_NAME_MAX + 1];
+    char *active = NULL, *version = NULL, hex[DIGEST_HEX_LEN + 1] = "";
     baton_err_t e = {0};
-    if (!p->problems) {
-        free(p);
-        return baton_err_set(err, -ENOMEM, "out of memory");
-    }
-
-    /* The artifact: staged already, and saying the right version? (Not staged is fine: a
-     * rollout sends it before anything is stopped.) */
-    if (digest_hex_valid(req->sha256) &&
-        staged_path(ctx->cfg, svc->name, req->sha256, staged, sizeof(staged), &e) == 0 &&
-        digest_file(staged, hex, NULL, &e) == 0 && !strcmp(hex, req->sha256)) {
-        p->staged = true;
-        /* The pre-flight's own checks of it (a release is unpacked beside the others: the
-         * service does not see it until a swap switches to it). Nothing more runs a binary
-         * that failed them. */
-        if (new_binary_check(ctx, req, staged, release, sizeof(release), newbin, sizeof(newbin),
-                             &e) < 0) {
-            problem(p, "%s", e.msg);
-            newbin[0] = '\0';
-        }
-    }
-
     step_progress(ctx, "checking unit %s", svc->unit);
     sd_bus *bus = NULL;
-    baton_err_clear(&e);
     if (step_bus(ctx, &bus, &e) < 0 || unit_check_loaded(bus, svc->unit, &active, &e) < 0)
         problem(p, "%s", e.msg);
     p->active_state = dup_or_empty(active);
-
     baton_err_clear(&e);
     if (balancer_check(ctx, &e) < 0)
         problem(p, "%s", e.msg);
 
     struct stat sb;
     baton_err_clear(&e);
-    hex[0] = '\0';
     if (stat(svc->binary, &sb) < 0 || !S_ISREG(sb.st_mode))
         problem(p, "binary %s: %s", svc->binary, errno ? strerror(errno) : "not a regular file");
     else if (command_version(ctx, svc, svc->binary, &version, &e) < 0)
@@ -148,7 +140,6 @@ int step_plan(step_ctx_t *ctx, baton_err_t *err)
         problem(p, "%s", e.msg);
     p->version = dup_or_empty(version);
     p->binary_sha256 = dup_or_empty(hex);
-    /* The folders the agent creates files in: the binary's, the backups' (when there). */
     char bindir[PATH_MAX];
     snprintf(bindir, sizeof(bindir), "%s", svc->binary);
     baton_err_clear(&e);
@@ -157,9 +148,17 @@ int step_plan(step_ctx_t *ctx, baton_err_t *err)
     baton_err_clear(&e);
     if (fs_dir_root_only(svc->backup_dir, &e) < 0 && e.code != -ENOENT)
         problem(p, "%s", e.msg);
+    free(active);
+    free(version);
+}
 
+/* The database: it answers, who holds its migration lock, which client programs fit its server,
+ * and whether a dump of it fits in the backup folder. */
+static void plan_database(step_ctx_t *ctx, Baton__PlanInfo *p)
+{
+    const svc_config_t *svc = ctx->svc;
+    baton_err_t e = {0};
     step_progress(ctx, "checking database");
-    baton_err_clear(&e);
     db_survey_t db = {0};
     if (db_survey(svc, &db, &e) < 0) {
         problem(p, "%s", e.msg);
@@ -184,39 +183,24 @@ int step_plan(step_ctx_t *ctx, baton_err_t *err)
     p->dump_room_bytes = dump_room(p->database_bytes);
     p->backup_dir = dup_or_empty(svc->backup_dir);
     int r = free_bytes(svc->backup_dir, &p->backup_free_bytes);
+    baton_err_clear(&e);
     if (r < 0)
         problem(p, "backup folder %s: %s", svc->backup_dir, strerror(-r));
-    else if (p->backup_free_bytes < p->dump_room_bytes)
-        problem(p,
-                "backup folder %s has %llu MiB free; a dump of the %llu MiB database needs about "
-                "%llu MiB",
-                svc->backup_dir, (unsigned long long)(p->backup_free_bytes >> 20),
-                (unsigned long long)(p->database_bytes >> 20),
-                (unsigned long long)(p->dump_room_bytes >> 20));
-    /* The new binary knows every migration the database has, as the pre-flight checks. */
-    baton_err_clear(&e);
-    if (*newbin && !req->downgrade && p->migrations &&
-        command_schema_known_ids(ctx, newbin, p->migrations, p->n_migrations, &e) < 0)
+    else if (dump_room_check(svc->backup_dir, p->backup_free_bytes, p->database_bytes, &e) < 0)
         problem(p, "%s", e.msg);
-    /* What ran here: the history a downgrade is checked against, by the pre-flight's own
-     * check (on a copy of the record, thrown away). */
+}
+
+/* What ran here: the history a downgrade is checked against, by the pre-flight's own check (on
+ * a copy of the record, thrown away), and the history and highest version for the plan. */
+static void plan_history(step_ctx_t *ctx, const Baton__Step *req, Baton__PlanInfo *p)
+{
+    baton_err_t e = {0};
     svc_state_t *st = NULL;
-    if (svc_state_load(ctx->cfg->state_dir, svc->name, &st, NULL) < 0)
-        st = svc_state_new(svc->name);
-    baton_err_clear(&e);
+    if (svc_state_load(ctx->cfg->state_dir, ctx->svc->name, &st, NULL) < 0)
+        st = svc_state_new(ctx->svc->name);
     if (st && (req->downgrade || *req->restore_dump) &&
         downgrade_check(ctx, st, req, p->version, p->migrations, p->n_migrations, &e) < 0)
         problem(p, "%s", e.msg);
-    /* The rehearsal, last: the new binary's migration on a copy, timed. */
-    if (req->rehearse && !p->staged)
-        problem(p, "rehearse: the artifact is not staged here");
-    else if (req->rehearse && p->n_problems == 0) {
-        baton_err_clear(&e);
-        if (rehearse(ctx, newbin, &p->rehearse_ms, &e) < 0)
-            problem(p, "%s", e.msg);
-        else
-            p->rehearsed = true;
-    }
     p->highest_version = NULL;
     if (st) {
         p->highest_version = strdup(st->highest_version);
@@ -228,8 +212,41 @@ int step_plan(step_ctx_t *ctx, baton_err_t *err)
     }
     if (!p->highest_version)
         p->highest_version = dup_or_empty("");
-    free(active);
-    free(version);
+}
+
+int step_plan(step_ctx_t *ctx, baton_err_t *err)
+{
+    const Baton__Step *req = ctx->req->plan;
+    Baton__PlanInfo *p = calloc(1, sizeof(*p));
+    if (!p)
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    baton__plan_info__init(p);
+    p->database_id = p->lock_holder = p->highest_version = NULL; /* init: protobuf-c's "" */
+    p->problems = calloc(PLAN_PROBLEMS_MAX, sizeof(char *));
+    if (!p->problems) {
+        free(p);
+        return baton_err_set(err, -ENOMEM, "out of memory");
+    }
+    char newbin[PATH_MAX];
+    plan_artifact(ctx, req, p, newbin, sizeof(newbin));
+    plan_installed(ctx, p);
+    plan_database(ctx, p);
+    /* The new binary knows every migration the database has, as the pre-flight checks. */
+    baton_err_t e = {0};
+    if (*newbin && !req->downgrade && p->migrations &&
+        command_schema_known_ids(ctx, newbin, p->migrations, p->n_migrations, &e) < 0)
+        problem(p, "%s", e.msg);
+    plan_history(ctx, req, p);
+    /* The rehearsal, last: the new binary's migration on a copy, timed. */
+    if (req->rehearse && !p->staged)
+        problem(p, "rehearse: the artifact is not staged here");
+    else if (req->rehearse && p->n_problems == 0) {
+        baton_err_clear(&e);
+        if (rehearse(ctx, newbin, &p->rehearse_ms, &e) < 0)
+            problem(p, "%s", e.msg);
+        else
+            p->rehearsed = true;
+    }
     ctx->out.plan = p;
     return 0;
 }

@@ -142,21 +142,25 @@ static int end_own_stale_lock(step_ctx_t *ctx, db_survey_t *db, baton_err_t *err
     return 0;
 }
 
+int dump_room_check(const char *dir, uint64_t free_bytes, uint64_t db_bytes, baton_err_t *err)
+{
+    if (free_bytes >= dump_room(db_bytes))
+        return 0;
+    return baton_err_set(err, -ENOSPC,
+                         "backup folder %s has %llu MiB free; a dump of the %llu MiB database "
+                         "needs about %llu MiB",
+                         dir, (unsigned long long)(free_bytes >> 20),
+                         (unsigned long long)(db_bytes >> 20),
+                         (unsigned long long)(dump_room(db_bytes) >> 20));
+}
+
 /* A dump of a database of db_bytes fits in the backup folder (dump_room()). */
 static int backup_room_check(const svc_config_t *svc, uint64_t db_bytes, baton_err_t *err)
 {
     struct statvfs vfs;
     if (statvfs(svc->backup_dir, &vfs) < 0)
         return baton_err_set(err, -errno, "statvfs %s: %s", svc->backup_dir, strerror(errno));
-    uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
-    if (avail < dump_room(db_bytes))
-        return baton_err_set(err, -ENOSPC,
-                             "backup folder %s has %llu MiB free; a dump of the %llu MiB "
-                             "database needs about %llu MiB",
-                             svc->backup_dir, (unsigned long long)(avail >> 20),
-                             (unsigned long long)(db_bytes >> 20),
-                             (unsigned long long)(dump_room(db_bytes) >> 20));
-    return 0;
+    return dump_room_check(svc->backup_dir, (uint64_t)vfs.f_bavail * vfs.f_frsize, db_bytes, err);
 }
 
 /* Where this rollout starts from, on the record: what it installs, what ran before (what a
