@@ -327,27 +327,23 @@ static int teardown(void **state)
 
 /* Writes the rollout file (its strategy lines as given), runs the rollout against the fleet and
  * returns its exit code; its events are in f->out, one JSON object per line. */
-/* The journal of the one rollout in the state folder holds a paused event: its rollout id in
- * id, true. */
-static bool journal_paused(const char *dir, char *id, size_t len)
+/* The rollout in the state folder (its journal's name: id) waits in a pause, as `baton resume`
+ * reads its journal (journal_record_t.waiting). */
+static bool journal_paused(const struct fixture *f, const char *dir, char *id, size_t len)
 {
     DIR *d = opendir(dir);
-    bool paused = false;
-    for (struct dirent *de; d && !paused && (de = readdir(d));) {
+    for (struct dirent *de; d && (de = readdir(d));) {
         size_t n = strlen(de->d_name);
-        if (n < 7 || strcmp(de->d_name + n - 6, ".jsonl"))
-            continue;
-        char path[512], line[65536];
-        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-        FILE *in = fopen(path, "r");
-        while (in && !paused && fgets(line, sizeof(line), in))
-            paused = strstr(line, "\"event\":\"paused\"") != NULL;
-        if (in)
-            fclose(in);
-        snprintf(id, len, "%.*s", (int)(n - 6), de->d_name);
+        if (n > 6 && !strcmp(de->d_name + n - 6, ".jsonl"))
+            snprintf(id, len, "%.*s", (int)(n - 6), de->d_name);
     }
     if (d)
         closedir(d);
+    journal_record_t rec;
+    memset(&rec, 0, sizeof(rec));
+    baton_err_t err = {0};
+    bool paused = *id && journal_read(f->store, id, &rec, &err) == 0 && rec.waiting;
+    journal_record_clear(&rec);
     return paused;
 }
 
@@ -369,7 +365,7 @@ static void *operator_main(void *arg)
     struct timespec t0, now;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     bool paused = false;
-    while (!(paused = journal_paused(dir, id, sizeof(id))) && !f->op_stop) {
+    while (!(paused = journal_paused(f, dir, id, sizeof(id))) && !f->op_stop) {
         clock_gettime(CLOCK_MONOTONIC, &now);
         if (now.tv_sec - t0.tv_sec > 30)
             break;
