@@ -536,26 +536,37 @@ static void assert_steps(const fake_t *a, const char *want)
         fail_msg("%s got \"%s\", expected \"%s\"", a->name, buf, want);
 }
 
+/* Every event the rollout printed (`--json`: one object per line), in order; the caller's. */
+static json_t *events_of(const struct fixture *f)
+{
+    json_t *all = json_array();
+    FILE *in = fopen(f->out, "r");
+    assert_non_null(in);
+    char line[65536];
+    json_error_t jerr;
+    while (fgets(line, sizeof(line), in)) {
+        json_t *e = json_loads(line, 0, &jerr);
+        if (e)
+            json_array_append_new(all, e);
+    }
+    fclose(in);
+    return all;
+}
+
 /* What the summary event says of a node ("done", "rolled_back", ...), or its message and
  * details (node NULL), as `baton rollout --json` prints it last; the caller's. */
 static char *summary_of(const struct fixture *f, const char *node)
 {
-    json_error_t jerr;
-    json_t *last = NULL;
-    FILE *in = fopen(f->out, "r");
-    assert_non_null(in);
-    char line[65536];
-    while (fgets(line, sizeof(line), in)) {
-        json_t *e = json_loads(line, 0, &jerr);
-        if (e && !strcmp(json_string_value(json_object_get(e, "event")) ?: "", "summary")) {
-            json_decref(last);
-            last = e;
-        } else {
-            json_decref(e);
-        }
+    json_t *all = events_of(f), *e, *last = NULL;
+    size_t k;
+    json_array_foreach(all, k, e)
+    {
+        if (!strcmp(json_string_value(json_object_get(e, "event")) ?: "", "summary"))
+            last = e; /* the last one */
     }
-    fclose(in);
     assert_non_null(last);
+    json_incref(last);
+    json_decref(all);
     char *ret = NULL;
     if (node) {
         const char *v = json_string_value(json_object_get(json_object_get(last, "nodes"), node));
@@ -736,22 +747,19 @@ static void assert_events(const struct fixture *f, const char *names, const char
 {
     char got[256] = "";
     size_t off = 0;
-    FILE *in = fopen(f->out, "r");
-    assert_non_null(in);
-    char line[65536];
-    json_error_t jerr;
-    while (fgets(line, sizeof(line), in)) {
-        json_t *e = json_loads(line, 0, &jerr);
+    char list[128];
+    snprintf(list, sizeof(list), " %s ", names);
+    json_t *all = events_of(f), *e;
+    size_t k;
+    json_array_foreach(all, k, e)
+    {
         const char *ev = json_string_value(json_object_get(e, "event"));
         char word[40];
         snprintf(word, sizeof(word), " %s ", ev ? ev : "");
-        char list[128];
-        snprintf(list, sizeof(list), " %s ", names);
         if (ev && strstr(list, word) && off < sizeof(got))
             off += (size_t)snprintf(got + off, sizeof(got) - off, "%s%s", off ? " " : "", ev);
-        json_decref(e);
     }
-    fclose(in);
+    json_decref(all);
     if (strcmp(got, want))
         fail_msg("events \"%s\", expected \"%s\"", got, want);
 }
