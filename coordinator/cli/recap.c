@@ -13,7 +13,8 @@ struct recap_row {
     char before[64]; /* the version its Hello reported */
     char after[64];  /* after its commit, or its rollback; "" when unchanged */
     long long down_ms;
-    bool began; /* an upgrade or an undo began on it */
+    long long stop_failed_ms; /* a failed stop's time: down only if a rollback follows */
+    bool began;               /* an upgrade or an undo began on it */
 };
 
 struct recap {
@@ -74,13 +75,23 @@ void recap_event(recap_t *r, const struct run *run, json_t *e)
         const char *msg = str(e, "message");
         row->began |= strstr(msg, "upgrading") || strstr(msg, "undoing");
     } else if (!strcmp(ev, "step")) {
-        if (down_step(str(e, "step")))
+        /* A stop that failed before systemd was asked (the lock refused, the drain failed)
+         * stopped nothing and the node is only released; one that failed after it is rolled
+         * back (steps.c). Its time is downtime only in the second case, known at the rollback. */
+        if (!ok && !strcmp(str(e, "step"), "stop"))
+            row->stop_failed_ms += ms;
+        else if (down_step(str(e, "step")))
             row->down_ms += ms;
         if (ok && !strcmp(str(e, "step"), "commit"))
             snprintf(row->after, sizeof(row->after), "%s", run->rf->version);
     } else if (!strcmp(ev, "rollback")) {
+        /* The agent answers a rollback of a node that changed nothing live as a release, with
+         * no version (decide_rollback, common/steps.c): the service never stopped. */
+        bool release = ok && !*str(e, "version");
         row->began = true;
-        row->down_ms += ms;
+        if (!release)
+            row->down_ms += ms + row->stop_failed_ms;
+        row->stop_failed_ms = 0;
         snprintf(row->after, sizeof(row->after), "%s", ok ? str(e, "version") : "?");
     }
 }

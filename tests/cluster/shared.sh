@@ -191,6 +191,7 @@ is "$code" 3 "node4 failed and was put back (exit 3): nothing stopped"
 like "$out" "stop +FAIL .*migration lock is held by a manual migration" \
     "node4's stop refuses, naming who holds the lock"
 is "$(stops node4)" "$stops4" "node4 was never stopped"
+like "$out" "node4 +1\.0\.0 +1\.0\.0 +- +" "the recap counts no downtime for node4"
 is "$(node_exec node4 systemctl is-active gamesrv) $(node_exec node4 /opt/gamesrv/bin/gamesrv --version)" \
     "active 1.0.0" "node4 serves 1.0.0 as before"
 

@@ -233,6 +233,43 @@ static void test_recap(void **state)
     assert_null(f->run.recap);
 }
 
+/* A stop that failed stopped nothing when the agent answers the rollback as a release (no
+ * version): the recap shows no downtime. One that failed after systemd was asked is rolled
+ * back: its time and the rollback's are downtime. */
+static void test_recap_failed_stop(void **state)
+{
+    struct fixture *f = *state;
+    f->run.recap = recap_new(&f->run);
+    assert_non_null(f->run.recap);
+    for (int i = 0; i < 2; i++) {
+        const char *node = i ? "node2" : "node1";
+        emit(&f->run,
+             json_pack("{s:s, s:s, s:s, s:b, s:i, s:s, s:s}", "event", "check", "phase", "hello",
+                       "node", node, "ok", 1, "ms", 3, "message", "", "version", "1.0.0"));
+        emit_node(&f->run, &f->nodes[i], "upgrading");
+        emit(&f->run, json_pack("{s:s, s:s, s:s, s:b, s:i, s:s}", "event", "step", "node", node,
+                                "step", "stop", "ok", 0, "ms", i ? 8000 : 30, "message",
+                                i ? "stop of gamesrv.service timed out"
+                                  : "migration lock is held by node9"));
+        emit(&f->run, json_pack("{s:s, s:s, s:s, s:b, s:i, s:s, s:s, s:b}", "event", "rollback",
+                                "node", node, "step", "rollback", "ok", 1, "ms", i ? 900 : 20,
+                                "message", i ? "back on 1.0.0" : "released: nothing had changed",
+                                "version", i ? "1.0.0" : "", "restored_dump", 0));
+        f->nodes[i].state = NODE_ROLLED_BACK;
+    }
+    emit_summary(&f->run, EXIT_ROLLED_BACK, "FAILED on node1");
+    json_t *o = last_event(f);
+    json_t *recap = json_object_get(o, "recap");
+    assert_int_equal(json_array_size(recap), 2);
+    json_t *a = json_array_get(recap, 0), *b = json_array_get(recap, 1);
+    assert_int_equal(json_integer_value(json_object_get(a, "down_ms")), 0);
+    assert_string_equal(s(a, "after"), "1.0.0");
+    assert_int_equal(json_integer_value(json_object_get(b, "down_ms")), 8900);
+    assert_string_equal(s(b, "after"), "1.0.0");
+    json_decref(o);
+    recap_destroy(&f->run.recap);
+}
+
 /* An agent's Result, as the client hands it over (unpacked, owned by the receiver). */
 static Baton__Envelope *result(Baton__Status status, const char *msg, char **applied,
                                size_t n_applied, const char *version, bool restored)
@@ -393,6 +430,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_summary_and_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_summary_lines, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recap_failed_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_step_and_rollback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_text, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journaled, setup, teardown),
