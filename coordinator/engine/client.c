@@ -31,6 +31,8 @@ struct client {
      * flight when the one before it is answered. */
     uint64_t ahead[CLIENT_WINDOW_MAX];
     size_t n_ahead;
+    int fd;       /* ZMQ_FD */
+    bool touched; /* used since client_readable() last asked */
 };
 
 /* Weak: a unit test drives the client on a clock of its own. */
@@ -64,6 +66,13 @@ int client_new(void *zctx, const char *node, const char *endpoint,
         client_destroy(&c);
         return baton_err_prefix(err, "%s", node);
     }
+    size_t fdlen = sizeof(c->fd);
+    if (zmq_getsockopt(c->sock, ZMQ_FD, &c->fd, &fdlen) < 0) {
+        int e = errno;
+        client_destroy(&c);
+        return baton_err_set(err, -e, "%s: socket: %s", node, zmq_strerror(e));
+    }
+    c->touched = true;
     if (zmq_connect(c->sock, endpoint) < 0) {
         int e = errno;
         client_destroy(&c);
@@ -117,6 +126,25 @@ void *client_socket(const client_t *c)
     return c->sock;
 }
 
+int client_fd(const client_t *c)
+{
+    return c->fd;
+}
+
+bool client_touched(const client_t *c)
+{
+    return c->touched;
+}
+
+bool client_readable(client_t *c)
+{
+    int events = 0;
+    size_t len = sizeof(events);
+    c->touched = false;
+    /* A failure (EINTR: a signal) says "maybe": client_recv() finds out without blocking. */
+    return zmq_getsockopt(c->sock, ZMQ_EVENTS, &events, &len) < 0 || (events & ZMQ_POLLIN);
+}
+
 void client_abandon(client_t *c)
 {
     c->busy = false;
@@ -148,6 +176,7 @@ static int stamp_and_send(client_t *c, const char *rollout_id, Baton__Envelope *
     }
     uint8_t *buf = NULL;
     size_t len = 0;
+    c->touched = true; /* a send processes the socket's news too */
     int r = envelope_pack(req, &buf, &len, err);
     if (frame.data)
         st->data = frame; /* the caller's request as it was */
@@ -258,6 +287,7 @@ int client_tick(client_t *c, uint64_t now, baton_err_t *err)
     if (c->may_ask_again && now - c->heard_at >= CLIENT_ASK_AGAIN_MS &&
         now - c->sent_at >= CLIENT_ASK_AGAIN_MS) {
         zmq_send(c->sock, c->buf, c->len, ZMQ_DONTWAIT); /* EAGAIN: the queue is full; wait */
+        c->touched = true;
         c->sent_at = now;
     }
     return 0;
@@ -266,10 +296,15 @@ int client_tick(client_t *c, uint64_t now, baton_err_t *err)
 int client_recv(client_t *c, client_progress_fn progress, void *userdata, Baton__Envelope **ret_env,
                 baton_err_t *err)
 {
+    /* Messages left queued behind a Result set nothing off: the socket is asked again before
+     * the loop sleeps. Read empty, libzmq has taken in its news and the next message will set
+     * the descriptor off. */
+    c->touched = true;
     for (;;) {
         zmq_msg_t msg;
         zmq_msg_init(&msg);
         if (zmq_msg_recv(&msg, c->sock, ZMQ_DONTWAIT) < 0) {
+            c->touched = errno != EAGAIN;
             zmq_msg_close(&msg);
             return CLIENT_NOTHING;
         }

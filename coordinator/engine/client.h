@@ -57,8 +57,17 @@ int client_send(client_t *c, const char *rollout_id, Baton__Envelope *req, uint6
 bool client_busy(const client_t *c);
 /* The command in flight ("migrate"), or "" when idle. */
 const char *client_command(const client_t *c);
-/* The socket to poll for input. */
+/* The socket to poll for input (zmq_poll, for one client at a time). */
 void *client_socket(const client_t *c);
+/* For an event loop over many clients (engine.c): the descriptor to wait on (libzmq's ZMQ_FD),
+ * which becomes readable when the socket has news, not once per message; then
+ * client_readable(), which says whether a message waits (libzmq's ZMQ_EVENTS) and takes the
+ * news off the descriptor. A socket used since it was last asked (a send, a receive, an ask
+ * again) may hold a message that set nothing off: client_touched() says so, and such a socket
+ * is asked before the loop sleeps. */
+int client_fd(const client_t *c);
+bool client_touched(const client_t *c);
+bool client_readable(client_t *c);
 
 enum { CLIENT_NOTHING = 0, CLIENT_PROGRESS = 1, CLIENT_RESULT = 2 };
 /* Reads the messages waiting on the socket without blocking. Progress for the call in flight

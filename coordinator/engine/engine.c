@@ -1,12 +1,15 @@
-/* engine: the coordinator's one event loop. Every agent has one socket; zmq_poll waits on all
- * of those with a call in flight at once, with a timeout that is the nearest of their timers
- * (ask again, liveness, deadline) and of the scheduler's own (a pause polls for `baton resume`
- * twice a second). No thread per node: a node is a small state machine (node.c) moved along by
- * the answers this loop hands out. */
+/* engine: the coordinator's one event loop. Every agent has one socket; one epoll set of their
+ * descriptors waits on all of them at once (wait_ready), with a timeout that is the nearest of
+ * the timers of the nodes with a call in flight (ask again, liveness, deadline) and of the
+ * scheduler's own (a pause polls for `baton resume` twice a second). No thread per node: a node
+ * is a small state machine (node.c) moved along by the answers this loop hands out. */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <zmq.h>
@@ -27,21 +30,24 @@ uint64_t now_ms(void)
 
 size_t engine_busy(const struct run *run)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < run->n; i++)
-        n += run->nodes[i].call != CALL_NONE;
-    return n;
+    return run->busy;
+}
+
+void node_set_call(struct run *run, node_t *nd, node_call_t call)
+{
+    run->busy += (call != CALL_NONE) - (nd->call != CALL_NONE);
+    nd->call = call;
 }
 
 int node_send(struct run *run, node_t *nd, node_call_t call, Baton__Envelope *req,
               uint64_t timeout_ms, const engine_ops_t *ops)
 {
     baton_err_t err = {0};
-    nd->call = call;
+    node_set_call(run, nd, call);
     nd->call_t0 = now_ms();
     int r = client_send(nd->client, run->id, req, timeout_ms, &err);
     if (r < 0) {
-        nd->call = CALL_NONE;
+        node_set_call(run, nd, CALL_NONE);
         nd->ended = call;
         ops->on_result(run, nd, r, NULL, &err);
     }
@@ -54,7 +60,7 @@ static void deliver(struct run *run, node_t *nd, int r, Baton__Envelope *env, ba
                     const engine_ops_t *ops)
 {
     nd->ended = nd->call;
-    nd->call = CALL_NONE;
+    node_set_call(run, nd, CALL_NONE);
     ops->on_result(run, nd, r, env, err);
 }
 
@@ -127,18 +133,78 @@ void run_disconnect(struct run *run)
     run->zctx = NULL;
 }
 
+/* The loop's wait: one epoll set of every node's descriptor (client_fd), made once, so that
+ * a turn costs the sockets that have news, not the fleet. zmq_poll asks each of its sockets
+ * every time: ~0.3 ms a call over 1,000 sockets here, and a 1,000-node plan makes thousands of
+ * turns (BENCHMARKS.md section 5). */
+struct waiter {
+    int ep;
+    size_t *ready; /* the nodes in a call whose socket holds a message */
+    bool *queued;  /* in ready */
+    size_t n_ready;
+};
+
+static void ready_add(struct waiter *w, size_t i)
+{
+    if (!w->queued[i]) {
+        w->queued[i] = true;
+        w->ready[w->n_ready++] = i;
+    }
+}
+
+/* Fills w->ready, sleeping up to `timeout` ms when no socket has news; -EINTR for a second
+ * Ctrl-C. */
+static int wait_ready(struct run *run, struct waiter *w, bool first, long timeout)
+{
+    /* A socket used since it was last asked may hold a message that set nothing off. */
+    for (size_t i = 0; i < run->n; i++) {
+        node_t *nd = &run->nodes[i];
+        if (nd->call != CALL_NONE && (first || client_touched(nd->client)) &&
+            client_readable(nd->client))
+            ready_add(w, i);
+    }
+    struct epoll_event evs[256];
+    int n = epoll_wait(w->ep, evs, 256, w->n_ready ? 0 : (int)timeout);
+    if (n < 0 && errno == EINTR && interrupt_drain() >= 2)
+        return -EINTR;
+    for (int j = 0; j < n; j++) {
+        size_t i = evs[j].data.u64;
+        if (i == run->n) { /* the interrupt's pipe */
+            if (interrupt_drain() >= 2)
+                return -EINTR;
+            continue;
+        }
+        /* Asked even when idle: that takes the news off its descriptor (a late answer, dropped
+         * at its next call), which would otherwise end every wait at once. */
+        if (client_readable(run->nodes[i].client) && run->nodes[i].call != CALL_NONE)
+            ready_add(w, i);
+    }
+    return 0;
+}
+
 int engine_run(struct run *run, const engine_ops_t *ops)
 {
-    zmq_pollitem_t *items = calloc(run->n + 1, sizeof(*items)); /* and the interrupt's pipe */
-    node_t **who = calloc(run->n ? run->n : 1, sizeof(*who));
-    int ret = 0;
-    if (!items || !who) {
+    struct waiter w = {.ep = epoll_create1(EPOLL_CLOEXEC)};
+    int ret = w.ep < 0 ? -errno : 0;
+    if (ret < 0)
+        goto out;
+    w.ready = calloc(run->n ? run->n : 1, sizeof(*w.ready));
+    w.queued = calloc(run->n ? run->n : 1, sizeof(*w.queued));
+    if (!w.ready || !w.queued) {
         ret = -ENOMEM;
         goto out;
     }
+    for (size_t i = 0; i <= run->n; i++) {
+        int fd = i < run->n ? client_fd(run->nodes[i].client) : interrupt_fd();
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = i};
+        if (fd >= 0 && epoll_ctl(w.ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+            ret = -errno;
+            goto out;
+        }
+    }
     uint64_t next_look = 0;
-    for (;;) {
-        /* A second Ctrl-C leaves now, whenever it came (the pipe below ends a poll for it). */
+    for (bool first = true;; first = false) {
+        /* A second Ctrl-C leaves now, whenever it came (the pipe below ends a wait for it). */
         if (interrupt_count() >= 2) {
             ret = -EINTR; /* the caller names what was left in flight */
             goto out;
@@ -158,7 +224,7 @@ int engine_run(struct run *run, const engine_ops_t *ops)
             }
         }
         bool waiting = ops->schedule(run);
-        size_t k = 0;
+        size_t busy = 0;
         uint64_t now = now_ms(), wake = waiting ? now + ENGINE_TICK_MS : UINT64_MAX;
         if (waiting && run->stage_wake && run->stage_wake < wake)
             wake = run->stage_wake; /* a pull's next ask (node_stage_pump) */
@@ -166,32 +232,25 @@ int engine_run(struct run *run, const engine_ops_t *ops)
             node_t *nd = &run->nodes[i];
             if (nd->call == CALL_NONE)
                 continue;
-            items[k] = (zmq_pollitem_t){.socket = client_socket(nd->client), .events = ZMQ_POLLIN};
-            who[k++] = nd;
+            busy++;
             uint64_t w = client_wake(nd->client);
             if (w < wake)
                 wake = w;
         }
-        if (k == 0 && !waiting)
+        assert(busy == run->busy); /* node_set_call() is the only writer of nd->call */
+        if (busy == 0 && !waiting)
             break;
         if (run->live && wake > now + LIVE_TICK_MS)
             wake = now + LIVE_TICK_MS; /* the times on screen move */
         long timeout = wake == UINT64_MAX ? -1 : wake > now ? (long)(wake - now) : 0;
-        int fds = (int)k;
-        if (interrupt_fd() >= 0)
-            items[fds++] = (zmq_pollitem_t){.fd = interrupt_fd(), .events = ZMQ_POLLIN};
-        int n = zmq_poll(items, fds, timeout);
-        if ((n < 0 && errno == EINTR) || (fds > (int)k && (items[k].revents & ZMQ_POLLIN))) {
-            if (interrupt_drain() >= 2) {
-                ret = -EINTR; /* the caller names what was left in flight */
-                goto out;
-            }
-            if (n < 0)
-                continue;
-        }
-        for (size_t j = 0; n > 0 && j < k; j++) {
-            node_t *nd = who[j];
-            if (!(items[j].revents & ZMQ_POLLIN) || nd->call == CALL_NONE)
+        if (timeout > INT32_MAX)
+            timeout = INT32_MAX;
+        if ((ret = wait_ready(run, &w, first, timeout)) < 0)
+            goto out; /* the caller names what was left in flight */
+        for (size_t j = 0; j < w.n_ready; j++) {
+            node_t *nd = &run->nodes[w.ready[j]];
+            w.queued[w.ready[j]] = false;
+            if (nd->call == CALL_NONE)
                 continue;
             Baton__Envelope *env = NULL;
             baton_err_t err = {0};
@@ -201,10 +260,11 @@ int engine_run(struct run *run, const engine_ops_t *ops)
             else if (r < 0)
                 deliver(run, nd, r, NULL, &err, ops);
         }
+        w.n_ready = 0;
         now = now_ms();
         live_tick(run->live, run, now);
-        for (size_t j = 0; j < k; j++) {
-            node_t *nd = who[j];
+        for (size_t i = 0; i < run->n; i++) {
+            node_t *nd = &run->nodes[i];
             baton_err_t err = {0};
             if (nd->call == CALL_NONE || client_wake(nd->client) > now)
                 continue;
@@ -214,7 +274,9 @@ int engine_run(struct run *run, const engine_ops_t *ops)
         }
     }
 out:
-    free(items);
-    free(who);
+    if (w.ep >= 0)
+        close(w.ep);
+    free(w.ready);
+    free(w.queued);
     return ret;
 }

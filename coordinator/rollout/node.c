@@ -608,7 +608,7 @@ static size_t fleet_in_flight(const struct run *run)
 static void stage_end(struct run *run, node_t *nd, int r, baton_err_t *err)
 {
     client_abandon(nd->client);
-    nd->call = CALL_NONE;
+    node_set_call(run, nd, CALL_NONE);
     nd->stage_waiting = false;
     nd->staged = r == 0;
     if (r < 0)
@@ -680,7 +680,7 @@ static void stage_pull_result(struct run *run, node_t *nd, int r, Baton__Envelop
         baton_err_set(err, -ECANCELED, "interrupted (the agent stops pulling when no one asks)");
         stage_end(run, nd, -ECANCELED, err);
     } else if (lost && stage_rewind(run, nd, err, "pull")) {
-        nd->call = CALL_NONE;
+        node_set_call(run, nd, CALL_NONE);
         stage_send_chunk(run, nd, 0, 0, ops);
     } else if (pulling) {
         nd->stage_rewinds = 0;
@@ -699,7 +699,7 @@ static void stage_pull_result(struct run *run, node_t *nd, int r, Baton__Envelop
 static bool stage_fill(struct run *run, node_t *nd, const engine_ops_t *ops)
 {
     if (client_busy(nd->client))
-        nd->call = CALL_STAGE; /* chunks still in flight: the call goes on */
+        node_set_call(run, nd, CALL_STAGE); /* chunks still in flight: the call goes on */
     while (nd->stage_off < run->size && client_in_flight(nd->client) < STAGE_WINDOW &&
            fleet_in_flight(run) < STAGE_FLEET_CHUNKS && !interrupt_count()) {
         uint64_t n = run->size - nd->stage_off > BATON_CHUNK_MAX ? BATON_CHUNK_MAX

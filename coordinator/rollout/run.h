@@ -104,6 +104,7 @@ struct run {
     void *zctx;                      /* ZeroMQ context */
     node_t *nodes;                   /* one per node, in file order */
     size_t n;
+    size_t busy;         /* nodes with a call in flight: kept by node_set_call() (engine.h) */
     uint64_t start_ms;   /* when the run began */
     journal_t *journal;  /* every event, for baton resume; NULL for status */
     bool journal_failed; /* an event could not be made durable: stop after the step */

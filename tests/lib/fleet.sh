@@ -15,6 +15,10 @@
 #                              it names version 9.9.9, which the artifact does not report
 
 FLEET_PORT0=${FLEET_PORT0:-20000}
+# The stand-ins' health probe: nothing listens on port 1, so a rollout's verify never passes
+# (plans, statuses and staging need no more); bench/idle.sh's fleet run points it at something
+# that listens (the cluster's PostgreSQL) to hold every agent in its stability window.
+FLEET_HEALTH_TCP=${FLEET_HEALTH_TCP:-127.0.0.1:1}
 
 _fleet_config() { # NODE I
     cat <<CFG
@@ -32,7 +36,7 @@ services:
     backup_dir: /var/backups/baton-fleet/$2
     min_healthy_time: 0s
     health:
-      tcp: 127.0.0.1:1
+      tcp: $FLEET_HEALTH_TCP
 CFG
 }
 

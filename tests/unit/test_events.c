@@ -354,7 +354,7 @@ static void test_step_and_rollback(void **state)
     assert_int_equal(f->run.failures, 1);
 
     client_abandon(nd->client);
-    nd->call = CALL_NONE;
+    node_set_call(&f->run, nd, CALL_NONE);
     nd->call_t0 = now_ms();
     node_rollback_result(&f->run, nd, 0,
                          result(BATON__STATUS__STATUS_OK, "", NULL, 0, "1.0.0", true), &err);

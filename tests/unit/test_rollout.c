@@ -60,6 +60,14 @@ typedef struct fake {
                            * schema back, refused (restore_needed) while told no_restore */
     int stop_lock;        /* its last stop request's `lock` (take the migration lock), -1 none */
     uint64_t staged;      /* artifact bytes it holds */
+    bool burst;           /* answers artifact chunks in bursts: held until four are, or the last */
+    struct held {
+        uint8_t id[256];
+        size_t id_len;
+        uint8_t *buf;
+        size_t len;
+    } held[8];
+    size_t n_held;
     const char *log[LOG_MAX]; /* the commands it got: "hello", "stage", "preflight", ... */
     unsigned at[LOG_MAX];     /* and when, counted across the whole fleet */
     size_t n_log;
@@ -82,6 +90,8 @@ struct fixture {
     _Atomic unsigned resumed_at; /* the fleet's counter when it did */
     fake_t nodes[NODES_MAX];
     size_t n;
+    size_t art_pad;         /* bytes added to the artifact (one chunk is 1 MiB) */
+    long art_size;          /* and its size */
     _Atomic unsigned clock; /* the fleet's command counter */
     char out[96];           /* the rollout's JSON output */
 };
@@ -109,6 +119,32 @@ static void fake_send(fake_t *a, const void *id, size_t id_len, Baton__Envelope 
     zmq_send(a->sock, id, id_len, ZMQ_SNDMORE);
     zmq_send(a->sock, buf, len, 0);
     free(buf);
+}
+
+/* An answer kept back (fake_t.burst), packed as fake_send() would; then all of them at once. */
+static void fake_hold(fake_t *a, const void *id, size_t id_len, Baton__Envelope *env)
+{
+    struct held *h = &a->held[a->n_held];
+    baton_err_t err = {0};
+    env->protocol_version = BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
+    if (a->n_held >= 8 || id_len > sizeof(h->id) ||
+        envelope_pack(env, &h->buf, &h->len, &err) < 0) {
+        a->broken = "could not hold an answer";
+        return;
+    }
+    memcpy(h->id, id, id_len);
+    h->id_len = id_len;
+    a->n_held++;
+}
+
+static void fake_flush(fake_t *a)
+{
+    for (size_t i = 0; i < a->n_held; i++) {
+        zmq_send(a->sock, a->held[i].id, a->held[i].id_len, ZMQ_SNDMORE);
+        zmq_send(a->sock, a->held[i].buf, a->held[i].len, 0);
+        free(a->held[i].buf);
+    }
+    a->n_held = 0;
 }
 
 /* Answers one request the way the real agent's worker would, from the script. */
@@ -152,7 +188,13 @@ static void fake_answer(struct fixture *f, fake_t *a, const void *id, size_t id_
         if (s->offset == a->staged)
             a->staged += s->data.len;
         res.staged_bytes = a->staged;
-        fake_send(a, id, id_len, &env);
+        if (!a->burst || !s->data.len) { /* the first question (what do you hold?) at once */
+            fake_send(a, id, id_len, &env);
+            return;
+        }
+        fake_hold(a, id, id_len, &env);
+        if (a->n_held == 4 || s->offset + s->data.len >= s->size)
+            fake_flush(a);
         return;
     }
     const step_def_t *def = step_by_body(req->body_case);
@@ -314,6 +356,8 @@ static int teardown(void **state)
     for (size_t i = 0; i < f->n; i++) {
         zmq_setsockopt(f->nodes[i].sock, ZMQ_LINGER, &linger, sizeof(linger));
         zmq_close(f->nodes[i].sock);
+        for (size_t k = 0; k < f->nodes[i].n_held; k++)
+            free(f->nodes[i].held[k].buf);
     }
     zmq_close(f->stop_tx);
     zmq_close(f->stop_rx);
@@ -396,7 +440,11 @@ static int fleet_run(struct fixture *f, const char *strategy, const char *resume
     snprintf(art, sizeof(art), "%s/gamesrv-1.1.0", f->dir);
     FILE *a = fopen(art, "w");
     assert_non_null(a);
-    fputs("#!/bin/sh\necho 1.1.0\n", a);
+    fputs("#!/bin/sh\necho 1.1.0\n#", a);
+    for (size_t i = 0; i < f->art_pad; i++)
+        fputc('x', a);
+    fputc('\n', a);
+    f->art_size = ftell(a);
     fclose(a);
     snprintf(path, sizeof(path), "%s/rollout.yml", f->dir);
     FILE *y = fopen(path, "w");
@@ -622,6 +670,31 @@ static void test_one_at_a_time(void **state)
     assert_true(got(&f->nodes[1], "commit") < got(&f->nodes[2], "stop"));
     for (size_t i = 0; i < 3; i++)
         assert_summary(f, f->nodes[i].name, "done");
+}
+
+/* Answers that arrive together on one socket: each agent answers the artifact's chunks four at
+ * a time. The socket signals once for all four; the loop reads up to the first, and must ask the
+ * socket again before it sleeps (engine.c, client_touched). Missed, a transfer would wait for its
+ * chunk's deadline and fail. */
+static void test_chunk_answers_in_bursts(void **state)
+{
+    struct fixture *f = fleet_new(state, 2);
+    f->art_pad = 5 * BATON_CHUNK_MAX; /* 6 chunks: a window of 4, then 2 */
+    for (size_t i = 0; i < 2; i++)
+        f->nodes[i].burst = true;
+    assert_int_equal(fleet_rollout(f, NULL), EXIT_DONE);
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(f->nodes[i].staged, (uint64_t)f->art_size);
+        assert_int_equal(f->nodes[i].n_held, 0);
+        /* The question what it holds, then each chunk once: a transfer that stalled is asked
+         * again where it stands after its deadline and would count more. */
+        size_t asked = 0;
+        for (size_t k = 0; k < f->nodes[i].n_log; k++)
+            asked += !strcmp(f->nodes[i].log[k], "stage");
+        assert_int_equal(asked, 1 + 6);
+        assert_steps(&f->nodes[i], UPGRADED);
+        assert_summary(f, f->nodes[i].name, "done");
+    }
 }
 
 /* Nothing is stopped before every pre-flight passed: one refusal, and the nodes that passed are
@@ -852,6 +925,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_one_at_a_time, teardown),
+        cmocka_unit_test_teardown(test_chunk_answers_in_bursts, teardown),
         cmocka_unit_test_teardown(test_preflight_refused_stops_nothing, teardown),
         cmocka_unit_test_teardown(test_verify_fails_halts, teardown),
         cmocka_unit_test_teardown(test_continue_within_max_failures, teardown),
