@@ -144,13 +144,18 @@ static void progress_to_asker(agent_t *a, struct running *run, const char *msg, 
 
 /* The asker of the running step is now `peer` (a coordinator that reconnected, or asked
  * again after a silence): progress and the Result go there. */
-static void set_asker(struct running *run, zmq_msg_t *peer, uint64_t request_id)
+static void set_asker(struct running *run, zmq_msg_t *peer, const Baton__Envelope *req)
 {
     if (run->have_peer)
         zmq_msg_close(&run->peer);
     zmq_msg_init(&run->peer);
     run->have_peer = zmq_msg_copy(&run->peer, peer) == 0;
-    run->request_id = request_id;
+    run->request_id = req->request_id;
+    /* The asker's pace for heartbeats, within 1-10 s: a coordinator before heartbeat_ms says 0
+     * and gets one a second, as it always did. */
+    run->beat_ms = req->heartbeat_ms < 1000    ? 1000
+                   : req->heartbeat_ms > 10000 ? 10000
+                                               : req->heartbeat_ms;
 }
 
 /* What Hello says of the running steps: a copy, for the Hello front's thread. */
@@ -390,7 +395,7 @@ static void run_step(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p, svc_s
     snprintf(run->rollout_id, sizeof(run->rollout_id), "%s", req->rollout_id);
     run->started_ms = mono_ms();
     snprintf(run->progress, sizeof(run->progress), "started");
-    set_asker(run, peer, req->request_id);
+    set_asker(run, peer, req);
     if (worker_submit(lane->worker, job, &err) < 0) {
         /* The state says in_progress: a retry or a rollback sorts it out, as after a crash. */
         run->on = false;
@@ -454,7 +459,7 @@ static void serve_step(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
     case STEP_ATTACH:
         log_event(svc->name, req->rollout_id, def->name, 6,
                   "asked again while running: the Result goes to the new asker");
-        set_asker(run, peer, req->request_id);
+        set_asker(run, peer, req);
         snprintf(why, sizeof(why), "still running (%llu s): %s",
                  (unsigned long long)((mono_ms() - run->started_ms) / 1000), run->progress);
         progress_to_asker(a, run, why, false);
@@ -509,7 +514,7 @@ static void serve_plan(agent_t *a, zmq_msg_t *peer, Baton__Envelope **req_p)
     run->rollout_id[0] = '\0';
     run->started_ms = mono_ms();
     snprintf(run->progress, sizeof(run->progress), "started");
-    set_asker(run, peer, req->request_id);
+    set_asker(run, peer, req);
     if (worker_submit(lane->worker, job, &err) < 0) {
         run->on = false;
         job->req = NULL;
@@ -582,10 +587,11 @@ void agent_from_worker(agent_t *a, struct lane *lane)
 void agent_tick(agent_t *a)
 {
     uint64_t now = mono_ms();
-    /* A heartbeat each second: the coordinator tells a slow step from a lost node by it. */
+    /* A heartbeat each second, or as the asker said: the coordinator tells a slow step from a
+     * lost node by it. */
     for (size_t i = 0; i < a->cfg->n_services; i++) {
         struct running *run = &a->lanes[i].run;
-        if (run->on && now - run->last_beat_ms >= 1000)
+        if (run->on && now - run->last_beat_ms >= (run->beat_ms ? run->beat_ms : 1000))
             progress_to_asker(a, run, run->progress, true);
     }
     if (!a->watchdog_usec)

@@ -37,6 +37,7 @@ struct running {
     uint64_t request_id;                     /* the last asker's request id */
     uint64_t started_ms;                     /* monotonic start */
     uint64_t last_beat_ms;                   /* last heartbeat sent */
+    uint64_t beat_ms;                        /* heartbeats this far apart (the asker's) */
     char progress[AGENT_PROGRESS_MAX];       /* its last progress line */
 };
 
@@ -48,16 +49,16 @@ struct lane {
 };
 
 typedef struct agent {
-    agent_config_t *cfg;    /* configuration */
-    void *zctx;             /* ZeroMQ context */
-    void *router;           /* ROUTER socket the coordinators talk to */
-    struct zap *zap;        /* its ZAP handler (NULL when insecure) */
-    sd_bus *bus;            /* the main loop's own connection to systemd (Hello) */
-    uint64_t watchdog_usec; /* WatchdogSec from systemd, 0 when off */
-    uint64_t last_ping;     /* when we last sent WATCHDOG=1 (monotonic usec) */
+    agent_config_t *cfg;                   /* configuration */
+    void *zctx;                            /* ZeroMQ context */
+    void *router;                          /* ROUTER socket the coordinators talk to */
+    struct zap *zap;                       /* its ZAP handler (NULL when insecure) */
+    sd_bus *bus;                           /* the main loop's own connection to systemd (Hello) */
+    uint64_t watchdog_usec;                /* WatchdogSec from systemd, 0 when off */
+    uint64_t last_ping;                    /* when we last sent WATCHDOG=1 (monotonic usec) */
     struct lane lanes[AGENT_SERVICES_MAX]; /* per service, in the config's order */
-    front_t *hello_front;   /* answers Hello off the main loop (NULL: answered inline) */
-    front_t *stage_front;   /* stages artifacts off the main loop (NULL: inline) */
+    front_t *hello_front; /* answers Hello off the main loop (NULL: answered inline) */
+    front_t *stage_front; /* stages artifacts off the main loop (NULL: inline) */
 } agent_t;
 
 /* The lane of a service of a->cfg. */
@@ -81,6 +82,5 @@ void agent_reply_error(agent_t *a, zmq_msg_t *peer, uint64_t request_id, Baton__
 void agent_from_worker(agent_t *a, struct lane *lane);
 /* Heartbeat of the running step, and the systemd watchdog: call at least once a second. */
 void agent_tick(agent_t *a);
-
 
 #endif

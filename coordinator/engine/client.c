@@ -14,11 +14,13 @@
 #include "interrupt.h"
 
 struct client {
-    char *node;           /* node name, for messages */
-    char *endpoint;       /* agent endpoint */
-    void *sock;           /* DEALER */
-    uint64_t next_id;     /* request id of the next call */
-    uint64_t liveness_ms; /* silence after which the agent is lost */
+    char *node;            /* node name, for messages */
+    char *endpoint;        /* agent endpoint */
+    void *sock;            /* DEALER */
+    uint64_t next_id;      /* request id of the next call */
+    uint64_t liveness_ms;  /* silence after which the agent is lost */
+    uint64_t heartbeat_ms; /* asked of the agent (client_set_heartbeat) */
+    uint64_t ask_again_ms; /* silence after which a call is asked again */
     /* The call in flight. */
     bool busy;
     uint64_t request_id;
@@ -57,6 +59,8 @@ int client_new(void *zctx, const char *node, const char *endpoint,
     clock_gettime(CLOCK_REALTIME, &ts);
     c->next_id = ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)ts.tv_nsec;
     c->liveness_ms = CLIENT_LIVENESS_MS;
+    c->heartbeat_ms = 1000;
+    c->ask_again_ms = CLIENT_ASK_AGAIN_MS;
     if (!c->node || !c->endpoint || !c->sock) {
         client_destroy(&c);
         return baton_err_set(err, -ENOMEM, "%s: cannot create a socket", node);
@@ -109,6 +113,15 @@ const char *client_endpoint(const client_t *c)
 void client_set_liveness(client_t *c, uint64_t liveness_ms)
 {
     c->liveness_ms = liveness_ms;
+}
+
+void client_set_heartbeat(client_t *c, uint64_t heartbeat_ms)
+{
+    c->heartbeat_ms = heartbeat_ms;
+    /* Three heartbeats missed, as with the default one a second. An agent that does not know
+     * heartbeat_ms sends one a second anyway. */
+    c->ask_again_ms =
+        3 * heartbeat_ms > CLIENT_ASK_AGAIN_MS ? 3 * heartbeat_ms : CLIENT_ASK_AGAIN_MS;
 }
 
 bool client_busy(const client_t *c)
@@ -165,6 +178,7 @@ static int stamp_and_send(client_t *c, const char *rollout_id, Baton__Envelope *
     req->protocol_version = BATON__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
     req->request_id = c->next_id++;
     req->rollout_id = (char *)(rollout_id ? rollout_id : "");
+    req->heartbeat_ms = (uint32_t)c->heartbeat_ms;
     Baton__Stage *st = req->body_case == BATON__ENVELOPE__BODY_STAGE ? req->stage : NULL;
     ProtobufCBinaryData frame = {0};
     if (st && st->data_frame) {
@@ -262,8 +276,8 @@ uint64_t client_wake(const client_t *c)
      * every step longer than that whose heartbeats kept it from being asked again: the event
      * loop spun (2,000 polls a second) until its answer came. */
     uint64_t last = c->heard_at > c->sent_at ? c->heard_at : c->sent_at;
-    if (c->may_ask_again && last + CLIENT_ASK_AGAIN_MS < wake)
-        wake = last + CLIENT_ASK_AGAIN_MS;
+    if (c->may_ask_again && last + c->ask_again_ms < wake)
+        wake = last + c->ask_again_ms;
     return wake;
 }
 
@@ -284,8 +298,8 @@ int client_tick(client_t *c, uint64_t now, baton_err_t *err)
         return r;
     }
     /* Silence: the answer may have been lost with a connection. Ask again, same id. */
-    if (c->may_ask_again && now - c->heard_at >= CLIENT_ASK_AGAIN_MS &&
-        now - c->sent_at >= CLIENT_ASK_AGAIN_MS) {
+    if (c->may_ask_again && now - c->heard_at >= c->ask_again_ms &&
+        now - c->sent_at >= c->ask_again_ms) {
         zmq_send(c->sock, c->buf, c->len, ZMQ_DONTWAIT); /* EAGAIN: the queue is full; wait */
         c->touched = true;
         c->sent_at = now;

@@ -4,10 +4,10 @@
  * loop starts a call with client_send(), polls client_socket() with every other client's, hands
  * readable ones to client_recv() and calls client_tick() when client_wake() is due:
  *
- *   - while a step runs the agent sends a heartbeat each second; after CLIENT_ASK_AGAIN_MS of
- *     silence the same request (same id) is sent again, which the agent answers from its record
- *     or by attaching us to the running step, so an answer lost with a connection (a frozen
- *     agent, a partition) is collected, never re-run;
+ *   - while a step runs the agent sends a heartbeat each second (client_set_heartbeat); after
+ *     CLIENT_ASK_AGAIN_MS (or three heartbeats) of silence the same request (same id) is sent
+ * again, which the agent answers from its record or by attaching us to the running step, so an
+ * answer lost with a connection (a frozen agent, a partition) is collected, never re-run;
  *   - after `liveness` of silence the call fails with -EHOSTDOWN (the node is LOST), after its
  *     timeout with -ETIMEDOUT;
  *   - answers to earlier requests are recognised by their request id and dropped.
@@ -44,6 +44,10 @@ const char *client_node(const client_t *c);
 const char *client_endpoint(const client_t *c);
 /* Silence after which the node counts as lost (default CLIENT_LIVENESS_MS). */
 void client_set_liveness(client_t *c, uint64_t liveness_ms);
+/* How far apart the agent is asked to send heartbeats while it runs a call (default 1 s; the
+ * agent keeps it within 1-10 s); a call is asked again after three of them missed, and never
+ * sooner than CLIENT_ASK_AGAIN_MS. */
+void client_set_heartbeat(client_t *c, uint64_t heartbeat_ms);
 
 /* Starts a call: `req` (body set by the caller; version, request id and rollout id are filled
  * in) is packed and sent now. -EBUSY when a call is already in flight. Stage chunks are never

@@ -64,6 +64,23 @@ static void deliver(struct run *run, node_t *nd, int r, Baton__Envelope *env, ba
     ops->on_result(run, nd, r, env, err);
 }
 
+/* One heartbeat a second per node in flight up to ENGINE_HEARTBEATS_MAX nodes; beyond, spaced
+ * out so that the whole fleet sends about that many a second (Nomad's servers bound their
+ * clients' heartbeats the same way, max_heartbeats_per_second), at most 10 s apart (the agent's
+ * bound) and at most a quarter of `liveness`. Each heartbeat wakes two of the coordinator's
+ * threads: 1,000 nodes in their stability windows at one a second kept about 7% of a core
+ * busy here (BENCHMARKS.md section 10). */
+#define ENGINE_HEARTBEATS_MAX 100
+static uint64_t heartbeat_ms(const struct run *run)
+{
+    uint64_t ms = (uint64_t)run->n * 1000 / ENGINE_HEARTBEATS_MAX;
+    if (ms > 10000)
+        ms = 10000;
+    if (ms > run->rf->liveness_ms / 4)
+        ms = run->rf->liveness_ms / 4;
+    return ms < 1000 ? 1000 : ms;
+}
+
 int run_connect(struct run *run, baton_err_t *err)
 {
     run->zctx = zmq_ctx_new();
@@ -97,6 +114,7 @@ int run_connect(struct run *run, baton_err_t *err)
         if (r < 0)
             return r;
         client_set_liveness(nd->client, run->rf->liveness_ms);
+        client_set_heartbeat(nd->client, heartbeat_ms(run));
     }
     return 0;
 }
@@ -142,6 +160,8 @@ struct waiter {
     size_t *ready; /* the nodes in a call whose socket holds a message */
     bool *queued;  /* in ready */
     size_t n_ready;
+    size_t *read; /* the nodes read in the last turn */
+    size_t n_read;
 };
 
 static void ready_add(struct waiter *w, size_t i)
@@ -152,26 +172,38 @@ static void ready_add(struct waiter *w, size_t i)
     }
 }
 
-/* Fills w->ready, sleeping up to `timeout` ms when no socket has news; -EINTR for a second
- * Ctrl-C. */
-static int wait_ready(struct run *run, struct waiter *w, bool first, long timeout)
+/* A socket used since it was last asked may hold a message that set nothing off: asked before
+ * the loop sleeps. After a turn that only read heartbeats, those are the sockets it read; after
+ * any other (a send, a tick, a Result), any socket may be. */
+static void ask_touched(struct run *run, struct waiter *w, bool all, bool first)
 {
-    /* A socket used since it was last asked may hold a message that set nothing off. */
-    for (size_t i = 0; i < run->n; i++) {
+    size_t n = all ? run->n : w->n_read;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = all ? k : w->read[k];
         node_t *nd = &run->nodes[i];
         if (nd->call != CALL_NONE && (first || client_touched(nd->client)) &&
             client_readable(nd->client))
             ready_add(w, i);
     }
+}
+
+/* Fills w->ready, sleeping up to `timeout` ms when no socket has news. 1 when the interrupt's
+ * pipe or a signal woke it, -EINTR for a second Ctrl-C. */
+static int wait_ready(struct run *run, struct waiter *w, long timeout)
+{
     struct epoll_event evs[256];
-    int n = epoll_wait(w->ep, evs, 256, w->n_ready ? 0 : (int)timeout);
-    if (n < 0 && errno == EINTR && interrupt_drain() >= 2)
-        return -EINTR;
+    int n = epoll_wait(w->ep, evs, 256, w->n_ready ? 0 : (int)timeout), woke = 0;
+    if (n < 0 && errno == EINTR) {
+        woke = 1;
+        if (interrupt_drain() >= 2)
+            return -EINTR;
+    }
     for (int j = 0; j < n; j++) {
         size_t i = evs[j].data.u64;
         if (i == run->n) { /* the interrupt's pipe */
             if (interrupt_drain() >= 2)
                 return -EINTR;
+            woke = 1;
             continue;
         }
         /* Asked even when idle: that takes the news off its descriptor (a late answer, dropped
@@ -179,18 +211,115 @@ static int wait_ready(struct run *run, struct waiter *w, bool first, long timeou
         if (client_readable(run->nodes[i].client) && run->nodes[i].call != CALL_NONE)
             ready_add(w, i);
     }
-    return 0;
+    return woke;
 }
 
+/* Progress to its event, and word for the loop that the turn was more than heartbeats. */
+struct heard {
+    struct run *run;
+    bool progress;
+};
+
+static void heard_progress(const char *node, const Baton__Progress *p, void *userdata)
+{
+    struct heard *h = userdata;
+    h->progress = true;
+    on_progress(node, p, h->run);
+}
+
+/* Reads the sockets that have news and hands over every call that ended: true when one did or
+ * an agent said more than a heartbeat (the scheduler has something new to look at). */
+static bool read_ready(struct run *run, struct waiter *w, const engine_ops_t *ops)
+{
+    struct heard h = {.run = run};
+    bool ended = false;
+    w->n_read = 0;
+    for (size_t j = 0; j < w->n_ready; j++) {
+        size_t i = w->ready[j];
+        node_t *nd = &run->nodes[i];
+        w->queued[i] = false;
+        if (nd->call == CALL_NONE)
+            continue;
+        w->read[w->n_read++] = i;
+        Baton__Envelope *env = NULL;
+        baton_err_t err = {0};
+        int r = client_recv(nd->client, heard_progress, &h, &env, &err);
+        ended |= r == CLIENT_RESULT || r < 0;
+        if (r == CLIENT_RESULT)
+            deliver(run, nd, 0, env, &err, ops);
+        else if (r < 0)
+            deliver(run, nd, r, NULL, &err, ops);
+    }
+    w->n_ready = 0;
+    return ended || h.progress;
+}
+
+/* `baton abort` from another shell: as a first Ctrl-C. Looked for twice a second at most (with
+ * a shared journal it is a query); the journal's own upkeep at the same pace. True when the
+ * journal failed just now (the scheduler stops after the steps in flight). */
+static bool look_at_journal(struct run *run, uint64_t *next_look)
+{
+    if (!run->journal || now_ms() < *next_look)
+        return false;
+    *next_look = now_ms() + ENGINE_TICK_MS;
+    if (journal_take(run->opts->store, run->id, "abort"))
+        interrupt_request("baton abort");
+    baton_err_t jerr = {0};
+    if (!run->journal_failed && journal_tick(run->journal, &jerr) < 0) {
+        /* As an append that failed: settle the nodes in flight, then stop. */
+        fprintf(stderr, "baton: journal: %s; stopping after the steps in flight\n", jerr.msg);
+        run->journal_failed = true;
+        return true;
+    }
+    return false;
+}
+
+/* The nearest time at which something is due: a node's timer (ask again, liveness, deadline),
+ * the scheduler's look while it waits, a pull's next ask, the live view's clock. UINT64_MAX for
+ * none; *ret_busy the nodes with a call in flight. */
+static uint64_t next_wake(const struct run *run, bool waiting, uint64_t now, size_t *ret_busy)
+{
+    uint64_t wake = waiting ? now + ENGINE_TICK_MS : UINT64_MAX;
+    if (waiting && run->stage_wake && run->stage_wake < wake)
+        wake = run->stage_wake; /* a pull's next ask (node_stage_pump) */
+    size_t busy = 0;
+    for (size_t i = 0; i < run->n; i++) {
+        const node_t *nd = &run->nodes[i];
+        if (nd->call == CALL_NONE)
+            continue;
+        busy++;
+        uint64_t w = client_wake(nd->client);
+        if (w < wake)
+            wake = w;
+    }
+    if (run->live && wake > now + LIVE_TICK_MS)
+        wake = now + LIVE_TICK_MS; /* the times on screen move */
+    /* progress_deadline: the scheduler halts the rollout once no node finished for that long */
+    uint64_t deadline = run->rf && run->rf->progress_deadline_ms
+                            ? run->progress_at + run->rf->progress_deadline_ms + 1
+                            : UINT64_MAX;
+    if (busy && deadline < wake)
+        wake = deadline > now ? deadline : now + ENGINE_TICK_MS;
+    *ret_busy = busy;
+    return wake;
+}
+
+/* A turn of the loop looks at every node (the scheduler, the timers) only when something may
+ * have changed: a call ended, an agent said more than a heartbeat, a timer came due, a signal.
+ * A turn that only read heartbeats (1,000 nodes in their stability windows send 1,000 a
+ * second) costs the sockets it read: a heartbeat only moves a node's timers later, so the
+ * nearest one, as computed, is still a time to look again (early at worst). */
 int engine_run(struct run *run, const engine_ops_t *ops)
 {
     struct waiter w = {.ep = epoll_create1(EPOLL_CLOEXEC)};
     int ret = w.ep < 0 ? -errno : 0;
     if (ret < 0)
         goto out;
-    w.ready = calloc(run->n ? run->n : 1, sizeof(*w.ready));
-    w.queued = calloc(run->n ? run->n : 1, sizeof(*w.queued));
-    if (!w.ready || !w.queued) {
+    size_t n = run->n ? run->n : 1;
+    w.ready = calloc(n, sizeof(*w.ready));
+    w.read = calloc(n, sizeof(*w.read));
+    w.queued = calloc(n, sizeof(*w.queued));
+    if (!w.ready || !w.read || !w.queued) {
         ret = -ENOMEM;
         goto out;
     }
@@ -202,67 +331,42 @@ int engine_run(struct run *run, const engine_ops_t *ops)
             goto out;
         }
     }
-    uint64_t next_look = 0;
+    uint64_t next_look = 0, wake = 0;
+    int interrupts = interrupt_count();
+    bool look = true; /* at every node this turn */
     for (bool first = true;; first = false) {
         /* A second Ctrl-C leaves now, whenever it came (the pipe below ends a wait for it). */
         if (interrupt_count() >= 2) {
             ret = -EINTR; /* the caller names what was left in flight */
             goto out;
         }
-        /* `baton abort` from another shell: as a first Ctrl-C. Looked for twice a second at
-         * most (with a shared journal it is a query). */
-        if (run->journal && now_ms() >= next_look) {
-            next_look = now_ms() + ENGINE_TICK_MS;
-            if (journal_take(run->opts->store, run->id, "abort"))
-                interrupt_request("baton abort");
-            baton_err_t jerr = {0};
-            if (!run->journal_failed && journal_tick(run->journal, &jerr) < 0) {
-                /* As an append that failed: settle the nodes in flight, then stop. */
-                fprintf(stderr, "baton: journal: %s; stopping after the steps in flight\n",
-                        jerr.msg);
-                run->journal_failed = true;
-            }
+        look |= look_at_journal(run, &next_look);
+        uint64_t now = now_ms();
+        look |= now >= wake || interrupt_count() != interrupts;
+        interrupts = interrupt_count();
+        if (look) {
+            size_t busy = 0;
+            bool waiting = ops->schedule(run);
+            wake = next_wake(run, waiting, now, &busy);
+            assert(busy == run->busy); /* node_set_call() is the only writer of nd->call */
+            if (busy == 0 && !waiting)
+                break;
         }
-        bool waiting = ops->schedule(run);
-        size_t busy = 0;
-        uint64_t now = now_ms(), wake = waiting ? now + ENGINE_TICK_MS : UINT64_MAX;
-        if (waiting && run->stage_wake && run->stage_wake < wake)
-            wake = run->stage_wake; /* a pull's next ask (node_stage_pump) */
-        for (size_t i = 0; i < run->n; i++) {
-            node_t *nd = &run->nodes[i];
-            if (nd->call == CALL_NONE)
-                continue;
-            busy++;
-            uint64_t w = client_wake(nd->client);
-            if (w < wake)
-                wake = w;
-        }
-        assert(busy == run->busy); /* node_set_call() is the only writer of nd->call */
-        if (busy == 0 && !waiting)
-            break;
-        if (run->live && wake > now + LIVE_TICK_MS)
-            wake = now + LIVE_TICK_MS; /* the times on screen move */
+        ask_touched(run, &w, look, first);
         long timeout = wake == UINT64_MAX ? -1 : wake > now ? (long)(wake - now) : 0;
         if (timeout > INT32_MAX)
             timeout = INT32_MAX;
-        if ((ret = wait_ready(run, &w, first, timeout)) < 0)
-            goto out; /* the caller names what was left in flight */
-        for (size_t j = 0; j < w.n_ready; j++) {
-            node_t *nd = &run->nodes[w.ready[j]];
-            w.queued[w.ready[j]] = false;
-            if (nd->call == CALL_NONE)
-                continue;
-            Baton__Envelope *env = NULL;
-            baton_err_t err = {0};
-            int r = client_recv(nd->client, on_progress, run, &env, &err);
-            if (r == CLIENT_RESULT)
-                deliver(run, nd, 0, env, &err, ops);
-            else if (r < 0)
-                deliver(run, nd, r, NULL, &err, ops);
+        int woke = wait_ready(run, &w, timeout);
+        if (woke < 0) {
+            ret = woke; /* the caller names what was left in flight */
+            goto out;
         }
-        w.n_ready = 0;
+        look = read_ready(run, &w, ops) || woke;
         now = now_ms();
         live_tick(run->live, run, now);
+        if (now < wake)
+            continue; /* no timer is due */
+        look = true;
         for (size_t i = 0; i < run->n; i++) {
             node_t *nd = &run->nodes[i];
             baton_err_t err = {0};
@@ -277,6 +381,7 @@ out:
     if (w.ep >= 0)
         close(w.ep);
     free(w.ready);
+    free(w.read);
     free(w.queued);
     return ret;
 }

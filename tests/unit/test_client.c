@@ -18,6 +18,7 @@
 #include "envelope.h"
 
 static uint64_t fake_now;
+static uint32_t last_heartbeat_ms; /* what the last request asked of the agent */
 
 /* The client's clock (a weak symbol in client.c): the test's. */
 uint64_t client_now_ms(void)
@@ -76,6 +77,7 @@ static uint64_t agent_receives(struct fixture *f, Baton__Envelope__BodyCase want
     zmq_msg_close(&msg);
     assert_int_equal(env->body_case, want);
     uint64_t id = env->request_id;
+    last_heartbeat_ms = env->heartbeat_ms;
     envelope_free(&env);
     return id;
 }
@@ -232,6 +234,37 @@ static void test_silence_asks_again_then_lost(void **state)
     assert_false(client_busy(f->c));
 }
 
+/* A large fleet's heartbeats spaced out (engine.c): the request says how far apart, and the
+ * call is asked again only after three of them missed, not after the usual 3 s. */
+static void test_spaced_heartbeats(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t t0 = fake_now;
+    send_verify(f, 600000);
+    agent_receives(f, BATON__ENVELOPE__BODY_VERIFY);
+    assert_int_equal(last_heartbeat_ms, 1000); /* the default: one a second */
+    client_abandon(f->c);
+
+    client_set_heartbeat(f->c, 5000);
+    send_verify(f, 600000);
+    uint64_t id = agent_receives(f, BATON__ENVELOPE__BODY_VERIFY);
+    assert_int_equal(last_heartbeat_ms, 5000);
+    assert_int_equal(client_wake(f->c), t0 + 15000);
+    Baton__Envelope *env = NULL;
+    baton_err_t err = {0};
+    fake_now = t0 + 4999;
+    agent_heartbeat(f, id);
+    assert_int_equal(client_reads(f, &env), CLIENT_NOTHING);
+    assert_int_equal(client_wake(f->c), fake_now + 15000);
+    fake_now += 14999;
+    assert_int_equal(client_tick(f->c, fake_now, &err), 0);
+    zmq_pollitem_t it = {.socket = f->agent, .events = ZMQ_POLLIN};
+    assert_int_equal(zmq_poll(&it, 1, 0), 0); /* not asked again yet */
+    fake_now += 1;
+    assert_int_equal(client_tick(f->c, fake_now, &err), 0);
+    assert_int_equal(agent_receives(f, BATON__ENVELOPE__BODY_VERIFY), id);
+}
+
 /* A step's own timeout ends it even while heartbeats come. */
 static void test_timeout_ends_the_call(void **state)
 {
@@ -339,6 +372,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_heartbeats_keep_a_long_step_quiet, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silence_after_heartbeats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silence_asks_again_then_lost, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spaced_heartbeats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_ends_the_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chunk_bytes_in_a_frame_of_their_own, setup, teardown),
     };
