@@ -281,3 +281,12 @@ if [ -s "$OUT/idle.txt" ]; then
     echo "$c $p" | awk '{ printf "| %.2f | %.2f | %.1f%% | %.0f |\n", $1, $2, 100 * $2 / $1, $3 }'
     echo
 fi
+
+if grep -q '^idle_fleet .* [0-9.]* [0-9.]*$' "$OUT/idle-fleet.txt" 2>/dev/null; then
+    echo "### 10. A fleet in its stability windows (idle-fleet.sh; a and b are BATON_A and BATON_B)"
+    echo
+    echo "| build | agents | stretch (s) | coordinator CPU (s) | CPU per second of wall |"
+    echo "|---|---|---|---|---|"
+    awk '$1 == "idle_fleet" && NF == 5 { printf "| %s | %d | %.1f | %.2f | %.1f%% |\n", $2, $3, $4, $5, 100 * $5 / $4 }' "$OUT/idle-fleet.txt"
+    echo
+fi

@@ -6,7 +6,7 @@ set -u
 cd "$(dirname "$0")/../.."
 export BENCH_OUT=${BENCH_OUT:-build/bench}
 mkdir -p "$BENCH_OUT"
-only=${BENCH_ONLY:-overhead overhead-simple dump staging swap fanout availability haproxy footprint strategies idle}
+only=${BENCH_ONLY:-overhead overhead-simple dump staging swap fanout availability haproxy footprint strategies idle idle-fleet}
 {
     echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -r)"
     echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
