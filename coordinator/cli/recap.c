@@ -13,7 +13,7 @@ struct recap_row {
     char before[64]; /* the version its Hello reported */
     char after[64];  /* after its commit, or its rollback; "" when unchanged */
     long long down_ms;
-    long long stop_failed_ms; /* a failed stop's time: down only if a rollback follows */
+    long long stop_failed_ms; /* a failed stop's time: not down if a release follows */
     bool began;               /* an upgrade or an undo began on it */
 };
 
@@ -140,8 +140,9 @@ json_t *recap_json(const recap_t *r, const struct run *run)
                                                                : row->before;
         json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I, s:s, s:s}", "node",
                                            run->nodes[i].def->name, "before", row->before, "after",
-                                           after, "down_ms", (json_int_t)row->down_ms, "state",
-                                           node_state_name(s), "outcome", outcome(s)));
+                                           after, "down_ms",
+                                           (json_int_t)(row->down_ms + row->stop_failed_ms),
+                                           "state", node_state_name(s), "outcome", outcome(s)));
     }
     return a;
 }

@@ -264,6 +264,15 @@ int client_send_ahead(client_t *c, const char *rollout_id, Baton__Envelope *req,
     return r;
 }
 
+/* When to ask again: after ask_again_ms of silence (three heartbeats missed), and then every
+ * CLIENT_ASK_AGAIN_MS while the silence lasts, whatever the heartbeats' spacing: a partition
+ * that heals before `liveness` is still found by an ask. */
+static uint64_t ask_at(const client_t *c)
+{
+    uint64_t silence = c->heard_at + c->ask_again_ms, again = c->sent_at + CLIENT_ASK_AGAIN_MS;
+    return silence > again ? silence : again;
+}
+
 uint64_t client_wake(const client_t *c)
 {
     if (!c->busy)
@@ -275,9 +284,9 @@ uint64_t client_wake(const client_t *c)
      * the later of the two. Waking at sent_at + ASK_AGAIN alone was a wake in the past through
      * every step longer than that whose heartbeats kept it from being asked again: the event
      * loop spun (2,000 polls a second) until its answer came. */
-    uint64_t last = c->heard_at > c->sent_at ? c->heard_at : c->sent_at;
-    if (c->may_ask_again && last + c->ask_again_ms < wake)
-        wake = last + c->ask_again_ms;
+    uint64_t ask = ask_at(c);
+    if (c->may_ask_again && ask < wake)
+        wake = ask;
     return wake;
 }
 
@@ -298,8 +307,7 @@ int client_tick(client_t *c, uint64_t now, baton_err_t *err)
         return r;
     }
     /* Silence: the answer may have been lost with a connection. Ask again, same id. */
-    if (c->may_ask_again && now - c->heard_at >= c->ask_again_ms &&
-        now - c->sent_at >= c->ask_again_ms) {
+    if (c->may_ask_again && now >= ask_at(c)) {
         zmq_send(c->sock, c->buf, c->len, ZMQ_DONTWAIT); /* EAGAIN: the queue is full; wait */
         c->touched = true;
         c->sent_at = now;

@@ -263,6 +263,12 @@ static void test_spaced_heartbeats(void **state)
     fake_now += 1;
     assert_int_equal(client_tick(f->c, fake_now, &err), 0);
     assert_int_equal(agent_receives(f, BATON__ENVELOPE__BODY_VERIFY), id);
+    /* While the silence lasts, asked again every CLIENT_ASK_AGAIN_MS, not every 15 s: a
+     * partition that heals before `liveness` is still found by an ask. */
+    assert_int_equal(client_wake(f->c), fake_now + CLIENT_ASK_AGAIN_MS);
+    fake_now += CLIENT_ASK_AGAIN_MS;
+    assert_int_equal(client_tick(f->c, fake_now, &err), 0);
+    assert_int_equal(agent_receives(f, BATON__ENVELOPE__BODY_VERIFY), id);
 }
 
 /* A step's own timeout ends it even while heartbeats come. */
