@@ -350,6 +350,7 @@ int engine_run(struct run *run, const engine_ops_t *ops)
         if (look) {
             size_t busy = 0;
             bool waiting = ops->schedule(run);
+            now = now_ms(); /* the scheduler may have waited (a Prometheus query, a webhook) */
             wake = next_wake(run, waiting, now, &busy);
             if (busy != run->busy) { /* node_set_call() is the only writer of nd->call */
                 fprintf(stderr, "baton: internal: %zu calls in flight were counted as %zu\n", busy,
