@@ -67,8 +67,8 @@ static void deliver(struct run *run, node_t *nd, int r, Baton__Envelope *env, ba
  * call at once; beyond, spaced out so that the whole fleet sends about that many a second (Nomad's
  * servers bound their clients' heartbeats the same way, max_heartbeats_per_second), at most 10 s
  * apart (the agent's bound) and at most a quarter of `liveness`. Each heartbeat wakes two of the
- * coordinator's threads: 1,000 nodes in their stability windows at one a second kept about 7% of a
- * core busy here (BENCHMARKS.md section 10). */
+ * coordinator's threads: 250 nodes in their stability windows at one a second kept 1.7% of a core
+ * busy here, which carried to 1,000 is about 7% (BENCHMARKS.md section 10). */
 #define ENGINE_HEARTBEATS_MAX 100
 static uint64_t heartbeat_ms(const struct run *run)
 {
